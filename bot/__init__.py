@@ -1,0 +1,1 @@
+"""Slack surface and process entry points: the Bolt app, HTTP server, scheduler and CLI."""

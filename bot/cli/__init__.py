@@ -1,0 +1,40 @@
+"""The ``culprit`` command: one Typer group per noun, errors as one red line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bot.cli.console import errors
+from knowledge.errors import CulpritError
+
+app = typer.Typer(
+    name="culprit",
+    help="Find the code change behind an incident, from Slack or the terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    """Attach every command group; each module owns one noun."""
+    from bot.cli import db as db_commands
+
+    db_commands.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: known failures become one line and exit code 1."""
+    try:
+        app()
+    except CulpritError as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        errors.print("[red]interrupted[/]")
+        sys.exit(130)

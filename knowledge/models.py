@@ -1,0 +1,26 @@
+"""Every mapped model in one import, for Alembic and for callers that need the metadata."""
+
+from knowledge.changes import Change, ChangeFile
+from knowledge.db import Base
+from knowledge.incidents import Feedback, Incident, RootCause, SlackDelivery, Suggestion
+from knowledge.ownership import OwnershipRule
+from knowledge.reports import Alert, BugReport, Category, CategoryDaily, DigestRun
+from knowledge.services import Service
+
+__all__ = [
+    "Alert",
+    "Base",
+    "BugReport",
+    "Category",
+    "CategoryDaily",
+    "Change",
+    "ChangeFile",
+    "DigestRun",
+    "Feedback",
+    "Incident",
+    "OwnershipRule",
+    "RootCause",
+    "Service",
+    "SlackDelivery",
+    "Suggestion",
+]

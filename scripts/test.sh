@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: make the virtual environment if needed, install, run pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+exec .venv/bin/python -m pytest -q -ra "$@"

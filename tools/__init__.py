@@ -1,0 +1,1 @@
+"""Domain capabilities as typed functions, each also exposed as a LangChain tool."""
