@@ -1,0 +1,170 @@
+"""Readers for the history interchange format (``cases-*.jsonl.gz``, ``commits-*.jsonl.gz``).
+
+Both training and backtesting read these files directly, without a database, so
+the readers return typed records. A malformed line is reported with its line
+number; the caller chooses between stopping (nothing loaded) and skipping it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TextIO, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from knowledge.errors import InputError
+
+
+class HistoryCommit(BaseModel):
+    """One commit line of a ``commits-*`` file."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    repo: str
+    sha: str
+    author: str = ""
+    email: str = ""
+    author_time: int
+    commit_time: int | None = None
+    landed_time: int
+    landed_via_merge: bool = False
+    landed_seq: int | None = None
+    title: str
+    body: str = ""
+    n_files: int = 0
+    added: int | None = 0
+    deleted: int | None = 0
+    files: list[tuple[str, int | None, int | None]] = []
+    dirs: list[str] = []
+
+    @property
+    def landed_at(self) -> datetime:
+        return datetime.fromtimestamp(self.landed_time, UTC)
+
+    @property
+    def authored_at(self) -> datetime:
+        return datetime.fromtimestamp(self.author_time, UTC)
+
+    @property
+    def paths(self) -> list[str]:
+        return [path for path, _added, _deleted in self.files]
+
+
+class CaseIncident(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    time: int
+    title: str = ""
+    text: str = ""
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromtimestamp(self.time, UTC)
+
+
+class CaseTruth(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    culprits: list[str]
+    link_kind: str = ""
+
+
+class HistoryCase(BaseModel):
+    """One past investigation. Only ``incident``, ``candidates`` and ``window_*`` may feed a model."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    case_id: str
+    repo: str
+    incident: CaseIncident
+    window_days: int = 14
+    window_start: int | None = None
+    candidates: list[str]
+    truth: CaseTruth
+
+
+@dataclass
+class BadLine:
+    """Where a file could not be read, for the error report."""
+
+    path: Path
+    line_no: int
+    reason: str
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class ReadResult(Generic[T]):
+    records: list[T] = field(default_factory=list)
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+
+def open_text(path: Path) -> TextIO:
+    """Open plain or gzipped text by its magic bytes, not its name."""
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"expected a file but {path} is a directory")
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open("r", encoding="utf-8")
+
+
+def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
+    """Yield (line number, object) for each non-blank line, or a BadLine where JSON fails."""
+    with open_text(path) as handle:
+        try:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as error:
+                    yield line_no, BadLine(path, line_no, f"invalid JSON ({error.msg})")
+                    continue
+                if not isinstance(value, dict):
+                    yield line_no, BadLine(path, line_no, "expected a JSON object")
+                    continue
+                yield line_no, value
+        except (OSError, EOFError, UnicodeDecodeError) as error:
+            raise InputError(f"cannot read {path}: {error}") from error
+
+
+def read_records(path: Path, model: type[T], skip_bad: bool = False) -> ReadResult[T]:
+    """Parse every line as ``model``. Without ``skip_bad`` the first bad line stops everything."""
+    result: ReadResult[T] = ReadResult()
+    for line_no, value in iter_json_lines(path):
+        if isinstance(value, BadLine):
+            bad = value
+        else:
+            try:
+                result.records.append(model.model_validate(value))
+                continue
+            except ValidationError as error:
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first["loc"])
+                bad = BadLine(path, line_no, f"{where}: {first['msg']}")
+        if not skip_bad:
+            raise InputError(
+                f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded "
+                "(fix the line or pass --skip-bad to load the rest)"
+            )
+        result.bad_lines.append(bad)
+    return result
+
+
+def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCommit]:
+    return read_records(path, HistoryCommit, skip_bad)
+
+
+def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
+    return read_records(path, HistoryCase, skip_bad)
