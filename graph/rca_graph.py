@@ -1,0 +1,310 @@
+"""The RCA graph: load changes -> retrieve -> rank -> gate -> (explain -> answer | withhold) -> store.
+
+Every node is a plain function of the state that calls into ``tools``; the one
+conditional edge is the confidence gate. ``run_rca`` answers from the store;
+``answer_incident`` answers over candidates the caller already has (backtests).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any, TypedDict
+
+import numpy as np
+from langgraph.graph import END, START, StateGraph
+
+from knowledge.changes import changes_landed_between
+from knowledge.config import get_settings
+from knowledge.db import session_scope
+from knowledge.errors import CulpritError
+from tools.answers import CandidateChange, IncidentQuery, RcaAnswer, SuggestedChange
+from tools.change_embeddings import ChangeEmbeddings
+from tools.election import ElectionResult, elect
+from tools.explain import explain
+from tools.history_cases import candidate_from_change
+from tools.judging import Judge
+from tools.local_judge import LocalJudge, RankerModel, load_model
+from tools.ownership_context import OwnershipContext, load_ownership
+from tools.rca_store import store_answer
+from tools.retrieval import DEFAULT_KEEP, Retrieved, retrieve
+from tools.signals import SignalContext
+
+_MAX_LAZY_EMBED = 2000
+_UNCALIBRATED_CONFIDENCE = 0.5
+
+
+@dataclass
+class RcaResources:
+    """What the graph consults besides the incident: learned model, embeddings, ownership."""
+
+    model: RankerModel | None = None
+    embeddings: ChangeEmbeddings | None = None
+    ownership: OwnershipContext = field(default_factory=OwnershipContext)
+    keep: int = DEFAULT_KEEP
+    batch_size: int = 20
+    min_confidence: float = 0.5
+    notes: list[str] = field(default_factory=list)
+
+
+class RcaState(TypedDict, total=False):
+    query: IncidentQuery
+    resources: RcaResources
+    judge: Judge
+    database_url: str | None
+    persist: bool
+    candidates: list[CandidateChange]
+    retrieved: Retrieved
+    election: ElectionResult
+    confidence: float
+    suggestions: list[SuggestedChange]
+    answer: RcaAnswer
+    notes: list[str]
+    timings_ms: dict[str, float]
+
+
+def _timed(name: str, state: RcaState, started: float) -> dict[str, float]:
+    timings = dict(state.get("timings_ms", {}))
+    timings[name] = round((time.perf_counter() - started) * 1000, 2)
+    return timings
+
+
+def load_candidates(state: RcaState) -> dict[str, Any]:
+    """Changes landed in the window before the incident start, from the store."""
+    if "candidates" in state:
+        return {}
+    started = time.perf_counter()
+    query = state["query"]
+    window = timedelta(days=get_settings().window_days)
+    with session_scope(state.get("database_url")) as session:
+        changes = changes_landed_between(session, query.started_at - window, query.started_at, query.repo)
+        candidates = [candidate_from_change(change) for change in changes]
+    notes = list(state.get("notes", []))
+    embeddings = state["resources"].embeddings
+    if embeddings is not None:
+        missing = embeddings.missing(candidates)[:_MAX_LAZY_EMBED]
+        if missing:
+            embeddings.add(missing)
+            notes.append(f"embedded {len(missing)} changes seen for the first time (kept for next time)")
+    return {"candidates": candidates, "notes": notes, "timings_ms": _timed("load", state, started)}
+
+
+def retrieve_changes(state: RcaState) -> dict[str, Any]:
+    started = time.perf_counter()
+    resources = state["resources"]
+    query = state["query"]
+    vector = None
+    if resources.embeddings is not None:
+        from knowledge.embeddings import embed
+
+        vector = embed([query.full_text])[0]
+    context = SignalContext(
+        component_map=resources.model.component_map if resources.model else None,
+        embeddings=resources.embeddings,
+        ownership=resources.ownership,
+        incident_vector=vector,
+    )
+    retrieved = retrieve(query, state["candidates"], context, resources.keep)
+    return {"retrieved": retrieved, "timings_ms": _timed("retrieve", state, started)}
+
+
+def rank_changes(state: RcaState) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = elect(state["query"], state["retrieved"].kept, state["judge"], state["resources"].batch_size)
+    notes = list(state.get("notes", []))
+    judge_name = getattr(state["judge"], "name", "")
+    fallbacks = [name for name in result.judges_used if name != judge_name]
+    if fallbacks:
+        notes.append(f"some batches were ranked by {', '.join(fallbacks)} instead of {judge_name}")
+    return {"election": result, "notes": notes, "timings_ms": _timed("rank", state, started)}
+
+
+def gate(state: RcaState) -> dict[str, Any]:
+    """A calibrated probability that the five hold the root cause."""
+    model = state["resources"].model
+    winners = state["election"].winners
+    n_candidates = state["retrieved"].n_candidates
+    if model is not None:
+        confidence = model.confidence.probability(winners, n_candidates)
+    else:
+        confidence = _UNCALIBRATED_CONFIDENCE if winners else 0.0
+    return {"confidence": confidence}
+
+
+def is_confident(state: RcaState) -> str:
+    confident = bool(state["election"].winners) and state["confidence"] >= state["resources"].min_confidence
+    return "explain" if confident else "withhold"
+
+
+def _suggestions(state: RcaState) -> list[SuggestedChange]:
+    """The finalists with evidence; each carries its share of the overall confidence."""
+    resources = state["resources"]
+    query = state["query"]
+    by_id = {change.change_id: change for change in state["retrieved"].kept}
+    winners = state["election"].winners
+    scores = np.array([choice.score for choice in winners], dtype=np.float64)
+    shares = np.exp(scores - scores.max()) if len(scores) else scores
+    shares = shares / shares.sum() if len(scores) else shares
+    component_map = resources.model.component_map if resources.model else None
+    suggestions = []
+    for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
+        change = by_id[choice.change_id]
+        suggestions.append(
+            SuggestedChange(
+                rank=rank,
+                change_id=change.change_id,
+                title=change.title,
+                author=change.author,
+                landed_time=change.landed_time,
+                score=choice.score,
+                confidence=round(float(state["confidence"] * share), 4),
+                judge=choice.judge,
+                evidence=explain(query, change, resources.ownership, component_map),
+            )
+        )
+    return suggestions
+
+
+def explain_suggestions(state: RcaState) -> dict[str, Any]:
+    started = time.perf_counter()
+    return {"suggestions": _suggestions(state), "timings_ms": _timed("explain", state, started)}
+
+
+def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange], signals: list[str]) -> RcaAnswer:
+    return RcaAnswer(
+        incident=state["query"],
+        confident=confident,
+        confidence=round(float(state.get("confidence", 0.0)), 4),
+        suggestions=suggestions,
+        strongest_signals=signals,
+        notes=list(state["resources"].notes) + list(state.get("notes", [])),
+        n_candidates=state["retrieved"].n_candidates,
+        n_retrieved=len(state["retrieved"].kept),
+        timings_ms=dict(state.get("timings_ms", {})),
+    )
+
+
+def answer(state: RcaState) -> dict[str, Any]:
+    return {"answer": _answer(state, True, state["suggestions"], [])}
+
+
+def withhold(state: RcaState) -> dict[str, Any]:
+    """Not confident: describe the strongest leads in words instead of ranking them."""
+    if not state["retrieved"].n_candidates:
+        signals = ["no changes landed in the window before the incident start"]
+    else:
+        signals = [
+            f"{suggestion.change_id[:10]} \"{suggestion.title}\": " + " ".join(suggestion.evidence.sentences[:2])
+            for suggestion in _suggestions(state)[:3]
+        ]
+    return {"answer": _answer(state, False, [], signals)}
+
+
+def persist_answer(state: RcaState) -> dict[str, Any]:
+    if not state.get("persist"):
+        return {}
+    started = time.perf_counter()
+    result = state["answer"]
+    incident_id = store_answer(result, state.get("database_url"))
+    result.incident = replace(result.incident, incident_id=incident_id)
+    result.timings_ms["store"] = round((time.perf_counter() - started) * 1000, 2)
+    return {"answer": result}
+
+
+@lru_cache(maxsize=1)
+def rca_graph() -> Any:
+    """The compiled graph, built once per process."""
+    graph = StateGraph(RcaState)
+    graph.add_node("load", load_candidates)
+    graph.add_node("retrieve", retrieve_changes)
+    graph.add_node("rank", rank_changes)
+    graph.add_node("gate", gate)
+    graph.add_node("explain", explain_suggestions)
+    graph.add_node("answer", answer)
+    graph.add_node("withhold", withhold)
+    graph.add_node("store", persist_answer)
+    graph.add_edge(START, "load")
+    graph.add_edge("load", "retrieve")
+    graph.add_edge("retrieve", "rank")
+    graph.add_edge("rank", "gate")
+    graph.add_conditional_edges("gate", is_confident, {"explain": "explain", "withhold": "withhold"})
+    graph.add_edge("explain", "answer")
+    graph.add_edge("answer", "store")
+    graph.add_edge("withhold", "store")
+    graph.add_edge("store", END)
+    return graph.compile()
+
+
+def load_resources(database_url: str | None = None, model_path: str | None = None) -> RcaResources:
+    """The trained model (if any), the embedding cache and ownership data, from settings."""
+    settings = get_settings()
+    notes: list[str] = []
+    path = model_path or settings.resolved_ranker_path
+    model: RankerModel | None = None
+    try:
+        model = load_model(path)
+    except CulpritError as error:
+        notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
+    ownership = OwnershipContext()
+    with session_scope(database_url) as session:
+        ownership = load_ownership(session)
+    return RcaResources(
+        model=model,
+        embeddings=ChangeEmbeddings(settings.data_dir / "embeddings"),
+        ownership=ownership,
+        batch_size=settings.batch_size,
+        min_confidence=settings.min_confidence,
+        notes=notes,
+    )
+
+
+def _invoke(state: RcaState) -> RcaAnswer:
+    started = time.perf_counter()
+    result: RcaAnswer = rca_graph().invoke(state)["answer"]
+    result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+def run_rca(
+    query: IncidentQuery,
+    *,
+    database_url: str | None = None,
+    persist: bool = True,
+    judge: Judge | None = None,
+    resources: RcaResources | None = None,
+) -> RcaAnswer:
+    """Answer an incident from the changes in the store; with ``persist`` keep the answer
+    (each suggestion gets its ``suggestion_id`` for feedback)."""
+    if query.started_at.tzinfo is None:
+        raise CulpritError("the incident start time needs a time zone (e.g. 2024-05-01T12:00:00Z)")
+    resources = resources or load_resources(database_url)
+    return _invoke(
+        {
+            "query": query,
+            "resources": resources,
+            "judge": judge or LocalJudge(resources.model),
+            "database_url": database_url,
+            "persist": persist,
+        }
+    )
+
+
+def answer_incident(
+    query: IncidentQuery,
+    candidates: Sequence[CandidateChange],
+    resources: RcaResources,
+    judge: Judge | None = None,
+) -> RcaAnswer:
+    """The same graph over candidates the caller already has; nothing is stored."""
+    return _invoke(
+        {
+            "query": query,
+            "resources": resources,
+            "judge": judge or LocalJudge(resources.model),
+            "candidates": list(candidates),
+            "persist": False,
+        }
+    )

@@ -1,0 +1,111 @@
+"""Change embeddings computed once and kept on disk, keyed by change id.
+
+MiniLM embeds only about a hundred texts a second on a small CPU, so a query
+must embed only the incident text; changes are embedded at training or
+ingestion time (or the first time they are seen) and read back from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tools.answers import CandidateChange
+
+DIMENSIONS = 384
+_BODY_CHARS = 400
+_MAX_PATHS = 12
+
+
+def change_text(change: CandidateChange) -> str:
+    """What is embedded for a change: its title, the start of its body and the paths it touched."""
+    body = change.body[:_BODY_CHARS]
+    paths = " ".join(change.paths[:_MAX_PATHS])
+    return f"{change.title}\n{body}\n{paths}".strip()
+
+
+class ChangeEmbeddings:
+    """A vector per change id in ``<directory>/change-vectors.npy`` with the ids beside it."""
+
+    def __init__(self, directory: Path, embedder: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        self.directory = Path(directory)
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._index: dict[str, int] = {}
+        self._vectors = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._load()
+
+    @property
+    def _vectors_path(self) -> Path:
+        return self.directory / "change-vectors.npy"
+
+    @property
+    def _ids_path(self) -> Path:
+        return self.directory / "change-vectors.ids.json"
+
+    def _load(self) -> None:
+        if self._vectors_path.exists() and self._ids_path.exists():
+            ids = json.loads(self._ids_path.read_text())
+            vectors = np.load(self._vectors_path)
+            if len(ids) == len(vectors):
+                self._index = {change_id: row for row, change_id in enumerate(ids)}
+                self._vectors = vectors.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def missing(self, changes: Sequence[CandidateChange]) -> list[CandidateChange]:
+        return [change for change in changes if change.change_id not in self._index]
+
+    def add(self, changes: Sequence[CandidateChange], batch: int = 256, on_progress: Callable[[int], None] | None = None) -> int:
+        """Embed the changes not stored yet and save; returns how many were new."""
+        todo = list({change.change_id: change for change in self.missing(changes)}.values())
+        if not todo:
+            return 0
+        embedder = self._embedder or _default_embedder()
+        new_vectors: list[np.ndarray] = []
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
+            new_vectors.append(embedder([change_text(change) for change in chunk]))
+            if on_progress:
+                on_progress(len(chunk))
+        with self._lock:
+            offset = len(self._vectors)
+            self._vectors = np.vstack([self._vectors, *new_vectors]).astype(np.float32)
+            for row, change in enumerate(todo):
+                self._index[change.change_id] = offset + row
+            self._save()
+        return len(todo)
+
+    def _save(self) -> None:
+        """Write to temporary files and rename, so a reader never sees half a file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ids = [""] * len(self._index)
+        for change_id, row in self._index.items():
+            ids[row] = change_id
+        vectors_tmp = self._vectors_path.with_suffix(f".{os.getpid()}.tmp.npy")
+        ids_tmp = self._ids_path.with_suffix(f".{os.getpid()}.tmp")
+        np.save(vectors_tmp, self._vectors)
+        ids_tmp.write_text(json.dumps(ids))
+        os.replace(vectors_tmp, self._vectors_path)
+        os.replace(ids_tmp, self._ids_path)
+
+    def vectors(self, change_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for the ids (zeros where unknown) and a mask of which were known."""
+        rows = np.array([self._index.get(change_id, -1) for change_id in change_ids], dtype=np.int64)
+        known = rows >= 0
+        result = np.zeros((len(change_ids), DIMENSIONS), dtype=np.float32)
+        if known.any():
+            result[known] = self._vectors[rows[known]]
+        return result, known
+
+
+def _default_embedder() -> Callable[[list[str]], np.ndarray]:
+    from knowledge.embeddings import embed
+
+    return embed

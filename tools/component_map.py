@@ -1,0 +1,104 @@
+"""Which places in the code go with which words, learned from commit history.
+
+A symptom says ``http`` or ``ssl``; the culprit touches ``lib/http.c`` or
+``lib/vtls``. Commit titles in the history (``http: fix ...``, ``net/mlx5: ...``)
+and the files those commits touched teach that association without any
+ownership file. Only commits landed before the period being predicted may be
+used to learn it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from tools.terms import path_units, tokens
+
+_SMOOTHING = 5.0
+_MAX_UNITS_PER_COMMIT = 40
+_MIN_WORD_COUNT = 3
+
+
+@dataclass
+class ComponentMap:
+    """Smoothed lift of a code place given a word: how much more often commits
+    whose title uses the word touch that place than commits in general do."""
+
+    word_counts: dict[str, int] = field(default_factory=dict)
+    unit_counts: dict[str, int] = field(default_factory=dict)
+    pair_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    n_commits: int = 0
+
+    def lift(self, word: str, unit: str) -> float:
+        """log of P(unit | word) / P(unit), smoothed toward 0 for rare words."""
+        word_total = self.word_counts.get(word, 0)
+        unit_total = self.unit_counts.get(unit, 0)
+        if not word_total or not unit_total:
+            return 0.0
+        base = unit_total / self.n_commits
+        together = self.pair_counts.get(word, {}).get(unit, 0)
+        conditional = (together + _SMOOTHING * base) / (word_total + _SMOOTHING)
+        return max(0.0, math.log(conditional / base))
+
+    def for_incident(self, words: Iterable[str]) -> IncidentComponents:
+        """A matcher for one incident's words, memoising lifts across its candidates."""
+        return IncidentComponents(self, [word for word in set(words) if word in self.pair_counts])
+
+
+class IncidentComponents:
+    """Scores candidate changes against one incident's words."""
+
+    def __init__(self, component_map: ComponentMap, words: list[str]) -> None:
+        self._map = component_map
+        self._words = words
+        self._lifts: dict[tuple[str, str], float] = {}
+
+    def _lift(self, word: str, unit: str) -> float:
+        key = (word, unit)
+        if key not in self._lifts:
+            linked = self._map.pair_counts[word]
+            self._lifts[key] = self._map.lift(word, unit) if unit in linked else 0.0
+        return self._lifts[key]
+
+    def match(self, paths: Sequence[str]) -> tuple[float, list[tuple[str, str]]]:
+        """Sum over the incident's words of the best lift among the change's places,
+        and the (word, place) pairs behind it, strongest first."""
+        if not self._words or not paths:
+            return 0.0, []
+        units = {unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path)}
+        total = 0.0
+        pairs: list[tuple[float, str, str]] = []
+        for word in self._words:
+            best, best_unit = max((self._lift(word, unit), unit) for unit in units)
+            if best > 0:
+                total += best
+                pairs.append((best, word, best_unit))
+        pairs.sort(reverse=True)
+        return total, [(word, unit) for _score, word, unit in pairs]
+
+
+def learn_component_map(commits: Iterable[tuple[str, Sequence[str]]]) -> ComponentMap:
+    """Learn from (title, paths) pairs of commits that landed before the period to predict."""
+    word_counts: Counter[str] = Counter()
+    unit_counts: Counter[str] = Counter()
+    pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    n_commits = 0
+    for title, paths in commits:
+        units = {unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path)}
+        if not units:
+            continue
+        n_commits += 1
+        words = set(tokens(title))
+        word_counts.update(words)
+        unit_counts.update(units)
+        for word in words:
+            pairs[word].update(units)
+    kept = {word for word, count in word_counts.items() if count >= _MIN_WORD_COUNT}
+    return ComponentMap(
+        word_counts={word: word_counts[word] for word in kept},
+        unit_counts=dict(unit_counts),
+        pair_counts={word: dict(pairs[word]) for word in kept},
+        n_commits=max(n_commits, 1),
+    )

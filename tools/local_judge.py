@@ -1,0 +1,85 @@
+"""The local judge: a learned ranker over the retriever's signals, no LLM needed.
+
+It is trained by ``culprit train`` and saved with joblib together with the
+names of its features, the component map it was trained with and the
+confidence calibration, so that ranking, explaining and gating all use the
+same learned picture of the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from knowledge.errors import CulpritError
+from tools.answers import CandidateChange, IncidentQuery, JudgedChange
+from tools.component_map import ComponentMap
+from tools.confidence import ConfidenceModel
+from tools.signals import FEATURE_NAMES, heuristic_score
+
+MODEL_VERSION = 1
+
+
+@dataclass
+class RankerModel:
+    """Everything ``culprit train`` learned, in one file."""
+
+    ranker: Any
+    feature_names: tuple[str, ...]
+    component_map: ComponentMap
+    confidence: ConfidenceModel
+    trained_until: float
+    n_cases: int
+    repos: list[str] = field(default_factory=list)
+    version: int = MODEL_VERSION
+
+    def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:
+        rows = np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])
+        return np.asarray(self.ranker.predict(rows), dtype=np.float64)
+
+
+def save_model(model: RankerModel, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, path)
+    return path
+
+
+def load_model(path: Path) -> RankerModel:
+    """Read a trained ranker; a missing or foreign file is a user-fixable error."""
+    path = Path(path)
+    if not path.exists():
+        raise CulpritError(f"no trained ranker at {path}; run `culprit train --cases F --commits F` first")
+    try:
+        model = joblib.load(path)
+    except Exception as error:  # joblib raises many kinds for a corrupt file
+        raise CulpritError(f"cannot read the ranker at {path} ({error}); retrain with `culprit train`") from error
+    if not isinstance(model, RankerModel) or model.version != MODEL_VERSION:
+        raise CulpritError(f"{path} is not a ranker of version {MODEL_VERSION}; retrain with `culprit train`")
+    missing = set(model.feature_names) - set(FEATURE_NAMES)
+    if missing:
+        raise CulpritError(f"{path} expects signals this version lacks ({', '.join(sorted(missing))}); retrain it")
+    return model
+
+
+class LocalJudge:
+    """Ranks a batch with the learned model, or with the heuristic blend when none is trained."""
+
+    def __init__(self, model: RankerModel | None = None) -> None:
+        self.model = model
+        self.name = "local" if model is not None else "heuristic"
+
+    def rank(self, incident: IncidentQuery, batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:
+        if not batch:
+            return []
+        if self.model is not None:
+            scores = self.model.score(batch)
+        else:
+            scores = np.array([heuristic_score(change.features) for change in batch])
+        order = np.argsort(-scores, kind="stable")[:keep]
+        return [JudgedChange(batch[index].change_id, float(scores[index]), self.name) for index in order]

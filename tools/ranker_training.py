@@ -1,0 +1,160 @@
+"""Training the local judge on past investigations.
+
+Each past case becomes one ranking query: the retriever's signals for its
+candidates, labelled 1 for the culprit. Cases are used both as written and as
+a symptom-only report, so the ranker also learns what to trust when a
+responder knows little. A confidence calibration is fit on the latest quarter
+of the training cases with a ranker that did not see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from knowledge.history_files import HistoryCase
+from tools.answers import CandidateChange, IncidentQuery
+from tools.change_embeddings import ChangeEmbeddings
+from tools.component_map import ComponentMap, learn_component_map
+from tools.confidence import confidence_features, fit_confidence
+from tools.election import FINALISTS
+from tools.history_cases import History, case_candidates, case_query, culprits
+from tools.local_judge import RankerModel
+from tools.retrieval import DEFAULT_KEEP, retrieve
+from tools.signals import FEATURE_NAMES, SignalContext
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CaseExample:
+    """One case as the ranker sees it: the kept candidates with signals, and the label."""
+
+    query: IncidentQuery
+    kept: list[CandidateChange]
+    n_candidates: int
+    culprits: set[str]
+
+    @property
+    def labels(self) -> list[int]:
+        return [int(change.change_id in self.culprits) for change in self.kept]
+
+    @property
+    def retained(self) -> bool:
+        return any(self.labels)
+
+
+def incident_vectors(queries: Sequence[IncidentQuery]) -> np.ndarray:
+    """Embed incident texts in one batch (the only text embedded at query time)."""
+    from knowledge.embeddings import embed
+
+    return embed([query.full_text for query in queries])
+
+
+def component_map_for(history: History, cutoff: float, repo: str | None = None) -> ComponentMap:
+    """Learn the word-to-code map from commits landed strictly before ``cutoff`` (unix time)."""
+    from datetime import UTC, datetime
+
+    commits = history.commits_before(datetime.fromtimestamp(cutoff, UTC), repo)
+    return learn_component_map((commit.title, commit.paths) for commit in commits)
+
+
+def build_examples(
+    history: History,
+    cases: Sequence[HistoryCase],
+    component_map: ComponentMap | None,
+    embeddings: ChangeEmbeddings | None,
+    symptom: bool = False,
+    keep: int = DEFAULT_KEEP,
+    progress: Progress | None = None,
+) -> list[CaseExample]:
+    """Run the retriever over each case, using only its incident fields and candidates."""
+    queries = [case_query(case, symptom) for case in cases]
+    vectors = incident_vectors(queries) if embeddings is not None else [None] * len(queries)
+    examples: list[CaseExample] = []
+    for case, query, vector in zip(cases, queries, vectors, strict=True):
+        candidates = case_candidates(case, history.commits)
+        context = SignalContext(component_map=component_map, embeddings=embeddings, incident_vector=vector)
+        retrieved = retrieve(query, candidates, context, keep)
+        examples.append(CaseExample(query, retrieved.kept, retrieved.n_candidates, culprits(case)))
+        if progress:
+            progress(1)
+    return examples
+
+
+def fit_ranker(examples: Sequence[CaseExample], seed: int = 7):  # noqa: ANN201 (LightGBM's own type)
+    """LambdaRank over the retriever's signals; cases whose culprit was not retained teach nothing."""
+    from lightgbm import LGBMRanker
+
+    usable = [example for example in examples if example.retained and len(example.kept) > 1]
+    rows = np.array(
+        [[change.features[name] for name in FEATURE_NAMES] for example in usable for change in example.kept]
+    )
+    labels = np.array([label for example in usable for label in example.labels])
+    groups = [len(example.kept) for example in usable]
+    ranker = LGBMRanker(
+        objective="lambdarank",
+        n_estimators=250,
+        learning_rate=0.05,
+        num_leaves=15,
+        min_child_samples=10,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        lambdarank_truncation_level=10,
+        random_state=seed,
+        verbose=-1,
+        n_jobs=2,
+    )
+    ranker.fit(rows, labels, group=groups)
+    return ranker
+
+
+def _top_five_hit(ranker, example: CaseExample) -> tuple[list[float], bool]:  # noqa: ANN001
+    from tools.answers import JudgedChange
+
+    rows = np.array([[change.features[name] for name in FEATURE_NAMES] for change in example.kept])
+    scores = ranker.predict(rows) if len(rows) else np.zeros(0)
+    order = np.argsort(-scores)[:FINALISTS]
+    winners = [JudgedChange(example.kept[i].change_id, float(scores[i]), "local") for i in order]
+    hit = any(choice.change_id in example.culprits for choice in winners)
+    return confidence_features(winners, example.n_candidates), hit
+
+
+def train_model(
+    history: History,
+    cases: Sequence[HistoryCase],
+    embeddings: ChangeEmbeddings | None,
+    keep: int = DEFAULT_KEEP,
+    progress: Progress | None = None,
+) -> RankerModel:
+    """Train on ``cases`` (full and symptom-only), calibrate on their latest quarter."""
+    cases = sorted(cases, key=lambda case: case.incident.time)
+    cutoff = float(cases[-1].incident.time + 1) if cases else 0.0
+    component_map = component_map_for(history, cutoff)
+    examples_by_variant = [
+        build_examples(history, cases, component_map, embeddings, symptom, keep, progress) for symptom in (False, True)
+    ]
+    split = int(len(cases) * 0.75)
+    early = [example for variant in examples_by_variant for example in variant[:split]]
+    late = [example for variant in examples_by_variant for example in variant[split:]]
+    confidence_rows: list[list[float]] = []
+    hits: list[bool] = []
+    if early and late:
+        held_out_ranker = fit_ranker(early)
+        for example in late:
+            row, hit = _top_five_hit(held_out_ranker, example)
+            confidence_rows.append(row)
+            hits.append(hit)
+    ranker = fit_ranker(early + late)
+    return RankerModel(
+        ranker=ranker,
+        feature_names=FEATURE_NAMES,
+        component_map=component_map,
+        confidence=fit_confidence(confidence_rows, hits),
+        trained_until=cutoff,
+        n_cases=len(cases),
+        repos=sorted({case.repo for case in cases}),
+    )
