@@ -1,0 +1,153 @@
+"""``culprit ingest``: load changes, past investigations, ownership and services.
+
+Every command is idempotent: running it again reports everything as already
+present. Other modules add their own sources with ``@ingest_app.command(...)``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
+
+from bot.cli.console import console, print_json, progress_bar
+from knowledge.config import get_settings
+from knowledge.db import migrate
+from knowledge.errors import InputError
+from knowledge.ingest.catalog import ingest_catalog
+from knowledge.ingest.codeowners import ingest_codeowners
+from knowledge.ingest.git_log import ingest_git
+from knowledge.ingest.history import ingest_cases, ingest_commits
+from knowledge.ingest.maintainers import ingest_maintainers
+from knowledge.ingest.report import LoadReport
+
+ingest_app = typer.Typer(
+    help="Load changes, past investigations, ownership and services into the store.",
+    no_args_is_help=True,
+)
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")]
+
+
+class _TerminalProgress:
+    """The loaders' progress as Rich bars: one bar per step, each closed when the next starts."""
+
+    def __init__(self, bars: RichProgress) -> None:
+        self._bars = bars
+        self._task: TaskID | None = None
+
+    def start(self, description: str, total: int | None = None) -> None:
+        self._finish()
+        self._task = self._bars.add_task(description, total=total)
+
+    def advance(self, amount: int = 1) -> None:
+        if self._task is not None:
+            self._bars.advance(self._task, amount)
+
+    def _finish(self) -> None:
+        if self._task is None:
+            return
+        task = next(task for task in self._bars.tasks if task.id == self._task)
+        if task.total is None:
+            self._bars.update(self._task, total=max(task.completed, 1), completed=max(task.completed, 1))
+        self._bars.stop_task(self._task)
+
+
+def _database_url() -> str:
+    """The configured database, migrated first so a fresh data directory just works."""
+    url = get_settings().resolved_database_url
+    migrate(url)
+    return url
+
+
+def _show(reports: list[LoadReport], as_json: bool) -> None:
+    if as_json:
+        print_json({"loaded": [report.as_dict() for report in reports]})
+        return
+    for report in reports:
+        counts = [f"[green]{report.new} new[/]", f"{report.already_present} already present"]
+        if report.updated:
+            counts.append(f"[cyan]{report.updated} updated[/]")
+        if report.bad_lines:
+            counts.append(f"[yellow]{len(report.bad_lines)} bad lines skipped[/]")
+        console.print(
+            f"[bold]{report.kind}[/] from {report.source}: " + ", ".join(counts), highlight=False, soft_wrap=True
+        )
+        for bad_line in report.bad_lines:
+            console.print(f"  [yellow]skipped[/] {bad_line}", highlight=False, soft_wrap=True)
+
+
+@ingest_app.command("git")
+def git(
+    path: Annotated[Path, typer.Argument(help="A git clone (work tree or bare).")],
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Only changes that landed on or after this date (UTC).",
+                     formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    ] = None,
+    branch: Annotated[str | None, typer.Option(help="Main line to follow (default: HEAD).")] = None,
+    repo: Annotated[str | None, typer.Option(help="Repository name (default: from origin, else the folder).")] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Changes of a git repository, each with the time it landed on the main line."""
+    url = _database_url()
+    with progress_bar() as bars:
+        report = ingest_git(path, url, since=since, branch=branch, repo_name=repo,
+                            progress=_TerminalProgress(bars))  # fmt: skip
+    _show([report], as_json)
+
+
+@ingest_app.command("history")
+def history(
+    commits: Annotated[
+        list[Path] | None, typer.Option("--commits", help="A commits-*.jsonl(.gz) file; repeat for several.")
+    ] = None,
+    cases: Annotated[
+        list[Path] | None, typer.Option("--cases", help="A cases-*.jsonl(.gz) file; repeat for several.")
+    ] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Load the good lines and report the bad ones.")] = False,
+    as_json: JsonOutput = False,
+) -> None:
+    """Past investigations: commits become changes, cases become incidents with their root causes."""
+    if not commits and not cases:
+        raise InputError("nothing to load: give --commits FILE and/or --cases FILE")
+    url = _database_url()
+    reports: list[LoadReport] = []
+    with progress_bar() as bars:
+        progress = _TerminalProgress(bars)
+        reports += [ingest_commits(path, url, skip_bad, progress) for path in commits or []]
+        reports += [ingest_cases(path, url, skip_bad, progress) for path in cases or []]
+    _show(reports, as_json)
+
+
+@ingest_app.command("codeowners")
+def codeowners(
+    file: Annotated[Path, typer.Argument(help="A CODEOWNERS file.")], as_json: JsonOutput = False
+) -> None:
+    """Ownership rules from CODEOWNERS; they replace the rules this file gave before."""
+    _show([ingest_codeowners(file, _database_url())], as_json)
+
+
+@ingest_app.command("maintainers")
+def maintainers(
+    file: Annotated[Path, typer.Argument(help="A Linux-style MAINTAINERS file.")], as_json: JsonOutput = False
+) -> None:
+    """Ownership rules from MAINTAINERS entries; they replace the rules this file gave before."""
+    _show([ingest_maintainers(file, _database_url())], as_json)
+
+
+@ingest_app.command("catalog")
+def catalog(
+    files: Annotated[list[Path], typer.Argument(help="Backstage catalog-info.yaml files.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Services, their owners, code paths and dependencies from a Backstage catalog."""
+    _show([ingest_catalog(files, _database_url())], as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(ingest_app, name="ingest")

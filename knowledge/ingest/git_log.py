@@ -1,0 +1,245 @@
+"""Changes from a real git repository, with the time each one reached the main line.
+
+Two streaming ``git`` calls whatever the size of the history: ``git rev-list``
+for the commit graph (cheap, used to find when each commit landed) and one
+``git log --numstat`` for the commits not stored yet.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from knowledge.changes import existing_change_ids
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.ingest.change_store import ChangeRecord, FileStat, store_changes
+from knowledge.ingest.progress import Progress, Silent
+from knowledge.ingest.report import LoadReport
+
+_RECORD = "\x1e"
+_FIELD = "\x1f"
+_LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%B"
+_NUMSTAT = re.compile(r"\n?(\d+|-)\t(\d+|-)\t(.*)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Landing:
+    """When a commit reached the main line, and whether a merge brought it there."""
+
+    time: datetime
+    via_merge: bool
+
+
+@dataclass(frozen=True)
+class Mainline:
+    """The commit graph reduced to what ingestion needs: landing times and which commits are merges."""
+
+    landings: dict[str, Landing]
+    merges: set[str]
+
+
+def _git(repo: Path, *args: str) -> str:
+    """Run a short git command; its failure is the user's (wrong path, unknown branch)."""
+    if shutil.which("git") is None:
+        raise InputError("git is not installed or not on PATH; install git to ingest a repository")
+    completed = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace"
+    )
+    if completed.returncode != 0:
+        reason = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "git failed"
+        raise InputError(f"git {' '.join(args)} failed in {repo}: {reason}")
+    return completed.stdout
+
+
+def check_repository(path: Path) -> None:
+    """Fail with a clear message unless ``path`` is a git repository (work tree or bare)."""
+    if not path.exists():
+        raise InputError(f"repository not found: {path}")
+    if not path.is_dir():
+        raise InputError(f"expected a git repository directory but {path} is a file")
+    try:
+        _git(path, "rev-parse", "--git-dir")
+    except InputError:
+        raise InputError(f"{path} is not a git repository (run `git init` or give the clone's path)") from None
+
+
+def repository_name(path: Path) -> str:
+    """``owner/name`` from the origin remote as the history files name repos, else the folder name."""
+    origin = subprocess.run(
+        ["git", "-C", str(path), "config", "--get", "remote.origin.url"], capture_output=True, text=True
+    ).stdout.strip()
+    if "://" in origin or re.match(r"^[\w.-]+@[\w.-]+:", origin):
+        parts = [part for part in re.split(r"[/:]", origin.removesuffix(".git")) if part]
+        if len(parts) >= 2:
+            return "/".join(parts[-2:])
+    top = _git(path, "rev-parse", "--show-toplevel").strip() if _is_work_tree(path) else ""
+    return Path(top or path.resolve()).name.removesuffix(".git")
+
+
+def _is_work_tree(path: Path) -> bool:
+    return _git(path, "rev-parse", "--is-bare-repository").strip() == "false"
+
+
+def _stream(repo: Path, args: list[str], stdin: object = None, separator: bytes = b"\n") -> Iterator[str]:
+    """Tokens of a long-running git command's output, read as they come."""
+    process = subprocess.Popen(
+        ["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        pending = b""
+        while chunk := process.stdout.read(1 << 20):
+            pending += chunk
+            *tokens, pending = pending.split(separator)
+            for token in tokens:
+                yield token.decode("utf-8", errors="replace")
+        if pending:
+            yield pending.decode("utf-8", errors="replace")
+        stderr = process.stderr.read().decode("utf-8", errors="replace").strip()
+        if process.wait() != 0:
+            raise InputError(f"git {args[0]} failed in {repo}: {stderr or 'no message'}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def read_mainline(repo: Path, branch: str) -> Mainline:
+    """Landing times along the first-parent line of ``branch``.
+
+    A commit on that line lands at its own commit time; commits brought in by a
+    merge on it land at the merge's commit time. Walking the line oldest first,
+    everything an earlier merge brought is already placed, so each commit is
+    visited once.
+    """
+    parents: dict[str, list[str]] = {}
+    commit_times: dict[str, int] = {}
+    for line in _stream(repo, ["rev-list", "--parents", "--timestamp", branch, "--"]):
+        if not line:
+            continue
+        timestamp, sha, *commit_parents = line.split()
+        commit_times[sha] = int(timestamp)
+        parents[sha] = commit_parents
+    tip = _git(repo, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").strip()
+    line_of_first_parents: list[str] = []
+    current: str | None = tip
+    while current is not None and current in parents:
+        line_of_first_parents.append(current)
+        current = parents[current][0] if parents[current] else None
+    landings: dict[str, Landing] = {
+        sha: Landing(_utc(commit_times[sha]), via_merge=False) for sha in line_of_first_parents
+    }
+    for merge in reversed(line_of_first_parents):
+        landed = Landing(_utc(commit_times[merge]), via_merge=True)
+        stack = list(parents[merge][1:])
+        while stack:
+            sha = stack.pop()
+            if sha in landings or sha not in parents:
+                continue
+            landings[sha] = landed
+            stack.extend(parents[sha])
+    merges = {sha for sha, commit_parents in parents.items() if len(commit_parents) > 1}
+    return Mainline(landings, merges)
+
+
+def _utc(seconds: int | str) -> datetime:
+    return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _split_message(message: str) -> tuple[str, str]:
+    """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line."""
+    paragraphs = message.strip().split("\n\n", 1)
+    title = " ".join(line.strip() for line in paragraphs[0].splitlines())
+    return title, paragraphs[1].strip() if len(paragraphs) > 1 else ""
+
+
+def read_changes(repo: Path, shas: list[str], repo_name: str, mainline: Mainline) -> Iterator[ChangeRecord]:
+    """The listed commits with per-file line counts, from one ``git log --no-walk --stdin``."""
+    with tempfile.TemporaryFile() as revisions:
+        revisions.write("".join(f"{sha}\n" for sha in shas).encode())
+        revisions.seek(0)
+        args = [
+            "log", "--no-walk=unsorted", "--stdin", "--numstat", "-z", "--no-renames",
+            "--no-ext-diff", "--no-textconv", f"--format={_LOG_FORMAT}",
+        ]  # fmt: skip
+        header: list[str] | None = None
+        files: list[FileStat] = []
+        for token in _stream(repo, args, stdin=revisions, separator=b"\0"):
+            if token.startswith(_RECORD):
+                if header is not None:
+                    yield _record(header, files, repo_name, mainline)
+                header, files = token[1:].split(_FIELD, 4), []
+            elif numstat := _NUMSTAT.fullmatch(token):
+                added, deleted, path = numstat.groups()
+                files.append((path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
+        if header is not None:
+            yield _record(header, files, repo_name, mainline)
+
+
+def _record(header: list[str], files: list[FileStat], repo_name: str, mainline: Mainline) -> ChangeRecord:
+    sha, author, email, author_time, message = header
+    title, body = _split_message(message)
+    landing = mainline.landings[sha]
+    return ChangeRecord(
+        id=sha,
+        repo=repo_name,
+        title=title,
+        body=body,
+        author=author,
+        email=email,
+        author_time=_utc(author_time),
+        landed_time=landing.time,
+        landed_via_merge=landing.via_merge,
+        files=files,
+    )
+
+
+def ingest_git(
+    path: Path,
+    url: str | None = None,
+    since: datetime | None = None,
+    branch: str | None = None,
+    repo_name: str | None = None,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Store every non-merge commit that landed on ``branch`` (default: HEAD) since ``since``.
+
+    Merge commits are not changes (they have no diff of their own) but set when
+    the commits they bring in landed.
+    """
+    progress = progress or Silent()
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    check_repository(path)
+    branch = branch or "HEAD"
+    try:
+        _git(path, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}")
+    except InputError:
+        raise InputError(f"branch or revision {branch!r} not found in {path}") from None
+    repo_name = repo_name or repository_name(path)
+    report = LoadReport(kind="changes", source=f"{repo_name} ({path})")
+
+    progress.start(f"reading the history of {repo_name}")
+    mainline = read_mainline(path, branch)
+    landed = sorted(
+        (landing.time, sha)
+        for sha, landing in mainline.landings.items()
+        if sha not in mainline.merges and (since is None or landing.time >= since)
+    )
+    wanted = [sha for _time, sha in landed]
+    with session_scope(url) as session:
+        stored = existing_change_ids(session, wanted)
+    fresh = [sha for sha in wanted if sha not in stored]
+    report.already_present = len(stored)
+    if fresh:
+        progress.start(f"storing changes of {repo_name}", total=len(fresh))
+        new, present = store_changes(url, read_changes(path, fresh, repo_name, mainline), progress)
+        report.new, report.already_present = new, report.already_present + present
+    return report

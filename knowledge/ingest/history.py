@@ -1,0 +1,110 @@
+"""Past investigations from the history interchange files (``commits-*``, ``cases-*``).
+
+Commits become changes and cases become incidents with their confirmed root
+causes, which is what the ranker learns from and what backtests replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import insert, select
+
+from knowledge.db import session_scope
+from knowledge.history_files import HistoryCase, HistoryCommit, ReadResult, read_cases, read_commits
+from knowledge.incidents import Incident, RootCause
+from knowledge.ingest.change_store import BATCH_SIZE, ChangeRecord, store_changes
+from knowledge.ingest.progress import Progress, Silent
+from knowledge.ingest.report import LoadReport
+
+T = TypeVar("T", HistoryCommit, HistoryCase)
+
+
+def change_record(commit: HistoryCommit) -> ChangeRecord:
+    return ChangeRecord(
+        id=commit.sha,
+        repo=commit.repo,
+        title=commit.title,
+        body=commit.body,
+        author=commit.author,
+        email=commit.email,
+        author_time=commit.authored_at,
+        landed_time=commit.landed_at,
+        landed_via_merge=commit.landed_via_merge,
+        files=list(commit.files),
+        n_files=commit.n_files,
+        added=commit.added or 0,
+        deleted=commit.deleted or 0,
+        directories=commit.dirs,
+    )
+
+
+def _read(
+    path: Path,
+    reader: Callable[[Path, bool], ReadResult[T]],
+    kind: str,
+    skip_bad: bool,
+    progress: Progress,
+) -> tuple[list[T], LoadReport]:
+    """Read a whole file first, so without ``skip_bad`` a bad line stops the load before any write."""
+    progress.start(f"reading {path.name}")
+    read = reader(path, skip_bad)
+    report = LoadReport(kind=kind, source=str(path))
+    report.note_bad_lines(read.bad_lines)
+    progress.start(f"storing {kind} from {path.name}", total=len(read.records))
+    return read.records, report
+
+
+def ingest_commits(
+    path: Path, url: str | None = None, skip_bad: bool = False, progress: Progress | None = None
+) -> LoadReport:
+    """Store the commits of one ``commits-*`` file; without ``skip_bad`` one bad line loads nothing."""
+    progress = progress or Silent()
+    commits, report = _read(path, read_commits, "changes", skip_bad, progress)
+    report.new, report.already_present = store_changes(
+        url, (change_record(commit) for commit in commits), progress
+    )
+    return report
+
+
+def _incident_row(case: HistoryCase) -> dict[str, object]:
+    return {
+        "id": case.case_id,
+        "source": "history",
+        "repo": case.repo,
+        "title": case.incident.title,
+        "text": case.incident.text,
+        "started_at": case.incident.started_at,
+    }
+
+
+def ingest_cases(
+    path: Path, url: str | None = None, skip_bad: bool = False, progress: Progress | None = None
+) -> LoadReport:
+    """Store each case as an incident with its culprits as confirmed root causes."""
+    progress = progress or Silent()
+    cases, report = _read(path, read_cases, "incidents", skip_bad, progress)
+    seen: set[str] = set()
+    for start in range(0, len(cases), BATCH_SIZE):
+        batch = cases[start : start + BATCH_SIZE]
+        with session_scope(url) as session:
+            stored = set(
+                session.scalars(select(Incident.id).where(Incident.id.in_([case.case_id for case in batch])))
+            )
+            fresh = [case for case in batch if case.case_id not in stored and case.case_id not in seen]
+            seen.update(case.case_id for case in fresh)
+            if fresh:
+                session.execute(insert(Incident), [_incident_row(case) for case in fresh])
+                causes = [
+                    {"incident_id": case.case_id, "change_id": culprit, "source": "history"}
+                    for case in fresh
+                    for culprit in dict.fromkeys(case.truth.culprits)
+                ]
+                if causes:
+                    session.execute(insert(RootCause), causes)
+        report.new += len(fresh)
+        report.already_present += len(batch) - len(fresh)
+        progress.advance(len(batch))
+    return report

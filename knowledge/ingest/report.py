@@ -1,0 +1,26 @@
+"""What one load stored, so a second run can show that it changed nothing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from knowledge.history_files import BadLine
+
+
+@dataclass
+class LoadReport:
+    """Counts for one kind of record from one source."""
+
+    kind: str
+    source: str
+    new: int = 0
+    already_present: int = 0
+    updated: int = 0
+    bad_lines: list[str] = field(default_factory=list)
+
+    def note_bad_lines(self, bad_lines: list[BadLine]) -> None:
+        self.bad_lines.extend(f"{bad.path}:{bad.line_no}: {bad.reason}" for bad in bad_lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

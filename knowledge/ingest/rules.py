@@ -1,0 +1,46 @@
+"""Storing the ownership rules of one file in place of its previous rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.ingest.report import LoadReport
+from knowledge.ownership import OwnershipRule, compile_pattern, replace_rules
+
+
+def read_text(path: Path) -> str:
+    if not path.exists():
+        raise InputError(f"file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"expected a file but {path} is a directory")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read {path}: {error}") from error
+
+
+def check_pattern(pattern: str, where: str) -> None:
+    """Reject a pattern now, with its line, rather than when the retriever compiles it."""
+    try:
+        compile_pattern(pattern)
+    except ValueError as error:
+        raise InputError(f"{where}: {error}") from None
+
+
+def store_rules(url: str | None, source: str, rules: list[OwnershipRule], kind: str) -> LoadReport:
+    """Replace every rule of ``source``; rules identical to stored ones count as already present."""
+    def key(rule: OwnershipRule) -> tuple[int, str, tuple[str, ...], str]:
+        return (rule.position, rule.pattern, tuple(rule.owners), rule.section)
+
+    with session_scope(url) as session:
+        before = {
+            key(rule)
+            for rule in session.scalars(select(OwnershipRule).where(OwnershipRule.source == source))
+        }
+        replace_rules(session, source, rules)
+    present = sum(1 for rule in rules if key(rule) in before)
+    return LoadReport(kind=kind, source=source, new=len(rules) - present, already_present=present)

@@ -1,0 +1,137 @@
+"""A synthetic git history written with ``git fast-import`` (thousands of commits per second),
+with the facts ingestion must recover: feature branches merged with merge commits,
+a binary file, a rename, and known line counts and landing times."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+START = 1_700_000_000
+MAIN_STEP = 600
+FEATURE_STEP = 60
+BINARY = bytes(range(256)) * 4
+
+
+@dataclass
+class ExpectedChange:
+    mark: int
+    title: str
+    author_time: int
+    landed_time: int
+    via_merge: bool
+    files: list[tuple[str, int | None, int | None]]
+    sha: str = ""
+
+
+@dataclass
+class SyntheticHistory:
+    """What the generated repository must ingest to, keyed by commit sha once written."""
+
+    path: Path
+    changes: list[ExpectedChange] = field(default_factory=list)
+    merge_times: list[int] = field(default_factory=list)
+
+    def by_title(self, title: str) -> ExpectedChange:
+        return next(change for change in self.changes if change.title == title)
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.mark = 0
+
+    def data(self, payload: bytes) -> None:
+        self.parts.append(b"data %d\n" % len(payload) + payload + b"\n")
+
+    def commit(
+        self, ref: str, when: int, author: str, title: str, parents: list[int], operations: list[bytes]
+    ) -> int:
+        self.mark += 1
+        self.parts.append(f"commit {ref}\nmark :{self.mark}\n".encode())
+        self.parts.append(f"author {author} <{author.lower().replace(' ', '.')}@example.org> {when} +0000\n".encode())
+        self.parts.append(f"committer {author} <{author.lower().replace(' ', '.')}@example.org> {when} +0000\n".encode())
+        self.data(f"{title}\n\nWhy: step {self.mark} of the synthetic history.\n".encode())
+        for index, parent in enumerate(parents):
+            self.parts.append(f"{'from' if index == 0 else 'merge'} :{parent}\n".encode())
+        self.parts.extend(operations)
+        return self.mark
+
+
+def _modify(path: str, content: bytes) -> bytes:
+    return f"M 100644 inline {path}\n".encode() + b"data %d\n" % len(content) + content + b"\n"
+
+
+def write_history(path: Path, n_commits: int, merge_every: int = 25, feature_len: int = 3) -> SyntheticHistory:
+    """A repository whose ``main`` has ``n_commits`` non-merge commits in all.
+
+    Every ``merge_every`` main-line commits a feature branch of ``feature_len``
+    commits is merged with a merge commit, so those commits land at the merge.
+    Commit 3 adds a binary file and commit 5 renames a file.
+    """
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    history = SyntheticHistory(path)
+    stream = _Stream()
+    contents: dict[str, list[str]] = {}
+    tip: int | None = None
+    written = 0
+    step = 0
+    while written < n_commits:
+        step += 1
+        when = START + MAIN_STEP * step
+        operations: list[bytes] = []
+        files: list[tuple[str, int | None, int | None]] = []
+        if step == 3:
+            operations.append(_modify("assets/logo.png", BINARY))
+            files.append(("assets/logo.png", None, None))
+        elif step == 5:
+            old, new = "src/mod4/file4.c", "src/moved/file4.c"
+            lines = contents.pop(old)
+            contents[new] = lines
+            operations.append(f"R {old} {new}\n".encode())
+            files += [(old, 0, len(lines)), (new, len(lines), 0)]
+        else:
+            file = f"src/mod{step % 7}/file{step % 7}.c" if step != 1 else "README"
+            previous = contents.get(file, [])
+            added = 1 + step % 4
+            dropped = min(len(previous), step % 3)
+            lines = previous[dropped:] + [f"line {step}.{n}" for n in range(added)]
+            contents[file] = lines
+            operations.append(_modify(file, "".join(f"{line}\n" for line in lines).encode()))
+            files.append((file, added, dropped))
+        title = f"change {step} on main"
+        tip = stream.commit("refs/heads/main", when, f"Dev {step % 5}", title, [tip] if tip else [], operations)
+        history.changes.append(ExpectedChange(tip, title, when, when, False, sorted(files)))
+        written += 1
+        if step % merge_every == 0 and written < n_commits:
+            feature_tip, feature_files = tip, []
+            feature_changes = []
+            for index in range(min(feature_len, n_commits - written)):
+                file = f"features/f{step}/part{index}.py"
+                content = f"def part_{index}():\n    return {step}\n"
+                feature_files.append((file, content))
+                authored = when + FEATURE_STEP * (index + 1)
+                title = f"feature {step} part {index}"
+                feature_tip = stream.commit(f"refs/heads/feature-{step}", authored, "Feature Dev", title,
+                                            [feature_tip], [_modify(file, content.encode())])  # fmt: skip
+                feature_changes.append(ExpectedChange(feature_tip, title, authored, 0, True, [(file, 2, 0)]))
+                written += 1
+            merged_at = when + FEATURE_STEP * (feature_len + 2)
+            merge_operations = [_modify(file, content.encode()) for file, content in feature_files]
+            tip = stream.commit("refs/heads/main", merged_at, "Maintainer", f"Merge feature {step}",
+                                [tip, feature_tip], merge_operations)  # fmt: skip
+            for change in feature_changes:
+                change.landed_time = merged_at
+            history.changes += feature_changes
+            history.merge_times.append(merged_at)
+    marks = path / ".git" / "culprit-marks"
+    subprocess.run(
+        ["git", "-C", str(path), "fast-import", "--quiet", f"--export-marks={marks}"],
+        input=b"".join(stream.parts),
+        check=True,
+    )
+    sha_of = dict(line.split() for line in marks.read_text().splitlines())
+    for change in history.changes:
+        change.sha = sha_of[f":{change.mark}"]
+    return history

@@ -1,0 +1,167 @@
+"""A responder's repository goes in once; landing times follow the main line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from knowledge.changes import Change
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.ingest.git_log import ingest_git, repository_name
+from tests.ingest.synthetic_repo import SyntheticHistory
+
+
+def _stored(url: str) -> dict[str, Change]:
+    with session_scope(url) as session:
+        changes = session.scalars(select(Change).options(selectinload(Change.files)))
+        return {change.id: change for change in changes}
+
+
+def _at(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def test_every_non_merge_commit_is_stored_with_its_landing(
+    database_url: str, synthetic_history: SyntheticHistory
+) -> None:
+    report = ingest_git(synthetic_history.path, database_url, repo_name="acme/shop")
+
+    assert (report.new, report.already_present) == (300, 0)
+    stored = _stored(database_url)
+    assert set(stored) == {change.sha for change in synthetic_history.changes}
+    for expected in synthetic_history.changes:
+        change = stored[expected.sha]
+        assert change.repo == "acme/shop"
+        assert change.title == expected.title
+        assert change.author_time == _at(expected.author_time)
+        assert change.landed_time == _at(expected.landed_time), expected.title
+        assert change.landed_via_merge is expected.via_merge
+        assert sorted((f.path, f.added, f.deleted) for f in change.files) == expected.files
+
+
+def test_merged_feature_commits_land_at_the_merge_not_when_written(
+    database_url: str, synthetic_history: SyntheticHistory
+) -> None:
+    ingest_git(synthetic_history.path, database_url)
+    part = synthetic_history.by_title("feature 25 part 1")
+    change = _stored(database_url)[part.sha]
+
+    assert change.landed_via_merge
+    assert change.landed_time == _at(synthetic_history.merge_times[0])
+    assert change.author_time < change.landed_time
+    assert change.body == f"Why: step {part.mark} of the synthetic history."
+
+
+def test_binary_files_have_no_line_counts_and_renames_are_a_delete_and_an_add(
+    database_url: str, synthetic_history: SyntheticHistory
+) -> None:
+    ingest_git(synthetic_history.path, database_url)
+    stored = _stored(database_url)
+
+    binary = stored[synthetic_history.by_title("change 3 on main").sha]
+    assert [(f.path, f.added, f.deleted) for f in binary.files] == [("assets/logo.png", None, None)]
+    assert (binary.added, binary.deleted, binary.directories) == (0, 0, ["assets"])
+    renamed = stored[synthetic_history.by_title("change 5 on main").sha]
+    assert [(f.path, f.added, f.deleted) for f in renamed.files] == [
+        ("src/mod4/file4.c", 0, 1),
+        ("src/moved/file4.c", 1, 0),
+    ]
+    assert renamed.directories == ["src/mod4", "src/moved"]
+
+
+def test_ingesting_twice_adds_nothing(database_url: str, synthetic_history: SyntheticHistory) -> None:
+    ingest_git(synthetic_history.path, database_url)
+    again = ingest_git(synthetic_history.path, database_url)
+
+    assert (again.new, again.already_present) == (0, 300)
+    with session_scope(database_url) as session:
+        assert session.scalar(select(func.count()).select_from(Change)) == 300
+
+
+def test_since_selects_by_landing_time_so_a_late_merge_brings_its_older_commits(
+    database_url: str, synthetic_history: SyntheticHistory
+) -> None:
+    merged_at = synthetic_history.merge_times[0]
+    report = ingest_git(synthetic_history.path, database_url, since=_at(merged_at))
+
+    stored = _stored(database_url)
+    expected = {c.sha for c in synthetic_history.changes if c.landed_time >= merged_at}
+    assert set(stored) == expected and report.new == len(expected)
+    assert synthetic_history.by_title("feature 25 part 0").sha in stored
+    assert synthetic_history.by_title("change 25 on main").sha not in stored
+
+
+def _git(repo: Path, *args: str, when: int = 1_710_000_000) -> None:
+    stamp = f"{when} +0000"
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp,
+           "GIT_AUTHOR_NAME": "Ana", "GIT_AUTHOR_EMAIL": "ana@example.org",
+           "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.org"}  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+
+
+def test_a_no_ff_merge_made_with_git_itself(database_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "payments"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "trunk")
+    (repo / "app.py").write_text("print('v1')\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "Start the app", when=1_710_000_000)
+    _git(repo, "checkout", "-q", "-b", "topic")
+    (repo / "app.py").write_text("print('v2')\nprint('retry')\n")
+    _git(repo, "commit", "-q", "-am", "Retry payments", "-m", "Timeouts were too short.", when=1_710_000_100)
+    _git(repo, "checkout", "-q", "trunk")
+    (repo / "logo.bin").write_bytes(b"\x00\x01\x02")
+    _git(repo, "add", "logo.bin")
+    _git(repo, "commit", "-q", "-m", "Add the logo", when=1_710_000_200)
+    _git(repo, "merge", "-q", "--no-ff", "topic", "-m", "Merge topic", when=1_710_000_300)
+    _git(repo, "mv", "app.py", "main.py")
+    _git(repo, "commit", "-q", "-m", "Rename the entry point", when=1_710_000_400)
+    _git(repo, "remote", "add", "origin", "git@github.com:acme/payments.git")
+
+    report = ingest_git(repo, database_url)
+
+    assert report.new == 4 and report.source.startswith("acme/payments")
+    by_title = {change.title: change for change in _stored(database_url).values()}
+    assert "Merge topic" not in by_title
+    retry = by_title["Retry payments"]
+    assert (retry.landed_time, retry.landed_via_merge) == (_at(1_710_000_300), True)
+    assert retry.body == "Timeouts were too short."
+    assert [(f.path, f.added, f.deleted) for f in retry.files] == [("app.py", 2, 1)]
+    assert [(f.path, f.added, f.deleted) for f in by_title["Add the logo"].files] == [("logo.bin", None, None)]
+    assert [(f.path, f.added, f.deleted) for f in by_title["Rename the entry point"].files] == [
+        ("app.py", 0, 2),
+        ("main.py", 2, 0),
+    ]
+    assert by_title["Rename the entry point"].landed_via_merge is False
+    assert ingest_git(repo, database_url, branch="topic").new == 0
+
+
+def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "billing"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    assert repository_name(repo) == "billing"
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "https://github.com/acme/billing.git"], check=True)
+    assert repository_name(repo) == "acme/billing"
+
+
+@pytest.mark.parametrize("make", ["missing", "plain folder", "file"])
+def test_a_path_that_is_not_a_repository_is_refused(tmp_path: Path, make: str) -> None:
+    target = tmp_path / "target"
+    if make == "plain folder":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("not a repo")
+    with pytest.raises(InputError, match="target"):
+        ingest_git(target, f"sqlite:///{tmp_path / 'unused.db'}")
+
+
+def test_an_unknown_branch_is_refused(synthetic_history: SyntheticHistory, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="'release' not found"):
+        ingest_git(synthetic_history.path, f"sqlite:///{tmp_path / 'unused.db'}", branch="release")
