@@ -21,8 +21,10 @@ app = typer.Typer(
 def _register() -> None:
     """Attach every command group; each module owns one noun."""
     from bot.cli import db as db_commands
+    from bot.cli import ingest as ingest_commands
 
     db_commands.register(app)
+    ingest_commands.register(app)
 
 
 _register()
