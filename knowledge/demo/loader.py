@@ -1,0 +1,77 @@
+"""Load the demo files through the same ingestion a real team's files go through.
+
+Nothing here is demo-specific on purpose: if the demo loads, the catalog,
+CODEOWNERS, history and wiki ingestion work end to end, and loading twice shows
+that each of them is idempotent.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from knowledge.config import get_settings
+from knowledge.db import migrate, session_scope
+from knowledge.demo.files import DemoFiles
+from knowledge.ingest.catalog import ingest_catalog
+from knowledge.ingest.codeowners import ingest_codeowners
+from knowledge.ingest.history import ingest_cases, ingest_commits
+from knowledge.ingest.progress import Progress, Silent
+from knowledge.incidents import RootCause
+from knowledge.ingest.report import LoadReport
+from knowledge.wiki.indexing import index_wiki
+from knowledge.wiki.postmortems import SOURCE as POSTMORTEM_SOURCE
+from knowledge.wiki.postmortems import link_postmortems
+from knowledge.wiki.store import open_wiki
+
+
+def load_demo(
+    files: DemoFiles, database_url: str | None = None, progress: Progress | None = None
+) -> list[LoadReport]:
+    """Migrate the database and ingest every demo file; one report per kind of record."""
+    url = database_url or get_settings().resolved_database_url
+    progress = progress or Silent()
+    progress.start("preparing the database")
+    migrate(url)
+    progress.start("loading the service catalog and CODEOWNERS")
+    reports = [ingest_catalog([files.catalog], url), ingest_codeowners(files.codeowners, url)]
+    reports.append(ingest_commits(files.commits, url, progress=progress))
+    reports.append(ingest_cases(files.cases, url, progress=progress))
+    reports += load_wiki(files, url, progress)
+    return reports
+
+
+def load_wiki(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
+    """Index the wiki in Chroma (only changed chunks are embedded) and link its postmortems."""
+    progress.start("indexing wiki pages")
+    done = 0
+
+    def advance(embedded: int, total: int) -> None:
+        nonlocal done
+        if done == 0:
+            progress.start("embedding wiki chunks", total=total)
+        progress.advance(embedded - done)
+        done = embedded
+
+    indexed = index_wiki(files.wiki, open_wiki(), advance)
+    chunks = LoadReport(
+        kind="wiki chunks",
+        source=str(files.wiki),
+        new=indexed.added,
+        updated=indexed.updated,
+        already_present=indexed.unchanged,
+    )
+    before = _postmortem_causes(url)
+    linked = link_postmortems(indexed.pages, url)
+    new = _postmortem_causes(url) - before
+    postmortems = LoadReport(
+        kind="postmortem root causes", source=str(files.wiki), new=new, already_present=len(linked.linked) - new
+    )
+    postmortems.bad_lines.extend(linked.skipped)
+    return [chunks, postmortems]
+
+
+def _postmortem_causes(url: str) -> int:
+    with session_scope(url) as session:
+        return session.scalar(
+            select(func.count()).select_from(RootCause).where(RootCause.source == POSTMORTEM_SOURCE)
+        ) or 0
