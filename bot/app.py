@@ -1,0 +1,78 @@
+"""The Bolt app: one Web API client, the guards, the listeners, and what they share."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot.channels import ChannelDirectory
+from bot.guards import RateLimiter, install_guards
+from bot.listeners import register_listeners
+from bot.runtime import (
+    DEFAULT_ANSWER_TIMEOUT_S,
+    Ask,
+    BotRuntime,
+    Investigate,
+    default_ask,
+    default_investigate,
+    investigation_pool,
+)
+from knowledge.config import Settings
+from knowledge.errors import CulpritError
+
+LISTENER_THREADS = 64
+
+
+def web_client(settings: Settings) -> WebClient:
+    """The Web API client; ``CULPRIT_SLACK_API_URL`` points it elsewhere (tests, proxies).
+
+    slack_sdk joins method names onto the base URL with ``urljoin``, so the base
+    needs its trailing slash or the last path segment is lost.
+    """
+    if settings.slack_api_url:
+        base_url = settings.slack_api_url.rstrip("/") + "/"
+        return WebClient(token=settings.slack_bot_token, base_url=base_url)
+    return WebClient(token=settings.slack_bot_token)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    investigate: Investigate | None = None,
+    ask: Ask | None = None,
+    answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
+) -> App:
+    """A ready Bolt app; constructing it calls ``auth.test``, so a bad token fails here, at start-up."""
+    if not settings.slack_bot_token:
+        raise CulpritError("SLACK_BOT_TOKEN is not set; export the bot token (xoxb-...) from your Slack app")
+    client = web_client(settings)
+    app = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret or "",
+        client=client,
+        # Listener threads mostly wait on investigations and Slack; many of them keep acks fast.
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+    )
+    channels = ChannelDirectory(client)
+    investigate = investigate or default_investigate(settings)
+    runtime = BotRuntime(
+        settings=settings,
+        channels=channels,
+        limiter=RateLimiter(settings.user_rate_limit_per_minute),
+        investigate=investigate,
+        ask=ask or default_ask(settings, investigate),
+        workers=investigation_pool(),
+        answer_timeout_s=answer_timeout_s,
+    )
+
+    def share_runtime(context: BoltContext, next: Any) -> None:
+        context["culprit"] = runtime
+        next()
+
+    app.middleware(share_runtime)
+    install_guards(app, settings, channels, runtime.limiter)
+    register_listeners(app)
+    return app

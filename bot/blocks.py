@@ -1,0 +1,245 @@
+"""Block Kit messages built from culprit's answers: pure functions, no Slack client.
+
+Every message carries a plain ``text`` too: Slack shows it in notifications and
+to clients that cannot render blocks, and warns when it is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tools.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
+
+Block = dict[str, Any]
+
+SECTION_LIMIT = 2900
+USAGE = (
+    "Tell me what is broken: `/rca <symptom> [service:NAME] [at:2024-05-01T10:00Z]`\n"
+    "e.g. `/rca checkout returns 502 for card payments service:payments at:2024-05-01T09:40Z`"
+)
+
+
+@dataclass
+class SlackMessage:
+    """What ``chat.postMessage`` and ``chat.update`` take: fallback text and blocks."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+def escape(text: str) -> str:
+    """Slack mrkdwn treats ``& < >`` as control characters; user and commit text must not."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def section(text: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def context(*items: str, block_id: str | None = None) -> Block:
+    block: Block = {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": clip(item, 2000)} for item in items[:10]],
+    }
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def slack_time(moment: datetime) -> str:
+    """A timestamp every reader sees in their own time zone, with an ISO fallback."""
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{moment.isoformat(timespec='minutes')}>"
+
+
+def duration(minutes: float) -> str:
+    """How long before the incident a change landed, the way a responder says it."""
+    minutes = max(0, round(minutes))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def percent(value: float) -> str:
+    return f"{value:.0%}"
+
+
+def investigating_text(text: str) -> str:
+    return f"🔎 Investigating _{escape(clip(text, 200))}_ … I'll post the likely culprits here shortly."
+
+
+def notice(text: str) -> SlackMessage:
+    """A one-paragraph message: usage, a time-out, a refusal."""
+    return SlackMessage(text=text, blocks=[section(text)])
+
+
+def rca_message(answer: RcaAnswer) -> SlackMessage:
+    """The full answer: the incident as understood, then suggestions or the strongest signals."""
+    blocks: list[Block] = [_heading(answer), _incident_section(answer), _summary_context(answer)]
+    if answer.confident and answer.suggestions:
+        blocks.append({"type": "divider"})
+        for suggestion in answer.suggestions[:5]:
+            blocks.extend(suggestion_blocks(suggestion, answer))
+    else:
+        blocks.append(_signals_section(answer))
+    if answer.wiki:
+        blocks.append({"type": "divider"})
+        blocks.append(_wiki_section(answer.wiki))
+    if answer.notes:
+        blocks.append(context(*(f"ℹ️ {escape(note)}" for note in answer.notes)))
+    return SlackMessage(text=_fallback_text(answer), blocks=blocks[:50])
+
+
+def _heading(answer: RcaAnswer) -> Block:
+    if answer.confident and answer.suggestions:
+        title = f"🔎 {len(answer.suggestions[:5])} likely culprits"
+    else:
+        title = "🤔 Not confident enough to name a culprit"
+    return {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
+
+
+def _incident_section(answer: RcaAnswer) -> Block:
+    incident = answer.incident
+    lines = [f"*Incident as understood:* {escape(clip(incident.full_text, 600))}"]
+    facts = [f"*Started:* {slack_time(incident.started_at)}"]
+    if incident.service:
+        facts.insert(0, f"*Service:* `{escape(incident.service)}`")
+    if incident.incident_id:
+        facts.append(f"*Incident:* `{escape(incident.incident_id)}`")
+    lines.append(" · ".join(facts))
+    return section("\n".join(lines), block_id="incident")
+
+
+def _summary_context(answer: RcaAnswer) -> Block:
+    items = [f"confidence *{percent(answer.confidence)}*"]
+    if answer.n_candidates:
+        items.append(f"{answer.n_candidates} changes landed in the window, {answer.n_retrieved} kept for ranking")
+    judges = sorted({suggestion.judge for suggestion in answer.suggestions})
+    if judges:
+        items.append("judge: " + ", ".join(judges))
+    return context(" · ".join(items))
+
+
+def suggestion_blocks(suggestion: SuggestedChange, answer: RcaAnswer) -> list[Block]:
+    """One suggestion: what, who, when, how sure, why, and the 👍 / 👎 pair."""
+    minutes = suggestion.evidence.minutes_before_incident or (
+        (answer.incident.started_at - suggestion.landed_time).total_seconds() / 60
+    )
+    headline = (
+        f"*{suggestion.rank}. {escape(clip(suggestion.title, 200))}* `{escape(suggestion.change_id[:12])}`\n"
+        f"by *{escape(suggestion.author or 'unknown')}* · landed *{duration(minutes)}* before the incident"
+        f" · confidence *{percent(suggestion.confidence)}*"
+    )
+    blocks = [section(headline, block_id=f"suggestion-{suggestion.rank}")]
+    reasons = evidence_lines(suggestion.evidence)
+    if reasons:
+        blocks.append(context(*reasons))
+    if suggestion.suggestion_id is not None:
+        blocks.append(feedback_actions(suggestion.suggestion_id))
+    return blocks
+
+
+def evidence_lines(evidence: Evidence) -> list[str]:
+    """The facts behind a score, each one checkable by the responder."""
+    lines: list[str] = []
+    if evidence.owners:
+        owners = ", ".join(evidence.owners[:4])
+        lines.append(f"👥 owners: {escape(owners)}" + (" (own the impacted service)" if evidence.owner_match else ""))
+    if evidence.dependency_path:
+        lines.append("🕸️ dependency path: " + escape(" → ".join(evidence.dependency_path)))
+    elif evidence.services:
+        lines.append("🧩 services: " + escape(", ".join(evidence.services[:5])))
+    if evidence.matched_terms:
+        lines.append("🔤 matched terms: " + escape(", ".join(evidence.matched_terms[:8])))
+    if evidence.matched_paths:
+        lines.append("📁 files: " + escape(", ".join(f"`{path}`" for path in evidence.matched_paths[:4])))
+    if evidence.size or evidence.risk:
+        lines.append("⚠️ " + escape(", ".join(filter(None, [evidence.size, *evidence.risk]))))
+    lines.extend(f"💬 {escape(sentence)}" for sentence in evidence.sentences[:2])
+    return lines[:10]
+
+
+def feedback_actions(suggestion_id: int) -> Block:
+    """The 👍 / 👎 pair; one listener on ``feedback_(up|down)`` reads the id from ``value``."""
+    return {
+        "type": "actions",
+        "block_id": f"feedback-{suggestion_id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "feedback_up",
+                "text": {"type": "plain_text", "text": "👍 Root cause", "emoji": True},
+                "value": str(suggestion_id),
+            },
+            {
+                "type": "button",
+                "action_id": "feedback_down",
+                "text": {"type": "plain_text", "text": "👎 Not it", "emoji": True},
+                "value": str(suggestion_id),
+            },
+        ],
+    }
+
+
+def _signals_section(answer: RcaAnswer) -> Block:
+    lines = [
+        f"My confidence is *{percent(answer.confidence)}*, too low to name suspects without misleading you."
+    ]
+    if answer.strongest_signals:
+        lines.append("The strongest signals I saw:")
+        lines.extend(f"• {escape(signal)}" for signal in answer.strongest_signals[:8])
+    else:
+        lines.append("No change in the window stood out; check the time (`at:`) and the service (`service:`).")
+    return section("\n".join(lines), block_id="signals")
+
+
+def _wiki_section(hits: list[WikiHit]) -> Block:
+    lines = ["*Related wiki pages*"]
+    for hit in hits[:5]:
+        name = escape(hit.title or hit.page)
+        heading = f" › {escape(hit.heading)}" if hit.heading else ""
+        lines.append(f"• *{name}*{heading} (`{escape(hit.page)}`)")
+    return section("\n".join(lines), block_id="wiki")
+
+
+def _fallback_text(answer: RcaAnswer) -> str:
+    incident = clip(answer.incident.full_text, 150)
+    if not (answer.confident and answer.suggestions):
+        return f"Not confident enough ({percent(answer.confidence)}) to name a culprit for: {incident}"
+    listed = "; ".join(
+        f"{s.rank}. {clip(s.title, 80)} by {s.author or 'unknown'} ({percent(s.confidence)})"
+        for s in answer.suggestions[:5]
+    )
+    return f"Likely culprits for: {incident} — {listed}"
+
+
+def with_vote(blocks: list[Block], suggestion_id: int, up: int, down: int, user_id: str, vote: int) -> list[Block]:
+    """The same message with a line under the suggestion's buttons saying who voted what."""
+    said = "marked this as the root cause" if vote > 0 else "says this is not it"
+    line = context(f"👍 {up} · 👎 {down} — <@{user_id}> {said}", block_id=f"votes-{suggestion_id}")
+    updated: list[Block] = []
+    for block in blocks:
+        if block.get("block_id") == f"votes-{suggestion_id}":
+            continue
+        updated.append(block)
+        if block.get("block_id") == f"feedback-{suggestion_id}":
+            updated.append(line)
+    return updated
+
+
+def reply_message(text: str) -> SlackMessage:
+    """A free-form agent answer (already Slack mrkdwn), split into sections that fit."""
+    chunks = [text[start : start + SECTION_LIMIT] for start in range(0, len(text), SECTION_LIMIT)] or [""]
+    return SlackMessage(text=clip(text, 3000), blocks=[section(chunk) for chunk in chunks[:40]])

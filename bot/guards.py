@@ -1,0 +1,171 @@
+"""What every Slack request passes before a listener sees it.
+
+Bolt has already verified the signature and dropped the bot's own events.
+These guards drop other bots, enforce the channel and user allow-lists,
+answer each delivery once (Slack retries an event it thinks was lost, with
+the same ``event_id`` and an ``X-Slack-Retry-Num`` header), and keep one
+responder from flooding the RCA pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from bot.channels import ChannelDirectory
+from bot.metrics import DUPLICATES_DROPPED, REQUESTS_REFUSED
+from knowledge.config import Settings
+from knowledge.db import session_scope
+from knowledge.incidents import SlackDelivery
+
+log = structlog.get_logger(__name__)
+
+
+class RateLimiter:
+    """At most ``per_minute`` requests per user in any sliding minute, per process."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, user_id: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = self._seen.setdefault(user_id, deque())
+            while recent and now - recent[0] >= 60:
+                recent.popleft()
+            if len(recent) >= self.per_minute:
+                return False
+            recent.append(now)
+            return True
+
+
+def delivery_key(body: dict[str, Any]) -> tuple[str, str] | None:
+    """The id that a retry of this delivery shares with the original, if it can be retried."""
+    if body.get("type") == "event_callback" and body.get("event_id"):
+        return "event", str(body["event_id"])
+    if body.get("command"):
+        seed = body.get("trigger_id") or "|".join(
+            str(body.get(name, "")) for name in ("user_id", "channel_id", "text", "command")
+        )
+        return "command", "cmd-" + hashlib.sha256(str(seed).encode()).hexdigest()[:40]
+    return None
+
+
+def claim_delivery(delivery_id: str, kind: str, database_url: str | None) -> bool:
+    """True the first time a delivery id is seen, in this replica or any other on the same database."""
+    try:
+        with session_scope(database_url) as session:
+            session.add(SlackDelivery(event_id=delivery_id, kind=kind))
+        return True
+    except IntegrityError:
+        return False
+
+
+def _worth_remembering(body: dict[str, Any], settings: Settings, channels: ChannelDirectory) -> bool:
+    """Plain channel messages are ignored unless they are reports: no need to store their ids."""
+    event = body.get("event") or {}
+    if event.get("type") != "message":
+        return True
+    return bool(settings.reports_channel) and channels.listed(event.get("channel", ""), [settings.reports_channel])
+
+
+def _is_from_a_bot(body: dict[str, Any]) -> bool:
+    event = body.get("event") or {}
+    return bool(event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("bot_profile"))
+
+
+def _ephemeral_ack(text: str) -> BoltResponse:
+    """A slash-command reply only the caller sees, sent as the HTTP response itself."""
+    return BoltResponse(
+        status=200,
+        body=json.dumps({"response_type": "ephemeral", "text": text}),
+        headers={"content-type": "application/json"},
+    )
+
+
+def install_guards(
+    app: App, settings: Settings, channels: ChannelDirectory, limiter: RateLimiter
+) -> None:
+    """Register the guards as global middleware, in the order they must run."""
+    database_url = settings.resolved_database_url
+
+    def ignore_other_bots(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        if _is_from_a_bot(body):
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    def allow_listed(
+        body: dict[str, Any], context: BoltContext, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        user_id, channel_id = context.user_id, context.channel_id
+        if settings.allowed_users and user_id not in settings.allowed_users:
+            REQUESTS_REFUSED.labels(reason="user").inc()
+            log.info("request from a user not allowed", user=user_id)
+            return _refusal(body, "culprit is not enabled for you; ask an admin to add you.")
+        if settings.allowed_channels and channel_id and not channels.listed(channel_id, settings.allowed_channels):
+            REQUESTS_REFUSED.labels(reason="channel").inc()
+            log.info("request from a channel not allowed", channel=channel_id)
+            return _refusal(body, "culprit is not enabled in this channel.")
+        next()
+        return None
+
+    def once_per_delivery(
+        body: dict[str, Any], request: BoltRequest, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        key = delivery_key(body)
+        if key is not None and _worth_remembering(body, settings, channels):
+            kind, delivery_id = key
+            try:
+                first = claim_delivery(delivery_id, kind, database_url)
+            except SQLAlchemyError as error:
+                # Fail open: a missed duplicate costs one extra answer, a dropped request costs an answer.
+                log.warning("could not record the delivery; answering anyway", error=str(error)[:200])
+                first = True
+            if not first:
+                DUPLICATES_DROPPED.labels(kind=kind).inc()
+                retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+                log.info("duplicate delivery dropped", delivery=delivery_id, retry=retry)
+                return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    def within_rate_limit(
+        body: dict[str, Any], context: BoltContext, client: WebClient, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        asks = body.get("command") or (body.get("event") or {}).get("type") == "app_mention"
+        if asks and context.user_id and not limiter.allow(context.user_id):
+            REQUESTS_REFUSED.labels(reason="rate").inc()
+            text = (
+                f"You've asked {limiter.per_minute} times in the last minute; "
+                "give the running investigations a moment and ask again."
+            )
+            if body.get("command"):
+                return _ephemeral_ack(text)
+            try:
+                client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text=text)
+            except SlackApiError as error:
+                log.warning("could not tell a user they are rate limited", error=error.response.get("error"))
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    for guard in (ignore_other_bots, allow_listed, once_per_delivery, within_rate_limit):
+        app.middleware(guard)
+
+
+def _refusal(body: dict[str, Any], text: str) -> BoltResponse:
+    return _ephemeral_ack(text) if body.get("command") else BoltResponse(status=200, body="")

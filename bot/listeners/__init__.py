@@ -1,0 +1,15 @@
+"""Every Slack listener, registered in one place."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners import actions, commands, mentions, messages
+
+
+def register_listeners(app: App) -> None:
+    """Attach the slash command, mention, button and channel-message listeners."""
+    commands.register(app)
+    mentions.register(app)
+    actions.register(app)
+    messages.register(app)

@@ -1,0 +1,47 @@
+"""``/rca <symptom> [service:NAME] [at:TIME]``: ack at once, investigate off the request thread, post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+
+from bot.blocks import USAGE, escape, investigating_text
+from bot.incident_request import incident_id_for, parse_incident_request
+from bot.replies import post, prepare, rca_reply
+from bot.runtime import BotRuntime
+from knowledge.db import utcnow
+from knowledge.errors import InputError
+
+log = structlog.get_logger(__name__)
+
+
+def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    runtime: BotRuntime = context["culprit"]
+    text = (command.get("text") or "").strip()
+    if not text:
+        ack(response_type="ephemeral", text=USAGE)
+        return
+    seed = command.get("trigger_id") or f"{command.get('user_id')}|{command.get('channel_id')}|{text}"
+    try:
+        query = parse_incident_request(text, utcnow(), incident_id=incident_id_for(seed))
+    except InputError as error:
+        ack(response_type="ephemeral", text=f"{escape(str(error))}\n{USAGE}")
+        return
+    ack(response_type="in_channel", text=investigating_text(query.text))
+
+    channel = command["channel_id"]
+    runtime.channels.remember(channel, command.get("channel_name"))
+    with structlog.contextvars.bound_contextvars(
+        incident_id=query.incident_id, channel=channel, user=command.get("user_id"), kind="command"
+    ):
+        log.info("investigating", service=query.service, started_at=query.started_at.isoformat())
+        message = prepare(runtime, "command", rca_reply(runtime.investigate, query))
+        post(client, message, channel=channel, response_url=command.get("response_url"))
+        log.info("answer posted")
+
+
+def register(app: App) -> None:
+    app.command("/rca")(handle_rca)

@@ -1,0 +1,62 @@
+"""``@culprit <question>`` in incident channels: the agent answers in the thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from slack_bolt import App, BoltContext
+from slack_sdk import WebClient
+
+from bot.blocks import USAGE, SlackMessage, escape
+from bot.incident_request import incident_id_for, parse_incident_request
+from bot.replies import agent_message, post, prepare
+from bot.runtime import BotRuntime
+from graph.agent_tools import AgentContext
+from knowledge.db import utcnow
+from knowledge.errors import InputError
+
+log = structlog.get_logger(__name__)
+
+LOOKING = "🔎 Looking into it…"
+
+
+def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    runtime: BotRuntime = context["culprit"]
+    channel, user = event["channel"], event.get("user")
+    if not runtime.channels.is_incident_channel(channel, runtime.settings):
+        client.chat_postEphemeral(
+            channel=channel,
+            user=user,
+            text=f"I answer mentions in incident channels (named `{runtime.settings.incident_channel_pattern}`); "
+            "use `/rca` anywhere else.",
+        )
+        return
+    thread_ts = event.get("thread_ts") or event["ts"]
+    try:
+        query = parse_incident_request(event.get("text", ""), utcnow(), incident_id_for(channel, event["ts"]))
+    except InputError as error:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"{escape(str(error))}\n{USAGE}")
+        return
+    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=LOOKING)
+    agent_context = AgentContext(
+        started_at=query.started_at,
+        database_url=runtime.database_url,
+        incident_id=query.incident_id,
+        service=query.service,
+    )
+
+    def work() -> SlackMessage:
+        return agent_message(runtime.ask(query.text, agent_context))
+
+    with structlog.contextvars.bound_contextvars(
+        incident_id=query.incident_id, channel=channel, thread=f"{channel}:{thread_ts}", user=user, kind="mention"
+    ):
+        log.info("answering a mention")
+        message = prepare(runtime, "mention", work)
+        post(client, message, channel=channel, replace_ts=placeholder["ts"])
+        log.info("answer posted")
+
+
+def register(app: App) -> None:
+    app.event("app_mention")(handle_mention)

@@ -1,0 +1,60 @@
+"""Prometheus metrics for the bot process, served at ``/metrics``.
+
+Names follow Prometheus conventions (base units, ``_total`` counters) so the
+dashboards in deploy/ can be written against them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from tools.answers import RcaAnswer
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60)
+
+REQUEST_SECONDS = Histogram(
+    "culprit_http_request_seconds",
+    "Time to answer an HTTP request (for /slack/events: the ack Slack waits for).",
+    ["path", "status"],
+    buckets=LATENCY_BUCKETS,
+)
+ANSWER_SECONDS = Histogram(
+    "culprit_answer_seconds",
+    "From a responder's request to the answer posted in Slack.",
+    ["kind", "outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+RCA_STAGE_SECONDS = Histogram(
+    "culprit_rca_stage_seconds",
+    "Time spent in each stage of the RCA pipeline.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
+JUDGE_FALLBACKS = Counter(
+    "culprit_judge_fallbacks_total",
+    "Answers in which the LLM judge failed and the local judge stood in.",
+)
+CONFIDENCE = Histogram(
+    "culprit_rca_confidence",
+    "Calibrated confidence of each RCA answer.",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+FEEDBACK_VOTES = Counter("culprit_feedback_votes_total", "Thumbs up/down clicks stored.", ["vote"])
+DUPLICATES_DROPPED = Counter(
+    "culprit_slack_duplicates_dropped_total", "Slack deliveries dropped as already handled.", ["kind"]
+)
+REQUESTS_REFUSED = Counter(
+    "culprit_slack_requests_refused_total", "Requests refused by allow-list or rate limit.", ["reason"]
+)
+REPORTS_INGESTED = Counter("culprit_reports_ingested_total", "Bug reports stored.", ["source"])
+ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
+
+
+def observe_answer(answer: RcaAnswer) -> None:
+    """Record what one RCA answer says about the pipeline's health."""
+    CONFIDENCE.observe(answer.confidence)
+    for stage, milliseconds in answer.timings_ms.items():
+        RCA_STAGE_SECONDS.labels(stage=stage).observe(milliseconds / 1000)
+    # rca_graph notes "some batches were ranked by <fallback> instead of <judge>".
+    if any("instead of" in note for note in answer.notes):
+        JUDGE_FALLBACKS.inc()

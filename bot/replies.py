@@ -1,0 +1,103 @@
+"""Posting answers back to Slack, whatever happened on the way.
+
+Every path ends in a message: the answer, or a sentence saying what went
+wrong and what to do. A responder in an incident must never wonder whether
+the bot heard them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.blocks import SlackMessage, notice, rca_message, reply_message
+from bot.metrics import ANSWER_SECONDS, observe_answer
+from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
+from graph.agent import AgentReply
+from knowledge.db import DatabaseUnavailable
+from tools.answers import IncidentQuery
+
+log = structlog.get_logger(__name__)
+
+
+def timed_out_message(runtime: BotRuntime) -> SlackMessage:
+    return notice(
+        f"⏱️ No answer after {runtime.answer_timeout_s:g} s: the change database or the model is slow "
+        "right now. Try again in a minute, or narrow it down with `service:NAME`."
+    )
+
+
+def failure_message(error: Exception) -> SlackMessage:
+    if isinstance(error, DatabaseUnavailable | SQLAlchemyError):
+        return notice("🛑 I can't reach the change database right now, so I can't investigate. Try again shortly.")
+    return notice(f"💥 The investigation failed ({type(error).__name__}); the error is in culprit's logs.")
+
+
+def prepare(runtime: BotRuntime, kind: str, work: Callable[[], SlackMessage]) -> SlackMessage:
+    """Run ``work`` within the time limit; a time-out or failure becomes a message, never an exception."""
+    started = time.perf_counter()
+    try:
+        message = runtime.within_time_limit(work)
+        outcome = "answered"
+    except AnswerTimedOut:
+        log.warning("investigation timed out", timeout_s=runtime.answer_timeout_s)
+        message, outcome = timed_out_message(runtime), "timeout"
+    except Exception as error:  # any failure must still produce a reply in the channel
+        log.exception("investigation failed")
+        message, outcome = failure_message(error), "error"
+    ANSWER_SECONDS.labels(kind=kind, outcome=outcome).observe(time.perf_counter() - started)
+    return message
+
+
+def rca_reply(investigate: Investigate, query: IncidentQuery) -> Callable[[], SlackMessage]:
+    """The RCA as work for the pool: run, record its health, render, all off the listener thread."""
+
+    def work() -> SlackMessage:
+        answer = investigate(query)
+        observe_answer(answer)
+        return rca_message(answer)
+
+    return work
+
+
+def agent_message(reply: AgentReply) -> SlackMessage:
+    """A full RCA answer (with its buttons) when the agent ran one, otherwise its text."""
+    if reply.rca is None:
+        return reply_message(reply.text)
+    observe_answer(reply.rca)
+    message = rca_message(reply.rca)
+    if reply.via == "llm":
+        message.blocks = reply_message(reply.text).blocks + [{"type": "divider"}] + message.blocks
+    return message
+
+
+def post(
+    client: WebClient,
+    message: SlackMessage,
+    *,
+    channel: str,
+    thread_ts: str | None = None,
+    replace_ts: str | None = None,
+    response_url: str | None = None,
+) -> None:
+    """Update the placeholder or post anew; where the bot is not a member, answer through ``response_url``."""
+    try:
+        if replace_ts:
+            client.chat_update(channel=channel, ts=replace_ts, text=message.text, blocks=message.blocks)
+        else:
+            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
+    except SlackApiError as error:
+        reason = error.response.get("error")
+        if response_url and reason in {"not_in_channel", "channel_not_found"}:
+            WebhookClient(response_url).send(
+                text=message.text, blocks=message.blocks, response_type="in_channel"
+            )
+            return
+        log.error("could not post the answer", channel=channel, error=reason)
+        raise

@@ -1,0 +1,117 @@
+"""What the listeners share: settings, the channel directory, and the pool that runs investigations.
+
+Bolt's listener threads only ack, post and wait; the CPU-heavy work (RCA,
+agent) runs in a separate, smaller pool sized to the machine, so a burst of
+``/rca`` commands never delays the next ack, and every wait has a time-out so
+a slow database or model produces a clear message instead of silence.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TypeVar
+
+from bot.channels import ChannelDirectory
+from bot.guards import RateLimiter
+from graph.agent import AgentReply, answer_question
+from graph.agent_tools import AgentContext
+from knowledge.config import Settings
+from tools.answers import IncidentQuery, RcaAnswer
+from tools.rca_resources import RcaResources, load_resources
+
+T = TypeVar("T")
+
+Investigate = Callable[[IncidentQuery], RcaAnswer]
+Ask = Callable[[str, AgentContext], AgentReply]
+
+DEFAULT_ANSWER_TIMEOUT_S = 60.0
+RESOURCES_TTL_S = 600.0
+
+
+class AnswerTimedOut(Exception):
+    """The investigation did not finish in time; it keeps running but its answer is not posted."""
+
+
+@dataclass
+class BotRuntime:
+    settings: Settings
+    channels: ChannelDirectory
+    limiter: RateLimiter
+    investigate: Investigate
+    ask: Ask
+    workers: ThreadPoolExecutor
+    answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.resolved_database_url
+
+    def within_time_limit(self, work: Callable[..., T], *args: object) -> T:
+        """Run ``work`` in the investigation pool and wait at most ``answer_timeout_s``."""
+        future = self.workers.submit(work, *args)
+        try:
+            return future.result(timeout=self.answer_timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise AnswerTimedOut(f"no answer after {self.answer_timeout_s:g} s") from None
+
+
+class CachedResources:
+    """The ranker, change embeddings and ownership, loaded once and refreshed every few minutes.
+
+    Loading them costs seconds; a replica keeps them between requests and
+    picks up a newly trained model or ingested ownership after ``ttl_s``.
+    """
+
+    def __init__(self, database_url: str, ttl_s: float = RESOURCES_TTL_S) -> None:
+        self._database_url = database_url
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._resources: RcaResources | None = None
+        self._loaded_at = 0.0
+
+    def get(self) -> RcaResources:
+        with self._lock:
+            if self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s:
+                self._resources = load_resources(self._database_url)
+                self._loaded_at = time.monotonic()
+            return self._resources
+
+
+def default_investigate(settings: Settings) -> Investigate:
+    """The RCA pipeline on the configured store, with the LLM judge when configured.
+
+    Answers are persisted so each suggestion has an id the feedback buttons carry.
+    """
+    from graph.llm import make_judge
+    from graph.rca_graph import run_rca
+    from tools.local_judge import LocalJudge
+
+    database_url = settings.resolved_database_url
+    cache = CachedResources(database_url)
+
+    def investigate(query: IncidentQuery) -> RcaAnswer:
+        resources = cache.get()
+        judge = make_judge(settings, LocalJudge(resources.model))
+        return run_rca(query, database_url=database_url, persist=True, judge=judge, resources=resources)
+
+    return investigate
+
+
+def default_ask(settings: Settings, investigate: Investigate) -> Ask:
+    """The mention agent, whose RCA tool shares the replica's cached models and judge."""
+
+    def ask(question: str, context: AgentContext) -> AgentReply:
+        return answer_question(question, replace(context, investigate=investigate), settings)
+
+    return ask
+
+
+def investigation_pool() -> ThreadPoolExecutor:
+    """One worker per core (at least two): investigations are CPU-bound."""
+    return ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="culprit-rca")

@@ -1,0 +1,129 @@
+"""A live bot against the fake Slack Web API, on a real store seeded with changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from knowledge.changes import Change, ChangeFile
+from knowledge.config import Settings, get_settings
+from knowledge.db import migrate, session_scope, utcnow
+from knowledge.services import Service
+from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+from tests.bot.live import LiveServer
+from tests.bot.slack_requests import SIGNING_SECRET, SlackSender
+
+INCIDENT_CHANNEL = "CINC1"
+QUIET_CHANNEL = "CGENERAL"
+CHANNEL_NAMES = {INCIDENT_CHANNEL: "inc-checkout", QUIET_CHANNEL: "general", "CREPORTS": "user-feedback"}
+
+# (service, title, path, hours before now)
+SEEDED_CHANGES = [
+    ("payments", "payments: switch card tokenizer to the v2 client", "services/payments/tokenizer.py", 2),
+    ("payments", "payments: retry declined card payments once", "services/payments/retry.py", 5),
+    ("payments", "payments: raise gateway timeout to 8s", "services/payments/config/gateway.yaml", 9),
+    ("checkout", "checkout: new address form validation", "services/checkout/address.py", 3),
+    ("checkout", "checkout: render cart totals with currency", "services/checkout/cart.py", 12),
+    ("checkout", "checkout: migrate orders table to bigint ids", "services/checkout/migrations/0042_bigint.sql", 20),
+    ("search", "search: tune ranking boost for new items", "services/search/ranking.py", 4),
+    ("search", "search: cache facets for 60s", "services/search/facets.py", 30),
+    ("auth", "auth: rotate session signing keys", "services/auth/keys.py", 7),
+    ("auth", "auth: add rate limit to password reset", "services/auth/reset.py", 40),
+    ("feed", "feed: paginate home feed with cursors", "services/feed/pagination.py", 15),
+    ("feed", "feed: drop legacy image sizes", "services/feed/images.py", 60),
+]
+
+
+def seed_changes(database_url: str, now: datetime) -> list[str]:
+    """A small organisation's last few days of changes; returns their ids."""
+    ids = []
+    with session_scope(database_url) as session:
+        for service, owner in [("payments", "team-payments"), ("checkout", "team-checkout"), ("search", "team-search"), ("auth", "team-identity"), ("feed", "team-feed")]:
+            session.add(Service(name=service, owner=owner, path_globs=[f"services/{service}/**"], depends_on=["payments"] if service == "checkout" else []))
+        for number, (service, title, path, hours) in enumerate(SEEDED_CHANGES):
+            change_id = f"{number:02d}" + "c0ffee" * 6
+            landed = now - timedelta(hours=hours)
+            change = Change(
+                id=change_id[:40],
+                repo="shop",
+                title=title,
+                body=f"{title}.\n\nTouches {path}.",
+                author=f"dev{number}@example.com".split("@")[0],
+                author_time=landed - timedelta(minutes=30),
+                landed_time=landed,
+                added=10 + number,
+                deleted=number,
+                n_files=1,
+                directories=[path.rsplit("/", 1)[0]],
+                services=[service],
+            )
+            change.files = [ChangeFile(position=0, path=path, added=10 + number, deleted=number)]
+            session.add(change)
+            ids.append(change.id)
+    return ids
+
+
+@pytest.fixture
+def store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A migrated SQLite store with the seeded changes."""
+    url = f"sqlite:///{data_dir / 'culprit.db'}"
+    monkeypatch.setenv("CULPRIT_DATABASE_URL", url)
+    get_settings.cache_clear()
+    migrate(url)
+    seed_changes(url, utcnow())
+    return url
+
+
+@dataclass
+class Bot:
+    """A running bot: what Slack recorded, a signed-request sender, and the store behind it."""
+
+    slack: FakeSlack
+    send: SlackSender
+    url: str
+    database_url: str
+    settings: Settings
+
+    def posted(self, method: str = "chat.postMessage", **match: Any) -> list[Any]:
+        return [
+            call for call in self.slack.calls_to(method) if all(call.args.get(k) == v for k, v in match.items())
+        ]
+
+
+StartBot = Callable[..., Bot]
+
+
+@pytest.fixture
+def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
+    """Start fake Slack and the real server (uvicorn on loopback) for a store; stopped after the test."""
+    from bot.app import create_app
+    from bot.server import create_server
+
+    with ExitStack() as stack:
+
+        def start(database_url: str, *, env: dict[str, str] | None = None, **app_options: Any) -> Bot:
+            fake = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
+            slack = stack.enter_context(fake)
+            for name, value in {
+                "SLACK_BOT_TOKEN": "xoxb-test-token",
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "CULPRIT_SLACK_API_URL": fake.api_url,
+                "CULPRIT_DATABASE_URL": database_url,
+                **(env or {}),
+            }.items():
+                monkeypatch.setenv(name, value)
+            get_settings.cache_clear()
+            settings = get_settings()
+            app = create_app(settings, **app_options)
+            url = stack.enter_context(LiveServer(create_server(app, settings)))
+            sender = SlackSender(url, response_url=fake.response_url("rca"))
+            stack.callback(sender.close)
+            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings)
+
+        yield start

@@ -1,0 +1,192 @@
+"""A small stand-in for Slack's Web API on loopback, recording every call.
+
+It answers the methods culprit uses the way Slack does (``ok``, ``ts``,
+``channel``...), including the three steps of ``files_upload_v2`` and the
+``response_url`` webhooks, so the real ``slack_sdk`` client talks to it
+unchanged via ``CULPRIT_SLACK_API_URL=http://127.0.0.1:PORT/api/``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+BOT_USER_ID = "UCULPRIT"
+BOT_ID = "BCULPRIT"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class SlackCall:
+    """One request the bot made: the API method (or ``upload``/``response_url``) and its arguments."""
+
+    method: str
+    args: dict[str, Any]
+    at: float
+    body: bytes = b""
+
+
+@dataclass
+class FakeSlack:
+    """The recorded calls plus what the fake knows about the workspace (channel names, errors to give)."""
+
+    channel_names: dict[str, str] = field(default_factory=dict)
+    not_in_channels: set[str] = field(default_factory=set)
+    calls: list[SlackCall] = field(default_factory=list)
+    base_url: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, call: SlackCall) -> None:
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        with self._changed:
+            return [call for call in self.calls if call.method == method]
+
+    def wait_for(
+        self, predicate: Callable[[SlackCall], bool], count: int = 1, timeout: float = 30.0
+    ) -> list[SlackCall]:
+        """Block until ``count`` recorded calls satisfy ``predicate``; fail loudly otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                matching = [call for call in self.calls if predicate(call)]
+                if len(matching) >= count:
+                    return matching
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [(call.method, str(call.args)[:200]) for call in self.calls]
+                    raise AssertionError(f"expected {count} matching Slack calls within {timeout}s; saw {seen}")
+                self._changed.wait(left)
+
+    def next_ts(self) -> str:
+        with self._lock:
+            return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Slack's reply for one Web API method."""
+        channel = args.get("channel", "")
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://culprit-test.slack.com/",
+                "team": "culprit-test",
+                "user": "culprit",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method in {"chat.postMessage", "chat.update", "chat.postEphemeral"} and channel in self.not_in_channels:
+            return {"ok": False, "error": "not_in_channel"}
+        if method == "chat.postMessage":
+            ts = self.next_ts()
+            message = {"type": "message", "text": args.get("text", ""), "ts": ts, "bot_id": BOT_ID}
+            if args.get("blocks"):
+                message["blocks"] = args["blocks"]
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            return {"ok": True, "channel": channel, "ts": args.get("ts"), "text": args.get("text", "")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self.next_ts()}
+        if method == "conversations.info":
+            name = self.channel_names.get(channel)
+            if name is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts):08d}"
+            return {"ok": True, "upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = args.get("files") or "[]"
+            listed = json.loads(files) if isinstance(files, str) else files
+            return {"ok": True, "files": [{"id": item["id"], "title": item.get("title", "")} for item in listed]}
+        return {"ok": False, "error": "unknown_method"}
+
+
+def _decode(handler: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any]:
+    """Arguments from the query string, a form body or a JSON body, as slack_sdk sends them."""
+    args: dict[str, Any] = dict(parse_qsl(urlparse(handler.path).query))
+    content_type = handler.headers.get("Content-Type", "")
+    if body and "json" in content_type:
+        args.update(json.loads(body))
+    elif body and "x-www-form-urlencoded" in content_type:
+        args.update(parse_qsl(body.decode()))
+    for key in ("blocks", "attachments"):
+        if isinstance(args.get(key), str):
+            args[key] = json.loads(args[key])
+    return args
+
+
+def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self.do_POST()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = urlparse(self.path).path
+            if path.startswith("/upload/"):
+                slack.record(SlackCall("upload", {"file_id": path.rsplit("/", 1)[1]}, time.time(), body))
+                self._reply(200, b"OK - " + str(len(body)).encode(), "text/plain")
+                return
+            if path.startswith("/response/"):
+                slack.record(SlackCall("response_url", _decode(self, body), time.time(), body))
+                self._reply(200, b"ok", "text/plain")
+                return
+            method = path.removeprefix("/api/")
+            args = _decode(self, body)
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                self._reply(200, json.dumps({"ok": False, "error": "not_authed"}).encode(), "application/json")
+                return
+            slack.record(SlackCall(method, args, time.time(), body))
+            self._reply(200, json.dumps(slack.answer(method, args)).encode(), "application/json")
+
+        def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+class FakeSlackServer:
+    """Runs :class:`FakeSlack` on 127.0.0.1 on a free port until stopped."""
+
+    def __init__(self, slack: FakeSlack | None = None) -> None:
+        self.slack = slack or FakeSlack()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.slack))
+        self._server.daemon_threads = True
+        port = self._server.server_address[1]
+        self.root_url = f"http://127.0.0.1:{port}/"
+        self.api_url = f"{self.root_url}api/"
+        self.slack.base_url = self.root_url
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+
+    def __enter__(self) -> FakeSlack:
+        self._thread.start()
+        return self.slack
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def response_url(self, name: str) -> str:
+        return f"{self.root_url}response/{name}"
