@@ -1,0 +1,72 @@
+"""LLM clients built from settings: one place that knows ``CULPRIT_LLM_*``.
+
+Everything LLM-backed is optional. ``CULPRIT_LLM_BASE_URL`` and
+``CULPRIT_LLM_MODEL`` switch it on; without them the judge is the local one and
+nothing is contacted. The server is any OpenAI-compatible endpoint, in practice
+vLLM (``.../v1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from knowledge.config import Settings
+from knowledge.errors import InputError
+from tools.judging import Judge
+from tools.llm_judge import LLMJudge
+
+
+def llm_configured(settings: Settings) -> bool:
+    return bool(settings.llm_base_url and settings.llm_model)
+
+
+def _require_llm(settings: Settings) -> tuple[str, str]:
+    if not (settings.llm_base_url and settings.llm_model):
+        raise InputError(
+            "no LLM is configured: set CULPRIT_LLM_BASE_URL (e.g. http://vllm:8000/v1) "
+            "and CULPRIT_LLM_MODEL to the served model name"
+        )
+    return settings.llm_base_url, settings.llm_model
+
+
+def make_openai_client(settings: Settings) -> openai.OpenAI:
+    """A thread-safe completions client for judging and classifying; no retries, so late means fallback."""
+    base_url, _model = _require_llm(settings)
+    return openai.OpenAI(
+        base_url=base_url,
+        api_key=settings.llm_api_key,
+        timeout=httpx.Timeout(settings.llm_timeout_s, connect=min(settings.llm_timeout_s, 5.0)),
+        max_retries=0,
+    )
+
+
+def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
+    """The agent's chat model; tool calling needs vLLM's ``--enable-auto-tool-choice``."""
+    base_url, model = _require_llm(settings)
+    return ChatOpenAI(
+        base_url=base_url,
+        api_key=SecretStr(settings.llm_api_key),
+        model=model,
+        timeout=settings.llm_timeout_s,
+        max_retries=0,
+        **({"temperature": 0.0} | options),
+    )
+
+
+def make_judge(settings: Settings, fallback: Judge) -> Judge:
+    """The LLM judge when configured (falling back per batch), else ``fallback`` itself."""
+    if not llm_configured(settings):
+        return fallback
+    base_url, model = _require_llm(settings)
+    return LLMJudge(
+        base_url=base_url,
+        model=model,
+        timeout_s=settings.llm_timeout_s,
+        fallback=fallback,
+        api_key=settings.llm_api_key,
+    )
