@@ -22,10 +22,12 @@ def _register() -> None:
     """Attach every command group; each module owns one noun."""
     from bot.cli import db as db_commands
     from bot.cli import ingest as ingest_commands
+    from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
+    wiki_commands.register(app)
     sft_commands.register(app)
 
 

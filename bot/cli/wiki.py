@@ -1,0 +1,118 @@
+"""``culprit wiki search|evaluate`` and ``culprit ingest wiki DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.console import console, print_json, progress_bar
+from bot.cli.ingest import ingest_app
+from knowledge.config import get_settings
+from knowledge.db import migrate
+from knowledge.errors import CulpritError
+from knowledge.wiki.indexing import index_wiki
+from knowledge.wiki.postmortems import link_postmortems
+from knowledge.wiki.store import open_wiki
+from tools.wiki_evaluation import evaluate, load_questions
+from tools.wiki_search import WikiSearcher, searcher_for
+
+wiki_app = typer.Typer(help="Search the runbooks, service pages and postmortems.", no_args_is_help=True)
+
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _searcher() -> WikiSearcher:
+    searcher = searcher_for(open_wiki())
+    if not len(searcher):
+        raise CulpritError("the wiki index is empty; load pages with `culprit ingest wiki DIR` first")
+    return searcher
+
+
+@wiki_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="What you see or want to know, in your own words.")],
+    service: Annotated[str | None, typer.Option("--service", help="Only pages tagged with this service.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many pages to show.")] = 5,
+    as_json: JsonOutput = False,
+) -> None:
+    """The pages that best answer QUERY, each with its best-matching section."""
+    hits = _searcher().search(query, service=service, k=k)
+    if as_json:
+        print_json([hit.__dict__ for hit in hits])
+        return
+    if not hits:
+        console.print("no page matches" + (f" for service {service}" if service else ""))
+        return
+    for rank, hit in enumerate(hits, start=1):
+        console.print(f"[bold]{rank}. {hit.page}[/]  [dim]{hit.score:.4f}[/]", highlight=False)
+        console.print(f"   [cyan]{hit.heading}[/]", highlight=False)
+        console.print(f"   {hit.snippet}", highlight=False, soft_wrap=True)
+
+
+@wiki_app.command("evaluate")
+def evaluate_command(
+    questions_file: Annotated[Path, typer.Argument(help="JSONL lines {\"question\": ..., \"page\": ...}.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Recall@3 and MRR of hybrid search against BM25 alone and embeddings alone, in one run."""
+    questions = load_questions(questions_file)
+    searcher = _searcher()
+    with progress_bar(transient=True) as bars:
+        task = bars.add_task("asking the wiki", total=3 * len(questions))
+        result = evaluate(searcher, questions, on_question=lambda: bars.advance(task))
+    if as_json:
+        print_json(result)
+        return
+    table = Table("method", "recall@3", "MRR", title=f"{result['questions']} questions, {result['chunks']} chunks")
+    table.add_row("hybrid", f"{result['recall_at_3']:.3f}", f"{result['mrr']:.3f}", style="bold")
+    for method, score in result["baselines"].items():
+        table.add_row(f"{method} alone", f"{score['recall_at_3']:.3f}", f"{score['mrr']:.3f}")
+    console.print(table)
+    for miss in result["misses"]:
+        console.print(f"[yellow]missed[/] {miss['question']!r} -> {miss['page']}", highlight=False)
+    for page in result["pages_not_indexed"]:
+        console.print(f"[red]not indexed[/] {page}: ingest the folder that holds it", highlight=False)
+
+
+@ingest_app.command("wiki")
+def ingest_wiki(
+    directory: Annotated[Path, typer.Argument(help="Folder of Markdown/text pages (runbooks, postmortems...).")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Index wiki pages in Chroma (only changed sections are re-embedded) and link postmortems to changes."""
+    collection = open_wiki()
+    with progress_bar() as bars:
+        task = bars.add_task("embedding changed sections", total=None)
+        report = index_wiki(
+            directory, collection, progress=lambda done, total: bars.update(task, completed=done, total=total)
+        )
+        bars.update(task, total=max(report.added + report.updated, 1), completed=max(report.added + report.updated, 1))
+    links = None
+    if any(page.kind == "postmortem" for page in report.pages):
+        url = get_settings().resolved_database_url
+        migrate(url)
+        links = link_postmortems(report.pages, url)
+    counts = report.counts()
+    linked = [{"incident": link.incident_id, "changes": list(link.change_ids)} for link in links.linked] if links else []
+    skipped = links.skipped if links else []
+    if as_json:
+        print_json({**counts, "postmortems_linked": linked, "postmortems_skipped": skipped})
+        return
+    console.print(
+        f"[bold]wiki[/] from {directory}: {counts['pages']} pages, {counts['chunks']} sections: "
+        f"[green]{counts['added']} added[/], [cyan]{counts['updated']} updated[/], "
+        f"{counts['unchanged']} unchanged, [red]{counts['removed']} removed[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for link in linked:
+        console.print(f"  incident {link['incident']} root cause {', '.join(link['changes'])}", highlight=False)
+    for note in skipped:
+        console.print(f"  [yellow]not linked[/] {note}", highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(wiki_app, name="wiki")
