@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.vllm_server import vllm_server  # noqa: F401  (session fixture: a real CPU vLLM server)
+
 for _name in list(os.environ):
     if _name.startswith(("SLACK_", "OPENAI_", "CULPRIT_")):
         del os.environ[_name]

@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CACHE_DIR = Path(os.environ.get("CULPRIT_TEST_CACHE", REPO_ROOT / ".test-cache"))
+CACHE_DIR = REPO_ROOT / ".test-cache"
 TINY_LLAMA_SCRIPT = Path(__file__).resolve().parent / "llm" / "tiny_llama.py"
 
 # The CPU torch wheel lies in pip's find-links; any other torch pulls GBs of CUDA.

@@ -39,23 +39,26 @@ def letter_distribution(top_logprobs: Sequence[tuple[str, float]], labels: Seque
 
     A token counts for every label it begins (split evenly), whitespace aside;
     mass the top-k list does not show is spread over the labels it does not
-    mention, and the result is normalised to sum to one.
+    mention (vLLM lists masked letters with -9999, so those keep none), and
+    the result is normalised to sum to one.
     """
     mass = dict.fromkeys(labels, 0.0)
+    listed: set[str] = set()
     for token, logprob in top_logprobs:
         text = token.strip()
         if not text or not math.isfinite(logprob):
             continue
         matches = [label for label in labels if label.startswith(text)]
+        listed.update(matches)
         for label in matches:
             mass[label] += math.exp(logprob) / len(matches)
     seen = sum(mass.values())
     if seen <= 0.0:
         raise MalformedAnswer("no candidate letter among the answer's logprobs")
-    unseen = [label for label, value in mass.items() if value == 0.0]
-    if unseen and seen < 1.0:
-        for label in unseen:
-            mass[label] = (1.0 - seen) / len(unseen)
+    unlisted = [label for label in labels if label not in listed]
+    if unlisted and seen < 1.0:
+        for label in unlisted:
+            mass[label] = (1.0 - seen) / len(unlisted)
     total = sum(mass.values())
     return {label: value / total for label, value in mass.items()}
 

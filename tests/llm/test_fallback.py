@@ -1,0 +1,103 @@
+"""A sick LLM never fails an RCA: each bad answer hands the batch to the local judge, and says so."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from graph.llm import make_judge
+from knowledge.config import Settings
+from tools.answers import IncidentQuery
+from tools.election import elect
+from tools.llm_judge import LLMJudge
+from tools.local_judge import LocalJudge
+
+from tests.llm.conftest import make_changes
+from tests.llm.servers import MisbehavingLLM, completion, json_reply, raw_reply, slow_reply
+
+BATCH = make_changes(3)  # letters A, B, C
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (raw_reply(b'{"choices": [{"message": '), "malformed answer"),
+        (raw_reply(b"<html>upstream error</html>"), "malformed answer"),
+        (json_reply({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}),
+         "malformed answer: no choices in the answer"),
+        (json_reply(completion("Z", [("Z", -0.1), ("Y", -2.0)])), "malformed answer: answer 'Z' is not a letter"),
+        (json_reply(completion("A", None)), "malformed answer: no logprobs in the answer"),
+        (json_reply(completion("A", [("the", -0.1), ("of", -1.0)])),
+         "malformed answer: no candidate letter among the answer's logprobs"),
+        (json_reply({"error": {"message": "engine dead"}}, status=500), "HTTP 500"),
+    ],
+    ids=["truncated-json", "html", "empty-choices", "letter-not-in-batch", "no-logprobs", "no-letter-logprobs",
+         "http-500"],
+)
+def test_nonsense_from_the_server_hands_the_batch_to_the_local_judge(
+    incident: IncidentQuery, local_judge: LocalJudge, reply, reason: str
+) -> None:
+    server = MisbehavingLLM(reply)
+    try:
+        judge = LLMJudge(server.base_url, "sick-llm", timeout_s=5, fallback=local_judge)
+        with capture_logs() as logs:
+            judged = judge.rank(incident, BATCH, keep=2)
+    finally:
+        server.close()
+
+    expected = local_judge.rank(incident, BATCH, keep=2)
+    assert [choice.change_id for choice in judged] == [choice.change_id for choice in expected]
+    assert [choice.score for choice in judged] == [choice.score for choice in expected]
+    assert all(choice.judge.startswith(f"heuristic (LLM fallback: {reason}") for choice in judged)
+    assert len(server.requests) == 1, "a sick server is asked once, not retried"
+    logged = [entry["reason"] for entry in logs if entry["event"] == "llm_judge_fallback"]
+    assert [f"heuristic (LLM fallback: {logged_reason})" for logged_reason in logged] == [judged[0].judge]
+
+
+def test_a_server_that_answers_too_late_is_abandoned_at_the_timeout(
+    incident: IncidentQuery, local_judge: LocalJudge
+) -> None:
+    server = MisbehavingLLM(slow_reply(3.0, json_reply(completion("A", [("A", -0.1)]))))
+    try:
+        judge = LLMJudge(server.base_url, "slow-llm", timeout_s=0.5, fallback=local_judge)
+        started = time.monotonic()
+        judged = judge.rank(incident, BATCH, keep=2)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+
+    assert elapsed < 2.0
+    assert {choice.judge for choice in judged} == {"heuristic (LLM fallback: timeout)"}
+    assert len(judged) == 2
+
+
+def test_a_dead_server_falls_back_for_every_batch_of_an_election(
+    incident: IncidentQuery, local_judge: LocalJudge
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    judge = LLMJudge(f"http://127.0.0.1:{closed_port}/v1", "gone", timeout_s=2, fallback=local_judge)
+
+    result = elect(incident, make_changes(45), judge, batch_size=15)
+
+    assert len(result.winners) == 5
+    assert result.judges_used == ["heuristic (LLM fallback: server unreachable)"]
+    assert result.judge_calls == 4  # three batches, then the final round
+
+
+def test_settings_without_an_llm_keep_the_local_judge(local_judge: LocalJudge) -> None:
+    assert make_judge(Settings(), local_judge) is local_judge
+
+
+def test_settings_with_an_llm_make_an_llm_judge_that_falls_back_to_the_local_one(local_judge: LocalJudge) -> None:
+    settings = Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="ranker", llm_timeout_s=3.5)
+
+    judge = make_judge(settings, local_judge)
+
+    assert isinstance(judge, LLMJudge)
+    assert (judge.name, judge.timeout_s, judge.fallback) == ("llm:ranker", 3.5, local_judge)
+    assert str(judge.client.base_url) == "http://127.0.0.1:9/v1/"
