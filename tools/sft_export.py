@@ -78,8 +78,15 @@ def check_bounds(min_candidates: int, max_candidates: int) -> None:
         )
 
 
-def _record(case: HistoryCase, history: History, size: int, rng: random.Random, form: RecordFormat,
-            summary: ExportSummary) -> dict[str, Any] | None:
+def _record(
+    case: HistoryCase,
+    history: History,
+    size: int,
+    rng: random.Random,
+    form: RecordFormat,
+    symptom: bool,
+    summary: ExportSummary,
+) -> dict[str, Any] | None:
     true_ids = culprits(case)
     candidates = case_candidates(case, history.commits)
     found = [change for change in candidates if change.change_id in true_ids]
@@ -95,7 +102,7 @@ def _record(case: HistoryCase, history: History, size: int, rng: random.Random, 
     position = rng.randrange(size)
     batch.insert(position, rng.choice(found))
     labels = candidate_labels(size)
-    messages = judge_messages(case_query(case), batch)
+    messages = judge_messages(case_query(case, symptom=symptom), batch)
     summary.examples += 1
     summary.candidates_per_example[size] += 1
     summary.culprit_positions[position] += 1
@@ -112,16 +119,21 @@ def sft_records(
     max_candidates: int = MAX_CANDIDATES,
     seed: int = 0,
     form: RecordFormat = RecordFormat.CHAT,
+    symptom: bool = False,
     summary: ExportSummary | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One record per usable case; the same seed gives the same file."""
+    """One record per usable case; the same seed gives the same file.
+
+    ``symptom`` keeps only what a responder sees at first (the first sentence,
+    no paths, code names or ``subsystem:`` prefix), as real incidents read.
+    """
     check_bounds(min_candidates, max_candidates)
     summary = summary if summary is not None else ExportSummary()
     rng = random.Random(seed)
     for case in cases:
         summary.cases += 1
         size = rng.randint(min_candidates, max_candidates)
-        record = _record(case, history, size, rng, form, summary)
+        record = _record(case, history, size, rng, form, symptom, summary)
         if record is not None:
             yield record
 
@@ -138,6 +150,7 @@ def export_sft(
     max_candidates: int = MAX_CANDIDATES,
     seed: int = 0,
     form: RecordFormat = RecordFormat.CHAT,
+    symptom: bool = False,
     cases: Iterable[HistoryCase] | None = None,
 ) -> ExportSummary:
     """Write ``out`` (JSON lines); ``cases`` lets a caller wrap them in a progress bar."""
@@ -147,7 +160,7 @@ def export_sft(
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary()
     records = sft_records(
-        history, history.cases if cases is None else cases, min_candidates, max_candidates, seed, form, summary
+        history, history.cases if cases is None else cases, min_candidates, max_candidates, seed, form, symptom, summary
     )
     with out.open("w", encoding="utf-8") as handle:
         write_jsonl(records, handle)

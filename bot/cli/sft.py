@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
             RecordFormat,
             typer.Option("--format", help="chat: messages ending in the culprit's letter; ranked: letters with relevance."),
         ] = RecordFormat.CHAT,
+        symptom: Annotated[
+            bool, typer.Option("--symptom", help="Keep only the symptom: first sentence, no paths or code names.")
+        ] = False,
         skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip malformed lines instead of stopping.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
@@ -37,6 +40,7 @@ def register(app: typer.Typer) -> None:
             max_candidates=max_candidates,
             seed=seed,
             form=form,
+            symptom=symptom,
             cases=track(history.cases, "exporting examples", total=len(history.cases)),
         )
         result = {"out": str(out), "format": form.value, **summary.to_dict()}

@@ -28,7 +28,8 @@ from tests.llm.conftest import make_changes
 from tests.llm.servers import StoppableRelay
 from tests.vllm_server import VllmServer
 
-pytestmark = pytest.mark.vllm
+# The first test also builds the venv (minutes, more on a slow network) and starts the server.
+pytestmark = [pytest.mark.vllm, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture
