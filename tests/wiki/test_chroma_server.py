@@ -1,0 +1,86 @@
+"""The same ingest and search against a real ``chroma run`` server on loopback (CULPRIT_CHROMA_URL)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from chromadb.api import ClientAPI
+
+from knowledge.config import get_settings
+from knowledge.errors import CulpritError
+from knowledge.wiki.indexing import index_wiki
+from knowledge.wiki.store import open_wiki, wiki_client
+from tests.wiki.conftest import write_small_wiki
+from tools.wiki_search import search_wiki
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A Chroma server process of its own, stopped after the test."""
+    port = _free_port()
+    chroma = Path(sys.executable).parent / "chroma"
+    log = (tmp_path / "chroma.log").open("w")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def server_client(chroma_server: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, minilm: object) -> ClientAPI:
+    monkeypatch.setenv("CULPRIT_CHROMA_URL", chroma_server)
+    get_settings.cache_clear()
+    return wiki_client()
+
+
+def test_ingest_and_search_through_a_chroma_server(tmp_path: Path, server_client: ClientAPI) -> None:
+    assert type(server_client).__name__ != "PersistentClient"
+    root = write_small_wiki(tmp_path / "wiki")
+
+    report = index_wiki(root, open_wiki(server_client))
+    again = index_wiki(root, open_wiki(server_client))
+
+    assert (report.added, again.unchanged) == (7, 7)
+    assert not (get_settings().chroma_dir).exists()  # nothing went to the embedded store
+    hits = search_wiki("card payments time out at the gateway", service="payments")
+    assert hits[0].page == "services/payments/runbook.md"
+    assert hits[0].heading == "Runbook: payments > Symptoms"
+    assert search_wiki("who owns product search?")[0].page == "services/search/overview.md"
+
+
+def test_an_unreachable_server_says_how_to_fix_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CULPRIT_CHROMA_URL", f"http://127.0.0.1:{_free_port()}")
+    get_settings.cache_clear()
+    with pytest.raises(CulpritError, match="chroma run"):
+        wiki_client()

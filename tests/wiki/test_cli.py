@@ -1,0 +1,71 @@
+"""``culprit ingest wiki``, ``culprit wiki search`` and ``culprit wiki evaluate`` from a terminal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.db import session_scope
+from knowledge.errors import CulpritError, InputError
+from knowledge.incidents import RootCause
+from tests.wiki.conftest import write_small_wiki
+from tools.wiki_evaluation import load_questions
+
+runner = CliRunner()
+
+POSTMORTEM = (
+    "---\ntitle: Cards declined\ntype: postmortem\nservices: [payments]\nincident: INC-42\n"
+    "started_at: 2024-02-01T10:00:00Z\n---\n## Summary\nDeclines spiked.\n\nRoot cause: 5eed5eed5eed\n"
+)
+
+
+def _json(args: list[str]) -> object:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_ingest_search_and_evaluate(tmp_path: Path, data_dir: Path, minilm: object) -> None:
+    wiki = write_small_wiki(tmp_path / "wiki")
+    (wiki / "postmortems").mkdir()
+    (wiki / "postmortems/inc-42.md").write_text(POSTMORTEM)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        json.dumps({"question": "card payments are timing out", "page": "services/payments/runbook.md"}) + "\n"
+        + json.dumps({"question": "who do I ask about search?", "page": "services/search/overview.md"}) + "\n"
+    )  # fmt: skip
+
+    first = _json(["ingest", "wiki", str(wiki), "--json"])
+    assert (first["pages"], first["added"]) == (4, 8)
+    assert first["postmortems_linked"] == [{"incident": "INC-42", "changes": ["5eed5eed5eed"]}]
+    second = _json(["ingest", "wiki", str(wiki), "--json"])
+    assert (second["added"], second["unchanged"], second["removed"]) == (0, 8, 0)
+    with session_scope() as session:
+        assert session.get(RootCause, ("INC-42", "5eed5eed5eed")) is not None
+
+    hits = _json(["wiki", "search", "checkout hangs on card payment", "--service", "payments", "-k", "2", "--json"])
+    assert [hit["page"] for hit in hits] == ["services/payments/runbook.md", "postmortems/inc-42.md"]
+
+    scores = _json(["wiki", "evaluate", str(questions), "--json"])
+    assert scores["recall_at_3"] == 1.0 and set(scores["baselines"]) == {"bm25", "embedding"}
+    assert set(scores["baselines"]["bm25"]) == {"recall_at_3", "mrr"}
+
+    shown = runner.invoke(app, ["wiki", "search", "roll back a release"])
+    assert shown.exit_code == 0 and "guides/rollback.txt" in shown.stdout
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path) -> None:
+    empty = runner.invoke(app, ["wiki", "search", "anything"])
+    assert isinstance(empty.exception, CulpritError) and "culprit ingest wiki" in str(empty.exception)
+
+    missing = runner.invoke(app, ["ingest", "wiki", str(tmp_path / "nowhere")])
+    assert isinstance(missing.exception, InputError) and "does not exist" in str(missing.exception)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "x", "page": "y"}\nnot json\n')
+    with pytest.raises(InputError, match="bad.jsonl:2"):
+        load_questions(bad)

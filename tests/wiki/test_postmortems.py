@@ -1,0 +1,81 @@
+"""A postmortem that names the change behind an incident becomes a confirmed root cause in the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from knowledge.changes import Change
+from knowledge.db import session_scope
+from knowledge.incidents import Incident, RootCause
+from knowledge.wiki.indexing import read_wiki
+from knowledge.wiki.postmortems import link_postmortems
+
+FULL_SHA = "4be1c0ffee4be1c0ffee4be1c0ffee4be1c0ffee"
+
+
+def _write(root: Path, relative: str, text: str) -> None:
+    (root / relative).parent.mkdir(parents=True, exist_ok=True)
+    (root / relative).write_text(text)
+
+
+def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, database_url: str) -> None:
+    _write(
+        tmp_path,
+        "postmortems/inc-7.md",
+        "---\ntitle: Checkout spinner never finishes\ntype: postmortem\nservices: [checkout]\n"
+        "incident: INC-7\nstarted_at: 2024-03-12T14:05:00Z\nroot_cause_change: [aaa1111, bbb2222]\n---\n"
+        "## Summary\nThe cart hung.\n",
+    )
+    _write(
+        tmp_path,
+        "postmortems/inc-8.md",
+        "---\ntype: postmortem\nincident: INC-8\nstarted_at: 2024-04-01 09:00:00\n---\n"
+        "# Emails late\n\n## Root cause\nRoot cause: `4be1c0ffee`\n",
+    )
+    with session_scope(database_url) as session:
+        session.add(
+            Change(id=FULL_SHA, repo="acme/platform", title="single consumer",
+                   author_time=datetime(2024, 3, 30, tzinfo=UTC), landed_time=datetime(2024, 3, 30, tzinfo=UTC))
+        )  # fmt: skip
+
+    report = link_postmortems(read_wiki(tmp_path), database_url)
+
+    assert [(link.incident_id, link.change_ids) for link in report.linked] == [
+        ("INC-7", ("aaa1111", "bbb2222")),
+        ("INC-8", ("4be1c0ffee",)),
+    ]
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, "INC-7")
+        assert incident is not None
+        assert (incident.title, incident.service, incident.source) == (
+            "Checkout spinner never finishes", "checkout", "postmortem",
+        )  # fmt: skip
+        assert incident.started_at == datetime(2024, 3, 12, 14, 5, tzinfo=UTC)
+        causes = session.scalars(select(RootCause).order_by(RootCause.incident_id, RootCause.change_id)).all()
+        assert [(cause.incident_id, cause.change_id, cause.source) for cause in causes] == [
+            ("INC-7", "aaa1111", "postmortem"),
+            ("INC-7", "bbb2222", "postmortem"),
+            ("INC-8", FULL_SHA, "postmortem"),
+        ]
+
+    again = link_postmortems(read_wiki(tmp_path), database_url)
+    assert len(again.linked) == 2
+    with session_scope(database_url) as session:
+        assert len(session.scalars(select(RootCause)).all()) == 3
+
+
+def test_postmortems_that_cannot_be_linked_say_what_to_add(tmp_path: Path, database_url: str) -> None:
+    _write(tmp_path, "postmortems/a.md", "---\ntype: postmortem\nroot_cause_change: abc1234\n---\nNo incident id.\n")
+    _write(tmp_path, "postmortems/b.md", "---\ntype: postmortem\nincident: INC-9\n---\nRoot cause: abc1234def\n")
+    _write(tmp_path, "postmortems/c.md", "---\ntype: postmortem\nincident: INC-10\n---\nStill investigating.\n")
+
+    report = link_postmortems(read_wiki(tmp_path), database_url)
+
+    assert report.linked == []
+    assert [note.split(":")[0] for note in report.skipped] == ["postmortems/a.md", "postmortems/b.md"]
+    assert "incident:" in report.skipped[0] and "started_at:" in report.skipped[1]
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Incident)).all() == []
