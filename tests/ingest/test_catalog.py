@@ -1,0 +1,140 @@
+"""Services from a Backstage catalog and how far apart they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.ingest.catalog import ingest_catalog, parse_catalog
+from knowledge.services import (
+    Service,
+    all_services,
+    dependency_distances,
+    dependency_path,
+    services_for_path,
+)
+
+CATALOG = """
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata:
+  name: shop
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: checkout
+  description: Takes the customer's money.
+  annotations:
+    culprit.dev/paths: "services/checkout/, libs/cart/**"
+spec:
+  type: service
+  owner: group:default/team-checkout
+  dependsOn:
+    - component:default/payments
+    - resource:default/orders-db
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments
+spec:
+  owner: team-payments
+  paths: [services/payments/]
+  dependsOn: [component:ledger]
+---
+kind: Component
+metadata:
+  name: ledger
+spec:
+  owner: team-finance
+  paths: ["/ledger/"]
+---
+kind: Component
+metadata:
+  name: search
+spec:
+  owner: team-search
+  paths: ["*.search.yaml"]
+"""
+
+
+def test_components_become_services(tmp_path: Path) -> None:
+    components = {component.name: component for component in parse_catalog(CATALOG, "catalog-info.yaml")}
+
+    assert set(components) == {"checkout", "payments", "ledger", "search"}
+    checkout = components["checkout"]
+    assert checkout.owner == "team-checkout"
+    assert checkout.description == "Takes the customer's money."
+    assert checkout.path_globs == ["services/checkout/", "libs/cart/**"]
+    assert checkout.depends_on == ["payments"]  # the database is a resource, not a service
+    assert components["payments"].depends_on == ["ledger"]
+
+
+def _services() -> list[Service]:
+    return [
+        Service(name=c.name, owner=c.owner, path_globs=c.path_globs, depends_on=c.depends_on)
+        for c in parse_catalog(CATALOG, "catalog-info.yaml")
+    ]
+
+
+def test_dependency_paths_run_both_ways_along_calls() -> None:
+    services = _services()
+
+    assert dependency_path(services, "checkout", "ledger") == ["checkout", "payments", "ledger"]
+    assert dependency_path(services, "ledger", "checkout") == ["ledger", "payments", "checkout"]
+    assert dependency_path(services, "checkout", "checkout") == ["checkout"]
+    assert dependency_path(services, "checkout", "search") is None
+    assert dependency_distances(services, "payments") == {"payments": 0, "checkout": 1, "ledger": 1}
+
+
+def test_paths_map_to_services() -> None:
+    services = _services()
+
+    assert services_for_path("services/checkout/api/handler.py", services) == ["checkout"]
+    assert services_for_path("libs/cart/deep/total.py", services) == ["checkout"]
+    assert services_for_path("/ledger/book.py", services) == ["ledger"]
+    assert services_for_path("config/prod.search.yaml", services) == ["search"]
+    assert services_for_path("services/ledger/book.py", services) == []
+
+
+def test_catalog_upserts_and_reingesting_changes_nothing(database_url: str, tmp_path: Path) -> None:
+    first_file = tmp_path / "catalog-info.yaml"
+    first_file.write_text(CATALOG)
+
+    first = ingest_catalog([first_file], database_url)
+    again = ingest_catalog([first_file], database_url)
+    assert (first.new, again.new, again.already_present, again.updated) == (4, 0, 4, 0)
+
+    moved = tmp_path / "ledger.yaml"
+    moved.write_text("kind: Component\nmetadata: {name: ledger}\nspec: {owner: team-ledger, paths: [ledger/]}\n")
+    update = ingest_catalog([moved], database_url)
+    assert (update.new, update.updated) == (0, 1)
+    with session_scope(database_url) as session:
+        services = {service.name: service for service in all_services(session)}
+    assert services["ledger"].owner == "team-ledger"
+    assert services["checkout"].depends_on == ["payments"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Component\nmetadata: {name: [oops\n", r"catalog-info.yaml:\d+: malformed YAML"),
+        ("kind: Component\nmetadata: {description: nameless}\n", "has no metadata.name"),
+    ],
+)
+def test_a_broken_catalog_is_refused_before_anything_is_written(
+    database_url: str, tmp_path: Path, text: str, message: str
+) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(CATALOG)
+    broken = tmp_path / "catalog-info.yaml"
+    broken.write_text(text)
+
+    with pytest.raises(InputError, match=message):
+        ingest_catalog([good, broken], database_url)
+    with session_scope(database_url) as session:
+        assert all_services(session) == []

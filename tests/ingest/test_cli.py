@@ -1,0 +1,113 @@
+"""``culprit ingest`` as a responder types it: counts, --json, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.ingest.synthetic_repo import SyntheticHistory
+from tests.ingest.test_history import _case, _commit, _write
+
+
+def _culprit(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """Run the console entry point in-process, exactly as the installed script does."""
+    monkeypatch.setattr(sys, "argv", ["culprit", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+def test_history_loads_once_and_reports_counts_as_json(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commits = _write(tmp_path / "commits.jsonl.gz", [_commit(n) for n in range(3)], bad_line="{oops")
+    cases = _write(tmp_path / "cases.jsonl", [_case(n) for n in range(2)])
+    args = ["ingest", "history", "--commits", str(commits), "--cases", str(cases), "--skip-bad", "--json"]
+
+    code, out, _err = _culprit(args, monkeypatch, capsys)
+    assert code == 0
+    loaded = json.loads(out)["loaded"]
+    assert [(r["kind"], r["new"], r["already_present"], len(r["bad_lines"])) for r in loaded] == [
+        ("changes", 3, 0, 1),
+        ("incidents", 2, 0, 0),
+    ]
+    code, out, _err = _culprit(args[:-1], monkeypatch, capsys)
+    assert code == 0
+    assert "changes from" in out and "0 new, 3 already present, 1 bad lines skipped" in out
+    assert "commits.jsonl.gz:2: invalid JSON" in out
+
+
+def test_git_on_a_fresh_data_dir_just_works(
+    data_dir: Path, synthetic_history: SyntheticHistory, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    args = ["ingest", "git", str(synthetic_history.path), "--repo", "acme/shop", "--since", "2023-11-15", "--json"]
+    code, out, _err = _culprit(args, monkeypatch, capsys)
+
+    assert code == 0 and (data_dir / "culprit.db").exists()
+    expected = sum(1 for change in synthetic_history.changes if change.landed_time >= 1_700_006_400)
+    assert json.loads(out)["loaded"][0]["new"] == expected
+
+
+def test_ownership_and_catalog_commands(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "CODEOWNERS").write_text("* @acme/platform\n")
+    (tmp_path / "MAINTAINERS").write_text("NET\nM:\tJane <j@x>\nF:\tnet/\n")
+    (tmp_path / "catalog-info.yaml").write_text("kind: Component\nmetadata: {name: api}\nspec: {owner: team-api}\n")
+
+    for command in ("codeowners", "maintainers", "catalog"):
+        code, out, _err = _culprit(["ingest", command, str(tmp_path / {
+            "codeowners": "CODEOWNERS", "maintainers": "MAINTAINERS", "catalog": "catalog-info.yaml"}[command]),
+            "--json"], monkeypatch, capsys)  # fmt: skip
+        assert code == 0
+        assert json.loads(out)["loaded"][0]["new"] == 1, command
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "git", "{tmp}/nowhere"], "repository not found: {tmp}/nowhere"),
+        (["ingest", "git", "{tmp}"], "{tmp} is not a git repository"),
+        (["ingest", "history", "--commits", "{tmp}/bad.jsonl"], "{tmp}/bad.jsonl:2: invalid JSON"),
+        (["ingest", "history"], "nothing to load: give --commits FILE and/or --cases FILE"),
+        (["ingest", "catalog", "{tmp}/broken.yaml"], "{tmp}/broken.yaml:2: malformed YAML"),
+        (["ingest", "codeowners", "{tmp}/CODEOWNERS"], "file not found: {tmp}/CODEOWNERS"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_1(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    args: list[str], message: str,
+) -> None:  # fmt: skip
+    (tmp_path / "bad.jsonl").write_text(json.dumps(_commit(1)) + "\n{oops\n")
+    (tmp_path / "broken.yaml").write_text("kind: Component\n\tmetadata: {name: api}\n")
+
+    code, out, err = _culprit([arg.format(tmp=tmp_path) for arg in args], monkeypatch, capsys)
+
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip() and "━" not in line]
+    assert lines == [lines[0]] and lines[0].startswith("error: ")
+    assert message.format(tmp=tmp_path) in lines[0]
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.slow
+def test_an_unreachable_database_is_one_line_from_the_real_script(tmp_path: Path) -> None:
+    (tmp_path / "CODEOWNERS").write_text("* @acme/platform\n")
+    environment = {"CULPRIT_DATABASE_URL": "postgresql+psycopg://culprit@127.0.0.1:1/culprit", "PATH": "/usr/bin:/bin"}
+    completed = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "ingest", "codeowners", str(tmp_path / "CODEOWNERS")],
+        capture_output=True, text=True, env=environment, timeout=120,
+    )  # fmt: skip
+
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: cannot reach the database at postgresql+psycopg://culprit@127.0.0.1:1")
+    assert "Traceback" not in completed.stderr and len(completed.stderr.strip().splitlines()) == 1

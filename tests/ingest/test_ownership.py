@@ -1,0 +1,151 @@
+"""Who owns a path: CODEOWNERS and MAINTAINERS semantics, and re-ingesting a changed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.ingest.codeowners import ingest_codeowners, parse_codeowners
+from knowledge.ingest.maintainers import ingest_maintainers, parse_maintainers
+from knowledge.ownership import OwnershipIndex, all_rules, owners_for_path
+
+CODEOWNERS = r"""
+# Everyone's fallback
+*                    @acme/platform
+*.js                 @acme/frontend   # inline comment
+/docs/               @acme/writers
+docs/*               @acme/docs-top
+apps/                @acme/apps
+**/logs              @acme/observability
+/build/logs/
+/src/payments/       @acme/payments @ana
+/src/payments/vendor/**/*.lock @acme/deps
+src/*/README.md      @acme/readme
+
+[Security][2] @acme/security
+/src/payments/crypto/
+/src/auth/           @acme/identity
+"""
+
+MAINTAINERS = """List of maintainers
+
+Descriptions of section entries:
+
+\tM: *Mail* patches to: FullName <address@domain>
+\tF: *Files* and directories wildcard patterns.
+
+NETWORKING DRIVERS
+M:\tJane Net <jane@example.org>
+M:\tbob@example.org
+L:\tnetdev@vger.kernel.org
+S:\tMaintained
+F:\tdrivers/net/
+F:\tinclude/linux/netdevice.h
+X:\tdrivers/net/wireless/
+
+WIRELESS
+M:\tWen Wifi <wen@example.org>
+F:\tdrivers/net/wireless/
+F:\tinclude/net/cfg*.h
+
+THE REST
+M:\tLinus <linus@example.org>
+F:\t*
+F:\t*/
+"""
+
+
+@pytest.fixture
+def codeowners() -> OwnershipIndex:
+    return OwnershipIndex.from_rules(parse_codeowners(CODEOWNERS, "CODEOWNERS"))
+
+
+@pytest.mark.parametrize(
+    ("path", "owners"),
+    [
+        ("Makefile", ["@acme/platform"]),
+        ("web/static/app.js", ["@acme/frontend"]),
+        ("docs/guide.md", ["@acme/docs-top"]),  # docs/* is later than /docs/ and covers direct children
+        ("docs/build-app/troubleshooting.md", ["@acme/writers"]),  # ... but not nested ones
+        ("services/apps/api.py", ["@acme/apps"]),  # apps/ matches at any depth
+        ("deeply/nested/logs/today.txt", ["@acme/observability"]),
+        ("build/logs/today.txt", []),  # no owners: unset, although **/logs matched earlier
+        ("src/payments/charge.py", ["@acme/payments", "@ana"]),
+        ("src/payments/vendor/a/b/yarn.lock", ["@acme/deps"]),
+        ("src/payments/README.md", ["@acme/readme"]),
+        ("src/payments/crypto/keys.py", ["@acme/payments", "@ana", "@acme/security"]),  # section default
+        ("./src/auth/login.py", ["@acme/platform", "@acme/identity"]),  # sections add up
+    ],
+)
+def test_codeowners_last_match_wins_within_a_section(codeowners: OwnershipIndex, path: str, owners: list[str]) -> None:
+    assert codeowners.owners(path) == owners
+
+
+def test_owners_for_path_matches_the_index() -> None:
+    rules = parse_codeowners(CODEOWNERS, "CODEOWNERS")
+    assert owners_for_path("web/app.js", rules) == ["@acme/frontend"]
+
+
+def test_negated_codeowners_patterns_are_refused_with_their_line() -> None:
+    with pytest.raises(InputError, match=r"CODEOWNERS:3: .*negated"):
+        parse_codeowners("* @a\n\n!docs/ @b\n", "CODEOWNERS")
+
+
+@pytest.fixture
+def maintainers() -> OwnershipIndex:
+    return OwnershipIndex.from_rules(parse_maintainers(MAINTAINERS, "MAINTAINERS"))
+
+
+@pytest.mark.parametrize(
+    ("path", "owners"),
+    [
+        ("drivers/net/ethernet/intel/e1000.c", ["NETWORKING DRIVERS", "Jane Net", "bob@example.org", "THE REST", "Linus"]),
+        ("drivers/net/wireless/ath/main.c", ["WIRELESS", "Wen Wifi", "THE REST", "Linus"]),  # X: excludes
+        ("include/linux/netdevice.h", ["NETWORKING DRIVERS", "Jane Net", "bob@example.org", "THE REST", "Linus"]),
+        ("include/net/cfg80211.h", ["WIRELESS", "Wen Wifi", "THE REST", "Linus"]),
+        ("include/net/sub/cfg80211.h", ["THE REST", "Linus"]),  # a glob stays in its directory
+        ("Makefile", ["THE REST", "Linus"]),
+    ],
+)
+def test_maintainers_every_covering_entry_owns(maintainers: OwnershipIndex, path: str, owners: list[str]) -> None:
+    assert maintainers.owners(path) == owners
+
+
+def test_a_maintainers_entry_without_a_name_is_refused() -> None:
+    with pytest.raises(InputError, match="MAINTAINERS:4: .*subsystem name"):
+        parse_maintainers("NET\nF:\tnet/\n\nF:\tdrivers/\n", "MAINTAINERS")
+
+
+def test_the_index_checks_only_rules_under_the_path(maintainers: OwnershipIndex) -> None:
+    """Thousands of rules: a path in one subsystem must not cost a scan of all of them."""
+    rules = parse_maintainers(
+        "\n\n".join(f"SUBSYSTEM {n}\nM:\tDev {n} <d{n}@x>\nF:\tdrivers/s{n}/\nF:\tinclude/s{n}.h" for n in range(2000)),
+        "MAINTAINERS",
+    )
+    index = OwnershipIndex.from_rules(rules)
+    assert index.owners("drivers/s1234/core.c") == ["SUBSYSTEM 1234", "Dev 1234"]
+    assert index.owners("include/s7.h") == ["SUBSYSTEM 7", "Dev 7"]
+    assert index.owners("README") == []
+
+
+def test_reingesting_replaces_the_rules_of_that_file_only(database_url: str, tmp_path: Path) -> None:
+    codeowners_file = tmp_path / "CODEOWNERS"
+    codeowners_file.write_text("* @acme/platform\n/src/ @acme/core\n")
+    maintainers_file = tmp_path / "MAINTAINERS"
+    maintainers_file.write_text(MAINTAINERS)
+
+    first = ingest_codeowners(codeowners_file, database_url)
+    ingest_maintainers(maintainers_file, database_url)
+    again = ingest_codeowners(codeowners_file, database_url)
+    assert (first.new, first.already_present, again.new, again.already_present) == (2, 0, 0, 2)
+
+    codeowners_file.write_text("* @acme/platform\n/src/ @acme/runtime\n")
+    changed = ingest_codeowners(codeowners_file, database_url)
+    assert (changed.new, changed.already_present) == (1, 1)
+    with session_scope(database_url) as session:
+        rules = all_rules(session)
+    assert len(rules) == 2 + 7
+    assert owners_for_path("src/main.c", rules) == ["@acme/runtime", "THE REST", "Linus"]
