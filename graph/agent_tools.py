@@ -5,23 +5,23 @@ deterministic router posts it as is) and returns the domain object as the
 tool message's artifact, so the Slack layer can render the full answer
 (an RCA with its feedback buttons) without parsing text.
 
-Wiki search and report trends come from other parts of culprit that an
-install may not have set up; their tools then say what to run instead of
-failing the conversation.
+Report trends come from the analytics part of culprit, which an install may
+not have; the tool then says what to run instead of failing the conversation.
+An empty wiki likewise answers with the command that indexes it.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from collections.abc import Callable
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from tools.answers import IncidentQuery, RcaAnswer
+from tools.answers import IncidentQuery, RcaAnswer, WikiHit
 from tools.recent_changes import RecentChange, recent_changes
 
 
@@ -110,14 +110,13 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
             return "Bug-report trends are not available on this install (ingest reports with `culprit reports ingest`).", None
         return module.describe_trends(category=category, days=days, database_url=context.database_url), None
 
-    def search_wiki(query: str, service: str | None = None) -> tuple[str, Any]:
+    def search_wiki(query: str, service: str | None = None) -> tuple[str, list[WikiHit]]:
         """Search runbooks, postmortems and service docs in the team wiki."""
-        module = _optional_module("tools.wiki_search")
-        if module is None or not hasattr(module, "search_wiki"):
-            return "The wiki is not indexed on this install (run `culprit ingest wiki DIR`).", None
-        hits = module.search_wiki(query, service=service or context.service, k=5)
+        from tools.wiki_search import search_wiki as hybrid_search
+
+        hits = hybrid_search(query, service=service or context.service, k=5)
         if not hits:
-            return f"No wiki page matches _{query}_.", hits
+            return f"No wiki page matches _{query}_ (is the wiki indexed? `culprit ingest wiki DIR`).", hits
         lines = [f"*Wiki pages for* _{query}_:"]
         lines += [f"• *{hit.title or hit.page}* › {hit.heading} (`{hit.page}`): {hit.snippet[:200]}" for hit in hits]
         return "\n".join(lines), hits

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.blocks import with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, InputError
 from tools.feedback import DOWN, UP, record_vote
 
 log = structlog.get_logger(__name__)
@@ -34,9 +34,12 @@ def handle_feedback(
         tally = record_vote(int(action["value"]), user, vote, database_url=runtime.database_url)
     except (CulpritError, SQLAlchemyError, ValueError) as error:
         log.warning("vote not stored", error=str(error)[:200], value=action.get("value"))
-        client.chat_postEphemeral(
-            channel=channel, user=user, text="I couldn't store your vote right now; please click again in a minute."
+        reason = (
+            f"I couldn't store your vote: {error}."
+            if isinstance(error, InputError)
+            else "I couldn't store your vote right now (the database is unreachable); please click again in a minute."
         )
+        client.chat_postEphemeral(channel=channel, user=user, text=reason)
         return
     FEEDBACK_VOTES.labels(vote="up" if vote == UP else "down").inc()
     log.info(

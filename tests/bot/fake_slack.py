@@ -31,6 +31,7 @@ class SlackCall:
     args: dict[str, Any]
     at: float
     body: bytes = b""
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,8 +154,9 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, json.dumps({"ok": False, "error": "not_authed"}).encode(), "application/json")
                 return
-            slack.record(SlackCall(method, args, time.time(), body))
-            self._reply(200, json.dumps(slack.answer(method, args)).encode(), "application/json")
+            answer = slack.answer(method, args)
+            slack.record(SlackCall(method, args, time.time(), body, answer))
+            self._reply(200, json.dumps(answer).encode(), "application/json")
 
         def _reply(self, status: int, payload: bytes, content_type: str) -> None:
             self.send_response(status)

@@ -53,3 +53,71 @@ def test_rca_acks_at_once_then_posts_suggestions_with_feedback_buttons(store: st
         incident_row = session.get(Incident, stored[0].incident_id)
         assert incident_row.service == "payments"
         assert incident_row.text == "card payments fail at checkout with 502"
+
+
+def test_empty_or_oversized_text_gets_the_usage_only_the_caller_sees(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    empty = bot.send.command("   ")
+    oversized = bot.send.command("checkout is down " * 200)
+    future = bot.send.command("checkout is down at:2999-01-01T00:00Z")
+
+    for response in (empty, oversized, future):
+        assert response.status_code == 200
+        assert response.json()["response_type"] == "ephemeral"
+        assert "/rca <symptom>" in response.json()["text"]
+    assert "characters" in oversized.json()["text"]
+    assert "in the future" in future.json()["text"]
+    time.sleep(0.3)
+    assert bot.posted() == []
+
+
+def test_service_and_start_time_are_read_from_the_text(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.send.command("at:2020-01-02T03:04Z search results are empty service:search")
+    posted = _answer(bot)
+    incident = next(block for block in posted.args["blocks"] if block.get("block_id") == "incident")
+    assert "search results are empty" in incident["text"]["text"]
+    assert "`search`" in incident["text"]["text"]
+    # Nothing in the store landed before 2020: the bot says it is not confident.
+    assert posted.args["blocks"][0]["text"]["text"].startswith("🤔 Not confident")
+    assert "no changes landed in the window" in str(posted.args["blocks"])
+
+
+def test_a_repeated_command_delivery_is_answered_once(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    first = bot.send.command("checkout totals are wrong", trigger_id="trigger-same")
+    again = bot.send.command("checkout totals are wrong", trigger_id="trigger-same")
+    assert first.json()["response_type"] == "in_channel"
+    assert again.status_code == 200 and again.text == ""
+    _answer(bot)
+    time.sleep(0.5)
+    assert len(bot.posted(channel=INCIDENT_CHANNEL)) == 1
+
+
+def test_outside_the_bots_channels_the_answer_goes_through_the_response_url(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.slack.not_in_channels.add("CPRIVATE")
+    bot.send.command("auth tokens rejected", channel="CPRIVATE", channel_name="private-room")
+    reply = bot.slack.wait_for(lambda call: call.method == "response_url")[0]
+    assert reply.args["response_type"] == "in_channel"
+    assert reply.args["blocks"][0]["type"] == "header"
+
+
+def test_a_slow_investigation_ends_with_a_clear_message(store: str, start_bot: StartBot) -> None:
+    def stuck(query):
+        time.sleep(3)
+        raise AssertionError("should have timed out first")
+
+    bot = start_bot(store, investigate=stuck, answer_timeout_s=0.5)
+    response = bot.send.command("everything is slow")
+    assert response.status_code == 200
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "No answer after 0.5 s" in posted.args["text"]
+
+
+def test_an_unreachable_database_is_said_plainly(data_dir, start_bot: StartBot) -> None:
+    bot = start_bot("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    response = bot.send.command("checkout is down")
+    assert response.status_code == 200
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "can't reach the change database" in posted.args["text"]

@@ -1,0 +1,139 @@
+"""The mention agent: the intent router without an LLM, a scripted tool-calling model, and the fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from graph.agent import answer_question, route
+from graph.agent_tools import AgentContext
+from knowledge.config import get_settings
+from knowledge.db import utcnow
+from tools.answers import IncidentQuery, RcaAnswer
+
+
+class ScriptedModel(BaseChatModel):
+    """A tool-calling model that plays back fixed turns and keeps what it was shown."""
+
+    turns: list[AIMessage]
+    seen: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedModel:  # type: ignore[override]
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        self.seen.append(list(messages))
+        return ChatResult(generations=[ChatGeneration(message=self.turns[len(self.seen) - 1])])
+
+
+class BrokenModel(ScriptedModel):
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        raise ConnectionError("vLLM is down")
+
+
+@pytest.fixture
+def context(store: str) -> AgentContext:
+    return AgentContext(started_at=utcnow(), database_url=store, service=None)
+
+
+@pytest.mark.parametrize(
+    ("question", "tool", "args"),
+    [
+        ("any recent changes in payments in the last 2 days?", "changes_in_service", {"service": "payments", "hours": 48}),
+        ("what shipped to checkout", "changes_in_service", {"service": "checkout"}),
+        ("what are users complaining about?", "report_trends", {"category": None}),
+        ("why did reports about login errors spike?", "report_trends", {"category": "login errors"}),
+        ("where is the runbook for payments", "search_wiki", {"query": "where is the runbook for payments"}),
+        ("checkout is throwing 502s", "investigate_incident", {"symptom": "checkout is throwing 502s"}),
+    ],
+)
+def test_the_router_reads_the_intent(question: str, tool: str, args: dict[str, Any]) -> None:
+    assert route(question) == (tool, args)
+
+
+def test_without_an_llm_the_router_answers_recent_changes_from_the_store(context: AgentContext) -> None:
+    reply = answer_question("what changed in checkout in the last 24 hours", context, get_settings())
+    assert reply.via == "router" and reply.rca is None
+    assert reply.text.startswith("*3 changes in `checkout` in the last 24 h*")
+    assert "new address form validation" in reply.text and "migrate orders table" in reply.text
+    assert "payments:" not in reply.text
+
+
+def test_without_an_llm_a_symptom_runs_the_rca_and_keeps_the_answer(context: AgentContext) -> None:
+    reply = answer_question("card payments fail with 502", context, get_settings())
+    assert isinstance(reply.rca, RcaAnswer)
+    assert reply.text.startswith("Likely culprits") or reply.text.startswith("Not confident")
+    assert all(s.suggestion_id is not None for s in reply.rca.suggestions)
+
+
+def test_trends_without_the_analytics_part_say_what_to_run(context: AgentContext) -> None:
+    reply = answer_question("what are users complaining about?", context, get_settings())
+    assert "culprit reports ingest" in reply.text or "report" in reply.text.lower()
+
+
+def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: AgentContext) -> None:
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[{"name": "changes_in_service", "args": {"service": "search"}, "id": "call-1"}]),
+            AIMessage(content="Two search changes landed: the ranking boost is the likely suspect."),
+        ],
+        seen=[],
+    )
+    reply = answer_question("anything new in search?", context, get_settings(), model=model)
+    assert reply.via == "llm"
+    assert reply.text == "Two search changes landed: the ranking boost is the likely suspect."
+    tool_result = model.seen[1][-1]
+    assert isinstance(tool_result, ToolMessage)
+    assert "tune ranking boost for new items" in tool_result.content
+
+
+def test_a_failing_model_falls_back_to_a_plain_rca(context: AgentContext) -> None:
+    asked: list[IncidentQuery] = []
+
+    def investigate(query: IncidentQuery) -> RcaAnswer:
+        asked.append(query)
+        return RcaAnswer(incident=query, confident=False, confidence=0.1, suggestions=[], strongest_signals=["none"])
+
+    from dataclasses import replace
+
+    reply = answer_question(
+        "payments are timing out", replace(context, investigate=investigate, service="payments"), get_settings(),
+        model=BrokenModel(turns=[], seen=[]),
+    )
+    assert reply.via == "fallback"
+    assert asked[0].text == "payments are timing out" and asked[0].service == "payments"
+    assert "ConnectionError" in reply.rca.notes[-1]
+    assert reply.text.startswith("Not confident enough (10%)")
+
+
+@pytest.fixture
+def indexed_wiki(data_dir: Path, tmp_path: Path) -> Iterator[None]:
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    from knowledge.wiki.indexing import index_wiki
+    from knowledge.wiki.store import open_wiki
+
+    root = tmp_path / "wiki"
+    (root / "runbooks").mkdir(parents=True)
+    (root / "runbooks" / "payments.md").write_text(
+        "# Payments runbook\n\n## Card payments return 502\n\nCheck the tokenizer client and roll back the last deploy.\n"
+    )
+    index_wiki(root, open_wiki())
+    yield
+    SharedSystemClient.clear_system_cache()
+
+
+def test_the_wiki_tool_finds_the_runbook(context: AgentContext, indexed_wiki: None) -> None:
+    reply = answer_question("runbook for card payments 502", context, get_settings())
+    assert "*Wiki pages for*" in reply.text
+    assert "runbooks/payments.md" in reply.text

@@ -1,0 +1,108 @@
+"""Block Kit builders, without a server: what a responder reads in Slack."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.blocks import duration, escape, rca_message, reply_message, with_vote
+from tools.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange, WikiHit
+
+STARTED = datetime(2024, 5, 1, 9, 40, tzinfo=UTC)
+
+
+def _suggestion(rank: int, suggestion_id: int | None = None) -> SuggestedChange:
+    return SuggestedChange(
+        rank=rank,
+        change_id=f"{rank:02d}abcdef0123456789",
+        title=f"payments: change number {rank} <with> & brackets",
+        author="Dana",
+        landed_time=STARTED - timedelta(minutes=37 * rank),
+        score=1.0 / rank,
+        confidence=0.8 / rank,
+        judge="local",
+        evidence=Evidence(
+            owners=["team-payments"],
+            owner_match=True,
+            dependency_path=["checkout", "payments"],
+            matched_terms=["card", "502"],
+            matched_paths=["services/payments/tokenizer.py"],
+            minutes_before_incident=37 * rank,
+            size="small",
+            risk=["config"],
+            sentences=["Landed 37 minutes before the incident."],
+        ),
+        suggestion_id=suggestion_id,
+    )
+
+
+def _answer(confident: bool = True, **extra) -> RcaAnswer:
+    query = IncidentQuery(text="card payments fail with 502", started_at=STARTED, service="payments", incident_id="inc-1")
+    return RcaAnswer(
+        incident=query,
+        confident=confident,
+        confidence=0.72 if confident else 0.31,
+        suggestions=[_suggestion(rank, 100 + rank) for rank in range(1, 6)] if confident else [],
+        n_candidates=134,
+        n_retrieved=40,
+        **extra,
+    )
+
+
+def test_a_confident_answer_lists_five_suggestions_each_with_its_vote_buttons() -> None:
+    message = rca_message(_answer(wiki=[WikiHit(page="runbooks/payments.md", heading="502s", snippet="", score=1, title="Payments runbook")]))
+    assert message.text.startswith("Likely culprits for: card payments fail with 502 — 1. payments: change number 1")
+    kinds = [block["type"] for block in message.blocks]
+    assert kinds[:3] == ["header", "section", "context"]
+    assert kinds.count("actions") == 5
+    first = next(block for block in message.blocks if block.get("block_id") == "suggestion-1")["text"]["text"]
+    assert "&lt;with&gt; &amp; brackets" in first
+    assert "by *Dana*" in first and "landed *37 min* before" in first and "confidence *80%*" in first
+    evidence = message.blocks[message.blocks.index(next(b for b in message.blocks if b.get("block_id") == "suggestion-1")) + 1]
+    texts = " ".join(element["text"] for element in evidence["elements"])
+    assert "team-payments (own the impacted service)" in texts and "checkout → payments" in texts
+    actions = next(block for block in message.blocks if block.get("block_id") == "feedback-101")
+    assert [(b["action_id"], b["value"]) for b in actions["elements"]] == [("feedback_up", "101"), ("feedback_down", "101")]
+    wiki = next(block for block in message.blocks if block.get("block_id") == "wiki")
+    assert "*Payments runbook* › 502s (`runbooks/payments.md`)" in wiki["text"]["text"]
+    incident = next(block for block in message.blocks if block.get("block_id") == "incident")["text"]["text"]
+    assert "<!date^1714556400^" in incident and "`inc-1`" in incident
+
+
+def test_unstored_suggestions_get_no_buttons() -> None:
+    answer = _answer()
+    for suggestion in answer.suggestions:
+        suggestion.suggestion_id = None
+    assert not any(block["type"] == "actions" for block in rca_message(answer).blocks)
+
+
+def test_not_confident_says_so_and_shows_the_strongest_signals() -> None:
+    message = rca_message(_answer(confident=False, strongest_signals=["abc123 touched the tokenizer 12 min before"]))
+    assert message.blocks[0]["text"]["text"] == "🤔 Not confident enough to name a culprit"
+    assert message.text.startswith("Not confident enough (31%)")
+    signals = next(block for block in message.blocks if block.get("block_id") == "signals")["text"]["text"]
+    assert "31%" in signals and "• abc123 touched the tokenizer 12 min before" in signals
+    assert not any(block["type"] == "actions" for block in message.blocks)
+
+
+def test_a_vote_adds_one_line_under_its_buttons_and_replaces_an_earlier_one() -> None:
+    blocks = rca_message(_answer()).blocks
+    once = with_vote(blocks, 102, 1, 0, "UALICE", 1)
+    twice = with_vote(once, 102, 1, 1, "UBOB", -1)
+    lines = [block for block in twice if block.get("block_id") == "votes-102"]
+    assert len(lines) == 1
+    assert lines[0]["elements"][0]["text"] == "👍 1 · 👎 1 — <@UBOB> says this is not it"
+    position = twice.index(lines[0])
+    assert twice[position - 1]["block_id"] == "feedback-102"
+    assert len(twice) == len(blocks) + 1
+
+
+def test_durations_read_like_a_responder_says_them() -> None:
+    assert [duration(m) for m in (0, 37, 60, 95, 60 * 30, 60 * 24 * 3 + 120)] == ["0 min", "37 min", "1 h", "1 h 35 min", "30 h", "3 d 2 h"]
+
+
+def test_long_replies_are_split_into_sections_that_fit() -> None:
+    message = reply_message("x" * 7000)
+    assert len(message.blocks) == 3
+    assert all(len(block["text"]["text"]) <= 3000 for block in message.blocks)
+    assert len(message.text) <= 3000
+    assert escape("<@U1> & co") == "&lt;@U1&gt; &amp; co"

@@ -1,0 +1,91 @@
+"""👍 / 👎 clicks over real HTTP: stored per user, shown on the message, a 👍 confirms the root cause."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from knowledge.db import session_scope
+from knowledge.incidents import Feedback, RootCause, Suggestion
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+
+
+def _answered(bot: Bot) -> dict:
+    call = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("blocks"))[0]
+    return {"ts": call.response["ts"], "text": call.args["text"], "blocks": call.args["blocks"], "type": "message"}
+
+
+def _first_suggestion_id(message: dict) -> str:
+    return next(block for block in message["blocks"] if block["type"] == "actions")["elements"][0]["value"]
+
+
+def _click_and_wait(bot: Bot, action_id: str, value: str, user: str, message: dict, count: int):
+    response = bot.send.click(action_id, value, user=user, channel=INCIDENT_CHANNEL, message=message)
+    assert response.status_code == 200
+    return bot.slack.wait_for(lambda c: c.method == "chat.update", count=count)[count - 1]
+
+
+def _votes(database_url: str, suggestion_id: int) -> list[tuple[str, int]]:
+    with session_scope(database_url) as session:
+        rows = session.scalars(select(Feedback).where(Feedback.suggestion_id == suggestion_id)).all()
+        return sorted((row.user_id, row.vote) for row in rows)
+
+
+def _root_causes(database_url: str) -> list[tuple[str, str, str | None]]:
+    with session_scope(database_url) as session:
+        return [(row.change_id, row.source, row.confirmed_by) for row in session.scalars(select(RootCause))]
+
+
+def _feedback_story(bot: Bot) -> None:
+    bot.send.command("card payments fail at checkout service:payments")
+    message = _answered(bot)
+    value = _first_suggestion_id(message)
+    suggestion_id = int(value)
+    with session_scope(bot.database_url) as session:
+        change_id = session.get(Suggestion, suggestion_id).change_id
+
+    update = _click_and_wait(bot, "feedback_up", value, "UALICE", message, 1)
+    assert update.args["ts"] == message["ts"]
+    assert update.args["text"] == message["text"]
+    votes_line = next(b for b in update.args["blocks"] if b.get("block_id") == f"votes-{value}")
+    assert votes_line["elements"][0]["text"].startswith("👍 1 · 👎 0 — <@UALICE> marked this as the root cause")
+    position = [b.get("block_id") for b in update.args["blocks"]].index(f"votes-{value}")
+    assert update.args["blocks"][position - 1]["block_id"] == f"feedback-{value}"
+    assert _votes(bot.database_url, suggestion_id) == [("UALICE", 1)]
+    assert _root_causes(bot.database_url) == [(change_id, "feedback", "UALICE")]
+
+    # Alice changes her mind: still one vote of hers, and the confirmation is withdrawn.
+    message["blocks"] = update.args["blocks"]
+    update = _click_and_wait(bot, "feedback_down", value, "UALICE", message, 2)
+    assert _votes(bot.database_url, suggestion_id) == [("UALICE", -1)]
+    assert _root_causes(bot.database_url) == []
+    lines = [b for b in update.args["blocks"] if b.get("block_id") == f"votes-{value}"]
+    assert len(lines) == 1 and "👍 0 · 👎 1 — <@UALICE> says this is not it" in lines[0]["elements"][0]["text"]
+
+    # Bob confirms it.
+    message["blocks"] = update.args["blocks"]
+    _click_and_wait(bot, "feedback_up", value, "UBOB", message, 3)
+    assert _votes(bot.database_url, suggestion_id) == [("UALICE", -1), ("UBOB", 1)]
+    assert _root_causes(bot.database_url) == [(change_id, "feedback", "UBOB")]
+
+
+def test_votes_are_stored_per_user_and_shown_on_the_message(store: str, start_bot: StartBot) -> None:
+    _feedback_story(start_bot(store))
+
+
+def test_votes_on_postgresql(postgres_url: str, data_dir, start_bot: StartBot) -> None:
+    from knowledge.db import migrate
+    from knowledge.db import utcnow
+    from tests.bot.conftest import seed_changes
+
+    migrate(postgres_url)
+    seed_changes(postgres_url, utcnow())
+    _feedback_story(start_bot(postgres_url))
+
+
+def test_a_vote_on_a_vanished_suggestion_is_answered_kindly(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    message = {"ts": "1.000001", "text": "old answer", "blocks": [], "type": "message"}
+    bot.send.click("feedback_up", "999999", user="UALICE", channel=INCIDENT_CHANNEL, message=message)
+    notice = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert "couldn't store your vote: no suggestion 999999" in notice.args["text"]
+    assert bot.slack.calls_to("chat.update") == []

@@ -1,0 +1,75 @@
+"""Forged, stale, unwanted and excessive requests, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from tests.bot.conftest import StartBot
+
+
+def test_a_forged_signature_is_refused_and_nothing_runs(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    forged = bot.send.command("checkout is down", sign_with="not-the-secret")
+    _, _ = bot.send.mention("what changed in feed", sign_with="not-the-secret")
+    assert forged.status_code == 401
+    time.sleep(0.3)
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+def test_a_stale_request_is_refused(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    stale = bot.send.command("checkout is down", timestamp=int(time.time()) - 6 * 60)
+    response, _ = bot.send.mention("what changed in feed", timestamp=int(time.time()) - 6 * 60)
+    assert (stale.status_code, response.status_code) == (401, 401)
+    time.sleep(0.3)
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+def test_users_and_channels_outside_the_allow_lists_are_refused(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(
+        store, env={"CULPRIT_ALLOWED_USERS": '["UALICE"]', "CULPRIT_ALLOWED_CHANNELS": '["inc-checkout"]'}
+    )
+    stranger = bot.send.command("checkout is down", user="USTRANGER")
+    elsewhere = bot.send.command("checkout is down", channel="CGENERAL", channel_name="general")
+    assert "not enabled for you" in stranger.json()["text"]
+    assert "not enabled in this channel" in elsewhere.json()["text"]
+    allowed = bot.send.command("checkout is down")
+    assert allowed.json()["response_type"] == "in_channel"
+    bot.slack.wait_for(lambda call: call.method == "chat.postMessage")
+    time.sleep(0.3)
+    assert len(bot.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_one_user_cannot_flood_the_pipeline(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_USER_RATE_LIMIT_PER_MINUTE": "2"})
+    answers = [bot.send.command(f"checkout is down {n}").json() for n in range(3)]
+    assert [a["response_type"] for a in answers] == ["in_channel", "in_channel", "ephemeral"]
+    assert "2 times in the last minute" in answers[2]["text"]
+    other = bot.send.command("checkout is down", user="UBOB")
+    assert other.json()["response_type"] == "in_channel"
+
+    _, _ = bot.send.mention("what changed in feed")
+    hint = bot.slack.wait_for(lambda call: call.method == "chat.postEphemeral")[0]
+    assert "2 times in the last minute" in hint.args["text"]
+
+
+def test_health_and_metrics(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.send.command("checkout is down")
+    bot.slack.wait_for(lambda call: call.method == "chat.postMessage")
+    health = httpx.get(f"{bot.url}/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}
+    metrics = httpx.get(f"{bot.url}/metrics").text
+    assert 'culprit_http_request_seconds_count{path="/slack/events",status="200"}' in metrics
+    assert 'culprit_answer_seconds_count{kind="command",outcome="answered"}' in metrics
+    assert "culprit_rca_confidence_bucket" in metrics
+    assert 'culprit_rca_stage_seconds_count{stage="rank"}' in metrics
+
+
+def test_health_says_when_the_database_is_gone(data_dir, start_bot: StartBot) -> None:
+    bot = start_bot("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    health = httpx.get(f"{bot.url}/healthz", timeout=10)
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
