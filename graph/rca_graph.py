@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any, TypedDict
@@ -22,32 +22,18 @@ from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
 from tools.answers import CandidateChange, IncidentQuery, RcaAnswer, SuggestedChange
-from tools.change_embeddings import ChangeEmbeddings
 from tools.election import ElectionResult, elect
 from tools.explain import explain
 from tools.history_cases import candidate_from_change
 from tools.judging import Judge
-from tools.local_judge import LocalJudge, RankerModel, load_model
-from tools.ownership_context import OwnershipContext, load_ownership
+from tools.local_judge import LocalJudge
+from tools.rca_resources import RcaResources, load_resources
 from tools.rca_store import store_answer
-from tools.retrieval import DEFAULT_KEEP, Retrieved, retrieve
+from tools.retrieval import Retrieved, retrieve
 from tools.signals import SignalContext
 
 _MAX_LAZY_EMBED = 2000
 _UNCALIBRATED_CONFIDENCE = 0.5
-
-
-@dataclass
-class RcaResources:
-    """What the graph consults besides the incident: learned model, embeddings, ownership."""
-
-    model: RankerModel | None = None
-    embeddings: ChangeEmbeddings | None = None
-    ownership: OwnershipContext = field(default_factory=OwnershipContext)
-    keep: int = DEFAULT_KEEP
-    batch_size: int = 20
-    min_confidence: float = 0.5
-    notes: list[str] = field(default_factory=list)
 
 
 class RcaState(TypedDict, total=False):
@@ -83,8 +69,9 @@ def load_candidates(state: RcaState) -> dict[str, Any]:
         changes = changes_landed_between(session, query.started_at - window, query.started_at, query.repo)
         candidates = [candidate_from_change(change) for change in changes]
     notes = list(state.get("notes", []))
-    embeddings = state["resources"].embeddings
-    if embeddings is not None:
+    resources = state["resources"]
+    embeddings = resources.embeddings
+    if embeddings is not None and (resources.model is None or resources.model.uses_embeddings):
         missing = embeddings.missing(candidates)[:_MAX_LAZY_EMBED]
         if missing:
             embeddings.add(missing)
@@ -97,13 +84,14 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
     resources = state["resources"]
     query = state["query"]
     vector = None
-    if resources.embeddings is not None:
+    semantic = resources.embeddings is not None and (resources.model is None or resources.model.uses_embeddings)
+    if semantic:
         from knowledge.embeddings import embed
 
         vector = embed([query.full_text])[0]
     context = SignalContext(
         component_map=resources.model.component_map if resources.model else None,
-        embeddings=resources.embeddings,
+        embeddings=resources.embeddings if semantic else None,
         ownership=resources.ownership,
         incident_vector=vector,
     )
@@ -238,34 +226,11 @@ def rca_graph() -> Any:
     return graph.compile()
 
 
-def load_resources(database_url: str | None = None, model_path: str | None = None) -> RcaResources:
-    """The trained model (if any), the embedding cache and ownership data, from settings."""
-    settings = get_settings()
-    notes: list[str] = []
-    path = model_path or settings.resolved_ranker_path
-    model: RankerModel | None = None
-    try:
-        model = load_model(path)
-    except CulpritError as error:
-        notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
-    ownership = OwnershipContext()
-    with session_scope(database_url) as session:
-        ownership = load_ownership(session)
-    return RcaResources(
-        model=model,
-        embeddings=ChangeEmbeddings(settings.data_dir / "embeddings"),
-        ownership=ownership,
-        batch_size=settings.batch_size,
-        min_confidence=settings.min_confidence,
-        notes=notes,
-    )
-
-
-def _invoke(state: RcaState) -> RcaAnswer:
+def _invoke(state: RcaState) -> RcaState:
     started = time.perf_counter()
-    result: RcaAnswer = rca_graph().invoke(state)["answer"]
-    result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
-    return result
+    final: RcaState = rca_graph().invoke(state)
+    final["answer"].timings_ms["total"] = round((time.perf_counter() - started) * 1000, 2)
+    return final
 
 
 def run_rca(
@@ -281,30 +246,30 @@ def run_rca(
     if query.started_at.tzinfo is None:
         raise CulpritError("the incident start time needs a time zone (e.g. 2024-05-01T12:00:00Z)")
     resources = resources or load_resources(database_url)
-    return _invoke(
-        {
-            "query": query,
-            "resources": resources,
-            "judge": judge or LocalJudge(resources.model),
-            "database_url": database_url,
-            "persist": persist,
-        }
-    )
+    state: RcaState = {
+        "query": query,
+        "resources": resources,
+        "judge": judge or LocalJudge(resources.model),
+        "database_url": database_url,
+        "persist": persist,
+    }
+    return _invoke(state)["answer"]
 
 
-def answer_incident(
+def replay_incident(
     query: IncidentQuery,
     candidates: Sequence[CandidateChange],
     resources: RcaResources,
     judge: Judge | None = None,
-) -> RcaAnswer:
-    """The same graph over candidates the caller already has; nothing is stored."""
-    return _invoke(
-        {
-            "query": query,
-            "resources": resources,
-            "judge": judge or LocalJudge(resources.model),
-            "candidates": list(candidates),
-            "persist": False,
-        }
-    )
+) -> tuple[RcaAnswer, list[str]]:
+    """The same graph over candidates the caller already has (a backtest); nothing is stored.
+    Also returns the ids the retriever kept, to measure its recall."""
+    state: RcaState = {
+        "query": query,
+        "resources": resources,
+        "judge": judge or LocalJudge(resources.model),
+        "candidates": list(candidates),
+        "persist": False,
+    }
+    final = _invoke(state)
+    return final["answer"], [change.change_id for change in final["retrieved"].kept]

@@ -17,7 +17,7 @@ from knowledge.history_files import HistoryCase, HistoryCommit, read_cases, read
 from tools.answers import CandidateChange, IncidentQuery
 from tools.terms import mentioned_paths
 
-_SUBSYSTEM_PREFIX = re.compile(r"^\s*[A-Za-z0-9_./+-]{1,40}(?:\s*,\s*[A-Za-z0-9_./+-]{1,40})*\s*:\s+")
+_SUBSYSTEM_PREFIX = re.compile(r"^\s*(?:[A-Za-z0-9_./+-]{1,40}(?:\s*,\s*[A-Za-z0-9_./+-]{1,40})*\s*:\s+)+")
 _CODE_NAME = re.compile(r"\S*(?:_|\(\))\S*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 

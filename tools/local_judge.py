@@ -36,6 +36,7 @@ class RankerModel:
     trained_until: float
     n_cases: int
     repos: list[str] = field(default_factory=list)
+    uses_embeddings: bool = True
     version: int = MODEL_VERSION
 
     def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
+from sqlalchemy import select
+
+from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from tools.answers import RcaAnswer
@@ -47,3 +50,9 @@ def store_answer(answer: RcaAnswer, database_url: str | None = None, channel: st
         for suggestion, row in zip(answer.suggestions, rows, strict=True):
             suggestion.suggestion_id = row.id
     return incident_id
+
+
+def store_has_changes(database_url: str | None = None) -> bool:
+    """Whether anything was ingested at all, to tell an empty store from an empty window."""
+    with session_scope(database_url) as session:
+        return session.scalars(select(Change.id).limit(1)).first() is not None

@@ -121,6 +121,11 @@ def _bm25(query_terms: list[str], documents: list[_ChangeTerms]) -> tuple[np.nda
     return scores, idf
 
 
+def bm25_scores(query: IncidentQuery, candidates: Sequence[CandidateChange]) -> np.ndarray:
+    """BM25 of the incident text against each change's title, body and paths (the baseline ranker)."""
+    return _bm25(tokens(query.full_text), [change_terms(change) for change in candidates])[0]
+
+
 def _rank_share(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rank as a fraction (0 = best) and value as a share of the best value."""
     n = len(values)

@@ -24,11 +24,13 @@ def _register() -> None:
     from bot.cli import ingest as ingest_commands
     from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
+    from bot.cli import rca as rca_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
     wiki_commands.register(app)
     sft_commands.register(app)
+    rca_commands.register(app)
 
 
 _register()

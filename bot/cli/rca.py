@@ -1,0 +1,237 @@
+"""``culprit rca``, ``culprit train`` and ``culprit backtest``: the RCA engine from the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
+from rich.table import Table
+
+from bot.cli.console import console, print_json, progress_bar
+from graph.rca_graph import replay_incident, run_rca
+from knowledge.config import get_settings
+from knowledge.errors import InputError
+from tools.answers import IncidentQuery, RcaAnswer
+from tools.backtest import BacktestOptions, run_backtest
+from tools.change_embeddings import ChangeEmbeddings
+from tools.history_cases import History, candidate_from_commit, load_history
+from tools.local_judge import load_model, save_model
+from tools.ranker_training import train_model
+from tools.rca_resources import embeddings_dir, load_resources, make_judge
+from tools.rca_store import store_has_changes
+
+CaseFiles = Annotated[list[Path], typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")]
+CommitFiles = Annotated[list[Path], typer.Option("--commits", help="commits-*.jsonl(.gz) file; repeat for several.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+NoEmbeddings = Annotated[
+    bool, typer.Option("--no-embeddings", help="Skip semantic similarity (no MiniLM; faster, a little less accurate).")
+]
+
+
+def parse_time(value: str | None) -> datetime:
+    """An ISO time (``Z`` or an offset; none means UTC), or now."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as error:
+        raise InputError(f"--at {value!r} is not an ISO time; write e.g. 2024-05-01T12:30:00Z") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@contextmanager
+def stage_progress() -> Iterator[Callable[[str | None, int], None]]:
+    """Progress for multi-stage work: ``(description, total)`` opens a bar, ``(None, n)`` advances it."""
+    with progress_bar() as bars:
+        current: list[TaskID] = []
+
+        def report(description: str | None, amount: int) -> None:
+            if description is not None:
+                current.append(_open(bars, description, amount))
+            elif current:
+                bars.advance(current[-1], amount)
+
+        yield report
+
+
+def _open(bars: RichProgress, description: str, total: int) -> TaskID:
+    return bars.add_task(description, total=total or None)
+
+
+def _read_history(cases: list[Path], commits: list[Path]) -> History:
+    if not cases or not commits:
+        raise InputError("give at least one --cases file and one --commits file")
+    history = load_history(cases, commits)
+    if not history.cases:
+        raise InputError(f"no cases in {', '.join(map(str, cases))}")
+    return history
+
+
+def _embeddings_for(history: History, skip: bool, report: Callable[[str | None, int], None]) -> ChangeEmbeddings | None:
+    """The embedding cache, with every commit of the history in it (embedding only new ones)."""
+    if skip:
+        return None
+    store = ChangeEmbeddings(embeddings_dir())
+    missing = store.missing([candidate_from_commit(commit) for commit in history.commits.values()])
+    if missing:
+        report(f"embedding {len(missing)} changes (once; cached in {embeddings_dir()})", len(missing))
+        store.add(missing, on_progress=lambda n: report(None, n))
+    return store
+
+
+def _print_answer(result: RcaAnswer) -> None:
+    if not result.confident:
+        console.print(
+            f"[yellow]Not confident enough to suggest changes[/] (confidence {result.confidence:.2f}, "
+            f"threshold {get_settings().min_confidence:.2f}; {result.n_candidates} changes in the window)."
+        )
+        for signal in result.strongest_signals:
+            console.print(f"  • {signal}", highlight=False)
+    else:
+        table = Table(title=f"Likely culprits (confidence {result.confidence:.2f}, {result.n_candidates} changes checked)")
+        for column in ("#", "change", "title", "author", "landed", "evidence"):
+            table.add_column(column, overflow="fold")
+        for suggestion in result.suggestions:
+            table.add_row(
+                str(suggestion.rank),
+                suggestion.change_id[:10],
+                suggestion.title,
+                suggestion.author,
+                suggestion.landed_time.strftime("%Y-%m-%d %H:%M"),
+                "\n".join(suggestion.evidence.sentences),
+            )
+        console.print(table)
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rca")
+    def rca(
+        text: Annotated[str, typer.Argument(help="What is broken, in the responder's words.")],
+        title: Annotated[str, typer.Option("--title", help="Incident title.")] = "",
+        service: Annotated[str | None, typer.Option("--service", help="The impacted service.")] = None,
+        at: Annotated[str | None, typer.Option("--at", help="When it started (ISO time; default now).")] = None,
+        repo: Annotated[str | None, typer.Option("--repo", help="Only changes of this repository.")] = None,
+        json_output: JsonOutput = False,
+    ) -> None:
+        """Suggest the changes most likely to have caused an incident, with their evidence."""
+        if not text.strip() and not title.strip():
+            raise InputError("describe the incident: give its TEXT or --title")
+        settings = get_settings()
+        if not store_has_changes(settings.resolved_database_url):
+            raise InputError("the store holds no changes; load some first with `culprit ingest`")
+        query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=parse_time(at))
+        result = run_rca(query, database_url=settings.resolved_database_url)
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            _print_answer(result)
+
+    @app.command("train")
+    def train(
+        cases: CaseFiles,
+        commits: CommitFiles,
+        out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (default: where rca looks).")] = None,
+        no_embeddings: NoEmbeddings = False,
+        json_output: JsonOutput = False,
+    ) -> None:
+        """Train the local judge and its confidence calibration on past investigations."""
+        history = _read_history(cases, commits)
+        with stage_progress() as report:
+            embeddings = _embeddings_for(history, no_embeddings, report)
+            report(f"learning from {len(history.cases)} cases", 2 * len(history.cases))
+            model = train_model(history, history.cases, embeddings, progress=lambda n: report(None, n))
+        path = save_model(model, out or get_settings().resolved_ranker_path)
+        summary = {
+            "model": str(path),
+            "cases": model.n_cases,
+            "repos": model.repos,
+            "features": len(model.feature_names),
+            "uses_embeddings": model.uses_embeddings,
+            "confidence_prior": round(model.confidence.prior, 4),
+        }
+        if json_output:
+            print_json(summary)
+        else:
+            console.print(
+                f"trained on {model.n_cases} cases from {', '.join(model.repos)}; saved to {path} "
+                f"(held-out top-5 rate used for calibration: {model.confidence.prior:.2f})"
+            )
+
+    @app.command("backtest")
+    def backtest(
+        cases: CaseFiles,
+        commits: CommitFiles,
+        train_fraction: Annotated[float, typer.Option("--train-fraction", min=0.05, max=0.95)] = 0.7,
+        model_path: Annotated[Path | None, typer.Option("--model", help="Use this model instead of training.")] = None,
+        judge: Annotated[str, typer.Option("--judge", help="local or llm.")] = "local",
+        symptom_only: Annotated[
+            bool, typer.Option("--symptom-only", help="Keep only a symptom: first sentence, no paths or code names.")
+        ] = False,
+        no_embeddings: NoEmbeddings = False,
+        json_output: JsonOutput = False,
+    ) -> None:
+        """Replay later past incidents per repository and score the answers against baselines."""
+        history = _read_history(cases, commits)
+        model = load_model(model_path) if model_path else None
+        make_judge(judge, model)  # fail early on a missing LLM configuration
+        settings = get_settings()
+        options = BacktestOptions(
+            train_fraction=train_fraction,
+            symptom=symptom_only,
+            judge_kind=judge,
+            batch_size=settings.batch_size,
+            min_confidence=settings.min_confidence,
+        )
+        with stage_progress() as report:
+            embeddings = _embeddings_for(history, no_embeddings, report)
+            summary = run_backtest(
+                history, replay_incident, lambda trained: make_judge(judge, trained), options, embeddings, model, report
+            )
+        if json_output:
+            print_json(summary)
+        else:
+            _print_backtest(summary)
+
+
+def _metrics_row(name: str, numbers: dict) -> list[str]:  # type: ignore[type-arg]
+    baselines = numbers["baselines"]
+    return [
+        name,
+        str(numbers["n_cases"]),
+        f"{numbers['top1']:.2f}",
+        f"{numbers['top5']:.2f}",
+        f"{numbers['mrr']:.2f}",
+        f"{numbers['recall']:.2f}",
+        f"{numbers['gate']['precision']:.2f} / {numbers['gate']['reach']:.2f}",
+        f"{baselines['bm25']['top1']:.2f} / {baselines['bm25']['top5']:.2f} / {baselines['bm25']['mrr']:.2f}",
+        f"{baselines['recency']['top1']:.2f} / {baselines['recency']['top5']:.2f} / {baselines['recency']['mrr']:.2f}",
+        f"{numbers['latency_ms']['p50']:.0f} / {numbers['latency_ms']['p95']:.0f}",
+    ]
+
+
+def _print_backtest(summary: dict) -> None:  # type: ignore[type-arg]
+    variant = "symptom-only" if summary["symptom_only"] else "full text"
+    table = Table(title=f"Backtest ({variant}, judge {summary['judge']})")
+    for column in (
+        "repository", "cases", "top-1", "top-5", "MRR@5", "recall",
+        "precision / reach", "BM25 1/5/MRR", "newest 1/5/MRR", "p50 / p95 ms",
+    ):
+        table.add_column(column)
+    for repo, numbers in summary["per_repository"].items():
+        table.add_row(*_metrics_row(repo, numbers))
+    table.add_row(*_metrics_row("all", summary))
+    console.print(table)
+    curve = Table(title="Precision / reach by confidence threshold (all repositories)")
+    for column in ("threshold", "precision", "reach"):
+        curve.add_column(column)
+    for point in summary["curve"]:
+        curve.add_row(f"{point['threshold']:.1f}", f"{point['precision']:.2f}", f"{point['reach']:.2f}")
+    console.print(curve)
