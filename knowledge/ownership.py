@@ -71,7 +71,7 @@ class CompiledPattern:
         return self.regex.match(path) is not None
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1 << 16)
 def compile_pattern(pattern: str) -> CompiledPattern:
     """A compiled pattern, cached: catalogs and rule sets repeat the same few patterns."""
     return CompiledPattern.compile(pattern)

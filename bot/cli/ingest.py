@@ -137,7 +137,10 @@ def maintainers(
     file: Annotated[Path, typer.Argument(help="A Linux-style MAINTAINERS file.")], as_json: JsonOutput = False
 ) -> None:
     """Ownership rules from MAINTAINERS entries; they replace the rules this file gave before."""
-    _show([ingest_maintainers(file, _database_url())], as_json)
+    url = _database_url()
+    with progress_bar() as bars:
+        report = ingest_maintainers(file, url, _TerminalProgress(bars))
+    _show([report], as_json)
 
 
 @ingest_app.command("catalog")

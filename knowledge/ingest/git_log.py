@@ -218,13 +218,15 @@ def ingest_git(
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     check_repository(path)
-    branch = branch or "HEAD"
     try:
-        _git(path, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}")
+        _git(path, "rev-parse", "--verify", "--quiet", f"{branch or 'HEAD'}^{{commit}}")
     except InputError:
+        if branch is None:
+            raise InputError(f"{path} has no commits yet; commit something or give --branch") from None
         raise InputError(f"branch or revision {branch!r} not found in {path}") from None
+    branch = branch or "HEAD"
     repo_name = repo_name or repository_name(path)
-    report = LoadReport(kind="changes", source=f"{repo_name} ({path})")
+    report = LoadReport(kind="changes", source=f"{repo_name} ({path.resolve()})")
 
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, branch)

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from knowledge.errors import InputError
+from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 from knowledge.ingest.rules import check_pattern, read_text, store_rules
 from knowledge.ownership import OwnershipRule
@@ -41,10 +42,14 @@ def _blocks(text: str) -> list[list[tuple[int, str]]]:
     return [block for block in blocks if block]
 
 
-def parse_maintainers(text: str, source: str) -> list[OwnershipRule]:
+def parse_maintainers(text: str, source: str, progress: Progress | None = None) -> list[OwnershipRule]:
     """Rules for every entry with ``F:`` lines; blocks without tags (the preamble) are prose."""
+    progress = progress or Silent()
+    blocks = _blocks(text)
+    progress.start(f"reading {Path(source).name}", total=len(blocks))
     rules: list[OwnershipRule] = []
-    for block in _blocks(text):
+    for block in blocks:
+        progress.advance()
         tagged = [(line_no, match) for line_no, line in block if (match := _TAG.match(line))]
         if not tagged:
             continue
@@ -71,6 +76,8 @@ def parse_maintainers(text: str, source: str) -> list[OwnershipRule]:
     return rules
 
 
-def ingest_maintainers(path: Path, url: str | None = None) -> LoadReport:
+def ingest_maintainers(path: Path, url: str | None = None, progress: Progress | None = None) -> LoadReport:
+    """A kernel-sized file holds ~25,000 patterns, hence the progress."""
     source = str(path.resolve())
-    return store_rules(url, source, parse_maintainers(read_text(path), source), kind="ownership rules")
+    rules = parse_maintainers(read_text(path), source, progress)
+    return store_rules(url, source, rules, kind="ownership rules")

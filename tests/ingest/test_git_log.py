@@ -151,13 +151,15 @@ def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
     assert repository_name(repo) == "acme/billing"
 
 
-@pytest.mark.parametrize("make", ["missing", "plain folder", "file"])
+@pytest.mark.parametrize("make", ["missing", "plain folder", "file", "empty repository"])
 def test_a_path_that_is_not_a_repository_is_refused(tmp_path: Path, make: str) -> None:
     target = tmp_path / "target"
     if make == "plain folder":
         target.mkdir()
     elif make == "file":
         target.write_text("not a repo")
+    elif make == "empty repository":
+        subprocess.run(["git", "init", "-q", str(target)], check=True)
     with pytest.raises(InputError, match="target"):
         ingest_git(target, f"sqlite:///{tmp_path / 'unused.db'}")
 
