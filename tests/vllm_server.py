@@ -178,6 +178,7 @@ class VllmServer:
             "float32",
             "--max-model-len",
             "4096",
+            "--enforce-eager",  # torch.compile costs ~30 s of startup for a model that needs none
             "--max-num-seqs",
             "8",
             "--max-logprobs",
@@ -213,7 +214,27 @@ class VllmServer:
                 start_new_session=True,
             )
         self._wait_healthy(timeout_s)
+        self._warm_up()
         return self
+
+    def _warm_up(self) -> None:
+        """The first constrained request compiles the tokenizer's grammar tables (seconds): pay it here."""
+        request = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": "warm up"}],
+            "max_tokens": 2,
+            "logprobs": True,
+            "top_logprobs": 2,
+            "structured_outputs": {"choice": ["A", "B"]},
+        }
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{self.base_url}/chat/completions",
+                data=json.dumps(request).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=120,
+        ).close()
 
     def _wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
