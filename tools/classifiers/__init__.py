@@ -1,0 +1,66 @@
+"""Report classifiers: one protocol, an embedded model and an LLM, chosen by configuration.
+
+Both return a category and a confidence for every report; a prediction below
+``settings.other_confidence`` becomes ``other`` so uncertain reports are
+counted instead of silently mislabeled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from knowledge.config import get_settings
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The category chosen for one report and how sure the classifier is (0..1)."""
+
+    category: str
+    confidence: float
+
+
+class Classifier(Protocol):
+    """Anything that puts reports into categories; evaluators and intake depend on this only."""
+
+    @property
+    def categories(self) -> list[str]: ...
+
+    def classify(self, texts: list[str]) -> list[Prediction]: ...
+
+
+def with_other(predictions: list[Prediction], threshold: float) -> list[Prediction]:
+    """Low-confidence predictions become ``other``, keeping the confidence for the record."""
+    return [
+        p if p.confidence >= threshold else Prediction(OTHER, p.confidence) for p in predictions
+    ]
+
+
+def classifier_path() -> Path:
+    """Where ``culprit reports train`` writes the embedded classifier."""
+    return get_settings().data_dir / "models" / "report_classifier.joblib"
+
+
+def configured_classifier() -> Classifier | None:
+    """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set."""
+    settings = get_settings()
+    path = classifier_path()
+    if path.exists():
+        from tools.classifiers.embedded import EmbeddedClassifier
+
+        return EmbeddedClassifier.load(path)
+    if settings.llm_base_url and settings.llm_model:
+        from tools.classifiers.llm import LLMClassifier, categories_from_database
+
+        return LLMClassifier(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            categories=categories_from_database(),
+            api_key=settings.llm_api_key,
+            timeout_s=settings.llm_timeout_s,
+        )
+    return None
