@@ -169,15 +169,17 @@ def ingest_reports(
 
 
 def ingest_report_texts(
-    texts_with_ids: Iterable[tuple[str, str]], source: str = "slack", url: str | None = None
+    texts_with_ids: Iterable[tuple[str, str] | str], source: str = "slack", database_url: str | None = None
 ) -> IntakeResult:
-    """For the Slack feedback channel: ``(message id, text)`` pairs, stamped with the arrival time."""
+    """For the Slack feedback channel: ``(message id, text)`` pairs (or bare texts), stamped now."""
     now = utcnow()
-    return ingest_reports(
-        (IncomingReport(id=f"{source}:{identifier}", text=text, created_at=now) for identifier, text in texts_with_ids),
-        source=source,
-        url=url,
-    )
+    reports = [
+        IncomingReport(id=None, text=item, created_at=now)
+        if isinstance(item, str)
+        else IncomingReport(id=f"{source}:{item[0]}", text=item[1], created_at=now)
+        for item in texts_with_ids
+    ]
+    return ingest_reports(reports, source=source, url=database_url)
 
 
 def _ingest_batch(

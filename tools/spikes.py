@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import poisson
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,11 +185,13 @@ def unposted_alerts(url: str | None = None) -> list[Alert]:
         return list(session.scalars(select(Alert).where(Alert.posted_at.is_(None)).order_by(Alert.id)))
 
 
-def mark_posted(alert_id: int, url: str | None = None) -> None:
+def claim_alert(alert_id: int, url: str | None = None) -> bool:
+    """Mark an alert posted; True for exactly one caller, so replicas never post it twice."""
     with session_scope(url) as session:
-        alert = session.get(Alert, alert_id)
-        if alert is not None:
-            alert.posted_at = utcnow()
+        claimed = session.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.posted_at.is_(None)).values(posted_at=utcnow())
+        )
+        return bool(claimed.rowcount)
 
 
 def alert_text(alert: Alert) -> str:

@@ -1,0 +1,72 @@
+"""``POST /reports``: bug reports from other systems, answered only once they are committed.
+
+Accepts a JSON list of ``{id, text[, category][, created_at]}`` or
+``{"reports": [...]}`` with ``Authorization: Bearer <CULPRIT_REPORTS_TOKEN>``.
+Classification and the database write run in the thread pool so the event
+loop keeps serving Slack while a large batch is stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from knowledge.config import get_settings
+from tools.report_intake import IncomingReport, ingest_reports, report_from_mapping
+
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_REPORTS = 5000
+
+
+async def post_reports(request: Request) -> JSONResponse:
+    """Store a batch of reports; 200 with counts after the commit, else 401/400/413/503 with the reason."""
+    settings = get_settings()
+    expected = settings.reports_token
+    given = request.headers.get("authorization", "")
+    if not expected:
+        return _error(503, "report intake is off: set CULPRIT_REPORTS_TOKEN on the bot")
+    if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), expected.encode()):
+        return _error(401, "missing or wrong bearer token (Authorization: Bearer <CULPRIT_REPORTS_TOKEN>)")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
+    try:
+        reports = _parse(body)
+    except ValueError as error:
+        return _error(400, str(error))
+    if len(reports) > MAX_REPORTS:
+        return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
+    result = await run_in_threadpool(ingest_reports, reports, "http")
+    return JSONResponse(result.as_dict())
+
+
+def _parse(body: bytes) -> list[IncomingReport]:
+    try:
+        payload: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"body is not JSON ({error})") from error
+    if isinstance(payload, dict):
+        payload = payload.get("reports")
+    if not isinstance(payload, list):
+        raise ValueError('expected a JSON list of reports or {"reports": [...]}')
+    reports = []
+    for index, item in enumerate(payload):
+        if not isinstance(item, dict):
+            raise ValueError(f"report {index}: expected an object with 'id' and 'text'")
+        try:
+            reports.append(report_from_mapping(item))
+        except ValueError as error:
+            raise ValueError(f"report {index}: {error}") from error
+    return reports
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)

@@ -1,0 +1,203 @@
+"""What users are reporting, from the daily counts and the raw reports still retained.
+
+These answer the agent's questions ("what are users complaining about in
+payments?", "why did reports about login rise?") and feed the weekly digest.
+Counts come from ``CategoryDaily`` (kept for years); examples and wording come
+from ``BugReport`` (kept for the retention period only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+from langchain_core.tools import BaseTool, tool
+from sklearn.feature_extraction.text import CountVectorizer
+from sqlalchemy import func, select
+
+from knowledge.db import session_scope
+from knowledge.reports import Alert, BugReport, CategoryDaily
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: str
+    count: int
+    previous: float = 0.0
+
+    @property
+    def change(self) -> float:
+        """Growth against the previous periods' average (1.0 = doubled)."""
+        return (self.count - self.previous) / max(self.previous, 1.0)
+
+
+@dataclass
+class RiseExplanation:
+    category: str
+    days: int
+    count: int
+    previous: float
+    spikes: list[dict[str, Any]] = field(default_factory=list)
+    new_terms: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def daily_series(category: str | None, days: int, end: date, url: str | None = None) -> dict[str, list[tuple[date, int]]]:
+    """Counts per day for each category (or one) over the last ``days`` days ending ``end``, zeros filled."""
+    start = end - timedelta(days=days - 1)
+    with session_scope(url) as session:
+        query = select(CategoryDaily.category, CategoryDaily.day, CategoryDaily.count).where(
+            CategoryDaily.day >= start, CategoryDaily.day <= end
+        )
+        if category:
+            query = query.where(CategoryDaily.category == category)
+        rows = session.execute(query).all()
+    counts: dict[str, dict[date, int]] = {}
+    for name, day, count in rows:
+        counts.setdefault(name, {})[day] = count
+    all_days = [start + timedelta(days=k) for k in range(days)]
+    return {name: [(d, by_day.get(d, 0)) for d in all_days] for name, by_day in sorted(counts.items())}
+
+
+def category_totals(start: date, end: date, url: str | None = None) -> Counter[str]:
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(CategoryDaily.category, func.sum(CategoryDaily.count))
+            .where(CategoryDaily.day >= start, CategoryDaily.day <= end)
+            .group_by(CategoryDaily.category)
+        ).all()
+    return Counter({name: int(total or 0) for name, total in rows})
+
+
+def top_categories(end: date, days: int = 7, limit: int = 5, url: str | None = None) -> list[CategoryCount]:
+    """The most reported categories in the period, with the previous four periods' average."""
+    ranked = _with_previous(end, days, url)
+    return sorted(ranked, key=lambda c: -c.count)[:limit]
+
+
+def rising_categories(end: date, days: int = 7, limit: int = 5, url: str | None = None) -> list[CategoryCount]:
+    """Categories that grew most against their previous four periods (at least 5 reports now)."""
+    ranked = [c for c in _with_previous(end, days, url) if c.count >= 5 and c.count > c.previous]
+    return sorted(ranked, key=lambda c: -c.change)[:limit]
+
+
+def _with_previous(end: date, days: int, url: str | None) -> list[CategoryCount]:
+    start = end - timedelta(days=days - 1)
+    current = category_totals(start, end, url)
+    before = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)
+    return [CategoryCount(name, current[name], before[name] / 4) for name in current]
+
+
+def complaints_about(topic: str, days: int = 7, end: date | None = None, url: str | None = None) -> list[dict[str, Any]]:
+    """Reports that mention ``topic`` or sit in a category named like it, grouped by category."""
+    end = end or datetime.now(UTC).date()
+    start = _midnight(end - timedelta(days=days - 1))
+    pattern = f"%{topic.lower()}%"
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(BugReport.category, BugReport.text)
+            .where(BugReport.created_at >= start, BugReport.created_at < _midnight(end + timedelta(days=1)))
+            .where(func.lower(BugReport.text).like(pattern) | func.lower(BugReport.category).like(pattern))
+            .order_by(BugReport.created_at.desc())
+            .limit(2000)
+        ).all()
+    grouped: dict[str, list[str]] = {}
+    for category, text in rows:
+        grouped.setdefault(category or "other", []).append(text)
+    return [
+        {"category": name, "count": len(texts), "examples": texts[:3]}
+        for name, texts in sorted(grouped.items(), key=lambda item: -len(item[1]))
+    ]
+
+
+def explain_rise(category: str, days: int = 7, end: date | None = None, url: str | None = None) -> RiseExplanation:
+    """Counts now vs before, spike alerts in the period, and words that are new in recent reports."""
+    end = end or datetime.now(UTC).date()
+    start = end - timedelta(days=days - 1)
+    count = category_totals(start, end, url)[category]
+    previous = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)[category] / 4
+    with session_scope(url) as session:
+        spikes = session.scalars(
+            select(Alert).where(Alert.kind == "spike", Alert.key == category, Alert.last_seen_on >= start)
+        ).all()
+        spike_rows = [
+            {"started_on": a.started_on, "count": a.details.get("count"), "baseline": a.details.get("baseline")}
+            for a in spikes
+        ]
+        recent = list(session.scalars(_texts(category, _midnight(start), _midnight(end + timedelta(days=1)))))
+        earlier = list(session.scalars(_texts(category, _midnight(start - timedelta(days=4 * days)), _midnight(start))))
+    return RiseExplanation(
+        category=category,
+        days=days,
+        count=count,
+        previous=previous,
+        spikes=spike_rows,
+        new_terms=distinctive_terms(recent, earlier),
+        examples=recent[:3],
+    )
+
+
+def distinctive_terms(recent: list[str], earlier: list[str], limit: int = 8) -> list[str]:
+    """Words and pairs far more frequent in recent reports than before (smoothed log ratio)."""
+    if not recent:
+        return []
+    vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=2)
+    try:
+        matrix = vectorizer.fit_transform(recent + earlier)
+    except ValueError:
+        return []
+    now_counts = np.asarray(matrix[: len(recent)].sum(axis=0)).ravel() + 1.0
+    before_counts = np.asarray(matrix[len(recent):].sum(axis=0)).ravel() + 1.0
+    ratio = np.log(now_counts / now_counts.sum()) - np.log(before_counts / before_counts.sum())
+    ratio[now_counts < 3] = -np.inf
+    terms = vectorizer.get_feature_names_out()
+    return [str(terms[i]) for i in np.argsort(-ratio)[:limit] if np.isfinite(ratio[i]) and ratio[i] > 0]
+
+
+def _texts(category: str, start: datetime, end: datetime) -> Any:
+    return (
+        select(BugReport.text)
+        .where(BugReport.category == category, BugReport.created_at >= start, BugReport.created_at < end)
+        .order_by(BugReport.created_at.desc())
+        .limit(2000)
+    )
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def trend_tools(url: str | None = None) -> list[BaseTool]:
+    """The agent's tools over user reports."""
+
+    @tool
+    def user_complaints(topic: str, days: int = 7) -> str:
+        """What are users complaining about in a topic or category (e.g. "payments", "login") over the last days?"""
+        groups = complaints_about(topic, days, url=url)
+        if not groups:
+            return f"No user reports mention '{topic}' in the last {days} days."
+        lines = [f"User reports about '{topic}' in the last {days} days:"]
+        for group in groups[:5]:
+            lines.append(f"- {group['category']}: {group['count']} reports, e.g. " + " | ".join(group["examples"]))
+        return "\n".join(lines)
+
+    @tool
+    def report_rise(category: str, days: int = 7) -> str:
+        """Why did user reports in a category rise? Counts vs before, spikes, new words, examples."""
+        rise = explain_rise(category, days, url=url)
+        lines = [
+            f"'{category}': {rise.count} reports in the last {days} days vs {rise.previous:.1f} per {days} days before."
+        ]
+        lines += [f"Spike on {s['started_on']}: {s['count']} reports vs usual {float(s['baseline'] or 0):.1f}." for s in rise.spikes]
+        if rise.new_terms:
+            lines.append("Words new in recent reports: " + ", ".join(rise.new_terms))
+        lines += [f"Example: {example}" for example in rise.examples]
+        return "\n".join(lines)
+
+    return [user_complaints, report_rise]
