@@ -25,12 +25,14 @@ def _register() -> None:
     from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
     from bot.cli import rca as rca_commands
+    from bot.cli import reports as reports_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
     wiki_commands.register(app)
     sft_commands.register(app)
     rca_commands.register(app)
+    reports_commands.register(app)
 
 
 _register()
