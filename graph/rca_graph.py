@@ -90,7 +90,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
 
         vector = embed([query.full_text])[0]
     context = SignalContext(
-        component_map=resources.model.component_map if resources.model else None,
+        component_map=resources.model.component_map(query.repo) if resources.model else None,
         embeddings=resources.embeddings if semantic else None,
         ownership=resources.ownership,
         incident_vector=vector,
@@ -136,7 +136,7 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
     scores = np.array([choice.score for choice in winners], dtype=np.float64)
     shares = np.exp(scores - scores.max()) if len(scores) else scores
     shares = shares / shares.sum() if len(scores) else shares
-    component_map = resources.model.component_map if resources.model else None
+    component_map = resources.model.component_map(query.repo) if resources.model else None
     suggestions = []
     for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
         change = by_id[choice.change_id]

@@ -145,28 +145,35 @@ def run_backtest(
     model: RankerModel | None = None,
     progress: Progress | None = None,
 ) -> dict[str, object]:
-    """Per repository: train on the earlier cases (unless ``model``), replay the later ones."""
+    """Per repository: split its cases by time and replay the later ones. Unless ``model``
+    is given, one ranker learns from the earlier cases of every repository (the signals
+    mean the same everywhere), while each repository's component map learns only from
+    its commits landed before its own test period."""
+    splits = {
+        repo: split_by_time([case for case in history.cases if case.repo == repo], options.train_fraction)
+        for repo in history.repos()
+    }
+    if model is None:
+        train = [case for earlier, _later in splits.values() for case in earlier]
+        cutoffs = {repo: float(later[0].incident.time) for repo, (_earlier, later) in splits.items() if later}
+        if progress:
+            progress(f"training on the earlier {len(train)} cases of {len(splits)} repositories", 2 * len(train))
+        model = train_model(
+            history, train, embeddings, options.keep, (lambda n: progress(None, n)) if progress else None, cutoffs
+        )
     outcomes: list[CaseOutcome] = []
     per_repo: dict[str, object] = {}
-    for repo in history.repos():
-        train, test = split_by_time([case for case in history.cases if case.repo == repo], options.train_fraction)
+    for repo, (_train, test) in splits.items():
         if not test:
             continue
-        repo_model = model
-        if repo_model is None:
-            if progress:
-                progress(f"training on {len(train)} earlier {repo} cases", 2 * len(train))
-            repo_model = train_model(
-                history, train, embeddings, options.keep, (lambda n: progress(None, n)) if progress else None
-            )
         resources = RcaResources(
-            model=repo_model,
+            model=model,
             embeddings=embeddings,
             keep=options.keep,
             batch_size=options.batch_size,
             min_confidence=0.0,
         )
-        judge = judge_factory(repo_model)
+        judge = judge_factory(model)
         if progress:
             progress(f"replaying {len(test)} later {repo} cases", len(test))
         repo_outcomes = []

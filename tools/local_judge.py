@@ -22,7 +22,8 @@ from tools.component_map import ComponentMap
 from tools.confidence import ConfidenceModel
 from tools.signals import FEATURE_NAMES, heuristic_score
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+ALL_REPOSITORIES = ""
 
 
 @dataclass
@@ -31,13 +32,21 @@ class RankerModel:
 
     ranker: Any
     feature_names: tuple[str, ...]
-    component_map: ComponentMap
+    component_maps: dict[str, ComponentMap]
     confidence: ConfidenceModel
     trained_until: float
     n_cases: int
     repos: list[str] = field(default_factory=list)
     uses_embeddings: bool = True
     version: int = MODEL_VERSION
+
+    def component_map(self, repo: str | None) -> ComponentMap | None:
+        """The repository's own map; for an unknown or unnamed repository, the map of all of them."""
+        if repo in self.component_maps:
+            return self.component_maps[repo]
+        if len(self.component_maps) == 1:
+            return next(iter(self.component_maps.values()))
+        return self.component_maps.get(ALL_REPOSITORIES)
 
     def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:
         rows = np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])

@@ -21,7 +21,7 @@ from tools.component_map import ComponentMap, learn_component_map
 from tools.confidence import confidence_features, fit_confidence
 from tools.election import FINALISTS
 from tools.history_cases import History, case_candidates, case_query, culprits
-from tools.local_judge import RankerModel
+from tools.local_judge import ALL_REPOSITORIES, RankerModel
 from tools.retrieval import DEFAULT_KEEP, retrieve
 from tools.signals import FEATURE_NAMES, SignalContext
 
@@ -64,7 +64,7 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
 def build_examples(
     history: History,
     cases: Sequence[HistoryCase],
-    component_map: ComponentMap | None,
+    component_maps: dict[str, ComponentMap],
     embeddings: ChangeEmbeddings | None,
     symptom: bool = False,
     keep: int = DEFAULT_KEEP,
@@ -76,7 +76,9 @@ def build_examples(
     examples: list[CaseExample] = []
     for case, query, vector in zip(cases, queries, vectors, strict=True):
         candidates = case_candidates(case, history.commits)
-        context = SignalContext(component_map=component_map, embeddings=embeddings, incident_vector=vector)
+        context = SignalContext(
+            component_map=component_maps.get(case.repo), embeddings=embeddings, incident_vector=vector
+        )
         retrieved = retrieve(query, candidates, context, keep)
         examples.append(CaseExample(query, retrieved.kept, retrieved.n_candidates, culprits(case)))
         if progress:
@@ -106,7 +108,7 @@ def fit_ranker(examples: Sequence[CaseExample], seed: int = 7):  # noqa: ANN201 
         lambdarank_truncation_level=10,
         random_state=seed,
         verbose=-1,
-        n_jobs=2,
+        n_jobs=1,
     )
     ranker.fit(rows, labels, group=groups)
     return ranker
@@ -123,23 +125,46 @@ def _top_five_hit(ranker, example: CaseExample) -> tuple[list[float], bool]:  # 
     return confidence_features(winners, example.n_candidates), hit
 
 
+def learn_component_maps(
+    history: History, cases: Sequence[HistoryCase], cutoffs: dict[str, float] | None = None
+) -> dict[str, ComponentMap]:
+    """One map per repository, each from commits before its cutoff (default: just after its
+    latest training case); with several repositories also one over all of them."""
+    repos = sorted({case.repo for case in cases})
+    latest = {repo: max(case.incident.time for case in cases if case.repo == repo) + 1.0 for repo in repos}
+    cutoffs = {**latest, **(cutoffs or {})}
+    maps = {repo: component_map_for(history, cutoffs[repo], repo) for repo in repos}
+    if len(repos) > 1:
+        maps[ALL_REPOSITORIES] = component_map_for(history, max(cutoffs[repo] for repo in repos))
+    return maps
+
+
 def train_model(
     history: History,
     cases: Sequence[HistoryCase],
     embeddings: ChangeEmbeddings | None,
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
+    cutoffs: dict[str, float] | None = None,
 ) -> RankerModel:
-    """Train on ``cases`` (full and symptom-only), calibrate on their latest quarter."""
+    """Train one ranker on ``cases`` of every repository (full and symptom-only) and
+    calibrate its confidence on the latest quarter of each repository's cases.
+
+    ``cutoffs`` (unix time per repository) bounds the commits the component maps
+    learn from, e.g. the start of a backtest's test period."""
     cases = sorted(cases, key=lambda case: case.incident.time)
     cutoff = float(cases[-1].incident.time + 1) if cases else 0.0
-    component_map = component_map_for(history, cutoff)
-    examples_by_variant = [
-        build_examples(history, cases, component_map, embeddings, symptom, keep, progress) for symptom in (False, True)
-    ]
-    split = int(len(cases) * 0.75)
-    early = [example for variant in examples_by_variant for example in variant[:split]]
-    late = [example for variant in examples_by_variant for example in variant[split:]]
+    component_maps = learn_component_maps(history, cases, cutoffs)
+    by_repo = [[case for case in cases if case.repo == repo] for repo in sorted({case.repo for case in cases})]
+    early_cases = [case for repo_cases in by_repo for case in repo_cases[: int(len(repo_cases) * 0.75)]]
+    late_cases = [case for repo_cases in by_repo for case in repo_cases[int(len(repo_cases) * 0.75) :]]
+    examples = {
+        (part, symptom): build_examples(history, chosen, component_maps, embeddings, symptom, keep, progress)
+        for part, chosen in (("early", early_cases), ("late", late_cases))
+        for symptom in (False, True)
+    }
+    early = examples[("early", False)] + examples[("early", True)]
+    late = examples[("late", False)] + examples[("late", True)]
     confidence_rows: list[list[float]] = []
     hits: list[bool] = []
     if early and late:
@@ -152,7 +177,7 @@ def train_model(
     return RankerModel(
         ranker=ranker,
         feature_names=FEATURE_NAMES,
-        component_map=component_map,
+        component_maps=component_maps,
         confidence=fit_confidence(confidence_rows, hits),
         trained_until=cutoff,
         n_cases=len(cases),

@@ -1,0 +1,120 @@
+"""The whole answer: evidence a responder can check, the confidence gate, and storage."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from graph.rca_graph import replay_incident, run_rca
+from knowledge.changes import Change, ChangeFile
+from knowledge.db import session_scope
+from knowledge.incidents import Incident, Suggestion
+from knowledge.ownership import OwnershipRule
+from knowledge.services import Service
+from tools.answers import CandidateChange, IncidentQuery
+from tools.confidence import ConfidenceModel
+from tools.explain import explain
+from tools.history_cases import History, case_candidates, case_query
+from tools.local_judge import RankerModel, save_model
+from tools.ownership_context import OwnershipContext
+from tools.rca_resources import RcaResources
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def test_explanation_names_owner_path_terms_and_timing() -> None:
+    ownership = OwnershipContext(
+        rules=[("*", ["@core"]), ("/lib/http*", ["@web-team"])],
+        service_globs={"http-client": ["lib/http*"], "checkout": ["app/checkout/*"]},
+        service_owner={"checkout": "@shop", "http-client": "@web-team"},
+        depends_on={"checkout": ["http-client"]},
+    )
+    change = CandidateChange(
+        "abc123", "http: rework chunked upload buffering", NOW - timedelta(minutes=90),
+        body="Reuse buffers in http_send_chunk().", paths=("lib/http.c", "configure.ac"), added=120, deleted=40,
+    )
+    query = IncidentQuery(text="Chunked uploads hang in http_send_chunk() since noon", title="uploads hang",
+                          started_at=NOW, service="checkout")
+    evidence = explain(query, change, ownership)
+    assert evidence.owners == ["@web-team", "@core"]
+    assert evidence.services == ["http-client"]
+    assert evidence.dependency_path == ["checkout", "http-client"]
+    assert "http_send_chunk" in evidence.matched_terms and "chunked" in evidence.matched_terms
+    assert evidence.minutes_before_incident == 90.0
+    assert "build" in evidence.risk
+    text = " ".join(evidence.sentences)
+    assert "90 minutes before" in text and "@web-team" in text and "checkout -> http-client" in text
+
+
+def _resources(model: RankerModel, min_confidence: float) -> RcaResources:
+    return RcaResources(model=model, min_confidence=min_confidence)
+
+
+def test_gate_withholds_below_the_threshold_and_says_why(history: History, trained: RankerModel) -> None:
+    case = history.cases[-1]
+    candidates = case_candidates(case, history.commits)
+    unsure = replace(trained, confidence=ConfidenceModel(model=None, prior=0.3))
+    withheld, _kept = replay_incident(case_query(case), candidates, _resources(unsure, 0.5))
+    assert not withheld.confident and withheld.suggestions == []
+    assert withheld.confidence == 0.3
+    assert len(withheld.strongest_signals) == 3 and all('"' in signal for signal in withheld.strongest_signals)
+    answered, _kept = replay_incident(case_query(case), candidates, _resources(unsure, 0.2))
+    assert answered.confident and len(answered.suggestions) == 5
+    assert [s.rank for s in answered.suggestions] == [1, 2, 3, 4, 5]
+    assert all(s.evidence.sentences for s in answered.suggestions)
+
+
+def _store_changes(url: str, history: History) -> datetime:
+    """Load the synthetic commits as changes; returns the start time of the last incident."""
+    with session_scope(url) as session:
+        for commit in history.commits.values():
+            change = Change(
+                id=commit.sha, repo=commit.repo, title=commit.title, body=commit.body, author=commit.author,
+                author_time=commit.authored_at, landed_time=commit.landed_at, added=commit.added or 0,
+                deleted=commit.deleted or 0, n_files=commit.n_files, directories=commit.dirs,
+            )
+            change.files = [ChangeFile(position=i, path=p, added=a, deleted=d) for i, (p, a, d) in enumerate(commit.files)]
+            session.add(change)
+        session.add(Service(name="widget-api", owner="@web", path_globs=["lib/http*"], depends_on=[]))
+        session.add(OwnershipRule(source="CODEOWNERS", position=0, pattern="/lib/", owners=["@web"]))
+    return history.cases[-1].incident.started_at
+
+
+def test_run_rca_answers_from_the_store_and_keeps_suggestions(
+    database_url: str, history: History, trained: RankerModel, data_dir, monkeypatch  # noqa: ANN001
+) -> None:
+    from knowledge.config import get_settings
+
+    monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", "0")
+    get_settings.cache_clear()
+    started = _store_changes(database_url, history)
+    save_model(trained, data_dir / "models" / "ranker.joblib")
+    case = history.cases[-1]
+    query = replace(case_query(case), incident_id="inc-42", repo="acme/widget")
+    result = run_rca(query, database_url=database_url)
+    assert result.n_candidates == len(case.candidates)
+    assert not any("heuristic" in note for note in result.notes)
+    assert result.confident and len(result.suggestions) == 5
+    assert set(case.truth.culprits) & {s.change_id for s in result.suggestions}
+    assert all(s.suggestion_id is not None for s in result.suggestions)
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, "inc-42")
+        assert incident is not None and incident.started_at == started
+        rows = session.scalars(select(Suggestion).where(Suggestion.incident_id == "inc-42")).all()
+        assert sorted(row.id for row in rows) == sorted(s.suggestion_id for s in result.suggestions)
+        assert all(row.evidence["sentences"] for row in rows)
+
+
+def test_run_rca_without_a_model_says_so_and_still_ranks(database_url: str, history: History) -> None:
+    _store_changes(database_url, history)
+    query = replace(case_query(history.cases[-1]), repo="acme/widget")
+    result = run_rca(query, database_url=database_url, persist=False,
+                     resources=RcaResources(model=None, min_confidence=0.5))
+    assert result.confident and len(result.suggestions) == 5
+    assert all(s.suggestion_id is None for s in result.suggestions)
+    assert result.timings_ms["total"] > 0
+    empty = run_rca(replace(query, started_at=datetime(2000, 1, 1, tzinfo=UTC)), database_url=database_url,
+                    persist=False, resources=RcaResources())
+    assert not empty.confident and empty.strongest_signals == ["no changes landed in the window before the incident start"]
