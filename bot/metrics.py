@@ -47,7 +47,11 @@ REQUESTS_REFUSED = Counter(
     "culprit_slack_requests_refused_total", "Requests refused by allow-list or rate limit.", ["reason"]
 )
 REPORTS_INGESTED = Counter("culprit_reports_ingested_total", "Bug reports stored.", ["source"])
+REPORTS_CLASSIFIED = Counter(
+    "culprit_reports_classified_total", "Bug reports stored, by the category they were given.", ["category"]
+)
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
+DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")
 
 
 def observe_answer(answer: RcaAnswer) -> None:
@@ -58,3 +62,10 @@ def observe_answer(answer: RcaAnswer) -> None:
     # rca_graph notes "some batches were ranked by <fallback> instead of <judge>".
     if any("instead of" in note for note in answer.notes):
         JUDGE_FALLBACKS.inc()
+
+
+def observe_intake(stored_by_category: dict[str, int], source: str) -> None:
+    """Count a batch of reports that was committed: how many, and into which categories."""
+    REPORTS_INGESTED.labels(source=source).inc(sum(stored_by_category.values()))
+    for category, count in stored_by_category.items():
+        REPORTS_CLASSIFIED.labels(category=category).inc(count)

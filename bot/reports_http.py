@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot.metrics import observe_intake
 from knowledge.config import get_settings
 from tools.report_intake import IncomingReport, ingest_reports, report_from_mapping
 
@@ -45,6 +46,7 @@ async def post_reports(request: Request) -> JSONResponse:
     if len(reports) > MAX_REPORTS:
         return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
     result = await run_in_threadpool(ingest_reports, reports, "http")
+    observe_intake(result.by_category, "http")
     return JSONResponse(result.as_dict())
 
 
