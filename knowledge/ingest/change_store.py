@@ -9,7 +9,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
 
 from knowledge.changes import Change, ChangeFile, existing_change_ids
 from knowledge.db import session_scope
@@ -69,6 +70,17 @@ def directories_of(files: list[FileStat]) -> list[str]:
     return sorted({posixpath.dirname(path) for path, _added, _deleted in files})
 
 
+def refresh_statistics(session: Session) -> None:
+    """Let PostgreSQL see how big the change tables really are.
+
+    Until autovacuum gets to it, a freshly loaded table looks empty to the
+    planner, which then answers each 500-id lookup by comparing every row with
+    every id: measured 153 s instead of 1.3 s for 50,000 stored changes.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE changes, change_files"))
+
+
 def _batches(records: Iterable[ChangeRecord], size: int) -> Iterator[list[ChangeRecord]]:
     iterator = iter(records)
     while batch := list(islice(iterator, size)):
@@ -82,8 +94,10 @@ def store_changes(
     keeps what it stored and the next run carries on. Returns (new, already present)."""
     new = present = 0
     seen: set[str] = set()
-    for batch in _batches(records, batch_size):
+    for number, batch in enumerate(_batches(records, batch_size)):
         with session_scope(url) as session:
+            if number & (number - 1) == 0:  # batches 0, 1, 2, 4, 8...: a few refreshes, never stale by 2x
+                refresh_statistics(session)
             stored = existing_change_ids(session, [record.id for record in batch])
             fresh: list[ChangeRecord] = []
             for record in batch:
@@ -99,4 +113,7 @@ def store_changes(
                     session.execute(insert(ChangeFile), file_rows)
             new += len(fresh)
         progress.advance(len(batch))
+    if new:
+        with session_scope(url) as session:
+            refresh_statistics(session)
     return new, present

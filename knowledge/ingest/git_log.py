@@ -19,7 +19,7 @@ from pathlib import Path
 from knowledge.changes import existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest.change_store import ChangeRecord, FileStat, store_changes
+from knowledge.ingest.change_store import ChangeRecord, FileStat, refresh_statistics, store_changes
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
@@ -237,6 +237,7 @@ def ingest_git(
     )
     wanted = [sha for _time, sha in landed]
     with session_scope(url) as session:
+        refresh_statistics(session)
         stored = existing_change_ids(session, wanted)
     fresh = [sha for sha in wanted if sha not in stored]
     report.already_present = len(stored)
