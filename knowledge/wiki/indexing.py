@@ -9,11 +9,11 @@ from pathlib import Path
 
 from chromadb.api.models.Collection import Collection
 
-from knowledge.embeddings import embed
 from knowledge.wiki.pages import WikiChunk, WikiPage, find_pages, read_page, split_into_chunks
-from knowledge.wiki.store import REVISION_KEY
+from knowledge.wiki.store import REVISION_KEY, embed_sections
 
 EMBED_BATCH = 64
+"""Sections per upsert; the progress bar moves once per batch."""
 
 Progress = Callable[[int, int], None]
 """Called with (chunks embedded so far, chunks to embed)."""
@@ -83,7 +83,7 @@ def upsert_chunks(
         collection.upsert(
             ids=[chunk.chunk_id for chunk in batch],
             documents=documents,
-            embeddings=embed(documents, batch_size=EMBED_BATCH),
+            embeddings=embed_sections(documents),
             metadatas=[chunk.metadata() for chunk in batch],
         )
         if progress:

@@ -17,13 +17,13 @@ from tests.wiki.conftest import write_small_wiki
 def embedded_texts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every text the indexer sends to the real MiniLM."""
     seen: list[str] = []
-    real_embed = indexing.embed
+    real_embed = indexing.embed_sections
 
-    def recording_embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
+    def recording_embed(texts: list[str]) -> np.ndarray:
         seen.extend(texts)
-        return real_embed(texts, batch_size=batch_size)
+        return real_embed(texts)
 
-    monkeypatch.setattr(indexing, "embed", recording_embed)
+    monkeypatch.setattr(indexing, "embed_sections", recording_embed)
     return seen
 
 
