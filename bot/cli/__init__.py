@@ -24,6 +24,7 @@ def _register() -> None:
     from bot.cli import ingest as ingest_commands
     from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
+    from bot.cli import demo as demo_commands
     from bot.cli import rca as rca_commands
     from bot.cli import reports as reports_commands
 
@@ -31,6 +32,7 @@ def _register() -> None:
     ingest_commands.register(app)
     wiki_commands.register(app)
     sft_commands.register(app)
+    demo_commands.register(app)
     rca_commands.register(app)
     reports_commands.register(app)
 

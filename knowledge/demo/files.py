@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,8 +56,18 @@ def write_demo_files(org: DemoOrganisation, directory: Path) -> DemoFiles:
     write_if_changed(files.commits, gzip_json_lines(commits))
     write_if_changed(files.cases, gzip_json_lines([incident.case_record() for incident in org.incidents]))
     write_if_changed(files.example_incident, (json.dumps(org.example.case_record(), indent=2) + "\n").encode())
-    queries = write_demo_wiki(files.wiki, org.service_records(), org.postmortems(), seed=org.seed)
-    return replace(files, wiki_queries=queries)
+    return replace(files, wiki_queries=write_wiki(org, files.wiki))
+
+
+def write_wiki(org: DemoOrganisation, directory: Path) -> Path:
+    """The wiki generator writes every page; staging it keeps unchanged pages untouched."""
+    with tempfile.TemporaryDirectory() as scratch:
+        staged = Path(scratch)
+        queries = write_demo_wiki(staged, org.service_records(), org.postmortems(), seed=org.seed)
+        for page in sorted(staged.rglob("*")):
+            if page.is_file():
+                write_if_changed(directory / page.relative_to(staged), page.read_bytes())
+        return directory / queries.relative_to(staged)
 
 
 def write_if_changed(path: Path, content: bytes) -> bool:

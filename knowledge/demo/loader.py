@@ -30,13 +30,17 @@ def load_demo(
     """Migrate the database and ingest every demo file; one report per kind of record."""
     url = database_url or get_settings().resolved_database_url
     progress = progress or Silent()
+    return load_records(files, url, progress) + load_wiki(files, url, progress)
+
+
+def load_records(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
+    """Services, ownership rules, changes and past incidents: everything that lives in the database."""
     progress.start("preparing the database")
     migrate(url)
     progress.start("loading the service catalog and CODEOWNERS")
     reports = [ingest_catalog([files.catalog], url), ingest_codeowners(files.codeowners, url)]
     reports.append(ingest_commits(files.commits, url, progress=progress))
     reports.append(ingest_cases(files.cases, url, progress=progress))
-    reports += load_wiki(files, url, progress)
     return reports
 
 

@@ -1,0 +1,93 @@
+"""``culprit demo``: try culprit on a generated organisation, offline, in well under a minute."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.console import console, print_json, progress_bar
+from bot.cli.ingest import _show as show_loaded
+from bot.cli.ingest import _TerminalProgress as TerminalProgress
+from bot.demo_run import DemoRun, run_demo
+from knowledge.config import get_settings
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        directory: Annotated[
+            Path | None,
+            typer.Option("--dir", help="Where to write the demo files (default: <data dir>/demo)."),
+        ] = None,
+        seed: Annotated[int, typer.Option(help="Another seed gives another organisation.")] = 7,
+        changes: Annotated[int, typer.Option(min=200, help="How many changes over the six months.")] = 3000,
+        incidents: Annotated[int, typer.Option(min=20, help="How many past incidents with known causes.")] = 300,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout.")] = False,
+    ) -> None:
+        """Generate the Acme shop (services, owners, months of changes, past incidents, wiki),
+        load it, train the local judge and answer an example incident."""
+        directory = directory or get_settings().data_dir / "demo"
+        with progress_bar(transient=not as_json) as bars:
+            run = run_demo(directory, seed, TerminalProgress(bars), n_changes=changes, n_incidents=incidents)
+        if as_json:
+            print_json(_as_json(run))
+            return
+        show_loaded(run.loaded, False)
+        console.print(run.training, highlight=False, soft_wrap=True)
+        _show_answer(run)
+
+
+def _as_json(run: DemoRun) -> dict[str, object]:
+    return {
+        "directory": str(run.files.directory),
+        "files": {name: str(path) for name, path in asdict(run.files).items()},
+        "loaded": [report.as_dict() for report in run.loaded],
+        "training": run.training,
+        "example": {
+            **asdict(run.example_query),
+            "true_culprits": run.org.example.culprits,
+            "culprit_rank": run.culprit_rank,
+        },
+        "answer": run.answer.to_dict(),
+    }
+
+
+def _show_answer(run: DemoRun) -> None:
+    query, answer = run.example_query, run.answer
+    console.rule(f"[bold]Example incident {query.incident_id}")
+    console.print(
+        f"[bold]{query.title}[/]\n{query.text}\n[dim]service {query.service}, "
+        f"started {query.started_at:%Y-%m-%d %H:%M} UTC, {answer.n_candidates} changes landed in the window[/]",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not answer.suggestions:
+        console.print(f"[yellow]Not confident enough to suggest a change[/] (confidence {answer.confidence:.2f}).")
+        for signal in answer.strongest_signals:
+            console.print(f"  - {signal}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"\n[bold]Most likely causes[/] (confidence {answer.confidence:.2f}):", highlight=False)
+        for suggestion in answer.suggestions:
+            mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in run.org.example.culprits else ""
+            console.print(
+                f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.title} "
+                f"[dim]({suggestion.author})[/]{mark}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            for sentence in suggestion.evidence.sentences[:2]:
+                console.print(f"     [dim]- {sentence}[/]", highlight=False, soft_wrap=True)
+    if run.culprit_rank is None:
+        culprit = run.org.changes_by_id[run.org.example.culprits[0]]
+        console.print(f"[dim]The answer key's cause was {culprit.id[:10]} {culprit.title}.[/]", highlight=False)
+    for note in answer.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
+    console.print(
+        f"\nAsk your own: culprit rca \"<what you see>\" --service {query.service} "
+        f"--at {query.started_at:%Y-%m-%dT%H:%M:%SZ}",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -1,0 +1,109 @@
+"""``culprit demo`` end to end: generate Acme, load it, train the local judge, answer one incident.
+
+This sits in ``bot/`` because it crosses every layer: generation and loading
+are ``knowledge``, training is ``tools``, the answer is the ``graph``. Each step
+skips work already done, so a second run on the same data directory changes
+nothing and still prints the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.rca_graph import run_rca
+from knowledge.config import get_settings
+from knowledge.demo import DemoFiles, DemoOrganisation, generate_organisation, write_demo_files
+from knowledge.demo.loader import load_demo
+from knowledge.errors import CulpritError
+from knowledge.ingest.progress import Progress
+from knowledge.ingest.report import LoadReport
+from tools.answers import IncidentQuery, RcaAnswer
+from tools.history_cases import History, load_history
+from tools.local_judge import RankerModel, load_model, save_model
+from tools.ranker_training import train_model
+
+
+@dataclass
+class DemoRun:
+    """What the demo did, for the terminal or ``--json``."""
+
+    org: DemoOrganisation
+    files: DemoFiles
+    loaded: list[LoadReport]
+    training: str
+    answer: RcaAnswer
+
+    @property
+    def example_query(self) -> IncidentQuery:
+        return self.answer.incident
+
+    @property
+    def culprit_rank(self) -> int | None:
+        """Where the answer key's culprit landed in the suggestions (1-based), if at all."""
+        for suggestion in self.answer.suggestions:
+            if suggestion.change_id in self.org.example.culprits:
+                return suggestion.rank
+        return None
+
+
+def run_demo(
+    directory: Path, seed: int, progress: Progress, n_changes: int = 3000, n_incidents: int = 300
+) -> DemoRun:
+    url = get_settings().resolved_database_url
+    progress.start("generating the Acme organisation")
+    org = generate_organisation(seed, n_changes=n_changes, n_incidents=n_incidents)
+    progress.start(f"writing demo files to {directory}")
+    files = write_demo_files(org, directory)
+    loaded = load_demo(files, url, progress)
+    training = train_demo_ranker(files, progress)
+    progress.start(f"answering the example incident {org.example.id}")
+    answer = run_rca(example_query(org), database_url=url, persist=False)
+    return DemoRun(org=org, files=files, loaded=loaded, training=training, answer=answer)
+
+
+def example_query(org: DemoOrganisation) -> IncidentQuery:
+    """The example incident as a responder would type it into ``/rca``."""
+    example = org.example
+    return IncidentQuery(
+        text=example.text,
+        title=example.title,
+        service=example.service,
+        started_at=example.started_at,
+        repo=org.repo,
+        incident_id=example.id,
+    )
+
+
+def train_demo_ranker(files: DemoFiles, progress: Progress) -> str:
+    """Train the local judge on the demo's past incidents unless that exact model is in place.
+
+    It learns without change embeddings: embedding every change would triple the
+    demo's run time, and the answer embeds the few hundred changes it looks at.
+    A model trained on someone's own history is never replaced.
+    """
+    path = get_settings().resolved_ranker_path
+    history = load_history([files.cases], [files.commits])
+    existing = _existing_model(path)
+    if existing is not None and existing.repos != history.repos():
+        return f"kept the local judge at {path} (trained on {', '.join(existing.repos)}, not on the demo)"
+    if existing is not None and _trained_on(existing, history):
+        return f"the local judge at {path} is already trained on these {len(history.cases)} incidents"
+    progress.start("training the local judge on past incidents", total=2 * len(history.cases))
+    model = train_model(history, history.cases, None, progress=progress.advance)
+    save_model(model, path)
+    return f"trained the local judge on {model.n_cases} past incidents ({path})"
+
+
+def _existing_model(path: Path) -> RankerModel | None:
+    if not path.exists():
+        return None
+    try:
+        return load_model(path)
+    except CulpritError:
+        return None
+
+
+def _trained_on(model: RankerModel, history: History) -> bool:
+    trained_until = float(history.cases[-1].incident.time + 1)
+    return model.trained_until == trained_until and model.n_cases == len(history.cases)
