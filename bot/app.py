@@ -17,7 +17,7 @@ from bot.runtime import (
     BotRuntime,
     Investigate,
     default_ask,
-    default_investigate,
+    RcaInvestigator,
     investigation_pool,
 )
 from knowledge.config import Settings
@@ -44,20 +44,26 @@ def create_app(
     investigate: Investigate | None = None,
     ask: Ask | None = None,
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
+    warm_up: bool = False,
 ) -> App:
-    """A ready Bolt app; constructing it calls ``auth.test``, so a bad token fails here, at start-up."""
+    """A ready Bolt app; constructing it calls ``auth.test``, so a bad token fails here, at start-up.
+
+    ``warm_up`` loads the RCA models in the background right away (``culprit serve`` does).
+    """
     if not settings.slack_bot_token:
         raise CulpritError("SLACK_BOT_TOKEN is not set; export the bot token (xoxb-...) from your Slack app")
     client = web_client(settings)
     app = App(
-        token=settings.slack_bot_token,
+        client=client,  # carries the token and the API base URL
         signing_secret=settings.slack_signing_secret or "",
-        client=client,
         # Listener threads mostly wait on investigations and Slack; many of them keep acks fast.
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
     )
     channels = ChannelDirectory(client)
-    investigate = investigate or default_investigate(settings)
+    investigator = None
+    if investigate is None:
+        investigator = RcaInvestigator(settings)
+        investigate = investigator
     runtime = BotRuntime(
         settings=settings,
         channels=channels,
@@ -75,4 +81,6 @@ def create_app(
     app.middleware(share_runtime)
     install_guards(app, settings, channels, runtime.limiter)
     register_listeners(app)
+    if warm_up and investigator is not None:
+        runtime.workers.submit(investigator.warm_up)
     return app

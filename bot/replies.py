@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from slack_sdk import WebClient
@@ -101,3 +102,14 @@ def post(
             return
         log.error("could not post the answer", channel=channel, error=reason)
         raise
+
+
+def channel_poster(client: WebClient) -> Callable[[str, str, list[dict[str, Any]], bytes | None], None]:
+    """How scheduled jobs post (``bot.jobs``): a message, then its chart as a file in the same channel."""
+
+    def post_to_channel(channel: str, text: str, blocks: list[dict[str, Any]], chart_png: bytes | None) -> None:
+        client.chat_postMessage(channel=channel, text=text, blocks=blocks or None)
+        if chart_png:
+            client.files_upload_v2(channel=channel, file=chart_png, filename="chart.png", title=text.split("\n")[0][:200])
+
+    return post_to_channel

@@ -8,6 +8,7 @@ a slow database or model produces a clear message instead of silence.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -52,8 +53,11 @@ class BotRuntime:
         return self.settings.resolved_database_url
 
     def within_time_limit(self, work: Callable[..., T], *args: object) -> T:
-        """Run ``work`` in the investigation pool and wait at most ``answer_timeout_s``."""
-        future = self.workers.submit(work, *args)
+        """Run ``work`` in the investigation pool and wait at most ``answer_timeout_s``.
+
+        It runs in a copy of the caller's context, so its log lines keep the incident id.
+        """
+        future = self.workers.submit(contextvars.copy_context().run, work, *args)
         try:
             return future.result(timeout=self.answer_timeout_s)
         except TimeoutError:
@@ -83,24 +87,33 @@ class CachedResources:
             return self._resources
 
 
-def default_investigate(settings: Settings) -> Investigate:
+class RcaInvestigator:
     """The RCA pipeline on the configured store, with the LLM judge when configured.
 
     Answers are persisted so each suggestion has an id the feedback buttons carry.
     """
-    from graph.llm import make_judge
-    from graph.rca_graph import run_rca
-    from tools.local_judge import LocalJudge
 
-    database_url = settings.resolved_database_url
-    cache = CachedResources(database_url)
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._cache = CachedResources(settings.resolved_database_url)
 
-    def investigate(query: IncidentQuery) -> RcaAnswer:
-        resources = cache.get()
-        judge = make_judge(settings, LocalJudge(resources.model))
-        return run_rca(query, database_url=database_url, persist=True, judge=judge, resources=resources)
+    def __call__(self, query: IncidentQuery) -> RcaAnswer:
+        from graph.llm import make_judge
+        from graph.rca_graph import run_rca
+        from tools.local_judge import LocalJudge
 
-    return investigate
+        resources = self._cache.get()
+        judge = make_judge(self._settings, LocalJudge(resources.model))
+        return run_rca(
+            query, database_url=self._settings.resolved_database_url, persist=True, judge=judge, resources=resources
+        )
+
+    def warm_up(self) -> None:
+        """Load the models before the first responder asks, instead of making them wait for it."""
+        from knowledge.embeddings import embed
+
+        self._cache.get()
+        embed(["warm up"])
 
 
 def default_ask(settings: Settings, investigate: Investigate) -> Ask:

@@ -7,10 +7,7 @@ instead of on the event loop: one slow ack must not hold up the others.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import time
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -24,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import REQUEST_SECONDS
+from bot.reports_http import post_reports
 from knowledge.config import Settings
 from knowledge.db import get_engine
 
@@ -55,7 +53,7 @@ class RequestTiming:
 
 
 def create_server(bolt_app: App, settings: Settings) -> Starlette:
-    """``/slack/events``, ``/healthz``, ``/metrics`` and, when installed, ``POST /reports``."""
+    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz`` and ``/metrics``."""
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
@@ -76,10 +74,8 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Route("/reports", post_reports, methods=["POST"]),
     ]
-    reports = _optional_endpoint("bot.reports_http", "post_reports")
-    if reports is not None:
-        routes.append(Route("/reports", reports, methods=["POST"]))
     server = Starlette(routes=routes)
     server.add_middleware(RequestTiming)
     return server
@@ -88,10 +84,3 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
 def _ping_database(url: str) -> None:
     with get_engine(url).connect() as connection:
         connection.execute(text("SELECT 1"))
-
-
-def _optional_endpoint(module_name: str, attribute: str) -> Any | None:
-    """Endpoints other parts of culprit provide; a replica without them still serves Slack."""
-    if importlib.util.find_spec(module_name) is None:
-        return None
-    return getattr(importlib.import_module(module_name), attribute, None)

@@ -36,7 +36,8 @@ log = structlog.get_logger(__name__)
 SYSTEM_PROMPT = (
     "You are culprit, helping responders during a production incident in Slack. "
     "Use the tools to answer: investigate_incident for symptoms and 'what broke', "
-    "changes_in_service for recent changes, report_trends for what users complain about, "
+    "changes_in_service for recent changes, top_complaints, user_complaints and report_rise "
+    "for what users report, "
     "search_wiki for runbooks and postmortems. Answer in a few lines of Slack mrkdwn, "
     "cite change ids and pages exactly as the tools give them, and never invent a change."
 )
@@ -51,10 +52,12 @@ _CHANGED = re.compile(
 )
 _WINDOW = re.compile(r"\b(?:last|past)\s+(?P<count>\d+)\s*(?P<unit>h|hours?|d|days?)\b", re.IGNORECASE)
 _TRENDS = re.compile(r"complain|bug[ -]?reports?|user reports?|reports about|users? (?:are )?(?:saying|hitting)", re.IGNORECASE)
-_CATEGORY = re.compile(
-    r"\b(?:about|with|for)\s+[\"'“]?(?P<category>[\w][\w \-]{1,60}?)[\"'”]?\s*(?:reports?\s+)?(?:rise|rising|go up|went up|spike|spiking|increase|\?|$)",
+_TOPIC = re.compile(
+    r"\b(?:about|with|for|in|on)\s+[\"'“]?(?P<topic>[\w][\w \-]{1,60}?)[\"'”]?\s*(?:reports?\s+)?(?:rise|rising|rose|go up|went up|spike|spiking|spiked|increase|jump|\?|$)",
     re.IGNORECASE,
 )
+_RISE = re.compile(r"\b(?:rise|rising|rose|go up|went up|spike|spiking|spiked|increase|jump)", re.IGNORECASE)
+_LEADING_PREPOSITION = re.compile(r"^(?:(?:in|on|about|with|for|the)\s+)+", re.IGNORECASE)
 _WIKI = re.compile(r"\b(?:runbooks?|playbooks?|postmortems?|post-mortems?|wiki|docs?\s+(?:for|on|about))\b", re.IGNORECASE)
 
 
@@ -79,10 +82,13 @@ def route(question: str) -> tuple[str, dict[str, Any]]:
             args["hours"] = count * 24 if window.group("unit").lower().startswith("d") else count
         return "changes_in_service", args
     if _TRENDS.search(question):
-        category = _CATEGORY.search(question)
-        named = category.group("category").strip() if category else None
-        generic = {"users", "the users", "the app", "it", "this", "that"}
-        return "report_trends", {"category": None if not named or named.lower() in generic else named}
+        found = _TOPIC.search(question)
+        topic = _LEADING_PREPOSITION.sub("", found.group("topic")).strip() if found else ""
+        if not topic or topic.lower() in {"users", "it", "this", "that", "the app"}:
+            return "top_complaints", {}
+        if _RISE.search(question):
+            return "report_rise", {"category": topic}
+        return "user_complaints", {"topic": topic}
     if _WIKI.search(question):
         return "search_wiki", {"query": question}
     return "investigate_incident", {"symptom": question}

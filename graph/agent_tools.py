@@ -5,15 +5,13 @@ deterministic router posts it as is) and returns the domain object as the
 tool message's artifact, so the Slack layer can render the full answer
 (an RCA with its feedback buttons) without parsing text.
 
-Report trends come from the analytics part of culprit, which an install may
-not have; the tool then says what to run instead of failing the conversation.
-An empty wiki likewise answers with the command that indexes it.
+The report tools ``user_complaints`` and ``report_rise`` come from
+``tools.trends`` as they are; an empty wiki or report store answers with the
+command that fills it instead of failing the conversation.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,15 +70,8 @@ def _describe_changes(service: str, hours: float, changes: list[RecentChange]) -
     return "\n".join(lines)
 
 
-def _optional_module(name: str) -> Any | None:
-    """Another part of culprit, if this install has it; its own import errors still surface."""
-    if importlib.util.find_spec(name) is None:
-        return None
-    return importlib.import_module(name)
-
-
 def build_tools(context: AgentContext) -> list[BaseTool]:
-    """The four tools, bound to this conversation's incident time and database."""
+    """The agent's tools, bound to this conversation's incident time and database."""
 
     def investigate_incident(symptom: str, service: str | None = None) -> tuple[str, RcaAnswer]:
         """Find the code changes most likely to have caused an incident, with evidence and confidence.
@@ -103,12 +94,20 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         )
         return _describe_changes(service, hours, changes), changes
 
-    def report_trends(category: str | None = None, days: int = 14) -> tuple[str, Any]:
-        """What users are complaining about: bug-report counts by category, and which are rising."""
-        module = _optional_module("tools.trends")
-        if module is None or not hasattr(module, "describe_trends"):
-            return "Bug-report trends are not available on this install (ingest reports with `culprit reports ingest`).", None
-        return module.describe_trends(category=category, days=days, database_url=context.database_url), None
+    def top_complaints(days: int = 7) -> tuple[str, list[Any]]:
+        """What users complain about most, and which complaint categories are rising, over the last days."""
+        from tools.trends import rising_categories, top_categories
+
+        end = context.started_at.date()
+        top = top_categories(end, days, url=context.database_url)
+        if not top:
+            return f"No user reports in the last {days} days (reports arrive via `culprit reports ingest`, `POST /reports` or the feedback channel).", []
+        rising = [entry for entry in rising_categories(end, days, url=context.database_url) if entry.change > 0]
+        lines = [f"*Top complaints, last {days} days:*"]
+        lines += [f"• {entry.category}: {entry.count} reports (about {entry.previous:.0f} before)" for entry in top]
+        if rising:
+            lines.append("*Rising:* " + ", ".join(f"{entry.category} (+{entry.change:.0%})" for entry in rising))
+        return "\n".join(lines), top
 
     def search_wiki(query: str, service: str | None = None) -> tuple[str, list[WikiHit]]:
         """Search runbooks, postmortems and service docs in the team wiki."""
@@ -121,7 +120,10 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         lines += [f"• *{hit.title or hit.page}* › {hit.heading} (`{hit.page}`): {hit.snippet[:200]}" for hit in hits]
         return "\n".join(lines), hits
 
-    return [
+    from tools.trends import trend_tools
+
+    own = [
         StructuredTool.from_function(func, response_format="content_and_artifact")
-        for func in (investigate_incident, changes_in_service, report_trends, search_wiki)
+        for func in (investigate_incident, changes_in_service, top_complaints, search_wiki)
     ]
+    return own + trend_tools(context.database_url)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 import typer
@@ -13,6 +12,10 @@ import typer
 from bot.cli.console import errors
 from knowledge.config import Settings, get_settings
 from knowledge.errors import CulpritError
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from slack_sdk import WebClient
 
 
 def missing_slack_settings(settings: Settings, socket_mode: bool) -> list[str]:
@@ -29,13 +32,34 @@ def missing_slack_settings(settings: Settings, socket_mode: bool) -> list[str]:
 
 
 def configure_logging() -> None:
-    """JSON lines on stderr; ``structlog.contextvars`` puts the incident id on every line."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    """JSON lines on stderr; ``structlog.contextvars`` puts the incident id on every line.
+
+    Standard-library loggers (uvicorn, APScheduler, SQLAlchemy, slack_sdk) go
+    through the same processors, so a log shipper parses one format and a line
+    uvicorn writes while an incident is handled carries its id too.
+    """
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],
@@ -44,13 +68,12 @@ def configure_logging() -> None:
     )
 
 
-def start_jobs(settings: Settings, client: Any) -> Any | None:
-    """The scheduled jobs (digest, spike checks, retention) when this install has them."""
-    if importlib.util.find_spec("bot.jobs") is None:
-        return None
-    from bot import jobs
+def start_jobs(settings: Settings, client: WebClient) -> BackgroundScheduler:
+    """The scheduled jobs (weekly digest, spike checks, retention); each posts once across replicas."""
+    from bot.jobs import start_scheduler
+    from bot.replies import channel_poster
 
-    return jobs.start_scheduler(settings, client)
+    return start_scheduler(channel_poster(client), settings.resolved_database_url)
 
 
 def register(app: typer.Typer) -> None:
@@ -73,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
         configure_logging()
         migrate(settings.resolved_database_url)
-        bolt = create_app(settings)
+        bolt = create_app(settings, warm_up=True)
         scheduler = None if no_scheduler else start_jobs(settings, bolt.client)
         try:
             if socket_mode:
@@ -86,7 +109,7 @@ def register(app: typer.Typer) -> None:
 
                 from bot.server import create_server
 
-                uvicorn.run(create_server(bolt, settings), host=host, port=port, log_level="info")
+                uvicorn.run(create_server(bolt, settings), host=host, port=port, log_level="info", log_config=None)
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)

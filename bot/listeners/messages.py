@@ -6,8 +6,6 @@ listening to all of them here also keeps Bolt from answering 404 to the rest.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
 import structlog
@@ -35,13 +33,12 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
     runtime: BotRuntime = context["culprit"]
     if not is_report(event, runtime):
         return
-    if importlib.util.find_spec("tools.report_intake") is None:
-        log.warning("a report arrived but report intake is not installed", channel=event.get("channel"))
-        return
-    intake = importlib.import_module("tools.report_intake")
-    stored = intake.ingest_report_texts([event["text"]], source="slack", database_url=runtime.database_url)
-    REPORTS_INGESTED.labels(source="slack").inc(stored if isinstance(stored, int) else 1)
-    log.info("report ingested from slack", channel=event.get("channel"), ts=event.get("ts"))
+    from tools.report_intake import ingest_report_texts
+
+    message_id = f"{event.get('channel')}:{event.get('ts')}"
+    result = ingest_report_texts([(message_id, event["text"])], source="slack", database_url=runtime.database_url)
+    REPORTS_INGESTED.labels(source="slack").inc(result.stored)
+    log.info("report ingested from slack", message=message_id, stored=result.stored, duplicates=result.duplicates)
 
 
 def register(app: App) -> None:

@@ -51,8 +51,9 @@ def context(store: str) -> AgentContext:
     [
         ("any recent changes in payments in the last 2 days?", "changes_in_service", {"service": "payments", "hours": 48}),
         ("what shipped to checkout", "changes_in_service", {"service": "checkout"}),
-        ("what are users complaining about?", "report_trends", {"category": None}),
-        ("why did reports about login errors spike?", "report_trends", {"category": "login errors"}),
+        ("what are users complaining about?", "top_complaints", {}),
+        ("what are users complaining about in payments?", "user_complaints", {"topic": "payments"}),
+        ("why did reports about login errors spike?", "report_rise", {"category": "login errors"}),
         ("where is the runbook for payments", "search_wiki", {"query": "where is the runbook for payments"}),
         ("checkout is throwing 502s", "investigate_incident", {"symptom": "checkout is throwing 502s"}),
     ],
@@ -76,9 +77,36 @@ def test_without_an_llm_a_symptom_runs_the_rca_and_keeps_the_answer(context: Age
     assert all(s.suggestion_id is not None for s in reply.rca.suggestions)
 
 
-def test_trends_without_the_analytics_part_say_what_to_run(context: AgentContext) -> None:
-    reply = answer_question("what are users complaining about?", context, get_settings())
-    assert "culprit reports ingest" in reply.text or "report" in reply.text.lower()
+def _reports(database_url: str, category: str, texts: list[str], days_ago: int, per_day: int) -> None:
+    from datetime import timedelta
+
+    from knowledge.db import session_scope
+    from knowledge.reports import BugReport, CategoryDaily
+
+    day = utcnow() - timedelta(days=days_ago)
+    with session_scope(database_url) as session:
+        for number, text in enumerate(texts):
+            session.add(BugReport(id=f"{category}-{days_ago}-{number}", content_hash=f"{category}-{days_ago}-{number}", text=text, created_at=day, category=category))
+        session.add(CategoryDaily(day=day.date(), category=category, count=per_day))
+
+
+def test_report_questions_are_answered_from_the_report_tables(context: AgentContext) -> None:
+    empty = answer_question("what are users complaining about?", context, get_settings())
+    assert empty.text.startswith("No user reports in the last 7 days")
+
+    _reports(context.database_url, "login", ["cannot log in after update", "login button does nothing"], 1, 40)
+    _reports(context.database_url, "feed", ["feed not loading on wifi"], 2, 12)
+    _reports(context.database_url, "feed", ["feed slow"], 12, 12)
+    top = answer_question("what are users complaining about?", context, get_settings())
+    assert top.text.splitlines()[:3] == [
+        "*Top complaints, last 7 days:*",
+        "• login: 40 reports (about 0 before)",
+        "• feed: 12 reports (about 3 before)",
+    ]
+    assert "*Rising:* login (+4000%), feed (+300%)" in top.text
+
+    about = answer_question("what are users complaining about in login?", context, get_settings())
+    assert "User reports about 'login'" in about.text and "cannot log in after update" in about.text
 
 
 def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: AgentContext) -> None:

@@ -53,6 +53,8 @@ def test_one_user_cannot_flood_the_pipeline(store: str, start_bot: StartBot) -> 
     _, _ = bot.send.mention("what changed in feed")
     hint = bot.slack.wait_for(lambda call: call.method == "chat.postEphemeral")[0]
     assert "2 times in the last minute" in hint.args["text"]
+    # The three accepted commands are each answered.
+    bot.slack.wait_for(lambda call: call.method == "chat.postMessage", count=3)
 
 
 def test_health_and_metrics(store: str, start_bot: StartBot) -> None:

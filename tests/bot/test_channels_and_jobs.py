@@ -1,0 +1,101 @@
+"""The feedback channel feeds bug reports; jobs post through the bot (with a chart upload); /reports is mounted."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+from sqlalchemy import select
+from slack_sdk import WebClient
+
+from bot.replies import channel_poster
+from knowledge.db import session_scope
+from knowledge.reports import BugReport
+from tests.bot.conftest import StartBot
+from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reports(database_url: str) -> list[BugReport]:
+    with session_scope(database_url) as session:
+        return list(session.scalars(select(BugReport)))
+
+
+def _wait_for_reports(database_url: str, count: int, timeout: float = 30) -> list[BugReport]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _reports(database_url)
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} bug reports, found {len(_reports(database_url))}")
+
+
+def test_messages_in_the_feedback_channel_become_redacted_reports_once(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+    event = {
+        "type": "message",
+        "channel": "CREPORTS",
+        "user": "UCUSTOMER",
+        "text": "The app crashes when I open my cart, write to bob@example.com",
+        "ts": "1714556400.000100",
+    }
+    assert bot.send.event(event, event_id="EvREPORT1").status_code == 200
+    assert bot.send.event(event, event_id="EvREPORT1", retry_num=1).status_code == 200
+    # Chatter elsewhere, edits and other bots' posts are not reports.
+    bot.send.event({**event, "channel": "CINC1", "ts": "1714556400.000200"})
+    bot.send.event({**event, "subtype": "message_changed", "ts": "1714556400.000300"})
+    bot.send.event({**event, "bot_id": "BOTHER", "ts": "1714556400.000400"})
+
+    [report] = _wait_for_reports(store, 1)
+    time.sleep(0.5)
+    assert len(_reports(store)) == 1
+    assert report.source == "slack"
+    assert report.id == "slack:CREPORTS:1714556400.000100"
+    assert "crashes when I open my cart" in report.text
+    assert "bob@example.com" not in report.text
+
+
+def test_jobs_post_a_message_then_upload_its_chart() -> None:
+    with FakeSlackServer(FakeSlack()) as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.base_url + "api/")
+        post = channel_poster(client)
+        post("CDIGEST", "Weekly digest: 2024-W18\nTop: login", [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}], b"\x89PNG fake chart")
+        steps = [call.method for call in slack.calls]
+        assert steps == ["chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
+        assert slack.calls[0].args["channel"] == "CDIGEST"
+        assert b"\x89PNG fake chart" in slack.calls[2].body
+        assert slack.calls[3].args["channel_id"] == "CDIGEST"
+        post("CALERTS", "Spike in login", [], None)
+        assert [call.method for call in slack.calls][-1] == "chat.postMessage"
+        assert "blocks" not in slack.calls[-1].args
+
+
+def test_reports_endpoint_is_served_beside_slack(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "s3cret"})
+    refused = httpx.post(f"{bot.url}/reports", json=[{"id": "r1", "text": "feed not loading"}])
+    assert refused.status_code == 401
+    accepted = httpx.post(
+        f"{bot.url}/reports",
+        json=[{"id": "r1", "text": "feed not loading"}],
+        headers={"Authorization": "Bearer s3cret"},
+        timeout=60,
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert [(report.text, report.source) for report in _reports(store)] == [("feed not loading", "http")]
+
+
+def test_the_manifest_matches_what_the_server_listens_to() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/rca"
+    settings = manifest["settings"]
+    urls = {command["url"], settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]}
+    assert urls == {"https://YOUR-HOST/slack/events"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.channels"}
+    assert settings["interactivity"]["is_enabled"] is True
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "app_mentions:read", "channels:history", "channels:read", "files:write"} <= scopes
