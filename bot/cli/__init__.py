@@ -25,6 +25,8 @@ def _register() -> None:
     from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
     from bot.cli import demo as demo_commands
+    from bot.cli import feedback as feedback_commands
+    from bot.cli import serve as serve_commands
     from bot.cli import rca as rca_commands
     from bot.cli import reports as reports_commands
 
@@ -33,6 +35,8 @@ def _register() -> None:
     wiki_commands.register(app)
     sft_commands.register(app)
     demo_commands.register(app)
+    feedback_commands.register(app)
+    serve_commands.register(app)
     rca_commands.register(app)
     reports_commands.register(app)
 
