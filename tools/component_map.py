@@ -19,6 +19,12 @@ from tools.terms import path_units, tokens
 _SMOOTHING = 5.0
 _MAX_UNITS_PER_COMMIT = 40
 _MIN_WORD_COUNT = 3
+_BODY_CHARS = 300
+
+
+def commit_words(title: str, body: str) -> set[str]:
+    """The words a commit is known by: its title (with any ``subsystem:`` prefix) and the start of its body."""
+    return set(tokens(f"{title}\n{body[:_BODY_CHARS]}"))
 
 
 @dataclass
@@ -30,15 +36,20 @@ class ComponentMap:
     unit_counts: dict[str, int] = field(default_factory=dict)
     pair_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     n_commits: int = 0
+    learned_until: float = 0.0
 
-    def lift(self, word: str, unit: str) -> float:
-        """log of P(unit | word) / P(unit), smoothed toward 0 for rare words."""
-        word_total = self.word_counts.get(word, 0)
-        unit_total = self.unit_counts.get(unit, 0)
-        if not word_total or not unit_total:
+    def lift(self, word: str, unit: str, leave_out: bool = False) -> float:
+        """log of P(unit | word) / P(unit), smoothed toward 0 for rare words.
+
+        ``leave_out`` removes one commit that has both (the change being scored),
+        so a change learned from does not vouch for itself."""
+        own = int(leave_out)
+        word_total = self.word_counts.get(word, 0) - own
+        unit_total = self.unit_counts.get(unit, 0) - own
+        if word_total <= 0 or unit_total <= 0:
             return 0.0
-        base = unit_total / self.n_commits
-        together = self.pair_counts.get(word, {}).get(unit, 0)
+        base = unit_total / (self.n_commits - own)
+        together = self.pair_counts.get(word, {}).get(unit, 0) - own
         conditional = (together + _SMOOTHING * base) / (word_total + _SMOOTHING)
         return max(0.0, math.log(conditional / base))
 
@@ -62,16 +73,22 @@ class IncidentComponents:
             self._lifts[key] = self._map.lift(word, unit) if unit in linked else 0.0
         return self._lifts[key]
 
-    def match(self, paths: Sequence[str]) -> tuple[float, list[tuple[str, str]]]:
+    def match(
+        self, paths: Sequence[str], own_words: set[str] | None = None
+    ) -> tuple[float, list[tuple[str, str]]]:
         """Sum over the incident's words of the best lift among the change's places,
-        and the (word, place) pairs behind it, strongest first."""
+        and the (word, place) pairs behind it, strongest first. ``own_words``: the
+        change's own words when the map learned from it, so its share is left out."""
         if not self._words or not paths:
             return 0.0, []
         units = {unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path)}
         total = 0.0
         pairs: list[tuple[float, str, str]] = []
         for word in self._words:
-            best, best_unit = max((self._lift(word, unit), unit) for unit in units)
+            if own_words and word in own_words:
+                best, best_unit = max((self._map.lift(word, unit, leave_out=True), unit) for unit in units)
+            else:
+                best, best_unit = max((self._lift(word, unit), unit) for unit in units)
             if best > 0:
                 total += best
                 pairs.append((best, word, best_unit))
@@ -79,18 +96,18 @@ class IncidentComponents:
         return total, [(word, unit) for _score, word, unit in pairs]
 
 
-def learn_component_map(commits: Iterable[tuple[str, Sequence[str]]]) -> ComponentMap:
-    """Learn from (title, paths) pairs of commits that landed before the period to predict."""
+def learn_component_map(commits: Iterable[tuple[str, str, Sequence[str]]], learned_until: float) -> ComponentMap:
+    """Learn from (title, body, paths) of commits that landed before ``learned_until`` (unix time)."""
     word_counts: Counter[str] = Counter()
     unit_counts: Counter[str] = Counter()
     pairs: dict[str, Counter[str]] = defaultdict(Counter)
     n_commits = 0
-    for title, paths in commits:
+    for title, body, paths in commits:
         units = {unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path)}
         if not units:
             continue
         n_commits += 1
-        words = set(tokens(title))
+        words = commit_words(title, body)
         word_counts.update(words)
         unit_counts.update(units)
         for word in words:
@@ -101,4 +118,5 @@ def learn_component_map(commits: Iterable[tuple[str, Sequence[str]]]) -> Compone
         unit_counts=dict(unit_counts),
         pair_counts={word: dict(pairs[word]) for word in kept},
         n_commits=max(n_commits, 1),
+        learned_until=learned_until,
     )

@@ -56,7 +56,7 @@ class ConfidenceModel:
 
 def fit_confidence(rows: list[list[float]], hits: list[bool]) -> ConfidenceModel:
     """Fit on held-out cases: ``hits[i]`` says whether case i's five held a culprit."""
-    prior = float(np.mean(hits)) if hits else 0.5
+    prior = (sum(hits) + 1) / (len(hits) + 2)  # Laplace: a few held-out hits never make it certain
     if len(rows) < 20 or len(set(hits)) < 2:
         return ConfidenceModel(model=None, prior=prior)
     model = LogisticRegression(C=1.0, max_iter=1000)

@@ -36,7 +36,9 @@ def explain(
 
     pairs: list[tuple[str, str]] = []
     if component_map is not None:
-        _score, pairs = component_map.for_incident(query_terms).match(change.paths)
+        learned_from = change.landed_time.timestamp() < component_map.learned_until
+        own_words = terms.known_by if learned_from else None
+        _score, pairs = component_map.for_incident(query_terms).match(change.paths, own_words)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
 
     owners = ownership.owners_of(change.paths)

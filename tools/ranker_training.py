@@ -58,7 +58,7 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
     from datetime import UTC, datetime
 
     commits = history.commits_before(datetime.fromtimestamp(cutoff, UTC), repo)
-    return learn_component_map((f"{commit.title}\n{commit.body[:300]}", commit.paths) for commit in commits)
+    return learn_component_map(((commit.title, commit.body, commit.paths) for commit in commits), cutoff)
 
 
 def build_examples(

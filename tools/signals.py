@@ -9,6 +9,7 @@ the window, not the raw value.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 
 from tools.answers import CandidateChange, IncidentQuery
 from tools.change_embeddings import ChangeEmbeddings
-from tools.component_map import ComponentMap
+from tools.component_map import ComponentMap, commit_words
 from tools.ownership_context import OwnershipContext
 from tools.risk import file_names, only_docs, only_tests, risk_labels, touches_code
 from tools.terms import identifiers, path_tokens, title_subsystem, tokens
@@ -26,6 +27,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bm25",
     "bm25_share",
     "bm25_rank",
+    "title_bm25_share",
     "title_overlap",
     "path_overlap",
     "identifier_hits",
@@ -46,6 +48,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "tests_only",
     "docs_only",
     "touches_code",
+    "fix_title",
     "owner_match",
     "service_distance",
     "log_candidates",
@@ -55,6 +58,7 @@ FEATURE_NAMES: tuple[str, ...] = (
 _MAX_PATHS = 60
 _BODY_CHARS = 3000
 _K1, _B = 1.2, 0.75
+_FIX = re.compile(r"\b(fix|fixes|fixed|revert|bug)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class _ChangeTerms:
     haystack: str
     files: set[str]
     subsystem: set[str]
+    known_by: set[str]
 
 
 _terms_cache: dict[str, _ChangeTerms] = {}
@@ -97,6 +102,7 @@ def change_terms(change: CandidateChange) -> _ChangeTerms:
         haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}".lower(),
         files=file_names(paths),
         subsystem=set(tokens(title_subsystem(change.title))),
+        known_by=commit_words(change.title, change.body),
     )
     if len(_terms_cache) >= _TERMS_CACHE_LIMIT:
         _terms_cache.clear()
@@ -162,11 +168,20 @@ def compute_signals(
 
     bm25, idf = _bm25(query_terms, documents)
     bm25_rank, bm25_share = _rank_share(bm25)
+    _title_rank, title_bm25_share = _rank_share(_bm25(tokens(query.title), documents)[0])
 
     component = np.zeros(n)
     if context.component_map is not None:
+        learned_until = context.component_map.learned_until
         matcher = context.component_map.for_incident(query_terms)
-        component = np.array([matcher.match(change.paths)[0] for change in candidates])
+        component = np.array(
+            [
+                matcher.match(
+                    change.paths, terms.known_by if change.landed_time.timestamp() < learned_until else None
+                )[0]
+                for change, terms in zip(candidates, documents, strict=True)
+            ]
+        )
     component_rank, component_share = _rank_share(component)
 
     embedding = np.zeros(n)
@@ -197,6 +212,7 @@ def compute_signals(
                 "bm25": float(bm25[index]),
                 "bm25_share": float(bm25_share[index]),
                 "bm25_rank": float(bm25_rank[index]),
+                "title_bm25_share": float(title_bm25_share[index]),
                 "title_overlap": _weighted_overlap(query_set, terms.title_terms, idf),
                 "path_overlap": _weighted_overlap(query_set, terms.path_terms, idf),
                 "identifier_hits": float(sum(1 for name in query_identifiers if name in terms.haystack)),
@@ -217,6 +233,7 @@ def compute_signals(
                 "tests_only": float(only_tests(paths)),
                 "docs_only": float(only_docs(paths)),
                 "touches_code": float(touches_code(paths)),
+                "fix_title": float(bool(_FIX.search(change.title))),
                 "owner_match": owner_match,
                 "service_distance": distance,
                 "log_candidates": math.log1p(n),

@@ -124,10 +124,11 @@ def register(app: typer.Typer) -> None:
         """Suggest the changes most likely to have caused an incident, with their evidence."""
         if not text.strip() and not title.strip():
             raise InputError("describe the incident: give its TEXT or --title")
+        started_at = parse_time(at)
         settings = get_settings()
         if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
-        query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=parse_time(at))
+        query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
         result = run_rca(query, database_url=settings.resolved_database_url)
         if json_output:
             print_json(result.to_dict())

@@ -1,0 +1,74 @@
+"""``culprit rca``, ``train`` and ``backtest`` from the terminal, on the synthetic history."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.errors import InputError
+from tools.history_cases import History
+
+runner = CliRunner()
+
+
+def test_backtest_json_has_the_headline_keys(history_files: tuple[Path, Path], data_dir: Path) -> None:
+    cases, commits = history_files
+    result = runner.invoke(
+        app, ["backtest", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {"top1", "top5", "mrr", "recall", "baselines", "latency_ms", "n_cases", "per_repository"} <= set(summary)
+    assert set(summary["baselines"]) == {"bm25", "recency"}
+    assert set(summary["baselines"]["bm25"]) == {"top1", "top5", "mrr"}
+    assert set(summary["latency_ms"]) == {"p50", "p95"}
+    assert summary["n_cases"] == 11  # the later 30% of 36 cases
+    assert summary["top5"] > summary["baselines"]["recency"]["top5"]
+    assert summary["recall"] == 1.0
+
+
+def test_train_then_rca_json_from_the_store(
+    history_files: tuple[Path, Path], history: History, database_url: str, data_dir: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    from knowledge.config import get_settings
+    from tests.rca.test_answers import _store_changes
+
+    cases, commits = history_files
+    trained = runner.invoke(app, ["train", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json"])
+    assert trained.exit_code == 0, trained.output
+    assert Path(json.loads(trained.stdout)["model"]) == data_dir / "models" / "ranker.joblib"
+
+    _store_changes(database_url, history)
+    case = history.cases[-1]
+    arguments = ["rca", case.incident.text, "--title", case.incident.title,
+                 "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget"]
+
+    def rca_with_threshold(threshold: str, *extra: str):  # noqa: ANN202
+        monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", threshold)
+        get_settings.cache_clear()
+        result = runner.invoke(app, [*arguments, *extra])
+        assert result.exit_code == 0, result.output
+        return result
+
+    answer = json.loads(rca_with_threshold("0", "--json").stdout)
+    assert {"incident", "confident", "confidence", "suggestions", "strongest_signals", "notes"} <= set(answer)
+    assert answer["n_candidates"] == len(case.candidates)
+    assert answer["confident"] and len(answer["suggestions"]) == 5
+    assert all(suggestion["suggestion_id"] for suggestion in answer["suggestions"])
+    assert set(case.truth.culprits) & {suggestion["change_id"] for suggestion in answer["suggestions"]}
+
+    withheld = json.loads(rca_with_threshold("1.0", "--json").stdout)
+    assert not withheld["confident"] and withheld["suggestions"] == [] and withheld["strongest_signals"]
+
+    assert "Likely culprits" in rca_with_threshold("0").stdout
+    assert "Not confident" in rca_with_threshold("1.0").stdout
+
+
+def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None:
+    bad_time = runner.invoke(app, ["rca", "checkout is down", "--at", "yesterday-ish"])
+    assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)
+    empty = runner.invoke(app, ["rca", "checkout is down"])
+    assert isinstance(empty.exception, InputError) and "culprit ingest" in str(empty.exception)
