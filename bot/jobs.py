@@ -30,7 +30,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.metrics import ALERTS_POSTED, DIGESTS_POSTED
-from knowledge.config import Settings, get_settings
+from knowledge.config import get_settings
 from knowledge.db import session_scope, utcnow
 from knowledge.reports import DigestRun
 from tools.data_quality import check_data_quality
@@ -187,27 +187,15 @@ def build_scheduler(post: Post, url: str | None = None) -> BackgroundScheduler:
     return scheduler
 
 
-def slack_poster(client: Any) -> Post:
-    """``post`` over the Slack Web API: the message, then its chart as a file in the same channel."""
-
-    def post(channel: str, text: str, blocks: list[dict[str, Any]], chart_png: bytes | None) -> None:
-        client.chat_postMessage(channel=channel, text=text, blocks=blocks or None)
-        if chart_png:
-            client.files_upload_v2(channel=channel, content=chart_png, filename="digest.png", title="Reports per category")
-
-    return post
-
-
-def start_scheduler(settings: Settings, client: Any) -> BackgroundScheduler:
+def start_scheduler(post: Post, url: str | None = None) -> BackgroundScheduler:
     """Run the jobs in this process (``culprit serve`` without ``--no-scheduler``), catching up at once."""
-    post = slack_poster(client)
-    scheduler = build_scheduler(post, settings.resolved_database_url)
+    scheduler = build_scheduler(post, url)
     scheduler.add_job(
         post_missed_digest,
         "interval",
         minutes=CATCH_UP_MINUTES,
         next_run_time=utcnow(),
-        kwargs={"post": post, "trigger": scheduler.get_job("weekly_digest").trigger, "url": settings.resolved_database_url},
+        kwargs={"post": post, "trigger": scheduler.get_job("weekly_digest").trigger, "url": url},
         id="missed_digest",
         coalesce=True,
     )

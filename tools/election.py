@@ -7,6 +7,7 @@ of one round be judged concurrently.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -66,7 +67,15 @@ def elect(
         while field_:
             batches = _batches(field_, batch_size)
             keep = finalists
-            results = list(pool.map(lambda batch: _valid(judge.rank(incident, batch, keep), batch, keep), batches))
+            # Each batch runs in a copy of the caller's context: log lines keep the incident id.
+            contexts = [contextvars.copy_context() for _ in batches]
+            results = list(
+                pool.map(
+                    lambda context, batch: context.run(lambda: _valid(judge.rank(incident, batch, keep), batch, keep)),
+                    contexts,
+                    batches,
+                )
+            )
             rounds += 1
             calls += len(batches)
             last = [choice for result in results for choice in result]
