@@ -93,11 +93,13 @@ def store_changes(
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
     keeps what it stored and the next run carries on. Returns (new, already present)."""
     new = present = 0
+    new_at_refresh: int | None = None
     seen: set[str] = set()
-    for number, batch in enumerate(_batches(records, batch_size)):
+    for batch in _batches(records, batch_size):
         with session_scope(url) as session:
-            if number & (number - 1) == 0:  # batches 0, 1, 2, 4, 8...: a few refreshes, never stale by 2x
-                refresh_statistics(session)
+            if new_at_refresh is None or new >= 2 * max(new_at_refresh, batch_size // 2):
+                refresh_statistics(session)  # at the start, then each time this load's rows double
+                new_at_refresh = new
             stored = existing_change_ids(session, [record.id for record in batch])
             fresh: list[ChangeRecord] = []
             for record in batch:
@@ -113,7 +115,7 @@ def store_changes(
                     session.execute(insert(ChangeFile), file_rows)
             new += len(fresh)
         progress.advance(len(batch))
-    if new:
+    if new and new != new_at_refresh:
         with session_scope(url) as session:
             refresh_statistics(session)
     return new, present
