@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,7 @@ def search(
     """The pages that best answer QUERY, each with its best-matching section."""
     hits = _searcher().search(query, service=service, k=k)
     if as_json:
-        print_json([hit.__dict__ for hit in hits])
+        print_json([asdict(hit) for hit in hits])
         return
     if not hits:
         console.print("no page matches" + (f" for service {service}" if service else ""))
