@@ -12,13 +12,18 @@ import hmac
 import json
 from typing import Any
 
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bot.metrics import observe_intake
 from knowledge.config import get_settings
+from knowledge.db import DatabaseUnavailable
 from tools.report_intake import IncomingReport, ingest_reports, report_from_mapping
+
+log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REPORTS = 5000
@@ -45,7 +50,11 @@ async def post_reports(request: Request) -> JSONResponse:
         return _error(400, str(error))
     if len(reports) > MAX_REPORTS:
         return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
-    result = await run_in_threadpool(ingest_reports, reports, "http")
+    try:
+        result = await run_in_threadpool(ingest_reports, reports, "http")
+    except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
+        log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=len(reports))
+        return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
     observe_intake(result.by_category, "http")
     return JSONResponse(result.as_dict())
 
