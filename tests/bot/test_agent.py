@@ -165,3 +165,20 @@ def test_the_wiki_tool_finds_the_runbook(context: AgentContext, indexed_wiki: No
     reply = answer_question("runbook for card payments 502", context, get_settings())
     assert "*Wiki pages for*" in reply.text
     assert "runbooks/payments.md" in reply.text
+
+
+@pytest.mark.vllm
+def test_against_a_real_vllm_server_the_agent_still_answers(context: AgentContext, vllm_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny random model says nonsense: the request shape (tools, tool choice) must be accepted
+    and whatever comes back, the responder gets an answer: the model's words or a plain RCA."""
+    monkeypatch.setenv("CULPRIT_LLM_BASE_URL", vllm_server.base_url)
+    monkeypatch.setenv("CULPRIT_LLM_MODEL", vllm_server.model)
+    get_settings.cache_clear()
+    settings = get_settings()
+    from graph.llm import make_chat_model
+
+    reply = answer_question("card payments fail with 502", context, settings, model=make_chat_model(settings, max_tokens=48))
+    assert reply.text.strip()
+    assert reply.via in {"llm", "fallback"}
+    if reply.via == "fallback":
+        assert isinstance(reply.rca, RcaAnswer)
