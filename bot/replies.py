@@ -18,7 +18,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.blocks import SlackMessage, notice, rca_message, reply_message
-from bot.metrics import ANSWER_SECONDS, observe_answer
+from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
 from knowledge.db import DatabaseUnavailable
@@ -104,12 +104,16 @@ def post(
         raise
 
 
-def channel_poster(client: WebClient) -> Callable[[str, str, list[dict[str, Any]], bytes | None], None]:
+def channel_poster(
+    client: WebClient, alerts_channel: str | None = None
+) -> Callable[[str, str, list[dict[str, Any]], bytes | None], None]:
     """How scheduled jobs post (``bot.jobs``): a message, then its chart as a file in the same channel."""
 
     def post_to_channel(channel: str, text: str, blocks: list[dict[str, Any]], chart_png: bytes | None) -> None:
         client.chat_postMessage(channel=channel, text=text, blocks=blocks or None)
         if chart_png:
             client.files_upload_v2(channel=channel, file=chart_png, filename="chart.png", title=text.split("\n")[0][:200])
+        if alerts_channel and channel == alerts_channel:
+            ALERTS_POSTED.labels(kind="report").inc()
 
     return post_to_channel

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client import REGISTRY
 import yaml
 from sqlalchemy import select
 from slack_sdk import WebClient
@@ -62,7 +63,8 @@ def test_messages_in_the_feedback_channel_become_redacted_reports_once(store: st
 def test_jobs_post_a_message_then_upload_its_chart() -> None:
     with FakeSlackServer(FakeSlack()) as slack:
         client = WebClient(token="xoxb-test", base_url=slack.base_url + "api/")
-        post = channel_poster(client)
+        post = channel_poster(client, alerts_channel="CALERTS")
+        alerts_before = REGISTRY.get_sample_value("culprit_alerts_posted_total", {"kind": "report"}) or 0
         post("CDIGEST", "Weekly digest: 2024-W18\nTop: login", [{"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}], b"\x89PNG fake chart")
         steps = [call.method for call in slack.calls]
         assert steps == ["chat.postMessage", "files.getUploadURLExternal", "upload", "files.completeUploadExternal"]
@@ -72,6 +74,7 @@ def test_jobs_post_a_message_then_upload_its_chart() -> None:
         post("CALERTS", "Spike in login", [], None)
         assert [call.method for call in slack.calls][-1] == "chat.postMessage"
         assert "blocks" not in slack.calls[-1].args
+        assert REGISTRY.get_sample_value("culprit_alerts_posted_total", {"kind": "report"}) == alerts_before + 1
 
 
 def test_reports_endpoint_is_served_beside_slack(store: str, start_bot: StartBot) -> None:

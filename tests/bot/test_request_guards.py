@@ -75,3 +75,21 @@ def test_health_says_when_the_database_is_gone(data_dir, start_bot: StartBot) ->
     health = httpx.get(f"{bot.url}/healthz", timeout=10)
     assert health.status_code == 503
     assert health.json()["status"] == "degraded"
+
+
+def test_a_slow_database_does_not_delay_the_ack(store: str, start_bot: StartBot, monkeypatch) -> None:
+    import bot.guards
+
+    real_claim = bot.guards.claim_delivery
+
+    def slow_claim(*args):
+        time.sleep(4)
+        return real_claim(*args)
+
+    monkeypatch.setattr(bot.guards, "claim_delivery", slow_claim)
+    running = start_bot(store)
+    started = time.perf_counter()
+    response = running.send.command("checkout is down")
+    assert time.perf_counter() - started < 3
+    assert response.json()["response_type"] == "in_channel"
+    running.slack.wait_for(lambda call: call.method == "chat.postMessage")
