@@ -126,6 +126,33 @@ def replay_case(
     )
 
 
+Splits = dict[str, tuple[list[HistoryCase], list[HistoryCase]]]
+
+
+def split_repositories(history: History, train_fraction: float) -> Splits:
+    """Per repository: (earlier cases, later cases) by incident time."""
+    return {
+        repo: split_by_time([case for case in history.cases if case.repo == repo], train_fraction)
+        for repo in history.repos()
+    }
+
+
+def train_on_earlier(
+    history: History,
+    splits: Splits,
+    embeddings: ChangeEmbeddings | None,
+    keep: int = DEFAULT_KEEP,
+    progress: Progress | None = None,
+) -> RankerModel:
+    """One ranker on every repository's earlier cases; each component map learns only
+    from commits landed before its repository's first later case."""
+    train = [case for earlier, _later in splits.values() for case in earlier]
+    cutoffs = {repo: float(later[0].incident.time) for repo, (_earlier, later) in splits.items() if later}
+    if progress:
+        progress(f"training on the earlier {len(train)} cases of {len(splits)} repositories", 2 * len(train))
+    return train_model(history, train, embeddings, keep, (lambda n: progress(None, n)) if progress else None, cutoffs)
+
+
 @dataclass
 class BacktestOptions:
     train_fraction: float = 0.7
@@ -149,18 +176,9 @@ def run_backtest(
     is given, one ranker learns from the earlier cases of every repository (the signals
     mean the same everywhere), while each repository's component map learns only from
     its commits landed before its own test period."""
-    splits = {
-        repo: split_by_time([case for case in history.cases if case.repo == repo], options.train_fraction)
-        for repo in history.repos()
-    }
+    splits = split_repositories(history, options.train_fraction)
     if model is None:
-        train = [case for earlier, _later in splits.values() for case in earlier]
-        cutoffs = {repo: float(later[0].incident.time) for repo, (_earlier, later) in splits.items() if later}
-        if progress:
-            progress(f"training on the earlier {len(train)} cases of {len(splits)} repositories", 2 * len(train))
-        model = train_model(
-            history, train, embeddings, options.keep, (lambda n: progress(None, n)) if progress else None, cutoffs
-        )
+        model = train_on_earlier(history, splits, embeddings, options.keep, progress)
     outcomes: list[CaseOutcome] = []
     per_repo: dict[str, object] = {}
     for repo, (_train, test) in splits.items():

@@ -13,6 +13,9 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
 
 from tools.terms import path_units, tokens
 
@@ -58,41 +61,56 @@ class ComponentMap:
         return IncidentComponents(self, [word for word in set(words) if word in self.pair_counts])
 
 
+@lru_cache(maxsize=200_000)
+def change_units(paths: tuple[str, ...]) -> frozenset[str]:
+    """Every place a change touched (directories and file stems), cached: changes never change."""
+    return frozenset(unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path))
+
+
 class IncidentComponents:
-    """Scores candidate changes against one incident's words."""
+    """Scores candidate changes against one incident's words.
+
+    Each code place gets a vector of lifts (one per incident word), computed
+    once per incident, so scoring a thousand candidates is a few array maxima.
+    """
 
     def __init__(self, component_map: ComponentMap, words: list[str]) -> None:
         self._map = component_map
         self._words = words
-        self._lifts: dict[tuple[str, str], float] = {}
+        self._vectors: dict[str, np.ndarray | None] = {}
 
-    def _lift(self, word: str, unit: str) -> float:
-        key = (word, unit)
-        if key not in self._lifts:
-            linked = self._map.pair_counts[word]
-            self._lifts[key] = self._map.lift(word, unit) if unit in linked else 0.0
-        return self._lifts[key]
+    def _vector(self, unit: str) -> np.ndarray | None:
+        if unit not in self._vectors:
+            lifts = np.array(
+                [self._map.lift(word, unit) if unit in self._map.pair_counts[word] else 0.0 for word in self._words]
+            )
+            self._vectors[unit] = lifts if lifts.any() else None
+        return self._vectors[unit]
 
     def match(
-        self, paths: Sequence[str], own_words: set[str] | None = None
+        self, paths: Sequence[str], own_words: set[str] | None = None, with_pairs: bool = False
     ) -> tuple[float, list[tuple[str, str]]]:
         """Sum over the incident's words of the best lift among the change's places,
-        and the (word, place) pairs behind it, strongest first. ``own_words``: the
-        change's own words when the map learned from it, so its share is left out."""
+        and (with ``with_pairs``) the (word, place) pairs behind it, strongest first.
+        ``own_words``: the change's own words when the map learned from it, so its
+        share is left out."""
         if not self._words or not paths:
             return 0.0, []
-        units = {unit for path in paths[:_MAX_UNITS_PER_COMMIT] for unit in path_units(path)}
-        total = 0.0
-        pairs: list[tuple[float, str, str]] = []
-        for word in self._words:
-            if own_words and word in own_words:
-                best, best_unit = max((self._map.lift(word, unit, leave_out=True), unit) for unit in units)
-            else:
-                best, best_unit = max((self._lift(word, unit), unit) for unit in units)
-            if best > 0:
-                total += best
-                pairs.append((best, word, best_unit))
-        pairs.sort(reverse=True)
+        units = [unit for unit in change_units(tuple(paths)) if self._vector(unit) is not None]
+        if not units:
+            return 0.0, []
+        stacked = np.vstack([self._vector(unit) for unit in units])
+        best = stacked.max(axis=0)
+        best_units = [units[row] for row in stacked.argmax(axis=0)]
+        for index, word in enumerate(self._words):
+            if own_words and word in own_words and best[index] > 0:
+                best[index], best_units[index] = max((self._map.lift(word, unit, leave_out=True), unit) for unit in units)
+        total = float(best.sum())
+        if not with_pairs:
+            return total, []
+        pairs = sorted(
+            ((float(best[i]), word, best_units[i]) for i, word in enumerate(self._words) if best[i] > 0), reverse=True
+        )
         return total, [(word, unit) for _score, word, unit in pairs]
 
 

@@ -38,7 +38,7 @@ def explain(
     if component_map is not None:
         learned_from = change.landed_time.timestamp() < component_map.learned_until
         own_words = terms.known_by if learned_from else None
-        _score, pairs = component_map.for_incident(query_terms).match(change.paths, own_words)
+        _score, pairs = component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
 
     owners = ownership.owners_of(change.paths)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from knowledge.changes import Change
@@ -126,7 +126,3 @@ def split_by_time(cases: Iterable[HistoryCase], train_fraction: float) -> tuple[
     ordered = sorted(cases, key=lambda case: (case.incident.time, case.case_id))
     cut = int(round(len(ordered) * train_fraction))
     return ordered[:cut], ordered[cut:]
-
-
-def timestamp(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

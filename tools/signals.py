@@ -74,12 +74,14 @@ class SignalContext:
 @dataclass
 class _ChangeTerms:
     all_terms: Counter[str]
+    length: int
     title_terms: set[str]
     path_terms: set[str]
     haystack: str
     files: set[str]
     subsystem: set[str]
     known_by: set[str]
+    static: dict[str, float]
 
 
 _terms_cache: dict[str, _ChangeTerms] = {}
@@ -95,14 +97,17 @@ def change_terms(change: CandidateChange) -> _ChangeTerms:
     title_terms = tokens(change.title)
     path_terms = path_tokens(paths)
     body_terms = tokens(change.body[:_BODY_CHARS])
+    all_terms = Counter(title_terms + body_terms + path_terms)
     terms = _ChangeTerms(
-        all_terms=Counter(title_terms + body_terms + path_terms),
+        all_terms=all_terms,
+        length=sum(all_terms.values()),
         title_terms=set(title_terms),
         path_terms=set(path_terms),
         haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}".lower(),
         files=file_names(paths),
         subsystem=set(tokens(title_subsystem(change.title))),
         known_by=commit_words(change.title, change.body),
+        static=_static_signals(change),
     )
     if len(_terms_cache) >= _TERMS_CACHE_LIMIT:
         _terms_cache.clear()
@@ -110,10 +115,26 @@ def change_terms(change: CandidateChange) -> _ChangeTerms:
     return terms
 
 
+def _static_signals(change: CandidateChange) -> dict[str, float]:
+    """Signals of the change alone (size, risk, kind), the same for every incident."""
+    paths = change.paths
+    risks = risk_labels(paths)
+    return {
+        "log_lines": math.log1p(change.added + change.deleted),
+        "log_files": math.log1p(len(paths)),
+        "risk_config": float("config" in risks),
+        "risk_build": float("build" in risks),
+        "tests_only": float(only_tests(paths)),
+        "docs_only": float(only_docs(paths)),
+        "touches_code": float(touches_code(paths)),
+        "fix_title": float(bool(_FIX.search(change.title))),
+    }
+
+
 def _bm25(query_terms: list[str], documents: list[_ChangeTerms]) -> tuple[np.ndarray, dict[str, float]]:
     """Okapi BM25 of the incident against each change; also each term's idf within the window."""
     n = len(documents)
-    lengths = np.array([sum(doc.all_terms.values()) for doc in documents], dtype=np.float64)
+    lengths = np.array([doc.length for doc in documents], dtype=np.float64)
     average = float(lengths.mean()) if n else 1.0
     scores = np.zeros(n)
     idf: dict[str, float] = {}
@@ -199,7 +220,6 @@ def compute_signals(
     rows: list[dict[str, float]] = []
     for index, (change, terms) in enumerate(zip(candidates, documents, strict=True)):
         paths = change.paths
-        risks = risk_labels(paths)
         distance = 9.0
         owner_match = 0.0
         if not context.ownership.empty and query.service:
@@ -226,14 +246,7 @@ def compute_signals(
                 "embedding_rank": float(embedding_rank[index]),
                 "hours_before": math.log1p(hours[index]),
                 "recency_rank": float(recency_rank[index]),
-                "log_lines": math.log1p(change.added + change.deleted),
-                "log_files": math.log1p(len(paths)),
-                "risk_config": float("config" in risks),
-                "risk_build": float("build" in risks),
-                "tests_only": float(only_tests(paths)),
-                "docs_only": float(only_docs(paths)),
-                "touches_code": float(touches_code(paths)),
-                "fix_title": float(bool(_FIX.search(change.title))),
+                **terms.static,
                 "owner_match": owner_match,
                 "service_distance": distance,
                 "log_candidates": math.log1p(n),

@@ -23,7 +23,7 @@ from tools.change_embeddings import ChangeEmbeddings
 from tools.history_cases import History, candidate_from_commit, load_history
 from tools.local_judge import load_model, save_model
 from tools.ranker_training import train_model
-from tools.rca_resources import embeddings_dir, load_resources, make_judge
+from tools.rca_resources import embeddings_dir, make_judge
 from tools.rca_store import store_has_changes
 
 CaseFiles = Annotated[list[Path], typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")]
