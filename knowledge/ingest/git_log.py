@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from knowledge.changes import existing_change_ids
 from knowledge.db import session_scope
@@ -87,12 +88,14 @@ def _is_work_tree(path: Path) -> bool:
     return _git(path, "rev-parse", "--is-bare-repository").strip() == "false"
 
 
-def _stream(repo: Path, args: list[str], stdin: object = None, separator: bytes = b"\n") -> Iterator[str]:
-    """Tokens of a long-running git command's output, read as they come."""
-    process = subprocess.Popen(
-        ["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert process.stdout is not None and process.stderr is not None
+def _stream(
+    repo: Path, args: list[str], stdin: IO[bytes] | None = None, separator: bytes = b"\n"
+) -> Iterator[str]:
+    """Tokens of a long-running git command's output, read as they come (stderr goes to a
+    file so a chatty git cannot fill a pipe nobody reads and stall)."""
+    errors = tempfile.TemporaryFile()
+    process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
+    assert process.stdout is not None
     try:
         pending = b""
         while chunk := process.stdout.read(1 << 20):
@@ -102,13 +105,16 @@ def _stream(repo: Path, args: list[str], stdin: object = None, separator: bytes 
                 yield token.decode("utf-8", errors="replace")
         if pending:
             yield pending.decode("utf-8", errors="replace")
-        stderr = process.stderr.read().decode("utf-8", errors="replace").strip()
         if process.wait() != 0:
-            raise InputError(f"git {args[0]} failed in {repo}: {stderr or 'no message'}")
+            errors.seek(0)
+            message = errors.read().decode("utf-8", errors="replace").strip()
+            raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stdout.close()
+        errors.close()
 
 
 def read_mainline(repo: Path, branch: str) -> Mainline:

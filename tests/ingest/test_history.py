@@ -112,6 +112,6 @@ def test_a_bad_line_stops_the_load_unless_skipped(
     assert len(report.bad_lines) == 1 and ":2: " in report.bad_lines[0] and reason in report.bad_lines[0]
 
 
-def test_a_missing_history_file_is_named(database_url: str, tmp_path: Path) -> None:
+def test_a_missing_history_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="file not found: .*cases-nowhere"):
-        ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", database_url)
+        ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", f"sqlite:///{tmp_path / 'unused.db'}")

@@ -122,11 +122,11 @@ def test_a_maintainers_entry_without_a_name_is_refused() -> None:
 def test_the_index_checks_only_rules_under_the_path(maintainers: OwnershipIndex) -> None:
     """Thousands of rules: a path in one subsystem must not cost a scan of all of them."""
     rules = parse_maintainers(
-        "\n\n".join(f"SUBSYSTEM {n}\nM:\tDev {n} <d{n}@x>\nF:\tdrivers/s{n}/\nF:\tinclude/s{n}.h" for n in range(2000)),
+        "\n\n".join(f"SUBSYSTEM {n}\nM:\tDev {n} <d{n}@x>\nF:\tdrivers/s{n}/\nF:\tinclude/s{n}.h" for n in range(1000)),
         "MAINTAINERS",
     )
     index = OwnershipIndex.from_rules(rules)
-    assert index.owners("drivers/s1234/core.c") == ["SUBSYSTEM 1234", "Dev 1234"]
+    assert index.owners("drivers/s321/core.c") == ["SUBSYSTEM 321", "Dev 321"]
     assert index.owners("include/s7.h") == ["SUBSYSTEM 7", "Dev 7"]
     assert index.owners("README") == []
 
