@@ -90,12 +90,12 @@ def discover_categories(
 
 def cluster_once(vectors: np.ndarray, min_cluster_size: int) -> np.ndarray:
     """HDBSCAN labels (-1 = noise) on unit vectors, where Euclidean distance ranks like cosine."""
-    return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=3).fit_predict(vectors)
+    return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=3, cluster_selection_method="leaf").fit_predict(vectors)
 
 
 def stable_clusters(texts: list[str], vectors: np.ndarray, seeds: tuple[int, ...]) -> list[DiscoveredCluster]:
     """Clusters of the first run that recur in most of the other runs, named and with examples."""
-    min_size = max(5, len(texts) // 60)
+    min_size = max(8, len(texts) // 25)
     runs: list[list[set[int]]] = []
     samples: list[set[int]] = []
     for seed in seeds:
@@ -135,7 +135,7 @@ def class_keywords(texts: list[str], groups: list[list[int]], top: int = 6) -> l
     """c-TF-IDF: each group's documents as one class; words frequent in it and rare across classes."""
     if not groups:
         return []
-    vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2)
+    vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2, token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
     try:
         matrix = vectorizer.fit_transform([" ".join(texts[i] for i in group) for group in groups])
     except ValueError:
@@ -145,6 +145,8 @@ def class_keywords(texts: list[str], groups: list[list[int]], top: int = 6) -> l
     average_words = counts.sum() / len(groups)
     idf = np.log(1.0 + average_words / np.maximum(counts.sum(axis=0), 1.0))
     scores = tf * idf
+    if len(groups) >= 3:  # a phrase every cluster uses ("tried again") names none of them
+        scores[:, (counts > 0).mean(axis=0) >= 0.8] = 0.0
     words = vectorizer.get_feature_names_out()
     return [[str(words[i]) for i in np.argsort(-row)[:top] if row[i] > 0] for row in scores]
 

@@ -144,7 +144,10 @@ def explain_rise(category: str, days: int = 7, end: date | None = None, url: str
 
 
 def distinctive_terms(recent: list[str], earlier: list[str], limit: int = 8) -> list[str]:
-    """Words and pairs far more frequent in recent reports than before (smoothed log ratio)."""
+    """Words and pairs far more frequent in recent reports than before (smoothed log ratio).
+
+    With no earlier reports to compare against, every word is new: the most frequent ones.
+    """
     if not recent:
         return []
     vectorizer = CountVectorizer(ngram_range=(1, 2), stop_words="english", min_df=2)
@@ -157,6 +160,8 @@ def distinctive_terms(recent: list[str], earlier: list[str], limit: int = 8) -> 
     ratio = np.log(now_counts / now_counts.sum()) - np.log(before_counts / before_counts.sum())
     ratio[now_counts < 3] = -np.inf
     terms = vectorizer.get_feature_names_out()
+    if not earlier:
+        return [str(terms[i]) for i in np.argsort(-now_counts, kind="stable")[:limit] if now_counts[i] >= 3]
     return [str(terms[i]) for i in np.argsort(-ratio)[:limit] if np.isfinite(ratio[i]) and ratio[i] > 0]
 
 

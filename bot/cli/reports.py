@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from tools.redaction import redact
 
         labeled = _labeled(read_report_file(file)[0], file)
-        with console.status(f"embedding and training on {len(labeled)} reports"):
+        with errors.status(f"embedding and training on {len(labeled)} reports"):
             model = EmbeddedClassifier.train([redact(r.text) for r in labeled], [r.label or "" for r in labeled])
         path = classifier_path()
         model.save(path)
@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
         from tools.report_intake import read_report_file
 
         labeled = _labeled(read_report_file(file)[0], file)
-        with console.status("evaluating") as status:
+        with errors.status("evaluating") as status:
             result = evaluate_split([r.text for r in labeled], [r.label or "" for r in labeled], seed=seed, on_step=status.update)
         if as_json:
             print_json(result.as_dict())
@@ -121,7 +121,7 @@ def register(app: typer.Typer) -> None:
         from tools.category_discovery import discover_categories, save_discovered
 
         start = _parse_day(since) if since else None
-        with console.status("embedding and clustering reports"):
+        with errors.status("embedding and clustering reports"):
             discovery = discover_categories(since=start, out_dir=out)
         if save:
             save_discovered(discovery)

@@ -1,0 +1,67 @@
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.db import session_scope
+from knowledge.demo_reports import demo_reports
+from knowledge.reports import Category
+from tools.category_discovery import discover_categories, save_discovered
+from tools.redaction import redact
+from tools.report_intake import IncomingReport, ingest_reports, parse_created_at
+
+
+def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, tmp_path: Path) -> None:
+    demo = demo_reports(days=28, seed=5).reports[::3]
+    ingest_reports([IncomingReport(r["id"], r["text"], parse_created_at(r["created_at"])) for r in demo], url=database_url)
+    discovery = discover_categories(out_dir=tmp_path, seeds=(0, 1, 2), url=database_url)
+    assert 3 <= len(discovery.clusters) <= 15
+    assert all(c.stability > 0.5 and len(c.examples) == 3 for c in discovery.clusters)
+    assert "feed" in " ".join(c.name for c in discovery.clusters)
+    truth = {redact(r["text"]): r["category"] for r in demo}
+    for cluster in discovery.clusters:
+        labels = [truth[e] for e in cluster.examples]
+        assert max(labels.count(label) for label in labels) >= 2, f"{cluster.name} mixes {labels}"
+    assert (tmp_path / "report_map.png").read_bytes().startswith(b"\x89PNG")
+    summary = (tmp_path / "summary.md").read_text()
+    assert "reports, recurred in" in summary and "\u201c" in summary
+    assert set(discovery.parents) == {c.parent for c in discovery.clusters}
+    saved = save_discovered(discovery, database_url)
+    with session_scope(database_url) as session:
+        rows = session.scalars(select(Category).where(Category.origin == "discovered")).all()
+    assert len(rows) == saved >= len(discovery.parents)
+
+
+def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("- name: login\n  description: cannot sign in\n  examples: [\"can't log in\"]\n- name: crash\n")
+    result = runner.invoke(app, ["reports", "categories", str(categories)])
+    assert result.exit_code == 0 and "loaded 2 categories" in result.output
+
+    reports = demo_reports(days=21, seed=9).reports[::3]
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text("".join(json.dumps(r) + "\n" for r in reports) + "not json\n")
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(json.dumps(r) + "\n" for r in reports))
+    trained = runner.invoke(app, ["reports", "train", str(clean)])
+    assert trained.exit_code == 0 and (data_dir / "models" / "report_classifier.joblib").exists()
+
+    bad = runner.invoke(app, ["reports", "ingest", str(labeled)])
+    assert bad.exit_code == 1 and "labeled.jsonl" in str(bad.exception)
+
+    ingested = runner.invoke(app, ["reports", "ingest", str(labeled), "--skip-bad", "--json"])
+    counts = json.loads(ingested.stdout)
+    assert counts["stored"] + counts["duplicates"] == len(reports) and counts["skipped_lines"] == 1
+
+    evaluated = runner.invoke(app, ["reports", "evaluate", str(clean), "--json"])
+    scores = json.loads(evaluated.stdout)
+    assert {"accuracy", "macro_f1", "baseline", "n"} <= set(scores) and scores["macro_f1"] > 0.8
+
+    trends = runner.invoke(app, ["reports", "trends", "--days", "3650", "--json"])
+    assert sum(point["count"] for point in json.loads(trends.stdout)["login"]) > 0
+
+    digest = runner.invoke(app, ["digest", "--dry-run", "--end", reports[-1]["created_at"][:10]])
+    assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output

@@ -1,0 +1,89 @@
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from knowledge.db import session_scope
+from knowledge.incidents import Feedback, Incident, Suggestion
+from tools.data_quality import check_data_quality
+from tools.digest import build_digest
+from tools.report_intake import IncomingReport, bump_daily_counts, ingest_reports
+from tools.trends import complaints_about, explain_rise, rising_categories, top_categories, trend_tools
+
+END = date(2025, 6, 8)
+
+
+class _ByKeyword:
+    """Files reports by one obvious word so these tests are about counting and wording."""
+
+    categories = ["payments", "login", "other"]
+
+    def classify(self, texts):
+        from tools.classifiers import Prediction
+
+        return [Prediction("payments" if "charged" in t else "login", 0.9) for t in texts]
+
+
+def _history(url: str) -> None:
+    counts: Counter[tuple[date, str]] = Counter()
+    for offset in range(35):
+        day = END - timedelta(days=offset)
+        counts[(day, "login")] += 6
+        counts[(day, "payments")] += 1 if offset >= 7 else 0
+    with session_scope(url) as session:
+        bump_daily_counts(session, counts)
+    earlier = [IncomingReport(f"e{n}", f"cannot log in with google, try {n}", _at(END - timedelta(days=10))) for n in range(6)]
+    recent = [IncomingReport(f"p{n}", f"charged twice for premium after apple pay renewal, try {n}", _at(END - timedelta(days=1))) for n in range(12)]
+    ingest_reports(earlier + recent, classifier=_ByKeyword(), url=url)
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=10)
+
+
+def test_trends_answer_what_users_report_and_why_it_rose(database_url: str) -> None:
+    _history(database_url)
+    top = top_categories(END, 7, url=database_url)
+    assert [c.category for c in top] == ["login", "payments"] and top[0].count == 42
+    assert [c.category for c in rising_categories(END, 7, url=database_url)] == ["payments"]
+
+    groups = complaints_about("premium", days=7, end=END, url=database_url)
+    assert groups[0]["category"] == "payments" and groups[0]["count"] == 12 and len(groups[0]["examples"]) == 3
+
+    rise = explain_rise("payments", days=7, end=END, url=database_url)
+    assert (rise.count, rise.previous) == (12, 7.0)
+    assert "apple pay" in rise.new_terms or "apple" in rise.new_terms
+
+    tools = {t.name: t for t in trend_tools(database_url)}
+    answer = tools["user_complaints"].invoke({"topic": "premium", "days": 3650})
+    assert "payments: 12 reports" in answer
+
+
+def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None:
+    _history(database_url)
+    with session_scope(database_url) as session:
+        incident = Incident(id="INC-1", title="feed down", started_at=_at(END - timedelta(days=2)))
+        suggestion = Suggestion(incident=incident, change_id="abc", rank=1, score=0.9, confidence=0.8, created_at=_at(END - timedelta(days=2)))
+        session.add_all([incident, suggestion])
+        session.flush()
+        session.add(Feedback(suggestion_id=suggestion.id, user_id="U1", vote=1, at=_at(END - timedelta(days=1))))
+    digest = build_digest(END, database_url)
+    assert digest.week == "2025-W23"
+    assert "login: 42 reports" in digest.text and "payments: 12 vs" in digest.text
+    assert "incidents analysed: 1" in digest.text and "confirmed by responders: 1" in digest.text
+    assert digest.chart_png and digest.chart_png.startswith(b"\x89PNG")
+    assert all(block["type"] == "section" for block in digest.blocks)
+
+
+def test_intake_silence_and_a_flood_of_other_raise_one_alert_each(database_url: str) -> None:
+    now = datetime(2025, 6, 8, 12, tzinfo=UTC)
+    ingest_reports([IncomingReport("x1", "login fails", now - timedelta(days=2))], classifier=_ByKeyword(), url=database_url, now=now - timedelta(days=2))
+    alerts = check_data_quality(now=now, url=database_url)
+    assert [a.kind for a in alerts] == ["intake_stopped"] and "48 hours" in alerts[0].details["message"]
+    assert check_data_quality(now=now + timedelta(hours=1), url=database_url) == []
+
+    counts = Counter({(now.date() - timedelta(days=k), "login"): 40 for k in range(1, 14)})
+    counts.update({(now.date() - timedelta(days=k), "other"): 2 for k in range(1, 14)})
+    counts.update({(now.date(), "login"): 20, (now.date(), "other"): 20})
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, counts)
+    kinds = [a.kind for a in check_data_quality(now=now + timedelta(hours=2), url=database_url)]
+    assert kinds == ["other_share"]
