@@ -19,9 +19,14 @@ from knowledge.errors import CulpritError
 from knowledge.ingest.progress import Progress
 from knowledge.ingest.report import LoadReport
 from tools.answers import IncidentQuery, RcaAnswer
+from tools.classifiers import classifier_path, configured_classifier
+from tools.classifiers.embedded import EmbeddedClassifier
 from tools.history_cases import History, load_history
 from tools.local_judge import RankerModel, load_model, save_model
 from tools.ranker_training import train_model
+from tools.redaction import redact
+from tools.report_intake import BATCH as REPORT_BATCH
+from tools.report_intake import IntakeResult, ingest_reports, read_report_file
 
 
 @dataclass
@@ -48,14 +53,15 @@ class DemoRun:
 
 
 def run_demo(
-    directory: Path, seed: int, progress: Progress, n_changes: int = 3000, n_incidents: int = 300
+    directory: Path, seed: int, progress: Progress, days: int = 180, n_changes: int = 3000, n_incidents: int = 300
 ) -> DemoRun:
     url = get_settings().resolved_database_url
     progress.start("generating the Acme organisation")
-    org = generate_organisation(seed, n_changes=n_changes, n_incidents=n_incidents)
+    org = generate_organisation(seed, n_changes=n_changes, n_incidents=n_incidents, days=days)
     progress.start(f"writing demo files to {directory}")
     files = write_demo_files(org, directory)
     loaded = load_demo(files, url, progress)
+    loaded.append(load_demo_reports(files, url, progress))
     training = train_demo_ranker(files, progress)
     progress.start(f"answering the example incident {org.example.id}")
     answer = run_rca(example_query(org), database_url=url, persist=False)
@@ -72,6 +78,30 @@ def example_query(org: DemoOrganisation) -> IncidentQuery:
         started_at=example.started_at,
         repo=org.repo,
         incident_id=example.id,
+    )
+
+
+def load_demo_reports(files: DemoFiles, url: str, progress: Progress) -> LoadReport:
+    """Bug reports through the real intake (redaction, classification, daily counts).
+
+    Without a report classifier yet, one is trained on a labelled sixth of the
+    reports, as a team would label a sample of its own.
+    """
+    incoming, _problems = read_report_file(files.reports)
+    classifier = configured_classifier()
+    if classifier is None:
+        labelled = incoming[::6]
+        progress.start(f"training the report classifier on {len(labelled)} labelled reports")
+        classifier = EmbeddedClassifier.train([redact(r.text) for r in labelled], [r.label or "" for r in labelled])
+        classifier.save(classifier_path())
+    progress.start("redacting, classifying and storing bug reports", total=len(incoming))
+    result = IntakeResult()
+    for start in range(0, len(incoming), REPORT_BATCH):
+        batch = incoming[start : start + REPORT_BATCH]
+        result.add(ingest_reports(batch, source="demo", classifier=classifier, url=url))
+        progress.advance(len(batch))
+    return LoadReport(
+        kind="bug reports", source=str(files.reports), new=result.stored, already_present=result.duplicates
     )
 
 

@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--dir", help="Where to write the demo files (default: <data dir>/demo)."),
         ] = None,
         seed: Annotated[int, typer.Option(help="Another seed gives another organisation.")] = 7,
-        changes: Annotated[int, typer.Option(min=200, help="How many changes over the six months.")] = 3000,
+        days: Annotated[int, typer.Option(min=30, help="How many days of history to generate.")] = 180,
+        changes: Annotated[int, typer.Option(min=200, help="How many changes over those days.")] = 3000,
         incidents: Annotated[int, typer.Option(min=20, help="How many past incidents with known causes.")] = 300,
         as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout.")] = False,
     ) -> None:
@@ -31,12 +32,16 @@ def register(app: typer.Typer) -> None:
         load it, train the local judge and answer an example incident."""
         directory = directory or get_settings().data_dir / "demo"
         with progress_bar(transient=not as_json) as bars:
-            run = run_demo(directory, seed, TerminalProgress(bars), n_changes=changes, n_incidents=incidents)
+            run = run_demo(
+                directory, seed, TerminalProgress(bars), days=days, n_changes=changes, n_incidents=incidents
+            )
         if as_json:
             print_json(_as_json(run))
             return
         show_loaded(run.loaded, False)
         console.print(run.training, highlight=False, soft_wrap=True)
+        outages = ", ".join(f"{spike.category} on {spike.start}" for spike in run.org.reports.spikes)
+        console.print(f"bug reports carry outages to find with `culprit reports trends`: {outages}", highlight=False)
         _show_answer(run)
 
 
@@ -46,6 +51,7 @@ def _as_json(run: DemoRun) -> dict[str, object]:
         "files": {name: str(path) for name, path in asdict(run.files).items()},
         "loaded": [report.as_dict() for report in run.loaded],
         "training": run.training,
+        "report_outages": [asdict(spike) for spike in run.org.reports.spikes],
         "example": {
             **asdict(run.example_query),
             "true_culprits": run.org.example.culprits,

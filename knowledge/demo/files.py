@@ -18,6 +18,7 @@ import yaml
 
 from knowledge.demo.catalog import REPO
 from knowledge.demo.organisation import DemoOrganisation
+from knowledge.demo_reports import DEMO_CATEGORIES
 from knowledge.demo_wiki import write_demo_wiki
 
 HISTORY_NAME = REPO.replace("/", "__")
@@ -35,6 +36,8 @@ class DemoFiles:
     example_incident: Path
     wiki: Path
     wiki_queries: Path
+    reports: Path
+    categories: Path
 
 
 def write_demo_files(org: DemoOrganisation, directory: Path) -> DemoFiles:
@@ -49,6 +52,8 @@ def write_demo_files(org: DemoOrganisation, directory: Path) -> DemoFiles:
         example_incident=directory / "example-incident.json",
         wiki=directory / "wiki",
         wiki_queries=directory / "wiki" / "queries.jsonl",
+        reports=directory / "reports" / "reports.jsonl",
+        categories=directory / "reports" / "categories.json",
     )
     write_if_changed(files.catalog, catalog_yaml(org).encode())
     write_if_changed(files.codeowners, codeowners_text(org).encode())
@@ -56,7 +61,21 @@ def write_demo_files(org: DemoOrganisation, directory: Path) -> DemoFiles:
     write_if_changed(files.commits, gzip_json_lines(commits))
     write_if_changed(files.cases, gzip_json_lines([incident.case_record() for incident in org.incidents]))
     write_if_changed(files.example_incident, (json.dumps(org.example.case_record(), indent=2) + "\n").encode())
+    write_if_changed(files.reports, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in org.reports.reports).encode())
+    write_if_changed(files.categories, (json.dumps(report_categories(org), indent=2) + "\n").encode())
     return replace(files, wiki_queries=write_wiki(org, files.wiki))
+
+
+def report_categories(org: DemoOrganisation) -> list[dict[str, object]]:
+    """The categories an expert would define, with three real reports of each as examples."""
+    return [
+        {
+            "name": name,
+            "description": spec["description"],
+            "examples": [r["text"] for r in org.reports.reports if r["category"] == name][:3],
+        }
+        for name, spec in DEMO_CATEGORIES.items()
+    ]
 
 
 def write_wiki(org: DemoOrganisation, directory: Path) -> Path:

@@ -23,6 +23,7 @@ from knowledge.demo.catalog import (
     ServiceSpec,
 )
 from knowledge.demo.changes import ChangeWriter, DemoChange, DemoPerson, build_people
+from knowledge.demo_reports import DemoReports, demo_reports
 from knowledge.demo.incidents import (
     WINDOW_DAYS,
     DemoIncident,
@@ -34,6 +35,8 @@ from knowledge.demo.incidents import (
 )
 
 DEFAULT_END = datetime(2025, 3, 31, 18, 0, tzinfo=UTC)
+# Bug reports cover the last three months: thousands of reports and four outages.
+REPORT_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class DemoOrganisation:
     changes: list[DemoChange]
     incidents: list[DemoIncident]
     example: DemoIncident
+    reports: DemoReports
 
     @cached_property
     def changes_by_id(self) -> dict[str, DemoChange]:
@@ -170,6 +174,7 @@ def generate_organisation(
         changes=changes,
         incidents=incidents,
         example=example,
+        reports=demo_reports(days=min(days, REPORT_DAYS), end=end.date(), seed=seed),
     )
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 
-SMALL = ["--changes", "500", "--incidents", "40"]
+SMALL = ["--days", "60", "--changes", "500", "--incidents", "40"]
 
 
 @pytest.mark.slow
@@ -21,6 +21,7 @@ def test_demo_loads_trains_answers_and_a_second_run_changes_nothing(data_dir: Pa
     first = runner.invoke(app, ["demo", *SMALL])
     assert first.exit_code == 0, first.output
     assert re.search(r"changes from \S+: \d+ new, 0 already present", first.output)
+    assert re.search(r"bug reports from \S+: \d{4} new", first.output)
     assert "trained the local judge on" in first.output
     assert "Example incident INC-" in first.output
     assert "culprit rca" in first.output
@@ -35,9 +36,10 @@ def test_demo_loads_trains_answers_and_a_second_run_changes_nothing(data_dir: Pa
     outcome = json.loads(second.stdout)
     assert outcome["directory"] == str(demo_dir)
     assert all(report["new"] == 0 and report["updated"] == 0 for report in outcome["loaded"])
-    assert {report["kind"] for report in outcome["loaded"]} >= {"services", "changes", "incidents", "wiki chunks"}
+    assert {report["kind"] for report in outcome["loaded"]} >= {"services", "changes", "incidents", "wiki chunks", "bug reports"}
     assert "already trained" in outcome["training"]
     assert outcome["example"]["true_culprits"]
+    assert outcome["report_outages"]
     assert outcome["answer"]["n_candidates"] > 0
     assert outcome["answer"]["suggestions"] or outcome["answer"]["strongest_signals"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from knowledge.history_files import read_cases, read_commits
 from knowledge.ingest.catalog import parse_catalog
 from knowledge.ingest.codeowners import parse_codeowners
 from knowledge.ownership import compile_pattern
+from tools.report_intake import read_report_file
 
 SMALL = {"n_changes": 700, "n_incidents": 60, "days": 60}
 
@@ -141,6 +143,11 @@ def test_files_parse_with_the_real_readers(tmp_path: Path, org: DemoOrganisation
     rules = parse_codeowners(files.codeowners.read_text(), str(files.codeowners))
     assert [rule.pattern for rule in rules] == [line.pattern for line in org.ownership]
     assert "@acme/payments-team" in {owner for rule in rules for owner in rule.owners}
+
+    reports, problems = read_report_file(files.reports)
+    assert not problems and len(reports) == len(org.reports.reports) > 1000
+    assert {report.label for report in reports} == {c["name"] for c in json.loads(files.categories.read_text())}
+    assert org.reports.spikes
 
     pages = list(files.wiki.rglob("*.md"))
     assert any("postmortems" in page.parts for page in pages)
