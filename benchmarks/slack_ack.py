@@ -81,6 +81,11 @@ def main() -> None:
     os.environ["CULPRIT_DATA_DIR"] = str(data_dir)
     os.environ["CULPRIT_DATABASE_URL"] = database_url
 
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     from bot.app import create_app
     from bot.incident_request import incident_id_for
     from bot.server import create_server
