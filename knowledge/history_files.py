@@ -61,6 +61,7 @@ class CaseIncident(BaseModel):
     time: int
     title: str = ""
     text: str = ""
+    service: str | None = None
 
     @property
     def started_at(self) -> datetime:

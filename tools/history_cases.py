@@ -78,6 +78,7 @@ def case_query(case: HistoryCase, symptom: bool = False) -> IncidentQuery:
         text=text,
         title=title,
         started_at=case.incident.started_at,
+        service=case.incident.service,
         repo=case.repo,
         incident_id=case.case_id,
     )

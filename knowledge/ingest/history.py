@@ -77,6 +77,7 @@ def _incident_row(case: HistoryCase) -> dict[str, object]:
         "title": case.incident.title,
         "text": case.incident.text,
         "started_at": case.incident.started_at,
+        "service": case.incident.service,
     }
 
 
