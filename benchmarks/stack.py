@@ -180,7 +180,7 @@ class Harness:
         return list(await asyncio.gather(*(balancer.post("/reports", body, headers, retry_server_errors=True) for body in bodies)))
 
     async def send_rca(self, balancer: Balancer, count: int) -> list[Outcome]:
-        questions = demo_questions(count)
+        questions, _culprits = demo_questions(count)
         requests = []
         for number, question in enumerate(questions):
             trigger_id = f"{self.run_id}-rca-{len(self.rca_markers)}"
@@ -232,14 +232,11 @@ class Harness:
                     posted[marker] += 1
         return posted
 
-    def wait_for_answers(self, markers: list[str], timeout_s: float = ANSWER_WAIT_S) -> float:
-        started = time.monotonic()
-        try:
-            wait_until(lambda: all(self.answers_by_marker()[m] for m in markers), "answers", timeout_s)
-        except RuntimeError:
-            pass  # reported as missing answers
-        time.sleep(2.0)  # a duplicate would arrive now
-        return time.monotonic() - started
+    async def wait_for_answers(self, markers: list[str], timeout_s: float = ANSWER_WAIT_S) -> float:
+        """Seconds until every marker was answered (or the time-out: then some are reported missing)."""
+        answered = await poll(lambda: sum(self.answers_by_marker()[m] > 0 for m in markers), len(markers), "answers", timeout_s, self.stack.say)
+        await asyncio.sleep(2.0)  # a duplicate would arrive now
+        return answered
 
     def answer_check(self, markers: list[str]) -> dict[str, Any]:
         posted = self.answers_by_marker()
@@ -307,6 +304,17 @@ class Harness:
         }
 
 
+async def poll(count: Callable[[], int], goal: int, what: str, timeout_s: float, say: Callable[[str], None]) -> float:
+    """Await ``count() >= goal``, saying how far it got every 15 s; returns the seconds it took."""
+    started = last_said = time.monotonic()
+    while (done := count()) < goal and time.monotonic() - started < timeout_s:
+        if time.monotonic() - last_said > 15:
+            say(f"  {what}: {done}/{goal}")
+            last_said = time.monotonic()
+        await asyncio.sleep(0.5)
+    return time.monotonic() - started
+
+
 def feedback_values(call: SlackCall) -> list[str]:
     return [
         element["value"]
@@ -339,7 +347,7 @@ async def load_phases(harness: Harness, args: argparse.Namespace) -> dict[str, A
         first = len(harness.rca_markers)
         outcomes, wall = await timed(harness.send_rca(balancer, args.rca))
         markers = harness.rca_markers[first:]
-        answered_in = await asyncio.to_thread(harness.wait_for_answers, markers)
+        answered_in = await harness.wait_for_answers(markers)
         results["rca"] = {
             **latency_summary(outcomes, wall),
             "acks_over_3s": sum(outcome.seconds >= 3 for outcome in outcomes),
@@ -350,11 +358,9 @@ async def load_phases(harness: Harness, args: argparse.Namespace) -> dict[str, A
         if args.mentions:
             harness.stack.say(f"mentions: {args.mentions} app_mention events at once")
             (outcomes, thread_ts), wall = await timed(harness.send_mentions(balancer, args.mentions))
-            await asyncio.to_thread(
-                wait_until,
-                lambda: harness.mention_check(thread_ts)["missing"] == 0,
-                "mention answers",
-                ANSWER_WAIT_S,
+            await poll(
+                lambda: args.mentions - harness.mention_check(thread_ts)["missing"], args.mentions,
+                "mention answers", ANSWER_WAIT_S, harness.stack.say,
             )
             await asyncio.sleep(2.0)
             results["mentions"] = {**latency_summary(outcomes, wall), **harness.mention_check(thread_ts)}
@@ -384,7 +390,7 @@ async def replica_fault(harness: Harness, args: argparse.Namespace) -> dict[str,
         report_outcomes, rca_outcomes = await reports
         rca_outcomes = await rca
     markers = harness.rca_markers[first:]
-    await asyncio.to_thread(harness.wait_for_answers, markers, 300)
+    await harness.wait_for_answers(markers, 300)
     sent_now = harness.reports_sent - reports_before
     stack.say(f"restarting {victim.name}")
     await asyncio.to_thread(stack.start_replica, victim)
@@ -415,7 +421,7 @@ async def vllm_fault(harness: Harness, args: argparse.Namespace) -> dict[str, An
         await asyncio.to_thread(stack.vllm.stop)
         outcomes = await rca
     markers = harness.rca_markers[first:]
-    await asyncio.to_thread(harness.wait_for_answers, markers, 600)
+    await harness.wait_for_answers(markers, 600)
     return {"rca": {**latency_summary(outcomes, 0), **harness.answer_check(markers)}}
 
 
@@ -527,6 +533,10 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         if not postgres_running():
             say("PostgreSQL is down: starting it again")
             restart_postgres("start")
+        if args.keep_logs and stack.slack is not None:
+            with (workdir / "logs" / "fake-slack.jsonl").open("w") as calls:
+                for call in list(stack.slack.calls):
+                    calls.write(json.dumps({"method": call.method, "at": call.at, "args": call.args, "response": call.response}, default=str) + "\n")
         stack.close()
         if args.keep_logs:
             report["logs"] = str(workdir / "logs")
