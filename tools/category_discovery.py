@@ -90,7 +90,7 @@ def discover_categories(
 
 def cluster_once(vectors: np.ndarray, min_cluster_size: int) -> np.ndarray:
     """HDBSCAN labels (-1 = noise) on unit vectors, where Euclidean distance ranks like cosine."""
-    return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=3, cluster_selection_method="leaf").fit_predict(vectors)
+    return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=3, cluster_selection_method="leaf", copy=True).fit_predict(vectors)
 
 
 def stable_clusters(texts: list[str], vectors: np.ndarray, seeds: tuple[int, ...]) -> list[DiscoveredCluster]:
@@ -178,7 +178,7 @@ def draw_map(vectors: np.ndarray, clusters: list[DiscoveredCluster], path: Path,
     import umap
     from matplotlib import pyplot as plt
 
-    points = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed, metric="cosine").fit_transform(vectors)
+    points = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed, metric="cosine", n_jobs=1).fit_transform(vectors)
     figure, axes = plt.subplots(figsize=(9, 7), dpi=100)
     axes.scatter(points[:, 0], points[:, 1], s=4, c="lightgrey")
     for cluster in clusters:

@@ -1,6 +1,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -13,6 +15,7 @@ from tools.redaction import redact
 from tools.report_intake import IncomingReport, ingest_reports, parse_created_at
 
 
+@pytest.mark.slow
 def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, tmp_path: Path) -> None:
     demo = demo_reports(days=28, seed=5).reports[::3]
     ingest_reports([IncomingReport(r["id"], r["text"], parse_created_at(r["created_at"])) for r in demo], url=database_url)

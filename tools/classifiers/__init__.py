@@ -8,6 +8,7 @@ counted instead of silently mislabeled.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -45,14 +46,20 @@ def classifier_path() -> Path:
     return get_settings().data_dir / "models" / "report_classifier.joblib"
 
 
+@lru_cache(maxsize=2)
+def _load_embedded(path: Path, _modified: float) -> Classifier:
+    """One load per trained file: every HTTP batch and Slack message reuses it until it is retrained."""
+    from tools.classifiers.embedded import EmbeddedClassifier
+
+    return EmbeddedClassifier.load(path)
+
+
 def configured_classifier() -> Classifier | None:
     """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set."""
     settings = get_settings()
     path = classifier_path()
     if path.exists():
-        from tools.classifiers.embedded import EmbeddedClassifier
-
-        return EmbeddedClassifier.load(path)
+        return _load_embedded(path, path.stat().st_mtime)
     if settings.llm_base_url and settings.llm_model:
         from tools.classifiers.llm import LLMClassifier, categories_from_database
 
