@@ -2,9 +2,11 @@
 
 Embeddings catch paraphrases ("checkout hangs" for "payment latency") and BM25
 catches the exact tokens responders paste (error codes, metric names, incident
-ids); reciprocal rank fusion of the two beats either alone on the demo wiki's
-questions (see ``culprit wiki evaluate``). Results are one hit per page, best
-section first.
+ids). Each method's scores are scaled to 0..1 over its own top sections and
+added with equal weight (relative score fusion), so a section that one method
+is sure of keeps its lead; this beats either method alone on the demo wiki's
+questions (see ``culprit wiki evaluate`` and docs/wiki.md). Results are one hit
+per page, best section first.
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ from tools.answers import IncidentQuery, WikiHit
 Method = Literal["hybrid", "bm25", "embedding"]
 METHODS: tuple[Method, ...] = ("hybrid", "bm25", "embedding")
 
-RRF_K = 60
-"""The constant from Cormack et al.'s reciprocal rank fusion; damps the weight of the very top ranks."""
 DEPTH = 50
-"""Chunks taken from each ranking before fusion."""
+"""Sections taken from each method before fusion."""
 SNIPPET_CHARS = 280
 
 _stemmer = Stemmer.Stemmer("english")
@@ -71,14 +71,14 @@ class WikiSearcher:
         """The ``k`` best pages for ``query``, each with its best-matching section."""
         if not self.ids or not query.strip():
             return []
-        rankings: list[list[str]] = []
+        rankings: list[list[tuple[str, float]]] = []
         if method in ("hybrid", "bm25"):
             rankings.append(self._bm25_ranking(query, service))
         if method in ("hybrid", "embedding"):
             rankings.append(self._embedding_ranking(query, service))
         return self._best_per_page(_fuse(rankings), k)
 
-    def _bm25_ranking(self, query: str, service: str | None) -> list[str]:
+    def _bm25_ranking(self, query: str, service: str | None) -> list[tuple[str, float]]:
         tokens = tokenize([query])[0]
         if not tokens:
             return []
@@ -87,16 +87,21 @@ class WikiSearcher:
             scores = scores * self._service_mask(service)
         depth = min(DEPTH, len(scores))
         top = np.argpartition(-scores, depth - 1)[:depth]
-        return [self.ids[i] for i in top[np.argsort(-scores[top])] if scores[i] > 0]
+        return [(self.ids[i], float(scores[i])) for i in top[np.argsort(-scores[top])] if scores[i] > 0]
 
-    def _embedding_ranking(self, query: str, service: str | None) -> list[str]:
+    def _embedding_ranking(self, query: str, service: str | None) -> list[tuple[str, float]]:
         result = self.collection.query(
             query_texts=[query],
             n_results=min(DEPTH, len(self.ids)),
             where={"services": {"$contains": service}} if service else None,
-            include=[],
+            include=["distances"],  # type: ignore[list-item]
         )
-        return [chunk_id for chunk_id in result["ids"][0] if chunk_id in self.position]
+        distances = (result["distances"] or [[]])[0]
+        return [
+            (chunk_id, 1.0 - float(distance))  # cosine distance -> similarity
+            for chunk_id, distance in zip(result["ids"][0], distances, strict=True)
+            if chunk_id in self.position
+        ]
 
     def _service_mask(self, service: str) -> np.ndarray:
         return np.array(
@@ -123,13 +128,22 @@ class WikiSearcher:
         return list(hits.values())
 
 
-def _fuse(rankings: list[list[str]]) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion; a single ranking keeps its order."""
-    scores: dict[str, float] = {}
+def _fuse(rankings: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """Relative score fusion: min-max scale each method's scores, then add them.
+
+    Reciprocal rank fusion was tried first; it lets sections that both methods
+    rank mediocre outvote the one BM25 is sure of ("what caused INC-1290?"), and
+    scored lower on both demo wikis. A single ranking keeps its order.
+    """
+    fused: dict[str, float] = {}
     for ranking in rankings:
-        for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+        if not ranking:
+            continue
+        low, high = min(score for _, score in ranking), max(score for _, score in ranking)
+        for chunk_id, score in ranking:
+            scaled = (score - low) / (high - low) if high > low else 1.0
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + scaled
+    return sorted(fused.items(), key=lambda item: item[1], reverse=True)
 
 
 def _snippet(document: str) -> str:

@@ -29,7 +29,7 @@ def test_a_question_finds_the_page_that_answers_it(
     demo_collection: Collection, question: str, page: str
 ) -> None:
     hits = search_wiki(question, k=3, collection=demo_collection)
-    assert hits[0].page == page
+    assert page in [hit.page for hit in hits]
     assert hits[0].heading.startswith(hits[0].title)
     assert hits[0].snippet and hits[0].score > hits[-1].score
     assert len({hit.page for hit in hits}) == len(hits)
