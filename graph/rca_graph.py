@@ -2,7 +2,7 @@
 
 Every node is a plain function of the state that calls into ``tools``; the one
 conditional edge is the confidence gate. ``run_rca`` answers from the store;
-``answer_incident`` answers over candidates the caller already has (backtests).
+``replay_incident`` answers over candidates the caller already has (backtests).
 """
 
 from __future__ import annotations
@@ -111,11 +111,19 @@ def rank_changes(state: RcaState) -> dict[str, Any]:
 
 
 def gate(state: RcaState) -> dict[str, Any]:
-    """A calibrated probability that the five hold the root cause."""
+    """A calibrated probability that the five hold the root cause.
+
+    The calibration was fit on the local ranker's scores, so when another judge
+    (an LLM) picked the five, the local ranker scores them again for the gate."""
     model = state["resources"].model
     winners = state["election"].winners
     n_candidates = state["retrieved"].n_candidates
     if model is not None:
+        if any(choice.judge != "local" for choice in winners):
+            by_id = {change.change_id: change for change in state["retrieved"].kept}
+            winners = LocalJudge(model).rank(
+                state["query"], [by_id[choice.change_id] for choice in winners], len(winners)
+            )
         confidence = model.confidence.probability(winners, n_candidates)
     else:
         confidence = _UNCALIBRATED_CONFIDENCE if winners else 0.0

@@ -118,3 +118,25 @@ def test_run_rca_without_a_model_says_so_and_still_ranks(database_url: str, hist
     empty = run_rca(replace(query, started_at=datetime(2000, 1, 1, tzinfo=UTC)), database_url=database_url,
                     persist=False, resources=RcaResources())
     assert not empty.confident and empty.strongest_signals == ["no changes landed in the window before the incident start"]
+
+
+def test_gate_rescores_another_judges_five_with_the_local_ranker(history: History, trained: RankerModel) -> None:
+    from tools.local_judge import LocalJudge
+
+    class ProbabilityJudge:
+        """Picks what the local judge picks but scores on another scale, as an LLM judge does."""
+
+        name = "llm:fake"
+
+        def rank(self, incident, batch, keep):  # noqa: ANN001, ANN201
+            picked = LocalJudge(trained).rank(incident, batch, keep)
+            return [replace(choice, score=1.0 / (rank + 2), judge=self.name) for rank, choice in enumerate(picked)]
+
+    case = history.cases[-2]
+    candidates = case_candidates(case, history.commits)
+    resources = _resources(trained, 0.0)
+    local, _kept = replay_incident(case_query(case), candidates, resources)
+    other, _kept = replay_incident(case_query(case), candidates, resources, ProbabilityJudge())
+    assert [s.change_id for s in other.suggestions] == [s.change_id for s in local.suggestions]
+    assert {s.judge for s in other.suggestions} == {"llm:fake"}
+    assert other.confidence == local.confidence
