@@ -26,10 +26,14 @@ NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 def test_explanation_names_owner_path_terms_and_timing() -> None:
     ownership = OwnershipContext(
-        rules=[("*", ["@core"]), ("/lib/http*", ["@web-team"])],
-        service_globs={"http-client": ["lib/http*"], "checkout": ["app/checkout/*"]},
-        service_owner={"checkout": "@shop", "http-client": "@web-team"},
-        depends_on={"checkout": ["http-client"]},
+        rules=[
+            OwnershipRule(source="CODEOWNERS", position=0, pattern="*", owners=["@core"], section=""),
+            OwnershipRule(source="CODEOWNERS", position=1, pattern="/lib/http*", owners=["@web-team"], section=""),
+        ],
+        services=[
+            Service(name="http-client", owner="@web-team", path_globs=["lib/http*"], depends_on=[]),
+            Service(name="checkout", owner="@shop", path_globs=["app/checkout/*"], depends_on=["http-client"]),
+        ],
     )
     change = CandidateChange(
         "abc123", "http: rework chunked upload buffering", NOW - timedelta(minutes=90),
@@ -38,7 +42,7 @@ def test_explanation_names_owner_path_terms_and_timing() -> None:
     query = IncidentQuery(text="Chunked uploads hang in http_send_chunk() since noon", title="uploads hang",
                           started_at=NOW, service="checkout")
     evidence = explain(query, change, ownership)
-    assert evidence.owners == ["@web-team", "@core"]
+    assert evidence.owners == ["@web-team", "@core"]  # lib/http.c by the later rule, configure.ac by "*"
     assert evidence.services == ["http-client"]
     assert evidence.dependency_path == ["checkout", "http-client"]
     assert "http_send_chunk" in evidence.matched_terms and "chunked" in evidence.matched_terms
