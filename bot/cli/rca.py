@@ -211,19 +211,19 @@ def _metrics_row(name: str, numbers: dict) -> list[str]:  # type: ignore[type-ar
         f"{numbers['top5']:.2f}",
         f"{numbers['mrr']:.2f}",
         f"{numbers['recall']:.2f}",
-        f"{numbers['gate']['precision']:.2f} / {numbers['gate']['reach']:.2f}",
-        f"{baselines['bm25']['top1']:.2f} / {baselines['bm25']['top5']:.2f} / {baselines['bm25']['mrr']:.2f}",
-        f"{baselines['recency']['top1']:.2f} / {baselines['recency']['top5']:.2f} / {baselines['recency']['mrr']:.2f}",
-        f"{numbers['latency_ms']['p50']:.0f} / {numbers['latency_ms']['p95']:.0f}",
+        f"{numbers['gate']['precision']:.2f}/{numbers['gate']['reach']:.2f}",
+        f"{baselines['bm25']['top1']:.2f}/{baselines['bm25']['top5']:.2f}/{baselines['bm25']['mrr']:.2f}",
+        f"{baselines['recency']['top1']:.2f}/{baselines['recency']['top5']:.2f}/{baselines['recency']['mrr']:.2f}",
+        f"{numbers['latency_ms']['p50']:.0f}/{numbers['latency_ms']['p95']:.0f}",
     ]
 
 
 def _print_backtest(summary: dict) -> None:  # type: ignore[type-arg]
     variant = "symptom-only" if summary["symptom_only"] else "full text"
-    table = Table(title=f"Backtest ({variant}, judge {summary['judge']})")
+    table = Table(title=f"Backtest ({variant}, judge {summary['judge']}; gate at the confidence threshold)")
     for column in (
-        "repository", "cases", "top-1", "top-5", "MRR@5", "recall",
-        "precision / reach", "BM25 1/5/MRR", "newest 1/5/MRR", "p50 / p95 ms",
+        "repo", "cases", "top-1", "top-5", "MRR", "recall",
+        "gate P/R", "BM25 1/5/MRR", "newest 1/5/MRR", "p50/p95 ms",
     ):
         table.add_column(column)
     for repo, numbers in summary["per_repository"].items():
