@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.metrics import ALERTS_POSTED, DIGESTS_POSTED
 from knowledge.config import get_settings
 from knowledge.db import session_scope, utcnow
+from knowledge.incidents import forget_old_deliveries
 from knowledge.reports import DigestRun
 from tools.data_quality import check_data_quality
 from tools.digest import build_digest, iso_week
@@ -183,6 +184,10 @@ def build_scheduler(post: Post, url: str | None = None) -> BackgroundScheduler:
     scheduler.add_job(
         purge_expired_reports, CronTrigger(hour=3, minute=17, timezone=zone), kwargs={"url": url},
         id="report_retention", coalesce=True, misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        forget_old_deliveries, CronTrigger(hour=3, minute=27, timezone=zone), kwargs={"url": url},
+        id="slack_delivery_retention", coalesce=True, misfire_grace_time=3600,
     )
     return scheduler
 

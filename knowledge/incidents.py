@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -13,10 +13,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    delete,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from knowledge.db import Base, UTCDateTime, utcnow
+from knowledge.db import Base, UTCDateTime, session_scope, utcnow
 
 
 class Incident(Base):
@@ -104,3 +105,14 @@ class SlackDelivery(Base):
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     kind: Mapped[str] = mapped_column(String(50), default="event")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+DELIVERY_MEMORY = timedelta(days=7)
+
+
+def forget_old_deliveries(url: str | None = None, now: datetime | None = None) -> int:
+    """Drop delivery ids older than Slack's retry horizon (minutes) with a wide margin; returns how many."""
+    cutoff = (now or utcnow()) - DELIVERY_MEMORY
+    with session_scope(url) as session:
+        result = session.execute(delete(SlackDelivery).where(SlackDelivery.received_at < cutoff))
+        return int(result.rowcount or 0)

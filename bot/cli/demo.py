@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from bot.cli.console import console, print_json, progress_bar
-from bot.cli.ingest import _show as show_loaded
-from bot.cli.ingest import _TerminalProgress as TerminalProgress
+from bot.cli.ingest import show_loaded
+from bot.cli.ingest import TerminalProgress
 from bot.demo_run import DemoRun, run_demo
 from knowledge.config import get_settings
 

@@ -33,7 +33,7 @@ ingest_app = typer.Typer(
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")]
 
 
-class _TerminalProgress:
+class TerminalProgress:
     """The loaders' progress as Rich bars: one bar per step, each closed when the next starts."""
 
     def __init__(self, bars: RichProgress) -> None:
@@ -64,7 +64,7 @@ def _database_url() -> str:
     return url
 
 
-def _show(reports: list[LoadReport], as_json: bool) -> None:
+def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
     if as_json:
         print_json({"loaded": [report.as_dict() for report in reports]})
         return
@@ -97,8 +97,8 @@ def git(
     url = _database_url()
     with progress_bar() as bars:
         report = ingest_git(path, url, since=since, branch=branch, repo_name=repo,
-                            progress=_TerminalProgress(bars))  # fmt: skip
-    _show([report], as_json)
+                            progress=TerminalProgress(bars))  # fmt: skip
+    show_loaded([report], as_json)
 
 
 @ingest_app.command("history")
@@ -118,10 +118,10 @@ def history(
     url = _database_url()
     reports: list[LoadReport] = []
     with progress_bar() as bars:
-        progress = _TerminalProgress(bars)
+        progress = TerminalProgress(bars)
         reports += [ingest_commits(path, url, skip_bad, progress) for path in commits or []]
         reports += [ingest_cases(path, url, skip_bad, progress) for path in cases or []]
-    _show(reports, as_json)
+    show_loaded(reports, as_json)
 
 
 @ingest_app.command("codeowners")
@@ -129,7 +129,7 @@ def codeowners(
     file: Annotated[Path, typer.Argument(help="A CODEOWNERS file.")], as_json: JsonOutput = False
 ) -> None:
     """Ownership rules from CODEOWNERS; they replace the rules this file gave before."""
-    _show([ingest_codeowners(file, _database_url())], as_json)
+    show_loaded([ingest_codeowners(file, _database_url())], as_json)
 
 
 @ingest_app.command("maintainers")
@@ -139,8 +139,8 @@ def maintainers(
     """Ownership rules from MAINTAINERS entries; they replace the rules this file gave before."""
     url = _database_url()
     with progress_bar() as bars:
-        report = ingest_maintainers(file, url, _TerminalProgress(bars))
-    _show([report], as_json)
+        report = ingest_maintainers(file, url, TerminalProgress(bars))
+    show_loaded([report], as_json)
 
 
 @ingest_app.command("catalog")
@@ -149,7 +149,7 @@ def catalog(
     as_json: JsonOutput = False,
 ) -> None:
     """Services, their owners, code paths and dependencies from a Backstage catalog."""
-    _show([ingest_catalog(files, _database_url())], as_json)
+    show_loaded([ingest_catalog(files, _database_url())], as_json)
 
 
 def register(app: typer.Typer) -> None:

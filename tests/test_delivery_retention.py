@@ -1,0 +1,22 @@
+"""Slack delivery ids are remembered long enough to drop retries, then forgotten."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from knowledge.db import session_scope
+from knowledge.incidents import SlackDelivery, forget_old_deliveries
+
+
+def test_only_deliveries_older_than_a_week_are_forgotten(database_url: str) -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    with session_scope(database_url) as session:
+        session.add(SlackDelivery(event_id="Ev-old", received_at=now - timedelta(days=8)))
+        session.add(SlackDelivery(event_id="Ev-recent", received_at=now - timedelta(days=6)))
+
+    assert forget_old_deliveries(database_url, now=now) == 1
+
+    with session_scope(database_url) as session:
+        assert list(session.scalars(select(SlackDelivery.event_id))) == ["Ev-recent"]
