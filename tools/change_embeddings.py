@@ -76,13 +76,19 @@ class ChangeEmbeddings:
             new_vectors.append(embedder([change_text(change) for change in chunk]))
             if on_progress:
                 on_progress(len(chunk))
+        fresh = np.vstack(new_vectors).astype(np.float32)
         with self._lock:
+            # Another thread may have stored some of these while we were embedding:
+            # keep one row per id, or ids and rows drift apart.
+            unseen = [row for row, change in enumerate(todo) if change.change_id not in self._index]
+            if not unseen:
+                return 0
             offset = len(self._vectors)
-            self._vectors = np.vstack([self._vectors, *new_vectors]).astype(np.float32)
-            for row, change in enumerate(todo):
-                self._index[change.change_id] = offset + row
+            self._vectors = np.vstack([self._vectors, fresh[unseen]])
+            for position, row in enumerate(unseen):
+                self._index[todo[row].change_id] = offset + position
             self._save()
-        return len(todo)
+        return len(unseen)
 
     def _save(self) -> None:
         """Write to temporary files and rename, so a reader never sees half a file."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 
 from tools.answers import CandidateChange
-from tools.change_embeddings import ChangeEmbeddings
+from tools.change_embeddings import ChangeEmbeddings, change_text
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -54,3 +56,39 @@ def test_embeddings_persist_by_id_and_are_not_recomputed(tmp_path: Path, minilm)
     incident = minilm(["TLS handshake fails: the server certificate is rejected"])[0]
     similarity = reopened.vectors(["a1", "b2", "c3"])[0] @ incident
     assert int(np.argmax(similarity)) == 0
+
+
+def test_concurrent_first_time_adds_keep_one_row_per_change(tmp_path: Path, minilm) -> None:  # noqa: ANN001
+    """Several RCAs on a fresh store embed the same window at once; all must succeed."""
+    threads_at_once = 4
+    all_embedded = threading.Barrier(threads_at_once)
+
+    def embed_then_wait(texts: list[str]) -> np.ndarray:
+        vectors = minilm(texts)
+        all_embedded.wait(timeout=30)  # every thread has its vectors before any stores them
+        return vectors
+
+    changes = [
+        _change(f"c{index}", title, path)
+        for index, (title, path) in enumerate(
+            [
+                ("ssl: rework certificate verification", "lib/vtls/openssl.c"),
+                ("ftp: simplify passive mode listing", "lib/ftp.c"),
+                ("http2: flush pending data on close", "lib/http2.c"),
+                ("docs: fix typo in the manual", "docs/MANUAL.md"),
+                ("cookie: reject names with control bytes", "lib/cookie.c"),
+            ]
+        )
+    ]
+    store = ChangeEmbeddings(tmp_path, embedder=embed_then_wait)
+    # Each RCA sees an overlapping window of the same fresh store; together they cover all five.
+    windows = [changes[start : start + 3] for start in range(threads_at_once)]
+    with ThreadPoolExecutor(max_workers=threads_at_once) as pool:
+        added = list(pool.map(store.add, windows))
+
+    assert sum(added) == len(changes)
+    reopened = ChangeEmbeddings(tmp_path, embedder=minilm)
+    assert len(reopened) == len(store) == len(changes)
+    stored, known = reopened.vectors([change.change_id for change in changes])
+    assert known.all()
+    assert np.allclose(stored, minilm([change_text(change) for change in changes]), atol=1e-4)
