@@ -1,4 +1,4 @@
-"""The RCA graph: load changes -> retrieve -> rank -> gate -> (explain -> answer | withhold) -> store.
+"""The RCA graph: load -> retrieve -> rank -> gate -> (explain -> answer | withhold) -> cite wiki -> store.
 
 Every node is a plain function of the state that calls into ``tools``; the one
 conditional edge is the confidence gate. ``run_rca`` answers from the store;
@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, TypedDict
 
 import numpy as np
+import structlog
 from langgraph.graph import END, START, StateGraph
 
 from knowledge.changes import changes_landed_between
@@ -32,6 +33,8 @@ from tools.rca_store import store_answer
 from tools.retrieval import Retrieved, retrieve
 from tools.signals import SignalContext
 
+log = structlog.get_logger(__name__)
+
 _MAX_LAZY_EMBED = 2000
 _UNCALIBRATED_CONFIDENCE = 0.5
 
@@ -42,6 +45,7 @@ class RcaState(TypedDict, total=False):
     judge: Judge
     database_url: str | None
     persist: bool
+    cite_wiki: bool
     candidates: list[CandidateChange]
     retrieved: Retrieved
     election: ElectionResult
@@ -199,6 +203,30 @@ def withhold(state: RcaState) -> dict[str, Any]:
     return {"answer": _answer(state, False, [], signals)}
 
 
+def cite_wiki(state: RcaState) -> dict[str, Any]:
+    """Runbooks and postmortems for the incident; a suggestion cites those of the services it touches.
+
+    The wiki is a help, not a dependency: if it cannot be searched the answer says so and goes on."""
+    if not state.get("cite_wiki"):
+        return {}
+    started = time.perf_counter()
+    result = state["answer"]
+    try:
+        from tools.wiki_search import wiki_for_incident
+
+        result.wiki = wiki_for_incident(state["query"])
+    except Exception as error:  # noqa: BLE001 - any wiki failure must leave the RCA answer intact
+        log.warning("wiki_unavailable", error=str(error))
+        result.notes.append(f"the wiki could not be searched ({type(error).__name__})")
+    for suggestion in result.suggestions:
+        services = suggestion.evidence.services
+        suggestion.evidence.wiki_pages = [
+            hit.page for hit in result.wiki if any(service in hit.page for service in services)
+        ]
+    result.timings_ms["wiki"] = round((time.perf_counter() - started) * 1000, 2)
+    return {"answer": result}
+
+
 def persist_answer(state: RcaState) -> dict[str, Any]:
     if not state.get("persist"):
         return {}
@@ -221,6 +249,7 @@ def rca_graph() -> Any:
     graph.add_node("explain", explain_suggestions)
     graph.add_node("answer", answer)
     graph.add_node("withhold", withhold)
+    graph.add_node("wiki", cite_wiki)
     graph.add_node("store", persist_answer)
     graph.add_edge(START, "load")
     graph.add_edge("load", "retrieve")
@@ -228,8 +257,9 @@ def rca_graph() -> Any:
     graph.add_edge("rank", "gate")
     graph.add_conditional_edges("gate", is_confident, {"explain": "explain", "withhold": "withhold"})
     graph.add_edge("explain", "answer")
-    graph.add_edge("answer", "store")
-    graph.add_edge("withhold", "store")
+    graph.add_edge("answer", "wiki")
+    graph.add_edge("withhold", "wiki")
+    graph.add_edge("wiki", "store")
     graph.add_edge("store", END)
     return graph.compile()
 
@@ -260,6 +290,7 @@ def run_rca(
         "judge": judge or LocalJudge(resources.model),
         "database_url": database_url,
         "persist": persist,
+        "cite_wiki": True,
     }
     return _invoke(state)["answer"]
 

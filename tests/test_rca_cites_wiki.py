@@ -1,0 +1,73 @@
+"""An RCA answer cites the wiki pages of the impacted service, and survives a wiki that cannot be read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from chromadb.api.shared_system_client import SharedSystemClient
+
+from graph.rca_graph import run_rca
+from knowledge.changes import Change, ChangeFile
+from knowledge.config import get_settings
+from knowledge.db import migrate, session_scope
+from knowledge.services import Service
+from knowledge.wiki.indexing import index_wiki
+from knowledge.wiki.store import open_wiki
+from tests.wiki.conftest import write_small_wiki
+from tools.answers import IncidentQuery
+
+STARTED = datetime(2026, 5, 4, 14, tzinfo=UTC)
+
+
+@pytest.fixture
+def payments_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A store with the payments service and six changes to it, answered without a confidence floor."""
+    monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", "0")
+    get_settings.cache_clear()
+    url = f"sqlite:///{data_dir / 'culprit.db'}"
+    migrate(url)
+    with session_scope(url) as session:
+        session.add(Service(name="payments", owner="payments-team", path_globs=["services/payments/**"]))
+        for hour in range(6):
+            change = Change(
+                id=f"{hour:040x}", repo="acme/shop", title=f"payments: tune gateway timeout #{hour}",
+                author="Ada", author_time=STARTED - timedelta(hours=hour + 1),
+                landed_time=STARTED - timedelta(hours=hour + 1), added=10, deleted=2, n_files=1,
+            )
+            change.files = [ChangeFile(position=0, path="services/payments/gateway.py", added=10, deleted=2)]
+            session.add(change)
+    yield url
+    SharedSystemClient.clear_system_cache()
+
+
+def _query() -> IncidentQuery:
+    return IncidentQuery(
+        text="Card authorisations time out at the gateway and checkout hangs",
+        title="Checkout failing", service="payments", started_at=STARTED,
+    )
+
+
+def test_answer_cites_the_impacted_services_runbook(payments_store: str, tmp_path: Path) -> None:
+    index_wiki(write_small_wiki(tmp_path / "wiki"), open_wiki())
+
+    answer = run_rca(_query(), database_url=payments_store, persist=False)
+
+    assert answer.wiki[0].page == "services/payments/runbook.md"
+    assert answer.suggestions
+    assert all("services/payments/runbook.md" in s.evidence.wiki_pages for s in answer.suggestions)
+
+
+def test_an_unreadable_wiki_is_noted_and_the_answer_stands(
+    payments_store: str, data_dir: Path
+) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "chroma").write_text("not a directory")  # Chroma cannot open its store here
+
+    answer = run_rca(_query(), database_url=payments_store, persist=False)
+
+    assert len(answer.suggestions) == 5
+    assert answer.wiki == []
+    assert any("wiki could not be searched" in note for note in answer.notes)
