@@ -8,6 +8,8 @@ instead of on the event loop: one slow ack must not hold up the others.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -76,7 +78,17 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/reports", post_reports, methods=["POST"]),
     ]
-    server = Starlette(routes=routes)
+    @asynccontextmanager
+    async def finish_acked_work(_: Starlette) -> AsyncIterator[None]:
+        """On SIGTERM (a rolling restart), answer what was already acked before the process exits.
+
+        uvicorn re-raises the signal once it has stopped, which ends the process
+        without waiting for Bolt's listener threads: wait for them here.
+        """
+        yield
+        await run_in_threadpool(bolt_app.listener_runner.listener_executor.shutdown, True)
+
+    server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming)
     return server
 
