@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -61,32 +64,50 @@ class ChangeEmbeddings:
     def __len__(self) -> int:
         return len(self._index)
 
+    def __contains__(self, change_id: object) -> bool:
+        return change_id in self._index
+
     def missing(self, changes: Sequence[CandidateChange]) -> list[CandidateChange]:
         return [change for change in changes if change.change_id not in self._index]
 
-    def add(self, changes: Sequence[CandidateChange], batch: int = 256, on_progress: Callable[[int], None] | None = None) -> int:
-        """Embed the changes not stored yet and save; returns how many were new."""
+    def add(
+        self,
+        changes: Sequence[CandidateChange],
+        batch: int = 256,
+        on_progress: Callable[[int], None] | None = None,
+        save_every: int = 4096,
+    ) -> int:
+        """Embed the changes not stored yet; returns how many were new.
+
+        Saves every ``save_every`` changes, so a long run that is interrupted
+        keeps what it embedded."""
         todo = list({change.change_id: change for change in self.missing(changes)}.values())
         if not todo:
             return 0
         embedder = self._embedder or _default_embedder()
-        new_vectors: list[np.ndarray] = []
-        for start in range(0, len(todo), batch):
-            chunk = todo[start : start + batch]
-            new_vectors.append(embedder([change_text(change) for change in chunk]))
-            if on_progress:
-                on_progress(len(chunk))
-        fresh = np.vstack(new_vectors).astype(np.float32)
+        added = 0
+        for start in range(0, len(todo), save_every):
+            part = todo[start : start + save_every]
+            vectors = []
+            for offset in range(0, len(part), batch):
+                chunk = part[offset : offset + batch]
+                vectors.append(embedder([change_text(change) for change in chunk]))
+                if on_progress:
+                    on_progress(len(chunk))
+            added += self._store(part, np.vstack(vectors).astype(np.float32))
+        return added
+
+    def _store(self, changes: list[CandidateChange], fresh: np.ndarray) -> int:
         with self._lock:
             # Another thread may have stored some of these while we were embedding:
             # keep one row per id, or ids and rows drift apart.
-            unseen = [row for row, change in enumerate(todo) if change.change_id not in self._index]
+            unseen = [row for row, change in enumerate(changes) if change.change_id not in self._index]
             if not unseen:
                 return 0
             offset = len(self._vectors)
             self._vectors = np.vstack([self._vectors, fresh[unseen]])
             for position, row in enumerate(unseen):
-                self._index[todo[row].change_id] = offset + position
+                self._index[changes[row].change_id] = offset + position
             self._save()
         return len(unseen)
 
@@ -117,3 +138,60 @@ def _default_embedder() -> Callable[[list[str]], np.ndarray]:
     from knowledge.embeddings import embed
 
     return embed
+
+
+@dataclass
+class EmbeddingRun:
+    """What a precompute run found and did."""
+
+    changes: int
+    embedded: int
+    seconds: float
+
+    @property
+    def already_cached(self) -> int:
+        return self.changes - self.embedded
+
+
+def embed_store_changes(
+    store: ChangeEmbeddings,
+    database_url: str | None = None,
+    since: datetime | None = None,
+    repo: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    page: int = 1000,
+) -> EmbeddingRun:
+    """Embed the ingested changes (landed since ``since``) that the cache lacks.
+
+    Without it the first RCA on a fresh store embeds its whole window while the
+    responder waits. Only ids are read for changes already cached, so a rerun
+    costs one query; ``on_start`` is told how many need embedding.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from knowledge.changes import Change
+    from knowledge.db import session_scope
+    from tools.history_cases import candidate_from_change
+
+    began = time.perf_counter()
+    with session_scope(database_url) as session:
+        query = select(Change.id)
+        if since is not None:
+            query = query.where(Change.landed_time >= since)
+        if repo:
+            query = query.where(Change.repo == repo)
+        ids = list(session.scalars(query))
+    todo = [change_id for change_id in ids if change_id not in store]
+    if on_start:
+        on_start(len(todo))
+    embedded = 0
+    for start in range(0, len(todo), page):
+        with session_scope(database_url) as session:
+            rows = session.scalars(
+                select(Change).where(Change.id.in_(todo[start : start + page])).options(selectinload(Change.files))
+            )
+            candidates = [candidate_from_change(change) for change in rows]
+        embedded += store.add(candidates, on_progress=on_progress)
+    return EmbeddingRun(changes=len(ids), embedded=embedded, seconds=round(time.perf_counter() - began, 2))

@@ -1,4 +1,4 @@
-"""``culprit rca``, ``culprit train`` and ``culprit backtest``: the RCA engine from the terminal."""
+"""``culprit rca``, ``train``, ``embed-changes`` and ``backtest``: the RCA engine from the terminal."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ import typer
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 from rich.table import Table
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from bot.cli.console import console, print_json, progress_bar
 from graph.rca_graph import replay_incident, run_rca
 from knowledge.config import get_settings
+from knowledge.db import DatabaseUnavailable
 from knowledge.errors import InputError
 from tools.answers import IncidentQuery, RcaAnswer
 from tools.backtest import BacktestOptions, run_backtest
-from tools.change_embeddings import ChangeEmbeddings
+from tools.change_embeddings import ChangeEmbeddings, EmbeddingRun, embed_store_changes
 from tools.history_cases import History, candidate_from_commit, load_history
 from tools.local_judge import load_model, save_model
 from tools.ranker_training import train_model
@@ -34,14 +36,14 @@ NoEmbeddings = Annotated[
 ]
 
 
-def parse_time(value: str | None) -> datetime:
-    """An ISO time (``Z`` or an offset; none means UTC), or now."""
+def parse_time(value: str | None, option: str = "--at") -> datetime:
+    """An ISO time or date (``Z`` or an offset; none means UTC), or now."""
     if not value:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError as error:
-        raise InputError(f"--at {value!r} is not an ISO time; write e.g. 2024-05-01T12:30:00Z") from error
+        raise InputError(f"{option} {value!r} is not an ISO time; write e.g. 2024-05-01T12:30:00Z") from error
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -83,6 +85,29 @@ def _embeddings_for(history: History, skip: bool, report: Callable[[str | None, 
         report(f"embedding {len(missing)} changes (once; cached in {embeddings_dir()})", len(missing))
         store.add(missing, on_progress=lambda n: report(None, n))
     return store
+
+
+def _embed_store(
+    store: ChangeEmbeddings, report: Callable[[str | None, int], None], since: datetime | None = None,
+    repo: str | None = None,
+) -> EmbeddingRun:
+    """Embed the ingested changes the cache lacks, so the first RCA only embeds its incident."""
+
+    def opened(count: int) -> None:
+        if count:
+            report(f"embedding {count} ingested changes (once; cached in {store.directory})", count)
+
+    return embed_store_changes(
+        store, get_settings().resolved_database_url, since, repo, on_start=opened, on_progress=lambda n: report(None, n)
+    )
+
+
+def _store_is_ready() -> bool:
+    """Whether the store can be read and holds changes (training works without one)."""
+    try:
+        return store_has_changes(get_settings().resolved_database_url)
+    except (DatabaseUnavailable, OperationalError, ProgrammingError):
+        return False
 
 
 def _print_answer(result: RcaAnswer) -> None:
@@ -143,10 +168,16 @@ def register(app: typer.Typer) -> None:
         no_embeddings: NoEmbeddings = False,
         json_output: JsonOutput = False,
     ) -> None:
-        """Train the local judge and its confidence calibration on past investigations."""
+        """Train the local judge and its confidence calibration on past investigations.
+
+        With embeddings, the history's commits and the store's ingested changes are
+        embedded too (once), so the first RCA embeds only its incident."""
         history = _read_history(cases, commits)
+        ingested: EmbeddingRun | None = None
         with stage_progress() as report:
             embeddings = _embeddings_for(history, no_embeddings, report)
+            if embeddings is not None and _store_is_ready():
+                ingested = _embed_store(embeddings, report)
             report(f"learning from {len(history.cases)} cases", 2 * len(history.cases))
             model = train_model(history, history.cases, embeddings, progress=lambda n: report(None, n))
         path = save_model(model, out or get_settings().resolved_ranker_path)
@@ -157,6 +188,7 @@ def register(app: typer.Typer) -> None:
             "features": len(model.feature_names),
             "uses_embeddings": model.uses_embeddings,
             "confidence_prior": round(model.confidence.prior, 4),
+            "ingested_changes_embedded": ingested.embedded if ingested else 0,
         }
         if json_output:
             print_json(summary)
@@ -164,6 +196,35 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"trained on {model.n_cases} cases from {', '.join(model.repos)}; saved to {path} "
                 f"(held-out top-5 rate used for calibration: {model.confidence.prior:.2f})"
+            )
+
+    @app.command("embed-changes")
+    def embed_changes(
+        since: Annotated[
+            str | None, typer.Option("--since", help="Only changes landed since this ISO date or time (default: all).")
+        ] = None,
+        repo: Annotated[str | None, typer.Option("--repo", help="Only changes of this repository.")] = None,
+        json_output: JsonOutput = False,
+    ) -> None:
+        """Embed ingested changes ahead of time, so the first RCA answers without embedding its window."""
+        landed_since = parse_time(since, "--since") if since else None
+        if not store_has_changes(get_settings().resolved_database_url):
+            raise InputError("the store holds no changes; load some first with `culprit ingest`")
+        with stage_progress() as report:
+            run = _embed_store(ChangeEmbeddings(embeddings_dir()), report, landed_since, repo)
+        summary = {
+            "changes": run.changes,
+            "embedded": run.embedded,
+            "already_cached": run.already_cached,
+            "seconds": run.seconds,
+            "cache": str(embeddings_dir()),
+        }
+        if json_output:
+            print_json(summary)
+        else:
+            console.print(
+                f"{run.embedded} changes embedded, {run.already_cached} already cached "
+                f"(of {run.changes}) in {run.seconds:.1f} s; cache in {embeddings_dir()}"
             )
 
     @app.command("backtest")

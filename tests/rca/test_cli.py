@@ -72,3 +72,45 @@ def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None
     assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)
     empty = runner.invoke(app, ["rca", "checkout is down"])
     assert isinstance(empty.exception, InputError) and "culprit ingest" in str(empty.exception)
+
+
+def test_embed_changes_precomputes_the_window_so_the_first_answer_embeds_nothing(
+    history: History, trained, database_url: str, data_dir: Path  # noqa: ANN001
+) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from graph.rca_graph import run_rca
+    from knowledge.config import get_settings
+    from tests.rca.test_answers import _store_changes
+    from tools.change_embeddings import ChangeEmbeddings
+    from tools.history_cases import case_query
+    from tools.rca_resources import load_resources
+
+    started = _store_changes(database_url, history)
+    since = started - timedelta(days=get_settings().window_days)
+    in_window = {sha for sha, commit in history.commits.items() if commit.landed_at >= since}
+
+    first = runner.invoke(app, ["embed-changes", "--since", since.isoformat(), "--json"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert summary["changes"] == summary["embedded"] == len(in_window) > 50
+    store = ChangeEmbeddings(data_dir / "embeddings")
+    assert len(store) == len(in_window) and all(sha in store for sha in in_window)
+
+    again = json.loads(runner.invoke(app, ["embed-changes", "--since", since.isoformat(), "--json"]).stdout)
+    assert again["embedded"] == 0 and again["already_cached"] == len(in_window)
+
+    resources = load_resources(database_url)
+    resources.model = replace(trained, uses_embeddings=True)
+    answer = run_rca(replace(case_query(history.cases[-1]), repo="acme/widget"), database_url=database_url,
+                     persist=False, resources=resources)
+    assert answer.suggestions or answer.strongest_signals
+    assert not any("first time" in note for note in answer.notes), answer.notes
+
+
+def test_embed_changes_on_an_empty_store_says_how_to_fill_it(database_url: str) -> None:
+    empty = runner.invoke(app, ["embed-changes"])
+    assert isinstance(empty.exception, InputError) and "culprit ingest" in str(empty.exception)
+    bad = runner.invoke(app, ["embed-changes", "--since", "last week"])
+    assert isinstance(bad.exception, InputError) and "--since" in str(bad.exception)
