@@ -111,18 +111,21 @@ class Balancer:
     async def post(
         self, path: str, content: bytes, headers: dict[str, str], retry_server_errors: bool = False
     ) -> Outcome:
+        """Send until answered. A request that got no response is sent again, as Slack does
+        (with ``X-Slack-Retry-Num``; culprit drops a retry it already handled)."""
         started = time.perf_counter()
+        retries = 0
         for attempt in range(1, MAX_ATTEMPTS + 1):
             url = self.urls[next(self._turn) % len(self.urls)]
+            sent = {**headers, "X-Slack-Retry-Num": str(retries), "X-Slack-Retry-Reason": "http_error"} if retries else headers
             try:
-                response = await self.client.post(url + path, content=content, headers=headers)
+                response = await self.client.post(url + path, content=content, headers=sent)
             except httpx.ConnectError:
                 self.statuses["connect error"] += 1
                 continue
-            except httpx.TransportError as error:  # sent, then the replica went away
+            except httpx.TransportError as error:  # no response: a closed keep-alive, or the replica went away
                 self.statuses[type(error).__name__] += 1
-                if not retry_server_errors:
-                    return Outcome(599, time.perf_counter() - started, attempt)
+                retries += 1
                 await asyncio.sleep(RETRY_PAUSE_S)
                 continue
             self.statuses[str(response.status_code)] += 1
@@ -250,6 +253,7 @@ class Harness:
         posted = self.answers_by_marker()
         texts = [call.args.get("text", "") + json.dumps(call.args.get("blocks") or []) for call in self.stack.slack.calls if any(m in json.dumps(call.args) for m in markers)]  # type: ignore[union-attr]
         return {
+            "asked": len(markers),
             "answered_once": sum(posted[m] == 1 for m in markers),
             "missing": sum(posted[m] == 0 for m in markers),
             "duplicated": sum(posted[m] > 1 for m in markers),
@@ -344,7 +348,7 @@ async def timed(work: Any) -> tuple[Any, float]:
 
 async def load_phases(harness: Harness, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         balancer = harness.balancer(client)
         await harness.warm_up(client)
@@ -389,7 +393,7 @@ async def replica_fault(harness: Harness, args: argparse.Namespace) -> dict[str,
     victim = stack.replicas[0]
     reports_before = set(harness.reports_sent)
     first = len(harness.rca_markers)
-    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1000)) as client:
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1000, keepalive_expiry=2.0)) as client:
         balancer = harness.balancer(client)
         reports = asyncio.create_task(harness.post_reports(balancer, args.batches // 2, args.batch_size))
         rca = asyncio.create_task(harness.send_rca(balancer, max(10, args.rca // 2)))
@@ -447,7 +451,7 @@ async def postgres_fault(harness: Harness, args: argparse.Namespace) -> dict[str
     """Restart PostgreSQL under a report burst: failures are clean 5xx, retries then store everything once."""
     stack = harness.stack
     reports_before = set(harness.reports_sent)
-    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1000)) as client:
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=1000, keepalive_expiry=2.0)) as client:
         balancer = harness.balancer(client)
         reports = asyncio.create_task(harness.post_reports(balancer, args.batches // 2, args.batch_size))
         await asyncio.sleep(args.fault_after_s)
@@ -509,10 +513,10 @@ def scheduler_fault(harness: Harness) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
-    report: dict[str, Any] = {"load_average_at_start": os.getloadavg()}
+    report: dict[str, Any] = {"arguments": vars(args), "load_average_at_start": os.getloadavg()}
     report["seed"] = seed(say)
     workdir = Path(tempfile.mkdtemp(prefix="culprit-stack-"))
-    stack = Stack(workdir, with_vllm=not args.no_vllm, progress=say)
+    stack = Stack(workdir, with_vllm=not args.no_vllm, progress=say, with_classifier=not args.no_classifier)
     run_id = f"s{int(time.time()) % 100000}"
     try:
         started = time.monotonic()
@@ -587,6 +591,7 @@ def main() -> None:
     parser.add_argument("--fault-after-s", type=float, default=1.0, help="seconds into the burst to inject a fault")
     parser.add_argument("--hard-stop", action="store_true", help="SIGKILL the replica instead of SIGTERM")
     parser.add_argument("--no-vllm", action="store_true", help="local judge only; skip the CPU vLLM")
+    parser.add_argument("--no-classifier", action="store_true", help="store reports unclassified (the storage path alone)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

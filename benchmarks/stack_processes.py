@@ -131,6 +131,7 @@ class Stack:
     workdir: Path
     with_vllm: bool
     progress: object
+    with_classifier: bool = True
     database: str = field(default_factory=lambda: f"culprit_stack_{uuid.uuid4().hex[:10]}")
     replicas: list[Replica] = field(default_factory=list)
     scheduler: Replica | None = None
@@ -157,6 +158,8 @@ class Stack:
         admin_sql(f'CREATE DATABASE "{self.database}" TEMPLATE "{SEED_DATABASE}"')
         self._exit.callback(admin_sql, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         shutil.copytree(SEED_DIR / "data", self.data_dir)
+        if not self.with_classifier:  # reports are stored as "other", without MiniLM: the storage path alone
+            (self.data_dir / "models" / "report_classifier.joblib").unlink()
         self._fake_slack = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
         self.slack = self._exit.enter_context(self._fake_slack)
         self._start_chroma()
