@@ -98,6 +98,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
         embeddings=resources.embeddings if semantic else None,
         ownership=resources.ownership,
         incident_vector=vector,
+        past_incidents=resources.model.past_incidents if resources.model else None,
     )
     retrieved = retrieve(query, state["candidates"], context, resources.keep)
     return {"retrieved": retrieved, "timings_ms": _timed("retrieve", state, started)}

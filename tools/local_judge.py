@@ -20,9 +20,10 @@ from knowledge.errors import CulpritError
 from tools.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.component_map import ComponentMap
 from tools.confidence import ConfidenceModel
+from tools.past_incidents import PastIncidents
 from tools.signals import FEATURE_NAMES, heuristic_score
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 ALL_REPOSITORIES = ""
 
 
@@ -38,6 +39,7 @@ class RankerModel:
     n_cases: int
     repos: list[str] = field(default_factory=list)
     uses_embeddings: bool = True
+    past_incidents: PastIncidents | None = None
     version: int = MODEL_VERSION
 
     def component_map(self, repo: str | None) -> ComponentMap | None:

@@ -20,6 +20,7 @@ from tools.answers import CandidateChange, IncidentQuery
 from tools.change_embeddings import ChangeEmbeddings
 from tools.component_map import ComponentMap, commit_words
 from tools.ownership_context import OwnershipContext
+from tools.past_incidents import PastIncidents, past_incident_signals
 from tools.risk import file_names, only_docs, only_tests, risk_labels, touches_code
 from tools.terms import identifiers, path_tokens, title_subsystem, tokens
 
@@ -51,6 +52,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "fix_title",
     "owner_match",
     "service_distance",
+    "similar_incidents",
+    "similar_incidents_share",
+    "place_broke_before",
     "log_candidates",
     "query_terms",
 )
@@ -69,6 +73,7 @@ class SignalContext:
     embeddings: ChangeEmbeddings | None = None
     ownership: OwnershipContext = field(default_factory=OwnershipContext)
     incident_vector: np.ndarray | None = None
+    past_incidents: PastIncidents | None = None
 
 
 @dataclass
@@ -212,6 +217,11 @@ def compute_signals(
     embedding_rank, _ = _rank_share(embedding)
     embedding_gap = embedding - embedding.max()
 
+    similar, broke_before = np.zeros(n), np.zeros(n)
+    if context.past_incidents is not None:
+        similar, broke_before = past_incident_signals(query, candidates, context.past_incidents, context.component_map)
+    _similar_rank, similar_share = _rank_share(similar)
+
     started = query.started_at.timestamp()
     hours = np.array([max(0.0, (started - change.landed_time.timestamp()) / 3600) for change in candidates])
     recency_rank, _ = _rank_share(-hours)
@@ -249,6 +259,9 @@ def compute_signals(
                 **terms.static,
                 "owner_match": owner_match,
                 "service_distance": distance,
+                "similar_incidents": float(similar[index]),
+                "similar_incidents_share": float(similar_share[index]),
+                "place_broke_before": float(broke_before[index]),
                 "log_candidates": math.log1p(n),
                 "query_terms": math.log1p(len(query_set)),
             }
