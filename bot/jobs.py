@@ -1,4 +1,4 @@
-"""Scheduled jobs: the weekly digest, spike and data-quality checks, and the retention purge.
+"""Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up and the retention purge.
 
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (a ``DigestRun`` row per ISO week and channel, an ``Alert``
@@ -30,6 +30,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from bot.metrics import ALERTS_POSTED, DIGESTS_POSTED
+from bot.reports_http import classify_pending_reports
 from knowledge.config import get_settings
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import forget_old_deliveries
@@ -165,7 +166,7 @@ def post_new_alerts(post: Post, url: str | None = None) -> int:
 
 
 def build_scheduler(post: Post, url: str | None = None) -> BackgroundScheduler:
-    """The bot's scheduler (not started): weekly digest, hourly alert checks, nightly purge."""
+    """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge."""
     settings = get_settings()
     zone = ZoneInfo(settings.digest_timezone)
     scheduler = BackgroundScheduler(timezone=zone)
@@ -180,6 +181,10 @@ def build_scheduler(post: Post, url: str | None = None) -> BackgroundScheduler:
     scheduler.add_job(
         post_new_alerts, CronTrigger(minute=5, timezone=zone), kwargs={"post": post, "url": url},
         id="report_alerts", coalesce=True, misfire_grace_time=600,
+    )
+    scheduler.add_job(  # reports a crashed replica stored but never classified
+        classify_pending_reports, "interval", minutes=1, kwargs={"url": url},
+        id="report_classification", coalesce=True, max_instances=1,
     )
     scheduler.add_job(
         purge_expired_reports, CronTrigger(hour=3, minute=17, timezone=zone), kwargs={"url": url},

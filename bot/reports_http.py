@@ -2,14 +2,23 @@
 
 Accepts a JSON list of ``{id, text[, category][, created_at]}`` or
 ``{"reports": [...]}`` with ``Authorization: Bearer <CULPRIT_REPORTS_TOKEN>``.
-Classification and the database write run in the thread pool so the event
-loop keeps serving Slack while a large batch is stored.
+The request redacts and inserts the batch unclassified in one short
+transaction (in the thread pool, so the event loop keeps serving Slack) and
+answers after the commit. Classifying and counting happen afterwards, in one
+background thread per process that starts once a burst of batches has
+settled, so a burst is stored at the speed of the database, not of the model.
+Reports a replica leaves unclassified (it crashed, the model failed) are
+taken by the next drain or by the scheduler's catch-up job every minute.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import os
+import sys
+import threading
+import time
 from typing import Any
 
 import structlog
@@ -18,19 +27,27 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.metrics import observe_intake
+from bot.metrics import REPORTS_CLASSIFIED, REPORTS_INGESTED
 from knowledge.config import get_settings
 from knowledge.db import DatabaseUnavailable
-from tools.report_intake import IncomingReport, ingest_reports, report_from_mapping
+from tools.classifiers import configured_classifier
+from tools.report_intake import CLASSIFY_BATCH, IncomingReport, classify_pending, report_from_mapping, store_reports
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REPORTS = 5000
+SETTLE_S = 0.5  # classify once no batch has arrived for this long...
+MAX_DELAY_S = 5.0  # ...or this long after the first unclassified batch, under steady load
+WORKER_NICENESS = 10  # the request threads of this process come first
 
 
 async def post_reports(request: Request) -> JSONResponse:
-    """Store a batch of reports; 200 with counts after the commit, else 401/400/413/503 with the reason."""
+    """Store a batch of reports; 200 with counts after the commit, else 401/400/413/503 with the reason.
+
+    The answer is ``{"received", "stored", "duplicates"}``: the reports are
+    committed, and classified moments later by :data:`classification`.
+    """
     settings = get_settings()
     expected = settings.reports_token
     given = request.headers.get("authorization", "")
@@ -51,12 +68,83 @@ async def post_reports(request: Request) -> JSONResponse:
     if len(reports) > MAX_REPORTS:
         return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
     try:
-        result = await run_in_threadpool(ingest_reports, reports, "http")
+        result = await run_in_threadpool(store_reports, reports, "http")
     except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
         log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=len(reports))
         return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
-    observe_intake(result.by_category, "http")
-    return JSONResponse(result.as_dict())
+    REPORTS_INGESTED.labels(source="http").inc(result.stored)
+    if result.stored:
+        classification.wake()
+    return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates})
+
+
+def classify_pending_reports(url: str | None = None) -> int:
+    """Classify and count every unclassified report, a batch per transaction; returns how many.
+
+    Run by the intake worker after a burst and by the scheduler every minute.
+    """
+    classifier = configured_classifier()
+    counted = 0
+    while True:
+        taken, by_category = classify_pending(classifier, url)
+        for category, count in by_category.items():
+            REPORTS_CLASSIFIED.labels(category=category).inc(count)
+        counted += by_category.total()
+        if taken < CLASSIFY_BATCH:
+            return counted
+
+
+class ClassificationWorker:
+    """One daemon thread per process that drains unclassified reports after the endpoint stored some.
+
+    It waits for a burst to settle (``SETTLE_S`` without a new batch, at most
+    ``MAX_DELAY_S``) and runs at a lower CPU priority, so the requests of the
+    burst are answered first.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._first: float | None = None
+        self._last = 0.0
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Note that reports were stored; the thread classifies them once the burst settles."""
+        with self._changed:
+            self._last = time.monotonic()
+            if self._first is None:
+                self._first = self._last
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="report-classification", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        if sys.platform == "linux":  # Linux sets the niceness of one thread by its id
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+        while True:
+            self._wait_for_a_settled_burst()
+            try:
+                counted = classify_pending_reports()
+            except Exception:  # the rows stay unclassified; the next wake or the catch-up job takes them
+                log.exception("report classification failed; reports stay pending")
+                continue
+            log.info("reports classified", reports=counted)
+
+    def _wait_for_a_settled_burst(self) -> None:
+        with self._changed:
+            while True:
+                if self._first is None:
+                    self._changed.wait()
+                    continue
+                due = min(self._last + SETTLE_S, self._first + MAX_DELAY_S)
+                if time.monotonic() >= due:
+                    self._first = None
+                    return
+                self._changed.wait(due - time.monotonic())
+
+
+classification = ClassificationWorker()
 
 
 def _parse(body: bytes) -> list[IncomingReport]:

@@ -1,10 +1,19 @@
 """Store user reports: redact, hash, insert once, classify, and count per category per day.
 
-Every path in (file, ``POST /reports``, the Slack feedback channel) goes
-through :func:`ingest_reports`, so the rules are the same everywhere: nothing
-unredacted is stored or classified, a report seen before (same id or same
-redacted text) is skipped, and the daily counts that outlive the raw reports
-are bumped in the same transaction as the insert.
+Every path in redacts and hashes the same way (:func:`prepared_rows`): nothing
+unredacted is stored or classified, and a report seen before (same id or same
+redacted text) is skipped. Two ways to classify:
+
+- inline (:func:`ingest_reports`: files, the Slack feedback channel): the
+  category is set and the daily count bumped in the transaction that inserts;
+- later (:func:`store_reports`: ``POST /reports``): the batch is inserted
+  unclassified (``category`` NULL) and answered after one short commit, and
+  :func:`classify_pending` classifies and counts those rows afterwards. A burst
+  of batches then waits neither for the model nor on the one ``category_daily``
+  row every batch of the day would update.
+
+Either way a report is counted exactly once: in the transaction that sets its
+category.
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from knowledge.config import get_settings
@@ -32,6 +42,8 @@ from tools.classifiers import OTHER, Classifier, with_other, configured_classifi
 from tools.redaction import redact
 
 BATCH = 500
+CLASSIFY_BATCH = 256
+DEADLOCK_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -182,6 +194,94 @@ def ingest_report_texts(
     return ingest_reports(reports, source=source, url=database_url)
 
 
+def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetime) -> list[dict[str, Any]]:
+    """Redacted, hashed rows, one per id and per text, in content-hash order.
+
+    The fixed order matters on PostgreSQL: two batches inserting the same
+    reports take their unique-index locks in the same order instead of
+    deadlocking.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    ids: set[str] = set()
+    for report in batch:
+        text = redact(report.text.strip())
+        digest = content_hash(text)
+        identifier = report.id or digest[:32]
+        if digest in rows or identifier in ids:
+            continue
+        ids.add(identifier)
+        rows[digest] = {
+            "id": identifier,
+            "content_hash": digest,
+            "text": text,
+            "source": source,
+            "created_at": report.created_at or arrived,
+            "ingested_at": arrived,
+            "label": report.label,
+            "category": None,
+            "confidence": None,
+        }
+    return [rows[digest] for digest in sorted(rows)]
+
+
+def store_reports(
+    reports: list[IncomingReport], source: str = "http", url: str | None = None, now: datetime | None = None
+) -> IntakeResult:
+    """Insert a batch unclassified in one transaction; returns after the commit.
+
+    :func:`classify_pending` gives the stored reports their category and
+    counts them. A deadlock with a batch holding the same reports is retried.
+    """
+    rows = prepared_rows(reports, source, now or utcnow())
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        try:
+            with session_scope(url) as session:
+                stored = len(_insert_new(session, rows))
+            break
+        except OperationalError as error:
+            if attempt == DEADLOCK_RETRIES or getattr(error.orig, "sqlstate", None) != "40P01":
+                raise
+    return IntakeResult(received=len(reports), stored=stored, duplicates=len(reports) - stored)
+
+
+def classify_pending(
+    classifier: Classifier | None, url: str | None = None, limit: int = CLASSIFY_BATCH
+) -> tuple[int, Counter[str]]:
+    """Classify up to ``limit`` unclassified reports and count them; returns (taken, counted per category).
+
+    The category is set and the daily count bumped in one transaction, and only
+    on rows still unclassified, so each report is counted exactly once. On
+    PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED``: replicas draining
+    at the same time take different rows. A worker that dies mid-batch leaves
+    its rows unclassified for the next one.
+    """
+    threshold = get_settings().other_confidence
+    counted: Counter[str] = Counter()
+    with session_scope(url) as session:
+        query = (
+            select(BugReport.id, BugReport.text, BugReport.created_at)
+            .where(BugReport.category.is_(None))
+            .order_by(BugReport.ingested_at)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = [dict(row._mapping) for row in session.execute(query)]
+        _classify(rows, classifier, threshold)
+        per_day: Counter[tuple[date, str]] = Counter()
+        for row in rows:
+            claimed = session.execute(
+                update(BugReport)
+                .where(BugReport.id == row["id"], BugReport.category.is_(None))
+                .values(category=row["category"], confidence=row["confidence"])
+            ).rowcount
+            if claimed:
+                per_day[(row["created_at"].astimezone(UTC).date(), row["category"])] += 1
+                counted[row["category"]] += 1
+        bump_daily_counts(session, per_day)
+    return len(rows), counted
+
+
 def _ingest_batch(
     batch: list[IncomingReport],
     source: str,
@@ -191,27 +291,10 @@ def _ingest_batch(
     now: datetime | None,
 ) -> IntakeResult:
     result = IntakeResult(received=len(batch))
-    arrived = now or utcnow()
-    rows: dict[str, dict[str, Any]] = {}
-    for report in batch:
-        text = redact(report.text.strip())
-        digest = content_hash(text)
-        if digest in rows:
-            continue
-        rows[digest] = {
-            "id": report.id or digest[:32],
-            "content_hash": digest,
-            "text": text,
-            "source": source,
-            "created_at": report.created_at or arrived,
-            "ingested_at": arrived,
-            "label": report.label,
-        }
+    rows = prepared_rows(batch, source, now or utcnow())
     with session_scope(url) as session:
-        known = _already_stored(session, list(rows.values()))
-        new_rows = [row for digest, row in rows.items() if digest not in known and row["id"] not in known]
-        seen_ids: set[str] = set()
-        new_rows = [r for r in new_rows if not (r["id"] in seen_ids or seen_ids.add(r["id"]))]
+        known = _already_stored(session, rows)
+        new_rows = [row for row in rows if row["content_hash"] not in known and row["id"] not in known]
         _classify(new_rows, classifier, threshold)
         inserted = _insert_new(session, new_rows)
         counts: Counter[tuple[date, str]] = Counter()
@@ -237,7 +320,7 @@ def _already_stored(session: Session, rows: list[dict[str, Any]]) -> set[str]:
 
 
 def _classify(rows: list[dict[str, Any]], classifier: Classifier | None, threshold: float) -> None:
-    if classifier is None:
+    if classifier is None or not rows:
         predictions = []
     else:
         predictions = with_other(classifier.classify([r["text"] for r in rows]), threshold)
@@ -252,10 +335,28 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, 
     """Insert, ignoring rows another writer stored a moment ago; returns the rows really inserted."""
     if not rows:
         return []
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(BugReport).on_conflict_do_nothing().returning(BugReport.id)
-    inserted_ids = set(session.scalars(statement, rows).all())
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {name: [row[name] for row in rows] for name in _COLUMNS}
+        inserted_ids = set(session.connection().scalars(_INSERT_UNNEST, columns).all())
+    else:
+        statement = sqlite.insert(BugReport).on_conflict_do_nothing().returning(BugReport.id)
+        inserted_ids = set(session.scalars(statement, rows).all())
     return [row for row in rows if row["id"] in inserted_ids]
+
+
+_COLUMNS = ["id", "content_hash", "text", "source", "created_at", "ingested_at", "label", "category", "confidence"]
+_ARRAYS = func.unnest(
+    *(bindparam(name, type_=postgresql.ARRAY(BugReport.__table__.c[name].type)) for name in _COLUMNS)
+).table_valued(*_COLUMNS).render_derived(name="incoming")
+# One array per column instead of a VALUES row per report: the statement text is the same for every
+# batch, so psycopg and the server prepare it once (a 50-row VALUES insert spent more CPU on parsing
+# its 450 placeholders than on anything else in the request).
+_INSERT_UNNEST = (
+    postgresql.insert(BugReport)
+    .from_select(_COLUMNS, select(*(_ARRAYS.c[name] for name in _COLUMNS)))
+    .on_conflict_do_nothing()
+    .returning(BugReport.id)
+)
 
 
 def bump_daily_counts(session: Session, counts: Counter[tuple[date, str]]) -> None:
@@ -276,9 +377,11 @@ def bump_daily_counts(session: Session, counts: Counter[tuple[date, str]]) -> No
 def purge_expired_reports(
     retention_days: int | None = None, url: str | None = None, now: datetime | None = None
 ) -> int:
-    """Delete raw reports older than the retention; the daily counts stay. Returns how many went."""
+    """Delete classified reports older than the retention; the daily counts stay. Returns how many went."""
     days = get_settings().report_retention_days if retention_days is None else retention_days
     cutoff = (now or utcnow()) - timedelta(days=days)
-    with session_scope(url) as session:
-        deleted = session.execute(delete(BugReport).where(BugReport.created_at < cutoff))
+    with session_scope(url) as session:  # an unclassified report is not counted yet: it stays until it is
+        deleted = session.execute(
+            delete(BugReport).where(BugReport.created_at < cutoff, BugReport.category.is_not(None))
+        )
         return int(deleted.rowcount or 0)
