@@ -68,13 +68,13 @@ async def post_reports(request: Request) -> JSONResponse:
     if len(reports) > MAX_REPORTS:
         return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
     try:
-        result = await run_in_threadpool(store_reports, reports, "http")
+        result = await run_in_threadpool(store_reports, reports, "http", settings.resolved_database_url)
     except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
         log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=len(reports))
         return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
     REPORTS_INGESTED.labels(source="http").inc(result.stored)
     if result.stored:
-        classification.wake()
+        classification.wake(settings.resolved_database_url)
     return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates})
 
 
@@ -106,11 +106,13 @@ class ClassificationWorker:
         self._changed = threading.Condition()
         self._first: float | None = None
         self._last = 0.0
+        self._databases: set[str] = set()
         self._thread: threading.Thread | None = None
 
-    def wake(self) -> None:
-        """Note that reports were stored; the thread classifies them once the burst settles."""
+    def wake(self, url: str) -> None:
+        """Note that reports were stored in ``url``; the thread classifies them once the burst settles."""
         with self._changed:
+            self._databases.add(url)
             self._last = time.monotonic()
             if self._first is None:
                 self._first = self._last
@@ -123,15 +125,15 @@ class ClassificationWorker:
         if sys.platform == "linux":  # Linux sets the niceness of one thread by its id
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
         while True:
-            self._wait_for_a_settled_burst()
-            try:
-                counted = classify_pending_reports()
-            except Exception:  # the rows stay unclassified; the next wake or the catch-up job takes them
-                log.exception("report classification failed; reports stay pending")
-                continue
-            log.info("reports classified", reports=counted)
+            for url in self._wait_for_a_settled_burst():
+                try:
+                    counted = classify_pending_reports(url)
+                except Exception:  # the rows stay unclassified; the next wake or the catch-up job takes them
+                    log.exception("report classification failed; reports stay pending")
+                    continue
+                log.info("reports classified", reports=counted)
 
-    def _wait_for_a_settled_burst(self) -> None:
+    def _wait_for_a_settled_burst(self) -> set[str]:
         with self._changed:
             while True:
                 if self._first is None:
@@ -140,7 +142,8 @@ class ClassificationWorker:
                 due = min(self._last + SETTLE_S, self._first + MAX_DELAY_S)
                 if time.monotonic() >= due:
                     self._first = None
-                    return
+                    databases, self._databases = self._databases, set()
+                    return databases
                 self._changed.wait(due - time.monotonic())
 
 

@@ -1,8 +1,19 @@
-"""A small labeled set from the demo generator and one embedded classifier trained on it per session."""
+"""A small labeled set and one embedded classifier trained on it per session; the report endpoint under uvicorn."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from bot.reports_http import post_reports
+from knowledge.config import get_settings
 
 from knowledge.demo_reports import demo_reports
 from tools.classifiers.embedded import EmbeddedClassifier
@@ -21,3 +32,21 @@ def classifier(labeled_reports: tuple[list[dict[str, str]], list[dict[str, str]]
     """The real MiniLM under a trained head (loaded once: the model takes seconds)."""
     train, _ = labeled_reports
     return EmbeddedClassifier.train([redact(r["text"]) for r in train], [r["category"] for r in train])
+
+
+@pytest.fixture
+def reports_server(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The endpoint under a real uvicorn on 127.0.0.1, on a free port."""
+    monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "s3cret")
+    get_settings.cache_clear()
+    app = Starlette(routes=[Route("/reports", post_reports, methods=["POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/reports"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,37 +1,8 @@
-import socket
-import threading
-import time
-from collections.abc import Iterator
-
 import httpx
-import pytest
-import uvicorn
 from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from bot.reports_http import post_reports
-from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.reports import BugReport
-
-
-@pytest.fixture
-def reports_server(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The endpoint under a real uvicorn on 127.0.0.1, on a free port."""
-    monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "s3cret")
-    get_settings.cache_clear()
-    app = Starlette(routes=[Route("/reports", post_reports, methods=["POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}/reports"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_reports_are_committed_before_the_answer(reports_server: str, database_url: str) -> None:
