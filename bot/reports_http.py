@@ -31,7 +31,14 @@ from bot.metrics import REPORTS_CLASSIFIED, REPORTS_INGESTED
 from knowledge.config import get_settings
 from knowledge.db import DatabaseUnavailable
 from tools.classifiers import configured_classifier
-from tools.report_intake import CLASSIFY_BATCH, IncomingReport, classify_pending, report_from_mapping, store_reports
+from tools.report_intake import (
+    CLASSIFY_BATCH,
+    IncomingReport,
+    IntakeResult,
+    classify_pending,
+    report_from_mapping,
+    store_reports,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +47,10 @@ MAX_REPORTS = 5000
 SETTLE_S = 0.5  # classify once no batch has arrived for this long...
 MAX_DELAY_S = 5.0  # ...or this long after the first unclassified batch, under steady load
 WORKER_NICENESS = 10  # the request threads of this process come first
+# Batches written at once per process: plenty for two cores and one database, and within the engine's
+# pool, so a burst does not open (and then close) an overflow connection per waiting request.
+CONCURRENT_WRITES = 8
+_writers = threading.BoundedSemaphore(CONCURRENT_WRITES)
 
 
 async def post_reports(request: Request) -> JSONResponse:
@@ -68,7 +79,7 @@ async def post_reports(request: Request) -> JSONResponse:
     if len(reports) > MAX_REPORTS:
         return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
     try:
-        result = await run_in_threadpool(store_reports, reports, "http", settings.resolved_database_url)
+        result = await run_in_threadpool(_store, reports, settings.resolved_database_url)
     except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
         log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=len(reports))
         return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
@@ -76,6 +87,11 @@ async def post_reports(request: Request) -> JSONResponse:
     if result.stored:
         classification.wake(settings.resolved_database_url)
     return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates})
+
+
+def _store(reports: list[IncomingReport], url: str) -> IntakeResult:
+    with _writers:
+        return store_reports(reports, "http", url)
 
 
 def classify_pending_reports(url: str | None = None) -> int:
