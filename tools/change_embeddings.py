@@ -1,8 +1,9 @@
 """Change embeddings computed once and kept on disk, keyed by change id.
 
 MiniLM embeds only about a hundred texts a second on a small CPU, so a query
-must embed only the incident text; changes are embedded at training or
-ingestion time (or the first time they are seen) and read back from here.
+must embed only the incident text; changes are embedded ahead of time by
+``culprit train`` and ``culprit embed-changes`` (or, failing that, the first
+time an RCA sees them) and read back from here.
 """
 
 from __future__ import annotations
