@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.answer_view import print_answer
 from bot.cli.console import console, print_json, progress_bar
 from bot.cli.ingest import show_loaded
 from bot.cli.ingest import TerminalProgress
@@ -70,27 +71,10 @@ def _show_answer(run: DemoRun) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    if not answer.suggestions:
-        console.print(f"[yellow]Not confident enough to suggest a change[/] (confidence {answer.confidence:.2f}).")
-        for signal in answer.strongest_signals:
-            console.print(f"  - {signal}", highlight=False, soft_wrap=True)
-    else:
-        console.print(f"\n[bold]Most likely causes[/] (confidence {answer.confidence:.2f}):", highlight=False)
-        for suggestion in answer.suggestions:
-            mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in run.org.example.culprits else ""
-            console.print(
-                f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.title} "
-                f"[dim]({suggestion.author})[/]{mark}",
-                highlight=False,
-                soft_wrap=True,
-            )
-            for sentence in suggestion.evidence.sentences[:2]:
-                console.print(f"     [dim]- {sentence}[/]", highlight=False, soft_wrap=True)
+    print_answer(answer, get_settings().min_confidence, run.org.example.culprits)
     if run.culprit_rank is None:
         culprit = run.org.changes_by_id[run.org.example.culprits[0]]
         console.print(f"[dim]The answer key's cause was {culprit.id[:10]} {culprit.title}.[/]", highlight=False)
-    for note in answer.notes:
-        console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
     console.print(
         f"\nAsk your own: culprit rca \"<what you see>\" --service {query.service} "
         f"--at {query.started_at:%Y-%m-%dT%H:%M:%SZ}",

@@ -14,10 +14,11 @@ from rich.progress import TaskID
 from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from bot.cli.answer_view import print_answer
 from bot.cli.console import console, print_json, progress_bar
 from graph.rca_graph import replay_incident, run_rca
 from knowledge.config import get_settings
-from knowledge.db import DatabaseUnavailable
+from knowledge.db import DatabaseUnavailable, migrate
 from knowledge.errors import InputError
 from tools.answers import IncidentQuery, RcaAnswer
 from tools.backtest import BacktestOptions, run_backtest
@@ -110,32 +111,6 @@ def _store_is_ready() -> bool:
         return False
 
 
-def _print_answer(result: RcaAnswer) -> None:
-    if not result.confident:
-        console.print(
-            f"[yellow]Not confident enough to suggest changes[/] (confidence {result.confidence:.2f}, "
-            f"threshold {get_settings().min_confidence:.2f}; {result.n_candidates} changes in the window)."
-        )
-        for signal in result.strongest_signals:
-            console.print(f"  • {signal}", highlight=False)
-    else:
-        table = Table(title=f"Likely culprits (confidence {result.confidence:.2f}, {result.n_candidates} changes checked)")
-        for column in ("#", "change", "title", "author", "landed", "evidence"):
-            table.add_column(column, overflow="fold")
-        for suggestion in result.suggestions:
-            table.add_row(
-                str(suggestion.rank),
-                suggestion.change_id[:10],
-                suggestion.title,
-                suggestion.author,
-                suggestion.landed_time.strftime("%Y-%m-%d %H:%M"),
-                "\n".join(suggestion.evidence.sentences),
-            )
-        console.print(table)
-    for note in result.notes:
-        console.print(f"[dim]note: {note}[/]", highlight=False)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("rca")
     def rca(
@@ -151,6 +126,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("describe the incident: give its TEXT or --title")
         started_at = parse_time(at)
         settings = get_settings()
+        migrate(settings.resolved_database_url)  # a fresh data directory gets its schema, a dead database a clear error
         if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
         query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
@@ -158,7 +134,7 @@ def register(app: typer.Typer) -> None:
         if json_output:
             print_json(result.to_dict())
         else:
-            _print_answer(result)
+            print_answer(result, settings.min_confidence)
 
     @app.command("train")
     def train(

@@ -63,7 +63,8 @@ def test_train_then_rca_json_from_the_store(
     withheld = json.loads(rca_with_threshold("1.0", "--json").stdout)
     assert not withheld["confident"] and withheld["suggestions"] == [] and withheld["strongest_signals"]
 
-    assert "Likely culprits" in rca_with_threshold("0").stdout
+    listed = rca_with_threshold("0").stdout
+    assert "Most likely causes" in listed and f"1. {answer['suggestions'][0]['change_id'][:10]}" in listed
     assert "Not confident" in rca_with_threshold("1.0").stdout
 
 
@@ -72,6 +73,11 @@ def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None
     assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)
     empty = runner.invoke(app, ["rca", "checkout is down"])
     assert isinstance(empty.exception, InputError) and "culprit ingest" in str(empty.exception)
+
+
+def test_rca_on_a_fresh_data_directory_says_how_to_fill_the_store(data_dir: Path) -> None:
+    fresh = runner.invoke(app, ["rca", "checkout is down"])
+    assert isinstance(fresh.exception, InputError) and "culprit ingest" in str(fresh.exception)
 
 
 def test_embed_changes_precomputes_the_window_so_the_first_answer_embeds_nothing(

@@ -1,0 +1,54 @@
+"""An RCA answer in the terminal: a numbered list with evidence that reads at any width."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from bot.cli.console import console
+from tools.answers import RcaAnswer
+
+
+def _before(minutes: float) -> str:
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} days"
+
+
+def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collection[str] = ()) -> None:
+    """Suggestions with their evidence sentences, or the strongest signals when withheld.
+
+    ``answer_key`` marks known culprits (the demo shows whether it found its own)."""
+    if not answer.confident:
+        console.print(
+            f"[yellow]Not confident enough to suggest changes[/] (confidence {answer.confidence:.2f}, "
+            f"threshold {min_confidence:.2f}; {answer.n_candidates} changes in the window). Strongest signals:",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for signal in answer.strongest_signals:
+            console.print(f"  - {signal}", highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            f"\n[bold]Most likely causes[/] (confidence {answer.confidence:.2f}, "
+            f"{answer.n_candidates} changes checked):",
+            highlight=False,
+        )
+        for suggestion in answer.suggestions:
+            mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in answer_key else ""
+            console.print(
+                f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.title} "
+                f"[dim]({suggestion.author}, landed {_before(suggestion.evidence.minutes_before_incident)} "
+                f"before, judge {suggestion.judge})[/]{mark}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            for sentence in suggestion.evidence.sentences:
+                console.print(f"     [dim]- {sentence}[/]", highlight=False, soft_wrap=True)
+    if answer.wiki:
+        console.print("\n[bold]Related wiki pages[/]:", highlight=False)
+        for hit in answer.wiki:
+            console.print(f"  - {hit.page} > {hit.heading}", highlight=False, soft_wrap=True)
+    for note in answer.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
