@@ -16,27 +16,17 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from knowledge.config import Settings
-from knowledge.errors import InputError
 from tools.judging import Judge
-from tools.llm_judge import LLMJudge
+from tools.llm_judge import LLMJudge, require_llm
 
 
 def llm_configured(settings: Settings) -> bool:
     return bool(settings.llm_base_url and settings.llm_model)
 
 
-def _require_llm(settings: Settings) -> tuple[str, str]:
-    if not (settings.llm_base_url and settings.llm_model):
-        raise InputError(
-            "no LLM is configured: set CULPRIT_LLM_BASE_URL (e.g. http://vllm:8000/v1) "
-            "and CULPRIT_LLM_MODEL to the served model name"
-        )
-    return settings.llm_base_url, settings.llm_model
-
-
 def make_openai_client(settings: Settings) -> openai.OpenAI:
     """A thread-safe completions client for judging and classifying; no retries, so late means fallback."""
-    base_url, _model = _require_llm(settings)
+    base_url, _model = require_llm(settings)
     return openai.OpenAI(
         base_url=base_url,
         api_key=settings.llm_api_key,
@@ -47,7 +37,7 @@ def make_openai_client(settings: Settings) -> openai.OpenAI:
 
 def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
     """The agent's chat model; tool calling needs vLLM's ``--enable-auto-tool-choice``."""
-    base_url, model = _require_llm(settings)
+    base_url, model = require_llm(settings)
     return ChatOpenAI(
         base_url=base_url,
         api_key=SecretStr(settings.llm_api_key),
@@ -60,13 +50,4 @@ def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
 
 def make_judge(settings: Settings, fallback: Judge) -> Judge:
     """The LLM judge when configured (falling back per batch), else ``fallback`` itself."""
-    if not llm_configured(settings):
-        return fallback
-    base_url, model = _require_llm(settings)
-    return LLMJudge(
-        base_url=base_url,
-        model=model,
-        timeout_s=settings.llm_timeout_s,
-        fallback=fallback,
-        api_key=settings.llm_api_key,
-    )
+    return LLMJudge.from_settings(settings, fallback) if llm_configured(settings) else fallback

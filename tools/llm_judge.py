@@ -21,6 +21,8 @@ import httpx
 import openai
 import structlog
 
+from knowledge.config import Settings
+from knowledge.errors import InputError
 from tools.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.judge_prompt import candidate_labels, judge_messages
 from tools.judging import Judge
@@ -79,6 +81,16 @@ def _first_token_logprobs(response: Any) -> tuple[str, list[tuple[str, float]]]:
     return content, top
 
 
+def require_llm(settings: Settings) -> tuple[str, str]:
+    """The configured server and model, or an error that says which variables to set."""
+    if not (settings.llm_base_url and settings.llm_model):
+        raise InputError(
+            "no LLM is configured: set CULPRIT_LLM_BASE_URL (e.g. http://vllm:8000/v1) "
+            "and CULPRIT_LLM_MODEL to the served model name"
+        )
+    return settings.llm_base_url, settings.llm_model
+
+
 class LLMJudge:
     """Ranks a batch with a vLLM server; thread-safe, so batches can be judged concurrently."""
 
@@ -100,6 +112,17 @@ class LLMJudge:
             api_key=api_key,
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             max_retries=0,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, fallback: Judge) -> LLMJudge:
+        base_url, model = require_llm(settings)
+        return cls(
+            base_url=base_url,
+            model=model,
+            timeout_s=settings.llm_timeout_s,
+            fallback=fallback,
+            api_key=settings.llm_api_key,
         )
 
     def rank(self, incident: IncidentQuery, batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:

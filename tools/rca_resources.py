@@ -10,6 +10,7 @@ from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from tools.change_embeddings import ChangeEmbeddings
 from tools.judging import Judge
+from tools.llm_judge import LLMJudge
 from tools.local_judge import LocalJudge, RankerModel, load_model
 from tools.ownership_context import OwnershipContext, load_ownership
 from tools.retrieval import DEFAULT_KEEP
@@ -62,17 +63,4 @@ def make_judge(kind: str, model: RankerModel | None) -> Judge:
         return local
     if kind != "llm":
         raise InputError(f"unknown judge {kind!r}; use local or llm")
-    settings = get_settings()
-    if not settings.llm_base_url or not settings.llm_model:
-        raise InputError("the llm judge needs CULPRIT_LLM_BASE_URL and CULPRIT_LLM_MODEL")
-    try:
-        from tools.llm_judge import LLMJudge
-    except ImportError as error:
-        raise CulpritError(f"the llm judge is not available in this install ({error})") from error
-    return LLMJudge(
-        base_url=settings.llm_base_url,
-        model=settings.llm_model,
-        timeout_s=settings.llm_timeout_s,
-        fallback=local,
-        api_key=settings.llm_api_key,
-    )
+    return LLMJudge.from_settings(get_settings(), fallback=local)
