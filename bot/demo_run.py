@@ -108,8 +108,9 @@ def load_demo_reports(files: DemoFiles, url: str, progress: Progress) -> LoadRep
 def train_demo_ranker(files: DemoFiles, progress: Progress) -> str:
     """Train the local judge on the demo's past incidents unless that exact model is in place.
 
-    It learns without change embeddings: embedding every change would triple the
-    demo's run time, and the answer embeds the few hundred changes it looks at.
+    It learns without change embeddings, so its answers rank on the other signals:
+    embedding every change would more than double the demo's run time. ``culprit
+    embed-changes`` then ``culprit train`` give a model that uses them.
     A model trained on someone's own history is never replaced.
     """
     path = get_settings().resolved_ranker_path
