@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from bot.blocks import duration
 from bot.cli.console import console
 from tools.answers import RcaAnswer
-
-
-def _before(minutes: float) -> str:
-    if minutes < 120:
-        return f"{minutes:.0f} min"
-    if minutes < 48 * 60:
-        return f"{minutes / 60:.1f} h"
-    return f"{minutes / 1440:.1f} days"
 
 
 def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collection[str] = ()) -> None:
@@ -39,7 +32,7 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
             mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in answer_key else ""
             console.print(
                 f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.title} "
-                f"[dim]({suggestion.author}, landed {_before(suggestion.evidence.minutes_before_incident)} "
+                f"[dim]({suggestion.author}, landed {duration(suggestion.evidence.minutes_before_incident)} "
                 f"before, judge {suggestion.judge})[/]{mark}",
                 highlight=False,
                 soft_wrap=True,
