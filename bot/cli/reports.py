@@ -134,18 +134,20 @@ def register(app: typer.Typer) -> None:
     @reports.command("trends")
     def trends(
         category: str = typer.Option(None, help="Only this category."),
-        days: int = typer.Option(14, help="How many days back from today."),
+        days: int = typer.Option(14, help="How many days back from --end."),
+        end: str = typer.Option(None, help="Last day shown, YYYY-MM-DD (default: today)."),
         as_json: bool = typer.Option(False, "--json", help="Print the daily counts as JSON."),
     ) -> None:
         """Daily report counts per category."""
         from tools.trends import daily_series
 
-        series = daily_series(category, days, datetime.now(UTC).date())
+        last_day = _parse_day(end) if end else datetime.now(UTC).date()
+        series = daily_series(category, days, last_day)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
             return
         if not series:
-            console.print(f"no reports in the last {days} days")
+            console.print(f"no reports in the {days} days up to {last_day}")
             return
         days_shown = [d for d, _ in next(iter(series.values()))]
         table = Table("category", *[d.strftime("%m-%d") for d in days_shown], "total")

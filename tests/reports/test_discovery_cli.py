@@ -65,6 +65,9 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
 
     trends = runner.invoke(app, ["reports", "trends", "--days", "3650", "--json"])
     assert sum(point["count"] for point in json.loads(trends.stdout)["login"]) > 0
+    last_day = reports[-1]["created_at"][:10]
+    week = json.loads(runner.invoke(app, ["reports", "trends", "--days", "7", "--end", last_day, "--json"]).stdout)
+    assert [str(point["day"]) for point in week["login"]][-1] == last_day and len(week["login"]) == 7
 
     digest = runner.invoke(app, ["digest", "--dry-run", "--end", reports[-1]["created_at"][:10]])
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
