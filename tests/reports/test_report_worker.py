@@ -105,7 +105,10 @@ def test_overlapping_batches_from_twenty_senders_are_stored_once(
     assert sum(a["stored"] + a["duplicates"] for a in answers) == sum(len(b) for b in batches)
     _wait_until_classified(database_url)
     categories, daily = _state(database_url)
-    assert set(categories) == sent_ids
+    # Whichever copy of a repeated text arrives first keeps its id; the other is a duplicate.
+    repeated = {n: {f"o{n}", f"again-{n}"} & set(categories) for n in range(5)}
+    assert all(len(kept) == 1 for kept in repeated.values()), repeated
+    assert set(categories) - set().union(*repeated.values()) == {f"o{n}" for n in range(5, 240)}
     assert sum(daily.values()) == 240, "every stored report counted once"
 
 
