@@ -27,7 +27,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
-from graph.llm import llm_configured, make_chat_model
+from graph.llm import make_chat_model
 from knowledge.config import Settings
 from tools.answers import IncidentQuery, RcaAnswer
 
@@ -144,9 +144,9 @@ def answer_question(
     model: BaseChatModel | None = None,
 ) -> AgentReply:
     """Answer one mention; any failure of the agent falls back to a plain RCA of the question."""
-    via = "llm" if model is not None or llm_configured(settings) else "router"
+    via = "llm" if model is not None or settings.llm_configured else "router"
     try:
-        model = model or (make_chat_model(settings) if llm_configured(settings) else IntentRouter())
+        model = model or (make_chat_model(settings) if settings.llm_configured else IntentRouter())
         result = build_agent(model, build_tools(context)).invoke(
             {"messages": [HumanMessage(question)]}, config={"recursion_limit": 12}
         )

@@ -10,29 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-import openai
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from knowledge.config import Settings
 from tools.judging import Judge
 from tools.llm_judge import LLMJudge, require_llm
-
-
-def llm_configured(settings: Settings) -> bool:
-    return bool(settings.llm_base_url and settings.llm_model)
-
-
-def make_openai_client(settings: Settings) -> openai.OpenAI:
-    """A thread-safe completions client for judging and classifying; no retries, so late means fallback."""
-    base_url, _model = require_llm(settings)
-    return openai.OpenAI(
-        base_url=base_url,
-        api_key=settings.llm_api_key,
-        timeout=httpx.Timeout(settings.llm_timeout_s, connect=min(settings.llm_timeout_s, 5.0)),
-        max_retries=0,
-    )
 
 
 def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
@@ -50,4 +33,4 @@ def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
 
 def make_judge(settings: Settings, fallback: Judge) -> Judge:
     """The LLM judge when configured (falling back per batch), else ``fallback`` itself."""
-    return LLMJudge.from_settings(settings, fallback) if llm_configured(settings) else fallback
+    return LLMJudge.from_settings(settings, fallback) if settings.llm_configured else fallback

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     other_confidence: float = 0.4
 
     @property
+    def llm_configured(self) -> bool:
+        """An LLM is used only when both its server and its model are named."""
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file inside the data directory."""
         if self.database_url:
