@@ -5,6 +5,10 @@ candidates, labelled 1 for the culprit. Cases are used both as written and as
 a symptom-only report, so the ranker also learns what to trust when a
 responder knows little. A confidence calibration is fit on the latest quarter
 of the training cases with a ranker that did not see them.
+
+Every signal of a training case is computed from what was known when it
+started, the component map included: a map learned from all training commits
+has read the case's own fix, whose message is the incident text.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from tools.retrieval import DEFAULT_KEEP, retrieve
 from tools.signals import FEATURE_NAMES, SignalContext
 
 Progress = Callable[[int], None]
+
+MAP_SNAPSHOT_CASES = 25
 
 
 @dataclass
@@ -62,6 +68,27 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
     return learn_component_map(((commit.title, commit.body, commit.paths) for commit in commits), cutoff)
 
 
+def maps_known_at_each_case(
+    history: History, cases: Sequence[HistoryCase], every: int = MAP_SNAPSHOT_CASES
+) -> dict[str, ComponentMap]:
+    """For each case (by id), a component map learned only from commits landed before it.
+
+    One map serving every training case would include each case's own fix commit,
+    which pairs the incident's words with the culprit's places: on training cases
+    the signal then looks about twice as strong as it can be on a new incident
+    (top-5 alone, symptom-only curl: 0.59 against 0.36), and the ranker learned to
+    lean on it. A fresh map every ``every`` cases of a repository keeps the cost
+    to a few dozen maps."""
+    maps: dict[str, ComponentMap] = {}
+    for repo in sorted({case.repo for case in cases}):
+        ordered = sorted((case for case in cases if case.repo == repo), key=lambda case: case.incident.time)
+        for start in range(0, len(ordered), every):
+            chunk = ordered[start : start + every]
+            known = component_map_for(history, float(chunk[0].incident.time), repo)
+            maps.update({case.case_id: known for case in chunk})
+    return maps
+
+
 def build_examples(
     history: History,
     cases: Sequence[HistoryCase],
@@ -73,14 +100,15 @@ def build_examples(
     past: PastIncidents | None = None,
 ) -> list[CaseExample]:
     """Run the retriever over each case, using only its incident fields and candidates
-    (and the incidents ``past`` holds that started before it)."""
+    (and the incidents ``past`` holds that started before it). ``component_maps`` is
+    keyed by case id (see ``maps_known_at_each_case``)."""
     queries = [case_query(case, symptom) for case in cases]
     vectors = incident_vectors(queries) if embeddings is not None else [None] * len(queries)
     examples: list[CaseExample] = []
     for case, query, vector in zip(cases, queries, vectors, strict=True):
         candidates = case_candidates(case, history.commits)
         context = SignalContext(
-            component_map=component_maps.get(case.repo),
+            component_map=component_maps.get(case.case_id),
             embeddings=embeddings,
             incident_vector=vector,
             past_incidents=past,
@@ -180,12 +208,13 @@ def train_model(
     cases = sorted(cases, key=lambda case: case.incident.time)
     cutoff = float(cases[-1].incident.time + 1) if cases else 0.0
     component_maps = learn_component_maps(history, cases, cutoffs)
+    maps_at_case = maps_known_at_each_case(history, cases)
     past = resolved_incidents(history, cases)
     by_repo = [[case for case in cases if case.repo == repo] for repo in sorted({case.repo for case in cases})]
     early_cases = [case for repo_cases in by_repo for case in repo_cases[: int(len(repo_cases) * 0.75)]]
     late_cases = [case for repo_cases in by_repo for case in repo_cases[int(len(repo_cases) * 0.75) :]]
     examples = {
-        (part, symptom): build_examples(history, chosen, component_maps, embeddings, symptom, keep, progress, past)
+        (part, symptom): build_examples(history, chosen, maps_at_case, embeddings, symptom, keep, progress, past)
         for part, chosen in (("early", early_cases), ("late", late_cases))
         for symptom in (False, True)
     }
