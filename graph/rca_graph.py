@@ -99,6 +99,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
         ownership=resources.ownership,
         incident_vector=vector,
         past_incidents=resources.model.past_incidents if resources.model else None,
+        similar_changes=resources.model.similar_changes_in(query.repo) if resources.model else None,
     )
     retrieved = retrieve(query, state["candidates"], context, resources.keep)
     return {"retrieved": retrieved, "timings_ms": _timed("retrieve", state, started)}
@@ -150,6 +151,11 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
     shares = np.exp(scores - scores.max()) if len(scores) else scores
     shares = shares / shares.sum() if len(scores) else shares
     component_map = resources.model.component_map(query.repo) if resources.model else None
+    similar = resources.model.similar_changes_in(query.repo) if resources.model else None
+    neighbourhood = None
+    if similar is not None and state["candidates"]:
+        oldest = min(change.landed_time for change in state["candidates"]).timestamp()
+        neighbourhood = similar.neighbourhood(query.full_text, oldest)
     suggestions = []
     for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
         change = by_id[choice.change_id]
@@ -163,7 +169,7 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
-                evidence=explain(query, change, resources.ownership, component_map),
+                evidence=explain(query, change, resources.ownership, component_map, neighbourhood),
             )
         )
     return suggestions

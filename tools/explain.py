@@ -7,6 +7,7 @@ from tools.component_map import ComponentMap
 from tools.ownership_context import OwnershipContext
 from tools.risk import risk_labels, size_label
 from tools.signals import change_terms
+from tools.similar_changes import Neighbourhood
 from tools.terms import identifiers, tokens
 
 _MAX_ITEMS = 6
@@ -25,8 +26,10 @@ def explain(
     change: CandidateChange,
     ownership: OwnershipContext | None = None,
     component_map: ComponentMap | None = None,
+    neighbourhood: Neighbourhood | None = None,
 ) -> Evidence:
-    """Collect the facts behind one suggestion and say them in sentences."""
+    """Collect the facts behind one suggestion and say them in sentences. ``neighbourhood``:
+    the earlier changes described most like the incident, whose places this change may share."""
     ownership = ownership or OwnershipContext()
     terms = change_terms(change)
     query_terms = set(tokens(query.full_text))
@@ -40,6 +43,9 @@ def explain(
         own_words = terms.known_by if learned_from else None
         _score, pairs = component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
+    shared = neighbourhood.strongest(change.paths) if neighbourhood is not None else None
+    if shared:
+        places.append(shared[0])
 
     owners = ownership.owners_of(change.paths)
     services = ownership.services_of(change.paths)
@@ -57,7 +63,13 @@ def explain(
         size=size_label(change.added, change.deleted, len(change.paths)),
         risk=risk_labels(change.paths),
     )
-    evidence.sentences = _sentences(query, evidence, pairs)
+    like_this = None
+    if shared and neighbourhood is not None:
+        like_this = (
+            f"{shared[1]} of the {neighbourhood.n_neighbours} earlier changes described most like this incident "
+            f"touched {shared[0]}, as this one does."
+        )
+    evidence.sentences = _sentences(query, evidence, pairs, like_this)
     return evidence
 
 
@@ -69,13 +81,17 @@ def _duration(minutes: float) -> str:
     return f"{minutes / 1440:.1f} days"
 
 
-def _sentences(query: IncidentQuery, evidence: Evidence, pairs: list[tuple[str, str]]) -> list[str]:
+def _sentences(
+    query: IncidentQuery, evidence: Evidence, pairs: list[tuple[str, str]], like_this: str | None
+) -> list[str]:
     said: list[str] = [f"Landed {_duration(evidence.minutes_before_incident)} before the incident started."]
     if evidence.matched_terms:
         said.append("Shares these words with the incident: " + ", ".join(evidence.matched_terms[:8]) + ".")
     if pairs:
         linked = ", ".join(f"'{word}' -> {place}" for word, place in pairs[:3])
         said.append(f"Past changes about these words touched the same code: {linked}.")
+    if like_this:
+        said.append(like_this)
     if evidence.matched_paths:
         said.append("Touches " + ", ".join(evidence.matched_paths[:4]) + ".")
     if evidence.owners:

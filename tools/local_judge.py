@@ -1,8 +1,8 @@
 """The local judge: a learned ranker over the retriever's signals, no LLM needed.
 
 It is trained by ``culprit train`` and saved with joblib together with the
-names of its features, the component map it was trained with and the
-confidence calibration, so that ranking, explaining and gating all use the
+names of its features, the component maps and similar-change indexes it was
+trained with and the confidence calibration, so that ranking, explaining and gating all use the
 same learned picture of the code.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import joblib
 import numpy as np
@@ -22,9 +22,20 @@ from tools.component_map import ComponentMap
 from tools.confidence import ConfidenceModel
 from tools.past_incidents import PastIncidents
 from tools.signals import FEATURE_NAMES, heuristic_score
+from tools.similar_changes import SimilarChanges
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 ALL_REPOSITORIES = ""
+T = TypeVar("T")
+
+
+def _for_repository(per_repository: dict[str, T], repo: str | None) -> T | None:
+    """The repository's own entry; for an unknown or unnamed repository, the one over all of them."""
+    if repo in per_repository:
+        return per_repository[repo]
+    if len(per_repository) == 1:
+        return next(iter(per_repository.values()))
+    return per_repository.get(ALL_REPOSITORIES)
 
 
 @dataclass
@@ -40,15 +51,14 @@ class RankerModel:
     repos: list[str] = field(default_factory=list)
     uses_embeddings: bool = True
     past_incidents: PastIncidents | None = None
+    similar_changes: dict[str, SimilarChanges] = field(default_factory=dict)
     version: int = MODEL_VERSION
 
     def component_map(self, repo: str | None) -> ComponentMap | None:
-        """The repository's own map; for an unknown or unnamed repository, the map of all of them."""
-        if repo in self.component_maps:
-            return self.component_maps[repo]
-        if len(self.component_maps) == 1:
-            return next(iter(self.component_maps.values()))
-        return self.component_maps.get(ALL_REPOSITORIES)
+        return _for_repository(self.component_maps, repo)
+
+    def similar_changes_in(self, repo: str | None) -> SimilarChanges | None:
+        return _for_repository(self.similar_changes, repo)
 
     def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:
         rows = np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])

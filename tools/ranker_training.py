@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,8 +30,10 @@ from tools.local_judge import ALL_REPOSITORIES, RankerModel
 from tools.past_incidents import PastIncidents, past_incidents_from
 from tools.retrieval import DEFAULT_KEEP, retrieve
 from tools.signals import FEATURE_NAMES, SignalContext
+from tools.similar_changes import SimilarChanges, learn_similar_changes
 
 Progress = Callable[[int], None]
+L = TypeVar("L")
 
 MAP_SNAPSHOT_CASES = 25
 
@@ -68,6 +71,14 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
     return learn_component_map(((commit.title, commit.body, commit.paths) for commit in commits), cutoff)
 
 
+def similar_changes_for(history: History, cutoff: float, repo: str | None = None) -> SimilarChanges | None:
+    """Index the descriptions of commits landed strictly before ``cutoff`` (unix time)."""
+    from datetime import UTC, datetime
+
+    commits = history.commits_before(datetime.fromtimestamp(cutoff, UTC), repo)
+    return learn_similar_changes((commit.title, commit.body, commit.paths, commit.landed_time) for commit in commits)
+
+
 def maps_known_at_each_case(
     history: History, cases: Sequence[HistoryCase], every: int = MAP_SNAPSHOT_CASES
 ) -> dict[str, ComponentMap]:
@@ -98,10 +109,12 @@ def build_examples(
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
     past: PastIncidents | None = None,
+    similar: dict[str, SimilarChanges] | None = None,
 ) -> list[CaseExample]:
     """Run the retriever over each case, using only its incident fields and candidates
     (and the incidents ``past`` holds that started before it). ``component_maps`` is
-    keyed by case id (see ``maps_known_at_each_case``)."""
+    keyed by case id (see ``maps_known_at_each_case``), ``similar`` by repository: only
+    changes older than a case's candidates vote, so one index serves every case."""
     queries = [case_query(case, symptom) for case in cases]
     vectors = incident_vectors(queries) if embeddings is not None else [None] * len(queries)
     examples: list[CaseExample] = []
@@ -112,6 +125,7 @@ def build_examples(
             embeddings=embeddings,
             incident_vector=vector,
             past_incidents=past,
+            similar_changes=(similar or {}).get(case.repo),
         )
         retrieved = retrieve(query, candidates, context, keep)
         examples.append(CaseExample(query, retrieved.kept, retrieved.n_candidates, culprits(case)))
@@ -163,18 +177,34 @@ def _top_five_hit(ranker, example: CaseExample) -> tuple[list[float], bool]:  # 
     return confidence_features(winners, example.n_candidates), hit
 
 
-def learn_component_maps(
-    history: History, cases: Sequence[HistoryCase], cutoffs: dict[str, float] | None = None
-) -> dict[str, ComponentMap]:
-    """One map per repository, each from commits before its cutoff (default: just after its
-    latest training case); with several repositories also one over all of them."""
+def _per_repository(
+    history: History,
+    cases: Sequence[HistoryCase],
+    cutoffs: dict[str, float] | None,
+    learn: Callable[[History, float, str | None], L],
+) -> dict[str, L]:
+    """One of ``learn`` per repository, each from commits before its cutoff (default: just
+    after its latest training case); with several repositories also one over all of them."""
     repos = sorted({case.repo for case in cases})
     latest = {repo: max(case.incident.time for case in cases if case.repo == repo) + 1.0 for repo in repos}
     cutoffs = {**latest, **(cutoffs or {})}
-    maps = {repo: component_map_for(history, cutoffs[repo], repo) for repo in repos}
+    learned = {repo: learn(history, cutoffs[repo], repo) for repo in repos}
     if len(repos) > 1:
-        maps[ALL_REPOSITORIES] = component_map_for(history, max(cutoffs[repo] for repo in repos))
-    return maps
+        learned[ALL_REPOSITORIES] = learn(history, max(cutoffs[repo] for repo in repos), None)
+    return learned
+
+
+def learn_component_maps(
+    history: History, cases: Sequence[HistoryCase], cutoffs: dict[str, float] | None = None
+) -> dict[str, ComponentMap]:
+    return _per_repository(history, cases, cutoffs, component_map_for)
+
+
+def learn_similar_change_indexes(
+    history: History, cases: Sequence[HistoryCase], cutoffs: dict[str, float] | None = None
+) -> dict[str, SimilarChanges]:
+    indexes = _per_repository(history, cases, cutoffs, similar_changes_for)
+    return {repo: index for repo, index in indexes.items() if index is not None}
 
 
 def resolved_incidents(history: History, cases: Sequence[HistoryCase]) -> PastIncidents:
@@ -204,17 +234,20 @@ def train_model(
     calibrate its confidence on the latest quarter of each repository's cases.
 
     ``cutoffs`` (unix time per repository) bounds the commits the component maps
-    learn from, e.g. the start of a backtest's test period."""
+    and similar-change indexes learn from, e.g. the start of a backtest's test period."""
     cases = sorted(cases, key=lambda case: case.incident.time)
     cutoff = float(cases[-1].incident.time + 1) if cases else 0.0
     component_maps = learn_component_maps(history, cases, cutoffs)
     maps_at_case = maps_known_at_each_case(history, cases)
+    similar = learn_similar_change_indexes(history, cases, cutoffs)
     past = resolved_incidents(history, cases)
     by_repo = [[case for case in cases if case.repo == repo] for repo in sorted({case.repo for case in cases})]
     early_cases = [case for repo_cases in by_repo for case in repo_cases[: int(len(repo_cases) * 0.75)]]
     late_cases = [case for repo_cases in by_repo for case in repo_cases[int(len(repo_cases) * 0.75) :]]
     examples = {
-        (part, symptom): build_examples(history, chosen, maps_at_case, embeddings, symptom, keep, progress, past)
+        (part, symptom): build_examples(
+            history, chosen, maps_at_case, embeddings, symptom, keep, progress, past, similar
+        )
         for part, chosen in (("early", early_cases), ("late", late_cases))
         for symptom in (False, True)
     }
@@ -239,4 +272,5 @@ def train_model(
         repos=sorted({case.repo for case in cases}),
         uses_embeddings=embeddings is not None,
         past_incidents=past,
+        similar_changes=similar,
     )

@@ -21,6 +21,7 @@ from tools.change_embeddings import ChangeEmbeddings
 from tools.component_map import ComponentMap, commit_words
 from tools.ownership_context import OwnershipContext
 from tools.past_incidents import PastIncidents, past_incident_signals
+from tools.similar_changes import SimilarChanges
 from tools.risk import file_names, only_docs, only_tests, risk_labels, touches_code
 from tools.terms import identifiers, path_tokens, title_subsystem, tokens
 
@@ -37,6 +38,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "component",
     "component_share",
     "component_rank",
+    "similar_changes",
+    "similar_changes_share",
+    "similar_changes_votes",
+    "similar_changes_votes_share",
+    "similar_changes_rank",
     "embedding",
     "embedding_gap",
     "embedding_rank",
@@ -74,6 +80,7 @@ class SignalContext:
     ownership: OwnershipContext = field(default_factory=OwnershipContext)
     incident_vector: np.ndarray | None = None
     past_incidents: PastIncidents | None = None
+    similar_changes: SimilarChanges | None = None
 
 
 @dataclass
@@ -210,6 +217,14 @@ def compute_signals(
         )
     component_rank, component_share = _rank_share(component)
 
+    similar_lift, similar_votes = np.zeros(n), np.zeros(n)
+    if context.similar_changes is not None:
+        oldest = min(change.landed_time for change in candidates).timestamp()
+        neighbourhood = context.similar_changes.neighbourhood(text, oldest)
+        similar_lift, similar_votes = np.array([neighbourhood.score(change.paths) for change in candidates]).T
+    _lift_rank, similar_lift_share = _rank_share(similar_lift)
+    similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
+
     embedding = np.zeros(n)
     if context.embeddings is not None and context.incident_vector is not None:
         vectors, known = context.embeddings.vectors([change.change_id for change in candidates])
@@ -251,6 +266,11 @@ def compute_signals(
                 "component": float(component[index]),
                 "component_share": float(component_share[index]),
                 "component_rank": float(component_rank[index]),
+                "similar_changes": float(similar_lift[index]),
+                "similar_changes_share": float(similar_lift_share[index]),
+                "similar_changes_votes": float(similar_votes[index]),
+                "similar_changes_votes_share": float(similar_votes_share[index]),
+                "similar_changes_rank": float(similar_votes_rank[index]),
                 "embedding": float(embedding[index]),
                 "embedding_gap": float(embedding_gap[index]),
                 "embedding_rank": float(embedding_rank[index]),

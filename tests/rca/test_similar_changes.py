@@ -1,0 +1,67 @@
+"""Earlier changes described like an incident point at the code it is about, never from the future."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tools.answers import CandidateChange, IncidentQuery
+from tools.explain import explain
+from tools.similar_changes import description, learn_similar_changes
+
+MAY = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def _past(day: int, title: str, body: str, path: str) -> tuple[str, str, list[str], float]:
+    return title, body, [path], (MAY - timedelta(days=60 - day)).timestamp()
+
+
+def _history() -> list[tuple[str, str, list[str], float]]:
+    changes = []
+    for day in range(0, 40, 2):
+        changes.append(_past(day, "cart: fix timeout when the basket is empty", "Checkout hung.", "src/cart/basket.c"))
+        changes.append(_past(day + 1, "search: stale prices in results", "The index kept old rows.", "src/search/index.c"))
+        changes.append(_past(day, "misc: tidy whitespace", "", f"src/misc/file{day}.c"))
+    changes.append(_past(55, "billing: invoices rounded twice", "", "src/billing/invoice.c"))
+    changes.append(_past(57, "billing: invoices rounded twice again", "", "src/billing/invoice.c"))
+    return changes
+
+
+def test_descriptions_read_like_symptom_reports() -> None:
+    assert description("cart: fix cart_total() overflow", "Seen in src/cart/basket.c.\n\nMore.") == "fix overflow Seen in"
+
+
+def test_a_candidate_in_the_place_similar_changes_touched_scores_higher() -> None:
+    index = learn_similar_changes(_history())
+    assert index is not None and len(index) == len(_history())
+    nearby = index.neighbourhood("checkout hangs with a timeout, basket empty", MAY.timestamp())
+
+    cart_lift, cart_share = nearby.score(["src/cart/basket.c"])
+    search_lift, _ = nearby.score(["src/search/index.c"])
+    assert cart_lift > 1.0 and cart_share > 0.9
+    assert search_lift < 1e-9  # only "src", which every change touches
+    assert nearby.strongest(["src/cart/basket.c", "README"]) == ("src/cart/basket", nearby.n_neighbours)
+
+
+def test_changes_from_after_the_cut_do_not_vote() -> None:
+    index = learn_similar_changes(_history())
+    assert index is not None
+    before_billing = (MAY - timedelta(days=6)).timestamp()
+    assert index.neighbourhood("invoices rounded twice", before_billing).score(["src/billing/invoice.c"]) == (0.0, 0.0)
+    after = index.neighbourhood("invoices rounded twice", MAY.timestamp())
+    assert after.score(["src/billing/invoice.c"])[0] > 0
+
+
+def test_the_explanation_says_how_many_similar_changes_touched_the_same_place() -> None:
+    index = learn_similar_changes(_history())
+    assert index is not None
+    query = IncidentQuery(text="checkout hangs with a timeout, basket empty", started_at=MAY)
+    change = CandidateChange("c1", "cart: reuse buffers", MAY - timedelta(hours=3), paths=("src/cart/basket.c",))
+    evidence = explain(query, change, neighbourhood=index.neighbourhood(query.full_text, MAY.timestamp()))
+    assert "src/cart/basket.c" in evidence.matched_paths
+    assert any("earlier changes described most like this incident touched src/cart/basket" in s
+               for s in evidence.sentences)
+
+
+def test_too_little_history_learns_nothing() -> None:
+    assert learn_similar_changes([]) is None
+    assert learn_similar_changes([("a: one", "", ["x.c"], 1.0), ("b: two", "", ["y.c"], 2.0)]) is None
