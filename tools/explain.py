@@ -65,9 +65,10 @@ def explain(
     )
     like_this = None
     if shared and neighbourhood is not None:
+        place, count, usual = shared
         like_this = (
-            f"{shared[1]} of the {neighbourhood.n_neighbours} earlier changes described most like this incident "
-            f"touched {shared[0]}, as this one does."
+            f"{count} of the {neighbourhood.n_neighbours} earlier changes described most like this incident "
+            f"touched {place} (usually {usual:.0%} of changes do), as this one does."
         )
     evidence.sentences = _sentences(query, evidence, pairs, like_this)
     return evidence

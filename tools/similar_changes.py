@@ -32,6 +32,7 @@ from tools.terms import tokens
 NEIGHBOURS = 40
 _BODY_CHARS = 600
 _SMOOTHING = 0.02
+_TELLING_LIFT = math.log(2.0)
 
 
 def description(title: str, body: str) -> str:
@@ -59,13 +60,16 @@ class Neighbourhood:
             return 0.0, 0.0
         return max(0.0, max(self.lift(place) for place in places)), max(self.shares[place] for place in places)
 
-    def strongest(self, paths: Sequence[str]) -> tuple[str, int] | None:
-        """The most telling place a change shares with the neighbours, and how many of them touched it."""
+    def strongest(self, paths: Sequence[str]) -> tuple[str, int, float] | None:
+        """The most telling place a change shares with the neighbours: (place, how many of them
+        touched it, its everyday share), if they touched it at least twice as often as usual."""
         places = [place for place in change_units(tuple(paths)) if place in self.shares]
         if not places:
             return None
         best = max(places, key=lambda place: (self.lift(place), len(place)))
-        return (best, self.counts[best]) if self.lift(best) > 0 else None
+        if self.lift(best) < _TELLING_LIFT:
+            return None
+        return best, self.counts[best], self.base_rates.get(best, 0.0)
 
 
 @dataclass
