@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from knowledge.changes import Change
@@ -32,13 +31,12 @@ class History:
     def repos(self) -> list[str]:
         return sorted({case.repo for case in self.cases})
 
-    def commits_before(self, cutoff: datetime, repo: str | None = None) -> list[HistoryCommit]:
-        """Commits that had landed before ``cutoff``: all a model may learn from."""
-        limit = cutoff.timestamp()
+    def commits_before(self, cutoff: float, repo: str | None = None) -> list[HistoryCommit]:
+        """Commits that had landed before ``cutoff`` (unix time): all a model may learn from."""
         return [
             commit
             for commit in self.commits.values()
-            if commit.landed_time < limit and (repo is None or commit.repo == repo)
+            if commit.landed_time < cutoff and (repo is None or commit.repo == repo)
         ]
 
 

@@ -65,17 +65,13 @@ def incident_vectors(queries: Sequence[IncidentQuery]) -> np.ndarray:
 
 def component_map_for(history: History, cutoff: float, repo: str | None = None) -> ComponentMap:
     """Learn the word-to-code map from commits landed strictly before ``cutoff`` (unix time)."""
-    from datetime import UTC, datetime
-
-    commits = history.commits_before(datetime.fromtimestamp(cutoff, UTC), repo)
+    commits = history.commits_before(cutoff, repo)
     return learn_component_map(((commit.title, commit.body, commit.paths) for commit in commits), cutoff)
 
 
 def similar_changes_for(history: History, cutoff: float, repo: str | None = None) -> SimilarChanges | None:
     """Index the descriptions of commits landed strictly before ``cutoff`` (unix time)."""
-    from datetime import UTC, datetime
-
-    commits = history.commits_before(datetime.fromtimestamp(cutoff, UTC), repo)
+    commits = history.commits_before(cutoff, repo)
     return learn_similar_changes((commit.title, commit.body, commit.paths, commit.landed_time) for commit in commits)
 
 
