@@ -32,6 +32,7 @@ from tools.rca_resources import RcaResources, load_resources
 from tools.rca_store import store_answer
 from tools.retrieval import Retrieved, retrieve
 from tools.signals import SignalContext
+from tools.similar_changes import Neighbourhood
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,7 @@ class RcaState(TypedDict, total=False):
     cite_wiki: bool
     candidates: list[CandidateChange]
     retrieved: Retrieved
+    similar_changes: Neighbourhood | None
     election: ElectionResult
     confidence: float
     suggestions: list[SuggestedChange]
@@ -93,16 +95,18 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
         from knowledge.embeddings import embed
 
         vector = embed([query.full_text])[0]
+    index = resources.model.similar_changes_in(query.repo) if resources.model else None
+    similar = index.around(query.full_text, state["candidates"]) if index is not None else None
     context = SignalContext(
         component_map=resources.model.component_map(query.repo) if resources.model else None,
         embeddings=resources.embeddings if semantic else None,
         ownership=resources.ownership,
         incident_vector=vector,
         past_incidents=resources.model.past_incidents if resources.model else None,
-        similar_changes=resources.model.similar_changes_in(query.repo) if resources.model else None,
+        similar_changes=similar,
     )
     retrieved = retrieve(query, state["candidates"], context, resources.keep)
-    return {"retrieved": retrieved, "timings_ms": _timed("retrieve", state, started)}
+    return {"retrieved": retrieved, "similar_changes": similar, "timings_ms": _timed("retrieve", state, started)}
 
 
 def rank_changes(state: RcaState) -> dict[str, Any]:
@@ -151,11 +155,7 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
     shares = np.exp(scores - scores.max()) if len(scores) else scores
     shares = shares / shares.sum() if len(scores) else shares
     component_map = resources.model.component_map(query.repo) if resources.model else None
-    similar = resources.model.similar_changes_in(query.repo) if resources.model else None
-    neighbourhood = None
-    if similar is not None and state["candidates"]:
-        oldest = min(change.landed_time for change in state["candidates"]).timestamp()
-        neighbourhood = similar.neighbourhood(query.full_text, oldest)
+    similar = state.get("similar_changes")
     suggestions = []
     for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
         change = by_id[choice.change_id]
@@ -169,7 +169,7 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
-                evidence=explain(query, change, resources.ownership, component_map, neighbourhood),
+                evidence=explain(query, change, resources.ownership, component_map, similar),
             )
         )
     return suggestions

@@ -116,12 +116,13 @@ def build_examples(
     examples: list[CaseExample] = []
     for case, query, vector in zip(cases, queries, vectors, strict=True):
         candidates = case_candidates(case, history.commits)
+        index = (similar or {}).get(case.repo)
         context = SignalContext(
             component_map=component_maps.get(case.case_id),
             embeddings=embeddings,
             incident_vector=vector,
             past_incidents=past,
-            similar_changes=(similar or {}).get(case.repo),
+            similar_changes=index.around(query.full_text, candidates) if index is not None else None,
         )
         retrieved = retrieve(query, candidates, context, keep)
         examples.append(CaseExample(query, retrieved.kept, retrieved.n_candidates, culprits(case)))

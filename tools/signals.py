@@ -21,8 +21,8 @@ from tools.change_embeddings import ChangeEmbeddings
 from tools.component_map import ComponentMap, commit_words
 from tools.ownership_context import OwnershipContext
 from tools.past_incidents import PastIncidents, past_incident_signals
-from tools.similar_changes import SimilarChanges
 from tools.risk import file_names, only_docs, only_tests, risk_labels, touches_code
+from tools.similar_changes import Neighbourhood
 from tools.terms import identifiers, path_tokens, title_subsystem, tokens
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -80,7 +80,7 @@ class SignalContext:
     ownership: OwnershipContext = field(default_factory=OwnershipContext)
     incident_vector: np.ndarray | None = None
     past_incidents: PastIncidents | None = None
-    similar_changes: SimilarChanges | None = None
+    similar_changes: Neighbourhood | None = None
 
 
 @dataclass
@@ -219,9 +219,7 @@ def compute_signals(
 
     similar_lift, similar_votes = np.zeros(n), np.zeros(n)
     if context.similar_changes is not None:
-        oldest = min(change.landed_time for change in candidates).timestamp()
-        neighbourhood = context.similar_changes.neighbourhood(text, oldest)
-        similar_lift, similar_votes = np.array([neighbourhood.score(change.paths) for change in candidates]).T
+        similar_lift, similar_votes = np.array([context.similar_changes.score(change.paths) for change in candidates]).T
     _lift_rank, similar_lift_share = _rank_share(similar_lift)
     similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from tools.answers import CandidateChange
 from tools.component_map import change_units
 from tools.history_cases import symptom_only
 from tools.terms import tokens
@@ -104,6 +105,13 @@ class SimilarChanges:
                 shares[place] += similarity[index] / total
                 counts[place] += 1
         return Neighbourhood(dict(shares), dict(counts), self.base_rates, len(nearest))
+
+    def around(self, text: str, candidates: Sequence[CandidateChange]) -> Neighbourhood:
+        """The neighbourhood the candidates of one incident are scored against: only changes
+        older than every candidate vote."""
+        if not candidates:
+            return Neighbourhood({}, {}, self.base_rates, 0)
+        return self.neighbourhood(text, min(change.landed_time for change in candidates).timestamp())
 
 
 def learn_similar_changes(changes: Iterable[tuple[str, str, Sequence[str], float]]) -> SimilarChanges | None:
