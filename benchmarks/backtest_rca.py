@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 from graph.rca_graph import replay_incident
-from tools.backtest import BacktestOptions, run_backtest, split_repositories, train_on_earlier
-from tools.change_embeddings import ChangeEmbeddings
-from tools.history_cases import load_history
-from tools.rca_resources import embeddings_dir, make_judge
+from tools.rca.history.backtest import BacktestOptions, run_backtest, split_repositories, train_on_earlier
+from tools.rca.embeddings import ChangeEmbeddings
+from tools.rca.history.cases import load_history
+from tools.rca.resources import embeddings_dir, make_judge
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rca"
 

@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 
-from tools.classifiers.embedded import EmbeddedClassifier, report_embeddings
-from tools.redaction import redact
-from tools.report_intake import BATCH, read_report_file
+from tools.reports.classifiers.embedded import EmbeddedClassifier, report_embeddings
+from tools.reports.redaction import redact
+from tools.reports.intake import BATCH, read_report_file
 
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "../shared/data/reports/app_reviews.csv"
 

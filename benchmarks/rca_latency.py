@@ -20,12 +20,12 @@ import numpy as np
 
 from graph.rca_graph import replay_incident
 from knowledge.embeddings import embed
-from tools.answers import IncidentQuery
-from tools.change_embeddings import DIMENSIONS, ChangeEmbeddings
-from tools.history_cases import History, candidate_from_commit, case_query, load_history
-from tools.local_judge import RankerModel, load_model
-from tools.ranker_training import train_model
-from tools.rca_resources import RcaResources
+from tools.rca.answers import IncidentQuery
+from tools.rca.embeddings import DIMENSIONS, ChangeEmbeddings
+from tools.rca.history.cases import History, candidate_from_commit, case_query, load_history
+from tools.rca.judges.local import RankerModel, load_model
+from tools.rca.history.training import train_model
+from tools.rca.resources import RcaResources
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rca"
 

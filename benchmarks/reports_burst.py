@@ -53,9 +53,9 @@ def intake_app() -> Starlette:
 
 
 def train_classifier(path: Path) -> None:
-    from knowledge.demo_reports import demo_reports
-    from tools.classifiers.embedded import EmbeddedClassifier
-    from tools.redaction import redact
+    from knowledge.demo.reports import demo_reports
+    from tools.reports.classifiers.embedded import EmbeddedClassifier
+    from tools.reports.redaction import redact
 
     reports = demo_reports(days=21, seed=3).reports[::4][:240]
     EmbeddedClassifier.train([redact(r["text"]) for r in reports], [r["category"] for r in reports]).save(path)

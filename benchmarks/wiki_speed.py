@@ -28,7 +28,7 @@ from knowledge.config import Settings  # noqa: E402
 from knowledge.embeddings import get_embedder  # noqa: E402
 from knowledge.wiki.indexing import index_wiki  # noqa: E402
 from knowledge.wiki.store import open_wiki, wiki_client  # noqa: E402
-from tools.wiki_search import search_wiki, searcher_for  # noqa: E402
+from tools.wiki.search import search_wiki, searcher_for  # noqa: E402
 
 SECTIONS_PER_PAGE = 10
 SECTION_NAMES = ("Symptoms", "Dashboards", "Mitigation", "Escalation", "Known issues", "Dependencies",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tools.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
+from tools.rca.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
 
 Block = dict[str, Any]
 

@@ -18,15 +18,15 @@ from knowledge.demo.loader import load_demo
 from knowledge.errors import CulpritError
 from knowledge.ingest.progress import Progress
 from knowledge.ingest.report import LoadReport
-from tools.answers import IncidentQuery, RcaAnswer
-from tools.classifiers import classifier_path, configured_classifier
-from tools.classifiers.embedded import EmbeddedClassifier
-from tools.history_cases import History, load_history
-from tools.local_judge import RankerModel, load_model, save_model
-from tools.ranker_training import train_model
-from tools.redaction import redact
-from tools.report_intake import BATCH as REPORT_BATCH
-from tools.report_intake import IntakeResult, ingest_reports, read_report_file
+from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.reports.classifiers import classifier_path, configured_classifier
+from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.rca.history.cases import History, load_history
+from tools.rca.judges.local import RankerModel, load_model, save_model
+from tools.rca.history.training import train_model
+from tools.reports.redaction import redact
+from tools.reports.intake import BATCH as REPORT_BATCH
+from tools.reports.intake import IntakeResult, ingest_reports, read_report_file
 
 
 @dataclass

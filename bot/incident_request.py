@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from knowledge.errors import InputError
-from tools.answers import IncidentQuery
+from tools.rca.answers import IncidentQuery
 
 MAX_TEXT = 2000
 _SERVICE = re.compile(r"(?:^|\s)service:(?P<value>[\w.\-/]+)", re.IGNORECASE)

@@ -35,10 +35,10 @@ from knowledge.config import get_settings
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import forget_old_deliveries
 from knowledge.reports import DigestRun
-from tools.data_quality import check_data_quality
-from tools.digest import build_digest, iso_week
-from tools.report_intake import purge_expired_reports
-from tools.spikes import alert_text, check_spikes, claim_alert, unposted_alerts
+from tools.reports.data_quality import check_data_quality
+from tools.reports.digest import build_digest, iso_week
+from tools.reports.intake import purge_expired_reports
+from tools.reports.spikes import alert_text, check_spikes, claim_alert, unposted_alerts
 
 Post = Callable[[str, str, list[dict[str, Any]], bytes | None], Any]
 log = structlog.get_logger(__name__)

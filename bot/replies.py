@@ -22,7 +22,7 @@ from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
 from knowledge.db import DatabaseUnavailable
-from tools.answers import IncidentQuery
+from tools.rca.answers import IncidentQuery
 
 log = structlog.get_logger(__name__)
 

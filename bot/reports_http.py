@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse
 from bot.metrics import REPORTS_CLASSIFIED, REPORTS_INGESTED
 from knowledge.config import get_settings
 from knowledge.db import DatabaseUnavailable
-from tools.classifiers import configured_classifier
-from tools.report_intake import (
+from tools.reports.classifiers import configured_classifier
+from tools.reports.intake import (
     CLASSIFY_BATCH,
     IncomingReport,
     IntakeResult,

@@ -22,8 +22,8 @@ from bot.guards import RateLimiter
 from graph.agent import AgentReply, answer_question
 from graph.agent_tools import AgentContext
 from knowledge.config import Settings
-from tools.answers import IncidentQuery, RcaAnswer
-from tools.rca_resources import RcaResources, load_resources
+from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.resources import RcaResources, load_resources
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ class RcaInvestigator:
     def __call__(self, query: IncidentQuery) -> RcaAnswer:
         from graph.llm import make_judge
         from graph.rca_graph import run_rca
-        from tools.local_judge import LocalJudge
+        from tools.rca.judges.local import LocalJudge
 
         resources = self._cache.get()
         judge = make_judge(self._settings, LocalJudge(resources.model))

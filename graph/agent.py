@@ -29,7 +29,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
 from knowledge.config import Settings
-from tools.answers import IncidentQuery, RcaAnswer
+from tools.rca.answers import IncidentQuery, RcaAnswer
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ tool message's artifact, so the Slack layer can render the full answer
 (an RCA with its feedback buttons) without parsing text.
 
 The report tools ``user_complaints`` and ``report_rise`` come from
-``tools.trends`` as they are; an empty wiki or report store answers with the
+``tools.reports.trends`` as they are; an empty wiki or report store answers with the
 command that fills it instead of failing the conversation.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from tools.answers import IncidentQuery, RcaAnswer, WikiHit
-from tools.recent_changes import RecentChange, recent_changes
+from tools.rca.answers import IncidentQuery, RcaAnswer, WikiHit
+from tools.rca.recent_changes import RecentChange, recent_changes
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
 
     def top_complaints(days: int = 7) -> tuple[str, list[Any]]:
         """What users complain about most, and which complaint categories are rising, over the last days."""
-        from tools.trends import rising_categories, top_categories
+        from tools.reports.trends import rising_categories, top_categories
 
         end = context.started_at.date()
         top = top_categories(end, days, url=context.database_url)
@@ -111,7 +111,7 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
 
     def search_wiki(query: str, service: str | None = None) -> tuple[str, list[WikiHit]]:
         """Search runbooks, postmortems and service docs in the team wiki."""
-        from tools.wiki_search import search_wiki as hybrid_search
+        from tools.wiki.search import search_wiki as hybrid_search
 
         hits = hybrid_search(query, service=service or context.service, k=5)
         if not hits:
@@ -120,7 +120,7 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         lines += [f"• *{hit.title or hit.page}* › {hit.heading} (`{hit.page}`): {hit.snippet[:200]}" for hit in hits]
         return "\n".join(lines), hits
 
-    from tools.trends import trend_tools
+    from tools.reports.trends import trend_tools
 
     own = [
         StructuredTool.from_function(func, response_format="content_and_artifact")

@@ -14,8 +14,8 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from knowledge.config import Settings
-from tools.judging import Judge
-from tools.llm_judge import LLMJudge, require_llm
+from tools.rca.judges.protocol import Judge
+from tools.rca.judges.llm import LLMJudge, require_llm
 
 
 def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:

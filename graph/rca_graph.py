@@ -22,17 +22,17 @@ from knowledge.changes import changes_landed_between
 from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
-from tools.answers import CandidateChange, IncidentQuery, RcaAnswer, SuggestedChange
-from tools.election import ElectionResult, elect
-from tools.explain import explain
-from tools.history_cases import candidate_from_change
-from tools.judging import Judge
-from tools.local_judge import LocalJudge
-from tools.rca_resources import RcaResources, load_resources
-from tools.rca_store import store_answer
-from tools.retrieval import Retrieved, retrieve
-from tools.signals import SignalContext
-from tools.similar_changes import Neighbourhood
+from tools.rca.answers import CandidateChange, IncidentQuery, RcaAnswer, SuggestedChange
+from tools.rca.election import ElectionResult, elect
+from tools.rca.explain import explain
+from tools.rca.history.cases import candidate_from_change
+from tools.rca.judges.protocol import Judge
+from tools.rca.judges.local import LocalJudge
+from tools.rca.resources import RcaResources, load_resources
+from tools.rca.store import store_answer
+from tools.rca.retrieval import Retrieved, retrieve
+from tools.rca.signals.features import SignalContext
+from tools.rca.signals.similar_changes import Neighbourhood
 
 log = structlog.get_logger(__name__)
 
@@ -219,7 +219,7 @@ def cite_wiki(state: RcaState) -> dict[str, Any]:
     started = time.perf_counter()
     result = state["answer"]
     try:
-        from tools.wiki_search import wiki_for_incident
+        from tools.wiki.search import wiki_for_incident
 
         result.wiki = wiki_for_incident(state["query"])
     except Exception as error:  # noqa: BLE001 - any wiki failure must leave the RCA answer intact

@@ -1,4 +1,12 @@
-"""Data layer: models, sessions, migrations, ingestion and the wiki index."""
+"""Data layer: one module per concept (``changes``, ``ownership``, ``services``,
+``incidents``, ``reports``) holding its SQLAlchemy model and queries, plus
+``db`` (engine, sessions, migrations), ``config`` (settings, read only at entry
+points above), ``embeddings`` (the packaged MiniLM) and the packages
+``ingest`` (every source loaded idempotently, the history interchange format),
+``wiki`` (the Chroma index) and ``demo`` (the demo organisation).
+
+Imports no other tier.
+"""
 
 import os
 

@@ -17,7 +17,7 @@ from knowledge.services import Service
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import open_wiki
 from tests.wiki.conftest import write_small_wiki
-from tools.answers import IncidentQuery
+from tools.rca.answers import IncidentQuery
 
 STARTED = datetime(2026, 5, 4, 14, tzinfo=UTC)
 

@@ -1,1 +1,11 @@
-"""Domain capabilities as typed functions, each also exposed as a LangChain tool."""
+"""Domain capabilities as typed functions, one package per capability.
+
+- ``tools.rca``: find the change behind an incident (retrieval, signals, election,
+  judges, confidence, explanations, training, backtests, fine-tuning export).
+- ``tools.reports``: user bug reports (intake, redaction, classifiers, discovery,
+  trends, spikes, digest, data quality, evaluation).
+- ``tools.wiki``: search and evaluate the runbook and postmortem index.
+- ``tools.feedback``: responders' votes on suggestions and what they teach.
+
+Packages here import ``knowledge`` and each other, never ``graph`` or ``bot``.
+"""

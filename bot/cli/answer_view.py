@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 from bot.blocks import duration
 from bot.cli.console import console
-from tools.answers import RcaAnswer
+from tools.rca.answers import RcaAnswer
 
 
 def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collection[str] = ()) -> None:

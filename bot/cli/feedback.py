@@ -8,7 +8,7 @@ from rich.table import Table
 from bot.cli.console import console, print_json
 from knowledge.config import get_settings
 from knowledge.db import migrate
-from tools.feedback import precision_by_week
+from tools.feedback.votes import precision_by_week
 
 
 def register(app: typer.Typer) -> None:

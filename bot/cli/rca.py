@@ -20,14 +20,14 @@ from graph.rca_graph import replay_incident, run_rca
 from knowledge.config import get_settings
 from knowledge.db import DatabaseUnavailable, migrate
 from knowledge.errors import InputError
-from tools.answers import IncidentQuery, RcaAnswer
-from tools.backtest import BacktestOptions, run_backtest
-from tools.change_embeddings import ChangeEmbeddings, EmbeddingRun, embed_store_changes
-from tools.history_cases import History, candidate_from_commit, load_history
-from tools.local_judge import load_model, save_model
-from tools.ranker_training import train_model
-from tools.rca_resources import embeddings_dir, make_judge
-from tools.rca_store import store_has_changes
+from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.history.backtest import BacktestOptions, run_backtest
+from tools.rca.embeddings import ChangeEmbeddings, EmbeddingRun, embed_store_changes
+from tools.rca.history.cases import History, candidate_from_commit, load_history
+from tools.rca.judges.local import load_model, save_model
+from tools.rca.history.training import train_model
+from tools.rca.resources import embeddings_dir, make_judge
+from tools.rca.store import store_has_changes
 
 CaseFiles = Annotated[list[Path], typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")]
 CommitFiles = Annotated[list[Path], typer.Option("--commits", help="commits-*.jsonl(.gz) file; repeat for several.")]

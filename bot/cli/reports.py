@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
     ) -> None:
         """Redact, classify and store reports from a CSV or JSONL file (id,text[,category][,created_at])."""
-        from tools.report_intake import BATCH, IntakeResult, ingest_reports, read_report_file
+        from tools.reports.intake import BATCH, IntakeResult, ingest_reports, read_report_file
 
         migrate()
         incoming, problems = read_report_file(file, skip_bad)
@@ -69,10 +69,10 @@ def register(app: typer.Typer) -> None:
     @reports.command("train")
     def train(file: Path) -> None:
         """Train the embedded classifier on a labeled CSV/JSONL file (the category column)."""
-        from tools.classifiers import classifier_path
-        from tools.classifiers.embedded import EmbeddedClassifier
-        from tools.report_intake import read_report_file
-        from tools.redaction import redact
+        from tools.reports.classifiers import classifier_path
+        from tools.reports.classifiers.embedded import EmbeddedClassifier
+        from tools.reports.intake import read_report_file
+        from tools.reports.redaction import redact
 
         labeled = _labeled(read_report_file(file)[0], file)
         with errors.status(f"embedding and training on {len(labeled)} reports"):
@@ -88,8 +88,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
     ) -> None:
         """Accuracy, macro-F1, per-category scores and confusion matrix, next to a TF-IDF baseline."""
-        from tools.report_evaluation import evaluate_split
-        from tools.report_intake import read_report_file
+        from tools.reports.evaluation import evaluate_split
+        from tools.reports.intake import read_report_file
 
         labeled = _labeled(read_report_file(file)[0], file)
         with errors.status("evaluating") as status:
@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the clusters as JSON."),
     ) -> None:
         """Cluster stored reports into candidate categories, with a 2-D map and a summary."""
-        from tools.category_discovery import discover_categories, save_discovered
+        from tools.reports.discovery import discover_categories, save_discovered
 
         start = _parse_day(since) if since else None
         with errors.status("embedding and clustering reports"):
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the daily counts as JSON."),
     ) -> None:
         """Daily report counts per category."""
-        from tools.trends import daily_series
+        from tools.reports.trends import daily_series
 
         last_day = _parse_day(end) if end else datetime.now(UTC).date()
         series = daily_series(category, days, last_day)
@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("purge")
     def purge() -> None:
         """Delete raw reports older than the retention (CULPRIT_REPORT_RETENTION_DAYS); counts stay."""
-        from tools.report_intake import purge_expired_reports
+        from tools.reports.intake import purge_expired_reports
 
         deleted = purge_expired_reports()
         console.print(f"deleted {deleted} reports older than {get_settings().report_retention_days} days")
@@ -171,7 +171,7 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, help="Last day of the week to summarise (default: yesterday)."),
     ) -> None:
         """The weekly digest of user reports and RCA results."""
-        from tools.digest import build_digest
+        from tools.reports.digest import build_digest
 
         if not dry_run:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")

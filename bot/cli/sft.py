@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from bot.cli.console import console, print_json, track
-from tools.history_cases import load_history
-from tools.sft_export import MAX_CANDIDATES, MIN_CANDIDATES, RecordFormat, export_sft
+from tools.rca.history.cases import load_history
+from tools.rca.history.sft_export import MAX_CANDIDATES, MIN_CANDIDATES, RecordFormat, export_sft
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.postmortems import link_postmortems
 from knowledge.wiki.store import open_wiki
-from tools.wiki_evaluation import evaluate, load_questions
-from tools.wiki_search import WikiSearcher, searcher_for
+from tools.wiki.evaluation import evaluate, load_questions
+from tools.wiki.search import WikiSearcher, searcher_for
 
 wiki_app = typer.Typer(help="Search the runbooks, service pages and postmortems.", no_args_is_help=True)
 

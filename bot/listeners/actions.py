@@ -14,7 +14,7 @@ from bot.blocks import with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
 from knowledge.errors import CulpritError, InputError
-from tools.feedback import DOWN, UP, record_vote
+from tools.feedback.votes import DOWN, UP, record_vote
 
 log = structlog.get_logger(__name__)
 

@@ -33,7 +33,7 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
     runtime: BotRuntime = context["culprit"]
     if not is_report(event, runtime):
         return
-    from tools.report_intake import ingest_report_texts
+    from tools.reports.intake import ingest_report_texts
 
     message_id = f"{event.get('channel')}:{event.get('ts')}"
     result = ingest_report_texts([(message_id, event["text"])], source="slack", database_url=runtime.database_url)

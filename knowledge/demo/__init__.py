@@ -1,4 +1,9 @@
-"""A generated organisation to try culprit on, and the fixture the project's tests share."""
+"""The whole demo generator: a seeded organisation (catalog, CODEOWNERS, git-shaped
+changes, past incidents, bug reports, wiki pages), written as files and loaded
+through the real ingestion code. It is also the fixture the project's tests share.
+
+Imports ``knowledge`` modules only.
+"""
 
 from knowledge.demo.files import DemoFiles, write_demo_files
 from knowledge.demo.organisation import DemoOrganisation, generate_organisation

@@ -18,8 +18,8 @@ import yaml
 
 from knowledge.demo.catalog import REPO
 from knowledge.demo.organisation import DemoOrganisation
-from knowledge.demo_reports import DEMO_CATEGORIES
-from knowledge.demo_wiki import write_demo_wiki
+from knowledge.demo.reports import DEMO_CATEGORIES
+from knowledge.demo.wiki import write_demo_wiki
 
 HISTORY_NAME = REPO.replace("/", "__")
 

@@ -23,7 +23,7 @@ from knowledge.demo.catalog import (
     ServiceSpec,
 )
 from knowledge.demo.changes import ChangeWriter, DemoChange, DemoPerson, build_people
-from knowledge.demo_reports import DemoReports, demo_reports
+from knowledge.demo.reports import DemoReports, demo_reports
 from knowledge.demo.incidents import (
     WINDOW_DAYS,
     DemoIncident,

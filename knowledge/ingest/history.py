@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import insert, select
 
 from knowledge.db import session_scope
-from knowledge.history_files import HistoryCase, HistoryCommit, ReadResult, read_cases, read_commits
+from knowledge.ingest.history_files import HistoryCase, HistoryCommit, ReadResult, read_cases, read_commits
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest.change_store import BATCH_SIZE, ChangeRecord, store_changes
 from knowledge.ingest.progress import Progress, Silent

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from knowledge.history_files import BadLine
+from knowledge.ingest.history_files import BadLine
 
 
 @dataclass

@@ -15,7 +15,7 @@ from graph.agent import answer_question, route
 from graph.agent_tools import AgentContext
 from knowledge.config import get_settings
 from knowledge.db import utcnow
-from tools.answers import IncidentQuery, RcaAnswer
+from tools.rca.answers import IncidentQuery, RcaAnswer
 
 
 class ScriptedModel(BaseChatModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.blocks import duration, escape, rca_message, reply_message, with_vote
-from tools.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange, WikiHit
+from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange, WikiHit
 
 STARTED = datetime(2024, 5, 1, 9, 40, tzinfo=UTC)
 

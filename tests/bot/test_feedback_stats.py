@@ -13,7 +13,7 @@ from bot.cli import app, main
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause, Suggestion
-from tools.feedback import DOWN, UP, precision_by_week, record_vote
+from tools.feedback.votes import DOWN, UP, precision_by_week, record_vote
 
 WEEK_1 = datetime(2024, 4, 29, 10, tzinfo=UTC)  # ISO week 2024-W18
 WEEK_2 = datetime(2024, 5, 8, 10, tzinfo=UTC)  # ISO week 2024-W19

@@ -11,11 +11,11 @@ import pytest
 
 from knowledge.demo import DemoOrganisation, generate_organisation, write_demo_files
 from knowledge.demo.incidents import WINDOW_DAYS
-from knowledge.history_files import read_cases, read_commits
+from knowledge.ingest.history_files import read_cases, read_commits
 from knowledge.ingest.catalog import parse_catalog
 from knowledge.ingest.codeowners import parse_codeowners
 from knowledge.ownership import compile_pattern
-from tools.report_intake import read_report_file
+from tools.reports.intake import read_report_file
 
 SMALL = {"n_changes": 700, "n_incidents": 60, "days": 60}
 

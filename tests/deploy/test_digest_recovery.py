@@ -16,7 +16,7 @@ from bot.jobs import CLAIM_LEASE, last_digest_time, post_missed_digest
 from knowledge.config import get_settings
 from knowledge.db import migrate, session_scope, utcnow
 from knowledge.reports import DigestRun
-from tools.digest import iso_week
+from tools.reports.digest import iso_week
 
 CHANNEL = "C-DIGEST"
 

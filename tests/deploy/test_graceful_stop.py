@@ -15,7 +15,7 @@ from knowledge.config import get_settings
 from knowledge.db import migrate
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
 from tests.bot.slack_requests import SIGNING_SECRET, SlackSender
-from tools.answers import IncidentQuery, RcaAnswer
+from tools.rca.answers import IncidentQuery, RcaAnswer
 
 INVESTIGATION_S = 2.0
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tools.answers import CandidateChange, IncidentQuery
-from tools.local_judge import LocalJudge
-from tools.signals import FEATURE_NAMES
+from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.judges.local import LocalJudge
+from tools.rca.signals.features import FEATURE_NAMES
 
 STARTED = datetime(2025, 3, 4, 9, 30, tzinfo=UTC)
 

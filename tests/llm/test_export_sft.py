@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.errors import InputError
-from tools.judge_prompt import SYSTEM_PROMPT
+from tools.rca.judges.prompt import SYSTEM_PROMPT
 
 REPO = "acme/payments"
 BASE_TIME = 1_700_000_000

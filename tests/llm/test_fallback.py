@@ -10,10 +10,10 @@ from structlog.testing import capture_logs
 
 from graph.llm import make_judge
 from knowledge.config import Settings
-from tools.answers import IncidentQuery
-from tools.election import elect
-from tools.llm_judge import LLMJudge
-from tools.local_judge import LocalJudge
+from tools.rca.answers import IncidentQuery
+from tools.rca.election import elect
+from tools.rca.judges.llm import LLMJudge
+from tools.rca.judges.local import LocalJudge
 
 from tests.llm.conftest import make_changes
 from tests.llm.servers import MisbehavingLLM, completion, json_reply, raw_reply, slow_reply

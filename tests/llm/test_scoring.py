@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from tools.answers import IncidentQuery
-from tools.judge_prompt import candidate_labels, judge_messages
-from tools.llm_judge import MalformedAnswer, letter_distribution
+from tools.rca.answers import IncidentQuery
+from tools.rca.judges.prompt import candidate_labels, judge_messages
+from tools.rca.judges.llm import MalformedAnswer, letter_distribution
 
 from tests.llm.conftest import make_changes
 

@@ -18,11 +18,11 @@ from langchain_core.tools import tool
 
 from graph.llm import make_chat_model, make_judge
 from knowledge.config import Settings
-from tools.answers import IncidentQuery
-from tools.election import elect
-from tools.judge_prompt import candidate_labels, judge_messages
-from tools.llm_judge import LLMJudge
-from tools.local_judge import LocalJudge
+from tools.rca.answers import IncidentQuery
+from tools.rca.election import elect
+from tools.rca.judges.prompt import candidate_labels, judge_messages
+from tools.rca.judges.llm import LLMJudge
+from tools.rca.judges.local import LocalJudge
 
 from tests.llm.conftest import make_changes
 from tests.llm.servers import StoppableRelay

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.rca.synthetic import make_history, write_jsonl_gz
-from tools.history_cases import History, load_history
-from tools.local_judge import RankerModel
-from tools.ranker_training import train_model
+from tools.rca.history.cases import History, load_history
+from tools.rca.judges.local import RankerModel
+from tools.rca.history.training import train_model
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,13 @@ from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from knowledge.ownership import OwnershipRule
 from knowledge.services import Service
-from tools.answers import CandidateChange, IncidentQuery
-from tools.confidence import ConfidenceModel
-from tools.explain import explain
-from tools.history_cases import History, case_candidates, case_query
-from tools.local_judge import RankerModel, save_model
-from tools.ownership_context import OwnershipContext
-from tools.rca_resources import RcaResources
+from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.confidence import ConfidenceModel
+from tools.rca.explain import explain
+from tools.rca.history.cases import History, case_candidates, case_query
+from tools.rca.judges.local import RankerModel, save_model
+from tools.rca.signals.ownership import OwnershipContext
+from tools.rca.resources import RcaResources
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 
@@ -125,7 +125,7 @@ def test_run_rca_without_a_model_says_so_and_still_ranks(database_url: str, hist
 
 
 def test_gate_rescores_another_judges_five_with_the_local_ranker(history: History, trained: RankerModel) -> None:
-    from tools.local_judge import LocalJudge
+    from tools.rca.judges.local import LocalJudge
 
     class ProbabilityJudge:
         """Picks what the local judge picks but scores on another scale, as an LLM judge does."""

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.errors import InputError
-from tools.history_cases import History
+from tools.rca.history.cases import History
 
 runner = CliRunner()
 
@@ -89,9 +89,9 @@ def test_embed_changes_precomputes_the_window_so_the_first_answer_embeds_nothing
     from graph.rca_graph import run_rca
     from knowledge.config import get_settings
     from tests.rca.test_answers import _store_changes
-    from tools.change_embeddings import ChangeEmbeddings
-    from tools.history_cases import case_query
-    from tools.rca_resources import load_resources
+    from tools.rca.embeddings import ChangeEmbeddings
+    from tools.rca.history.cases import case_query
+    from tools.rca.resources import load_resources
 
     started = _store_changes(database_url, history)
     since = started - timedelta(days=get_settings().window_days)

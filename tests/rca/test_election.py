@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tools.answers import CandidateChange, IncidentQuery, JudgedChange
-from tools.election import elect
+from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
+from tools.rca.election import elect
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

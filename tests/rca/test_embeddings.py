@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.answers import CandidateChange
-from tools.change_embeddings import ChangeEmbeddings, change_text
+from tools.rca.answers import CandidateChange
+from tools.rca.embeddings import ChangeEmbeddings, change_text
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tools.answers import CandidateChange, IncidentQuery
-from tools.component_map import learn_component_map
-from tools.past_incidents import past_incident_signals, past_incidents_from
+from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.signals.component_map import learn_component_map
+from tools.rca.signals.past_incidents import past_incident_signals, past_incidents_from
 
 MAY = datetime(2024, 5, 1, tzinfo=UTC)
 

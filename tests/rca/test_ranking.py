@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from tools.history_cases import History, case_candidates, case_query, culprits, symptom_only
-from tools.local_judge import LocalJudge, RankerModel, load_model, save_model
-from tools.retrieval import retrieve
-from tools.signals import FEATURE_NAMES, SignalContext
+from tools.rca.history.cases import History, case_candidates, case_query, culprits, symptom_only
+from tools.rca.judges.local import LocalJudge, RankerModel, load_model, save_model
+from tools.rca.retrieval import retrieve
+from tools.rca.signals.features import FEATURE_NAMES, SignalContext
 
 
 def _later_cases(history: History):  # noqa: ANN202

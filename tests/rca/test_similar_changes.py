@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tools.answers import CandidateChange, IncidentQuery
-from tools.explain import explain
-from tools.similar_changes import description, learn_similar_changes
+from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.explain import explain
+from tools.rca.signals.similar_changes import description, learn_similar_changes
 
 MAY = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tools.history_cases import History
-from tools.ranker_training import maps_known_at_each_case
+from tools.rca.history.cases import History
+from tools.rca.history.training import maps_known_at_each_case
 
 
 def test_each_training_case_gets_a_component_map_from_commits_before_it(history: History) -> None:

@@ -15,9 +15,9 @@ from starlette.routing import Route
 from bot.reports_http import post_reports
 from knowledge.config import get_settings
 
-from knowledge.demo_reports import demo_reports
-from tools.classifiers.embedded import EmbeddedClassifier
-from tools.redaction import redact
+from knowledge.demo.reports import demo_reports
+from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.reports.redaction import redact
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from tools.classifiers.embedded import EmbeddedClassifier
-from tools.redaction import redact
-from tools.report_evaluation import evaluate_split
+from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.reports.redaction import redact
+from tools.reports.evaluation import evaluate_split
 
 
 def test_embedded_classifier_sorts_unseen_demo_reports(classifier: EmbeddedClassifier, labeled_reports, tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.db import session_scope
-from knowledge.demo_reports import demo_reports
+from knowledge.demo.reports import demo_reports
 from knowledge.reports import Category
-from tools.category_discovery import discover_categories, save_discovered
-from tools.redaction import redact
-from tools.report_intake import IncomingReport, ingest_reports, parse_created_at
+from tools.reports.discovery import discover_categories, save_discovered
+from tools.reports.redaction import redact
+from tools.reports.intake import IncomingReport, ingest_reports, parse_created_at
 
 
 @pytest.mark.slow

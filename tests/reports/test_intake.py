@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.reports import BugReport, CategoryDaily
-from tools.classifiers.embedded import EmbeddedClassifier
-from tools.report_intake import IncomingReport, ingest_report_texts, ingest_reports, purge_expired_reports, read_report_file
+from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.reports.intake import IncomingReport, ingest_report_texts, ingest_reports, purge_expired_reports, read_report_file
 
 DAY = datetime(2025, 6, 2, 12, tzinfo=UTC)
 

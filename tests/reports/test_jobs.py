@@ -10,7 +10,7 @@ from bot.jobs import build_scheduler, post_weekly_digest
 from knowledge.config import get_settings
 from knowledge.db import migrate, session_scope
 from knowledge.reports import DigestRun
-from tools.report_intake import bump_daily_counts
+from tools.reports.intake import bump_daily_counts
 
 
 def test_two_replicas_post_the_weekly_digest_once(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from tools.classifiers import OTHER, with_other
-from tools.classifiers.llm import CategoryDefinition, LLMClassifier, answer_choice, build_messages, confidence_from_logprobs
+from tools.reports.classifiers import OTHER, with_other
+from tools.reports.classifiers.llm import CategoryDefinition, LLMClassifier, answer_choice, build_messages, confidence_from_logprobs
 
 CATEGORIES = [
     CategoryDefinition("login", "Users cannot sign in.", ["can't log in", "password reset never arrives"]),

@@ -1,4 +1,4 @@
-from tools.redaction import redact
+from tools.reports.redaction import redact
 
 
 def test_personal_data_becomes_readable_placeholders() -> None:

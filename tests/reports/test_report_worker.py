@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from bot import reports_http
 from knowledge.db import session_scope
 from knowledge.reports import BugReport, CategoryDaily
-from tools.classifiers import Prediction
-from tools.report_intake import IncomingReport, classify_pending, store_reports
+from tools.reports.classifiers import Prediction
+from tools.reports.intake import IncomingReport, classify_pending, store_reports
 
 AUTH = {"Authorization": "Bearer s3cret"}
 DAY = datetime(2025, 6, 2, 12, tzinfo=UTC)

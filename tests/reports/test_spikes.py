@@ -4,10 +4,10 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from knowledge.db import session_scope
-from knowledge.demo_reports import demo_reports
+from knowledge.demo.reports import demo_reports
 from knowledge.reports import Alert
-from tools.report_intake import IncomingReport, bump_daily_counts, ingest_reports
-from tools.spikes import alert_text, check_spikes, find_spikes
+from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
+from tools.reports.spikes import alert_text, check_spikes, find_spikes
 
 
 def _daily(reports: list[dict[str, str]]) -> dict[str, dict[date, int]]:
@@ -78,6 +78,6 @@ class _Fixed:
         return [self.category]
 
     def classify(self, texts: list[str]):
-        from tools.classifiers import Prediction
+        from tools.reports.classifiers import Prediction
 
         return [Prediction(self.category, 0.9) for _ in texts]

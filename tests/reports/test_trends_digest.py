@@ -3,10 +3,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Incident, Suggestion
-from tools.data_quality import check_data_quality
-from tools.digest import build_digest
-from tools.report_intake import IncomingReport, bump_daily_counts, ingest_reports
-from tools.trends import complaints_about, explain_rise, rising_categories, top_categories, trend_tools
+from tools.reports.data_quality import check_data_quality
+from tools.reports.digest import build_digest
+from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
+from tools.reports.trends import complaints_about, explain_rise, rising_categories, top_categories, trend_tools
 
 END = date(2025, 6, 8)
 
@@ -17,7 +17,7 @@ class _ByKeyword:
     categories = ["payments", "login", "other"]
 
     def classify(self, texts):
-        from tools.classifiers import Prediction
+        from tools.reports.classifiers import Prediction
 
         return [Prediction("payments" if "charged" in t else "login", 0.9) for t in texts]
 

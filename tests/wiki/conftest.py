@@ -10,7 +10,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.api.shared_system_client import SharedSystemClient
 
 from knowledge.config import Settings
-from knowledge.demo_wiki import write_demo_wiki
+from knowledge.demo.wiki import write_demo_wiki
 from knowledge.embeddings import get_embedder
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import open_wiki, wiki_client

@@ -18,7 +18,7 @@ from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import open_wiki, wiki_client
 from tests.wiki.conftest import write_small_wiki
-from tools.wiki_search import search_wiki
+from tools.wiki.search import search_wiki
 
 
 def _free_port() -> int:

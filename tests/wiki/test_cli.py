@@ -13,7 +13,7 @@ from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from knowledge.incidents import RootCause
 from tests.wiki.conftest import write_small_wiki
-from tools.wiki_evaluation import load_questions
+from tools.wiki.evaluation import load_questions
 
 runner = CliRunner()
 

@@ -10,9 +10,9 @@ import pytest
 from chromadb.api.models.Collection import Collection
 
 from knowledge.wiki.indexing import index_wiki
-from tools.answers import IncidentQuery
-from tools.wiki_evaluation import evaluate, load_questions
-from tools.wiki_search import search_wiki, searcher_for, wiki_for_incident, wiki_search_tool
+from tools.rca.answers import IncidentQuery
+from tools.wiki.evaluation import evaluate, load_questions
+from tools.wiki.search import search_wiki, searcher_for, wiki_for_incident, wiki_search_tool
 from tests.wiki.conftest import write_small_wiki
 
 

@@ -1,0 +1,198 @@
+"""Change embeddings computed once and kept on disk, keyed by change id.
+
+MiniLM embeds only about a hundred texts a second on a small CPU, so a query
+must embed only the incident text; changes are embedded ahead of time by
+``culprit train`` and ``culprit embed-changes`` (or, failing that, the first
+time an RCA sees them) and read back from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from tools.rca.answers import CandidateChange
+
+DIMENSIONS = 384
+_MAX_PATHS = 6
+
+
+def change_text(change: CandidateChange) -> str:
+    """What is embedded for a change: its title and the first paths it touched.
+
+    Kept short on purpose: the body is matched lexically by BM25, and short
+    texts embed several times faster on a CPU.
+    """
+    paths = " ".join(change.paths[:_MAX_PATHS])
+    return f"{change.title}\n{paths}".strip()
+
+
+class ChangeEmbeddings:
+    """A vector per change id in ``<directory>/change-vectors.npy`` with the ids beside it."""
+
+    def __init__(self, directory: Path, embedder: Callable[[list[str]], np.ndarray] | None = None) -> None:
+        self.directory = Path(directory)
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._index: dict[str, int] = {}
+        self._vectors = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._load()
+
+    @property
+    def _vectors_path(self) -> Path:
+        return self.directory / "change-vectors.npy"
+
+    @property
+    def _ids_path(self) -> Path:
+        return self.directory / "change-vectors.ids.json"
+
+    def _load(self) -> None:
+        if self._vectors_path.exists() and self._ids_path.exists():
+            ids = json.loads(self._ids_path.read_text())
+            vectors = np.load(self._vectors_path)
+            if len(ids) == len(vectors):
+                self._index = {change_id: row for row, change_id in enumerate(ids)}
+                self._vectors = vectors.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, change_id: object) -> bool:
+        return change_id in self._index
+
+    def missing(self, changes: Sequence[CandidateChange]) -> list[CandidateChange]:
+        return [change for change in changes if change.change_id not in self._index]
+
+    def add(
+        self,
+        changes: Sequence[CandidateChange],
+        batch: int = 256,
+        on_progress: Callable[[int], None] | None = None,
+        save_every: int = 4096,
+    ) -> int:
+        """Embed the changes not stored yet; returns how many were new.
+
+        Saves every ``save_every`` changes, so a long run that is interrupted
+        keeps what it embedded."""
+        todo = list({change.change_id: change for change in self.missing(changes)}.values())
+        if not todo:
+            return 0
+        embedder = self._embedder or _default_embedder()
+        added = 0
+        for start in range(0, len(todo), save_every):
+            part = todo[start : start + save_every]
+            vectors = []
+            for offset in range(0, len(part), batch):
+                chunk = part[offset : offset + batch]
+                vectors.append(embedder([change_text(change) for change in chunk]))
+                if on_progress:
+                    on_progress(len(chunk))
+            added += self._store(part, np.vstack(vectors).astype(np.float32))
+        return added
+
+    def _store(self, changes: list[CandidateChange], fresh: np.ndarray) -> int:
+        with self._lock:
+            # Another thread may have stored some of these while we were embedding:
+            # keep one row per id, or ids and rows drift apart.
+            unseen = [row for row, change in enumerate(changes) if change.change_id not in self._index]
+            if not unseen:
+                return 0
+            offset = len(self._vectors)
+            self._vectors = np.vstack([self._vectors, fresh[unseen]])
+            for position, row in enumerate(unseen):
+                self._index[changes[row].change_id] = offset + position
+            self._save()
+        return len(unseen)
+
+    def _save(self) -> None:
+        """Write to temporary files and rename, so a reader never sees half a file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        ids = [""] * len(self._index)
+        for change_id, row in self._index.items():
+            ids[row] = change_id
+        vectors_tmp = self._vectors_path.with_suffix(f".{os.getpid()}.tmp.npy")
+        ids_tmp = self._ids_path.with_suffix(f".{os.getpid()}.tmp")
+        np.save(vectors_tmp, self._vectors)
+        ids_tmp.write_text(json.dumps(ids))
+        os.replace(vectors_tmp, self._vectors_path)
+        os.replace(ids_tmp, self._ids_path)
+
+    def vectors(self, change_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for the ids (zeros where unknown) and a mask of which were known."""
+        rows = np.array([self._index.get(change_id, -1) for change_id in change_ids], dtype=np.int64)
+        known = rows >= 0
+        result = np.zeros((len(change_ids), DIMENSIONS), dtype=np.float32)
+        if known.any():
+            result[known] = self._vectors[rows[known]]
+        return result, known
+
+
+def _default_embedder() -> Callable[[list[str]], np.ndarray]:
+    from knowledge.embeddings import embed
+
+    return embed
+
+
+@dataclass
+class EmbeddingRun:
+    """What a precompute run found and did."""
+
+    changes: int
+    embedded: int
+    seconds: float
+
+    @property
+    def already_cached(self) -> int:
+        return self.changes - self.embedded
+
+
+def embed_store_changes(
+    store: ChangeEmbeddings,
+    database_url: str | None = None,
+    since: datetime | None = None,
+    repo: str | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    page: int = 1000,
+) -> EmbeddingRun:
+    """Embed the ingested changes (landed since ``since``) that the cache lacks.
+
+    Without it the first RCA on a fresh store embeds its whole window while the
+    responder waits. Only ids are read for changes already cached, so a rerun
+    costs one query; ``on_start`` is told how many need embedding.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from knowledge.changes import Change
+    from knowledge.db import session_scope
+    from tools.rca.history.cases import candidate_from_change
+
+    began = time.perf_counter()
+    with session_scope(database_url) as session:
+        query = select(Change.id)
+        if since is not None:
+            query = query.where(Change.landed_time >= since)
+        if repo:
+            query = query.where(Change.repo == repo)
+        ids = list(session.scalars(query))
+    todo = [change_id for change_id in ids if change_id not in store]
+    if on_start:
+        on_start(len(todo))
+    embedded = 0
+    for start in range(0, len(todo), page):
+        with session_scope(database_url) as session:
+            rows = session.scalars(
+                select(Change).where(Change.id.in_(todo[start : start + page])).options(selectinload(Change.files))
+            )
+            candidates = [candidate_from_change(change) for change in rows]
+        embedded += store.add(candidates, on_progress=on_progress)
+    return EmbeddingRun(changes=len(ids), embedded=embedded, seconds=round(time.perf_counter() - began, 2))

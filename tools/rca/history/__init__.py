@@ -1,0 +1,6 @@
+"""Past investigations as learning material: training the local judge, backtests
+and fine-tuning data, each using only what was known when a case started.
+
+Reads the ``shared/data/rca`` interchange format through
+``knowledge.ingest.history_files``; imports the rest of ``tools.rca``.
+"""

@@ -1,0 +1,66 @@
+"""What an RCA consults besides the incident: the trained model, change embeddings, ownership, and a judge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from knowledge.config import get_settings
+from knowledge.db import session_scope
+from knowledge.errors import CulpritError, InputError
+from tools.rca.embeddings import ChangeEmbeddings
+from tools.rca.judges.protocol import Judge
+from tools.rca.judges.llm import LLMJudge
+from tools.rca.judges.local import LocalJudge, RankerModel, load_model
+from tools.rca.signals.ownership import OwnershipContext, load_ownership
+from tools.rca.retrieval import DEFAULT_KEEP
+
+
+@dataclass
+class RcaResources:
+    """Loaded once per process (or per backtest) and shared by every RCA."""
+
+    model: RankerModel | None = None
+    embeddings: ChangeEmbeddings | None = None
+    ownership: OwnershipContext = field(default_factory=OwnershipContext)
+    keep: int = DEFAULT_KEEP
+    batch_size: int = 20
+    min_confidence: float = 0.5
+    notes: list[str] = field(default_factory=list)
+
+
+def embeddings_dir() -> Path:
+    return get_settings().data_dir / "embeddings"
+
+
+def load_resources(database_url: str | None = None, model_path: Path | None = None) -> RcaResources:
+    """The trained model (or a note that the heuristic blend stands in), embeddings and ownership."""
+    settings = get_settings()
+    notes: list[str] = []
+    model: RankerModel | None = None
+    try:
+        model = load_model(model_path or settings.resolved_ranker_path)
+    except CulpritError as error:
+        if model_path is not None:
+            raise
+        notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
+    with session_scope(database_url) as session:
+        ownership = load_ownership(session)
+    return RcaResources(
+        model=model,
+        embeddings=ChangeEmbeddings(embeddings_dir()),
+        ownership=ownership,
+        batch_size=settings.batch_size,
+        min_confidence=settings.min_confidence,
+        notes=notes,
+    )
+
+
+def make_judge(kind: str, model: RankerModel | None) -> Judge:
+    """``local`` (the learned ranker) or ``llm`` (vLLM, falling back to local batch by batch)."""
+    local = LocalJudge(model)
+    if kind == "local":
+        return local
+    if kind != "llm":
+        raise InputError(f"unknown judge {kind!r}; use local or llm")
+    return LLMJudge.from_settings(get_settings(), fallback=local)

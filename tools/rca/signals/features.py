@@ -1,0 +1,304 @@
+"""The retriever's signals for every candidate change of one incident.
+
+Each signal is a number a learned ranker can weigh; many are also expressed
+relative to the other candidates of the same incident (rank, share of the
+best), because what matters is how a change compares with its neighbours in
+the window, not the raw value.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.embeddings import ChangeEmbeddings
+from tools.rca.signals.component_map import ComponentMap, commit_words
+from tools.rca.signals.ownership import OwnershipContext
+from tools.rca.signals.past_incidents import PastIncidents, past_incident_signals
+from tools.rca.signals.risk import file_names, only_docs, only_tests, risk_labels, touches_code
+from tools.rca.signals.similar_changes import Neighbourhood
+from tools.rca.signals.terms import identifiers, path_tokens, title_subsystem, tokens
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "bm25",
+    "bm25_share",
+    "bm25_rank",
+    "title_bm25_share",
+    "title_overlap",
+    "path_overlap",
+    "identifier_hits",
+    "file_mentions",
+    "subsystem_match",
+    "component",
+    "component_share",
+    "component_rank",
+    "similar_changes",
+    "similar_changes_share",
+    "similar_changes_votes",
+    "similar_changes_votes_share",
+    "similar_changes_rank",
+    "embedding",
+    "embedding_gap",
+    "embedding_rank",
+    "hours_before",
+    "recency_rank",
+    "log_lines",
+    "log_files",
+    "risk_config",
+    "risk_build",
+    "tests_only",
+    "docs_only",
+    "touches_code",
+    "fix_title",
+    "owner_match",
+    "service_distance",
+    "similar_incidents",
+    "similar_incidents_share",
+    "place_broke_before",
+    "log_candidates",
+    "query_terms",
+)
+
+_MAX_PATHS = 60
+_BODY_CHARS = 3000
+_K1, _B = 1.2, 0.75
+_FIX = re.compile(r"\b(fix|fixes|fixed|revert|bug)\b", re.IGNORECASE)
+
+
+@dataclass
+class SignalContext:
+    """What the signals may consult besides the incident and the candidates."""
+
+    component_map: ComponentMap | None = None
+    embeddings: ChangeEmbeddings | None = None
+    ownership: OwnershipContext = field(default_factory=OwnershipContext)
+    incident_vector: np.ndarray | None = None
+    past_incidents: PastIncidents | None = None
+    similar_changes: Neighbourhood | None = None
+
+
+@dataclass
+class _ChangeTerms:
+    all_terms: Counter[str]
+    length: int
+    title_terms: set[str]
+    path_terms: set[str]
+    haystack: str
+    files: set[str]
+    subsystem: set[str]
+    known_by: set[str]
+    static: dict[str, float]
+
+
+_terms_cache: dict[str, _ChangeTerms] = {}
+_TERMS_CACHE_LIMIT = 100_000
+
+
+def change_terms(change: CandidateChange) -> _ChangeTerms:
+    """Tokenised title, body and paths of a change, cached by id (a change never changes)."""
+    cached = _terms_cache.get(change.change_id)
+    if cached is not None:
+        return cached
+    paths = change.paths[:_MAX_PATHS]
+    title_terms = tokens(change.title)
+    path_terms = path_tokens(paths)
+    body_terms = tokens(change.body[:_BODY_CHARS])
+    all_terms = Counter(title_terms + body_terms + path_terms)
+    terms = _ChangeTerms(
+        all_terms=all_terms,
+        length=sum(all_terms.values()),
+        title_terms=set(title_terms),
+        path_terms=set(path_terms),
+        haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}".lower(),
+        files=file_names(paths),
+        subsystem=set(tokens(title_subsystem(change.title))),
+        known_by=commit_words(change.title, change.body),
+        static=_static_signals(change),
+    )
+    if len(_terms_cache) >= _TERMS_CACHE_LIMIT:
+        _terms_cache.clear()
+    _terms_cache[change.change_id] = terms
+    return terms
+
+
+def _static_signals(change: CandidateChange) -> dict[str, float]:
+    """Signals of the change alone (size, risk, kind), the same for every incident."""
+    paths = change.paths
+    risks = risk_labels(paths)
+    return {
+        "log_lines": math.log1p(change.added + change.deleted),
+        "log_files": math.log1p(len(paths)),
+        "risk_config": float("config" in risks),
+        "risk_build": float("build" in risks),
+        "tests_only": float(only_tests(paths)),
+        "docs_only": float(only_docs(paths)),
+        "touches_code": float(touches_code(paths)),
+        "fix_title": float(bool(_FIX.search(change.title))),
+    }
+
+
+def _bm25(query_terms: list[str], documents: list[_ChangeTerms]) -> tuple[np.ndarray, dict[str, float]]:
+    """Okapi BM25 of the incident against each change; also each term's idf within the window."""
+    n = len(documents)
+    lengths = np.array([doc.length for doc in documents], dtype=np.float64)
+    average = float(lengths.mean()) if n else 1.0
+    scores = np.zeros(n)
+    idf: dict[str, float] = {}
+    for term in set(query_terms):
+        frequencies = np.array([doc.all_terms.get(term, 0) for doc in documents], dtype=np.float64)
+        containing = int((frequencies > 0).sum())
+        idf[term] = math.log(1 + (n - containing + 0.5) / (containing + 0.5))
+        if containing:
+            norm = frequencies + _K1 * (1 - _B + _B * lengths / max(average, 1.0))
+            scores += idf[term] * frequencies * (_K1 + 1) / norm
+    return scores, idf
+
+
+def bm25_scores(query: IncidentQuery, candidates: Sequence[CandidateChange]) -> np.ndarray:
+    """BM25 of the incident text against each change's title, body and paths (the baseline ranker)."""
+    return _bm25(tokens(query.full_text), [change_terms(change) for change in candidates])[0]
+
+
+def _rank_share(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank as a fraction (0 = best) and value as a share of the best value."""
+    n = len(values)
+    if n == 0:
+        return values, values
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(n)
+    ranks[order] = np.arange(n) / max(n - 1, 1)
+    best = values.max()
+    share = values / best if best > 0 else np.zeros(n)
+    return ranks, share
+
+
+def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -> float:
+    total = sum(idf.get(term, 0.0) for term in query)
+    if total <= 0:
+        return 0.0
+    return sum(idf.get(term, 0.0) for term in query & terms) / total
+
+
+def compute_signals(
+    query: IncidentQuery, candidates: Sequence[CandidateChange], context: SignalContext
+) -> list[dict[str, float]]:
+    """One feature dict per candidate, in the order given, keyed by ``FEATURE_NAMES``."""
+    n = len(candidates)
+    if n == 0:
+        return []
+    text = query.full_text
+    query_terms = tokens(text)
+    query_set = set(query_terms)
+    query_identifiers = identifiers(text)
+    lowered = text.lower()
+    documents = [change_terms(change) for change in candidates]
+
+    bm25, idf = _bm25(query_terms, documents)
+    bm25_rank, bm25_share = _rank_share(bm25)
+    _title_rank, title_bm25_share = _rank_share(_bm25(tokens(query.title), documents)[0])
+
+    component = np.zeros(n)
+    if context.component_map is not None:
+        learned_until = context.component_map.learned_until
+        matcher = context.component_map.for_incident(query_terms)
+        component = np.array(
+            [
+                matcher.match(
+                    change.paths, terms.known_by if change.landed_time.timestamp() < learned_until else None
+                )[0]
+                for change, terms in zip(candidates, documents, strict=True)
+            ]
+        )
+    component_rank, component_share = _rank_share(component)
+
+    similar_lift, similar_votes = np.zeros(n), np.zeros(n)
+    if context.similar_changes is not None:
+        similar_lift, similar_votes = np.array([context.similar_changes.score(change.paths) for change in candidates]).T
+    _lift_rank, similar_lift_share = _rank_share(similar_lift)
+    similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
+
+    embedding = np.zeros(n)
+    if context.embeddings is not None and context.incident_vector is not None:
+        vectors, known = context.embeddings.vectors([change.change_id for change in candidates])
+        embedding = np.where(known, vectors @ context.incident_vector, 0.0)
+    embedding_rank, _ = _rank_share(embedding)
+    embedding_gap = embedding - embedding.max()
+
+    similar, broke_before = np.zeros(n), np.zeros(n)
+    if context.past_incidents is not None:
+        similar, broke_before = past_incident_signals(query, candidates, context.past_incidents, context.component_map)
+    _similar_rank, similar_share = _rank_share(similar)
+
+    started = query.started_at.timestamp()
+    hours = np.array([max(0.0, (started - change.landed_time.timestamp()) / 3600) for change in candidates])
+    recency_rank, _ = _rank_share(-hours)
+
+    impacted_owner = context.ownership.service_owner.get(query.service or "", "")
+    rows: list[dict[str, float]] = []
+    for index, (change, terms) in enumerate(zip(candidates, documents, strict=True)):
+        paths = change.paths
+        distance = 9.0
+        owner_match = 0.0
+        if not context.ownership.empty and query.service:
+            services = context.ownership.services_of(paths)
+            route = context.ownership.dependency_path(query.service, services)
+            distance = float(len(route) - 1) if route else 9.0
+            owner_match = float(bool(impacted_owner) and impacted_owner in context.ownership.owners_of(paths))
+        rows.append(
+            {
+                "bm25": float(bm25[index]),
+                "bm25_share": float(bm25_share[index]),
+                "bm25_rank": float(bm25_rank[index]),
+                "title_bm25_share": float(title_bm25_share[index]),
+                "title_overlap": _weighted_overlap(query_set, terms.title_terms, idf),
+                "path_overlap": _weighted_overlap(query_set, terms.path_terms, idf),
+                "identifier_hits": float(sum(1 for name in query_identifiers if name in terms.haystack)),
+                "file_mentions": float(sum(1 for name in terms.files if len(name) > 3 and name in lowered)),
+                "subsystem_match": float(bool(terms.subsystem) and terms.subsystem <= query_set),
+                "component": float(component[index]),
+                "component_share": float(component_share[index]),
+                "component_rank": float(component_rank[index]),
+                "similar_changes": float(similar_lift[index]),
+                "similar_changes_share": float(similar_lift_share[index]),
+                "similar_changes_votes": float(similar_votes[index]),
+                "similar_changes_votes_share": float(similar_votes_share[index]),
+                "similar_changes_rank": float(similar_votes_rank[index]),
+                "embedding": float(embedding[index]),
+                "embedding_gap": float(embedding_gap[index]),
+                "embedding_rank": float(embedding_rank[index]),
+                "hours_before": math.log1p(hours[index]),
+                "recency_rank": float(recency_rank[index]),
+                **terms.static,
+                "owner_match": owner_match,
+                "service_distance": distance,
+                "similar_incidents": float(similar[index]),
+                "similar_incidents_share": float(similar_share[index]),
+                "place_broke_before": float(broke_before[index]),
+                "log_candidates": math.log1p(n),
+                "query_terms": math.log1p(len(query_set)),
+            }
+        )
+    return rows
+
+
+def heuristic_score(features: dict[str, float]) -> float:
+    """A hand-weighted blend used to keep candidates and, without a trained model, to rank them."""
+    return (
+        1.0 * features["bm25_share"]
+        + 0.6 * features["component_share"]
+        + 2.0 * max(0.0, features["embedding"])
+        + 0.4 * min(features["identifier_hits"], 3.0)
+        + 0.3 * features["file_mentions"]
+        + 0.5 * features["title_overlap"]
+        + 0.3 * features["subsystem_match"]
+        + 0.3 * features["owner_match"]
+        + 0.2 * (1.0 - features["recency_rank"])
+        - 0.5 * features["docs_only"]
+        - 0.3 * features["tests_only"]
+    )

@@ -1,0 +1,73 @@
+"""Report classifiers: one protocol, an embedded model and an LLM, chosen by configuration.
+
+Both return a category and a confidence for every report; a prediction below
+``settings.other_confidence`` becomes ``other`` so uncertain reports are
+counted instead of silently mislabeled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+from knowledge.config import get_settings
+
+OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The category chosen for one report and how sure the classifier is (0..1)."""
+
+    category: str
+    confidence: float
+
+
+class Classifier(Protocol):
+    """Anything that puts reports into categories; evaluators and intake depend on this only."""
+
+    @property
+    def categories(self) -> list[str]: ...
+
+    def classify(self, texts: list[str]) -> list[Prediction]: ...
+
+
+def with_other(predictions: list[Prediction], threshold: float) -> list[Prediction]:
+    """Low-confidence predictions become ``other``, keeping the confidence for the record."""
+    return [
+        p if p.confidence >= threshold else Prediction(OTHER, p.confidence) for p in predictions
+    ]
+
+
+def classifier_path() -> Path:
+    """Where ``culprit reports train`` writes the embedded classifier."""
+    return get_settings().data_dir / "models" / "report_classifier.joblib"
+
+
+@lru_cache(maxsize=2)
+def _load_embedded(path: Path, _modified: float) -> Classifier:
+    """One load per trained file: every HTTP batch and Slack message reuses it until it is retrained."""
+    from tools.reports.classifiers.embedded import EmbeddedClassifier
+
+    return EmbeddedClassifier.load(path)
+
+
+def configured_classifier() -> Classifier | None:
+    """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set."""
+    settings = get_settings()
+    path = classifier_path()
+    if path.exists():
+        return _load_embedded(path, path.stat().st_mtime)
+    if settings.llm_base_url and settings.llm_model:
+        from tools.reports.classifiers.llm import LLMClassifier, categories_from_database
+
+        return LLMClassifier(
+            base_url=settings.llm_base_url,
+            model=settings.llm_model,
+            categories=categories_from_database(),
+            api_key=settings.llm_api_key,
+            timeout_s=settings.llm_timeout_s,
+        )
+    return None
