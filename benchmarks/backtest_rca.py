@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from graph.rca_graph import replay_incident
+from knowledge.config import get_settings
 from tools.rca.history.backtest import BacktestOptions, run_backtest, split_repositories, train_on_earlier
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.history.cases import load_history
@@ -31,13 +32,14 @@ def main() -> None:
     args = parser.parse_args()
 
     history = load_history(sorted(args.data.glob("cases-*.jsonl.gz")), sorted(args.data.glob("commits-*.jsonl.gz")))
-    embeddings = ChangeEmbeddings(embeddings_dir()) if args.embeddings else None
+    settings = get_settings()
+    embeddings = ChangeEmbeddings(embeddings_dir(settings.data_dir)) if args.embeddings else None
     model = train_on_earlier(history, split_repositories(history, args.train_fraction), embeddings)  # once, for both
     results = {}
     for variant, symptom in (("full", False), ("symptom_only", True)):
         options = BacktestOptions(train_fraction=args.train_fraction, symptom=symptom)
         results[variant] = run_backtest(
-            history, replay_incident, lambda trained: make_judge("local", trained), options, embeddings, model
+            history, replay_incident, lambda trained: make_judge("local", trained, settings), options, embeddings, model
         )
     if args.json:
         print(json.dumps(results, indent=2))

@@ -22,7 +22,7 @@ from graph.rca_graph import replay_incident
 from knowledge.embeddings import embed
 from tools.rca.answers import IncidentQuery
 from tools.rca.embeddings import DIMENSIONS, ChangeEmbeddings
-from tools.rca.history.cases import History, candidate_from_commit, case_query, load_history
+from tools.rca.history.cases import History, case_query, load_history
 from tools.rca.judges.local import RankerModel, load_model
 from tools.rca.history.training import train_model
 from tools.rca.resources import RcaResources
@@ -48,7 +48,7 @@ def main() -> None:
     model: RankerModel = load_model(args.model) if args.model else train_model(history, history.cases[:120], None)
     model.uses_embeddings = True  # measure the semantic signal too, whatever the model was trained with
     commits = sorted(history.commits.values(), key=lambda commit: commit.landed_time, reverse=True)
-    candidates = [candidate_from_commit(commit) for commit in commits[: args.candidates]]
+    candidates = commits[: args.candidates]
     started = candidates[0].landed_time
     with tempfile.TemporaryDirectory() as folder:
         store = ChangeEmbeddings(Path(folder), embedder=lambda texts: random_vectors(len(texts)))

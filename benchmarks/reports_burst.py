@@ -47,9 +47,10 @@ DRAIN_TIMEOUT_S = 900
 
 def intake_app() -> Starlette:
     """What each replica serves (uvicorn ``--factory``): the report endpoint alone."""
-    from bot.reports_http import post_reports
+    from bot.reports_http import reports_endpoint
+    from knowledge.config import get_settings
 
-    return Starlette(routes=[Route("/reports", post_reports, methods=["POST"])])
+    return Starlette(routes=[Route("/reports", reports_endpoint(get_settings()), methods=["POST"])])
 
 
 def train_classifier(path: Path) -> None:
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         migrate(url)
         if not args.no_classifier:
-            train_classifier(workdir / "data" / "models" / "report_classifier.joblib")
+            train_classifier(workdir / "data" / "models" / "report_classifier.model")
         environment = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CULPRIT_")},
             "CULPRIT_DATABASE_URL": url, "CULPRIT_DATA_DIR": str(workdir / "data"),

@@ -68,6 +68,7 @@ from tests.bot.slack_requests import SlackSender  # noqa: E402
 RETRY_PAUSE_S = 0.5
 MAX_ATTEMPTS = 60  # a retried report batch gives up after about 30 s of failures
 ANSWER_WAIT_S = 900
+DIGEST_CLAIMS = "FROM claims WHERE scope = 'weekly_digest' AND key LIKE '%:' || :channel"  # keys are <week>:<channel>
 
 
 class SignedRequests(SlackSender):
@@ -482,7 +483,7 @@ def scheduler_fault(harness: Harness) -> dict[str, Any]:
     state = "not claimed"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and scheduler.running:
-        rows = harness.sql("SELECT posted_at FROM digest_runs WHERE channel = :channel", channel=channel)
+        rows = harness.sql(f"SELECT done_at {DIGEST_CLAIMS}", channel=channel)
         if rows:
             state = "claimed, not posted" if rows[0][0] is None else "already posted"
             break
@@ -493,7 +494,7 @@ def scheduler_fault(harness: Harness) -> dict[str, Any]:
     restarted = time.monotonic()
     stack.start_replica(scheduler, digest_channel=channel)
     wait_until(
-        lambda: harness.sql("SELECT posted_at FROM digest_runs WHERE channel = :channel AND posted_at IS NOT NULL", channel=channel),
+        lambda: harness.sql(f"SELECT done_at {DIGEST_CLAIMS} AND done_at IS NOT NULL", channel=channel),
         "the digest after recovery",
         300,
     )
@@ -505,7 +506,7 @@ def scheduler_fault(harness: Harness) -> dict[str, Any]:
         "posts_at_kill": posts_at_kill,
         "digest_posts": len(posts),
         "posted_after_restart_s": round(recovered_s, 1),
-        "claims": len(harness.sql("SELECT 1 FROM digest_runs WHERE channel = :channel", channel=channel)),
+        "claims": len(harness.sql(f"SELECT 1 {DIGEST_CLAIMS}", channel=channel)),
     }
 
 
@@ -524,7 +525,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> dict[str, Any]:
         report["stack_start_s"] = round(time.monotonic() - started, 1)
         harness = Harness(stack, run_id)
         say("waiting for the scheduler's start-up digest")
-        wait_until(lambda: harness.sql("SELECT 1 FROM digest_runs WHERE channel = :c AND posted_at IS NOT NULL", c=DIGEST_CHANNEL), "start-up digest", 300)
+        wait_until(lambda: harness.sql(f"SELECT 1 {DIGEST_CLAIMS} AND done_at IS NOT NULL", channel=DIGEST_CHANNEL), "start-up digest", 300)
         report["load"] = asyncio.run(load_phases(harness, args))
         report["load_average_after_load"] = os.getloadavg()
         faults: dict[str, Any] = {}

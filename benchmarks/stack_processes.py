@@ -159,7 +159,7 @@ class Stack:
         self._exit.callback(admin_sql, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         shutil.copytree(SEED_DIR / "data", self.data_dir)
         if not self.with_classifier:  # reports are stored as "other", without MiniLM: the storage path alone
-            (self.data_dir / "models" / "report_classifier.joblib").unlink()
+            (self.data_dir / "models" / "report_classifier.model").unlink()
         self._fake_slack = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
         self.slack = self._exit.enter_context(self._fake_slack)
         self._start_chroma()

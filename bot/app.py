@@ -58,6 +58,7 @@ def create_app(
         signing_secret=settings.slack_signing_secret or "",
         # Listener threads mostly wait on investigations and Slack; many of them keep acks fast.
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
+        ignoring_self_events_enabled=False,  # bot.guards drops our own events, and counts them
     )
     channels = ChannelDirectory(client)
     investigator = None
@@ -69,7 +70,7 @@ def create_app(
         channels=channels,
         limiter=RateLimiter(settings.user_rate_limit_per_minute),
         investigate=investigate,
-        ask=ask or default_ask(settings, investigate),
+        ask=ask or default_ask(settings),
         workers=investigation_pool(),
         answer_timeout_s=answer_timeout_s,
     )

@@ -135,11 +135,11 @@ def _summary_context(answer: RcaAnswer) -> Block:
 def suggestion_blocks(suggestion: SuggestedChange, answer: RcaAnswer) -> list[Block]:
     """One suggestion: what, who, when, how sure, why, and the 👍 / 👎 pair."""
     minutes = suggestion.evidence.minutes_before_incident or (
-        (answer.incident.started_at - suggestion.landed_time).total_seconds() / 60
+        (answer.incident.started_at - suggestion.change.landed_time).total_seconds() / 60
     )
     headline = (
-        f"*{suggestion.rank}. {escape(clip(suggestion.title, 200))}* `{escape(suggestion.change_id[:12])}`\n"
-        f"by *{escape(suggestion.author or 'unknown')}* · landed *{duration(minutes)}* before the incident"
+        f"*{suggestion.rank}. {escape(clip(suggestion.change.title, 200))}* `{escape(suggestion.change_id[:12])}`\n"
+        f"by *{escape(suggestion.change.author or 'unknown')}* · landed *{duration(minutes)}* before the incident"
         f" · confidence *{percent(suggestion.confidence)}*"
     )
     blocks = [section(headline, block_id=f"suggestion-{suggestion.rank}")]
@@ -219,7 +219,7 @@ def _fallback_text(answer: RcaAnswer) -> str:
     if not (answer.confident and answer.suggestions):
         return f"Not confident enough ({percent(answer.confidence)}) to name a culprit for: {incident}"
     listed = "; ".join(
-        f"{s.rank}. {clip(s.title, 80)} by {s.author or 'unknown'} ({percent(s.confidence)})"
+        f"{s.rank}. {clip(s.change.title, 80)} by {s.change.author or 'unknown'} ({percent(s.confidence)})"
         for s in answer.suggestions[:5]
     )
     return f"Likely culprits for: {incident} — {listed}"

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graph.rca_graph import run_rca
-from knowledge.config import get_settings
+from knowledge.config import Settings
 from knowledge.demo import DemoFiles, DemoOrganisation, generate_organisation, write_demo_files
 from knowledge.demo.loader import load_demo
 from knowledge.errors import CulpritError
+from knowledge.wiki.store import configured_wiki
 from knowledge.ingest.progress import Progress
 from knowledge.ingest.report import LoadReport
 from tools.rca.answers import IncidentQuery, RcaAnswer
@@ -24,6 +25,7 @@ from tools.reports.classifiers.embedded import EmbeddedClassifier
 from tools.rca.history.cases import History, load_history
 from tools.rca.judges.local import RankerModel, load_model, save_model
 from tools.rca.history.training import train_model
+from tools.rca.resources import load_resources
 from tools.reports.redaction import redact
 from tools.reports.intake import BATCH as REPORT_BATCH
 from tools.reports.intake import IntakeResult, ingest_reports, read_report_file
@@ -53,18 +55,24 @@ class DemoRun:
 
 
 def run_demo(
-    directory: Path, seed: int, progress: Progress, days: int = 180, n_changes: int = 3000, n_incidents: int = 300
+    settings: Settings,
+    directory: Path,
+    seed: int,
+    progress: Progress,
+    days: int = 180,
+    n_changes: int = 3000,
+    n_incidents: int = 300,
 ) -> DemoRun:
-    url = get_settings().resolved_database_url
+    url = settings.resolved_database_url
     progress.start("generating the Acme organisation")
     org = generate_organisation(seed, n_changes=n_changes, n_incidents=n_incidents, days=days)
     progress.start(f"writing demo files to {directory}")
     files = write_demo_files(org, directory)
-    loaded = load_demo(files, url, progress)
-    loaded.append(load_demo_reports(files, url, progress))
-    training = train_demo_ranker(files, progress)
+    loaded = load_demo(files, url, configured_wiki(settings), progress)
+    loaded.append(load_demo_reports(files, settings, progress))
+    training = train_demo_ranker(files, settings.resolved_ranker_path, progress)
     progress.start(f"answering the example incident {org.example.id}")
-    answer = run_rca(example_query(org), database_url=url, persist=False)
+    answer = run_rca(example_query(org), database_url=url, resources=load_resources(settings), persist=False)
     return DemoRun(org=org, files=files, loaded=loaded, training=training, answer=answer)
 
 
@@ -81,31 +89,34 @@ def example_query(org: DemoOrganisation) -> IncidentQuery:
     )
 
 
-def load_demo_reports(files: DemoFiles, url: str, progress: Progress) -> LoadReport:
+def load_demo_reports(files: DemoFiles, settings: Settings, progress: Progress) -> LoadReport:
     """Bug reports through the real intake (redaction, classification, daily counts).
 
     Without a report classifier yet, one is trained on a labelled sixth of the
     reports, as a team would label a sample of its own.
     """
     incoming, _problems = read_report_file(files.reports)
-    classifier = configured_classifier()
+    classifier = configured_classifier(settings)
     if classifier is None:
         labelled = incoming[::6]
         progress.start(f"training the report classifier on {len(labelled)} labelled reports")
         classifier = EmbeddedClassifier.train([redact(r.text) for r in labelled], [r.label or "" for r in labelled])
-        classifier.save(classifier_path())
+        classifier.save(classifier_path(settings.data_dir))
     progress.start("redacting, classifying and storing bug reports", total=len(incoming))
     result = IntakeResult()
     for start in range(0, len(incoming), REPORT_BATCH):
         batch = incoming[start : start + REPORT_BATCH]
-        result.add(ingest_reports(batch, source="demo", classifier=classifier, url=url))
+        result.add(ingest_reports(
+            batch, source="demo", classifier=classifier, other_confidence=settings.other_confidence,
+            url=settings.resolved_database_url,
+        ))
         progress.advance(len(batch))
     return LoadReport(
         kind="bug reports", source=str(files.reports), new=result.stored, already_present=result.duplicates
     )
 
 
-def train_demo_ranker(files: DemoFiles, progress: Progress) -> str:
+def train_demo_ranker(files: DemoFiles, path: Path, progress: Progress) -> str:
     """Train the local judge on the demo's past incidents unless that exact model is in place.
 
     It learns without change embeddings, so its answers rank on the other signals:
@@ -113,7 +124,6 @@ def train_demo_ranker(files: DemoFiles, progress: Progress) -> str:
     embed-changes`` then ``culprit train`` give a model that uses them.
     A model trained on someone's own history is never replaced.
     """
-    path = get_settings().resolved_ranker_path
     history = load_history([files.cases], [files.commits])
     existing = _existing_model(path)
     if existing is not None and existing.repos != history.repos():

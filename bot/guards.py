@@ -1,10 +1,11 @@
 """What every Slack request passes before a listener sees it.
 
-Bolt has already verified the signature and dropped the bot's own events.
-These guards drop other bots, enforce the channel and user allow-lists,
-answer each delivery once (Slack retries an event it thinks was lost, with
-the same ``event_id`` and an ``X-Slack-Retry-Num`` header), and keep one
-responder from flooding the RCA pipeline.
+Bolt has already verified the signature. These guards drop bots' events
+(ours included), enforce the channel and user allow-lists, answer each
+delivery once (Slack retries an event it thinks was lost, with the same
+``event_id`` and an ``X-Slack-Retry-Num`` header), and keep one responder from
+flooding the RCA pipeline. Each request they stop is counted by reason, so
+operators (and tests) see what was turned away and why.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ import structlog
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels import ChannelDirectory
-from bot.metrics import DUPLICATES_DROPPED, REQUESTS_REFUSED
+from bot.metrics import REQUESTS_DROPPED
+from knowledge.claims import claim
 from knowledge.config import Settings
-from knowledge.db import session_scope
-from knowledge.incidents import SlackDelivery
+from knowledge.incidents import SLACK_DELIVERIES
 
 log = structlog.get_logger(__name__)
 
@@ -67,16 +68,6 @@ def delivery_key(body: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def claim_delivery(delivery_id: str, kind: str, database_url: str | None) -> bool:
-    """True the first time a delivery id is seen, in this replica or any other on the same database."""
-    try:
-        with session_scope(database_url) as session:
-            session.add(SlackDelivery(event_id=delivery_id, kind=kind))
-        return True
-    except IntegrityError:
-        return False
-
-
 def _worth_remembering(body: dict[str, Any], settings: Settings, channels: ChannelDirectory) -> bool:
     """Plain channel messages are ignored unless they are reports: no need to store their ids."""
     event = body.get("event") or {}
@@ -85,8 +76,11 @@ def _worth_remembering(body: dict[str, Any], settings: Settings, channels: Chann
     return bool(settings.reports_channel) and channels.listed(event.get("channel", ""), [settings.reports_channel])
 
 
-def _is_from_a_bot(body: dict[str, Any]) -> bool:
+def _is_from_a_bot(body: dict[str, Any], own_user_id: str | None) -> bool:
+    """Another bot's event, or our own (the app turns Bolt's self-event filter off so this one counts it)."""
     event = body.get("event") or {}
+    if own_user_id and event.get("user") == own_user_id:
+        return True
     return bool(event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("bot_profile"))
 
 
@@ -107,8 +101,9 @@ def install_guards(
     # Claims run beside the request so a slow database cannot push the ack past Slack's 3 seconds.
     claims = ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-claims")
 
-    def ignore_other_bots(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        if _is_from_a_bot(body):
+    def ignore_bots(body: dict[str, Any], context: BoltContext, next: Callable[[], None]) -> BoltResponse | None:
+        if _is_from_a_bot(body, context.bot_user_id):
+            REQUESTS_DROPPED.labels(reason="bot").inc()
             return BoltResponse(status=200, body="")
         next()
         return None
@@ -118,11 +113,11 @@ def install_guards(
     ) -> BoltResponse | None:
         user_id, channel_id = context.user_id, context.channel_id
         if settings.allowed_users and user_id not in settings.allowed_users:
-            REQUESTS_REFUSED.labels(reason="user").inc()
+            REQUESTS_DROPPED.labels(reason="user").inc()
             log.info("request from a user not allowed", user=user_id)
             return _refusal(body, "culprit is not enabled for you; ask an admin to add you.")
         if settings.allowed_channels and channel_id and not channels.listed(channel_id, settings.allowed_channels):
-            REQUESTS_REFUSED.labels(reason="channel").inc()
+            REQUESTS_DROPPED.labels(reason="channel").inc()
             log.info("request from a channel not allowed", channel=channel_id)
             return _refusal(body, "culprit is not enabled in this channel.")
         next()
@@ -134,17 +129,17 @@ def install_guards(
         key = delivery_key(body)
         if key is not None and _worth_remembering(body, settings, channels):
             kind, delivery_id = key
-            claim = claims.submit(claim_delivery, delivery_id, kind, database_url)
+            first_claim = claims.submit(claim, SLACK_DELIVERIES, delivery_id, database_url)
             try:
-                first = claim.result(timeout=CLAIM_TIMEOUT_S)
+                first = first_claim.result(timeout=CLAIM_TIMEOUT_S)
             except (SQLAlchemyError, TimeoutError) as error:
                 # Fail open: a missed duplicate costs one extra answer, a dropped request costs an answer.
                 log.warning("could not record the delivery in time; answering anyway", error=repr(error)[:200])
                 first = True
             if not first:
-                DUPLICATES_DROPPED.labels(kind=kind).inc()
+                REQUESTS_DROPPED.labels(reason="duplicate").inc()
                 retry = (request.headers.get("x-slack-retry-num") or [None])[0]
-                log.info("duplicate delivery dropped", delivery=delivery_id, retry=retry)
+                log.info("duplicate delivery dropped", delivery=delivery_id, kind=kind, retry=retry)
                 return BoltResponse(status=200, body="")
         next()
         return None
@@ -154,7 +149,7 @@ def install_guards(
     ) -> BoltResponse | None:
         asks = body.get("command") or (body.get("event") or {}).get("type") == "app_mention"
         if asks and context.user_id and not limiter.allow(context.user_id):
-            REQUESTS_REFUSED.labels(reason="rate").inc()
+            REQUESTS_DROPPED.labels(reason="rate").inc()
             text = (
                 f"You've asked {limiter.per_minute} times in the last minute; "
                 "give the running investigations a moment and ask again."
@@ -169,7 +164,7 @@ def install_guards(
         next()
         return None
 
-    for guard in (ignore_other_bots, allow_listed, once_per_delivery, within_rate_limit):
+    for guard in (ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
 
 

@@ -6,6 +6,8 @@ dashboards in deploy/ can be written against them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import Counter, Histogram
 
 from tools.rca.answers import RcaAnswer
@@ -40,11 +42,11 @@ CONFIDENCE = Histogram(
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
 FEEDBACK_VOTES = Counter("culprit_feedback_votes_total", "Thumbs up/down clicks stored.", ["vote"])
-DUPLICATES_DROPPED = Counter(
-    "culprit_slack_duplicates_dropped_total", "Slack deliveries dropped as already handled.", ["kind"]
-)
-REQUESTS_REFUSED = Counter(
-    "culprit_slack_requests_refused_total", "Requests refused by allow-list or rate limit.", ["reason"]
+REQUESTS_DROPPED = Counter(
+    "culprit_slack_requests_dropped_total",
+    "Slack requests dropped unanswered: by the guards (bot, user, channel, duplicate, rate) "
+    "or, for channel messages, because they are not bug reports (not_a_report).",
+    ["reason"],
 )
 REPORTS_INGESTED = Counter("culprit_reports_ingested_total", "Bug reports stored.", ["source"])
 REPORTS_CLASSIFIED = Counter(
@@ -64,8 +66,7 @@ def observe_answer(answer: RcaAnswer) -> None:
         JUDGE_FALLBACKS.inc()
 
 
-def observe_intake(stored_by_category: dict[str, int], source: str) -> None:
-    """Count a batch of reports that was committed: how many, and into which categories."""
-    REPORTS_INGESTED.labels(source=source).inc(sum(stored_by_category.values()))
-    for category, count in stored_by_category.items():
+def count_classified(by_category: Mapping[str, int]) -> None:
+    """Count a batch of reports the classification worker committed, by the category each was given."""
+    for category, count in by_category.items():
         REPORTS_CLASSIFIED.labels(category=category).inc(count)

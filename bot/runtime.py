@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.channels import ChannelDirectory
 from bot.guards import RateLimiter
@@ -24,6 +24,9 @@ from graph.agent_tools import AgentContext
 from knowledge.config import Settings
 from tools.rca.answers import IncidentQuery, RcaAnswer
 from tools.rca.resources import RcaResources, load_resources
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 T = TypeVar("T")
 
@@ -52,6 +55,12 @@ class BotRuntime:
     def database_url(self) -> str:
         return self.settings.resolved_database_url
 
+    def wiki(self) -> Collection:
+        """The wiki where the settings keep it, opened only when a question needs it."""
+        from knowledge.wiki.store import configured_wiki
+
+        return configured_wiki(self.settings)
+
     def within_time_limit(self, work: Callable[..., T], *args: object) -> T:
         """Run ``work`` in the investigation pool and wait at most ``answer_timeout_s``.
 
@@ -72,8 +81,8 @@ class CachedResources:
     picks up a newly trained model or ingested ownership after ``ttl_s``.
     """
 
-    def __init__(self, database_url: str, ttl_s: float = RESOURCES_TTL_S) -> None:
-        self._database_url = database_url
+    def __init__(self, settings: Settings, ttl_s: float = RESOURCES_TTL_S) -> None:
+        self._settings = settings
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._resources: RcaResources | None = None
@@ -82,7 +91,7 @@ class CachedResources:
     def get(self) -> RcaResources:
         with self._lock:
             if self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s:
-                self._resources = load_resources(self._database_url)
+                self._resources = load_resources(self._settings)
                 self._loaded_at = time.monotonic()
             return self._resources
 
@@ -95,7 +104,7 @@ class RcaInvestigator:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._cache = CachedResources(settings.resolved_database_url)
+        self._cache = CachedResources(settings)
 
     def __call__(self, query: IncidentQuery) -> RcaAnswer:
         from graph.llm import make_judge
@@ -116,11 +125,11 @@ class RcaInvestigator:
         embed(["warm up"])
 
 
-def default_ask(settings: Settings, investigate: Investigate) -> Ask:
-    """The mention agent, whose RCA tool shares the replica's cached models and judge."""
+def default_ask(settings: Settings) -> Ask:
+    """The mention agent; its RCA tool is the context's, which shares the replica's cached models and judge."""
 
     def ask(question: str, context: AgentContext) -> AgentReply:
-        return answer_question(question, replace(context, investigate=investigate), settings)
+        return answer_question(question, context, settings)
 
     return ask
 

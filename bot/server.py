@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.metrics import REQUEST_SECONDS
-from bot.reports_http import post_reports
+from bot.reports_http import reports_endpoint
 from knowledge.config import Settings
 from knowledge.db import get_engine
 
@@ -76,7 +76,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/slack/events", slack_events, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/reports", post_reports, methods=["POST"]),
+        Route("/reports", reports_endpoint(settings), methods=["POST"]),
     ]
     @asynccontextmanager
     async def finish_acked_work(_: Starlette) -> AsyncIterator[None]:

@@ -170,6 +170,6 @@ def _plain_rca(question: str, context: AgentContext, note: str) -> AgentReply:
     query = IncidentQuery(
         text=question, started_at=context.started_at, service=context.service, incident_id=context.incident_id
     )
-    answer = context.run_rca(query)
+    answer = context.investigate(query)
     answer.notes.append(note)
     return AgentReply(text=describe_answer(answer), rca=answer, via="fallback", notes=[note])

@@ -15,31 +15,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from knowledge.changes import ChangeRecord
 from tools.rca.answers import IncidentQuery, RcaAnswer, WikiHit
-from tools.rca.recent_changes import RecentChange, recent_changes
+from tools.rca.recent_changes import recent_changes
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
 
 
 @dataclass(frozen=True)
 class AgentContext:
-    """What the conversation already knows: when the incident began and where answers are stored."""
+    """What the conversation already knows: when the incident began, where answers are stored,
+    the caller's RCA (with its cached models and judge) and how to open the wiki."""
 
     started_at: datetime
-    database_url: str | None = None
+    database_url: str
+    investigate: Callable[[IncidentQuery], RcaAnswer]
+    wiki: Callable[[], Collection]
     incident_id: str | None = None
     service: str | None = None
-    investigate: Callable[[IncidentQuery], RcaAnswer] | None = None
-
-    def run_rca(self, query: IncidentQuery) -> RcaAnswer:
-        """The caller's RCA (with its cached models and judge) or the pipeline with its defaults."""
-        if self.investigate is not None:
-            return self.investigate(query)
-        from graph.rca_graph import run_rca
-
-        return run_rca(query, database_url=self.database_url, persist=True)
 
 
 def describe_answer(answer: RcaAnswer) -> str:
@@ -52,19 +50,19 @@ def describe_answer(answer: RcaAnswer) -> str:
     for suggestion in answer.suggestions[:5]:
         minutes = suggestion.evidence.minutes_before_incident
         lines.append(
-            f"{suggestion.rank}. {suggestion.title} [{suggestion.change_id[:12]}] by {suggestion.author}, "
+            f"{suggestion.rank}. {suggestion.change.title} [{suggestion.change_id[:12]}] by {suggestion.change.author}, "
             f"landed {minutes:.0f} min before, confidence {suggestion.confidence:.0%}"
         )
     return "\n".join(lines)
 
 
-def _describe_changes(service: str, hours: float, changes: list[RecentChange]) -> str:
+def _describe_changes(service: str, hours: float, changes: list[ChangeRecord]) -> str:
     if not changes:
         return f"No changes landed in `{service}` in the last {hours:g} h."
     lines = [f"*{len(changes)} changes in `{service}` in the last {hours:g} h* (newest first):"]
     for change in changes:
         lines.append(
-            f"• `{change.change_id[:10]}` {change.title} — {change.author}, "
+            f"• `{change.id[:10]}` {change.title} — {change.author}, "
             f"{change.landed_time:%Y-%m-%d %H:%M} UTC, {change.n_files} files +{change.added}/-{change.deleted}"
         )
     return "\n".join(lines)
@@ -84,10 +82,10 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
             service=service or context.service,
             incident_id=context.incident_id,
         )
-        answer = context.run_rca(query)
+        answer = context.investigate(query)
         return describe_answer(answer), answer
 
-    def changes_in_service(service: str, hours: float = 48) -> tuple[str, list[RecentChange]]:
+    def changes_in_service(service: str, hours: float = 48) -> tuple[str, list[ChangeRecord]]:
         """List the code changes that landed in a service recently (default: the last 48 hours)."""
         changes = recent_changes(
             service, until=context.started_at, hours=hours, database_url=context.database_url
@@ -113,7 +111,7 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         """Search runbooks, postmortems and service docs in the team wiki."""
         from tools.wiki.search import search_wiki as hybrid_search
 
-        hits = hybrid_search(query, service=service or context.service, k=5)
+        hits = hybrid_search(query, context.wiki(), service=service or context.service, k=5)
         if not hits:
             return f"No wiki page matches _{query}_ (is the wiki indexed? `culprit ingest wiki DIR`).", hits
         lines = [f"*Wiki pages for* _{query}_:"]

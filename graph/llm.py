@@ -1,9 +1,10 @@
-"""LLM clients built from settings: one place that knows ``CULPRIT_LLM_*``.
+"""The agent's chat model and the judge, from settings.
 
 Everything LLM-backed is optional. ``CULPRIT_LLM_BASE_URL`` and
 ``CULPRIT_LLM_MODEL`` switch it on; without them the judge is the local one and
 nothing is contacted. The server is any OpenAI-compatible endpoint, in practice
-vLLM (``.../v1``).
+vLLM (``.../v1``); :mod:`tools.llm.client` holds its connection values and the
+one timeout and retry policy, which the chat model follows too.
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from knowledge.config import Settings
+from tools.llm.client import MAX_RETRIES, LLMEndpoint
+from tools.rca.judges.llm import LLMJudge
 from tools.rca.judges.protocol import Judge
-from tools.rca.judges.llm import LLMJudge, require_llm
 
 
 def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
     """The agent's chat model; tool calling needs vLLM's ``--enable-auto-tool-choice``."""
-    base_url, model = require_llm(settings)
+    endpoint = LLMEndpoint.from_settings(settings)
     return ChatOpenAI(
-        base_url=base_url,
-        api_key=SecretStr(settings.llm_api_key),
-        model=model,
-        timeout=settings.llm_timeout_s,
-        max_retries=0,
+        base_url=endpoint.base_url,
+        api_key=SecretStr(endpoint.api_key),
+        model=endpoint.model,
+        timeout=endpoint.timeout,
+        max_retries=MAX_RETRIES,
         **({"temperature": 0.0} | options),
     )
 

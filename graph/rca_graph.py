@@ -18,17 +18,15 @@ import numpy as np
 import structlog
 from langgraph.graph import END, START, StateGraph
 
-from knowledge.changes import changes_landed_between
-from knowledge.config import get_settings
+from knowledge.changes import ChangeRecord, changes_landed_between
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
-from tools.rca.answers import CandidateChange, IncidentQuery, RcaAnswer, SuggestedChange
+from tools.rca.answers import IncidentQuery, RcaAnswer, SuggestedChange
 from tools.rca.election import ElectionResult, elect
 from tools.rca.explain import explain
-from tools.rca.history.cases import candidate_from_change
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.local import LocalJudge
-from tools.rca.resources import RcaResources, load_resources
+from tools.rca.resources import RcaResources
 from tools.rca.store import store_answer
 from tools.rca.retrieval import Retrieved, retrieve
 from tools.rca.signals.features import SignalContext
@@ -44,10 +42,10 @@ class RcaState(TypedDict, total=False):
     query: IncidentQuery
     resources: RcaResources
     judge: Judge
-    database_url: str | None
+    database_url: str
     persist: bool
     cite_wiki: bool
-    candidates: list[CandidateChange]
+    candidates: list[ChangeRecord]
     retrieved: Retrieved
     similar_changes: Neighbourhood | None
     election: ElectionResult
@@ -70,10 +68,10 @@ def load_candidates(state: RcaState) -> dict[str, Any]:
         return {}
     started = time.perf_counter()
     query = state["query"]
-    window = timedelta(days=get_settings().window_days)
-    with session_scope(state.get("database_url")) as session:
+    window = timedelta(days=state["resources"].window_days)
+    with session_scope(state["database_url"]) as session:
         changes = changes_landed_between(session, query.started_at - window, query.started_at, query.repo)
-        candidates = [candidate_from_change(change) for change in changes]
+        candidates = [change.record() for change in changes]
     notes = list(state.get("notes", []))
     resources = state["resources"]
     embeddings = resources.embeddings
@@ -158,14 +156,11 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
     similar = state.get("similar_changes")
     suggestions = []
     for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
-        change = by_id[choice.change_id]
+        change = by_id[choice.change_id].change
         suggestions.append(
             SuggestedChange(
                 rank=rank,
-                change_id=change.change_id,
-                title=change.title,
-                author=change.author,
-                landed_time=change.landed_time,
+                change=change,
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
@@ -204,7 +199,7 @@ def withhold(state: RcaState) -> dict[str, Any]:
         signals = ["no changes landed in the window before the incident start"]
     else:
         signals = [
-            f"{suggestion.change_id[:10]} \"{suggestion.title}\": " + " ".join(suggestion.evidence.sentences[:2])
+            f"{suggestion.change_id[:10]} \"{suggestion.change.title}\": " + " ".join(suggestion.evidence.sentences[:2])
             for suggestion in _suggestions(state)[:3]
         ]
     return {"answer": _answer(state, False, [], signals)}
@@ -214,14 +209,15 @@ def cite_wiki(state: RcaState) -> dict[str, Any]:
     """Runbooks and postmortems for the incident; a suggestion cites those of the services it touches.
 
     The wiki is a help, not a dependency: if it cannot be searched the answer says so and goes on."""
-    if not state.get("cite_wiki"):
+    open_wiki = state["resources"].wiki
+    if not state.get("cite_wiki") or open_wiki is None:
         return {}
     started = time.perf_counter()
     result = state["answer"]
     try:
         from tools.wiki.search import wiki_for_incident
 
-        result.wiki = wiki_for_incident(state["query"])
+        result.wiki = wiki_for_incident(state["query"], open_wiki())
     except Exception as error:  # noqa: BLE001 - any wiki failure must leave the RCA answer intact
         log.warning("wiki_unavailable", error=str(error))
         result.notes.append(f"the wiki could not be searched ({type(error).__name__})")
@@ -239,7 +235,7 @@ def persist_answer(state: RcaState) -> dict[str, Any]:
         return {}
     started = time.perf_counter()
     result = state["answer"]
-    incident_id = store_answer(result, state.get("database_url"))
+    incident_id = store_answer(result, state["database_url"])
     result.incident = replace(result.incident, incident_id=incident_id)
     result.timings_ms["store"] = round((time.perf_counter() - started) * 1000, 2)
     return {"answer": result}
@@ -281,16 +277,15 @@ def _invoke(state: RcaState) -> RcaState:
 def run_rca(
     query: IncidentQuery,
     *,
-    database_url: str | None = None,
+    database_url: str,
+    resources: RcaResources,
     persist: bool = True,
     judge: Judge | None = None,
-    resources: RcaResources | None = None,
 ) -> RcaAnswer:
     """Answer an incident from the changes in the store; with ``persist`` keep the answer
     (each suggestion gets its ``suggestion_id`` for feedback)."""
     if query.started_at.tzinfo is None:
         raise CulpritError("the incident start time needs a time zone (e.g. 2024-05-01T12:00:00Z)")
-    resources = resources or load_resources(database_url)
     state: RcaState = {
         "query": query,
         "resources": resources,
@@ -304,7 +299,7 @@ def run_rca(
 
 def replay_incident(
     query: IncidentQuery,
-    candidates: Sequence[CandidateChange],
+    candidates: Sequence[ChangeRecord],
     resources: RcaResources,
     judge: Judge | None = None,
 ) -> tuple[RcaAnswer, list[str]]:

@@ -1,7 +1,8 @@
 """Data layer: one module per concept (``changes``, ``ownership``, ``services``,
 ``incidents``, ``reports``) holding its SQLAlchemy model and queries, plus
 ``db`` (engine, sessions, migrations), ``config`` (settings, read only at entry
-points above), ``embeddings`` (the packaged MiniLM) and the packages
+points above), ``embeddings`` (the packaged MiniLM), ``model_files`` (trained
+models saved as data, never pickles) and the packages
 ``ingest`` (every source loaded idempotently, the history interchange format),
 ``wiki`` (the Chroma index) and ``demo`` (the demo organisation).
 

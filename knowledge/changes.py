@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime
+
+FileStat = tuple[str, int | None, int | None]
+"""A touched file: path, lines added, lines deleted (None for binary files)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeRecord:
+    """One landed change as every layer passes it around, from ingestion to the answer.
+
+    Whatever describes a change (a history file, ``git log``, a stored row) turns
+    into this once, so the signals see the same values whichever way it came in.
+    ``services`` stays empty until something maps paths to services.
+    """
+
+    id: str
+    repo: str
+    title: str
+    body: str = ""
+    author: str = ""
+    email: str = ""
+    author_time: datetime
+    landed_time: datetime
+    landed_via_merge: bool = False
+    files: tuple[FileStat, ...] = ()
+    n_files: int = 0
+    added: int = 0
+    deleted: int = 0
+    directories: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+    @cached_property
+    def paths(self) -> tuple[str, ...]:
+        """Kept once computed: every signal reads it for every candidate of every incident."""
+        return tuple(path for path, _added, _deleted in self.files)
 
 
 class Change(Base):
@@ -36,9 +72,25 @@ class Change(Base):
 
     __table_args__ = (Index("ix_changes_repo_landed", "repo", "landed_time"),)
 
-    @property
-    def paths(self) -> list[str]:
-        return [file.path for file in self.files]
+    def record(self) -> ChangeRecord:
+        """The row as the rest of the code sees a change (its files must be loaded)."""
+        return ChangeRecord(
+            id=self.id,
+            repo=self.repo,
+            title=self.title,
+            body=self.body or "",
+            author=self.author or "",
+            email=self.email or "",
+            author_time=self.author_time,
+            landed_time=self.landed_time,
+            landed_via_merge=self.landed_via_merge,
+            files=tuple((file.path, file.added, file.deleted) for file in self.files),
+            n_files=self.n_files,
+            added=self.added or 0,
+            deleted=self.deleted or 0,
+            directories=tuple(self.directories or ()),
+            services=tuple(self.services or ()),
+        )
 
 
 class ChangeFile(Base):

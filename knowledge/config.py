@@ -1,8 +1,10 @@
 """Settings read from the environment (prefix ``CULPRIT_``) with embedded defaults.
 
-Every layer reads configuration through :func:`get_settings`, so a test can point
-the whole process elsewhere by setting environment variables and clearing the
-cache.
+Only entry points (the CLI commands, ``culprit serve`` and the demo) call
+:func:`get_settings`; they pass the :class:`Settings`, or just the values a
+function needs (a database URL, the data directory), down to every layer. So
+nothing below ``bot/`` reads the environment, and a test can hand any function
+the database and directories it wants.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Settings(BaseSettings):
     @property
     def resolved_ranker_path(self) -> Path:
         """Where `culprit train` writes the local judge and where `rca` and `serve` read it."""
-        return self.ranker_path or self.data_dir / "models" / "ranker.joblib"
+        return self.ranker_path or self.data_dir / "models" / "ranker.model"
 
     @property
     def chroma_dir(self) -> Path:

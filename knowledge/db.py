@@ -18,7 +18,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from knowledge.config import get_settings
 from knowledge.errors import CulpritError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -63,9 +62,8 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 @lru_cache(maxsize=8)
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str) -> Engine:
     """One engine per URL for the life of the process."""
-    url = url or get_settings().resolved_database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
@@ -76,12 +74,12 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @lru_cache(maxsize=8)
-def _session_factory(url: str | None) -> sessionmaker[Session]:
+def _session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(get_engine(url), expire_on_commit=False)
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
+def session_scope(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     session = _session_factory(url)()
     try:
@@ -104,7 +102,7 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def migrate(url: str | None = None) -> None:
+def migrate(url: str) -> None:
     """Bring the schema to the newest revision.
 
     On PostgreSQL an advisory lock serialises replicas that start together, so
@@ -112,7 +110,6 @@ def migrate(url: str | None = None) -> None:
     """
     from alembic import command
 
-    url = url or get_settings().resolved_database_url
     engine = get_engine(url)
     try:
         with engine.connect() as connection:

@@ -13,11 +13,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    delete,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from knowledge.db import Base, UTCDateTime, session_scope, utcnow
+from knowledge.claims import forget
+from knowledge.db import Base, UTCDateTime, utcnow
 
 
 class Incident(Base):
@@ -97,22 +97,11 @@ class Feedback(Base):
     suggestion: Mapped[Suggestion] = relationship(back_populates="feedback")
 
 
-class SlackDelivery(Base):
-    """Event ids already handled, so Slack's retries are answered once."""
-
-    __tablename__ = "slack_deliveries"
-
-    event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(50), default="event")
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
+# Claims on Slack delivery ids (``event_id``, or a slash command's ``cmd-`` hash), so retries are answered once.
+SLACK_DELIVERIES = "slack_delivery"
 DELIVERY_MEMORY = timedelta(days=7)
 
 
-def forget_old_deliveries(url: str | None = None, now: datetime | None = None) -> int:
+def forget_old_deliveries(url: str, now: datetime | None = None) -> int:
     """Drop delivery ids older than Slack's retry horizon (minutes) with a wide margin; returns how many."""
-    cutoff = (now or utcnow()) - DELIVERY_MEMORY
-    with session_scope(url) as session:
-        result = session.execute(delete(SlackDelivery).where(SlackDelivery.received_at < cutoff))
-        return int(result.rowcount or 0)
+    return forget([SLACK_DELIVERIES], (now or utcnow()) - DELIVERY_MEMORY, url)

@@ -1,10 +1,11 @@
 """Every mapped model in one import, for Alembic and for callers that need the metadata."""
 
 from knowledge.changes import Change, ChangeFile
+from knowledge.claims import Claim
 from knowledge.db import Base
-from knowledge.incidents import Feedback, Incident, RootCause, SlackDelivery, Suggestion
+from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from knowledge.ownership import OwnershipRule
-from knowledge.reports import Alert, BugReport, Category, CategoryDaily, DigestRun
+from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from knowledge.services import Service
 
 __all__ = [
@@ -15,12 +16,11 @@ __all__ = [
     "CategoryDaily",
     "Change",
     "ChangeFile",
-    "DigestRun",
+    "Claim",
     "Feedback",
     "Incident",
     "OwnershipRule",
     "RootCause",
     "Service",
-    "SlackDelivery",
     "Suggestion",
 ]

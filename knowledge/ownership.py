@@ -146,8 +146,3 @@ class OwnershipIndex:
         for rule in self.matching_rules(path):
             owners.update(dict.fromkeys(rule.owners))
         return list(owners)
-
-
-def owners_for_path(path: str, rules: list[OwnershipRule]) -> list[str]:
-    """Owners of one path; build an :class:`OwnershipIndex` once when matching many paths."""
-    return OwnershipIndex.from_rules(rules).owners(path)

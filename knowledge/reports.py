@@ -50,7 +50,7 @@ class CategoryDaily(Base):
 
 
 class Alert(Base):
-    """A spike or data-quality alert; one row per episode so it posts once while it lasts."""
+    """A spike or data-quality alert; one row per episode so it posts once while it lasts (an ``alert`` claim)."""
 
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("kind", "key", "started_on", name="uq_alert_episode"),)
@@ -61,16 +61,3 @@ class Alert(Base):
     started_on: Mapped[date] = mapped_column(Date)
     last_seen_on: Mapped[date] = mapped_column(Date)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class DigestRun(Base):
-    """Claimed before a weekly digest posts, so several replicas post it once."""
-
-    __tablename__ = "digest_runs"
-
-    iso_week: Mapped[str] = mapped_column(String(10), primary_key=True)
-    channel: Mapped[str] = mapped_column(String(100), primary_key=True)
-    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    claimed_by: Mapped[str] = mapped_column(String(200), default="")
-    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

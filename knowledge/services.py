@@ -61,16 +61,6 @@ def _breadth_first(graph: dict[str, set[str]], start: str) -> dict[str, str | No
     return came_from
 
 
-def dependency_distances(services: list[Service], from_service: str) -> dict[str, int]:
-    """Hops from one service to every service it is connected to (itself at 0)."""
-    came_from = _breadth_first(_neighbours(services), from_service)
-    distances: dict[str, int] = {}
-    for name in came_from:
-        previous = came_from[name]
-        distances[name] = 0 if previous is None else distances[previous] + 1
-    return distances
-
-
 def dependency_path(services: list[Service], from_service: str, to_service: str) -> list[str] | None:
     """The shortest chain of services linking two services, or None when unconnected."""
     came_from = _breadth_first(_neighbours(services), from_service)

@@ -11,22 +11,21 @@ from chromadb.api.shared_system_client import SharedSystemClient
 
 from graph.rca_graph import run_rca
 from knowledge.changes import Change, ChangeFile
-from knowledge.config import get_settings
+from knowledge.config import Settings
 from knowledge.db import migrate, session_scope
 from knowledge.services import Service
 from knowledge.wiki.indexing import index_wiki
-from knowledge.wiki.store import open_wiki
+from knowledge.wiki.store import configured_wiki
 from tests.wiki.conftest import write_small_wiki
 from tools.rca.answers import IncidentQuery
+from tools.rca.resources import load_resources
 
 STARTED = datetime(2026, 5, 4, 14, tzinfo=UTC)
 
 
 @pytest.fixture
-def payments_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def payments(data_dir: Path) -> Iterator[Settings]:
     """A store with the payments service and six changes to it, answered without a confidence floor."""
-    monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", "0")
-    get_settings.cache_clear()
     url = f"sqlite:///{data_dir / 'culprit.db'}"
     migrate(url)
     with session_scope(url) as session:
@@ -39,7 +38,7 @@ def payments_store(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             )
             change.files = [ChangeFile(position=0, path="services/payments/gateway.py", added=10, deleted=2)]
             session.add(change)
-    yield url
+    yield Settings(data_dir=data_dir, database_url=url, min_confidence=0)
     SharedSystemClient.clear_system_cache()
 
 
@@ -50,10 +49,12 @@ def _query() -> IncidentQuery:
     )
 
 
-def test_answer_cites_the_impacted_services_runbook(payments_store: str, tmp_path: Path) -> None:
-    index_wiki(write_small_wiki(tmp_path / "wiki"), open_wiki())
+def test_answer_cites_the_impacted_services_runbook(payments: Settings, tmp_path: Path) -> None:
+    index_wiki(write_small_wiki(tmp_path / "wiki"), configured_wiki(payments))
 
-    answer = run_rca(_query(), database_url=payments_store, persist=False)
+    answer = run_rca(
+        _query(), database_url=payments.resolved_database_url, resources=load_resources(payments), persist=False
+    )
 
     assert answer.wiki[0].page == "services/payments/runbook.md"
     assert answer.suggestions
@@ -61,12 +62,14 @@ def test_answer_cites_the_impacted_services_runbook(payments_store: str, tmp_pat
 
 
 def test_an_unreadable_wiki_is_noted_and_the_answer_stands(
-    payments_store: str, data_dir: Path
+    payments: Settings, data_dir: Path
 ) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "chroma").write_text("not a directory")  # Chroma cannot open its store here
 
-    answer = run_rca(_query(), database_url=payments_store, persist=False)
+    answer = run_rca(
+        _query(), database_url=payments.resolved_database_url, resources=load_resources(payments), persist=False
+    )
 
     assert len(answer.suggestions) == 5
     assert answer.wiki == []

@@ -15,7 +15,7 @@ def test_migrations_create_every_table_and_are_repeatable(database_url: str) -> 
     migrate(database_url)  # a second run is a no-op
     tables = set(inspect(get_engine(database_url)).get_table_names())
     assert {"changes", "change_files", "incidents", "suggestions", "feedback", "bug_reports",
-            "categories", "category_daily", "services", "ownership_rules", "digest_runs"} <= tables
+            "categories", "category_daily", "services", "ownership_rules", "claims"} <= tables
 
 
 def test_landed_window_query_returns_newest_first_with_files(database_url: str) -> None:
@@ -32,7 +32,7 @@ def test_landed_window_query_returns_newest_first_with_files(database_url: str) 
     with session_scope(database_url) as session:
         found = changes_landed_between(session, start + timedelta(hours=1), start + timedelta(hours=4))
         assert [change.id for change in found] == ["c3", "c2", "c1"]
-        assert found[0].paths == ["src/m3.py"]
+        assert found[0].record().files == (("src/m3.py", 3, 0),)
         assert found[0].landed_time.tzinfo is not None
         assert found[0].landed_time == start + timedelta(hours=3)
 

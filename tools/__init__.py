@@ -6,6 +6,7 @@
   trends, spikes, digest, data quality, evaluation).
 - ``tools.wiki``: search and evaluate the runbook and postmortem index.
 - ``tools.feedback``: responders' votes on suggestions and what they teach.
+- ``tools.llm``: OpenAI-compatible clients (vLLM) with one timeout and retry policy.
 
 Packages here import ``knowledge`` and each other, never ``graph`` or ``bot``.
 """

@@ -31,8 +31,8 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
         for suggestion in answer.suggestions:
             mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in answer_key else ""
             console.print(
-                f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.title} "
-                f"[dim]({suggestion.author}, landed {duration(suggestion.evidence.minutes_before_incident)} "
+                f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {suggestion.change.title} "
+                f"[dim]({suggestion.change.author}, landed {duration(suggestion.evidence.minutes_before_incident)} "
                 f"before, judge {suggestion.judge})[/]{mark}",
                 highlight=False,
                 soft_wrap=True,

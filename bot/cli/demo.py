@@ -31,10 +31,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate the Acme shop (services, owners, months of changes, past incidents, wiki),
         load it, train the local judge and answer an example incident."""
-        directory = directory or get_settings().data_dir / "demo"
+        settings = get_settings()
+        directory = directory or settings.data_dir / "demo"
         with progress_bar(transient=not as_json) as bars:
             run = run_demo(
-                directory, seed, TerminalProgress(bars), days=days, n_changes=changes, n_incidents=incidents
+                settings, directory, seed, TerminalProgress(bars), days=days, n_changes=changes, n_incidents=incidents
             )
         if as_json:
             print_json(_as_json(run))
@@ -43,7 +44,7 @@ def register(app: typer.Typer) -> None:
         console.print(run.training, highlight=False, soft_wrap=True)
         outages = ", ".join(f"{spike.category} on {spike.start}" for spike in run.org.reports.spikes)
         console.print(f"bug reports carry outages to find with `culprit reports trends`: {outages}", highlight=False)
-        _show_answer(run)
+        _show_answer(run, settings.min_confidence)
 
 
 def _as_json(run: DemoRun) -> dict[str, object]:
@@ -62,7 +63,7 @@ def _as_json(run: DemoRun) -> dict[str, object]:
     }
 
 
-def _show_answer(run: DemoRun) -> None:
+def _show_answer(run: DemoRun, min_confidence: float) -> None:
     query, answer = run.example_query, run.answer
     console.rule(f"[bold]Example incident {query.incident_id}")
     console.print(
@@ -71,7 +72,7 @@ def _show_answer(run: DemoRun) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    print_answer(answer, get_settings().min_confidence, run.org.example.culprits)
+    print_answer(answer, min_confidence, run.org.example.culprits)
     if run.culprit_rank is None:
         culprit = run.org.changes_by_id[run.org.example.culprits[0]]
         console.print(f"[dim]The answer key's cause was {culprit.id[:10]} {culprit.title}.[/]", highlight=False)

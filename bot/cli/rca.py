@@ -20,13 +20,13 @@ from graph.rca_graph import replay_incident, run_rca
 from knowledge.config import get_settings
 from knowledge.db import DatabaseUnavailable, migrate
 from knowledge.errors import InputError
-from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.answers import IncidentQuery
 from tools.rca.history.backtest import BacktestOptions, run_backtest
 from tools.rca.embeddings import ChangeEmbeddings, EmbeddingRun, embed_store_changes
-from tools.rca.history.cases import History, candidate_from_commit, load_history
+from tools.rca.history.cases import History, load_history
 from tools.rca.judges.local import load_model, save_model
 from tools.rca.history.training import train_model
-from tools.rca.resources import embeddings_dir, make_judge
+from tools.rca.resources import embeddings_dir, load_resources, make_judge
 from tools.rca.store import store_has_changes
 
 CaseFiles = Annotated[list[Path], typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")]
@@ -76,21 +76,23 @@ def _read_history(cases: list[Path], commits: list[Path]) -> History:
     return history
 
 
-def _embeddings_for(history: History, skip: bool, report: Callable[[str | None, int], None]) -> ChangeEmbeddings | None:
+def _embeddings_for(
+    history: History, skip: bool, data_dir: Path, report: Callable[[str | None, int], None]
+) -> ChangeEmbeddings | None:
     """The embedding cache, with every commit of the history in it (embedding only new ones)."""
     if skip:
         return None
-    store = ChangeEmbeddings(embeddings_dir())
-    missing = store.missing([candidate_from_commit(commit) for commit in history.commits.values()])
+    store = ChangeEmbeddings(embeddings_dir(data_dir))
+    missing = store.missing(list(history.commits.values()))
     if missing:
-        report(f"embedding {len(missing)} changes (once; cached in {embeddings_dir()})", len(missing))
+        report(f"embedding {len(missing)} changes (once; cached in {store.directory})", len(missing))
         store.add(missing, on_progress=lambda n: report(None, n))
     return store
 
 
 def _embed_store(
-    store: ChangeEmbeddings, report: Callable[[str | None, int], None], since: datetime | None = None,
-    repo: str | None = None,
+    store: ChangeEmbeddings, database_url: str, report: Callable[[str | None, int], None],
+    since: datetime | None = None, repo: str | None = None,
 ) -> EmbeddingRun:
     """Embed the ingested changes the cache lacks, so the first RCA only embeds its incident."""
 
@@ -99,14 +101,14 @@ def _embed_store(
             report(f"embedding {count} ingested changes (once; cached in {store.directory})", count)
 
     return embed_store_changes(
-        store, get_settings().resolved_database_url, since, repo, on_start=opened, on_progress=lambda n: report(None, n)
+        store, database_url, since, repo, on_start=opened, on_progress=lambda n: report(None, n)
     )
 
 
-def _store_is_ready() -> bool:
+def _store_is_ready(database_url: str) -> bool:
     """Whether the store can be read and holds changes (training works without one)."""
     try:
-        return store_has_changes(get_settings().resolved_database_url)
+        return store_has_changes(database_url)
     except (DatabaseUnavailable, OperationalError, ProgrammingError):
         return False
 
@@ -130,7 +132,7 @@ def register(app: typer.Typer) -> None:
         if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
         query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
-        result = run_rca(query, database_url=settings.resolved_database_url)
+        result = run_rca(query, database_url=settings.resolved_database_url, resources=load_resources(settings))
         if json_output:
             print_json(result.to_dict())
         else:
@@ -148,15 +150,16 @@ def register(app: typer.Typer) -> None:
 
         With embeddings, the history's commits and the store's ingested changes are
         embedded too (once), so the first RCA embeds only its incident."""
+        settings = get_settings()
         history = _read_history(cases, commits)
         ingested: EmbeddingRun | None = None
         with stage_progress() as report:
-            embeddings = _embeddings_for(history, no_embeddings, report)
-            if embeddings is not None and _store_is_ready():
-                ingested = _embed_store(embeddings, report)
+            embeddings = _embeddings_for(history, no_embeddings, settings.data_dir, report)
+            if embeddings is not None and _store_is_ready(settings.resolved_database_url):
+                ingested = _embed_store(embeddings, settings.resolved_database_url, report)
             report(f"learning from {len(history.cases)} cases", 2 * len(history.cases))
             model = train_model(history, history.cases, embeddings, progress=lambda n: report(None, n))
-        path = save_model(model, out or get_settings().resolved_ranker_path)
+        path = save_model(model, out or settings.resolved_ranker_path)
         summary = {
             "model": str(path),
             "cases": model.n_cases,
@@ -183,24 +186,26 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOutput = False,
     ) -> None:
         """Embed ingested changes ahead of time, so the first RCA answers without embedding its window."""
+        settings = get_settings()
         landed_since = parse_time(since, "--since") if since else None
-        if not store_has_changes(get_settings().resolved_database_url):
+        if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
+        cache = embeddings_dir(settings.data_dir)
         with stage_progress() as report:
-            run = _embed_store(ChangeEmbeddings(embeddings_dir()), report, landed_since, repo)
+            run = _embed_store(ChangeEmbeddings(cache), settings.resolved_database_url, report, landed_since, repo)
         summary = {
             "changes": run.changes,
             "embedded": run.embedded,
             "already_cached": run.already_cached,
             "seconds": run.seconds,
-            "cache": str(embeddings_dir()),
+            "cache": str(cache),
         }
         if json_output:
             print_json(summary)
         else:
             console.print(
                 f"{run.embedded} changes embedded, {run.already_cached} already cached "
-                f"(of {run.changes}) in {run.seconds:.1f} s; cache in {embeddings_dir()}"
+                f"(of {run.changes}) in {run.seconds:.1f} s; cache in {cache}"
             )
 
     @app.command("backtest")
@@ -217,10 +222,10 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOutput = False,
     ) -> None:
         """Replay later past incidents per repository and score the answers against baselines."""
+        settings = get_settings()
         history = _read_history(cases, commits)
         model = load_model(model_path) if model_path else None
-        make_judge(judge, model)  # fail early on a missing LLM configuration
-        settings = get_settings()
+        make_judge(judge, model, settings)  # fail early on a missing LLM configuration
         options = BacktestOptions(
             train_fraction=train_fraction,
             symptom=symptom_only,
@@ -229,9 +234,10 @@ def register(app: typer.Typer) -> None:
             min_confidence=settings.min_confidence,
         )
         with stage_progress() as report:
-            embeddings = _embeddings_for(history, no_embeddings, report)
+            embeddings = _embeddings_for(history, no_embeddings, settings.data_dir, report)
             summary = run_backtest(
-                history, replay_incident, lambda trained: make_judge(judge, trained), options, embeddings, model, report
+                history, replay_incident, lambda trained: make_judge(judge, trained, settings), options, embeddings,
+                model, report,
             )
         if json_output:
             print_json(summary)

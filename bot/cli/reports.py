@@ -28,17 +28,23 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
     ) -> None:
         """Redact, classify and store reports from a CSV or JSONL file (id,text[,category][,created_at])."""
+        from tools.reports.classifiers import configured_classifier
         from tools.reports.intake import BATCH, IntakeResult, ingest_reports, read_report_file
 
-        migrate()
+        settings = get_settings()
+        migrate(settings.resolved_database_url)
         incoming, problems = read_report_file(file, skip_bad)
         for problem in problems:
             errors.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        classifier = configured_classifier(settings)
         total = IntakeResult()
         with progress_bar() as progress:
             task = progress.add_task("storing reports", total=len(incoming))
             for start in range(0, len(incoming), BATCH):
-                total.add(ingest_reports(incoming[start : start + BATCH], source="file"))
+                total.add(ingest_reports(
+                    incoming[start : start + BATCH], source="file", url=settings.resolved_database_url,
+                    classifier=classifier, other_confidence=settings.other_confidence,
+                ))
                 progress.advance(task, len(incoming[start : start + BATCH]))
         summary = total.as_dict() | {"skipped_lines": len(problems)}
         if as_json:
@@ -53,8 +59,9 @@ def register(app: typer.Typer) -> None:
     def categories(file: Path) -> None:
         """Load categories from YAML or JSON: a list of {name, description, examples}."""
         definitions = _read_categories(file)
-        migrate()
-        with session_scope() as session:
+        url = get_settings().resolved_database_url
+        migrate(url)
+        with session_scope(url) as session:
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             for item in definitions:
                 statement = dialect.insert(Category).values(**item, origin="expert")
@@ -77,7 +84,7 @@ def register(app: typer.Typer) -> None:
         labeled = _labeled(read_report_file(file)[0], file)
         with errors.status(f"embedding and training on {len(labeled)} reports"):
             model = EmbeddedClassifier.train([redact(r.text) for r in labeled], [r.label or "" for r in labeled])
-        path = classifier_path()
+        path = classifier_path(get_settings().data_dir)
         model.save(path)
         console.print(f"trained on {len(labeled)} reports in {len(model.categories)} categories; saved to {path}")
 
@@ -118,13 +125,17 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the clusters as JSON."),
     ) -> None:
         """Cluster stored reports into candidate categories, with a 2-D map and a summary."""
+        from tools.llm.client import LLMEndpoint
         from tools.reports.discovery import discover_categories, save_discovered
 
+        settings = get_settings()
+        url = settings.resolved_database_url
+        llm = LLMEndpoint.from_settings(settings) if settings.llm_configured else None
         start = _parse_day(since) if since else None
         with errors.status("embedding and clustering reports"):
-            discovery = discover_categories(since=start, out_dir=out)
+            discovery = discover_categories(url, since=start, out_dir=out, llm=llm)
         if save:
-            save_discovered(discovery)
+            save_discovered(discovery, url)
         if as_json:
             print_json(discovery.as_dict())
             return
@@ -142,7 +153,7 @@ def register(app: typer.Typer) -> None:
         from tools.reports.trends import daily_series
 
         last_day = _parse_day(end) if end else datetime.now(UTC).date()
-        series = daily_series(category, days, last_day)
+        series = daily_series(category, days, last_day, get_settings().resolved_database_url)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
             return
@@ -160,8 +171,9 @@ def register(app: typer.Typer) -> None:
         """Delete raw reports older than the retention (CULPRIT_REPORT_RETENTION_DAYS); counts stay."""
         from tools.reports.intake import purge_expired_reports
 
-        deleted = purge_expired_reports()
-        console.print(f"deleted {deleted} reports older than {get_settings().report_retention_days} days")
+        settings = get_settings()
+        deleted = purge_expired_reports(settings.report_retention_days, settings.resolved_database_url)
+        console.print(f"deleted {deleted} reports older than {settings.report_retention_days} days")
 
     app.add_typer(reports, name="reports")
 
@@ -176,7 +188,8 @@ def register(app: typer.Typer) -> None:
         if not dry_run:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")
         last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
-        console.print(build_digest(last_day, with_chart=False).text, markup=False, highlight=False)
+        digest = build_digest(last_day, get_settings().resolved_database_url, with_chart=False)
+        console.print(digest.text, markup=False, highlight=False)
 
 
 def _read_categories(file: Path) -> list[dict[str, object]]:

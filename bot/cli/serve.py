@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import typer
@@ -76,7 +76,7 @@ def start_jobs(settings: Settings, client: WebClient) -> BackgroundScheduler:
     from bot.jobs import start_scheduler
     from bot.replies import channel_poster
 
-    return start_scheduler(channel_poster(client), settings.resolved_database_url)
+    return start_scheduler(channel_poster(client), settings)
 
 
 def register(app: typer.Typer) -> None:

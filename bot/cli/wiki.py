@@ -11,12 +11,12 @@ from rich.table import Table
 
 from bot.cli.console import console, print_json, progress_bar
 from bot.cli.ingest import ingest_app
-from knowledge.config import get_settings
+from knowledge.config import Settings, get_settings
 from knowledge.db import migrate
 from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.postmortems import link_postmortems
-from knowledge.wiki.store import open_wiki
+from knowledge.wiki.store import configured_wiki
 from tools.wiki.evaluation import evaluate, load_questions
 from tools.wiki.search import WikiSearcher, searcher_for
 
@@ -25,8 +25,8 @@ wiki_app = typer.Typer(help="Search the runbooks, service pages and postmortems.
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
-def _searcher() -> WikiSearcher:
-    searcher = searcher_for(open_wiki())
+def _searcher(settings: Settings) -> WikiSearcher:
+    searcher = searcher_for(configured_wiki(settings))
     if not len(searcher):
         raise CulpritError("the wiki index is empty; load pages with `culprit ingest wiki DIR` first")
     return searcher
@@ -40,7 +40,7 @@ def search(
     as_json: JsonOutput = False,
 ) -> None:
     """The pages that best answer QUERY, each with its best-matching section."""
-    hits = _searcher().search(query, service=service, k=k)
+    hits = _searcher(get_settings()).search(query, service=service, k=k)
     if as_json:
         print_json([asdict(hit) for hit in hits])
         return
@@ -60,7 +60,7 @@ def evaluate_command(
 ) -> None:
     """Recall@3 and MRR of hybrid search against BM25 alone and embeddings alone, in one run."""
     questions = load_questions(questions_file)
-    searcher = _searcher()
+    searcher = _searcher(get_settings())
     with progress_bar(transient=True) as bars:
         task = bars.add_task("asking the wiki", total=3 * len(questions))
         result = evaluate(searcher, questions, on_question=lambda: bars.advance(task))
@@ -84,7 +84,8 @@ def ingest_wiki(
     as_json: JsonOutput = False,
 ) -> None:
     """Index wiki pages in Chroma (only changed sections are re-embedded) and link postmortems to changes."""
-    collection = open_wiki()
+    settings = get_settings()
+    collection = configured_wiki(settings)
     with progress_bar() as bars:
         task = bars.add_task("embedding changed sections", total=None)
         report = index_wiki(
@@ -93,7 +94,7 @@ def ingest_wiki(
         bars.update(task, total=max(report.added + report.updated, 1), completed=max(report.added + report.updated, 1))
     links = None
     if any(page.kind == "postmortem" for page in report.pages):
-        url = get_settings().resolved_database_url
+        url = settings.resolved_database_url
         migrate(url)
         links = link_postmortems(report.pages, url)
     counts = report.counts()

@@ -42,6 +42,8 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
     agent_context = AgentContext(
         started_at=query.started_at,
         database_url=runtime.database_url,
+        investigate=runtime.investigate,
+        wiki=runtime.wiki,
         incident_id=query.incident_id,
         service=query.service,
     )

@@ -11,8 +11,10 @@ from typing import Any
 import structlog
 from slack_bolt import App, BoltContext
 
-from bot.metrics import REPORTS_INGESTED
+from bot.metrics import REQUESTS_DROPPED
+from bot.report_intake import take_in
 from bot.runtime import BotRuntime
+from tools.reports.intake import IncomingReport
 
 log = structlog.get_logger(__name__)
 
@@ -32,12 +34,11 @@ def is_report(event: dict[str, Any], runtime: BotRuntime) -> bool:
 def handle_message(event: dict[str, Any], context: BoltContext) -> None:
     runtime: BotRuntime = context["culprit"]
     if not is_report(event, runtime):
+        REQUESTS_DROPPED.labels(reason="not_a_report").inc()
         return
-    from tools.reports.intake import ingest_report_texts
-
     message_id = f"{event.get('channel')}:{event.get('ts')}"
-    result = ingest_report_texts([(message_id, event["text"])], source="slack", database_url=runtime.database_url)
-    REPORTS_INGESTED.labels(source="slack").inc(result.stored)
+    report = IncomingReport(id=f"slack:{message_id}", text=event["text"])  # stamped when it is stored
+    result = take_in([report], "slack", runtime.settings)
     log.info("report ingested from slack", message=message_id, stored=result.stored, duplicates=result.duplicates)
 
 

@@ -12,7 +12,7 @@ import math
 import random
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from knowledge.demo.catalog import (
     FIRST_NAMES,
@@ -146,10 +146,6 @@ class DemoChange:
     kind: str
     service: str
     signals: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def landed_at(self) -> datetime:
-        return datetime.fromtimestamp(self.landed_time, UTC)
 
     @property
     def paths(self) -> list[str]:

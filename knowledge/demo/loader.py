@@ -7,9 +7,9 @@ that each of them is idempotent.
 
 from __future__ import annotations
 
+from chromadb.api.models.Collection import Collection
 from sqlalchemy import func, select
 
-from knowledge.config import get_settings
 from knowledge.db import migrate, session_scope
 from knowledge.demo.files import DemoFiles
 from knowledge.ingest.catalog import ingest_catalog
@@ -21,16 +21,14 @@ from knowledge.ingest.report import LoadReport
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.postmortems import SOURCE as POSTMORTEM_SOURCE
 from knowledge.wiki.postmortems import link_postmortems
-from knowledge.wiki.store import open_wiki
 
 
 def load_demo(
-    files: DemoFiles, database_url: str | None = None, progress: Progress | None = None
+    files: DemoFiles, database_url: str, wiki: Collection, progress: Progress | None = None
 ) -> list[LoadReport]:
-    """Migrate the database and ingest every demo file; one report per kind of record."""
-    url = database_url or get_settings().resolved_database_url
+    """Migrate the database and ingest every demo file (the wiki into ``wiki``); one report per kind of record."""
     progress = progress or Silent()
-    return load_records(files, url, progress) + load_wiki(files, url, progress)
+    return load_records(files, database_url, progress) + load_wiki(files, database_url, wiki, progress)
 
 
 def load_records(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
@@ -44,7 +42,7 @@ def load_records(files: DemoFiles, url: str, progress: Progress) -> list[LoadRep
     return reports
 
 
-def load_wiki(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
+def load_wiki(files: DemoFiles, url: str, wiki: Collection, progress: Progress) -> list[LoadReport]:
     """Index the wiki in Chroma (only changed chunks are embedded) and link its postmortems."""
     progress.start("indexing wiki pages")
     done = 0
@@ -56,7 +54,7 @@ def load_wiki(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport
         progress.advance(embedded - done)
         done = embedded
 
-    indexed = index_wiki(files.wiki, open_wiki(), advance)
+    indexed = index_wiki(files.wiki, wiki, advance)
     chunks = LoadReport(
         kind="wiki chunks",
         source=str(files.wiki),

@@ -91,7 +91,7 @@ def _fields(component: CatalogComponent | Service) -> tuple[str, str, list[str],
     return (component.owner, component.description, list(component.path_globs), list(component.depends_on))
 
 
-def ingest_catalog(paths: list[Path], url: str | None = None) -> LoadReport:
+def ingest_catalog(paths: list[Path], url: str) -> LoadReport:
     """Upsert every component of every file; all files are parsed before anything is written."""
     components: dict[str, tuple[CatalogComponent, str]] = {}
     for path in paths:

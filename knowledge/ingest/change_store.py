@@ -2,72 +2,37 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import fields
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from knowledge.changes import Change, ChangeFile, existing_change_ids
+from knowledge.changes import Change, ChangeFile, ChangeRecord, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.ingest.progress import Progress
 
 BATCH_SIZE = 1000
 
-FileStat = tuple[str, int | None, int | None]
+
+def _change_row(record: ChangeRecord) -> dict[str, Any]:
+    """The one place a record becomes a ``changes`` row (bulk inserts skip the ORM objects)."""
+    row = {field.name: getattr(record, field.name) for field in fields(record) if field.name != "files"}
+    return row | {
+        "author": record.author[:200],
+        "email": record.email[:200],
+        "directories": list(record.directories),
+        "services": list(record.services),
+    }
 
 
-@dataclass
-class ChangeRecord:
-    """A change as every source describes it, before it becomes rows."""
-
-    id: str
-    repo: str
-    title: str
-    body: str
-    author: str
-    email: str
-    author_time: datetime
-    landed_time: datetime
-    landed_via_merge: bool
-    files: list[FileStat]
-    n_files: int | None = None
-    added: int | None = None
-    deleted: int | None = None
-    directories: list[str] | None = None
-
-    def change_row(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "repo": self.repo,
-            "title": self.title,
-            "body": self.body,
-            "author": self.author[:200],
-            "email": self.email[:200],
-            "author_time": self.author_time,
-            "landed_time": self.landed_time,
-            "landed_via_merge": self.landed_via_merge,
-            "added": self.added if self.added is not None else sum(a or 0 for _p, a, _d in self.files),
-            "deleted": self.deleted if self.deleted is not None else sum(d or 0 for _p, _a, d in self.files),
-            "n_files": self.n_files if self.n_files is not None else len(self.files),
-            "directories": self.directories if self.directories is not None else directories_of(self.files),
-            "services": [],
-        }
-
-    def file_rows(self) -> list[dict[str, Any]]:
-        return [
-            {"change_id": self.id, "position": position, "path": path, "added": added, "deleted": deleted}
-            for position, (path, added, deleted) in enumerate(self.files)
-        ]
-
-
-def directories_of(files: list[FileStat]) -> list[str]:
-    """Sorted distinct parent directories, ``""`` for the repository root (as in the history files)."""
-    return sorted({posixpath.dirname(path) for path, _added, _deleted in files})
+def _file_rows(record: ChangeRecord) -> list[dict[str, Any]]:
+    return [
+        {"change_id": record.id, "position": position, "path": path, "added": added, "deleted": deleted}
+        for position, (path, added, deleted) in enumerate(record.files)
+    ]
 
 
 def refresh_statistics(session: Session) -> None:
@@ -88,7 +53,7 @@ def _batches(records: Iterable[ChangeRecord], size: int) -> Iterator[list[Change
 
 
 def store_changes(
-    url: str | None, records: Iterable[ChangeRecord], progress: Progress, batch_size: int = BATCH_SIZE
+    url: str, records: Iterable[ChangeRecord], progress: Progress, batch_size: int = BATCH_SIZE
 ) -> tuple[int, int]:
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
     keeps what it stored and the next run carries on. Returns (new, already present)."""
@@ -109,8 +74,8 @@ def store_changes(
                     seen.add(record.id)
                     fresh.append(record)
             if fresh:
-                session.execute(insert(Change), [record.change_row() for record in fresh])
-                file_rows = [row for record in fresh for row in record.file_rows()]
+                session.execute(insert(Change), [_change_row(record) for record in fresh])
+                file_rows = [row for record in fresh for row in _file_rows(record)]
                 if file_rows:
                     session.execute(insert(ChangeFile), file_rows)
             new += len(fresh)

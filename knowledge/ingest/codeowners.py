@@ -52,6 +52,6 @@ def parse_codeowners(text: str, source: str) -> list[OwnershipRule]:
     return rules
 
 
-def ingest_codeowners(path: Path, url: str | None = None) -> LoadReport:
+def ingest_codeowners(path: Path, url: str) -> LoadReport:
     source = str(path.resolve())
     return store_rules(url, source, parse_codeowners(read_text(path), source), kind="ownership rules")

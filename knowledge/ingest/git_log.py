@@ -7,6 +7,7 @@ for the commit graph (cheap, used to find when each commit landed) and one
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 import subprocess
@@ -17,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from knowledge.changes import existing_change_ids
+from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest.change_store import ChangeRecord, FileStat, refresh_statistics, store_changes
+from knowledge.ingest.change_store import refresh_statistics, store_changes
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
@@ -203,13 +204,22 @@ def _record(header: list[str], files: list[FileStat], repo_name: str, mainline: 
         author_time=_utc(author_time),
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,
-        files=files,
+        files=tuple(files),
+        n_files=len(files),
+        added=sum(added or 0 for _path, added, _deleted in files),
+        deleted=sum(deleted or 0 for _path, _added, deleted in files),
+        directories=_directories_of(files),
     )
+
+
+def _directories_of(files: list[FileStat]) -> tuple[str, ...]:
+    """Sorted distinct parent directories, ``""`` for the repository root (as in the history files)."""
+    return tuple(sorted({posixpath.dirname(path) for path, _added, _deleted in files}))
 
 
 def ingest_git(
     path: Path,
-    url: str | None = None,
+    url: str,
     since: datetime | None = None,
     branch: str | None = None,
     repo_name: str | None = None,

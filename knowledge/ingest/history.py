@@ -13,32 +13,14 @@ from typing import TypeVar
 from sqlalchemy import insert, select
 
 from knowledge.db import session_scope
-from knowledge.ingest.history_files import HistoryCase, HistoryCommit, ReadResult, read_cases, read_commits
+from knowledge.changes import ChangeRecord
+from knowledge.ingest.history_files import HistoryCase, ReadResult, read_cases, read_commits
 from knowledge.incidents import Incident, RootCause
-from knowledge.ingest.change_store import BATCH_SIZE, ChangeRecord, store_changes
+from knowledge.ingest.change_store import BATCH_SIZE, store_changes
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
-T = TypeVar("T", HistoryCommit, HistoryCase)
-
-
-def change_record(commit: HistoryCommit) -> ChangeRecord:
-    return ChangeRecord(
-        id=commit.sha,
-        repo=commit.repo,
-        title=commit.title,
-        body=commit.body,
-        author=commit.author,
-        email=commit.email,
-        author_time=commit.authored_at,
-        landed_time=commit.landed_at,
-        landed_via_merge=commit.landed_via_merge,
-        files=list(commit.files),
-        n_files=commit.n_files,
-        added=commit.added or 0,
-        deleted=commit.deleted or 0,
-        directories=commit.dirs,
-    )
+T = TypeVar("T", ChangeRecord, HistoryCase)
 
 
 def _read(
@@ -58,14 +40,12 @@ def _read(
 
 
 def ingest_commits(
-    path: Path, url: str | None = None, skip_bad: bool = False, progress: Progress | None = None
+    path: Path, url: str, skip_bad: bool = False, progress: Progress | None = None
 ) -> LoadReport:
     """Store the commits of one ``commits-*`` file; without ``skip_bad`` one bad line loads nothing."""
     progress = progress or Silent()
     commits, report = _read(path, read_commits, "changes", skip_bad, progress)
-    report.new, report.already_present = store_changes(
-        url, (change_record(commit) for commit in commits), progress
-    )
+    report.new, report.already_present = store_changes(url, commits, progress)
     return report
 
 
@@ -82,7 +62,7 @@ def _incident_row(case: HistoryCase) -> dict[str, object]:
 
 
 def ingest_cases(
-    path: Path, url: str | None = None, skip_bad: bool = False, progress: Progress | None = None
+    path: Path, url: str, skip_bad: bool = False, progress: Progress | None = None
 ) -> LoadReport:
     """Store each case as an incident with its culprits as confirmed root causes."""
     progress = progress or Silent()

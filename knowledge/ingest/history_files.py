@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +17,12 @@ from typing import Any, Generic, TextIO, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from knowledge.changes import ChangeRecord
 from knowledge.errors import InputError
 
 
 class HistoryCommit(BaseModel):
-    """One commit line of a ``commits-*`` file."""
+    """One commit line of a ``commits-*`` file, checked before it becomes a ``ChangeRecord``."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -42,17 +43,23 @@ class HistoryCommit(BaseModel):
     files: list[tuple[str, int | None, int | None]] = []
     dirs: list[str] = []
 
-    @property
-    def landed_at(self) -> datetime:
-        return datetime.fromtimestamp(self.landed_time, UTC)
-
-    @property
-    def authored_at(self) -> datetime:
-        return datetime.fromtimestamp(self.author_time, UTC)
-
-    @property
-    def paths(self) -> list[str]:
-        return [path for path, _added, _deleted in self.files]
+    def record(self) -> ChangeRecord:
+        return ChangeRecord(
+            id=self.sha,
+            repo=self.repo,
+            title=self.title,
+            body=self.body,
+            author=self.author,
+            email=self.email,
+            author_time=datetime.fromtimestamp(self.author_time, UTC),
+            landed_time=datetime.fromtimestamp(self.landed_time, UTC),
+            landed_via_merge=self.landed_via_merge,
+            files=tuple(self.files),
+            n_files=self.n_files,
+            added=self.added or 0,
+            deleted=self.deleted or 0,
+            directories=tuple(self.dirs),
+        )
 
 
 class CaseIncident(BaseModel):
@@ -98,7 +105,7 @@ class BadLine:
     reason: str
 
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass
@@ -140,15 +147,16 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
             raise InputError(f"cannot read {path}: {error}") from error
 
 
-def read_records(path: Path, model: type[T], skip_bad: bool = False) -> ReadResult[T]:
-    """Parse every line as ``model``. Without ``skip_bad`` the first bad line stops everything."""
+def read_records(path: Path, parse: Callable[[dict[str, Any]], T], skip_bad: bool = False) -> ReadResult[T]:
+    """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
+    Without ``skip_bad`` the first bad line stops everything."""
     result: ReadResult[T] = ReadResult()
     for line_no, value in iter_json_lines(path):
         if isinstance(value, BadLine):
             bad = value
         else:
             try:
-                result.records.append(model.model_validate(value))
+                result.records.append(parse(value))
                 continue
             except ValidationError as error:
                 first = error.errors()[0]
@@ -163,9 +171,9 @@ def read_records(path: Path, model: type[T], skip_bad: bool = False) -> ReadResu
     return result
 
 
-def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCommit]:
-    return read_records(path, HistoryCommit, skip_bad)
+def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[ChangeRecord]:
+    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), skip_bad)
 
 
 def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase, skip_bad)
+    return read_records(path, HistoryCase.model_validate, skip_bad)

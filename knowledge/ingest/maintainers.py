@@ -76,7 +76,7 @@ def parse_maintainers(text: str, source: str, progress: Progress | None = None) 
     return rules
 
 
-def ingest_maintainers(path: Path, url: str | None = None, progress: Progress | None = None) -> LoadReport:
+def ingest_maintainers(path: Path, url: str, progress: Progress | None = None) -> LoadReport:
     """A kernel-sized file holds ~25,000 patterns, hence the progress."""
     source = str(path.resolve())
     rules = parse_maintainers(read_text(path), source, progress)

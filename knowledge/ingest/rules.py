@@ -31,7 +31,7 @@ def check_pattern(pattern: str, where: str) -> None:
         raise InputError(f"{where}: {error}") from None
 
 
-def store_rules(url: str | None, source: str, rules: list[OwnershipRule], kind: str) -> LoadReport:
+def store_rules(url: str, source: str, rules: list[OwnershipRule], kind: str) -> LoadReport:
     """Replace every rule of ``source``; rules identical to stored ones count as already present."""
     def key(rule: OwnershipRule) -> tuple[int, str, tuple[str, ...], str]:
         return (rule.position, rule.pattern, tuple(rule.owners), rule.section)

@@ -73,7 +73,7 @@ def postmortem_links(pages: Iterable[WikiPage]) -> tuple[list[PostmortemLink], l
     return links, skipped
 
 
-def link_postmortems(pages: Iterable[WikiPage], database_url: str | None = None) -> LinkReport:
+def link_postmortems(pages: Iterable[WikiPage], database_url: str) -> LinkReport:
     """Upsert each linked incident (source ``postmortem``) and its ``RootCause`` rows."""
     links, skipped = postmortem_links(pages)
     linked: list[PostmortemLink] = []

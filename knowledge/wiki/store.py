@@ -21,7 +21,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from knowledge.config import Settings, get_settings
+from knowledge.config import Settings
 from knowledge.embeddings import embed
 from knowledge.errors import CulpritError
 
@@ -79,9 +79,8 @@ class PackagedMiniLM(EmbeddingFunction[Documents]):
         return ["cosine"]
 
 
-def wiki_client(settings: Settings | None = None) -> ClientAPI:
+def wiki_client(settings: Settings) -> ClientAPI:
     """A server client when ``CULPRIT_CHROMA_URL`` is set, else the embedded store in the data dir."""
-    settings = settings or get_settings()
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if not settings.chroma_url:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
@@ -106,14 +105,18 @@ def wiki_client(settings: Settings | None = None) -> ClientAPI:
         ) from error
 
 
-def open_wiki(client: ClientAPI | None = None) -> Collection:
+def open_wiki(client: ClientAPI) -> Collection:
     """The wiki collection, created on first use, always with the packaged embedding function."""
-    client = client or wiki_client()
     return client.get_or_create_collection(
         COLLECTION_NAME,
         embedding_function=PackagedMiniLM(),  # type: ignore[arg-type]
         configuration={"hnsw": {"space": "cosine"}},
     )
+
+
+def configured_wiki(settings: Settings) -> Collection:
+    """The wiki collection where the settings keep it (a Chroma server or the data directory)."""
+    return open_wiki(wiki_client(settings))
 
 
 def wiki_revision(collection: Collection) -> str:

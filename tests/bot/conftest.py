@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -9,7 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from knowledge.changes import Change, ChangeFile
 from knowledge.config import Settings, get_settings
@@ -95,6 +98,22 @@ class Bot:
             call for call in self.slack.calls_to(method) if all(call.args.get(k) == v for k, v in match.items())
         ]
 
+    def dropped(self, reason: str) -> float:
+        """Requests the server's guards stopped for ``reason``, as its ``/metrics`` says (process-wide)."""
+        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
+            for sample in family.samples:
+                if sample.name == "culprit_slack_requests_dropped_total" and sample.labels == {"reason": reason}:
+                    return sample.value
+        return 0.0
+
+    def wait_until_dropped(self, reason: str, count: float, timeout: float = 30.0) -> None:
+        """Block until the server has counted ``count`` requests dropped for ``reason``; fail loudly otherwise."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.dropped(reason)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server counted {seen} requests dropped for {reason!r}, expected {count}")
+            time.sleep(0.05)
+
 
 StartBot = Callable[..., Bot]
 
@@ -108,6 +127,7 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
     with ExitStack() as stack:
 
         def start(database_url: str, *, env: dict[str, str] | None = None, **app_options: Any) -> Bot:
+            # Slack's Web API is the one part faked: tests cannot reach slack.com (see fake_slack.py).
             fake = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
             slack = stack.enter_context(fake)
             for name, value in {
@@ -121,9 +141,18 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
             get_settings.cache_clear()
             settings = get_settings()
             app = create_app(settings, **app_options)
+            # Bolt only logs what a listener or middleware raised: keep it and fail the test at teardown.
+            errors: list[BaseException] = []
+            app.error(lambda error: errors.append(error))
+            stack.callback(_raise_first, errors)
             url = stack.enter_context(LiveServer(create_server(app, settings)))
             sender = SlackSender(url, response_url=fake.response_url("rca"))
             stack.callback(sender.close)
             return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings)
 
         yield start
+
+
+def _raise_first(errors: list[BaseException]) -> None:
+    if errors:
+        raise AssertionError(f"the bot raised while handling a request: {errors[0]!r}") from errors[0]

@@ -3,7 +3,10 @@
 It answers the methods culprit uses the way Slack does (``ok``, ``ts``,
 ``channel``...), including the three steps of ``files_upload_v2`` and the
 ``response_url`` webhooks, so the real ``slack_sdk`` client talks to it
-unchanged via ``CULPRIT_SLACK_API_URL=http://127.0.0.1:PORT/api/``.
+unchanged via ``CULPRIT_SLACK_API_URL=http://127.0.0.1:PORT/api/``. A double
+because tests cannot reach slack.com, and Slack offers no local server. An
+error in a handler thread fails the test waiting on the fake, or the test's
+teardown.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class FakeSlack:
     channel_names: dict[str, str] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
     calls: list[SlackCall] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -50,6 +54,17 @@ class FakeSlack:
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        """Keep an error raised in a handler thread, so the test that is waiting sees it."""
+        with self._changed:
+            self.errors.append(error)
+            self._changed.notify_all()
+
+    def raise_errors(self) -> None:
+        with self._changed:
+            if self.errors:
+                raise AssertionError(f"the fake Slack API failed while handling a call: {self.errors[0]!r}") from self.errors[0]
 
     def calls_to(self, method: str) -> list[SlackCall]:
         with self._changed:
@@ -62,6 +77,7 @@ class FakeSlack:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
+                self.raise_errors()
                 matching = [call for call in self.calls if predicate(call)]
                 if len(matching) >= count:
                     return matching
@@ -139,6 +155,13 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self.do_POST()
 
         def do_POST(self) -> None:
+            try:
+                self._handle()
+            except Exception as error:  # ThreadingHTTPServer would only print it
+                slack.fail(error)
+                self._reply(500, b"fake Slack failed", "text/plain")
+
+        def _handle(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             path = urlparse(self.path).path
             if path.startswith("/upload/"):
@@ -185,10 +208,12 @@ class FakeSlackServer:
         self._thread.start()
         return self.slack
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+        if exc_type is None:  # the test passed so far: fail it for an error the fake swallowed
+            self.slack.raise_errors()
 
     def response_url(self, name: str) -> str:
         return f"{self.root_url}response/{name}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.blocks import duration, escape, rca_message, reply_message, with_vote
+from tests.changes import change_record
 from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange, WikiHit
 
 STARTED = datetime(2024, 5, 1, 9, 40, tzinfo=UTC)
@@ -13,10 +14,12 @@ STARTED = datetime(2024, 5, 1, 9, 40, tzinfo=UTC)
 def _suggestion(rank: int, suggestion_id: int | None = None) -> SuggestedChange:
     return SuggestedChange(
         rank=rank,
-        change_id=f"{rank:02d}abcdef0123456789",
-        title=f"payments: change number {rank} <with> & brackets",
-        author="Dana",
-        landed_time=STARTED - timedelta(minutes=37 * rank),
+        change=change_record(
+            f"{rank:02d}abcdef0123456789",
+            f"payments: change number {rank} <with> & brackets",
+            STARTED - timedelta(minutes=37 * rank),
+            author="Dana",
+        ),
         score=1.0 / rank,
         confidence=0.8 / rank,
         judge="local",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, StartBot
 from tests.bot.fake_slack import BOT_ID
 
@@ -55,12 +53,13 @@ def test_outside_incident_channels_the_bot_only_hints(store: str, start_bot: Sta
     hint = bot.slack.wait_for(lambda call: call.method == "chat.postEphemeral")[0]
     assert hint.args["user"] == "UALICE"
     assert "inc-*" in hint.args["text"]
-    time.sleep(0.3)
+    # The hint is the listener's last act for a mention outside incident channels: nothing else can follow.
     assert bot.posted() == []
 
 
 def test_a_retried_event_is_answered_once(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
+    duplicates = bot.dropped("duplicate")
     first, ts = bot.send.mention("what changed in feed", event_id="EvRETRIED1")
     event = {
         "type": "app_mention",
@@ -72,16 +71,18 @@ def test_a_retried_event_is_answered_once(store: str, start_bot: StartBot) -> No
     }
     retries = [bot.send.event(event, event_id="EvRETRIED1", retry_num=n) for n in (1, 2)]
     assert [r.status_code for r in (first, *retries)] == [200, 200, 200]
+    bot.wait_until_dropped("duplicate", duplicates + 2)
     _final_update(bot)
-    time.sleep(0.5)
     assert len(bot.posted()) == 1
     assert len(bot.slack.calls_to("chat.update")) == 1
 
 
 def test_messages_from_bots_are_ignored(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
+    from_bots = bot.dropped("bot")
     bot.send.mention("what changed in feed", extra={"bot_id": "BOTHER", "user": "UOTHERBOT"})
     bot.send.mention("what changed in feed", extra={"bot_id": BOT_ID, "user": "UCULPRIT"})
-    time.sleep(0.5)
+    bot.send.mention("what changed in feed", extra={"user": "UCULPRIT"})  # ourselves, without a bot_id
+    bot.wait_until_dropped("bot", from_bots + 3)
     assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.slack.calls_to("chat.update") == []

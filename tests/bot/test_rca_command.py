@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import threading
 
 from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tools.rca.answers import IncidentQuery, RcaAnswer
 
 
 def _answer(bot, channel: str = INCIDENT_CHANNEL):
@@ -19,12 +20,10 @@ def _answer(bot, channel: str = INCIDENT_CHANNEL):
 
 def test_rca_acks_at_once_then_posts_suggestions_with_feedback_buttons(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
-    started = time.perf_counter()
+    # How fast the ack comes is measured by benchmarks/slack_ack.py, not here.
     response = bot.send.command("card payments fail at checkout with 502 service:payments")
-    ack_seconds = time.perf_counter() - started
 
     assert response.status_code == 200
-    assert ack_seconds < 3
     assert response.json()["response_type"] == "in_channel"
     assert "Investigating" in response.json()["text"]
 
@@ -67,7 +66,7 @@ def test_empty_or_oversized_text_gets_the_usage_only_the_caller_sees(store: str,
         assert "/rca <symptom>" in response.json()["text"]
     assert "characters" in oversized.json()["text"]
     assert "in the future" in future.json()["text"]
-    time.sleep(0.3)
+    # The usage reply is the listener's ack and its last act: no investigation started, nothing to post.
     assert bot.posted() == []
 
 
@@ -85,12 +84,13 @@ def test_service_and_start_time_are_read_from_the_text(store: str, start_bot: St
 
 def test_a_repeated_command_delivery_is_answered_once(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
+    duplicates = bot.dropped("duplicate")
     first = bot.send.command("checkout totals are wrong", trigger_id="trigger-same")
     again = bot.send.command("checkout totals are wrong", trigger_id="trigger-same")
     assert first.json()["response_type"] == "in_channel"
     assert again.status_code == 200 and again.text == ""
+    bot.wait_until_dropped("duplicate", duplicates + 1)
     _answer(bot)
-    time.sleep(0.5)
     assert len(bot.posted(channel=INCIDENT_CHANNEL)) == 1
 
 
@@ -104,14 +104,17 @@ def test_outside_the_bots_channels_the_answer_goes_through_the_response_url(stor
 
 
 def test_a_slow_investigation_ends_with_a_clear_message(store: str, start_bot: StartBot) -> None:
-    def stuck(query):
-        time.sleep(3)
-        raise AssertionError("should have timed out first")
+    released = threading.Event()
+
+    def stuck(query: IncidentQuery) -> RcaAnswer:
+        released.wait(timeout=60)  # until the test has seen the time-out message
+        return RcaAnswer(incident=query, confident=False, confidence=0.0, suggestions=[])
 
     bot = start_bot(store, investigate=stuck, answer_timeout_s=0.5)
     response = bot.send.command("everything is slow")
     assert response.status_code == 200
     posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    released.set()
     assert "No answer after 0.5 s" in posted.args["text"]
 
 

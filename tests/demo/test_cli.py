@@ -28,7 +28,7 @@ def test_demo_loads_trains_answers_and_a_second_run_changes_nothing(data_dir: Pa
 
     demo_dir = data_dir / "demo"
     stamps = {path: path.stat().st_mtime_ns for path in demo_dir.rglob("*") if path.is_file()}
-    model = data_dir / "models" / "ranker.joblib"
+    model = data_dir / "models" / "ranker.model"
     model_stamp = model.stat().st_mtime_ns
 
     second = runner.invoke(app, ["demo", *SMALL, "--json"])

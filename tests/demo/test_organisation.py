@@ -131,8 +131,8 @@ def test_files_parse_with_the_real_readers(tmp_path: Path, org: DemoOrganisation
     files = write_demo_files(org, tmp_path)
     commits = read_commits(files.commits).records
     cases = read_cases(files.cases).records
-    assert [commit.sha for commit in commits] == [change.id for change in org.changes]
-    assert all(len(commit.sha) == 40 and int(commit.sha, 16) >= 0 for commit in commits)
+    assert [commit.id for commit in commits] == [change.id for change in org.changes]
+    assert all(len(commit.id) == 40 and int(commit.id, 16) >= 0 for commit in commits)
     assert any(commit.landed_via_merge and commit.author_time < commit.landed_time for commit in commits)
     assert [case.case_id for case in cases] == [incident.id for incident in org.incidents]
     assert all(case.truth.culprits[0] in case.candidates for case in cases)

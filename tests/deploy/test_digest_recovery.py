@@ -12,21 +12,24 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from bot.jobs import CLAIM_LEASE, last_digest_time, post_missed_digest
-from knowledge.config import get_settings
+from bot.jobs import CLAIM_LEASE, WEEKLY_DIGESTS, digest_key, last_digest_time, post_missed_digest
+from knowledge.claims import Claim
+from knowledge.config import Settings
 from knowledge.db import migrate, session_scope, utcnow
-from knowledge.reports import DigestRun
 from tools.reports.digest import iso_week
 
 CHANNEL = "C-DIGEST"
 
 
 @pytest.fixture
-def store(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("CULPRIT_DIGEST_CHANNEL", CHANNEL)
-    get_settings.cache_clear()
+def store(postgres_url: str) -> str:
     migrate(postgres_url)
     return postgres_url
+
+
+@pytest.fixture
+def settings(store: str) -> Settings:
+    return Settings(database_url=store, digest_channel=CHANNEL)
 
 
 def every_day_at_midnight() -> CronTrigger:
@@ -46,12 +49,13 @@ def dead_pid() -> int:
 
 def claim_left_by(store: str, holder: str, week: str, age: timedelta = timedelta(seconds=5)) -> None:
     with session_scope(store) as session:
-        session.add(DigestRun(iso_week=week, channel=CHANNEL, claimed_by=holder, claimed_at=utcnow() - age))
+        session.add(Claim(scope=WEEKLY_DIGESTS, key=digest_key(week, CHANNEL), holder=holder, claimed_at=utcnow() - age))
 
 
-def posted_digests(store: str) -> list[DigestRun]:
+def posted_digests(store: str) -> list[str]:
+    """The keys (week:channel) of the digests marked posted."""
     with session_scope(store) as session:
-        return list(session.scalars(select(DigestRun).where(DigestRun.posted_at.is_not(None))))
+        return list(session.scalars(select(Claim.key).where(Claim.scope == WEEKLY_DIGESTS, Claim.done_at.is_not(None))))
 
 
 def test_the_last_due_digest_is_found_in_the_schedule_timezone() -> None:
@@ -62,7 +66,7 @@ def test_the_last_due_digest_is_found_in_the_schedule_timezone() -> None:
 
 
 @pytest.mark.postgres
-def test_a_claim_left_by_a_dead_scheduler_on_this_host_is_posted_once_on_restart(store: str) -> None:
+def test_a_claim_left_by_a_dead_scheduler_on_this_host_is_posted_once_on_restart(store: str, settings: Settings) -> None:
     trigger = every_day_at_midnight()
     claim_left_by(store, f"{socket.gethostname()}:{dead_pid()}:deadbeef", due_week(trigger))
     posts: list[str] = []
@@ -70,28 +74,29 @@ def test_a_claim_left_by_a_dead_scheduler_on_this_host_is_posted_once_on_restart
     def post(channel: str, text: str, blocks: object, png: object) -> None:
         posts.append(channel)
 
-    assert post_missed_digest(post, trigger, store) is True
-    assert post_missed_digest(post, trigger, store) is False  # the next catch-up finds it posted
+    assert post_missed_digest(post, trigger, settings) is True
+    assert post_missed_digest(post, trigger, settings) is False  # the next catch-up finds it posted
     assert posts == [CHANNEL]
-    assert [run.iso_week for run in posted_digests(store)] == [due_week(trigger)]
+    assert posted_digests(store) == [digest_key(due_week(trigger), CHANNEL)]
 
 
 @pytest.mark.postgres
-def test_a_live_claim_elsewhere_is_left_alone_until_its_lease_runs_out(store: str) -> None:
+def test_a_live_claim_elsewhere_is_left_alone_until_its_lease_runs_out(store: str, settings: Settings) -> None:
     trigger = every_day_at_midnight()
     claim_left_by(store, "other-host:1:cafe", due_week(trigger))
     posts: list[str] = []
-    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, store) is False
+    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, settings) is False
     with session_scope(store) as session:
-        session.get(DigestRun, (due_week(trigger), CHANNEL)).claimed_at = utcnow() - CLAIM_LEASE - timedelta(minutes=1)
-    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, store) is True
+        held = session.get(Claim, (WEEKLY_DIGESTS, digest_key(due_week(trigger), CHANNEL)))
+        held.claimed_at = utcnow() - CLAIM_LEASE - timedelta(minutes=1)
+    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, settings) is True
     assert posts == [CHANNEL]
 
 
 @pytest.mark.postgres
-def test_a_scheduler_that_missed_the_digest_posts_it_when_it_starts(store: str) -> None:
+def test_a_scheduler_that_missed_the_digest_posts_it_when_it_starts(settings: Settings) -> None:
     trigger = every_day_at_midnight()
     posts: list[str] = []
-    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, store) is True
-    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, store) is False
+    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, settings) is True
+    assert post_missed_digest(lambda *args: posts.append(args[0]), trigger, settings) is False
     assert posts == [CHANNEL]

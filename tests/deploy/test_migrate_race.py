@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import sys, time
 from pathlib import Path
 from knowledge.db import migrate
 go = Path(sys.argv[2])
+print("ready", flush=True)
 while not go.exists():
     time.sleep(0.005)
 migrate(sys.argv[1])
@@ -29,7 +29,6 @@ print("migrated")
 @pytest.mark.postgres
 def test_replicas_starting_together_all_migrate_a_fresh_database(postgres_url: str, tmp_path: Path) -> None:
     go = tmp_path / "go"
-    ready = time.monotonic()
     replicas = [
         subprocess.Popen(
             [sys.executable, "-c", REPLICA, postgres_url, str(go)],
@@ -40,7 +39,8 @@ def test_replicas_starting_together_all_migrate_a_fresh_database(postgres_url: s
         )
         for _ in range(3)
     ]
-    time.sleep(max(0.0, 4.0 - (time.monotonic() - ready)))  # let every replica finish importing
+    for replica in replicas:  # every replica has finished importing
+        assert replica.stdout is not None and replica.stdout.readline().strip() == "ready"
     go.touch()
     outcomes = [replica.communicate(timeout=120) for replica in replicas]
     for replica, (out, err) in zip(replicas, outcomes, strict=True):
@@ -56,4 +56,4 @@ def test_replicas_starting_together_all_migrate_a_fresh_database(postgres_url: s
     finally:
         engine.dispose()
     assert versions == [head]
-    assert {"changes", "incidents", "suggestions", "feedback", "bug_reports", "digest_runs"} <= tables
+    assert {"changes", "incidents", "suggestions", "feedback", "bug_reports", "claims"} <= tables

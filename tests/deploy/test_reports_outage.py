@@ -9,7 +9,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from bot.reports_http import post_reports
+from bot.reports_http import reports_endpoint
 from knowledge.config import get_settings
 from tests.bot.live import LiveServer
 from tests.vllm_server import free_port
@@ -22,7 +22,7 @@ def test_a_batch_sent_while_the_database_is_down_gets_a_retryable_503(
     monkeypatch.setenv("CULPRIT_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{closed_port}/culprit")
     monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "t0ken")
     get_settings.cache_clear()
-    with LiveServer(Starlette(routes=[Route("/reports", post_reports, methods=["POST"])])) as url:
+    with LiveServer(Starlette(routes=[Route("/reports", reports_endpoint(get_settings()), methods=["POST"])])) as url:
         response = httpx.post(
             f"{url}/reports",
             json=[{"id": "r1", "text": "checkout button does nothing"}],

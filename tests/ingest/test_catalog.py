@@ -12,7 +12,6 @@ from knowledge.ingest.catalog import ingest_catalog, parse_catalog
 from knowledge.services import (
     Service,
     all_services,
-    dependency_distances,
     dependency_path,
     services_for_path,
 )
@@ -88,7 +87,6 @@ def test_dependency_paths_run_both_ways_along_calls() -> None:
     assert dependency_path(services, "ledger", "checkout") == ["ledger", "payments", "checkout"]
     assert dependency_path(services, "checkout", "checkout") == ["checkout"]
     assert dependency_path(services, "checkout", "search") is None
-    assert dependency_distances(services, "payments") == {"payments": 0, "checkout": 1, "ledger": 1}
 
 
 def test_paths_map_to_services() -> None:

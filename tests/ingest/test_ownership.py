@@ -10,7 +10,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.codeowners import ingest_codeowners, parse_codeowners
 from knowledge.ingest.maintainers import ingest_maintainers, parse_maintainers
-from knowledge.ownership import OwnershipIndex, all_rules, owners_for_path
+from knowledge.ownership import OwnershipIndex, all_rules
 
 CODEOWNERS = r"""
 # Everyone's fallback
@@ -84,11 +84,6 @@ def test_codeowners_last_match_wins_within_a_section(codeowners: OwnershipIndex,
     assert codeowners.owners(path) == owners
 
 
-def test_owners_for_path_matches_the_index() -> None:
-    rules = parse_codeowners(CODEOWNERS, "CODEOWNERS")
-    assert owners_for_path("web/app.js", rules) == ["@acme/frontend"]
-
-
 def test_negated_codeowners_patterns_are_refused_with_their_line() -> None:
     with pytest.raises(InputError, match=r"CODEOWNERS:3: .*negated"):
         parse_codeowners("* @a\n\n!docs/ @b\n", "CODEOWNERS")
@@ -148,4 +143,4 @@ def test_reingesting_replaces_the_rules_of_that_file_only(database_url: str, tmp
     with session_scope(database_url) as session:
         rules = all_rules(session)
     assert len(rules) == 2 + 7
-    assert owners_for_path("src/main.c", rules) == ["@acme/runtime", "THE REST", "Linus"]
+    assert OwnershipIndex.from_rules(rules).owners("src/main.c") == ["@acme/runtime", "THE REST", "Linus"]

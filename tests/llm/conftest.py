@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.changes import change_record
 from tools.rca.answers import CandidateChange, IncidentQuery
 from tools.rca.judges.local import LocalJudge
 from tools.rca.signals.features import FEATURE_NAMES
@@ -28,10 +29,12 @@ def make_changes(count: int) -> list[CandidateChange]:
     """Changes landed every 20 minutes before the incident, with a retriever signal each."""
     return [
         CandidateChange(
-            change_id=f"{index:040x}",
-            title=f"payments: change number {index}",
-            landed_time=STARTED - timedelta(minutes=20 * (index + 1)),
-            paths=(f"services/payments/handler_{index}.py", "services/payments/config.yaml"),
+            change_record(
+                f"{index:040x}",
+                f"payments: change number {index}",
+                STARTED - timedelta(minutes=20 * (index + 1)),
+                [f"services/payments/handler_{index}.py", "services/payments/config.yaml"],
+            ),
             features=dict.fromkeys(FEATURE_NAMES, 0.0) | {"bm25_share": (count - index) / count},
         )
         for index in range(count)

@@ -56,7 +56,7 @@ def test_the_prompt_shows_the_incident_at_its_start_and_every_change_with_its_le
 ) -> None:
     batch = make_changes(3)
 
-    system, user = judge_messages(incident, batch)
+    system, user = judge_messages(incident, [candidate.change for candidate in batch])
 
     assert system["role"] == "system" and user["role"] == "user"
     text = user["content"]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 
-import openai
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
 
 from graph.llm import make_chat_model, make_judge
 from knowledge.config import Settings
+from tools.llm.client import LLMEndpoint, openai_client
 from tools.rca.answers import IncidentQuery
 from tools.rca.election import elect
 from tools.rca.judges.prompt import candidate_labels, judge_messages
@@ -45,11 +45,11 @@ def test_vllm_accepts_the_request_and_answers_only_with_letters_of_the_batch(
     vllm_server: VllmServer, incident: IncidentQuery, size: int
 ) -> None:
     labels = candidate_labels(size)
-    client = openai.OpenAI(base_url=vllm_server.base_url, api_key="EMPTY", max_retries=0, timeout=60)
+    client = openai_client(LLMEndpoint(vllm_server.base_url, vllm_server.model, timeout_s=60))
 
     response = client.chat.completions.create(
         model=vllm_server.model,
-        messages=judge_messages(incident, make_changes(size)),  # type: ignore[arg-type]
+        messages=judge_messages(incident, [candidate.change for candidate in make_changes(size)]),  # type: ignore[arg-type]
         max_tokens=4,
         temperature=1.0,  # sampling, so an unconstrained model would wander off the letters
         seed=size,
@@ -120,7 +120,7 @@ def test_an_llm_stopped_between_calls_leaves_the_next_batches_to_the_local_judge
     vllm_server: VllmServer, incident: IncidentQuery, local_judge: LocalJudge
 ) -> None:
     relay = StoppableRelay(vllm_server.base_url)
-    judge = LLMJudge(relay.base_url, vllm_server.model, timeout_s=30, fallback=local_judge)
+    judge = LLMJudge(LLMEndpoint(relay.base_url, vllm_server.model, timeout_s=30), fallback=local_judge)
     batch = make_changes(10)
 
     before = judge.rank(incident, batch, keep=5)
@@ -136,7 +136,7 @@ def test_an_llm_that_dies_mid_election_still_yields_five_suggestions(
     vllm_server: VllmServer, incident: IncidentQuery, local_judge: LocalJudge
 ) -> None:
     relay = StoppableRelay(vllm_server.base_url, serve_requests=2)
-    judge = LLMJudge(relay.base_url, vllm_server.model, timeout_s=30, fallback=local_judge)
+    judge = LLMJudge(LLMEndpoint(relay.base_url, vllm_server.model, timeout_s=30), fallback=local_judge)
     try:
         result = elect(incident, make_changes(80), judge, batch_size=20, max_workers=2)
     finally:

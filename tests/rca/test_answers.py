@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from graph.rca_graph import replay_incident, run_rca
-from knowledge.changes import Change, ChangeFile
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
+from knowledge.ingest.change_store import store_changes
+from knowledge.ingest.progress import Silent
 from knowledge.ownership import OwnershipRule
 from knowledge.services import Service
-from tools.rca.answers import CandidateChange, IncidentQuery
+from tests.changes import change_record
+from tools.rca.answers import IncidentQuery
 from tools.rca.confidence import ConfidenceModel
 from tools.rca.explain import explain
 from tools.rca.history.cases import History, case_candidates, case_query
@@ -35,9 +37,9 @@ def test_explanation_names_owner_path_terms_and_timing() -> None:
             Service(name="checkout", owner="@shop", path_globs=["app/checkout/*"], depends_on=["http-client"]),
         ],
     )
-    change = CandidateChange(
-        "abc123", "http: rework chunked upload buffering", NOW - timedelta(minutes=90),
-        body="Reuse buffers in http_send_chunk().", paths=("lib/http.c", "configure.ac"), added=120, deleted=40,
+    change = change_record(
+        "abc123", "http: rework chunked upload buffering", NOW - timedelta(minutes=90), ["lib/http.c", "configure.ac"],
+        body="Reuse buffers in http_send_chunk().", added=120, deleted=40,
     )
     query = IncidentQuery(text="Chunked uploads hang in http_send_chunk() since noon", title="uploads hang",
                           started_at=NOW, service="checkout")
@@ -72,32 +74,25 @@ def test_gate_withholds_below_the_threshold_and_says_why(history: History, train
 
 def _store_changes(url: str, history: History) -> datetime:
     """Load the synthetic commits as changes; returns the start time of the last incident."""
+    store_changes(url, history.commits.values(), Silent())
     with session_scope(url) as session:
-        for commit in history.commits.values():
-            change = Change(
-                id=commit.sha, repo=commit.repo, title=commit.title, body=commit.body, author=commit.author,
-                author_time=commit.authored_at, landed_time=commit.landed_at, added=commit.added or 0,
-                deleted=commit.deleted or 0, n_files=commit.n_files, directories=commit.dirs,
-            )
-            change.files = [ChangeFile(position=i, path=p, added=a, deleted=d) for i, (p, a, d) in enumerate(commit.files)]
-            session.add(change)
         session.add(Service(name="widget-api", owner="@web", path_globs=["lib/http*"], depends_on=[]))
         session.add(OwnershipRule(source="CODEOWNERS", position=0, pattern="/lib/", owners=["@web"]))
     return history.cases[-1].incident.started_at
 
 
 def test_run_rca_answers_from_the_store_and_keeps_suggestions(
-    database_url: str, history: History, trained: RankerModel, data_dir, monkeypatch  # noqa: ANN001
+    database_url: str, history: History, trained: RankerModel, data_dir  # noqa: ANN001
 ) -> None:
-    from knowledge.config import get_settings
+    from knowledge.config import Settings
+    from tools.rca.resources import load_resources
 
-    monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", "0")
-    get_settings.cache_clear()
+    settings = Settings(data_dir=data_dir, database_url=database_url, min_confidence=0)
     started = _store_changes(database_url, history)
-    save_model(trained, data_dir / "models" / "ranker.joblib")
+    save_model(trained, data_dir / "models" / "ranker.model")
     case = history.cases[-1]
     query = replace(case_query(case), incident_id="inc-42", repo="acme/widget")
-    result = run_rca(query, database_url=database_url)
+    result = run_rca(query, database_url=database_url, resources=load_resources(settings))
     assert result.n_candidates == len(case.candidates)
     assert not any("heuristic" in note for note in result.notes)
     assert result.confident and len(result.suggestions) == 5

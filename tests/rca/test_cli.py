@@ -39,7 +39,7 @@ def test_train_then_rca_json_from_the_store(
     cases, commits = history_files
     trained = runner.invoke(app, ["train", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json"])
     assert trained.exit_code == 0, trained.output
-    assert Path(json.loads(trained.stdout)["model"]) == data_dir / "models" / "ranker.joblib"
+    assert Path(json.loads(trained.stdout)["model"]) == data_dir / "models" / "ranker.model"
 
     _store_changes(database_url, history)
     case = history.cases[-1]
@@ -87,15 +87,15 @@ def test_embed_changes_precomputes_the_window_so_the_first_answer_embeds_nothing
     from datetime import timedelta
 
     from graph.rca_graph import run_rca
-    from knowledge.config import get_settings
+    from knowledge.config import Settings
     from tests.rca.test_answers import _store_changes
     from tools.rca.embeddings import ChangeEmbeddings
     from tools.rca.history.cases import case_query
     from tools.rca.resources import load_resources
 
     started = _store_changes(database_url, history)
-    since = started - timedelta(days=get_settings().window_days)
-    in_window = {sha for sha, commit in history.commits.items() if commit.landed_at >= since}
+    since = started - timedelta(days=Settings().window_days)
+    in_window = {sha for sha, commit in history.commits.items() if commit.landed_time >= since}
 
     first = runner.invoke(app, ["embed-changes", "--since", since.isoformat(), "--json"])
     assert first.exit_code == 0, first.output
@@ -107,7 +107,7 @@ def test_embed_changes_precomputes_the_window_so_the_first_answer_embeds_nothing
     again = json.loads(runner.invoke(app, ["embed-changes", "--since", since.isoformat(), "--json"]).stdout)
     assert again["embedded"] == 0 and again["already_cached"] == len(in_window)
 
-    resources = load_resources(database_url)
+    resources = load_resources(Settings(data_dir=data_dir, database_url=database_url))
     resources.model = replace(trained, uses_embeddings=True)
     answer = run_rca(replace(case_query(history.cases[-1]), repo="acme/widget"), database_url=database_url,
                      persist=False, resources=resources)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.changes import change_record
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.rca.election import elect
 
@@ -42,7 +43,7 @@ class RecordingJudge:
 
 
 def changes(n: int) -> list[CandidateChange]:
-    return [CandidateChange(f"c-{i}", f"change {i}", NOW - timedelta(hours=i)) for i in range(n)]
+    return [CandidateChange(change_record(f"c-{i}", f"change {i}", NOW - timedelta(hours=i))) for i in range(n)]
 
 
 INCIDENT = IncidentQuery(text="checkout fails", started_at=NOW)
@@ -77,12 +78,10 @@ def test_a_small_field_is_one_round_and_fewer_than_five_all_win() -> None:
 
 def test_batches_of_a_round_are_judged_concurrently() -> None:
     judge = RecordingJudge(delay=0.2)
-    started = time.perf_counter()
     elect(INCIDENT, changes(80), judge, batch_size=20, max_workers=4)
-    elapsed = time.perf_counter() - started
+    # Two batches inside the judge at once is the proof; the speed-up is for benchmarks/rca_latency.py.
     assert judge.most_active >= 2
     assert len(judge.threads) >= 2
-    assert elapsed < 0.2 * 5  # five sequential calls would take a second
 
 
 def test_invented_or_repeated_ids_are_dropped() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tools.rca.answers import CandidateChange
+from knowledge.changes import ChangeRecord
+from tests.changes import change_record
 from tools.rca.embeddings import ChangeEmbeddings, change_text
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
@@ -26,8 +27,8 @@ def minilm() -> Callable[[list[str]], np.ndarray]:
     return embed
 
 
-def _change(change_id: str, title: str, *paths: str) -> CandidateChange:
-    return CandidateChange(change_id, title, NOW, paths=paths)
+def _change(change_id: str, title: str, *paths: str) -> ChangeRecord:
+    return change_record(change_id, title, NOW, paths)
 
 
 def test_embeddings_persist_by_id_and_are_not_recomputed(tmp_path: Path, minilm) -> None:  # noqa: ANN001
@@ -89,6 +90,6 @@ def test_concurrent_first_time_adds_keep_one_row_per_change(tmp_path: Path, mini
     assert sum(added) == len(changes)
     reopened = ChangeEmbeddings(tmp_path, embedder=minilm)
     assert len(reopened) == len(store) == len(changes)
-    stored, known = reopened.vectors([change.change_id for change in changes])
+    stored, known = reopened.vectors([change.id for change in changes])
     assert known.all()
     assert np.allclose(stored, minilm([change_text(change) for change in changes]), atol=1e-4)

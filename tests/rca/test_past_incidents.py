@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tools.rca.answers import CandidateChange, IncidentQuery
+from knowledge.changes import ChangeRecord
+from tests.changes import change_record
+from tools.rca.answers import IncidentQuery
 from tools.rca.signals.component_map import learn_component_map
 from tools.rca.signals.past_incidents import past_incident_signals, past_incidents_from
 
 MAY = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-def _change(change_id: str, *paths: str) -> CandidateChange:
-    return CandidateChange(change_id, f"touch {paths[0]}", MAY - timedelta(days=1), paths=paths)
+def _change(change_id: str, *paths: str) -> ChangeRecord:
+    return change_record(change_id, f"touch {paths[0]}", MAY - timedelta(days=1), paths)
 
 
 def test_a_similar_earlier_incident_points_at_its_culprits_files_and_a_later_one_does_not() -> None:

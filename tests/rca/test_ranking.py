@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge.errors import CulpritError
+from knowledge.ingest.history_files import HistoryCase
+from knowledge.model_files import ModelWriter
+from tests.tripwire import booby_trapped_pickle
+from tools.rca.answers import JudgedChange
+from tools.rca.confidence import confidence_features, fit_confidence
+from tools.rca.election import FINALISTS
 from tools.rca.history.cases import History, case_candidates, case_query, culprits, symptom_only
-from tools.rca.judges.local import LocalJudge, RankerModel, load_model, save_model
+from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, LocalJudge, RankerModel, load_model, save_model
 from tools.rca.retrieval import retrieve
 from tools.rca.signals.features import FEATURE_NAMES, SignalContext
 
@@ -34,17 +48,71 @@ def test_trained_judge_beats_newest_first(history: History, trained: RankerModel
         retrieved = retrieve(query, candidates, SignalContext(component_map=trained.component_map(case.repo)))
         top = [choice.change_id for choice in judge.rank(query, retrieved.kept, 5)]
         judged_hits += bool(culprits(case) & set(top))
-        newest_hits += bool(culprits(case) & {change.change_id for change in candidates[:5]})
+        newest_hits += bool(culprits(case) & {change.id for change in candidates[:5]})
     assert judged_hits >= newest_hits + 3
     assert judged_hits / len(_later_cases(history)) >= 0.8
 
 
-def test_model_survives_a_round_trip_to_disk(tmp_path, trained: RankerModel) -> None:  # noqa: ANN001
-    path = save_model(trained, tmp_path / "models" / "ranker.joblib")
-    loaded = load_model(path)
-    assert loaded.feature_names == trained.feature_names
-    assert loaded.n_cases == trained.n_cases
-    assert loaded.uses_embeddings is False
+def _judged(
+    model: RankerModel, history: History, case: HistoryCase, symptom: bool
+) -> tuple[np.ndarray, list[JudgedChange], float]:
+    """What a model makes of a case with every signal it learned: the kept candidates'
+    scores, its five suggestions and its confidence in them."""
+    query = case_query(case, symptom)
+    candidates = case_candidates(case, history.commits)
+    index = model.similar_changes_in(case.repo)
+    context = SignalContext(
+        component_map=model.component_map(case.repo),
+        past_incidents=model.past_incidents,
+        similar_changes=index.around(query.full_text, candidates) if index is not None else None,
+    )
+    retrieved = retrieve(query, candidates, context)
+    five = LocalJudge(model).rank(query, retrieved.kept, FINALISTS)
+    return model.score(retrieved.kept), five, model.confidence.probability(five, retrieved.n_candidates)
+
+
+def test_a_saved_model_ranks_and_gates_exactly_as_the_trained_one(
+    tmp_path: Path, history: History, trained: RankerModel
+) -> None:
+    asked = [(case, symptom) for case in history.cases for symptom in (False, True)]
+    fives = [(case, _judged(trained, history, case, symptom)[1]) for case, symptom in asked]
+    # The synthetic history is too short for training to calibrate, and its fives nearly always
+    # hold the culprit: calibrate here on whether the first suggestion is one.
+    calibration = fit_confidence(
+        [confidence_features(five, len(case.candidates)) for case, five in fives],
+        [five[0].change_id in culprits(case) for case, five in fives],
+    )
+    assert calibration.model is not None
+    calibrated = replace(trained, confidence=calibration)
+
+    loaded = load_model(save_model(calibrated, tmp_path / "models" / "ranker.model"))
+
+    assert (loaded.feature_names, loaded.n_cases, loaded.trained_until, loaded.repos, loaded.uses_embeddings) == (
+        trained.feature_names, trained.n_cases, trained.trained_until, trained.repos, False
+    )
+    for case, symptom in asked:
+        scores, five, confidence = _judged(calibrated, history, case, symptom)
+        loaded_scores, loaded_five, loaded_confidence = _judged(loaded, history, case, symptom)
+        assert np.array_equal(loaded_scores, scores)
+        assert (loaded_five, loaded_confidence) == (five, confidence)
+
+
+def test_an_old_pickled_model_is_refused_without_running_it(tmp_path: Path) -> None:
+    proof, marker = tmp_path / "pickles-run-code", tmp_path / "ranker-was-unpickled"
+    pickle.loads(booby_trapped_pickle(proof))
+    assert proof.exists()
+    old = tmp_path / "ranker.joblib"
+    old.write_bytes(booby_trapped_pickle(marker))
+
+    with pytest.raises(CulpritError, match="not a culprit model file.*retrain with `culprit train`"):
+        load_model(old)
+    assert not marker.exists()
+
+
+def test_a_model_file_of_another_layout_is_refused(tmp_path: Path) -> None:
+    path = ModelWriter(FILE_KIND, FILE_FORMAT + 1).save(tmp_path / "ranker.model", {})
+    with pytest.raises(CulpritError, match=f"version {FILE_FORMAT + 1}, not .* version {FILE_FORMAT}; retrain"):
+        load_model(path)
 
 
 def test_symptom_only_keeps_a_first_sentence_without_code() -> None:

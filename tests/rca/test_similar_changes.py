@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tools.rca.answers import CandidateChange, IncidentQuery
+from tests.changes import change_record
+from tools.rca.answers import IncidentQuery
 from tools.rca.explain import explain
 from tools.rca.signals.similar_changes import description, learn_similar_changes
 
@@ -57,7 +58,7 @@ def test_the_explanation_says_how_many_similar_changes_touched_the_same_place() 
     index = learn_similar_changes(_history())
     assert index is not None
     query = IncidentQuery(text="checkout hangs with a timeout, basket empty", started_at=MAY)
-    change = CandidateChange("c1", "cart: reuse buffers", MAY - timedelta(hours=3), paths=("src/cart/basket.c",))
+    change = change_record("c1", "cart: reuse buffers", MAY - timedelta(hours=3), ["src/cart/basket.c"])
     evidence = explain(query, change, neighbourhood=index.neighbourhood(query.full_text, MAY.timestamp()))
     assert "src/cart/basket.c" in evidence.matched_paths
     assert any("earlier changes described most like this incident touched src/cart/basket (usually 32% of changes do)" in s

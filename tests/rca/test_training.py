@@ -13,7 +13,7 @@ def test_each_training_case_gets_a_component_map_from_commits_before_it(history:
     learned = []
     for case in history.cases:
         known = maps[case.case_id]
-        before = [commit for commit in history.commits.values() if commit.landed_time < known.learned_until]
+        before = [commit for commit in history.commits.values() if commit.landed_time.timestamp() < known.learned_until]
         assert known.learned_until <= case.incident.time
         assert known.n_commits == len(before)
         learned.append(known.n_commits)

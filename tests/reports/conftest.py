@@ -12,7 +12,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from bot.reports_http import post_reports
+from bot.reports_http import reports_endpoint
 from knowledge.config import get_settings
 
 from knowledge.demo.reports import demo_reports
@@ -39,7 +39,7 @@ def reports_server(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """The endpoint under a real uvicorn on 127.0.0.1, on a free port."""
     monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "s3cret")
     get_settings.cache_clear()
-    app = Starlette(routes=[Route("/reports", post_reports, methods=["POST"])])
+    app = Starlette(routes=[Route("/reports", reports_endpoint(get_settings()), methods=["POST"])])
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -18,8 +18,8 @@ from tools.reports.intake import IncomingReport, ingest_reports, parse_created_a
 @pytest.mark.slow
 def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, tmp_path: Path) -> None:
     demo = demo_reports(days=28, seed=5).reports[::3]
-    ingest_reports([IncomingReport(r["id"], r["text"], parse_created_at(r["created_at"])) for r in demo], url=database_url)
-    discovery = discover_categories(out_dir=tmp_path, seeds=(0, 1, 2), url=database_url)
+    ingest_reports([IncomingReport(r["id"], r["text"], parse_created_at(r["created_at"])) for r in demo], url=database_url, classifier=None, other_confidence=0.4)
+    discovery = discover_categories(database_url, out_dir=tmp_path, seeds=(0, 1, 2))
     assert 3 <= len(discovery.clusters) <= 15
     assert all(c.stability > 0.5 and len(c.examples) == 3 for c in discovery.clusters)
     assert "feed" in " ".join(c.name for c in discovery.clusters)
@@ -50,7 +50,7 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     clean = tmp_path / "clean.jsonl"
     clean.write_text("".join(json.dumps(r) + "\n" for r in reports))
     trained = runner.invoke(app, ["reports", "train", str(clean)])
-    assert trained.exit_code == 0 and (data_dir / "models" / "report_classifier.joblib").exists()
+    assert trained.exit_code == 0 and (data_dir / "models" / "report_classifier.model").exists()
 
     bad = runner.invoke(app, ["reports", "ingest", str(labeled)])
     assert bad.exit_code == 1 and "labeled.jsonl" in str(bad.exception)

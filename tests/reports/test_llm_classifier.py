@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from tools.llm.client import LLMEndpoint
 from tools.reports.classifiers import OTHER, with_other
 from tools.reports.classifiers.llm import CategoryDefinition, LLMClassifier, answer_choice, build_messages, confidence_from_logprobs
 
@@ -72,7 +73,7 @@ def test_answers_and_logprobs_become_categories_and_confidences(fake_vllm: str) 
         "it froze?": ("crash", [-1.2]),
         "hello": ("weather", [-0.01]),
     }
-    classifier = LLMClassifier(fake_vllm, "tiny", CATEGORIES, concurrency=2)
+    classifier = LLMClassifier(LLMEndpoint(fake_vllm, "tiny"), CATEGORIES, concurrency=2)
     predictions = classifier.classify(["cannot sign in", "it froze?", "hello"])
     assert predictions[0].category == "login" and predictions[0].confidence == pytest.approx(math.exp(-0.1))
     assert predictions[1].category == "crash" and predictions[1].confidence == pytest.approx(math.exp(-1.2))
@@ -89,7 +90,7 @@ def test_missing_logprobs_mean_no_confidence() -> None:
 @pytest.mark.vllm
 def test_classifier_speaks_the_protocol_of_a_real_vllm(vllm_server) -> None:
     """The tiny model answers nonsense; the constrained answer must still be one of the names."""
-    classifier = LLMClassifier(vllm_server.base_url, vllm_server.model, CATEGORIES, concurrency=2)
+    classifier = LLMClassifier(LLMEndpoint(vllm_server.base_url, vllm_server.model), CATEGORIES, concurrency=2)
     predictions = classifier.classify(["cannot sign in", "the app closes"])
     assert all(p.category in {"login", "crash"} for p in predictions)
     assert all(0.0 < p.confidence <= 1.0 for p in predictions)

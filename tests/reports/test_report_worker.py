@@ -1,4 +1,4 @@
-"""POST /reports stores first and classifies later: each report stored once, classified and counted once."""
+"""POST /reports stores first and the worker classifies later: each report stored once, classified and counted once."""
 
 from __future__ import annotations
 
@@ -11,18 +11,25 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot import reports_http
+from bot import report_intake
+from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.reports import BugReport, CategoryDaily
 from tools.reports.classifiers import Prediction
 from tools.reports.intake import IncomingReport, classify_pending, store_reports
+from tools.reports.worker import classify_pending_reports
 
 AUTH = {"Authorization": "Bearer s3cret"}
 DAY = datetime(2025, 6, 2, 12, tzinfo=UTC)
+OTHER_CONFIDENCE = 0.4
 
 
 class _ByKeyword:
-    """Files reports by one obvious word; ``gate`` (when given) holds every call until it is set."""
+    """Files reports by one obvious word; ``gate`` (when given) holds every call until it is set.
+
+    A stand-in for the trained model: these tests are about when and how often
+    reports are classified and counted, which a held or failing classifier shows.
+    """
 
     categories = ["payments", "login"]
 
@@ -63,7 +70,7 @@ def test_the_endpoint_answers_before_classification_and_the_worker_counts_each_r
     reports_server: str, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = threading.Event()
-    monkeypatch.setattr(reports_http, "configured_classifier", lambda: _ByKeyword(gate))
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: _ByKeyword(gate))
     batch = [
         {"id": "w1", "text": "charged twice, card 4111 1111 1111 1111", "created_at": "2025-06-02T09:00:00Z"},
         {"id": "w2", "text": "cannot log in", "created_at": "2025-06-02T10:00:00Z"},
@@ -87,7 +94,7 @@ def test_the_endpoint_answers_before_classification_and_the_worker_counts_each_r
 def test_overlapping_batches_from_twenty_senders_are_stored_once(
     reports_server: str, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(reports_http, "configured_classifier", lambda: _ByKeyword())
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: _ByKeyword())
     pool = [{"id": f"o{n}", "text": f"feed not loading on screen {n}"} for n in range(240)]
     # Windows of 50 that overlap their neighbours, plus the same texts again under other ids.
     batches = [pool[start : start + 50] for start in range(0, 200, 10)]
@@ -117,7 +124,7 @@ def test_two_workers_racing_on_postgresql_take_and_count_each_report_once(postgr
 
     migrate(postgres_url)
     reports = [IncomingReport(f"r{n}", f"{'charged' if n % 3 == 0 else 'login'} problem number {n}", DAY) for n in range(600)]
-    assert store_reports(reports, url=postgres_url).stored == 600
+    assert store_reports(reports, "http", postgres_url).stored == 600
     taken: dict[str, int] = {"a": 0, "b": 0}
     counted: dict[str, int] = {"a": 0, "b": 0}
     start = threading.Barrier(2)
@@ -126,7 +133,7 @@ def test_two_workers_racing_on_postgresql_take_and_count_each_report_once(postgr
         classifier = _ByKeyword(pause_s=0.05)  # long enough that both hold rows at the same time
         start.wait()
         while True:
-            batch_taken, by_category = classify_pending(classifier, postgres_url, limit=50)
+            batch_taken, by_category = classify_pending(classifier, postgres_url, OTHER_CONFIDENCE, limit=50)
             taken[name] += batch_taken
             counted[name] += by_category.total()
             if batch_taken == 0:
@@ -146,14 +153,14 @@ def test_two_workers_racing_on_postgresql_take_and_count_each_report_once(postgr
 
 
 def test_reports_a_crashed_worker_held_are_classified_by_the_next_run(database_url: str) -> None:
-    store_reports([IncomingReport(f"c{n}", f"charged twice, order {n}", DAY) for n in range(10)], url=database_url)
+    store_reports([IncomingReport(f"c{n}", f"charged twice, order {n}", DAY) for n in range(10)], "http", database_url)
     held = threading.Event()
     dying = _ByKeyword(gate=held, fail=True)
     crashed: list[BaseException] = []
 
     def crash() -> None:
         try:
-            classify_pending(dying, database_url)
+            classify_pending(dying, database_url, OTHER_CONFIDENCE)
         except RuntimeError as error:
             crashed.append(error)
 
@@ -167,9 +174,10 @@ def test_reports_a_crashed_worker_held_are_classified_by_the_next_run(database_u
     categories, daily = _state(database_url)
     assert set(categories.values()) == {None} and daily == {}, "nothing of the dead worker's batch was kept"
 
-    assert reports_http.classify_pending_reports(database_url) == 10  # the catch-up run
+    catch_up = report_intake.pending_reports(get_settings(), database_url)  # what the scheduler's job drains
+    assert classify_pending_reports(catch_up) == 10
     categories, daily = _state(database_url)
     assert set(categories.values()) == {"other"}, "no classifier is trained in this data dir"
     assert daily == {(date(2025, 6, 2), "other"): 10}
-    assert reports_http.classify_pending_reports(database_url) == 0, "a second run finds nothing left"
+    assert classify_pending_reports(catch_up) == 0, "a second run finds nothing left"
     assert _state(database_url)[1] == {(date(2025, 6, 2), "other"): 10}

@@ -49,6 +49,7 @@ def test_a_spike_posts_once_while_it_lasts_with_count_baseline_and_examples(data
     ingest_reports(
         [IncomingReport(f"o{n}", f"cannot sign in, attempt {n} on my Pixel", midnight + timedelta(minutes=n)) for n in range(30)],
         classifier=_Fixed("login"),
+        other_confidence=0.4,
         url=database_url,
     )
     first = check_spikes(outage, database_url)

@@ -32,7 +32,7 @@ def _history(url: str) -> None:
         bump_daily_counts(session, counts)
     earlier = [IncomingReport(f"e{n}", f"cannot log in with google, try {n}", _at(END - timedelta(days=10))) for n in range(6)]
     recent = [IncomingReport(f"p{n}", f"charged twice for premium after apple pay renewal, try {n}", _at(END - timedelta(days=1))) for n in range(12)]
-    ingest_reports(earlier + recent, classifier=_ByKeyword(), url=url)
+    ingest_reports(earlier + recent, classifier=_ByKeyword(), other_confidence=0.4, url=url)
 
 
 def _at(day: date) -> datetime:
@@ -75,7 +75,7 @@ def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None
 
 def test_intake_silence_and_a_flood_of_other_raise_one_alert_each(database_url: str) -> None:
     now = datetime(2025, 6, 8, 12, tzinfo=UTC)
-    ingest_reports([IncomingReport("x1", "login fails", now - timedelta(days=2))], classifier=_ByKeyword(), url=database_url, now=now - timedelta(days=2))
+    ingest_reports([IncomingReport("x1", "login fails", now - timedelta(days=2))], classifier=_ByKeyword(), other_confidence=0.4, url=database_url, now=now - timedelta(days=2))
     alerts = check_data_quality(now=now, url=database_url)
     assert [a.kind for a in alerts] == ["intake_stopped"] and "48 hours" in alerts[0].details["message"]
     assert check_data_quality(now=now + timedelta(hours=1), url=database_url) == []

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from chromadb.api import ClientAPI
 
-from knowledge.config import get_settings
+from knowledge.config import Settings
 from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import open_wiki, wiki_client
@@ -58,13 +58,11 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def server_client(chroma_server: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch, minilm: object) -> ClientAPI:
-    monkeypatch.setenv("CULPRIT_CHROMA_URL", chroma_server)
-    get_settings.cache_clear()
-    return wiki_client()
+def server_client(chroma_server: str, data_dir: Path, minilm: object) -> ClientAPI:
+    return wiki_client(Settings(data_dir=data_dir, chroma_url=chroma_server))
 
 
-def test_ingest_and_search_through_a_chroma_server(tmp_path: Path, server_client: ClientAPI) -> None:
+def test_ingest_and_search_through_a_chroma_server(tmp_path: Path, data_dir: Path, server_client: ClientAPI) -> None:
     assert type(server_client).__name__ != "PersistentClient"
     root = write_small_wiki(tmp_path / "wiki")
 
@@ -72,15 +70,14 @@ def test_ingest_and_search_through_a_chroma_server(tmp_path: Path, server_client
     again = index_wiki(root, open_wiki(server_client))
 
     assert (report.added, again.unchanged) == (7, 7)
-    assert not (get_settings().chroma_dir).exists()  # nothing went to the embedded store
-    hits = search_wiki("card payments time out at the gateway", service="payments")
+    assert not Settings(data_dir=data_dir).chroma_dir.exists()  # nothing went to the embedded store
+    collection = open_wiki(server_client)
+    hits = search_wiki("card payments time out at the gateway", collection, service="payments")
     assert hits[0].page == "services/payments/runbook.md"
     assert hits[0].heading == "Runbook: payments > Symptoms"
-    assert search_wiki("who owns product search?")[0].page == "services/search/overview.md"
+    assert search_wiki("who owns product search?", collection)[0].page == "services/search/overview.md"
 
 
-def test_an_unreachable_server_says_how_to_fix_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CULPRIT_CHROMA_URL", f"http://127.0.0.1:{_free_port()}")
-    get_settings.cache_clear()
+def test_an_unreachable_server_says_how_to_fix_it(data_dir: Path) -> None:
     with pytest.raises(CulpritError, match="chroma run"):
-        wiki_client()
+        wiki_client(Settings(data_dir=data_dir, chroma_url=f"http://127.0.0.1:{_free_port()}"))

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from knowledge.config import Settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from knowledge.incidents import RootCause
@@ -44,7 +45,7 @@ def test_ingest_search_and_evaluate(tmp_path: Path, data_dir: Path, minilm: obje
     assert first["postmortems_linked"] == [{"incident": "INC-42", "changes": ["5eed5eed5eed"]}]
     second = _json(["ingest", "wiki", str(wiki), "--json"])
     assert (second["added"], second["unchanged"], second["removed"]) == (0, 8, 0)
-    with session_scope() as session:
+    with session_scope(Settings(data_dir=data_dir).resolved_database_url) as session:
         assert session.get(RootCause, ("INC-42", "5eed5eed5eed")) is not None
 
     hits = _json(["wiki", "search", "checkout hangs on card payment", "--service", "payments", "-k", "2", "--json"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from chromadb.api.models.Collection import Collection
 from knowledge.wiki.indexing import index_wiki
 from tools.rca.answers import IncidentQuery
 from tools.wiki.evaluation import evaluate, load_questions
-from tools.wiki.search import search_wiki, searcher_for, wiki_for_incident, wiki_search_tool
+from tools.wiki.search import search_wiki, searcher_for, wiki_for_incident
 from tests.wiki.conftest import write_small_wiki
 
 
@@ -49,23 +48,9 @@ def test_incident_pages_put_the_impacted_service_first(demo_collection: Collecti
     incident = IncidentQuery(
         text="Order confirmation emails are hours late", started_at=datetime.now(UTC), service="notifications"
     )
-    pages = [hit.page for hit in wiki_for_incident(incident, k=3, collection=demo_collection)]
+    pages = [hit.page for hit in wiki_for_incident(incident, demo_collection, k=3)]
     assert pages[0] in ("services/notifications/runbook.md", "postmortems/2024-07-23-inc-2189.md")
     assert "postmortems/2024-07-23-inc-2189.md" in pages and len(set(pages)) == 3
-
-
-def test_the_agent_tool_returns_hits_as_json(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from knowledge.config import get_settings
-
-    monkeypatch.setenv("CULPRIT_DATA_DIR", str(demo_data_dir))
-    get_settings.cache_clear()
-    try:
-        payload = json.loads(wiki_search_tool.invoke({"query": "who owns the search service?", "k": 2}))
-    finally:
-        get_settings.cache_clear()
-    assert wiki_search_tool.name == "wiki_search"
-    assert payload[0]["page"] == "services/search/overview.md"
-    assert set(payload[0]) == {"page", "heading", "snippet", "score", "title"}
 
 
 def test_bm25_is_rebuilt_after_an_ingest_changes_the_wiki(tmp_path: Path, wiki_store: Collection) -> None:

@@ -69,7 +69,7 @@ def record_vote(
     user_id: str,
     vote: int,
     *,
-    database_url: str | None = None,
+    database_url: str,
     at: datetime | None = None,
 ) -> VoteTally:
     """Store one responder's vote (a second click by the same person replaces the first).
@@ -140,13 +140,7 @@ def _sync_root_cause(
         session.delete(root_cause)
 
 
-def vote_tally(suggestion_id: int, *, database_url: str | None = None) -> tuple[int, int]:
-    """Thumbs up and down on one suggestion so far."""
-    with session_scope(database_url) as session:
-        return _counts(session, suggestion_id)
-
-
-def precision_by_week(*, database_url: str | None = None) -> list[WeekPrecision]:
+def precision_by_week(*, database_url: str) -> list[WeekPrecision]:
     """Per ISO week of the suggestion, the share of voted suggestions that responders confirmed.
 
     A suggestion counts as confirmed when it has more thumbs up than down. The

@@ -4,5 +4,6 @@ Owns the shared answer objects (``answers``), retrieval, the election ranker,
 the confidence gate, explanations, change embeddings and storing answers. Its
 subpackages: ``signals`` (the features every candidate gets), ``judges`` (the
 local and LLM judges behind one protocol) and ``history`` (past investigations:
-training, backtests, fine-tuning export). Imports ``knowledge`` only.
+training, backtests, fine-tuning export). Imports ``knowledge`` and ``tools.llm``
+(the LLM judge's client).
 """

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from knowledge.changes import ChangeRecord
+
 
 @dataclass(frozen=True)
 class IncidentQuery:
@@ -31,16 +33,14 @@ class IncidentQuery:
 class CandidateChange:
     """A change as a judge sees it, with the retriever's signals in ``features``."""
 
-    change_id: str
-    title: str
-    landed_time: datetime
-    body: str = ""
-    author: str = ""
-    paths: tuple[str, ...] = ()
-    added: int = 0
-    deleted: int = 0
+    change: ChangeRecord
     features: dict[str, float] = field(default_factory=dict)
     retrieval_score: float = 0.0
+
+    @property
+    def change_id(self) -> str:
+        """The key judges, elections and stored suggestions name a change by."""
+        return self.change.id
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,29 @@ class SuggestedChange:
     """One ranked suggestion with its evidence; ``suggestion_id`` is set once stored."""
 
     rank: int
-    change_id: str
-    title: str
-    author: str
-    landed_time: datetime
+    change: ChangeRecord
     score: float
     confidence: float
     judge: str
     evidence: Evidence
     suggestion_id: int | None = None
+
+    @property
+    def change_id(self) -> str:
+        """The key judges, elections and stored suggestions name a change by."""
+        return self.change.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The change shown by id, title, author and landing time, as ``rca --json`` always printed it."""
+        change = self.change
+        shown = {
+            "rank": self.rank,
+            "change_id": change.id,
+            "title": change.title,
+            "author": change.author,
+            "landed_time": change.landed_time,
+        }
+        return shown | {name: value for name, value in asdict(self).items() if name != "change"}
 
 
 @dataclass
@@ -112,4 +126,4 @@ class RcaAnswer:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"suggestions": [suggestion.to_dict() for suggestion in self.suggestions]}

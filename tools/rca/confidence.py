@@ -54,11 +54,16 @@ class ConfidenceModel:
         return float(self.model.predict_proba(row)[0, 1])
 
 
+def calibrator() -> LogisticRegression:
+    """The Platt model's settings, for fitting one and for reading one back from a model file."""
+    return LogisticRegression(C=1.0, max_iter=1000)
+
+
 def fit_confidence(rows: list[list[float]], hits: list[bool]) -> ConfidenceModel:
     """Fit on held-out cases: ``hits[i]`` says whether case i's five held a culprit."""
     prior = (sum(hits) + 1) / (len(hits) + 2)  # Laplace: a few held-out hits never make it certain
     if len(rows) < 20 or len(set(hits)) < 2:
         return ConfidenceModel(model=None, prior=prior)
-    model = LogisticRegression(C=1.0, max_iter=1000)
+    model = calibrator()
     model.fit(np.array(rows), np.array(hits, dtype=int))
     return ConfidenceModel(model=model, prior=prior)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.rca.answers import CandidateChange
+from knowledge.changes import ChangeRecord
 
 DIMENSIONS = 384
 _MAX_PATHS = 6
 
 
-def change_text(change: CandidateChange) -> str:
+def change_text(change: ChangeRecord) -> str:
     """What is embedded for a change: its title and the first paths it touched.
 
     Kept short on purpose: the body is matched lexically by BM25, and short
@@ -68,12 +68,12 @@ class ChangeEmbeddings:
     def __contains__(self, change_id: object) -> bool:
         return change_id in self._index
 
-    def missing(self, changes: Sequence[CandidateChange]) -> list[CandidateChange]:
-        return [change for change in changes if change.change_id not in self._index]
+    def missing(self, changes: Sequence[ChangeRecord]) -> list[ChangeRecord]:
+        return [change for change in changes if change.id not in self._index]
 
     def add(
         self,
-        changes: Sequence[CandidateChange],
+        changes: Sequence[ChangeRecord],
         batch: int = 256,
         on_progress: Callable[[int], None] | None = None,
         save_every: int = 4096,
@@ -82,7 +82,7 @@ class ChangeEmbeddings:
 
         Saves every ``save_every`` changes, so a long run that is interrupted
         keeps what it embedded."""
-        todo = list({change.change_id: change for change in self.missing(changes)}.values())
+        todo = list({change.id: change for change in self.missing(changes)}.values())
         if not todo:
             return 0
         embedder = self._embedder or _default_embedder()
@@ -98,17 +98,17 @@ class ChangeEmbeddings:
             added += self._store(part, np.vstack(vectors).astype(np.float32))
         return added
 
-    def _store(self, changes: list[CandidateChange], fresh: np.ndarray) -> int:
+    def _store(self, changes: list[ChangeRecord], fresh: np.ndarray) -> int:
         with self._lock:
             # Another thread may have stored some of these while we were embedding:
             # keep one row per id, or ids and rows drift apart.
-            unseen = [row for row, change in enumerate(changes) if change.change_id not in self._index]
+            unseen = [row for row, change in enumerate(changes) if change.id not in self._index]
             if not unseen:
                 return 0
             offset = len(self._vectors)
             self._vectors = np.vstack([self._vectors, fresh[unseen]])
             for position, row in enumerate(unseen):
-                self._index[changes[row].change_id] = offset + position
+                self._index[changes[row].id] = offset + position
             self._save()
         return len(unseen)
 
@@ -156,7 +156,7 @@ class EmbeddingRun:
 
 def embed_store_changes(
     store: ChangeEmbeddings,
-    database_url: str | None = None,
+    database_url: str,
     since: datetime | None = None,
     repo: str | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -174,7 +174,6 @@ def embed_store_changes(
 
     from knowledge.changes import Change
     from knowledge.db import session_scope
-    from tools.rca.history.cases import candidate_from_change
 
     began = time.perf_counter()
     with session_scope(database_url) as session:
@@ -193,6 +192,6 @@ def embed_store_changes(
             rows = session.scalars(
                 select(Change).where(Change.id.in_(todo[start : start + page])).options(selectinload(Change.files))
             )
-            candidates = [candidate_from_change(change) for change in rows]
-        embedded += store.add(candidates, on_progress=on_progress)
+            changes = [change.record() for change in rows]
+        embedded += store.add(changes, on_progress=on_progress)
     return EmbeddingRun(changes=len(ids), embedded=embedded, seconds=round(time.perf_counter() - began, 2))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tools.rca.answers import CandidateChange, Evidence, IncidentQuery
+from knowledge.changes import ChangeRecord
+from tools.rca.answers import Evidence, IncidentQuery
 from tools.rca.signals.component_map import ComponentMap
 from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.risk import risk_labels, size_label
@@ -13,7 +14,7 @@ from tools.rca.signals.terms import identifiers, tokens
 _MAX_ITEMS = 6
 
 
-def _matched_paths(query: IncidentQuery, change: CandidateChange, places: list[str]) -> list[str]:
+def _matched_paths(query: IncidentQuery, change: ChangeRecord, places: list[str]) -> list[str]:
     """Touched paths the incident names outright, then those in components its words point to."""
     lowered = query.full_text.lower()
     named = [path for path in change.paths if path.rsplit("/", 1)[-1].lower() in lowered]
@@ -23,7 +24,7 @@ def _matched_paths(query: IncidentQuery, change: CandidateChange, places: list[s
 
 def explain(
     query: IncidentQuery,
-    change: CandidateChange,
+    change: ChangeRecord,
     ownership: OwnershipContext | None = None,
     component_map: ComponentMap | None = None,
     neighbourhood: Neighbourhood | None = None,

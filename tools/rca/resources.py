@@ -1,11 +1,14 @@
-"""What an RCA consults besides the incident: the trained model, change embeddings, ownership, and a judge."""
+"""What an RCA consults besides the incident: the trained model, change embeddings, ownership, the wiki, and a judge."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from knowledge.config import get_settings
+from knowledge.config import Settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from tools.rca.embeddings import ChangeEmbeddings
@@ -15,10 +18,17 @@ from tools.rca.judges.local import LocalJudge, RankerModel, load_model
 from tools.rca.signals.ownership import OwnershipContext, load_ownership
 from tools.rca.retrieval import DEFAULT_KEEP
 
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
 
 @dataclass
 class RcaResources:
-    """Loaded once per process (or per backtest) and shared by every RCA."""
+    """Loaded once per process (or per backtest) and shared by every RCA.
+
+    ``wiki`` opens the wiki when an answer cites it (opening can fail, and the
+    RCA must not); None cites nothing.
+    """
 
     model: RankerModel | None = None
     embeddings: ChangeEmbeddings | None = None
@@ -26,16 +36,19 @@ class RcaResources:
     keep: int = DEFAULT_KEEP
     batch_size: int = 20
     min_confidence: float = 0.5
+    window_days: int = 14
+    wiki: Callable[[], Collection] | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def embeddings_dir() -> Path:
-    return get_settings().data_dir / "embeddings"
+def embeddings_dir(data_dir: Path) -> Path:
+    return data_dir / "embeddings"
 
 
-def load_resources(database_url: str | None = None, model_path: Path | None = None) -> RcaResources:
-    """The trained model (or a note that the heuristic blend stands in), embeddings and ownership."""
-    settings = get_settings()
+def load_resources(settings: Settings, model_path: Path | None = None) -> RcaResources:
+    """The trained model (or a note that the heuristic blend stands in), embeddings, ownership and the wiki."""
+    from knowledge.wiki.store import configured_wiki  # Chroma loads only when an answer cites the wiki
+
     notes: list[str] = []
     model: RankerModel | None = None
     try:
@@ -44,23 +57,25 @@ def load_resources(database_url: str | None = None, model_path: Path | None = No
         if model_path is not None:
             raise
         notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
-    with session_scope(database_url) as session:
+    with session_scope(settings.resolved_database_url) as session:
         ownership = load_ownership(session)
     return RcaResources(
         model=model,
-        embeddings=ChangeEmbeddings(embeddings_dir()),
+        embeddings=ChangeEmbeddings(embeddings_dir(settings.data_dir)),
         ownership=ownership,
         batch_size=settings.batch_size,
         min_confidence=settings.min_confidence,
+        window_days=settings.window_days,
+        wiki=partial(configured_wiki, settings),
         notes=notes,
     )
 
 
-def make_judge(kind: str, model: RankerModel | None) -> Judge:
+def make_judge(kind: str, model: RankerModel | None, settings: Settings) -> Judge:
     """``local`` (the learned ranker) or ``llm`` (vLLM, falling back to local batch by batch)."""
     local = LocalJudge(model)
     if kind == "local":
         return local
     if kind != "llm":
         raise InputError(f"unknown judge {kind!r}; use local or llm")
-    return LLMJudge.from_settings(get_settings(), fallback=local)
+    return LLMJudge.from_settings(settings, fallback=local)

@@ -8,8 +8,9 @@ recency).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from knowledge.changes import ChangeRecord
 from tools.rca.answers import CandidateChange, IncidentQuery
 from tools.rca.signals.features import SignalContext, compute_signals, heuristic_score
 
@@ -26,15 +27,15 @@ class Retrieved:
 
 def retrieve(
     query: IncidentQuery,
-    candidates: Sequence[CandidateChange],
+    candidates: Sequence[ChangeRecord],
     context: SignalContext,
     keep: int = DEFAULT_KEEP,
 ) -> Retrieved:
     """Score every candidate and keep the best ``keep`` by the heuristic blend."""
     signals = compute_signals(query, candidates, context)
     scored = [
-        replace(change, features=features, retrieval_score=heuristic_score(features))
+        CandidateChange(change, features=features, retrieval_score=heuristic_score(features))
         for change, features in zip(candidates, signals, strict=True)
     ]
-    scored.sort(key=lambda change: change.retrieval_score, reverse=True)
+    scored.sort(key=lambda candidate: candidate.retrieval_score, reverse=True)
     return Retrieved(kept=scored[:keep], n_candidates=len(candidates))

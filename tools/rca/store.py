@@ -13,7 +13,7 @@ from knowledge.incidents import Incident, Suggestion
 from tools.rca.answers import RcaAnswer
 
 
-def store_answer(answer: RcaAnswer, database_url: str | None = None, channel: str | None = None, thread_ts: str | None = None) -> str:
+def store_answer(answer: RcaAnswer, database_url: str, channel: str | None = None, thread_ts: str | None = None) -> str:
     """Write (or update) the incident and add one Suggestion row per suggestion.
 
     Fills each ``suggestion_id`` in place; returns the incident id (generated
@@ -52,7 +52,7 @@ def store_answer(answer: RcaAnswer, database_url: str | None = None, channel: st
     return incident_id
 
 
-def store_has_changes(database_url: str | None = None) -> bool:
+def store_has_changes(database_url: str) -> bool:
     """Whether anything was ingested at all, to tell an empty store from an empty window."""
     with session_scope(database_url) as session:
         return session.scalars(select(Change.id).limit(1)).first() is not None

@@ -2,5 +2,6 @@
 category discovery, trends and spikes, data-quality checks, the weekly digest
 and classifier evaluation.
 
-Imports ``knowledge`` only.
+Imports ``knowledge`` and ``tools.llm`` (the LLM classifier's and the cluster
+namer's client).
 """

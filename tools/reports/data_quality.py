@@ -15,7 +15,7 @@ STOPPED_AFTER = timedelta(hours=24)
 MIN_REPORTS_FOR_SHARE = 20
 
 
-def check_data_quality(now: datetime | None = None, url: str | None = None) -> list[Alert]:
+def check_data_quality(now: datetime | None = None, *, url: str) -> list[Alert]:
     """New data-quality alerts (one per episode): intake stopped, or the share of ``other`` jumped."""
     now = now or utcnow()
     today = now.date()

@@ -58,7 +58,7 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def build_digest(end: date, url: str | None = None, with_chart: bool = True) -> Digest:
+def build_digest(end: date, url: str, with_chart: bool = True) -> Digest:
     """The digest for the seven days ending ``end`` (inclusive)."""
     start = end - timedelta(days=6)
     since, until = datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
@@ -90,7 +90,7 @@ def build_digest(end: date, url: str | None = None, with_chart: bool = True) -> 
     )
 
 
-def category_chart(categories: list[str], end: date, url: str | None = None, days: int = 28) -> bytes:
+def category_chart(categories: list[str], end: date, url: str, days: int = 28) -> bytes:
     """Daily counts of the top categories over four weeks, as a PNG."""
     import matplotlib
 

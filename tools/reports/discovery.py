@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from openai import OpenAIError
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering
 from sklearn.feature_extraction.text import CountVectorizer
 from sqlalchemy import select
 
-from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.reports import BugReport, Category
+from tools.llm.client import LLMEndpoint, openai_client
 from tools.reports.classifiers.embedded import report_embeddings
 
 MIN_REPORTS = 30
@@ -67,17 +68,21 @@ class Discovery:
 
 
 def discover_categories(
+    url: str,
     since: date | None = None,
     out_dir: Path | None = None,
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
-    url: str | None = None,
+    llm: LLMEndpoint | None = None,
 ) -> Discovery:
-    """Cluster stored reports (optionally since a day), write the map and summary to ``out_dir``."""
+    """Cluster stored reports (optionally since a day), write the map and summary to ``out_dir``.
+
+    With ``llm``, clusters get a short name from the model instead of their keywords.
+    """
     texts = _load_texts(since, url)
     if len(texts) < MIN_REPORTS:
         raise InputError(f"only {len(texts)} reports to cluster; discovery needs at least {MIN_REPORTS} (ingest more or widen --since)")
     vectors = report_embeddings(texts)
-    clusters = stable_clusters(texts, vectors, seeds)
+    clusters = stable_clusters(texts, vectors, seeds, llm)
     parents = build_hierarchy(texts, vectors, clusters)
     discovery = Discovery(len(texts), clusters, parents, None, None)
     if out_dir is not None:
@@ -93,7 +98,9 @@ def cluster_once(vectors: np.ndarray, min_cluster_size: int) -> np.ndarray:
     return HDBSCAN(min_cluster_size=min_cluster_size, min_samples=3, cluster_selection_method="leaf", copy=True).fit_predict(vectors)
 
 
-def stable_clusters(texts: list[str], vectors: np.ndarray, seeds: tuple[int, ...]) -> list[DiscoveredCluster]:
+def stable_clusters(
+    texts: list[str], vectors: np.ndarray, seeds: tuple[int, ...], llm: LLMEndpoint | None = None
+) -> list[DiscoveredCluster]:
     """Clusters of the first run that recur in most of the other runs, named and with examples."""
     min_size = max(8, len(texts) // 25)
     runs: list[list[set[int]]] = []
@@ -120,7 +127,7 @@ def stable_clusters(texts: list[str], vectors: np.ndarray, seeds: tuple[int, ...
         indices = sorted(members)
         clusters.append(
             DiscoveredCluster(
-                name=_llm_name(words, [texts[i] for i in indices[:5]]) or " / ".join(words[:3]),
+                name=_llm_name(words, [texts[i] for i in indices[:5]], llm) or " / ".join(words[:3]),
                 keywords=words,
                 size=len(indices),
                 stability=stability,
@@ -194,7 +201,7 @@ def draw_map(vectors: np.ndarray, clusters: list[DiscoveredCluster], path: Path,
     return path
 
 
-def save_discovered(discovery: Discovery, url: str | None = None) -> int:
+def save_discovered(discovery: Discovery, url: str) -> int:
     """Store the clusters (and their parents) as ``Category(origin="discovered")``; existing names are kept."""
     saved = 0
     with session_scope(url) as session:
@@ -210,7 +217,7 @@ def save_discovered(discovery: Discovery, url: str | None = None) -> int:
     return saved
 
 
-def _load_texts(since: date | None, url: str | None) -> list[str]:
+def _load_texts(since: date | None, url: str) -> list[str]:
     with session_scope(url) as session:
         query = select(BugReport.text).order_by(BugReport.created_at.desc()).limit(MAX_REPORTS)
         if since is not None:
@@ -228,18 +235,15 @@ def _jaccard(a: set[int], b: set[int]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
-def _llm_name(keywords: list[str], examples: list[str]) -> str | None:
-    """A two-to-four word name from vLLM when it is configured; None keeps the keyword name."""
-    settings = get_settings()
-    if not (settings.llm_base_url and settings.llm_model):
+def _llm_name(keywords: list[str], examples: list[str], llm: LLMEndpoint | None) -> str | None:
+    """A two-to-four word name from the LLM when there is one; None keeps the keyword name."""
+    if llm is None:
         return None
-    from openai import OpenAI, OpenAIError
-
-    client = OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key, timeout=settings.llm_timeout_s)
+    client = openai_client(llm)
     prompt = ("Name this group of user bug reports in two to four words, lower case, no punctuation.\n"
               f"Keywords: {', '.join(keywords)}\nReports:\n" + "\n".join(f"- {e}" for e in examples))
     try:
-        reply = client.chat.completions.create(model=settings.llm_model, messages=[{"role": "user", "content": prompt}],
+        reply = client.chat.completions.create(model=llm.model, messages=[{"role": "user", "content": prompt}],
                                                temperature=0.0, max_tokens=12)
     except OpenAIError:
         return None

@@ -4,13 +4,16 @@ Every path in redacts and hashes the same way (:func:`prepared_rows`): nothing
 unredacted is stored or classified, and a report seen before (same id or same
 redacted text) is skipped. Two ways to classify:
 
-- inline (:func:`ingest_reports`: files, the Slack feedback channel): the
-  category is set and the daily count bumped in the transaction that inserts;
-- later (:func:`store_reports`: ``POST /reports``): the batch is inserted
-  unclassified (``category`` NULL) and answered after one short commit, and
-  :func:`classify_pending` classifies and counts those rows afterwards. A burst
-  of batches then waits neither for the model nor on the one ``category_daily``
-  row every batch of the day would update.
+- inline (:func:`ingest_reports`: files, ``culprit reports ingest`` and the
+  demo): the category is set and the daily count bumped in the transaction
+  that inserts;
+- later (:func:`store_reports`: what the bot receives, ``POST /reports`` and
+  the Slack feedback channel): the batch is inserted unclassified
+  (``category`` NULL) and answered after one short commit, and
+  :func:`classify_pending` classifies and counts those rows afterwards
+  (:mod:`tools.reports.worker`). A burst of batches then waits neither for the
+  model nor on the one ``category_daily`` row every batch of the day would
+  update.
 
 Either way a report is counted exactly once: in the transaction that sets its
 category.
@@ -34,11 +37,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from knowledge.config import get_settings
 from knowledge.db import session_scope, utcnow
 from knowledge.errors import InputError
 from knowledge.reports import BugReport, CategoryDaily
-from tools.reports.classifiers import OTHER, Classifier, with_other, configured_classifier
+from tools.reports.classifiers import OTHER, Classifier, with_other
 from tools.reports.redaction import redact
 
 BATCH = 500
@@ -160,38 +162,28 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 def ingest_reports(
     reports: Iterable[IncomingReport],
+    *,
+    url: str,
+    classifier: Classifier | None,
+    other_confidence: float,
     source: str = "file",
-    classifier: Classifier | None = None,
-    url: str | None = None,
     now: datetime | None = None,
 ) -> IntakeResult:
-    """Store reports once each and bump the daily counts; returns only after the commit."""
-    settings = get_settings()
-    classifier = classifier if classifier is not None else configured_classifier()
+    """Store reports once each, classified, and bump the daily counts; returns only after the commit.
+
+    Predictions below ``other_confidence`` go to ``other``; without a
+    classifier every report does.
+    """
     result = IntakeResult()
     batch: list[IncomingReport] = []
     for report in reports:
         batch.append(report)
         if len(batch) >= BATCH:
-            result.add(_ingest_batch(batch, source, classifier, settings.other_confidence, url, now))
+            result.add(_ingest_batch(batch, source, classifier, other_confidence, url, now))
             batch = []
     if batch:
-        result.add(_ingest_batch(batch, source, classifier, settings.other_confidence, url, now))
+        result.add(_ingest_batch(batch, source, classifier, other_confidence, url, now))
     return result
-
-
-def ingest_report_texts(
-    texts_with_ids: Iterable[tuple[str, str] | str], source: str = "slack", database_url: str | None = None
-) -> IntakeResult:
-    """For the Slack feedback channel: ``(message id, text)`` pairs (or bare texts), stamped now."""
-    now = utcnow()
-    reports = [
-        IncomingReport(id=None, text=item, created_at=now)
-        if isinstance(item, str)
-        else IncomingReport(id=f"{source}:{item[0]}", text=item[1], created_at=now)
-        for item in texts_with_ids
-    ]
-    return ingest_reports(reports, source=source, url=database_url)
 
 
 def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetime) -> list[dict[str, Any]]:
@@ -225,7 +217,7 @@ def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetim
 
 
 def store_reports(
-    reports: list[IncomingReport], source: str = "http", url: str | None = None, now: datetime | None = None
+    reports: list[IncomingReport], source: str, url: str, now: datetime | None = None
 ) -> IntakeResult:
     """Insert a batch unclassified in one transaction; returns after the commit.
 
@@ -245,7 +237,7 @@ def store_reports(
 
 
 def classify_pending(
-    classifier: Classifier | None, url: str | None = None, limit: int = CLASSIFY_BATCH
+    classifier: Classifier | None, url: str, other_confidence: float, limit: int = CLASSIFY_BATCH
 ) -> tuple[int, Counter[str]]:
     """Classify up to ``limit`` unclassified reports and count them; returns (taken, counted per category).
 
@@ -255,7 +247,6 @@ def classify_pending(
     at the same time take different rows. A worker that dies mid-batch leaves
     its rows unclassified for the next one.
     """
-    threshold = get_settings().other_confidence
     counted: Counter[str] = Counter()
     with session_scope(url) as session:
         query = (
@@ -267,7 +258,7 @@ def classify_pending(
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = [dict(row._mapping) for row in session.execute(query)]
-        _classify(rows, classifier, threshold)
+        _classify(rows, classifier, other_confidence)
         per_day: Counter[tuple[date, str]] = Counter()
         for row in rows:
             claimed = session.execute(
@@ -287,7 +278,7 @@ def _ingest_batch(
     source: str,
     classifier: Classifier | None,
     threshold: float,
-    url: str | None,
+    url: str,
     now: datetime | None,
 ) -> IntakeResult:
     result = IntakeResult(received=len(batch))
@@ -374,12 +365,9 @@ def bump_daily_counts(session: Session, counts: Counter[tuple[date, str]]) -> No
         )
 
 
-def purge_expired_reports(
-    retention_days: int | None = None, url: str | None = None, now: datetime | None = None
-) -> int:
-    """Delete classified reports older than the retention; the daily counts stay. Returns how many went."""
-    days = get_settings().report_retention_days if retention_days is None else retention_days
-    cutoff = (now or utcnow()) - timedelta(days=days)
+def purge_expired_reports(retention_days: int, url: str, now: datetime | None = None) -> int:
+    """Delete classified reports older than ``retention_days``; the daily counts stay. Returns how many went."""
+    cutoff = (now or utcnow()) - timedelta(days=retention_days)
     with session_scope(url) as session:  # an unclassified report is not counted yet: it stays until it is
         deleted = session.execute(
             delete(BugReport).where(BugReport.created_at < cutoff, BugReport.category.is_not(None))

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import poisson
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from knowledge.db import session_scope, utcnow
+from knowledge.claims import Claim, claim
+from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, CategoryDaily
 from tools.reports.classifiers import OTHER
 
@@ -32,6 +33,7 @@ P_VALUE = 1e-5
 MIN_RATIO = 2.0
 MIN_EXCESS = 6
 WEEKS = 4
+ALERT_POSTS = "alert"  # claims keyed on the alert id, taken before posting it
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def daily_counts(session: Session, start: date, end: date) -> dict[str, dict[dat
     return counts
 
 
-def check_spikes(day: date, url: str | None = None) -> list[Alert]:
+def check_spikes(day: date, url: str) -> list[Alert]:
     """Record spikes on ``day``; returns only the alerts that started a new episode (to post)."""
     with session_scope(url) as session:
         first_day = session.scalar(select(func.min(CategoryDaily.day)))
@@ -180,18 +182,16 @@ def representative_reports(session: Session, category: str, day: date, k: int = 
     return [texts[i] for i in np.argsort(-closeness)[:k]]
 
 
-def unposted_alerts(url: str | None = None) -> list[Alert]:
+def unposted_alerts(url: str) -> list[Alert]:
+    """Alerts no replica has claimed yet."""
+    claimed = select(Claim.key).where(Claim.scope == ALERT_POSTS)
     with session_scope(url) as session:
-        return list(session.scalars(select(Alert).where(Alert.posted_at.is_(None)).order_by(Alert.id)))
+        return list(session.scalars(select(Alert).where(cast(Alert.id, String).not_in(claimed)).order_by(Alert.id)))
 
 
-def claim_alert(alert_id: int, url: str | None = None) -> bool:
-    """Mark an alert posted; True for exactly one caller, so replicas never post it twice."""
-    with session_scope(url) as session:
-        claimed = session.execute(
-            update(Alert).where(Alert.id == alert_id, Alert.posted_at.is_(None)).values(posted_at=utcnow())
-        )
-        return bool(claimed.rowcount)
+def claim_alert(alert_id: int, url: str) -> bool:
+    """Claim the right to post an alert; True for exactly one caller, so replicas never post it twice."""
+    return claim(ALERT_POSTS, str(alert_id), url)
 
 
 def alert_text(alert: Alert) -> str:

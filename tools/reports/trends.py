@@ -48,7 +48,7 @@ class RiseExplanation:
         return asdict(self)
 
 
-def daily_series(category: str | None, days: int, end: date, url: str | None = None) -> dict[str, list[tuple[date, int]]]:
+def daily_series(category: str | None, days: int, end: date, url: str) -> dict[str, list[tuple[date, int]]]:
     """Counts per day for each category (or one) over the last ``days`` days ending ``end``, zeros filled."""
     start = end - timedelta(days=days - 1)
     with session_scope(url) as session:
@@ -65,7 +65,7 @@ def daily_series(category: str | None, days: int, end: date, url: str | None = N
     return {name: [(d, by_day.get(d, 0)) for d in all_days] for name, by_day in sorted(counts.items())}
 
 
-def category_totals(start: date, end: date, url: str | None = None) -> Counter[str]:
+def category_totals(start: date, end: date, url: str) -> Counter[str]:
     with session_scope(url) as session:
         rows = session.execute(
             select(CategoryDaily.category, func.sum(CategoryDaily.count))
@@ -75,26 +75,26 @@ def category_totals(start: date, end: date, url: str | None = None) -> Counter[s
     return Counter({name: int(total or 0) for name, total in rows})
 
 
-def top_categories(end: date, days: int = 7, limit: int = 5, url: str | None = None) -> list[CategoryCount]:
+def top_categories(end: date, days: int = 7, limit: int = 5, *, url: str) -> list[CategoryCount]:
     """The most reported categories in the period, with the previous four periods' average."""
     ranked = _with_previous(end, days, url)
     return sorted(ranked, key=lambda c: -c.count)[:limit]
 
 
-def rising_categories(end: date, days: int = 7, limit: int = 5, url: str | None = None) -> list[CategoryCount]:
+def rising_categories(end: date, days: int = 7, limit: int = 5, *, url: str) -> list[CategoryCount]:
     """Categories that grew most against their previous four periods (at least 5 reports now)."""
     ranked = [c for c in _with_previous(end, days, url) if c.count >= 5 and c.count > c.previous]
     return sorted(ranked, key=lambda c: -c.change)[:limit]
 
 
-def _with_previous(end: date, days: int, url: str | None) -> list[CategoryCount]:
+def _with_previous(end: date, days: int, url: str) -> list[CategoryCount]:
     start = end - timedelta(days=days - 1)
     current = category_totals(start, end, url)
     before = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)
     return [CategoryCount(name, current[name], before[name] / 4) for name in current]
 
 
-def complaints_about(topic: str, days: int = 7, end: date | None = None, url: str | None = None) -> list[dict[str, Any]]:
+def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url: str) -> list[dict[str, Any]]:
     """Reports that mention ``topic`` or sit in a category named like it, grouped by category."""
     end = end or datetime.now(UTC).date()
     start = _midnight(end - timedelta(days=days - 1))
@@ -116,7 +116,7 @@ def complaints_about(topic: str, days: int = 7, end: date | None = None, url: st
     ]
 
 
-def explain_rise(category: str, days: int = 7, end: date | None = None, url: str | None = None) -> RiseExplanation:
+def explain_rise(category: str, days: int = 7, end: date | None = None, *, url: str) -> RiseExplanation:
     """Counts now vs before, spike alerts in the period, and words that are new in recent reports."""
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
@@ -178,7 +178,7 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def trend_tools(url: str | None = None) -> list[BaseTool]:
+def trend_tools(url: str) -> list[BaseTool]:
     """The agent's tools over user reports."""
 
     @tool

@@ -11,18 +11,15 @@ per page, best section first.
 
 from __future__ import annotations
 
-import json
 import threading
-from dataclasses import asdict
 from typing import Literal
 
 import bm25s
 import numpy as np
 import Stemmer
 from chromadb.api.models.Collection import Collection
-from langchain_core.tools import tool
 
-from knowledge.wiki.store import open_wiki, wiki_revision
+from knowledge.wiki.store import wiki_revision
 from tools.rca.answers import IncidentQuery, WikiHit
 
 Method = Literal["hybrid", "bm25", "embedding"]
@@ -156,9 +153,8 @@ _cache: dict[str, WikiSearcher] = {}
 _cache_lock = threading.Lock()
 
 
-def searcher_for(collection: Collection | None = None) -> WikiSearcher:
+def searcher_for(collection: Collection) -> WikiSearcher:
     """The cached searcher for the collection's current revision; rebuilt after each ingest."""
-    collection = collection or open_wiki()
     key = str(collection.id)
     with _cache_lock:
         cached = _cache.get(key)
@@ -170,18 +166,16 @@ def searcher_for(collection: Collection | None = None) -> WikiSearcher:
 
 def search_wiki(
     query: str,
+    collection: Collection,
     service: str | None = None,
     k: int = 5,
     method: Method = "hybrid",
-    collection: Collection | None = None,
 ) -> list[WikiHit]:
-    """Hybrid wiki search on the configured Chroma store (embedded or ``CULPRIT_CHROMA_URL``)."""
+    """Hybrid wiki search on a Chroma collection (embedded or on a server, see ``knowledge.wiki.store``)."""
     return searcher_for(collection).search(query, service=service, k=k, method=method)
 
 
-def wiki_for_incident(
-    incident: IncidentQuery, k: int = 3, collection: Collection | None = None
-) -> list[WikiHit]:
+def wiki_for_incident(incident: IncidentQuery, collection: Collection, k: int = 3) -> list[WikiHit]:
     """Pages to cite beside the suggestions: the impacted service's first, then the whole wiki."""
     searcher = searcher_for(collection)
     hits = searcher.search(incident.full_text, service=incident.service, k=k) if incident.service else []
@@ -189,13 +183,3 @@ def wiki_for_incident(
         if len(hits) < k and all(hit.page != seen.page for seen in hits):
             hits.append(hit)
     return hits
-
-
-@tool("wiki_search")
-def wiki_search_tool(query: str, service: str | None = None, k: int = 5) -> str:
-    """Search the team wiki (runbooks, service pages, postmortems) for a symptom, error or service.
-
-    Returns JSON: a list of hits with page, title, heading, snippet and score, best first.
-    Pass `service` to keep only pages tagged with that service.
-    """
-    return json.dumps([asdict(hit) for hit in search_wiki(query, service=service, k=k)])

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from knowledge.changes import ChangeRecord
 from knowledge.ingest.history_files import HistoryCase
-from tools.rca.answers import CandidateChange, IncidentQuery, RcaAnswer
+from tools.rca.answers import IncidentQuery, RcaAnswer
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.history.cases import History, case_candidates, case_query, culprits, split_by_time
 from tools.rca.judges.protocol import Judge
@@ -25,7 +26,7 @@ from tools.rca.retrieval import DEFAULT_KEEP
 from tools.rca.signals.features import bm25_scores
 
 # The pipeline under test: the answer and the ids the retriever kept (for its recall).
-AnswerFn = Callable[[IncidentQuery, Sequence[CandidateChange], RcaResources, Judge | None], tuple[RcaAnswer, list[str]]]
+AnswerFn = Callable[[IncidentQuery, Sequence[ChangeRecord], RcaResources, Judge | None], tuple[RcaAnswer, list[str]]]
 # Called with a new stage's description and size, or with None and a step count.
 Progress = Callable[[str | None, int], None]
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -110,7 +111,7 @@ def replay_case(
     finalists = [suggestion.change_id for suggestion in result.suggestions]
     # Beyond the five, the rest of the retained changes in retrieval order, so MRR is comparable.
     ranking = finalists + [change_id for change_id in retained if change_id not in set(finalists)]
-    newest_first = [change.change_id for change in candidates]
+    newest_first = [change.id for change in candidates]
     bm25 = bm25_scores(query, candidates)
     by_bm25 = [newest_first[index] for index in np.argsort(-bm25, kind="stable")]
     return CaseOutcome(

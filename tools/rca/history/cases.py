@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.changes import Change
-from knowledge.ingest.history_files import HistoryCase, HistoryCommit, read_cases, read_commits
-from tools.rca.answers import CandidateChange, IncidentQuery
+from knowledge.changes import ChangeRecord
+from knowledge.ingest.history_files import HistoryCase, read_cases, read_commits
+from tools.rca.answers import IncidentQuery
 from tools.rca.signals.terms import mentioned_paths
 
 _SUBSYSTEM_PREFIX = re.compile(r"^\s*(?:[A-Za-z0-9_./+-]{1,40}(?:\s*,\s*[A-Za-z0-9_./+-]{1,40})*\s*:\s+)+")
@@ -26,27 +26,27 @@ class History:
     """Cases and the commits they name, read from one or more interchange files."""
 
     cases: list[HistoryCase]
-    commits: dict[str, HistoryCommit]
+    commits: dict[str, ChangeRecord]
 
     def repos(self) -> list[str]:
         return sorted({case.repo for case in self.cases})
 
-    def commits_before(self, cutoff: float, repo: str | None = None) -> list[HistoryCommit]:
+    def commits_before(self, cutoff: float, repo: str | None = None) -> list[ChangeRecord]:
         """Commits that had landed before ``cutoff`` (unix time): all a model may learn from."""
         return [
             commit
             for commit in self.commits.values()
-            if commit.landed_time < cutoff and (repo is None or commit.repo == repo)
+            if commit.landed_time.timestamp() < cutoff and (repo is None or commit.repo == repo)
         ]
 
 
 def load_history(case_files: Sequence[Path], commit_files: Sequence[Path], skip_bad: bool = False) -> History:
     """Read every file; cases are sorted by incident time so splits are by time."""
     cases: list[HistoryCase] = []
-    commits: dict[str, HistoryCommit] = {}
+    commits: dict[str, ChangeRecord] = {}
     for path in commit_files:
         for commit in read_commits(Path(path), skip_bad).records:
-            commits[commit.sha] = commit
+            commits[commit.id] = commit
     for path in case_files:
         cases.extend(read_cases(Path(path), skip_bad).records)
     cases.sort(key=lambda case: (case.incident.time, case.case_id))
@@ -82,36 +82,10 @@ def case_query(case: HistoryCase, symptom: bool = False) -> IncidentQuery:
     )
 
 
-def candidate_from_commit(commit: HistoryCommit) -> CandidateChange:
-    return CandidateChange(
-        change_id=commit.sha,
-        title=commit.title,
-        body=commit.body,
-        author=commit.author,
-        landed_time=commit.landed_at,
-        paths=tuple(commit.paths),
-        added=commit.added or 0,
-        deleted=commit.deleted or 0,
-    )
-
-
-def candidate_from_change(change: Change) -> CandidateChange:
-    return CandidateChange(
-        change_id=change.id,
-        title=change.title,
-        body=change.body or "",
-        author=change.author or "",
-        landed_time=change.landed_time,
-        paths=tuple(change.paths),
-        added=change.added or 0,
-        deleted=change.deleted or 0,
-    )
-
-
-def case_candidates(case: HistoryCase, commits: dict[str, HistoryCommit]) -> list[CandidateChange]:
+def case_candidates(case: HistoryCase, commits: dict[str, ChangeRecord]) -> list[ChangeRecord]:
     """The case's candidates that the commit files describe, newest first."""
-    found = [candidate_from_commit(commits[sha]) for sha in case.candidates if sha in commits]
-    found.sort(key=lambda candidate: candidate.landed_time, reverse=True)
+    found = [commits[sha] for sha in case.candidates if sha in commits]
+    found.sort(key=lambda change: change.landed_time, reverse=True)
     return found
 
 

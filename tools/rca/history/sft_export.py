@@ -89,11 +89,11 @@ def _record(
 ) -> dict[str, Any] | None:
     true_ids = culprits(case)
     candidates = case_candidates(case, history.commits)
-    found = [change for change in candidates if change.change_id in true_ids]
+    found = [change for change in candidates if change.id in true_ids]
     if not found:
         summary.skipped_culprit_unknown += 1
         return None
-    others = [change for change in candidates if change.change_id not in true_ids]
+    others = [change for change in candidates if change.id not in true_ids]
     size = min(size, len(others) + 1)
     if size < MIN_CANDIDATES:
         summary.skipped_too_few_candidates += 1

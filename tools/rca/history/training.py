@@ -72,7 +72,9 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
 def similar_changes_for(history: History, cutoff: float, repo: str | None = None) -> SimilarChanges | None:
     """Index the descriptions of commits landed strictly before ``cutoff`` (unix time)."""
     commits = history.commits_before(cutoff, repo)
-    return learn_similar_changes((commit.title, commit.body, commit.paths, commit.landed_time) for commit in commits)
+    return learn_similar_changes(
+        (commit.title, commit.body, commit.paths, commit.landed_time.timestamp()) for commit in commits
+    )
 
 
 def maps_known_at_each_case(
@@ -258,7 +260,7 @@ def train_model(
             row, hit = _top_five_hit(held_out_ranker, example)
             confidence_rows.append(row)
             hits.append(hit)
-    ranker = fit_ranker(early + late)
+    ranker = fit_ranker(early + late).booster_  # what the model file holds, so a loaded model scores alike
     return RankerModel(
         ranker=ranker,
         feature_names=FEATURE_NAMES,

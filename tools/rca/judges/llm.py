@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-import httpx
 import openai
 import structlog
 
 from knowledge.config import Settings
-from knowledge.errors import InputError
+from tools.llm.client import LLMEndpoint, openai_client
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.rca.judges.prompt import candidate_labels, judge_messages
 from tools.rca.judges.protocol import Judge
@@ -81,49 +80,19 @@ def _first_token_logprobs(response: Any) -> tuple[str, list[tuple[str, float]]]:
     return content, top
 
 
-def require_llm(settings: Settings) -> tuple[str, str]:
-    """The configured server and model, or an error that says which variables to set."""
-    if not (settings.llm_base_url and settings.llm_model):
-        raise InputError(
-            "no LLM is configured: set CULPRIT_LLM_BASE_URL (e.g. http://vllm:8000/v1) "
-            "and CULPRIT_LLM_MODEL to the served model name"
-        )
-    return settings.llm_base_url, settings.llm_model
-
-
 class LLMJudge:
     """Ranks a batch with a vLLM server; thread-safe, so batches can be judged concurrently."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        timeout_s: float,
-        fallback: Judge,
-        api_key: str = "EMPTY",
-    ) -> None:
-        self.model = model
-        self.name = f"llm:{model}"
+    def __init__(self, endpoint: LLMEndpoint, fallback: Judge) -> None:
+        self.endpoint = endpoint
+        self.model = endpoint.model
+        self.name = f"llm:{endpoint.model}"
         self.fallback = fallback
-        self.timeout_s = timeout_s
-        # max_retries=0: a late answer goes to the fallback at once instead of doubling the wait.
-        self.client = openai.OpenAI(
-            base_url=base_url,
-            api_key=api_key,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            max_retries=0,
-        )
+        self.client = openai_client(endpoint)  # never retried: a late answer goes to the fallback at once
 
     @classmethod
     def from_settings(cls, settings: Settings, fallback: Judge) -> LLMJudge:
-        base_url, model = require_llm(settings)
-        return cls(
-            base_url=base_url,
-            model=model,
-            timeout_s=settings.llm_timeout_s,
-            fallback=fallback,
-            api_key=settings.llm_api_key,
-        )
+        return cls(LLMEndpoint.from_settings(settings), fallback)
 
     def rank(self, incident: IncidentQuery, batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:
         if not batch:
@@ -141,7 +110,7 @@ class LLMJudge:
         labels = candidate_labels(len(batch))
         response = self.client.chat.completions.create(
             model=self.model,
-            messages=judge_messages(incident, batch),  # type: ignore[arg-type]
+            messages=judge_messages(incident, [candidate.change for candidate in batch]),  # type: ignore[arg-type]
             max_tokens=4,
             temperature=0.0,
             logprobs=True,

@@ -1,9 +1,10 @@
 """The local judge: a learned ranker over the retriever's signals, no LLM needed.
 
-It is trained by ``culprit train`` and saved with joblib together with the
-names of its features, the component maps and similar-change indexes it was
-trained with and the confidence calibration, so that ranking, explaining and gating all use the
-same learned picture of the code.
+It is trained by ``culprit train`` and saved in one model file (data only, see
+``knowledge.model_files``): the LightGBM trees in LightGBM's own text format
+with the names of its features, the component maps and similar-change indexes
+it was trained with and the confidence calibration, so that ranking,
+explaining and gating all use the same learned picture of the code.
 """
 
 from __future__ import annotations
@@ -11,20 +12,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import joblib
 import numpy as np
 
 from knowledge.errors import CulpritError
+from knowledge.model_files import ModelWriter, read_model_file
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.rca.signals.component_map import ComponentMap
 from tools.rca.confidence import ConfidenceModel
 from tools.rca.signals.past_incidents import PastIncidents
 from tools.rca.signals.features import FEATURE_NAMES, heuristic_score
 from tools.rca.signals.similar_changes import SimilarChanges
+from tools.rca.judges import model_parts
+
+if TYPE_CHECKING:
+    from lightgbm import Booster
 
 MODEL_VERSION = 4
+FILE_KIND = "culprit ranker"
+FILE_FORMAT = 1
+RETRAIN = "retrain with `culprit train`"
 ALL_REPOSITORIES = ""
 T = TypeVar("T")
 
@@ -42,7 +50,7 @@ def _for_repository(per_repository: dict[str, T], repo: str | None) -> T | None:
 class RankerModel:
     """Everything ``culprit train`` learned, in one file."""
 
-    ranker: Any
+    ranker: Booster
     feature_names: tuple[str, ...]
     component_maps: dict[str, ComponentMap]
     confidence: ConfidenceModel
@@ -66,27 +74,58 @@ class RankerModel:
 
 
 def save_model(model: RankerModel, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, path)
-    return path
+    """As data only (see ``knowledge.model_files``): reading it back never runs code, and
+    moving a module never invalidates it."""
+    writer = ModelWriter(FILE_KIND, FILE_FORMAT)
+    writer.add_text("ranker", model.ranker.model_to_string())
+    model_parts.write_component_maps(writer, model.component_maps)
+    model_parts.write_past_incidents(writer, model.past_incidents)
+    model_parts.write_confidence(writer, model.confidence)
+    similar_repos = model_parts.write_similar_changes(writer, model.similar_changes)
+    manifest = {
+        "model_version": model.version,
+        "feature_names": list(model.feature_names),
+        "trained_until": model.trained_until,
+        "n_cases": model.n_cases,
+        "repos": model.repos,
+        "uses_embeddings": model.uses_embeddings,
+        "similar_changes": similar_repos,
+    }
+    return writer.save(path, manifest)
 
 
 def load_model(path: Path) -> RankerModel:
-    """Read a trained ranker; a missing or foreign file is a user-fixable error."""
+    """Read a trained ranker; a missing, foreign or outdated file is a user-fixable error."""
+    from lightgbm import Booster
+    from lightgbm.basic import LightGBMError
+
     path = Path(path)
     if not path.exists():
         raise CulpritError(f"no trained ranker at {path}; run `culprit train --cases F --commits F` first")
-    try:
-        model = joblib.load(path)
-    except Exception as error:  # joblib raises many kinds for a corrupt file
-        raise CulpritError(f"cannot read the ranker at {path} ({error}); retrain with `culprit train`") from error
-    if not isinstance(model, RankerModel) or model.version != MODEL_VERSION:
-        raise CulpritError(f"{path} is not a ranker of version {MODEL_VERSION}; retrain with `culprit train`")
-    missing = set(model.feature_names) - set(FEATURE_NAMES)
+    model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN)
+    manifest = model_file.manifest
+    if manifest.get("model_version") != MODEL_VERSION:
+        raise model_file.refused(f"is not a ranker of version {MODEL_VERSION}")
+    missing = set(manifest["feature_names"]) - set(FEATURE_NAMES)
     if missing:
-        raise CulpritError(f"{path} expects signals this version lacks ({', '.join(sorted(missing))}); retrain it")
-    return model
+        raise model_file.refused(f"expects signals this version lacks ({', '.join(sorted(missing))})")
+    try:
+        ranker = Booster(model_str=model_file.text("ranker"))
+    except LightGBMError as error:
+        raise model_file.refused(f"has damaged LightGBM trees ({error})") from error
+    return RankerModel(
+        ranker=ranker,
+        feature_names=tuple(manifest["feature_names"]),
+        component_maps=model_parts.read_component_maps(model_file),
+        confidence=model_parts.read_confidence(model_file),
+        trained_until=manifest["trained_until"],
+        n_cases=manifest["n_cases"],
+        repos=manifest["repos"],
+        uses_embeddings=manifest["uses_embeddings"],
+        past_incidents=model_parts.read_past_incidents(model_file),
+        similar_changes=model_parts.read_similar_changes(model_file, manifest["similar_changes"]),
+        version=manifest["model_version"],
+    )
 
 
 class LocalJudge:

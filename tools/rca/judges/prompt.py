@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from itertools import product
 from string import ascii_uppercase
 
-from tools.rca.answers import CandidateChange, IncidentQuery
+from knowledge.changes import ChangeRecord
+from tools.rca.answers import IncidentQuery
 
 SYSTEM_PROMPT = (
     "You help incident responders find the code change that caused an incident. "
@@ -42,7 +43,7 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def minutes_before(incident: IncidentQuery, change: CandidateChange) -> int:
+def minutes_before(incident: IncidentQuery, change: ChangeRecord) -> int:
     return round((_utc(incident.started_at) - _utc(change.landed_time)).total_seconds() / 60)
 
 
@@ -51,7 +52,7 @@ def _shorten(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def _paths(change: CandidateChange) -> str:
+def _paths(change: ChangeRecord) -> str:
     if not change.paths:
         return "no files listed"
     shown = ", ".join(change.paths[:MAX_PATHS])
@@ -71,7 +72,7 @@ def incident_section(incident: IncidentQuery) -> str:
     return "\n".join(lines)
 
 
-def batch_section(incident: IncidentQuery, batch: Sequence[CandidateChange], labels: Sequence[str]) -> str:
+def batch_section(incident: IncidentQuery, batch: Sequence[ChangeRecord], labels: Sequence[str]) -> str:
     lines = ["Changes that landed before the incident:"]
     for label, change in zip(labels, batch, strict=True):
         lines.append(
@@ -81,7 +82,7 @@ def batch_section(incident: IncidentQuery, batch: Sequence[CandidateChange], lab
     return "\n".join(lines)
 
 
-def judge_messages(incident: IncidentQuery, batch: Sequence[CandidateChange]) -> list[dict[str, str]]:
+def judge_messages(incident: IncidentQuery, batch: Sequence[ChangeRecord]) -> list[dict[str, str]]:
     """System and user messages for one batch; the assistant answers with letters."""
     labels = candidate_labels(len(batch))
     user = "\n\n".join(

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.rca.answers import CandidateChange, IncidentQuery
+from knowledge.changes import ChangeRecord
+from tools.rca.answers import IncidentQuery
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.signals.component_map import ComponentMap, commit_words
 from tools.rca.signals.ownership import OwnershipContext
@@ -100,9 +101,9 @@ _terms_cache: dict[str, _ChangeTerms] = {}
 _TERMS_CACHE_LIMIT = 100_000
 
 
-def change_terms(change: CandidateChange) -> _ChangeTerms:
+def change_terms(change: ChangeRecord) -> _ChangeTerms:
     """Tokenised title, body and paths of a change, cached by id (a change never changes)."""
-    cached = _terms_cache.get(change.change_id)
+    cached = _terms_cache.get(change.id)
     if cached is not None:
         return cached
     paths = change.paths[:_MAX_PATHS]
@@ -123,11 +124,11 @@ def change_terms(change: CandidateChange) -> _ChangeTerms:
     )
     if len(_terms_cache) >= _TERMS_CACHE_LIMIT:
         _terms_cache.clear()
-    _terms_cache[change.change_id] = terms
+    _terms_cache[change.id] = terms
     return terms
 
 
-def _static_signals(change: CandidateChange) -> dict[str, float]:
+def _static_signals(change: ChangeRecord) -> dict[str, float]:
     """Signals of the change alone (size, risk, kind), the same for every incident."""
     paths = change.paths
     risks = risk_labels(paths)
@@ -160,7 +161,7 @@ def _bm25(query_terms: list[str], documents: list[_ChangeTerms]) -> tuple[np.nda
     return scores, idf
 
 
-def bm25_scores(query: IncidentQuery, candidates: Sequence[CandidateChange]) -> np.ndarray:
+def bm25_scores(query: IncidentQuery, candidates: Sequence[ChangeRecord]) -> np.ndarray:
     """BM25 of the incident text against each change's title, body and paths (the baseline ranker)."""
     return _bm25(tokens(query.full_text), [change_terms(change) for change in candidates])[0]
 
@@ -186,7 +187,7 @@ def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -
 
 
 def compute_signals(
-    query: IncidentQuery, candidates: Sequence[CandidateChange], context: SignalContext
+    query: IncidentQuery, candidates: Sequence[ChangeRecord], context: SignalContext
 ) -> list[dict[str, float]]:
     """One feature dict per candidate, in the order given, keyed by ``FEATURE_NAMES``."""
     n = len(candidates)
@@ -225,7 +226,7 @@ def compute_signals(
 
     embedding = np.zeros(n)
     if context.embeddings is not None and context.incident_vector is not None:
-        vectors, known = context.embeddings.vectors([change.change_id for change in candidates])
+        vectors, known = context.embeddings.vectors([change.id for change in candidates])
         embedding = np.where(known, vectors @ context.incident_vector, 0.0)
     embedding_rank, _ = _rank_share(embedding)
     embedding_gap = embedding - embedding.max()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tools.rca.answers import CandidateChange, IncidentQuery
+from knowledge.changes import ChangeRecord
+from tools.rca.answers import IncidentQuery
 from tools.rca.signals.component_map import ComponentMap, change_units
 from tools.rca.signals.terms import tokens
 
@@ -97,7 +98,7 @@ def unit_weight(component_map: ComponentMap | None, unit: str) -> float:
 
 def past_incident_signals(
     query: IncidentQuery,
-    candidates: Sequence[CandidateChange],
+    candidates: Sequence[ChangeRecord],
     past: PastIncidents,
     component_map: ComponentMap | None,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from tools.rca.answers import CandidateChange
+from knowledge.changes import ChangeRecord
 from tools.rca.signals.component_map import change_units
 from tools.rca.history.cases import symptom_only
 from tools.rca.signals.terms import tokens
@@ -106,12 +106,17 @@ class SimilarChanges:
                 counts[place] += 1
         return Neighbourhood(dict(shares), dict(counts), self.base_rates, len(nearest))
 
-    def around(self, text: str, candidates: Sequence[CandidateChange]) -> Neighbourhood:
+    def around(self, text: str, candidates: Sequence[ChangeRecord]) -> Neighbourhood:
         """The neighbourhood the candidates of one incident are scored against: only changes
         older than every candidate vote."""
         if not candidates:
             return Neighbourhood({}, {}, self.base_rates, 0)
         return self.neighbourhood(text, min(change.landed_time for change in candidates).timestamp())
+
+
+def index_vectorizer() -> TfidfVectorizer:
+    """The TF-IDF settings of the index, for learning one and for reading one back from a model file."""
+    return TfidfVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None, sublinear_tf=True, min_df=2)
 
 
 def learn_similar_changes(changes: Iterable[tuple[str, str, Sequence[str], float]]) -> SimilarChanges | None:
@@ -123,7 +128,7 @@ def learn_similar_changes(changes: Iterable[tuple[str, str, Sequence[str], float
     )
     if len(rows) < 2:
         return None
-    vectorizer = TfidfVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None, sublinear_tf=True, min_df=2)
+    vectorizer = index_vectorizer()
     try:
         matrix = vectorizer.fit_transform([text for _landed, text, _places in rows])
     except ValueError:  # no word occurs twice

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-from knowledge.config import get_settings
+from knowledge.config import Settings
 
 OTHER = "other"
 
@@ -41,9 +41,9 @@ def with_other(predictions: list[Prediction], threshold: float) -> list[Predicti
     ]
 
 
-def classifier_path() -> Path:
+def classifier_path(data_dir: Path) -> Path:
     """Where ``culprit reports train`` writes the embedded classifier."""
-    return get_settings().data_dir / "models" / "report_classifier.joblib"
+    return data_dir / "models" / "report_classifier.model"
 
 
 @lru_cache(maxsize=2)
@@ -54,20 +54,16 @@ def _load_embedded(path: Path, _modified: float) -> Classifier:
     return EmbeddedClassifier.load(path)
 
 
-def configured_classifier() -> Classifier | None:
+def configured_classifier(settings: Settings) -> Classifier | None:
     """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set."""
-    settings = get_settings()
-    path = classifier_path()
+    path = classifier_path(settings.data_dir)
     if path.exists():
         return _load_embedded(path, path.stat().st_mtime)
-    if settings.llm_base_url and settings.llm_model:
+    if settings.llm_configured:
+        from tools.llm.client import LLMEndpoint
         from tools.reports.classifiers.llm import LLMClassifier, categories_from_database
 
         return LLMClassifier(
-            base_url=settings.llm_base_url,
-            model=settings.llm_model,
-            categories=categories_from_database(),
-            api_key=settings.llm_api_key,
-            timeout_s=settings.llm_timeout_s,
+            LLMEndpoint.from_settings(settings), categories_from_database(settings.resolved_database_url)
         )
     return None

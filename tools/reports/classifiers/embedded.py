@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -25,9 +24,13 @@ from sklearn.linear_model import LogisticRegression
 
 from knowledge.embeddings import get_embedder
 from knowledge.errors import InputError
+from knowledge.model_files import ModelWriter, read_model_file
 from tools.reports.classifiers import Prediction
 
 MAX_TOKENS = 128
+FILE_KIND = "culprit report classifier"
+FILE_FORMAT = 1
+RETRAIN = "`culprit reports train FILE`"
 
 
 _quantising = threading.Lock()
@@ -83,10 +86,10 @@ class EmbeddedClassifier:
         """Fit on labeled reports; pass ``embeddings`` when they are already computed."""
         if len(set(labels)) < 2:
             raise InputError("training needs reports in at least two categories; add labeled reports")
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+        vectorizer = _word_vectorizer()
         words = vectorizer.fit_transform(texts)
         vectors = report_embeddings(texts) if embeddings is None else embeddings
-        head = LogisticRegression(C=100.0, max_iter=5000)
+        head = _head()
         head.fit(_features(words, vectors), labels)
         return cls(vectorizer, head)
 
@@ -104,18 +107,28 @@ class EmbeddedClassifier:
         ]
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"vectorizer": self.vectorizer, "head": self.head}, path)
+        """Data only (see ``knowledge.model_files``): reading it back can never run code."""
+        writer = ModelWriter(FILE_KIND, FILE_FORMAT)
+        writer.add_tfidf("words", self.vectorizer)
+        writer.add_logistic("head", self.head)
+        writer.save(path, {"categories": self.categories})
 
     @classmethod
     def load(cls, path: Path) -> EmbeddedClassifier:
-        try:
-            saved = joblib.load(path)
-        except (OSError, EOFError, KeyError, ValueError) as error:
-            raise InputError(
-                f"cannot read the report classifier at {path} ({error}); run `culprit reports train FILE`"
-            ) from error
-        return cls(saved["vectorizer"], saved["head"])
+        if not Path(path).exists():
+            raise InputError(f"no report classifier at {path}; train one with {RETRAIN}")
+        model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, InputError, f"retrain with {RETRAIN}")
+        return cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()))
+
+
+def _word_vectorizer() -> TfidfVectorizer:
+    """The word features' settings, for training and for reading a trained classifier back."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+
+
+def _head() -> LogisticRegression:
+    """The linear head's settings, for training and for reading a trained classifier back."""
+    return LogisticRegression(C=100.0, max_iter=5000)
 
 
 def _features(words: Any, vectors: np.ndarray) -> csr_matrix:

@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai import OpenAI
 from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from knowledge.reports import Category
+from tools.llm.client import LLMEndpoint, openai_client
 from tools.reports.classifiers import OTHER, Prediction
 
 SYSTEM_PROMPT = (
@@ -36,7 +36,7 @@ class CategoryDefinition:
     examples: list[str] = field(default_factory=list)
 
 
-def categories_from_database(url: str | None = None) -> list[CategoryDefinition]:
+def categories_from_database(url: str) -> list[CategoryDefinition]:
     """The configured categories (`culprit reports categories FILE` loads them)."""
     with session_scope(url) as session:
         rows = session.scalars(select(Category).order_by(Category.name)).all()
@@ -80,19 +80,11 @@ def confidence_from_logprobs(logprobs: Any) -> float:
 class LLMClassifier:
     """Classifies each report with one constrained chat completion; requests run concurrently."""
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        categories: list[CategoryDefinition],
-        api_key: str = "EMPTY",
-        timeout_s: float = 20.0,
-        concurrency: int = 8,
-    ) -> None:
-        self.model = model
+    def __init__(self, endpoint: LLMEndpoint, categories: list[CategoryDefinition], concurrency: int = 8) -> None:
+        self.model = endpoint.model
         self.definitions = categories
         self.concurrency = concurrency
-        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=1)
+        self.client = openai_client(endpoint)
 
     @property
     def categories(self) -> list[str]:

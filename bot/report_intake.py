@@ -1,0 +1,34 @@
+"""The bot's one way in for bug reports, whether they come by ``POST /reports`` or the Slack feedback channel.
+
+A batch is stored first (redacted, hashed, inserted unclassified, answered
+after one short commit) and classified afterwards by the process's one
+:class:`~tools.reports.worker.ClassificationWorker`, which counts into the
+bot's metrics. The scheduler's catch-up job drains what a dead replica left.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot.metrics import REPORTS_INGESTED, count_classified
+from knowledge.config import Settings
+from tools.reports.classifiers import configured_classifier
+from tools.reports.intake import IncomingReport, IntakeResult, store_reports
+from tools.reports.worker import ClassificationWorker, PendingReports
+
+classification = ClassificationWorker(on_counted=count_classified)
+
+
+def pending_reports(settings: Settings, database_url: str) -> PendingReports:
+    """The unclassified reports in ``database_url``, classified as ``settings`` configure."""
+    return PendingReports(database_url, partial(configured_classifier, settings), settings.other_confidence)
+
+
+def take_in(reports: list[IncomingReport], source: str, settings: Settings) -> IntakeResult:
+    """Store a batch unclassified and wake the worker; returns after the commit."""
+    url = settings.resolved_database_url
+    result = store_reports(reports, source, url)
+    REPORTS_INGESTED.labels(source=source).inc(result.stored)
+    if result.stored:
+        classification.wake(pending_reports(settings, url))
+    return result

@@ -1,0 +1,161 @@
+"""Trained models as data: one zip of JSON, numpy arrays and text, never a pickle.
+
+A pickle runs whatever code it names when loaded, so a model file left on a
+shared volume could execute anything, and a module moved in a refactor breaks
+every saved model. Here a model is a zip holding ``manifest.json`` (what kind
+of model, which layout version) and members read with JSON, ``numpy.load``
+with ``allow_pickle=False``, ``scipy.sparse.load_npz`` or as plain text, so
+reading one can only produce numbers and strings. Anything else, an old
+joblib file included, is refused with the command that makes a new one.
+
+The scikit-learn pieces the project trains (TF-IDF vectorizers, logistic
+regressions) are stored as their learned arrays and put back into a blank
+estimator built with the same settings, so it predicts exactly as before.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.sparse import csr_matrix, load_npz, save_npz, spmatrix
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from knowledge.errors import CulpritError
+
+MANIFEST = "manifest.json"
+
+
+class ModelWriter:
+    """Collects the members of one model file, then writes them at once."""
+
+    def __init__(self, kind: str, format_version: int) -> None:
+        self._header = {"format": kind, "format_version": format_version}
+        self._members: dict[str, bytes] = {}
+
+    def add_json(self, name: str, value: Any) -> None:
+        self._members[f"{name}.json"] = json.dumps(value, ensure_ascii=False).encode()
+
+    def add_text(self, name: str, text: str) -> None:
+        self._members[f"{name}.txt"] = text.encode()
+
+    def add_array(self, name: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(array), allow_pickle=False)
+        self._members[f"{name}.npy"] = buffer.getvalue()
+
+    def add_sparse_matrix(self, name: str, matrix: spmatrix) -> None:
+        buffer = io.BytesIO()
+        save_npz(buffer, matrix)
+        self._members[f"{name}.npz"] = buffer.getvalue()
+
+    def add_tfidf(self, name: str, vectorizer: TfidfVectorizer) -> None:
+        """Its vocabulary (terms in column order) and idf weights: all ``transform`` learned."""
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        self.add_json(f"{name}.terms", terms)
+        self.add_array(f"{name}.idf", vectorizer.idf_)
+
+    def add_logistic(self, name: str, model: LogisticRegression) -> None:
+        """Its coefficients, intercepts and classes: all ``predict_proba`` learned."""
+        self.add_json(f"{name}.classes", model.classes_.tolist())
+        self.add_array(f"{name}.coef", model.coef_)
+        self.add_array(f"{name}.intercept", model.intercept_)
+
+    def save(self, path: Path, manifest: dict[str, Any]) -> Path:
+        """Write the file whole, then move it into place: a reader never sees half of it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(MANIFEST, json.dumps({**self._header, **manifest}, ensure_ascii=False))
+                for name, content in self._members.items():
+                    archive.writestr(name, content)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+
+class ModelFile:
+    """A model file's members, read back as data only."""
+
+    def __init__(self, path: Path, members: dict[str, bytes], refuse: type[CulpritError], fix: str) -> None:
+        self.path = path
+        self._members = members
+        self._refuse = refuse
+        self._fix = fix
+        manifest = self.json("manifest")
+        self.manifest: dict[str, Any] = manifest if isinstance(manifest, dict) else {}
+
+    def _member(self, name: str) -> bytes:
+        if name not in self._members:
+            raise self.refused(f"lacks {name}")
+        return self._members[name]
+
+    def refused(self, why: str) -> CulpritError:
+        """The error for a file that cannot be used, naming the command that makes a good one."""
+        return self._refuse(f"the model file {self.path} {why}; {self._fix}")
+
+    def json(self, name: str) -> Any:
+        try:
+            return json.loads(self._member(f"{name}.json"))
+        except ValueError as error:
+            raise self.refused(f"has a damaged {name}.json ({error})") from error
+
+    def text(self, name: str) -> str:
+        return self._member(f"{name}.txt").decode()
+
+    def array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(io.BytesIO(self._member(f"{name}.npy")), allow_pickle=False)
+        except ValueError as error:  # also what an array of Python objects raises
+            raise self.refused(f"has a damaged {name}.npy ({error})") from error
+
+    def sparse_matrix(self, name: str) -> csr_matrix:
+        try:
+            return load_npz(io.BytesIO(self._member(f"{name}.npz")))
+        except (ValueError, OSError, KeyError) as error:
+            raise self.refused(f"has a damaged {name}.npz ({error})") from error
+
+    def tfidf(self, name: str, blank: TfidfVectorizer) -> TfidfVectorizer:
+        """``blank`` (built with the trained one's settings) given the stored vocabulary and idf."""
+        blank.vocabulary_ = {term: column for column, term in enumerate(self.json(f"{name}.terms"))}
+        blank.idf_ = self.array(f"{name}.idf")
+        return blank
+
+    def logistic(self, name: str, blank: LogisticRegression) -> LogisticRegression:
+        """``blank`` (built with the trained one's settings) given the stored coefficients."""
+        blank.classes_ = np.array(self.json(f"{name}.classes"))
+        blank.coef_ = self.array(f"{name}.coef")
+        blank.intercept_ = self.array(f"{name}.intercept")
+        blank.n_features_in_ = blank.coef_.shape[1]
+        return blank
+
+
+def read_model_file(
+    path: Path, kind: str, format_version: int, refuse: type[CulpritError], fix: str
+) -> ModelFile:
+    """Open a model file of ``kind`` in layout ``format_version``; anything else raises
+    ``refuse`` with ``fix`` (the command that makes a usable one). Nothing in it is executed."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+    except zipfile.BadZipFile as error:
+        raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error
+    except OSError as error:
+        raise refuse(f"cannot read the model file {path} ({error}); {fix}") from error
+    model_file = ModelFile(path, members, refuse, fix)
+    found = (model_file.manifest.get("format"), model_file.manifest.get("format_version"))
+    if found != (kind, format_version):
+        raise model_file.refused(f"holds {found[0]!r} version {found[1]}, not {kind!r} version {format_version}")
+    return model_file

@@ -1,0 +1,93 @@
+"""The learned pieces of the local judge as plain data, for its model file.
+
+Component maps and past incidents are counts keyed by words and places (JSON);
+a similar-changes index is its TF-IDF vocabulary and idf, its sparse matrix and
+landing times (numpy) and the places each change touched (JSON); the confidence
+calibration is a prior and a logistic model's coefficients. Each is rebuilt
+into the same object training made, so it answers exactly as before.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import fields
+
+from knowledge.model_files import ModelFile, ModelWriter
+from tools.rca.confidence import ConfidenceModel, calibrator
+from tools.rca.signals.component_map import ComponentMap
+from tools.rca.signals.past_incidents import PastIncident, PastIncidents
+from tools.rca.signals.similar_changes import SimilarChanges, index_vectorizer
+
+
+def write_component_maps(writer: ModelWriter, maps: dict[str, ComponentMap]) -> None:
+    writer.add_json(
+        "component_maps",
+        {repo: {field.name: getattr(known, field.name) for field in fields(known)} for repo, known in maps.items()},
+    )
+
+
+def read_component_maps(model_file: ModelFile) -> dict[str, ComponentMap]:
+    return {repo: ComponentMap(**known) for repo, known in model_file.json("component_maps").items()}
+
+
+def write_past_incidents(writer: ModelWriter, past: PastIncidents | None) -> None:
+    incidents = None if past is None else [
+        {
+            "repo": incident.repo,
+            "started": incident.started,
+            "terms": dict(incident.terms),
+            "culprit_units": sorted(incident.culprit_units),
+        }
+        for incident in past.incidents
+    ]
+    writer.add_json("past_incidents", incidents)
+
+
+def read_past_incidents(model_file: ModelFile) -> PastIncidents | None:
+    incidents = model_file.json("past_incidents")
+    if incidents is None:
+        return None
+    return PastIncidents(
+        [
+            PastIncident(row["repo"], row["started"], Counter(row["terms"]), frozenset(row["culprit_units"]))
+            for row in incidents
+        ]
+    )
+
+
+def write_similar_changes(writer: ModelWriter, indexes: dict[str, SimilarChanges]) -> list[str]:
+    """Each index under its position; returns the repositories in that order, for the manifest."""
+    for position, index in enumerate(indexes.values()):
+        name = f"similar_changes.{position}"
+        writer.add_tfidf(f"{name}.vectorizer", index.vectorizer)
+        writer.add_sparse_matrix(f"{name}.matrix", index.matrix)
+        writer.add_array(f"{name}.landed", index.landed)
+        writer.add_json(f"{name}.places", [sorted(places) for places in index.places])
+        writer.add_json(f"{name}.base_rates", index.base_rates)
+    return list(indexes)
+
+
+def read_similar_changes(model_file: ModelFile, repos: list[str]) -> dict[str, SimilarChanges]:
+    indexes = {}
+    for position, repo in enumerate(repos):
+        name = f"similar_changes.{position}"
+        indexes[repo] = SimilarChanges(
+            vectorizer=model_file.tfidf(f"{name}.vectorizer", index_vectorizer()),
+            matrix=model_file.sparse_matrix(f"{name}.matrix"),
+            landed=model_file.array(f"{name}.landed"),
+            places=[frozenset(places) for places in model_file.json(f"{name}.places")],
+            base_rates=model_file.json(f"{name}.base_rates"),
+        )
+    return indexes
+
+
+def write_confidence(writer: ModelWriter, confidence: ConfidenceModel) -> None:
+    writer.add_json("confidence", {"prior": confidence.prior, "calibrated": confidence.model is not None})
+    if confidence.model is not None:
+        writer.add_logistic("confidence.calibration", confidence.model)
+
+
+def read_confidence(model_file: ModelFile) -> ConfidenceModel:
+    saved = model_file.json("confidence")
+    model = model_file.logistic("confidence.calibration", calibrator()) if saved["calibrated"] else None
+    return ConfidenceModel(model=model, prior=saved["prior"])
