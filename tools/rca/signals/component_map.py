@@ -58,7 +58,7 @@ class ComponentMap:
 
     def for_incident(self, words: Iterable[str]) -> IncidentComponents:
         """A matcher for one incident's words, memoising lifts across its candidates."""
-        return IncidentComponents(self, [word for word in set(words) if word in self.pair_counts])
+        return IncidentComponents(self, sorted(word for word in set(words) if word in self.pair_counts))
 
 
 @lru_cache(maxsize=200_000)
@@ -96,7 +96,7 @@ class IncidentComponents:
         share is left out."""
         if not self._words or not paths:
             return 0.0, []
-        units = [unit for unit in change_units(tuple(paths)) if self._vector(unit) is not None]
+        units = sorted(unit for unit in change_units(tuple(paths)) if self._vector(unit) is not None)
         if not units:
             return 0.0, []
         stacked = np.vstack([self._vector(unit) for unit in units])

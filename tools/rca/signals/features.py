@@ -151,7 +151,7 @@ def _bm25(query_terms: list[str], documents: list[_ChangeTerms]) -> tuple[np.nda
     average = float(lengths.mean()) if n else 1.0
     scores = np.zeros(n)
     idf: dict[str, float] = {}
-    for term in set(query_terms):
+    for term in sorted(set(query_terms)):  # a fixed order: float sums must not follow the hash seed
         frequencies = np.array([doc.all_terms.get(term, 0) for doc in documents], dtype=np.float64)
         containing = int((frequencies > 0).sum())
         idf[term] = math.log(1 + (n - containing + 0.5) / (containing + 0.5))
@@ -180,10 +180,10 @@ def _rank_share(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -> float:
-    total = sum(idf.get(term, 0.0) for term in query)
+    total = math.fsum(idf.get(term, 0.0) for term in query)
     if total <= 0:
         return 0.0
-    return sum(idf.get(term, 0.0) for term in query & terms) / total
+    return math.fsum(idf.get(term, 0.0) for term in query & terms) / total
 
 
 def compute_signals(

@@ -62,7 +62,7 @@ class PastIncidents:
     def neighbours(self, query: IncidentQuery) -> list[tuple[float, PastIncident]]:
         """The earlier incidents worded most like this one (BM25), weights relative to the best."""
         pool = self._before(query.started_at.timestamp(), query.repo)
-        words = set(tokens(query.full_text))
+        words = sorted(set(tokens(query.full_text)))  # a fixed order: float sums must not follow the hash seed
         if not pool or not words:
             return []
         lengths = np.array([sum(incident.terms.values()) for incident in pool], dtype=np.float64)

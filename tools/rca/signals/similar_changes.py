@@ -67,7 +67,7 @@ class Neighbourhood:
         places = [place for place in change_units(tuple(paths)) if place in self.shares]
         if not places:
             return None
-        best = max(places, key=lambda place: (self.lift(place), len(place)))
+        best = max(places, key=lambda place: (self.lift(place), len(place), place))
         if self.lift(best) < _TELLING_LIFT:
             return None
         return best, self.counts[best], self.base_rates.get(best, 0.0)
