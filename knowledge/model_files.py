@@ -31,6 +31,9 @@ from sklearn.linear_model import LogisticRegression
 from knowledge.errors import CulpritError
 
 MANIFEST = "manifest.json"
+# Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
+# the largest real model (three repositories' maps and indexes) holds about 40 MB uncompressed.
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
 
 
 class ModelWriter:
@@ -149,6 +152,9 @@ def read_model_file(
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+            if declared > MAX_UNCOMPRESSED_BYTES:
+                raise refuse(f"{path} would unpack to {declared:,} bytes, over {MAX_UNCOMPRESSED_BYTES:,}; {fix}")
             members = {name: archive.read(name) for name in archive.namelist()}
     except zipfile.BadZipFile as error:
         raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error

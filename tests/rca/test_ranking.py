@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,7 +107,23 @@ def test_an_old_pickled_model_is_refused_without_running_it(tmp_path: Path) -> N
 
     with pytest.raises(CulpritError, match="not a culprit model file.*retrain with `culprit train`"):
         load_model(old)
+    # Where the default name changed, the leftover pickle is named instead of "no trained ranker".
+    with pytest.raises(CulpritError, match="only .*ranker.joblib from an earlier culprit.*retrain with `culprit train`"):
+        load_model(tmp_path / "ranker.model")
     assert not marker.exists()
+
+
+def test_a_model_file_that_would_unpack_too_large_is_refused_before_unpacking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge import model_files
+
+    monkeypatch.setattr(model_files, "MAX_UNCOMPRESSED_BYTES", 1024 * 1024)
+    path = tmp_path / "bomb.model"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("ranker", b"\0" * (1024 * 1024 + 1))  # a few kB on disk
+    with pytest.raises(CulpritError, match="would unpack to 1,048,577 bytes, over"):
+        load_model(path)
 
 
 def test_a_model_file_of_another_layout_is_refused(tmp_path: Path) -> None:

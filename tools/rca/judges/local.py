@@ -33,6 +33,7 @@ MODEL_VERSION = 4
 FILE_KIND = "culprit ranker"
 FILE_FORMAT = 1
 RETRAIN = "retrain with `culprit train`"
+PICKLED_NAME = "ranker.joblib"  # where culprit before model format 1 kept the ranker
 ALL_REPOSITORIES = ""
 T = TypeVar("T")
 
@@ -101,6 +102,11 @@ def load_model(path: Path) -> RankerModel:
 
     path = Path(path)
     if not path.exists():
+        if path.with_name(PICKLED_NAME).exists():
+            raise CulpritError(
+                f"no trained ranker at {path}, only {path.with_name(PICKLED_NAME)} from an earlier culprit, "
+                f"which saved models as pickles and is no longer read; {RETRAIN}"
+            )
         raise CulpritError(f"no trained ranker at {path}; run `culprit train --cases F --commits F` first")
     model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN)
     manifest = model_file.manifest
