@@ -99,6 +99,10 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
         blocks.append(_wiki_section(answer.wiki))
     if answer.notes:
         blocks.append(context(*(f"ℹ️ {escape(note)}" for note in answer.notes)))
+    if answer.unavailable_evidence:
+        blocks.append(
+            context(*(f"⚠️ evidence unavailable in this answer: {escape(missing)}" for missing in answer.unavailable_evidence))
+        )
     return SlackMessage(text=_fallback_text(answer), blocks=blocks[:50])
 
 

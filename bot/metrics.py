@@ -41,6 +41,11 @@ CONFIDENCE = Histogram(
     "Calibrated confidence of each RCA answer.",
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
+SIGNAL_FAILURES = Counter(
+    "culprit_rca_signal_failures_total",
+    "Answers given without one signal's evidence because that signal raised.",
+    ["signal"],
+)
 FEEDBACK_VOTES = Counter("culprit_feedback_votes_total", "Thumbs up/down clicks stored.", ["vote"])
 REQUESTS_DROPPED = Counter(
     "culprit_slack_requests_dropped_total",
@@ -64,6 +69,8 @@ def observe_answer(answer: RcaAnswer) -> None:
     # rca_graph notes "some batches were ranked by <fallback> instead of <judge>".
     if any("instead of" in note for note in answer.notes):
         JUDGE_FALLBACKS.inc()
+    for missing in answer.unavailable_evidence:
+        SIGNAL_FAILURES.labels(signal=missing.signal).inc()
 
 
 def count_classified(by_category: Mapping[str, int]) -> None:

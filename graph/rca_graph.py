@@ -21,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from knowledge.changes import ChangeRecord, changes_landed_between
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
-from tools.rca.answers import IncidentQuery, RcaAnswer, SuggestedChange
+from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange
 from tools.rca.election import ElectionResult, elect
 from tools.rca.explain import explain
 from tools.rca.judges.protocol import Judge
@@ -29,7 +29,9 @@ from tools.rca.judges.local import LocalJudge
 from tools.rca.resources import RcaResources
 from tools.rca.store import store_answer
 from tools.rca.retrieval import Retrieved, retrieve
+from tools.rca.signals.component_map import ComponentMap
 from tools.rca.signals.features import SignalContext
+from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.similar_changes import Neighbourhood
 
 log = structlog.get_logger(__name__)
@@ -104,7 +106,26 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
         similar_changes=similar,
     )
     retrieved = retrieve(query, state["candidates"], context, resources.keep)
-    return {"retrieved": retrieved, "similar_changes": similar, "timings_ms": _timed("retrieve", state, started)}
+    notes = list(state.get("notes", [])) + _unseen_repositories(resources, state["candidates"])
+    return {
+        "retrieved": retrieved,
+        "similar_changes": similar,
+        "notes": notes,
+        "timings_ms": _timed("retrieve", state, started),
+    }
+
+
+def _unseen_repositories(resources: RcaResources, candidates: Sequence[ChangeRecord]) -> list[str]:
+    """A note for each candidate repository the model never learned, whose maps come from others."""
+    model = resources.model
+    if model is None or not model.repos:
+        return []
+    unseen = sorted({change.repo for change in candidates} - set(model.repos))
+    return [
+        f"the model never learned {repo}: its component map and similar changes come from "
+        f"{', '.join(model.repos)}; run `culprit train` with {repo}'s history (cases and commits) to learn its own"
+        for repo in unseen
+    ]
 
 
 def rank_changes(state: RcaState) -> dict[str, Any]:
@@ -164,10 +185,25 @@ def _suggestions(state: RcaState) -> list[SuggestedChange]:
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
-                evidence=explain(query, change, resources.ownership, component_map, similar),
+                evidence=_evidence(query, change, resources, component_map, similar),
             )
         )
     return suggestions
+
+
+def _evidence(
+    query: IncidentQuery,
+    change: ChangeRecord,
+    resources: RcaResources,
+    component_map: ComponentMap | None,
+    similar: Neighbourhood | None,
+) -> Evidence:
+    """The change's evidence; if explaining fails, the facts that need no model (timing, size, risk)."""
+    try:
+        return explain(query, change, resources.ownership, component_map, similar)
+    except Exception as error:  # noqa: BLE001 - a suggestion without its reasons beats no answer
+        log.warning("explaining failed", incident_id=query.incident_id, change=change.id, error=repr(error))
+        return explain(query, change, OwnershipContext(), None, None)
 
 
 def explain_suggestions(state: RcaState) -> dict[str, Any]:
@@ -183,6 +219,7 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         suggestions=suggestions,
         strongest_signals=signals,
         notes=list(state["resources"].notes) + list(state.get("notes", [])),
+        unavailable_evidence=list(state["retrieved"].unavailable),
         n_candidates=state["retrieved"].n_candidates,
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),

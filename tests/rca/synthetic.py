@@ -29,20 +29,22 @@ NOISE_PATHS = {"docs": "docs/MANUAL.md", "tests": "tests/data/test1.txt", "build
 START = datetime(2023, 1, 1, tzinfo=UTC)
 
 
-def _commit(rng: random.Random, sequence: int, landed: datetime) -> dict[str, Any]:
+def _commit(
+    rng: random.Random, sequence: int, landed: datetime, repo: str, components: dict[str, list[str]]
+) -> dict[str, Any]:
     if rng.random() < 0.25:
         title = rng.choice(NOISE_TITLES)
         path = NOISE_PATHS[title.split(":")[0]]
         files = [[path, 2, 1]]
     else:
-        component = rng.choice(sorted(COMPONENTS))
-        word = rng.choice(COMPONENTS[component])
+        component = rng.choice(sorted(components))
+        word = rng.choice(components[component])
         verb = rng.choice(["rework", "refactor", "simplify", "extend"])
         title = f"{component}: {verb} {word} handling"
         files = [[f"lib/{component}.c", rng.randint(5, 200), rng.randint(0, 50)], [f"lib/{component}.h", 3, 1]]
     stamp = int(landed.timestamp())
     return {
-        "repo": "acme/widget",
+        "repo": repo,
         "sha": f"{sequence:04d}" + "%036x" % rng.getrandbits(144),
         "author": rng.choice(["ann", "bob", "cy"]),
         "email": "dev@example.com",
@@ -62,23 +64,30 @@ def _commit(rng: random.Random, sequence: int, landed: datetime) -> dict[str, An
     }
 
 
-def make_history(n_days: int = 80, n_cases: int = 36, seed: int = 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(commits, cases) in the interchange format; commits land every three hours."""
+def make_history(
+    n_days: int = 80,
+    n_cases: int = 36,
+    seed: int = 3,
+    repo: str = "acme/widget",
+    components: dict[str, list[str]] = COMPONENTS,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(commits, cases) in the interchange format; commits land every three hours.
+    ``components`` maps each component to the words its commits and incidents use."""
     rng = random.Random(seed)
-    commits = [_commit(rng, index, START + timedelta(hours=3 * index)) for index in range(n_days * 8)]
+    commits = [_commit(rng, index, START + timedelta(hours=3 * index), repo, components) for index in range(n_days * 8)]
     cases: list[dict[str, Any]] = []
     for number in range(n_cases):
         started = START + timedelta(days=20 + number * (n_days - 22) / n_cases, minutes=7)
         window = [c for c in commits if started - timedelta(days=14) <= _landed(c) < started]
         recent = [c for c in window if _landed(c) >= started - timedelta(days=4) and ":" in c["title"]
-                  and c["title"].split(":")[0] in COMPONENTS]
+                  and c["title"].split(":")[0] in components]
         culprit = rng.choice(recent)
         component = culprit["title"].split(":")[0]
         word = culprit["title"].split()[2]
         cases.append(
             {
-                "case_id": f"acme/widget@case{number:03d}",
-                "repo": "acme/widget",
+                "case_id": f"{repo}@case{number:03d}",
+                "repo": repo,
                 "incident": {
                     "time": int(started.timestamp()),
                     "time_iso": started.isoformat(),

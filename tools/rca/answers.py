@@ -110,6 +110,17 @@ class WikiHit:
     title: str = ""
 
 
+@dataclass(frozen=True)
+class UnavailableEvidence:
+    """Evidence left out of one answer because its signal raised (the answer says so)."""
+
+    signal: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.signal} ({self.reason})"
+
+
 @dataclass
 class RcaAnswer:
     """The whole answer: suggestions when confident, otherwise the strongest signals."""
@@ -121,6 +132,7 @@ class RcaAnswer:
     strongest_signals: list[str] = field(default_factory=list)
     wiki: list[WikiHit] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unavailable_evidence: list[UnavailableEvidence] = field(default_factory=list)
     n_candidates: int = 0
     n_retrieved: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)

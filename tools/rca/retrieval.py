@@ -8,10 +8,10 @@ recency).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from knowledge.changes import ChangeRecord
-from tools.rca.answers import CandidateChange, IncidentQuery
+from tools.rca.answers import CandidateChange, IncidentQuery, UnavailableEvidence
 from tools.rca.signals.features import SignalContext, compute_signals, heuristic_score
 
 DEFAULT_KEEP = 300
@@ -19,10 +19,12 @@ DEFAULT_KEEP = 300
 
 @dataclass
 class Retrieved:
-    """The kept candidates (with their signals), best first, and how many there were."""
+    """The kept candidates (with their signals), best first, how many there were, and
+    the signals that failed (their evidence is missing from this answer)."""
 
     kept: list[CandidateChange]
     n_candidates: int
+    unavailable: list[UnavailableEvidence] = field(default_factory=list)
 
 
 def retrieve(
@@ -35,7 +37,7 @@ def retrieve(
     signals = compute_signals(query, candidates, context)
     scored = [
         CandidateChange(change, features=features, retrieval_score=heuristic_score(features))
-        for change, features in zip(candidates, signals, strict=True)
+        for change, features in zip(candidates, signals.rows, strict=True)
     ]
     scored.sort(key=lambda candidate: candidate.retrieval_score, reverse=True)
-    return Retrieved(kept=scored[:keep], n_candidates=len(candidates))
+    return Retrieved(kept=scored[:keep], n_candidates=len(candidates), unavailable=signals.unavailable)

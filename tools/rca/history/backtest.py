@@ -8,6 +8,7 @@ ranked by BM25 and newest-first, so every number has a baseline beside it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ class CaseOutcome:
     bm25_rank: int | None
     recency_rank: int | None
     notes: list[str] = field(default_factory=list)
+    unavailable_signals: list[str] = field(default_factory=list)
 
 
 def _rank_of(order: Sequence[str], truth: set[str]) -> int | None:
@@ -90,6 +92,8 @@ def summarise(outcomes: Sequence[CaseOutcome], threshold: float) -> dict[str, ob
                 "p95": round(float(np.percentile(latencies, 95)), 2),
             },
             "n_cases": len(outcomes),
+            # Cases answered without a signal because it raised (their evidence was left out).
+            "signal_failures": dict(Counter(signal for outcome in outcomes for signal in outcome.unavailable_signals)),
         }
     )
     return summary
@@ -124,6 +128,7 @@ def replay_case(
         bm25_rank=_rank_of(by_bm25, truth),
         recency_rank=_rank_of(newest_first, truth),
         notes=result.notes,
+        unavailable_signals=[missing.signal for missing in result.unavailable_evidence],
     )
 
 

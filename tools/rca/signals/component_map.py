@@ -45,15 +45,17 @@ class ComponentMap:
         """log of P(unit | word) / P(unit), smoothed toward 0 for rare words.
 
         ``leave_out`` removes one commit that has both (the change being scored),
-        so a change learned from does not vouch for itself."""
-        own = int(leave_out)
+        so a change learned from does not vouch for itself. A pair the map never
+        saw cannot hold that commit (it comes from a repository or period the map
+        did not learn), so nothing is left out of it."""
+        together = self.pair_counts.get(word, {}).get(unit, 0)
+        own = int(leave_out and together > 0)
         word_total = self.word_counts.get(word, 0) - own
         unit_total = self.unit_counts.get(unit, 0) - own
         if word_total <= 0 or unit_total <= 0:
             return 0.0
         base = unit_total / (self.n_commits - own)
-        together = self.pair_counts.get(word, {}).get(unit, 0) - own
-        conditional = (together + _SMOOTHING * base) / (word_total + _SMOOTHING)
+        conditional = (together - own + _SMOOTHING * base) / (word_total + _SMOOTHING)
         return max(0.0, math.log(conditional / base))
 
     def for_incident(self, words: Iterable[str]) -> IncidentComponents:

@@ -4,6 +4,12 @@ Each signal is a number a learned ranker can weigh; many are also expressed
 relative to the other candidates of the same incident (rank, share of the
 best), because what matters is how a change compares with its neighbours in
 the window, not the raw value.
+
+The optional signals (component map, similar changes, embeddings, past
+incidents, ownership) each run guarded: one that raises on something it has
+never seen is logged with the incident id, contributes its neutral value
+(zero, as for a model without that part) and is named in the answer, so one
+signal never fails an investigation.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
+import structlog
 
 from knowledge.changes import ChangeRecord
-from tools.rca.answers import IncidentQuery
+from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.signals.component_map import ComponentMap, commit_words
 from tools.rca.signals.ownership import OwnershipContext
@@ -66,6 +74,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "query_terms",
 )
 
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
 _MAX_PATHS = 60
 _BODY_CHARS = 3000
 _K1, _B = 1.2, 0.75
@@ -82,6 +93,26 @@ class SignalContext:
     incident_vector: np.ndarray | None = None
     past_incidents: PastIncidents | None = None
     similar_changes: Neighbourhood | None = None
+
+
+@dataclass
+class Signals:
+    """One feature dict per candidate (in the order given) and the signals that failed."""
+
+    rows: list[dict[str, float]]
+    unavailable: list[UnavailableEvidence] = field(default_factory=list)
+
+
+def _guarded(
+    signal: str, compute: Callable[[], T], neutral: T, query: IncidentQuery, failures: list[UnavailableEvidence]
+) -> T:
+    """``compute()``, or ``neutral`` (what a model without this part sees) when it raises."""
+    try:
+        return compute()
+    except Exception as error:  # noqa: BLE001 - any bug in one signal must not fail the investigation
+        log.warning("signal failed", signal=signal, incident_id=query.incident_id, error=repr(error))
+        failures.append(UnavailableEvidence(signal, f"{type(error).__name__}: {error}"))
+        return neutral
 
 
 @dataclass
@@ -186,13 +217,12 @@ def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -
     return math.fsum(idf.get(term, 0.0) for term in query & terms) / total
 
 
-def compute_signals(
-    query: IncidentQuery, candidates: Sequence[ChangeRecord], context: SignalContext
-) -> list[dict[str, float]]:
-    """One feature dict per candidate, in the order given, keyed by ``FEATURE_NAMES``."""
+def compute_signals(query: IncidentQuery, candidates: Sequence[ChangeRecord], context: SignalContext) -> Signals:
+    """The signals of every candidate, keyed by ``FEATURE_NAMES``, and any that failed."""
     n = len(candidates)
     if n == 0:
-        return []
+        return Signals([])
+    failures: list[UnavailableEvidence] = []
     text = query.full_text
     query_terms = tokens(text)
     query_set = set(query_terms)
@@ -204,53 +234,53 @@ def compute_signals(
     bm25_rank, bm25_share = _rank_share(bm25)
     _title_rank, title_bm25_share = _rank_share(_bm25(tokens(query.title), documents)[0])
 
-    component = np.zeros(n)
+    zeros = np.zeros(n)
+    component = zeros
     if context.component_map is not None:
-        learned_until = context.component_map.learned_until
-        matcher = context.component_map.for_incident(query_terms)
-        component = np.array(
-            [
-                matcher.match(
-                    change.paths, terms.known_by if change.landed_time.timestamp() < learned_until else None
-                )[0]
-                for change, terms in zip(candidates, documents, strict=True)
-            ]
+        component = _guarded(
+            "component map", lambda: _component(query_terms, candidates, documents, context.component_map),
+            zeros, query, failures,
         )
     component_rank, component_share = _rank_share(component)
 
-    similar_lift, similar_votes = np.zeros(n), np.zeros(n)
+    similar_lift, similar_votes = zeros, zeros
     if context.similar_changes is not None:
-        similar_lift, similar_votes = np.array([context.similar_changes.score(change.paths) for change in candidates]).T
+        neighbourhood = context.similar_changes
+        similar_lift, similar_votes = _guarded(
+            "similar changes", lambda: np.array([neighbourhood.score(change.paths) for change in candidates]).T,
+            np.zeros((2, n)), query, failures,
+        )
     _lift_rank, similar_lift_share = _rank_share(similar_lift)
     similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
 
-    embedding = np.zeros(n)
+    embedding = zeros
     if context.embeddings is not None and context.incident_vector is not None:
-        vectors, known = context.embeddings.vectors([change.id for change in candidates])
-        embedding = np.where(known, vectors @ context.incident_vector, 0.0)
+        embedding = _guarded("embeddings", lambda: _embedding(candidates, context), zeros, query, failures)
     embedding_rank, _ = _rank_share(embedding)
     embedding_gap = embedding - embedding.max()
 
-    similar, broke_before = np.zeros(n), np.zeros(n)
+    similar, broke_before = zeros, zeros
     if context.past_incidents is not None:
-        similar, broke_before = past_incident_signals(query, candidates, context.past_incidents, context.component_map)
+        past = context.past_incidents
+        similar, broke_before = _guarded(
+            "past incidents", lambda: past_incident_signals(query, candidates, past, context.component_map),
+            (zeros, zeros), query, failures,
+        )
     _similar_rank, similar_share = _rank_share(similar)
 
     started = query.started_at.timestamp()
     hours = np.array([max(0.0, (started - change.landed_time.timestamp()) / 3600) for change in candidates])
     recency_rank, _ = _rank_share(-hours)
 
-    impacted_owner = context.ownership.service_owner.get(query.service or "", "")
+    distance, owner_match = np.full(n, 9.0), zeros
+    if not context.ownership.empty and query.service:
+        distance, owner_match = _guarded(
+            "ownership and dependency path", lambda: _ownership(query.service or "", candidates, context.ownership),
+            (distance, owner_match), query, failures,
+        )
+
     rows: list[dict[str, float]] = []
-    for index, (change, terms) in enumerate(zip(candidates, documents, strict=True)):
-        paths = change.paths
-        distance = 9.0
-        owner_match = 0.0
-        if not context.ownership.empty and query.service:
-            services = context.ownership.services_of(paths)
-            route = context.ownership.dependency_path(query.service, services)
-            distance = float(len(route) - 1) if route else 9.0
-            owner_match = float(bool(impacted_owner) and impacted_owner in context.ownership.owners_of(paths))
+    for index, terms in enumerate(documents):
         rows.append(
             {
                 "bm25": float(bm25[index]),
@@ -276,8 +306,8 @@ def compute_signals(
                 "hours_before": math.log1p(hours[index]),
                 "recency_rank": float(recency_rank[index]),
                 **terms.static,
-                "owner_match": owner_match,
-                "service_distance": distance,
+                "owner_match": float(owner_match[index]),
+                "service_distance": float(distance[index]),
                 "similar_incidents": float(similar[index]),
                 "similar_incidents_share": float(similar_share[index]),
                 "place_broke_before": float(broke_before[index]),
@@ -285,7 +315,40 @@ def compute_signals(
                 "query_terms": math.log1p(len(query_set)),
             }
         )
-    return rows
+    return Signals(rows, failures)
+
+
+def _component(
+    query_terms: list[str], candidates: Sequence[ChangeRecord], documents: list[_ChangeTerms], component_map: ComponentMap
+) -> np.ndarray:
+    """Component-map match of each candidate; a change the map learned from leaves itself out."""
+    learned_until = component_map.learned_until
+    matcher = component_map.for_incident(query_terms)
+    return np.array(
+        [
+            matcher.match(change.paths, terms.known_by if change.landed_time.timestamp() < learned_until else None)[0]
+            for change, terms in zip(candidates, documents, strict=True)
+        ]
+    )
+
+
+def _embedding(candidates: Sequence[ChangeRecord], context: SignalContext) -> np.ndarray:
+    """Cosine of each candidate's stored embedding with the incident's; 0 where none is stored."""
+    vectors, known = context.embeddings.vectors([change.id for change in candidates])  # type: ignore[union-attr]
+    return np.where(known, vectors @ context.incident_vector, 0.0)
+
+
+def _ownership(
+    service: str, candidates: Sequence[ChangeRecord], ownership: OwnershipContext
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hops in the dependency graph from the impacted service (9 = unrelated), and owner match."""
+    impacted_owner = ownership.service_owner.get(service, "")
+    distance, owner_match = np.full(len(candidates), 9.0), np.zeros(len(candidates))
+    for index, change in enumerate(candidates):
+        route = ownership.dependency_path(service, ownership.services_of(change.paths))
+        distance[index] = float(len(route) - 1) if route else 9.0
+        owner_match[index] = float(bool(impacted_owner) and impacted_owner in ownership.owners_of(change.paths))
+    return distance, owner_match
 
 
 def heuristic_score(features: dict[str, float]) -> float:
