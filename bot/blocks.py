@@ -1,7 +1,9 @@
 """Block Kit messages built from culprit's answers: pure functions, no Slack client.
 
 Every message carries a plain ``text`` too: Slack shows it in notifications and
-to clients that cannot render blocks, and warns when it is missing.
+to clients that cannot render blocks, and warns when it is missing. Whatever a
+user, a commit or a model wrote goes through :func:`escape`, in blocks and
+fallback text alike.
 """
 
 from __future__ import annotations
@@ -219,11 +221,12 @@ def _wiki_section(hits: list[WikiHit]) -> Block:
 
 
 def _fallback_text(answer: RcaAnswer) -> str:
-    incident = clip(answer.incident.full_text, 150)
+    """What notifications show: escaped like the blocks, or ``<!channel>`` in a symptom would ping everyone."""
+    incident = escape(clip(answer.incident.full_text, 150))
     if not (answer.confident and answer.suggestions):
         return f"Not confident enough ({percent(answer.confidence)}) to name a culprit for: {incident}"
     listed = "; ".join(
-        f"{s.rank}. {clip(s.change.title, 80)} by {s.change.author or 'unknown'} ({percent(s.confidence)})"
+        f"{s.rank}. {escape(clip(s.change.title, 80))} by {escape(s.change.author or 'unknown')} ({percent(s.confidence)})"
         for s in answer.suggestions[:5]
     )
     return f"Likely culprits for: {incident} — {listed}"
@@ -244,6 +247,11 @@ def with_vote(blocks: list[Block], suggestion_id: int, up: int, down: int, user_
 
 
 def reply_message(text: str) -> SlackMessage:
-    """A free-form agent answer (already Slack mrkdwn), split into sections that fit."""
+    """A free-form agent answer in Slack mrkdwn, split into sections that fit.
+
+    The agent echoes the question, commit titles and wiki text, so ``& < >`` are
+    escaped: its bold, italics and code still render, but no mention, channel
+    ping or link can be smuggled through it.
+    """
     chunks = [text[start : start + SECTION_LIMIT] for start in range(0, len(text), SECTION_LIMIT)] or [""]
-    return SlackMessage(text=clip(text, 3000), blocks=[section(chunk) for chunk in chunks[:40]])
+    return SlackMessage(text=escape(clip(text, 3000)), blocks=[section(escape(chunk)) for chunk in chunks[:40]])

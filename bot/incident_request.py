@@ -1,22 +1,33 @@
 """Turn what a responder typed after ``/rca`` (or in a mention) into an incident query.
 
 Responders type in a hurry: ``service:NAME`` and ``at:TIME`` may sit anywhere
-in the text; everything else is the symptom.
+in the text; everything else is the symptom. A typo is answered as such: a time
+before 1970 or a service the catalog lacks gets a sentence with the fix, not an
+investigation that fails or quietly matches nothing.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
+from knowledge.db import session_scope
 from knowledge.errors import InputError
+from knowledge.services import Service
 from tools.rca.answers import IncidentQuery
 
 MAX_TEXT = 2000
 _SERVICE = re.compile(r"(?:^|\s)service:(?P<value>[\w.\-/]+)", re.IGNORECASE)
 _AT = re.compile(r"(?:^|\s)at:(?P<value>\S+)", re.IGNORECASE)
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# Nothing culprit can investigate predates unix time; older times are typos (and overflow the change window).
+EARLIEST_INCIDENT = datetime(1970, 1, 1, tzinfo=UTC)
+CATALOG_NAMES_SHOWN = 10
 
 
 def strip_mentions(text: str) -> str:
@@ -30,7 +41,10 @@ def parse_time(value: str) -> datetime:
         moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"`at:{value}` is not an ISO time; write it like `at:2024-05-01T09:40Z`") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # near year 1 or 9999, UTC cannot hold the time
+        raise InputError(f"`at:{value}` is out of range; give the time the incident started") from None
 
 
 def incident_id_for(*parts: str) -> str:
@@ -52,7 +66,38 @@ def parse_incident_request(text: str, now: datetime, incident_id: str | None = N
     started_at = parse_time(at) if at else now
     if started_at > now:
         raise InputError(f"`at:{at}` is in the future; give the time the incident started")
+    if started_at < EARLIEST_INCIDENT:
+        raise InputError(f"`at:{at}` is too far in the past; give the time the incident started, e.g. `at:2024-05-01T09:40Z`")
     return IncidentQuery(text=symptom, started_at=started_at, service=service, incident_id=incident_id)
+
+
+def unknown_service(service: str | None, catalog: Collection[str]) -> str | None:
+    """What to tell a responder whose ``service:`` is not in the catalog, naming the closest services.
+
+    ``None`` when the service is known, none was given, or no catalog was
+    ingested (then there is nothing to check against). A misspelt service
+    would otherwise match no change quietly and the answer would look unsure.
+    """
+    if service is None or not catalog or service in catalog:
+        return None
+    by_lower = {name.lower(): name for name in catalog}
+    close = [by_lower[name] for name in difflib.get_close_matches(service.lower(), by_lower, n=5, cutoff=0.6)]
+    if close:
+        hint = f"did you mean {_listed(close)}?"
+    else:
+        shown = sorted(catalog)[:CATALOG_NAMES_SHOWN]
+        hint = f"the catalog has {_listed(shown)}" + (" …" if len(catalog) > len(shown) else ".")
+    return f"There is no service `{service}` in the catalog; {hint} Ask again with one of them, or without `service:`."
+
+
+def catalog_services(database_url: str) -> list[str]:
+    """The service names in the catalog (``culprit ingest catalog``)."""
+    with session_scope(database_url) as session:
+        return list(session.scalars(select(Service.name)))
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
 
 
 def _last(pattern: re.Pattern[str], text: str) -> str | None:

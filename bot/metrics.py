@@ -16,7 +16,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30,
 
 REQUEST_SECONDS = Histogram(
     "culprit_http_request_seconds",
-    "Time to answer an HTTP request (for /slack/events: the ack Slack waits for).",
+    "Time to answer an HTTP request, by route template ('other' for unknown paths); for /slack/events the ack.",
     ["path", "status"],
     buckets=LATENCY_BUCKETS,
 )

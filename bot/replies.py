@@ -22,6 +22,7 @@ from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
 from knowledge.db import DatabaseUnavailable
+from tools.feedback.votes import place_answer
 from tools.rca.answers import IncidentQuery
 
 log = structlog.get_logger(__name__)
@@ -86,22 +87,40 @@ def post(
     thread_ts: str | None = None,
     replace_ts: str | None = None,
     response_url: str | None = None,
-) -> None:
-    """Update the placeholder or post anew; where the bot is not a member, answer through ``response_url``."""
+) -> str | None:
+    """Update the placeholder or post anew; where the bot is not a member, answer through ``response_url``.
+
+    Returns the ts of the message that now shows the answer (None through ``response_url``, which tells none).
+    """
     try:
         if replace_ts:
             client.chat_update(channel=channel, ts=replace_ts, text=message.text, blocks=message.blocks)
-        else:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
+            return replace_ts
+        posted = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=message.text, blocks=message.blocks)
+        return str(posted["ts"])
     except SlackApiError as error:
         reason = error.response.get("error")
         if response_url and reason in {"not_in_channel", "channel_not_found"}:
             WebhookClient(response_url).send(
                 text=message.text, blocks=message.blocks, response_type="in_channel"
             )
-            return
+            return None
         log.error("could not post the answer", channel=channel, error=reason)
         raise
+
+
+def open_for_votes(runtime: BotRuntime, message: SlackMessage, incident_id: str | None, channel: str, thread_ts: str | None) -> None:
+    """Record where an answer with 👍 / 👎 buttons was posted, so clicks there (and only there) count.
+
+    A failure is logged, not raised: the answer is already in the channel, and a
+    vote on it is then refused with a sentence rather than counted blindly.
+    """
+    if incident_id is None or not any(block.get("type") == "actions" for block in message.blocks):
+        return
+    try:
+        place_answer(incident_id, channel, thread_ts, database_url=runtime.database_url)
+    except SQLAlchemyError as error:
+        log.warning("could not record where the answer was posted; votes on it will be refused", error=repr(error)[:200])
 
 
 def channel_poster(

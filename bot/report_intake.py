@@ -4,10 +4,14 @@ A batch is stored first (redacted, hashed, inserted unclassified, answered
 after one short commit) and classified afterwards by the process's one
 :class:`~tools.reports.worker.ClassificationWorker`, which counts into the
 bot's metrics. The scheduler's catch-up job drains what a dead replica left.
+``POST /reports`` stores in the request's thread pool; a Slack message is
+handed to this module's own intake thread (:func:`take_in_later`), so
+redacting a long message never holds one of the threads Bolt acks Slack on.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from bot.metrics import REPORTS_INGESTED, count_classified
@@ -17,6 +21,7 @@ from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.worker import ClassificationWorker, PendingReports
 
 classification = ClassificationWorker(on_counted=count_classified)
+_slack_intake = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-intake")
 
 
 def pending_reports(settings: Settings, database_url: str) -> PendingReports:
@@ -32,3 +37,8 @@ def take_in(reports: list[IncomingReport], source: str, settings: Settings) -> I
     if result.stored:
         classification.wake(pending_reports(settings, url))
     return result
+
+
+def take_in_later(reports: list[IncomingReport], source: str, settings: Settings) -> Future[IntakeResult]:
+    """Store a batch on the intake thread, in arrival order; the future holds what :func:`take_in` returned."""
+    return _slack_intake.submit(take_in, reports, source, settings)

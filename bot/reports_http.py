@@ -2,7 +2,8 @@
 
 Accepts a JSON list of ``{id, text[, category][, created_at]}`` or
 ``{"reports": [...]}`` with ``Authorization: Bearer <CULPRIT_REPORTS_TOKEN>``.
-The request redacts and inserts the batch unclassified in one short
+The token is checked before the body is read, and the body is read only up
+to its cap. The request redacts and inserts the batch unclassified in one short
 transaction (in the thread pool, so the event loop keeps serving Slack) and
 answers after the commit; classifying and counting happen afterwards, in the
 background (:mod:`bot.report_intake`), so a burst is stored at the speed of
@@ -11,10 +12,10 @@ the database, not of the model.
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body
 from bot.report_intake import take_in
 from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
@@ -42,37 +44,61 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
     """The ``POST /reports`` handler for the bot configured by ``settings``."""
 
     async def post_reports(request: Request) -> JSONResponse:
-        """Store a batch of reports; 200 with counts after the commit, else 401/400/413/503 with the reason.
+        """Store a batch of reports; 200 (or 207) with counts after the commit, else 401/400/413/503 with the reason.
 
-        The answer is ``{"received", "stored", "duplicates"}``: the reports are
-        committed, and classified moments later.
+        The answer is ``{"received", "stored", "duplicates"}``: the good reports
+        are committed, and classified moments later. A report that cannot be
+        stored is refused on its own: the answer is then 207 and adds
+        ``rejected``, each with its index, id and reason; only when every report
+        is refused is the answer 400. A sender that retries on 5xx never
+        retries a bad report.
         """
-        expected = settings.reports_token
-        given = request.headers.get("authorization", "")
+        expected = settings.reports_token.get_secret_value() if settings.reports_token else None
         if not expected:
             return _error(503, "report intake is off: set CULPRIT_REPORTS_TOKEN on the bot")
-        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), expected.encode()):
+        if not bearer_matches(request, expected):
             return _error(401, "missing or wrong bearer token (Authorization: Bearer <CULPRIT_REPORTS_TOKEN>)")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
             return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
         try:
-            reports = _parse(body)
+            batch = await run_in_threadpool(_parse, body)
         except ValueError as error:
             return _error(400, str(error))
-        if len(reports) > MAX_REPORTS:
-            return _error(413, f"{len(reports)} reports in one request; send at most {MAX_REPORTS}")
+        if batch.received > MAX_REPORTS:
+            return _error(413, f"{batch.received} reports in one request; send at most {MAX_REPORTS}")
+        rejected = [asdict(item) for item in batch.rejected]
+        if rejected and not batch.reports:
+            reasons = "; ".join(f"report {item.index}: {item.reason}" for item in batch.rejected[:3])
+            return JSONResponse({"error": reasons, "rejected": rejected}, status_code=400)
         try:
-            result = await run_in_threadpool(_store, reports, settings)
+            result = await run_in_threadpool(_store, batch.reports, settings)
         except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
-            log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=len(reports))
+            log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=batch.received)
             return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
-        return JSONResponse({"received": result.received, "stored": result.stored, "duplicates": result.duplicates})
+        counts = {"received": batch.received, "stored": result.stored, "duplicates": result.duplicates}
+        if rejected:
+            return JSONResponse({**counts, "rejected": rejected}, status_code=207)
+        return JSONResponse(counts)
 
     return post_reports
+
+
+@dataclass(frozen=True)
+class RejectedReport:
+    """One report of a batch that was refused, and why; the rest of its batch is stored."""
+
+    index: int
+    id: str | None
+    reason: str
+
+
+@dataclass
+class ParsedBatch:
+    received: int
+    reports: list[IncomingReport] = field(default_factory=list)
+    rejected: list[RejectedReport] = field(default_factory=list)
 
 
 def _store(reports: list[IncomingReport], settings: Settings) -> IntakeResult:
@@ -80,7 +106,8 @@ def _store(reports: list[IncomingReport], settings: Settings) -> IntakeResult:
         return take_in(reports, "http", settings)
 
 
-def _parse(body: bytes) -> list[IncomingReport]:
+def _parse(body: bytes) -> ParsedBatch:
+    """The batch's reports, each valid one kept and each bad one listed; ValueError when the body is no batch."""
     try:
         payload: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -89,15 +116,24 @@ def _parse(body: bytes) -> list[IncomingReport]:
         payload = payload.get("reports")
     if not isinstance(payload, list):
         raise ValueError('expected a JSON list of reports or {"reports": [...]}')
-    reports = []
+    batch = ParsedBatch(received=len(payload))
     for index, item in enumerate(payload):
         if not isinstance(item, dict):
-            raise ValueError(f"report {index}: expected an object with 'id' and 'text'")
+            batch.rejected.append(RejectedReport(index, None, "expected an object with 'id' and 'text'"))
+            continue
         try:
-            reports.append(report_from_mapping(item))
+            batch.reports.append(report_from_mapping(item))
         except ValueError as error:
-            raise ValueError(f"report {index}: {error}") from error
-    return reports
+            batch.rejected.append(RejectedReport(index, _echoed_id(item), str(error)))
+    return batch
+
+
+def _echoed_id(item: dict[str, Any]) -> str | None:
+    """The id a sender gave, printable in the answer even when it holds what made the report bad."""
+    identifier = item.get("id")
+    if identifier in (None, ""):
+        return None
+    return str(identifier).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _error(status: int, message: str) -> JSONResponse:

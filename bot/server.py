@@ -19,20 +19,33 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
 from bot.metrics import REQUEST_SECONDS
 from bot.reports_http import reports_endpoint
 from knowledge.config import Settings
 from knowledge.db import get_engine
 
+# Slack's own payloads stay far below this (a message is at most 40,000 characters and 50 blocks).
+MAX_SLACK_BODY_BYTES = 1024 * 1024
+UNKNOWN_PATH = "other"
+
 
 class RequestTiming:
-    """Observe every request's latency by path and status (pure ASGI, so streaming stays intact)."""
+    """Observe every request's latency by route and status (pure ASGI, so streaming stays intact).
 
-    def __init__(self, app: ASGIApp) -> None:
+    The path label is the route's template, and ``other`` for any path no route
+    serves: a scan of random URLs must not grow ``/metrics`` by one series each.
+    """
+
+    def __init__(self, app: ASGIApp, routes: list[Route]) -> None:
         self.app = app
+        self.routes = routes
+
+    def path_label(self, scope: Scope) -> str:
+        return next((route.path for route in self.routes if route.matches(scope)[0] != Match.NONE), UNKNOWN_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,18 +62,34 @@ class RequestTiming:
         try:
             await self.app(scope, receive, remember_status)
         finally:
-            REQUEST_SECONDS.labels(path=scope["path"], status=str(status["code"])).observe(
+            REQUEST_SECONDS.labels(path=self.path_label(scope), status=str(status["code"])).observe(
                 time.perf_counter() - started
             )
 
 
 def create_server(bolt_app: App, settings: Settings) -> Starlette:
-    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz`` and ``/metrics``."""
+    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz`` and ``/metrics``.
+
+    ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
+    signature before Bolt parses anything; ``/metrics`` asks for
+    ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set.
+    """
+
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    def dispatch(request: Request, body: bytes) -> Response:
+        # BoltRequest parses the body as it is built: here, in the thread pool, and only once it is signed.
+        return to_starlette_response(bolt_app.dispatch(to_bolt_request(request, body)))
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        bolt_response = await run_in_threadpool(bolt_app.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
+        try:
+            body = await read_body(request, MAX_SLACK_BODY_BYTES)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"body over {MAX_SLACK_BODY_BYTES} bytes"}, status_code=413)
+        if not signed_by_slack(request, body, signing_secret):
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        return await run_in_threadpool(dispatch, request, body)
 
     async def healthz(_: Request) -> Response:
         try:
@@ -69,7 +98,13 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
             return JSONResponse({"status": "degraded", "database": str(error)[:200]}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_token and not bearer_matches(request, metrics_token):
+            return JSONResponse(
+                {"error": "missing or wrong bearer token (Authorization: Bearer <CULPRIT_METRICS_TOKEN>)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
@@ -89,7 +124,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         await run_in_threadpool(bolt_app.listener_runner.listener_executor.shutdown, True)
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)
-    server.add_middleware(RequestTiming)
+    server.add_middleware(RequestTiming, routes=routes)
     return server
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, mentions, messages
+from bot.listeners import actions, commands, mentions, messages, unhandled
 
 
 def register_listeners(app: App) -> None:
-    """Attach the slash command, mention, button and channel-message listeners."""
+    """Attach the slash command, mention, button and channel-message listeners, then the catch-all for other events."""
     commands.register(app)
     mentions.register(app)
     actions.register(app)
     messages.register(app)
+    unhandled.register(app)  # last: it matches every event type

@@ -1,4 +1,8 @@
-"""👍 / 👎 on a suggestion: store the vote, show it on the message."""
+"""👍 / 👎 on a suggestion: store the vote, show it on the message.
+
+A button's value is checked, not trusted: it must be a suggestion id, and the
+suggestion must have been posted in the very message and channel clicked.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,11 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import with_vote
+from bot.blocks import escape, with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
 from knowledge.errors import CulpritError, InputError
-from tools.feedback.votes import DOWN, UP, record_vote
+from tools.feedback.votes import DOWN, UP, MessagePlace, record_vote, suggestion_id_from
 
 log = structlog.get_logger(__name__)
 
@@ -28,14 +32,22 @@ def handle_feedback(
     runtime: BotRuntime = context["culprit"]
     vote = UP if action["action_id"] == "feedback_up" else DOWN
     user = body["user"]["id"]
-    channel = body["channel"]["id"]
     message = body.get("message") or {}
+    container = body.get("container") or {}
+    # Where the click happened, as Slack (who signed the request) says; the button's value is only a claim.
+    clicked_in = MessagePlace(
+        channel=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
+        message_ts=container.get("message_ts") or message.get("ts", ""),
+        thread_ts=container.get("thread_ts") or message.get("thread_ts"),
+    )
+    channel = clicked_in.channel
     try:
-        tally = record_vote(int(action["value"]), user, vote, database_url=runtime.database_url)
-    except (CulpritError, SQLAlchemyError, ValueError) as error:
-        log.warning("vote not stored", error=str(error)[:200], value=action.get("value"))
+        suggestion_id = suggestion_id_from(action.get("value"))
+        tally = record_vote(suggestion_id, user, vote, database_url=runtime.database_url, clicked_in=clicked_in)
+    except (CulpritError, SQLAlchemyError) as error:
+        log.warning("vote not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
         reason = (
-            f"I couldn't store your vote: {error}."
+            f"I couldn't store your vote: {escape(str(error))}."
             if isinstance(error, InputError)
             else "I couldn't store your vote right now (the database is unreachable); please click again in a minute."
         )

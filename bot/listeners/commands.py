@@ -8,9 +8,14 @@ import structlog
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from bot.blocks import USAGE, escape, investigating_text
-from bot.incident_request import incident_id_for, parse_incident_request
-from bot.replies import post, prepare, rca_reply
+from bot.blocks import USAGE, SlackMessage, escape, investigating_text, notice
+from bot.incident_request import (
+    catalog_services,
+    incident_id_for,
+    parse_incident_request,
+    unknown_service,
+)
+from bot.replies import open_for_votes, post, prepare, rca_reply
 from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 from knowledge.errors import InputError
@@ -34,12 +39,17 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
 
     channel = command["channel_id"]
     runtime.channels.remember(channel, command.get("channel_name"))
+    def work() -> SlackMessage:
+        unknown = unknown_service(query.service, catalog_services(runtime.database_url))
+        return notice(escape(unknown)) if unknown else rca_reply(runtime.investigate, query)()
+
     with structlog.contextvars.bound_contextvars(
         incident_id=query.incident_id, channel=channel, user=command.get("user_id"), kind="command"
     ):
         log.info("investigating", service=query.service, started_at=query.started_at.isoformat())
-        message = prepare(runtime, "command", rca_reply(runtime.investigate, query))
-        post(client, message, channel=channel, response_url=command.get("response_url"))
+        message = prepare(runtime, "command", work)
+        ts = post(client, message, channel=channel, response_url=command.get("response_url"))
+        open_for_votes(runtime, message, query.incident_id, channel, ts)
         log.info("answer posted")
 
 

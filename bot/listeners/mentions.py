@@ -8,9 +8,14 @@ import structlog
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.blocks import USAGE, SlackMessage, escape
-from bot.incident_request import incident_id_for, parse_incident_request
-from bot.replies import agent_message, post, prepare
+from bot.blocks import USAGE, SlackMessage, escape, notice
+from bot.incident_request import (
+    catalog_services,
+    incident_id_for,
+    parse_incident_request,
+    unknown_service,
+)
+from bot.replies import agent_message, open_for_votes, post, prepare
 from bot.runtime import BotRuntime
 from graph.agent_tools import AgentContext
 from knowledge.db import utcnow
@@ -49,7 +54,8 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
     )
 
     def work() -> SlackMessage:
-        return agent_message(runtime.ask(query.text, agent_context))
+        unknown = unknown_service(query.service, catalog_services(runtime.database_url))
+        return notice(escape(unknown)) if unknown else agent_message(runtime.ask(query.text, agent_context))
 
     with structlog.contextvars.bound_contextvars(
         incident_id=query.incident_id, channel=channel, thread=f"{channel}:{thread_ts}", user=user, kind="mention"
@@ -57,6 +63,7 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         log.info("answering a mention")
         message = prepare(runtime, "mention", work)
         post(client, message, channel=channel, replace_ts=placeholder["ts"])
+        open_for_votes(runtime, message, query.incident_id, channel, thread_ts)
         log.info("answer posted")
 
 

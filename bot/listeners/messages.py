@@ -6,15 +6,17 @@ listening to all of them here also keeps Bolt from answering 404 to the rest.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import structlog
 from slack_bolt import App, BoltContext
 
 from bot.metrics import REQUESTS_DROPPED
-from bot.report_intake import take_in
+from bot.report_intake import take_in_later
 from bot.runtime import BotRuntime
-from tools.reports.intake import IncomingReport
+from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +40,15 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
         return
     message_id = f"{event.get('channel')}:{event.get('ts')}"
     report = IncomingReport(id=f"slack:{message_id}", text=event["text"])  # stamped when it is stored
-    result = take_in([report], "slack", runtime.settings)
+    # Redaction runs on the intake thread: this listener thread is one of those Bolt acks commands on.
+    take_in_later([report], "slack", runtime.settings).add_done_callback(partial(_log_stored, message_id))
+
+
+def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:
+    if (error := stored.exception()) is not None:
+        log.error("report from slack not stored", message=message_id, error=repr(error))
+        return
+    result = stored.result()
     log.info("report ingested from slack", message=message_id, stored=result.stored, duplicates=result.duplicates)
 
 

@@ -115,7 +115,12 @@ class SlackSender:
             "team": {"id": TEAM_ID},
             "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
             "api_app_id": "ACULPRIT",
-            "container": {"type": "message", "message_ts": message["ts"], "channel_id": channel},
+            "container": {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                **({"thread_ts": message["thread_ts"]} if message.get("thread_ts") else {}),
+            },
             "trigger_id": f"trigger-{uuid.uuid4().hex}",
             "channel": {"id": channel, "name": "inc-checkout"},
             "message": message,

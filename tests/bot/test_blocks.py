@@ -109,3 +109,17 @@ def test_long_replies_are_split_into_sections_that_fit() -> None:
     assert all(len(block["text"]["text"]) <= 3000 for block in message.blocks)
     assert len(message.text) <= 3000
     assert escape("<@U1> & co") == "&lt;@U1&gt; &amp; co"
+
+
+def test_fallback_texts_escape_what_users_and_commits_wrote() -> None:
+    answer = _answer()
+    answer.incident = IncidentQuery(text="<!channel> card 502 <http://evil|click> & more", started_at=STARTED, incident_id="inc-1")
+    confident = rca_message(answer).text
+    assert "&lt;!channel&gt; card 502 &lt;http://evil|click&gt; &amp; more" in confident
+    assert "change number 1 &lt;with&gt; &amp; brackets" in confident
+    answer.confident = False
+    assert "for: &lt;!channel&gt;" in rca_message(answer).text
+
+    reply = reply_message("<!here> the culprit is <http://evil|this> & that")
+    assert "<!here>" not in reply.text and "<http" not in reply.text
+    assert reply.blocks[0]["text"]["text"] == "&lt;!here&gt; the culprit is &lt;http://evil|this&gt; &amp; that"

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, RootCause, Suggestion
-from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot
 
 
 def _answered(bot: Bot) -> dict:
     call = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("blocks"))[0]
-    return {"ts": call.response["ts"], "text": call.args["text"], "blocks": call.args["blocks"], "type": "message"}
+    message = {"ts": call.response["ts"], "text": call.args["text"], "blocks": call.args["blocks"], "type": "message"}
+    _wait_until_placed(bot.database_url, int(_first_suggestion_id(message)))
+    return message
+
+
+def _wait_until_placed(database_url: str, suggestion_id: int, timeout: float = 30.0) -> None:
+    """The bot records where it posted an answer just after Slack confirms the post: wait for that record."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(database_url) as session:
+            incident = session.get(Suggestion, suggestion_id).incident
+            if incident.channel and incident.thread_ts:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the answer with suggestion {suggestion_id} was never recorded as posted")
+        time.sleep(0.05)
 
 
 def _first_suggestion_id(message: dict) -> str:
@@ -89,3 +106,40 @@ def test_a_vote_on_a_vanished_suggestion_is_answered_kindly(store: str, start_bo
     notice = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
     assert "couldn't store your vote: no suggestion 999999" in notice.args["text"]
     assert bot.slack.calls_to("chat.update") == []
+
+
+def test_a_vote_counts_only_in_the_message_and_channel_that_showed_the_suggestion(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.send.command("card payments fail at checkout service:payments")
+    message = _answered(bot)
+    value = _first_suggestion_id(message)
+    bot.send.click("feedback_up", value, user="UALICE", channel=INCIDENT_CHANNEL, message={**message, "ts": "1.000001"})
+    bot.send.click("feedback_up", value, user="UALICE", channel=QUIET_CHANNEL, message=message)
+    notices = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=2)
+    assert all(f"suggestion {value} was not posted in this message" in n.args["text"] for n in notices)
+    assert _votes(bot.database_url, int(value)) == []
+    assert bot.slack.calls_to("chat.update") == []
+
+
+def test_button_values_that_are_no_suggestion_id_get_a_clear_answer(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    message = {"ts": "1.000001", "text": "old answer", "blocks": [], "type": "message"}
+    values = ["abc", "1_1", "9" * 30, "-3", " 7"]
+    for value in values:
+        assert bot.send.click("feedback_up", value, user="UALICE", channel=INCIDENT_CHANNEL, message=message).status_code == 200
+    notices = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=len(values))
+    assert all("is not a suggestion id" in n.args["text"] for n in notices)
+    assert not any("database" in n.args["text"] for n in notices)
+    assert bot.slack.calls_to("chat.update") == []
+
+
+def test_a_vote_on_an_answer_in_a_mention_thread_counts(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    _, thread_ts = bot.send.mention("card payments fail with 502 since the last deploy service:payments")
+    answer = bot.slack.wait_for(lambda c: c.method == "chat.update")[0]
+    message = {"ts": answer.args["ts"], "thread_ts": thread_ts, "text": answer.args["text"], "blocks": answer.args["blocks"], "type": "message"}
+    value = _first_suggestion_id(message)
+    _wait_until_placed(bot.database_url, int(value))
+    update = _click_and_wait(bot, "feedback_up", value, "UALICE", message, 2)
+    assert update.args["ts"] == message["ts"]
+    assert _votes(bot.database_url, int(value)) == [("UALICE", 1)]

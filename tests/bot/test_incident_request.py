@@ -6,7 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.incident_request import incident_id_for, parse_incident_request
+from bot.incident_request import (
+    incident_id_for,
+    parse_incident_request,
+    unknown_service,
+)
 from knowledge.errors import InputError
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -37,11 +41,23 @@ def test_offsets_are_converted_to_utc() -> None:
         ("down at:yesterday", "not an ISO time"),
         ("down at:2024-05-02T00:00Z", "in the future"),
         ("x" * 2001, "under 2000"),
+        ("down at:0001-01-01", "too far in the past"),
+        ("down at:1969-12-31T23:59Z", "too far in the past"),
     ],
 )
 def test_bad_requests_say_the_fix(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse_incident_request(text, NOW)
+
+
+def test_an_unknown_service_is_named_with_the_closest_catalog_names() -> None:
+    catalog = ["payments", "checkout", "search", "auth"]
+    assert unknown_service("payments", catalog) is None
+    assert unknown_service("anything", []) is None  # no catalog ingested: nothing to check against
+    message = unknown_service("paymnts", catalog)
+    assert message is not None and "no service `paymnts`" in message and "`payments`" in message
+    far = unknown_service("zzz", catalog)
+    assert far is not None and "`auth`, `checkout`, `payments`, `search`" in far
 
 
 def test_incident_ids_are_stable_for_the_same_request() -> None:

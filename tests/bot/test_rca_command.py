@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 from sqlalchemy import select
@@ -124,3 +125,31 @@ def test_an_unreachable_database_is_said_plainly(data_dir, start_bot: StartBot) 
     assert response.status_code == 200
     posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
     assert "can't reach the change database" in posted.args["text"]
+
+
+def test_echoed_text_cannot_ping_the_channel_or_make_links(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    ack = bot.send.command("<!channel> card payments fail at checkout with 502 <http://evil|click> service:payments")
+    assert "&lt;!channel&gt;" in ack.json()["text"]
+    posted = _answer(bot)
+    # The fallback text is what notifications show: it must not ping either.
+    assert "for: &lt;!channel&gt; card payments fail at checkout with 502 &lt;http://evil|click&gt;" in posted.args["text"]
+    everything = json.dumps([posted.args["text"], posted.args["blocks"]])
+    assert "<!channel>" not in everything and "<http://evil" not in everything
+
+
+def test_a_time_out_of_range_is_an_input_error_not_a_failure(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    ancient = bot.send.command("checkout is down at:0001-01-01")
+    assert ancient.json()["response_type"] == "ephemeral"
+    assert "too far in the past" in ancient.json()["text"]
+    assert bot.posted() == []
+
+
+def test_an_unknown_service_is_named_with_the_closest_catalog_names(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.send.command("card payments fail at checkout service:paymnts")
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "no service `paymnts` in the catalog" in posted.args["text"]
+    assert "`payments`" in posted.args["text"]
+    assert "investigation failed" not in posted.args["text"]

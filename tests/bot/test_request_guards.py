@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
 
 from tests.bot.conftest import StartBot
+from tests.bot.raw_http import send_chunked
 
 
 def test_a_forged_signature_is_refused_and_nothing_runs(store: str, start_bot: StartBot) -> None:
@@ -103,3 +105,48 @@ def test_a_stuck_database_does_not_hold_the_ack(store: str, start_bot: StartBot,
     released.set()
     assert response.json()["response_type"] == "in_channel"
     running.slack.wait_for(lambda call: call.method == "chat.postMessage")
+
+
+def test_an_unsigned_oversized_body_is_refused_while_it_streams(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    status, sent = send_chunked(bot.send.url, {"Content-Type": "application/json"}, total_bytes=64 * 1024 * 1024)
+    assert status == 413
+    assert sent < 32 * 1024 * 1024
+    declared = httpx.post(bot.send.url, content=b"{" + b" " * (2 * 1024 * 1024) + b"}", headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200
+
+
+def test_the_signature_is_checked_before_the_body_is_parsed(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    # Not JSON, not signed: refused for the signature, without the parser ever seeing it.
+    garbage = bot.send.http.post(bot.send.url, content=b'{"type": "event_callback", "event": [', headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 401
+    forged = bot.send.post('{"type": "event_callback", "event": [', "application/json", sign_with="not-the-secret")
+    assert forged.status_code == 401
+
+
+def test_metrics_label_paths_by_route_not_by_what_was_asked(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200
+    for n in range(5):
+        assert httpx.get(f"{bot.url}/probe-{n}-{uuid.uuid4().hex}").status_code == 404
+    metrics = httpx.get(f"{bot.url}/metrics").text
+    assert "/probe-" not in metrics
+    assert 'culprit_http_request_seconds_count{path="other",status="404"}' in metrics
+    assert 'culprit_http_request_seconds_count{path="/healthz",status="200"}' in metrics
+
+
+def test_metrics_can_require_a_bearer_token(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_METRICS_TOKEN": "m3trics"})
+    assert httpx.get(f"{bot.url}/metrics").status_code == 401
+    assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    allowed = httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer m3trics"})
+    assert allowed.status_code == 200 and "culprit_http_request_seconds" in allowed.text
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200  # the load balancer's check needs no token
+
+
+def test_event_types_without_a_listener_are_acknowledged(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    response = bot.send.event({"type": "reaction_added", "user": "UALICE", "reaction": "eyes", "event_ts": "1.2"})
+    assert response.status_code == 200

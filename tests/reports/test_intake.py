@@ -7,7 +7,14 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.reports import BugReport, CategoryDaily
 from tools.reports.classifiers.embedded import EmbeddedClassifier
-from tools.reports.intake import IncomingReport, ingest_reports, purge_expired_reports, read_report_file
+from tools.reports.intake import (
+    IncomingReport,
+    content_hash,
+    ingest_reports,
+    purge_expired_reports,
+    read_report_file,
+    store_reports,
+)
 
 DAY = datetime(2025, 6, 2, 12, tzinfo=UTC)
 OTHER_CONFIDENCE = 0.4
@@ -27,7 +34,7 @@ def test_reports_are_redacted_classified_counted_and_stored_once(database_url: s
 
     again = _reports() + [IncomingReport("r4", "  Feed is NOT loading, just a spinner since this morning ", DAY)]
     second = ingest_reports(again, classifier=classifier, other_confidence=OTHER_CONFIDENCE, url=database_url)
-    assert (second.stored, second.duplicates) == (0, 4), "same id or same redacted text is the same report"
+    assert (second.stored, second.duplicates) == (0, 4), "same id or same text is the same report"
 
     with session_scope(database_url) as session:
         stored = {r.id: r for r in session.scalars(select(BugReport))}
@@ -37,6 +44,24 @@ def test_reports_are_redacted_classified_counted_and_stored_once(database_url: s
     assert stored["r1"].category == "login" and stored["r2"].category == "feed not loading"
     assert all(0.0 < r.confidence <= 1.0 for r in stored.values())
     assert daily == {(date(2025, 6, 2), "login"): 1, (date(2025, 6, 2), "feed not loading"): 1, (date(2025, 6, 3), "payments"): 1}
+
+
+def test_reports_that_differ_only_in_a_card_number_are_two_reports(database_url: str, classifier: EmbeddedClassifier) -> None:
+    # Both redact to "charged twice on card [card]": deduplicating on the redacted text kept one of them.
+    reports = [
+        IncomingReport(None, "charged twice on card 4111 1111 1111 1111", DAY),
+        IncomingReport(None, "charged twice on card 5555 5555 5555 4444", DAY),
+    ]
+    stored = store_reports(reports, "http", database_url)
+    assert (stored.stored, stored.duplicates) == (2, 0)
+    again = ingest_reports([*reports, IncomingReport(None, "Charged  twice on card 4111 1111 1111 1111", DAY)],
+                           classifier=classifier, other_confidence=OTHER_CONFIDENCE, url=database_url)
+    assert (again.stored, again.duplicates) == (0, 3), "the same original text (up to case and spaces) is the same report"
+
+    with session_scope(database_url) as session:
+        rows = list(session.scalars(select(BugReport)))
+    assert [row.text for row in rows] == ["charged twice on card [card]"] * 2
+    assert {row.content_hash for row in rows} == {content_hash(report.text) for report in reports}, "the original is kept only as its hash"
 
 
 def test_unsure_predictions_go_to_other_and_are_counted(database_url: str, classifier: EmbeddedClassifier) -> None:

@@ -9,19 +9,32 @@ the share of voted suggestions that responders confirmed, week by week.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope, utcnow
 from knowledge.errors import InputError
-from knowledge.incidents import Feedback, RootCause, Suggestion
+from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 
 UP = 1
 DOWN = -1
+# suggestions.id is a 32-bit integer on PostgreSQL; a bigger "id" can only be a forged or garbled button value.
+MAX_SUGGESTION_ID = 2**31 - 1
+_SUGGESTION_ID = re.compile(r"[0-9]{1,10}")
+
+
+@dataclass(frozen=True)
+class MessagePlace:
+    """Where a Slack message sits: its channel, its ts, and the thread it is a reply in, if any."""
+
+    channel: str
+    message_ts: str
+    thread_ts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,38 +77,66 @@ class WeekPrecision:
         }
 
 
+def suggestion_id_from(value: object) -> int:
+    """The suggestion id a feedback button carries, read strictly: it arrives from outside.
+
+    Python's ``int`` would take ``"1_1"`` as 11 and ``" 7"`` as 7, and an id
+    past the column's range would fail in the database instead of here.
+    """
+    text = str(value)
+    if not _SUGGESTION_ID.fullmatch(text) or not 0 < int(text) <= MAX_SUGGESTION_ID:
+        raise InputError(f"{text[:40]!r} is not a suggestion id")
+    return int(text)
+
+
+def place_answer(incident_id: str, channel: str, thread_ts: str | None, *, database_url: str) -> None:
+    """Remember where an incident's answer was posted: only clicks there count as votes on its suggestions.
+
+    ``thread_ts`` is the thread the answer lives in: the answer's own ts for a
+    ``/rca`` answer, the mention's thread for an agent's answer; None when
+    Slack did not say (an answer sent through a ``response_url``).
+    """
+    with session_scope(database_url) as session:
+        session.execute(update(Incident).where(Incident.id == incident_id).values(channel=channel, thread_ts=thread_ts))
+
+
 def record_vote(
     suggestion_id: int,
     user_id: str,
     vote: int,
     *,
     database_url: str,
+    clicked_in: MessagePlace | None = None,
     at: datetime | None = None,
 ) -> VoteTally:
     """Store one responder's vote (a second click by the same person replaces the first).
 
     A thumbs-up confirms the change as the incident's root cause; taking it back
-    removes that confirmation unless someone else still vouches for it.
+    removes that confirmation unless someone else still vouches for it. A click
+    (``clicked_in``) counts only on the message that showed the suggestion
+    (:func:`place_answer`); without it the caller vouches for the vote.
     """
     if vote not in (UP, DOWN):
         raise InputError(f"a vote is +1 or -1, not {vote!r}")
     at = at or utcnow()
     try:
         with session_scope(database_url) as session:
-            return _store_vote(session, suggestion_id, user_id, vote, at)
+            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in)
     except IntegrityError:
         # Two clicks from the same person raced on the unique (suggestion, user) key:
         # the retry finds the first vote and updates it.
         with session_scope(database_url) as session:
-            return _store_vote(session, suggestion_id, user_id, vote, at)
+            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in)
 
 
 def _store_vote(
-    session: Session, suggestion_id: int, user_id: str, vote: int, at: datetime
+    session: Session, suggestion_id: int, user_id: str, vote: int, at: datetime, clicked_in: MessagePlace | None
 ) -> VoteTally:
     suggestion = session.get(Suggestion, suggestion_id)
     if suggestion is None:
         raise InputError(f"no suggestion {suggestion_id}: it may have been deleted by retention")
+    if clicked_in is not None and not _posted_in(suggestion.incident, clicked_in):
+        raise InputError(f"suggestion {suggestion_id} was not posted in this message; vote on the answer that shows it")
     existing = session.scalars(
         select(Feedback).where(Feedback.suggestion_id == suggestion_id, Feedback.user_id == user_id)
     ).one_or_none()
@@ -117,6 +158,12 @@ def _store_vote(
         vote=vote,
         changed=changed,
     )
+
+
+def _posted_in(incident: Incident, place: MessagePlace) -> bool:
+    if incident.channel != place.channel:
+        return False
+    return incident.thread_ts is None or incident.thread_ts in (place.message_ts, place.thread_ts)
 
 
 def _counts(session: Session, suggestion_id: int) -> tuple[int, int]:

@@ -2,7 +2,10 @@
 
 Every path in redacts and hashes the same way (:func:`prepared_rows`): nothing
 unredacted is stored or classified, and a report seen before (same id or same
-redacted text) is skipped. Two ways to classify:
+original text) is skipped. The hash is taken of the original text, never the
+redacted one: two reports that differ only in a card number or an e-mail
+address redact to the same words but are different reports. Only the hash of
+the original is kept. Two ways to classify:
 
 - inline (:func:`ingest_reports`: files, ``culprit reports ingest`` and the
   demo): the category is set and the daily count bumped in the transaction
@@ -24,7 +27,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +48,9 @@ from tools.reports.redaction import redact
 BATCH = 500
 CLASSIFY_BATCH = 256
 DEADLOCK_RETRIES = 3
+# A report's own time must be one the trends can place: none predate 1970, and a sender's clock may run a little fast.
+EARLIEST_REPORT = datetime(1970, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,14 @@ class IntakeResult:
         }
 
 
-def content_hash(redacted_text: str) -> str:
-    """Same words, same hash: case and whitespace differences are the same report."""
-    normalised = re.sub(r"\s+", " ", redacted_text.strip().lower())
-    return hashlib.sha256(normalised.encode()).hexdigest()
+def content_hash(original_text: str) -> str:
+    """Same words, same hash: case and whitespace differences are the same report.
+
+    Give it the text as received: after redaction distinct reports collide.
+    A lone surrogate (which no database stores) still hashes.
+    """
+    normalised = " ".join(original_text.lower().split())
+    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def parse_created_at(value: Any) -> datetime | None:
@@ -108,16 +117,36 @@ def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
         raise ValueError("missing or empty 'text'")
     identifier = row.get("id")
     label = row.get("category") or None
+    for name in ("id", "text", "category"):
+        _check_storable(row.get(name), name)
     try:
         created_at = parse_created_at(row.get("created_at"))
     except (TypeError, ValueError, OverflowError, OSError) as error:
         raise ValueError(f"bad 'created_at' {row.get('created_at')!r} (use ISO 8601)") from error
+    if created_at is not None and not EARLIEST_REPORT <= created_at <= utcnow() + CLOCK_SKEW:
+        raise ValueError(f"'created_at' {row.get('created_at')!r} is out of range (from 1970 to now)")
     return IncomingReport(
         id=None if identifier in (None, "") else str(identifier),
         text=text,
         created_at=created_at,
         label=str(label) if label is not None else None,
     )
+
+
+def _check_storable(value: Any, name: str) -> None:
+    """Refuse text a database cannot store, so one such report is refused alone instead of failing its batch.
+
+    PostgreSQL rejects NUL in text, and no database stores a lone UTF-16
+    surrogate (JSON lets a sender write ``\\ud800``; it is not UTF-8).
+    """
+    if not isinstance(value, str):
+        return
+    if "\x00" in value:
+        raise ValueError(f"'{name}' contains a NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"'{name}' contains a lone surrogate such as \\ud800 (not valid Unicode)") from None
 
 
 def read_report_file(path: Path, skip_bad: bool = False) -> tuple[list[IncomingReport], list[str]]:
@@ -187,7 +216,7 @@ def ingest_reports(
 
 
 def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetime) -> list[dict[str, Any]]:
-    """Redacted, hashed rows, one per id and per text, in content-hash order.
+    """Redacted rows hashed on their original text, one per id and per text, in content-hash order.
 
     The fixed order matters on PostgreSQL: two batches inserting the same
     reports take their unique-index locks in the same order instead of
@@ -196,8 +225,7 @@ def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetim
     rows: dict[str, dict[str, Any]] = {}
     ids: set[str] = set()
     for report in batch:
-        text = redact(report.text.strip())
-        digest = content_hash(text)
+        digest = content_hash(report.text)
         identifier = report.id or digest[:32]
         if digest in rows or identifier in ids:
             continue
@@ -205,7 +233,7 @@ def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetim
         rows[digest] = {
             "id": identifier,
             "content_hash": digest,
-            "text": text,
+            "text": redact(report.text.strip()),
             "source": source,
             "created_at": report.created_at or arrived,
             "ingested_at": arrived,
