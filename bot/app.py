@@ -32,10 +32,11 @@ def web_client(settings: Settings) -> WebClient:
     slack_sdk joins method names onto the base URL with ``urljoin``, so the base
     needs its trailing slash or the last path segment is lost.
     """
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     if settings.slack_api_url:
         base_url = settings.slack_api_url.rstrip("/") + "/"
-        return WebClient(token=settings.slack_bot_token, base_url=base_url)
-    return WebClient(token=settings.slack_bot_token)
+        return WebClient(token=token, base_url=base_url)
+    return WebClient(token=token)
 
 
 def create_app(
@@ -55,7 +56,7 @@ def create_app(
     client = web_client(settings)
     app = App(
         client=client,  # carries the token and the API base URL
-        signing_secret=settings.slack_signing_secret or "",
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         # Listener threads mostly wait on investigations and Slack; many of them keep acks fast.
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="slack-listener"),
         ignoring_self_events_enabled=False,  # bot.guards drops our own events, and counts them

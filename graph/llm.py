@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_openai import ChatOpenAI
-from pydantic import SecretStr
 
 from knowledge.config import Settings
 from tools.llm.client import MAX_RETRIES, LLMEndpoint
@@ -25,7 +24,7 @@ def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
     endpoint = LLMEndpoint.from_settings(settings)
     return ChatOpenAI(
         base_url=endpoint.base_url,
-        api_key=SecretStr(endpoint.api_key),
+        api_key=endpoint.api_key,
         model=endpoint.model,
         timeout=endpoint.timeout,
         max_retries=MAX_RETRIES,

@@ -1,4 +1,11 @@
-"""The ``culprit`` command: one Typer group per noun, errors as one red line."""
+"""The ``culprit`` command: one Typer group per noun, errors as one red line.
+
+Command modules import Typer, Rich and ``knowledge.errors`` at the top and
+everything else (settings, the store, MiniLM, Chroma, LangGraph, the judges)
+inside the command that uses it, so ``--help`` and the light commands start at
+once (``tests/test_cli_imports.py`` holds them to it). Typer reads the commands'
+signatures, so their types and defaults come from light modules too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import sys
 
 import typer
 
-from bot.cli.console import errors
+from bot.cli.console import errors, print_error
 from knowledge.errors import CulpritError
 
 app = typer.Typer(
@@ -45,12 +52,31 @@ _register()
 
 
 def main() -> None:
-    """Console entry point: known failures become one line and exit code 1."""
+    """Console entry point: known failures become one line each (one per bad setting) and exit code 1."""
     try:
         app()
     except CulpritError as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        print_error(str(error))
         sys.exit(1)
     except KeyboardInterrupt:
         errors.print("[red]interrupted[/]")
         sys.exit(130)
+    except Exception as error:
+        # Imported here, where it costs nothing: SQLAlchemy is loaded whenever the error is one of its own.
+        from sqlalchemy.exc import DatabaseError
+
+        if not isinstance(error, DatabaseError):
+            raise
+        print_error(_database_problem(error))
+        sys.exit(1)
+
+
+def _database_problem(error: Exception) -> str:
+    """A store that is missing its tables, is not a database or cannot be opened, as a line with the fix."""
+    from knowledge.config import get_settings, masked_url
+
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    return (
+        f"the database at {masked_url(get_settings().resolved_database_url)} cannot be used ({reason}); "
+        "run `culprit db upgrade` to create its tables, or set CULPRIT_DATABASE_URL or CULPRIT_DATA_DIR to a usable one"
+    )

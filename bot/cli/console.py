@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,6 +23,12 @@ console = Console()
 errors = Console(stderr=True)
 
 T = TypeVar("T")
+
+
+def print_error(message: str) -> None:
+    """Each line of ``message`` as one red ``error:`` line on stderr, never wrapped, so it can be grepped."""
+    for line in message.splitlines():
+        errors.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def print_json(payload: Any) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import typer
 
 from bot.cli.console import console
-from knowledge.config import get_settings
-from knowledge.db import migrate
 
 
 def register(app: typer.Typer) -> None:
@@ -15,8 +13,11 @@ def register(app: typer.Typer) -> None:
     @db.command("upgrade")
     def upgrade() -> None:
         """Apply every pending migration (safe to run from several replicas at once)."""
+        from knowledge.config import get_settings, masked_url
+        from knowledge.db import migrate
+
         settings = get_settings()
         migrate(settings.resolved_database_url)
-        console.print(f"schema is up to date at {settings.resolved_database_url}")
+        console.print(f"schema is up to date at {masked_url(settings.resolved_database_url)}")
 
     app.add_typer(db, name="db")

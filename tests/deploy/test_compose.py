@@ -148,7 +148,8 @@ def test_the_example_environment_gives_valid_settings(
         f"postgresql+psycopg://{example_env['POSTGRES_USER']}:{example_env['POSTGRES_PASSWORD']}"
         f"@postgres:5432/{example_env['POSTGRES_DB']}"
     )
-    assert configured.slack_signing_secret == example_env["SLACK_SIGNING_SECRET"]
+    assert configured.slack_signing_secret is not None
+    assert configured.slack_signing_secret.get_secret_value() == example_env["SLACK_SIGNING_SECRET"]
     assert configured.allowed_channels == [] and configured.incident_channel_pattern == "inc-*"
     assert configured.chroma_url == "http://chroma:8000"
     assert not configured.llm_base_url and not configured.reports_token  # off until the operator sets them

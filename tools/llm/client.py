@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 import openai
+from pydantic import SecretStr
 
 from knowledge.config import Settings
 from knowledge.errors import InputError
@@ -29,7 +30,8 @@ class LLMEndpoint:
 
     base_url: str
     model: str
-    api_key: str = "EMPTY"
+    # A SecretStr, so printing or logging an endpoint hides it; immutable, so one shared default is safe.
+    api_key: SecretStr = SecretStr("EMPTY")  # noqa: RUF009
     timeout_s: float = 20.0
 
     @classmethod
@@ -52,7 +54,7 @@ def openai_client(endpoint: LLMEndpoint) -> openai.OpenAI:
     """A thread-safe client for ``endpoint`` under the module's retry policy."""
     return openai.OpenAI(
         base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
+        api_key=endpoint.api_key.get_secret_value(),
         timeout=endpoint.timeout,
         max_retries=MAX_RETRIES,
     )

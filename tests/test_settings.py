@@ -1,0 +1,140 @@
+"""A bad setting stops `culprit` at once: one red line naming the variable and the fix, exit code 1.
+
+Each case runs the installed ``culprit`` command in a subprocess, as a user
+would, with one bad variable in its environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from knowledge.config import Settings
+
+CULPRIT = str(Path(sys.executable).with_name("culprit"))
+RCA = ["rca", "checkout is down"]
+SERVE = ["serve", "--port", "0"]
+
+
+def culprit(arguments: list[str], data_dir: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "CULPRIT_DATA_DIR": str(data_dir), **variables}
+    return subprocess.run([CULPRIT, *arguments], env=environment, capture_output=True, text=True, timeout=300, check=False)
+
+
+def refused_with(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The error lines, after checking it failed as a user should see it: exit code 1, no traceback."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return result.stderr.splitlines()
+
+
+CASES = [
+    (SERVE, "CULPRIT_DIGEST_HOUR", "31",
+     "CULPRIT_DIGEST_HOUR=31: input should be less than or equal to 23; set it to an hour of the day from 0 to 23"),
+    (SERVE, "CULPRIT_INCIDENT_CHANNELS", "notjson",
+     'CULPRIT_INCIDENT_CHANNELS=notjson: not JSON; set it to a JSON list of channel ids, e.g. ["C0123","C0456"]'),
+    (SERVE, "CULPRIT_ALLOWED_USERS", '"U0123"',
+     'CULPRIT_ALLOWED_USERS="U0123": input should be a valid list; set it to a JSON list of user ids, e.g. ["U0123"]'),
+    (RCA, "CULPRIT_MIN_CONFIDENCE", "5",
+     "CULPRIT_MIN_CONFIDENCE=5: input should be less than or equal to 1; set it to a confidence from 0 to 1, e.g. 0.5"),
+    (["reports", "trends"], "CULPRIT_OTHER_CONFIDENCE", "-0.1",
+     ("CULPRIT_OTHER_CONFIDENCE=-0.1: input should be greater than or equal to 0; "
+      "set it to a confidence from 0 to 1, e.g. 0.4")),
+    (SERVE, "CULPRIT_DIGEST_DAY_OF_WEEK", "funday",
+     ('CULPRIT_DIGEST_DAY_OF_WEEK=funday: invalid weekday name "funday"; '
+      'set it to a day such as "mon", or days as cron writes them ("mon-fri", "mon,thu")')),
+    (SERVE, "CULPRIT_DIGEST_TIMEZONE", "Mars/Olympus",
+     ('CULPRIT_DIGEST_TIMEZONE=Mars/Olympus: no such time zone; set it to an IANA time zone such as "UTC" or '
+      '"Europe/Paris"')),
+    (RCA, "CULPRIT_WINDOW_DAYS", "0",
+     "CULPRIT_WINDOW_DAYS=0: input should be greater than or equal to 1; set it to a whole number of days, 1 or more"),
+    (RCA, "CULPRIT_BATCH_SIZE", "5",
+     ("CULPRIT_BATCH_SIZE=5: input should be greater than or equal to 6; "
+      "set it to a whole number of changes above 5 (each round keeps 5)")),
+    (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "soon",
+     ("CULPRIT_LLM_TIMEOUT_S=soon: input should be a valid number, unable to parse string as a number; "
+      "set it to a number of seconds above 0")),
+]
+
+
+@pytest.mark.parametrize(("arguments", "variable", "value", "expected"), CASES, ids=[case[1] for case in CASES])
+def test_a_bad_variable_is_one_line_that_names_it_and_the_fix(
+    arguments: list[str], variable: str, value: str, expected: str, tmp_path: Path
+) -> None:
+    lines = refused_with(culprit(arguments, tmp_path / "data", **{variable: value}))
+    assert lines == [f"error: {expected}"]
+    assert not (tmp_path / "data").exists(), "nothing was touched before the settings were checked"
+
+
+def test_a_data_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "culprit-data"
+    not_a_folder.write_text("a file where the data folder should be")
+    lines = refused_with(culprit(["db", "upgrade"], not_a_folder))
+    assert lines == [
+        (f"error: CULPRIT_DATA_DIR={not_a_folder}: this is a file, not a folder; "
+        "set it to a folder culprit can read and write (created if missing)")
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes any folder whatever its mode")
+def test_a_data_dir_this_user_cannot_use_is_refused(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    try:
+        lines = refused_with(culprit(["reports", "trends"], locked))
+    finally:
+        locked.chmod(0o700)
+    assert lines == [
+        (f"error: CULPRIT_DATA_DIR={locked}: this folder cannot be read and written by this user; "
+        "set it to a folder culprit can read and write (created if missing)")
+    ]
+
+
+def test_a_database_url_is_refused_without_echoing_its_password(tmp_path: Path) -> None:
+    result = culprit(["db", "upgrade"], tmp_path, CULPRIT_DATABASE_URL="postgresql+psycopg://ops:hunter2@db:port/x")
+    assert refused_with(result) == [
+        ("error: CULPRIT_DATABASE_URL: not a database URL; "
+        "set it to an SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/culprit")
+    ]
+    assert "hunter2" not in result.stderr
+
+
+def test_every_bad_variable_gets_its_own_line(tmp_path: Path) -> None:
+    lines = refused_with(culprit(SERVE, tmp_path, CULPRIT_DIGEST_HOUR="24", CULPRIT_MIN_CONFIDENCE="1.5"))
+    assert [line.split(":")[1].strip() for line in lines] == ["CULPRIT_MIN_CONFIDENCE=1.5", "CULPRIT_DIGEST_HOUR=24"]
+
+
+@pytest.mark.parametrize("database", ["fresh", "not a database"])
+def test_trends_on_a_store_it_cannot_read_says_how_to_fix_it(database: str, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    if database == "not a database":
+        data_dir.mkdir()
+        (data_dir / "culprit.db").write_text("these are not the tables you are looking for")
+    (line,) = refused_with(culprit(["reports", "trends"], data_dir))
+    reason = "no such table: category_daily" if database == "fresh" else "file is not a database"
+    assert line == (
+        f"error: the database at sqlite:///{data_dir / 'culprit.db'} cannot be used ({reason}); "
+        "run `culprit db upgrade` to create its tables, or set CULPRIT_DATABASE_URL or CULPRIT_DATA_DIR to a usable one"
+    )
+
+
+def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "CULPRIT_DATA_DIR": str(tmp_path / "not-yet-made"),
+        "CULPRIT_INCIDENT_CHANNELS": '["C0123", "C0456"]',
+        "CULPRIT_ALLOWED_USERS": "[]",
+        "CULPRIT_DIGEST_DAY_OF_WEEK": "mon-fri",
+        "CULPRIT_DIGEST_TIMEZONE": "Europe/Paris",
+        "CULPRIT_DIGEST_HOUR": "0",
+        "CULPRIT_MIN_CONFIDENCE": "1",
+        "CULPRIT_BATCH_SIZE": "6",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert settings.incident_channels == ["C0123", "C0456"] and settings.allowed_users == []
+    assert (settings.digest_day_of_week, settings.digest_timezone, settings.digest_hour) == ("mon-fri", "Europe/Paris", 0)
+    assert (settings.min_confidence, settings.batch_size) == (1.0, 6)
