@@ -4,6 +4,7 @@ from knowledge.changes import Change, ChangeFile
 from knowledge.claims import Claim
 from knowledge.db import Base
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
+from knowledge.ingest.git_tips import IngestedTip
 from knowledge.ownership import OwnershipRule
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from knowledge.services import Service
@@ -19,6 +20,7 @@ __all__ = [
     "Claim",
     "Feedback",
     "Incident",
+    "IngestedTip",
     "OwnershipRule",
     "RootCause",
     "Service",

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.answer_view import print_answer
 from bot.cli.console import console, print_json, progress_bar
-from bot.cli.ingest import show_loaded
-from bot.cli.ingest import TerminalProgress
-from bot.demo_run import DemoRun, run_demo
-from knowledge.config import get_settings
+from bot.cli.ingest import TerminalProgress, show_loaded
+
+if TYPE_CHECKING:
+    from bot.demo_run import DemoRun
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +30,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate the Acme shop (services, owners, months of changes, past incidents, wiki),
         load it, train the local judge and answer an example incident."""
+        from bot.demo_run import run_demo
+        from knowledge.config import get_settings
+
         settings = get_settings()
         directory = directory or settings.data_dir / "demo"
         with progress_bar(transient=not as_json) as bars:
@@ -64,6 +66,8 @@ def _as_json(run: DemoRun) -> dict[str, object]:
 
 
 def _show_answer(run: DemoRun, min_confidence: float) -> None:
+    from bot.cli.answer_view import print_answer
+
     query, answer = run.example_query, run.answer
     console.rule(f"[bold]Example incident {query.incident_id}")
     console.print(

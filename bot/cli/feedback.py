@@ -6,9 +6,6 @@ import typer
 from rich.table import Table
 
 from bot.cli.console import console, print_json
-from knowledge.config import get_settings
-from knowledge.db import migrate
-from tools.feedback.votes import precision_by_week
 
 
 def register(app: typer.Typer) -> None:
@@ -17,6 +14,10 @@ def register(app: typer.Typer) -> None:
     @feedback.command("stats")
     def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
         """Precision of suggestions by week: confirmed (👍) among those voted on."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.feedback.votes import precision_by_week
+
         database_url = get_settings().resolved_database_url
         migrate(database_url)
         weeks = precision_by_week(database_url=database_url)

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 
 from bot.cli.console import console, print_json, progress_bar
-from knowledge.config import get_settings
-from knowledge.db import migrate
 from knowledge.errors import InputError
-from knowledge.ingest.catalog import ingest_catalog
-from knowledge.ingest.codeowners import ingest_codeowners
-from knowledge.ingest.git_log import ingest_git
-from knowledge.ingest.history import ingest_cases, ingest_commits
-from knowledge.ingest.maintainers import ingest_maintainers
-from knowledge.ingest.report import LoadReport
+
+if TYPE_CHECKING:
+    from knowledge.ingest.report import LoadReport
 
 ingest_app = typer.Typer(
     help="Load changes, past investigations, ownership and services into the store.",
@@ -59,6 +54,9 @@ class TerminalProgress:
 
 def _database_url() -> str:
     """The configured database, migrated first so a fresh data directory just works."""
+    from knowledge.config import get_settings
+    from knowledge.db import migrate
+
     url = get_settings().resolved_database_url
     migrate(url)
     return url
@@ -93,7 +91,12 @@ def git(
     repo: Annotated[str | None, typer.Option(help="Repository name (default: from origin, else the folder).")] = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Changes of a git repository, each with the time it landed on the main line."""
+    """Changes of a git repository, each with the time it landed on the main line.
+
+    Again with nothing new, it reads only what landed since the last run on that
+    branch (everything again after a force-push)."""
+    from knowledge.ingest.git_log import ingest_git
+
     url = _database_url()
     with progress_bar() as bars:
         report = ingest_git(path, url, since=since, branch=branch, repo_name=repo,
@@ -115,6 +118,8 @@ def history(
     """Past investigations: commits become changes, cases become incidents with their root causes."""
     if not commits and not cases:
         raise InputError("nothing to load: give --commits FILE and/or --cases FILE")
+    from knowledge.ingest.history import ingest_cases, ingest_commits
+
     url = _database_url()
     reports: list[LoadReport] = []
     with progress_bar() as bars:
@@ -129,6 +134,8 @@ def codeowners(
     file: Annotated[Path, typer.Argument(help="A CODEOWNERS file.")], as_json: JsonOutput = False
 ) -> None:
     """Ownership rules from CODEOWNERS; they replace the rules this file gave before."""
+    from knowledge.ingest.codeowners import ingest_codeowners
+
     show_loaded([ingest_codeowners(file, _database_url())], as_json)
 
 
@@ -137,6 +144,8 @@ def maintainers(
     file: Annotated[Path, typer.Argument(help="A Linux-style MAINTAINERS file.")], as_json: JsonOutput = False
 ) -> None:
     """Ownership rules from MAINTAINERS entries; they replace the rules this file gave before."""
+    from knowledge.ingest.maintainers import ingest_maintainers
+
     url = _database_url()
     with progress_bar() as bars:
         report = ingest_maintainers(file, url, TerminalProgress(bars))
@@ -149,6 +158,8 @@ def catalog(
     as_json: JsonOutput = False,
 ) -> None:
     """Services, their owners, code paths and dependencies from a Backstage catalog."""
+    from knowledge.ingest.catalog import ingest_catalog
+
     show_loaded([ingest_catalog(files, _database_url())], as_json)
 
 

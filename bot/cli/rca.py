@@ -1,4 +1,8 @@
-"""``culprit rca``, ``train``, ``embed-changes`` and ``backtest``: the RCA engine from the terminal."""
+"""``culprit rca``, ``train``, ``embed-changes`` and ``backtest``: the RCA engine from the terminal.
+
+The engine (LangGraph, the judges, MiniLM) loads inside each command, so ``--help``
+and the other commands start without it.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 from rich.table import Table
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli.answer_view import print_answer
 from bot.cli.console import console, print_json, progress_bar
-from graph.rca_graph import replay_incident, run_rca
-from knowledge.config import get_settings
-from knowledge.db import DatabaseUnavailable, migrate
 from knowledge.errors import InputError
-from tools.rca.answers import IncidentQuery
-from tools.rca.history.backtest import BacktestOptions, run_backtest
-from tools.rca.embeddings import ChangeEmbeddings, EmbeddingRun, embed_store_changes
-from tools.rca.history.cases import History, load_history
-from tools.rca.judges.local import load_model, save_model
-from tools.rca.history.training import train_model
-from tools.rca.resources import embeddings_dir, load_resources, make_judge
-from tools.rca.store import store_has_changes
+
+if TYPE_CHECKING:
+    from tools.rca.embeddings import ChangeEmbeddings, EmbeddingRun
+    from tools.rca.history.cases import History
 
 CaseFiles = Annotated[list[Path], typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")]
 CommitFiles = Annotated[list[Path], typer.Option("--commits", help="commits-*.jsonl(.gz) file; repeat for several.")]
@@ -70,6 +65,8 @@ def _open(bars: RichProgress, description: str, total: int) -> TaskID:
 def _read_history(cases: list[Path], commits: list[Path]) -> History:
     if not cases or not commits:
         raise InputError("give at least one --cases file and one --commits file")
+    from tools.rca.history.cases import load_history
+
     history = load_history(cases, commits)
     if not history.cases:
         raise InputError(f"no cases in {', '.join(map(str, cases))}")
@@ -82,6 +79,9 @@ def _embeddings_for(
     """The embedding cache, with every commit of the history in it (embedding only new ones)."""
     if skip:
         return None
+    from tools.rca.embeddings import ChangeEmbeddings
+    from tools.rca.resources import embeddings_dir
+
     store = ChangeEmbeddings(embeddings_dir(data_dir))
     missing = store.missing(list(history.commits.values()))
     if missing:
@@ -95,6 +95,7 @@ def _embed_store(
     since: datetime | None = None, repo: str | None = None,
 ) -> EmbeddingRun:
     """Embed the ingested changes the cache lacks, so the first RCA only embeds its incident."""
+    from tools.rca.embeddings import embed_store_changes
 
     def opened(count: int) -> None:
         if count:
@@ -107,6 +108,11 @@ def _embed_store(
 
 def _store_is_ready(database_url: str) -> bool:
     """Whether the store can be read and holds changes (training works without one)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from knowledge.db import DatabaseUnavailable
+    from tools.rca.store import store_has_changes
+
     try:
         return store_has_changes(database_url)
     except (DatabaseUnavailable, OperationalError, ProgrammingError):
@@ -126,6 +132,14 @@ def register(app: typer.Typer) -> None:
         """Suggest the changes most likely to have caused an incident, with their evidence."""
         if not text.strip() and not title.strip():
             raise InputError("describe the incident: give its TEXT or --title")
+        from bot.cli.answer_view import print_answer
+        from graph.rca_graph import run_rca
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.rca.answers import IncidentQuery
+        from tools.rca.resources import load_resources
+        from tools.rca.store import store_has_changes
+
         started_at = parse_time(at)
         settings = get_settings()
         migrate(settings.resolved_database_url)  # a fresh data directory gets its schema, a dead database a clear error
@@ -150,6 +164,10 @@ def register(app: typer.Typer) -> None:
 
         With embeddings, the history's commits and the store's ingested changes are
         embedded too (once), so the first RCA embeds only its incident."""
+        from knowledge.config import get_settings
+        from tools.rca.history.training import train_model
+        from tools.rca.judges.local import save_model
+
         settings = get_settings()
         history = _read_history(cases, commits)
         ingested: EmbeddingRun | None = None
@@ -186,6 +204,11 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOutput = False,
     ) -> None:
         """Embed ingested changes ahead of time, so the first RCA answers without embedding its window."""
+        from knowledge.config import get_settings
+        from tools.rca.embeddings import ChangeEmbeddings
+        from tools.rca.resources import embeddings_dir
+        from tools.rca.store import store_has_changes
+
         settings = get_settings()
         landed_since = parse_time(since, "--since") if since else None
         if not store_has_changes(settings.resolved_database_url):
@@ -222,6 +245,12 @@ def register(app: typer.Typer) -> None:
         json_output: JsonOutput = False,
     ) -> None:
         """Replay later past incidents per repository and score the answers against baselines."""
+        from graph.rca_graph import replay_incident
+        from knowledge.config import get_settings
+        from tools.rca.history.backtest import BacktestOptions, run_backtest
+        from tools.rca.judges.local import load_model
+        from tools.rca.resources import make_judge
+
         settings = get_settings()
         history = _read_history(cases, commits)
         model = load_model(model_path) if model_path else None

@@ -7,15 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import typer
-import yaml
 from rich.table import Table
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.cli.console import console, errors, print_json, progress_bar
-from knowledge.config import get_settings
-from knowledge.db import migrate, session_scope
 from knowledge.errors import InputError
-from knowledge.reports import Category
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +23,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
     ) -> None:
         """Redact, classify and store reports from a CSV or JSONL file (id,text[,category][,created_at])."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
         from tools.reports.classifiers import configured_classifier
         from tools.reports.intake import BATCH, IntakeResult, ingest_reports, read_report_file
 
@@ -58,6 +55,12 @@ def register(app: typer.Typer) -> None:
     @reports.command("categories")
     def categories(file: Path) -> None:
         """Load categories from YAML or JSON: a list of {name, description, examples}."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        from knowledge.config import get_settings
+        from knowledge.db import migrate, session_scope
+        from knowledge.reports import Category
+
         definitions = _read_categories(file)
         url = get_settings().resolved_database_url
         migrate(url)
@@ -76,6 +79,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("train")
     def train(file: Path) -> None:
         """Train the embedded classifier on a labeled CSV/JSONL file (the category column)."""
+        from knowledge.config import get_settings
         from tools.reports.classifiers import classifier_path
         from tools.reports.classifiers.embedded import EmbeddedClassifier
         from tools.reports.intake import read_report_file
@@ -125,6 +129,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the clusters as JSON."),
     ) -> None:
         """Cluster stored reports into candidate categories, with a 2-D map and a summary."""
+        from knowledge.config import get_settings
         from tools.llm.client import LLMEndpoint
         from tools.reports.discovery import discover_categories, save_discovered
 
@@ -150,6 +155,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the daily counts as JSON."),
     ) -> None:
         """Daily report counts per category."""
+        from knowledge.config import get_settings
         from tools.reports.trends import daily_series
 
         last_day = _parse_day(end) if end else datetime.now(UTC).date()
@@ -169,6 +175,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("purge")
     def purge() -> None:
         """Delete raw reports older than the retention (CULPRIT_REPORT_RETENTION_DAYS); counts stay."""
+        from knowledge.config import get_settings
         from tools.reports.intake import purge_expired_reports
 
         settings = get_settings()
@@ -183,6 +190,7 @@ def register(app: typer.Typer) -> None:
         end: str = typer.Option(None, help="Last day of the week to summarise (default: yesterday)."),
     ) -> None:
         """The weekly digest of user reports and RCA results."""
+        from knowledge.config import get_settings
         from tools.reports.digest import build_digest
 
         if not dry_run:
@@ -193,6 +201,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _read_categories(file: Path) -> list[dict[str, object]]:
+    import yaml
+
     if not file.is_file():
         raise InputError(f"no such file: {file}; give a YAML or JSON list of {{name, description, examples}}")
     try:

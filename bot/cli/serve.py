@@ -6,16 +6,16 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-import structlog
 import typer
 
 from bot.cli.console import errors
-from knowledge.config import Settings, get_settings
 from knowledge.errors import CulpritError
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from slack_sdk import WebClient
+
+    from knowledge.config import Settings
 
 
 def missing_slack_settings(settings: Settings, socket_mode: bool) -> list[str]:
@@ -38,6 +38,8 @@ def configure_logging() -> None:
     through the same processors, so a log shipper parses one format and a line
     uvicorn writes while an incident is handled carries its id too.
     """
+    import structlog
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -88,6 +90,8 @@ def register(app: typer.Typer) -> None:
         no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Do not run scheduled jobs (for extra replicas)."),
     ) -> None:
         """Run the Slack bot: /rca, mentions in incident channels, feedback buttons."""
+        from knowledge.config import get_settings
+
         settings = get_settings()
         missing = missing_slack_settings(settings, socket_mode)
         if missing:
@@ -106,7 +110,7 @@ def register(app: typer.Typer) -> None:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
                 errors.print("culprit is connecting to Slack over Socket Mode")
-                SocketModeHandler(bolt, settings.slack_app_token).start()
+                SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()
             else:
                 import uvicorn
 

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.console import console, print_json, track
-from tools.rca.history.cases import load_history
-from tools.rca.history.sft_export import MAX_CANDIDATES, MIN_CANDIDATES, RecordFormat, export_sft
+from tools.rca.history.sft_format import MAX_CANDIDATES, MIN_CANDIDATES, RecordFormat
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +31,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Write supervised fine-tuning examples: incident + 2-20 lettered changes -> the culprit first."""
+        from tools.rca.history.cases import load_history
+        from tools.rca.history.sft_export import export_sft
+
         history = load_history(cases, commits, skip_bad=skip_bad)
         summary = export_sft(
             history,

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from bot.cli.console import console, print_json, progress_bar
 from bot.cli.ingest import ingest_app
-from knowledge.config import Settings, get_settings
-from knowledge.db import migrate
 from knowledge.errors import CulpritError
-from knowledge.wiki.indexing import index_wiki
-from knowledge.wiki.postmortems import link_postmortems
-from knowledge.wiki.store import configured_wiki
-from tools.wiki.evaluation import evaluate, load_questions
-from tools.wiki.search import WikiSearcher, searcher_for
+
+if TYPE_CHECKING:
+    from tools.wiki.search import WikiSearcher
 
 wiki_app = typer.Typer(help="Search the runbooks, service pages and postmortems.", no_args_is_help=True)
 
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
-def _searcher(settings: Settings) -> WikiSearcher:
-    searcher = searcher_for(configured_wiki(settings))
+def _searcher() -> WikiSearcher:
+    """The configured wiki's searcher; Chroma and MiniLM load here, when a command needs them."""
+    from knowledge.config import get_settings
+    from knowledge.wiki.store import configured_wiki
+    from tools.wiki.search import searcher_for
+
+    searcher = searcher_for(configured_wiki(get_settings()))
     if not len(searcher):
         raise CulpritError("the wiki index is empty; load pages with `culprit ingest wiki DIR` first")
     return searcher
@@ -40,7 +41,7 @@ def search(
     as_json: JsonOutput = False,
 ) -> None:
     """The pages that best answer QUERY, each with its best-matching section."""
-    hits = _searcher(get_settings()).search(query, service=service, k=k)
+    hits = _searcher().search(query, service=service, k=k)
     if as_json:
         print_json([asdict(hit) for hit in hits])
         return
@@ -59,8 +60,10 @@ def evaluate_command(
     as_json: JsonOutput = False,
 ) -> None:
     """Recall@3 and MRR of hybrid search against BM25 alone and embeddings alone, in one run."""
+    from tools.wiki.evaluation import evaluate, load_questions
+
     questions = load_questions(questions_file)
-    searcher = _searcher(get_settings())
+    searcher = _searcher()
     with progress_bar(transient=True) as bars:
         task = bars.add_task("asking the wiki", total=3 * len(questions))
         result = evaluate(searcher, questions, on_question=lambda: bars.advance(task))
@@ -84,6 +87,12 @@ def ingest_wiki(
     as_json: JsonOutput = False,
 ) -> None:
     """Index wiki pages in Chroma (only changed sections are re-embedded) and link postmortems to changes."""
+    from knowledge.config import get_settings
+    from knowledge.db import migrate
+    from knowledge.wiki.indexing import index_wiki
+    from knowledge.wiki.postmortems import link_postmortems
+    from knowledge.wiki.store import configured_wiki
+
     settings = get_settings()
     collection = configured_wiki(settings)
     with progress_bar() as bars:

@@ -2,7 +2,10 @@
 
 Two streaming ``git`` calls whatever the size of the history: ``git rev-list``
 for the commit graph (cheap, used to find when each commit landed) and one
-``git log --numstat`` for the commits not stored yet.
+``git log --numstat`` for the commits not stored yet. Both read only what landed
+since the branch's remembered tip (:mod:`knowledge.ingest.git_tips`), unless that
+tip is no longer an ancestor (a force-push) or the stored changes cover another
+``since``: then the whole history is read again and nothing is stored twice.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import refresh_statistics, store_changes
+from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
@@ -45,6 +49,14 @@ class Mainline:
 
     landings: dict[str, Landing]
     merges: set[str]
+
+
+@dataclass
+class GitLoadReport(LoadReport):
+    """A load's counts, plus how much of the history it had to read to find them."""
+
+    commits_read: int = 0
+    full_read: bool = True
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -118,23 +130,26 @@ def _stream(
         errors.close()
 
 
-def read_mainline(repo: Path, branch: str) -> Mainline:
-    """Landing times along the first-parent line of ``branch``.
+def read_mainline(repo: Path, tip: str, after: str | None = None) -> Mainline:
+    """Landing times along the first-parent line of the commit ``tip``, for the commits
+    that are not ancestors of ``after`` (all of them without it).
 
     A commit on that line lands at its own commit time; commits brought in by a
     merge on it land at the merge's commit time. Walking the line oldest first,
     everything an earlier merge brought is already placed, so each commit is
-    visited once.
+    visited once. Leaving out the ancestors of ``after`` changes no landing:
+    they are all the line reaches past ``after``'s side, and no merge before it
+    brought anything newer.
     """
     parents: dict[str, list[str]] = {}
     commit_times: dict[str, int] = {}
-    for line in _stream(repo, ["rev-list", "--parents", "--timestamp", branch, "--"]):
+    revisions = f"{after}..{tip}" if after else tip
+    for line in _stream(repo, ["rev-list", "--parents", "--timestamp", revisions, "--"]):
         if not line:
             continue
         timestamp, sha, *commit_parents = line.split()
         commit_times[sha] = int(timestamp)
         parents[sha] = commit_parents
-    tip = _git(repo, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}").strip()
     line_of_first_parents: list[str] = []
     current: str | None = tip
     while current is not None and current in parents:
@@ -217,6 +232,29 @@ def _directories_of(files: list[FileStat]) -> tuple[str, ...]:
     return tuple(sorted({posixpath.dirname(path) for path, _added, _deleted in files}))
 
 
+def _resolve_tip(path: Path, branch: str | None) -> str:
+    """The commit ``branch`` (default: HEAD) points at now; everything after reads from it, not the name."""
+    try:
+        return _git(path, "rev-parse", "--verify", "--quiet", f"{branch or 'HEAD'}^{{commit}}").strip()
+    except InputError:
+        if branch is None:
+            raise InputError(f"{path} has no commits yet; commit something or give --branch") from None
+        raise InputError(f"branch or revision {branch!r} not found in {path}") from None
+
+
+def _is_ancestor(path: Path, ancestor: str, tip: str) -> bool:
+    """False after a force-push, and when ``ancestor`` is gone from the repository."""
+    command = ["git", "-C", str(path), "merge-base", "--is-ancestor", ancestor, tip]
+    return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def _start_after(path: Path, tip: str, known: Tip | None, since: datetime | None) -> Tip | None:
+    """The remembered tip this load may start from, or None to read the whole history."""
+    if known is None or known.since != since:
+        return None
+    return known if known.sha == tip or _is_ancestor(path, known.sha, tip) else None
+
+
 def ingest_git(
     path: Path,
     url: str,
@@ -224,28 +262,30 @@ def ingest_git(
     branch: str | None = None,
     repo_name: str | None = None,
     progress: Progress | None = None,
-) -> LoadReport:
+) -> GitLoadReport:
     """Store every non-merge commit that landed on ``branch`` (default: HEAD) since ``since``.
 
     Merge commits are not changes (they have no diff of their own) but set when
-    the commits they bring in landed.
+    the commits they bring in landed. Only commits after the tip the last load of
+    this repository's branch remembered are read (see the module docstring).
     """
     progress = progress or Silent()
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     check_repository(path)
-    try:
-        _git(path, "rev-parse", "--verify", "--quiet", f"{branch or 'HEAD'}^{{commit}}")
-    except InputError:
-        if branch is None:
-            raise InputError(f"{path} has no commits yet; commit something or give --branch") from None
-        raise InputError(f"branch or revision {branch!r} not found in {path}") from None
+    tip = _resolve_tip(path, branch)
     branch = branch or "HEAD"
     repo_name = repo_name or repository_name(path)
-    report = LoadReport(kind="changes", source=f"{repo_name} ({path.resolve()})")
+    with session_scope(url) as session:
+        start = _start_after(path, tip, remembered_tip(session, repo_name, branch), since)
+    report = GitLoadReport(kind="changes", source=f"{repo_name} ({path.resolve()})", full_read=start is None)
+    if start is not None and start.sha == tip:
+        report.already_present = start.changes
+        return report
 
     progress.start(f"reading the history of {repo_name}")
-    mainline = read_mainline(path, branch)
+    mainline = read_mainline(path, tip, after=start.sha if start else None)
+    report.commits_read = len(mainline.landings)
     landed = sorted(
         (landing.time, sha)
         for sha, landing in mainline.landings.items()
@@ -256,9 +296,12 @@ def ingest_git(
         refresh_statistics(session)
         stored = existing_change_ids(session, wanted)
     fresh = [sha for sha in wanted if sha not in stored]
-    report.already_present = len(stored)
+    covered_before = start.changes if start else 0
+    report.already_present = covered_before + len(stored)
     if fresh:
         progress.start(f"storing changes of {repo_name}", total=len(fresh))
         new, present = store_changes(url, read_changes(path, fresh, repo_name, mainline), progress)
         report.new, report.already_present = new, report.already_present + present
+    with session_scope(url) as session:
+        remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report

@@ -4,6 +4,7 @@ a binary file, a rename, and known line counts and landing times."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,3 +136,12 @@ def write_history(path: Path, n_commits: int, merge_every: int = 25, feature_len
     for change in history.changes:
         change.sha = sha_of[f":{change.mark}"]
     return history
+
+
+def git_as_ana(repo: Path, *args: str, when: int = 1_710_000_000) -> str:
+    """A git command as one developer at a fixed time, so commits and their shas repeat; its output."""
+    stamp = f"{when} +0000"
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp,
+           "GIT_AUTHOR_NAME": "Ana", "GIT_AUTHOR_EMAIL": "ana@example.org",
+           "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.org"}  # fmt: skip
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True, text=True).stdout

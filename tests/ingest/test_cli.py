@@ -54,6 +54,9 @@ def test_git_on_a_fresh_data_dir_just_works(
     assert code == 0 and (data_dir / "culprit.db").exists()
     expected = sum(1 for change in synthetic_history.changes if change.landed_time >= 1_700_006_400)
     assert json.loads(out)["loaded"][0]["new"] == expected
+    code, out, _err = _culprit(args, monkeypatch, capsys)
+    idle = json.loads(out)["loaded"][0]
+    assert (code, idle["new"], idle["already_present"], idle["commits_read"]) == (0, 0, expected, 0)
 
 
 def test_ownership_and_catalog_commands(

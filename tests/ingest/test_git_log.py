@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.git_log import ingest_git, repository_name
 from tests.ingest.synthetic_repo import SyntheticHistory
+from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
 def _stored(url: str) -> dict[str, Change]:
@@ -96,14 +96,6 @@ def test_since_selects_by_landing_time_so_a_late_merge_brings_its_older_commits(
     assert set(stored) == expected and report.new == len(expected)
     assert synthetic_history.by_title("feature 25 part 0").sha in stored
     assert synthetic_history.by_title("change 25 on main").sha not in stored
-
-
-def _git(repo: Path, *args: str, when: int = 1_710_000_000) -> None:
-    stamp = f"{when} +0000"
-    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp,
-           "GIT_AUTHOR_NAME": "Ana", "GIT_AUTHOR_EMAIL": "ana@example.org",
-           "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.org"}  # fmt: skip
-    subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
 
 
 def test_a_no_ff_merge_made_with_git_itself(database_url: str, tmp_path: Path) -> None:

@@ -23,22 +23,14 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
 from knowledge.errors import InputError
 from knowledge.ingest.history_files import HistoryCase
 from tools.rca.history.cases import History, case_candidates, case_query, culprits
+from tools.rca.history.sft_format import MAX_CANDIDATES, MIN_CANDIDATES, RecordFormat
 from tools.rca.judges.prompt import candidate_labels, judge_messages
-
-MIN_CANDIDATES = 2
-MAX_CANDIDATES = 20
-
-
-class RecordFormat(StrEnum):
-    CHAT = "chat"
-    RANKED = "ranked"
 
 
 @dataclass
