@@ -118,8 +118,9 @@ def migrate(url: str) -> None:
             try:
                 config = alembic_config(url)
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-                connection.commit()
+                if not _at_head(connection, config):
+                    command.upgrade(config, "head")
+                    connection.commit()
             finally:
                 if engine.dialect.name == "postgresql":
                     connection.execute(text("SELECT pg_advisory_unlock(727274)"))
@@ -130,6 +131,16 @@ def migrate(url: str) -> None:
             f"cannot reach the database at {engine.url!r} ({reason}); "
             "check CULPRIT_DATABASE_URL and that the server is running"
         ) from error
+
+
+def _at_head(connection: Any, config: Any) -> bool:
+    """True when the store already has every revision: then migrating loads nothing more,
+    which is most of an idle command's start (env.py imports every model)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == set(ScriptDirectory.from_config(config).get_heads())
 
 
 def utcnow() -> datetime:
