@@ -26,17 +26,24 @@ from knowledge.errors import CulpritError
 LISTENER_THREADS = 64
 
 
+RATE_LIMIT_RETRIES = 3  # Slack's Retry-After is a few seconds: an answer three waits late still helps
+
+
 def web_client(settings: Settings) -> WebClient:
     """The Web API client; ``CULPRIT_SLACK_API_URL`` points it elsewhere (tests, proxies).
 
-    slack_sdk joins method names onto the base URL with ``urljoin``, so the base
-    needs its trailing slash or the last path segment is lost.
+    During an incident a busy workspace rate-limits ``chat.postMessage``; a call
+    answered 429 waits the Retry-After Slack gives and is sent again, so the
+    responder is not left with only "Investigating...". slack_sdk joins method
+    names onto the base URL with ``urljoin``, so the base needs its trailing slash.
     """
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    if settings.slack_api_url:
-        base_url = settings.slack_api_url.rstrip("/") + "/"
-        return WebClient(token=token, base_url=base_url)
-    return WebClient(token=token)
+    base_url = settings.slack_api_url.rstrip("/") + "/" if settings.slack_api_url else WebClient.BASE_URL
+    client = WebClient(token=token, base_url=base_url)
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
+    return client
 
 
 def create_app(

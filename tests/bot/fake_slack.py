@@ -43,6 +43,8 @@ class FakeSlack:
 
     channel_names: dict[str, str] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
+    # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
+    rate_limited: dict[str, int] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     base_url: str = ""
@@ -86,6 +88,14 @@ class FakeSlack:
                     seen = [(call.method, str(call.args)[:200]) for call in self.calls]
                     raise AssertionError(f"expected {count} matching Slack calls within {timeout}s; saw {seen}")
                 self._changed.wait(left)
+
+    def take_rate_limit(self, method: str) -> bool:
+        """True (and one fewer left) while ``method`` is still to be rate-limited."""
+        with self._lock:
+            left = self.rate_limited.get(method, 0)
+            if left:
+                self.rate_limited[method] = left - 1
+            return bool(left)
 
     def next_ts(self) -> str:
         with self._lock:
@@ -177,12 +187,18 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, json.dumps({"ok": False, "error": "not_authed"}).encode(), "application/json")
                 return
+            if slack.take_rate_limit(method):
+                slack.record(SlackCall("rate_limited:" + method, args, time.time(), body))
+                self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "0"})
+                return
             answer = slack.answer(method, args)
             slack.record(SlackCall(method, args, time.time(), body, answer))
             self._reply(200, json.dumps(answer).encode(), "application/json")
 
-        def _reply(self, status: int, payload: bytes, content_type: str) -> None:
+        def _reply(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -153,3 +153,16 @@ def test_an_unknown_service_is_named_with_the_closest_catalog_names(store: str, 
     assert "no service `paymnts` in the catalog" in posted.args["text"]
     assert "`payments`" in posted.args["text"]
     assert "investigation failed" not in posted.args["text"]
+
+
+def test_a_rate_limited_answer_is_sent_again_after_slacks_retry_after(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.slack.rate_limited["chat.postMessage"] = 2  # a busy workspace during an incident
+
+    assert bot.send.command("card payments fail at checkout with 502 service:payments").status_code == 200
+
+    posted = _answer(bot)
+    assert posted.args["text"].startswith("Likely culprits for: card payments fail at checkout with 502")
+    refused = bot.slack.calls_to("rate_limited:chat.postMessage")
+    assert len(refused) == 2 and all(call.args["text"] == posted.args["text"] for call in refused)
+    assert len([call for call in bot.slack.calls_to("chat.postMessage") if call.args.get("blocks")]) == 1
