@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot.channels import ChannelDirectory
 from bot.guards import RateLimiter, install_guards
 from bot.listeners import register_listeners
+from bot.reply_queue import ReplyQueue
 from bot.runtime import (
     DEFAULT_ANSWER_TIMEOUT_S,
     Ask,
@@ -52,6 +53,7 @@ def create_app(
     investigate: Investigate | None = None,
     ask: Ask | None = None,
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
+    replies: ReplyQueue | None = None,
     warm_up: bool = False,
 ) -> App:
     """A ready Bolt app; constructing it calls ``auth.test``, so a bad token fails here, at start-up.
@@ -81,6 +83,7 @@ def create_app(
         ask=ask or default_ask(settings),
         workers=investigation_pool(),
         answer_timeout_s=answer_timeout_s,
+        replies=replies or ReplyQueue(),
     )
 
     def share_runtime(context: BoltContext, next: Any) -> None:
@@ -88,6 +91,7 @@ def create_app(
         next()
 
     app.middleware(share_runtime)
+    app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # create_server drains it on SIGTERM
     install_guards(app, settings, channels, runtime.limiter)
     register_listeners(app)
     if warm_up and investigator is not None:

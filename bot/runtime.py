@@ -14,11 +14,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.channels import ChannelDirectory
 from bot.guards import RateLimiter
+from bot.reply_queue import ReplyQueue
 from graph.agent import AgentReply, answer_question
 from graph.agent_tools import AgentContext
 from knowledge.config import Settings
@@ -50,6 +51,7 @@ class BotRuntime:
     ask: Ask
     workers: ThreadPoolExecutor
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
+    replies: ReplyQueue = field(default_factory=ReplyQueue)
 
     @property
     def database_url(self) -> str:

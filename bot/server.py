@@ -118,10 +118,14 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         """On SIGTERM (a rolling restart), answer what was already acked before the process exits.
 
         uvicorn re-raises the signal once it has stopped, which ends the process
-        without waiting for Bolt's listener threads: wait for them here.
+        without waiting for Bolt's listener threads or the replies they queued:
+        wait for both here.
         """
         yield
         await run_in_threadpool(bolt_app.listener_runner.listener_executor.shutdown, True)
+        replies = getattr(bolt_app, "culprit_replies", None)  # set by bot.app.create_app
+        if replies is not None:
+            await run_in_threadpool(replies.drain)
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming, routes=routes)

@@ -35,22 +35,35 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
     except InputError as error:
         ack(response_type="ephemeral", text=f"{escape(str(error))}\n{USAGE}")
         return
-    ack(response_type="in_channel", text=investigating_text(query.text))
-
     channel = command["channel_id"]
-    runtime.channels.remember(channel, command.get("channel_name"))
+
     def work() -> SlackMessage:
         unknown = unknown_service(query.service, catalog_services(runtime.database_url))
         return notice(escape(unknown)) if unknown else rca_reply(runtime.investigate, query)()
 
-    with structlog.contextvars.bound_contextvars(
-        incident_id=query.incident_id, channel=channel, user=command.get("user_id"), kind="command"
-    ):
-        log.info("investigating", service=query.service, started_at=query.started_at.isoformat())
-        message = prepare(runtime, "command", work)
-        ts = post(client, message, channel=channel, response_url=command.get("response_url"))
-        open_for_votes(runtime, message, query.incident_id, channel, ts)
-        log.info("answer posted")
+    def deliver() -> None:
+        with structlog.contextvars.bound_contextvars(
+            incident_id=query.incident_id, channel=channel, user=command.get("user_id"), kind="command"
+        ):
+            log.info("investigating", service=query.service, started_at=query.started_at.isoformat())
+            message = prepare(runtime, "command", work)
+            ts = post(client, message, channel=channel, response_url=command.get("response_url"))
+            open_for_votes(runtime, message, query.incident_id, channel, ts)
+            log.info("answer posted")
+
+    # The listener thread only acks: the investigation and the post wait in the reply queue.
+    position = runtime.replies.reserve()
+    if position is None:
+        log.warning("reply queue full", capacity=runtime.replies.capacity)
+        ack(response_type="ephemeral", text=runtime.replies.busy_text())
+        return
+    try:
+        ack(response_type="in_channel", text=investigating_text(query.text) + runtime.replies.queued_text(position))
+    except Exception:
+        runtime.replies.cancel()
+        raise
+    runtime.replies.start(deliver)
+    runtime.channels.remember(channel, command.get("channel_name"))
 
 
 def register(app: App) -> None:

@@ -43,7 +43,17 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
     except InputError as error:
         client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=f"{escape(str(error))}\n{USAGE}")
         return
-    placeholder = client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=LOOKING)
+    position = runtime.replies.reserve()
+    if position is None:
+        client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=runtime.replies.busy_text())
+        return
+    try:
+        placeholder = client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=LOOKING + runtime.replies.queued_text(position)
+        )
+    except Exception:
+        runtime.replies.cancel()
+        raise
     agent_context = AgentContext(
         started_at=query.started_at,
         database_url=runtime.database_url,
@@ -57,14 +67,17 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         unknown = unknown_service(query.service, catalog_services(runtime.database_url))
         return notice(escape(unknown)) if unknown else agent_message(runtime.ask(query.text, agent_context))
 
-    with structlog.contextvars.bound_contextvars(
-        incident_id=query.incident_id, channel=channel, thread=f"{channel}:{thread_ts}", user=user, kind="mention"
-    ):
-        log.info("answering a mention")
-        message = prepare(runtime, "mention", work)
-        post(client, message, channel=channel, replace_ts=placeholder["ts"])
-        open_for_votes(runtime, message, query.incident_id, channel, thread_ts)
-        log.info("answer posted")
+    def deliver() -> None:
+        with structlog.contextvars.bound_contextvars(
+            incident_id=query.incident_id, channel=channel, thread=f"{channel}:{thread_ts}", user=user, kind="mention"
+        ):
+            log.info("answering a mention")
+            message = prepare(runtime, "mention", work)
+            post(client, message, channel=channel, replace_ts=placeholder["ts"])
+            open_for_votes(runtime, message, query.incident_id, channel, thread_ts)
+            log.info("answer posted")
+
+    runtime.replies.start(deliver)
 
 
 def register(app: App) -> None:

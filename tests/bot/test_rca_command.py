@@ -166,3 +166,28 @@ def test_a_rate_limited_answer_is_sent_again_after_slacks_retry_after(store: str
     refused = bot.slack.calls_to("rate_limited:chat.postMessage")
     assert len(refused) == 2 and all(call.args["text"] == posted.args["text"] for call in refused)
     assert len([call for call in bot.slack.calls_to("chat.postMessage") if call.args.get("blocks")]) == 1
+
+
+def test_a_burst_is_acked_at_once_queued_in_order_and_refused_kindly_when_full(store: str, start_bot: StartBot) -> None:
+    from bot.reply_queue import ReplyQueue
+
+    released = threading.Event()
+    started: list[str] = []
+
+    def stuck(query: IncidentQuery) -> RcaAnswer:
+        started.append(query.text)
+        released.wait(timeout=60)  # every investigation waits until the burst has been acked
+        return RcaAnswer(incident=query, confident=False, confidence=0.0, suggestions=[])
+
+    # Two replies run at once, two more wait, the fifth finds the queue full.
+    bot = start_bot(store, investigate=stuck, replies=ReplyQueue(capacity=4, runners=2))
+    acks = [bot.send.command(f"checkout is down, wave {wave}").json() for wave in range(5)]
+    released.set()
+
+    assert [ack["response_type"] for ack in acks] == ["in_channel"] * 4 + ["ephemeral"]
+    assert "queued" not in acks[0]["text"] and "queued" not in acks[1]["text"]
+    assert "queued as #1" in acks[2]["text"] and "queued as #2" in acks[3]["text"]
+    assert "can't take another" in acks[4]["text"]
+    answers = bot.slack.wait_for(lambda call: call.method == "chat.postMessage" and call.args.get("blocks"), count=4)
+    assert all(any(f"wave {wave}" in call.args["text"] for call in answers) for wave in range(4))
+    assert sorted(started) == [f"checkout is down, wave {wave}" for wave in range(4)]

@@ -1,0 +1,72 @@
+"""Replies waiting for an investigation, so Bolt's listener threads only parse and ack.
+
+A burst of ``/rca`` once held every listener thread waiting on investigations,
+and Slack's later requests found none left to ack them (404 "unhandled
+request"). A listener now reserves a place here, acks, and hands the rest over.
+The queue is bounded: when it is full the responder is told at once that the
+bot is busy, instead of being acked and forgotten.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_CAPACITY = 100  # replies in flight per replica: a large incident's burst, not a flood
+DEFAULT_RUNNERS = 16  # threads that wait on investigations and post; the investigation pool does the CPU work
+
+
+class ReplyQueue:
+    """At most ``capacity`` replies in flight, run by ``runners`` threads in arrival order."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, runners: int = DEFAULT_RUNNERS) -> None:
+        self.capacity = capacity
+        self.runners = runners
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._pool = ThreadPoolExecutor(max_workers=runners, thread_name_prefix="culprit-reply")
+
+    def reserve(self) -> int | None:
+        """A place in the queue (1 = first, running at once while ``<= runners``), or None when full."""
+        with self._lock:
+            if self._in_flight >= self.capacity:
+                return None
+            self._in_flight += 1
+            return self._in_flight
+
+    def start(self, reply: Callable[[], None]) -> None:
+        """Run ``reply`` for a reserved place, in a copy of the caller's context (its log fields)."""
+        self._pool.submit(contextvars.copy_context().run, self._run, reply)
+
+    def drain(self) -> None:
+        """Finish every reply already acked, then take no more (a replica stopping for a restart)."""
+        self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        """Give back a reserved place that will not be started (the ack or placeholder failed)."""
+        with self._lock:
+            self._in_flight -= 1
+
+    def _run(self, reply: Callable[[], None]) -> None:
+        try:
+            reply()
+        except Exception:  # the reply paths turn failures into messages; anything left must not kill the runner
+            log.exception("a reply failed after its request was acked")
+        finally:
+            self.cancel()
+
+    def busy_text(self) -> str:
+        return (
+            f"🚦 I'm working on {self.capacity} investigations right now and can't take another. "
+            "Try again in a minute."
+        )
+
+    def queued_text(self, position: int) -> str:
+        """What the ack adds when the reply must wait for earlier ones ('' when it starts at once)."""
+        return f" (busy: queued as #{position - self.runners})" if position > self.runners else ""
