@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import tempfile
 import zipfile
@@ -107,6 +109,15 @@ class ModelFile:
     def refused(self, why: str) -> CulpritError:
         """The error for a file that cannot be used, naming the command that makes a good one."""
         return self._refuse(f"the model file {self.path} {why}; {self._fix}")
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[None]:
+        """Members that parse but do not have the shape a model needs (a missing key, a list for a
+        mapping, a string for a count) are refused like a damaged file, never raised as they are."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            raise self.refused(f"does not hold the model it claims ({type(error).__name__}: {error})") from error
 
     def json(self, name: str) -> Any:
         try:

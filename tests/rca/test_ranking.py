@@ -126,6 +126,18 @@ def test_a_model_file_that_would_unpack_too_large_is_refused_before_unpacking(
         load_model(path)
 
 
+def test_a_model_file_whose_parts_have_the_wrong_shape_is_refused(trained: RankerModel, tmp_path: Path) -> None:
+    path = save_model(trained, tmp_path / "ranker.model")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["component_maps.json"] = b'{"acme/widget": {"word_counts": {}, "evil": 1}}'  # a field no map has
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(CulpritError, match="does not hold the model it claims .*TypeError.*retrain with `culprit train`"):
+        load_model(path)
+
+
 def test_a_model_file_of_another_layout_is_refused(tmp_path: Path) -> None:
     path = ModelWriter(FILE_KIND, FILE_FORMAT + 1).save(tmp_path / "ranker.model", {})
     with pytest.raises(CulpritError, match=f"version {FILE_FORMAT + 1}, not .* version {FILE_FORMAT}; retrain"):

@@ -112,26 +112,27 @@ def load_model(path: Path) -> RankerModel:
     manifest = model_file.manifest
     if manifest.get("model_version") != MODEL_VERSION:
         raise model_file.refused(f"is not a ranker of version {MODEL_VERSION}")
-    missing = set(manifest["feature_names"]) - set(FEATURE_NAMES)
-    if missing:
-        raise model_file.refused(f"expects signals this version lacks ({', '.join(sorted(missing))})")
-    try:
-        ranker = Booster(model_str=model_file.text("ranker"))
-    except LightGBMError as error:
-        raise model_file.refused(f"has damaged LightGBM trees ({error})") from error
-    return RankerModel(
-        ranker=ranker,
-        feature_names=tuple(manifest["feature_names"]),
-        component_maps=model_parts.read_component_maps(model_file),
-        confidence=model_parts.read_confidence(model_file),
-        trained_until=manifest["trained_until"],
-        n_cases=manifest["n_cases"],
-        repos=manifest["repos"],
-        uses_embeddings=manifest["uses_embeddings"],
-        past_incidents=model_parts.read_past_incidents(model_file),
-        similar_changes=model_parts.read_similar_changes(model_file, manifest["similar_changes"]),
-        version=manifest["model_version"],
-    )
+    with model_file.rebuilding():
+        missing = set(manifest["feature_names"]) - set(FEATURE_NAMES)
+        if missing:
+            raise model_file.refused(f"expects signals this version lacks ({', '.join(sorted(missing))})")
+        try:
+            ranker = Booster(model_str=model_file.text("ranker"))
+        except LightGBMError as error:
+            raise model_file.refused(f"has damaged LightGBM trees ({error})") from error
+        return RankerModel(
+            ranker=ranker,
+            feature_names=tuple(manifest["feature_names"]),
+            component_maps=model_parts.read_component_maps(model_file),
+            confidence=model_parts.read_confidence(model_file),
+            trained_until=manifest["trained_until"],
+            n_cases=manifest["n_cases"],
+            repos=manifest["repos"],
+            uses_embeddings=manifest["uses_embeddings"],
+            past_incidents=model_parts.read_past_incidents(model_file),
+            similar_changes=model_parts.read_similar_changes(model_file, manifest["similar_changes"]),
+            version=manifest["model_version"],
+        )
 
 
 class LocalJudge:

@@ -118,7 +118,8 @@ class EmbeddedClassifier:
         if not Path(path).exists():
             raise InputError(f"no report classifier at {path}; train one with {RETRAIN}")
         model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, InputError, f"retrain with {RETRAIN}")
-        return cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()))
+        with model_file.rebuilding():
+            return cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()))
 
 
 def _word_vectorizer() -> TfidfVectorizer:
