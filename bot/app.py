@@ -91,9 +91,16 @@ def create_app(
         next()
 
     app.middleware(share_runtime)
-    app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # create_server drains it on SIGTERM
+    app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # read by finish_acked_replies
     install_guards(app, settings, channels, runtime.limiter)
     register_listeners(app)
     if warm_up and investigator is not None:
         runtime.workers.submit(investigator.warm_up)
     return app
+
+
+def finish_acked_replies(app: App) -> None:
+    """Wait for Bolt's listener threads, then for every reply they queued: a stopping replica
+    answers what it acked (``create_server`` calls this on SIGTERM)."""
+    app.listener_runner.listener_executor.shutdown(wait=True)
+    app.culprit_replies.drain()  # type: ignore[attr-defined]

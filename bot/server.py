@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.app import finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
 from bot.metrics import REQUEST_SECONDS
 from bot.reports_http import reports_endpoint
@@ -122,10 +123,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         wait for both here.
         """
         yield
-        await run_in_threadpool(bolt_app.listener_runner.listener_executor.shutdown, True)
-        replies = getattr(bolt_app, "culprit_replies", None)  # set by bot.app.create_app
-        if replies is not None:
-            await run_in_threadpool(replies.drain)
+        await run_in_threadpool(finish_acked_replies, bolt_app)
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming, routes=routes)
