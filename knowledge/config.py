@@ -188,7 +188,7 @@ def _explain(error: ErrorDetails) -> str:
     by_variable = {_variable(name): name for name in Settings.model_fields}
     field = by_variable.get(str(error["loc"][0]), str(error["loc"][0]))  # an aliased field is reported by its alias
     info = Settings.model_fields[field]
-    secret = field == "database_url" or SecretStr in get_args(info.annotation)
+    secret = field == "database_url" or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
     variable = _variable(field)
     given = "" if secret or variable not in os.environ else f"={os.environ[variable]}"
     item = "".join(f"item {place}: " for place in error["loc"][1:])
