@@ -1,4 +1,4 @@
-"""Code changes (commits or deploys) and the files they touch."""
+"""Changes (commits, and change events: deploys, flag flips, config pushes, infrastructure changes) and the files they touch."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, false, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime
 
 FileStat = tuple[str, int | None, int | None]
 """A touched file: path, lines added, lines deleted (None for binary files)."""
+
+CHANGE_KINDS = ("commit", "deploy", "flag", "config", "infra")
+"""What a change can be: a commit, or an event from a deploy pipeline, flag service or config system."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +42,13 @@ class ChangeRecord:
     deleted: int = 0
     directories: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    kind: str = "commit"
+    link: str = ""
+    environment: str = ""
+    version: str = ""
+    carries: tuple[str, ...] = ()
+    partial: bool = False
+    """Known only from a webhook payload (no line counts yet): the next poll of its repository completes it."""
 
     @cached_property
     def paths(self) -> tuple[str, ...]:
@@ -65,6 +75,13 @@ class Change(Base):
     n_files: Mapped[int] = mapped_column(Integer, default=0)
     directories: Mapped[list[str]] = mapped_column(JSON, default=list)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    kind: Mapped[str] = mapped_column(String(20), default="commit", server_default="commit")
+    link: Mapped[str] = mapped_column(Text, default="", server_default="")
+    environment: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    version: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # The commits a deploy carried (ids of changes), so an answer naming the deploy can name them too.
+    carries: Mapped[list[str] | None] = mapped_column(JSON, default=list, nullable=True)
+    partial: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     files: Mapped[list[ChangeFile]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeFile.position"
@@ -90,6 +107,12 @@ class Change(Base):
             deleted=self.deleted or 0,
             directories=tuple(self.directories or ()),
             services=tuple(self.services or ()),
+            kind=self.kind or "commit",
+            link=self.link or "",
+            environment=self.environment or "",
+            version=self.version or "",
+            carries=tuple(self.carries or ()),
+            partial=bool(self.partial),
         )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -36,6 +36,44 @@ JsonList = Annotated[list[str], NoDecode]
 
 class ConfigurationError(CulpritError):
     """A setting from the environment cannot be used; the message names the variable and the fix."""
+
+
+class TrackedRepo(BaseModel):
+    """A repository culprit keeps current on its own: a bare mirror of ``branch`` polled and pushed by webhooks.
+
+    ``url`` (https, ssh, file) or ``path`` (a local clone). Credentials never sit in
+    the URL: ``token_env`` names the environment variable holding an HTTPS token,
+    which git receives through its environment, so it shows in no log, error or
+    process list.
+    """
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[\w.-]+(/[\w.-]+)*$")
+    url: str | None = None
+    path: Path | None = None
+    branch: str = Field("main", min_length=1, max_length=255, pattern=r"^[\w./-]+$")
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> TrackedRepo:
+        from urllib.parse import urlsplit
+
+        if (self.url is None) == (self.path is None):
+            raise ValueError(f"repository {self.name!r} needs exactly one of url or path")
+        if self.url is not None and "://" in self.url and urlsplit(self.url).password is not None:
+            raise ValueError(
+                f"repository {self.name!r}: the url holds a password; put the token in an environment "
+                "variable and name it in token_env"
+            )
+        if ".." in self.branch.split("/") or self.branch.startswith("-"):
+            raise ValueError(f"repository {self.name!r}: {self.branch!r} is not a branch name")
+        return self
+
+    @property
+    def location(self) -> str:
+        """Where git fetches from (never holds a credential, so it may be logged)."""
+        return self.url if self.url is not None else str(Path(self.path or ".").resolve())
 
 
 class Settings(BaseSettings):
@@ -91,6 +129,16 @@ class Settings(BaseSettings):
     digest_hour: int = Field(9, ge=0, le=23, description="an hour of the day from 0 to 23")
     other_confidence: float = Field(0.4, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.4")
 
+    repos: Annotated[list[TrackedRepo], NoDecode] = Field(
+        [],
+        description='a JSON list of repositories, e.g. [{"name":"acme/web","url":"https://github.com/acme/web.git",'
+        '"branch":"main","token_env":"GITHUB_TOKEN"}] (url or path; the token stays in its own variable)',
+    )
+    poll_seconds: int = Field(60, ge=1, description="a whole number of seconds, 1 or more")
+    github_webhook_secret: SecretStr | None = None
+    gitlab_webhook_token: SecretStr | None = None
+    changes_token: SecretStr | None = None
+
     @field_validator("data_dir")
     @classmethod
     def _usable_folder(cls, path: Path) -> Path:
@@ -114,7 +162,15 @@ class Settings(BaseSettings):
                 raise ValueError("not a database URL") from None
         return url
 
-    @field_validator("incident_channels", "allowed_channels", "allowed_users", mode="before")
+    @field_validator("repos")
+    @classmethod
+    def _distinct_repos(cls, repos: list[TrackedRepo]) -> list[TrackedRepo]:
+        names = [repo.name for repo in repos]
+        if len(set(names)) != len(names):
+            raise ValueError("two repositories have the same name")
+        return repos
+
+    @field_validator("incident_channels", "allowed_channels", "allowed_users", "repos", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -166,6 +222,11 @@ class Settings(BaseSettings):
         return self.ranker_path or self.data_dir / "models" / "ranker.model"
 
     @property
+    def mirrors_dir(self) -> Path:
+        """Where the bare mirrors of ``repos`` live."""
+        return self.data_dir / "mirrors"
+
+    @property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
 
@@ -188,7 +249,7 @@ def _explain(error: ErrorDetails) -> str:
     by_variable = {_variable(name): name for name in Settings.model_fields}
     field = by_variable.get(str(error["loc"][0]), str(error["loc"][0]))  # an aliased field is reported by its alias
     info = Settings.model_fields[field]
-    secret = field == "database_url" or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+    secret = field in ("database_url", "repos") or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
     variable = _variable(field)
     given = "" if secret or variable not in os.environ else f"={os.environ[variable]}"
     item = "".join(f"item {place}: " for place in error["loc"][1:])

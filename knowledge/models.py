@@ -8,6 +8,7 @@ from knowledge.ingest.git_tips import IngestedTip
 from knowledge.ownership import OwnershipRule
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from knowledge.services import Service
+from knowledge.sources.freshness import SourceSync
 
 __all__ = [
     "Alert",
@@ -24,5 +25,6 @@ __all__ = [
     "OwnershipRule",
     "RootCause",
     "Service",
+    "SourceSync",
     "Suggestion",
 ]

@@ -7,7 +7,8 @@ from dataclasses import fields
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from knowledge.changes import Change, ChangeFile, ChangeRecord, existing_change_ids
@@ -25,6 +26,7 @@ def _change_row(record: ChangeRecord) -> dict[str, Any]:
         "email": record.email[:200],
         "directories": list(record.directories),
         "services": list(record.services),
+        "carries": list(record.carries),
     }
 
 
@@ -52,6 +54,36 @@ def _batches(records: Iterable[ChangeRecord], size: int) -> Iterator[list[Change
         yield batch
 
 
+def drop_partial_changes(session: Session, repo: str, ids: list[str]) -> set[str]:
+    """Delete the changes among ``ids`` known only from a webhook payload, so git's full record replaces them."""
+    partial: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        partial.update(
+            session.scalars(select(Change.id).where(Change.id.in_(chunk), Change.repo == repo, Change.partial))
+        )
+    if partial:
+        session.execute(delete(ChangeFile).where(ChangeFile.change_id.in_(partial)))
+        session.execute(delete(Change).where(Change.id.in_(partial)))
+    return partial
+
+
+def _store_batch(url: str, batch: list[ChangeRecord], seen: set[str], refresh: bool) -> tuple[int, int]:
+    """One transaction: insert the batch's records not stored yet. Returns (new, already present)."""
+    with session_scope(url) as session:
+        if refresh:
+            refresh_statistics(session)
+        stored = existing_change_ids(session, [record.id for record in batch])
+        fresh = [record for record in batch if record.id not in stored and record.id not in seen]
+        if fresh:
+            session.execute(insert(Change), [_change_row(record) for record in fresh])
+            file_rows = [row for record in fresh for row in _file_rows(record)]
+            if file_rows:
+                session.execute(insert(ChangeFile), file_rows)
+    seen.update(record.id for record in fresh)
+    return len(fresh), len(batch) - len(fresh)
+
+
 def store_changes(
     url: str, records: Iterable[ChangeRecord], progress: Progress, batch_size: int = BATCH_SIZE
 ) -> tuple[int, int]:
@@ -61,24 +93,16 @@ def store_changes(
     new_at_refresh: int | None = None
     seen: set[str] = set()
     for batch in _batches(records, batch_size):
-        with session_scope(url) as session:
-            if new_at_refresh is None or new >= 2 * max(new_at_refresh, batch_size // 2):
-                refresh_statistics(session)  # at the start, then each time this load's rows double
-                new_at_refresh = new
-            stored = existing_change_ids(session, [record.id for record in batch])
-            fresh: list[ChangeRecord] = []
-            for record in batch:
-                if record.id in stored or record.id in seen:
-                    present += 1
-                else:
-                    seen.add(record.id)
-                    fresh.append(record)
-            if fresh:
-                session.execute(insert(Change), [_change_row(record) for record in fresh])
-                file_rows = [row for record in fresh for row in _file_rows(record)]
-                if file_rows:
-                    session.execute(insert(ChangeFile), file_rows)
-            new += len(fresh)
+        # at the start, then each time this load's rows double
+        refresh = new_at_refresh is None or new >= 2 * max(new_at_refresh, batch_size // 2)
+        if refresh:
+            new_at_refresh = new
+        try:
+            batch_new, batch_present = _store_batch(url, batch, seen, refresh)
+        except IntegrityError:
+            # Another replica (a webhook, a poll) stored some of these meanwhile: look again.
+            batch_new, batch_present = _store_batch(url, batch, seen, refresh=False)
+        new, present = new + batch_new, present + batch_present
         progress.advance(len(batch))
     if new and new != new_at_refresh:
         with session_scope(url) as session:

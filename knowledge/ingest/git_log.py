@@ -24,7 +24,7 @@ from typing import IO
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest.change_store import refresh_statistics, store_changes
+from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
 from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
@@ -294,6 +294,8 @@ def ingest_git(
     wanted = [sha for _time, sha in landed]
     with session_scope(url) as session:
         refresh_statistics(session)
+        # Commits a webhook stored from its payload (no line counts) are read again in full.
+        completed = drop_partial_changes(session, repo_name, [*wanted, *mainline.merges])
         stored = existing_change_ids(session, wanted)
     fresh = [sha for sha in wanted if sha not in stored]
     covered_before = start.changes if start else 0
@@ -301,7 +303,8 @@ def ingest_git(
     if fresh:
         progress.start(f"storing changes of {repo_name}", total=len(fresh))
         new, present = store_changes(url, read_changes(path, fresh, repo_name, mainline), progress)
-        report.new, report.already_present = new, report.already_present + present
+        report.updated = len(completed & set(fresh))
+        report.new, report.already_present = new - report.updated, report.already_present + present
     with session_scope(url) as session:
         remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report

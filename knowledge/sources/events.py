@@ -1,0 +1,207 @@
+"""Change events that are not commits: deploys, feature-flag flips, config pushes, infrastructure changes.
+
+They become :class:`ChangeRecord` candidates like commits. A deploy names the
+commits it carried (a list, or a ``from..to`` range resolved against the
+repository's stored commits) and takes their files, so ownership and path
+evidence point at it as they would at the commits. Each event is checked on
+its own: a bad one is refused with its reason and the rest are stored; an id
+sent again is already present (idempotent).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from knowledge.changes import Change, ChangeRecord, FileStat
+from knowledge.db import session_scope, utcnow
+from knowledge.ingest.change_store import store_changes
+from knowledge.ingest.progress import Silent
+from knowledge.sources.freshness import EVENTS, record_check
+
+EVENT_KINDS = ("deploy", "flag", "config", "infra")
+MAX_TEXT = {"title": 500, "description": 20_000, "author": 200, "service": 200, "link": 2000,
+            "environment": 100, "version": 200, "source": 200, "repo": 200}  # fmt: skip
+_ID = re.compile(r"^[\w.:/@+-]{1,64}$")
+_SHA = re.compile(r"^[0-9a-f]{4,64}$")
+MAX_CARRIED = 1000
+MAX_FILES = 500
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class RejectedEvent:
+    """One event of a batch that was refused, and why; the others are stored."""
+
+    index: int
+    id: str | None
+    reason: str
+
+
+@dataclass
+class EventBatch:
+    """A batch checked item by item: the events fit to store and the refused ones with reasons."""
+
+    received: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[RejectedEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EventsStored:
+    new: int
+    already_present: int
+    rejected: list[RejectedEvent]
+
+
+def _text(item: dict[str, Any], name: str, required: bool = False) -> str:
+    value = item.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValueError(f"missing '{name}'")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"'{name}' must be a string")
+    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError(f"'{name}' holds a NUL character or a lone surrogate, which no database stores")
+    if len(value) > MAX_TEXT[name]:
+        raise ValueError(f"'{name}' is over {MAX_TEXT[name]} characters")
+    return value
+
+
+def _time(item: dict[str, Any]) -> datetime:
+    raw = item.get("time")
+    if not isinstance(raw, str):
+        raise ValueError("missing 'time' (ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)")
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad 'time' {raw[:40]!r} (use ISO 8601 with a time zone)") from None
+    if moment.tzinfo is None:
+        raise ValueError("'time' needs a time zone (e.g. 2026-11-30T15:04:05Z)")
+    moment = moment.astimezone(UTC)
+    if moment > utcnow() + CLOCK_SKEW or moment.year < 1970:
+        raise ValueError("'time' is in the future or before 1970")
+    return moment
+
+
+def _commits(item: dict[str, Any]) -> tuple[list[str], str]:
+    """The carried commits as listed, and a ``from..to`` range (either may be empty)."""
+    listed = item.get("commits", [])
+    if not isinstance(listed, list) or len(listed) > MAX_CARRIED:
+        raise ValueError(f"'commits' must be a list of at most {MAX_CARRIED} commit shas")
+    if any(not isinstance(sha, str) or not _SHA.match(sha) for sha in listed):
+        raise ValueError("'commits' must hold hexadecimal commit shas")
+    span = item.get("commit_range") or ""
+    if span and (not isinstance(span, str) or not re.fullmatch(r"[0-9a-f]{4,64}\.\.[0-9a-f]{4,64}", span)):
+        raise ValueError("'commit_range' must read FROM..TO with two commit shas")
+    return listed, span
+
+
+def check_event(item: Any) -> dict[str, Any]:
+    """One event's fields, validated; ValueError says what is wrong."""
+    if not isinstance(item, dict):
+        raise ValueError("expected an object with id, kind, service, title and time")
+    identifier = item.get("id")
+    if not isinstance(identifier, str) or not _ID.match(identifier):
+        raise ValueError("'id' must be 1 to 64 letters, digits or . _ : / @ + -")
+    kind = item.get("kind")
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"'kind' must be one of {', '.join(EVENT_KINDS)}")
+    checked: dict[str, Any] = {"id": identifier, "kind": kind, "time": _time(item)}
+    checked["service"] = _text(item, "service", required=True)
+    for name in ("title", "description", "author", "environment", "version", "source", "repo"):
+        checked[name] = _text(item, name)
+    checked["link"] = _text(item, "link")
+    if checked["link"] and not re.match(r"^https?://", checked["link"]):
+        raise ValueError("'link' must be an http(s) URL")
+    checked["commits"], checked["commit_range"] = _commits(item)
+    if (checked["commits"] or checked["commit_range"]) and kind != "deploy":
+        raise ValueError("only a deploy carries commits")
+    if checked["commit_range"] and not checked["repo"]:
+        raise ValueError("'commit_range' needs 'repo' (the repository the range is in)")
+    return checked
+
+
+def check_events(items: Sequence[Any]) -> EventBatch:
+    batch = EventBatch(received=len(items))
+    for index, item in enumerate(items):
+        try:
+            batch.events.append(check_event(item))
+        except ValueError as error:
+            identifier = item.get("id") if isinstance(item, dict) else None
+            shown = str(identifier)[:64].encode("utf-8", "backslashreplace").decode() if identifier else None
+            batch.rejected.append(RejectedEvent(index, shown, str(error)))
+    return batch
+
+
+def _carried(session: Session, event: dict[str, Any]) -> list[Change]:
+    """The stored commits a deploy carried: those listed (by full or abbreviated sha), or those of its range."""
+    found: list[Change] = []
+    for sha in event["commits"]:
+        query = select(Change).where(Change.kind == "commit", Change.id.startswith(sha)).limit(2)
+        matches = list(session.scalars(query.options(selectinload(Change.files))))
+        found += matches[:1] if len(matches) == 1 else []
+    if event["commit_range"]:
+        start_sha, end_sha = event["commit_range"].split("..")
+        ends = {}
+        for sha in (start_sha, end_sha):
+            ends[sha] = session.scalars(
+                select(Change.landed_time).where(Change.repo == event["repo"], Change.id.startswith(sha))
+            ).first()
+        if ends[start_sha] is not None and ends[end_sha] is not None:
+            found += session.scalars(
+                select(Change)
+                .where(Change.repo == event["repo"], Change.kind == "commit")
+                .where(Change.landed_time > ends[start_sha], Change.landed_time <= ends[end_sha])
+                .order_by(Change.landed_time)
+                .limit(MAX_CARRIED)
+                .options(selectinload(Change.files))
+            )
+    return found
+
+
+def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:
+    """The event as a change; a deploy takes the files of the commits it carried."""
+    files: list[FileStat] = [(f.path, f.added, f.deleted) for change in carried for f in change.files][:MAX_FILES]
+    title = event["title"] or " ".join(
+        filter(None, [event["kind"], event["service"], event["version"], event["environment"] and f"to {event['environment']}"])
+    )
+    return ChangeRecord(
+        id=event["id"],
+        repo=event["source"] or event["kind"],
+        title=title,
+        body=event["description"],
+        author=event["author"],
+        author_time=event["time"],
+        landed_time=event["time"],
+        files=tuple(files),
+        n_files=len(files),
+        added=sum(added or 0 for _path, added, _deleted in files),
+        deleted=sum(deleted or 0 for _path, _added, deleted in files),
+        directories=tuple(sorted({posixpath.dirname(path) for path, _a, _d in files})),
+        services=(event["service"],),
+        kind=event["kind"],
+        link=event["link"],
+        environment=event["environment"],
+        version=event["version"],
+        carries=tuple(dict.fromkeys(change.id for change in carried)),
+    )
+
+
+def store_events(batch: EventBatch, url: str) -> EventsStored:
+    """Store the batch's good events (each id once), and mark their sources as heard from now."""
+    with session_scope(url) as session:
+        records = [event_record(event, _carried(session, event)) for event in batch.events]
+    new, present = store_changes(url, records, Silent()) if records else (0, 0)
+    with session_scope(url) as session:
+        for source in sorted({record.repo for record in records}):
+            record_check(session, source, EVENTS)
+    return EventsStored(new, present, batch.rejected)

@@ -1,0 +1,95 @@
+"""Bare mirrors of tracked repositories under the data directory, fetched without leaking credentials.
+
+Only the tracked branch is fetched (``+refs/heads/B:refs/heads/B``), so a poll
+with nothing new costs one small fetch. A token reaches git through
+``GIT_CONFIG_*`` environment variables (an ``http.extraHeader``), never the
+command line or the remote's URL, and anything git prints is masked before it
+becomes an error or a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from knowledge.config import TrackedRepo
+from knowledge.errors import InputError
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+GIT_TIMEOUT_S = 300
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``."""
+    return _USERINFO.sub("***@", text)
+
+
+def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:
+    """One bare repository per tracked name; ``/`` in names becomes ``__`` so names never nest."""
+    return mirrors_dir / (repo.name.replace("/", "__") + ".git")
+
+
+def _credentials(repo: TrackedRepo, environ: Mapping[str, str]) -> dict[str, str]:
+    """Git's environment for this repository: its token as an HTTP header, and never a prompt."""
+    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+    if repo.token_env:
+        token = environ.get(repo.token_env)
+        if not token:
+            raise InputError(f"repository {repo.name}: the environment variable {repo.token_env} (its token) is not set")
+        basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+        }
+    return env
+
+
+def _run_git(args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str]) -> None:
+    env = dict(os.environ) | _credentials(repo, environ)
+    try:
+        completed = subprocess.run(
+            ["git", *args], capture_output=True, text=True, errors="replace", env=env, timeout=GIT_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise InputError(f"git {args[0]} of {repo.name} took over {GIT_TIMEOUT_S} s") from None
+    if completed.returncode != 0:
+        message = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "git failed"
+        for secret in secrets:
+            message = message.replace(secret, "***")
+        raise InputError(f"git {args[0]} of {repo.name} failed: {mask_url(message)}")
+
+
+def _location(repo: TrackedRepo) -> str:
+    """The fetch URL with any user name dropped from https URLs (the token header authenticates)."""
+    location = repo.location
+    if "://" in location:
+        parts = urlsplit(location)
+        if parts.scheme in ("http", "https") and parts.username:
+            return urlunsplit(parts._replace(netloc=(parts.hostname or "") + (f":{parts.port}" if parts.port else "")))
+    return location
+
+
+def fetch_mirror(repo: TrackedRepo, mirrors_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Create the bare mirror if needed, then fetch the tracked branch; returns the mirror's path.
+
+    Raises :class:`InputError` with a masked message when git fails (unreachable
+    remote, unknown branch, refused credentials).
+    """
+    environ = os.environ if environ is None else environ
+    secrets = [environ[repo.token_env]] if repo.token_env and environ.get(repo.token_env) else []
+    mirror = mirror_path(mirrors_dir, repo)
+    if not (mirror / "HEAD").exists():
+        mirror.mkdir(parents=True, exist_ok=True)
+        _run_git(["init", "--quiet", "--bare", str(mirror)], repo, environ, secrets)
+    refspec = f"+refs/heads/{repo.branch}:refs/heads/{repo.branch}"
+    _run_git(
+        ["-C", str(mirror), "fetch", "--quiet", "--no-tags", "--prune", _location(repo), refspec],
+        repo, environ, secrets,
+    )  # fmt: skip
+    return mirror

@@ -1,0 +1,168 @@
+"""GitHub and GitLab webhook payloads as changes of a tracked repository, stored at once.
+
+A payload names the commits and the files they touched but not line counts, and
+not which commits are merges: its changes are stored ``partial``, and the next
+poll of the repository replaces them with git's full record (see
+:func:`knowledge.ingest.change_store.drop_partial_changes`). Only pushes to the
+tracked branch and pull or merge requests merged into it count; anything else
+is answered as ignored. Signatures and tokens are the HTTP layer's to check,
+before the payload is parsed.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from knowledge.changes import ChangeRecord, FileStat
+from knowledge.config import TrackedRepo
+from knowledge.db import utcnow
+from knowledge.ingest.change_store import store_changes
+from knowledge.ingest.progress import Silent
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+MAX_COMMITS = 2000
+
+
+@dataclass(frozen=True)
+class WebhookChanges:
+    """What a delivery means: the tracked repository it is for (None: not tracked) and its changes."""
+
+    repo: TrackedRepo | None
+    records: list[ChangeRecord]
+    ignored: str = ""
+
+
+def _normalised(location: str) -> str:
+    return location.strip().lower().removesuffix("/").removesuffix(".git")
+
+
+def find_tracked(repos: Iterable[TrackedRepo], names: Iterable[Any]) -> TrackedRepo | None:
+    """The tracked repository a payload names, by ``owner/name`` or by any of its URLs."""
+    given = {_normalised(name) for name in names if isinstance(name, str) and name}
+    for repo in repos:
+        if _normalised(repo.name) in given or (repo.url and _normalised(repo.url) in given):
+            return repo
+    return None
+
+
+def _when(raw: Any) -> datetime | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _text(value: Any, limit: int) -> str:
+    return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""
+
+
+def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
+    paths: list[str] = []
+    for key in ("added", "modified", "removed"):
+        listed = commit.get(key)
+        if isinstance(listed, list):
+            paths += [_text(path, 1000) for path in listed if isinstance(path, str)]
+    return tuple((path, None, None) for path in dict.fromkeys(paths) if path)
+
+
+def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime | None,
+            files: tuple[FileStat, ...] = (), link: Any = "") -> ChangeRecord | None:  # fmt: skip
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        return None
+    paragraphs = message.strip().split("\n\n", 1)
+    author = author if isinstance(author, dict) else {}
+    when = when or utcnow()
+    return ChangeRecord(
+        id=sha,
+        repo=repo.name,
+        title=" ".join(line.strip() for line in paragraphs[0].splitlines())[:500],
+        body=paragraphs[1].strip() if len(paragraphs) > 1 else "",
+        author=_text(author.get("name") or author.get("username") or author.get("login"), 200),
+        email=_text(author.get("email"), 200),
+        author_time=when,
+        landed_time=when,
+        files=files,
+        n_files=len(files),
+        directories=tuple(sorted({posixpath.dirname(path) for path, _a, _d in files})),
+        link=_text(link, 2000),
+        partial=True,
+    )
+
+
+def _pushed(repo: TrackedRepo, commits: Any) -> list[ChangeRecord]:
+    if not isinstance(commits, list):
+        return []
+    records = [
+        _record(repo, commit.get("id"), _text(commit.get("message"), 20_000), commit.get("author"),
+                _when(commit.get("timestamp")), _files(commit), commit.get("url"))  # fmt: skip
+        for commit in commits[:MAX_COMMITS]
+        if isinstance(commit, dict) and commit.get("distinct", True)
+    ]
+    return [record for record in records if record is not None]
+
+
+def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]) -> WebhookChanges:
+    """A ``push`` to the tracked branch, or a ``pull_request`` closed as merged into it."""
+    if event == "ping":
+        return WebhookChanges(None, [], ignored="ping")
+    if event == "push":
+        project = payload.get("repository") or {}
+        repo = find_tracked(repos, [project.get(key) for key in ("full_name", "clone_url", "ssh_url", "html_url")])
+        if repo is None:
+            return WebhookChanges(None, [], ignored="repository not tracked")
+        if payload.get("ref") != f"refs/heads/{repo.branch}" or payload.get("deleted"):
+            return WebhookChanges(repo, [], ignored=f"not a push to {repo.branch}")
+        return WebhookChanges(repo, _pushed(repo, payload.get("commits")))
+    if event == "pull_request":
+        pull = payload.get("pull_request") or {}
+        base = pull.get("base") or {}
+        project = base.get("repo") or payload.get("repository") or {}
+        repo = find_tracked(repos, [project.get(key) for key in ("full_name", "clone_url", "ssh_url", "html_url")])
+        if repo is None:
+            return WebhookChanges(None, [], ignored="repository not tracked")
+        if payload.get("action") != "closed" or not pull.get("merged") or base.get("ref") != repo.branch:
+            return WebhookChanges(repo, [], ignored=f"not a pull request merged into {repo.branch}")
+        message = f"{_text(pull.get('title'), 500)}\n\n{_text(pull.get('body'), 20_000)}"
+        record = _record(repo, pull.get("merge_commit_sha"), message, pull.get("user"),
+                         _when(pull.get("merged_at")), link=pull.get("html_url"))  # fmt: skip
+        return WebhookChanges(repo, [record] if record else [])
+    return WebhookChanges(None, [], ignored=f"event {event[:50]!r} is not used")
+
+
+def gitlab_changes(payload: dict[str, Any], repos: list[TrackedRepo]) -> WebhookChanges:
+    """A push hook to the tracked branch, or a merge request hook for a merge into it."""
+    project = payload.get("project") or {}
+    names = [project.get(key) for key in ("path_with_namespace", "git_http_url", "git_ssh_url", "web_url")]
+    repo = find_tracked(repos, names)
+    kind = payload.get("object_kind")
+    if kind not in ("push", "merge_request"):
+        return WebhookChanges(repo, [], ignored=f"event {str(kind)[:50]!r} is not used")
+    if repo is None:
+        return WebhookChanges(None, [], ignored="repository not tracked")
+    if kind == "push":
+        if payload.get("ref") != f"refs/heads/{repo.branch}":
+            return WebhookChanges(repo, [], ignored=f"not a push to {repo.branch}")
+        return WebhookChanges(repo, _pushed(repo, payload.get("commits")))
+    merge = payload.get("object_attributes") or {}
+    if merge.get("action") != "merge" or merge.get("target_branch") != repo.branch:
+        return WebhookChanges(repo, [], ignored=f"not a merge request merged into {repo.branch}")
+    message = f"{_text(merge.get('title'), 500)}\n\n{_text(merge.get('description'), 20_000)}"
+    record = _record(repo, merge.get("merge_commit_sha"), message, payload.get("user"),
+                     _when(merge.get("updated_at")), link=merge.get("url"))  # fmt: skip
+    return WebhookChanges(repo, [record] if record else [])
+
+
+def store_webhook_changes(changes: WebhookChanges, url: str) -> tuple[int, int]:
+    """Store what the payload told, each change once even if a poll or another replica got there first.
+    Returns (new, already present)."""
+    if not changes.records:
+        return 0, 0
+    return store_changes(url, changes.records, Silent())
