@@ -94,11 +94,15 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
         blocks.append({"type": "divider"})
         for suggestion in answer.suggestions[:5]:
             blocks.extend(suggestion_blocks(suggestion, answer))
+    elif answer.stale_sources:
+        blocks.append(_stale_section(answer))
     else:
         blocks.append(_signals_section(answer))
     if answer.wiki:
         blocks.append({"type": "divider"})
         blocks.append(_wiki_section(answer.wiki))
+    if answer.freshness:
+        blocks.append(context(clip("🕒 " + " · ".join(escape(source.summary) for source in answer.freshness), 2900)))
     if answer.notes:
         blocks.append(context(*(f"ℹ️ {escape(note)}" for note in answer.notes)))
     if answer.unavailable_evidence:
@@ -111,6 +115,8 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
 def _heading(answer: RcaAnswer) -> Block:
     if answer.confident and answer.suggestions:
         title = f"🔎 {len(answer.suggestions[:5])} likely culprits"
+    elif answer.stale_sources:
+        title = "⏳ My knowledge of recent changes is stale"
     else:
         title = "🤔 Not confident enough to name a culprit"
     return {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
@@ -129,13 +135,14 @@ def _incident_section(answer: RcaAnswer) -> Block:
 
 
 def _summary_context(answer: RcaAnswer) -> Block:
-    items = [f"confidence *{percent(answer.confidence)}*"]
+    withheld_as_stale = not answer.confident and answer.stale_sources
+    items = [] if withheld_as_stale else [f"confidence *{percent(answer.confidence)}*"]
     if answer.n_candidates:
         items.append(f"{answer.n_candidates} changes landed in the window, {answer.n_retrieved} kept for ranking")
     judges = sorted({suggestion.judge for suggestion in answer.suggestions})
     if judges:
         items.append("judge: " + ", ".join(judges))
-    return context(" · ".join(items))
+    return context(" · ".join(items) or f"{answer.n_candidates} changes landed in the window")
 
 
 def suggestion_blocks(suggestion: SuggestedChange, answer: RcaAnswer) -> list[Block]:
@@ -211,6 +218,16 @@ def _signals_section(answer: RcaAnswer) -> Block:
     return section("\n".join(lines), block_id="signals")
 
 
+def _stale_section(answer: RcaAnswer) -> Block:
+    """Withheld because the data ends before the incident: say which sources and how to fix them, not a 0%."""
+    lines = ["I cannot judge this incident yet: what I know of these sources ends before it began."]
+    lines += [f"• {escape(source.summary)}. *Fix:* {escape(source.fix)}" for source in answer.stale_sources[:8]]
+    if answer.strongest_signals:
+        lines.append("Among the changes I do know, the strongest signals:")
+        lines.extend(f"• {escape(signal)}" for signal in answer.strongest_signals[:3])
+    return section(clip("\n".join(lines), 2900), block_id="stale")
+
+
 def _wiki_section(hits: list[WikiHit]) -> Block:
     lines = ["*Related wiki pages*"]
     for hit in hits[:5]:
@@ -223,6 +240,9 @@ def _wiki_section(hits: list[WikiHit]) -> Block:
 def _fallback_text(answer: RcaAnswer) -> str:
     """What notifications show: escaped like the blocks, or ``<!channel>`` in a symptom would ping everyone."""
     incident = escape(clip(answer.incident.full_text, 150))
+    if not answer.confident and answer.stale_sources:
+        stale = ", ".join(escape(source.source) for source in answer.stale_sources[:5])
+        return f"My knowledge of recent changes is stale ({stale}) for: {incident}"
     if not (answer.confident and answer.suggestions):
         return f"Not confident enough ({percent(answer.confidence)}) to name a culprit for: {incident}"
     listed = "; ".join(

@@ -1,4 +1,5 @@
-"""Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up and the retention purge.
+"""Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up, the retention purge,
+and polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``).
 
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (:mod:`knowledge.claims`: one claim per ISO week and
@@ -24,12 +25,13 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.metrics import ALERTS_POSTED, DIGESTS_POSTED, count_classified
+from bot.metrics import ALERTS_POSTED, CHANGES_INGESTED, DIGESTS_POSTED, count_classified
 from bot.report_intake import pending_reports
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
 from knowledge.config import Settings
 from knowledge.db import utcnow
 from knowledge.incidents import forget_old_deliveries
+from knowledge.sources.polling import poll_repositories
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest, iso_week
 from tools.reports.intake import purge_expired_reports
@@ -109,6 +111,16 @@ def post_new_alerts(post: Post, settings: Settings) -> int:
     return posted
 
 
+def poll_tracked_repositories(settings: Settings) -> int:
+    """Fetch and ingest every tracked repository whose poll slot this replica wins; returns the changes stored."""
+    results = poll_repositories(
+        settings.repos, settings.mirrors_dir, settings.resolved_database_url, settings.poll_seconds
+    )
+    new = sum(result.new for result in results)
+    CHANGES_INGESTED.labels(way="poll").inc(new)
+    return new
+
+
 def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
     """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge."""
     url = settings.resolved_database_url
@@ -140,6 +152,11 @@ def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
         forget_old_deliveries, CronTrigger(hour=3, minute=27, timezone=zone), kwargs={"url": url},
         id="slack_delivery_retention", coalesce=True, misfire_grace_time=3600,
     )
+    if settings.repos:
+        scheduler.add_job(
+            poll_tracked_repositories, "interval", seconds=settings.poll_seconds, next_run_time=utcnow(),
+            kwargs={"settings": settings}, id="repository_polls", coalesce=True, max_instances=1,
+        )  # fmt: skip
     return scheduler
 
 

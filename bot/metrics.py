@@ -6,9 +6,11 @@ dashboards in deploy/ can be written against them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from tools.rca.answers import RcaAnswer
 
@@ -59,6 +61,46 @@ REPORTS_CLASSIFIED = Counter(
 )
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
 DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")
+
+CHANGES_INGESTED = Counter(
+    "culprit_changes_ingested_total", "Changes stored, by the way they came (poll, webhook, events).", ["way"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "culprit_webhook_deliveries_total",
+    "Signed webhook deliveries by source and outcome (stored, ignored, duplicate).",
+    ["source", "outcome"],
+)
+
+
+class SourceLag(Collector):
+    """``culprit_source_lag_seconds``: how old each source's knowledge is, read from the store at each scrape.
+
+    A polled repository's lag is the time since its last good poll; a source
+    nothing checks is as old as its newest change.
+    """
+
+    def __init__(self) -> None:
+        self.database_url: str | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from knowledge.db import session_scope, utcnow
+        from knowledge.sources.freshness import source_states
+
+        family = GaugeMetricFamily(
+            "culprit_source_lag_seconds", "Seconds since each change source was last known complete.", labels=["source", "kind"]
+        )
+        if self.database_url:
+            now = utcnow()
+            with session_scope(self.database_url) as session:
+                for state in source_states(session):
+                    known = state.checked_at or state.newest_change_at
+                    if known is not None:
+                        family.add_metric([state.source, state.kind], max(0.0, (now - known).total_seconds()))
+        yield family
+
+
+SOURCE_LAG = SourceLag()
+REGISTRY.register(SOURCE_LAG)
 
 
 def observe_answer(answer: RcaAnswer) -> None:

@@ -24,8 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
-from bot.metrics import REQUEST_SECONDS
+from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
 from bot.reports_http import reports_endpoint
+from bot.sources_http import changes_endpoint, github_endpoint, gitlab_endpoint
 from knowledge.config import Settings
 from knowledge.db import get_engine
 
@@ -69,7 +70,8 @@ class RequestTiming:
 
 
 def create_server(bolt_app: App, settings: Settings) -> Starlette:
-    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz`` and ``/metrics``.
+    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz``, ``/metrics``, and the change
+    sources ``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes`` (:mod:`bot.sources_http`).
 
     ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
     signature before Bolt parses anything; ``/metrics`` asks for
@@ -113,7 +115,11 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/reports", reports_endpoint(settings), methods=["POST"]),
+        Route("/webhooks/github", github_endpoint(settings), methods=["POST"]),
+        Route("/webhooks/gitlab", gitlab_endpoint(settings), methods=["POST"]),
+        Route("/changes", changes_endpoint(settings), methods=["POST"]),
     ]
+    SOURCE_LAG.database_url = settings.resolved_database_url
     @asynccontextmanager
     async def finish_acked_work(_: Starlette) -> AsyncIterator[None]:
         """On SIGTERM (a rolling restart), answer what was already acked before the process exits.

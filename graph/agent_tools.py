@@ -42,6 +42,9 @@ class AgentContext:
 
 def describe_answer(answer: RcaAnswer) -> str:
     """An RCA answer in a few lines, for a chat model to summarise or a thread to read."""
+    if not answer.confident and answer.stale_sources:
+        lines = ["My knowledge of recent changes is stale (it ends before the incident began):"]
+        return "\n".join(lines + [f"• {source.summary}. Fix: {source.fix}" for source in answer.stale_sources])
     if not (answer.confident and answer.suggestions):
         lines = [f"Not confident enough ({answer.confidence:.0%}) to name a culprit. Strongest signals:"]
         lines += [f"• {signal}" for signal in answer.strongest_signals[:5]] or ["• none stood out"]

@@ -21,9 +21,10 @@ from langgraph.graph import END, START, StateGraph
 from knowledge.changes import ChangeRecord, changes_landed_between
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
-from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange
+from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
 from tools.rca.election import ElectionResult, elect
 from tools.rca.explain import explain
+from tools.rca.freshness import source_freshness
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.local import LocalJudge
 from tools.rca.resources import RcaResources
@@ -56,6 +57,7 @@ class RcaState(TypedDict, total=False):
     answer: RcaAnswer
     notes: list[str]
     timings_ms: dict[str, float]
+    freshness: list[SourceFreshness]
 
 
 def _timed(name: str, state: RcaState, started: float) -> dict[str, float]:
@@ -82,7 +84,13 @@ def load_candidates(state: RcaState) -> dict[str, Any]:
         if missing:
             embeddings.add(missing)
             notes.append(f"embedded {len(missing)} changes seen for the first time (kept for next time)")
-    return {"candidates": candidates, "notes": notes, "timings_ms": _timed("load", state, started)}
+    freshness = source_freshness(query, state["database_url"], resources.poll_seconds)
+    return {
+        "candidates": candidates,
+        "notes": notes,
+        "freshness": freshness,
+        "timings_ms": _timed("load", state, started),
+    }
 
 
 def retrieve_changes(state: RcaState) -> dict[str, Any]:
@@ -223,6 +231,7 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         n_candidates=state["retrieved"].n_candidates,
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
+        freshness=list(state.get("freshness", [])),
     )
 
 

@@ -29,6 +29,7 @@ def _register() -> None:
     """Attach every command group; each module owns one noun."""
     from bot.cli import db as db_commands
     from bot.cli import ingest as ingest_commands
+    from bot.cli import changes as changes_commands  # noqa: F401  (adds `ingest changes` and `ingest repos`)
     from bot.cli import wiki as wiki_commands
     from bot.cli import sft as sft_commands
     from bot.cli import demo as demo_commands

@@ -13,7 +13,12 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
     """Suggestions with their evidence sentences, or the strongest signals when withheld.
 
     ``answer_key`` marks known culprits (the demo shows whether it found its own)."""
-    if not answer.confident:
+    if not answer.confident and answer.stale_sources:
+        console.print("[yellow]My knowledge of recent changes is stale[/]: it ends before the incident began.",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        for source in answer.stale_sources:
+            console.print(f"  - {source.summary}. Fix: {source.fix}", highlight=False, soft_wrap=True)
+    elif not answer.confident:
         console.print(
             f"[yellow]Not confident enough to suggest changes[/] (confidence {answer.confidence:.2f}, "
             f"threshold {min_confidence:.2f}; {answer.n_candidates} changes in the window). Strongest signals:",
@@ -43,6 +48,8 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
         console.print("\n[bold]Related wiki pages[/]:", highlight=False)
         for hit in answer.wiki:
             console.print(f"  - {hit.page} > {hit.heading}", highlight=False, soft_wrap=True)
+    for source in answer.freshness:
+        console.print(f"[dim]fresh: {source.summary}[/]", highlight=False, soft_wrap=True)
     for note in answer.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
     for missing in answer.unavailable_evidence:

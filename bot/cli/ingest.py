@@ -95,12 +95,15 @@ def git(
 
     Again with nothing new, it reads only what landed since the last run on that
     branch (everything again after a force-push)."""
-    from knowledge.ingest.git_log import ingest_git
+    from knowledge.ingest.git_log import ingest_git, repository_name
 
     url = _database_url()
     with progress_bar() as bars:
         report = ingest_git(path, url, since=since, branch=branch, repo_name=repo,
                             progress=TerminalProgress(bars))  # fmt: skip
+    from knowledge.sources.freshness import note_ingested_by_hand
+
+    note_ingested_by_hand(url, repo or repository_name(path))
     show_loaded([report], as_json)
 
 

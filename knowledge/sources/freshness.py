@@ -15,7 +15,7 @@ from sqlalchemy import String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from knowledge.changes import Change
-from knowledge.db import Base, UTCDateTime, utcnow
+from knowledge.db import Base, UTCDateTime, session_scope, utcnow
 
 POLLED = "git"  # a tracked repository: its mirror is fetched every poll
 BY_HAND = "git-by-hand"  # `culprit ingest git`: known up to the last time someone ran it
@@ -61,12 +61,21 @@ def record_check(
     session.merge(row)
 
 
+def note_ingested_by_hand(url: str, repo: str) -> None:
+    """After ``culprit ingest git``: the repository is known up to now, unless a poller already keeps it."""
+    with session_scope(url) as session:
+        row = session.get(SourceSync, repo)
+        if row is None or row.kind == BY_HAND:
+            record_check(session, repo, BY_HAND)
+
+
 def source_states(session: Session) -> list[SourceState]:
     """Every checked source, and every other repository in the store by its newest change."""
     synced = {row.source: row for row in session.scalars(select(SourceSync))}
-    newest_by_repo = dict(
-        session.execute(select(Change.repo, func.max(Change.landed_time)).group_by(Change.repo)).tuples()
-    )
+    newest_by_repo = {
+        repo: newest
+        for repo, newest in session.execute(select(Change.repo, func.max(Change.landed_time)).group_by(Change.repo))
+    }
     states = [
         SourceState(row.source, row.kind, row.checked_at, newest_by_repo.get(row.source), row.error)
         for row in synced.values()

@@ -29,6 +29,7 @@ from knowledge.sources.mirrors import fetch_mirror, mask_url
 log = structlog.get_logger(__name__)
 
 REPO_POLLS = "repo_poll"  # claims keyed "<repo>:<slot>", one slot per poll interval
+WEBHOOK_DELIVERIES = "webhook_delivery"  # claims keyed "<github|gitlab>:<delivery id>" (bot.sources_http)
 CLAIMS_KEPT = timedelta(days=1)
 
 
@@ -55,14 +56,16 @@ def poll_repository(
     *,
     environ: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    claim_slot: bool = True,
 ) -> PollResult:
-    """Fetch and ingest ``repo`` unless another replica already claimed this poll slot.
+    """Fetch and ingest ``repo`` unless another replica already claimed this poll slot
+    (``claim_slot=False``: now, whatever the schedule, as ``culprit ingest repos`` does).
 
     A failure (unreachable remote, refused token) is recorded on the source, so
     answers say its data is stale and why, and logged masked; it never raises.
     """
     slot = poll_slot(now or utcnow(), poll_seconds)
-    if not claim(REPO_POLLS, f"{repo.name}:{slot}", url):
+    if claim_slot and not claim(REPO_POLLS, f"{repo.name}:{slot}", url):
         return PollResult(repo.name, polled=False)
     checked_at = utcnow()  # whatever lands after the fetch starts is the next poll's
     try:
@@ -84,10 +87,10 @@ def poll_repository(
 def poll_repositories(
     repos: list[TrackedRepo], mirrors_dir: Path, url: str, poll_seconds: int, environ: Mapping[str, str] | None = None
 ) -> list[PollResult]:
-    """One scheduler tick: poll every tracked repository, then drop poll claims older than a day."""
+    """One scheduler tick: poll every tracked repository, then drop poll and delivery claims older than a day."""
     started = time.perf_counter()
     now = utcnow()
     results = [poll_repository(repo, mirrors_dir, url, poll_seconds, environ=environ, now=now) for repo in repos]
-    forget([REPO_POLLS], now - CLAIMS_KEPT, url)
+    forget([REPO_POLLS, WEBHOOK_DELIVERIES], now - CLAIMS_KEPT, url)
     log.debug("poll tick", repos=len(repos), seconds=round(time.perf_counter() - started, 3))
     return results

@@ -121,6 +121,23 @@ class UnavailableEvidence:
         return f"{self.signal} ({self.reason})"
 
 
+@dataclass(frozen=True)
+class SourceFreshness:
+    """How recent the answer's knowledge of one repository or change source is (``summary`` says it in words).
+
+    ``stale``: last known complete more than a few poll intervals before the
+    incident started, so a missing culprit may simply not be known yet; ``fix``
+    says what to do.
+    """
+
+    source: str
+    kind: str
+    known_up_to: datetime | None
+    summary: str
+    stale: bool = False
+    fix: str = ""
+
+
 @dataclass
 class RcaAnswer:
     """The whole answer: suggestions when confident, otherwise the strongest signals."""
@@ -136,6 +153,12 @@ class RcaAnswer:
     n_candidates: int = 0
     n_retrieved: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    freshness: list[SourceFreshness] = field(default_factory=list)
+
+    @property
+    def stale_sources(self) -> list[SourceFreshness]:
+        """The sources too old for this incident: when withheld, the answer leads with them."""
+        return [source for source in self.freshness if source.stale]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"suggestions": [suggestion.to_dict() for suggestion in self.suggestions]}

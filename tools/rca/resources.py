@@ -37,6 +37,7 @@ class RcaResources:
     batch_size: int = 20
     min_confidence: float = 0.5
     window_days: int = 14
+    poll_seconds: int = 60
     wiki: Callable[[], Collection] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -66,6 +67,7 @@ def load_resources(settings: Settings, model_path: Path | None = None) -> RcaRes
         batch_size=settings.batch_size,
         min_confidence=settings.min_confidence,
         window_days=settings.window_days,
+        poll_seconds=settings.poll_seconds,
         wiki=partial(configured_wiki, settings),
         notes=notes,
     )

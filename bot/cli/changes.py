@@ -1,0 +1,86 @@
+"""``culprit ingest changes`` and ``culprit ingest repos``: change events from a file, tracked repositories now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.console import console, print_json
+from bot.cli.ingest import JsonOutput, _database_url, ingest_app
+from knowledge.errors import InputError
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def _events_from_file(path: Path) -> list[object]:
+    """A JSON list, ``{"changes": [...]}``, or one JSON object per line; a line that is not JSON is refused alone."""
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise InputError(f"{path} is over {MAX_FILE_BYTES} bytes; split it")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    from bot.sources_http import events_in
+
+    try:
+        return events_in(json.loads(text))
+    except json.JSONDecodeError:
+        pass  # one event per line
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+    events: list[object] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                events.append(f"line {number} is not JSON")
+    return events
+
+
+@ingest_app.command("changes")
+def changes(
+    file: Annotated[Path, typer.Argument(help="Change events: a JSON list, {\"changes\": [...]} or JSON lines.")],
+    as_json: JsonOutput = False,
+) -> None:
+    """Deploys, feature-flag flips, config pushes and infrastructure changes (each id stored once).
+
+    Each event needs id, kind (deploy, flag, config, infra), service, title and
+    time; a deploy may name its commits (commits: [...] or commit_range with repo).
+    Bad events are listed with their reasons and the rest are stored."""
+    from knowledge.sources.events import check_events, store_events
+
+    batch = check_events(_events_from_file(file))
+    stored = store_events(batch, _database_url())
+    if as_json:
+        print_json({"received": batch.received, "stored": stored.new, "already_present": stored.already_present,
+                    "rejected": [vars(item) for item in stored.rejected]})  # fmt: skip
+        return
+    console.print(f"[bold]change events[/] from {file}: [green]{stored.new} new[/], "
+                  f"{stored.already_present} already present", highlight=False, soft_wrap=True)  # fmt: skip
+    for item in stored.rejected:
+        console.print(f"  [yellow]refused[/] event {item.index} ({item.id}): {item.reason}", highlight=False, soft_wrap=True)
+
+
+@ingest_app.command("repos")
+def repos(as_json: JsonOutput = False) -> None:
+    """Fetch every repository in CULPRIT_REPOS into its mirror and store its new commits now."""
+    from knowledge.config import get_settings
+    from knowledge.sources.polling import poll_repository
+
+    settings = get_settings()
+    if not settings.repos:
+        raise InputError('no repositories to poll: set CULPRIT_REPOS, e.g. [{"name":"acme/web","path":"/src/web"}]')
+    url = _database_url()
+    results = [
+        poll_repository(repo, settings.mirrors_dir, url, settings.poll_seconds, claim_slot=False)
+        for repo in settings.repos
+    ]
+    if as_json:
+        print_json({"polled": [vars(result) for result in results]})
+        return
+    for result in results:
+        line = f"[red]failed[/]: {result.error}" if result.error else f"[green]{result.new} new[/], {result.completed} completed"
+        console.print(f"[bold]{result.repo}[/]: {line}", highlight=False, soft_wrap=True)

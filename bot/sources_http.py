@@ -1,0 +1,196 @@
+"""``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes``: changes as they land.
+
+Each request is checked before its body is trusted: the body is read up to its
+cap, then the GitHub HMAC (``X-Hub-Signature-256``), the GitLab token
+(``X-Gitlab-Token``) or the bearer token is checked, and only then is the JSON
+parsed. A webhook delivery is acted on once across replicas: its delivery id
+is claimed in the database (:mod:`knowledge.claims`), and a redelivery of one
+whose holder failed is taken over after a short lease. The pushed commits are
+stored at once (without line counts); the next poll completes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body
+from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
+from knowledge.claims import claim, finish
+from knowledge.config import Settings
+from knowledge.db import DatabaseUnavailable
+from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
+from knowledge.sources.events import check_events, store_events
+from knowledge.sources.webhooks import WebhookChanges, github_changes, gitlab_changes, store_webhook_changes
+
+log = structlog.get_logger(__name__)
+
+MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
+MAX_CHANGES_BYTES = 5 * 1024 * 1024
+MAX_EVENTS = 5000
+DELIVERY_LEASE = timedelta(minutes=2)
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+_UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def github_signed(body: bytes, header: str, secret: str) -> bool:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"body is not JSON ({error})") from None
+    if not isinstance(payload, dict):
+        raise ValueError("expected a JSON object")
+    return payload
+
+
+def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChanges], url: str) -> dict[str, Any]:
+    """Act on one delivery unless another replica did: parse, store, then mark the delivery done."""
+    key = f"{source}:{delivery[:150]}"
+    if delivery and not claim(DELIVERIES, key, url, lease=DELIVERY_LEASE):
+        WEBHOOK_DELIVERIES.labels(source=source, outcome="duplicate").inc()
+        return {"duplicate": True}
+    changes = parse()
+    new, present = store_webhook_changes(changes, url)
+    if delivery:
+        finish(DELIVERIES, key, url)
+    CHANGES_INGESTED.labels(way="webhook").inc(new)
+    WEBHOOK_DELIVERIES.labels(source=source, outcome="ignored" if changes.ignored else "stored").inc()
+    if changes.ignored:
+        return {"ignored": changes.ignored}
+    log.info("webhook stored changes", source=source, repo=changes.repo.name if changes.repo else None, new=new)
+    return {"repo": changes.repo.name if changes.repo else None, "stored": new, "already_present": present}
+
+
+async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dict[str, Any]], WebhookChanges],
+                   settings: Settings) -> JSONResponse:  # fmt: skip
+    try:
+        payload = _json_object(body)
+    except ValueError as error:
+        return _error(400, str(error))
+    try:
+        answer = await run_in_threadpool(
+            _take_delivery, source, delivery, lambda: parse(payload), settings.resolved_database_url
+        )
+    except _UNREACHABLE as error:
+        log.warning("webhook not stored: database unreachable", source=source, error=str(error)[:200])
+        return _error(503, "the database is unreachable; redeliver (each delivery is acted on once)")
+    return JSONResponse(answer)
+
+
+async def _trusted_body(
+    request: Request, secret: SecretStr | None, variable: str, authorised: Callable[[bytes, str], bool], limit: int
+) -> bytes | JSONResponse:
+    """The body once it fits its cap and ``authorised(body, secret)``, or the error to answer:
+    503 while ``variable`` is unset, 413 over the cap, 401 when the check fails."""
+    expected = secret.get_secret_value() if secret else ""
+    if not expected:
+        return _error(503, f"{request.url.path} is off: set {variable} on the bot")
+    try:
+        body = await read_body(request, limit)
+    except BodyTooLarge:
+        return _error(413, f"body over {limit} bytes: send smaller batches")
+    if not authorised(body, expected):
+        return _error(401, f"missing or wrong credentials: {request.url.path} needs {variable}")
+    return body
+
+
+def github_endpoint(settings: Settings) -> Handler:
+    """Pushes to a tracked branch and pull requests merged into it, signed with CULPRIT_GITHUB_WEBHOOK_SECRET."""
+
+    async def github_webhook(request: Request) -> JSONResponse:
+        signature = request.headers.get("x-hub-signature-256", "")
+        body = await _trusted_body(
+            request, settings.github_webhook_secret, "CULPRIT_GITHUB_WEBHOOK_SECRET (X-Hub-Signature-256)",
+            lambda raw, secret: github_signed(raw, signature, secret), MAX_WEBHOOK_BYTES,
+        )  # fmt: skip
+        if isinstance(body, JSONResponse):
+            return body
+        event = request.headers.get("x-github-event", "")
+        return await _deliver(
+            "github", request.headers.get("x-github-delivery", ""), body,
+            lambda payload: github_changes(event, payload, settings.repos), settings,
+        )  # fmt: skip
+
+    return github_webhook
+
+
+def gitlab_endpoint(settings: Settings) -> Handler:
+    """Push and merge request hooks whose X-Gitlab-Token is CULPRIT_GITLAB_WEBHOOK_TOKEN."""
+
+    async def gitlab_webhook(request: Request) -> JSONResponse:
+        given = request.headers.get("x-gitlab-token", "").encode("utf-8", "replace")
+        body = await _trusted_body(
+            request, settings.gitlab_webhook_token, "CULPRIT_GITLAB_WEBHOOK_TOKEN (X-Gitlab-Token)",
+            lambda _raw, token: hmac.compare_digest(given, token.encode()), MAX_WEBHOOK_BYTES,
+        )  # fmt: skip
+        if isinstance(body, JSONResponse):
+            return body
+        delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get("idempotency-key", "")
+        return await _deliver(
+            "gitlab", delivery, body, lambda payload: gitlab_changes(payload, settings.repos), settings
+        )
+
+    return gitlab_webhook
+
+
+def changes_endpoint(settings: Settings) -> Handler:
+    """Change events (deploys, flag flips, config and infrastructure changes) with a CULPRIT_CHANGES_TOKEN bearer."""
+
+    async def post_changes(request: Request) -> JSONResponse:
+        """200 with counts, 207 when some events were refused (each with its index, id and reason), 400 when all were."""
+        body = await _trusted_body(
+            request, settings.changes_token, "CULPRIT_CHANGES_TOKEN (Authorization: Bearer <token>)",
+            lambda _raw, token: bearer_matches(request, token), MAX_CHANGES_BYTES,
+        )  # fmt: skip
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            items = events_in(json.loads(body))
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+            return _error(400, str(error))
+        if len(items) > MAX_EVENTS:
+            return _error(413, f"{len(items)} events in one request; send at most {MAX_EVENTS}")
+        batch = check_events(items)
+        rejected = [asdict(item) for item in batch.rejected]
+        if rejected and not batch.events:
+            return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
+        try:
+            stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url)
+        except _UNREACHABLE:
+            return _error(503, "the database is unreachable; send the same batch again (events are stored once by id)")
+        CHANGES_INGESTED.labels(way="events").inc(stored.new)
+        counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}
+        return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)
+
+    return post_changes
+
+
+def events_in(payload: Any) -> list[Any]:
+    """The events of a body or file: a JSON list, or ``{"changes": [...]}``; ValueError otherwise."""
+    if isinstance(payload, dict):
+        payload = payload.get("changes")
+    if not isinstance(payload, list):
+        raise ValueError('expected a JSON list of change events or {"changes": [...]}')
+    return payload

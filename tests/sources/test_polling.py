@@ -1,0 +1,122 @@
+"""A tracked repository is mirrored and polled: each poll stores what landed since the last one,
+one replica per poll slot does the work, and a failing remote never shows its token."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from knowledge.changes import Change
+from knowledge.config import TrackedRepo
+from knowledge.db import session_scope, utcnow
+from knowledge.sources.freshness import source_states
+from knowledge.sources.mirrors import mirror_path
+from knowledge.sources.polling import poll_repository
+from tests.sources.upstream import Upstream
+
+POLL = 60
+
+
+def _stored(url: str) -> dict[str, Change]:
+    with session_scope(url) as session:
+        changes = session.scalars(select(Change).options(selectinload(Change.files)))
+        return {change.id: change for change in changes}
+
+
+def test_polls_store_new_first_parent_commits_incrementally(database_url: str, tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    first = [upstream.commit(f"src/a{n}.py", f"add module a{n}") for n in range(3)]
+    repo = TrackedRepo(**upstream.tracked())
+    mirrors = tmp_path / "mirrors"
+    now = utcnow()
+
+    initial = poll_repository(repo, mirrors, database_url, POLL, now=now)
+    assert (initial.polled, initial.new, initial.error) == (True, 3, "")
+    mirror = mirror_path(mirrors, repo)
+    assert subprocess.run(["git", "-C", str(mirror), "rev-parse", "--is-bare-repository"],
+                          capture_output=True, text=True).stdout.strip() == "true"  # fmt: skip
+
+    later = [upstream.commit("src/b.py", "add module b", lines=7), upstream.commit("src/a0.py", "grow a0", lines=2)]
+    second = poll_repository(repo, mirrors, database_url, POLL, now=now + timedelta(seconds=POLL))
+    idle = poll_repository(repo, mirrors, database_url, POLL, now=now + timedelta(seconds=2 * POLL))
+
+    assert (second.new, idle.new, idle.polled) == (2, 0, True)
+    stored = _stored(database_url)
+    assert set(stored) == set(first + later)
+    assert [(f.path, f.added, f.deleted) for f in stored[later[0]].files] == [("src/b.py", 7, 0)]
+    assert stored[later[1]].repo == "acme/shop" and not stored[later[1]].partial and stored[later[1]].kind == "commit"
+    with session_scope(database_url) as session:
+        (state,) = source_states(session)
+    assert (state.source, state.kind, state.error) == ("acme/shop", "git", "")
+    assert state.checked_at is not None and state.checked_at >= now
+
+
+def test_one_replica_per_poll_slot(database_url: str, tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    shas = [upstream.commit(f"src/m{n}.py", f"module {n}") for n in range(4)]
+    repo = TrackedRepo(**upstream.tracked())
+    now = utcnow()
+    results = []
+    start = threading.Barrier(2)
+
+    def replica(name: str) -> None:
+        start.wait()
+        results.append(poll_repository(repo, tmp_path / name / "mirrors", database_url, POLL, now=now))
+
+    threads = [threading.Thread(target=replica, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(result.polled for result in results) == [False, True]
+    assert sum(result.new for result in results) == 4
+    assert set(_stored(database_url)) == set(shas)
+
+
+class _RefusingForge(BaseHTTPRequestHandler):
+    """A git host on loopback that records the Authorization header and refuses every request."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.seen.append(self.headers.get("Authorization", ""))
+        self.send_response(403)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_token_reaches_the_forge_but_never_an_error_or_the_store(database_url: str, tmp_path: Path) -> None:
+    token = "ghp-secret-token-4e1f"
+    forge = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingForge)
+    threading.Thread(target=forge.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{forge.server_address[1]}/acme/shop.git"
+        repo = TrackedRepo(name="acme/shop", url=url, token_env="SHOP_TOKEN")
+        result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, environ={"SHOP_TOKEN": token})
+    finally:
+        forge.shutdown()
+
+    expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    assert expected in _RefusingForge.seen
+    assert result.polled and "acme/shop" in result.error and token not in result.error
+    with session_scope(database_url) as session:
+        (state,) = source_states(session)
+    assert state.error == result.error and state.checked_at is None
+    config = (tmp_path / "mirrors" / "acme__shop.git" / "config").read_text()
+    assert token not in config and base64.b64encode(f"x-access-token:{token}".encode()).decode() not in config
+
+
+def test_a_missing_token_variable_is_named_not_guessed(database_url: str, tmp_path: Path) -> None:
+    repo = TrackedRepo(name="acme/shop", url="https://127.0.0.1:9/acme/shop.git", token_env="SHOP_TOKEN")
+    result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, environ={})
+    assert "SHOP_TOKEN" in result.error and "not set" in result.error
