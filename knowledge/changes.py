@@ -149,10 +149,11 @@ def changes_landed_between(
     return list(session.scalars(query))
 
 
-def existing_change_ids(session: Session, ids: list[str]) -> set[str]:
-    """The subset of ``ids`` already stored, so ingestion can skip them."""
+def existing_change_ids(session: Session, ids: list[str], complete_only: bool = False) -> set[str]:
+    """The subset of ``ids`` already stored, so ingestion can skip them (with ``complete_only``,
+    not those known only from a webhook payload, which git's record should replace)."""
     found: set[str] = set()
     for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        found.update(session.scalars(select(Change.id).where(Change.id.in_(chunk))))
+        query = select(Change.id).where(Change.id.in_(ids[start : start + 500]))
+        found.update(session.scalars(query.where(~Change.partial) if complete_only else query))
     return found

@@ -54,25 +54,30 @@ def _batches(records: Iterable[ChangeRecord], size: int) -> Iterator[list[Change
         yield batch
 
 
-def drop_partial_changes(session: Session, repo: str, ids: list[str]) -> set[str]:
+def drop_partial_changes(session: Session, ids: list[str]) -> set[str]:
     """Delete the changes among ``ids`` known only from a webhook payload, so git's full record replaces them."""
     partial: set[str] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        partial.update(
-            session.scalars(select(Change.id).where(Change.id.in_(chunk), Change.repo == repo, Change.partial))
-        )
+        partial.update(session.scalars(select(Change.id).where(Change.id.in_(chunk), Change.partial)))
     if partial:
         session.execute(delete(ChangeFile).where(ChangeFile.change_id.in_(partial)))
         session.execute(delete(Change).where(Change.id.in_(partial)))
     return partial
 
 
-def _store_batch(url: str, batch: list[ChangeRecord], seen: set[str], refresh: bool) -> tuple[int, int]:
-    """One transaction: insert the batch's records not stored yet. Returns (new, already present)."""
+def _store_batch(
+    url: str, batch: list[ChangeRecord], seen: set[str], refresh: bool, completed: set[str] | None
+) -> tuple[int, int]:
+    """One transaction: insert the batch's records not stored yet (replacing partial ones when
+    ``completed`` is given, which then collects their ids). Returns (new, already present)."""
+    replaced: set[str] = set()
     with session_scope(url) as session:
         if refresh:
             refresh_statistics(session)
+        if completed is not None:
+            # In the same transaction as the insert, so a webhook storing one of them meanwhile waits, then finds it.
+            replaced = drop_partial_changes(session, [record.id for record in batch])
         stored = existing_change_ids(session, [record.id for record in batch])
         fresh = [record for record in batch if record.id not in stored and record.id not in seen]
         if fresh:
@@ -81,14 +86,24 @@ def _store_batch(url: str, batch: list[ChangeRecord], seen: set[str], refresh: b
             if file_rows:
                 session.execute(insert(ChangeFile), file_rows)
     seen.update(record.id for record in fresh)
-    return len(fresh), len(batch) - len(fresh)
+    if completed is not None:
+        completed.update(replaced)
+    return len(fresh) - len(replaced), len(batch) - len(fresh)
 
 
 def store_changes(
-    url: str, records: Iterable[ChangeRecord], progress: Progress, batch_size: int = BATCH_SIZE
+    url: str,
+    records: Iterable[ChangeRecord],
+    progress: Progress,
+    batch_size: int = BATCH_SIZE,
+    completed: set[str] | None = None,
 ) -> tuple[int, int]:
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
-    keeps what it stored and the next run carries on. Returns (new, already present)."""
+    keeps what it stored and the next run carries on. Returns (new, already present).
+
+    With ``completed``, a stored change known only from a webhook payload is
+    replaced by its record here and its id added to ``completed`` (counted
+    neither new nor present)."""
     new = present = 0
     new_at_refresh: int | None = None
     seen: set[str] = set()
@@ -98,10 +113,10 @@ def store_changes(
         if refresh:
             new_at_refresh = new
         try:
-            batch_new, batch_present = _store_batch(url, batch, seen, refresh)
+            batch_new, batch_present = _store_batch(url, batch, seen, refresh, completed)
         except IntegrityError:
             # Another replica (a webhook, a poll) stored some of these meanwhile: look again.
-            batch_new, batch_present = _store_batch(url, batch, seen, refresh=False)
+            batch_new, batch_present = _store_batch(url, batch, seen, False, completed)
         new, present = new + batch_new, present + batch_present
         progress.advance(len(batch))
     if new and new != new_at_refresh:

@@ -294,17 +294,18 @@ def ingest_git(
     wanted = [sha for _time, sha in landed]
     with session_scope(url) as session:
         refresh_statistics(session)
-        # Commits a webhook stored from its payload (no line counts) are read again in full.
-        completed = drop_partial_changes(session, repo_name, [*wanted, *mainline.merges])
-        stored = existing_change_ids(session, wanted)
+        drop_partial_changes(session, list(mainline.merges))  # a webhook cannot tell a merge from a change
+        stored = existing_change_ids(session, wanted, complete_only=True)
     fresh = [sha for sha in wanted if sha not in stored]
     covered_before = start.changes if start else 0
     report.already_present = covered_before + len(stored)
     if fresh:
         progress.start(f"storing changes of {repo_name}", total=len(fresh))
-        new, present = store_changes(url, read_changes(path, fresh, repo_name, mainline), progress)
-        report.updated = len(completed & set(fresh))
-        report.new, report.already_present = new - report.updated, report.already_present + present
+        completed: set[str] = set()  # commits a webhook stored from its payload, now read in full
+        records = read_changes(path, fresh, repo_name, mainline)
+        new, present = store_changes(url, records, progress, completed=completed)
+        report.new, report.updated = new, len(completed)
+        report.already_present += present
     with session_scope(url) as session:
         remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report

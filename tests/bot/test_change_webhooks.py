@@ -1,0 +1,136 @@
+"""Pushes reach culprit by webhook: signed deliveries store their commits at once, the next poll
+completes them, and two replicas that poll and receive the same deliveries store each change once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from bot.jobs import poll_tracked_repositories
+from knowledge.changes import Change
+from knowledge.db import session_scope
+from tests.bot.conftest import Bot, StartBot
+from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET, Upstream, send_github
+
+
+def _changes(url: str) -> dict[str, Change]:
+    with session_scope(url) as session:
+        return {change.id: change for change in session.scalars(select(Change).options(selectinload(Change.files)))}
+
+
+def _bot(start_bot: StartBot, database_url: str, upstream: Upstream) -> Bot:
+    return start_bot(database_url, env={
+        "CULPRIT_REPOS": json.dumps([upstream.tracked()]),
+        "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "CULPRIT_GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
+    })  # fmt: skip
+
+
+def test_a_signed_push_is_stored_at_once_and_the_next_poll_completes_it(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    shas = [upstream.commit("src/pay.py", "pay: retry declined cards", lines=4), upstream.commit("docs/a.md", "docs")]
+    bot = _bot(start_bot, database_url, upstream)
+
+    answer = send_github(bot.url, upstream.github_push(shas), delivery="d-1")
+    assert answer.status_code == 200 and answer.json() == {"repo": "acme/shop", "stored": 2, "already_present": 0}
+    pushed = _changes(database_url)[shas[0]]
+    assert pushed.partial and pushed.title == "pay: retry declined cards"
+    assert [(f.path, f.added) for f in pushed.files] == [("src/pay.py", None)]
+
+    assert send_github(bot.url, upstream.github_push(shas), delivery="d-1").json() == {"duplicate": True}
+    assert poll_tracked_repositories(bot.settings) == 0  # nothing new: the push already told of both
+    completed = _changes(database_url)[shas[0]]
+    assert not completed.partial and [(f.path, f.added, f.deleted) for f in completed.files] == [("src/pay.py", 4, 0)]
+
+
+def test_deliveries_that_are_not_trusted_or_not_for_the_branch_store_nothing(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/a.py", "a change")
+    bot = _bot(start_bot, database_url, upstream)
+
+    forged = send_github(bot.url, upstream.github_push([sha]), delivery="d-2", secret="not-the-secret")
+    not_json = httpx.post(f"{bot.url}/webhooks/github", content=b"{not json", timeout=30,
+                          headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})  # fmt: skip
+    huge = httpx.post(f"{bot.url}/webhooks/github", content=b"x" * (6 * 1024 * 1024), timeout=60)
+    other_branch = upstream.github_push([sha]) | {"ref": "refs/heads/feature"}
+    ignored = send_github(bot.url, other_branch, delivery="d-3")
+    unknown_repo = upstream.github_push([sha]) | {"repository": {"full_name": "someone/else"}}
+    untracked = send_github(bot.url, unknown_repo, delivery="d-4")
+    wrong_token = httpx.post(f"{bot.url}/webhooks/gitlab", json=upstream.gitlab_push([sha]),
+                             headers={"X-Gitlab-Token": "guess"}, timeout=30)  # fmt: skip
+
+    assert (forged.status_code, not_json.status_code, huge.status_code, wrong_token.status_code) == (401, 401, 413, 401)
+    assert ignored.json() == {"ignored": "not a push to main"} and untracked.json() == {"ignored": "repository not tracked"}
+    assert _changes(database_url) == {}
+
+
+def test_a_gitlab_push_hook_with_its_token_is_stored(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/flags.py", "flags: default new checkout on")
+    bot = _bot(start_bot, database_url, upstream)
+    headers = {"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "uuid-1"}
+
+    first = httpx.post(f"{bot.url}/webhooks/gitlab", json=upstream.gitlab_push([sha]), headers=headers, timeout=30)
+    again = httpx.post(f"{bot.url}/webhooks/gitlab", json=upstream.gitlab_push([sha]), headers=headers, timeout=30)
+
+    assert first.json()["stored"] == 1 and again.json() == {"duplicate": True}
+    assert _changes(database_url)[sha].services == [] and _changes(database_url)[sha].repo == "acme/shop"
+
+
+@pytest.mark.postgres
+def test_two_replicas_polling_and_receiving_the_same_webhooks_store_each_change_once(
+    postgres_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    from knowledge.db import migrate
+
+    migrate(postgres_url)
+    upstream = Upstream.create(tmp_path / "shop")
+    replicas = [_bot(start_bot, postgres_url, upstream) for _ in range(2)]
+    settings = [bot.settings.model_copy(update={"data_dir": tmp_path / f"replica-{n}"}) for n, bot in enumerate(replicas)]
+    stored_by_webhooks: list[int] = []
+    deliveries: list[dict[str, Any]] = []
+    polled: list[int] = []
+
+    def deliver(bot: Bot, payload: dict[str, Any], delivery: str) -> None:
+        answer = send_github(bot.url, payload, delivery=delivery).json()
+        deliveries.append(answer | {"delivery": delivery})
+        stored_by_webhooks.append(answer.get("stored", 0))
+
+    shas: list[str] = []
+    for round_number in range(3):
+        pushed = [upstream.commit(f"src/r{round_number}/m{n}.py", f"round {round_number} change {n}") for n in range(3)]
+        shas += pushed
+        payload = upstream.github_push(pushed)
+        work: list[Callable[[], None]] = [
+            *(lambda bot=bot: deliver(bot, payload, f"push-{round_number}") for bot in replicas),
+            *(lambda own=own: polled.append(poll_tracked_repositories(own)) for own in settings),
+        ]
+        threads = [threading.Thread(target=job) for job in work]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    for own in settings:  # a later poll completes whatever the webhooks stored first
+        polled.append(poll_tracked_repositories(own.model_copy(update={"poll_seconds": 1})))
+
+    with session_scope(postgres_url) as session:
+        rows = session.execute(select(Change.id, func.count()).group_by(Change.id)).all()
+        partial = session.scalars(select(Change.id).where(Change.partial)).all()
+    assert sorted(change_id for change_id, _count in rows) == sorted(shas) and {count for _id, count in rows} == {1}
+    assert partial == []
+    assert sum(stored_by_webhooks) + sum(polled) == len(shas)
+    for round_number in range(3):
+        answers = [answer for answer in deliveries if answer["delivery"] == f"push-{round_number}"]
+        assert sorted("duplicate" in answer for answer in answers) == [False, True]
