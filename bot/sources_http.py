@@ -31,6 +31,7 @@ from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish
 from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
+from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
 from knowledge.sources.events import check_events, store_events
 from knowledge.sources.webhooks import WebhookChanges, github_changes, gitlab_changes, store_webhook_changes
@@ -177,7 +178,8 @@ def changes_endpoint(settings: Settings) -> Handler:
         if rejected and not batch.events:
             return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
         try:
-            stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url)
+            mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
+            stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url, mirrors)
         except _UNREACHABLE:
             return _error(503, "the database is unreachable; send the same batch again (events are stored once by id)")
         CHANGES_INGESTED.labels(way="events").inc(stored.new)

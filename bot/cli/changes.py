@@ -50,10 +50,13 @@ def changes(
     Each event needs id, kind (deploy, flag, config, infra), service, title and
     time; a deploy may name its commits (commits: [...] or commit_range with repo).
     Bad events are listed with their reasons and the rest are stored."""
+    from knowledge.config import get_settings
     from knowledge.sources.events import check_events, store_events
+    from knowledge.sources.mirrors import tracked_mirrors
 
     batch = check_events(_events_from_file(file))
-    stored = store_events(batch, _database_url())
+    settings = get_settings()
+    stored = store_events(batch, _database_url(), tracked_mirrors(settings.repos, settings.mirrors_dir))
     if as_json:
         print_json({"received": batch.received, "stored": stored.new, "already_present": stored.already_present,
                     "rejected": [vars(item) for item in stored.rejected]})  # fmt: skip

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Sequence
+import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -142,30 +144,44 @@ def check_events(items: Sequence[Any]) -> EventBatch:
     return batch
 
 
-def _carried(session: Session, event: dict[str, Any]) -> list[Change]:
-    """The stored commits a deploy carried: those listed (by full or abbreviated sha), or those of its range."""
+def _range_in_mirror(mirror: Path | None, span: str) -> list[str] | None:
+    """The non-merge commits of ``FROM..TO`` as git lists them, or None when the mirror lacks them (yet)."""
+    if mirror is None or not mirror.exists():
+        return None
+    listed = subprocess.run(["git", "-C", str(mirror), "rev-list", "--no-merges", "--reverse", span, "--"],
+                            capture_output=True, text=True)  # fmt: skip
+    return listed.stdout.split()[:MAX_CARRIED] if listed.returncode == 0 else None
+
+
+def _carried(session: Session, event: dict[str, Any], mirrors: Mapping[str, Path]) -> list[Change]:
+    """The stored commits a deploy carried: those listed (full or abbreviated shas), or those of its range,
+    from the repository's mirror, else by landing time between the range's ends."""
     found: list[Change] = []
     for sha in event["commits"]:
         query = select(Change).where(Change.kind == "commit", Change.id.startswith(sha)).limit(2)
         matches = list(session.scalars(query.options(selectinload(Change.files))))
         found += matches[:1] if len(matches) == 1 else []
-    if event["commit_range"]:
-        start_sha, end_sha = event["commit_range"].split("..")
-        ends = {}
-        for sha in (start_sha, end_sha):
-            ends[sha] = session.scalars(
-                select(Change.landed_time).where(Change.repo == event["repo"], Change.id.startswith(sha))
-            ).first()
-        if ends[start_sha] is not None and ends[end_sha] is not None:
-            found += session.scalars(
-                select(Change)
-                .where(Change.repo == event["repo"], Change.kind == "commit")
-                .where(Change.landed_time > ends[start_sha], Change.landed_time <= ends[end_sha])
-                .order_by(Change.landed_time)
-                .limit(MAX_CARRIED)
-                .options(selectinload(Change.files))
-            )
-    return found
+    if not event["commit_range"]:
+        return found
+    listed = _range_in_mirror(mirrors.get(event["repo"]), event["commit_range"])
+    if listed is not None:
+        by_id = {c.id: c for c in session.scalars(select(Change).where(Change.id.in_(listed)).options(selectinload(Change.files)))}
+        return found + [by_id[sha] for sha in listed if sha in by_id]
+    start_sha, end_sha = event["commit_range"].split("..")
+    ends = [
+        session.scalars(select(Change.landed_time).where(Change.repo == event["repo"], Change.id.startswith(sha))).first()
+        for sha in (start_sha, end_sha)
+    ]
+    if ends[0] is None or ends[1] is None:
+        return found
+    return found + list(session.scalars(
+        select(Change)
+        .where(Change.repo == event["repo"], Change.kind == "commit")
+        .where(Change.landed_time > ends[0], Change.landed_time <= ends[1])
+        .order_by(Change.landed_time)
+        .limit(MAX_CARRIED)
+        .options(selectinload(Change.files))
+    ))  # fmt: skip
 
 
 def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:
@@ -196,10 +212,11 @@ def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:
     )
 
 
-def store_events(batch: EventBatch, url: str) -> EventsStored:
-    """Store the batch's good events (each id once), and mark their sources as heard from now."""
+def store_events(batch: EventBatch, url: str, mirrors: Mapping[str, Path] | None = None) -> EventsStored:
+    """Store the batch's good events (each id once), and mark their sources as heard from now.
+    ``mirrors``: the tracked repositories' mirrors by name, where a deploy's commit range is resolved."""
     with session_scope(url) as session:
-        records = [event_record(event, _carried(session, event)) for event in batch.events]
+        records = [event_record(event, _carried(session, event, mirrors or {})) for event in batch.events]
     new, present = store_changes(url, records, Silent()) if records else (0, 0)
     with session_scope(url) as session:
         for source in sorted({record.repo for record in records}):

@@ -34,6 +34,11 @@ def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:
     return mirrors_dir / (repo.name.replace("/", "__") + ".git")
 
 
+def tracked_mirrors(repos: list[TrackedRepo], mirrors_dir: Path) -> dict[str, Path]:
+    """Each tracked repository's mirror by name (where change events resolve commit ranges)."""
+    return {repo.name: mirror_path(mirrors_dir, repo) for repo in repos}
+
+
 def _credentials(repo: TrackedRepo, environ: Mapping[str, str]) -> dict[str, str]:
     """Git's environment for this repository: its token as an HTTP header, and never a prompt."""
     env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}

@@ -67,6 +67,7 @@ class Evidence:
     risk: list[str] = field(default_factory=list)
     wiki_pages: list[str] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)  # a deploy's commits
 
 
 @dataclass

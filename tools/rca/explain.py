@@ -49,7 +49,8 @@ def explain(
         places.append(shared[0])
 
     owners = ownership.owners_of(change.paths)
-    services = ownership.services_of(change.paths)
+    # A change event names its service; a commit's services come from the paths it touches.
+    services = list(dict.fromkeys([*change.services, *ownership.services_of(change.paths)]))
     route = ownership.dependency_path(query.service, services) if query.service else []
     impacted_owner = ownership.service_owner.get(query.service or "", "")
     minutes = max(0.0, (query.started_at - change.landed_time).total_seconds() / 60)
@@ -62,7 +63,8 @@ def explain(
         matched_paths=_matched_paths(query, change, places),
         minutes_before_incident=round(minutes, 1),
         size=size_label(change.added, change.deleted, len(change.paths)),
-        risk=risk_labels(change.paths),
+        risk=risk_labels(change.paths) + ([_EVENT_RISK[change.kind]] if change.kind in _EVENT_RISK else []),
+        carried=list(change.carries),
     )
     like_this = None
     if shared and neighbourhood is not None:
@@ -71,8 +73,25 @@ def explain(
             f"{count} of the {neighbourhood.n_neighbours} earlier changes described most like this incident "
             f"touched {place} (usually {usual:.0%} of changes do), as this one does."
         )
-    evidence.sentences = _sentences(query, evidence, pairs, like_this)
+    evidence.sentences = _event_sentences(change) + _sentences(query, evidence, pairs, like_this)
     return evidence
+
+
+_EVENT_RISK = {"deploy": "deploy", "flag": "feature-flag flip", "config": "config push", "infra": "infrastructure change"}
+
+
+def _event_sentences(change: ChangeRecord) -> list[str]:
+    """What a change event was, and for a deploy the commits it carried (a responder can look each up)."""
+    if change.kind == "commit":
+        return []
+    where = f" to {change.environment}" if change.environment else ""
+    version = f" {change.version}" if change.version else ""
+    said = f"A {_EVENT_RISK.get(change.kind, change.kind)} of {', '.join(change.services) or change.repo}{version}{where}"
+    if change.carries:
+        shown = ", ".join(sha[:10] for sha in change.carries[:5])
+        more = f" and {len(change.carries) - 5} more" if len(change.carries) > 5 else ""
+        said += f", carrying {len(change.carries)} commits: {shown}{more}"
+    return [said + "."]
 
 
 def _duration(minutes: float) -> str:

@@ -345,9 +345,11 @@ def _ownership(
     impacted_owner = ownership.service_owner.get(service, "")
     distance, owner_match = np.full(len(candidates), 9.0), np.zeros(len(candidates))
     for index, change in enumerate(candidates):
-        route = ownership.dependency_path(service, ownership.services_of(change.paths))
+        # A change event (a deploy, a flag flip) names its service; a commit's come from its paths.
+        route = ownership.dependency_path(service, [*change.services, *ownership.services_of(change.paths)])
         distance[index] = float(len(route) - 1) if route else 9.0
-        owner_match[index] = float(bool(impacted_owner) and impacted_owner in ownership.owners_of(change.paths))
+        owners = ownership.owners_of(change.paths) + [ownership.service_owner.get(name, "") for name in change.services]
+        owner_match[index] = float(bool(impacted_owner) and impacted_owner in owners)
     return distance, owner_match
 
 

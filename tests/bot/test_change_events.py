@@ -1,0 +1,111 @@
+"""Deploys, flag flips and config pushes arrive by POST /changes or `culprit ingest changes`: each event is
+checked on its own, stored once by id, and becomes a candidate whose evidence names what a deploy carried."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from knowledge.changes import Change
+from knowledge.config import TrackedRepo
+from knowledge.db import session_scope, utcnow
+from knowledge.services import Service
+from knowledge.sources.polling import poll_repository
+from tests.bot.conftest import StartBot
+from tests.sources.upstream import CHANGES_TOKEN, Upstream
+from tools.rca.answers import IncidentQuery
+from tools.rca.resources import RcaResources
+from graph.rca_graph import run_rca
+
+BEARER = {"Authorization": f"Bearer {CHANGES_TOKEN}"}
+
+
+def _deploy(upstream: Upstream, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "deploy-481", "kind": "deploy", "service": "payments", "environment": "production", "version": "2.4.0",
+        "repo": upstream.name, "commit_range": f"{upstream.shas[0]}..{upstream.shas[-1]}", "author": "ci",
+        "time": utcnow().isoformat(), "link": "https://ci.example/deploys/481",
+    } | fields  # fmt: skip
+
+
+def test_posted_events_are_stored_once_each_bad_one_refused_with_its_reason(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    for n in range(4):  # within a second or two: only git can tell which a range holds
+        upstream.commit(f"services/payments/m{n}.py", f"payments change {n}", lines=n + 1)
+    bot = start_bot(database_url, env={"CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN,
+                                       "CULPRIT_REPOS": json.dumps([upstream.tracked()])})  # fmt: skip
+    poll_repository(TrackedRepo(**upstream.tracked()), bot.settings.mirrors_dir, database_url, 60)
+    flag = {"id": "flag-9", "kind": "flag", "service": "checkout", "title": "new_checkout_flow on for 50%",
+            "time": utcnow().isoformat()}  # fmt: skip
+    batch = [
+        _deploy(upstream),
+        flag,
+        {"id": "x", "kind": "rollout", "service": "s", "time": utcnow().isoformat()},
+        {"id": "y", "kind": "config", "service": "s", "time": "yesterday"},
+        {"id": "z" * 80, "kind": "infra", "service": "s", "time": utcnow().isoformat()},
+        {"id": "w", "kind": "flag", "service": "s", "time": (utcnow() + timedelta(days=2)).isoformat()},
+        "not an object",
+    ]
+
+    answer = httpx.post(f"{bot.url}/changes", json=batch, headers=BEARER, timeout=60)
+    again = httpx.post(f"{bot.url}/changes", json={"changes": batch[:2]}, headers=BEARER, timeout=60)
+    unauthorised = httpx.post(f"{bot.url}/changes", json=batch[:2], timeout=60)
+    all_bad = httpx.post(f"{bot.url}/changes", json=batch[2:4], headers=BEARER, timeout=60)
+
+    assert answer.status_code == 207
+    assert {key: answer.json()[key] for key in ("received", "stored", "already_present")} == {
+        "received": 7, "stored": 2, "already_present": 0}  # fmt: skip
+    reasons = {item["index"]: item["reason"] for item in answer.json()["rejected"]}
+    assert sorted(reasons) == [2, 3, 4, 5, 6]
+    assert "'kind' must be one of" in reasons[2] and "bad 'time'" in reasons[3] and "'id'" in reasons[4]
+    assert "future" in reasons[5] and "expected an object" in reasons[6]
+    assert again.json() == {"received": 2, "stored": 0, "already_present": 2}
+    assert (unauthorised.status_code, all_bad.status_code) == (401, 400)
+    with session_scope(database_url) as session:
+        deploy = session.get(Change, "deploy-481")
+        assert deploy is not None
+        assert (deploy.kind, deploy.services, deploy.environment, deploy.version) == (
+            "deploy", ["payments"], "production", "2.4.0")  # fmt: skip
+        assert deploy.carries == upstream.shas[1:]  # the range excludes its start, as git's FROM..TO does
+        assert sorted(file.path for file in deploy.files) == [f"services/payments/m{n}.py" for n in (1, 2, 3)]
+        assert session.get(Change, "flag-9").title == "new_checkout_flow on for 50%"
+
+
+def test_a_deploy_is_a_candidate_whose_evidence_names_the_commits_it_carried(
+    database_url: str, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    started = utcnow()
+    for n in range(3):
+        upstream.commit(f"services/payments/m{n}.py", f"payments change {n}", when=int(started.timestamp()) - 7200 + n)
+    poll_repository(TrackedRepo(**upstream.tracked()), tmp_path / "mirrors", database_url, 60)
+    events = tmp_path / "events.jsonl"
+    deploy = _deploy(upstream, commit_range="", commits=[sha[:12] for sha in upstream.shas],
+                     time=(started - timedelta(minutes=10)).isoformat())  # fmt: skip
+    events.write_text(json.dumps(deploy) + "\n{broken\n")
+    loaded = subprocess.run(
+        [str(Path(sys.executable).with_name("culprit")), "ingest", "changes", str(events), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(loaded.stdout)["stored"] == 1
+    assert json.loads(loaded.stdout)["rejected"][0]["index"] == 1
+    with session_scope(database_url) as session:
+        session.add(Service(name="payments", owner="team-payments", path_globs=["services/payments/**"], depends_on=[]))
+
+    query = IncidentQuery(text="card payments fail after the payments deploy", started_at=started, service="payments")
+    answer = run_rca(query, database_url=database_url, resources=RcaResources(min_confidence=0.0), persist=False)
+
+    suggested = {suggestion.change_id: suggestion for suggestion in answer.suggestions}
+    assert answer.n_candidates == 4 and "deploy-481" in suggested
+    evidence = suggested["deploy-481"].evidence
+    assert evidence.carried == upstream.shas and "deploy" in evidence.risk
+    assert evidence.sentences[0].startswith("A deploy of payments 2.4.0 to production, carrying 3 commits")
