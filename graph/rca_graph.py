@@ -226,13 +226,20 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         confidence=round(float(state.get("confidence", 0.0)), 4),
         suggestions=suggestions,
         strongest_signals=signals,
-        notes=list(state["resources"].notes) + list(state.get("notes", [])),
+        notes=list(state["resources"].notes) + list(state.get("notes", [])) + _stale_notes(state, confident),
         unavailable_evidence=list(state["retrieved"].unavailable),
         n_candidates=state["retrieved"].n_candidates,
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
         freshness=list(state.get("freshness", [])),
     )
+
+
+def _stale_notes(state: RcaState, confident: bool) -> list[str]:
+    """A confident answer still says which sources end before the incident (a withheld one leads with them)."""
+    if not confident:
+        return []
+    return [f"{source.source} may be stale ({source.summary}): {source.fix}" for source in state.get("freshness", []) if source.stale]
 
 
 def answer(state: RcaState) -> dict[str, Any]:
