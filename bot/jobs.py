@@ -1,5 +1,6 @@
 """Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up, the retention purge,
-and polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``).
+polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``) and syncs of the
+wiki sources (``CULPRIT_WIKI_SOURCES``, every ``CULPRIT_WIKI_SYNC_MINUTES``).
 
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (:mod:`knowledge.claims`: one claim per ISO week and
@@ -121,6 +122,20 @@ def poll_tracked_repositories(settings: Settings) -> int:
     return new
 
 
+def sync_configured_wiki_sources(settings: Settings) -> int:
+    """Re-sync every wiki source in CULPRIT_WIKI_SOURCES whose slot this replica wins; returns sections embedded."""
+    import os
+
+    from knowledge.wiki.sources import sync_wiki_sources
+    from knowledge.wiki.store import configured_wiki
+
+    results = sync_wiki_sources(
+        settings.wiki_sources, configured_wiki(settings), settings.resolved_database_url,
+        settings.wiki_sync_minutes, os.environ, settings.incident_channel_pattern,
+    )  # fmt: skip
+    return sum(result.counts.get("added", 0) + result.counts.get("updated", 0) for result in results)
+
+
 def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
     """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge."""
     url = settings.resolved_database_url
@@ -156,6 +171,11 @@ def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
         scheduler.add_job(
             poll_tracked_repositories, "interval", seconds=settings.poll_seconds, next_run_time=utcnow(),
             kwargs={"settings": settings}, id="repository_polls", coalesce=True, max_instances=1,
+        )  # fmt: skip
+    if settings.wiki_sources:
+        scheduler.add_job(
+            sync_configured_wiki_sources, "interval", minutes=settings.wiki_sync_minutes, next_run_time=utcnow(),
+            kwargs={"settings": settings}, id="wiki_source_syncs", coalesce=True, max_instances=1,
         )  # fmt: skip
     return scheduler
 

@@ -19,7 +19,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -74,6 +74,29 @@ class TrackedRepo(BaseModel):
     def location(self) -> str:
         """Where git fetches from (never holds a credential, so it may be logged)."""
         return self.url if self.url is not None else str(Path(self.path or ".").resolve())
+
+
+class WikiSource(BaseModel):
+    """A wiki kept current on a schedule: a Confluence space (``url``, ``space``, ``username`` and the
+    variable ``token_env`` naming its API token), a Notion export folder or a Slack export zip (``path``)."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    kind: Literal["confluence", "notion", "slack"]
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    url: str | None = Field(None, pattern=r"^https?://")
+    space: str | None = Field(None, min_length=1, max_length=255)
+    username: str | None = None
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> WikiSource:
+        if self.kind == "confluence" and not (self.url and self.space):
+            raise ValueError(f"wiki source {self.name!r}: Confluence needs url and space")
+        if self.kind != "confluence" and self.path is None:
+            raise ValueError(f"wiki source {self.name!r}: a {self.kind} export needs path")
+        return self
 
 
 class Settings(BaseSettings):
@@ -138,6 +161,13 @@ class Settings(BaseSettings):
     github_webhook_secret: SecretStr | None = None
     gitlab_webhook_token: SecretStr | None = None
     changes_token: SecretStr | None = None
+    wiki_sources: Annotated[list[WikiSource], NoDecode] = Field(
+        [],
+        description='a JSON list of wiki sources, e.g. [{"kind":"confluence","name":"ops","url":"https://acme.atlassian.net/wiki",'
+        '"space":"OPS","username":"bot@acme.com","token_env":"CONFLUENCE_TOKEN"},{"kind":"slack","name":"incidents",'
+        '"path":"/exports/slack.zip"}]',
+    )
+    wiki_sync_minutes: int = Field(15, ge=1, description="a whole number of minutes, 1 or more")
 
     @field_validator("data_dir")
     @classmethod
@@ -170,7 +200,7 @@ class Settings(BaseSettings):
             raise ValueError("two repositories have the same name")
         return repos
 
-    @field_validator("incident_channels", "allowed_channels", "allowed_users", "repos", mode="before")
+    @field_validator("incident_channels", "allowed_channels", "allowed_users", "repos", "wiki_sources", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):

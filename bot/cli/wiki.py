@@ -81,6 +81,33 @@ def evaluate_command(
         console.print(f"[red]not indexed[/] {page}: ingest the folder that holds it", highlight=False)
 
 
+@wiki_app.command("sync")
+def sync(as_json: JsonOutput = False) -> None:
+    """Re-sync every source in CULPRIT_WIKI_SOURCES now (Confluence, Notion export, Slack export);
+    only changed sections are embedded again."""
+    import os
+
+    from knowledge.config import get_settings
+    from knowledge.wiki.sources import sync_source
+    from knowledge.wiki.store import configured_wiki
+
+    settings = get_settings()
+    if not settings.wiki_sources:
+        raise CulpritError('no wiki sources: set CULPRIT_WIKI_SOURCES, e.g. [{"kind":"notion","name":"eng","path":"/exports/notion"}]')
+    collection = configured_wiki(settings)
+    synced = {
+        source.name: sync_source(source, collection, os.environ, settings.incident_channel_pattern).counts()
+        for source in settings.wiki_sources
+    }
+    if as_json:
+        print_json(synced)
+        return
+    for name, counts in synced.items():
+        console.print(f"[bold]{name}[/]: {counts['pages']} pages, [green]{counts['added']} added[/], "
+                      f"[cyan]{counts['updated']} updated[/], {counts['unchanged']} unchanged, "
+                      f"[red]{counts['removed']} removed[/]", highlight=False)  # fmt: skip
+
+
 @ingest_app.command("wiki")
 def ingest_wiki(
     directory: Annotated[Path, typer.Argument(help="Folder of Markdown/text pages (runbooks, postmortems...).")],

@@ -12,6 +12,7 @@ from chromadb.api.models.Collection import Collection
 from knowledge.wiki.pages import WikiChunk, WikiPage, find_pages, read_page, split_into_chunks
 from knowledge.wiki.store import REVISION_KEY, embed_sections
 
+REMOTE_KINDS = ("confluence:", "notion:", "slack:")
 EMBED_BATCH = 64
 """Sections per upsert; the progress bar moves once per batch."""
 
@@ -50,11 +51,24 @@ def read_wiki(root: Path) -> list[WikiPage]:
 
 
 def index_wiki(root: Path, collection: Collection, progress: Progress | None = None) -> IndexReport:
-    """Sync ``collection`` with the pages under ``root``: upsert changed chunks, delete vanished ones."""
-    pages = read_wiki(root)
+    """Sync ``collection`` with the pages under ``root``: upsert changed chunks, delete vanished ones
+    (those of the folder: pages synced from Confluence, Notion or Slack stay)."""
+    return sync_pages(read_wiki(root), collection, lambda chunk_id: not is_remote_page(chunk_id), progress)
+
+
+def is_remote_page(page_or_chunk: str) -> bool:
+    """Pages synced from a wiki source are named ``<kind>:<source>/...`` (see :mod:`knowledge.wiki.sources`)."""
+    return page_or_chunk.startswith(REMOTE_KINDS)
+
+
+def sync_pages(
+    pages: list[WikiPage], collection: Collection, owns: Callable[[str], bool], progress: Progress | None = None
+) -> IndexReport:
+    """Bring the chunks ``owns`` accepts in line with ``pages``: embed only new or changed sections,
+    delete the ones whose page or section is gone."""
     chunks = [chunk for page in pages for chunk in split_into_chunks(page)]
     report = IndexReport(pages=pages)
-    stored = _stored_hashes(collection)
+    stored = {chunk_id: hashed for chunk_id, hashed in _stored_hashes(collection).items() if owns(chunk_id)}
 
     changed = [chunk for chunk in chunks if stored.get(chunk.chunk_id) != chunk.content_hash]
     report.added = sum(1 for chunk in changed if chunk.chunk_id not in stored)

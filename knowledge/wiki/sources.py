@@ -1,0 +1,192 @@
+"""Wiki sources synced on a schedule through langchain-community loaders: a Confluence space
+(``ConfluenceLoader``), a Notion export folder (``NotionDirectoryLoader``) and a Slack export of past
+incident channels (``SlackDirectoryLoader``), whose messages become searchable incident history.
+
+Each source's pages are named ``<kind>:<source name>/...``, so a sync adds, updates and removes
+only its own chunks, and only sections whose text changed are embedded again
+(:func:`knowledge.wiki.indexing.sync_pages`). A token comes from the environment
+variable the source names and never reaches a log or an error.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import warnings
+import zipfile
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+from chromadb.api.models.Collection import Collection
+
+from knowledge.claims import claim, forget
+from knowledge.config import WikiSource
+from knowledge.db import utcnow
+from knowledge.errors import InputError
+from knowledge.wiki.indexing import IndexReport, sync_pages
+from knowledge.wiki.pages import WikiPage
+
+log = structlog.get_logger(__name__)
+
+MAX_EXPORT_BYTES = 512 * 1024 * 1024  # uncompressed, so a zip bomb is refused before it is read
+_NOTION_ID = re.compile(r"\s+[0-9a-f]{32}$")
+
+
+def _kind_from_title(title: str) -> str:
+    lowered = title.lower()
+    if "postmortem" in lowered or "post-mortem" in lowered or "incident review" in lowered:
+        return "postmortem"
+    return "runbook" if "runbook" in lowered or "playbook" in lowered else "page"
+
+
+def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> list[WikiPage]:
+    """The current pages of a Confluence space, as Markdown (headings kept, so sections chunk as in a folder)."""
+    from langchain_community.document_loaders import ConfluenceLoader
+
+    token = environ.get(source.token_env or "", "") if source.token_env else None
+    if source.token_env and not token:
+        raise InputError(f"wiki source {source.name}: the environment variable {source.token_env} (its token) is not set")
+    loader = ConfluenceLoader(
+        url=source.url or "", username=source.username, api_key=token if source.username else None,
+        token=None if source.username else token, space_key=source.space, keep_markdown_format=True,
+        include_restricted_content=True, number_of_retries=1, min_retry_seconds=1, max_retry_seconds=2,
+    )  # fmt: skip
+    try:
+        documents = loader.load()
+    except Exception as error:  # requests/atlassian raise their own types; the message must not carry the token
+        message = str(error).replace(token, "***") if token else str(error)
+        raise InputError(f"wiki source {source.name}: Confluence at {source.url} failed: {message[:300]}") from None
+    return [
+        WikiPage(
+            path=f"confluence:{source.name}/{document.metadata['id']}",
+            title=document.metadata["title"],
+            kind=_kind_from_title(document.metadata["title"]),
+            services=(),
+            body=document.page_content,
+            front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
+        )
+        for document in documents
+    ]
+
+
+def notion_pages(source: WikiSource) -> list[WikiPage]:
+    """Every Markdown page of a Notion export; Notion's 32-hex ids are dropped from titles."""
+    from langchain_community.document_loaders import NotionDirectoryLoader
+
+    root = Path(source.path or ".")
+    if not root.is_dir():
+        raise InputError(f"wiki source {source.name}: Notion export folder {root} does not exist")
+    pages = []
+    for document in NotionDirectoryLoader(str(root)).load():
+        relative = Path(document.metadata["source"]).relative_to(root)
+        stem = _NOTION_ID.sub("", relative.stem)
+        heading = next((line[2:].strip() for line in document.page_content.splitlines() if line.startswith("# ")), "")
+        title = heading or stem
+        pages.append(WikiPage(path=f"notion:{source.name}/{relative.as_posix()}", title=title,
+                              kind=_kind_from_title(title), services=(), body=document.page_content))  # fmt: skip
+    return sorted(pages, key=lambda page: page.path)
+
+
+def _check_export(path: Path, name: str) -> None:
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"wiki source {name}: {path} is not a Slack export zip")
+    with zipfile.ZipFile(path) as export:
+        if sum(info.file_size for info in export.infolist()) > MAX_EXPORT_BYTES:
+            raise InputError(f"wiki source {name}: {path} unpacks to over {MAX_EXPORT_BYTES} bytes; export fewer channels")
+
+
+def slack_pages(source: WikiSource, incident_channel_pattern: str) -> list[WikiPage]:
+    """One page per incident channel (names matching the pattern), its messages in order, a section per day."""
+    from langchain_community.document_loaders import SlackDirectoryLoader
+
+    path = Path(source.path or ".")
+    _check_export(path, source.name)
+    by_channel: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    for document in SlackDirectoryLoader(str(path)).lazy_load():
+        channel = document.metadata["channel"]
+        if not fnmatch.fnmatch(channel, incident_channel_pattern) or not document.page_content.strip():
+            continue
+        try:
+            stamp = float(document.metadata["timestamp"])
+        except (TypeError, ValueError):
+            continue
+        by_channel[channel].append((stamp, document.metadata.get("user", ""), document.page_content))
+    pages = []
+    for channel, messages in sorted(by_channel.items()):
+        lines: list[str] = []
+        day = ""
+        for stamp, user, text in sorted(messages):
+            moment = datetime.fromtimestamp(stamp, UTC)
+            if moment.date().isoformat() != day:
+                day = moment.date().isoformat()
+                lines.append(f"\n## {day}\n")
+            lines.append(f"{moment:%H:%M} {user}: {text}\n")
+        pages.append(WikiPage(path=f"slack:{source.name}/{channel}", title=f"#{channel} (Slack incident channel)",
+                              kind="postmortem", services=(), body="\n".join(lines)))  # fmt: skip
+    return pages
+
+
+def source_pages(source: WikiSource, environ: Mapping[str, str], incident_channel_pattern: str) -> list[WikiPage]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its own sunset
+        if source.kind == "confluence":
+            return confluence_pages(source, environ)
+        if source.kind == "notion":
+            return notion_pages(source)
+        return slack_pages(source, incident_channel_pattern)
+
+
+def sync_source(
+    source: WikiSource, collection: Collection, environ: Mapping[str, str], incident_channel_pattern: str = "inc-*"
+) -> IndexReport:
+    """Bring the wiki index in line with one source: only its changed sections are embedded again."""
+    pages = source_pages(source, environ, incident_channel_pattern)
+    prefix = f"{source.kind}:{source.name}/"
+    return sync_pages(pages, collection, lambda chunk_id: chunk_id.startswith(prefix))
+
+
+WIKI_SYNCS = "wiki_sync"  # claims keyed "<kind>:<name>:<slot>", one slot per sync interval
+
+
+@dataclass(frozen=True)
+class SourceSyncResult:
+    """One source's scheduled sync: skipped (another replica has the slot), its counts, or its error."""
+
+    source: str
+    synced: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+
+def sync_wiki_sources(
+    sources: list[WikiSource],
+    collection: Collection,
+    database_url: str,
+    minutes: int,
+    environ: Mapping[str, str],
+    incident_channel_pattern: str = "inc-*",
+) -> list[SourceSyncResult]:
+    """One scheduler tick: each source is synced by the one replica that claims its slot; a failing
+    source is reported (its token never shown) and the others still sync."""
+    slot = int(utcnow().timestamp()) // (60 * minutes)
+    results = []
+    for source in sources:
+        if not claim(WIKI_SYNCS, f"{source.kind}:{source.name}:{slot}", database_url):
+            results.append(SourceSyncResult(source.name, synced=False))
+            continue
+        try:
+            report = sync_source(source, collection, environ, incident_channel_pattern)
+        except InputError as error:
+            log.warning("wiki source sync failed", source=source.name, error=str(error))
+            results.append(SourceSyncResult(source.name, synced=True, error=str(error)))
+            continue
+        counts = report.counts()
+        if report.added or report.updated or report.removed:
+            log.info("wiki source synced", source=source.name, **counts)
+        results.append(SourceSyncResult(source.name, synced=True, counts=counts))
+    forget([WIKI_SYNCS], utcnow() - timedelta(days=1), database_url)
+    return results

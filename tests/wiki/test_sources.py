@@ -1,0 +1,124 @@
+"""Wiki sources synced through langchain-community loaders: a Confluence space on a local fake REST API,
+a Notion export folder and a Slack export of incident channels. A sync embeds only what changed and
+removes only its own pages; its pages are found by search and cited by name."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from chromadb.api.models.Collection import Collection
+
+from knowledge.config import WikiSource
+from knowledge.errors import InputError
+from knowledge.wiki.indexing import index_wiki
+from knowledge.wiki.sources import sync_source
+from tests.wiki.conftest import write_small_wiki
+from tests.wiki.fake_confluence import FakeConfluence
+from tools.wiki.search import searcher_for
+
+TOKEN = "confluence-token-6a2c"
+
+
+def _confluence(url: str) -> WikiSource:
+    return WikiSource(kind="confluence", name="ops", url=url, space="OPS", username="bot@acme.com", token_env="CONF_TOKEN")
+
+
+def test_a_confluence_space_syncs_only_what_changed(wiki_store: Collection, tmp_path: Path) -> None:
+    index_wiki(write_small_wiki(tmp_path / "wiki"), wiki_store)  # a folder wiki next to it must survive syncs
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h1>Runbook: ledger</h1><h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>"
+                "<h2>Mitigation</h2><p>Fail over the ledger primary.</p>", 1),
+        "102": ("Postmortem: DNS outage", "<h1>DNS outage</h1><h2>Root cause</h2><p>A resolver config push dropped a zone.</p>", 1),
+    }  # fmt: skip
+    with fake as url:
+        first = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        again = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        title, html, _version = fake.pages["101"]
+        fake.pages["101"] = (title, html.replace("Fail over the ledger primary.", "Restart the ledger lock manager."), 2)
+        del fake.pages["102"]
+        edited = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert (first.added, first.updated, first.removed) == (3, 0, 0)  # one chunk per section
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 3)
+    assert (edited.updated, edited.unchanged, edited.removed) == (1, 1, 1)
+    hits = searcher_for(wiki_store).search("how do I recover the ledger lock manager", k=3)
+    assert hits[0].page == "confluence:ops/101" and "lock manager" in hits[0].snippet
+    assert any(hit.page == "services/payments/runbook.md" for hit in searcher_for(wiki_store).search("card authorisations fail", k=3))
+
+
+def test_a_refused_token_is_an_error_that_does_not_show_it(wiki_store: Collection) -> None:
+    with FakeConfluence("bot@acme.com", TOKEN) as url, pytest.raises(InputError) as refused:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": "wrong-" + TOKEN})
+    assert "ops" in str(refused.value) and TOKEN not in str(refused.value)
+
+
+def test_a_notion_export_is_searchable_without_notion_ids_in_titles(wiki_store: Collection, tmp_path: Path) -> None:
+    export = tmp_path / "notion"
+    (export / "Runbooks 0123456789abcdef0123456789abcdef").mkdir(parents=True)
+    (export / "Runbooks 0123456789abcdef0123456789abcdef" / "Queue backlog fedcba9876543210fedcba9876543210.md").write_text(
+        "# Queue backlog\n\n## Symptoms\nOrders stay pending while the broker queue grows.\n")  # fmt: skip
+    source = WikiSource(kind="notion", name="eng", path=export)
+
+    report = sync_source(source, wiki_store, {})
+
+    assert report.added == 1 and report.pages[0].title == "Queue backlog"
+    (hit, *_rest) = searcher_for(wiki_store).search("orders pending broker queue", k=1)
+    assert hit.page.startswith("notion:eng/Runbooks") and hit.title == "Queue backlog"
+
+
+def _slack_export(path: Path, channels: dict[str, list[dict[str, str]]]) -> Path:
+    with zipfile.ZipFile(path, "w") as export:
+        export.writestr("channels.json", json.dumps([{"id": f"C{n}", "name": name} for n, name in enumerate(channels)]))
+        for name, messages in channels.items():
+            export.writestr(f"{name}/2025-11-02.json", json.dumps(messages))
+    return path
+
+
+def test_a_slack_export_of_incident_channels_becomes_incident_history(wiki_store: Collection, tmp_path: Path) -> None:
+    export = _slack_export(tmp_path / "slack.zip", {
+        "inc-checkout-500s": [
+            {"type": "message", "user": "U1", "ts": "1762077600.000100", "text": "checkout returns 500 since 10:00"},
+            {"type": "message", "user": "U2", "ts": "1762078200.000200", "text": "rolled back the tax service deploy, errors gone"},
+        ],
+        "random": [{"type": "message", "user": "U3", "ts": "1762077600.000300", "text": "lunch? tax service talk"}],
+    })  # fmt: skip
+    source = WikiSource(kind="slack", name="incidents", path=export)
+
+    report = sync_source(source, wiki_store, {}, incident_channel_pattern="inc-*")
+
+    assert [page.path for page in report.pages] == ["slack:incidents/inc-checkout-500s"]
+    (hit, *_rest) = searcher_for(wiki_store).search("checkout 500 tax service rollback", k=1)
+    assert hit.page == "slack:incidents/inc-checkout-500s" and hit.heading.endswith("2025-11-02")
+    assert "lunch" not in str(wiki_store.get()["documents"])
+
+
+def test_a_zip_bomb_is_refused_before_it_is_read(wiki_store: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge.wiki.sources as sources
+
+    export = _slack_export(tmp_path / "big.zip", {"inc-a": [{"ts": "1.0", "user": "U", "text": "x" * 5000}]})
+    monkeypatch.setattr(sources, "MAX_EXPORT_BYTES", 1000)
+    with pytest.raises(InputError, match="unpacks to over 1000 bytes"):
+        sync_source(WikiSource(kind="slack", name="incidents", path=export), wiki_store, {})
+
+
+def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
+    wiki_store: Collection, tmp_path: Path, database_url: str
+) -> None:
+    from knowledge.wiki.sources import sync_wiki_sources
+
+    export = tmp_path / "notion"
+    export.mkdir()
+    (export / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    missing = WikiSource(kind="notion", name="gone", path=tmp_path / "nowhere")
+    sources = [WikiSource(kind="notion", name="eng", path=export), missing]
+
+    first = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
+    second = sync_wiki_sources(sources, wiki_store, database_url, 15, {})  # another replica, same slot
+
+    assert [(result.synced, result.counts.get("added")) for result in first] == [(True, 1), (True, None)]
+    assert "does not exist" in first[1].error
+    assert [result.synced for result in second] == [False, False]
