@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from knowledge.changes import Change
 from knowledge.config import TrackedRepo
