@@ -91,11 +91,15 @@ class SourceLag(Collector):
         )
         if self.database_url:
             now = utcnow()
-            with session_scope(self.database_url) as session:
-                for state in source_states(session):
-                    known = state.checked_at or state.newest_change_at
-                    if known is not None:
-                        family.add_metric([state.source, state.kind], max(0.0, (now - known).total_seconds()))
+            try:
+                with session_scope(self.database_url) as session:
+                    states = source_states(session)
+            except Exception:  # noqa: BLE001 - an unreachable store must not take the other metrics down
+                states = []
+            for state in states:
+                known = state.checked_at or state.newest_change_at
+                if known is not None:
+                    family.add_metric([state.source, state.kind], max(0.0, (now - known).total_seconds()))
         yield family
 
 

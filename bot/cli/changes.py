@@ -70,9 +70,14 @@ def changes(
 @ingest_app.command("repos")
 def repos(as_json: JsonOutput = False) -> None:
     """Fetch every repository in CULPRIT_REPOS into its mirror and store its new commits now."""
+    import sys
+
+    import structlog
+
     from knowledge.config import get_settings
     from knowledge.sources.polling import poll_repository
 
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout is the answer's
     settings = get_settings()
     if not settings.repos:
         raise InputError('no repositories to poll: set CULPRIT_REPOS, e.g. [{"name":"acme/web","path":"/src/web"}]')

@@ -120,3 +120,23 @@ def test_a_missing_token_variable_is_named_not_guessed(database_url: str, tmp_pa
     repo = TrackedRepo(name="acme/shop", url="https://127.0.0.1:9/acme/shop.git", token_env="SHOP_TOKEN")
     result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, environ={})
     assert "SHOP_TOKEN" in result.error and "not set" in result.error
+
+
+def test_culprit_ingest_repos_polls_every_tracked_repository_now(database_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+    import sys
+
+    upstream = Upstream.create(tmp_path / "shop")
+    shas = [upstream.commit("src/a.py", "first"), upstream.commit("src/b.py", "second")]
+    environment = {**os.environ, "CULPRIT_REPOS": json.dumps([upstream.tracked()])}
+    culprit = str(Path(sys.executable).with_name("culprit"))
+
+    def run() -> list[dict[str, object]]:
+        done = subprocess.run([culprit, "ingest", "repos", "--json"], env=environment, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["polled"]
+
+    assert [(result["repo"], result["new"]) for result in run()] == [("acme/shop", 2)]
+    assert [result["new"] for result in run()] == [0]  # the same slot: run by hand, it polls anyway
+    assert set(_stored(database_url)) == set(shas)
