@@ -134,3 +134,34 @@ def test_two_replicas_polling_and_receiving_the_same_webhooks_store_each_change_
     for round_number in range(3):
         answers = [answer for answer in deliveries if answer["delivery"] == f"push-{round_number}"]
         assert sorted("duplicate" in answer for answer in answers) == [False, True]
+
+
+def test_a_merged_pull_request_is_stored_and_the_poll_replaces_its_merge_by_the_commits_it_brought(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    upstream.commit("README.md", "start")
+    upstream.git("checkout", "-q", "-b", "feature")
+    brought = [upstream.commit("src/tax.py", "tax: round half even"), upstream.commit("src/tax.py", "tax: cache rates")]
+    upstream.git("checkout", "-q", "main")
+    upstream.git("merge", "-q", "--no-ff", "-m", "Merge pull request #7 from acme/feature", "feature")
+    merge = upstream.git("rev-parse", "HEAD").strip()
+    bot = _bot(start_bot, database_url, upstream)
+    pull_request = {
+        "action": "closed",
+        "pull_request": {
+            "merged": True, "merge_commit_sha": merge, "title": "Tax rounding", "body": "Rounds half even.",
+            "merged_at": "2026-11-30T10:00:00Z", "user": {"login": "ana"}, "html_url": "https://github.example/pr/7",
+            "base": {"ref": "main", "repo": {"full_name": "acme/shop"}},
+        },
+    }  # fmt: skip
+
+    answer = send_github(bot.url, pull_request, delivery="pr-7", event="pull_request")
+    assert answer.json()["stored"] == 1
+    told = _changes(database_url)[merge]
+    assert told.partial and told.title == "Tax rounding" and told.link == "https://github.example/pr/7"
+
+    poll_tracked_repositories(bot.settings)
+    stored = _changes(database_url)
+    assert merge not in stored and set(brought) <= set(stored)
+    assert all(stored[sha].landed_via_merge and not stored[sha].partial for sha in brought)
