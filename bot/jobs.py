@@ -60,7 +60,7 @@ def post_weekly_digest(post: Post, settings: Settings, today: date | None = None
     if not claim(WEEKLY_DIGESTS, digest_key(iso_week(end), channel), url, lease=CLAIM_LEASE):
         log.info("digest already claimed", week=iso_week(end), channel=channel)
         return False
-    digest = build_digest(end, url)
+    digest = build_digest(end, url, min_confidence=settings.min_confidence)
     post(channel, digest.text, digest.blocks, digest.chart_png)
     finish(WEEKLY_DIGESTS, digest_key(digest.week, channel), url)
     DIGESTS_POSTED.inc()

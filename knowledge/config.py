@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -32,6 +33,7 @@ ENV_PREFIX = "CULPRIT_"
 CHANNEL_LIST = 'a JSON list of channel ids, e.g. ["C0123","C0456"]'
 # Read as text and parsed by _json_list, so a value that is not JSON is a validation error that names it.
 JsonList = Annotated[list[str], NoDecode]
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class ConfigurationError(CulpritError):
@@ -91,6 +93,15 @@ class Settings(BaseSettings):
     digest_hour: int = Field(9, ge=0, le=23, description="an hour of the day from 0 to 23")
     other_confidence: float = Field(0.4, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.4")
 
+    # Issue 13: who may confirm root causes, retraining, and incidents that start themselves.
+    confirmers: JsonList = Field([], description='a JSON list of Slack user ids, e.g. ["U0123","W0456"]')
+    ops_channel: str | None = None
+    retrain_day_of_week: str = Field("sun", description='a day such as "sun", or days as cron writes them')
+    retrain_hour: int = Field(3, ge=0, le=23, description="an hour of the day from 0 to 23")
+    pagerduty_webhook_secret: SecretStr | None = None
+    incidents_webhook_secret: SecretStr | None = None
+    incident_post_channel: str | None = None
+
     @field_validator("data_dir")
     @classmethod
     def _usable_folder(cls, path: Path) -> Path:
@@ -114,7 +125,7 @@ class Settings(BaseSettings):
                 raise ValueError("not a database URL") from None
         return url
 
-    @field_validator("incident_channels", "allowed_channels", "allowed_users", mode="before")
+    @field_validator("incident_channels", "allowed_channels", "allowed_users", "confirmers", mode="before")
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -123,6 +134,14 @@ class Settings(BaseSettings):
             except json.JSONDecodeError:
                 raise ValueError("not JSON") from None
         return value
+
+    @field_validator("confirmers")
+    @classmethod
+    def _user_ids(cls, users: list[str]) -> list[str]:
+        for user in users:
+            if not _USER_ID.fullmatch(user):
+                raise ValueError(f"{user[:40]!r} is not a Slack user id")
+        return users
 
     @field_validator("digest_timezone")
     @classmethod
@@ -133,7 +152,7 @@ class Settings(BaseSettings):
             raise ValueError("no such time zone") from None
         return name
 
-    @field_validator("digest_day_of_week")
+    @field_validator("digest_day_of_week", "retrain_day_of_week")
     @classmethod
     def _days(cls, days: str) -> str:
         # The scheduler's own parser decides; imported only when the day is set.
