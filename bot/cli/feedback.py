@@ -74,6 +74,23 @@ def register(app: typer.Typer) -> None:
                           e.actor, e.authority, str(e.undoes or ""))
         console.print(table)
 
+    @feedback.command("confirm")
+    def confirm(
+        incident: str = typer.Argument(..., help="The incident id."),
+        change: str = typer.Argument(..., help="The change (commit sha or change id) that caused it."),
+        by: str = typer.Option(..., "--by", help="Who confirms it, for the audit trail."),
+    ) -> None:
+        """Confirm a root cause from outside Slack (e.g. a postmortem's finding); audited like a click."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.feedback.confirmations import OPERATOR, confirm_cause
+
+        database_url = get_settings().resolved_database_url
+        migrate(database_url)
+        done = confirm_cause(incident, change, by, OPERATOR, database_url=database_url)
+        entry = f"audit entry {done.event_id}" if done.event_id else "already confirmed"
+        console.print(f"{done.change_id[:12]} is confirmed as the cause of {done.incident_id} ({entry})")
+
     @feedback.command("undo")
     def undo(
         event: int = typer.Argument(..., help="The audit entry to reverse (see `culprit feedback audit`)."),

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from knowledge.changes import Change
 from knowledge.confirmations import CONFIRM, RETRACT, CauseEvent
 from knowledge.db import session_scope, utcnow
 from knowledge.errors import InputError
@@ -28,6 +29,7 @@ LABEL_SOURCES = ("history", "postmortem", CONFIRMED, VOTED)
 
 CONFIRMER = "confirmer"
 CHANNEL_CREATOR = "channel_creator"
+OPERATOR = "operator"  # someone with the store's CLI
 TWO_VOTES = "two_votes"
 VOTES_CHANGED = "votes_changed"
 UNDO = "undo"
@@ -91,6 +93,16 @@ def decide_suggestion(
 def confirm_suggestion(suggestion_id: int, user_id: str, authority: str, *, database_url: str) -> CauseChange:
     """:func:`decide_suggestion` confirming, for callers outside Slack (the CLI, tests)."""
     return decide_suggestion(suggestion_id, user_id, authority, confirm=True, database_url=database_url)
+
+
+def confirm_cause(incident_id: str, change_id: str, user_id: str, authority: str, *, database_url: str) -> CauseChange:
+    """Confirm a change culprit never suggested (a postmortem's finding, entered by an operator)."""
+    with session_scope(database_url) as session:
+        if session.get(Incident, incident_id) is None:
+            raise InputError(f"no incident {incident_id!r}")
+        if session.get(Change, change_id) is None:
+            raise InputError(f"no change {change_id!r} in the store")
+        return _confirm(session, incident_id, change_id, user_id, authority, None, None)
 
 
 def undo_event(event_id: int, user_id: str, *, database_url: str, at: datetime | None = None) -> CauseChange:
