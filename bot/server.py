@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.app import finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
 from bot.metrics import REQUEST_SECONDS
+from bot.incident_webhooks import incident_routes
 from bot.reports_http import reports_endpoint
 from knowledge.config import Settings
 from knowledge.db import get_engine
@@ -113,6 +114,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/reports", reports_endpoint(settings), methods=["POST"]),
+        *incident_routes(bolt_app, settings),  # /webhooks/pagerduty, /incidents
     ]
     @asynccontextmanager
     async def finish_acked_work(_: Starlette) -> AsyncIterator[None]:

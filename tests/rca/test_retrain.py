@@ -136,3 +136,16 @@ def test_the_gate_and_the_calibration_error() -> None:
     assert passes_gate(Figures(0.595, 0.115, 20), champion)[0]
     assert not passes_gate(Figures(0.58, 0.10, 20), champion)[0]
     assert not passes_gate(Figures(0.70, 0.13, 20), champion)[0]
+
+
+def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data_dir: Path) -> None:
+    from bot.retraining import scheduled_retrain
+    from knowledge.config import Settings
+
+    settings = Settings(data_dir=data_dir, ops_channel="COPS")
+    migrate(settings.resolved_database_url)
+    posted: list[tuple[str, str]] = []
+    replicas = [scheduled_retrain(lambda channel, text, *_: posted.append((channel, text)), settings) for _ in range(2)]
+    assert replicas[0] is not None and replicas[1] is None  # the second replica found the week claimed
+    assert replicas[0].outcome == "skipped"  # an empty store has nothing to judge a challenger on
+    assert posted == [("COPS", replicas[0].text)] and "Ranker retrain: ⏭️ skipped" in posted[0][1]
