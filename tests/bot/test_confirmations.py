@@ -110,6 +110,12 @@ def test_feedback_audit_and_undo_cli(database_url: str) -> None:
     undone = CliRunner().invoke(app, ["feedback", "undo", str(event), "--by", "UOPS"])
     assert undone.exit_code == 0, undone.output
     assert "no longer confirmed" in undone.output and _causes(database_url) == set()
+    confirmed = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", changes[2], "--by", "UOPS"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert _causes(database_url) == {(changes[2], "confirmed")}
+    assert audit_trail(database_url=database_url)[0].authority == "operator"
+    unknown = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", "nope", "--by", "UOPS"])
+    assert unknown.exit_code == 1 and "no change 'nope'" in str(unknown.exception)
 
 
 def _confirm_click(bot: Bot, action_id: str, value: str, user: str, message: dict) -> None:

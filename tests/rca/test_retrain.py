@@ -149,3 +149,13 @@ def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data
     assert replicas[0] is not None and replicas[1] is None  # the second replica found the week claimed
     assert replicas[0].outcome == "skipped"  # an empty store has nothing to judge a challenger on
     assert posted == [("COPS", replicas[0].text)] and "Ranker retrain: ⏭️ skipped" in posted[0][1]
+
+
+def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
+    runner = CliRunner()
+    assert "no model versions yet" in runner.invoke(app, ["model", "list"]).output
+    retrained = runner.invoke(app, ["model", "retrain", "--json"])
+    assert retrained.exit_code == 0, retrained.output
+    assert '"outcome": "skipped"' in retrained.output
+    refused = runner.invoke(app, ["model", "rollback"])
+    assert refused.exit_code == 1 and "no earlier champion" in str(refused.exception)
