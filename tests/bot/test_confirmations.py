@@ -97,6 +97,11 @@ def test_a_persons_confirmation_is_not_undone_by_votes_but_can_be_undone_and_red
         ("retract", "UIC", confirmed.event_id),
         ("confirm", "UIC", None),
     ]
+    undo_event(redone.event_id, "UIC", database_url=database_url)  # withdrawn by a person...
+    record_vote(suggestions[0], "UALICE", UP, database_url=database_url)
+    record_vote(suggestions[0], "UBOB", UP, database_url=database_url)
+    record_vote(suggestions[0], "UMALLORY", UP, database_url=database_url)  # ...stays withdrawn whatever the votes say
+    assert _causes(database_url) == set()
     with pytest.raises(InputError, match="no audit entry 999"):
         undo_event(999, "UIC", database_url=database_url)
 

@@ -119,18 +119,31 @@ def undo_event(event_id: int, user_id: str, *, database_url: str, at: datetime |
 def apply_vote_rule(session: Session, suggestion: Suggestion, at: datetime) -> CauseChange | None:
     """After a vote: two distinct 👍 and no 👎 confirm; a cause confirmed so loses it when that stops holding.
 
-    A cause a person confirmed is theirs to retract: votes never undo it.
+    A person's decision outranks votes both ways: votes never undo a cause a
+    person confirmed, nor confirm again one a person withdrew.
     """
     votes = session.scalars(select(Feedback).where(Feedback.suggestion_id == suggestion.id)).all()
     up = sorted(vote.user_id for vote in votes if vote.vote > 0)
     down = [vote for vote in votes if vote.vote < 0]
     holds = len(up) >= VOTES_NEEDED and not down
     current = session.get(RootCause, (suggestion.incident_id, suggestion.change_id))
-    if holds and (current is None or current.source not in LABEL_SOURCES):
+    if holds and (current is None or current.source not in LABEL_SOURCES) and not _withdrawn_by_a_person(
+        session, suggestion.incident_id, suggestion.change_id
+    ):
         return _confirm(session, suggestion.incident_id, suggestion.change_id, ",".join(up), TWO_VOTES, suggestion.id, at)
     if not holds and current is not None and current.source == VOTED:
         return _retract(session, suggestion.incident_id, suggestion.change_id, "votes", VOTES_CHANGED, suggestion.id, at)
     return None
+
+
+def _withdrawn_by_a_person(session: Session, incident_id: str, change_id: str) -> bool:
+    last = session.scalars(
+        select(CauseEvent)
+        .where(CauseEvent.incident_id == incident_id, CauseEvent.change_id == change_id)
+        .order_by(CauseEvent.id.desc())
+        .limit(1)
+    ).first()
+    return last is not None and last.action == RETRACT and last.authority != VOTES_CHANGED
 
 
 def audit_trail(*, database_url: str, incident_id: str | None = None, limit: int = 200) -> list[AuditEntry]:
