@@ -92,11 +92,17 @@ def create_app(
 
     app.middleware(share_runtime)
     app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # read by finish_acked_replies
+    app.culprit_runtime = runtime  # type: ignore[attr-defined]  # read by runtime_of
     install_guards(app, settings, channels, runtime.limiter)
     register_listeners(app)
     if warm_up and investigator is not None:
         runtime.workers.submit(investigator.warm_up)
     return app
+
+
+def runtime_of(app: App) -> BotRuntime:
+    """What the listeners share, for HTTP routes outside Bolt that start investigations (``bot.incident_webhooks``)."""
+    return app.culprit_runtime  # type: ignore[attr-defined, no-any-return]
 
 
 def finish_acked_replies(app: App) -> None:

@@ -202,8 +202,64 @@ def feedback_actions(suggestion_id: int) -> Block:
                 "text": {"type": "plain_text", "text": "👎 Not it", "emoji": True},
                 "value": str(suggestion_id),
             },
+            confirm_cause_button(suggestion_id),
         ],
     }
+
+
+def confirm_cause_button(suggestion_id: int) -> Block:
+    """The explicit confirmation: a training label, so Slack asks "are you sure?" before sending it.
+
+    Only configured confirmers and the incident channel's creator may use it;
+    the listener checks, the button is shown to everyone.
+    """
+    return {
+        "type": "button",
+        "action_id": "confirm_cause",
+        "style": "primary",
+        "text": {"type": "plain_text", "text": "✅ Confirm as root cause", "emoji": True},
+        "value": str(suggestion_id),
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Confirm the root cause?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": "This change becomes the incident's confirmed root cause and trains the next model. "
+                "It is recorded with your name and can be undone.",
+            },
+            "confirm": {"type": "plain_text", "text": "Confirm"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+        },
+    }
+
+
+def with_confirmation(blocks: list[Block], suggestion_id: int, user_id: str | None, confirmed: bool) -> list[Block]:
+    """The message with a line under the suggestion saying who confirmed it, and an undo button."""
+    updated = [block for block in blocks if block.get("block_id") != f"confirmed-{suggestion_id}"]
+    if not confirmed:
+        return updated
+    line: Block = {
+        "type": "section",
+        "block_id": f"confirmed-{suggestion_id}",
+        "text": {"type": "mrkdwn", "text": f"✅ Confirmed as the root cause by <@{user_id}>" if user_id else "✅ Confirmed as the root cause"},
+        "accessory": {
+            "type": "button",
+            "action_id": "retract_cause",
+            "text": {"type": "plain_text", "text": "Undo"},
+            "value": str(suggestion_id),
+            "confirm": {
+                "title": {"type": "plain_text", "text": "Withdraw the confirmation?"},
+                "text": {"type": "plain_text", "text": "The change stops being a training label; the audit keeps both steps."},
+                "confirm": {"type": "plain_text", "text": "Withdraw"},
+                "deny": {"type": "plain_text", "text": "Keep"},
+            },
+        },
+    }
+    anchors = [
+        index for index, block in enumerate(updated)
+        if block.get("block_id") in (f"votes-{suggestion_id}", f"feedback-{suggestion_id}")
+    ]
+    position = anchors[-1] + 1 if anchors else len(updated)
+    return updated[:position] + [line] + updated[position:]
 
 
 def _signals_section(answer: RcaAnswer) -> Block:

@@ -24,6 +24,7 @@ class ChannelDirectory:
     def __init__(self, client: WebClient) -> None:
         self._client = client
         self._names: dict[str, str] = {}
+        self._creators: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def remember(self, channel_id: str, name: str | None) -> None:
@@ -41,9 +42,22 @@ class ChannelDirectory:
         except SlackApiError as error:
             log.warning("channel lookup failed", channel=channel_id, error=error.response.get("error"))
             return None
-        name = (response.get("channel") or {}).get("name")
-        self.remember(channel_id, name)
-        return name
+        info = response.get("channel") or {}
+        self.remember(channel_id, info.get("name"))
+        if info.get("creator"):
+            with self._lock:
+                self._creators[channel_id] = info["creator"]
+        return info.get("name")
+
+    def creator(self, channel_id: str) -> str | None:
+        """Who created the channel (for an incident channel, its commander), as ``conversations.info`` says."""
+        with self._lock:
+            if channel_id in self._creators:
+                return self._creators[channel_id]
+            self._names.pop(channel_id, None)  # the cached name came without a creator: ask Slack once
+        self.name(channel_id)
+        with self._lock:
+            return self._creators.get(channel_id)
 
     def listed(self, channel_id: str, configured: list[str]) -> bool:
         """Whether the channel appears in a configured list, by id or by name."""

@@ -79,8 +79,8 @@ def _worth_remembering(body: dict[str, Any], settings: Settings, channels: Chann
 def _is_from_a_bot(body: dict[str, Any], own_user_id: str | None) -> bool:
     """Another bot's event, or our own (the app turns Bolt's self-event filter off so this one counts it)."""
     event = body.get("event") or {}
-    if own_user_id and event.get("user") == own_user_id:
-        return True
+    if own_user_id and event.get("user") == own_user_id and event.get("type") != "member_joined_channel":
+        return True  # (a join names who joined: culprit being added to a channel is news, not an echo)
     return bool(event.get("bot_id") or event.get("subtype") == "bot_message" or event.get("bot_profile"))
 
 

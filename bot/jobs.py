@@ -28,6 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.metrics import ALERTS_POSTED, CHANGES_INGESTED, DIGESTS_POSTED, count_classified
 from bot.report_intake import pending_reports
+from bot.retraining import scheduled_retrain
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
 from knowledge.config import Settings
 from knowledge.db import utcnow
@@ -63,7 +64,7 @@ def post_weekly_digest(post: Post, settings: Settings, today: date | None = None
     if not claim(WEEKLY_DIGESTS, digest_key(iso_week(end), channel), url, lease=CLAIM_LEASE):
         log.info("digest already claimed", week=iso_week(end), channel=channel)
         return False
-    digest = build_digest(end, url)
+    digest = build_digest(end, url, min_confidence=settings.min_confidence)
     post(channel, digest.text, digest.blocks, digest.chart_png)
     finish(WEEKLY_DIGESTS, digest_key(digest.week, channel), url)
     DIGESTS_POSTED.inc()
@@ -162,6 +163,11 @@ def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
         purge_expired_reports, CronTrigger(hour=3, minute=17, timezone=zone),
         kwargs={"retention_days": settings.report_retention_days, "url": url},
         id="report_retention", coalesce=True, misfire_grace_time=3600,
+    )
+    scheduler.add_job(  # exactly once per week across replicas (a claim), verdict to the ops channel
+        scheduled_retrain,
+        CronTrigger(day_of_week=settings.retrain_day_of_week, hour=settings.retrain_hour, timezone=zone),
+        kwargs={"post": post, "settings": settings}, id="model_retrain", coalesce=True, misfire_grace_time=6 * 3600,
     )
     scheduler.add_job(
         forget_old_deliveries, CronTrigger(hour=3, minute=27, timezone=zone), kwargs={"url": url},

@@ -60,6 +60,11 @@ REPORTS_CLASSIFIED = Counter(
     "culprit_reports_classified_total", "Bug reports stored, by the category they were given.", ["category"]
 )
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
+INVESTIGATIONS_TRIGGERED = Counter(
+    "culprit_investigations_triggered_total",
+    "Investigations nobody asked for: a new incident channel, PagerDuty, POST /incidents; duplicates start none.",
+    ["outcome"],
+)
 DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")
 
 CHANGES_INGESTED = Counter(

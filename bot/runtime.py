@@ -80,7 +80,9 @@ class CachedResources:
     """The ranker, change embeddings and ownership, loaded once and refreshed every few minutes.
 
     Loading them costs seconds; a replica keeps them between requests and
-    picks up a newly trained model or ingested ownership after ``ttl_s``.
+    picks up ingested ownership after ``ttl_s``. The promoted model version is
+    checked before every use (one small query), so a promotion or rollback on
+    any replica reaches this one at its next answer, without a restart.
     """
 
     def __init__(self, settings: Settings, ttl_s: float = RESOURCES_TTL_S) -> None:
@@ -89,12 +91,18 @@ class CachedResources:
         self._lock = threading.Lock()
         self._resources: RcaResources | None = None
         self._loaded_at = 0.0
+        self.model_version: int | None = None
 
     def get(self) -> RcaResources:
+        from tools.rca.retrain.registry import serving_model
+
+        serving = serving_model(self._settings.resolved_database_url)
         with self._lock:
-            if self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s:
-                self._resources = load_resources(self._settings)
+            stale = self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s
+            if stale or serving.version != self.model_version:
+                self._resources = load_resources(self._settings, serving.path)
                 self._loaded_at = time.monotonic()
+                self.model_version = serving.version
             return self._resources
 
 
@@ -107,6 +115,7 @@ class RcaInvestigator:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._cache = CachedResources(settings)
+        self.model_version: int | None = None  # the promoted version the latest answer was ranked with
 
     def __call__(self, query: IncidentQuery) -> RcaAnswer:
         from graph.llm import make_judge
@@ -114,6 +123,7 @@ class RcaInvestigator:
         from tools.rca.judges.local import LocalJudge
 
         resources = self._cache.get()
+        self.model_version = self._cache.model_version
         judge = make_judge(self._settings, LocalJudge(resources.model))
         return run_rca(
             query, database_url=self._settings.resolved_database_url, persist=True, judge=judge, resources=resources

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
+from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
 from bot.reports_http import reports_endpoint
 from bot.sources_http import changes_endpoint, github_endpoint, gitlab_endpoint
@@ -118,6 +119,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         Route("/webhooks/github", github_endpoint(settings), methods=["POST"]),
         Route("/webhooks/gitlab", gitlab_endpoint(settings), methods=["POST"]),
         Route("/changes", changes_endpoint(settings), methods=["POST"]),
+        *incident_routes(bolt_app, settings),  # /webhooks/pagerduty, /incidents
     ]
     SOURCE_LAG.database_url = settings.resolved_database_url
     @asynccontextmanager

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -32,6 +33,7 @@ ENV_PREFIX = "CULPRIT_"
 CHANNEL_LIST = 'a JSON list of channel ids, e.g. ["C0123","C0456"]'
 # Read as text and parsed by _json_list, so a value that is not JSON is a validation error that names it.
 JsonList = Annotated[list[str], NoDecode]
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class ConfigurationError(CulpritError):
@@ -168,6 +170,14 @@ class Settings(BaseSettings):
         '"path":"/exports/slack.zip"}]',
     )
     wiki_sync_minutes: int = Field(15, ge=1, description="a whole number of minutes, 1 or more")
+    # Issue 13: who may confirm root causes, retraining, and incidents that start themselves.
+    confirmers: JsonList = Field([], description='a JSON list of Slack user ids, e.g. ["U0123","W0456"]')
+    ops_channel: str | None = None
+    retrain_day_of_week: str = Field("sun", description='a day such as "sun", or days as cron writes them')
+    retrain_hour: int = Field(3, ge=0, le=23, description="an hour of the day from 0 to 23")
+    pagerduty_webhook_secret: SecretStr | None = None
+    incidents_webhook_secret: SecretStr | None = None
+    incident_post_channel: str | None = None
 
     @field_validator("data_dir")
     @classmethod
@@ -200,7 +210,9 @@ class Settings(BaseSettings):
             raise ValueError("two repositories have the same name")
         return repos
 
-    @field_validator("incident_channels", "allowed_channels", "allowed_users", "repos", "wiki_sources", mode="before")
+    @field_validator(
+        "incident_channels", "allowed_channels", "allowed_users", "confirmers", "repos", "wiki_sources", mode="before"
+    )
     @classmethod
     def _json_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -209,6 +221,14 @@ class Settings(BaseSettings):
             except json.JSONDecodeError:
                 raise ValueError("not JSON") from None
         return value
+
+    @field_validator("confirmers")
+    @classmethod
+    def _user_ids(cls, users: list[str]) -> list[str]:
+        for user in users:
+            if not _USER_ID.fullmatch(user):
+                raise ValueError(f"{user[:40]!r} is not a Slack user id")
+        return users
 
     @field_validator("digest_timezone")
     @classmethod
@@ -219,7 +239,7 @@ class Settings(BaseSettings):
             raise ValueError("no such time zone") from None
         return name
 
-    @field_validator("digest_day_of_week")
+    @field_validator("digest_day_of_week", "retrain_day_of_week")
     @classmethod
     def _days(cls, days: str) -> str:
         # The scheduler's own parser decides; imported only when the day is set.

@@ -2,6 +2,7 @@
 
 from knowledge.changes import Change, ChangeFile
 from knowledge.claims import Claim
+from knowledge.confirmations import CauseEvent, ModelVersion
 from knowledge.db import Base
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from knowledge.ingest.git_tips import IngestedTip
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "BugReport",
     "Category",
+    "CauseEvent",
     "CategoryDaily",
     "Change",
     "ChangeFile",
@@ -22,6 +24,7 @@ __all__ = [
     "Feedback",
     "Incident",
     "IngestedTip",
+    "ModelVersion",
     "OwnershipRule",
     "RootCause",
     "Service",

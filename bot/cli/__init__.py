@@ -37,6 +37,7 @@ def _register() -> None:
     from bot.cli import serve as serve_commands
     from bot.cli import rca as rca_commands
     from bot.cli import reports as reports_commands
+    from bot.cli import model as model_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
@@ -47,6 +48,7 @@ def _register() -> None:
     serve_commands.register(app)
     rca_commands.register(app)
     reports_commands.register(app)
+    model_commands.register(app)
 
 
 _register()

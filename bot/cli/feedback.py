@@ -1,4 +1,4 @@
-"""``culprit feedback stats``: how often responders confirmed what culprit suggested."""
+"""``culprit feedback stats | audit | undo``: how culprit's answers held up, and who confirmed what."""
 
 from __future__ import annotations
 
@@ -8,39 +8,104 @@ from rich.table import Table
 from bot.cli.console import console, print_json
 
 
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
 def register(app: typer.Typer) -> None:
     feedback = typer.Typer(help="What responders said about culprit's suggestions.", no_args_is_help=True)
 
     @feedback.command("stats")
     def stats(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        """Precision of suggestions by week: confirmed (👍) among those voted on."""
+        """Precision by week from confirmed causes, and the false-confidence rate."""
         from knowledge.config import get_settings
         from knowledge.db import migrate
-        from tools.feedback.votes import precision_by_week
+        from tools.feedback.stats import quality_by_week
 
-        database_url = get_settings().resolved_database_url
+        settings = get_settings()
+        database_url = settings.resolved_database_url
         migrate(database_url)
-        weeks = precision_by_week(database_url=database_url)
+        weeks = quality_by_week(database_url=database_url, min_confidence=settings.min_confidence)
         if json_output:
             print_json([week.to_dict() for week in weeks])
             return
         if not weeks:
-            console.print("no feedback yet: votes appear here once responders click 👍 or 👎 in Slack")
+            console.print("no answers yet: figures appear once culprit has answered incidents and causes are confirmed")
             return
-        table = Table(title="Suggestion precision by week")
-        for column in ("week", "voted", "confirmed", "rejected", "precision", "incidents", "solved"):
+        table = Table(title=f"Answers by week vs confirmed causes (sure: confidence ≥ {settings.min_confidence:.0%})")
+        columns = ("week", "answered", "confirmed", "in 5", "precision", "sure", "false sure", "👍", "👎")
+        for column in columns:
             table.add_column(column, justify="left" if column == "week" else "right")
         for week in weeks:
-            precision = "—" if week.precision is None else f"{week.precision:.0%}"
             table.add_row(
                 week.week,
-                str(week.voted),
-                str(week.confirmed),
-                str(week.rejected),
-                precision,
-                str(week.incidents),
-                str(week.incidents_solved),
+                str(week.answered),
+                str(week.with_confirmed_cause),
+                str(week.cause_in_five),
+                _percent(week.precision),
+                str(week.confident),
+                _percent(week.false_confidence_rate),
+                str(week.up_votes),
+                str(week.down_votes),
             )
         console.print(table)
+
+    @feedback.command("audit")
+    def audit(
+        incident: str | None = typer.Option(None, "--incident", help="Only this incident."),
+        json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """Every confirmation and retraction of a root cause, newest first."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.feedback.confirmations import audit_trail
+
+        database_url = get_settings().resolved_database_url
+        migrate(database_url)
+        entries = audit_trail(database_url=database_url, incident_id=incident)
+        if json_output:
+            print_json([entry.to_dict() for entry in entries])
+            return
+        table = Table(title="Root-cause confirmations")
+        for column in ("id", "at", "incident", "change", "action", "by", "authority", "undoes"):
+            table.add_column(column)
+        for e in entries:
+            table.add_row(str(e.id), e.at.isoformat(timespec="seconds"), e.incident_id, e.change_id[:12], e.action,
+                          e.actor, e.authority, str(e.undoes or ""))
+        console.print(table)
+
+    @feedback.command("confirm")
+    def confirm(
+        incident: str = typer.Argument(..., help="The incident id."),
+        change: str = typer.Argument(..., help="The change (commit sha or change id) that caused it."),
+        by: str = typer.Option(..., "--by", help="Who confirms it, for the audit trail."),
+    ) -> None:
+        """Confirm a root cause from outside Slack (e.g. a postmortem's finding); audited like a click."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.feedback.confirmations import OPERATOR, confirm_cause
+
+        database_url = get_settings().resolved_database_url
+        migrate(database_url)
+        done = confirm_cause(incident, change, by, OPERATOR, database_url=database_url)
+        entry = f"audit entry {done.event_id}" if done.event_id else "already confirmed"
+        console.print(f"{done.change_id[:12]} is confirmed as the cause of {done.incident_id} ({entry})")
+
+    @feedback.command("undo")
+    def undo(
+        event: int = typer.Argument(..., help="The audit entry to reverse (see `culprit feedback audit`)."),
+        by: str = typer.Option(..., "--by", help="Who undoes it, for the audit trail."),
+    ) -> None:
+        """Reverse one confirmation (retract it) or retraction (confirm again); both are audited."""
+        from knowledge.config import get_settings
+        from knowledge.db import migrate
+        from tools.feedback.confirmations import undo_event
+
+        database_url = get_settings().resolved_database_url
+        migrate(database_url)
+        change = undo_event(event, by, database_url=database_url)
+        state = "confirmed" if change.confirmed else "no longer confirmed"
+        done = f"audit entry {change.event_id}" if change.event_id else "nothing to change"
+        console.print(f"{change.change_id[:12]} is {state} as the cause of {change.incident_id} ({done})")
 
     app.add_typer(feedback, name="feedback")

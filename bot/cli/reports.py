@@ -196,7 +196,8 @@ def register(app: typer.Typer) -> None:
         if not dry_run:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")
         last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
-        digest = build_digest(last_day, get_settings().resolved_database_url, with_chart=False)
+        settings = get_settings()
+        digest = build_digest(last_day, settings.resolved_database_url, with_chart=False, min_confidence=settings.min_confidence)
         console.print(digest.text, markup=False, highlight=False)
 
 

@@ -1,4 +1,4 @@
-"""👍 / 👎 on a suggestion: store the vote, show it on the message.
+"""👍 / 👎 on a suggestion: store the vote, show it on the message (and the confirmation two agreeing votes make).
 
 A button's value is checked, not trusted: it must be a suggestion id, and the
 suggestion must have been posted in the very message and channel clicked.
@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import escape, with_vote
+from bot.blocks import escape, with_confirmation, with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
 from knowledge.errors import CulpritError, InputError
@@ -25,6 +25,17 @@ log = structlog.get_logger(__name__)
 FEEDBACK_ACTION = re.compile(r"^feedback_(up|down)$")
 
 
+def clicked_place(body: dict[str, Any]) -> MessagePlace:
+    """Where the click happened, as Slack (who signed the request) says; a button's value is only a claim."""
+    message = body.get("message") or {}
+    container = body.get("container") or {}
+    return MessagePlace(
+        channel=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
+        message_ts=container.get("message_ts") or message.get("ts", ""),
+        thread_ts=container.get("thread_ts") or message.get("thread_ts"),
+    )
+
+
 def handle_feedback(
     ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
@@ -33,13 +44,7 @@ def handle_feedback(
     vote = UP if action["action_id"] == "feedback_up" else DOWN
     user = body["user"]["id"]
     message = body.get("message") or {}
-    container = body.get("container") or {}
-    # Where the click happened, as Slack (who signed the request) says; the button's value is only a claim.
-    clicked_in = MessagePlace(
-        channel=container.get("channel_id") or (body.get("channel") or {}).get("id", ""),
-        message_ts=container.get("message_ts") or message.get("ts", ""),
-        thread_ts=container.get("thread_ts") or message.get("thread_ts"),
-    )
+    clicked_in = clicked_place(body)
     channel = clicked_in.channel
     try:
         suggestion_id = suggestion_id_from(action.get("value"))
@@ -65,6 +70,9 @@ def handle_feedback(
     )
     if message.get("ts"):
         blocks = with_vote(message.get("blocks") or [], tally.suggestion_id, tally.up, tally.down, user, vote)
+        shown = any(block.get("block_id") == f"confirmed-{tally.suggestion_id}" for block in blocks)
+        if tally.confirmed != shown:  # the votes just confirmed it, or a 👎 just undid the votes' confirmation
+            blocks = with_confirmation(blocks, tally.suggestion_id, None, tally.confirmed)
         client.chat_update(channel=channel, ts=message["ts"], text=message.get("text") or "culprit", blocks=blocks)
 
 

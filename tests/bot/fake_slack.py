@@ -42,6 +42,10 @@ class FakeSlack:
     """The recorded calls plus what the fake knows about the workspace (channel names, errors to give)."""
 
     channel_names: dict[str, str] = field(default_factory=dict)
+    channel_creators: dict[str, str] = field(default_factory=dict)
+    channel_topics: dict[str, str] = field(default_factory=dict)
+    # Messages of each channel, newest first, as conversations.history returns them.
+    channel_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
     # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
@@ -131,7 +135,19 @@ class FakeSlack:
             name = self.channel_names.get(channel)
             if name is None:
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True}}
+            info = {"id": channel, "name": name, "is_channel": True}
+            if channel in self.channel_creators:
+                info["creator"] = self.channel_creators[channel]
+            if channel in self.channel_topics:
+                info["topic"] = {"value": self.channel_topics[channel]}
+                info["purpose"] = {"value": ""}
+            return {"ok": True, "channel": info}
+        if method == "conversations.join":
+            if channel not in self.channel_names:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": channel, "name": self.channel_names[channel]}}
+        if method == "conversations.history":
+            return {"ok": True, "messages": list(self.channel_history.get(channel, [])), "has_more": False}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts):08d}"
             return {"ok": True, "upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}

@@ -64,7 +64,10 @@ def test_a_confident_answer_lists_five_suggestions_each_with_its_vote_buttons() 
     texts = " ".join(element["text"] for element in evidence["elements"])
     assert "team-payments (own the impacted service)" in texts and "checkout → payments" in texts
     actions = next(block for block in message.blocks if block.get("block_id") == "feedback-101")
-    assert [(b["action_id"], b["value"]) for b in actions["elements"]] == [("feedback_up", "101"), ("feedback_down", "101")]
+    assert [(b["action_id"], b["value"]) for b in actions["elements"]] == [
+        ("feedback_up", "101"), ("feedback_down", "101"), ("confirm_cause", "101")
+    ]
+    assert actions["elements"][2]["confirm"]["deny"]["text"] == "Cancel"  # Slack asks before a label is written
     wiki = next(block for block in message.blocks if block.get("block_id") == "wiki")
     assert "*Payments runbook* › 502s (`runbooks/payments.md`)" in wiki["text"]["text"]
     incident = next(block for block in message.blocks if block.get("block_id") == "incident")["text"]["text"]

@@ -1,4 +1,4 @@
-"""👍 / 👎 clicks over real HTTP: stored per user, shown on the message, a 👍 confirms the root cause."""
+"""👍 / 👎 clicks over real HTTP: stored per user, shown on the message; one 👍 confirms nothing, two agreeing do."""
 
 from __future__ import annotations
 
@@ -68,9 +68,9 @@ def _feedback_story(bot: Bot) -> None:
     position = [b.get("block_id") for b in update.args["blocks"]].index(f"votes-{value}")
     assert update.args["blocks"][position - 1]["block_id"] == f"feedback-{value}"
     assert _votes(bot.database_url, suggestion_id) == [("UALICE", 1)]
-    assert _root_causes(bot.database_url) == [(change_id, "feedback", "UALICE")]
+    assert _root_causes(bot.database_url) == []  # one click is an opinion, never a label
 
-    # Alice changes her mind: still one vote of hers, and the confirmation is withdrawn.
+    # Alice changes her mind: still one vote of hers.
     message["blocks"] = update.args["blocks"]
     update = _click_and_wait(bot, "feedback_down", value, "UALICE", message, 2)
     assert _votes(bot.database_url, suggestion_id) == [("UALICE", -1)]
@@ -78,11 +78,19 @@ def _feedback_story(bot: Bot) -> None:
     lines = [b for b in update.args["blocks"] if b.get("block_id") == f"votes-{value}"]
     assert len(lines) == 1 and "👍 0 · 👎 1 — <@UALICE> says this is not it" in lines[0]["elements"][0]["text"]
 
-    # Bob confirms it.
+    # Bob says it is: with Alice's 👎 standing, nothing is confirmed.
     message["blocks"] = update.args["blocks"]
-    _click_and_wait(bot, "feedback_up", value, "UBOB", message, 3)
+    update = _click_and_wait(bot, "feedback_up", value, "UBOB", message, 3)
     assert _votes(bot.database_url, suggestion_id) == [("UALICE", -1), ("UBOB", 1)]
-    assert _root_causes(bot.database_url) == [(change_id, "feedback", "UBOB")]
+    assert _root_causes(bot.database_url) == []
+    assert not any(b.get("block_id") == f"confirmed-{value}" for b in update.args["blocks"])
+
+    # Alice agrees after all: two distinct 👍 and no 👎 confirm it, and the message says so.
+    message["blocks"] = update.args["blocks"]
+    update = _click_and_wait(bot, "feedback_up", value, "UALICE", message, 4)
+    assert _root_causes(bot.database_url) == [(change_id, "votes", "UALICE,UBOB")]
+    confirmed = next(b for b in update.args["blocks"] if b.get("block_id") == f"confirmed-{value}")
+    assert confirmed["text"]["text"].startswith("✅ Confirmed as the root cause")
 
 
 def test_votes_are_stored_per_user_and_shown_on_the_message(store: str, start_bot: StartBot) -> None:

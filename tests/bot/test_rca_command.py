@@ -39,9 +39,9 @@ def test_rca_acks_at_once_then_posts_suggestions_with_feedback_buttons(store: st
     actions = [block for block in blocks if block["type"] == "actions"]
     assert len(actions) == 5
     for block in actions:
-        up, down = block["elements"]
-        assert (up["action_id"], down["action_id"]) == ("feedback_up", "feedback_down")
-        assert up["value"] == down["value"] == block["block_id"].removeprefix("feedback-")
+        up, down, confirm = block["elements"]
+        assert (up["action_id"], down["action_id"], confirm["action_id"]) == ("feedback_up", "feedback_down", "confirm_cause")
+        assert up["value"] == down["value"] == confirm["value"] == block["block_id"].removeprefix("feedback-")
     headlines = [block["text"]["text"] for block in blocks if str(block.get("block_id", "")).startswith("suggestion-")]
     assert len(headlines) == 5
     assert all("landed *" in line and "confidence *" in line and "by *" in line for line in headlines)

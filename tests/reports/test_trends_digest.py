@@ -2,7 +2,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from knowledge.db import session_scope
-from knowledge.incidents import Feedback, Incident, Suggestion
+from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest
 from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
@@ -65,10 +65,17 @@ def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None
         session.add_all([incident, suggestion])
         session.flush()
         session.add(Feedback(suggestion_id=suggestion.id, user_id="U1", vote=1, at=_at(END - timedelta(days=1))))
+        other = Incident(id="INC-2", title="search slow", started_at=_at(END - timedelta(days=3)))
+        session.add_all([other, Suggestion(incident=other, change_id="def", rank=1, score=0.9, confidence=0.9, created_at=_at(END - timedelta(days=3)))])
+        # Confirmed causes are the verdicts: INC-1's was in its five, INC-2's was not although culprit was sure.
+        session.add_all([RootCause(incident_id="INC-1", change_id="abc", source="confirmed"),
+                         RootCause(incident_id="INC-2", change_id="xyz", source="confirmed")])
     digest = build_digest(END, database_url)
     assert digest.week == "2025-W23"
     assert "login: 42 reports" in digest.text and "payments: 12 vs" in digest.text
-    assert "incidents analysed: 1" in digest.text and "confirmed by responders: 1" in digest.text
+    assert "incidents analysed: 2" in digest.text and "confirmed by responders: 1" in digest.text
+    assert "precision (confirmed cause in the five): 1/2 = 50%" in digest.text
+    assert "false confidence (sure answers that missed the confirmed cause): 1/2 = 50%" in digest.text
     assert digest.chart_png and digest.chart_png.startswith(b"\x89PNG")
     assert all(block["type"] == "section" for block in digest.blocks)
 

@@ -1,3 +1,3 @@
-"""Responders' votes on suggestions: storing them, weekly precision, and the
-confirmed root causes that become training data. Imports ``knowledge`` only.
+"""Responders' votes on suggestions, confirmed root causes (who may confirm, the two-vote rule,
+the audit trail and undo), and the weekly figures judged by confirmed causes. Imports ``knowledge`` only.
 """

@@ -1,10 +1,10 @@
-"""Responders' votes on suggestions, and what they teach culprit.
+"""Responders' votes on suggestions: who clicked 👍 or 👎, and when.
 
-A thumbs-up is the strongest label culprit ever gets: the responder who fixed
-the incident says which change caused it. It becomes a ``RootCause`` row with
-``source="feedback"`` so it joins the training history next to past
-investigations. Votes also give the one honest quality figure for the live bot:
-the share of voted suggestions that responders confirmed, week by week.
+A vote is an opinion, not a label: one person's 👍 never makes a change the
+confirmed cause (that would let one careless or hostile click write the next
+model's training data). After each vote the two-vote rule of
+:mod:`tools.feedback.confirmations` decides whether the votes now agree enough
+to confirm, or no longer do.
 """
 
 from __future__ import annotations
@@ -20,21 +20,13 @@ from sqlalchemy.orm import Session
 from knowledge.db import session_scope, utcnow
 from knowledge.errors import InputError
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
+from tools.feedback.confirmations import LABEL_SOURCES, MessagePlace, apply_vote_rule, posted_in
 
 UP = 1
 DOWN = -1
 # suggestions.id is a 32-bit integer on PostgreSQL; a bigger "id" can only be a forged or garbled button value.
 MAX_SUGGESTION_ID = 2**31 - 1
 _SUGGESTION_ID = re.compile(r"[0-9]{1,10}")
-
-
-@dataclass(frozen=True)
-class MessagePlace:
-    """Where a Slack message sits: its channel, its ts, and the thread it is a reply in, if any."""
-
-    channel: str
-    message_ts: str
-    thread_ts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,33 +40,7 @@ class VoteTally:
     down: int
     vote: int
     changed: bool
-
-
-@dataclass(frozen=True)
-class WeekPrecision:
-    """Suggestions voted on in one ISO week and how many responders confirmed."""
-
-    week: str
-    voted: int
-    confirmed: int
-    rejected: int
-    incidents: int
-    incidents_solved: int
-
-    @property
-    def precision(self) -> float | None:
-        return self.confirmed / self.voted if self.voted else None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "week": self.week,
-            "voted": self.voted,
-            "confirmed": self.confirmed,
-            "rejected": self.rejected,
-            "precision": self.precision,
-            "incidents": self.incidents,
-            "incidents_solved": self.incidents_solved,
-        }
+    confirmed: bool = False
 
 
 def suggestion_id_from(value: object) -> int:
@@ -111,8 +77,8 @@ def record_vote(
 ) -> VoteTally:
     """Store one responder's vote (a second click by the same person replaces the first).
 
-    A thumbs-up confirms the change as the incident's root cause; taking it back
-    removes that confirmation unless someone else still vouches for it. A click
+    Two different people's 👍 with no 👎 confirm the change as the root cause;
+    a 👎 or a withdrawn 👍 undoes a confirmation the votes made. A click
     (``clicked_in``) counts only on the message that showed the suggestion
     (:func:`place_answer`); without it the caller vouches for the vote.
     """
@@ -135,7 +101,7 @@ def _store_vote(
     suggestion = session.get(Suggestion, suggestion_id)
     if suggestion is None:
         raise InputError(f"no suggestion {suggestion_id}: it may have been deleted by retention")
-    if clicked_in is not None and not _posted_in(suggestion.incident, clicked_in):
+    if clicked_in is not None and not posted_in(suggestion.incident, clicked_in):
         raise InputError(f"suggestion {suggestion_id} was not posted in this message; vote on the answer that shows it")
     existing = session.scalars(
         select(Feedback).where(Feedback.suggestion_id == suggestion_id, Feedback.user_id == user_id)
@@ -148,7 +114,8 @@ def _store_vote(
         existing.at = at
     session.flush()
     up, down = _counts(session, suggestion_id)
-    _sync_root_cause(session, suggestion, user_id, up, at)
+    cause = apply_vote_rule(session, suggestion, at)
+    confirmed = cause.confirmed if cause is not None else _is_confirmed(session, suggestion)
     return VoteTally(
         suggestion_id=suggestion_id,
         incident_id=suggestion.incident_id,
@@ -157,13 +124,13 @@ def _store_vote(
         down=down,
         vote=vote,
         changed=changed,
+        confirmed=confirmed,
     )
 
 
-def _posted_in(incident: Incident, place: MessagePlace) -> bool:
-    if incident.channel != place.channel:
-        return False
-    return incident.thread_ts is None or incident.thread_ts in (place.message_ts, place.thread_ts)
+def _is_confirmed(session: Session, suggestion: Suggestion) -> bool:
+    cause = session.get(RootCause, (suggestion.incident_id, suggestion.change_id))
+    return cause is not None and cause.source in LABEL_SOURCES
 
 
 def _counts(session: Session, suggestion_id: int) -> tuple[int, int]:
@@ -174,58 +141,3 @@ def _counts(session: Session, suggestion_id: int) -> tuple[int, int]:
     ).all()
     counts = {vote: count for vote, count in rows}
     return counts.get(UP, 0), counts.get(DOWN, 0)
-
-
-def _sync_root_cause(
-    session: Session, suggestion: Suggestion, user_id: str, up: int, at: datetime
-) -> None:
-    key = {"incident_id": suggestion.incident_id, "change_id": suggestion.change_id}
-    root_cause = session.get(RootCause, key)
-    if up > 0 and root_cause is None:
-        session.add(RootCause(**key, source="feedback", confirmed_by=user_id, confirmed_at=at))
-    elif up == 0 and root_cause is not None and root_cause.source == "feedback":
-        session.delete(root_cause)
-
-
-def precision_by_week(*, database_url: str) -> list[WeekPrecision]:
-    """Per ISO week of the suggestion, the share of voted suggestions that responders confirmed.
-
-    A suggestion counts as confirmed when it has more thumbs up than down. The
-    incident columns say how often the bot's list held the culprit at all.
-    """
-    with session_scope(database_url) as session:
-        rows = session.execute(
-            select(Suggestion.id, Suggestion.incident_id, Suggestion.created_at, Feedback.vote).join(
-                Feedback, Feedback.suggestion_id == Suggestion.id
-            )
-        ).all()
-    net: dict[int, int] = {}
-    placed: dict[int, tuple[str, str]] = {}
-    for suggestion_id, incident_id, created_at, vote in rows:
-        net[suggestion_id] = net.get(suggestion_id, 0) + vote
-        year, week, _ = created_at.isocalendar()
-        placed[suggestion_id] = (f"{year}-W{week:02d}", incident_id)
-    weeks: dict[str, dict[str, set[object]]] = {}
-    for suggestion_id, score in net.items():
-        week, incident_id = placed[suggestion_id]
-        bucket = weeks.setdefault(
-            week, {"voted": set(), "confirmed": set(), "rejected": set(), "incidents": set(), "solved": set()}
-        )
-        bucket["voted"].add(suggestion_id)
-        bucket["incidents"].add(incident_id)
-        if score > 0:
-            bucket["confirmed"].add(suggestion_id)
-            bucket["solved"].add(incident_id)
-        elif score < 0:
-            bucket["rejected"].add(suggestion_id)
-    return [
-        WeekPrecision(
-            week=week,
-            voted=len(bucket["voted"]),
-            confirmed=len(bucket["confirmed"]),
-            rejected=len(bucket["rejected"]),
-            incidents=len(bucket["incidents"]),
-            incidents_solved=len(bucket["solved"]),
-        )
-        for week, bucket in sorted(weeks.items())
-    ]

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert
+from tools.feedback.stats import WeekQuality, quality_by_week
 from tools.reports.trends import CategoryCount, daily_series, rising_categories, top_categories
 
 
@@ -31,6 +32,7 @@ class Digest:
     suggestions_confirmed: int
     suggestions_rejected: int
     chart_png: bytes | None
+    rca_quality: WeekQuality | None = None
 
     @property
     def text(self) -> str:
@@ -46,6 +48,17 @@ class Digest:
             f"• incidents analysed: {self.incidents_analysed}",
             f"• suggestions confirmed by responders: {self.suggestions_confirmed} (rejected: {self.suggestions_rejected})",
         ]
+        quality = self.rca_quality
+        if quality is not None and quality.with_confirmed_cause:
+            lines.append(
+                f"• precision (confirmed cause in the five): {quality.cause_in_five}/{quality.with_confirmed_cause}"
+                f" = {quality.precision:.0%}"
+            )
+        if quality is not None and quality.confident:
+            lines.append(
+                f"• false confidence (sure answers that missed the confirmed cause): "
+                f"{quality.false_confident}/{quality.confident} = {quality.false_confidence_rate:.0%}"
+            )
         return "\n".join(lines)
 
     @property
@@ -58,8 +71,8 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def build_digest(end: date, url: str, with_chart: bool = True) -> Digest:
-    """The digest for the seven days ending ``end`` (inclusive)."""
+def build_digest(end: date, url: str, with_chart: bool = True, min_confidence: float = 0.5) -> Digest:
+    """The digest for the seven days ending ``end`` (inclusive); ``min_confidence`` is the answer threshold."""
     start = end - timedelta(days=6)
     since, until = datetime.combine(start, time(), UTC), datetime.combine(end + timedelta(days=1), time(), UTC)
     with session_scope(url) as session:
@@ -87,7 +100,17 @@ def build_digest(end: date, url: str, with_chart: bool = True) -> Digest:
         suggestions_confirmed=sum(1 for _, total in votes if (total or 0) > 0),
         suggestions_rejected=sum(1 for _, total in votes if (total or 0) < 0),
         chart_png=category_chart([c.category for c in top], end, url) if with_chart and top else None,
+        rca_quality=_rca_quality(since, until, url, min_confidence),
     )
+
+
+def _rca_quality(since: datetime, until: datetime, url: str, min_confidence: float) -> WeekQuality | None:
+    """The week's answers, judged by the causes confirmed since, as one row."""
+    weeks = quality_by_week(database_url=url, min_confidence=min_confidence, since=since, until=until)
+    if not weeks:
+        return None
+    fields = ("answered", "with_confirmed_cause", "cause_in_five", "confident", "false_confident", "up_votes", "down_votes")
+    return WeekQuality(week=iso_week(until.date() - timedelta(days=1)), **{f: sum(getattr(w, f) for w in weeks) for f in fields})
 
 
 def category_chart(categories: list[str], end: date, url: str, days: int = 28) -> bytes:

@@ -1,0 +1,166 @@
+"""Investigations nobody asked for: a new incident channel, a PagerDuty trigger, a signed ``POST /incidents``.
+
+Each starts at most once (a claim per channel or incident, so Slack's and
+PagerDuty's duplicate deliveries and every replica agree), posts its first
+suspects with a "Re-run with the channel so far" button, and records where
+the answer is. A re-run (the button or ``@culprit again``) adds the channel's
+messages since to what the incident said at first, ranks again and edits the
+same message instead of posting a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select
+
+from bot.blocks import SlackMessage, escape
+from bot.metrics import INVESTIGATIONS_TRIGGERED
+from bot.incident_request import catalog_services, strip_mentions
+from bot.replies import open_for_votes, post, prepare, rca_reply
+from bot.runtime import BotRuntime
+from knowledge.claims import claim
+from knowledge.db import session_scope
+from knowledge.incidents import Incident
+from tools.rca.answers import IncidentQuery
+
+log = structlog.get_logger(__name__)
+
+AUTO_INVESTIGATIONS = "auto_investigation"  # claims keyed "channel:C…", "pagerduty:P…", "incident:<id>"
+RERUN_ACTION = "rerun_channel"
+AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
+SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
+MAX_TEXT = 4000
+MAX_MESSAGES = 50
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What started an investigation: a once-only key, where to answer, and what was known."""
+
+    key: str
+    channel: str
+    title: str
+    text: str
+    started_at: datetime
+    service: str | None = None
+    source: str = "auto"
+
+    @property
+    def incident_id(self) -> str:
+        return f"auto-{hashlib.sha256(self.key.encode()).hexdigest()[:12]}"
+
+
+def service_named(text: str, services: Collection[str]) -> str | None:
+    """The catalog service a channel name, topic or title names as a word (the longest name wins)."""
+    lowered = text.lower()
+    for name in sorted(services, key=len, reverse=True):
+        if re.search(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", lowered):
+            return name
+    return None
+
+
+def channel_trigger(channel: str, info: dict[str, Any], started_at: datetime, database_url: str) -> Trigger:
+    """The first description of an incident channel: its name's words, its topic and purpose."""
+    name = str(info.get("name") or "")
+    words = " ".join(part for part in re.split(r"[-_]+", name) if part.lower() not in {"inc", "incident"})
+    topic = str((info.get("topic") or {}).get("value") or "")
+    purpose = str((info.get("purpose") or {}).get("value") or "")
+    text = "\n".join(part for part in (words, topic, purpose) if part.strip())[:MAX_TEXT]
+    services = catalog_services(database_url)
+    # The name is the responder's first word on it; the topic and purpose only when the name names no service.
+    service = next((found for part in (name, topic, purpose) if (found := service_named(part, services))), None)
+    return Trigger(key=f"channel:{channel}", channel=channel, title=f"#{name}", text=text or name,
+                   started_at=started_at, service=service, source="channel")
+
+
+def rerun_block(incident_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": f"rerun-{incident_id}",
+        "elements": [{
+            "type": "button",
+            "action_id": RERUN_ACTION,
+            "text": {"type": "plain_text", "text": "🔁 Re-run with the channel so far", "emoji": True},
+            "value": incident_id,
+        }],
+    }
+
+
+def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger) -> bool:
+    """Claim the trigger and, if this is its first delivery, answer it in its channel; False for a duplicate."""
+    if not claim(AUTO_INVESTIGATIONS, trigger.key, runtime.database_url):
+        INVESTIGATIONS_TRIGGERED.labels(outcome="duplicate").inc()
+        log.info("investigation already started", key=trigger.key)
+        return False
+    INVESTIGATIONS_TRIGGERED.labels(outcome="started").inc()
+    query = IncidentQuery(text=trigger.text, title=trigger.title, started_at=trigger.started_at,
+                          service=trigger.service, incident_id=trigger.incident_id)
+    _answer(runtime, client, trigger.channel, query, replace_ts=None,
+            placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …")
+    return True
+
+
+def rerun(runtime: BotRuntime, client: WebClient, channel: str, incident_id: str | None = None) -> bool:
+    """Rank again with the channel's messages so far and edit the earlier answer; False when there is none."""
+    with session_scope(runtime.database_url) as session:
+        query = select(Incident).where(Incident.channel == channel, Incident.id.like("auto-%"))
+        if incident_id is not None:
+            query = query.where(Incident.id == incident_id)
+        incident = session.scalars(query.order_by(Incident.created_at.desc())).first()
+        if incident is None or not incident.thread_ts:
+            return False
+        first = incident.text.split(SO_FAR, 1)[0]
+        base = IncidentQuery(text=first, title=incident.title, started_at=incident.started_at,
+                             service=incident.service, incident_id=incident.id)
+        answer_ts = incident.thread_ts
+    said = channel_messages(client, channel)
+    text = (first + SO_FAR + "\n".join(said))[:MAX_TEXT] if said else first
+    query = IncidentQuery(text=text, title=base.title, started_at=base.started_at, service=base.service,
+                          incident_id=base.incident_id)
+    _answer(runtime, client, channel, query, replace_ts=answer_ts, placeholder=None)
+    return True
+
+
+def channel_messages(client: WebClient, channel: str) -> list[str]:
+    """People's messages in the channel, oldest first (bots, joins and edits left out)."""
+    try:
+        history = client.conversations_history(channel=channel, limit=MAX_MESSAGES)
+    except SlackApiError as error:
+        log.warning("could not read the channel", channel=channel, error=error.response.get("error"))
+        return []
+    messages = [m for m in history.get("messages") or [] if m.get("text") and not m.get("bot_id") and not m.get("subtype")]
+    return [strip_mentions(str(m["text"]))[:500] for m in reversed(messages)]
+
+
+def _answer(
+    runtime: BotRuntime, client: WebClient, channel: str, query: IncidentQuery, *, replace_ts: str | None, placeholder: str | None
+) -> None:
+    position = runtime.replies.reserve()
+    if position is None:
+        client.chat_postMessage(channel=channel, text=runtime.replies.busy_text())
+        return
+    try:
+        if placeholder is not None:
+            replace_ts = str(client.chat_postMessage(channel=channel, text=placeholder + runtime.replies.queued_text(position))["ts"])
+    except Exception:
+        runtime.replies.cancel()
+        raise
+
+    def deliver() -> None:
+        with structlog.contextvars.bound_contextvars(incident_id=query.incident_id, channel=channel, kind="auto"):
+            message = prepare(runtime, "auto", rca_reply(runtime.investigate, query))
+            message = SlackMessage(text=message.text, blocks=[*message.blocks[:49], rerun_block(str(query.incident_id))])
+            post(client, message, channel=channel, replace_ts=replace_ts)
+            open_for_votes(runtime, message, query.incident_id, channel, replace_ts)
+            log.info("investigation posted", rerun=placeholder is None)
+
+    runtime.replies.start(deliver)

@@ -1,0 +1,176 @@
+"""``POST /webhooks/pagerduty`` and ``POST /incidents``: other tools start an investigation.
+
+PagerDuty v3 webhooks sign the raw body with HMAC-SHA256 under the
+subscription's secret (``X-PagerDuty-Signature: v1=<hex>``, several during a
+secret rotation); only ``incident.triggered`` starts anything. Other tools sign
+``v1:<timestamp>:<body>`` the way Slack does (``X-Culprit-Request-Timestamp``,
+``X-Culprit-Signature: v1=<hex>``) under ``CULPRIT_INCIDENTS_WEBHOOK_SECRET``.
+The signature is checked on the capped raw body before anything parses it. A
+replayed delivery starts nothing: PagerDuty's must be recent and name an
+incident not yet investigated; a generic one must be signed within five minutes
+and name an incident id not yet investigated (a claim, shared by replicas).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_bolt import App
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.app import runtime_of
+from bot.auto_investigations import Trigger, service_named, start_investigation
+from bot.http_checks import BodyTooLarge, read_body
+from bot.incident_request import catalog_services, parse_time
+from knowledge.config import Settings
+from knowledge.db import utcnow
+from knowledge.errors import InputError
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+SIGNATURE_AGE_S = 5 * 60
+PAGERDUTY_MAX_AGE = timedelta(hours=1)  # PagerDuty retries a failed delivery for a while, not for days
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class IncomingIncident(BaseModel):
+    """The body of ``POST /incidents``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9._:\-]+$")
+    title: str = Field(min_length=1, max_length=300)
+    text: str = Field("", max_length=4000)
+    service: str | None = Field(None, max_length=200)
+    started_at: str | None = Field(None, max_length=40)
+    channel: str | None = Field(None, max_length=100, pattern=r"^[A-Z0-9]+$")
+
+
+def _hmac_hex(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def pagerduty_signed(body: bytes, header: str, secret: str) -> bool:
+    """Any ``v1=`` signature in the header matches the body (PagerDuty sends several while rotating secrets)."""
+    expected = _hmac_hex(secret, body)
+    given = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    return any(hmac.compare_digest(expected, signature) for signature in given)
+
+
+def culprit_signed(body: bytes, timestamp: str, header: str, secret: str, now: float | None = None) -> bool:
+    """``v1=HMAC(secret, "v1:<timestamp>:<body>")`` made less than five minutes ago."""
+    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > SIGNATURE_AGE_S:
+        return False
+    expected = "v1=" + _hmac_hex(secret, b"v1:" + timestamp.encode() + b":" + body)
+    return hmac.compare_digest(expected, header)
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+def _started(started: bool, incident_id: str) -> JSONResponse:
+    return JSONResponse({"started": started, "incident": incident_id, **({} if started else {"duplicate": True})},
+                        status_code=202 if started else 200)
+
+
+def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
+    async def pagerduty(request: Request) -> JSONResponse:
+        """202 when an investigation starts, 200 for a duplicate or an event that starts none, 401 unsigned."""
+        secret = settings.pagerduty_webhook_secret.get_secret_value() if settings.pagerduty_webhook_secret else ""
+        if not secret or not settings.incident_post_channel:
+            return _error(503, "PagerDuty intake is off: set CULPRIT_PAGERDUTY_WEBHOOK_SECRET and CULPRIT_INCIDENT_POST_CHANNEL")
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        if not pagerduty_signed(body, request.headers.get("x-pagerduty-signature", ""), secret):
+            log.warning("unsigned pagerduty delivery refused")
+            return _error(401, "invalid signature")
+        try:
+            trigger = _pagerduty_trigger(json.loads(body), settings)
+        except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
+            return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
+        if trigger is None:
+            return JSONResponse({"started": False, "ignored": "not incident.triggered"})
+        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+        return _started(started, trigger.incident_id)
+
+    return pagerduty
+
+
+def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger | None:
+    event = payload["event"]
+    if event.get("event_type") != "incident.triggered":
+        return None
+    occurred = parse_time(str(event["occurred_at"]))
+    if not utcnow() - PAGERDUTY_MAX_AGE <= occurred <= utcnow() + timedelta(minutes=5):
+        raise InputError(f"occurred_at {occurred.isoformat()} is not recent: a replayed delivery starts nothing")
+    data = event["data"]
+    incident_id = str(data["id"])[:100]
+    title = str(data.get("title") or "")[:300]
+    service = str((data.get("service") or {}).get("summary") or "")[:200]
+    return Trigger(
+        key=f"pagerduty:{incident_id}",
+        channel=str(settings.incident_post_channel),
+        title=title or f"PagerDuty incident {incident_id}",
+        text=f"{title}\nservice: {service}" if service else title,
+        started_at=occurred,
+        service=service_named(service, catalog_services(settings.resolved_database_url)) if service else None,
+        source="pagerduty",
+    )
+
+
+def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
+    async def incidents(request: Request) -> JSONResponse:
+        """Start an investigation of ``{id, title[, text][, service][, started_at][, channel]}``."""
+        secret = settings.incidents_webhook_secret.get_secret_value() if settings.incidents_webhook_secret else ""
+        if not secret:
+            return _error(503, "incident intake is off: set CULPRIT_INCIDENTS_WEBHOOK_SECRET")
+        try:
+            body = await read_body(request, MAX_BODY_BYTES)
+        except BodyTooLarge:
+            return _error(413, f"body over {MAX_BODY_BYTES} bytes")
+        timestamp = request.headers.get("x-culprit-request-timestamp", "")
+        if not culprit_signed(body, timestamp, request.headers.get("x-culprit-signature", ""), secret):
+            log.warning("unsigned or stale incident delivery refused")
+            return _error(401, "invalid or expired signature (sign v1:<timestamp>:<body>, within five minutes)")
+        try:
+            incoming = IncomingIncident.model_validate_json(body)
+            started_at = parse_time(incoming.started_at) if incoming.started_at else utcnow()
+        except (ValidationError, InputError) as error:
+            return _error(400, str(error)[:500])
+        channel = incoming.channel or settings.incident_post_channel
+        if not channel:
+            return _error(400, "name a channel, or set CULPRIT_INCIDENT_POST_CHANNEL on the bot")
+        services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
+        trigger = Trigger(
+            key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
+            started_at=min(started_at, utcnow()),
+            service=incoming.service if incoming.service in services else service_named(incoming.title, services),
+            source="webhook",
+        )
+        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+        return _started(started, trigger.incident_id)
+
+    return incidents
+
+
+def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:
+    """The two routes ``bot.server`` adds."""
+    return [
+        Route("/webhooks/pagerduty", pagerduty_endpoint(bolt_app, settings), methods=["POST"]),
+        Route("/incidents", incidents_endpoint(bolt_app, settings), methods=["POST"]),
+    ]

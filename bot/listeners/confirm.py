@@ -1,0 +1,77 @@
+""""Confirm as root cause" and its undo: the only clicks that write a training label.
+
+Slack shows its confirmation dialog before the click arrives. Here the clicker
+must be a configured confirmer (``CULPRIT_CONFIRMERS``) or the creator of the
+incident channel (its commander, per ``conversations.info``); anyone else is
+told so privately and nothing changes. Both steps land in the audit trail.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.blocks import escape, with_confirmation
+from bot.runtime import BotRuntime
+from knowledge.errors import CulpritError, InputError
+from bot.listeners.actions import clicked_place
+from tools.feedback.confirmations import CHANNEL_CREATOR, CONFIRMER, decide_suggestion
+from tools.feedback.votes import suggestion_id_from
+
+log = structlog.get_logger(__name__)
+
+
+def authority_of(runtime: BotRuntime, user: str, channel: str) -> str | None:
+    """On what authority ``user`` may confirm in ``channel``, or None."""
+    if user in runtime.settings.confirmers:
+        return CONFIRMER
+    if channel and runtime.channels.creator(channel) == user:
+        return CHANNEL_CREATOR
+    return None
+
+
+def handle_confirmation(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    ack()
+    runtime: BotRuntime = context["culprit"]
+    user = body["user"]["id"]
+    message = body.get("message") or {}
+    clicked_in = clicked_place(body)
+    confirming = action["action_id"] == "confirm_cause"
+    authority = authority_of(runtime, user, clicked_in.channel)
+    if authority is None:
+        log.info("confirmation refused", user=user, channel=clicked_in.channel)
+        client.chat_postEphemeral(
+            channel=clicked_in.channel,
+            user=user,
+            text="Only the incident channel's creator or a configured confirmer (`CULPRIT_CONFIRMERS`) can "
+            "confirm or withdraw a root cause; use 👍 / 👎 to vote (two 👍 and no 👎 also confirm).",
+        )
+        return
+    try:
+        suggestion_id = suggestion_id_from(action.get("value"))
+        change = decide_suggestion(
+            suggestion_id, user, authority, confirm=confirming, database_url=runtime.database_url, clicked_in=clicked_in
+        )
+    except (CulpritError, SQLAlchemyError) as error:
+        log.warning("confirmation not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
+        reason = escape(str(error)) if isinstance(error, InputError) else "the database is unreachable; try again in a minute"
+        client.chat_postEphemeral(channel=clicked_in.channel, user=user, text=f"Nothing changed: {reason}.")
+        return
+    log.info(
+        "root cause confirmed" if change.confirmed else "root cause withdrawn",
+        incident_id=change.incident_id, change=change.change_id, user=user, authority=authority, audit=change.event_id,
+    )
+    if message.get("ts"):
+        blocks = with_confirmation(message.get("blocks") or [], suggestion_id, user, change.confirmed)
+        client.chat_update(channel=clicked_in.channel, ts=message["ts"], text=message.get("text") or "culprit", blocks=blocks)
+
+
+def register(app: App) -> None:
+    app.action("confirm_cause")(handle_confirmation)
+    app.action("retract_cause")(handle_confirmation)

@@ -1,0 +1,174 @@
+"""Investigations that start themselves, end to end over HTTP with the fake Slack.
+
+A new ``inc-*`` channel, culprit joining one, a PagerDuty trigger and a signed
+``POST /incidents`` each post first suspects once; duplicated deliveries start
+nothing more, forged or replayed ones nothing at all; a re-run edits the answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from knowledge.db import session_scope, utcnow
+from knowledge.incidents import Incident
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.fake_slack import BOT_USER_ID
+
+NEW_CHANNEL = "CNEWINC1"
+PD_SECRET = "pd-webhook-secret"
+GENERIC_SECRET = "incidents-secret"
+
+
+def _triggered(bot: Bot, outcome: str) -> float:
+    for family in text_string_to_metric_families(httpx.get(f"{bot.url}/metrics").text):
+        for sample in family.samples:
+            if sample.name == "culprit_investigations_triggered_total" and sample.labels == {"outcome": outcome}:
+                return sample.value
+    return 0.0
+
+
+def _wait_triggered(bot: Bot, outcome: str, count: float, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _triggered(bot, outcome) < count:
+        assert time.monotonic() < deadline, f"{outcome} investigations never reached {count}"
+        time.sleep(0.05)
+
+
+def _answer_in(bot: Bot, channel: str, count: int = 1) -> list:
+    """The chat.update calls that replaced a placeholder with an answer carrying the re-run button."""
+    return bot.slack.wait_for(
+        lambda c: c.method == "chat.update" and c.args.get("channel") == channel
+        and any(b.get("block_id", "").startswith("rerun-") for b in c.args.get("blocks") or []),
+        count=count,
+        timeout=60,
+    )
+
+
+def _incident(bot: Bot, channel: str, timeout: float = 30.0) -> Incident:
+    """The channel's investigation, once the bot has recorded where its answer is (just after posting it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with session_scope(bot.database_url) as session:
+            found = session.query(Incident).filter(Incident.channel == channel, Incident.id.like("auto-%")).one_or_none()
+        if found is not None:
+            return found
+        assert time.monotonic() < deadline, f"no investigation recorded in {channel}"
+        time.sleep(0.05)
+
+
+def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.slack.channel_topics[NEW_CHANNEL] = "card payments fail with 502 at checkout"
+    created = int(time.time())
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": created, "creator": "UIC"}})
+    placeholder = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == NEW_CHANNEL)[0]
+    assert placeholder.args["text"].startswith("🔎 New incident: investigating _#inc-payments-502_")
+    assert bot.slack.calls_to("conversations.join")[0].args["channel"] == NEW_CHANNEL
+    answer = _answer_in(bot, NEW_CHANNEL)[0]
+    assert answer.args["ts"] == placeholder.response["ts"]
+    incident = _incident(bot, NEW_CHANNEL)
+    assert incident.service == "payments" and "card payments fail with 502" in incident.text
+    assert incident.thread_ts == placeholder.response["ts"]  # votes on this message count
+
+    # culprit is then added to the channel (a second delivery about the same channel): nothing new starts.
+    bot.send.event({"type": "member_joined_channel", "user": BOT_USER_ID, "channel": NEW_CHANNEL, "channel_type": "C"})
+    _wait_triggered(bot, "duplicate", 1)
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
+
+    # Responders add symptoms; the button re-ranks with them and edits the same message.
+    bot.slack.channel_history[NEW_CHANNEL] = [
+        {"type": "message", "user": "UBOB", "text": "tokenizer v2 client errors in the payments logs", "ts": "3.0"},
+        {"type": "message", "bot_id": "BCULPRIT", "text": "🔎 New incident", "ts": "2.0"},
+        {"type": "message", "user": "UALICE", "text": "declined cards retried twice", "ts": "1.0"},
+    ]
+    message = {"ts": answer.args["ts"], "text": answer.args["text"], "blocks": answer.args["blocks"], "type": "message"}
+    bot.send.click("rerun_channel", incident.id, user="UALICE", channel=NEW_CHANNEL, message=message)
+    rerun = _answer_in(bot, NEW_CHANNEL, count=2)[1]
+    assert rerun.args["ts"] == answer.args["ts"]
+    text = _incident(bot, NEW_CHANNEL).text
+    assert text.index("declined cards retried twice") < text.index("tokenizer v2 client errors") and "🔎" not in text
+
+    bot.send.mention("again", channel=NEW_CHANNEL)
+    again = _answer_in(bot, NEW_CHANNEL, count=3)[2]
+    assert again.args["ts"] == answer.args["ts"]
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
+
+
+def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.slack.channel_names["CRANDOM"] = "random-chat"
+    bot.send.event({"type": "channel_created", "channel": {"id": "CRANDOM", "name": "random-chat", "created": int(time.time())}})
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-search"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-search", "created": int(time.time())}})
+    _answer_in(bot, NEW_CHANNEL)  # the later incident channel was answered, so the earlier event was handled
+    assert not any(c.args.get("channel") == "CRANDOM" for c in bot.slack.calls if c.method.startswith("chat."))
+
+
+def _pagerduty(bot: Bot, event: dict, secret: str = PD_SECRET) -> httpx.Response:
+    body = json.dumps({"event": event}).encode()
+    signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-PagerDuty-Signature": f"v1=0000,{signature}"}
+    return httpx.post(f"{bot.url}/webhooks/pagerduty", content=body, headers=headers)
+
+
+def _pd_event(event_id: str, incident_id: str, occurred: str, kind: str = "incident.triggered") -> dict:
+    return {
+        "id": event_id, "event_type": kind, "resource_type": "incident", "occurred_at": occurred,
+        "data": {"id": incident_id, "type": "incident", "title": "Card payments failing with 502",
+                 "service": {"id": "PSVC", "summary": "payments", "type": "service_reference"}},
+    }
+
+
+def test_pagerduty_trigger_starts_one_investigation_and_forgeries_and_replays_none(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})
+    now = utcnow().isoformat()
+    first = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))
+    assert first.status_code == 202 and first.json()["started"] is True
+    answer = _answer_in(bot, INCIDENT_CHANNEL)[0]
+    assert "Card payments failing" in answer.args["text"] or answer.args["blocks"]
+    assert _incident(bot, INCIDENT_CHANNEL).service == "payments"
+
+    again = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))  # PagerDuty delivered it twice
+    other_event = _pagerduty(bot, _pd_event("02EVENT", "PINC1", now))  # or a second subscription did
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    assert (other_event.status_code, other_event.json()["duplicate"]) == (200, True)
+    assert _pagerduty(bot, _pd_event("03EVENT", "PINC2", now), secret="guessed").status_code == 401
+    stale = (utcnow() - timedelta(hours=3)).isoformat()
+    replayed = _pagerduty(bot, _pd_event("04EVENT", "PINC3", stale))
+    assert replayed.status_code == 400 and "replayed" in replayed.json()["error"]
+    ack = _pagerduty(bot, _pd_event("05EVENT", "PINC1", now, kind="incident.acknowledged"))
+    assert ack.status_code == 200 and ack.json()["started"] is False
+    assert _triggered(bot, "started") >= 1
+    placeholders = [c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]
+    assert len(placeholders) == 1
+
+
+def _incident_post(bot: Bot, payload: dict, *, secret: str = GENERIC_SECRET, timestamp: int | None = None) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = "v1=" + hmac.new(secret.encode(), b"v1:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Culprit-Request-Timestamp": stamp, "X-Culprit-Signature": signature}
+    return httpx.post(f"{bot.url}/incidents", content=body, headers=headers)
+
+
+def test_signed_generic_incidents_start_once_and_unsigned_or_stale_ones_never(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    payload = {"id": "GRAFANA-77", "title": "search ranking returns stale items", "channel": INCIDENT_CHANNEL}
+    assert _incident_post(bot, payload, secret="guessed").status_code == 401
+    assert _incident_post(bot, payload, timestamp=int(time.time()) - 600).status_code == 401
+    assert _incident_post(bot, {"id": "bad id with spaces", "title": "x", "channel": INCIDENT_CHANNEL}).status_code == 400
+    assert _incident_post(bot, {"id": "NOCHAN", "title": "x"}).status_code == 400
+    started = _incident_post(bot, payload)
+    assert started.status_code == 202
+    assert _incident_post(bot, payload).json() == {"started": False, "incident": started.json()["incident"], "duplicate": True}
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident(bot, INCIDENT_CHANNEL).service == "search"
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]) == 1

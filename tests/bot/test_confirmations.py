@@ -1,0 +1,162 @@
+"""Root causes are confirmed by authority or by two agreeing votes, audited, undoable; only they train.
+
+The poisoning test: one user's 👍 on a wrong change leaves the next model's
+training labels as they were; a confirmer's confirmation changes them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from knowledge.changes import Change, ChangeFile
+from knowledge.db import session_scope
+from knowledge.errors import InputError
+from knowledge.incidents import Incident, RootCause, Suggestion
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.test_feedback import _answered, _first_suggestion_id
+from tools.feedback.confirmations import CONFIRMER, audit_trail, confirm_suggestion, undo_event
+from tools.feedback.votes import DOWN, UP, record_vote
+from tools.rca.history.from_store import store_history, training_labels
+
+STARTED = datetime(2026, 5, 4, 12, tzinfo=UTC)
+
+
+def _incident_with_suggestions(database_url: str) -> tuple[list[int], list[str]]:
+    """An incident in repo ``shop`` with three changes before it, all three suggested."""
+    ids = [f"{n}" * 40 for n in range(1, 4)]
+    with session_scope(database_url) as session:
+        for hours, change_id in enumerate(ids, start=1):
+            change = Change(id=change_id, repo="shop", title=f"change {hours}", author_time=STARTED - timedelta(hours=hours),
+                            landed_time=STARTED - timedelta(hours=hours))
+            change.files = [ChangeFile(position=0, path=f"svc/m{hours}.py", added=1, deleted=0)]
+            session.add(change)
+        incident = Incident(id="inc-7", title="checkout 502", text="card payments fail", repo="shop", started_at=STARTED)
+        rows = [Suggestion(incident=incident, change_id=change_id, rank=rank, score=1.0, confidence=0.2)
+                for rank, change_id in enumerate(ids, start=1)]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows], ids
+
+
+def _causes(database_url: str) -> set[tuple[str, str]]:
+    with session_scope(database_url) as session:
+        return {(row.change_id, row.source) for row in session.scalars(select(RootCause))}
+
+
+def test_one_vote_does_not_poison_the_next_models_labels_a_confirmer_does(database_url: str) -> None:
+    suggestions, changes = _incident_with_suggestions(database_url)
+    before = store_history(database_url)
+    assert before.cases == []
+
+    record_vote(suggestions[2], "UMALLORY", UP, database_url=database_url)  # one 👍 on the wrong change
+    assert training_labels(database_url) == {}
+    assert store_history(database_url).cases == []
+
+    confirm_suggestion(suggestions[0], "UCONFIRMER", CONFIRMER, database_url=database_url)
+    assert training_labels(database_url) == {"inc-7": {changes[0]}}
+    history = store_history(database_url)
+    [case] = history.cases
+    assert case.truth.culprits == [changes[0]] and set(case.candidates) == set(changes)
+    assert set(history.commits) == set(changes)
+
+
+def test_two_distinct_thumbs_up_and_no_thumbs_down_confirm_and_a_thumbs_down_withdraws(database_url: str) -> None:
+    suggestions, changes = _incident_with_suggestions(database_url)
+    first = record_vote(suggestions[1], "UALICE", UP, database_url=database_url)
+    again = record_vote(suggestions[1], "UALICE", UP, database_url=database_url)  # the same person twice is one vote
+    assert not first.confirmed and not again.confirmed and _causes(database_url) == set()
+    second = record_vote(suggestions[1], "UBOB", UP, database_url=database_url)
+    assert second.confirmed and _causes(database_url) == {(changes[1], "votes")}
+    third = record_vote(suggestions[1], "UCAROL", DOWN, database_url=database_url)
+    assert not third.confirmed and _causes(database_url) == set()
+    trail = audit_trail(database_url=database_url)
+    assert [(e.action, e.authority, e.actor) for e in trail] == [
+        ("retract", "votes_changed", "votes"),
+        ("confirm", "two_votes", "UALICE,UBOB"),
+    ]
+
+
+def test_a_persons_confirmation_is_not_undone_by_votes_but_can_be_undone_and_redone(database_url: str) -> None:
+    suggestions, changes = _incident_with_suggestions(database_url)
+    confirmed = confirm_suggestion(suggestions[0], "UIC", "channel_creator", database_url=database_url)
+    record_vote(suggestions[0], "UMALLORY", DOWN, database_url=database_url)
+    assert _causes(database_url) == {(changes[0], "confirmed")}
+    undone = undo_event(confirmed.event_id, "UIC", database_url=database_url)
+    assert not undone.confirmed and _causes(database_url) == set()
+    redone = undo_event(undone.event_id, "UCONFIRMER", database_url=database_url)
+    assert redone.confirmed and _causes(database_url) == {(changes[0], "confirmed")}
+    trail = audit_trail(database_url=database_url, incident_id="inc-7")
+    assert [(e.action, e.actor, e.undoes) for e in trail] == [
+        ("confirm", "UCONFIRMER", undone.event_id),
+        ("retract", "UIC", confirmed.event_id),
+        ("confirm", "UIC", None),
+    ]
+    undo_event(redone.event_id, "UIC", database_url=database_url)  # withdrawn by a person...
+    record_vote(suggestions[0], "UALICE", UP, database_url=database_url)
+    record_vote(suggestions[0], "UBOB", UP, database_url=database_url)
+    record_vote(suggestions[0], "UMALLORY", UP, database_url=database_url)  # ...stays withdrawn whatever the votes say
+    assert _causes(database_url) == set()
+    with pytest.raises(InputError, match="no audit entry 999"):
+        undo_event(999, "UIC", database_url=database_url)
+
+
+def test_feedback_audit_and_undo_cli(database_url: str) -> None:
+    suggestions, changes = _incident_with_suggestions(database_url)
+    event = confirm_suggestion(suggestions[0], "UCONFIRMER", CONFIRMER, database_url=database_url).event_id
+    listed = CliRunner().invoke(app, ["feedback", "audit", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(e["id"], e["action"], e["actor"]) for e in json.loads(listed.output)] == [(event, "confirm", "UCONFIRMER")]
+    undone = CliRunner().invoke(app, ["feedback", "undo", str(event), "--by", "UOPS"])
+    assert undone.exit_code == 0, undone.output
+    assert "no longer confirmed" in undone.output and _causes(database_url) == set()
+    confirmed = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", changes[2], "--by", "UOPS"])
+    assert confirmed.exit_code == 0, confirmed.output
+    assert _causes(database_url) == {(changes[2], "confirmed")}
+    assert audit_trail(database_url=database_url)[0].authority == "operator"
+    unknown = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", "nope", "--by", "UOPS"])
+    assert unknown.exit_code == 1 and "no change 'nope'" in str(unknown.exception)
+
+
+def _confirm_click(bot: Bot, action_id: str, value: str, user: str, message: dict) -> None:
+    assert bot.send.click(action_id, value, user=user, channel=INCIDENT_CHANNEL, message=message).status_code == 200
+
+
+def test_confirm_button_needs_a_confirmer_or_the_channel_creator(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_CONFIRMERS": '["UCONF"]'})
+    bot.slack.channel_creators[INCIDENT_CHANNEL] = "UCOMMANDER"
+    bot.send.command("card payments fail at checkout service:payments")
+    message = _answered(bot)
+    value = _first_suggestion_id(message)
+    button = next(b for b in message["blocks"] if b["type"] == "actions")["elements"][2]
+    assert button["action_id"] == "confirm_cause" and button["confirm"]["confirm"]["text"] == "Confirm"
+    with session_scope(bot.database_url) as session:
+        change_id = session.get(Suggestion, int(value)).change_id
+
+    _confirm_click(bot, "confirm_cause", value, "UALICE", message)
+    refusal = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert "Only the incident channel's creator or a configured confirmer" in refusal.args["text"]
+    assert _causes(bot.database_url) == set()
+
+    _confirm_click(bot, "confirm_cause", value, "UCOMMANDER", message)
+    update = bot.slack.wait_for(lambda c: c.method == "chat.update")[0]
+    line = next(b for b in update.args["blocks"] if b.get("block_id") == f"confirmed-{value}")
+    assert line["text"]["text"] == "✅ Confirmed as the root cause by <@UCOMMANDER>"
+    assert line["accessory"]["action_id"] == "retract_cause"
+    assert _causes(bot.database_url) == {(change_id, "confirmed")}
+
+    message["blocks"] = update.args["blocks"]
+    _confirm_click(bot, "retract_cause", value, "UCONF", message)
+    update = bot.slack.wait_for(lambda c: c.method == "chat.update", count=2)[1]
+    assert not any(b.get("block_id") == f"confirmed-{value}" for b in update.args["blocks"])
+    assert _causes(bot.database_url) == set()
+    trail = audit_trail(database_url=bot.database_url)
+    assert [(e.action, e.actor, e.authority) for e in trail] == [
+        ("retract", "UCONF", "confirmer"),
+        ("confirm", "UCOMMANDER", "channel_creator"),
+    ]

@@ -1,0 +1,161 @@
+"""Retraining with a promotion gate, on the demo organisation loaded into a real store.
+
+The champion is a model trained on the earliest incidents. A challenger trained
+on shuffled labels replays worse and is refused; one trained with confirmed
+causes for the later incidents replays no worse and is promoted, and replicas
+answer with it at their next request, without a restart.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+from typer.testing import CliRunner
+
+from bot.cli import app
+from graph.rca_graph import replay_incident
+from knowledge.db import migrate, session_scope
+from knowledge.demo import generate_organisation, write_demo_files
+from knowledge.demo.loader import load_records
+from knowledge.errors import InputError
+from knowledge.incidents import RootCause
+from knowledge.ingest.progress import Silent
+from tools.feedback.confirmations import CONFIRMER, confirm_cause
+from tools.rca.history.from_store import store_history
+from tools.rca.history.training import train_model
+from tools.rca.retrain import registry
+from tools.rca.retrain.calibration import expected_calibration_error
+from tools.rca.retrain.gate import Figures, passes_gate, retrain
+
+CHAMPION_CASES = 30
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    org = generate_organisation(seed=3, n_changes=1200, n_incidents=120, days=90)
+    return write_demo_files(org, tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture
+def demo_store(data_dir: Path, demo_files) -> str:  # noqa: ANN001
+    """The demo loaded into SQLite, with a champion trained on its earliest incidents."""
+    url = f"sqlite:///{data_dir / 'culprit.db'}"
+    migrate(url)
+    load_records(demo_files, url, Silent())
+    history = store_history(url)
+    champion = train_model(history, history.cases[:CHAMPION_CASES], None)
+    added = registry.add_version(champion, data_dir, url, figures={}, status=registry.CHALLENGER, note="first")
+    registry.promote(added.version, url)
+    return url
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_refused_and_the_champion_stays(demo_store: str, data_dir: Path) -> None:
+    cases = store_history(demo_store).cases
+    rng = random.Random(0)
+    with session_scope(demo_store) as session:  # every label but the latest ones points at an innocent change
+        for case in cases[: int(len(cases) * 0.7)]:
+            session.execute(delete(RootCause).where(RootCause.incident_id == case.case_id))
+            innocent = [change for change in case.candidates if change not in case.truth.culprits]
+            session.add(RootCause(incident_id=case.case_id, change_id=rng.choice(innocent), source="history"))
+
+    verdict = retrain(demo_store, data_dir, replay_incident)
+    assert verdict.outcome == "refused" and "top-5" in verdict.reason
+    assert verdict.challenger.top5 < verdict.champion.top5 - 0.01
+    assert registry.champion(demo_store).version == 1
+    refused = registry.version(verdict.challenger_version, demo_store)
+    assert refused.status == "refused" and not refused.champion and Path(refused.path).exists()
+    assert refused.figures["champion"]["top5"] == verdict.champion.top5
+
+
+def test_a_challenger_with_more_confirmed_causes_is_promoted_and_every_replica_answers_with_it(
+    demo_store: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.runtime import RcaInvestigator
+    from knowledge.config import get_settings
+    from tools.rca.answers import IncidentQuery
+
+    cases = store_history(demo_store).cases
+    later = cases[CHAMPION_CASES:]
+    with session_scope(demo_store) as session:  # the later incidents start unconfirmed...
+        session.execute(delete(RootCause).where(RootCause.incident_id.in_([case.case_id for case in later])))
+    assert retrain(demo_store, data_dir, replay_incident).outcome == "skipped"  # nothing new to judge on
+
+    monkeypatch.setenv("CULPRIT_DATABASE_URL", demo_store)
+    get_settings.cache_clear()
+    replicas = [RcaInvestigator(get_settings()), RcaInvestigator(get_settings())]
+    query = IncidentQuery(text=cases[-1].incident.text, title=cases[-1].incident.title, started_at=cases[-1].incident.started_at)
+    for replica in replicas:
+        replica(query)
+        assert replica.model_version == 1
+
+    for case in later:  # ...then a confirmer confirms their causes
+        for culprit in case.truth.culprits:
+            confirm_cause(case.case_id, culprit, "UCONF", CONFIRMER, database_url=demo_store)
+    verdict = retrain(demo_store, data_dir, replay_incident)
+    assert verdict.outcome == "promoted", verdict.text
+    assert verdict.challenger.top5 >= verdict.champion.top5 - 0.01
+    assert verdict.challenger.ece <= verdict.champion.ece + 0.02
+    champion = registry.champion(demo_store)
+    assert champion.version == verdict.challenger_version == 2 and champion.n_cases == len(cases)
+    for replica in replicas:
+        answer = replica(query)
+        assert replica.model_version == 2 and answer.suggestions
+
+    listed = CliRunner().invoke(app, ["model", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert "champion: v1" not in verdict.text and "champion v1: top-5" in verdict.text
+    rolled = CliRunner().invoke(app, ["model", "rollback"])
+    assert rolled.exit_code == 0 and "v1 is the champion" in rolled.output
+    replicas[0](query)
+    assert replicas[0].model_version == 1
+
+
+def test_promote_and_rollback_keep_one_champion(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
+    model = trained
+    first, second = (registry.add_version(model, data_dir, database_url, figures={}, status="challenger") for _ in range(2))
+    assert (first.version, second.version) == (1, 2)
+    with pytest.raises(InputError, match="no earlier champion"):
+        registry.rollback(database_url)
+    registry.promote(1, database_url)
+    registry.promote(2, database_url)
+    assert [(v.version, v.status, v.champion) for v in registry.versions(database_url)] == [(2, "champion", True), (1, "retired", False)]
+    assert registry.serving_model(database_url).version == 2
+    assert registry.rollback(database_url).version == 1
+    assert [(v.version, v.status) for v in registry.versions(database_url)] == [(2, "rolled_back"), (1, "champion")]
+    with pytest.raises(InputError, match="no model version 9"):
+        registry.promote(9, database_url)
+
+
+def test_the_gate_and_the_calibration_error() -> None:
+    assert expected_calibration_error([0.9, 0.9], [True, False]) == pytest.approx(0.4)
+    assert expected_calibration_error([0.25, 0.75, 0.75, 0.75, 0.75], [False, True, True, True, False]) == pytest.approx(0.05 + 0.0)
+    champion = Figures(top5=0.60, ece=0.10, cases=20)
+    assert passes_gate(Figures(0.595, 0.115, 20), champion)[0]
+    assert not passes_gate(Figures(0.58, 0.10, 20), champion)[0]
+    assert not passes_gate(Figures(0.70, 0.13, 20), champion)[0]
+
+
+def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data_dir: Path) -> None:
+    from bot.retraining import scheduled_retrain
+    from knowledge.config import Settings
+
+    settings = Settings(data_dir=data_dir, ops_channel="COPS")
+    migrate(settings.resolved_database_url)
+    posted: list[tuple[str, str]] = []
+    replicas = [scheduled_retrain(lambda channel, text, *_: posted.append((channel, text)), settings) for _ in range(2)]
+    assert replicas[0] is not None and replicas[1] is None  # the second replica found the week claimed
+    assert replicas[0].outcome == "skipped"  # an empty store has nothing to judge a challenger on
+    assert posted == [("COPS", replicas[0].text)] and "Ranker retrain: ⏭️ skipped" in posted[0][1]
+
+
+def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
+    runner = CliRunner()
+    assert "no model versions yet" in runner.invoke(app, ["model", "list"]).output
+    retrained = runner.invoke(app, ["model", "retrain", "--json"])
+    assert retrained.exit_code == 0, retrained.output
+    assert '"outcome": "skipped"' in retrained.output
+    refused = runner.invoke(app, ["model", "rollback"])
+    assert refused.exit_code == 1 and "no earlier champion" in str(refused.exception)

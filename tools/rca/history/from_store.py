@@ -1,0 +1,73 @@
+"""Training history read from the store: incidents with confirmed causes, and the changes before them.
+
+This is what the next model learns from. Its labels are the ``RootCause`` rows
+whose source is a label (:data:`tools.feedback.confirmations.LABEL_SOURCES`):
+past investigations, postmortems, a confirmer's or the incident commander's
+confirmation, two agreeing 👍. A single vote is never one, so no one click
+changes what the next model is taught.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from knowledge.changes import Change, ChangeRecord
+from knowledge.db import session_scope
+from knowledge.incidents import Incident, RootCause
+from knowledge.ingest.history_files import CaseIncident, CaseTruth, HistoryCase
+from tools.feedback.confirmations import LABEL_SOURCES
+from tools.rca.history.cases import History
+
+
+def training_labels(database_url: str) -> dict[str, set[str]]:
+    """Incident id -> the changes confirmed as its cause: every label the next model gets."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    with session_scope(database_url) as session:
+        for incident_id, change_id in session.execute(
+            select(RootCause.incident_id, RootCause.change_id).where(RootCause.source.in_(LABEL_SOURCES))
+        ):
+            labels[incident_id].add(change_id)
+    return dict(labels)
+
+
+def store_history(database_url: str, window_days: int = 14) -> History:
+    """Each labelled incident as a case whose candidates are its repository's changes in the window before it."""
+    labels = training_labels(database_url)
+    cases: list[HistoryCase] = []
+    commits: dict[str, ChangeRecord] = {}
+    with session_scope(database_url) as session:
+        incidents = session.scalars(select(Incident).where(Incident.id.in_(list(labels)))).all()
+        cause_repos = dict(session.execute(select(Change.id, Change.repo).where(Change.id.in_({c for s in labels.values() for c in s}))).all())
+        for incident in incidents:
+            repo = incident.repo or next((cause_repos[c] for c in sorted(labels[incident.id]) if c in cause_repos), None)
+            if repo is None:
+                continue  # its cause was never ingested: nothing to learn from
+            start = incident.started_at - timedelta(days=window_days)
+            window = session.scalars(
+                select(Change)
+                .where(Change.repo == repo, Change.landed_time >= start, Change.landed_time < incident.started_at)
+                .options(selectinload(Change.files))
+            ).all()
+            for change in window:
+                commits.setdefault(change.id, change.record())
+            cases.append(
+                HistoryCase(
+                    case_id=incident.id,
+                    repo=repo,
+                    incident=CaseIncident(
+                        time=int(incident.started_at.timestamp()),
+                        title=incident.title,
+                        text=incident.text,
+                        service=incident.service,
+                    ),
+                    window_days=window_days,
+                    candidates=[change.id for change in window],
+                    truth=CaseTruth(culprits=sorted(labels[incident.id])),
+                )
+            )
+    cases.sort(key=lambda case: (case.incident.time, case.case_id))
+    return History(cases=cases, commits=commits)
