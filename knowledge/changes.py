@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime
@@ -21,7 +21,9 @@ class ChangeRecord:
 
     Whatever describes a change (a history file, ``git log``, a stored row) turns
     into this once, so the signals see the same values whichever way it came in.
-    ``services`` stays empty until something maps paths to services.
+    ``services`` are the services whose code it touched and
+    ``dependant_services`` those reached through a shared library it touched,
+    both from ``knowledge.attribution`` (empty until a catalog is ingested).
     """
 
     id: str
@@ -39,6 +41,7 @@ class ChangeRecord:
     deleted: int = 0
     directories: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
+    dependant_services: tuple[str, ...] = ()
 
     @cached_property
     def paths(self) -> tuple[str, ...]:
@@ -65,6 +68,7 @@ class Change(Base):
     n_files: Mapped[int] = mapped_column(Integer, default=0)
     directories: Mapped[list[str]] = mapped_column(JSON, default=list)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dependant_services: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     files: Mapped[list[ChangeFile]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeFile.position"
@@ -90,6 +94,7 @@ class Change(Base):
             deleted=self.deleted or 0,
             directories=tuple(self.directories or ()),
             services=tuple(self.services or ()),
+            dependant_services=tuple(self.dependant_services or ()),
         )
 
 

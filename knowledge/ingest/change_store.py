@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
+from knowledge.attribution import Attributor
 from knowledge.changes import Change, ChangeFile, ChangeRecord, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.ingest.progress import Progress
@@ -25,6 +26,7 @@ def _change_row(record: ChangeRecord) -> dict[str, Any]:
         "email": record.email[:200],
         "directories": list(record.directories),
         "services": list(record.services),
+        "dependant_services": list(record.dependant_services),
     }
 
 
@@ -56,8 +58,11 @@ def store_changes(
     url: str, records: Iterable[ChangeRecord], progress: Progress, batch_size: int = BATCH_SIZE
 ) -> tuple[int, int]:
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
-    keeps what it stored and the next run carries on. Returns (new, already present)."""
+    keeps what it stored and the next run carries on; each is attributed to the services
+    of the catalog stored now. Returns (new, already present)."""
     new = present = 0
+    with session_scope(url) as session:
+        attributor = Attributor.load(session)
     new_at_refresh: int | None = None
     seen: set[str] = set()
     for batch in _batches(records, batch_size):
@@ -72,7 +77,7 @@ def store_changes(
                     present += 1
                 else:
                     seen.add(record.id)
-                    fresh.append(record)
+                    fresh.append(attributor.of_record(record))
             if fresh:
                 session.execute(insert(Change), [_change_row(record) for record in fresh])
                 file_rows = [row for record in fresh for row in _file_rows(record)]
