@@ -56,6 +56,7 @@ class AgentReply:
     rca: RcaAnswer | None = None
     via: str = "router"
     notes: list[str] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def route(question: str, vocabulary: Vocabulary | None = None, service: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -156,7 +157,8 @@ def answer_question(
         text = describe_answer(rca)
     if not text:
         return _plain_rca(question, context, note="The assistant gave no answer; this is a plain RCA.")
-    return AgentReply(text=text, rca=rca, via=via)
+    calls = [(call["name"], dict(call["args"])) for m in messages if isinstance(m, AIMessage) for call in m.tool_calls]
+    return AgentReply(text=text, rca=rca, via=via, tool_calls=calls)
 
 
 def _plain_rca(question: str, context: AgentContext, note: str) -> AgentReply:

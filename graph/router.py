@@ -28,7 +28,7 @@ from tools.reports.topics import nearest_category
 
 MENU = "menu"
 
-_MENTION = re.compile(r"<[@#!][^>]*>")
+_MENTION = re.compile(r"<[@#!][^>]*>|(?:^|(?<=\s))@[\w.\-]+")
 _LINK = re.compile(r"<(?:https?|mailto):[^|>]*\|([^>]*)>|<(?:https?|mailto):[^>]*>")
 _FORMAT = re.compile(r"(?<![\w/])[*_~`]+|[*_~`]+(?![\w/])")
 _FILTER = re.compile(r"(?:^|\s)(?:service|at):\S+", re.IGNORECASE)
@@ -72,7 +72,8 @@ _DEPENDENCIES = re.compile(
 )
 _CHANGES = re.compile(
     r"\b(?:chang\w*|chnage\w*|cahnge\w*|deploy\w*|depoly\w*|commits?|shipped|ship|landed|merged?|merges|"
-    r"rolled\s+out|rollouts?|releases?|released|pushed|went\s+out|went\s+in|diffs?|prs?|pull\s+requests?)\b",
+    r"rolled\s+out|rollouts?|releases?|released|pushed|went\s+out|went\s+in|diffs?|prs?|pull\s+requests?|"
+    r"what'?s\s+new|whats\s+new|anything\s+new|new\s+in)\b",
     re.I,
 )
 _COMPLAINTS = re.compile(
@@ -244,12 +245,15 @@ def route(question: str, vocabulary: Vocabulary, default_service: str | None = N
     return Route(MENU)
 
 
+_YES_NO = re.compile(r"^(?:so\s+|and\s+|hey\s+)?(?:did|are|is|has|have|were|was|do|does)\b", re.I)
+_RCA_CUES = re.compile(r"\b(?:what\s+broke|root\s+cause|culprit|caus\w*|after\s+the\s+deploy|which\s+change|what\s+changed)\b", re.I)
+
+
 def _looks_like_category_question(text: str, vocabulary: Vocabulary) -> bool:
-    """"did login rise this week?": a category named with a trend word, without saying "complaints"."""
-    if not _TREND.search(text) or _SYMPTOM.search(text) and not re.search(r"\b(?:login|reports?)\b", text, re.I):
+    """"are crashes increasing?": a yes/no question on a category's trend, without saying "complaints"."""
+    if not (_YES_NO.search(text) and _TREND.search(text)) or _RCA_CUES.search(text):
         return False
-    lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(category.lower())}\b", lowered) for category in vocabulary.categories)
+    return nearest_category(_TREND.sub(" ", text), vocabulary.categories, vocabulary.descriptions) is not None
 
 
 def menu_text(vocabulary: Vocabulary) -> str:

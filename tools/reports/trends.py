@@ -262,10 +262,10 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
 
 def describe_trend(trend: CategoryTrend) -> str:
     """One category's movement in a sentence a responder can repeat."""
-    usual = f"{trend.usual:.0f}" if trend.usual == int(trend.usual) else f"{trend.usual:.1f}"
+    usual = f"{trend.usual:.1f}".removesuffix(".0")
     change = (trend.count - trend.usual) / max(trend.usual, 1.0)
     return (
-        f"*{trend.category}* reports {trend.direction}: {usual} -> {trend.count} "
+        f"*{trend.category}* reports {trend.direction}: {usual} → {trend.count} "
         f"({change:+.0%}; {trend.count} in the {trend.days} days to {trend.end}, "
         f"{usual} per {trend.days} days usually, {trend.before} in the {trend.days} days before)."
     )
