@@ -18,8 +18,10 @@ re-derives it for stored changes when the catalog or ownership rules change.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -140,6 +142,30 @@ def _most_specific(path: str, globs: list[tuple[str, CompiledPattern]]) -> list[
 def _specificity(pattern: str) -> int:
     """Literal segments before the first wildcard: ``deploy/payments/**`` (2) beats ``deploy/**`` (1)."""
     return len(compile_pattern(pattern).literal_prefix) * 2 + (0 if "*" in pattern else 1)
+
+
+@dataclass(frozen=True)
+class ServiceChanges:
+    """How many changes landed in a service in a period: its own, and through shared libraries."""
+
+    service: str
+    own: int
+    via_libraries: int
+
+
+def changes_by_service(url: str, start: datetime, end: datetime) -> list[ServiceChanges]:
+    """Changes landed in ``[start, end)`` counted per service as attributed, busiest first."""
+    own: Counter[str] = Counter()
+    via: Counter[str] = Counter()
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Change.services, Change.dependant_services).where(Change.landed_time >= start, Change.landed_time < end)
+        )
+        for services, dependants in rows:
+            own.update(set(services or ()))
+            via.update(set(dependants or ()) - set(services or ()))
+    names = sorted(set(own) | set(via), key=lambda name: (-own[name], -via[name], name))
+    return [ServiceChanges(name, own[name], via[name]) for name in names]
 
 
 def reattribute(url: str) -> tuple[int, int]:

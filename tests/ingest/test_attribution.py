@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from knowledge.attribution import changes_by_service
 from knowledge.changes import Change
 from knowledge.db import migrate, session_scope
 from knowledge.ingest.catalog import ingest_catalog
@@ -13,6 +14,7 @@ from knowledge.ingest.codeowners import ingest_codeowners
 from knowledge.ingest.progress import Silent
 from tests.changes import change_record
 from tools.rca.recent_changes import recent_changes, via_library
+from tools.reports.digest import build_digest
 
 CATALOG = """
 kind: Component
@@ -81,6 +83,9 @@ def test_ingestion_attributes_changes_and_a_new_catalog_reattributes_them(databa
     listed = recent_changes("payments", until=NOW, hours=6, database_url=database_url)
     assert [change.id for change in listed] == ["c1", "c2", "c5"]
     assert [via_library(change, "payments") for change in listed] == [False, False, True]
+    counted = {c.service: (c.own, c.via_libraries) for c in changes_by_service(database_url, NOW - timedelta(hours=6), NOW)}
+    assert counted == {"payments": (2, 1), "checkout": (1, 1), "ledger": (1, 0), "shared-libs": (1, 0)}
+    assert "• payments: 2 (+1 through shared libraries)" in build_digest(NOW.date(), database_url, with_chart=False).text
 
     # The catalog moves payments' code: the stored changes follow without being loaded again.
     _load(database_url, tmp_path, payments='"deploy/payments/**"', ledger='"services/payments/stripe.py"')
