@@ -101,6 +101,12 @@ _SYMPTOM = re.compile(
     r"unavailable|flaky|retries|retry|p99|p95|dropp\w*|declin\w*|rejected|refused|wrong)\b",
     re.I,
 )
+_LISTING = re.compile(
+    r"\b(?:what(?:'s|\s+has|\s+have|\s+was|\s+got)?\s+(?:been\s+)?(?:changed|shipped|landed|deployed|merged|rolled|new|released|pushed)"
+    r"|whats\s+new|chang\w*\s+(?:in|to|for|on|of)|deploy\w*\s+(?:in|to|for|on|of)|commits?\s+(?:in|to|for|on|of)|"
+    r"list|show|any(?:thing)?\s+(?:new|deploy\w*|chang\w*|commit\w*))",
+    re.I,
+)
 _HELP = re.compile(r"^(?:help|hi|hello|hey|menu|\?|what can you do|commands)\W*$", re.I)
 _PATH = re.compile(r"(?:^|\s)(?P<path>[\w.\-]+(?:/[\w.\-*]+)+/?|[\w\-]+\.(?:py|go|ts|tsx|js|yaml|yml|json|sql|md|toml))(?=\s|$|[?,.!])")
 _WORD = re.compile(r"[a-z0-9][a-z0-9\-]*", re.I)
@@ -221,7 +227,8 @@ def route(question: str, vocabulary: Vocabulary, default_service: str | None = N
     if _DEPENDENCIES.search(rest) and service:
         return Route("service_dependencies", {"service": service})
     complaints = _COMPLAINTS.search(rest)
-    if _CHANGES.search(rest) and not complaints and (service or default_service):
+    listing = _LISTING.search(rest) or not _SYMPTOM.search(rest)  # "did payments break after the deploy?" is an RCA
+    if _CHANGES.search(rest) and listing and not complaints and (service or default_service):
         args: dict[str, Any] = {"service": service or default_service}
         if hours is not None:
             args["hours"] = hours
@@ -246,7 +253,11 @@ def route(question: str, vocabulary: Vocabulary, default_service: str | None = N
 
 
 _YES_NO = re.compile(r"^(?:so\s+|and\s+|hey\s+)?(?:did|are|is|has|have|were|was|do|does)\b", re.I)
-_RCA_CUES = re.compile(r"\b(?:what\s+broke|root\s+cause|culprit|caus\w*|after\s+the\s+deploy|which\s+change|what\s+changed)\b", re.I)
+_RCA_CUES = re.compile(
+    r"\b(?:what\s+broke|root\s+cause|culprit|caus\w*|after\s+the\s+deploy|which\s+change|what\s+changed)\b"
+    r"|\b(?:is|are)\s+(?:\S+\s+){1,3}(?:down|broken|failing|erroring|dead)\b",
+    re.I,
+)
 
 
 def _looks_like_category_question(text: str, vocabulary: Vocabulary) -> bool:

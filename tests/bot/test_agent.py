@@ -87,6 +87,8 @@ VOCABULARY = Vocabulary(services=["checkout", "payments", "api-gateway"], catego
         ("why #2?", "suggestion_details", {"rank": 2}),
         ("where is the runbook for payments", "search_wiki", {"query": "where is the runbook for payments"}),
         ("checkout is throwing 502s", "investigate_incident", {"symptom": "checkout is throwing 502s", "service": "checkout"}),
+        ("is login down?", "investigate_incident", {"symptom": "is login down?"}),
+        ("did checkout break after the deploy?", "investigate_incident", {"symptom": "did checkout break after the deploy?", "service": "checkout"}),
         ("what's for lunch", "menu", {}),
     ],
 )
