@@ -7,8 +7,9 @@ that the intake would have stored. The incident started at 2025-03-20T10:00Z.
 
 from __future__ import annotations
 
-import shutil
+import sqlite3
 import time
+from contextlib import closing
 from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -49,7 +50,9 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counter[
 def demo_url(demo_store: tuple[Path, Counter[tuple[str, date]]], data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "culprit.db"
-    shutil.copy(demo_store[0], path)
+    # SQLite's backup API, not a file copy: rows still in the write-ahead log come along.
+    with closing(sqlite3.connect(demo_store[0])) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
     return f"sqlite:///{path}"
 
 
