@@ -61,7 +61,10 @@ def owner_name(owner: str) -> str:
 class Attributor:
     """The catalog and ownership rules compiled once, answering for any number of changes."""
 
-    def __init__(self, services: Sequence[Service], rules: Sequence[OwnershipRule] = ()) -> None:
+    def __init__(
+        self, services: Sequence[Service], rules: Sequence[OwnershipRule] = (), index: OwnershipIndex | None = None
+    ) -> None:
+        """``index``: the rules already compiled (a kernel MAINTAINERS is ~25,000 patterns), else built here."""
         self._globs = [
             (service.name, compile_pattern(glob)) for service in services for glob in service.path_globs
         ]
@@ -71,7 +74,7 @@ class Attributor:
             if service.owner:
                 by_owner.setdefault(owner_name(service.owner), []).append(service.name)
         self._sole_service = {owner: names[0] for owner, names in by_owner.items() if len(names) == 1}
-        self._index = OwnershipIndex.from_rules(list(rules)) if rules and self._sole_service else None
+        self._index = (index or OwnershipIndex.from_rules(list(rules))) if rules and self._sole_service else None
         self.libraries = {service.name for service in services if is_library(service)}
         self._dependants: dict[str, tuple[str, ...]] = {
             library: tuple(sorted(s.name for s in services if library in s.depends_on)) for library in self.libraries

@@ -27,7 +27,7 @@ class OwnershipContext:
 
     def __post_init__(self) -> None:
         self._index = OwnershipIndex.from_rules(self.rules) if self.rules else None
-        self._attributor = Attributor(self.services, self.rules)
+        self._attributor = Attributor(self.services, self.rules, self._index)
         self.service_owner = {service.name: service.owner for service in self.services}
 
     @property
