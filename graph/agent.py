@@ -11,7 +11,6 @@ answer: the bot is never silent in an incident.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,8 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
+from graph.router import MENU, Vocabulary, menu_text
+from graph.router import route as route_question
 from knowledge.config import Settings
 from tools.rca.answers import IncidentQuery, RcaAnswer
 
@@ -36,29 +37,15 @@ log = structlog.get_logger(__name__)
 SYSTEM_PROMPT = (
     "You are culprit, helping responders during a production incident in Slack. "
     "Use the tools to answer: investigate_incident for symptoms and 'what broke', "
-    "changes_in_service for recent changes, top_complaints, user_complaints and report_rise "
-    "for what users report, "
-    "search_wiki for runbooks and postmortems. Answer in a few lines of Slack mrkdwn, "
+    "changes_in_service for recent changes in a service (hours: the window; 'this week' is 168), "
+    "service_owners for owners and on-call of a service or path, service_dependencies for what a "
+    "service depends on and what depends on it, suggestion_details for 'why #N?' about this thread's answer, "
+    "top_complaints, user_complaints, complaint_trend (did a category rise or fall) and report_rise "
+    "(why it rose) for what users report (days: the window), "
+    "search_wiki for runbooks and postmortems. Time phrases are windows, never topics. "
+    "If no tool fits, say what you can answer. Answer in a few lines of Slack mrkdwn, "
     "cite change ids and pages exactly as the tools give them, and never invent a change."
 )
-
-_RECENT = re.compile(
-    r"\b(?:recent|latest|last|new)\s+(?:changes?|deploys?|commits?|merges?)\s+(?:in|to|for|on|of)\s+`?(?P<service>[\w.\-/]+)",
-    re.IGNORECASE,
-)
-_CHANGED = re.compile(
-    r"\bwhat\s+(?:changed|shipped|landed|was\s+deployed|got\s+deployed)\s+(?:in|to|on|for)\s+`?(?P<service>[\w.\-/]+)",
-    re.IGNORECASE,
-)
-_WINDOW = re.compile(r"\b(?:last|past)\s+(?P<count>\d+)\s*(?P<unit>h|hours?|d|days?)\b", re.IGNORECASE)
-_TRENDS = re.compile(r"complain|bug[ -]?reports?|user reports?|reports about|users? (?:are )?(?:saying|hitting)", re.IGNORECASE)
-_TOPIC = re.compile(
-    r"\b(?:about|with|for|in|on)\s+[\"'“]?(?P<topic>[\w][\w \-]{1,60}?)[\"'”]?\s*(?:reports?\s+)?(?:rise|rising|rose|go up|went up|spike|spiking|spiked|increase|jump|\?|$)",
-    re.IGNORECASE,
-)
-_RISE = re.compile(r"\b(?:rise|rising|rose|go up|went up|spike|spiking|spiked|increase|jump)", re.IGNORECASE)
-_LEADING_PREPOSITION = re.compile(r"^(?:(?:in|on|about|with|for|the)\s+)+", re.IGNORECASE)
-_WIKI = re.compile(r"\b(?:runbooks?|playbooks?|postmortems?|post-mortems?|wiki|docs?\s+(?:for|on|about))\b", re.IGNORECASE)
 
 
 @dataclass
@@ -69,33 +56,32 @@ class AgentReply:
     rca: RcaAnswer | None = None
     via: str = "router"
     notes: list[str] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-def route(question: str) -> tuple[str, dict[str, Any]]:
-    """The tool a responder's words ask for, and its arguments; an RCA unless clearly otherwise."""
-    recent = _RECENT.search(question) or _CHANGED.search(question)
-    if recent:
-        args: dict[str, Any] = {"service": recent.group("service").strip("`?.,")}
-        window = _WINDOW.search(question)
-        if window:
-            count = int(window.group("count"))
-            args["hours"] = count * 24 if window.group("unit").lower().startswith("d") else count
-        return "changes_in_service", args
-    if _TRENDS.search(question):
-        found = _TOPIC.search(question)
-        topic = _LEADING_PREPOSITION.sub("", found.group("topic")).strip() if found else ""
-        if not topic or topic.lower() in {"users", "it", "this", "that", "the app"}:
-            return "top_complaints", {}
-        if _RISE.search(question):
-            return "report_rise", {"category": topic}
-        return "user_complaints", {"topic": topic}
-    if _WIKI.search(question):
-        return "search_wiki", {"query": question}
-    return "investigate_incident", {"symptom": question}
+def route(question: str, vocabulary: Vocabulary | None = None, service: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The tool a responder's words ask for and its arguments (``menu`` when none fits); see ``graph.router``."""
+    decision = route_question(question, vocabulary or Vocabulary(), service)
+    return decision.tool, decision.args
+
+
+def load_vocabulary(database_url: str) -> Vocabulary:
+    """The catalog's services and the report categories, for the router to recognise."""
+    from tools.reports.trends import category_descriptions, known_categories
+    from tools.services.catalog import service_names
+
+    return Vocabulary(
+        services=service_names(database_url),
+        categories=known_categories(database_url),
+        descriptions=category_descriptions(database_url),
+    )
 
 
 class IntentRouter(BaseChatModel):
-    """A deterministic stand-in for a tool-calling model: regexes pick the tool, its output is the answer."""
+    """A deterministic stand-in for a tool-calling model: ``graph.router`` picks the tool, its output is the answer."""
+
+    vocabulary: Vocabulary = Vocabulary()
+    service: str | None = None
 
     @property
     def _llm_type(self) -> str:
@@ -115,8 +101,11 @@ class IntentRouter(BaseChatModel):
         if isinstance(last, ToolMessage):
             message = AIMessage(content=str(last.content))
         else:
-            name, args = route(str(last.content))
-            message = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"route-{name}"}])
+            name, args = route(str(last.content), self.vocabulary, self.service)
+            if name == MENU:
+                message = AIMessage(content=menu_text(self.vocabulary))
+            else:
+                message = AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"route-{name}"}])
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
@@ -146,7 +135,12 @@ def answer_question(
     """Answer one mention; any failure of the agent falls back to a plain RCA of the question."""
     via = "llm" if model is not None or settings.llm_configured else "router"
     try:
-        model = model or (make_chat_model(settings) if settings.llm_configured else IntentRouter())
+        if model is None:
+            model = (
+                make_chat_model(settings)
+                if settings.llm_configured
+                else IntentRouter(vocabulary=load_vocabulary(context.database_url), service=context.service)
+            )
         result = build_agent(model, build_tools(context)).invoke(
             {"messages": [HumanMessage(question)]}, config={"recursion_limit": 12}
         )
@@ -163,7 +157,8 @@ def answer_question(
         text = describe_answer(rca)
     if not text:
         return _plain_rca(question, context, note="The assistant gave no answer; this is a plain RCA.")
-    return AgentReply(text=text, rca=rca, via=via)
+    calls = [(call["name"], dict(call["args"])) for m in messages if isinstance(m, AIMessage) for call in m.tool_calls]
+    return AgentReply(text=text, rca=rca, via=via, tool_calls=calls)
 
 
 def _plain_rca(question: str, context: AgentContext, note: str) -> AgentReply:

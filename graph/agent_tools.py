@@ -21,7 +21,8 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from knowledge.changes import ChangeRecord
 from tools.rca.answers import IncidentQuery, RcaAnswer, WikiHit
-from tools.rca.recent_changes import recent_changes
+from tools.rca.thread import SuggestionDetail
+from tools.rca.recent_changes import recent_changes, via_library
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -38,6 +39,8 @@ class AgentContext:
     wiki: Callable[[], Collection]
     incident_id: str | None = None
     service: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
 
 
 def describe_answer(answer: RcaAnswer) -> str:
@@ -59,15 +62,90 @@ def describe_answer(answer: RcaAnswer) -> str:
     return "\n".join(lines)
 
 
-def _describe_changes(service: str, hours: float, changes: list[ChangeRecord]) -> str:
+def _describe_changes(service: str, hours: float, until: datetime, changes: list[ChangeRecord]) -> str:
     if not changes:
-        return f"No changes landed in `{service}` in the last {hours:g} h."
+        return f"No changes landed in `{service}` in the last {hours:g} h (to {until:%Y-%m-%d %H:%M} UTC)."
     lines = [f"*{len(changes)} changes in `{service}` in the last {hours:g} h* (newest first):"]
     for change in changes:
+        minutes = (until - change.landed_time).total_seconds() / 60
+        via = f" _(shared library {', '.join(change.services)})_" if via_library(change, service) else ""
         lines.append(
-            f"• `{change.id[:10]}` {change.title} — {change.author}, "
-            f"{change.landed_time:%Y-%m-%d %H:%M} UTC, {change.n_files} files +{change.added}/-{change.deleted}"
+            f"• `{change.id[:10]}` {change.title}{via} — {change.author}, "
+            f"{change.landed_time:%Y-%m-%d %H:%M} UTC ({_ago(minutes)}), {change.n_files} files +{change.added}/-{change.deleted}"
         )
+    return "\n".join(lines)
+
+
+def _ago(minutes: float) -> str:
+    return f"{minutes:.0f} min before" if minutes < 120 else f"{minutes / 60:.0f} h before"
+
+
+def responder_tools(context: AgentContext) -> list[BaseTool]:
+    """Owners and on-call, dependencies, and the details of a suggestion already given in the thread."""
+    from tools.rca.thread import suggestion_in_thread
+    from tools.services.directory import dependencies_of, owners_of
+
+    def service_owners(target: str) -> str:
+        """Who owns a service or a repository path, and which team's on-call to page.
+
+        ``target`` is a catalog service name (e.g. "payments") or a path (e.g. "services/payments/api.py").
+        """
+        answer = owners_of(target, database_url=context.database_url)
+        if answer.kind == "unknown":
+            return f"No service or path `{target}` in the catalog; did you mean {', '.join(f'`{n}`' for n in answer.suggestions)}?"
+        lines = [f"*Owners of `{target}`*" + (f" (service {', '.join(f'`{s}`' for s in answer.services)})" if answer.kind == "path" and answer.services else "") + ":"]
+        if answer.team:
+            lines.append(f"• owning team: *{answer.team}*; on-call: page the *{answer.on_call}*")
+        if answer.code_owners:
+            lines.append("• code owners: " + ", ".join(answer.code_owners))
+        if len(lines) == 1:
+            lines.append("• no owner is recorded (ingest a catalog or CODEOWNERS)")
+        return "\n".join(lines)
+
+    def service_dependencies(service: str) -> str:
+        """What a service depends on (calls) and which services depend on it (its dependants)."""
+        answer = dependencies_of(service, database_url=context.database_url)
+        if not answer.found:
+            return f"No service `{service}` in the catalog; did you mean {', '.join(f'`{n}`' for n in answer.suggestions)}?"
+        kind = " (a shared library)" if answer.library else ""
+        return "\n".join([
+            f"*`{answer.service}`*{kind}:",
+            "• depends on: " + (", ".join(f"`{name}`" for name in answer.depends_on) or "nothing in the catalog"),
+            "• dependants (depend on it): " + (", ".join(f"`{name}`" for name in answer.dependants) or "none"),
+        ])
+
+    def suggestion_details(rank: int) -> str:
+        """Why suggestion #rank of this thread's earlier answer was suggested: its change and evidence."""
+        if context.channel is None or context.thread_ts is None:
+            return "There is no earlier answer here to explain; ask in the thread of an answer."
+        detail = suggestion_in_thread(context.channel, context.thread_ts, rank, database_url=context.database_url)
+        if detail is None:
+            return "This thread has no answer with suggestions yet; ask me what broke first."
+        if detail.rank == 0:
+            return f"The answer in this thread has {detail.ranks} suggestion(s); there is no #{rank}."
+        return describe_suggestion(detail)
+
+    return [StructuredTool.from_function(func) for func in (service_owners, service_dependencies, suggestion_details)]
+
+
+def describe_suggestion(detail: SuggestionDetail) -> str:
+    """A stored suggestion with the evidence it was ranked on."""
+    evidence = detail.evidence
+    lines = [
+        f"*#{detail.rank}: {detail.title}* [`{detail.change_id[:10]}`] by {detail.author or 'unknown'}, "
+        f"confidence {detail.confidence:.0%}"
+    ]
+    lines += [f"• {sentence}" for sentence in evidence.get("sentences", [])[:6]]
+    facts = [
+        ("landed", f"{evidence['minutes_before_incident']:.0f} min before the incident" if evidence.get("minutes_before_incident") else ""),
+        ("services", ", ".join(evidence.get("services") or detail.services)),
+        ("owners", ", ".join(evidence.get("owners", []))),
+        ("dependency path", " → ".join(evidence.get("dependency_path", []))),
+        ("matched terms", ", ".join(evidence.get("matched_terms", [])[:8])),
+        ("risk", ", ".join(evidence.get("risk", []))),
+        ("wiki", ", ".join(evidence.get("wiki_pages", [])[:3])),
+    ]
+    lines += [f"• {name}: {value}" for name, value in facts if value]
     return "\n".join(lines)
 
 
@@ -90,10 +168,14 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
 
     def changes_in_service(service: str, hours: float = 48) -> tuple[str, list[ChangeRecord]]:
         """List the code changes that landed in a service recently (default: the last 48 hours)."""
+        from tools.services.directory import resolve_service
+        from tools.services.catalog import service_names
+
+        service = resolve_service(service, service_names(context.database_url)) or service
         changes = recent_changes(
             service, until=context.started_at, hours=hours, database_url=context.database_url
         )
-        return _describe_changes(service, hours, changes), changes
+        return _describe_changes(service, hours, context.started_at, changes), changes
 
     def top_complaints(days: int = 7) -> tuple[str, list[Any]]:
         """What users complain about most, and which complaint categories are rising, over the last days."""
@@ -127,4 +209,4 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         StructuredTool.from_function(func, response_format="content_and_artifact")
         for func in (investigate_incident, changes_in_service, top_complaints, search_wiki)
     ]
-    return own + trend_tools(context.database_url)
+    return own + responder_tools(context) + trend_tools(context.database_url, context.started_at.date())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, false, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, false, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime
@@ -24,7 +24,9 @@ class ChangeRecord:
 
     Whatever describes a change (a history file, ``git log``, a stored row) turns
     into this once, so the signals see the same values whichever way it came in.
-    ``services`` stays empty until something maps paths to services.
+    ``services`` are the services whose code it touched and
+    ``dependant_services`` those reached through a shared library it touched,
+    both from ``knowledge.attribution`` (empty until a catalog is ingested).
     """
 
     id: str
@@ -47,6 +49,7 @@ class ChangeRecord:
     environment: str = ""
     version: str = ""
     carries: tuple[str, ...] = ()
+    dependant_services: tuple[str, ...] = ()
     partial: bool = False
     """Known only from a webhook payload (no line counts yet): the next poll of its repository completes it."""
 
@@ -82,6 +85,7 @@ class Change(Base):
     # The commits a deploy carried (ids of changes), so an answer naming the deploy can name them too.
     carries: Mapped[list[str] | None] = mapped_column(JSON, default=list, nullable=True)
     partial: Mapped[bool] = mapped_column(default=False, server_default=false())
+    dependant_services: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     files: Mapped[list[ChangeFile]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeFile.position"
@@ -113,6 +117,7 @@ class Change(Base):
             version=self.version or "",
             carries=tuple(self.carries or ()),
             partial=bool(self.partial),
+            dependant_services=tuple(self.dependant_services or ()),
         )
 
 

@@ -12,7 +12,8 @@ from knowledge.ownership import compile_pattern, normalise_path
 
 
 class Service(Base):
-    """A catalog component; ``depends_on`` lists service names it calls."""
+    """A catalog component; ``depends_on`` lists service names it calls, ``kind`` is its
+    catalog ``spec.type`` (``service``, ``library``, ...)."""
 
     __tablename__ = "services"
 
@@ -22,6 +23,7 @@ class Service(Base):
     path_globs: Mapped[list[str]] = mapped_column(JSON, default=list)
     depends_on: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[str] = mapped_column(String(50), default="", server_default="")
 
 
 def all_services(session: Session) -> list[Service]:

@@ -40,3 +40,35 @@ def test_landed_window_query_returns_newest_first_with_files(database_url: str) 
 def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(DatabaseUnavailable, match="CULPRIT_DATABASE_URL"):
         migrate("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+
+
+def test_the_attribution_migration_keeps_stored_changes_and_their_files(database_url: str) -> None:
+    """0005 adds columns in place: on SQLite a table rebuild would cascade-delete every change's files."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from knowledge.db import alembic_config
+
+    engine = get_engine(database_url)
+    with engine.connect() as connection:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.commit()
+        connection.execute(text(
+            "INSERT INTO changes (id, repo, title, body, author, email, author_time, landed_time, landed_via_merge,"
+            " added, deleted, n_files, directories, services) VALUES ('c1', 'acme/web', 't', '', '', '',"
+            " '2026-03-01 12:00:00', '2026-03-01 12:00:00', false, 1, 0, 1, '[]', '[\"web\"]')"
+        ))  # fmt: skip
+        connection.execute(text("INSERT INTO change_files (change_id, position, path) VALUES ('c1', 0, 'src/a.py')"))
+        connection.execute(text("INSERT INTO services (name, owner, description, path_globs, depends_on, source) "
+                                "VALUES ('web', '', '', '[]', '[]', '')"))  # fmt: skip
+        connection.commit()
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        change = session.get(Change, "c1")
+        assert change is not None
+        assert change.record().files == (("src/a.py", None, None),)
+        assert change.record().services == ("web",) and change.record().dependant_services == ()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT kind FROM services")).scalar_one() == ""

@@ -38,6 +38,7 @@ def _register() -> None:
     from bot.cli import rca as rca_commands
     from bot.cli import reports as reports_commands
     from bot.cli import model as model_commands
+    from bot.cli import agent as agent_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
@@ -49,6 +50,7 @@ def _register() -> None:
     rca_commands.register(app)
     reports_commands.register(app)
     model_commands.register(app)
+    agent_commands.register(app)
 
 
 _register()

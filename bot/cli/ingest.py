@@ -166,5 +166,20 @@ def catalog(
     show_loaded([ingest_catalog(files, _database_url())], as_json)
 
 
+@ingest_app.command("reattribute")
+def reattribute_changes(as_json: JsonOutput = False) -> None:
+    """Attribute every stored change to services again, from the catalog and ownership rules stored now.
+
+    Ingesting a catalog or ownership file that changed does this by itself; run it
+    after loading changes into a store whose catalog came later."""
+    from knowledge.attribution import reattribute
+
+    looked_at, updated = reattribute(_database_url())
+    if as_json:
+        print_json({"changes": looked_at, "updated": updated})
+        return
+    console.print(f"[bold]changes[/]: {looked_at} looked at, [cyan]{updated} re-attributed[/]", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(ingest_app, name="ingest")

@@ -65,6 +65,8 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         wiki=runtime.wiki,
         incident_id=query.incident_id,
         service=query.service,
+        channel=channel,
+        thread_ts=thread_ts,
     )
 
     def work() -> SlackMessage:

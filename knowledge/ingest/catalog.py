@@ -2,7 +2,9 @@
 
 Only ``kind: Component`` entities become services. Their code lives where the
 ``culprit.dev/paths`` annotation (comma-separated) or ``spec.paths`` says, and
-``spec.dependsOn`` gives the dependency graph the retriever measures distance on.
+``spec.dependsOn`` gives the dependency graph the retriever measures distance on,
+``spec.type`` tells shared libraries (``library``) from services. A catalog
+that changed re-attributes the stored changes (``knowledge.attribution``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from knowledge.attribution import reattribute
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.report import LoadReport
@@ -30,6 +33,7 @@ class CatalogComponent:
     description: str = ""
     path_globs: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
+    kind: str = ""
 
 
 def entity_name(reference: str) -> str:
@@ -68,6 +72,7 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
         description=str(metadata.get("description") or "").strip(),
         path_globs=list(dict.fromkeys(globs)),
         depends_on=list(dict.fromkeys(depends_on)),
+        kind=str(spec.get("type") or "").strip()[:50],
     )
 
 
@@ -87,8 +92,11 @@ def parse_catalog(text: str, source: str) -> list[CatalogComponent]:
     ]
 
 
-def _fields(component: CatalogComponent | Service) -> tuple[str, str, list[str], list[str]]:
-    return (component.owner, component.description, list(component.path_globs), list(component.depends_on))
+def _fields(component: CatalogComponent | Service) -> tuple[str, str, list[str], list[str], str]:
+    return (
+        component.owner, component.description, list(component.path_globs), list(component.depends_on),
+        component.kind or "",
+    )  # fmt: skip
 
 
 def ingest_catalog(paths: list[Path], url: str) -> LoadReport:
@@ -109,13 +117,15 @@ def ingest_catalog(paths: list[Path], url: str) -> LoadReport:
             if service is None:
                 session.add(Service(name=name, source=source, owner=component.owner,
                                     description=component.description, path_globs=component.path_globs,
-                                    depends_on=component.depends_on))  # fmt: skip
+                                    depends_on=component.depends_on, kind=component.kind))  # fmt: skip
                 report.new += 1
             elif _fields(service) == _fields(component) and service.source == source:
                 report.already_present += 1
             else:
                 service.owner, service.description = component.owner, component.description
                 service.path_globs, service.depends_on = component.path_globs, component.depends_on
-                service.source = source
+                service.source, service.kind = source, component.kind
                 report.updated += 1
+    if report.new or report.updated:
+        reattribute(url)  # stored changes follow the catalog they are attributed by
     return report

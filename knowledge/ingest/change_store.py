@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from knowledge.attribution import Attributor
 from knowledge.changes import Change, ChangeFile, ChangeRecord, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.ingest.progress import Progress
@@ -27,6 +28,7 @@ def _change_row(record: ChangeRecord) -> dict[str, Any]:
         "directories": list(record.directories),
         "services": list(record.services),
         "carries": list(record.carries),
+        "dependant_services": list(record.dependant_services),
     }
 
 
@@ -67,7 +69,12 @@ def drop_partial_changes(session: Session, ids: list[str]) -> set[str]:
 
 
 def _store_batch(
-    url: str, batch: list[ChangeRecord], seen: set[str], refresh: bool, completed: set[str] | None
+    url: str,
+    batch: list[ChangeRecord],
+    seen: set[str],
+    refresh: bool,
+    completed: set[str] | None,
+    attributor: Attributor,
 ) -> tuple[int, int]:
     """One transaction: insert the batch's records not stored yet (replacing partial ones when
     ``completed`` is given, which then collects their ids). Returns (new, already present)."""
@@ -79,7 +86,9 @@ def _store_batch(
             # In the same transaction as the insert, so a webhook storing one of them meanwhile waits, then finds it.
             replaced = drop_partial_changes(session, [record.id for record in batch])
         stored = existing_change_ids(session, [record.id for record in batch])
-        fresh = [record for record in batch if record.id not in stored and record.id not in seen]
+        fresh = [
+            attributor.of_record(record) for record in batch if record.id not in stored and record.id not in seen
+        ]
         if fresh:
             session.execute(insert(Change), [_change_row(record) for record in fresh])
             file_rows = [row for record in fresh for row in _file_rows(record)]
@@ -99,12 +108,15 @@ def store_changes(
     completed: set[str] | None = None,
 ) -> tuple[int, int]:
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
-    keeps what it stored and the next run carries on. Returns (new, already present).
+    keeps what it stored and the next run carries on; each is attributed to the services
+    of the catalog stored now. Returns (new, already present).
 
     With ``completed``, a stored change known only from a webhook payload is
     replaced by its record here and its id added to ``completed`` (counted
     neither new nor present)."""
     new = present = 0
+    with session_scope(url) as session:
+        attributor = Attributor.load(session)
     new_at_refresh: int | None = None
     seen: set[str] = set()
     for batch in _batches(records, batch_size):
@@ -113,10 +125,10 @@ def store_changes(
         if refresh:
             new_at_refresh = new
         try:
-            batch_new, batch_present = _store_batch(url, batch, seen, refresh, completed)
+            batch_new, batch_present = _store_batch(url, batch, seen, refresh, completed, attributor)
         except IntegrityError:
             # Another replica (a webhook, a poll) stored some of these meanwhile: look again.
-            batch_new, batch_present = _store_batch(url, batch, seen, False, completed)
+            batch_new, batch_present = _store_batch(url, batch, seen, False, completed, attributor)
         new, present = new + batch_new, present + batch_present
         progress.advance(len(batch))
     if new and new != new_at_refresh:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from knowledge.attribution import reattribute
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.report import LoadReport
@@ -43,4 +44,6 @@ def store_rules(url: str, source: str, rules: list[OwnershipRule], kind: str) ->
         }
         replace_rules(session, source, rules)
     present = sum(1 for rule in rules if key(rule) in before)
+    if present != len(rules) or len(before) != len(rules):
+        reattribute(url)  # owners map paths to services: stored changes follow the new rules
     return LoadReport(kind=kind, source=source, new=len(rules) - present, already_present=present)

@@ -13,6 +13,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from graph.agent import answer_question, route
 from graph.agent_tools import AgentContext
+from graph.router import Vocabulary
 from knowledge.config import get_settings
 from knowledge.db import utcnow
 from tests.bot.conftest import SEEDED_CHANGES
@@ -65,20 +66,34 @@ def context(store: str) -> AgentContext:
     )
 
 
+VOCABULARY = Vocabulary(services=["checkout", "payments", "api-gateway"], categories=["login", "payments", "crash"])
+
+
 @pytest.mark.parametrize(
     ("question", "tool", "args"),
     [
         ("any recent changes in payments in the last 2 days?", "changes_in_service", {"service": "payments", "hours": 48}),
         ("what shipped to checkout", "changes_in_service", {"service": "checkout"}),
-        ("what are users complaining about?", "top_complaints", {}),
-        ("what are users complaining about in payments?", "user_complaints", {"topic": "payments"}),
-        ("why did reports about login errors spike?", "report_rise", {"category": "login errors"}),
+        ("<@U123> what changed in *api gateway* since yesterday", "changes_in_service", {"service": "api-gateway", "hours": 48}),
+        ("what are users complaining about?", "top_complaints", {"days": 7}),
+        ("what are users complaining about this week?", "top_complaints", {"days": 7}),
+        ("what are users complaining about in payments?", "user_complaints", {"topic": "payments", "days": 7}),
+        ("did login complaints rise?", "complaint_trend", {"category": "login", "days": 7}),
+        ("are people complaining more about logging in since yesterday", "complaint_trend", {"category": "login", "days": 2}),
+        ("why did reports about login errors spike?", "report_rise", {"category": "login", "days": 7}),
+        ("who owns the paymnets service?", "service_owners", {"target": "payments"}),
+        ("who's on call for services/checkout/cart.py", "service_owners", {"target": "services/checkout/cart.py"}),
+        ("what depends on payments", "service_dependencies", {"service": "payments"}),
+        ("why #2?", "suggestion_details", {"rank": 2}),
         ("where is the runbook for payments", "search_wiki", {"query": "where is the runbook for payments"}),
-        ("checkout is throwing 502s", "investigate_incident", {"symptom": "checkout is throwing 502s"}),
+        ("checkout is throwing 502s", "investigate_incident", {"symptom": "checkout is throwing 502s", "service": "checkout"}),
+        ("is login down?", "investigate_incident", {"symptom": "is login down?"}),
+        ("did checkout break after the deploy?", "investigate_incident", {"symptom": "did checkout break after the deploy?", "service": "checkout"}),
+        ("what's for lunch", "menu", {}),
     ],
 )
 def test_the_router_reads_the_intent(question: str, tool: str, args: dict[str, Any]) -> None:
-    assert route(question) == (tool, args)
+    assert route(question, VOCABULARY) == (tool, args)
 
 
 def test_without_an_llm_the_router_answers_recent_changes_from_the_store(context: AgentContext) -> None:

@@ -74,6 +74,31 @@ def test_ownership_and_catalog_commands(
         assert json.loads(out)["loaded"][0]["new"] == 1, command
 
 
+def test_reattribute_places_changes_loaded_before_the_catalog(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from knowledge.changes import Change
+    from knowledge.db import session_scope
+    from knowledge.ingest.change_store import store_changes
+    from knowledge.ingest.progress import Silent
+    from tests.changes import change_record
+
+    landed = datetime(2025, 3, 20, tzinfo=UTC)
+    store_changes(database_url, [change_record("c1", "api: retry", landed, ["services/api/retry.py"])], Silent())
+    (tmp_path / "catalog-info.yaml").write_text("kind: Component\nmetadata: {name: api}\nspec: {owner: team-api}\n")
+    code, _out, _err = _culprit(["ingest", "catalog", str(tmp_path / "catalog-info.yaml")], monkeypatch, capsys)
+    assert code == 0
+    with session_scope(database_url) as session:
+        assert session.get(Change, "c1").services == ["api"]  # the changed catalog re-attributed it by itself
+        session.get(Change, "c1").services = []
+    code, out, _err = _culprit(["ingest", "reattribute", "--json"], monkeypatch, capsys)
+    assert (code, json.loads(out)) == (0, {"changes": 1, "updated": 1})
+    with session_scope(database_url) as session:
+        assert session.get(Change, "c1").services == ["api"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

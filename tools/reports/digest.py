@@ -1,4 +1,5 @@
-"""The weekly digest: what users reported most, what rose, which spikes fired, and how RCA did.
+"""The weekly digest: what users reported most, what rose, which spikes fired, where changes
+landed (by service, as ``knowledge.attribution`` placed them) and how RCA did.
 
 Built as plain text, Block Kit-shaped dicts and a PNG chart, so the bot only
 has to post it and ``culprit digest --dry-run`` can print the same thing.
@@ -7,12 +8,13 @@ has to post it and ``culprit digest --dry-run`` can print the same thing.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from knowledge.attribution import ServiceChanges, changes_by_service
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert
@@ -33,6 +35,7 @@ class Digest:
     suggestions_rejected: int
     chart_png: bytes | None
     rca_quality: WeekQuality | None = None
+    changes: list[ServiceChanges] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -42,6 +45,11 @@ class Digest:
         lines += [f"• {c.category}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
         lines += ["", "*Spikes*"]
         lines += [f"• {s['category']} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}" for s in self.spikes] or ["• none"]
+        lines += ["", "*Changes by service*"]
+        lines += [
+            f"• {c.service}: {c.own}" + (f" (+{c.via_libraries} through shared libraries)" if c.via_libraries else "")
+            for c in self.changes[:8]
+        ] or ["• no changes landed"]
         lines += [
             "",
             "*RCA*",
@@ -101,6 +109,7 @@ def build_digest(end: date, url: str, with_chart: bool = True, min_confidence: f
         suggestions_rejected=sum(1 for _, total in votes if (total or 0) < 0),
         chart_png=category_chart([c.category for c in top], end, url) if with_chart and top else None,
         rca_quality=_rca_quality(since, until, url, min_confidence),
+        changes=changes_by_service(url, since, until),
     )
 
 

@@ -19,7 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sqlalchemy import func, select
 
 from knowledge.db import session_scope
-from knowledge.reports import Alert, BugReport, CategoryDaily
+from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,52 @@ def _with_previous(end: date, days: int, url: str) -> list[CategoryCount]:
     current = category_totals(start, end, url)
     before = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)
     return [CategoryCount(name, current[name], before[name] / 4) for name in current]
+
+
+@dataclass(frozen=True)
+class CategoryTrend:
+    """One category over a window: now, the window before it, and the usual (previous four windows' average)."""
+
+    category: str
+    days: int
+    end: date
+    count: int
+    before: int
+    usual: float
+
+    @property
+    def direction(self) -> str:
+        """``rose``, ``fell`` or ``held steady`` against the usual level (±10 %)."""
+        if self.count > self.usual * 1.1:
+            return "rose"
+        if self.count < self.usual * 0.9:
+            return "fell"
+        return "held steady"
+
+
+def category_trend(category: str, days: int = 7, end: date | None = None, *, url: str) -> CategoryTrend:
+    """How one category's reports moved: the ``days`` ending ``end`` against the window before and the usual level."""
+    end = end or datetime.now(UTC).date()
+    start = end - timedelta(days=days - 1)
+    count = category_totals(start, end, url)[category]
+    before = category_totals(start - timedelta(days=days), start - timedelta(days=1), url)[category]
+    usual = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)[category] / 4
+    return CategoryTrend(category, days, end, count, before, usual)
+
+
+def known_categories(url: str) -> list[str]:
+    """Every category with counts or a definition, for matching a responder's topic."""
+    with session_scope(url) as session:
+        counted = set(session.scalars(select(CategoryDaily.category).distinct()))
+        defined = set(session.scalars(select(Category.name)))
+    return sorted(counted | defined)
+
+
+def category_descriptions(url: str) -> dict[str, str]:
+    """Each defined category's description and examples as one text, for matching topics to it."""
+    with session_scope(url) as session:
+        rows = session.execute(select(Category.name, Category.description, Category.examples)).all()
+    return {name: " ".join([description or "", *(examples or [])[:20]]) for name, description, examples in rows}
 
 
 def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url: str) -> list[dict[str, Any]]:
@@ -178,13 +224,13 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def trend_tools(url: str) -> list[BaseTool]:
-    """The agent's tools over user reports."""
+def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
+    """The agent's tools over user reports, for windows ending ``end`` (the incident's day; default today)."""
 
     @tool
     def user_complaints(topic: str, days: int = 7) -> str:
         """What are users complaining about in a topic or category (e.g. "payments", "login") over the last days?"""
-        groups = complaints_about(topic, days, url=url)
+        groups = complaints_about(topic, days, end, url=url)
         if not groups:
             return f"No user reports mention '{topic}' in the last {days} days."
         lines = [f"User reports about '{topic}' in the last {days} days:"]
@@ -195,7 +241,7 @@ def trend_tools(url: str) -> list[BaseTool]:
     @tool
     def report_rise(category: str, days: int = 7) -> str:
         """Why did user reports in a category rise? Counts vs before, spikes, new words, examples."""
-        rise = explain_rise(category, days, url=url)
+        rise = explain_rise(category, days, end, url=url)
         lines = [
             f"'{category}': {rise.count} reports in the last {days} days vs {rise.previous:.1f} per {days} days before."
         ]
@@ -205,4 +251,21 @@ def trend_tools(url: str) -> list[BaseTool]:
         lines += [f"Example: {example}" for example in rise.examples]
         return "\n".join(lines)
 
-    return [user_complaints, report_rise]
+    @tool
+    def complaint_trend(category: str, days: int = 7) -> str:
+        """Did user reports in one category rise or fall? Counts over the last days against the usual level."""
+        trend = category_trend(category, days, end, url=url)
+        return describe_trend(trend)
+
+    return [user_complaints, report_rise, complaint_trend]
+
+
+def describe_trend(trend: CategoryTrend) -> str:
+    """One category's movement in a sentence a responder can repeat."""
+    usual = f"{trend.usual:.1f}".removesuffix(".0")
+    change = (trend.count - trend.usual) / max(trend.usual, 1.0)
+    return (
+        f"*{trend.category}* reports {trend.direction}: {usual} → {trend.count} "
+        f"({change:+.0%}; {trend.count} in the {trend.days} days to {trend.end}, "
+        f"{usual} per {trend.days} days usually, {trend.before} in the {trend.days} days before)."
+    )

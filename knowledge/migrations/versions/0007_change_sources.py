@@ -1,7 +1,7 @@
 """change events and source freshness: kinds, links and carried commits on changes; source_syncs
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-30 16:00:00.000000
 
 Existing changes are commits: ``kind`` defaults to ``commit``, ``partial`` to
@@ -17,7 +17,7 @@ import knowledge.db
 
 
 revision: str = '0007'
-down_revision: str | None = '0003'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from knowledge.ownership import OwnershipIndex, OwnershipRule, all_rules
-from knowledge.services import Service, all_services, dependency_path, services_for_path
+from knowledge.attribution import Attributor
+from knowledge.services import Service, all_services, dependency_path
 
 
 @dataclass
@@ -26,6 +27,7 @@ class OwnershipContext:
 
     def __post_init__(self) -> None:
         self._index = OwnershipIndex.from_rules(self.rules) if self.rules else None
+        self._attributor = Attributor(self.services, self.rules, self._index)
         self.service_owner = {service.name: service.owner for service in self.services}
 
     @property
@@ -41,10 +43,8 @@ class OwnershipContext:
         return list(found)
 
     def services_of(self, paths: Sequence[str]) -> list[str]:
-        found: dict[str, None] = {}
-        for path in paths:
-            found.update(dict.fromkeys(services_for_path(path, self.services)))
-        return list(found)
+        """The services a change's paths belong to, by the same attribution ingestion stores."""
+        return list(self._attributor.of_paths(paths).services)
 
     def dependency_path(self, impacted: str, services: Sequence[str]) -> list[str]:
         """The shortest chain of services from the impacted one to any of ``services``."""
