@@ -57,6 +57,12 @@ REPORTS_INGESTED = Counter("culprit_reports_ingested_total", "Bug reports stored
 REPORTS_CLASSIFIED = Counter(
     "culprit_reports_classified_total", "Bug reports stored, by the category they were given.", ["category"]
 )
+INVESTIGATIONS_STOPPED = Counter(
+    "culprit_investigations_stopped_total",
+    "Timed-out investigations that gave their worker back, by the stage they stopped before "
+    "('queued' when they never started).",
+    ["stage"],
+)
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
 DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")
 

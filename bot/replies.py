@@ -30,8 +30,8 @@ log = structlog.get_logger(__name__)
 
 def timed_out_message(runtime: BotRuntime) -> SlackMessage:
     return notice(
-        f"⏱️ No answer after {runtime.answer_timeout_s:g} s: the change database or the model is slow "
-        "right now. Try again in a minute, or narrow it down with `service:NAME`."
+        f"⏱️ The investigation timed out: no answer after {runtime.answer_timeout_s:g} s, the change database "
+        "or the model is slow right now. Try again in a minute, or narrow it down with `service:NAME`."
     )
 
 

@@ -98,21 +98,30 @@ class Bot:
             call for call in self.slack.calls_to(method) if all(call.args.get(k) == v for k, v in match.items())
         ]
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of ``name``'s samples whose labels include ``labels``, as ``/metrics`` says (process-wide)."""
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+    def wait_for_metric(self, name: str, count: float, timeout: float = 30.0, **labels: str) -> None:
+        """Block until ``metric(name, **labels)`` reaches ``count``; fail loudly otherwise."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.metric(name, **labels)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server counted {seen} {name} {labels}, expected {count}")
+            time.sleep(0.05)
+
     def dropped(self, reason: str) -> float:
         """Requests the server's guards stopped for ``reason``, as its ``/metrics`` says (process-wide)."""
-        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
-            for sample in family.samples:
-                if sample.name == "culprit_slack_requests_dropped_total" and sample.labels == {"reason": reason}:
-                    return sample.value
-        return 0.0
+        return self.metric("culprit_slack_requests_dropped_total", reason=reason)
 
     def wait_until_dropped(self, reason: str, count: float, timeout: float = 30.0) -> None:
         """Block until the server has counted ``count`` requests dropped for ``reason``; fail loudly otherwise."""
-        deadline = time.monotonic() + timeout
-        while (seen := self.dropped(reason)) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server counted {seen} requests dropped for {reason!r}, expected {count}")
-            time.sleep(0.05)
+        self.wait_for_metric("culprit_slack_requests_dropped_total", count, timeout, reason=reason)
 
 
 StartBot = Callable[..., Bot]
