@@ -63,6 +63,11 @@ INVESTIGATIONS_STOPPED = Counter(
     "('queued' when they never started).",
     ["stage"],
 )
+UNSENT_REPLIES = Counter(
+    "culprit_unsent_replies_total",
+    "Answers Slack refused after the retries: kept in the outbox, then delivered, refused again, or given up.",
+    ["outcome"],
+)
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
 DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")
 

@@ -5,6 +5,7 @@ from knowledge.claims import Claim
 from knowledge.db import Base
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from knowledge.ingest.git_tips import IngestedTip
+from knowledge.outbox import UnsentReply
 from knowledge.ownership import OwnershipRule
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from knowledge.services import Service
@@ -25,4 +26,5 @@ __all__ = [
     "RootCause",
     "Service",
     "Suggestion",
+    "UnsentReply",
 ]
