@@ -19,6 +19,7 @@ from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, session_scope, utcnow
 from knowledge.services import Service
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+from tests.bot.fake_socket_mode import FakeSocketMode
 from tests.bot.live import LiveServer
 from tests.bot.slack_requests import SIGNING_SECRET, SlackSender
 
@@ -92,6 +93,7 @@ class Bot:
     url: str
     database_url: str
     settings: Settings
+    socket: FakeSocketMode | None = None  # Slack's end of the WebSocket, for a bot in Socket Mode
 
     def posted(self, method: str = "chat.postMessage", **match: Any) -> list[Any]:
         return [
@@ -129,19 +131,31 @@ StartBot = Callable[..., Bot]
 
 @pytest.fixture
 def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
-    """Start fake Slack and the real server (uvicorn on loopback) for a store; stopped after the test."""
+    """Start fake Slack and the real server (uvicorn on loopback) for a store; stopped after the test.
+
+    With ``socket_mode=True`` the bot connects to a local Socket Mode server
+    (``bot.socket``) as ``culprit serve --socket-mode`` does, and its HTTP
+    server keeps ``/reports``, ``/healthz`` and ``/metrics``.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
     from bot.app import create_app
     from bot.server import create_server
 
     with ExitStack() as stack:
 
-        def start(database_url: str, *, env: dict[str, str] | None = None, **app_options: Any) -> Bot:
+        def start(
+            database_url: str, *, env: dict[str, str] | None = None, socket_mode: bool = False, **app_options: Any
+        ) -> Bot:
             # Slack's Web API is the one part faked: tests cannot reach slack.com (see fake_slack.py).
             fake = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
             slack = stack.enter_context(fake)
+            socket = stack.enter_context(FakeSocketMode()) if socket_mode else None
+            slack.socket_mode_url = socket.url if socket else ""
             for name, value in {
                 "SLACK_BOT_TOKEN": "xoxb-test-token",
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                **({"SLACK_APP_TOKEN": "xapp-test-token"} if socket_mode else {}),
                 "CULPRIT_SLACK_API_URL": fake.api_url,
                 "CULPRIT_DATABASE_URL": database_url,
                 **(env or {}),
@@ -154,10 +168,13 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
             errors: list[BaseException] = []
             app.error(lambda error: errors.append(error))
             stack.callback(_raise_first, errors)
-            url = stack.enter_context(LiveServer(create_server(app, settings)))
+            handler = SocketModeHandler(app, "xapp-test-token") if socket_mode else None
+            server = create_server(app, settings, socket_mode=handler)
+            # The server's lifespan connects the Socket Mode handler, as under `culprit serve`.
+            url = stack.enter_context(LiveServer(server, lifespan="on" if socket_mode else "off"))
             sender = SlackSender(url, response_url=fake.response_url("rca"))
             stack.callback(sender.close)
-            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings)
+            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings, socket=socket)
 
         yield start
 
