@@ -82,7 +82,7 @@ class BotRuntime:
         future = self.workers.submit(context.run, work, *args)
         try:
             return future.result(timeout=self.answer_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, DeadlinePassed):  # the work may reach a stage past its deadline first
             deadline.expire()
             future.add_done_callback(_count_stop)
             future.cancel()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import web_client
@@ -12,7 +13,7 @@ from bot.outbox import send_unsent_replies
 from knowledge.db import session_scope
 from knowledge.incidents import Incident
 from knowledge.outbox import PendingReply, UnsentReply, due_replies
-from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 
 REFUSALS_PER_CALL = 4  # the first try and the Web client's 3 retries on 429
 
@@ -28,7 +29,20 @@ def _kept(url: str, timeout: float = 120.0) -> list[PendingReply]:
 
 
 def test_a_refused_answer_is_kept_then_posted_exactly_once_when_slack_recovers(store: str, start_bot: StartBot) -> None:
-    bot = start_bot(store)
+    _refused_then_recovered(start_bot(store), store)
+
+
+@pytest.mark.postgres
+def test_the_outbox_on_postgresql(postgres_url: str, data_dir, start_bot: StartBot) -> None:
+    from knowledge.db import migrate, utcnow
+    from tests.bot.conftest import seed_changes
+
+    migrate(postgres_url)
+    seed_changes(postgres_url, utcnow())
+    _refused_then_recovered(start_bot(postgres_url), postgres_url)
+
+
+def _refused_then_recovered(bot: Bot, store: str) -> None:
     bot.slack.rate_limited["chat.postMessage"] = 2 * REFUSALS_PER_CALL  # the answer, then the first resend
     assert bot.send.command("card payments fail at checkout with 502 service:payments").status_code == 200
 

@@ -154,6 +154,24 @@ def test_a_timed_out_investigation_stops_at_its_next_stage_and_frees_its_worker(
     assert len(bot.posted()) == 1
 
 
+def test_an_investigation_that_reaches_its_deadline_first_is_told_as_timed_out(store: str, start_bot: StartBot) -> None:
+    from tools.rca.deadline import current_deadline
+
+    def past_its_deadline(query: IncidentQuery) -> RcaAnswer:
+        deadline = current_deadline()
+        assert deadline is not None
+        deadline.expire()  # its clock ran out a moment before the waiting reply's did
+        deadline.check("retrieve")
+        raise AssertionError("a passed deadline lets no stage start")
+
+    bot = start_bot(store, investigate=past_its_deadline)
+    stopped_before = bot.metric("culprit_investigations_stopped_total", stage="retrieve")
+    bot.send.command("everything is slow")
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "timed out" in posted.args["text"] and "failed" not in posted.args["text"]
+    bot.wait_for_metric("culprit_investigations_stopped_total", stopped_before + 1, stage="retrieve")
+
+
 def test_an_unreachable_database_is_said_plainly(data_dir, start_bot: StartBot) -> None:
     bot = start_bot("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     response = bot.send.command("checkout is down")
