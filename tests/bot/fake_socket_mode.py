@@ -6,7 +6,9 @@ server says ``hello``; each request is an envelope ``{"envelope_id", "type":
 "slash_commands" | "events_api" | "interactive", "payload",
 "accepts_response_payload", "retry_attempt", "retry_reason"}`` and the app
 acks it with ``{"envelope_id"[, "payload"]}`` on the same socket (the ack's
-payload is a slash command's immediate reply). The real ``slack_sdk``
+payload is a slash command's immediate reply). Envelopes left unacked when
+the app reconnects (a missed pong under load) are sent again on the new
+connection, as Slack does. The real ``slack_sdk``
 Socket Mode client that ``SocketModeHandler`` runs talks to it unchanged.
 """
 
@@ -28,7 +30,8 @@ class FakeSocketMode:
     def __init__(self) -> None:
         self._server: Server = serve(self._session, "127.0.0.1", 0)
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/link"
-        self.acks: dict[str, dict[str, Any]] = {}
+        self.acks: dict[str, dict[str, Any]] = {}  # the first ack of each envelope
+        self._sent: dict[str, str] = {}
         self.connections = 0
         self._connection: ServerConnection | None = None
         self._changed = threading.Condition()
@@ -52,12 +55,16 @@ class FakeSocketMode:
         with self._changed:
             self._connection = connection
             self.connections += 1
+            # As Slack does: what an earlier connection left unacked comes again on the new one.
+            for envelope_id, envelope in self._sent.items():
+                if envelope_id not in self.acks:
+                    connection.send(envelope)
             self._changed.notify_all()
         try:
             for message in connection:
                 ack = json.loads(message)
                 with self._changed:
-                    self.acks[ack["envelope_id"]] = ack
+                    self.acks.setdefault(ack["envelope_id"], ack)
                     self._changed.notify_all()
         except ConnectionClosed:
             pass
@@ -78,8 +85,10 @@ class FakeSocketMode:
             "accepts_response_payload": kind != "events_api",
             **({"retry_attempt": retry_attempt, "retry_reason": retry_reason} if kind == "events_api" else {}),
         }
-        assert self._connection is not None
-        self._connection.send(json.dumps(envelope))
+        with self._changed:
+            assert self._connection is not None
+            self._sent[envelope_id] = json.dumps(envelope)
+            self._connection.send(self._sent[envelope_id])
         return envelope_id
 
     def ack(self, envelope_id: str, timeout: float = 120.0) -> dict[str, Any]:
