@@ -62,9 +62,12 @@ def train_classifier(path: Path) -> None:
     EmbeddedClassifier.train([redact(r["text"]) for r in reports], [r["category"] for r in reports]).save(path)
 
 
-def start_replica(port: int, environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_replica(
+    port: int, environment: dict[str, str], log: Path, factory: str = "benchmarks.reports_burst:intake_app"
+) -> subprocess.Popen[bytes]:
+    """A uvicorn process serving ``factory``'s app on 127.0.0.1:``port``, logging to ``log``."""
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "benchmarks.reports_burst:intake_app",
+        sys.executable, "-m", "uvicorn", "--factory", factory,
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]
     with log.open("w") as handle:

@@ -150,7 +150,7 @@ def main() -> None:
         blocks = json.dumps(posted[0].args.get("blocks") or [])
         confident += '"feedback_up"' in blocks
         hits += bool(culprits) and any(f"`{culprit[:12]}`" in blocks for culprit in culprits[number])
-    failed = sum("investigation failed" in call.args.get("text", "") or "No answer after" in call.args.get("text", "") for call in slack.calls_to("chat.postMessage"))
+    failed = sum("investigation failed" in call.args.get("text", "") or "timed out" in call.args.get("text", "") for call in slack.calls_to("chat.postMessage"))
     report = {
         "requests": args.requests,
         "data": "demo" if args.demo else "seeded",

@@ -260,7 +260,7 @@ class Harness:
             "duplicated": sum(posted[m] > 1 for m in markers),
             "judged_by_llm": sum("llm:" in t and "LLM fallback" not in t for t in texts),
             "llm_fallback_marked": sum("LLM fallback" in t for t in texts),
-            "timed_out_or_failed": sum(("No answer after" in t) or ("investigation failed" in t) or ("can't reach" in t) for t in texts),
+            "timed_out_or_failed": sum(("timed out" in t) or ("investigation failed" in t) or ("can't reach" in t) for t in texts),
         }
 
     def mention_check(self, thread_ts: list[str]) -> dict[str, Any]:

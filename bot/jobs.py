@@ -1,6 +1,7 @@
 """Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up, the retention purge,
-polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``) and syncs of the
-wiki sources (``CULPRIT_WIKI_SOURCES``, every ``CULPRIT_WIKI_SYNC_MINUTES``).
+polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``), syncs of the
+wiki sources (``CULPRIT_WIKI_SOURCES``, every ``CULPRIT_WIKI_SYNC_MINUTES``), the weekly retrain,
+and sending again the answers Slack refused (``bot.outbox``).
 
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (:mod:`knowledge.claims`: one claim per ISO week and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -27,6 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.metrics import ALERTS_POSTED, CHANGES_INGESTED, DIGESTS_POSTED, count_classified
+from bot.outbox import INTERVAL_SECONDS, send_unsent_replies
 from bot.report_intake import pending_reports
 from bot.retraining import scheduled_retrain
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
@@ -34,11 +36,15 @@ from knowledge.config import Settings
 from knowledge.db import utcnow
 from knowledge.incidents import forget_old_deliveries
 from knowledge.sources.polling import poll_repositories
+from knowledge.outbox import forget_old_unsent
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest, iso_week
 from tools.reports.intake import purge_expired_reports
 from tools.reports.spikes import alert_text, check_spikes, claim_alert, unposted_alerts
 from tools.reports.worker import classify_pending_reports
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
 
 Post = Callable[[str, str, list[dict[str, Any]], bytes | None], Any]
 log = structlog.get_logger(__name__)
@@ -137,8 +143,9 @@ def sync_configured_wiki_sources(settings: Settings) -> int:
     return sum(result.counts.get("added", 0) + result.counts.get("updated", 0) for result in results)
 
 
-def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
-    """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge."""
+def build_scheduler(post: Post, settings: Settings, client: WebClient | None = None) -> BackgroundScheduler:
+    """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge;
+    with a Web API ``client``, also the unsent answers, every ``INTERVAL_SECONDS``."""
     url = settings.resolved_database_url
     zone = ZoneInfo(settings.digest_timezone)
     scheduler = BackgroundScheduler(timezone=zone)
@@ -183,12 +190,21 @@ def build_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
             sync_configured_wiki_sources, "interval", minutes=settings.wiki_sync_minutes, next_run_time=utcnow(),
             kwargs={"settings": settings}, id="wiki_source_syncs", coalesce=True, max_instances=1,
         )  # fmt: skip
+    if client is not None:
+        scheduler.add_job(
+            send_unsent_replies, "interval", seconds=INTERVAL_SECONDS, kwargs={"client": client, "url": url},
+            id="unsent_replies", coalesce=True, max_instances=1,
+        )
+        scheduler.add_job(
+            forget_old_unsent, CronTrigger(hour=3, minute=37, timezone=zone), kwargs={"url": url},
+            id="unsent_replies_retention", coalesce=True, misfire_grace_time=3600,
+        )
     return scheduler
 
 
-def start_scheduler(post: Post, settings: Settings) -> BackgroundScheduler:
+def start_scheduler(post: Post, settings: Settings, client: WebClient | None = None) -> BackgroundScheduler:
     """Run the jobs in this process (``culprit serve`` without ``--no-scheduler``), catching up at once."""
-    scheduler = build_scheduler(post, settings)
+    scheduler = build_scheduler(post, settings, client)
     scheduler.add_job(
         post_missed_digest,
         "interval",

@@ -59,6 +59,17 @@ REPORTS_INGESTED = Counter("culprit_reports_ingested_total", "Bug reports stored
 REPORTS_CLASSIFIED = Counter(
     "culprit_reports_classified_total", "Bug reports stored, by the category they were given.", ["category"]
 )
+INVESTIGATIONS_STOPPED = Counter(
+    "culprit_investigations_stopped_total",
+    "Timed-out investigations that gave their worker back, by the stage they stopped before "
+    "('queued' when they never started).",
+    ["stage"],
+)
+UNSENT_REPLIES = Counter(
+    "culprit_unsent_replies_total",
+    "Answers Slack refused after the retries: kept in the outbox, then delivered, refused again, or given up.",
+    ["outcome"],
+)
 ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality alerts posted.", ["kind"])
 INVESTIGATIONS_TRIGGERED = Counter(
     "culprit_investigations_triggered_total",

@@ -18,10 +18,11 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.blocks import SlackMessage, notice, rca_message, reply_message
-from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, observe_answer
+from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, UNSENT_REPLIES, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
 from knowledge.db import DatabaseUnavailable
+from knowledge.outbox import keep_unsent
 from tools.feedback.votes import place_answer
 from tools.rca.answers import IncidentQuery
 
@@ -30,8 +31,8 @@ log = structlog.get_logger(__name__)
 
 def timed_out_message(runtime: BotRuntime) -> SlackMessage:
     return notice(
-        f"⏱️ No answer after {runtime.answer_timeout_s:g} s: the change database or the model is slow "
-        "right now. Try again in a minute, or narrow it down with `service:NAME`."
+        f"⏱️ The investigation timed out: no answer after {runtime.answer_timeout_s:g} s, the change database "
+        "or the model is slow right now. Try again in a minute, or narrow it down with `service:NAME`."
     )
 
 
@@ -109,7 +110,58 @@ def post(
         raise
 
 
-def open_for_votes(runtime: BotRuntime, message: SlackMessage, incident_id: str | None, channel: str, thread_ts: str | None) -> None:
+# Slack's error codes that say "not now" rather than "never" (besides any 429 or 5xx status).
+TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"})
+
+
+def refused_for_now(error: Exception) -> str | None:
+    """Why Slack refused a call that may pass when sent again later; None when it never will."""
+    if isinstance(error, SlackApiError):
+        reason = str(error.response.get("error") or "")
+        status = error.response.status_code
+        if status == 429 or status >= 500 or reason in TRANSIENT_ERRORS:
+            return reason or f"http {status}"
+        return None
+    if isinstance(error, OSError):  # refused connections, time-outs, DNS: slack_sdk raises them as they come
+        return type(error).__name__
+    return None
+
+
+def deliver_answer(
+    client: WebClient,
+    message: SlackMessage,
+    database_url: str,
+    *,
+    channel: str,
+    incident_id: str | None,
+    thread_ts: str | None = None,
+    replace_ts: str | None = None,
+    response_url: str | None = None,
+) -> None:
+    """Post the answer (over ``replace_ts`` if given) and open it for votes.
+
+    An answer Slack still refuses for now after the client's retries is kept
+    in the outbox (``knowledge.outbox``) and sent by the scheduler
+    (``bot.outbox``); votes count in ``thread_ts``, or the answer's own ts.
+    """
+    try:
+        ts = post(client, message, channel=channel, thread_ts=thread_ts, replace_ts=replace_ts, response_url=response_url)
+    except Exception as error:
+        reason = refused_for_now(error)
+        if reason is None:
+            raise
+        kept = keep_unsent(
+            database_url, channel=channel, text=message.text, blocks=message.blocks,
+            thread_ts=thread_ts, replace_ts=replace_ts, incident_id=incident_id, error=reason,
+        )
+        UNSENT_REPLIES.labels(outcome="kept").inc()
+        log.warning("answer kept to be sent again", reply_id=kept, error=reason)
+        return
+    open_for_votes(database_url, message, incident_id, channel, thread_ts or ts)
+    log.info("answer posted")
+
+
+def open_for_votes(database_url: str, message: SlackMessage, incident_id: str | None, channel: str, thread_ts: str | None) -> None:
     """Record where an answer with 👍 / 👎 buttons was posted, so clicks there (and only there) count.
 
     A failure is logged, not raised: the answer is already in the channel, and a
@@ -118,7 +170,7 @@ def open_for_votes(runtime: BotRuntime, message: SlackMessage, incident_id: str 
     if incident_id is None or not any(block.get("type") == "actions" for block in message.blocks):
         return
     try:
-        place_answer(incident_id, channel, thread_ts, database_url=runtime.database_url)
+        place_answer(incident_id, channel, thread_ts, database_url=database_url)
     except SQLAlchemyError as error:
         log.warning("could not record where the answer was posted; votes on it will be refused", error=repr(error)[:200])
 

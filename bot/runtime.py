@@ -13,23 +13,28 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+import structlog
+
 from bot.channels import ChannelDirectory
 from bot.guards import RateLimiter
+from bot.metrics import INVESTIGATIONS_STOPPED
 from bot.reply_queue import ReplyQueue
 from graph.agent import AgentReply, answer_question
 from graph.agent_tools import AgentContext
 from knowledge.config import Settings
 from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.deadline import Deadline, DeadlinePassed, set_deadline
 from tools.rca.resources import RcaResources, load_resources
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 Investigate = Callable[[IncidentQuery], RcaAnswer]
 Ask = Callable[[str, AgentContext], AgentReply]
@@ -39,7 +44,7 @@ RESOURCES_TTL_S = 600.0
 
 
 class AnswerTimedOut(Exception):
-    """The investigation did not finish in time; it keeps running but its answer is not posted."""
+    """The investigation did not finish in time; it stops at its next stage and its answer is not posted."""
 
 
 @dataclass
@@ -66,14 +71,33 @@ class BotRuntime:
     def within_time_limit(self, work: Callable[..., T], *args: object) -> T:
         """Run ``work`` in the investigation pool and wait at most ``answer_timeout_s``.
 
-        It runs in a copy of the caller's context, so its log lines keep the incident id.
+        It runs in a copy of the caller's context, so its log lines keep the
+        incident id, under a ``Deadline`` the RCA checks between stages: once
+        this wait gives up, the investigation stops at its next stage and frees
+        its worker for the next responder.
         """
-        future = self.workers.submit(contextvars.copy_context().run, work, *args)
+        deadline = Deadline(self.answer_timeout_s)
+        context = contextvars.copy_context()
+        context.run(set_deadline, deadline)
+        future = self.workers.submit(context.run, work, *args)
         try:
             return future.result(timeout=self.answer_timeout_s)
-        except TimeoutError:
+        except (TimeoutError, DeadlinePassed):  # the work may reach a stage past its deadline first
+            deadline.expire()
+            future.add_done_callback(_count_stop)
             future.cancel()
             raise AnswerTimedOut(f"no answer after {self.answer_timeout_s:g} s") from None
+
+
+def _count_stop(future: Future[object]) -> None:
+    """Count a timed-out investigation once its worker is free, by where it stopped."""
+    if future.cancelled():
+        INVESTIGATIONS_STOPPED.labels(stage="queued").inc()
+        return
+    error = future.exception()
+    if isinstance(error, DeadlinePassed):
+        INVESTIGATIONS_STOPPED.labels(stage=error.stage.split(" round ")[0]).inc()
+        log.info("timed-out investigation stopped", stage=error.stage)
 
 
 class CachedResources:

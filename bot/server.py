@@ -1,5 +1,9 @@
 """The HTTP face of a bot replica: Slack events, bug-report intake, health and metrics.
 
+In Socket Mode Slack's requests come over the WebSocket the replica opens, and
+this server keeps only ``POST /reports``, ``/healthz`` and ``/metrics``: the
+same process, the same report worker and the same shutdown.
+
 Bolt's ``dispatch`` is synchronous (it verifies, runs middleware and waits for
 the listener's ack), so each Slack request runs in Starlette's thread pool
 instead of on the event loop: one slow ack must not hold up the others.
@@ -10,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
@@ -30,6 +35,9 @@ from bot.reports_http import reports_endpoint
 from bot.sources_http import changes_endpoint, github_endpoint, gitlab_endpoint
 from knowledge.config import Settings
 from knowledge.db import get_engine
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
 
 # Slack's own payloads stay far below this (a message is at most 40,000 characters and 50 blocks).
 MAX_SLACK_BODY_BYTES = 1024 * 1024
@@ -70,13 +78,18 @@ class RequestTiming:
             )
 
 
-def create_server(bolt_app: App, settings: Settings) -> Starlette:
-    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz``, ``/metrics``, and the change
-    sources ``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes`` (:mod:`bot.sources_http`).
+def create_server(
+    bolt_app: App, settings: Settings, *, socket_mode: BaseSocketModeHandler | None = None
+) -> Starlette:
+    """``/slack/events``, ``POST /reports`` (bug-report intake), ``/healthz``, ``/metrics``, the change
+    sources ``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes`` (:mod:`bot.sources_http`),
+    and the incident webhooks (:mod:`bot.incident_webhooks`).
 
     ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
     signature before Bolt parses anything; ``/metrics`` asks for
-    ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set.
+    ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set. With a
+    ``socket_mode`` handler there is no ``/slack/events``: the handler connects
+    when the server starts and disconnects first when it stops.
     """
 
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
@@ -112,7 +125,7 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
-        Route("/slack/events", slack_events, methods=["POST"]),
+        *([] if socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/reports", reports_endpoint(settings), methods=["POST"]),
@@ -128,9 +141,14 @@ def create_server(bolt_app: App, settings: Settings) -> Starlette:
 
         uvicorn re-raises the signal once it has stopped, which ends the process
         without waiting for Bolt's listener threads or the replies they queued:
-        wait for both here.
+        wait for both here. A Socket Mode connection is closed first, so Slack
+        sends new requests to another connection while these finish.
         """
+        if socket_mode is not None:
+            await run_in_threadpool(socket_mode.connect)
         yield
+        if socket_mode is not None:
+            await run_in_threadpool(socket_mode.close)
         await run_in_threadpool(finish_acked_replies, bolt_app)
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)

@@ -1,14 +1,16 @@
 """The RCA graph: load -> retrieve -> rank -> gate -> (explain -> answer | withhold) -> cite wiki -> store.
 
 Every node is a plain function of the state that calls into ``tools``; the one
-conditional edge is the confidence gate. ``run_rca`` answers from the store;
+conditional edge is the confidence gate. Each node first checks the
+investigation's deadline (``tools.rca.deadline``), as do the signals and each
+election round, so a timed-out investigation stops at its next stage. ``run_rca`` answers from the store;
 ``replay_incident`` answers over candidates the caller already has (backtests).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import lru_cache
@@ -22,6 +24,7 @@ from knowledge.changes import ChangeRecord, changes_landed_between
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
 from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
+from tools.rca.deadline import Deadline, check_deadline, current_deadline
 from tools.rca.election import ElectionResult, elect
 from tools.rca.explain import explain
 from tools.rca.freshness import source_freshness
@@ -58,6 +61,7 @@ class RcaState(TypedDict, total=False):
     notes: list[str]
     timings_ms: dict[str, float]
     freshness: list[SourceFreshness]
+    deadline: Deadline | None
 
 
 def _timed(name: str, state: RcaState, started: float) -> dict[str, float]:
@@ -113,6 +117,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
         past_incidents=resources.model.past_incidents if resources.model else None,
         similar_changes=similar,
     )
+    check_deadline(state.get("deadline"), "signals")
     retrieved = retrieve(query, state["candidates"], context, resources.keep)
     notes = list(state.get("notes", [])) + _unseen_repositories(resources, state["candidates"])
     return {
@@ -138,7 +143,10 @@ def _unseen_repositories(resources: RcaResources, candidates: Sequence[ChangeRec
 
 def rank_changes(state: RcaState) -> dict[str, Any]:
     started = time.perf_counter()
-    result = elect(state["query"], state["retrieved"].kept, state["judge"], state["resources"].batch_size)
+    result = elect(
+        state["query"], state["retrieved"].kept, state["judge"], state["resources"].batch_size,
+        deadline=state.get("deadline"),
+    )
     notes = list(state.get("notes", []))
     judge_name = getattr(state["judge"], "name", "")
     fallbacks = [name for name in result.judges_used if name != judge_name]
@@ -294,19 +302,33 @@ def persist_answer(state: RcaState) -> dict[str, Any]:
     return {"answer": result}
 
 
+Node = Callable[[RcaState], dict[str, Any]]
+
+
+def _checked(stage: str, node: Node) -> Node:
+    """``node``, started only while the investigation's deadline has not passed."""
+
+    def run(state: RcaState) -> dict[str, Any]:
+        check_deadline(state.get("deadline"), stage)
+        return node(state)
+
+    run.__name__ = node.__name__
+    return run
+
+
 @lru_cache(maxsize=1)
 def rca_graph() -> Any:
     """The compiled graph, built once per process."""
     graph = StateGraph(RcaState)
-    graph.add_node("load", load_candidates)
-    graph.add_node("retrieve", retrieve_changes)
-    graph.add_node("rank", rank_changes)
-    graph.add_node("gate", gate)
-    graph.add_node("explain", explain_suggestions)
+    graph.add_node("load", _checked("load", load_candidates))
+    graph.add_node("retrieve", _checked("retrieve", retrieve_changes))
+    graph.add_node("rank", _checked("election", rank_changes))
+    graph.add_node("gate", _checked("gate", gate))
+    graph.add_node("explain", _checked("explain", explain_suggestions))
     graph.add_node("answer", answer)
-    graph.add_node("withhold", withhold)
-    graph.add_node("wiki", cite_wiki)
-    graph.add_node("store", persist_answer)
+    graph.add_node("withhold", _checked("withhold", withhold))
+    graph.add_node("wiki", _checked("wiki", cite_wiki))
+    graph.add_node("store", _checked("store", persist_answer))
     graph.add_edge(START, "load")
     graph.add_edge("load", "retrieve")
     graph.add_edge("retrieve", "rank")
@@ -334,9 +356,13 @@ def run_rca(
     resources: RcaResources,
     persist: bool = True,
     judge: Judge | None = None,
+    deadline: Deadline | None = None,
 ) -> RcaAnswer:
     """Answer an incident from the changes in the store; with ``persist`` keep the answer
-    (each suggestion gets its ``suggestion_id`` for feedback)."""
+    (each suggestion gets its ``suggestion_id`` for feedback).
+
+    Raises ``DeadlinePassed`` at the first stage begun after ``deadline`` (by
+    default the caller's current one) has passed."""
     if query.started_at.tzinfo is None:
         raise CulpritError("the incident start time needs a time zone (e.g. 2024-05-01T12:00:00Z)")
     state: RcaState = {
@@ -346,6 +372,7 @@ def run_rca(
         "database_url": database_url,
         "persist": persist,
         "cite_wiki": True,
+        "deadline": deadline or current_deadline(),
     }
     return _invoke(state)["answer"]
 

@@ -1,5 +1,6 @@
 """Data layer: one module per concept (``changes``, ``ownership``, ``services``,
-``incidents``, ``reports``) holding its SQLAlchemy model and queries, plus
+``incidents``, ``reports``, ``claims``, ``outbox``) holding its SQLAlchemy model and
+queries, plus
 ``db`` (engine, sessions, migrations), ``config`` (settings, read only at entry
 points above), ``embeddings`` (the packaged MiniLM), ``model_files`` (trained
 models saved as data, never pickles) and the packages

@@ -72,6 +72,17 @@ def finish(scope: str, key: str, url: str) -> None:
         )
 
 
+def release(scope: str, key: str, url: str, *, holder: str = THIS_PROCESS) -> bool:
+    """Give back an unfinished claim this holder made (its work failed and should be tried again)."""
+    with session_scope(url) as session:
+        result = session.execute(
+            delete(Claim).where(
+                Claim.scope == scope, Claim.key == key, Claim.holder == holder, Claim.done_at.is_(None)
+            )
+        )
+        return bool(result.rowcount)
+
+
 def is_done(scope: str, key: str, url: str) -> bool:
     with session_scope(url) as session:
         found = session.get(Claim, (scope, key))

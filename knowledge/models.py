@@ -6,6 +6,7 @@ from knowledge.confirmations import CauseEvent, ModelVersion
 from knowledge.db import Base
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from knowledge.ingest.git_tips import IngestedTip
+from knowledge.outbox import UnsentReply
 from knowledge.ownership import OwnershipRule
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from knowledge.services import Service
@@ -30,4 +31,5 @@ __all__ = [
     "Service",
     "SourceSync",
     "Suggestion",
+    "UnsentReply",
 ]

@@ -74,18 +74,18 @@ def configure_logging() -> None:
 
 
 def start_jobs(settings: Settings, client: WebClient) -> BackgroundScheduler:
-    """The scheduled jobs (weekly digest, spike checks, retention); each posts once across replicas."""
+    """The scheduled jobs (weekly digest, spike checks, retention, unsent answers); each posts once across replicas."""
     from bot.jobs import start_scheduler
     from bot.replies import channel_poster
 
-    return start_scheduler(channel_poster(client), settings)
+    return start_scheduler(channel_poster(client), settings, client)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        host: str = typer.Option("127.0.0.1", help="Interface to bind in HTTP mode."),
-        port: int = typer.Option(3000, help="Port in HTTP mode."),
+        host: str = typer.Option("127.0.0.1", help="Interface to bind (Slack events in HTTP mode; /reports, /healthz, /metrics always)."),
+        port: int = typer.Option(3000, help="Port to bind."),
         socket_mode: bool = typer.Option(False, "--socket-mode", help="Connect out over Socket Mode (needs SLACK_APP_TOKEN)."),
         no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Do not run scheduled jobs (for extra replicas)."),
     ) -> None:
@@ -106,17 +106,18 @@ def register(app: typer.Typer) -> None:
         bolt = create_app(settings, warm_up=True)
         scheduler = None if no_scheduler else start_jobs(settings, bolt.client)
         try:
+            import uvicorn
+
+            from bot.server import create_server
+
+            handler = None
             if socket_mode:
                 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-                errors.print("culprit is connecting to Slack over Socket Mode")
-                SocketModeHandler(bolt, settings.slack_app_token.get_secret_value()).start()
-            else:
-                import uvicorn
-
-                from bot.server import create_server
-
-                uvicorn.run(create_server(bolt, settings), host=host, port=port, log_level="info", log_config=None)
+                errors.print(f"culprit is connecting to Slack over Socket Mode; /reports, /healthz on {host}:{port}")
+                handler = SocketModeHandler(bolt, settings.slack_app_token.get_secret_value())
+            server = create_server(bolt, settings, socket_mode=handler)
+            uvicorn.run(server, host=host, port=port, log_level="info", log_config=None)
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)

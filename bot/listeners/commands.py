@@ -15,7 +15,7 @@ from bot.incident_request import (
     parse_incident_request,
     unknown_service,
 )
-from bot.replies import open_for_votes, post, prepare, rca_reply
+from bot.replies import deliver_answer, prepare, rca_reply
 from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 from knowledge.errors import InputError
@@ -47,9 +47,10 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
         ):
             log.info("investigating", service=query.service, started_at=query.started_at.isoformat())
             message = prepare(runtime, "command", work)
-            ts = post(client, message, channel=channel, response_url=command.get("response_url"))
-            open_for_votes(runtime, message, query.incident_id, channel, ts)
-            log.info("answer posted")
+            deliver_answer(
+                client, message, runtime.database_url,
+                channel=channel, incident_id=query.incident_id, response_url=command.get("response_url"),
+            )
 
     # The listener thread only acks: the investigation and the post wait in the reply queue.
     position = runtime.replies.reserve()

@@ -17,7 +17,7 @@ from bot.incident_request import (
     strip_mentions,
     unknown_service,
 )
-from bot.replies import agent_message, open_for_votes, post, prepare
+from bot.replies import agent_message, deliver_answer, prepare
 from bot.runtime import BotRuntime
 from graph.agent_tools import AgentContext
 from knowledge.db import utcnow
@@ -79,9 +79,10 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         ):
             log.info("answering a mention")
             message = prepare(runtime, "mention", work)
-            post(client, message, channel=channel, replace_ts=placeholder["ts"])
-            open_for_votes(runtime, message, query.incident_id, channel, thread_ts)
-            log.info("answer posted")
+            deliver_answer(
+                client, message, runtime.database_url,
+                channel=channel, incident_id=query.incident_id, thread_ts=thread_ts, replace_ts=placeholder["ts"],
+            )
 
     runtime.replies.start(deliver)
 

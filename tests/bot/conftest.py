@@ -19,6 +19,7 @@ from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, session_scope, utcnow
 from knowledge.services import Service
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+from tests.bot.fake_socket_mode import FakeSocketMode
 from tests.bot.live import LiveServer
 from tests.bot.slack_requests import SIGNING_SECRET, SlackSender
 
@@ -92,27 +93,37 @@ class Bot:
     url: str
     database_url: str
     settings: Settings
+    socket: FakeSocketMode | None = None  # Slack's end of the WebSocket, for a bot in Socket Mode
 
     def posted(self, method: str = "chat.postMessage", **match: Any) -> list[Any]:
         return [
             call for call in self.slack.calls_to(method) if all(call.args.get(k) == v for k, v in match.items())
         ]
 
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of ``name``'s samples whose labels include ``labels``, as ``/metrics`` says (process-wide)."""
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+    def wait_for_metric(self, name: str, count: float, timeout: float = 30.0, **labels: str) -> None:
+        """Block until ``metric(name, **labels)`` reaches ``count``; fail loudly otherwise."""
+        deadline = time.monotonic() + timeout
+        while (seen := self.metric(name, **labels)) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server counted {seen} {name} {labels}, expected {count}")
+            time.sleep(0.05)
+
     def dropped(self, reason: str) -> float:
         """Requests the server's guards stopped for ``reason``, as its ``/metrics`` says (process-wide)."""
-        for family in text_string_to_metric_families(httpx.get(f"{self.url}/metrics").text):
-            for sample in family.samples:
-                if sample.name == "culprit_slack_requests_dropped_total" and sample.labels == {"reason": reason}:
-                    return sample.value
-        return 0.0
+        return self.metric("culprit_slack_requests_dropped_total", reason=reason)
 
     def wait_until_dropped(self, reason: str, count: float, timeout: float = 30.0) -> None:
         """Block until the server has counted ``count`` requests dropped for ``reason``; fail loudly otherwise."""
-        deadline = time.monotonic() + timeout
-        while (seen := self.dropped(reason)) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the server counted {seen} requests dropped for {reason!r}, expected {count}")
-            time.sleep(0.05)
+        self.wait_for_metric("culprit_slack_requests_dropped_total", count, timeout, reason=reason)
 
 
 StartBot = Callable[..., Bot]
@@ -120,19 +131,31 @@ StartBot = Callable[..., Bot]
 
 @pytest.fixture
 def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
-    """Start fake Slack and the real server (uvicorn on loopback) for a store; stopped after the test."""
+    """Start fake Slack and the real server (uvicorn on loopback) for a store; stopped after the test.
+
+    With ``socket_mode=True`` the bot connects to a local Socket Mode server
+    (``bot.socket``) as ``culprit serve --socket-mode`` does, and its HTTP
+    server keeps ``/reports``, ``/healthz`` and ``/metrics``.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
     from bot.app import create_app
     from bot.server import create_server
 
     with ExitStack() as stack:
 
-        def start(database_url: str, *, env: dict[str, str] | None = None, **app_options: Any) -> Bot:
+        def start(
+            database_url: str, *, env: dict[str, str] | None = None, socket_mode: bool = False, **app_options: Any
+        ) -> Bot:
             # Slack's Web API is the one part faked: tests cannot reach slack.com (see fake_slack.py).
             fake = FakeSlackServer(FakeSlack(channel_names=dict(CHANNEL_NAMES)))
             slack = stack.enter_context(fake)
+            socket = stack.enter_context(FakeSocketMode()) if socket_mode else None
+            slack.socket_mode_url = socket.url if socket else ""
             for name, value in {
                 "SLACK_BOT_TOKEN": "xoxb-test-token",
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                **({"SLACK_APP_TOKEN": "xapp-test-token"} if socket_mode else {}),
                 "CULPRIT_SLACK_API_URL": fake.api_url,
                 "CULPRIT_DATABASE_URL": database_url,
                 **(env or {}),
@@ -145,10 +168,13 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
             errors: list[BaseException] = []
             app.error(lambda error: errors.append(error))
             stack.callback(_raise_first, errors)
-            url = stack.enter_context(LiveServer(create_server(app, settings)))
+            handler = SocketModeHandler(app, "xapp-test-token") if socket_mode else None
+            server = create_server(app, settings, socket_mode=handler)
+            # The server's lifespan connects the Socket Mode handler, as under `culprit serve`.
+            url = stack.enter_context(LiveServer(server, lifespan="on" if socket_mode else "off"))
             sender = SlackSender(url, response_url=fake.response_url("rca"))
             stack.callback(sender.close)
-            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings)
+            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings, socket=socket)
 
         yield start
 

@@ -49,7 +49,12 @@ class FakeSlack:
     not_in_channels: set[str] = field(default_factory=set)
     # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
+    # The share of each method's calls answered 429, spread evenly (0.2: every fifth call), for load runs.
+    rate_limited_share: dict[str, float] = field(default_factory=dict)
+    _seen: dict[str, int] = field(default_factory=dict)
     calls: list[SlackCall] = field(default_factory=list)
+    # What apps.connections.open hands out: the fake Socket Mode server's ws:// URL.
+    socket_mode_url: str = ""
     errors: list[BaseException] = field(default_factory=list)
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,7 +104,9 @@ class FakeSlack:
             left = self.rate_limited.get(method, 0)
             if left:
                 self.rate_limited[method] = left - 1
-            return bool(left)
+            share = self.rate_limited_share.get(method, 0.0)
+            seen = self._seen[method] = self._seen.get(method, 0) + 1
+            return bool(left) or int(seen * share) > int((seen - 1) * share)
 
     def next_ts(self) -> str:
         with self._lock:
@@ -131,6 +138,10 @@ class FakeSlack:
             return {"ok": True, "channel": channel, "ts": args.get("ts"), "text": args.get("text", "")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.next_ts()}
+        if method == "apps.connections.open":
+            if not self.socket_mode_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "conversations.info":
             name = self.channel_names.get(channel)
             if name is None:

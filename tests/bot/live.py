@@ -15,8 +15,9 @@ from starlette.applications import Starlette
 class LiveServer:
     """``with LiveServer(app) as url:`` serves ``app`` until the block ends."""
 
-    def __init__(self, app: Starlette) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    def __init__(self, app: Starlette, lifespan: str = "off") -> None:
+        """``lifespan="on"`` runs the app's start-up and shut-down (Socket Mode connects in them)."""
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
         self._server = uvicorn.Server(config)
         self._crash: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="culprit-test-server", daemon=True)

@@ -53,7 +53,7 @@ class SlackSender:
         }
         return self.http.post(self.url, content=body.encode(), headers=sent)
 
-    def command(
+    def command_payload(
         self,
         text: str,
         *,
@@ -61,9 +61,9 @@ class SlackSender:
         channel: str = "CINC1",
         channel_name: str = "inc-checkout",
         trigger_id: str | None = None,
-        **options: Any,
-    ) -> httpx.Response:
-        form = {
+    ) -> dict[str, str]:
+        """A slash command's fields: form-encoded over HTTP, the payload of a Socket Mode envelope."""
+        return {
             "token": "legacy",
             "team_id": TEAM_ID,
             "channel_id": channel,
@@ -76,12 +76,18 @@ class SlackSender:
             "trigger_id": trigger_id or f"trigger-{uuid.uuid4().hex}",
             "api_app_id": "ACULPRIT",
         }
-        return self.post(urlencode(form), "application/x-www-form-urlencoded", **options)
 
-    def event(
-        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **options: Any
+    def command(
+        self, text: str, *, timestamp: int | None = None, sign_with: str | None = None, **fields: Any
     ) -> httpx.Response:
-        envelope = {
+        """A signed ``/rca``; ``fields`` as :meth:`command_payload` takes them."""
+        form = self.command_payload(text, **fields)
+        return self.post(urlencode(form), "application/x-www-form-urlencoded", timestamp=timestamp, sign_with=sign_with)
+
+    @staticmethod
+    def event_envelope(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+        """An Events API callback: the JSON body over HTTP, the payload of a Socket Mode envelope."""
+        return {
             "token": "legacy",
             "team_id": TEAM_ID,
             "api_app_id": "ACULPRIT",
@@ -91,12 +97,18 @@ class SlackSender:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
         }
+
+    def event(
+        self, event: dict[str, Any], *, event_id: str | None = None, retry_num: int | None = None, **options: Any
+    ) -> httpx.Response:
+        envelope = self.event_envelope(event, event_id)
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
         return self.post(json.dumps(envelope), "application/json", headers=headers, **options)
 
-    def mention(self, text: str, *, channel: str = "CINC1", user: str = "UALICE", **options: Any) -> tuple[httpx.Response, str]:
+    @staticmethod
+    def mention_event(text: str, *, channel: str = "CINC1", user: str = "UALICE") -> dict[str, Any]:
         ts = f"{int(time.time())}.{next(_counter):06d}"
-        event = {
+        return {
             "type": "app_mention",
             "user": user,
             "text": f"<@{BOT_USER_ID}> {text}",
@@ -104,13 +116,17 @@ class SlackSender:
             "channel": channel,
             "event_ts": ts,
         }
-        event.update(options.pop("extra", {}))
-        return self.event(event, **options), ts
 
-    def click(
+    def mention(self, text: str, *, channel: str = "CINC1", user: str = "UALICE", **options: Any) -> tuple[httpx.Response, str]:
+        event = self.mention_event(text, channel=channel, user=user)
+        event.update(options.pop("extra", {}))
+        return self.event(event, **options), event["ts"]
+
+    def click_payload(
         self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any]
-    ) -> httpx.Response:
-        payload = {
+    ) -> dict[str, Any]:
+        """A button click (``block_actions``): ``payload=<json>`` over HTTP, the payload of a Socket Mode envelope."""
+        return {
             "type": "block_actions",
             "team": {"id": TEAM_ID},
             "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
@@ -135,4 +151,9 @@ class SlackSender:
                 }
             ],
         }
+
+    def click(
+        self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any]
+    ) -> httpx.Response:
+        payload = self.click_payload(action_id, value, user=user, channel=channel, message=message)
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")

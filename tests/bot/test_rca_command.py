@@ -116,7 +116,60 @@ def test_a_slow_investigation_ends_with_a_clear_message(store: str, start_bot: S
     assert response.status_code == 200
     posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
     released.set()
-    assert "No answer after 0.5 s" in posted.args["text"]
+    assert "timed out: no answer after 0.5 s" in posted.args["text"]
+
+
+def test_a_timed_out_investigation_stops_at_its_next_stage_and_frees_its_worker(
+    store: str, start_bot: StartBot, monkeypatch
+) -> None:
+    import graph.rca_graph
+
+    told = threading.Event()
+    elections: list[str] = []
+    real_retrieve, real_elect = graph.rca_graph.retrieve, graph.rca_graph.elect
+
+    def slow_retrieve(*args, **kwargs):
+        told.wait(timeout=60)  # retrieval outlasts the wait: the responder is told before it ends
+        return real_retrieve(*args, **kwargs)
+
+    def counted_elect(query, *args, **kwargs):
+        elections.append(query.text)
+        return real_elect(query, *args, **kwargs)
+
+    monkeypatch.setattr(graph.rca_graph, "retrieve", slow_retrieve)
+    monkeypatch.setattr(graph.rca_graph, "elect", counted_elect)
+    bot = start_bot(store, answer_timeout_s=0.5)  # the real RCA pipeline on the store
+    stopped_before = bot.metric("culprit_investigations_stopped_total")
+
+    assert bot.send.command("card payments fail at checkout service:payments").status_code == 200
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "timed out" in posted.args["text"]
+    told.set()
+
+    # The worker reports where the investigation stopped once it is free again.
+    bot.wait_for_metric("culprit_investigations_stopped_total", stopped_before + 1)
+    assert elections == []
+    with session_scope(store) as session:
+        assert session.scalars(select(Incident)).all() == []
+    assert len(bot.posted()) == 1
+
+
+def test_an_investigation_that_reaches_its_deadline_first_is_told_as_timed_out(store: str, start_bot: StartBot) -> None:
+    from tools.rca.deadline import current_deadline
+
+    def past_its_deadline(query: IncidentQuery) -> RcaAnswer:
+        deadline = current_deadline()
+        assert deadline is not None
+        deadline.expire()  # its clock ran out a moment before the waiting reply's did
+        deadline.check("retrieve")
+        raise AssertionError("a passed deadline lets no stage start")
+
+    bot = start_bot(store, investigate=past_its_deadline)
+    stopped_before = bot.metric("culprit_investigations_stopped_total", stage="retrieve")
+    bot.send.command("everything is slow")
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "timed out" in posted.args["text"] and "failed" not in posted.args["text"]
+    bot.wait_for_metric("culprit_investigations_stopped_total", stopped_before + 1, stage="retrieve")
 
 
 def test_an_unreachable_database_is_said_plainly(data_dir, start_bot: StartBot) -> None:

@@ -100,3 +100,20 @@ def test_invented_or_repeated_ids_are_dropped() -> None:
 def test_batch_size_must_leave_room_to_shrink() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         elect(INCIDENT, changes(10), RecordingJudge(), batch_size=5)
+
+
+def test_an_expired_deadline_stops_the_election_before_its_next_round() -> None:
+    from tools.rca.deadline import Deadline, DeadlinePassed
+
+    deadline = Deadline()
+
+    class ExpiringJudge(RecordingJudge):
+        def rank(self, incident: IncidentQuery, batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:
+            deadline.expire()  # whoever waited gave up while the first round ran
+            return super().rank(incident, batch, keep)
+
+    judge = ExpiringJudge()
+    with pytest.raises(DeadlinePassed) as stopped:
+        elect(INCIDENT, changes(300), judge, batch_size=20, deadline=deadline)
+    assert stopped.value.stage == "election round 2"
+    assert len(judge.batches) == 15  # the first round only

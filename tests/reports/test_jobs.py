@@ -45,3 +45,14 @@ def test_digest_fires_monday_at_the_configured_hour_and_zone(data_dir: Path) -> 
     fire = trigger.get_next_fire_time(None, datetime(2025, 6, 4, 12, tzinfo=zone))
     assert fire == datetime(2025, 6, 9, 9, tzinfo=zone) and fire.strftime("%A") == "Monday"
     assert {job.id for job in scheduler.get_jobs()} == {"weekly_digest", "report_alerts", "report_classification", "report_retention", "slack_delivery_retention", "model_retrain"}
+
+
+def test_with_a_slack_client_the_scheduler_also_sends_unsent_answers(data_dir: Path) -> None:
+    from slack_sdk import WebClient
+
+    from bot.outbox import send_unsent_replies
+
+    scheduler = build_scheduler(lambda *args: None, Settings(data_dir=data_dir), WebClient(token="xoxb-test"))
+    job = scheduler.get_job("unsent_replies")
+    assert job.func is send_unsent_replies and job.trigger.interval.total_seconds() == 30
+    assert scheduler.get_job("unsent_replies_retention") is not None

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
+from tools.rca.deadline import Deadline, check_deadline
 from tools.rca.judges.protocol import Judge
 
 FINALISTS = 5
@@ -54,8 +55,11 @@ def elect(
     batch_size: int = 20,
     finalists: int = FINALISTS,
     max_workers: int = 4,
+    deadline: Deadline | None = None,
 ) -> ElectionResult:
-    """Run rounds until at most ``finalists`` remain; one batch of them is the final round."""
+    """Run rounds until at most ``finalists`` remain; one batch of them is the final round.
+
+    Each round after the first checks ``deadline``: an LLM judge's rounds are the slow part."""
     if batch_size <= finalists:
         raise ValueError(f"batch_size must exceed {finalists} so that each round shrinks the field")
     by_id = {change.change_id: change for change in candidates}
@@ -65,6 +69,8 @@ def elect(
     last: list[JudgedChange] = []
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
         while field_:
+            if rounds:
+                check_deadline(deadline, f"election round {rounds + 1}")
             batches = _batches(field_, batch_size)
             keep = finalists
             # Each batch runs in a copy of the caller's context: log lines keep the incident id.

@@ -1,7 +1,7 @@
 """change attribution: services reached through a shared library, and each service's catalog type
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 16:00:00.000000
 
 Existing changes start with no dependant services and existing services with
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = '0005'
-down_revision: str | None = '0003'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
