@@ -24,6 +24,11 @@ from urllib.parse import parse_qsl, urlparse
 BOT_USER_ID = "UCULPRIT"
 BOT_ID = "BCULPRIT"
 TEAM_ID = "T0001"
+# What a token of an app installed from manifest.yml is granted (Slack lists them in x-oauth-scopes).
+MANIFEST_SCOPES = (
+    "commands", "chat:write", "app_mentions:read", "channels:read", "groups:read",
+    "channels:history", "groups:history", "files:write",
+)
 
 
 @dataclass
@@ -45,6 +50,10 @@ class FakeSlack:
     not_in_channels: set[str] = field(default_factory=set)
     # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
+    # The scopes the token holds, sent in the x-oauth-scopes header as Slack does.
+    scopes: tuple[str, ...] = MANIFEST_SCOPES
+    # When set, any other bearer token is answered invalid_auth, as Slack answers a wrong token.
+    valid_token: str | None = None
     calls: list[SlackCall] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     base_url: str = ""
@@ -131,7 +140,8 @@ class FakeSlack:
             name = self.channel_names.get(channel)
             if name is None:
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True}}
+            member = channel not in self.not_in_channels
+            return {"ok": True, "channel": {"id": channel, "name": name, "is_channel": True, "is_member": member}}
         if method == "files.getUploadURLExternal":
             file_id = f"F{next(self._ts):08d}"
             return {"ok": True, "upload_url": f"{self.base_url}upload/{file_id}", "file_id": file_id}
@@ -187,13 +197,18 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, json.dumps({"ok": False, "error": "not_authed"}).encode(), "application/json")
                 return
+            if slack.valid_token and self.headers["Authorization"] != f"Bearer {slack.valid_token}":
+                slack.record(SlackCall("invalid_auth:" + method, args, time.time(), body))
+                self._reply(200, json.dumps({"ok": False, "error": "invalid_auth"}).encode(), "application/json")
+                return
             if slack.take_rate_limit(method):
                 slack.record(SlackCall("rate_limited:" + method, args, time.time(), body))
                 self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "0"})
                 return
             answer = slack.answer(method, args)
             slack.record(SlackCall(method, args, time.time(), body, answer))
-            self._reply(200, json.dumps(answer).encode(), "application/json")
+            scopes = {"x-oauth-scopes": ",".join(slack.scopes)} if method == "auth.test" else None
+            self._reply(200, json.dumps(answer).encode(), "application/json", scopes)
 
         def _reply(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
