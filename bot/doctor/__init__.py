@@ -101,3 +101,19 @@ def run_checks(
 
 def any_failed(results: Sequence[CheckResult]) -> bool:
     return any(result.status == "fail" for result in results)
+
+
+def log_startup_checks(settings: Settings) -> list[CheckResult]:
+    """The quick checks, one log line each (a warning with its fix for a failure), as ``culprit serve`` starts.
+
+    A failure does not stop the bot: a missing model or a stale repository still
+    leaves useful answers, and the log line says what to do.
+    """
+    import structlog
+
+    log = structlog.get_logger("bot.doctor")
+    results = run_checks(settings, cheap_only=True)
+    for result in results:
+        emit = log.warning if result.status == "fail" else log.info
+        emit("startup check", check=result.name, status=result.status, detail=result.detail, fix=result.fix or None)
+    return results

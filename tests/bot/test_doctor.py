@@ -21,12 +21,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 import yaml
 from apscheduler.triggers.cron import CronTrigger
 from typer.testing import CliRunner
 
 from bot.cli import app as culprit_cli
-from bot.doctor import CheckResult, DoctorOptions, run_checks
+from bot.doctor import CheckResult, DoctorOptions, log_startup_checks, run_checks
 from bot.doctor.slack import FEATURE_SCOPES
 from bot.jobs import WEEKLY_DIGESTS, digest_key, last_digest_time
 from knowledge.claims import claim, finish
@@ -333,3 +334,15 @@ def test_the_manifest_asks_for_exactly_the_scopes_features_need() -> None:
         row = next((line for line in docs.splitlines() if line.startswith(f"| {feature} |")), None)
         assert row is not None, f"docs/slack.md has no scope row for {feature}"
         assert all(f"`{scope}`" in row for scope in scopes), row
+
+
+def test_serve_logs_the_quick_checks_with_their_fixes(working: Settings, llm: FakeLLM) -> None:
+    working.resolved_ranker_path.unlink()
+    with structlog.testing.capture_logs() as logged:
+        log_startup_checks(working)
+
+    lines = {line["check"]: line for line in logged if line["event"] == "startup check"}
+    assert lines["model"]["log_level"] == "warning" and "culprit train" in lines["model"]["fix"]
+    assert lines["database"]["status"] == lines["slack"]["status"] == "pass"
+    assert "llm" not in lines and "wiki" not in lines  # the slow checks are left to `culprit doctor`
+    assert llm.requests == []
