@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from bot.cli.console import errors, print_error
+from bot.cli.console import errors, log_to_stderr, print_error
 from knowledge.errors import CulpritError
 
 app = typer.Typer(
@@ -48,6 +48,12 @@ def _register() -> None:
     rca_commands.register(app)
     reports_commands.register(app)
     doctor_commands.register(app)
+
+
+@app.callback()
+def _every_command() -> None:
+    # Runs before any command: logs go to stderr, stdout is the command's result alone.
+    log_to_stderr()
 
 
 _register()
