@@ -247,3 +247,34 @@ def test_every_commented_example_line_is_safe_to_uncomment(example_env: dict[str
     configured = Settings()
     assert configured.llm_configured
     assert configured.llm_model == commented["CULPRIT_LLM_MODEL"]
+
+
+def test_the_image_installs_locked_dependencies_before_the_source() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(stages) >= 2, "multi-stage: build tools and caches stay out of the final image"
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", dockerfile, re.M)[1]
+    assert "@sha256:" in base or re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), f"unpinned base {base}"
+    lines = dockerfile.splitlines()
+    first_source_copy = next(i for i, line in enumerate(lines) if re.match(r"COPY (bot|graph|tools|knowledge)\b", line))
+    dependencies = next(i for i, line in enumerate(lines) if "-c constraints.txt" in line)
+    assert dependencies < first_source_copy
+    assert "COPY --from=build /opt/venv /opt/venv" in dockerfile
+
+
+def test_one_lock_file_for_the_image_the_tests_and_ci() -> None:
+    lock = {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (REPO_ROOT / "constraints.txt").read_text(), re.M)
+    }
+    assert "-c constraints.txt" in (REPO_ROOT / "scripts/test.sh").read_text()
+    assert "scripts/test.sh" in (REPO_ROOT / ".ci/run").read_text()
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    for requirement in wanted:
+        name = re.match(r"[A-Za-z0-9_.\-]+", requirement)[0].lower().replace("_", "-")
+        assert name in lock, f"{name} is not locked in constraints.txt"
+    # The CPU torch is found through pip's configuration (find-links) or PyTorch's CPU index, not by its label.
+    assert lock["torch"] == "2.13.0"
