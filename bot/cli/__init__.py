@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from bot.cli.console import errors, print_error
+from bot.cli.console import errors, log_to_stderr, print_error
 from knowledge.errors import CulpritError
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ def _register() -> None:
     from bot.cli import reports as reports_commands
     from bot.cli import model as model_commands
     from bot.cli import agent as agent_commands
+    from bot.cli import doctor as doctor_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
@@ -51,6 +52,13 @@ def _register() -> None:
     reports_commands.register(app)
     model_commands.register(app)
     agent_commands.register(app)
+    doctor_commands.register(app)
+
+
+@app.callback()
+def _every_command() -> None:
+    # Runs before any command: logs go to stderr, stdout is the command's result alone.
+    log_to_stderr()
 
 
 _register()

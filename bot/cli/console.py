@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -23,6 +24,25 @@ console = Console()
 errors = Console(stderr=True)
 
 T = TypeVar("T")
+
+
+def log_to_stderr() -> None:
+    """Every structlog line on stderr, so stdout carries only a command's result and ``--json`` parses.
+
+    structlog prints to stdout unless told otherwise. The logger is made at each
+    call, so it writes to whatever ``sys.stderr`` is then (a test runner swaps it).
+    ``culprit serve`` later replaces this with its JSON logging, on stderr too;
+    the standard library's loggers already fall back to stderr.
+    """
+    import structlog
+
+    structlog.configure(logger_factory=_stderr_logger, cache_logger_on_first_use=False)
+
+
+def _stderr_logger(*_args: Any) -> Any:
+    import structlog
+
+    return structlog.PrintLogger(sys.stderr)
 
 
 def print_error(message: str) -> None:

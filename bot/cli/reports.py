@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         )
 
     @reports.command("categories")
-    def categories(file: Path) -> None:
+    def categories(file: Path, as_json: bool = typer.Option(False, "--json", help="Print the names as JSON.")) -> None:
         """Load categories from YAML or JSON: a list of {name, description, examples}."""
         from sqlalchemy.dialects import postgresql, sqlite
 
@@ -74,10 +74,13 @@ def register(app: typer.Typer) -> None:
                         set_={"description": statement.excluded.description, "examples": statement.excluded.examples},
                     )
                 )
+        if as_json:
+            print_json({"loaded": [d["name"] for d in definitions]})
+            return
         console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions))
 
     @reports.command("train")
-    def train(file: Path) -> None:
+    def train(file: Path, as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
         """Train the embedded classifier on a labeled CSV/JSONL file (the category column)."""
         from knowledge.config import get_settings
         from tools.reports.classifiers import classifier_path
@@ -90,6 +93,9 @@ def register(app: typer.Typer) -> None:
             model = EmbeddedClassifier.train([redact(r.text) for r in labeled], [r.label or "" for r in labeled])
         path = classifier_path(get_settings().data_dir)
         model.save(path)
+        if as_json:
+            print_json({"reports": len(labeled), "categories": list(model.categories), "model": str(path)})
+            return
         console.print(f"trained on {len(labeled)} reports in {len(model.categories)} categories; saved to {path}")
 
     @reports.command("evaluate")
@@ -173,13 +179,16 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
     @reports.command("purge")
-    def purge() -> None:
+    def purge(as_json: bool = typer.Option(False, "--json", help="Print the count as JSON.")) -> None:
         """Delete raw reports older than the retention (CULPRIT_REPORT_RETENTION_DAYS); counts stay."""
         from knowledge.config import get_settings
         from tools.reports.intake import purge_expired_reports
 
         settings = get_settings()
         deleted = purge_expired_reports(settings.report_retention_days, settings.resolved_database_url)
+        if as_json:
+            print_json({"deleted": deleted, "retention_days": settings.report_retention_days})
+            return
         console.print(f"deleted {deleted} reports older than {settings.report_retention_days} days")
 
     app.add_typer(reports, name="reports")
@@ -188,8 +197,11 @@ def register(app: typer.Typer) -> None:
     def digest(
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the digest instead of posting it."),
         end: str = typer.Option(None, help="Last day of the week to summarise (default: yesterday)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the digest's figures and text as JSON."),
     ) -> None:
         """The weekly digest of user reports and RCA results."""
+        from dataclasses import asdict
+
         from knowledge.config import get_settings
         from tools.reports.digest import build_digest
 
@@ -197,7 +209,12 @@ def register(app: typer.Typer) -> None:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")
         last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
         settings = get_settings()
-        digest = build_digest(last_day, settings.resolved_database_url, with_chart=False, min_confidence=settings.min_confidence)
+        digest = build_digest(
+            last_day, settings.resolved_database_url, with_chart=False, min_confidence=settings.min_confidence
+        )
+        if as_json:
+            print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})
+            return
         console.print(digest.text, markup=False, highlight=False)
 
 

@@ -103,6 +103,9 @@ def register(app: typer.Typer) -> None:
 
         configure_logging()
         migrate(settings.resolved_database_url)
+        from bot.doctor import log_startup_checks
+
+        log_startup_checks(settings)  # `culprit doctor` runs these and the slower ones
         bolt = create_app(settings, warm_up=True)
         scheduler = None if no_scheduler else start_jobs(settings, bolt.client)
         try:

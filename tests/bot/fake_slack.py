@@ -24,6 +24,11 @@ from urllib.parse import parse_qsl, urlparse
 BOT_USER_ID = "UCULPRIT"
 BOT_ID = "BCULPRIT"
 TEAM_ID = "T0001"
+# What a token of an app installed from manifest.yml is granted (Slack lists them in x-oauth-scopes).
+MANIFEST_SCOPES = (
+    "commands", "chat:write", "app_mentions:read", "channels:read", "groups:read",
+    "channels:history", "groups:history", "files:write",
+)
 
 
 @dataclass
@@ -52,6 +57,10 @@ class FakeSlack:
     # The share of each method's calls answered 429, spread evenly (0.2: every fifth call), for load runs.
     rate_limited_share: dict[str, float] = field(default_factory=dict)
     _seen: dict[str, int] = field(default_factory=dict)
+    # The scopes the token holds, sent in the x-oauth-scopes header as Slack does.
+    scopes: tuple[str, ...] = MANIFEST_SCOPES
+    # When set, any other bearer token is answered invalid_auth, as Slack answers a wrong token.
+    valid_token: str | None = None
     calls: list[SlackCall] = field(default_factory=list)
     # What apps.connections.open hands out: the fake Socket Mode server's ws:// URL.
     socket_mode_url: str = ""
@@ -146,7 +155,7 @@ class FakeSlack:
             name = self.channel_names.get(channel)
             if name is None:
                 return {"ok": False, "error": "channel_not_found"}
-            info = {"id": channel, "name": name, "is_channel": True}
+            info = {"id": channel, "name": name, "is_channel": True, "is_member": channel not in self.not_in_channels}
             if channel in self.channel_creators:
                 info["creator"] = self.channel_creators[channel]
             if channel in self.channel_topics:
@@ -214,13 +223,18 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Authorization", "").startswith("Bearer "):
                 self._reply(200, json.dumps({"ok": False, "error": "not_authed"}).encode(), "application/json")
                 return
+            if slack.valid_token and self.headers["Authorization"] != f"Bearer {slack.valid_token}":
+                slack.record(SlackCall("invalid_auth:" + method, args, time.time(), body))
+                self._reply(200, json.dumps({"ok": False, "error": "invalid_auth"}).encode(), "application/json")
+                return
             if slack.take_rate_limit(method):
                 slack.record(SlackCall("rate_limited:" + method, args, time.time(), body))
                 self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "0"})
                 return
             answer = slack.answer(method, args)
             slack.record(SlackCall(method, args, time.time(), body, answer))
-            self._reply(200, json.dumps(answer).encode(), "application/json")
+            scopes = {"x-oauth-scopes": ",".join(slack.scopes)} if method == "auth.test" else None
+            self._reply(200, json.dumps(answer).encode(), "application/json", scopes)
 
         def _reply(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)

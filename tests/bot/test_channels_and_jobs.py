@@ -103,8 +103,9 @@ def test_the_manifest_matches_what_the_server_listens_to() -> None:
     settings = manifest["settings"]
     urls = {command["url"], settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]}
     assert urls == {"https://YOUR-HOST/slack/events"}
+    # message.groups: a private feedback channel's messages arrive as the same "message" event.
     assert set(settings["event_subscriptions"]["bot_events"]) == {
-        "app_mention", "message.channels", "channel_created", "member_joined_channel"
+        "app_mention", "message.channels", "message.groups", "channel_created", "member_joined_channel"
     }
     assert settings["interactivity"]["is_enabled"] is True
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])

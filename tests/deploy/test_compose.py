@@ -19,7 +19,6 @@ from tests.deploy.compose_file import (
     resolved_compose,
     variables_in,
 )
-from tests.vllm_server import TOOL_CALL_PARSER
 
 # Settings an operator of this stack has no reason to change, each for a stated reason.
 NOT_IN_COMPOSE = {
@@ -30,6 +29,16 @@ NOT_IN_COMPOSE = {
     "other_confidence",  # a property of the trained classifier, not of the install
 }
 SECRETS = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY")
+# vLLM's tool-call parser for each model family: a mismatch turns every tool call into plain text.
+PARSER_FOR_FAMILY = {
+    "qwen2.5": "hermes",
+    "qwen3": "hermes",
+    "hermes": "hermes",
+    "llama-3": "llama3_json",
+    "mistral": "mistral",
+}
+# Organisations whose models need an accepted licence and a token (HF_TOKEN) to download.
+GATED_ORGANISATIONS = {"meta-llama", "google", "mistralai"}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +117,6 @@ def test_vllm_runs_on_the_gpu_profile_with_tools_and_lora(stack: dict) -> None:
     assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
     command = vllm["command"]
     assert "--enable-auto-tool-choice" in command and "--enable-lora" in command
-    assert command[command.index("--tool-call-parser") + 1] == TOOL_CALL_PARSER
     # The judge asks for the top logprobs of a whole election batch.
     assert int(command[command.index("--max-logprobs") + 1]) >= int(
         stack["services"]["culprit"]["environment"]["CULPRIT_BATCH_SIZE"]
@@ -190,3 +198,83 @@ def test_the_load_balancer_fronts_the_replicas(stack: dict) -> None:
     assert "proxy_next_upstream error" in config and "non_idempotent" not in config
     assert "ports" not in stack["services"]["culprit"], "replicas are reached through nginx only"
     assert config.count("{") == config.count("}")
+
+
+def family_parser(model: str) -> str:
+    """The parser a model's family needs, by its Hugging Face name; unknown families fail the test."""
+    name = model.lower().split("/")[-1]
+    matches = [parser for family, parser in PARSER_FOR_FAMILY.items() if name.startswith(family)]
+    assert matches, f"no known tool-call parser for {model}: add its family to PARSER_FOR_FAMILY"
+    return matches[0]
+
+
+def test_vllm_serves_an_open_model_with_the_parser_of_its_family(stack: dict) -> None:
+    vllm = stack["services"]["vllm"]
+    command = vllm["command"]
+    model = command[command.index("--model") + 1]
+    assert model.split("/")[0] not in GATED_ORGANISATIONS, f"{model} needs a token to download"
+    assert command[command.index("--tool-call-parser") + 1] == family_parser(model)
+    tag = vllm["image"].rsplit(":", 1)[1]
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", tag), f"vLLM image tag {tag!r} is not a pinned release"
+
+
+def test_docs_serve_every_model_with_the_parser_of_its_family() -> None:
+    served = re.findall(r"vllm serve (\S+)[^`]*?--tool-call-parser (\S+)", (REPO_ROOT / "docs/llm.md").read_text())
+    assert served, "docs/llm.md shows no `vllm serve` with a tool-call parser"
+    for model, parser in served:
+        assert parser == family_parser(model), f"docs/llm.md serves {model} with {parser}"
+
+
+def test_one_served_model_name_in_compose_docs_and_example(stack: dict) -> None:
+    command = stack["services"]["vllm"]["command"]
+    served = command[command.index("--served-model-name") + 1]
+    commented = dict(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    assert commented["CULPRIT_LLM_MODEL"] == served
+    docs = (REPO_ROOT / "docs/llm.md").read_text()
+    assert set(re.findall(r"--served-model-name (\S+)", docs)) == {served}
+    assert f"CULPRIT_LLM_MODEL={served}" in docs
+    assert f"CULPRIT_LLM_MODEL={served}" in (REPO_ROOT / "docs/production.md").read_text()
+
+
+def test_every_commented_example_line_is_safe_to_uncomment(example_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    commented = dict(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=(.*)$", ENV_EXAMPLE.read_text(), re.M))
+    assert commented, "no commented settings to check"
+    for name, value in commented.items():
+        assert value and not re.search(r"\s|[()#]", value), f"{name}={value!r} is not a bare value"
+    uncommented = {**example_env, **commented}
+    for name, value in resolved_compose(uncommented)["services"]["culprit"]["environment"].items():
+        monkeypatch.setenv(name, str(value))
+    configured = Settings()
+    assert configured.llm_configured
+    assert configured.llm_model == commented["CULPRIT_LLM_MODEL"]
+
+
+def test_the_image_installs_locked_dependencies_before_the_source() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert len(stages) >= 2, "multi-stage: build tools and caches stay out of the final image"
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)", dockerfile, re.M)[1]
+    assert "@sha256:" in base or re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", base), f"unpinned base {base}"
+    lines = dockerfile.splitlines()
+    first_source_copy = next(i for i, line in enumerate(lines) if re.match(r"COPY (bot|graph|tools|knowledge)\b", line))
+    dependencies = next(i for i, line in enumerate(lines) if "-c constraints.txt" in line)
+    assert dependencies < first_source_copy
+    assert "COPY --from=build /opt/venv /opt/venv" in dockerfile
+
+
+def test_one_lock_file_for_the_image_the_tests_and_ci() -> None:
+    lock = {
+        name.lower().replace("_", "-"): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (REPO_ROOT / "constraints.txt").read_text(), re.M)
+    }
+    assert "-c constraints.txt" in (REPO_ROOT / "scripts/test.sh").read_text()
+    assert "scripts/test.sh" in (REPO_ROOT / ".ci/run").read_text()
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    for requirement in wanted:
+        name = re.match(r"[A-Za-z0-9_.\-]+", requirement)[0].lower().replace("_", "-")
+        assert name in lock, f"{name} is not locked in constraints.txt"
+    # The CPU torch is found through pip's configuration (find-links) or PyTorch's CPU index, not by its label.
+    assert lock["torch"] == "2.13.0"

@@ -1,0 +1,80 @@
+"""Checks on the servers culprit calls: Chroma (and whether the wiki is indexed) and the LLM."""
+
+from __future__ import annotations
+
+from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
+from knowledge.config import Settings
+
+WIKI_FIX = "load pages with `culprit ingest wiki DIR`"
+
+
+def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
+    """The Chroma server (or the embedded store) answers and the wiki collection holds sections."""
+    if not settings.chroma_url and not settings.chroma_dir.is_dir():
+        return [skipped("wiki", "no CULPRIT_CHROMA_URL and no embedded index yet (wiki search is off)")]
+    from knowledge.errors import CulpritError
+    from knowledge.wiki.store import COLLECTION_NAME, PackagedMiniLM, wiki_client
+
+    where = settings.chroma_url or str(settings.chroma_dir)
+    try:
+        client = wiki_client(settings)
+        names = {getattr(item, "name", item) for item in client.list_collections()}
+        if COLLECTION_NAME not in names:
+            return [failed("wiki", f"Chroma at {where} answers but holds no wiki", WIKI_FIX)]
+        count = client.get_collection(COLLECTION_NAME, embedding_function=PackagedMiniLM()).count()  # type: ignore[arg-type]
+    except CulpritError as error:
+        return [failed("wiki", str(error).split(";")[0], "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL")]
+    except Exception as error:  # chromadb raises plain ValueError/ConnectionError and its own errors
+        return [failed("wiki", f"Chroma at {where} failed: {type(error).__name__}: {str(error)[:200]}",
+                       "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL")]
+    if not count:
+        return [failed("wiki", f"the wiki collection at {where} is empty", WIKI_FIX)]
+    return [passed("wiki", f"{count} sections indexed at {where}")]
+
+
+def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
+    """``/v1/models`` lists the configured name, the server gives a batch's logprobs, and tool calling answers."""
+    if not settings.llm_configured:
+        return [skipped("llm", "CULPRIT_LLM_BASE_URL and CULPRIT_LLM_MODEL are not both set (the local judge ranks)")]
+    import openai
+
+    from tools.llm.client import LLMEndpoint, openai_client
+    from tools.rca.judges.llm import MAX_TOP_LOGPROBS
+
+    endpoint = LLMEndpoint.from_settings(settings)
+    client = openai_client(endpoint)
+    try:
+        served = [model.id for model in client.models.list()]
+    except openai.APIError as error:
+        return [failed("llm", f"{endpoint.base_url} does not answer /models ({_reason(error)})",
+                       "start the vLLM server (docs/llm.md) or fix CULPRIT_LLM_BASE_URL and CULPRIT_LLM_API_KEY")]
+    if endpoint.model not in served:
+        return [failed("llm", f"{endpoint.base_url} serves {', '.join(served) or 'nothing'}, not {endpoint.model}",
+                       "set CULPRIT_LLM_MODEL to a served name, or start vLLM with --served-model-name " + endpoint.model)]
+    top = min(settings.batch_size, MAX_TOP_LOGPROBS)
+    probes = [
+        ("logprobs", {"logprobs": True, "top_logprobs": top},
+         f"restart vLLM with --max-logprobs {top} or more (the judge asks for one logprob per change of a batch)"),
+        ("tool call", {"tools": [_PING_TOOL], "tool_choice": "auto"},
+         "restart vLLM with --enable-auto-tool-choice --tool-call-parser <the model family's parser> (docs/llm.md)"),
+    ]
+    for what, extra, fix in probes:
+        try:
+            client.chat.completions.create(
+                model=endpoint.model, messages=[{"role": "user", "content": "Say OK."}], max_tokens=8, **extra
+            )
+        except openai.APIError as error:
+            return [failed("llm", f"a {what} request to {endpoint.model} failed ({_reason(error)})", fix)]
+    return [passed("llm", f"{endpoint.model} at {endpoint.base_url}: {top} logprobs and tool calls answered")]
+
+
+_PING_TOOL = {
+    "type": "function",
+    "function": {"name": "ping", "description": "Answer a health check.", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+def _reason(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    message = str(getattr(error, "message", "") or error).splitlines()[0][:200]
+    return f"HTTP {status}: {message}" if status else message
