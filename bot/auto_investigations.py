@@ -160,7 +160,7 @@ def _answer(
             message = prepare(runtime, "auto", rca_reply(runtime.investigate, query))
             message = SlackMessage(text=message.text, blocks=[*message.blocks[:49], rerun_block(str(query.incident_id))])
             post(client, message, channel=channel, replace_ts=replace_ts)
-            open_for_votes(runtime, message, query.incident_id, channel, replace_ts)
+            open_for_votes(runtime.database_url, message, query.incident_id, channel, replace_ts)
             log.info("investigation posted", rerun=placeholder is None)
 
     runtime.replies.start(deliver)

@@ -27,7 +27,7 @@ TEAM_ID = "T0001"
 # What a token of an app installed from manifest.yml is granted (Slack lists them in x-oauth-scopes).
 MANIFEST_SCOPES = (
     "commands", "chat:write", "app_mentions:read", "channels:read", "groups:read",
-    "channels:history", "groups:history", "files:write",
+    "channels:history", "groups:history", "files:write", "channels:join",
 )
 
 
