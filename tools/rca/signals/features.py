@@ -351,18 +351,23 @@ def _ownership(
     return distance, owner_match
 
 
+def heuristic_terms(features: dict[str, float]) -> dict[str, float]:
+    """Each signal's part of the hand-weighted blend, by signal name: the blend's own reasons."""
+    return {
+        "bm25_share": 1.0 * features["bm25_share"],
+        "component_share": 0.6 * features["component_share"],
+        "embedding": 2.0 * max(0.0, features["embedding"]),
+        "identifier_hits": 0.4 * min(features["identifier_hits"], 3.0),
+        "file_mentions": 0.3 * features["file_mentions"],
+        "title_overlap": 0.5 * features["title_overlap"],
+        "subsystem_match": 0.3 * features["subsystem_match"],
+        "owner_match": 0.3 * features["owner_match"],
+        "recency_rank": 0.2 * (1.0 - features["recency_rank"]),
+        "docs_only": -0.5 * features["docs_only"],
+        "tests_only": -0.3 * features["tests_only"],
+    }
+
+
 def heuristic_score(features: dict[str, float]) -> float:
     """A hand-weighted blend used to keep candidates and, without a trained model, to rank them."""
-    return (
-        1.0 * features["bm25_share"]
-        + 0.6 * features["component_share"]
-        + 2.0 * max(0.0, features["embedding"])
-        + 0.4 * min(features["identifier_hits"], 3.0)
-        + 0.3 * features["file_mentions"]
-        + 0.5 * features["title_overlap"]
-        + 0.3 * features["subsystem_match"]
-        + 0.3 * features["owner_match"]
-        + 0.2 * (1.0 - features["recency_rank"])
-        - 0.5 * features["docs_only"]
-        - 0.3 * features["tests_only"]
-    )
+    return sum(heuristic_terms(features).values())
