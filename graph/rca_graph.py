@@ -22,6 +22,7 @@ from knowledge.changes import ChangeRecord, changes_landed_between
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError
 from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, RcaAnswer, SuggestedChange
+from tools.rca.confidence import Assessment, assess, query_term_count
 from tools.rca.election import ElectionResult, elect
 from tools.rca.explain import explain, family_contributions, why_first
 from tools.rca.judges.protocol import Judge
@@ -35,7 +36,6 @@ from tools.rca.signals.similar_changes import Neighbourhood
 log = structlog.get_logger(__name__)
 
 _MAX_LAZY_EMBED = 2000
-_UNCALIBRATED_CONFIDENCE = 0.5
 
 
 class RcaState(TypedDict, total=False):
@@ -50,6 +50,7 @@ class RcaState(TypedDict, total=False):
     similar_changes: Neighbourhood | None
     election: ElectionResult
     confidence: float
+    assessment: Assessment
     suggestions: list[SuggestedChange]
     why_first: str
     answer: RcaAnswer
@@ -139,28 +140,38 @@ def rank_changes(state: RcaState) -> dict[str, Any]:
 
 
 def gate(state: RcaState) -> dict[str, Any]:
-    """A calibrated probability that the five hold the root cause.
+    """A calibrated probability that the five hold the root cause, or a computed one labelled
+    uncalibrated with the reason.
 
     The calibration was fit on the local ranker's scores, so when another judge
     (an LLM) picked the five, the local ranker scores them again for the gate."""
     model = state["resources"].model
     winners = state["election"].winners
-    n_candidates = state["retrieved"].n_candidates
+    kept = state["retrieved"].kept
     if model is not None:
         if any(choice.judge != "local" for choice in winners):
-            by_id = {change.change_id: change for change in state["retrieved"].kept}
+            by_id = {change.change_id: change for change in kept}
             winners = LocalJudge(model).rank(
                 state["query"], [by_id[choice.change_id] for choice in winners], len(winners)
             )
-        confidence = model.confidence.probability(winners, n_candidates)
+        kept_scores = model.score(kept)
     else:
-        confidence = _UNCALIBRATED_CONFIDENCE if winners else 0.0
-    return {"confidence": confidence}
+        kept_scores = np.array([change.retrieval_score for change in kept])
+    assessment = assess(
+        model.confidence if model is not None else None, winners, state["retrieved"].n_candidates,
+        kept_scores, query_term_count(kept),
+    )
+    return {"confidence": assessment.confidence, "assessment": assessment}
 
 
 def is_confident(state: RcaState) -> str:
-    confident = bool(state["election"].winners) and state["confidence"] >= state["resources"].min_confidence
-    return "explain" if confident else "withhold"
+    """Answer when the confidence reaches the threshold; without a trained ranker there is
+    nothing to measure it against, so the answer is given and says so."""
+    if not state["election"].winners:
+        return "withhold"
+    if state["resources"].model is None:
+        return "explain"
+    return "explain" if state["confidence"] >= state["resources"].min_confidence else "withhold"
 
 
 def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
@@ -218,6 +229,7 @@ def explain_suggestions(state: RcaState) -> dict[str, Any]:
 
 
 def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange], signals: list[str]) -> RcaAnswer:
+    assessment = state.get("assessment") or Assessment(0.0, True)
     return RcaAnswer(
         incident=state["query"],
         confident=confident,
@@ -230,6 +242,9 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
         why_first=state.get("why_first", "") if confident else "",
+        calibrated=assessment.calibrated,
+        uncalibrated_because=assessment.uncalibrated_because,
+        expected_hit_rate=assessment.hit_rate if confident else "",
     )
 
 

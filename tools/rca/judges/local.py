@@ -29,7 +29,7 @@ from tools.rca.judges import model_parts
 if TYPE_CHECKING:
     from lightgbm import Booster
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 FILE_KIND = "culprit ranker"
 FILE_FORMAT = 1
 RETRAIN = "retrain with `culprit train`"
