@@ -217,8 +217,42 @@ def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -
     return math.fsum(idf.get(term, 0.0) for term in query & terms) / total
 
 
-def compute_signals(query: IncidentQuery, candidates: Sequence[ChangeRecord], context: SignalContext) -> Signals:
-    """The signals of every candidate, keyed by ``FEATURE_NAMES``, and any that failed."""
+def prefilter_scores(
+    query: IncidentQuery, candidates: Sequence[ChangeRecord], neighbourhood: Neighbourhood | None
+) -> np.ndarray:
+    """Cheap scores for cutting a huge window to a few hundred before the full signals: the
+    lexical part of the heuristic blend, recency, and where earlier changes described like the
+    incident landed (dictionary lookups; tokenised changes are cached across incidents)."""
+    text = query.full_text
+    query_terms = tokens(text)
+    query_set = set(query_terms)
+    query_identifiers = identifiers(text)
+    lowered = text.lower()
+    documents = [change_terms(change) for change in candidates]
+    bm25, idf = _bm25(query_terms, documents)
+    _rank, bm25_share = _rank_share(bm25)
+    started = query.started_at.timestamp()
+    recency_rank, _ = _rank_share(np.array([change.landed_time.timestamp() - started for change in candidates]))
+    votes = np.zeros(len(candidates))
+    if neighbourhood is not None:
+        votes = np.array([neighbourhood.score(change.paths)[1] for change in candidates])
+    _votes_rank, votes_share = _rank_share(votes)
+    lexical = np.array(
+        [
+            0.4 * min(sum(1 for name in query_identifiers if name in terms.haystack), 3)
+            + 0.3 * sum(1 for name in terms.files if len(name) > 3 and name in lowered)
+            + 0.5 * _weighted_overlap(query_set, terms.title_terms, idf)
+            for terms in documents
+        ]
+    )
+    return bm25_share + lexical + 0.2 * (1.0 - recency_rank) + 0.5 * votes_share
+
+
+def compute_signals(
+    query: IncidentQuery, candidates: Sequence[ChangeRecord], context: SignalContext, n_window: int | None = None
+) -> Signals:
+    """The signals of every candidate, keyed by ``FEATURE_NAMES``, and any that failed.
+    ``n_window``: how many changes the window held when ``candidates`` are the prefilter's cut."""
     n = len(candidates)
     if n == 0:
         return Signals([])
@@ -311,7 +345,7 @@ def compute_signals(query: IncidentQuery, candidates: Sequence[ChangeRecord], co
                 "similar_incidents": float(similar[index]),
                 "similar_incidents_share": float(similar_share[index]),
                 "place_broke_before": float(broke_before[index]),
-                "log_candidates": math.log1p(n),
+                "log_candidates": math.log1p(n_window or n),
                 "query_terms": math.log1p(len(query_set)),
             }
         )
