@@ -217,17 +217,20 @@ def _weighted_overlap(query: set[str], terms: set[str], idf: dict[str, float]) -
     return math.fsum(idf.get(term, 0.0) for term in query & terms) / total
 
 
+def _query_words(query: IncidentQuery) -> tuple[list[str], set[str], set[str], str]:
+    """The incident's tokens, their set, the identifiers it pasted, and its lowered text."""
+    text = query.full_text
+    query_terms = tokens(text)
+    return query_terms, set(query_terms), identifiers(text), text.lower()
+
+
 def prefilter_scores(
     query: IncidentQuery, candidates: Sequence[ChangeRecord], neighbourhood: Neighbourhood | None
 ) -> np.ndarray:
     """Cheap scores for cutting a huge window to a few hundred before the full signals: the
     lexical part of the heuristic blend, recency, and where earlier changes described like the
     incident landed (dictionary lookups; tokenised changes are cached across incidents)."""
-    text = query.full_text
-    query_terms = tokens(text)
-    query_set = set(query_terms)
-    query_identifiers = identifiers(text)
-    lowered = text.lower()
+    query_terms, query_set, query_identifiers, lowered = _query_words(query)
     documents = [change_terms(change) for change in candidates]
     bm25, idf = _bm25(query_terms, documents)
     _rank, bm25_share = _rank_share(bm25)
@@ -257,11 +260,7 @@ def compute_signals(
     if n == 0:
         return Signals([])
     failures: list[UnavailableEvidence] = []
-    text = query.full_text
-    query_terms = tokens(text)
-    query_set = set(query_terms)
-    query_identifiers = identifiers(text)
-    lowered = text.lower()
+    query_terms, query_set, query_identifiers, lowered = _query_words(query)
     documents = [change_terms(change) for change in candidates]
 
     bm25, idf = _bm25(query_terms, documents)
