@@ -18,8 +18,7 @@ import numpy as np
 import structlog
 from langgraph.graph import END, START, StateGraph
 
-from knowledge.changes import ChangeRecord, changes_landed_between
-from knowledge.db import session_scope
+from knowledge.changes import ChangeRecord
 from knowledge.errors import CulpritError
 from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, RcaAnswer, SuggestedChange
 from tools.rca.confidence import Assessment, assess, query_term_count
@@ -28,7 +27,7 @@ from tools.rca.explain import explain, family_contributions, why_first
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.local import LocalJudge
 from tools.rca.resources import RcaResources
-from tools.rca.store import store_answer
+from tools.rca.store import store_answer, window_changes
 from tools.rca.retrieval import Retrieved, retrieve
 from tools.rca.signals.features import SignalContext
 from tools.rca.signals.similar_changes import Neighbourhood
@@ -71,9 +70,7 @@ def load_candidates(state: RcaState) -> dict[str, Any]:
     started = time.perf_counter()
     query = state["query"]
     window = timedelta(days=state["resources"].window_days)
-    with session_scope(state["database_url"]) as session:
-        changes = changes_landed_between(session, query.started_at - window, query.started_at, query.repo)
-        candidates = [change.record() for change in changes]
+    candidates = window_changes(state["database_url"], query.started_at - window, query.started_at, query.repo)
     notes = list(state.get("notes", []))
     resources = state["resources"]
     embeddings = resources.embeddings

@@ -1,4 +1,4 @@
-"""A monorepo-sized window is cut by cheap signals before the expensive ones, keeping what matters."""
+"""A monorepo-sized window: read once per process, then cut by cheap signals before the expensive ones."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+from knowledge.changes import changes_landed_between
+from knowledge.db import session_scope
+from knowledge.ingest.change_store import store_changes
+from knowledge.ingest.progress import Silent
 from tests.changes import change_record
+from tools.rca.store import window_changes
 from tools.rca.answers import IncidentQuery
 from tools.rca.retrieval import PREFILTER_KEEP, PREFILTER_NEWEST, prefilter, retrieve
 from tools.rca.signals.features import SignalContext
@@ -45,3 +50,24 @@ def test_a_huge_window_keeps_the_named_change_and_the_newest_and_counts_every_ca
     assert retrieved.n_candidates == len(window) and len(retrieved.kept) == 300
     assert retrieved.kept[0].change_id == "culprit01"
     assert retrieved.kept[0].features["log_candidates"] == math.log1p(len(window))
+
+
+def test_the_window_is_read_whole_once_and_still_sees_new_changes(database_url: str, tmp_path) -> None:  # noqa: ANN001
+    first = [change_record(f"w{i}", f"change {i}", NOW - timedelta(hours=i + 1), [f"src/m{i}.c"], body="b")
+             for i in range(5)]
+    store_changes(database_url, first, Silent())
+    start = NOW - timedelta(days=14)
+    read = window_changes(database_url, start, NOW)
+    with session_scope(database_url) as session:
+        assert read == [change.record() for change in changes_landed_between(session, start, NOW)]
+    store_changes(database_url, [change_record("w9", "late change", NOW - timedelta(minutes=5), ["src/late.c"])], Silent())
+    again = window_changes(database_url, start, NOW)
+    assert [change.id for change in again] == ["w9", "w0", "w1", "w2", "w3", "w4"]
+    assert window_changes(database_url, start, NOW - timedelta(hours=3)) == read[3:]  # [start, end)
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    from knowledge.db import migrate
+
+    migrate(other)
+    store_changes(other, [change_record("w0", "same id, another store", NOW - timedelta(hours=1), ["x.c"])], Silent())
+    assert [change.title for change in window_changes(other, start, NOW)] == ["same id, another store"]
