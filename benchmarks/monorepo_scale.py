@@ -6,7 +6,8 @@ one repository over 14 days, trains the local judge on 60 curl cases, then
 answers incidents with ``run_rca`` (database read included, nothing stored)
 and prints per-stage and whole p50/p95, how many changes reached the full
 signals and the ranker, and the peak RSS. The first incident is reported
-apart: it tokenises every change once (later ones reuse that).
+apart: it reads every change whole and tokenises it once (later ones read
+ids and reuse both).
 
     .venv/bin/python benchmarks/monorepo_scale.py [--changes 50000] [--queries 20]
 
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--admin-url", default=ADMIN_URL)
+    parser.add_argument("--database", help="an existing database this script filled before (kept, not refilled)")
     args = parser.parse_args()
 
     repos = ("curl__curl", "git__git", "haproxy__haproxy")
@@ -68,16 +70,18 @@ def main() -> None:
         for index, commit in enumerate(commits)
     ]
 
-    name = f"culprit_scale_{uuid.uuid4().hex[:10]}"
+    name = args.database or f"culprit_scale_{uuid.uuid4().hex[:10]}"
     admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    if not args.database:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = args.admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate(url)
-        started = time.perf_counter()
-        store_changes(url, window, Silent())
-        print(f"stored {len(window)} changes in {time.perf_counter() - started:.0f} s (database {name})")
+        if not args.database:
+            migrate(url)
+            started = time.perf_counter()
+            store_changes(url, window, Silent())
+            print(f"stored {len(window)} changes in {time.perf_counter() - started:.0f} s (database {name})")
         resources = RcaResources(model=model, embeddings=None, min_confidence=0.0)
         asked = curl_cases[-args.queries :]
         queries = [
@@ -85,7 +89,7 @@ def main() -> None:
             for index, case in enumerate(asked)
         ]
         first = run_rca(queries[0], database_url=url, resources=resources, persist=False)
-        print(f"first incident (tokenises every change once): {first.timings_ms['total']:.0f} ms "
+        print(f"first incident (reads and tokenises every change once): {first.timings_ms['total']:.0f} ms "
               f"({first.n_candidates} candidates, {first.n_retrieved} ranked)")
         totals, stages, retrieved = [], {}, []
         for query in queries:
@@ -102,8 +106,9 @@ def main() -> None:
         print(f"peak RSS {_peak_rss_mb():.0f} MB")
     finally:
         get_engine(url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not args.database:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

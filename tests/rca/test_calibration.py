@@ -31,7 +31,7 @@ def _outcomes(seed: int, n: int) -> tuple[list[list[float]], list[bool], list[st
     rows, hits, repos = [], [], []
     for index in range(n):
         mass_logit = rng.normal(1.0, 2.0)
-        rows.append([rng.random(), rng.random() * 2, rng.random(), rng.normal(), 5.0, mass_logit, 2.0])
+        rows.append([rng.random(), rng.random() * 2, rng.random(), rng.normal(), 5.0, mass_logit, 2.0, 2.0 * mass_logit])
         hits.append(bool(rng.random() < 1 / (1 + np.exp(-mass_logit))))
         repos.append(("curl", "git", "haproxy")[index % 3])
     return rows, hits, repos

@@ -23,6 +23,7 @@ from tools.rca.answers import CandidateChange, JudgedChange
 
 CONFIDENCE_FEATURES = (
     "margin_top2", "margin_top5", "entropy", "top_score", "log_candidates", "mass_logit", "log_query_terms",
+    "mass_by_words",
 )
 # The calibrations tried, by name: (columns of CONFIDENCE_FEATURES, inverse regularisation C).
 CALIBRATIONS: dict[str, tuple[tuple[int, ...], float]] = {
@@ -31,6 +32,8 @@ CALIBRATIONS: dict[str, tuple[tuple[int, ...], float]] = {
     "score shape + mass + words, strong prior": ((0, 1, 2, 3, 4, 5, 6), 0.05),
     "mass + words": ((5, 6), 1.0),
     "mass + candidates + words": ((4, 5, 6), 1.0),
+    # The score mass means more when the report says more: full texts and symptoms apart.
+    "mass by words + shape": ((0, 3, 4, 5, 6, 7), 1.0),
 }
 BINS = 10
 CURVE_LEVELS = tuple(round(level / 20, 2) for level in range(1, 20))
@@ -68,6 +71,7 @@ def confidence_features(
         math.log1p(n_candidates),
         math.log(mass / (1 - mass)),
         math.log1p(n_query_terms),
+        math.log(mass / (1 - mass)) * math.log1p(n_query_terms),
     ]
 
 
