@@ -227,28 +227,48 @@ def _query_words(query: IncidentQuery) -> tuple[list[str], set[str], set[str], s
 def prefilter_scores(
     query: IncidentQuery, candidates: Sequence[ChangeRecord], neighbourhood: Neighbourhood | None
 ) -> np.ndarray:
-    """Cheap scores for cutting a huge window to a few hundred before the full signals: the
-    lexical part of the heuristic blend, recency, and where earlier changes described like the
-    incident landed (dictionary lookups; tokenised changes are cached across incidents)."""
-    query_terms, query_set, query_identifiers, lowered = _query_words(query)
+    """Cheap scores for cutting a huge window to a few hundred before the full signals: BM25,
+    pasted identifiers, file names and title overlap (the lexical part of the heuristic blend),
+    recency, and where earlier changes described like the incident landed.
+
+    Built for 50,000 changes: one set intersection per change finds the query words it holds
+    (tokenised changes are cached across incidents), and only those changes are scored further."""
+    _terms, query_set, query_identifiers, lowered = _query_words(query)
     documents = [change_terms(change) for change in candidates]
-    bm25, idf = _bm25(query_terms, documents)
+    n = len(documents)
+    shared = [query_set.intersection(doc.all_terms) for doc in documents]
+    containing = Counter(term for words in shared for term in words)
+    idf = {
+        term: math.log(1 + (n - containing[term] + 0.5) / (containing[term] + 0.5)) for term in sorted(query_set)
+    }
+    lengths = np.fromiter((doc.length for doc in documents), dtype=np.float64, count=n)
+    norms = _K1 * (1 - _B + _B * lengths / max(float(lengths.mean()), 1.0)) if n else lengths
+    bm25 = np.zeros(n)
+    title = np.zeros(n)
+    idf_total = math.fsum(idf.values()) or 1.0
+    for index, words in enumerate(shared):
+        if words:
+            counts = documents[index].all_terms
+            bm25[index] = math.fsum(
+                idf[term] * counts[term] * (_K1 + 1) / (counts[term] + norms[index]) for term in sorted(words)
+            )
+            in_title = words & documents[index].title_terms
+            title[index] = math.fsum(idf[term] for term in sorted(in_title)) / idf_total if in_title else 0.0
     _rank, bm25_share = _rank_share(bm25)
     started = query.started_at.timestamp()
     recency_rank, _ = _rank_share(np.array([change.landed_time.timestamp() - started for change in candidates]))
-    votes = np.zeros(len(candidates))
-    if neighbourhood is not None:
+    votes = np.zeros(n)
+    if neighbourhood is not None and neighbourhood.shares:
         votes = np.array([neighbourhood.score(change.paths)[1] for change in candidates])
     _votes_rank, votes_share = _rank_share(votes)
-    lexical = np.array(
+    named = np.array(
         [
-            0.4 * min(sum(1 for name in query_identifiers if name in terms.haystack), 3)
-            + 0.3 * sum(1 for name in terms.files if len(name) > 3 and name in lowered)
-            + 0.5 * _weighted_overlap(query_set, terms.title_terms, idf)
-            for terms in documents
+            0.4 * min(sum(1 for name in query_identifiers if name in doc.haystack), 3)
+            + 0.3 * sum(1 for name in doc.files if len(name) > 3 and name in lowered)
+            for doc in documents
         ]
     )
-    return bm25_share + lexical + 0.2 * (1.0 - recency_rank) + 0.5 * votes_share
+    return bm25_share + named + 0.5 * title + 0.2 * (1.0 - recency_rank) + 0.5 * votes_share
 
 
 def compute_signals(
