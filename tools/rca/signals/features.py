@@ -27,7 +27,7 @@ import structlog
 from knowledge.changes import ChangeRecord
 from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
-from tools.rca.signals.component_map import ComponentMap, commit_words
+from tools.rca.signals.component_map import ComponentMap, change_units, commit_words
 from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.past_incidents import PastIncidents, past_incident_signals
 from tools.rca.signals.risk import file_names, only_docs, only_tests, risk_labels, touches_code
@@ -246,7 +246,11 @@ def prefilter_scores(
     bm25 = np.zeros(n)
     title = np.zeros(n)
     idf_total = math.fsum(idf.values()) or 1.0
+    # Words in more than a tenth of the window barely move BM25 (idf under log 10): a change
+    # holding only those is left at zero, so a long full-text report does not score every change.
+    telling = {term for term, count in containing.items() if count <= max(n // 10, 1)}
     for index, words in enumerate(shared):
+        words = words & telling
         if words:
             counts = documents[index].all_terms
             bm25[index] = math.fsum(
@@ -259,15 +263,16 @@ def prefilter_scores(
     recency_rank, _ = _rank_share(np.array([change.landed_time.timestamp() - started for change in candidates]))
     votes = np.zeros(n)
     if neighbourhood is not None and neighbourhood.shares:
-        votes = np.array([neighbourhood.score(change.paths)[1] for change in candidates])
+        shares = neighbourhood.shares  # the share part of Neighbourhood.score, without its lifts
+        votes = np.array(
+            [max((shares.get(unit, 0.0) for unit in change_units(change.paths)), default=0.0) for change in candidates]
+        )
     _votes_rank, votes_share = _rank_share(votes)
-    named = np.array(
-        [
-            0.4 * min(sum(1 for name in query_identifiers if name in doc.haystack), 3)
-            + 0.3 * sum(1 for name in doc.files if len(name) > 3 and name in lowered)
-            for doc in documents
-        ]
-    )
+    named = 0.3 * np.array([sum(1 for name in doc.files if len(name) > 3 and name in lowered) for doc in documents])
+    if query_identifiers:
+        named += 0.4 * np.array(
+            [min(sum(1 for name in query_identifiers if name in doc.haystack), 3) for doc in documents]
+        )
     return bm25_share + named + 0.5 * title + 0.2 * (1.0 - recency_rank) + 0.5 * votes_share
 
 
