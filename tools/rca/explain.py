@@ -142,6 +142,9 @@ def _facts(query: IncidentQuery, change: ChangeRecord, context: Context) -> tupl
         own_words = terms.known_by if learned_from else None
         _score, pairs = context.component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
+    shared = context.neighbourhood.strongest(change.paths) if context.neighbourhood is not None else None
+    if shared:
+        places.append(shared[0])
     ownership = context.ownership
     owners = ownership.owners_of(change.paths)
     services = ownership.services_of(change.paths)
