@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -122,7 +123,9 @@ def _assert_facts_agree(family: str, sentence: str, features: dict[str, float]) 
     elif family == "ownership and dependency path":
         assert features["owner_match"] > 0 or features["service_distance"] < 9, sentence
     elif family == "timing":
-        assert f"newer than {1 - features['recency_rank']:.0%}" in sentence
+        n = round(math.expm1(features["log_candidates"]))
+        older = round((1 - features["recency_rank"]) * (n - 1))
+        assert (f"newer than {older} of the {n} changes" in sentence) or (older == n - 1 and "the newest of" in sentence)
 
 
 def test_sums_of_family_contributions_are_the_scores_relative_to_the_window(

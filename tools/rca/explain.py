@@ -254,8 +254,11 @@ def _ownership(query: IncidentQuery, evidence: Evidence) -> str | None:
 def _timing(evidence: Evidence, features: dict[str, float], n_candidates: int) -> str:
     said = f"Landed {duration_words(evidence.minutes_before_incident)} before the incident started"
     if "recency_rank" in features and n_candidates > 1:
-        newer_than = 1.0 - features["recency_rank"]
-        said += f", newer than {newer_than:.0%} of the {n_candidates} changes in the window"
+        older = round((1.0 - features["recency_rank"]) * (n_candidates - 1))
+        if older == n_candidates - 1:
+            said += f", the newest of the {n_candidates} changes in the window"
+        else:
+            said += f", newer than {older} of the {n_candidates} changes in the window"
     return said + "."
 
 
