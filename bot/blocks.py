@@ -92,6 +92,8 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
     blocks: list[Block] = [_heading(answer), _incident_section(answer), _summary_context(answer)]
     if answer.confident and answer.suggestions:
         blocks.append({"type": "divider"})
+        if answer.why_first:
+            blocks.append(context(f"🥇 {escape(answer.why_first)}", block_id="why-first"))
         for suggestion in answer.suggestions[:5]:
             blocks.extend(suggestion_blocks(suggestion, answer))
     elif answer.stale_sources:
@@ -137,6 +139,10 @@ def _incident_section(answer: RcaAnswer) -> Block:
 def _summary_context(answer: RcaAnswer) -> Block:
     withheld_as_stale = not answer.confident and answer.stale_sources
     items = [] if withheld_as_stale else [f"confidence *{percent(answer.confidence)}*"]
+    if answer.expected_hit_rate and not withheld_as_stale:
+        items.append(escape(answer.expected_hit_rate))
+    if not answer.calibrated:
+        items.append(f"uncalibrated: {escape(answer.uncalibrated_because)}")
     if answer.n_candidates:
         items.append(f"{answer.n_candidates} changes landed in the window, {answer.n_retrieved} kept for ranking")
     judges = sorted({suggestion.judge for suggestion in answer.suggestions})
@@ -164,24 +170,25 @@ def suggestion_blocks(suggestion: SuggestedChange, answer: RcaAnswer) -> list[Bl
     return blocks
 
 
+FAMILY_MARKS = {
+    "words": "🔤",
+    "component map": "🧭",
+    "similar changes": "🪞",
+    "past incidents": "📚",
+    "ownership and dependency path": "🕸️",
+    "timing": "⏱️",
+    "size and risk": "⚠️",
+}
+SHOWN_REASONS = 3
+
+
 def evidence_lines(evidence: Evidence) -> list[str]:
-    """The facts behind a score, each one checkable by the responder."""
-    lines: list[str] = []
-    if evidence.owners:
-        owners = ", ".join(evidence.owners[:4])
-        lines.append(f"👥 owners: {escape(owners)}" + (" (own the impacted service)" if evidence.owner_match else ""))
-    if evidence.dependency_path:
-        lines.append("🕸️ dependency path: " + escape(" → ".join(evidence.dependency_path)))
-    elif evidence.services:
-        lines.append("🧩 services: " + escape(", ".join(evidence.services[:5])))
-    if evidence.matched_terms:
-        lines.append("🔤 matched terms: " + escape(", ".join(evidence.matched_terms[:8])))
-    if evidence.matched_paths:
-        lines.append("📁 files: " + escape(", ".join(f"`{path}`" for path in evidence.matched_paths[:4])))
-    if evidence.size or evidence.risk:
-        lines.append("⚠️ " + escape(", ".join(filter(None, [evidence.size, *evidence.risk]))))
-    lines.extend(f"💬 {escape(sentence)}" for sentence in evidence.sentences[:2])
-    return lines[:10]
+    """The two or three reasons that raised the change most, strongest first, each with its facts;
+    evidence that did not help its rank is left out."""
+    return [
+        f"{FAMILY_MARKS.get(reason.family, '💬')} {escape(reason.sentence)}"
+        for reason in evidence.reasons[:SHOWN_REASONS]
+    ]
 
 
 def feedback_actions(suggestion_id: int) -> Block:

@@ -20,28 +20,25 @@ import numpy as np
 import structlog
 from langgraph.graph import END, START, StateGraph
 
-from knowledge.changes import ChangeRecord, changes_landed_between
-from knowledge.db import session_scope
+from knowledge.changes import ChangeRecord
 from knowledge.errors import CulpritError
-from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
+from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
+from tools.rca.confidence import Assessment, assess, query_term_count
 from tools.rca.deadline import Deadline, check_deadline, current_deadline
 from tools.rca.election import ElectionResult, elect
-from tools.rca.explain import explain
+from tools.rca.explain import explain, family_contributions, why_first
 from tools.rca.freshness import source_freshness
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.local import LocalJudge
 from tools.rca.resources import RcaResources
-from tools.rca.store import store_answer
+from tools.rca.store import store_answer, window_changes
 from tools.rca.retrieval import Retrieved, retrieve
-from tools.rca.signals.component_map import ComponentMap
 from tools.rca.signals.features import SignalContext
-from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.similar_changes import Neighbourhood
 
 log = structlog.get_logger(__name__)
 
 _MAX_LAZY_EMBED = 2000
-_UNCALIBRATED_CONFIDENCE = 0.5
 
 
 class RcaState(TypedDict, total=False):
@@ -56,7 +53,9 @@ class RcaState(TypedDict, total=False):
     similar_changes: Neighbourhood | None
     election: ElectionResult
     confidence: float
+    assessment: Assessment
     suggestions: list[SuggestedChange]
+    why_first: str
     answer: RcaAnswer
     notes: list[str]
     timings_ms: dict[str, float]
@@ -77,9 +76,7 @@ def load_candidates(state: RcaState) -> dict[str, Any]:
     started = time.perf_counter()
     query = state["query"]
     window = timedelta(days=state["resources"].window_days)
-    with session_scope(state["database_url"]) as session:
-        changes = changes_landed_between(session, query.started_at - window, query.started_at, query.repo)
-        candidates = [change.record() for change in changes]
+    candidates = window_changes(state["database_url"], query.started_at - window, query.started_at, query.repo)
     notes = list(state.get("notes", []))
     resources = state["resources"]
     embeddings = resources.embeddings
@@ -156,78 +153,96 @@ def rank_changes(state: RcaState) -> dict[str, Any]:
 
 
 def gate(state: RcaState) -> dict[str, Any]:
-    """A calibrated probability that the five hold the root cause.
+    """A calibrated probability that the five hold the root cause, or a computed one labelled
+    uncalibrated with the reason.
 
     The calibration was fit on the local ranker's scores, so when another judge
     (an LLM) picked the five, the local ranker scores them again for the gate."""
     model = state["resources"].model
     winners = state["election"].winners
-    n_candidates = state["retrieved"].n_candidates
+    kept = state["retrieved"].kept
     if model is not None:
         if any(choice.judge != "local" for choice in winners):
-            by_id = {change.change_id: change for change in state["retrieved"].kept}
+            by_id = {change.change_id: change for change in kept}
             winners = LocalJudge(model).rank(
                 state["query"], [by_id[choice.change_id] for choice in winners], len(winners)
             )
-        confidence = model.confidence.probability(winners, n_candidates)
+        kept_scores = model.score(kept)
     else:
-        confidence = _UNCALIBRATED_CONFIDENCE if winners else 0.0
-    return {"confidence": confidence}
+        kept_scores = np.array([change.retrieval_score for change in kept])
+    assessment = assess(
+        model.confidence if model is not None else None, winners, state["retrieved"].n_candidates,
+        kept_scores, query_term_count(kept),
+    )
+    return {"confidence": assessment.confidence, "assessment": assessment}
 
 
 def is_confident(state: RcaState) -> str:
-    confident = bool(state["election"].winners) and state["confidence"] >= state["resources"].min_confidence
-    return "explain" if confident else "withhold"
+    """Answer when the confidence reaches the threshold; without a trained ranker there is
+    nothing to measure it against, so the answer is given and says so."""
+    if not state["election"].winners:
+        return "withhold"
+    if state["resources"].model is None:
+        return "explain"
+    return "explain" if state["confidence"] >= state["resources"].min_confidence else "withhold"
 
 
-def _suggestions(state: RcaState) -> list[SuggestedChange]:
-    """The finalists with evidence; each carries its share of the overall confidence."""
+def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
+    """The finalists with their reasons (from the ranker's own contributions), each with its
+    share of the overall confidence; and one line on why #1 beats #2."""
     resources = state["resources"]
     query = state["query"]
-    by_id = {change.change_id: change for change in state["retrieved"].kept}
+    kept = state["retrieved"].kept
+    by_id = {change.change_id: change for change in kept}
+    parts = dict(zip(by_id, family_contributions(resources.model, kept), strict=True))
     winners = state["election"].winners
     scores = np.array([choice.score for choice in winners], dtype=np.float64)
     shares = np.exp(scores - scores.max()) if len(scores) else scores
     shares = shares / shares.sum() if len(scores) else shares
-    component_map = resources.model.component_map(query.repo) if resources.model else None
-    similar = state.get("similar_changes")
     suggestions = []
     for rank, (choice, share) in enumerate(zip(winners, shares, strict=True), start=1):
-        change = by_id[choice.change_id].change
+        candidate = by_id[choice.change_id]
         suggestions.append(
             SuggestedChange(
                 rank=rank,
-                change=change,
+                change=candidate.change,
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
-                evidence=_evidence(query, change, resources, component_map, similar),
+                evidence=_evidence(state, candidate, parts[choice.change_id]),
             )
         )
-    return suggestions
+    line = ""
+    if len(suggestions) > 1:
+        first, second = suggestions[0].change_id, suggestions[1].change_id
+        line = why_first(parts[first], parts[second], suggestions[0].evidence.reasons)
+    return suggestions, line
 
 
-def _evidence(
-    query: IncidentQuery,
-    change: ChangeRecord,
-    resources: RcaResources,
-    component_map: ComponentMap | None,
-    similar: Neighbourhood | None,
-) -> Evidence:
-    """The change's evidence; if explaining fails, the facts that need no model (timing, size, risk)."""
+def _evidence(state: RcaState, candidate: CandidateChange, contributions: dict[str, float]) -> Evidence:
+    """The change's reasons; if explaining fails, those that need no learned part (timing, size, risk)."""
+    resources, query = state["resources"], state["query"]
+    model = resources.model
+    known = {"features": candidate.features, "contributions": contributions,
+             "n_candidates": state["retrieved"].n_candidates}
     try:
-        return explain(query, change, resources.ownership, component_map, similar)
+        return explain(
+            query, candidate.change, resources.ownership, model.component_map(query.repo) if model else None,
+            state.get("similar_changes"), past=model.past_incidents if model else None, **known,
+        )
     except Exception as error:  # noqa: BLE001 - a suggestion without its reasons beats no answer
-        log.warning("explaining failed", incident_id=query.incident_id, change=change.id, error=repr(error))
-        return explain(query, change, OwnershipContext(), None, None)
+        log.warning("explaining failed", incident_id=query.incident_id, change=candidate.change_id, error=repr(error))
+        return explain(query, candidate.change, **known)
 
 
 def explain_suggestions(state: RcaState) -> dict[str, Any]:
     started = time.perf_counter()
-    return {"suggestions": _suggestions(state), "timings_ms": _timed("explain", state, started)}
+    suggestions, line = _suggestions(state)
+    return {"suggestions": suggestions, "why_first": line, "timings_ms": _timed("explain", state, started)}
 
 
 def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange], signals: list[str]) -> RcaAnswer:
+    assessment = state.get("assessment") or Assessment(0.0, True)
     return RcaAnswer(
         incident=state["query"],
         confident=confident,
@@ -240,6 +255,10 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
         freshness=list(state.get("freshness", [])),
+        why_first=state.get("why_first", "") if confident else "",
+        calibrated=assessment.calibrated,
+        uncalibrated_because=assessment.uncalibrated_because,
+        expected_hit_rate=assessment.hit_rate if confident else "",
     )
 
 
@@ -261,7 +280,7 @@ def withhold(state: RcaState) -> dict[str, Any]:
     else:
         signals = [
             f"{suggestion.change_id[:10]} \"{suggestion.change.title}\": " + " ".join(suggestion.evidence.sentences[:2])
-            for suggestion in _suggestions(state)[:3]
+            for suggestion in _suggestions(state)[0][:3]
         ]
     return {"answer": _answer(state, False, [], signals)}
 

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     # tools.rca.election keeps 5 finalists per round, so a batch must hold more to shrink the field.
     batch_size: int = Field(20, ge=6, description="a whole number of changes above 5 (each round keeps 5)")
     min_confidence: float = Field(0.5, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.5")
+    # When set, replaces min_confidence: the threshold is read off the model's held-out precision curve.
+    target_precision: float | None = Field(None, gt=0, le=1, description="a precision above 0 and at most 1, e.g. 0.9")
     ranker_path: Path | None = None
 
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))

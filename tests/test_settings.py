@@ -41,6 +41,8 @@ CASES = [
      'CULPRIT_ALLOWED_USERS="U0123": input should be a valid list; set it to a JSON list of user ids, e.g. ["U0123"]'),
     (RCA, "CULPRIT_MIN_CONFIDENCE", "5",
      "CULPRIT_MIN_CONFIDENCE=5: input should be less than or equal to 1; set it to a confidence from 0 to 1, e.g. 0.5"),
+    (RCA, "CULPRIT_TARGET_PRECISION", "0",
+     "CULPRIT_TARGET_PRECISION=0: input should be greater than 0; set it to a precision above 0 and at most 1, e.g. 0.9"),
     (["reports", "trends"], "CULPRIT_OTHER_CONFIDENCE", "-0.1",
      ("CULPRIT_OTHER_CONFIDENCE=-0.1: input should be greater than or equal to 0; "
       "set it to a confidence from 0 to 1, e.g. 0.4")),

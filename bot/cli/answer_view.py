@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from bot.blocks import duration
+from bot.blocks import SHOWN_REASONS, duration
 from bot.cli.console import console
 from tools.rca.answers import RcaAnswer
 
@@ -33,6 +33,8 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
             f"{answer.n_candidates} changes checked):",
             highlight=False,
         )
+        if answer.why_first:
+            console.print(f"[dim]{answer.why_first}[/]", highlight=False, soft_wrap=True)
         for suggestion in answer.suggestions:
             mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in answer_key else ""
             console.print(
@@ -42,8 +44,12 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
                 highlight=False,
                 soft_wrap=True,
             )
-            for sentence in suggestion.evidence.sentences:
-                console.print(f"     [dim]- {sentence}[/]", highlight=False, soft_wrap=True)
+            for reason in suggestion.evidence.reasons[:SHOWN_REASONS]:
+                console.print(f"     [dim]- {reason.sentence}[/]", highlight=False, soft_wrap=True)
+    if answer.expected_hit_rate:
+        console.print(answer.expected_hit_rate, highlight=False, soft_wrap=True)
+    if not answer.calibrated:
+        console.print(f"[yellow]confidence uncalibrated: {answer.uncalibrated_because}[/]", highlight=False, soft_wrap=True)
     if answer.wiki:
         console.print("\n[bold]Related wiki pages[/]:", highlight=False)
         for hit in answer.wiki:

@@ -146,11 +146,12 @@ def register(app: typer.Typer) -> None:
         if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
         query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
-        result = run_rca(query, database_url=settings.resolved_database_url, resources=load_resources(settings))
+        resources = load_resources(settings)
+        result = run_rca(query, database_url=settings.resolved_database_url, resources=resources)
         if json_output:
             print_json(result.to_dict())
         else:
-            print_answer(result, settings.min_confidence)
+            print_answer(result, resources.min_confidence)
 
     @app.command("train")
     def train(
@@ -185,6 +186,8 @@ def register(app: typer.Typer) -> None:
             "features": len(model.feature_names),
             "uses_embeddings": model.uses_embeddings,
             "confidence_prior": round(model.confidence.prior, 4),
+            "calibration": model.confidence.method,
+            "leave_one_repository_out_ece": model.confidence.loro_ece,
             "ingested_changes_embedded": ingested.embedded if ingested else 0,
         }
         if json_output:
@@ -242,6 +245,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--symptom-only", help="Keep only a symptom: first sentence, no paths or code names.")
         ] = False,
         no_embeddings: NoEmbeddings = False,
+        plot: Annotated[
+            Path | None, typer.Option("--plot", help="Draw the reliability diagram and precision/reach curve to this PNG.")
+        ] = None,
         json_output: JsonOutput = False,
     ) -> None:
         """Replay later past incidents per repository and score the answers against baselines."""
@@ -261,6 +267,7 @@ def register(app: typer.Typer) -> None:
             judge_kind=judge,
             batch_size=settings.batch_size,
             min_confidence=settings.min_confidence,
+            target_precision=settings.target_precision,
         )
         with stage_progress() as report:
             embeddings = _embeddings_for(history, no_embeddings, settings.data_dir, report)
@@ -268,6 +275,10 @@ def register(app: typer.Typer) -> None:
                 history, replay_incident, lambda trained: make_judge(judge, trained, settings), options, embeddings,
                 model, report,
             )
+        if plot is not None:
+            from tools.rca.history.plots import plot_calibration
+
+            plot_calibration(summary, plot)
         if json_output:
             print_json(summary)
         else:

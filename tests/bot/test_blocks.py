@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.blocks import duration, escape, rca_message, reply_message, with_vote
 from tests.changes import change_record
-from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, SuggestedChange, WikiHit
+from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, Reason, SuggestedChange, WikiHit
 
 STARTED = datetime(2024, 5, 1, 9, 40, tzinfo=UTC)
 
@@ -32,7 +32,12 @@ def _suggestion(rank: int, suggestion_id: int | None = None) -> SuggestedChange:
             minutes_before_incident=37 * rank,
             size="small",
             risk=["config"],
-            sentences=["Landed 37 minutes before the incident."],
+            reasons=[
+                Reason("ownership and dependency path", 1.2, "Owned by team-payments, who own the impacted service."),
+                Reason("words", 0.7, "Shares these words with the incident: card, 502."),
+                Reason("timing", 0.3, "Landed 37 minutes before the incident started."),
+                Reason("size and risk", 0.05, "Size: small; it touches config files."),
+            ],
         ),
         suggestion_id=suggestion_id,
     )
@@ -47,6 +52,8 @@ def _answer(confident: bool = True, **extra) -> RcaAnswer:
         suggestions=[_suggestion(rank, 100 + rank) for rank in range(1, 6)] if confident else [],
         n_candidates=134,
         n_retrieved=40,
+        why_first="#1 ranks above #2 mostly on ownership and dependency path (70% of what puts it ahead).",
+        expected_hit_rate="In past incidents like this, the cause was among these five 7 times in 10.",
         **extra,
     )
 
@@ -61,8 +68,12 @@ def test_a_confident_answer_lists_five_suggestions_each_with_its_vote_buttons() 
     assert "&lt;with&gt; &amp; brackets" in first
     assert "by *Dana*" in first and "landed *37 min* before" in first and "confidence *80%*" in first
     evidence = message.blocks[message.blocks.index(next(b for b in message.blocks if b.get("block_id") == "suggestion-1")) + 1]
-    texts = " ".join(element["text"] for element in evidence["elements"])
-    assert "team-payments (own the impacted service)" in texts and "checkout → payments" in texts
+    texts = [element["text"] for element in evidence["elements"]]
+    assert texts == [
+        "🕸️ Owned by team-payments, who own the impacted service.",
+        "🔤 Shares these words with the incident: card, 502.",
+        "⏱️ Landed 37 minutes before the incident started.",
+    ]  # the three strongest, strongest first; the weakest is left out
     actions = next(block for block in message.blocks if block.get("block_id") == "feedback-101")
     assert [(b["action_id"], b["value"]) for b in actions["elements"]] == [
         ("feedback_up", "101"), ("feedback_down", "101"), ("confirm_cause", "101")
@@ -72,6 +83,17 @@ def test_a_confident_answer_lists_five_suggestions_each_with_its_vote_buttons() 
     assert "*Payments runbook* › 502s (`runbooks/payments.md`)" in wiki["text"]["text"]
     incident = next(block for block in message.blocks if block.get("block_id") == "incident")["text"]["text"]
     assert "<!date^1714556400^" in incident and "`inc-1`" in incident
+    summary = message.blocks[2]["elements"][0]["text"]
+    assert "the cause was among these five 7 times in 10" in summary and "uncalibrated" not in summary
+    why = next(block for block in message.blocks if block.get("block_id") == "why-first")["elements"][0]["text"]
+    assert why.startswith("🥇 #1 ranks above #2 mostly on ownership")
+
+
+def test_an_uncalibrated_confidence_says_so_and_why() -> None:
+    answer = _answer(calibrated=False, uncalibrated_because="no trained ranker; run `culprit train`")
+    answer.expected_hit_rate = ""
+    summary = rca_message(answer).blocks[2]["elements"][0]["text"]
+    assert "uncalibrated: no trained ranker; run `culprit train`" in summary
 
 
 def test_unstored_suggestions_get_no_buttons() -> None:

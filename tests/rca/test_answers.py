@@ -51,7 +51,8 @@ def test_explanation_names_owner_path_terms_and_timing() -> None:
     assert evidence.minutes_before_incident == 90.0
     assert "build" in evidence.risk
     text = " ".join(evidence.sentences)
-    assert "90 minutes before" in text and "@web-team" in text and "checkout -> http-client" in text
+    assert "90 minutes before" in text and "checkout -> http-client" in text
+    assert "@web-team" not in text  # owners of a service other than the impacted one are no reason
 
 
 def _resources(model: RankerModel, min_confidence: float) -> RcaResources:

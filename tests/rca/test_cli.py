@@ -16,11 +16,18 @@ runner = CliRunner()
 
 def test_backtest_json_has_the_headline_keys(history_files: tuple[Path, Path], data_dir: Path) -> None:
     cases, commits = history_files
+    plot = data_dir / "calibration.png"
     result = runner.invoke(
-        app, ["backtest", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json"]
+        app, ["backtest", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json", "--plot", str(plot)]
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for numbers in (summary, *summary["per_repository"].values()):
+        calibration = numbers["calibration"]
+        assert {"ece", "brier", "bins"} <= set(calibration) and 0 <= calibration["ece"] <= 1
+        assert sum(row["n"] for row in calibration["bins"]) == numbers["n_cases"]
+    assert summary["threshold"] == {"value": 0.5, "from": "CULPRIT_MIN_CONFIDENCE"}
     assert {"top1", "top5", "mrr", "recall", "baselines", "latency_ms", "n_cases", "per_repository"} <= set(summary)
     assert set(summary["baselines"]) == {"bm25", "recency"}
     assert set(summary["baselines"]["bm25"]) == {"top1", "top5", "mrr"}

@@ -53,8 +53,22 @@ class JudgedChange:
 
 
 @dataclass
+class Reason:
+    """One family of evidence that raised a change's score, with the facts behind it.
+
+    ``contribution`` is how much the family's signals moved the ranker's score
+    above the average candidate of the same window (LightGBM's per-feature
+    contributions summed over the family), so reasons sort as the model weighed them."""
+
+    family: str
+    contribution: float
+    sentence: str
+
+
+@dataclass
 class Evidence:
-    """Facts a responder can check without trusting the model."""
+    """Facts a responder can check without trusting the model; ``reasons`` are those that
+    helped the change's rank, strongest first (``sentences`` says them in the same order)."""
 
     owners: list[str] = field(default_factory=list)
     owner_match: bool = False
@@ -68,6 +82,7 @@ class Evidence:
     wiki_pages: list[str] = field(default_factory=list)
     sentences: list[str] = field(default_factory=list)
     carried: list[str] = field(default_factory=list)  # a deploy's commits
+    reasons: list[Reason] = field(default_factory=list)
 
 
 @dataclass
@@ -154,6 +169,10 @@ class RcaAnswer:
     n_candidates: int = 0
     n_retrieved: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    why_first: str = ""
+    calibrated: bool = True
+    uncalibrated_because: str = ""
+    expected_hit_rate: str = ""
     freshness: list[SourceFreshness] = field(default_factory=list)
 
     @property

@@ -1,17 +1,94 @@
-"""Evidence behind each suggestion, in words a responder can check without trusting a model."""
+"""Why each suggestion ranked where it did, from the ranker's own features.
+
+The ranker's score of a change is a sum of per-signal contributions (LightGBM's
+``pred_contrib``, or the terms of the hand-weighted blend when no model is
+trained). Signals are grouped into the families a responder reasons in, each
+family's contribution is taken relative to the average candidate of the same
+window (what moved the change up its window), and only families that raised
+the change become reasons, strongest first, each said with the facts behind
+it. A family whose facts cannot be stated is left out rather than guessed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
 from knowledge.changes import ChangeRecord
-from tools.rca.answers import Evidence, IncidentQuery
-from tools.rca.signals.component_map import ComponentMap
+from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, Reason
+from tools.rca.signals.component_map import ComponentMap, change_units
+from tools.rca.signals.features import FEATURE_NAMES, change_terms, heuristic_terms
 from tools.rca.signals.ownership import OwnershipContext
+from tools.rca.signals.past_incidents import PastIncidents
 from tools.rca.signals.risk import risk_labels, size_label
-from tools.rca.signals.features import change_terms
 from tools.rca.signals.similar_changes import Neighbourhood
 from tools.rca.signals.terms import identifiers, tokens
 
 _MAX_ITEMS = 6
+_NOISE_SHARE = 0.05  # a family under 5% of the change's strongest one is not a reason
+
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "words": (
+        "bm25", "bm25_share", "bm25_rank", "title_bm25_share", "title_overlap", "path_overlap",
+        "identifier_hits", "file_mentions", "subsystem_match", "embedding", "embedding_gap", "embedding_rank",
+    ),
+    "component map": ("component", "component_share", "component_rank"),
+    "similar changes": (
+        "similar_changes", "similar_changes_share", "similar_changes_votes", "similar_changes_votes_share",
+        "similar_changes_rank",
+    ),
+    "past incidents": ("similar_incidents", "similar_incidents_share", "place_broke_before"),
+    "ownership and dependency path": ("owner_match", "service_distance"),
+    "timing": ("hours_before", "recency_rank"),
+    "size and risk": (
+        "log_lines", "log_files", "risk_config", "risk_build", "tests_only", "docs_only", "touches_code", "fix_title",
+    ),
+}
+# The same for every candidate of an incident: they shift all scores alike, so never a reason.
+QUERY_SIGNALS: tuple[str, ...] = ("log_candidates", "query_terms")
+FAMILY_OF: dict[str, str] = {name: family for family, names in FAMILIES.items() for name in names}
+
+
+class Contributor(Protocol):
+    """A ranker that splits its scores into per-signal parts (the trained local judge)."""
+
+    feature_names: tuple[str, ...]
+
+    def contributions(self, batch: Sequence[CandidateChange]) -> np.ndarray: ...
+
+
+def family_contributions(model: Contributor | None, kept: Sequence[CandidateChange]) -> list[dict[str, float]]:
+    """Per kept candidate, each family's contribution to its score minus the window's average.
+
+    With a model, LightGBM's exact per-feature contributions; without one, the
+    terms of the heuristic blend that ranked them. Either way the families sum
+    to the change's score minus the window's mean score."""
+    if not kept:
+        return []
+    if model is not None:
+        names = model.feature_names
+        parts = model.contributions(kept)
+    else:
+        names = FEATURE_NAMES
+        parts = np.array([[heuristic_terms(c.features).get(name, 0.0) for name in names] for c in kept])
+    columns = {family: [i for i, name in enumerate(names) if FAMILY_OF.get(name) == family] for family in FAMILIES}
+    sums = np.column_stack([parts[:, index].sum(axis=1) if index else np.zeros(len(kept)) for index in columns.values()])
+    centred = sums - sums.mean(axis=0)
+    return [dict(zip(FAMILIES, (float(value) for value in row), strict=True)) for row in centred]
+
+
+@dataclass
+class Context:
+    """What the facts of an explanation may consult (all optional)."""
+
+    ownership: OwnershipContext
+    component_map: ComponentMap | None = None
+    neighbourhood: Neighbourhood | None = None
+    past: PastIncidents | None = None
+    n_candidates: int = 0
 
 
 def _matched_paths(query: IncidentQuery, change: ChangeRecord, places: list[str]) -> list[str]:
@@ -28,37 +105,57 @@ def explain(
     ownership: OwnershipContext | None = None,
     component_map: ComponentMap | None = None,
     neighbourhood: Neighbourhood | None = None,
+    *,
+    features: dict[str, float] | None = None,
+    contributions: dict[str, float] | None = None,
+    past: PastIncidents | None = None,
+    n_candidates: int = 0,
 ) -> Evidence:
-    """Collect the facts behind one suggestion and say them in sentences. ``neighbourhood``:
-    the earlier changes described most like the incident, whose places this change may share."""
-    ownership = ownership or OwnershipContext()
+    """The facts behind one suggestion, and its reasons: the families in ``contributions``
+    that raised it, strongest first, each in a sentence. Without ``contributions`` (the
+    model's parts could not be read) every family with facts is said, in a fixed order."""
+    context = Context(ownership or OwnershipContext(), component_map, neighbourhood, past, n_candidates)
+    evidence, pairs = _facts(query, change, context)
+    sentences = _family_sentences(query, change, evidence, pairs, context, features or {})
+    if contributions is None:
+        evidence.reasons = [Reason(family, 0.0, sentences[family]) for family in FAMILIES if family in sentences]
+    else:
+        strongest = max(contributions.values(), default=0.0)
+        helped = sorted(
+            (value, family) for family, value in contributions.items()
+            if value > 0 and value >= _NOISE_SHARE * strongest and family in sentences
+        )
+        evidence.reasons = [Reason(family, round(value, 4), sentences[family]) for value, family in reversed(helped)]
+    evidence.sentences = _event_sentences(change) + [reason.sentence for reason in evidence.reasons]
+    return evidence
+
+
+def _facts(query: IncidentQuery, change: ChangeRecord, context: Context) -> tuple[Evidence, list[tuple[str, str]]]:
     terms = change_terms(change)
     query_terms = set(tokens(query.full_text))
     matched_terms = sorted(query_terms & set(terms.all_terms), key=lambda term: (-len(term), term))
     matched_identifiers = sorted(name for name in identifiers(query.full_text) if name in terms.haystack)
     matched = list(dict.fromkeys(matched_identifiers + matched_terms))[: _MAX_ITEMS * 2]
-
     pairs: list[tuple[str, str]] = []
-    if component_map is not None:
-        learned_from = change.landed_time.timestamp() < component_map.learned_until
+    if context.component_map is not None:
+        learned_from = change.landed_time.timestamp() < context.component_map.learned_until
         own_words = terms.known_by if learned_from else None
-        _score, pairs = component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
+        _score, pairs = context.component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
-    shared = neighbourhood.strongest(change.paths) if neighbourhood is not None else None
+    shared = context.neighbourhood.strongest(change.paths) if context.neighbourhood is not None else None
     if shared:
         places.append(shared[0])
-
+    ownership = context.ownership
     owners = ownership.owners_of(change.paths)
     # A change event names its service; a commit's services come from the paths it touches.
     services = list(dict.fromkeys([*change.services, *ownership.services_of(change.paths)]))
-    route = ownership.dependency_path(query.service, services) if query.service else []
     impacted_owner = ownership.service_owner.get(query.service or "", "")
     minutes = max(0.0, (query.started_at - change.landed_time).total_seconds() / 60)
     evidence = Evidence(
         owners=owners,
         owner_match=bool(impacted_owner) and impacted_owner in owners,
         services=services,
-        dependency_path=route,
+        dependency_path=ownership.dependency_path(query.service, services) if query.service else [],
         matched_terms=matched,
         matched_paths=_matched_paths(query, change, places),
         minutes_before_incident=round(minutes, 1),
@@ -66,15 +163,7 @@ def explain(
         risk=risk_labels(change.paths) + ([_EVENT_RISK[change.kind]] if change.kind in _EVENT_RISK else []),
         carried=list(change.carries),
     )
-    like_this = None
-    if shared and neighbourhood is not None:
-        place, count, usual = shared
-        like_this = (
-            f"{count} of the {neighbourhood.n_neighbours} earlier changes described most like this incident "
-            f"touched {place} (usually {usual:.0%} of changes do), as this one does."
-        )
-    evidence.sentences = _event_sentences(change) + _sentences(query, evidence, pairs, like_this)
-    return evidence
+    return evidence, pairs
 
 
 _EVENT_RISK = {"deploy": "deploy", "flag": "feature-flag flip", "config": "config push", "infra": "infrastructure change"}
@@ -94,7 +183,7 @@ def _event_sentences(change: ChangeRecord) -> list[str]:
     return [said + "."]
 
 
-def _duration(minutes: float) -> str:
+def duration_words(minutes: float) -> str:
     if minutes < 120:
         return f"{minutes:.0f} minutes"
     if minutes < 72 * 60:
@@ -102,28 +191,114 @@ def _duration(minutes: float) -> str:
     return f"{minutes / 1440:.1f} days"
 
 
-def _sentences(
-    query: IncidentQuery, evidence: Evidence, pairs: list[tuple[str, str]], like_this: str | None
-) -> list[str]:
-    said: list[str] = [f"Landed {_duration(evidence.minutes_before_incident)} before the incident started."]
-    if evidence.matched_terms:
-        said.append("Shares these words with the incident: " + ", ".join(evidence.matched_terms[:8]) + ".")
+def _family_sentences(
+    query: IncidentQuery,
+    change: ChangeRecord,
+    evidence: Evidence,
+    pairs: list[tuple[str, str]],
+    context: Context,
+    features: dict[str, float],
+) -> dict[str, str]:
+    """A sentence per family that has facts to state; a family without facts gets none."""
+    said: dict[str, str] = {}
+    words = _words(evidence, features)
+    if words:
+        said["words"] = words
     if pairs:
         linked = ", ".join(f"'{word}' -> {place}" for word, place in pairs[:3])
-        said.append(f"Past changes about these words touched the same code: {linked}.")
-    if like_this:
-        said.append(like_this)
-    if evidence.matched_paths:
-        said.append("Touches " + ", ".join(evidence.matched_paths[:4]) + ".")
-    if evidence.owners:
-        owned = ", ".join(evidence.owners[:4])
-        match = " (the impacted service's owner)" if evidence.owner_match else ""
-        said.append(f"Owned by {owned}{match}.")
+        said["component map"] = f"Past changes that used the incident's words touched the places this one does: {linked}."
+    if context.neighbourhood is not None:
+        shared = context.neighbourhood.strongest(change.paths)
+        if shared:
+            place, count, usual = shared
+            said["similar changes"] = (
+                f"{count} of the {context.neighbourhood.n_neighbours} earlier changes described most like this "
+                f"incident touched {place} (usually {usual:.0%} of changes do), as this one does."
+            )
+    past = _past_incidents(query, change, context)
+    if past:
+        said["past incidents"] = past
+    ownership = _ownership(query, evidence)
+    if ownership:
+        said["ownership and dependency path"] = ownership
+    said["timing"] = _timing(evidence, features, context.n_candidates)
+    said["size and risk"] = _size_and_risk(evidence, features)
+    return said
+
+
+def _words(evidence: Evidence, features: dict[str, float]) -> str | None:
+    if evidence.matched_terms:
+        return "Shares these words with the incident: " + ", ".join(evidence.matched_terms[:8]) + "."
+    similarity = features.get("embedding", 0.0)
+    if similarity > 0:
+        return f"Its description reads like the incident (meaning similarity {similarity:.2f}) without sharing its words."
+    return None
+
+
+def _past_incidents(query: IncidentQuery, change: ChangeRecord, context: Context) -> str | None:
+    """Earlier incidents worded like this one whose culprits touched this change's places, or
+    how often its places caused incidents at all."""
+    if context.past is None:
+        return None
+    units = change_units(tuple(change.paths))
+    alike = [(incident, units & incident.culprit_units) for _w, incident in context.past.neighbours(query)]
+    alike = [(incident, shared) for incident, shared in alike if shared]
+    if alike:
+        place = sorted(alike[0][1], key=lambda unit: (-len(unit), unit))[0]
+        return (
+            f"{len(alike)} earlier incident{'s' if len(alike) > 1 else ''} worded like this one "
+            f"{'were' if len(alike) > 1 else 'was'} caused by changes to {place}, which this change touches too."
+        )
+    started = query.started_at.timestamp()
+    broke = sorted(
+        ((context.past.culprit_count(query.repo, unit, started), unit) for unit in units), key=lambda item: (-item[0], item[1])
+    )
+    if broke and broke[0][0] > 0:
+        count, place = broke[0]
+        return f"Changes to {place}, which this one touches, caused {count} earlier incident{'s' if count > 1 else ''}."
+    return None
+
+
+def _ownership(query: IncidentQuery, evidence: Evidence) -> str | None:
+    said = []
+    if evidence.owner_match:
+        said.append(f"Owned by {', '.join(evidence.owners[:3])}, who own the impacted service.")
     if len(evidence.dependency_path) > 1:
         said.append(f"{query.service} depends on it through " + " -> ".join(evidence.dependency_path) + ".")
     elif evidence.dependency_path:
         said.append(f"Changes {evidence.dependency_path[0]}, the impacted service itself.")
-    said.append(f"Size: {evidence.size}.")
+    return " ".join(said) or None
+
+
+def _timing(evidence: Evidence, features: dict[str, float], n_candidates: int) -> str:
+    said = f"Landed {duration_words(evidence.minutes_before_incident)} before the incident started"
+    if "recency_rank" in features and n_candidates > 1:
+        older = round((1.0 - features["recency_rank"]) * (n_candidates - 1))
+        if older == n_candidates - 1:
+            said += f", the newest of the {n_candidates} changes in the window"
+        else:
+            said += f", newer than {older} of the {n_candidates} changes in the window"
+    return said + "."
+
+
+def _size_and_risk(evidence: Evidence, features: dict[str, float]) -> str:
+    kinds = []
     if evidence.risk:
-        said.append("Risky files touched: " + ", ".join(evidence.risk) + ".")
-    return said
+        kinds.append("touches " + ", ".join(evidence.risk) + " files")
+    if features.get("touches_code"):
+        kinds.append("changes code")
+    if features.get("fix_title"):
+        kinds.append("is itself a fix")
+    return f"Size: {evidence.size}" + (f"; it {' and '.join(kinds)}" if kinds else "") + "."
+
+
+def why_first(first: dict[str, float], second: dict[str, float], first_reasons: Sequence[Reason]) -> str:
+    """One line: the family that most separates #1 from #2 (their contributions' difference)."""
+    gaps = {family: first.get(family, 0.0) - second.get(family, 0.0) for family in FAMILIES}
+    family, gap = max(gaps.items(), key=lambda item: (item[1], item[0]))
+    total = sum(value for value in gaps.values() if value > 0)
+    if gap <= 0 or total <= 0:
+        return "#1 and #2 scored alike; no single kind of evidence separates them."
+    line = f"#1 ranks above #2 mostly on {family} ({gap / total:.0%} of what puts it ahead)"
+    sentence = next((reason.sentence for reason in first_reasons if reason.family == family), "")
+    return f"{line}: {sentence}" if sentence else line + "."

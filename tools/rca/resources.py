@@ -60,17 +60,31 @@ def load_resources(settings: Settings, model_path: Path | None = None) -> RcaRes
         notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
     with session_scope(settings.resolved_database_url) as session:
         ownership = load_ownership(session)
+    threshold, threshold_from = gate_threshold(model, settings.min_confidence, settings.target_precision)
+    if settings.target_precision is not None:
+        notes.append(f"confidence threshold {threshold:.2f} from {threshold_from}")
     return RcaResources(
         model=model,
         embeddings=ChangeEmbeddings(embeddings_dir(settings.data_dir)),
         ownership=ownership,
         batch_size=settings.batch_size,
-        min_confidence=settings.min_confidence,
+        min_confidence=threshold,
         window_days=settings.window_days,
         poll_seconds=settings.poll_seconds,
         wiki=partial(configured_wiki, settings),
         notes=notes,
     )
+
+
+def gate_threshold(model: RankerModel | None, min_confidence: float, target_precision: float | None) -> tuple[float, str]:
+    """The confidence threshold, and where it came from: ``target_precision`` read off the
+    model's leave-one-repository-out precision curve when given (and reachable), else ``min_confidence``."""
+    if target_precision is None:
+        return min_confidence, "CULPRIT_MIN_CONFIDENCE"
+    level = model.confidence.threshold_for(target_precision) if model is not None else None
+    if level is None:
+        return min_confidence, f"CULPRIT_MIN_CONFIDENCE (no held-out threshold reached precision {target_precision:.2f})"
+    return level, f"CULPRIT_TARGET_PRECISION {target_precision:.2f}"
 
 
 def make_judge(kind: str, model: RankerModel | None, settings: Settings) -> Judge:

@@ -17,12 +17,13 @@ import numpy as np
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.history_files import HistoryCase
 from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.confidence import calibration_report
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.history.cases import History, case_candidates, case_query, culprits, split_by_time
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.local import RankerModel
 from tools.rca.history.training import train_model
-from tools.rca.resources import RcaResources
+from tools.rca.resources import RcaResources, gate_threshold
 from tools.rca.retrieval import DEFAULT_KEEP
 from tools.rca.signals.features import bm25_scores
 
@@ -91,6 +92,7 @@ def summarise(outcomes: Sequence[CaseOutcome], threshold: float) -> dict[str, ob
                 "p50": round(float(np.percentile(latencies, 50)), 2),
                 "p95": round(float(np.percentile(latencies, 95)), 2),
             },
+            "calibration": calibration_report(confidences, hits),
             "n_cases": len(outcomes),
             # Cases answered without a signal because it raised (their evidence was left out).
             "signal_failures": dict(Counter(signal for outcome in outcomes for signal in outcome.unavailable_signals)),
@@ -167,6 +169,7 @@ class BacktestOptions:
     keep: int = DEFAULT_KEEP
     batch_size: int = 20
     min_confidence: float = 0.5
+    target_precision: float | None = None
 
 
 def run_backtest(
@@ -185,6 +188,7 @@ def run_backtest(
     splits = split_repositories(history, options.train_fraction)
     if model is None:
         model = train_on_earlier(history, splits, embeddings, options.keep, progress)
+    threshold, threshold_from = gate_threshold(model, options.min_confidence, options.target_precision)
     outcomes: list[CaseOutcome] = []
     per_repo: dict[str, object] = {}
     for repo, (_train, test) in splits.items():
@@ -206,9 +210,14 @@ def run_backtest(
             if progress:
                 progress(None, 1)
         outcomes.extend(repo_outcomes)
-        per_repo[repo] = summarise(repo_outcomes, options.min_confidence)
-    summary = summarise(outcomes, options.min_confidence)
+        per_repo[repo] = summarise(repo_outcomes, threshold)
+    summary = summarise(outcomes, threshold)
     summary["per_repository"] = per_repo
+    summary["threshold"] = {"value": threshold, "from": threshold_from}
+    summary["calibration"]["chosen"] = {  # type: ignore[index]
+        "method": model.confidence.method,
+        "leave_one_repository_out_ece": model.confidence.loro_ece,
+    }
     summary["symptom_only"] = options.symptom
     summary["judge"] = options.judge_kind
     return summary

@@ -23,7 +23,7 @@ from knowledge.ingest.history_files import HistoryCase
 from tools.rca.answers import CandidateChange, IncidentQuery
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.signals.component_map import ComponentMap, learn_component_map
-from tools.rca.confidence import confidence_features, fit_confidence
+from tools.rca.confidence import confidence_features, fit_confidence, query_term_count
 from tools.rca.election import FINALISTS
 from tools.rca.history.cases import History, case_candidates, case_query, culprits
 from tools.rca.judges.local import ALL_REPOSITORIES, RankerModel
@@ -173,7 +173,7 @@ def _top_five_hit(ranker, example: CaseExample) -> tuple[list[float], bool]:  # 
     order = np.argsort(-scores)[:FINALISTS]
     winners = [JudgedChange(example.kept[i].change_id, float(scores[i]), "local") for i in order]
     hit = any(choice.change_id in example.culprits for choice in winners)
-    return confidence_features(winners, example.n_candidates), hit
+    return confidence_features(winners, example.n_candidates, scores, query_term_count(example.kept)), hit
 
 
 def _per_repository(
@@ -254,18 +254,21 @@ def train_model(
     late = examples[("late", False)] + examples[("late", True)]
     confidence_rows: list[list[float]] = []
     hits: list[bool] = []
+    repos: list[str] = []
     if early and late:
         held_out_ranker = fit_ranker(early)
-        for example in late:
+        late_repos = [case.repo for case in late_cases] * 2  # as written, then symptom-only
+        for example, repo in zip(late, late_repos, strict=True):
             row, hit = _top_five_hit(held_out_ranker, example)
             confidence_rows.append(row)
             hits.append(hit)
+            repos.append(repo)
     ranker = fit_ranker(early + late).booster_  # what the model file holds, so a loaded model scores alike
     return RankerModel(
         ranker=ranker,
         feature_names=FEATURE_NAMES,
         component_maps=component_maps,
-        confidence=fit_confidence(confidence_rows, hits),
+        confidence=fit_confidence(confidence_rows, hits, repos),
         trained_until=cutoff,
         n_cases=len(cases),
         repos=sorted({case.repo for case in cases}),

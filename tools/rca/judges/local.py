@@ -29,7 +29,7 @@ from tools.rca.judges import model_parts
 if TYPE_CHECKING:
     from lightgbm import Booster
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 FILE_KIND = "culprit ranker"
 FILE_FORMAT = 1
 RETRAIN = "retrain with `culprit train`"
@@ -69,9 +69,17 @@ class RankerModel:
     def similar_changes_in(self, repo: str | None) -> SimilarChanges | None:
         return _for_repository(self.similar_changes, repo)
 
+    def _rows(self, batch: Sequence[CandidateChange]) -> np.ndarray:
+        return np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])
+
     def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:
-        rows = np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])
-        return np.asarray(self.ranker.predict(rows), dtype=np.float64)
+        return np.asarray(self.ranker.predict(self._rows(batch)), dtype=np.float64)
+
+    def contributions(self, batch: Sequence[CandidateChange]) -> np.ndarray:
+        """Each signal's part of each change's score (LightGBM's ``pred_contrib``), columns in
+        ``feature_names`` order; with the expected value left out, a row sums to score minus it."""
+        parts = np.asarray(self.ranker.predict(self._rows(batch), pred_contrib=True), dtype=np.float64)
+        return parts[:, :-1]
 
 
 def save_model(model: RankerModel, path: Path) -> Path:

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import fields
 
 from knowledge.model_files import ModelFile, ModelWriter
-from tools.rca.confidence import ConfidenceModel, calibrator
+from tools.rca.confidence import CALIBRATIONS, ConfidenceModel, calibrator
 from tools.rca.signals.component_map import ComponentMap
 from tools.rca.signals.past_incidents import PastIncident, PastIncidents
 from tools.rca.signals.similar_changes import SimilarChanges, index_vectorizer
@@ -82,12 +82,26 @@ def read_similar_changes(model_file: ModelFile, repos: list[str]) -> dict[str, S
 
 
 def write_confidence(writer: ModelWriter, confidence: ConfidenceModel) -> None:
-    writer.add_json("confidence", {"prior": confidence.prior, "calibrated": confidence.model is not None})
+    writer.add_json(
+        "confidence",
+        {
+            "prior": confidence.prior,
+            "calibrated": confidence.model is not None,
+            "method": confidence.method,
+            "loro_ece": confidence.loro_ece,
+            "curve": confidence.curve,
+        },
+    )
     if confidence.model is not None:
         writer.add_logistic("confidence.calibration", confidence.model)
 
 
 def read_confidence(model_file: ModelFile) -> ConfidenceModel:
     saved = model_file.json("confidence")
+    method = saved["method"]
+    if method not in CALIBRATIONS:
+        raise ValueError(f"unknown confidence calibration {method!r}")
     model = model_file.logistic("confidence.calibration", calibrator()) if saved["calibrated"] else None
-    return ConfidenceModel(model=model, prior=saved["prior"])
+    return ConfidenceModel(
+        model=model, prior=saved["prior"], method=method, loro_ece=saved["loro_ece"], curve=saved["curve"]
+    )
