@@ -36,6 +36,7 @@ def _register() -> None:
     from bot.cli import serve as serve_commands
     from bot.cli import rca as rca_commands
     from bot.cli import reports as reports_commands
+    from bot.cli import history as history_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
@@ -46,6 +47,7 @@ def _register() -> None:
     serve_commands.register(app)
     rca_commands.register(app)
     reports_commands.register(app)
+    history_commands.register(app)
 
 
 _register()
