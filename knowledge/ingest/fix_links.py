@@ -35,7 +35,8 @@ _REGRESSION_WORDS = re.compile(
 )
 _FIX_WORDS = re.compile(
     r"\b(?:fix\w*|bug\w*|regress\w*|broke\w*|crash\w*|wrong\w*|incorrect\w*|fail\w*|leak\w*|segfault\w*|"
-    r"issue\w*|problem\w*|error\w*|revert\w*|correct\w*|mistake\w*|oops|typo\w*|unbreak\w*|restore\w*)\b",
+    r"issue\w*|problem\w*|error\w*|revert\w*|correct\w*|mistake\w*|oops|typo\w*|unbreak\w*|restore\w*|"
+    r"warn\w*|silenc\w*)\b",
     re.IGNORECASE,
 )
 _MENTION = re.compile(

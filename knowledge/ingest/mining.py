@@ -341,6 +341,7 @@ class _atomic_gzip:  # noqa: N801 (used as a context manager, like open)
         self._handle.close()
         self._raw.close()
         if kind is None:
+            self._temporary.chmod(0o644)  # mkstemp's 0600 would hide the files from the team's other users
             self._temporary.replace(self._path)
         else:
             self._temporary.unlink(missing_ok=True)
