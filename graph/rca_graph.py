@@ -118,7 +118,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
 def _unseen_repositories(resources: RcaResources, candidates: Sequence[ChangeRecord]) -> list[str]:
     """A note for each candidate repository the model never learned, whose maps come from others."""
     model = resources.model
-    if model is None or not model.repos:
+    if model is None or not model.repos or not model.component_maps:  # a portable model borrows no maps
         return []
     unseen = sorted({change.repo for change in candidates} - set(model.repos))
     return [
@@ -223,7 +223,12 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         n_candidates=state["retrieved"].n_candidates,
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
+        model=_judged_by(state["resources"]),
     )
+
+
+def _judged_by(resources: RcaResources) -> str:
+    return resources.model.description if resources.model is not None else "the built-in heuristic blend"
 
 
 def answer(state: RcaState) -> dict[str, Any]:

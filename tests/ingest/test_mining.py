@@ -115,3 +115,24 @@ def test_history_mine_loads_the_cases_once(
     assert len(incidents) == 6
     assert set(causes) == {sha for title, sha in fix_history.shas.items() if any(
         p.culprit_title == title for p in fix_history.planted)}  # fmt: skip
+
+
+def test_the_demo_organisation_as_a_git_repository_mines_to_its_own_fixes(tmp_path: Path) -> None:
+    from knowledge.demo import generate_organisation
+    from tests.ingest.demo_repo import write_demo_repository
+
+    org = generate_organisation(seed=5, n_changes=400, n_incidents=30, days=45)
+    real = write_demo_repository(org, tmp_path / "demo")
+    changes = {change.id: change for change in org.changes}
+    expected = set()
+    for incident in org.incidents:
+        fix, culprit = changes[incident.fix_id or ""], changes[incident.culprits[0]]
+        if fix.author_time - 14 * 86400 <= culprit.landed_time < fix.author_time:
+            expected.add((real[fix.id], real[culprit.id], incident.link_kind))
+    report = mine_history(tmp_path / "demo", tmp_path / "out", repo_name="acme/platform")
+
+    cases = read_cases(tmp_path / "out" / "cases-acme__platform.jsonl.gz").records
+    found = {(case.case_id.split("@")[1], case.truth.culprits[0], case.truth.link_kind) for case in cases}
+    assert {(fix[:12], culprit, kind) for fix, culprit, kind in expected} == found
+    assert len(expected) >= 25 and report.cases == len(expected)
+    assert sum(report.skipped.values()) == len(org.incidents) - len(expected)

@@ -136,6 +136,7 @@ class RcaAnswer:
     n_candidates: int = 0
     n_retrieved: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    model: str = ""  # which ranker judged (e.g. the shipped starter), for the responder to weigh the answer
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"suggestions": [suggestion.to_dict() for suggestion in self.suggestions]}
