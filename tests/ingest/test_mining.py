@@ -136,3 +136,19 @@ def test_the_demo_organisation_as_a_git_repository_mines_to_its_own_fixes(tmp_pa
     assert {(fix[:12], culprit, kind) for fix, culprit, kind in expected} == found
     assert len(expected) >= 25 and report.cases == len(expected)
     assert sum(report.skipped.values()) == len(org.incidents) - len(expected)
+
+
+def test_train_from_repo_mines_then_trains(
+    data_dir: Path, fix_history: FixHistory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.rca.judges.local import TRAINED, load_model
+
+    monkeypatch.setattr(sys, "argv", ["culprit", "train", "--from-repo", str(fix_history.path), "--no-embeddings", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 6 and summary["repos"] == ["service"]
+    model = load_model(Path(summary["model"]))
+    assert model.origin == TRAINED and model.n_cases == 6
+    assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()
