@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,7 @@ from tools.rca.history.training import train_model
 from tools.rca.judges.local import LocalJudge, RankerModel
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rca"
-SIZES = (25, 50, 100, 200, 400)
+SIZES = (25, 50, 100, 200)
 
 
 def recall(data: Path, mined: Path) -> dict[str, dict[str, float]]:
@@ -72,7 +73,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--mined", type=Path, required=True)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--part", choices=("all", "compare", "curve"), default="all",
+                        help="compare: 1 and 2 only; curve: 3 only (each takes minutes)")
     args = parser.parse_args()
     started = time.perf_counter()
     results: dict[str, object] = {"recall": recall(args.data, args.mined)}
@@ -83,6 +85,16 @@ def main() -> None:
     shared_train = [case for earlier, _later in splits.values() for case in earlier]
     mined_train = [case for case in mined.cases if case.repo in cutoffs and case.incident.time < cutoffs[case.repo]]
     combined = History(shared.cases, {**mined.commits, **shared.commits})
+    if args.part != "curve":
+        results["mined_vs_shared"] = _compare(shared, splits, cutoffs, shared_train, mined_train, combined)
+    if args.part != "compare":
+        results["own_model_vs_starter"] = _curve(shared, splits, cutoffs, mined_train, combined)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(results, indent=2))
+
+
+def _compare(shared: History, splits: dict, cutoffs: dict[str, float],  # type: ignore[type-arg]
+             shared_train: list[HistoryCase], mined_train: list[HistoryCase], combined: History) -> dict[str, object]:
     shared_model = train_model(shared, shared_train, None, cutoffs=cutoffs)
     mined_model = train_model(combined, mined_train, None, cutoffs=cutoffs)
     comparison: dict[str, object] = {"shared_train_cases": len(shared_train), "mined_train_cases": len(mined_train)}
@@ -92,22 +104,24 @@ def main() -> None:
     every = [case for _earlier, later in splits.values() for case in later]
     comparison["all"] = {"cases": len(every), "shared": _scores(shared_model, every, shared),
                          "mined": _scores(mined_model, every, combined)}  # fmt: skip
-    results["mined_vs_shared"] = comparison
-    if not args.skip_curve:
-        curve: dict[str, object] = {}
-        for repo, (_earlier, later) in splits.items():
-            others = [case for case in shared.cases if case.repo != repo]
-            starter = train_model(shared, others, None, portable=True)
-            own_cases = [case for case in mined_train if case.repo == repo]
-            points: dict[str, object] = {"starter": _scores(starter, later, shared)}
-            for size in [n for n in SIZES if n < len(own_cases)] + [len(own_cases)]:
-                chosen = own_cases[-size:]
-                own = train_model(combined, chosen, None, cutoffs={repo: cutoffs[repo]})
-                points[str(size)] = _scores(own, later, combined)
-            curve[repo] = points
-        results["own_model_vs_starter"] = curve
-    results["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(results, indent=2))
+    return comparison
+
+
+def _curve(shared: History, splits: dict, cutoffs: dict[str, float],  # type: ignore[type-arg]
+           mined_train: list[HistoryCase], combined: History) -> dict[str, object]:
+    """Per repository: the starter that never saw it, and its own model on its latest N mined cases."""
+    curve: dict[str, object] = {}
+    for repo, (_earlier, later) in splits.items():
+        others = [case for case in shared.cases if case.repo != repo]
+        starter = train_model(shared, others, None, portable=True)
+        own_cases = [case for case in mined_train if case.repo == repo]
+        points: dict[str, object] = {"starter": _scores(starter, later, shared)}
+        for size in [n for n in SIZES if n < len(own_cases)] + [len(own_cases)]:
+            own = train_model(combined, own_cases[-size:], None, cutoffs={repo: cutoffs[repo]})
+            points[str(size)] = _scores(own, later, combined)
+        curve[repo] = points
+        print(json.dumps({repo: points}), file=sys.stderr)  # partial results, in case the run is cut short
+    return curve
 
 
 if __name__ == "__main__":
