@@ -98,14 +98,21 @@ class MiningReport:
         }
 
 
-def _read_messages(repo: Path, tip: str) -> dict[str, _Commit]:
+def _read_messages(repo: Path, tip: str) -> tuple[dict[str, _Commit], dict[str, list[Link]]]:
+    """Every commit's title (its whole message when it names another change), and the links found.
+
+    Only messages with links are kept whole, so a history of a million commits fits in memory."""
     messages: dict[str, _Commit] = {}
+    links: dict[str, list[Link]] = {}
     for token in _stream(repo, ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"], separator=b"\0"):
         if not token.startswith("\x1e"):
             continue
         sha, author_time, message = token[1:].split("\x1f", 2)
-        messages[sha] = _Commit(sha, int(author_time), message)
-    return messages
+        found = find_links(message)
+        if found:
+            links[sha] = found
+        messages[sha] = _Commit(sha, int(author_time), message if found else _split_message(message)[0])
+    return messages, links
 
 
 def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:
@@ -162,7 +169,7 @@ def mine_history(
     report = MiningReport(repo=repo_name, branch=branch or "HEAD", tip=tip)
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, tip)
-    messages = _read_messages(path, tip)
+    messages, links_of = _read_messages(path, tip)
     report.commits_read = len(messages)
     landed = {sha: int(landing.time.timestamp()) for sha, landing in mainline.landings.items()}
     changes = sorted((time, sha) for sha, time in landed.items() if sha not in mainline.merges)
@@ -174,7 +181,7 @@ def mine_history(
     window = int(timedelta(days=window_days).total_seconds())
     floor = since.timestamp() if since else float("-inf")
 
-    linked = [(messages[sha], links) for _time, sha in changes if (links := find_links(messages[sha].message))]
+    linked = [(messages[sha], links_of[sha]) for _time, sha in changes if sha in links_of]
     unresolved = sorted({link.sha for _fix, links in linked for link in links if link.sha and not resolver.by_sha(link.sha)})
     outside = _lookup_outside(path, unresolved)
     progress.start(f"finding fixes in {len(linked)} commits that name another", total=len(linked))
