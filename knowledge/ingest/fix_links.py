@@ -25,7 +25,9 @@ REGRESSION = "regression"
 SINCE = "since"
 
 _SHA = r"(?<![0-9A-Za-z/])(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}(?![0-9A-Za-z])"
-_SHA_TOKEN = re.compile(_SHA)
+# A sha of digits alone (one in 40 abbreviations) counts only after "commit", so dates and numbers do not.
+_DIGITS_SHA = r"(?<=[Cc]ommit )[0-9]{7,40}(?![0-9A-Za-z])"
+_SHA_TOKEN = re.compile(f"{_SHA}|{_DIGITS_SHA}")
 _FIXES_TRAILER = re.compile(r"^\s*Fixes:\s*(?:commit\s+)?(" + _SHA + ")", re.IGNORECASE | re.MULTILINE)
 _REVERTS = re.compile(r"\breverts?\s+(?:commit\s+)?(" + _SHA + ")", re.IGNORECASE)
 _CHERRY_PICK = re.compile(r"\(?cherry[- ]picked from commit\s+" + _SHA + r"\)?", re.IGNORECASE)
@@ -40,7 +42,7 @@ _FIX_WORDS = re.compile(
     re.IGNORECASE,
 )
 _MENTION = re.compile(
-    r"(?:\b(?:the\s+)?(?:commit|change|patch)\s+)?" + _SHA + r"(?:\s*\(\s*\"[^\"]*\"?\s*\)|\s*\([^()\n]{0,200}\))?",
+    r"(?:\b(?:the\s+)?(?:commit|change|patch)\s+)?(?:" + _SHA + "|" + _DIGITS_SHA + r")(?:\s*\(\s*\"[^\"]*\"?\s*\)|\s*\([^()\n]{0,200}\))?",
     re.IGNORECASE,
 )
 _TRAILER = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(?:-by|-to)?:\s")

@@ -34,6 +34,7 @@ def test_every_recognised_form_is_found_with_its_kind() -> None:
     assert find_links(f"docs: describe the option added in {sha}") == []
     assert find_links(f"z: fix it\n\n(cherry picked from commit {sha}0000000000000000000000000000)") == []
     assert find_links("z: fix the 20231115 release date") == []
+    assert find_links("z: fix the build\n\nCommit 9867987 broke it.") == [Link(REGRESSION, "9867987")]
 
 
 def test_the_report_names_no_change() -> None:
