@@ -107,6 +107,8 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
         blocks.append(context(clip("🕒 " + " · ".join(escape(source.summary) for source in answer.freshness), 2900)))
     if answer.notes:
         blocks.append(context(*(f"ℹ️ {escape(note)}" for note in answer.notes)))
+    if answer.model:
+        blocks.append(context(f"Judged by {escape(answer.model)}"))
     if answer.unavailable_evidence:
         blocks.append(
             context(*(f"⚠️ evidence unavailable in this answer: {escape(missing)}" for missing in answer.unavailable_evidence))

@@ -128,7 +128,7 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
 def _unseen_repositories(resources: RcaResources, candidates: Sequence[ChangeRecord]) -> list[str]:
     """A note for each candidate repository the model never learned, whose maps come from others."""
     model = resources.model
-    if model is None or not model.repos:
+    if model is None or not model.repos or not model.component_maps:  # a portable model borrows no maps
         return []
     unseen = sorted({change.repo for change in candidates} - set(model.repos))
     return [
@@ -255,6 +255,7 @@ def _answer(state: RcaState, confident: bool, suggestions: list[SuggestedChange]
         n_retrieved=len(state["retrieved"].kept),
         timings_ms=dict(state.get("timings_ms", {})),
         freshness=list(state.get("freshness", [])),
+        model=_judged_by(state["resources"]),
         why_first=state.get("why_first", "") if confident else "",
         calibrated=assessment.calibrated,
         uncalibrated_because=assessment.uncalibrated_because,
@@ -267,6 +268,10 @@ def _stale_notes(state: RcaState, confident: bool) -> list[str]:
     if not confident:
         return []
     return [f"{source.source} may be stale ({source.summary}): {source.fix}" for source in state.get("freshness", []) if source.stale]
+
+
+def _judged_by(resources: RcaResources) -> str:
+    return resources.model.description if resources.model is not None else "the built-in heuristic blend"
 
 
 def answer(state: RcaState) -> dict[str, Any]:

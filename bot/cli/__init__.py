@@ -40,6 +40,7 @@ def _register() -> None:
     from bot.cli import model as model_commands
     from bot.cli import agent as agent_commands
     from bot.cli import doctor as doctor_commands
+    from bot.cli import history as history_commands
 
     db_commands.register(app)
     ingest_commands.register(app)
@@ -53,6 +54,7 @@ def _register() -> None:
     model_commands.register(app)
     agent_commands.register(app)
     doctor_commands.register(app)
+    history_commands.register(app)
 
 
 @app.callback()

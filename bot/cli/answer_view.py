@@ -58,5 +58,7 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
         console.print(f"[dim]fresh: {source.summary}[/]", highlight=False, soft_wrap=True)
     for note in answer.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False, soft_wrap=True)
+    if answer.model:
+        console.print(f"[dim]judged by {answer.model}[/]", highlight=False, soft_wrap=True)
     for missing in answer.unavailable_evidence:
         console.print(f"[yellow]evidence unavailable in this answer: {missing}[/]", highlight=False, soft_wrap=True)

@@ -155,8 +155,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("train")
     def train(
-        cases: CaseFiles,
-        commits: CommitFiles,
+        cases: Annotated[list[Path] | None, typer.Option("--cases", help="cases-*.jsonl(.gz) file; repeat for several.")] = None,
+        commits: Annotated[
+            list[Path] | None, typer.Option("--commits", help="commits-*.jsonl(.gz) file; repeat for several.")
+        ] = None,
+        from_repo: Annotated[
+            list[Path] | None,
+            typer.Option("--from-repo", help="Mine this git repository's fix commits first (`history mine`); repeatable."),
+        ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (default: where rca looks).")] = None,
         no_embeddings: NoEmbeddings = False,
         json_output: JsonOutput = False,
@@ -170,6 +176,15 @@ def register(app: typer.Typer) -> None:
         from tools.rca.judges.local import save_model
 
         settings = get_settings()
+        cases, commits = list(cases or []), list(commits or [])
+        for repository in from_repo or []:
+            from bot.cli.history import mine, show_mining
+
+            mined = mine(repository, settings.data_dir / "mined", None, None, None)
+            if not json_output:
+                show_mining(mined)
+            cases.append(Path(mined.files[0]))
+            commits.append(Path(mined.files[1]))
         history = _read_history(cases, commits)
         ingested: EmbeddingRun | None = None
         with stage_progress() as report:

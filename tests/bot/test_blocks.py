@@ -148,3 +148,12 @@ def test_fallback_texts_escape_what_users_and_commits_wrote() -> None:
     reply = reply_message("<!here> the culprit is <http://evil|this> & that")
     assert "<!here>" not in reply.text and "<http" not in reply.text
     assert reply.blocks[0]["text"]["text"] == "&lt;!here&gt; the culprit is &lt;http://evil|this&gt; &amp; that"
+
+
+def test_the_answer_names_the_model_that_judged() -> None:
+    judged = rca_message(_answer(model="the starter ranker (trained on 1105 public cases)")).blocks
+    texts = [element["text"] for block in judged if block["type"] == "context" for element in block["elements"]]
+    assert "Judged by the starter ranker (trained on 1105 public cases)" in texts
+    unnamed = rca_message(_answer()).blocks
+    assert not any("Judged by" in element["text"] for block in unnamed if block["type"] == "context"
+                   for element in block["elements"])  # fmt: skip

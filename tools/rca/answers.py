@@ -169,6 +169,7 @@ class RcaAnswer:
     n_candidates: int = 0
     n_retrieved: int = 0
     timings_ms: dict[str, float] = field(default_factory=dict)
+    model: str = ""  # which ranker judged (e.g. the shipped starter), for the responder to weigh the answer
     why_first: str = ""
     calibrated: bool = True
     uncalibrated_because: str = ""

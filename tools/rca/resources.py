@@ -15,6 +15,7 @@ from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.llm import LLMJudge
 from tools.rca.judges.local import LocalJudge, RankerModel, load_model
+from tools.rca.judges.starter import load_starter
 from tools.rca.signals.ownership import OwnershipContext, load_ownership
 from tools.rca.retrieval import DEFAULT_KEEP
 
@@ -57,7 +58,9 @@ def load_resources(settings: Settings, model_path: Path | None = None) -> RcaRes
     except CulpritError as error:
         if model_path is not None:
             raise
-        notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
+        model = load_starter()
+        if model is None:
+            notes.append(f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})")
     with session_scope(settings.resolved_database_url) as session:
         ownership = load_ownership(session)
     threshold, threshold_from = gate_threshold(model, settings.min_confidence, settings.target_precision)

@@ -228,18 +228,27 @@ def train_model(
     keep: int = DEFAULT_KEEP,
     progress: Progress | None = None,
     cutoffs: dict[str, float] | None = None,
+    portable: bool = False,
 ) -> RankerModel:
     """Train one ranker on ``cases`` of every repository (full and symptom-only) and
     calibrate its confidence on the latest quarter of each repository's cases.
 
     ``cutoffs`` (unix time per repository) bounds the commits the component maps
-    and similar-change indexes learn from, e.g. the start of a backtest's test period."""
+    and similar-change indexes learn from, e.g. the start of a backtest's test period.
+    A ``portable`` model learns nothing specific to these repositories (no component
+    maps, similar-change indexes or past incidents), so it ranks another team's
+    changes with the signals it will actually have there: the starter ranker."""
     cases = sorted(cases, key=lambda case: case.incident.time)
     cutoff = float(cases[-1].incident.time + 1) if cases else 0.0
-    component_maps = learn_component_maps(history, cases, cutoffs)
-    maps_at_case = maps_known_at_each_case(history, cases)
-    similar = learn_similar_change_indexes(history, cases, cutoffs)
-    past = resolved_incidents(history, cases)
+    component_maps: dict[str, ComponentMap] = {}
+    maps_at_case: dict[str, ComponentMap] = {}
+    similar: dict[str, SimilarChanges] = {}
+    past: PastIncidents | None = None
+    if not portable:
+        component_maps = learn_component_maps(history, cases, cutoffs)
+        maps_at_case = maps_known_at_each_case(history, cases)
+        similar = learn_similar_change_indexes(history, cases, cutoffs)
+        past = resolved_incidents(history, cases)
     by_repo = [[case for case in cases if case.repo == repo] for repo in sorted({case.repo for case in cases})]
     early_cases = [case for repo_cases in by_repo for case in repo_cases[: int(len(repo_cases) * 0.75)]]
     late_cases = [case for repo_cases in by_repo for case in repo_cases[int(len(repo_cases) * 0.75) :]]

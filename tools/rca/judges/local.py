@@ -35,6 +35,8 @@ FILE_FORMAT = 1
 RETRAIN = "retrain with `culprit train`"
 PICKLED_NAME = "ranker.joblib"  # where culprit before model format 1 kept the ranker
 ALL_REPOSITORIES = ""
+TRAINED = "trained"
+STARTER = "starter"  # shipped in the package (``tools.rca.judges.starter``), used until a team trains its own
 T = TypeVar("T")
 
 
@@ -62,6 +64,17 @@ class RankerModel:
     past_incidents: PastIncidents | None = None
     similar_changes: dict[str, SimilarChanges] = field(default_factory=dict)
     version: int = MODEL_VERSION
+    origin: str = TRAINED
+
+    @property
+    def description(self) -> str:
+        """Which model judged, in the words an answer shows."""
+        if self.origin == STARTER:
+            return (
+                f"the starter ranker (trained on {self.n_cases} public cases from {', '.join(self.repos)}; "
+                "train your own with `culprit train --from-repo PATH`)"
+            )
+        return f"the ranker trained on {self.n_cases} cases from {', '.join(self.repos) or 'your history'}"
 
     def component_map(self, repo: str | None) -> ComponentMap | None:
         return _for_repository(self.component_maps, repo)
@@ -99,6 +112,7 @@ def save_model(model: RankerModel, path: Path) -> Path:
         "repos": model.repos,
         "uses_embeddings": model.uses_embeddings,
         "similar_changes": similar_repos,
+        "origin": model.origin,
     }
     return writer.save(path, manifest)
 
@@ -140,6 +154,7 @@ def load_model(path: Path) -> RankerModel:
             past_incidents=model_parts.read_past_incidents(model_file),
             similar_changes=model_parts.read_similar_changes(model_file, manifest["similar_changes"]),
             version=manifest["model_version"],
+            origin=str(manifest.get("origin", TRAINED)),
         )
 
 

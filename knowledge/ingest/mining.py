@@ -1,0 +1,354 @@
+"""Past investigations mined from a repository's own history.
+
+Each fix commit that names the change it repairs (see :mod:`knowledge.ingest.fix_links`)
+becomes one case in the interchange format ``culprit train`` reads: the
+incident is the fix as its author reported it, starting when it was written
+(its author time, as in ``shared/data/rca``); the candidates are the changes
+that landed on the branch in the window before; the answer is the named change.
+A named change that is unknown, ambiguous, not landed on the branch, a merge,
+or outside the window makes no case, and each such skip is counted by reason.
+
+Reading costs three streaming git calls whatever the history's size: the commit
+graph, every message, and the line counts of the commits some case needs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import json
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from knowledge.changes import ChangeRecord
+from knowledge.ingest.fix_links import REVERT, Link, find_links, incident_report
+from knowledge.ingest.git_log import (
+    _resolve_tip,
+    _split_message,
+    _stream,
+    check_repository,
+    read_changes,
+    read_mainline,
+    repository_name,
+)
+from knowledge.ingest.progress import Progress, Silent
+
+WINDOW_DAYS = 14
+MIN_CANDIDATES = 2
+MIN_REPORT_CHARS = 20
+_LOG_FORMAT = "%x1e%H%x1f%at%x1f%B"
+
+# Why a named change made no case (the keys of ``MiningReport.skipped``).
+UNKNOWN = "unknown_change"
+AMBIGUOUS = "ambiguous_sha"
+OTHER_BRANCH = "not_on_branch"
+MERGE = "named_change_is_merge"
+OUTSIDE = "outside_window"
+REVERT_OF_REVERT = "revert_of_revert"
+TOO_FEW = "too_few_candidates"
+NO_REPORT = "report_too_short"
+SELF = "names_itself"
+
+
+@dataclass(frozen=True)
+class _Commit:
+    sha: str
+    author_time: int
+    message: str
+
+
+@dataclass
+class MinedCase:
+    """One case, already in the interchange file's shape."""
+
+    row: dict[str, Any]
+    candidates: list[str]
+
+
+@dataclass
+class MiningReport:
+    """What mining found and why the rest was left out."""
+
+    repo: str
+    branch: str
+    tip: str
+    commits_read: int = 0
+    fix_commits_with_links: int = 0
+    cases: int = 0
+    link_kinds: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repo": self.repo,
+            "branch": self.branch,
+            "tip": self.tip,
+            "commits_read": self.commits_read,
+            "fix_commits_with_links": self.fix_commits_with_links,
+            "cases": self.cases,
+            "link_kinds": dict(self.link_kinds),
+            "skipped": dict(self.skipped),
+            "files": self.files,
+        }
+
+
+def _read_messages(repo: Path, tip: str) -> tuple[dict[str, _Commit], dict[str, list[Link]]]:
+    """Every commit's title (its whole message when it names another change), and the links found.
+
+    Only messages with links are kept whole, so a history of a million commits fits in memory."""
+    messages: dict[str, _Commit] = {}
+    links: dict[str, list[Link]] = {}
+    for token in _stream(repo, ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"], separator=b"\0"):
+        if not token.startswith("\x1e"):
+            continue
+        sha, author_time, message = token[1:].split("\x1f", 2)
+        found = find_links(message)
+        if found:
+            links[sha] = found
+        messages[sha] = _Commit(sha, int(author_time), message if found else _split_message(message)[0])
+    return messages, links
+
+
+def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:
+    """For shas not among the branch's commits: ``missing``, ``ambiguous`` or ``elsewhere``."""
+    if not prefixes:
+        return {}
+    completed = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "--batch-check"],
+        input="".join(f"{prefix}\n" for prefix in prefixes), capture_output=True, text=True, errors="replace",
+    )  # fmt: skip
+    found: dict[str, str] = {}
+    for prefix, line in zip(prefixes, completed.stdout.splitlines(), strict=False):
+        found[prefix] = "ambiguous" if line.endswith("ambiguous") else "missing" if line.endswith("missing") else "elsewhere"
+    return found
+
+
+class _Resolver:
+    """Abbreviated shas to the branch's commits, and reverted titles to the latest such change."""
+
+    def __init__(self, shas: list[str], titles: dict[str, list[tuple[int, str]]]) -> None:
+        self._sorted = sorted(shas)
+        self._titles = titles
+
+    def by_sha(self, prefix: str) -> list[str]:
+        start = bisect.bisect_left(self._sorted, prefix)
+        matches: list[str] = []
+        for sha in self._sorted[start : start + 2]:
+            if sha.startswith(prefix):
+                matches.append(sha)
+        return matches
+
+    def by_title(self, title: str, before: int) -> str | None:
+        earlier = [sha for landed, sha in self._titles.get(title, []) if landed < before]
+        return earlier[-1] if earlier else None
+
+
+def mine_history(
+    path: Path,
+    out_dir: Path,
+    repo_name: str | None = None,
+    since: datetime | None = None,
+    branch: str | None = None,
+    window_days: int = WINDOW_DAYS,
+    progress: Progress | None = None,
+) -> MiningReport:
+    """Write ``cases-<repo>.jsonl.gz`` and ``commits-<repo>.jsonl.gz`` into ``out_dir`` for every
+    fix on ``branch`` (default HEAD) written since ``since`` that names a change of the window."""
+    progress = progress or Silent()
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    check_repository(path)
+    tip = _resolve_tip(path, branch)
+    repo_name = repo_name or repository_name(path)
+    report = MiningReport(repo=repo_name, branch=branch or "HEAD", tip=tip)
+    progress.start(f"reading the history of {repo_name}")
+    mainline = read_mainline(path, tip)
+    messages, links_of = _read_messages(path, tip)
+    report.commits_read = len(messages)
+    landed = {sha: int(landing.time.timestamp()) for sha, landing in mainline.landings.items()}
+    changes = sorted((time, sha) for sha, time in landed.items() if sha not in mainline.merges)
+    change_times = [time for time, _sha in changes]
+    titles: dict[str, list[tuple[int, str]]] = {}
+    for time, sha in changes:
+        titles.setdefault(_split_message(messages[sha].message)[0], []).append((time, sha))
+    resolver = _Resolver(list(landed), titles)
+    window = int(timedelta(days=window_days).total_seconds())
+    floor = since.timestamp() if since else float("-inf")
+
+    linked = [(messages[sha], links_of[sha]) for _time, sha in changes if sha in links_of]
+    unresolved = sorted({link.sha for _fix, links in linked for link in links if link.sha and not resolver.by_sha(link.sha)})
+    outside = _lookup_outside(path, unresolved)
+    progress.start(f"finding fixes in {len(linked)} commits that name another", total=len(linked))
+    cases: list[MinedCase] = []
+    for fix, links in linked:
+        progress.advance()
+        if fix.author_time < floor:
+            continue
+        report.fix_commits_with_links += 1
+        start = fix.author_time - window
+        case = _case_for(fix, links, resolver, outside, landed, mainline.merges, messages, start, report)
+        if case is None:
+            continue
+        low, high = bisect.bisect_left(change_times, start), bisect.bisect_left(change_times, fix.author_time)
+        candidates = [sha for _time, sha in changes[low:high] if sha != fix.sha]
+        if len(candidates) < MIN_CANDIDATES:
+            report.skipped[TOO_FEW] += 1
+            continue
+        case.update(
+            case_id=f"{repo_name}@{fix.sha[:12]}", repo=repo_name, window_days=window_days, window_start=start,
+            n_candidates=len(candidates), candidates=candidates,
+        )  # fmt: skip
+        cases.append(MinedCase(_ordered(case), candidates))
+        report.link_kinds[case["truth"]["link_kind"]] += 1
+    report.cases = len(cases)
+    report.files = _write_files(path, out_dir, repo_name, cases, mainline, progress)
+    return report
+
+
+def _case_for(
+    fix: _Commit,
+    links: list[Link],
+    resolver: _Resolver,
+    outside: dict[str, str],
+    landed: dict[str, int],
+    merges: set[str],
+    messages: dict[str, _Commit],
+    window_start: int,
+    report: MiningReport,
+) -> dict[str, Any] | None:
+    """The case's incident and truth, or None with the reason counted (the first that applies)."""
+    culprits: dict[str, str] = {}
+    reasons: list[str] = []
+    for link in links:
+        if link.sha:
+            matches = resolver.by_sha(link.sha)
+            if len(matches) != 1:
+                found = outside.get(link.sha, "missing")
+                reasons.append(AMBIGUOUS if len(matches) > 1 or found == "ambiguous" else
+                               OTHER_BRANCH if found == "elsewhere" else UNKNOWN)  # fmt: skip
+                continue
+            sha = matches[0]
+        else:
+            found_sha = resolver.by_title(link.title, fix.author_time)
+            if found_sha is None:
+                reasons.append(UNKNOWN)
+                continue
+            sha = found_sha
+        if sha == fix.sha:
+            reasons.append(SELF)
+        elif sha in merges:
+            reasons.append(MERGE)
+        elif link.kind == REVERT and any(other.kind == REVERT for other in find_links(messages[sha].message)):
+            reasons.append(REVERT_OF_REVERT)
+        elif not window_start <= landed[sha] < fix.author_time:
+            reasons.append(OUTSIDE)
+        else:
+            culprits.setdefault(sha, link.kind)
+    if not culprits:
+        report.skipped[reasons[0] if reasons else UNKNOWN] += 1
+        return None
+    kinds = list(dict.fromkeys(culprits.values()))
+    culprit_titles = [_split_message(messages[sha].message)[0] for sha in culprits]
+    title, text = incident_report(fix.message, kinds, culprit_titles)
+    if len(title) + len(text) < MIN_REPORT_CHARS:
+        report.skipped[NO_REPORT] += 1
+        return None
+    fix_title = _split_message(fix.message)[0]
+    return {
+        "incident": {
+            "time": fix.author_time,
+            "time_iso": datetime.fromtimestamp(fix.author_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "title": title,
+            "text": text,
+        },
+        "truth": {
+            "culprits": list(culprits),
+            "link_kind": kinds[0],
+            "link_kinds": kinds,
+            "culprit_landed_times": [landed[sha] for sha in culprits],
+        },
+        "provenance": {
+            "fix_sha": fix.sha,
+            "fix_title": fix_title,
+            "fix_author_time": fix.author_time,
+            "fix_landed_time": landed[fix.sha],
+        },
+    }
+
+
+def _ordered(case: dict[str, Any]) -> dict[str, Any]:
+    keys = ("case_id", "repo", "incident", "window_days", "window_start", "n_candidates", "candidates", "truth",
+            "provenance")  # fmt: skip
+    return {key: case[key] for key in keys}
+
+
+def _file_stem(repo_name: str) -> str:
+    return repo_name.replace("/", "__")
+
+
+def _commit_row(change: ChangeRecord, mainline_seq: int) -> dict[str, Any]:
+    return {
+        "repo": change.repo,
+        "sha": change.id,
+        "author": change.author,
+        "email": change.email,
+        "author_time": int(change.author_time.timestamp()),
+        "landed_time": int(change.landed_time.timestamp()),
+        "landed_via_merge": change.landed_via_merge,
+        "landed_seq": mainline_seq,
+        "title": change.title,
+        "body": change.body,
+        "n_files": change.n_files,
+        "added": change.added,
+        "deleted": change.deleted,
+        "files": [list(stat) for stat in change.files],
+        "dirs": list(change.directories),
+    }
+
+
+def _write_files(
+    path: Path, out_dir: Path, repo_name: str, cases: list[MinedCase], mainline: Any, progress: Progress
+) -> list[str]:
+    """The two interchange files, each written whole then moved into place."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = _file_stem(repo_name)
+    needed = sorted({sha for case in cases for sha in case.candidates},
+                    key=lambda sha: (mainline.landings[sha].time, sha))  # fmt: skip
+    commits_path = out_dir / f"commits-{stem}.jsonl.gz"
+    cases_path = out_dir / f"cases-{stem}.jsonl.gz"
+    progress.start(f"writing {len(needed)} candidate changes of {repo_name}", total=len(needed))
+    with _atomic_gzip(commits_path) as handle:
+        for seq, change in enumerate(read_changes(path, needed, repo_name, mainline)):
+            handle.write(json.dumps(_commit_row(change, seq), ensure_ascii=False) + "\n")
+            progress.advance()
+    with _atomic_gzip(cases_path) as handle:
+        for case in cases:
+            handle.write(json.dumps(case.row, ensure_ascii=False) + "\n")
+    return [str(cases_path), str(commits_path)]
+
+
+class _atomic_gzip:  # noqa: N801 (used as a context manager, like open)
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        self._temporary = Path(name)
+        self._raw = open(handle, "wb")  # noqa: SIM115
+        self._handle = gzip.open(self._raw, "wt", encoding="utf-8")
+
+    def __enter__(self) -> Any:
+        return self._handle
+
+    def __exit__(self, kind: object, *_rest: object) -> None:
+        self._handle.close()
+        self._raw.close()
+        if kind is None:
+            self._temporary.chmod(0o644)  # mkstemp's 0600 would hide the files from the team's other users
+            self._temporary.replace(self._path)
+        else:
+            self._temporary.unlink(missing_ok=True)

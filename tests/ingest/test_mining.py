@@ -1,0 +1,155 @@
+"""Mining past investigations from a real git repository's fix commits."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.cli import main
+from knowledge.db import migrate, session_scope
+from knowledge.incidents import Incident, RootCause
+from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
+from knowledge.ingest.history_files import read_cases, read_commits
+from knowledge.ingest.mining import mine_history
+from tests.ingest.fix_history import FixHistory, write_fix_history
+
+
+@pytest.fixture(scope="module")
+def fix_history(tmp_path_factory: pytest.TempPathFactory) -> FixHistory:
+    return write_fix_history(tmp_path_factory.mktemp("repos") / "service")
+
+
+def test_every_recognised_form_is_found_with_its_kind() -> None:
+    sha = "3f2a9c1b7d"
+    assert find_links(f"x: fix y\n\nFixes: {sha} (\"x: add y\")") == [Link(FIXES, sha)]
+    assert find_links(f"Revert \"x\"\n\nThis reverts commit {sha}.") == [Link(REVERT, sha)]
+    assert find_links("Revert \"x: add y\"\n\nIt broke z.") == [Link(REVERT, title="x: add y")]
+    for prose in (f"introduced by {sha}", f"introduced in {sha}", f"regression since {sha}", f"broken by {sha}"):
+        assert find_links(f"z: stop a crash\n\n{prose}.") == [Link(REGRESSION, sha)], prose
+    assert find_links(f"z: fix the count\n\nAfter commit {sha} the count is off.") == [Link(SINCE, sha)]
+    assert find_links(f"docs: describe the option added in {sha}") == []
+    assert find_links(f"z: fix it\n\n(cherry picked from commit {sha}0000000000000000000000000000)") == []
+    assert find_links("z: fix the 20231115 release date") == []
+    assert find_links("z: fix the build\n\nCommit 9867987 broke it.") == [Link(REGRESSION, "9867987")]
+
+
+def test_the_report_names_no_change() -> None:
+    message = (
+        'net: fix the reconnect loop\n\nCommit 3f2a9c1b7d ("net: retry forever") made the loop spin.\n\n'
+        'Fixes: 3f2a9c1b7d ("net: retry\n forever")\nSigned-off-by: Dev <dev@example.org>'
+    )
+    title, text = incident_report(message, [FIXES], ["net: retry forever"])
+    assert title == "net: fix the reconnect loop"
+    assert text == "A recent change made the loop spin."
+    title, text = incident_report('Revert "net: retry forever"\n\nThis reverts commit 3f2a9c1b7d.\n\n'
+                                  "Reverted: connections pile up.", [REVERT], ["net: retry forever"])  # fmt: skip
+    assert title == "" and "retry forever" not in text and "3f2a9c1b7d" not in text
+    assert text == ": connections pile up."
+
+
+def test_mining_finds_every_planted_case_and_nothing_else(fix_history: FixHistory, tmp_path: Path) -> None:
+    report = mine_history(fix_history.path, tmp_path, repo_name="acme/service")
+
+    cases = read_cases(tmp_path / "cases-acme__service.jsonl.gz").records
+    found = {
+        (case.incident.title or "", fix_history_title(fix_history, case.truth.culprits), case.truth.link_kind)
+        for case in cases
+    }
+    planted = {(p.fix_title if p.kind != REVERT else "", p.culprit_title, p.kind) for p in fix_history.planted}
+    assert found == planted
+    assert dict(report.skipped) == fix_history.skipped
+    assert report.cases == len(fix_history.planted) == 6
+
+    commits = {commit.id: commit for commit in read_commits(tmp_path / "commits-acme__service.jsonl.gz").records}
+    for case in cases:
+        start = case.incident.time - 14 * 86400
+        assert set(case.truth.culprits) <= set(case.candidates) <= set(commits)
+        assert all(start <= commits[sha].landed_time.timestamp() < case.incident.time for sha in case.candidates)
+        words = f"{case.incident.title}\n{case.incident.text}"
+        for sha in case.truth.culprits:
+            assert sha[:7] not in words and commits[sha].title not in words
+
+
+def fix_history_title(history: FixHistory, culprits: list[str]) -> str:
+    titles = {sha: title for title, sha in history.shas.items()}
+    (culprit,) = culprits
+    return titles[culprit]
+
+
+def test_since_leaves_out_older_fixes(fix_history: FixHistory, tmp_path: Path) -> None:
+    report = mine_history(fix_history.path, tmp_path, repo_name="acme/service", since=_after_third_fix(fix_history))
+    assert report.cases == 3
+
+
+def _after_third_fix(history: FixHistory):  # noqa: ANN202
+    from datetime import UTC, datetime
+
+    import subprocess
+
+    log = subprocess.run(["git", "-C", str(history.path), "log", "--format=%at %s", "--reverse"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()  # fmt: skip
+    third = next(line for line in log if history.planted[2].fix_title in line)
+    return datetime.fromtimestamp(int(third.split()[0]) + 1, UTC)
+
+
+def test_history_mine_loads_the_cases_once(
+    data_dir: Path, fix_history: FixHistory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["culprit", "history", "mine", str(fix_history.path), "--repo", "acme/service", "--json"]
+    for new_incidents in (6, 0):
+        monkeypatch.setattr(sys, "argv", args)
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        assert exit_info.value.code in (0, None)
+        output = json.loads(capsys.readouterr().out)
+        assert output["cases"] == 6 and output["skipped"]["not_on_branch"] == 1
+        assert [load["new"] for load in output["loaded"]][1] == new_incidents
+    url = f"sqlite:///{data_dir / 'culprit.db'}"
+    migrate(url)
+    with session_scope(url) as session:
+        incidents = session.scalars(select(Incident).where(Incident.repo == "acme/service")).all()
+        causes = session.scalars(select(RootCause.change_id)).all()
+    assert len(incidents) == 6
+    assert set(causes) == {sha for title, sha in fix_history.shas.items() if any(
+        p.culprit_title == title for p in fix_history.planted)}  # fmt: skip
+
+
+def test_the_demo_organisation_as_a_git_repository_mines_to_its_own_fixes(tmp_path: Path) -> None:
+    from knowledge.demo import generate_organisation
+    from tests.ingest.demo_repo import write_demo_repository
+
+    org = generate_organisation(seed=5, n_changes=400, n_incidents=30, days=45)
+    real = write_demo_repository(org, tmp_path / "demo")
+    changes = {change.id: change for change in org.changes}
+    expected = set()
+    for incident in org.incidents:
+        fix, culprit = changes[incident.fix_id or ""], changes[incident.culprits[0]]
+        if fix.author_time - 14 * 86400 <= culprit.landed_time < fix.author_time:
+            expected.add((real[fix.id], real[culprit.id], incident.link_kind))
+    report = mine_history(tmp_path / "demo", tmp_path / "out", repo_name="acme/platform")
+
+    cases = read_cases(tmp_path / "out" / "cases-acme__platform.jsonl.gz").records
+    found = {(case.case_id.split("@")[1], case.truth.culprits[0], case.truth.link_kind) for case in cases}
+    assert {(fix[:12], culprit, kind) for fix, culprit, kind in expected} == found
+    assert len(expected) >= 25 and report.cases == len(expected)
+    assert sum(report.skipped.values()) == len(org.incidents) - len(expected)
+
+
+def test_train_from_repo_mines_then_trains(
+    data_dir: Path, fix_history: FixHistory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tools.rca.judges.local import TRAINED, load_model
+
+    monkeypatch.setattr(sys, "argv", ["culprit", "train", "--from-repo", str(fix_history.path), "--no-embeddings", "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 6 and summary["repos"] == ["service"]
+    model = load_model(Path(summary["model"]))
+    assert model.origin == TRAINED and model.n_cases == 6
+    assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()

@@ -1,0 +1,59 @@
+"""The starter ranker shipped in the package: portable, small, and named in every answer it judges."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.rca.test_answers import _store_changes
+from tools.rca.history.cases import History
+from tools.rca.history.training import train_model
+from tools.rca.judges.local import STARTER, TRAINED, load_model, save_model
+from tools.rca.judges.starter import STARTER_FILE, load_starter
+
+runner = CliRunner()
+
+
+def test_the_shipped_starter_knows_no_repository_of_its_own() -> None:
+    model = load_starter()
+    assert model is not None and model.origin == STARTER
+    assert model.component_maps == {} and model.similar_changes == {} and model.past_incidents is None
+    assert not model.uses_embeddings
+    assert set(model.repos) == {"curl/curl", "git/git", "haproxy/haproxy"}
+    assert STARTER_FILE.stat().st_size < 1_000_000
+    assert model.description.startswith("the starter ranker")
+
+
+def test_portable_training_keeps_only_trees_and_calibration(history: History, tmp_path: Path) -> None:
+    model = replace(train_model(history, history.cases, None, portable=True), origin=STARTER)
+    loaded = load_model(save_model(model, tmp_path / "starter.model"))
+    assert loaded.origin == STARTER
+    assert loaded.component_maps == {} and loaded.similar_changes == {} and loaded.past_incidents is None
+    ordinary = load_model(save_model(train_model(history, history.cases, None), tmp_path / "own.model"))
+    assert ordinary.origin == TRAINED and ordinary.component_maps
+
+
+def test_rca_uses_the_starter_until_the_team_trains_its_own(
+    history_files: tuple[Path, Path], history: History, database_url: str, data_dir: Path
+) -> None:
+    _store_changes(database_url, history)
+    case = history.cases[-1]
+    arguments = ["rca", case.incident.text, "--title", case.incident.title,
+                 "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget"]  # fmt: skip
+
+    first = runner.invoke(app, [*arguments, "--json"])
+    assert first.exit_code == 0, first.output
+    answer = json.loads(first.stdout)
+    assert answer["model"].startswith("the starter ranker")
+    assert not any("heuristic" in note or "never learned" in note for note in answer["notes"])
+    assert "judged by the starter ranker" in runner.invoke(app, arguments).stdout
+
+    cases, commits = history_files
+    trained = runner.invoke(app, ["train", "--cases", str(cases), "--commits", str(commits), "--no-embeddings"])
+    assert trained.exit_code == 0, trained.output
+    own = json.loads(runner.invoke(app, [*arguments, "--json"]).stdout)
+    assert own["model"] == f"the ranker trained on {len(history.cases)} cases from acme/widget"
