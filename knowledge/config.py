@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     incidents_webhook_secret: SecretStr | None = None
     incident_post_channel: str | None = None
 
+    @field_validator("target_precision", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        # compose passes an unset variable as "" (``${CULPRIT_TARGET_PRECISION:-}``): that means "not set"
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("data_dir")
     @classmethod
     def _usable_folder(cls, path: Path) -> Path:

@@ -83,14 +83,19 @@ class RankerModel:
         return _for_repository(self.similar_changes, repo)
 
     def _rows(self, batch: Sequence[CandidateChange]) -> np.ndarray:
-        return np.array([[change.features.get(name, 0.0) for name in self.feature_names] for change in batch])
+        rows = [[change.features.get(name, 0.0) for name in self.feature_names] for change in batch]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.feature_names))
 
     def score(self, batch: Sequence[CandidateChange]) -> np.ndarray:
+        if not batch:  # an empty window: LightGBM refuses a 0-row matrix
+            return np.empty(0, dtype=np.float64)
         return np.asarray(self.ranker.predict(self._rows(batch)), dtype=np.float64)
 
     def contributions(self, batch: Sequence[CandidateChange]) -> np.ndarray:
         """Each signal's part of each change's score (LightGBM's ``pred_contrib``), columns in
         ``feature_names`` order; with the expected value left out, a row sums to score minus it."""
+        if not batch:
+            return np.empty((0, len(self.feature_names)), dtype=np.float64)
         parts = np.asarray(self.ranker.predict(self._rows(batch), pred_contrib=True), dtype=np.float64)
         return parts[:, :-1]
 
