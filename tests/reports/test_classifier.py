@@ -57,6 +57,6 @@ def test_evaluation_reports_scores_and_a_baseline_from_the_same_split(labeled_re
     reports = train + test
     result = evaluate_split([r["text"] for r in reports], [r["category"] for r in reports], seed=1)
     assert result.n + result.n_train == len(reports) and abs(result.n - 0.2 * len(reports)) <= 1
-    assert result.macro_f1 >= 0.85 and 0.5 <= result.baseline["macro_f1"] <= 1.0
+    assert result.macro_f1 >= 0.85 and result.baseline is not None and 0.5 <= result.baseline.macro_f1 <= 1.0
     assert sum(map(sum, result.confusion)) == result.n
     assert set(result.per_category) == set(result.labels)
