@@ -1,4 +1,5 @@
-"""The weekly digest: what users reported most, what rose, which spikes fired, and how RCA did.
+"""The weekly digest: what users reported most, what rose, how many fitted no category, which
+spikes fired, and how RCA did.
 
 Built as plain text, Block Kit-shaped dicts and a PNG chart, so the bot only
 has to post it and ``culprit digest --dry-run`` can print the same thing.
@@ -16,7 +17,8 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert
-from tools.reports.trends import CategoryCount, daily_series, rising_categories, top_categories
+from tools.reports.classifiers import OTHER
+from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Digest:
     suggestions_confirmed: int
     suggestions_rejected: int
     chart_png: bytes | None
+    unsorted: int = 0
 
     @property
     def text(self) -> str:
@@ -38,6 +41,12 @@ class Digest:
         lines += [f"• {c.category}: {c.count} reports ({_change(c)})" for c in self.top] or ["• no reports this week"]
         lines += ["", "*Rising*"]
         lines += [f"• {c.category}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
+        lines += ["", "*Not sorted*"]
+        lines += [
+            f"• {self.unsorted} reports went to '{OTHER}' (classifier confidence below CULPRIT_OTHER_CONFIDENCE, "
+            "or no classifier): `culprit reports discover` may find a new category among them"
+            if self.unsorted else "• none: every report fitted a category"
+        ]
         lines += ["", "*Spikes*"]
         lines += [f"• {s['category']} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}" for s in self.spikes] or ["• none"]
         lines += [
@@ -87,6 +96,7 @@ def build_digest(end: date, url: str, with_chart: bool = True) -> Digest:
         suggestions_confirmed=sum(1 for _, total in votes if (total or 0) > 0),
         suggestions_rejected=sum(1 for _, total in votes if (total or 0) < 0),
         chart_png=category_chart([c.category for c in top], end, url) if with_chart and top else None,
+        unsorted=category_totals(start, end, url)[OTHER],
     )
 
 
