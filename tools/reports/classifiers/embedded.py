@@ -6,6 +6,10 @@ and the embedding adds paraphrase. The head sees both, concatenated. The model
 is int8-quantised for the CPU (about three times faster, same predictions to
 within noise), which is what lets one process classify hundreds of reports a
 second.
+
+``culprit reports train`` first adapts MiniLM's top layers to the team's
+categories (``finetune``: contrastive pairs, the SetFit method); those layers
+travel in the classifier file as safetensors and are quantised the same way.
 """
 
 from __future__ import annotations
