@@ -1,4 +1,4 @@
-"""``culprit reports ...`` (ingest, categories, train, evaluate, discover, trends, purge) and ``culprit digest``."""
+"""``culprit reports ...`` (ingest, categories, train, show, relabel, evaluate, discover, trends, purge) and ``culprit digest``."""
 
 from __future__ import annotations
 
@@ -88,31 +88,70 @@ def register(app: typer.Typer) -> None:
 
     @reports.command("train")
     def train(
-        file: Path,
+        file: Path = typer.Argument(None, help="Labeled CSV/JSONL (the category column); optional when reports were relabeled."),
         fine_tune: bool = typer.Option(
             True, "--fine-tune/--no-fine-tune",
             help="Adapt MiniLM's top layers to the labels first (minutes); --no-fine-tune trains the head only (seconds).",
         ),
         minutes: float = typer.Option(15.0, "--max-minutes", min=0.1, help="Upper bound on fine-tuning time."),
         steps: int = typer.Option(FineTuning.max_steps, "--steps", min=1, help="Upper bound on fine-tuning steps (64 reports each)."),
+        stored: bool = typer.Option(True, "--stored-labels/--no-stored-labels", help="Also learn from stored reports responders labeled."),
     ) -> None:
-        """Train the embedded classifier on a labeled CSV/JSONL file (the category column)."""
+        """Train the embedded classifier on a labeled file plus the stored reports responders relabeled."""
         from knowledge.config import get_settings
+        from knowledge.db import migrate
         from tools.reports.classifiers import classifier_path
         from tools.reports.classifiers.embedded import EmbeddedClassifier
         from tools.reports.intake import read_report_file
+        from tools.reports.labels import stored_labels
         from tools.reports.redaction import redact
 
-        labeled = _labeled(read_report_file(file)[0], file)
+        settings = get_settings()
+        examples = {redact(r.text.strip()): r.label or "" for r in _labeled(read_report_file(file)[0], file)} if file else {}
+        from_file = len(examples)
+        if stored:
+            migrate(settings.resolved_database_url)
+            examples.update(stored_labels(settings.resolved_database_url))  # a responder's label wins over the file's
+        if not examples:
+            raise InputError("nothing to train on: give a labeled file or relabel stored reports (`culprit reports relabel ID CATEGORY`)")
         with progress_bar() as progress:
             model = EmbeddedClassifier.train(
-                [redact(r.text) for r in labeled], [r.label or "" for r in labeled],
+                list(examples), list(examples.values()),
                 fine_tune=_fine_tuning(fine_tune, minutes, steps), on_progress=_stages(progress),
             )
-        path = classifier_path(get_settings().data_dir)
+        path = classifier_path(settings.data_dir)
         model.save(path)
         how = "fine-tuned MiniLM" if model.tuned is not None else "packaged MiniLM"
-        console.print(f"trained on {len(labeled)} reports in {len(model.categories)} categories ({how}); saved to {path}")
+        console.print(
+            f"trained on {len(examples)} reports ({len(examples) - from_file} more from stored labels) in "
+            f"{len(model.categories)} categories ({how}); saved to {path}"
+        )
+
+    @reports.command("show")
+    def show(report_id: str, as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+        """One stored report: its category, confidence and why (nearest labeled examples, heaviest words)."""
+        from knowledge.config import get_settings
+        from tools.reports.labels import report_with_why, why_lines
+
+        report = report_with_why(report_id, get_settings().resolved_database_url)
+        if as_json:
+            print_json(report)
+            return
+        confidence = "" if report["confidence"] is None else f" (confidence {report['confidence']:.2f})"
+        label = f", labeled {report['label']!r} by a person" if report["label"] else ""
+        console.print(f"{report['id']} {report['created_at']}: {report['category'] or 'not classified yet'}{confidence}{label}", markup=False, highlight=False)
+        console.print(report["text"], markup=False, highlight=False)
+        lines = why_lines(report["why"]) or ["  no reason was kept (classified before reasons were, or by the LLM)"]
+        console.print("why:\n" + "\n".join(lines), markup=False, highlight=False)
+
+    @reports.command("relabel")
+    def relabel(report_id: str, category: str) -> None:
+        """Give a stored report the right category; the counts follow and the next `reports train` learns it."""
+        from knowledge.config import get_settings
+        from tools.reports.labels import relabel_report
+
+        done = relabel_report(report_id, category, get_settings().resolved_database_url)
+        console.print(f"{done.report_id}: {done.previous or 'unclassified'} -> {done.category}", markup=False, highlight=False)
 
     @reports.command("evaluate")
     def evaluate(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from tools.reports.classifiers import Prediction
 from tools.reports.classifiers.finetune import FineTuning, Progress
 
 MAX_TOKENS = 128
+EXAMPLES_PER_CATEGORY = 200
 FILE_KIND = "culprit report classifier"
 FILE_FORMAT = 1
 RETRAIN = "`culprit reports train FILE`"
@@ -86,11 +88,17 @@ class EmbeddedClassifier:
     """
 
     def __init__(
-        self, vectorizer: TfidfVectorizer, head: LogisticRegression, tuned: dict[str, np.ndarray] | None = None
+        self,
+        vectorizer: TfidfVectorizer,
+        head: LogisticRegression,
+        tuned: dict[str, np.ndarray] | None = None,
+        examples: Examples | None = None,
     ) -> None:
         self.vectorizer = vectorizer
         self.head = head
         self.tuned = tuned
+        self.examples = examples
+        self._term_list: list[str] | None = None
         self._encoder: Any = None
         self._encoder_lock = threading.Lock()
 
@@ -135,6 +143,7 @@ class EmbeddedClassifier:
         if embeddings is None or tuned is not None:
             embeddings = model.embed(texts, on_progress)
         model.head.fit(_features(words, embeddings), labels)
+        model.examples = Examples.sample(texts, labels, embeddings)
         return model
 
     def embed(self, texts: list[str], on_progress: Progress | None = None) -> np.ndarray:
@@ -152,13 +161,36 @@ class EmbeddedClassifier:
         return self.head.predict_proba(_features(self.vectorizer.transform(texts), vectors))
 
     def classify(self, texts: list[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        """Category, confidence and why (nearest labeled examples, heaviest words) for each report."""
         if not texts:
             return []
-        probabilities = self.probabilities(texts, embeddings)
+        vectors = report_embeddings(texts, encoder=self.encoder) if embeddings is None else embeddings
+        words = self.vectorizer.transform(texts)
+        probabilities = self.head.predict_proba(_features(words, vectors))
         best = probabilities.argmax(axis=1)
+        neighbours = self.examples.nearest(vectors) if self.examples else [[] for _ in texts]
         return [
-            Prediction(self.categories[i], float(probabilities[row, i])) for row, i in enumerate(best)
+            Prediction(
+                self.categories[i], float(probabilities[row, i]),
+                {"neighbours": neighbours[row], "words": self._weighty_words(words[row], i)},
+            )
+            for row, i in enumerate(best)
         ]
+
+    def _weighty_words(self, words: Any, category: int, limit: int = 5) -> list[dict[str, Any]]:
+        """The report's words that pushed hardest toward ``category``: TF-IDF value times the head's weight."""
+        coef = self.head.coef_
+        weights = coef[0] * (1 if category == 1 else -1) if coef.shape[0] == 1 else coef[category]
+        columns, values = words.indices, words.data * weights[words.indices]
+        order = np.argsort(-values)[:limit]
+        terms = self._terms()
+        return [{"term": terms[columns[k]], "weight": round(float(values[k]), 3)} for k in order if values[k] > 0]
+
+    def _terms(self) -> list[str]:
+        if self._term_list is None:
+            vocabulary = self.vectorizer.vocabulary_
+            self._term_list = sorted(vocabulary, key=vocabulary.__getitem__)
+        return self._term_list
 
     def save(self, path: Path) -> None:
         """Data only (see ``knowledge.model_files``): reading it back can never run code.
@@ -172,6 +204,10 @@ class EmbeddedClassifier:
         writer.add_logistic("head", self.head)
         if self.tuned is not None:
             writer.add_tensors("encoder", self.tuned)
+        if self.examples is not None:
+            writer.add_json("examples.texts", self.examples.texts)
+            writer.add_json("examples.labels", self.examples.labels)
+            writer.add_array("examples.vectors", self.examples.vectors)
         writer.save(path, {"categories": self.categories, "fine_tuned": self.tuned is not None})
 
     @classmethod
@@ -182,9 +218,45 @@ class EmbeddedClassifier:
         tuned = model_file.tensors("encoder") if model_file.has("encoder.safetensors") else None
         with model_file.rebuilding():
             model = cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()), tuned)
+            if model_file.has("examples.vectors.npy"):
+                model.examples = Examples(
+                    list(model_file.json("examples.texts")), list(model_file.json("examples.labels")),
+                    model_file.array("examples.vectors").astype(np.float32),
+                )
             if tuned is not None:
                 model.encoder  # noqa: B018 - a tuned part that does not fit MiniLM is refused now, not at the first report
         return model
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labeled training reports kept with the classifier to show as the nearest neighbours of a new one."""
+
+    texts: list[str]
+    labels: list[str]
+    vectors: np.ndarray
+
+    @classmethod
+    def sample(
+        cls, texts: list[str], labels: list[str], vectors: np.ndarray, per_category: int = EXAMPLES_PER_CATEGORY
+    ) -> Examples:
+        """Up to ``per_category`` reports of each category (a fixed random choice), cut to 300 characters."""
+        rng = np.random.default_rng(0)
+        chosen: list[int] = []
+        for label in sorted(set(labels)):
+            rows = [i for i, value in enumerate(labels) if value == label]
+            chosen += sorted(rng.permutation(rows)[:per_category].tolist())
+        return cls(
+            [texts[i][:300] for i in chosen], [labels[i] for i in chosen], vectors[chosen].astype(np.float16)
+        )
+
+    def nearest(self, vectors: np.ndarray, k: int = 3) -> list[list[dict[str, Any]]]:
+        similarity = vectors @ self.vectors.astype(np.float32).T
+        top = np.argsort(-similarity, axis=1)[:, :k]
+        return [
+            [{"text": self.texts[j], "category": self.labels[j], "similarity": round(float(similarity[row, j]), 3)} for j in top[row]]
+            for row in range(len(vectors))
+        ]
 
 
 def _word_vectorizer() -> TfidfVectorizer:
