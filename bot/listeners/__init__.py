@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, mentions, messages, unhandled
+from bot.listeners import actions, commands, mentions, messages, report_relabel, unhandled
 
 
 def register_listeners(app: App) -> None:
@@ -12,5 +12,6 @@ def register_listeners(app: App) -> None:
     commands.register(app)
     mentions.register(app)
     actions.register(app)
+    report_relabel.register(app)
     messages.register(app)
     unhandled.register(app)  # last: it matches every event type

@@ -107,8 +107,14 @@ class SlackSender:
         event.update(options.pop("extra", {}))
         return self.event(event, **options), ts
 
-    def click(
+    def select(
         self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any]
+    ) -> httpx.Response:
+        """A choice in a ``static_select`` menu of a posted message."""
+        return self.click(action_id, value, user=user, channel=channel, message=message, kind="static_select")
+
+    def click(
+        self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any], kind: str = "button"
     ) -> httpx.Response:
         payload = {
             "type": "block_actions",
@@ -127,11 +133,11 @@ class SlackSender:
             "response_url": self.response_url,
             "actions": [
                 {
-                    "type": "button",
+                    "type": kind,
                     "action_id": action_id,
                     "block_id": f"feedback-{value}",
-                    "value": value,
                     "action_ts": str(time.time()),
+                    **({"value": value} if kind == "button" else {"selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
                 }
             ],
         }

@@ -8,7 +8,7 @@ has to post it and ``culprit digest --dry-run`` can print the same thing.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Suggestion
-from knowledge.reports import Alert
+from knowledge.reports import Alert, BugReport, Category
 from tools.reports.classifiers import OTHER
+from tools.reports.labels import parse_why, why_lines
 from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
 
 
@@ -34,6 +35,8 @@ class Digest:
     suggestions_rejected: int
     chart_png: bytes | None
     unsorted: int = 0
+    unsure: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -47,6 +50,11 @@ class Digest:
             "or no classifier): `culprit reports discover` may find a new category among them"
             if self.unsorted else "• none: every report fitted a category"
         ]
+        if self.unsure:
+            lines += ["", "*Least sure this week* (relabel with the menu or `culprit reports relabel ID CATEGORY`)"]
+            for report in self.unsure:
+                lines.append(_unsure_line(report))
+                lines += why_lines(report["why"], indent="    ")
         lines += ["", "*Spikes*"]
         lines += [f"• {s['category']} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}" for s in self.spikes] or ["• none"]
         lines += [
@@ -59,7 +67,38 @@ class Digest:
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in self.text.split("\n\n")]
+        """The text's parts as sections; each least-sure report gets its own, with a relabel menu."""
+        parts = self.text.split("\n\n")
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(part)}} for part in parts if not part.startswith("*Least sure")]
+        if self.unsure:
+            heading = next(part for part in parts if part.startswith("*Least sure")).split("\n")[0]
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": heading}})
+            for report in self.unsure:
+                text = "\n".join([_unsure_line(report), *why_lines(report["why"], indent="    ")])
+                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)[:2900]}}
+                options = relabel_options(report["id"], [c for c in self.categories if c != report["category"]])
+                if options:
+                    block["accessory"] = {
+                        "type": "static_select",
+                        "action_id": RELABEL_ACTION,
+                        "placeholder": {"type": "plain_text", "text": "Relabel as…"},
+                        "options": options,
+                    }
+                blocks.append(block)
+        return blocks
+
+
+RELABEL_ACTION = "report_relabel"
+RELABEL_SEPARATOR = "\t"
+
+
+def relabel_options(report_id: str, categories: list[str]) -> list[dict[str, Any]]:
+    """Slack select options whose value is ``report id<TAB>category`` (Slack caps values at 150 characters)."""
+    return [
+        {"text": {"type": "plain_text", "text": name[:75]}, "value": f"{report_id}{RELABEL_SEPARATOR}{name}"}
+        for name in categories[:100]
+        if len(report_id) + len(name) + 1 <= 150
+    ]
 
 
 def iso_week(day: date) -> str:
@@ -97,7 +136,33 @@ def build_digest(end: date, url: str, with_chart: bool = True) -> Digest:
         suggestions_rejected=sum(1 for _, total in votes if (total or 0) < 0),
         chart_png=category_chart([c.category for c in top], end, url) if with_chart and top else None,
         unsorted=category_totals(start, end, url)[OTHER],
+        unsure=least_sure_reports(since, until, url),
+        categories=known_categories(end, url),
     )
+
+
+def least_sure_reports(since: datetime, until: datetime, url: str, limit: int = 3) -> list[dict[str, Any]]:
+    """The period's classified reports the classifier was least sure of and no person has labeled."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(BugReport.id, BugReport.text, BugReport.category, BugReport.confidence, BugReport.why)
+            .where(BugReport.created_at >= since, BugReport.created_at < until)
+            .where(BugReport.category.is_not(None), BugReport.label.is_(None), BugReport.confidence.is_not(None))
+            .order_by(BugReport.confidence, BugReport.id)
+            .limit(limit)
+        ).all()
+    return [
+        {"id": r.id, "text": r.text, "category": r.category, "confidence": float(r.confidence), "why": parse_why(r.why)}
+        for r in rows
+    ]
+
+
+def known_categories(end: date, url: str) -> list[str]:
+    """Categories a report can be relabeled to: the configured ones and those counted in the last 12 weeks."""
+    with session_scope(url) as session:
+        configured = set(session.scalars(select(Category.name)))
+    counted = set(category_totals(end - timedelta(weeks=12), end, url))
+    return sorted((configured | counted) - {OTHER})
 
 
 def category_chart(categories: list[str], end: date, url: str, days: int = 28) -> bytes:
@@ -120,6 +185,16 @@ def category_chart(categories: list[str], end: date, url: str, days: int = 28) -
     figure.savefig(buffer, format="png")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _unsure_line(report: dict[str, Any]) -> str:
+    text = " ".join(report["text"].split())
+    return f"• [{report['category']} {report['confidence']:.2f}] \u201c{text[:160]}\u201d (id {report['id']})"
+
+
+def _mrkdwn(text: str) -> str:
+    """Report text in Slack mrkdwn: ``& < >`` are control characters there."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _change(category: CategoryCount) -> str:
