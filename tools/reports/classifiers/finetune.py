@@ -4,7 +4,8 @@ This is the SetFit method (pull reports of one category together, push other
 categories apart, then fit a head) made cheap enough for a shared CPU: the
 lower transformer layers stay frozen, so their outputs are computed once per
 report and cached; only the top layers are trained, over short inputs, on
-the pairs inside each batch, for a bounded number of steps and seconds.
+the pairs inside each batch, for a bounded number of steps and seconds. A
+GPU is used when torch sees one.
 
 What comes out is only the tuned layers' weights, as named float32 arrays:
 the classifier file stores them as safetensors beside its head, and
@@ -62,7 +63,8 @@ def fine_tune_encoder(
     report = on_progress or (lambda _stage, _done, _total: None)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
-    bert = copy.deepcopy(_bert(get_embedder()))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # the CPU build of torch says no
+    bert = copy.deepcopy(_bert(get_embedder())).to(device)
     bert.eval()
     first_tuned = bert.config.num_hidden_layers - settings.tuned_layers
     cached = _cache_lower_layers(bert, texts, first_tuned, settings.max_tokens, report)
@@ -80,8 +82,8 @@ def fine_tune_encoder(
     report("tuning the encoder", 0, steps)
     for step in range(steps):
         batch = rng.choice(len(texts), size=min(settings.batch_size, len(texts)), replace=False)
-        vectors = _pooled(layers, [cached[i] for i in batch])
-        loss = pair_loss(vectors, torch.as_tensor(codes[batch]))
+        vectors = _pooled(layers, [cached[i] for i in batch], device)
+        loss = pair_loss(vectors, torch.as_tensor(codes[batch], device=device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -156,15 +158,15 @@ def _cache_lower_layers(
                 texts[start : start + batch_size], truncation=True, max_length=max_tokens,
                 padding=True, return_tensors="pt",
             )
-            output = bert(**tokens, output_hidden_states=True)
-            hidden = output.hidden_states[first_tuned]
+            output = bert(**tokens.to(bert.device), output_hidden_states=True)
+            hidden = output.hidden_states[first_tuned].to("cpu", torch.float16)
             lengths = tokens["attention_mask"].sum(dim=1).tolist()
-            cached += [hidden[row, :length].to(torch.float16).clone() for row, length in enumerate(lengths)]
+            cached += [hidden[row, :length].clone() for row, length in enumerate(lengths)]
             report("caching frozen layers", min(start + batch_size, len(texts)), len(texts))
     return cached
 
 
-def _pooled(layers: Any, states: list[Any]) -> Any:
+def _pooled(layers: Any, states: list[Any], device: Any) -> Any:
     """Run the tuned layers over cached states and mean-pool over real tokens, as MiniLM pools."""
     import torch
 
@@ -175,6 +177,7 @@ def _pooled(layers: Any, states: list[Any]) -> Any:
     for row, state in enumerate(states):
         hidden[row, : state.shape[0]] = state.float()
         mask[row, : state.shape[0]] = 1.0
+    hidden, mask = hidden.to(device), mask.to(device)
     additive = (1.0 - mask)[:, None, None, :] * torch.finfo(torch.float32).min
     for layer in layers:
         output = layer(hidden, attention_mask=additive)
