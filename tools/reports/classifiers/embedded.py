@@ -172,16 +172,19 @@ class EmbeddedClassifier:
         return [
             Prediction(
                 self.categories[i], float(probabilities[row, i]),
-                {"neighbours": neighbours[row], "words": self._weighty_words(words[row], i)},
+                {"neighbours": neighbours[row], "words": self._weighty_words(words, row, i)},
             )
             for row, i in enumerate(best)
         ]
 
-    def _weighty_words(self, words: Any, category: int, limit: int = 5) -> list[dict[str, Any]]:
-        """The report's words that pushed hardest toward ``category``: TF-IDF value times the head's weight."""
+    def _weighty_words(self, words: csr_matrix, row: int, category: int, limit: int = 5) -> list[dict[str, Any]]:
+        """Row ``row``'s words that pushed hardest toward ``category``: TF-IDF value times the head's weight
+        (read straight from the CSR arrays: slicing a row out costs more than the rest)."""
         coef = self.head.coef_
         weights = coef[0] * (1 if category == 1 else -1) if coef.shape[0] == 1 else coef[category]
-        columns, values = words.indices, words.data * weights[words.indices]
+        start, end = words.indptr[row], words.indptr[row + 1]
+        columns = words.indices[start:end]
+        values = words.data[start:end] * weights[columns]
         order = np.argsort(-values)[:limit]
         terms = self._terms()
         return [{"term": terms[columns[k]], "weight": round(float(values[k]), 3)} for k in order if values[k] > 0]
