@@ -31,7 +31,7 @@ from knowledge.embeddings import get_embedder
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
 from tools.reports.classifiers import Prediction
-from tools.reports.classifiers.finetune import FineTuning, Progress
+from tools.reports.classifiers.finetune import FineTuning, Progress, adapted_encoder, fine_tune_encoder
 
 MAX_TOKENS = 128
 EXAMPLES_PER_CATEGORY = 200
@@ -113,8 +113,6 @@ class EmbeddedClassifier:
             return _quantised_embedder()
         with self._encoder_lock:
             if self._encoder is None:
-                from tools.reports.classifiers.finetune import adapted_encoder
-
                 self._encoder = quantised(adapted_encoder(self.tuned))
             return self._encoder
 
@@ -135,8 +133,6 @@ class EmbeddedClassifier:
             raise InputError("training needs reports in at least two categories; add labeled reports")
         tuned = None
         if fine_tune is not None:
-            from tools.reports.classifiers.finetune import fine_tune_encoder
-
             tuned = fine_tune_encoder(texts, labels, fine_tune, on_progress)
         model = cls(_word_vectorizer(), _head(), tuned)
         words = model.vectorizer.fit_transform(texts)
