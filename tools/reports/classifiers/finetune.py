@@ -33,7 +33,7 @@ TRAIN_TOKENS = 64
 class FineTuning:
     """How long and how hard to adapt the encoder; the defaults fit 10,000 reports in minutes on two cores."""
 
-    epochs: float = 4.0
+    epochs: float = 1.0
     batch_size: int = 64
     learning_rate: float = 1e-4
     max_seconds: float = 900.0
