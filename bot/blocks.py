@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from knowledge.errors import InputError
 from tools.rca.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
 
 Block = dict[str, Any]
@@ -34,6 +35,13 @@ class SlackMessage:
 def escape(text: str) -> str:
     """Slack mrkdwn treats ``& < >`` as control characters; user and commit text must not."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def click_failure(error: Exception, could_not: str, retry: str) -> str:
+    """What a user is told when a click could not be stored: the input's problem, or that the database is down."""
+    if isinstance(error, InputError):
+        return f"I couldn't {could_not}: {escape(str(error))}."
+    return f"I couldn't {could_not} right now (the database is unreachable); please {retry} in a minute."
 
 
 def clip(text: str, limit: int) -> str:

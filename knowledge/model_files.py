@@ -4,9 +4,10 @@ A pickle runs whatever code it names when loaded, so a model file left on a
 shared volume could execute anything, and a module moved in a refactor breaks
 every saved model. Here a model is a zip holding ``manifest.json`` (what kind
 of model, which layout version) and members read with JSON, ``numpy.load``
-with ``allow_pickle=False``, ``scipy.sparse.load_npz`` or as plain text, so
-reading one can only produce numbers and strings. Anything else, an old
-joblib file included, is refused with the command that makes a new one.
+with ``allow_pickle=False``, safetensors (network weights),
+``scipy.sparse.load_npz`` or as plain text, so reading one can only produce
+numbers and strings. Anything else, an old joblib file included, is refused
+with the command that makes a new one.
 
 The scikit-learn pieces the project trains (TF-IDF vectorizers, logistic
 regressions) are stored as their learned arrays and put back into a blank
@@ -60,6 +61,12 @@ class ModelWriter:
         buffer = io.BytesIO()
         save_npz(buffer, matrix)
         self._members[f"{name}.npz"] = buffer.getvalue()
+
+    def add_tensors(self, name: str, tensors: dict[str, np.ndarray]) -> None:
+        """Named arrays as one safetensors member (network weights): a header and raw numbers, no code."""
+        from safetensors.numpy import save
+
+        self._members[f"{name}.safetensors"] = save({key: np.ascontiguousarray(value) for key, value in tensors.items()})
 
     def add_tfidf(self, name: str, vectorizer: TfidfVectorizer) -> None:
         """Its vocabulary (terms in column order) and idf weights: all ``transform`` learned."""
@@ -124,6 +131,19 @@ class ModelFile:
             return json.loads(self._member(f"{name}.json"))
         except ValueError as error:
             raise self.refused(f"has a damaged {name}.json ({error})") from error
+
+    def has(self, name: str) -> bool:
+        """Whether the file holds member ``name`` (with its extension): for parts newer files add."""
+        return name in self._members
+
+    def tensors(self, name: str) -> dict[str, np.ndarray]:
+        from safetensors import SafetensorError
+        from safetensors.numpy import load
+
+        try:
+            return load(self._member(f"{name}.safetensors"))
+        except (SafetensorError, ValueError) as error:
+            raise self.refused(f"has a damaged {name}.safetensors ({error})") from error
 
     def text(self, name: str) -> str:
         return self._member(f"{name}.txt").decode()

@@ -12,7 +12,11 @@ from knowledge.db import Base, UTCDateTime, utcnow
 
 
 class BugReport(Base):
-    """One user report; ``text`` is already redacted. Raw rows expire, daily counts stay."""
+    """One user report; ``text`` is already redacted. Raw rows expire, daily counts stay.
+
+    ``label`` is a human's category (from a labeled file or ``culprit reports
+    relabel``): labeled reports feed the next ``culprit reports train``.
+    """
 
     __tablename__ = "bug_reports"
 
@@ -25,6 +29,8 @@ class BugReport(Base):
     label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     category: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # JSON text: {"neighbours": [{text, category, similarity}], "words": [{term, weight}]} (see tools.reports.classifiers)
+    why: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Category(Base):

@@ -1,4 +1,4 @@
-"""``culprit reports ...`` (ingest, categories, train, evaluate, discover, trends, purge) and ``culprit digest``."""
+"""``culprit reports ...`` (ingest, categories, train, show, relabel, evaluate, discover, trends, purge) and ``culprit digest``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,21 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from bot.cli.console import console, errors, print_json, progress_bar
 from knowledge.errors import InputError
+from tools.reports.classifiers.finetune import FineTuning
+
+if TYPE_CHECKING:
+    from knowledge.config import Settings
+    from tools.reports.classifiers import Classifier
+    from tools.reports.evaluation import Evaluation
 
 
 def register(app: typer.Typer) -> None:
@@ -80,52 +90,121 @@ def register(app: typer.Typer) -> None:
         console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions))
 
     @reports.command("train")
-    def train(file: Path, as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
-        """Train the embedded classifier on a labeled CSV/JSONL file (the category column)."""
+    def train(
+        file: Path = typer.Argument(None, help="Labeled CSV/JSONL (the category column); optional when reports were relabeled."),
+        fine_tune: bool = typer.Option(
+            True, "--fine-tune/--no-fine-tune",
+            help="Adapt MiniLM's top layers to the labels first (minutes); --no-fine-tune trains the head only (seconds).",
+        ),
+        minutes: float = typer.Option(15.0, "--max-minutes", min=0.1, help="Upper bound on fine-tuning time."),
+        steps: int = typer.Option(FineTuning.max_steps, "--steps", min=1, help="Upper bound on fine-tuning steps (64 reports each)."),
+        stored: bool = typer.Option(True, "--stored-labels/--no-stored-labels", help="Also learn from stored reports responders labeled."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Train the embedded classifier on a labeled file plus the stored reports responders relabeled."""
         from knowledge.config import get_settings
+        from knowledge.db import migrate
         from tools.reports.classifiers import classifier_path
         from tools.reports.classifiers.embedded import EmbeddedClassifier
         from tools.reports.intake import read_report_file
+        from tools.reports.labels import stored_labels
         from tools.reports.redaction import redact
 
-        labeled = _labeled(read_report_file(file)[0], file)
-        with errors.status(f"embedding and training on {len(labeled)} reports"):
-            model = EmbeddedClassifier.train([redact(r.text) for r in labeled], [r.label or "" for r in labeled])
-        path = classifier_path(get_settings().data_dir)
+        settings = get_settings()
+        examples = {redact(r.text.strip()): r.label or "" for r in _labeled(read_report_file(file)[0], file)} if file else {}
+        from_file = len(examples)
+        if stored:
+            migrate(settings.resolved_database_url)
+            examples.update(stored_labels(settings.resolved_database_url))  # a responder's label wins over the file's
+        if not examples:
+            raise InputError("nothing to train on: give a labeled file or relabel stored reports (`culprit reports relabel ID CATEGORY`)")
+        with progress_bar() as progress:
+            model = EmbeddedClassifier.train(
+                list(examples), list(examples.values()),
+                fine_tune=_fine_tuning(fine_tune, minutes, steps), on_progress=_stages(progress),
+            )
+        path = classifier_path(settings.data_dir)
         model.save(path)
+        how = "fine-tuned MiniLM" if model.tuned is not None else "packaged MiniLM"
         if as_json:
-            print_json({"reports": len(labeled), "categories": list(model.categories), "model": str(path)})
+            print_json({
+                "reports": len(examples), "from_stored_labels": len(examples) - from_file,
+                "categories": list(model.categories), "fine_tuned": model.tuned is not None, "model": str(path),
+            })
             return
-        console.print(f"trained on {len(labeled)} reports in {len(model.categories)} categories; saved to {path}")
+        console.print(
+            f"trained on {len(examples)} reports ({len(examples) - from_file} more from stored labels) in "
+            f"{len(model.categories)} categories ({how}); saved to {path}"
+        )
+
+    @reports.command("show")
+    def show(report_id: str, as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+        """One stored report: its category, confidence and why (nearest labeled examples, heaviest words)."""
+        from knowledge.config import get_settings
+        from tools.reports.labels import report_with_why, why_lines
+
+        report = report_with_why(report_id, get_settings().resolved_database_url)
+        if as_json:
+            print_json(report)
+            return
+        confidence = "" if report["confidence"] is None else f" (confidence {report['confidence']:.2f})"
+        label = f", labeled {report['label']!r} by a person" if report["label"] else ""
+        console.print(f"{report['id']} {report['created_at']}: {report['category'] or 'not classified yet'}{confidence}{label}", markup=False, highlight=False)
+        console.print(report["text"], markup=False, highlight=False)
+        lines = why_lines(report["why"]) or ["  no reason was kept (classified before reasons were, or by the LLM)"]
+        console.print("why:\n" + "\n".join(lines), markup=False, highlight=False)
+
+    @reports.command("relabel")
+    def relabel(report_id: str, category: str) -> None:
+        """Give a stored report the right category; the counts follow and the next `reports train` learns it."""
+        from knowledge.config import get_settings
+        from tools.reports.labels import relabel_report
+
+        done = relabel_report(report_id, category, get_settings().resolved_database_url)
+        console.print(f"{done.report_id}: {done.previous or 'unclassified'} -> {done.category}", markup=False, highlight=False)
 
     @reports.command("evaluate")
     def evaluate(
-        file: Path,
-        seed: int = typer.Option(42, help="Seed of the stratified 80/20 split."),
-        as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+        file: Path = typer.Argument(..., help="Labeled reports to score on (the test reports when --train or --model is given)."),
+        train_file: Path = typer.Option(None, "--train", help="Train on exactly this labeled file and test on FILE."),
+        model_file: Path = typer.Option(None, "--model", help="Score this trained classifier on FILE instead of training one."),
+        seed: int = typer.Option(42, help="Seed of the stratified 80/20 split (without --train or --model)."),
+        fine_tune: bool = typer.Option(True, "--fine-tune/--no-fine-tune", help="Fine-tune MiniLM when training, as `reports train` does."),
+        minutes: float = typer.Option(15.0, "--max-minutes", min=0.1, help="Upper bound on fine-tuning time."),
+        steps: int = typer.Option(FineTuning.max_steps, "--steps", min=1, help="Upper bound on fine-tuning steps."),
+        as_json: bool = typer.Option(False, "--json", help="Print the scores as one JSON document."),
     ) -> None:
-        """Accuracy, macro-F1, per-category scores and confusion matrix, next to a TF-IDF baseline."""
-        from tools.reports.evaluation import evaluate_split
+        """Accuracy, macro-F1, per-category scores and confusion matrix, next to a TF-IDF baseline
+        (and the LLM classifier when one is configured)."""
+        from knowledge.config import get_settings
+        from tools.reports.classifiers.embedded import EmbeddedClassifier
+        from tools.reports.evaluation import Labeled, evaluate_given, evaluate_model, evaluate_split
         from tools.reports.intake import read_report_file
+        from tools.reports.redaction import redact
 
-        labeled = _labeled(read_report_file(file)[0], file)
-        with errors.status("evaluating") as status:
-            result = evaluate_split([r.text for r in labeled], [r.label or "" for r in labeled], seed=seed, on_step=status.update)
+        def read(path: Path) -> Labeled:
+            labeled = _labeled(read_report_file(path)[0], path)
+            return Labeled([redact(r.text) for r in labeled], [r.label or "" for r in labeled])
+
+        settings = get_settings()
+        test = read(file)
+        train = read(train_file) if train_file else None
+        llm = _llm_classifier(settings)
+        tuning = _fine_tuning(fine_tune, minutes, steps)
+        threshold = settings.other_confidence
+        with progress_bar(transient=True) as progress:
+            stages = _stages(progress)
+            if model_file is not None:
+                split = f"{file}" + (" (baseline trained on " + str(train_file) + ")" if train_file else "")
+                result = evaluate_model(EmbeddedClassifier.load(model_file), test, train, stages, llm, threshold, split=split)
+            elif train is not None:
+                result = evaluate_given(train, test, stages, tuning, llm, threshold, split=f"train {train_file}, test {file}")
+            else:
+                result = evaluate_split(test.texts, test.labels, seed=seed, on_progress=stages, fine_tune=tuning, llm=llm, other_confidence=threshold)
         if as_json:
             print_json(result.as_dict())
             return
-        console.print(
-            f"n={result.n} (trained on {result.n_train})  accuracy {result.accuracy:.3f}  macro-F1 {result.macro_f1:.3f}  "
-            f"| TF-IDF baseline: accuracy {result.baseline['accuracy']:.3f}  macro-F1 {result.baseline['macro_f1']:.3f}"
-        )
-        scores = Table("category", "precision", "recall", "F1", "support")
-        for name, item in result.per_category.items():
-            scores.add_row(name, f"{item.precision:.3f}", f"{item.recall:.3f}", f"{item.f1:.3f}", str(item.support))
-        console.print(scores)
-        confusion = Table("true \\ predicted", *result.labels)
-        for name, row in zip(result.labels, result.confusion, strict=True):
-            confusion.add_row(name, *map(str, row))
-        console.print(confusion)
+        _print_evaluation(result)
 
     @reports.command("discover")
     def discover(
@@ -216,6 +295,56 @@ def register(app: typer.Typer) -> None:
             print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})
             return
         console.print(digest.text, markup=False, highlight=False)
+
+
+def _fine_tuning(enabled: bool, minutes: float, steps: int) -> FineTuning | None:
+    return FineTuning(max_seconds=minutes * 60, max_steps=steps) if enabled else None
+
+
+def _stages(progress: Progress) -> Callable[[str, int, int], None]:
+    """A training or evaluation callback that keeps one progress bar per stage."""
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return update
+
+
+def _llm_classifier(settings: Settings) -> Classifier | None:
+    """The LLM classifier when vLLM and categories are configured, for scoring next to the embedded one."""
+    if not settings.llm_configured:
+        return None
+    from tools.llm.client import LLMEndpoint
+    from tools.reports.classifiers.llm import LLMClassifier, categories_from_database
+
+    try:
+        return LLMClassifier(LLMEndpoint.from_settings(settings), categories_from_database(settings.resolved_database_url))
+    except InputError as error:
+        errors.print(f"[yellow]not scoring the LLM classifier:[/] {error}", highlight=False)
+        return None
+
+
+def _print_evaluation(result: Evaluation) -> None:
+    tuned = "fine-tuned" if result.fine_tuned else "packaged MiniLM"
+    line = f"n={result.n} (trained on {result.n_train}, {result.split}, {tuned})  accuracy {result.accuracy:.3f}  macro-F1 {result.macro_f1:.3f}"
+    if result.baseline:
+        line += f"  | TF-IDF baseline: accuracy {result.baseline.accuracy:.3f}  macro-F1 {result.baseline.macro_f1:.3f}"
+    if result.llm:
+        line += f"  | LLM: accuracy {result.llm.accuracy:.3f}  macro-F1 {result.llm.macro_f1:.3f}"
+    console.print(line, highlight=False)
+    if result.below_other_confidence is not None:
+        console.print(f"{result.below_other_confidence} of {result.n} below CULPRIT_OTHER_CONFIDENCE (would go to 'other')")
+    table = Table("category", "precision", "recall", "F1", "support")
+    for name, item in result.per_category.items():
+        table.add_row(name, f"{item.precision:.3f}", f"{item.recall:.3f}", f"{item.f1:.3f}", str(item.support))
+    console.print(table)
+    confusion = Table("true \\ predicted", *result.labels)
+    for name, row in zip(result.labels, result.confusion, strict=True):
+        confusion.add_row(name, *map(str, row))
+    console.print(confusion)
 
 
 def _read_categories(file: Path) -> list[dict[str, object]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, confirm, incident_channels, mentions, messages, unhandled
+from bot.listeners import actions, commands, confirm, incident_channels, mentions, messages, report_relabel, unhandled
 
 
 def register_listeners(app: App) -> None:
@@ -14,5 +14,6 @@ def register_listeners(app: App) -> None:
     actions.register(app)
     confirm.register(app)
     incident_channels.register(app)
+    report_relabel.register(app)
     messages.register(app)
     unhandled.register(app)  # last: it matches every event type

@@ -14,10 +14,10 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import escape, with_confirmation, with_vote
+from bot.blocks import click_failure, escape, with_confirmation, with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
-from knowledge.errors import CulpritError, InputError
+from knowledge.errors import CulpritError
 from tools.feedback.votes import DOWN, UP, MessagePlace, record_vote, suggestion_id_from
 
 log = structlog.get_logger(__name__)
@@ -51,12 +51,7 @@ def handle_feedback(
         tally = record_vote(suggestion_id, user, vote, database_url=runtime.database_url, clicked_in=clicked_in)
     except (CulpritError, SQLAlchemyError) as error:
         log.warning("vote not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
-        reason = (
-            f"I couldn't store your vote: {escape(str(error))}."
-            if isinstance(error, InputError)
-            else "I couldn't store your vote right now (the database is unreachable); please click again in a minute."
-        )
-        client.chat_postEphemeral(channel=channel, user=user, text=reason)
+        client.chat_postEphemeral(channel=channel, user=user, text=click_failure(error, "store your vote", "click again"))
         return
     FEEDBACK_VOTES.labels(vote="up" if vote == UP else "down").inc()
     log.info(

@@ -122,8 +122,14 @@ class SlackSender:
         event.update(options.pop("extra", {}))
         return self.event(event, **options), event["ts"]
 
-    def click_payload(
+    def select(
         self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any]
+    ) -> httpx.Response:
+        """A choice in a ``static_select`` menu of a posted message."""
+        return self.click(action_id, value, user=user, channel=channel, message=message, kind="static_select")
+
+    def click_payload(
+        self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any], kind: str = "button"
     ) -> dict[str, Any]:
         """A button click (``block_actions``): ``payload=<json>`` over HTTP, the payload of a Socket Mode envelope."""
         return {
@@ -143,17 +149,17 @@ class SlackSender:
             "response_url": self.response_url,
             "actions": [
                 {
-                    "type": "button",
+                    "type": kind,
                     "action_id": action_id,
                     "block_id": f"feedback-{value}",
-                    "value": value,
                     "action_ts": str(time.time()),
+                    **({"value": value} if kind == "button" else {"selected_option": {"text": {"type": "plain_text", "text": value}, "value": value}}),
                 }
             ],
         }
 
     def click(
-        self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any]
+        self, action_id: str, value: str, *, user: str, channel: str, message: dict[str, Any], kind: str = "button"
     ) -> httpx.Response:
-        payload = self.click_payload(action_id, value, user=user, channel=channel, message=message)
+        payload = self.click_payload(action_id, value, user=user, channel=channel, message=message, kind=kind)
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")

@@ -49,7 +49,7 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     labeled.write_text("".join(json.dumps(r) + "\n" for r in reports) + "not json\n")
     clean = tmp_path / "clean.jsonl"
     clean.write_text("".join(json.dumps(r) + "\n" for r in reports))
-    trained = runner.invoke(app, ["reports", "train", str(clean)])
+    trained = runner.invoke(app, ["reports", "train", str(clean), "--no-fine-tune"])
     assert trained.exit_code == 0 and (data_dir / "models" / "report_classifier.model").exists()
 
     bad = runner.invoke(app, ["reports", "ingest", str(labeled)])
@@ -59,7 +59,7 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     counts = json.loads(ingested.stdout)
     assert counts["stored"] + counts["duplicates"] == len(reports) and counts["skipped_lines"] == 1
 
-    evaluated = runner.invoke(app, ["reports", "evaluate", str(clean), "--json"])
+    evaluated = runner.invoke(app, ["reports", "evaluate", str(clean), "--no-fine-tune", "--json"])
     scores = json.loads(evaluated.stdout)
     assert {"accuracy", "macro_f1", "baseline", "n"} <= set(scores) and scores["macro_f1"] > 0.8
 

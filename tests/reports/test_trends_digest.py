@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
+from knowledge.reports import BugReport
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest
 from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
@@ -19,7 +20,7 @@ class _ByKeyword:
     def classify(self, texts):
         from tools.reports.classifiers import Prediction
 
-        return [Prediction("payments" if "charged" in t else "login", 0.9) for t in texts]
+        return [Prediction("payments" if "charged" in t else "login", 0.2 if "unclear" in t else 0.9) for t in texts]
 
 
 def _history(url: str) -> None:
@@ -70,7 +71,15 @@ def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None
         # Confirmed causes are the verdicts: INC-1's was in its five, INC-2's was not although culprit was sure.
         session.add_all([RootCause(incident_id="INC-1", change_id="abc", source="confirmed"),
                          RootCause(incident_id="INC-2", change_id="xyz", source="confirmed")])
+    assert "*Not sorted*\n• none" in build_digest(END, database_url, with_chart=False).text
+    unclear = [IncomingReport(f"u{n}", f"something unclear happened {n}", _at(END - timedelta(days=n))) for n in range(3)]
+    stored = ingest_reports(unclear, classifier=_ByKeyword(), other_confidence=0.4, url=database_url)
+    assert stored.other == 3
+    with session_scope(database_url) as session:
+        kept = {(r.category, r.confidence) for r in session.query(BugReport).filter(BugReport.id.like("u%"))}
+    assert kept == {("other", 0.2)}, "an unsure report keeps the confidence that sent it to 'other'"
     digest = build_digest(END, database_url)
+    assert "• 3 reports went to 'other' (classifier confidence below CULPRIT_OTHER_CONFIDENCE" in digest.text
     assert digest.week == "2025-W23"
     assert "login: 42 reports" in digest.text and "payments: 12 vs" in digest.text
     assert "incidents analysed: 2" in digest.text and "confirmed by responders: 1" in digest.text

@@ -1,5 +1,6 @@
-"""The weekly digest: what users reported most, what rose, which spikes fired, where changes
-landed (by service, as ``knowledge.attribution`` placed them) and how RCA did.
+"""The weekly digest: what users reported most, what rose, how many fitted no category, which
+spikes fired, where changes landed (by service, as ``knowledge.attribution`` placed them) and
+how RCA did.
 
 Built as plain text, Block Kit-shaped dicts and a PNG chart, so the bot only
 has to post it and ``culprit digest --dry-run`` can print the same thing.
@@ -17,9 +18,11 @@ from sqlalchemy import func, select
 from knowledge.attribution import ServiceChanges, changes_by_service
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Suggestion
-from knowledge.reports import Alert
+from knowledge.reports import Alert, BugReport, Category
 from tools.feedback.stats import WeekQuality, quality_by_week
-from tools.reports.trends import CategoryCount, daily_series, rising_categories, top_categories
+from tools.reports.classifiers import OTHER
+from tools.reports.labels import parse_why, why_lines
+from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
 
 
 @dataclass
@@ -36,6 +39,9 @@ class Digest:
     chart_png: bytes | None
     rca_quality: WeekQuality | None = None
     changes: list[ServiceChanges] = field(default_factory=list)
+    unsorted: int = 0
+    unsure: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -43,6 +49,17 @@ class Digest:
         lines += [f"• {c.category}: {c.count} reports ({_change(c)})" for c in self.top] or ["• no reports this week"]
         lines += ["", "*Rising*"]
         lines += [f"• {c.category}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
+        lines += ["", "*Not sorted*"]
+        lines += [
+            f"• {self.unsorted} reports went to '{OTHER}' (classifier confidence below CULPRIT_OTHER_CONFIDENCE, "
+            "or no classifier): `culprit reports discover` may find a new category among them"
+            if self.unsorted else "• none: every report fitted a category"
+        ]
+        if self.unsure:
+            lines += ["", "*Least sure this week* (relabel with the menu or `culprit reports relabel ID CATEGORY`)"]
+            for report in self.unsure:
+                lines.append(_unsure_line(report))
+                lines += why_lines(report["why"], indent="    ")
         lines += ["", "*Spikes*"]
         lines += [f"• {s['category']} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}" for s in self.spikes] or ["• none"]
         lines += ["", "*Changes by service*"]
@@ -71,7 +88,38 @@ class Digest:
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": part}} for part in self.text.split("\n\n")]
+        """The text's parts as sections; each least-sure report gets its own, with a relabel menu."""
+        parts = self.text.split("\n\n")
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(part)}} for part in parts if not part.startswith("*Least sure")]
+        if self.unsure:
+            heading = next(part for part in parts if part.startswith("*Least sure")).split("\n")[0]
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": heading}})
+            for report in self.unsure:
+                text = "\n".join([_unsure_line(report), *why_lines(report["why"], indent="    ")])
+                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)[:2900]}}
+                options = relabel_options(report["id"], [c for c in self.categories if c != report["category"]])
+                if options:
+                    block["accessory"] = {
+                        "type": "static_select",
+                        "action_id": RELABEL_ACTION,
+                        "placeholder": {"type": "plain_text", "text": "Relabel as…"},
+                        "options": options,
+                    }
+                blocks.append(block)
+        return blocks
+
+
+RELABEL_ACTION = "report_relabel"
+RELABEL_SEPARATOR = "\t"
+
+
+def relabel_options(report_id: str, categories: list[str]) -> list[dict[str, Any]]:
+    """Slack select options whose value is ``report id<TAB>category`` (Slack caps values at 150 characters)."""
+    return [
+        {"text": {"type": "plain_text", "text": name[:75]}, "value": f"{report_id}{RELABEL_SEPARATOR}{name}"}
+        for name in categories[:100]
+        if len(report_id) + len(name) + 1 <= 150
+    ]
 
 
 def iso_week(day: date) -> str:
@@ -110,6 +158,9 @@ def build_digest(end: date, url: str, with_chart: bool = True, min_confidence: f
         chart_png=category_chart([c.category for c in top], end, url) if with_chart and top else None,
         rca_quality=_rca_quality(since, until, url, min_confidence),
         changes=changes_by_service(url, since, until),
+        unsorted=category_totals(start, end, url)[OTHER],
+        unsure=least_sure_reports(since, until, url),
+        categories=known_categories(end, url),
     )
 
 
@@ -120,6 +171,30 @@ def _rca_quality(since: datetime, until: datetime, url: str, min_confidence: flo
         return None
     fields = ("answered", "with_confirmed_cause", "cause_in_five", "confident", "false_confident", "up_votes", "down_votes")
     return WeekQuality(week=iso_week(until.date() - timedelta(days=1)), **{f: sum(getattr(w, f) for w in weeks) for f in fields})
+
+
+def least_sure_reports(since: datetime, until: datetime, url: str, limit: int = 3) -> list[dict[str, Any]]:
+    """The period's classified reports the classifier was least sure of and no person has labeled."""
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(BugReport.id, BugReport.text, BugReport.category, BugReport.confidence, BugReport.why)
+            .where(BugReport.created_at >= since, BugReport.created_at < until)
+            .where(BugReport.category.is_not(None), BugReport.label.is_(None), BugReport.confidence.is_not(None))
+            .order_by(BugReport.confidence, BugReport.id)
+            .limit(limit)
+        ).all()
+    return [
+        {"id": r.id, "text": r.text, "category": r.category, "confidence": float(r.confidence), "why": parse_why(r.why)}
+        for r in rows
+    ]
+
+
+def known_categories(end: date, url: str) -> list[str]:
+    """Categories a report can be relabeled to: the configured ones and those counted in the last 12 weeks."""
+    with session_scope(url) as session:
+        configured = set(session.scalars(select(Category.name)))
+    counted = set(category_totals(end - timedelta(weeks=12), end, url))
+    return sorted((configured | counted) - {OTHER})
 
 
 def category_chart(categories: list[str], end: date, url: str, days: int = 28) -> bytes:
@@ -142,6 +217,16 @@ def category_chart(categories: list[str], end: date, url: str, days: int = 28) -
     figure.savefig(buffer, format="png")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def _unsure_line(report: dict[str, Any]) -> str:
+    text = " ".join(report["text"].split())
+    return f"• [{report['category']} {report['confidence']:.2f}] \u201c{text[:160]}\u201d (id {report['id']})"
+
+
+def _mrkdwn(text: str) -> str:
+    """Report text in Slack mrkdwn: ``& < >`` are control characters there."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _change(category: CategoryCount) -> str:

@@ -240,6 +240,7 @@ def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetim
             "label": report.label,
             "category": None,
             "confidence": None,
+            "why": None,
         }
     return [rows[digest] for digest in sorted(rows)]
 
@@ -292,7 +293,7 @@ def classify_pending(
             claimed = session.execute(
                 update(BugReport)
                 .where(BugReport.id == row["id"], BugReport.category.is_(None))
-                .values(category=row["category"], confidence=row["confidence"])
+                .values(category=row["category"], confidence=row["confidence"], why=row["why"])
             ).rowcount
             if claimed:
                 per_day[(row["created_at"].astimezone(UTC).date(), row["category"])] += 1
@@ -345,9 +346,11 @@ def _classify(rows: list[dict[str, Any]], classifier: Classifier | None, thresho
         predictions = with_other(classifier.classify([r["text"] for r in rows]), threshold)
     for index, row in enumerate(rows):
         if predictions:
-            row["category"], row["confidence"] = predictions[index].category, predictions[index].confidence
+            prediction = predictions[index]
+            row["category"], row["confidence"] = prediction.category, prediction.confidence
+            row["why"] = json.dumps(prediction.why, ensure_ascii=False) if prediction.why else None
         else:
-            row["category"], row["confidence"] = OTHER, 0.0
+            row["category"], row["confidence"], row["why"] = OTHER, 0.0, None
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -363,7 +366,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, 
     return [row for row in rows if row["id"] in inserted_ids]
 
 
-_COLUMNS = ["id", "content_hash", "text", "source", "created_at", "ingested_at", "label", "category", "confidence"]
+_COLUMNS = ["id", "content_hash", "text", "source", "created_at", "ingested_at", "label", "category", "confidence", "why"]
 _ARRAYS = func.unnest(
     *(bindparam(name, type_=postgresql.ARRAY(BugReport.__table__.c[name].type)) for name in _COLUMNS)
 ).table_valued(*_COLUMNS).render_derived(name="incoming")

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
+from tools.reports.labels import parse_why, why_lines
 
 
 @dataclass(frozen=True)
@@ -147,18 +148,23 @@ def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url:
     pattern = f"%{topic.lower()}%"
     with session_scope(url) as session:
         rows = session.execute(
-            select(BugReport.category, BugReport.text)
+            select(BugReport.category, BugReport.text, BugReport.why)
             .where(BugReport.created_at >= start, BugReport.created_at < _midnight(end + timedelta(days=1)))
             .where(func.lower(BugReport.text).like(pattern) | func.lower(BugReport.category).like(pattern))
             .order_by(BugReport.created_at.desc())
             .limit(2000)
         ).all()
-    grouped: dict[str, list[str]] = {}
-    for category, text in rows:
-        grouped.setdefault(category or "other", []).append(text)
+    grouped: dict[str, list[tuple[str, str | None]]] = {}
+    for category, text, why in rows:
+        grouped.setdefault(category or "other", []).append((text, why))
     return [
-        {"category": name, "count": len(texts), "examples": texts[:3]}
-        for name, texts in sorted(grouped.items(), key=lambda item: -len(item[1]))
+        {
+            "category": name,
+            "count": len(items),
+            "examples": [text for text, _ in items[:3]],
+            "why": [parse_why(why) for _, why in items[:3]],
+        }
+        for name, items in sorted(grouped.items(), key=lambda item: -len(item[1]))
     ]
 
 
@@ -236,6 +242,10 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
         lines = [f"User reports about '{topic}' in the last {days} days:"]
         for group in groups[:5]:
             lines.append(f"- {group['category']}: {group['count']} reports, e.g. " + " | ".join(group["examples"]))
+            for example, why in zip(group["examples"], group["why"], strict=True):
+                if why:
+                    lines.append(f"  why \u201c{example[:60]}\u201d is {group['category']}:")
+                    lines += why_lines(why, indent="    ")
         return "\n".join(lines)
 
     @tool

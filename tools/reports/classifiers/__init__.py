@@ -7,10 +7,10 @@ counted instead of silently mislabeled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from knowledge.config import Settings
 
@@ -19,10 +19,12 @@ OTHER = "other"
 
 @dataclass(frozen=True)
 class Prediction:
-    """The category chosen for one report and how sure the classifier is (0..1)."""
+    """The category chosen for one report, how sure the classifier is (0..1) and, when the
+    classifier can say, why: ``{"neighbours": [{text, category, similarity}], "words": [{term, weight}]}``."""
 
     category: str
     confidence: float
+    why: dict[str, Any] | None = None
 
 
 class Classifier(Protocol):
@@ -36,9 +38,7 @@ class Classifier(Protocol):
 
 def with_other(predictions: list[Prediction], threshold: float) -> list[Prediction]:
     """Low-confidence predictions become ``other``, keeping the confidence for the record."""
-    return [
-        p if p.confidence >= threshold else Prediction(OTHER, p.confidence) for p in predictions
-    ]
+    return [p if p.confidence >= threshold else replace(p, category=OTHER) for p in predictions]
 
 
 def classifier_path(data_dir: Path) -> Path:

@@ -6,6 +6,10 @@ and the embedding adds paraphrase. The head sees both, concatenated. The model
 is int8-quantised for the CPU (about three times faster, same predictions to
 within noise), which is what lets one process classify hundreds of reports a
 second.
+
+``culprit reports train`` first adapts MiniLM's top layers to the team's
+categories (``finetune``: contrastive pairs, the SetFit method); those layers
+travel in the classifier file as safetensors and are quantised the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import copy
 import threading
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,8 +31,10 @@ from knowledge.embeddings import get_embedder
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
 from tools.reports.classifiers import Prediction
+from tools.reports.classifiers.finetune import FineTuning, Progress, adapted_encoder, fine_tune_encoder
 
 MAX_TOKENS = 128
+EXAMPLES_PER_CATEGORY = 200
 FILE_KIND = "culprit report classifier"
 FILE_FORMAT = 1
 RETRAIN = "`culprit reports train FILE`"
@@ -45,81 +52,210 @@ def _quantised_embedder() -> Any:
 @lru_cache(maxsize=1)
 def _quantise_embedder() -> Any:
     """An int8 copy of the packaged MiniLM; the float original stays untouched for other callers."""
+    return quantised(copy.deepcopy(get_embedder()))
+
+
+def quantised(model: Any) -> Any:
+    """``model`` with its linear layers in int8 (in place), reading the first 128 tokens."""
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = torch.ao.quantization.quantize_dynamic(
-            copy.deepcopy(get_embedder()), {torch.nn.Linear}, dtype=torch.qint8
-        )
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     model.max_seq_length = MAX_TOKENS
     return model
 
 
-def report_embeddings(texts: list[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-length MiniLM vectors for reports (first 128 tokens: reports rarely run longer)."""
+def report_embeddings(texts: list[str], batch_size: int = 64, encoder: Any = None) -> np.ndarray:
+    """Unit-length MiniLM vectors for reports (first 128 tokens: reports rarely run longer);
+    ``encoder`` is an adapted model (see :meth:`EmbeddedClassifier.encoder`), else the packaged one."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vectors = _quantised_embedder().encode(
+        vectors = (encoder or _quantised_embedder()).encode(
             texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
         )
     return np.asarray(vectors, dtype=np.float32)
 
 
 class EmbeddedClassifier:
-    """Logistic regression over [MiniLM embedding, TF-IDF]; trains in seconds, runs offline."""
+    """Logistic regression over [MiniLM embedding, TF-IDF]; trains in seconds, runs offline.
 
-    def __init__(self, vectorizer: TfidfVectorizer, head: LogisticRegression) -> None:
+    ``tuned`` holds the top MiniLM layers adapted to the team's categories by
+    ``culprit reports train`` (see ``finetune``); without it the packaged
+    model embeds the reports, as before fine-tuning existed.
+    """
+
+    def __init__(
+        self,
+        vectorizer: TfidfVectorizer,
+        head: LogisticRegression,
+        tuned: dict[str, np.ndarray] | None = None,
+        examples: Examples | None = None,
+    ) -> None:
         self.vectorizer = vectorizer
         self.head = head
+        self.tuned = tuned
+        self.examples = examples
+        self._term_list: list[str] | None = None
+        self._encoder: Any = None
+        self._encoder_lock = threading.Lock()
 
     @property
     def categories(self) -> list[str]:
         return [str(c) for c in self.head.classes_]
 
+    @property
+    def encoder(self) -> Any:
+        """The int8 model that embeds reports for this head: adapted if it was fine-tuned, built once."""
+        if self.tuned is None:
+            return _quantised_embedder()
+        with self._encoder_lock:
+            if self._encoder is None:
+                self._encoder = quantised(adapted_encoder(self.tuned))
+            return self._encoder
+
     @classmethod
     def train(
-        cls, texts: list[str], labels: list[str], embeddings: np.ndarray | None = None
+        cls,
+        texts: list[str],
+        labels: list[str],
+        embeddings: np.ndarray | None = None,
+        fine_tune: FineTuning | None = None,
+        on_progress: Progress | None = None,
     ) -> EmbeddedClassifier:
-        """Fit on labeled reports; pass ``embeddings`` when they are already computed."""
+        """Fit on labeled reports; with ``fine_tune`` adapt MiniLM to them first (minutes, not seconds).
+
+        ``embeddings`` (of the packaged model) skip embedding when they are already computed.
+        """
         if len(set(labels)) < 2:
             raise InputError("training needs reports in at least two categories; add labeled reports")
-        vectorizer = _word_vectorizer()
-        words = vectorizer.fit_transform(texts)
-        vectors = report_embeddings(texts) if embeddings is None else embeddings
-        head = _head()
-        head.fit(_features(words, vectors), labels)
-        return cls(vectorizer, head)
+        tuned = None
+        if fine_tune is not None:
+            tuned = fine_tune_encoder(texts, labels, fine_tune, on_progress)
+        model = cls(_word_vectorizer(), _head(), tuned)
+        words = model.vectorizer.fit_transform(texts)
+        if embeddings is None or tuned is not None:
+            embeddings = model.embed(texts, on_progress)
+        model.head.fit(_features(words, embeddings), labels)
+        model.examples = Examples.sample(texts, labels, embeddings)
+        return model
+
+    def embed(self, texts: list[str], on_progress: Progress | None = None) -> np.ndarray:
+        """This classifier's embeddings of ``texts``, in slices so a progress bar can follow."""
+        report = on_progress or (lambda _stage, _done, _total: None)
+        parts, step = [], 512
+        for start in range(0, len(texts), step):
+            report("embedding reports", start, len(texts))
+            parts.append(report_embeddings(texts[start : start + step], encoder=self.encoder))
+        report("embedding reports", len(texts), len(texts))
+        return np.concatenate(parts) if parts else report_embeddings([])
 
     def probabilities(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
-        vectors = report_embeddings(texts) if embeddings is None else embeddings
+        vectors = report_embeddings(texts, encoder=self.encoder) if embeddings is None else embeddings
         return self.head.predict_proba(_features(self.vectorizer.transform(texts), vectors))
 
     def classify(self, texts: list[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        """Category, confidence and why (nearest labeled examples, heaviest words) for each report."""
         if not texts:
             return []
-        probabilities = self.probabilities(texts, embeddings)
+        vectors = report_embeddings(texts, encoder=self.encoder) if embeddings is None else embeddings
+        words = self.vectorizer.transform(texts)
+        probabilities = self.head.predict_proba(_features(words, vectors))
         best = probabilities.argmax(axis=1)
+        neighbours = self.examples.nearest(vectors) if self.examples else [[] for _ in texts]
         return [
-            Prediction(self.categories[i], float(probabilities[row, i])) for row, i in enumerate(best)
+            Prediction(
+                self.categories[i], float(probabilities[row, i]),
+                {"neighbours": neighbours[row], "words": self._weighty_words(words, row, i)},
+            )
+            for row, i in enumerate(best)
         ]
 
+    def _weighty_words(self, words: csr_matrix, row: int, category: int, limit: int = 5) -> list[dict[str, Any]]:
+        """Row ``row``'s words that pushed hardest toward ``category``: TF-IDF value times the head's weight
+        (read straight from the CSR arrays: slicing a row out costs more than the rest)."""
+        coef = self.head.coef_
+        weights = coef[0] * (1 if category == 1 else -1) if coef.shape[0] == 1 else coef[category]
+        start, end = words.indptr[row], words.indptr[row + 1]
+        columns = words.indices[start:end]
+        values = words.data[start:end] * weights[columns]
+        order = np.argsort(-values)[:limit]
+        terms = self._terms()
+        return [{"term": terms[columns[k]], "weight": round(float(values[k]), 3)} for k in order if values[k] > 0]
+
+    def _terms(self) -> list[str]:
+        if self._term_list is None:
+            vocabulary = self.vectorizer.vocabulary_
+            self._term_list = sorted(vocabulary, key=vocabulary.__getitem__)
+        return self._term_list
+
     def save(self, path: Path) -> None:
-        """Data only (see ``knowledge.model_files``): reading it back can never run code."""
+        """Data only (see ``knowledge.model_files``): reading it back can never run code.
+
+        The adapted encoder layers go beside the head as safetensors; a file
+        without them means the packaged MiniLM, so files from before
+        fine-tuning existed still load.
+        """
         writer = ModelWriter(FILE_KIND, FILE_FORMAT)
         writer.add_tfidf("words", self.vectorizer)
         writer.add_logistic("head", self.head)
-        writer.save(path, {"categories": self.categories})
+        if self.tuned is not None:
+            writer.add_tensors("encoder", self.tuned)
+        if self.examples is not None:
+            writer.add_json("examples.texts", self.examples.texts)
+            writer.add_json("examples.labels", self.examples.labels)
+            writer.add_array("examples.vectors", self.examples.vectors)
+        writer.save(path, {"categories": self.categories, "fine_tuned": self.tuned is not None})
 
     @classmethod
     def load(cls, path: Path) -> EmbeddedClassifier:
         if not Path(path).exists():
             raise InputError(f"no report classifier at {path}; train one with {RETRAIN}")
         model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, InputError, f"retrain with {RETRAIN}")
+        tuned = model_file.tensors("encoder") if model_file.has("encoder.safetensors") else None
         with model_file.rebuilding():
-            return cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()))
+            model = cls(model_file.tfidf("words", _word_vectorizer()), model_file.logistic("head", _head()), tuned)
+            if model_file.has("examples.vectors.npy"):
+                model.examples = Examples(
+                    list(model_file.json("examples.texts")), list(model_file.json("examples.labels")),
+                    model_file.array("examples.vectors").astype(np.float32),
+                )
+            if tuned is not None:
+                model.encoder  # noqa: B018 - a tuned part that does not fit MiniLM is refused now, not at the first report
+        return model
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labeled training reports kept with the classifier to show as the nearest neighbours of a new one."""
+
+    texts: list[str]
+    labels: list[str]
+    vectors: np.ndarray
+
+    @classmethod
+    def sample(
+        cls, texts: list[str], labels: list[str], vectors: np.ndarray, per_category: int = EXAMPLES_PER_CATEGORY
+    ) -> Examples:
+        """Up to ``per_category`` reports of each category (a fixed random choice), cut to 300 characters."""
+        rng = np.random.default_rng(0)
+        chosen: list[int] = []
+        for label in sorted(set(labels)):
+            rows = [i for i, value in enumerate(labels) if value == label]
+            chosen += sorted(rng.permutation(rows)[:per_category].tolist())
+        return cls(
+            [texts[i][:300] for i in chosen], [labels[i] for i in chosen], vectors[chosen].astype(np.float16)
+        )
+
+    def nearest(self, vectors: np.ndarray, k: int = 3) -> list[list[dict[str, Any]]]:
+        similarity = vectors @ self.vectors.astype(np.float32).T
+        top = np.argsort(-similarity, axis=1)[:, :k]
+        return [
+            [{"text": self.texts[j], "category": self.labels[j], "similarity": round(float(similarity[row, j]), 3)} for j in top[row]]
+            for row in range(len(vectors))
+        ]
 
 
 def _word_vectorizer() -> TfidfVectorizer:

@@ -1,0 +1,58 @@
+"""The digest's least-sure reports carry their why and a "Relabel as…" menu; choosing in it over real
+HTTP stores the responder's category, and a value the message never offered is refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from knowledge.db import session_scope
+from knowledge.reports import BugReport
+from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tools.reports.classifiers import Prediction
+from tools.reports.digest import RELABEL_ACTION, build_digest
+from tools.reports.intake import IncomingReport, ingest_reports
+
+END = date(2025, 6, 8)
+
+
+class _Unsure:
+    """Files refunds as payments and the rest as login; 'odd' reports with low confidence and a why to show."""
+
+    categories = ["login", "payments"]
+
+    def classify(self, texts: list[str]) -> list[Prediction]:
+        why = {"words": [{"term": "odd", "weight": 0.5}], "neighbours": [{"text": "a labeled <login> report", "category": "login", "similarity": 0.61}]}
+        return [Prediction("payments" if "refund" in t else "login", 0.3 if "odd" in t else 0.9, why) for t in texts]
+
+
+def _label(database_url: str, report_id: str) -> tuple[str | None, str | None]:
+    with session_scope(database_url) as session:
+        report = session.get(BugReport, report_id)
+        return report.label, report.category
+
+
+def test_a_digest_menu_choice_relabels_the_report_it_was_offered_for(store: str, start_bot: StartBot) -> None:
+    at = datetime.combine(END - timedelta(days=1), datetime.min.time(), UTC)
+    reports = [IncomingReport("odd-1", "something odd with <b>sign in</b>", at), IncomingReport("ok-1", "charged twice", at)]
+    ingest_reports(reports, classifier=_Unsure(), other_confidence=0.1, url=store)
+    ingest_reports([IncomingReport("pay-0", "refund please", at - timedelta(days=20))], classifier=_Unsure(), other_confidence=0.1, url=store)
+    digest = build_digest(END, store, with_chart=False)
+    assert "Least sure this week" in digest.text and "[login 0.30]" in digest.text and "words that weighed most: odd" in digest.text
+    menu_block = next(b for b in digest.blocks if b.get("accessory") and "odd-1" in b["text"]["text"])
+    assert "&lt;b&gt;sign in&lt;/b&gt;" in menu_block["text"]["text"], "report text is escaped for mrkdwn"
+    values = [option["value"] for option in menu_block["accessory"]["options"]]
+    assert values and not any(v.endswith("\tlogin") for v in values), "the current category is not offered"
+    bot = start_bot(store)
+    message = {"ts": "1717400000.000100", "text": digest.text, "blocks": digest.blocks, "type": "message"}
+
+    forged = bot.send.select(RELABEL_ACTION, "pay-0\tlogin", user="UALICE", channel=INCIDENT_CHANNEL, message=message)
+    assert forged.status_code == 200
+    refusal = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert "not one this message offers" in refusal.args["text"] and _label(store, "pay-0") == (None, "payments")
+
+    chosen = next(v for v in values if v.startswith("odd-1\t"))
+    assert bot.send.select(RELABEL_ACTION, chosen, user="UALICE", channel=INCIDENT_CHANNEL, message=message).status_code == 200
+    done = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=2)[1]
+    category = chosen.split("\t")[1]
+    assert f"odd-1: login → {category}" in done.args["text"]
+    assert _label(store, "odd-1") == (category, category)
