@@ -19,7 +19,8 @@ stored, and only the last ``KEPT_TURNS`` turns.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -155,6 +156,12 @@ def in_view(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
     return [message for turn in [*earlier, *turns[-1:]] for message in turn]
 
 
+class ThreadState(MessagesState, total=False):
+    """A thread's conversation, and the incident time its first question set."""
+
+    started_at: str
+
+
 def build_agent(
     model: BaseChatModel,
     tools: list[BaseTool],
@@ -184,7 +191,7 @@ def build_agent(
             messages.append(message)
         return {"messages": messages}
 
-    graph = StateGraph(MessagesState)
+    graph = StateGraph(ThreadState)
     graph.add_node("agent", agent)
     graph.add_node("tools", run_tools)
     graph.add_edge(START, "agent")
@@ -199,8 +206,11 @@ def answer_question(
     settings: Settings,
     *,
     model: BaseChatModel | None = None,
+    remember: bool = True,
 ) -> AgentReply:
-    """Answer one mention; any failure of the agent falls back to a plain RCA of the question."""
+    """Answer one mention; any failure of the agent falls back to a plain RCA of the question.
+
+    In a thread, with ``remember``, the thread's earlier turns are in view and this one is kept."""
     via = "llm" if model is not None or settings.llm_configured else "router"
     try:
         if model is None:
@@ -210,7 +220,7 @@ def answer_question(
                 else IntentRouter(vocabulary=load_vocabulary(context.database_url), service=context.service)
             )
         artifacts: dict[str, Any] = {}
-        messages = _run(question, context, model, artifacts)
+        messages = _run(question, context, model, artifacts, remember)
     except Exception as error:  # the agent must never leave a responder without an answer
         log.warning("agent failed; falling back to a plain RCA", error=repr(error)[:300], via=via)
         return _plain_rca(question, context, note=f"The assistant failed ({type(error).__name__}); this is a plain RCA.")
@@ -228,18 +238,26 @@ def answer_question(
     return AgentReply(text=text, rca=rca, via=via, tool_calls=calls)
 
 
-def _run(question: str, context: AgentContext, model: BaseChatModel, artifacts: dict[str, Any]) -> list[BaseMessage]:
+def _run(
+    question: str, context: AgentContext, model: BaseChatModel, artifacts: dict[str, Any], remember: bool
+) -> list[BaseMessage]:
     """This turn's messages; in a thread, run on the thread's checkpoint so earlier turns are in view."""
-    tools = build_tools(context)
     config: RunnableConfig = {"recursion_limit": 12}
-    if context.channel is None or context.thread_ts is None:
-        result = build_agent(model, tools, artifacts=artifacts).invoke({"messages": [HumanMessage(question)]}, config)
+    if not remember or context.channel is None or context.thread_ts is None:
+        result = build_agent(model, build_tools(context), artifacts=artifacts).invoke(
+            {"messages": [HumanMessage(question)]}, config
+        )
         return list(result["messages"])
     config["configurable"] = {"thread_id": thread_id(context.channel, context.thread_ts)}
     with open_saver(context.database_url) as saver:
-        graph = build_agent(model, tools, saver, artifacts)
+        earlier = saver.get_tuple(config)
+        started = earlier.checkpoint["channel_values"].get("started_at") if earlier else None
+        if started and not context.time_given:  # "and in payments?" is about the thread's incident, not now
+            context = replace(context, started_at=datetime.fromisoformat(started))
+        graph = build_agent(model, build_tools(context), saver, artifacts)
         # One checkpoint per turn, written when the turn ends.
-        result = graph.invoke({"messages": [HumanMessage(question)]}, config, durability="exit")
+        turn = {"messages": [HumanMessage(question)], "started_at": context.started_at.isoformat()}
+        result = graph.invoke(turn, config, durability="exit")
     return _turns(result["messages"])[-1]
 
 

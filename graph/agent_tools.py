@@ -41,6 +41,7 @@ class AgentContext:
     service: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
+    time_given: bool = True  # False: no `at:`, so a thread's follow-up keeps the thread's incident time
 
 
 def describe_answer(answer: RcaAnswer) -> str:

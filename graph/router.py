@@ -265,6 +265,21 @@ _WINDOW_ARG = {"changes_in_service": "hours", "top_complaints": "days", "user_co
 _CATEGORY_ARG = {"user_complaints": "topic", "complaint_trend": "category", "report_rise": "category"}
 
 
+_REFERRING = re.compile(
+    r"\b(?:it|its|it's|that|this|these|those|them|there|same|service|one|me|us|please|pls|again|then|also|too|now|"
+    r"any|anything|all|the|a|an|in|on|of|for|to|and|or|so|what|who|whose|which|show|list|give|tell|about|is|are|was|"
+    r"were|did|does|do|has|have|been)\b",
+    re.I,
+)
+
+
+def _names_nothing_else(text: str) -> bool:
+    """Whether a question is only cue words and references ("show me the changes", "who's on call for it?")."""
+    for pattern in (_CHANGES, _OWNERS, _DEPENDENCIES, _LISTING, _REFERRING):
+        text = pattern.sub(" ", text)
+    return not _WORD.search(text)
+
+
 def subject_of(earlier: Route) -> str | None:
     """The service an earlier route was about, if it was about one."""
     name = _SUBJECT_ARG.get(earlier.tool)
@@ -283,10 +298,11 @@ def follow_up(
     """The route for a question asked after ``earlier`` in the same thread (see the module docstring)."""
     if earlier is None or not can_follow(earlier):
         return route(question, vocabulary, default_service)
-    decision = route(question, vocabulary, default_service or subject_of(earlier))
+    hours, rest = take_window(clean(question))
+    inherited = subject_of(earlier) if _names_nothing_else(rest) else None  # not "who owns the ledger?"
+    decision = route(question, vocabulary, default_service or inherited)
     if decision.tool != MENU:
         return decision
-    hours, rest = take_window(clean(question))
     service = find_service(rest, vocabulary.services)
     category = nearest_category(rest, vocabulary.categories, vocabulary.descriptions) if earlier.tool in _CATEGORY_ARG else None
     args = dict(earlier.args)

@@ -7,7 +7,7 @@ database, SQLite and PostgreSQL; the nightly purge forgets threads older than th
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,10 @@ def test_a_follow_up_without_a_subject_takes_it_from_the_earlier_route() -> None
     assert follow_up("and login over the last 2 days?", SERVICES, complaints) == Route(
         "user_complaints", {"topic": "login", "days": 2}
     )
+    assert follow_up("who's on call for it?", SERVICES, changes) == Route("service_owners", {"target": "checkout"})
     # Nothing to carry over: a question of its own, or none at all, is routed as before.
     assert follow_up("who owns search?", SERVICES, changes) == Route("service_owners", {"target": "search"})
+    assert follow_up("who owns the ledger?", SERVICES, changes).tool == MENU  # another subject, not in the catalog
     assert follow_up("and in payments?", SERVICES, None).tool == MENU
     assert follow_up("hmm", SERVICES, changes).tool == MENU
 
@@ -143,14 +145,16 @@ def test_a_three_message_thread_is_answered_from_its_first_answer(demo_database:
     with session_scope(demo_database) as session:
         second = session.query(Suggestion).filter_by(incident_id=first.id, rank=2).one().change_id
 
-    bot.send.mention(f"why #2? {AT}", extra={"thread_ts": thread})
+    # Follow-ups give no `at:`: they are about the thread's incident, not about now.
+    bot.send.mention("why #2?", extra={"thread_ts": thread})
     text = _answer(bot, 2, timeout=120)
     assert text.startswith("*#2: ") and second[:10] in text
 
-    bot.send.mention(f"and in payments? {AT}", extra={"thread_ts": thread})
+    bot.send.mention("and in payments?", extra={"thread_ts": thread})
     text = _answer(bot, 3, timeout=300)
     assert "I'm not sure what you're asking" not in text
     third = _thread_answer(demo_database, thread, 2)
     assert third.id != first.id
     assert (third.service, third.text) == ("payments", first.text)  # the first question, asked of payments
+    assert third.started_at == first.started_at == datetime(2025, 3, 20, 10, tzinfo=UTC)
     assert "Likely culprits" in text or "Not confident" in text
