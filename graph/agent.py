@@ -52,7 +52,7 @@ SYSTEM_PROMPT = (
     "Use the tools to answer: investigate_incident for symptoms and 'what broke', "
     "changes_in_service for recent changes in a service (hours: the window; 'this week' is 168), "
     "service_owners for owners and on-call of a service or path, service_dependencies for what a "
-    "service depends on and what depends on it, suggestion_details for 'why #N?' about this thread's answer, "
+    "service depends on and what depends on it, suggestion_details for 'why #N?' (rank) or 'what about the config change?' (about) on this thread's answer, "
     "top_complaints, user_complaints, complaint_trend (did a category rise or fall) and report_rise "
     "(why it rose) for what users report (days: the window), "
     "search_wiki for runbooks and postmortems. Time phrases are windows, never topics. "

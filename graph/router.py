@@ -18,8 +18,9 @@ questions as people type them in an incident: Slack formatting (``<@U123>``,
 In a thread, :func:`follow_up` reads a question with the thread's earlier
 route in view: one that names only a service, a window or a report category
 ("and in payments?", "what about the last 2 hours?") asks the earlier question
-again with that subject changed, and one that names no service takes the
-earlier one's ("show me the changes in the last 2 hours").
+again with that subject changed, one that names no service takes the
+earlier one's ("show me the changes in the last 2 hours"), and after an RCA
+"what about the config change?" asks for the suggestion those words name.
 """
 
 from __future__ import annotations
@@ -265,6 +266,10 @@ _WINDOW_ARG = {"changes_in_service": "hours", "top_complaints": "days", "user_co
 _CATEGORY_ARG = {"user_complaints": "topic", "complaint_trend": "category", "report_rise": "category"}
 
 
+_ABOUT = re.compile(
+    r"\b(?:what|how)\s+about\s+(?:the\s+|that\s+)?(?P<words>.{1,200}?)\s+(?:change|commit|one|pr|deploy|fix|suggestion)s?\b",
+    re.I,
+)
 _REFERRING = re.compile(
     r"\b(?:it|its|it's|that|this|these|those|them|there|same|service|one|me|us|please|pls|again|then|also|too|now|"
     r"any|anything|all|the|a|an|in|on|of|for|to|and|or|so|what|who|whose|which|show|list|give|tell|about|is|are|was|"
@@ -299,6 +304,9 @@ def follow_up(
     if earlier is None or not can_follow(earlier):
         return route(question, vocabulary, default_service)
     hours, rest = take_window(clean(question))
+    about = _ABOUT.search(rest)
+    if about and earlier.tool == "investigate_incident":  # "what about the config change?": one of its suggestions
+        return Route("suggestion_details", {"about": about.group("words")})
     inherited = subject_of(earlier) if _names_nothing_else(rest) else None  # not "who owns the ledger?"
     decision = route(question, vocabulary, default_service or inherited)
     if decision.tool != MENU:

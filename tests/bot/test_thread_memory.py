@@ -6,6 +6,7 @@ database, SQLite and PostgreSQL; the nightly purge forgets threads older than th
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from graph.agent import answer_question
 from graph.agent_tools import AgentContext
 from graph.memory import forget_old_threads, open_saver, thread_id
 from graph.router import MENU, Route, Vocabulary, follow_up
+from knowledge.changes import Change
 from knowledge.config import Settings
 from knowledge.db import migrate, session_scope, utcnow
 from knowledge.incidents import Incident, Suggestion
@@ -45,6 +47,7 @@ def test_a_follow_up_without_a_subject_takes_it_from_the_earlier_route() -> None
     assert follow_up("and login over the last 2 days?", SERVICES, complaints) == Route(
         "user_complaints", {"topic": "login", "days": 2}
     )
+    assert follow_up("what about the config change?", SERVICES, rca) == Route("suggestion_details", {"about": "config"})
     assert follow_up("who's on call for it?", SERVICES, changes) == Route("service_owners", {"target": "checkout"})
     # Nothing to carry over: a question of its own, or none at all, is routed as before.
     assert follow_up("who owns search?", SERVICES, changes) == Route("service_owners", {"target": "search"})
@@ -134,7 +137,7 @@ def _thread_answer(url: str, thread: str, count: int, timeout: float = 60.0) -> 
     raise AssertionError(f"fewer than {count} answers were recorded for thread {thread} within {timeout}s")
 
 
-def test_a_three_message_thread_is_answered_from_its_first_answer(demo_database: str, start_bot: StartBot) -> None:
+def test_a_thread_of_follow_ups_is_answered_from_its_first_answer(demo_database: str, start_bot: StartBot) -> None:
     # No ranker is trained here: a lower gate shows the heuristic blend's answer; a 2-day window keeps the RCA short.
     env = {"CULPRIT_MIN_CONFIDENCE": "0.2", "CULPRIT_WINDOW_DAYS": "2"}
     bot = start_bot(demo_database, env=env, answer_timeout_s=600)
@@ -150,8 +153,22 @@ def test_a_three_message_thread_is_answered_from_its_first_answer(demo_database:
     text = _answer(bot, 2, timeout=120)
     assert text.startswith("*#2: ") and second[:10] in text
 
+    # "what about the <words> change?": the suggestion whose title has a word no other suggestion's title has.
+    with session_scope(demo_database) as session:
+        titles = {
+            row.rank: session.get(Change, row.change_id).title
+            for row in session.query(Suggestion).filter_by(incident_id=first.id)
+        }
+    words = {rank: set(re.findall(r"[a-z]{4,}", title.lower())) for rank, title in titles.items()}
+    rank, word = next(
+        (rank, word) for rank in sorted(titles, reverse=True)
+        for word in sorted(words[rank] - set().union(*(w for r, w in words.items() if r != rank)) - {"change", "about"})
+    )  # fmt: skip
+    bot.send.mention(f"what about the {word} change?", extra={"thread_ts": thread})
+    assert _answer(bot, 3, timeout=120).startswith(f"*#{rank}: {titles[rank]}*")
+
     bot.send.mention("and in payments?", extra={"thread_ts": thread})
-    text = _answer(bot, 3, timeout=300)
+    text = _answer(bot, 4, timeout=300)
     assert "I'm not sure what you're asking" not in text
     third = _thread_answer(demo_database, thread, 2)
     assert third.id != first.id
