@@ -175,3 +175,22 @@ def test_a_thread_of_follow_ups_is_answered_from_its_first_answer(demo_database:
     assert (third.service, third.text) == ("payments", first.text)  # the first question, asked of payments
     assert third.started_at == first.started_at == datetime(2025, 3, 20, 10, tzinfo=UTC)
     assert "Likely culprits" in text or "Not confident" in text
+
+
+def test_a_long_thread_keeps_only_its_last_turns(database_url: str, data_dir: Path) -> None:
+    from graph.agent import KEPT_TURNS
+
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    turns = KEPT_TURNS + 2
+    model = ScriptedModel(turns=[AIMessage(f"answer {n}") for n in range(turns)], seen=[])
+    for n in range(turns):
+        answer_question(f"question {n}", _context(database_url, "300.3"), settings, model=model)
+    # The model saw the last KEPT_TURNS - 1 answered turns before the current question.
+    shown = [m.content for m in model.seen[-1][1:]]
+    expected = [text for n in range(turns - KEPT_TURNS, turns - 1) for text in (f"question {n}", f"answer {n}")]
+    assert shown == [*expected, f"question {turns - 1}"]
+    with open_saver(database_url) as saver:
+        latest = saver.get_tuple({"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}})
+    assert latest is not None
+    stored = [m.content for m in latest.checkpoint["channel_values"]["messages"]]
+    assert stored == [text for n in range(turns - KEPT_TURNS, turns) for text in (f"question {n}", f"answer {n}")]
