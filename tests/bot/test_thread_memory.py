@@ -25,7 +25,6 @@ from knowledge.db import migrate, session_scope, utcnow
 from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
 from tests.bot.test_agent import ScriptedModel
-from tools.rca.thread import thread_incident
 
 AT = "at:2025-03-20T10:00Z"
 SERVICES = Vocabulary(services=("checkout", "payments", "search"), categories=("login", "crash"))
