@@ -53,6 +53,11 @@ def incident_id_for(*parts: str) -> str:
     return f"slack-{digest}"
 
 
+def names_time(text: str) -> bool:
+    """Whether a request gives the incident's time (``at:``); without it a thread keeps its earlier time."""
+    return _last(_AT, strip_mentions(text or "")) is not None
+
+
 def parse_incident_request(text: str, now: datetime, incident_id: str | None = None) -> IncidentQuery:
     """The incident query, or an ``InputError`` whose message is the fix (shown as usage)."""
     text = strip_mentions(text or "")

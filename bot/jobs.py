@@ -1,4 +1,5 @@
-"""Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up, the retention purge,
+"""Scheduled jobs: the weekly digest, spike and data-quality checks, report catch-up, the retention purges
+(reports, and the threads' remembered conversations),
 polls of the tracked repositories (``CULPRIT_REPOS``, every ``CULPRIT_POLL_SECONDS``), syncs of the
 wiki sources (``CULPRIT_WIKI_SOURCES``, every ``CULPRIT_WIKI_SYNC_MINUTES``), the weekly retrain,
 and sending again the answers Slack refused (``bot.outbox``).
@@ -31,6 +32,7 @@ from bot.metrics import ALERTS_POSTED, CHANGES_INGESTED, DIGESTS_POSTED, count_c
 from bot.outbox import INTERVAL_SECONDS, send_unsent_replies
 from bot.report_intake import pending_reports
 from bot.retraining import scheduled_retrain
+from graph.memory import forget_old_threads
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
 from knowledge.config import Settings
 from knowledge.db import utcnow
@@ -175,6 +177,11 @@ def build_scheduler(post: Post, settings: Settings, client: WebClient | None = N
         scheduled_retrain,
         CronTrigger(day_of_week=settings.retrain_day_of_week, hour=settings.retrain_hour, timezone=zone),
         kwargs={"post": post, "settings": settings}, id="model_retrain", coalesce=True, misfire_grace_time=6 * 3600,
+    )
+    scheduler.add_job(  # threads that remember (graph.memory) forget after the retention period
+        forget_old_threads, CronTrigger(hour=3, minute=47, timezone=zone),
+        kwargs={"database_url": url, "retention": timedelta(days=settings.thread_retention_days)},
+        id="thread_retention", coalesce=True, misfire_grace_time=3600,
     )
     scheduler.add_job(
         forget_old_deliveries, CronTrigger(hour=3, minute=27, timezone=zone), kwargs={"url": url},

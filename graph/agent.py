@@ -7,39 +7,52 @@ without it, :class:`IntentRouter` reads the intent from the text and calls
 the tool itself, so the embedded default still answers. If the agent fails
 (the model is down, slow or confused), the responder still gets a plain RCA
 answer: the bot is never silent in an incident.
+
+In a Slack thread the graph runs with a checkpointer (:mod:`graph.memory`)
+keyed by ``channel:thread_ts``, so a follow-up is answered with the thread's
+earlier turns in view: the chat model gets them as messages, the router takes
+a missing subject from the earlier route (``graph.router.follow_up``). Tool
+artifacts (RCA answers, change lists) stay out of the checkpoint: only text is
+stored, and only the last ``KEPT_TURNS`` turns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
-from graph.router import MENU, Vocabulary, menu_text
+from graph.memory import open_saver, thread_id
+from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text
 from graph.router import route as route_question
 from knowledge.config import Settings
 from tools.rca.answers import IncidentQuery, RcaAnswer
 
 log = structlog.get_logger(__name__)
 
+KEPT_TURNS = 6  # turns of a thread the checkpoint keeps and the model sees
+
 SYSTEM_PROMPT = (
     "You are culprit, helping responders during a production incident in Slack. "
     "Use the tools to answer: investigate_incident for symptoms and 'what broke', "
     "changes_in_service for recent changes in a service (hours: the window; 'this week' is 168), "
     "service_owners for owners and on-call of a service or path, service_dependencies for what a "
-    "service depends on and what depends on it, suggestion_details for 'why #N?' about this thread's answer, "
+    "service depends on and what depends on it, suggestion_details for 'why #N?' (rank) or 'what about the config change?' (about) on this thread's answer, "
     "top_complaints, user_complaints, complaint_trend (did a category rise or fall) and report_rise "
     "(why it rose) for what users report (days: the window), "
     "search_wiki for runbooks and postmortems. Time phrases are windows, never topics. "
@@ -101,7 +114,8 @@ class IntentRouter(BaseChatModel):
         if isinstance(last, ToolMessage):
             message = AIMessage(content=str(last.content))
         else:
-            name, args = route(str(last.content), self.vocabulary, self.service)
+            decision = follow_up(str(last.content), self.vocabulary, earlier_route(messages[:-1]), self.service)
+            name, args = decision.tool, decision.args
             if name == MENU:
                 message = AIMessage(content=menu_text(self.vocabulary))
             else:
@@ -109,20 +123,81 @@ class IntentRouter(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def build_agent(model: BaseChatModel, tools: list[BaseTool]) -> CompiledStateGraph:
-    """agent -> (tools -> agent)* -> end: the model decides when it has enough to answer."""
+def earlier_route(messages: Sequence[BaseMessage]) -> Route | None:
+    """The latest tool call of the thread's earlier turns that a follow-up can take its subject from."""
+    for message in reversed(messages):
+        for call in reversed(message.tool_calls if isinstance(message, AIMessage) else []):
+            candidate = Route(call["name"], dict(call["args"]))
+            if can_follow(candidate):
+                return candidate
+    return None
+
+
+def _turns(messages: Sequence[BaseMessage]) -> list[list[BaseMessage]]:
+    """Messages cut into turns, each starting at a responder's message."""
+    turns: list[list[BaseMessage]] = []
+    for message in messages:
+        if isinstance(message, HumanMessage) or not turns:
+            turns.append([])
+        turns[-1].append(message)
+    return turns
+
+
+def _answered(turn: list[BaseMessage]) -> bool:
+    last = turn[-1]
+    return isinstance(turn[0], HumanMessage) and isinstance(last, AIMessage) and not last.tool_calls
+
+
+def in_view(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """What the model reads: the current turn, after the last answered earlier turns (a turn a failure
+    left half done would be an invalid tool-call sequence for a chat API)."""
+    turns = _turns(messages)
+    earlier = [turn for turn in turns[:-1] if _answered(turn)][-(KEPT_TURNS - 1) :]
+    return [message for turn in [*earlier, *turns[-1:]] for message in turn]
+
+
+class ThreadState(MessagesState, total=False):
+    """A thread's conversation, and the incident time its first question set."""
+
+    started_at: str
+
+
+def build_agent(
+    model: BaseChatModel,
+    tools: list[BaseTool],
+    checkpointer: BaseCheckpointSaver[str] | None = None,
+    artifacts: dict[str, Any] | None = None,
+) -> CompiledStateGraph:
+    """agent -> (tools -> agent)* -> end: the model decides when it has enough to answer.
+
+    Tool artifacts go to ``artifacts`` (by tool call id), not into the state a checkpointer stores."""
     bound = model.bind_tools(tools)
+    tool_node = ToolNode(tools)
+    kept = artifacts if artifacts is not None else {}
 
     def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
-        return {"messages": [bound.invoke([SystemMessage(SYSTEM_PROMPT), *state["messages"]])]}
+        reply = bound.invoke([SystemMessage(SYSTEM_PROMPT), *in_view(state["messages"])])
+        if isinstance(reply, AIMessage) and reply.tool_calls:
+            return {"messages": [reply]}
+        old = [message for turn in _turns(state["messages"])[:-KEPT_TURNS] for message in turn if message.id]
+        return {"messages": [reply, *(RemoveMessage(id=str(message.id)) for message in old)]}
 
-    graph = StateGraph(MessagesState)
+    def run_tools(state: MessagesState, config: RunnableConfig) -> dict[str, list[BaseMessage]]:
+        messages = []
+        for message in tool_node.invoke(state, config)["messages"]:
+            if isinstance(message, ToolMessage) and message.artifact is not None:
+                kept[message.tool_call_id] = message.artifact
+                message = message.model_copy(update={"artifact": None})
+            messages.append(message)
+        return {"messages": messages}
+
+    graph = StateGraph(ThreadState)
     graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode(tools))
+    graph.add_node("tools", run_tools)
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
-    return graph.compile()
+    return graph.compile(checkpointer=checkpointer)
 
 
 def answer_question(
@@ -131,8 +206,11 @@ def answer_question(
     settings: Settings,
     *,
     model: BaseChatModel | None = None,
+    remember: bool = True,
 ) -> AgentReply:
-    """Answer one mention; any failure of the agent falls back to a plain RCA of the question."""
+    """Answer one mention; any failure of the agent falls back to a plain RCA of the question.
+
+    In a thread, with ``remember``, the thread's earlier turns are in view and this one is kept."""
     via = "llm" if model is not None or settings.llm_configured else "router"
     try:
         if model is None:
@@ -141,17 +219,16 @@ def answer_question(
                 if settings.llm_configured
                 else IntentRouter(vocabulary=load_vocabulary(context.database_url), service=context.service)
             )
-        result = build_agent(model, build_tools(context)).invoke(
-            {"messages": [HumanMessage(question)]}, config={"recursion_limit": 12}
-        )
+        artifacts: dict[str, Any] = {}
+        messages = _run(question, context, model, artifacts, remember)
     except Exception as error:  # the agent must never leave a responder without an answer
         log.warning("agent failed; falling back to a plain RCA", error=repr(error)[:300], via=via)
         return _plain_rca(question, context, note=f"The assistant failed ({type(error).__name__}); this is a plain RCA.")
-    messages: list[BaseMessage] = result["messages"]
     rca = next(
-        (m.artifact for m in reversed(messages) if isinstance(m, ToolMessage) and isinstance(m.artifact, RcaAnswer)),
+        (artifacts[m.tool_call_id] for m in reversed(messages)
+         if isinstance(m, ToolMessage) and isinstance(artifacts.get(m.tool_call_id), RcaAnswer)),
         None,
-    )
+    )  # fmt: skip
     text = str(messages[-1].content).strip() if isinstance(messages[-1], AIMessage) else ""
     if not text and rca is not None:
         text = describe_answer(rca)
@@ -159,6 +236,29 @@ def answer_question(
         return _plain_rca(question, context, note="The assistant gave no answer; this is a plain RCA.")
     calls = [(call["name"], dict(call["args"])) for m in messages if isinstance(m, AIMessage) for call in m.tool_calls]
     return AgentReply(text=text, rca=rca, via=via, tool_calls=calls)
+
+
+def _run(
+    question: str, context: AgentContext, model: BaseChatModel, artifacts: dict[str, Any], remember: bool
+) -> list[BaseMessage]:
+    """This turn's messages; in a thread, run on the thread's checkpoint so earlier turns are in view."""
+    config: RunnableConfig = {"recursion_limit": 12}
+    if not remember or context.channel is None or context.thread_ts is None:
+        result = build_agent(model, build_tools(context), artifacts=artifacts).invoke(
+            {"messages": [HumanMessage(question)]}, config
+        )
+        return list(result["messages"])
+    config["configurable"] = {"thread_id": thread_id(context.channel, context.thread_ts)}
+    with open_saver(context.database_url) as saver:
+        earlier = saver.get_tuple(config)
+        started = earlier.checkpoint["channel_values"].get("started_at") if earlier else None
+        if started and not context.time_given:  # "and in payments?" is about the thread's incident, not now
+            context = replace(context, started_at=datetime.fromisoformat(started))
+        graph = build_agent(model, build_tools(context), saver, artifacts)
+        # One checkpoint per turn, written when the turn ends.
+        turn = {"messages": [HumanMessage(question)], "started_at": context.started_at.isoformat()}
+        result = graph.invoke(turn, config, durability="exit")
+    return _turns(result["messages"])[-1]
 
 
 def _plain_rca(question: str, context: AgentContext, note: str) -> AgentReply:

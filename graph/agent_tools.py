@@ -41,6 +41,7 @@ class AgentContext:
     service: str | None = None
     channel: str | None = None
     thread_ts: str | None = None
+    time_given: bool = True  # False: no `at:`, so a thread's follow-up keeps the thread's incident time
 
 
 def describe_answer(answer: RcaAnswer) -> str:
@@ -82,7 +83,7 @@ def _ago(minutes: float) -> str:
 
 def responder_tools(context: AgentContext) -> list[BaseTool]:
     """Owners and on-call, dependencies, and the details of a suggestion already given in the thread."""
-    from tools.rca.thread import suggestion_in_thread
+    from tools.rca.thread import suggestion_about, suggestion_in_thread
     from tools.services.directory import dependencies_of, owners_of
 
     def service_owners(target: str) -> str:
@@ -114,15 +115,23 @@ def responder_tools(context: AgentContext) -> list[BaseTool]:
             "• dependants (depend on it): " + (", ".join(f"`{name}`" for name in answer.dependants) or "none"),
         ])
 
-    def suggestion_details(rank: int) -> str:
-        """Why suggestion #rank of this thread's earlier answer was suggested: its change and evidence."""
+    def suggestion_details(rank: int | None = None, about: str | None = None) -> str:
+        """Why a suggestion of this thread's earlier answer was suggested: its change and evidence.
+
+        Give ``rank`` for "why #2?", or ``about`` with the words naming it for "what about the config change?".
+        """
         if context.channel is None or context.thread_ts is None:
             return "There is no earlier answer here to explain; ask in the thread of an answer."
-        detail = suggestion_in_thread(context.channel, context.thread_ts, rank, database_url=context.database_url)
+        where = (context.channel, context.thread_ts)
+        if rank is None and about:
+            detail = suggestion_about(*where, about, database_url=context.database_url)
+        else:
+            detail = suggestion_in_thread(*where, rank or 1, database_url=context.database_url)
         if detail is None:
             return "This thread has no answer with suggestions yet; ask me what broke first."
         if detail.rank == 0:
-            return f"The answer in this thread has {detail.ranks} suggestion(s); there is no #{rank}."
+            missing = f"there is no #{rank or 1}" if rank is not None or not about else f"none is about _{about}_"
+            return f"The answer in this thread has {detail.ranks} suggestion(s); {missing}."
         return describe_suggestion(detail)
 
     return [StructuredTool.from_function(func) for func in (service_owners, service_dependencies, suggestion_details)]

@@ -202,12 +202,12 @@ def evaluate(
     evaluation = Evaluation(path=str(path), via="llm" if settings.llm_configured else "router")
     for question in question_set.questions:
         if settings.llm_configured and with_answers:
-            reply = answer_question(question.question, context, settings)
+            reply = answer_question(question.question, context, settings, remember=False)  # each stands alone
             tool, args = (reply.tool_calls[0] if reply.tool_calls else ("menu", {}))
             text = reply.text
         else:
             tool, args = route(question.question, vocabulary, context.service)
-            text = answer_question(question.question, context, settings).text if with_answers else ""
+            text = answer_question(question.question, context, settings, remember=False).text if with_answers else ""
         outcome = Outcome(
             id=question.id, split=question.split, question=question.question, expected_tool=question.tool,
             tool=tool, args=args, tool_ok=tool == question.tool,

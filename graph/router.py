@@ -14,6 +14,13 @@ questions as people type them in an incident: Slack formatting (``<@U123>``,
    trend, complaints, wiki, then a symptom (an RCA);
 4. anything left unplaced gets the menu of what can be answered, not an RCA
    of a question that was not about an incident.
+
+In a thread, :func:`follow_up` reads a question with the thread's earlier
+route in view: one that names only a service, a window or a report category
+("and in payments?", "what about the last 2 hours?") asks the earlier question
+again with that subject changed, one that names no service takes the
+earlier one's ("show me the changes in the last 2 hours"), and after an RCA
+"what about the config change?" asks for the suggestion those words name.
 """
 
 from __future__ import annotations
@@ -250,6 +257,71 @@ def route(question: str, vocabulary: Vocabulary, default_service: str | None = N
     if _SYMPTOM.search(rest) and not _HELP.match(rest):
         return Route("investigate_incident", {"symptom": rest, **({"service": service} if service else {})})
     return Route(MENU)
+
+
+_SUBJECT_ARG = {"changes_in_service": "service", "service_dependencies": "service", "service_owners": "target",
+                "investigate_incident": "service"}
+_WINDOW_ARG = {"changes_in_service": "hours", "top_complaints": "days", "user_complaints": "days",
+               "complaint_trend": "days", "report_rise": "days"}
+_CATEGORY_ARG = {"user_complaints": "topic", "complaint_trend": "category", "report_rise": "category"}
+
+
+_ABOUT = re.compile(
+    r"\b(?:what|how)\s+about\s+(?:the\s+|that\s+)?(?P<words>.{1,200}?)\s+(?:change|commit|one|pr|deploy|fix|suggestion)s?\b",
+    re.I,
+)
+_REFERRING = re.compile(
+    r"\b(?:it|its|it's|that|this|these|those|them|there|same|service|one|me|us|please|pls|again|then|also|too|now|"
+    r"any|anything|all|the|a|an|in|on|of|for|to|and|or|so|what|who|whose|which|show|list|give|tell|about|is|are|was|"
+    r"were|did|does|do|has|have|been)\b",
+    re.I,
+)
+
+
+def _names_nothing_else(text: str) -> bool:
+    """Whether a question is only cue words and references ("show me the changes", "who's on call for it?")."""
+    for pattern in (_CHANGES, _OWNERS, _DEPENDENCIES, _LISTING, _REFERRING):
+        text = pattern.sub(" ", text)
+    return not _WORD.search(text)
+
+
+def subject_of(earlier: Route) -> str | None:
+    """The service an earlier route was about, if it was about one."""
+    name = _SUBJECT_ARG.get(earlier.tool)
+    value = earlier.args.get(name) if name else None
+    return value if isinstance(value, str) else None
+
+
+def can_follow(earlier: Route) -> bool:
+    """Whether a later question lacking a subject can take it from this route."""
+    return earlier.tool in _SUBJECT_ARG or earlier.tool in _WINDOW_ARG
+
+
+def follow_up(
+    question: str, vocabulary: Vocabulary, earlier: Route | None, default_service: str | None = None
+) -> Route:
+    """The route for a question asked after ``earlier`` in the same thread (see the module docstring)."""
+    if earlier is None or not can_follow(earlier):
+        return route(question, vocabulary, default_service)
+    hours, rest = take_window(clean(question))
+    about = _ABOUT.search(rest)
+    if about and earlier.tool == "investigate_incident":  # "what about the config change?": one of its suggestions
+        return Route("suggestion_details", {"about": about.group("words")})
+    inherited = subject_of(earlier) if _names_nothing_else(rest) else None  # not "who owns the ledger?"
+    decision = route(question, vocabulary, default_service or inherited)
+    if decision.tool != MENU:
+        return decision
+    service = find_service(rest, vocabulary.services)
+    category = nearest_category(rest, vocabulary.categories, vocabulary.descriptions) if earlier.tool in _CATEGORY_ARG else None
+    args = dict(earlier.args)
+    if service and earlier.tool in _SUBJECT_ARG:
+        args[_SUBJECT_ARG[earlier.tool]] = service
+    if category:
+        args[_CATEGORY_ARG[earlier.tool]] = category
+    if hours is not None and earlier.tool in _WINDOW_ARG:
+        name = _WINDOW_ARG[earlier.tool]
+        args[name] = hours if name == "hours" else _days(hours)
+    return Route(earlier.tool, args) if args != earlier.args else decision
 
 
 _YES_NO = re.compile(r"^(?:so\s+|and\s+|hey\s+)?(?:did|are|is|has|have|were|was|do|does)\b", re.I)

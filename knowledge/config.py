@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     reports_channel: str | None = None
     report_retention_days: int = Field(90, ge=1, description="a whole number of days, 1 or more")
+    thread_retention_days: int = Field(30, ge=1, description="a whole number of days, 1 or more")
     alerts_channel: str | None = None
     digest_channel: str | None = None
     digest_timezone: str = Field("UTC", description='an IANA time zone such as "UTC" or "Europe/Paris"')

@@ -13,6 +13,7 @@ from bot.blocks import USAGE, SlackMessage, escape, notice
 from bot.incident_request import (
     catalog_services,
     incident_id_for,
+    names_time,
     parse_incident_request,
     strip_mentions,
     unknown_service,
@@ -67,6 +68,7 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         service=query.service,
         channel=channel,
         thread_ts=thread_ts,
+        time_given=names_time(event.get("text", "")),
     )
 
     def work() -> SlackMessage:

@@ -224,3 +224,37 @@ def test_against_a_real_vllm_server_the_agent_still_answers(context: AgentContex
     if reply.via == "fallback":
         assert isinstance(reply.rca, RcaAnswer)
         assert "payments: " in reply.text  # the plain RCA names the payments changes
+
+
+@pytest.mark.vllm
+def test_against_a_real_vllm_server_a_thread_follow_up_carries_the_earlier_turn(
+    context: AgentContext, vllm_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads that remember, for the protocol: the second mention of a thread is sent to vLLM with the
+    first question and the model's first answer (read back from the checkpoint) ahead of it, and is answered."""
+    from dataclasses import replace
+
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.messages import HumanMessage
+
+    from graph.llm import make_chat_model
+
+    class Requests(BaseCallbackHandler):
+        sent: list[list[BaseMessage]] = []
+
+        def on_chat_model_start(self, serialized: Any, messages: list[list[BaseMessage]], **kwargs: Any) -> None:
+            self.sent.append(list(messages[0]))
+
+    monkeypatch.setenv("CULPRIT_LLM_BASE_URL", vllm_server.base_url)
+    monkeypatch.setenv("CULPRIT_LLM_MODEL", vllm_server.model)
+    get_settings.cache_clear()
+    settings = get_settings()
+    requests = Requests()
+    model = make_chat_model(settings, max_tokens=48, tool_choice="none", callbacks=[requests])
+    thread = replace(context, channel="CINC1", thread_ts="1700000000.000200")
+    first = answer_question("what changed in payments in the last 6 hours?", thread, settings, model=model)
+    second = answer_question("and in checkout?", thread, settings, model=model)
+    assert first.via == second.via == "llm" and second.text.strip()
+    last = [(type(m).__name__, str(m.content).strip()) for m in requests.sent[-1] if isinstance(m, (HumanMessage, AIMessage))]
+    assert last == [("HumanMessage", "what changed in payments in the last 6 hours?"), ("AIMessage", first.text),
+                    ("HumanMessage", "and in checkout?")]  # fmt: skip

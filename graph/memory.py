@@ -1,0 +1,95 @@
+"""Thread memory: LangGraph checkpoints of each Slack thread's conversation, in culprit's own database.
+
+A follow-up mention ("why #2?", "and in payments?") is answered with the
+thread's earlier exchange in view: the mention agent runs with a checkpointer
+keyed by ``channel:thread_ts`` and reads the thread's messages back from it.
+SQLite URLs use ``SqliteSaver``, PostgreSQL URLs ``PostgresSaver``; both keep
+their tables next to culprit's (``checkpoints``, ``writes`` / ``checkpoint_*``)
+and create them with the saver's own ``setup()``, once per process and URL
+(under an advisory lock on PostgreSQL, so replicas starting together do not
+race). A connection is opened per conversation turn, so a restarted database
+costs one failed answer, never a stuck saver.
+
+Threads expire: the nightly purge (``bot.jobs``) deletes every thread whose
+newest checkpoint is older than the retention period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import datetime, timedelta
+
+import structlog
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from sqlalchemy.engine import make_url
+
+from knowledge.db import utcnow
+
+log = structlog.get_logger(__name__)
+
+_SETUP_LOCK = threading.Lock()
+_SET_UP: set[str] = set()
+_ADVISORY_KEY = 727275  # knowledge.db's migrations hold 727274
+
+
+def thread_id(channel: str, thread_ts: str) -> str:
+    """The checkpointer's key for one Slack thread."""
+    return f"{channel}:{thread_ts}"
+
+
+@contextmanager
+def open_saver(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
+    """A checkpointer on culprit's database (SQLite file or PostgreSQL), its tables set up."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        # The saver serialises its own use of the connection with a lock; 30 s like culprit's engine.
+        with closing(sqlite3.connect(url.database or ":memory:", check_same_thread=False, timeout=30)) as conn:
+            saver = SqliteSaver(conn)
+            saver.setup()
+            yield saver
+        return
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"thread memory needs SQLite or PostgreSQL, not {url.get_backend_name()}")
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with PostgresSaver.from_conn_string(conninfo) as saver:
+        with _SETUP_LOCK:
+            if database_url not in _SET_UP:
+                saver.conn.execute("SELECT pg_advisory_lock(%s)", (_ADVISORY_KEY,))
+                try:
+                    saver.setup()
+                finally:
+                    saver.conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
+                _SET_UP.add(database_url)
+        yield saver
+
+
+def _thread_ids(saver: BaseCheckpointSaver[str]) -> list[str]:
+    """Every thread with a checkpoint (both savers name the table ``checkpoints``)."""
+    conn = saver.conn  # type: ignore[attr-defined]
+    if isinstance(conn, sqlite3.Connection):
+        with saver.cursor() as cursor:  # type: ignore[attr-defined]
+            return [row[0] for row in cursor.execute("SELECT DISTINCT thread_id FROM checkpoints")]
+    return [row["thread_id"] for row in conn.execute("SELECT DISTINCT thread_id FROM checkpoints")]
+
+
+def forget_old_threads(database_url: str, retention: timedelta, now: datetime | None = None) -> int:
+    """Delete every thread whose newest checkpoint is older than ``retention``; returns how many went.
+
+    Idempotent, so every replica may run it."""
+    cutoff = (now or utcnow()) - retention
+    forgotten = 0
+    with open_saver(database_url) as saver:
+        for thread in _thread_ids(saver):
+            latest = saver.get_tuple({"configurable": {"thread_id": thread}})
+            if latest is None or datetime.fromisoformat(latest.checkpoint["ts"]) < cutoff:
+                saver.delete_thread(thread)
+                forgotten += 1
+    log.info("old threads forgotten", threads=forgotten, retention_days=retention.days)
+    return forgotten
