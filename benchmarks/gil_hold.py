@@ -3,11 +3,12 @@
     .venv/bin/python benchmarks/gil_hold.py [--bytes 5242880] [--concurrent 1] [--json]
 
 A heartbeat thread sleeps 5 ms in a loop and records the longest gap between
-its wake-ups while a batch of one report is redacted and hashed, first on a thread of this
-process (as the server did before) and then by the redaction worker process
+its wake-ups while a batch of one report is redacted and hashed, first on a
+thread of this process (as the server did before) and then by the redaction worker process
 (:mod:`tools.reports.redaction_pool`). The longest gap is how long a ``/healthz``
 or a Slack ack would have waited; ``--concurrent N`` stores N such batches at
-once, as a burst of ``POST /reports`` does (threads then contend for the GIL). Print ``uptime`` with it: the machine is shared.
+once, as a burst of ``POST /reports`` does (threads then contend for the GIL).
+Print ``uptime`` with it: the machine is shared.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ class _Recording:
 
 def test_the_classifier_reads_only_the_start_of_a_long_report(database_url: str) -> None:
     long_text = "charged twice " + "a." * (3 * CLASSIFY_CHARS)
-    store_reports([IncomingReport("long", long_text, DAY), IncomingReport("short", "charged twice", DAY)], "http", database_url)
+    reports = [IncomingReport("long", long_text, DAY), IncomingReport("short", "charged twice", DAY)]
+    store_reports(reports, "http", database_url)
     classifier = _Recording()
     taken, counted = classify_pending(classifier, database_url, 0.4)
     assert (taken, counted["payments"]) == (2, 2)
