@@ -7,8 +7,11 @@ import os
 import signal
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
+from bot import report_intake
+from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.reports import BugReport
 from tools.reports.classifiers import Prediction
@@ -97,3 +100,19 @@ def test_the_classifier_reads_only_the_start_of_a_long_report(database_url: str)
     with session_scope(database_url) as session:
         stored = session.get(BugReport, "long")
         assert stored is not None and stored.text.startswith("charged twice a.a.") and len(stored.text) > CLASSIFY_CHARS
+
+
+def test_stopping_the_intake_stores_every_slack_report_already_handed_over(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: None)
+    settings = get_settings()
+    messages = [IncomingReport(f"s{n}", f"login fails {n} for bob@example.com", DAY) for n in range(5)]
+    handed_over = [report_intake.take_in_later([message], "slack", settings) for message in messages]
+    report_intake.finish_intake()  # what the server does on SIGTERM, once Bolt's listeners are done
+    assert all(future.done() for future in handed_over)
+    assert sum(future.result().stored for future in handed_over) == 5
+    assert multiprocessing.active_children() == [], "the redaction worker stopped"
+    with session_scope(database_url) as session:
+        texts = sorted(session.scalars(select(BugReport.text).where(BugReport.source == "slack")))
+    assert texts == [f"login fails {n} for [email]" for n in range(5)]
