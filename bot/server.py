@@ -31,6 +31,7 @@ from bot.app import finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
 from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
+from bot.report_intake import finish_intake
 from bot.reports_http import reports_endpoint
 from bot.sources_http import changes_endpoint, github_endpoint, gitlab_endpoint
 from knowledge.config import Settings
@@ -150,6 +151,7 @@ def create_server(
         if socket_mode is not None:
             await run_in_threadpool(socket_mode.close)
         await run_in_threadpool(finish_acked_replies, bolt_app)
+        await run_in_threadpool(finish_intake)
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming, routes=routes)
