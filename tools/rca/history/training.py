@@ -4,7 +4,7 @@ Each past case becomes one ranking query: the retriever's signals for its
 candidates, labelled 1 for the culprit. Cases are used both as written and as
 a symptom-only report, so the ranker also learns what to trust when a
 responder knows little. A confidence calibration is fit on every training
-case, each scored by a ranker trained on the others (cross-fitted, ten folds).
+case, each scored by a ranker trained on the others (cross-fitted, ten folds by time).
 
 Every signal of a training case is computed from what was known when it
 started, the component map included: a map learned from all training commits
@@ -178,18 +178,23 @@ def _top_five_hit(ranker, example: CaseExample) -> tuple[list[float], bool]:  # 
     return confidence_features(winners, example.n_candidates, scores, query_term_count(example.kept)), hit
 
 
-def interleaved_folds(cases: Sequence[HistoryCase], folds: int = CROSS_FIT_FOLDS) -> list[int]:
-    """Each case's fold: a repository's cases (``cases`` sorted by time) are dealt round the
-    folds in turn, so every fold spans every repository's whole history and each ranker
-    that scores a fold learned from the cases around each of its cases, as the final one did.
-    Folds of consecutive stretches by time left the full-text calibration 0.066 off on the
-    backtest, against 0.058 dealt (ten folds; four dealt: 0.067)."""
+def time_folds(cases: Sequence[HistoryCase], folds: int = CROSS_FIT_FOLDS) -> list[int]:
+    """Each case's fold: per repository, ``folds`` consecutive stretches of its cases by time
+    (``cases`` sorted by time), so each fold is one period of every repository's history.
+
+    Not dealt round the folds: incidents close in time can share a cause, so a
+    ranker trained on a case's neighbours scores it almost as if it had seen it.
+    That is the likely reason why, on the demo organisation, dealt folds left a
+    retrained challenger's calibration 0.27 off on the incidents after it (the
+    champion's 0.17), though on the shared history they were 0.058 off against
+    0.066 for stretches."""
     position: dict[str, int] = {}
+    totals = {repo: sum(1 for case in cases if case.repo == repo) for repo in {case.repo for case in cases}}
     assigned = []
     for case in cases:
         index = position.get(case.repo, 0)
         position[case.repo] = index + 1
-        assigned.append(index % folds)
+        assigned.append(index * folds // totals[case.repo])
     return assigned
 
 
@@ -205,7 +210,7 @@ def cross_fitted_rows(
     weaker ranker than the one answering on fewer rows: full-text answers came
     out underconfident (0.76 stated where 0.91 held), backtest ECE 0.076, and
     the calibration chosen leave-one-repository-out missed 0.08 on git and
-    haproxy (0.145, 0.110; now 0.043, 0.053). Ten folds cost ten extra fits."""
+    haproxy (0.145, 0.110; now 0.052, 0.051). Ten folds cost ten extra fits."""
     rows: list[list[float]] = []
     hits: list[bool] = []
     kept_repos: list[str] = []
@@ -300,7 +305,7 @@ def train_model(
     written = build_examples(history, cases, maps_at_case, embeddings, False, keep, progress, past, similar)
     symptoms = build_examples(history, cases, maps_at_case, embeddings, True, keep, progress, past, similar)
     examples = written + symptoms
-    folds = interleaved_folds(cases) * 2  # a case's symptom-only report shares its written one's fold
+    folds = time_folds(cases) * 2  # a case's symptom-only report shares its written one's fold
     confidence_rows, hits, repos = cross_fitted_rows(examples, folds, [case.repo for case in cases] * 2)
     ranker = fit_ranker(examples).booster_  # what the model file holds, so a loaded model scores alike
     return RankerModel(
