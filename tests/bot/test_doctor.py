@@ -12,10 +12,8 @@ import os
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +33,7 @@ from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, utcnow
 from knowledge.ingest.git_log import ingest_git
 from tests.bot.fake_slack import MANIFEST_SCOPES, FakeSlack, FakeSlackServer
+from tests.loopback import JsonHandler, LoopbackServer
 from tests.rca.synthetic import make_history, write_jsonl_gz
 from tools.rca.history.cases import load_history
 from tools.rca.history.training import train_model
@@ -54,7 +53,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-class FakeLLM:
+class FakeLLM(LoopbackServer):
     """An OpenAI-compatible server as vLLM answers: /v1/models, and chat completions that refuse
     more top logprobs than ``max_logprobs`` and tool choice when tools are off (HTTP 400)."""
 
@@ -62,42 +61,25 @@ class FakeLLM:
         owner = self
         self.requests: list[dict[str, Any]] = []
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                self._send(200, {"object": "list", "data": [{"id": served, "object": "model"}]})
+                self.send_json(200, {"object": "list", "data": [{"id": served, "object": "model"}]})
 
             def do_POST(self) -> None:  # noqa: N802
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.requests.append(request)
                 if (request.get("top_logprobs") or 0) > max_logprobs:
-                    self._send(400, {"error": {"message": f"top_logprobs must be at most {max_logprobs}"}})
+                    self.send_json(400, {"error": {"message": f"top_logprobs must be at most {max_logprobs}"}})
                 elif request.get("tool_choice") == "auto" and not tools_enabled:
-                    self._send(400, {"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice'}})
+                    self.send_json(400, {"error": {"message": '"auto" tool choice requires --enable-auto-tool-choice'}})
                 else:
-                    self._send(200, {
+                    self.send_json(200, {
                         "id": "chatcmpl-doctor", "object": "chat.completion", "created": 0, "model": served,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "OK"}, "finish_reason": "stop"}],
                     })
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)
+        self.base_url = f"{self.url}/v1"
 
 
 def commit_to(repo: Path, days_ago: float) -> None:

@@ -12,10 +12,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.loopback import LoopbackServer
 
 Reply = Callable[[dict[str, Any]], tuple[int, bytes]]
 
@@ -58,22 +60,12 @@ def slow_reply(seconds: float, then: Reply) -> Reply:
     return reply
 
 
-class _Server:
-    """A threading HTTP server on a free port, stopped in ``close``."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+class _Server(LoopbackServer):
+    """A loopback server whose OpenAI-compatible API is under ``/v1``."""
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"{self.url}/v1"
 
 
 class MisbehavingLLM(_Server):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import JsonHandler, LoopbackServer
 
 
 class FakeConfluence:
@@ -20,33 +19,22 @@ class FakeConfluence:
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 fake.requests.append(self.path)
                 if self.headers.get("Authorization") != expected:
-                    self._send(401, {"message": "unauthorised"})
+                    self.send_json(401, {"message": "unauthorised"})
                     return
                 url = urlsplit(self.path)
                 query = {key: values[0] for key, values in parse_qs(url.query).items()}
                 if url.path != "/rest/api/content" or query.get("spaceKey") != fake.space:
-                    self._send(404, {"message": f"no route {url.path}"})
+                    self.send_json(404, {"message": f"no route {url.path}"})
                     return
                 start, limit = int(query.get("start", 0)), int(query.get("limit", 25))
                 listed = [fake.page(page_id) for page_id in sorted(fake.pages)][start : start + limit]
-                self._send(200, {"results": listed, "start": start, "limit": limit, "size": len(listed), "_links": {}})
+                self.send_json(200, {"results": listed, "start": start, "limit": limit, "size": len(listed), "_links": {}})
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = LoopbackServer(Handler)
 
     def page(self, page_id: str) -> dict[str, Any]:
         title, html, version = self.pages[page_id]
@@ -58,9 +46,7 @@ class FakeConfluence:
         }  # fmt: skip
 
     def __enter__(self) -> str:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
