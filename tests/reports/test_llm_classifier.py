@@ -1,11 +1,10 @@
 import json
 import math
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from tests.loopback import JsonHandler, LoopbackServer
 from tools.llm.client import LLMEndpoint
 from tools.reports.classifiers import OTHER, with_other
 from tools.reports.classifiers.llm import CategoryDefinition, LLMClassifier, answer_choice, build_messages, confidence_from_logprobs
@@ -30,7 +29,7 @@ def test_prompt_holds_definitions_then_few_shot_turns_then_the_report() -> None:
     assert answer_choice(CATEGORIES) == {"structured_outputs": {"choice": ["login", "crash"]}}
 
 
-class _FakeVllm(BaseHTTPRequestHandler):
+class _FakeVllm(JsonHandler):
     requests: list[dict] = []
     answers: dict[str, tuple[str, list[float]]] = {}
 
@@ -46,24 +45,14 @@ class _FakeVllm(BaseHTTPRequestHandler):
                 "logprobs": {"content": [{"token": f"t{i}", "logprob": lp, "bytes": None, "top_logprobs": []} for i, lp in enumerate(logprobs)]},
             }],
         }
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        return
+        self.send_json(200, payload)
 
 
 @pytest.fixture
 def fake_vllm() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _FakeVllm)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    server = LoopbackServer(_FakeVllm)
+    yield f"{server.url}/v1"
+    server.close()
 
 
 def test_answers_and_logprobs_become_categories_and_confidences(fake_vllm: str) -> None:
