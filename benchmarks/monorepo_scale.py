@@ -32,7 +32,6 @@ from graph.rca_graph import run_rca
 from knowledge.db import get_engine, migrate
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
-from tools.rca.answers import IncidentQuery
 from tools.rca.history.cases import case_query, load_history
 from tools.rca.history.training import train_model
 from tools.rca.resources import RcaResources

@@ -191,7 +191,6 @@ def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
     """The finalists with their reasons (from the ranker's own contributions), each with its
     share of the overall confidence; and one line on why #1 beats #2."""
     resources = state["resources"]
-    query = state["query"]
     kept = state["retrieved"].kept
     by_id = {change.change_id: change for change in kept}
     parts = dict(zip(by_id, family_contributions(resources.model, kept), strict=True))

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import click_failure, escape, with_confirmation, with_vote
+from bot.blocks import click_failure, with_confirmation, with_vote
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
 from knowledge.errors import CulpritError
