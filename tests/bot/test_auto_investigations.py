@@ -14,31 +14,17 @@ import time
 from datetime import timedelta
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import Incident
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.fake_slack import BOT_USER_ID
+from tests.waiting import wait_until
 
 NEW_CHANNEL = "CNEWINC1"
 PD_SECRET = "pd-webhook-secret"
 GENERIC_SECRET = "incidents-secret"
-
-
-def _triggered(bot: Bot, outcome: str) -> float:
-    for family in text_string_to_metric_families(httpx.get(f"{bot.url}/metrics").text):
-        for sample in family.samples:
-            if sample.name == "culprit_investigations_triggered_total" and sample.labels == {"outcome": outcome}:
-                return sample.value
-    return 0.0
-
-
-def _wait_triggered(bot: Bot, outcome: str, count: float, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _triggered(bot, outcome) < count:
-        assert time.monotonic() < deadline, f"{outcome} investigations never reached {count}"
-        time.sleep(0.05)
+TRIGGERED = "culprit_investigations_triggered_total"
 
 
 def _answer_in(bot: Bot, channel: str, count: int = 1) -> list:
@@ -53,14 +39,12 @@ def _answer_in(bot: Bot, channel: str, count: int = 1) -> list:
 
 def _incident(bot: Bot, channel: str, timeout: float = 30.0) -> Incident:
     """The channel's investigation, once the bot has recorded where its answer is (just after posting it)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def recorded() -> Incident | None:
         with session_scope(bot.database_url) as session:
-            found = session.query(Incident).filter(Incident.channel == channel, Incident.id.like("auto-%")).one_or_none()
-        if found is not None:
-            return found
-        assert time.monotonic() < deadline, f"no investigation recorded in {channel}"
-        time.sleep(0.05)
+            return session.query(Incident).filter(Incident.channel == channel, Incident.id.like("auto-%")).one_or_none()
+
+    return wait_until(recorded, f"no investigation recorded in {channel}", timeout)
 
 
 def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(store: str, start_bot: StartBot) -> None:
@@ -80,7 +64,7 @@ def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(st
 
     # culprit is then added to the channel (a second delivery about the same channel): nothing new starts.
     bot.send.event({"type": "member_joined_channel", "user": BOT_USER_ID, "channel": NEW_CHANNEL, "channel_type": "C"})
-    _wait_triggered(bot, "duplicate", 1)
+    bot.wait_for_metric(TRIGGERED, 1, outcome="duplicate")
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
     # Responders add symptoms; the button re-ranks with them and edits the same message.
@@ -146,7 +130,7 @@ def test_pagerduty_trigger_starts_one_investigation_and_forgeries_and_replays_no
     assert replayed.status_code == 400 and "replayed" in replayed.json()["error"]
     ack = _pagerduty(bot, _pd_event("05EVENT", "PINC1", now, kind="incident.acknowledged"))
     assert ack.status_code == 200 and ack.json()["started"] is False
-    assert _triggered(bot, "started") >= 1
+    assert bot.metric(TRIGGERED, outcome="started") >= 1
     placeholders = [c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]
     assert len(placeholders) == 1
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 
 from sqlalchemy import select
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, RootCause, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot
+from tests.waiting import wait_until
 
 
 def _answered(bot: Bot) -> dict:
@@ -20,15 +20,13 @@ def _answered(bot: Bot) -> dict:
 
 def _wait_until_placed(database_url: str, suggestion_id: int, timeout: float = 30.0) -> None:
     """The bot records where it posted an answer just after Slack confirms the post: wait for that record."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def placed() -> bool:
         with session_scope(database_url) as session:
             incident = session.get(Suggestion, suggestion_id).incident
-            if incident.channel and incident.thread_ts:
-                return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the answer with suggestion {suggestion_id} was never recorded as posted")
-        time.sleep(0.05)
+            return bool(incident.channel and incident.thread_ts)
+
+    wait_until(placed, f"the answer with suggestion {suggestion_id} was never recorded as posted", timeout)
 
 
 def _first_suggestion_id(message: dict) -> str:

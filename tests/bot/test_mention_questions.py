@@ -8,7 +8,6 @@ that the intake would have stored. The incident started at 2025-03-20T10:00Z.
 from __future__ import annotations
 
 import sqlite3
-import time
 from contextlib import closing
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -23,6 +22,7 @@ from knowledge.ingest.progress import Silent
 from knowledge.incidents import Suggestion
 from knowledge.reports import CategoryDaily
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tests.waiting import wait_until
 from tools.rca.thread import thread_incident
 
 AT = "at:2025-03-20T10:00Z"
@@ -63,12 +63,10 @@ def _answer(bot, count: int, timeout: float = 30.0) -> str:  # type: ignore[no-u
 
 def _wait_for_thread_answer(url: str, thread: str, timeout: float = 30.0) -> str:
     """The incident the bot recorded as this thread's answer (it records it just after posting)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if incident_id := thread_incident(INCIDENT_CHANNEL, thread, database_url=url):
-            return incident_id
-        time.sleep(0.05)
-    raise AssertionError(f"no answer was recorded for thread {thread} within {timeout}s")
+    return wait_until(
+        lambda: thread_incident(INCIDENT_CHANNEL, thread, database_url=url),
+        f"no answer was recorded for thread {thread} within {timeout}s", timeout,
+    )
 
 
 def test_what_changed_in_payments_lists_the_three_changes_before_the_incident(demo_url: str, start_bot: StartBot) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,18 +13,14 @@ from knowledge.db import session_scope
 from knowledge.incidents import Incident
 from knowledge.outbox import PendingReply, UnsentReply, due_replies
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.waiting import wait_until
 
 REFUSALS_PER_CALL = 4  # the first try and the Web client's 3 retries on 429
 
 
 def _kept(url: str, timeout: float = 120.0) -> list[PendingReply]:
     """Block until the outbox holds a reply; fail loudly otherwise."""
-    deadline = time.monotonic() + timeout
-    while not (kept := due_replies(url)):
-        if time.monotonic() > deadline:
-            raise AssertionError("no reply was kept in the outbox")
-        time.sleep(0.05)
-    return kept
+    return wait_until(lambda: due_replies(url), "no reply was kept in the outbox", timeout)
 
 
 def test_a_refused_answer_is_kept_then_posted_exactly_once_when_slack_recovers(store: str, start_bot: StartBot) -> None:

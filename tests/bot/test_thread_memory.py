@@ -7,7 +7,6 @@ database, SQLite and PostgreSQL; the nightly purge forgets threads older than th
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from knowledge.db import migrate, session_scope, utcnow
 from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
 from tests.bot.test_agent import ScriptedModel
+from tests.waiting import wait_until
 
 AT = "at:2025-03-20T10:00Z"
 SERVICES = Vocabulary(services=("checkout", "payments", "search"), categories=("login", "crash"))
@@ -126,14 +126,13 @@ def _answer(bot, count: int, timeout: float) -> str:  # type: ignore[no-untyped-
 
 def _thread_answer(url: str, thread: str, count: int, timeout: float = 60.0) -> Incident:
     """The thread's latest recorded answer once ``count`` answers are recorded (just after posting)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def latest() -> Incident | None:
         with session_scope(url) as session:
             incidents = session.query(Incident).filter_by(channel=INCIDENT_CHANNEL, thread_ts=thread).all()
-            if len(incidents) >= count:
-                return max(incidents, key=lambda incident: incident.created_at)
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {count} answers were recorded for thread {thread} within {timeout}s")
+            return max(incidents, key=lambda incident: incident.created_at) if len(incidents) >= count else None
+
+    return wait_until(latest, f"fewer than {count} answers were recorded for thread {thread} within {timeout}s", timeout)
 
 
 def test_a_thread_of_follow_ups_is_answered_from_its_first_answer(demo_database: str, start_bot: StartBot) -> None:
