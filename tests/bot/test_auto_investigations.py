@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import httpx
 
+from bot.incident_webhooks import MAX_BODY_BYTES
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import Incident
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
@@ -128,6 +129,10 @@ def test_pagerduty_trigger_starts_one_investigation_and_forgeries_and_replays_no
     stale = (utcnow() - timedelta(hours=3)).isoformat()
     replayed = _pagerduty(bot, _pd_event("04EVENT", "PINC3", stale))
     assert replayed.status_code == 400 and "replayed" in replayed.json()["error"]
+    signature = "v1=" + hmac.new(PD_SECRET.encode(), b"{not json", hashlib.sha256).hexdigest()
+    malformed = httpx.post(f"{bot.url}/webhooks/pagerduty", content=b"{not json", headers={"X-PagerDuty-Signature": signature})
+    huge = httpx.post(f"{bot.url}/webhooks/pagerduty", content=b" " * (MAX_BODY_BYTES + 1), headers={"X-PagerDuty-Signature": signature})
+    assert (malformed.status_code, huge.status_code) == (400, 413)
     ack = _pagerduty(bot, _pd_event("05EVENT", "PINC1", now, kind="incident.acknowledged"))
     assert ack.status_code == 200 and ack.json()["started"] is False
     assert bot.metric(TRIGGERED, outcome="started") >= 1
@@ -150,6 +155,7 @@ def test_signed_generic_incidents_start_once_and_unsigned_or_stale_ones_never(st
     assert _incident_post(bot, payload, timestamp=int(time.time()) - 600).status_code == 401
     assert _incident_post(bot, {"id": "bad id with spaces", "title": "x", "channel": INCIDENT_CHANNEL}).status_code == 400
     assert _incident_post(bot, {"id": "NOCHAN", "title": "x"}).status_code == 400
+    assert _incident_post(bot, {"id": "HUGE", "title": "x" * MAX_BODY_BYTES, "channel": INCIDENT_CHANNEL}).status_code == 413
     started = _incident_post(bot, payload)
     assert started.status_code == 202
     assert _incident_post(bot, payload).json() == {"started": False, "incident": started.json()["incident"], "duplicate": True}

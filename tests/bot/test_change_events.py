@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bot.sources_http import MAX_CHANGES_BYTES
 from knowledge.changes import Change
 from knowledge.config import TrackedRepo
 from knowledge.db import session_scope, utcnow
@@ -59,6 +60,8 @@ def test_posted_events_are_stored_once_each_bad_one_refused_with_its_reason(
     again = httpx.post(f"{bot.url}/changes", json={"changes": batch[:2]}, headers=BEARER, timeout=60)
     unauthorised = httpx.post(f"{bot.url}/changes", json=batch[:2], timeout=60)
     all_bad = httpx.post(f"{bot.url}/changes", json=batch[2:4], headers=BEARER, timeout=60)
+    huge = httpx.post(f"{bot.url}/changes", content=b"[" + b" " * MAX_CHANGES_BYTES + b"]", headers=BEARER, timeout=60)
+    not_json = httpx.post(f"{bot.url}/changes", content=b'[{"id": "a",', headers=BEARER, timeout=60)
 
     assert answer.status_code == 207
     assert {key: answer.json()[key] for key in ("received", "stored", "already_present")} == {
@@ -69,6 +72,7 @@ def test_posted_events_are_stored_once_each_bad_one_refused_with_its_reason(
     assert "future" in reasons[5] and "expected an object" in reasons[6]
     assert again.json() == {"received": 2, "stored": 0, "already_present": 2}
     assert (unauthorised.status_code, all_bad.status_code) == (401, 400)
+    assert (huge.status_code, not_json.status_code) == (413, 400)
     with session_scope(database_url) as session:
         deploy = session.get(Change, "deploy-481")
         assert deploy is not None
