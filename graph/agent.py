@@ -37,7 +37,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
-from graph.memory import open_saver, thread_id
+from graph.memory import one_turn_at_a_time, open_saver, thread_id
 from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text
 from graph.router import route as route_question
 from knowledge.config import Settings
@@ -248,8 +248,9 @@ def _run(
             {"messages": [HumanMessage(question)]}, config
         )
         return list(result["messages"])
-    config["configurable"] = {"thread_id": thread_id(context.channel, context.thread_ts)}
-    with open_saver(context.database_url) as saver:
+    thread = thread_id(context.channel, context.thread_ts)
+    config["configurable"] = {"thread_id": thread}
+    with open_saver(context.database_url) as saver, one_turn_at_a_time(saver, thread):
         earlier = saver.get_tuple(config)
         started = earlier.checkpoint["channel_values"].get("started_at") if earlier else None
         if started and not context.time_given:  # "and in payments?" is about the thread's incident, not now

@@ -10,6 +10,10 @@ and create them with the saver's own ``setup()``, once per process and URL
 race). A connection is opened per conversation turn, so a restarted database
 costs one failed answer, never a stuck saver.
 
+Turns of one thread run one at a time (:func:`one_turn_at_a_time`): two
+mentions answered together would both start from the same checkpoint and the
+later write would drop the other's exchange from the thread.
+
 Threads expire: the nightly purge (``bot.jobs``) deletes every thread whose
 newest checkpoint is older than the retention period.
 """
@@ -33,6 +37,61 @@ log = structlog.get_logger(__name__)
 _SETUP_LOCK = threading.Lock()
 _SET_UP: set[str] = set()
 _ADVISORY_KEY = 727275  # knowledge.db's migrations hold 727274
+_TURN_KEY = 727276  # with the thread's hash: one turn per thread across replicas
+
+
+class _TurnLocks:
+    """One lock per thread in this process, dropped when no turn holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, thread: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(thread, (threading.Lock(), 0))
+            self._locks[thread] = (lock, users + 1)
+        try:
+            if not lock.acquire(blocking=False):
+                log.info("waiting for the thread's earlier turn", thread=thread)
+                lock.acquire()
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            with self._guard:
+                users = self._locks[thread][1] - 1
+                if users:
+                    self._locks[thread] = (lock, users)
+                else:
+                    del self._locks[thread]
+
+
+_TURNS = _TurnLocks()
+
+
+@contextmanager
+def one_turn_at_a_time(saver: BaseCheckpointSaver[str], thread: str) -> Iterator[None]:
+    """Hold ``thread`` while a turn reads its checkpoint, runs and writes the next one.
+
+    In this process a lock per thread; on PostgreSQL also an advisory lock on
+    the saver's connection, so replicas answering the same thread queue too.
+    """
+    with _TURNS.hold(thread):
+        conn = saver.conn  # type: ignore[attr-defined]
+        if isinstance(conn, sqlite3.Connection):
+            yield
+            return
+        held = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS held", (_TURN_KEY, thread)).fetchone()
+        if not held["held"]:
+            log.info("waiting for the thread's earlier turn", thread=thread)
+            conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_TURN_KEY, thread))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_TURN_KEY, thread))
 
 
 def thread_id(channel: str, thread_ts: str) -> str:

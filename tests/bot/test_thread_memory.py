@@ -7,12 +7,15 @@ database, SQLite and PostgreSQL; the nightly purge forgets threads older than th
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from structlog.testing import capture_logs
 
 from graph.agent import answer_question
 from graph.agent_tools import AgentContext
@@ -192,3 +195,40 @@ def test_a_long_thread_keeps_only_its_last_turns(database_url: str, data_dir: Pa
     assert latest is not None
     stored = [m.content for m in latest.checkpoint["channel_values"]["messages"]]
     assert stored == [text for n in range(turns - KEPT_TURNS, turns) for text in (f"question {n}", f"answer {n}")]
+
+
+
+class HeldModel(ScriptedModel):
+    """A scripted model whose first answer waits until the test lets it go."""
+
+    gate: Any = None
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        result = super()._generate(messages, stop, run_manager, **kwargs)
+        if len(self.seen) == 1:
+            assert self.gate.wait(timeout=60), "the test never let the first turn go"
+        return result
+
+
+def test_two_mentions_in_one_thread_at_once_both_stay_in_its_memory(database_url: str, data_dir: Path) -> None:
+    """The second turn waits for the first, so it sees the first exchange and neither is lost."""
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    gate = threading.Event()
+    model = HeldModel(turns=[AIMessage("Checkout had 3 changes."), AIMessage("Payments had none.")], seen=[], gate=gate)
+    with ThreadPoolExecutor(max_workers=2) as pool, capture_logs() as logs:
+        first = pool.submit(answer_question, "what changed in checkout?", _context(database_url, "300.3"), settings, model=model)
+        wait_until(lambda: len(model.seen) == 1 or None, "the first turn never reached the model")
+        second = pool.submit(answer_question, "and in payments?", _context(database_url, "300.3"), settings, model=model)
+        wait_until(
+            lambda: any(entry["event"] == "waiting for the thread's earlier turn" for entry in logs) or None,
+            "the second turn did not wait for the first",
+        )
+        gate.set()
+        replies = first.result(timeout=60).text, second.result(timeout=60).text
+    assert replies == ("Checkout had 3 changes.", "Payments had none.")
+    assert [m.content for m in model.seen[1][1:]] == ["what changed in checkout?", "Checkout had 3 changes.", "and in payments?"]
+    with open_saver(database_url) as saver:
+        kept = saver.get_tuple({"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}})
+    assert [m.content for m in kept.checkpoint["channel_values"]["messages"]] == [
+        "what changed in checkout?", "Checkout had 3 changes.", "and in payments?", "Payments had none.",
+    ]
