@@ -129,6 +129,23 @@ def test_promote_and_rollback_keep_one_champion(database_url: str, data_dir: Pat
         registry.promote(9, database_url)
 
 
+def test_only_the_newest_refused_versions_keep_their_files(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
+    kept = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
+    registry.promote(kept.version, database_url)
+    refused = [
+        registry.add_version(trained, data_dir, database_url, figures={"top5": 0.5}, status=registry.REFUSED, note="worse")
+        for _ in range(registry.KEEP_REFUSED_FILES + 2)
+    ]
+    assert registry.prune_refused(database_url) == [refused[1].version, refused[0].version]
+    assert registry.prune_refused(database_url) == []  # already pruned
+    rows = {v.version: v for v in registry.versions(database_url)}
+    assert [Path(rows[r.version].path).exists() for r in refused] == [False, False, True, True, True]
+    assert rows[refused[0].version].figures == {"top5": 0.5} and "file pruned" in rows[refused[0].version].note
+    assert Path(rows[kept.version].path).exists()  # the champion's file is never touched
+    with pytest.raises(InputError, match="is gone"):
+        registry.promote(refused[0].version, database_url)
+
+
 def test_the_gate_and_the_calibration_error() -> None:
     assert expected_calibration_error([0.9, 0.9], [True, False]) == pytest.approx(0.4)
     assert expected_calibration_error([0.25, 0.75, 0.75, 0.75, 0.75], [False, True, True, True, False]) == pytest.approx(0.05 + 0.0)

@@ -163,6 +163,7 @@ def retrain(
         registry.promote(added.version, database_url, note=reason)
     else:
         added = registry.add_version(challenger_model, data_dir, database_url, figures=figures, status=registry.REFUSED, note=reason)
+        registry.prune_refused(database_url)
     verdict = Verdict(
         "promoted" if promote else "refused", reason, current.version if current else None, added.version,
         champion, challenger, len(train_cases),

@@ -25,6 +25,7 @@ CHAMPION = "champion"
 RETIRED = "retired"
 REFUSED = "refused"
 ROLLED_BACK = "rolled_back"
+KEEP_REFUSED_FILES = 3
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,27 @@ def add_version(
         except IntegrityError:
             continue
     raise InputError("could not number a new model version; try again")
+
+
+def prune_refused(database_url: str, keep: int = KEEP_REFUSED_FILES) -> list[int]:
+    """Delete the files of refused versions but the newest ``keep``; returns the versions pruned.
+
+    A refused challenger is kept to look into why it lost, not to serve, and a
+    weekly retrain that keeps losing would otherwise fill the disk with one
+    ranker file a week. The rows stay, with their replay figures.
+    """
+    pruned: list[int] = []
+    with session_scope(database_url) as session:
+        refused = session.scalars(
+            select(ModelVersion).where(ModelVersion.status == REFUSED).order_by(ModelVersion.version.desc())
+        ).all()
+        for row in refused[keep:]:
+            if not Path(row.path).exists():
+                continue
+            Path(row.path).unlink()
+            row.note = f"{row.note} (file pruned: only the newest {keep} refused versions keep theirs)".strip()
+            pruned.append(row.version)
+    return pruned
 
 
 def champion(database_url: str) -> VersionInfo | None:
