@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, false, select, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Select, String, Text, false, or_, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from knowledge.db import Base, UTCDateTime
@@ -137,10 +138,20 @@ class ChangeFile(Base):
     change: Mapped[Change] = relationship(back_populates="files")
 
 
+def of_repository(query: Select[Any], repo: str | None) -> Select[Any]:
+    """``query`` narrowed to one repository's commits and every change event.
+
+    A deploy, a flag flip or a config push is stored under its source's name,
+    not a repository's, and can break any repository's service: an
+    investigation scoped to a repository must still see them.
+    """
+    return query.where(or_(Change.repo == repo, Change.kind != "commit")) if repo else query
+
+
 def changes_landed_between(
     session: Session, start: datetime, end: datetime, repo: str | None = None
 ) -> list[Change]:
-    """Changes that landed in ``[start, end)``, newest first, with their files loaded."""
+    """Changes that landed in ``[start, end)``, newest first, with their files loaded (see :func:`of_repository`)."""
     from sqlalchemy.orm import selectinload
 
     query = (
@@ -149,9 +160,7 @@ def changes_landed_between(
         .options(selectinload(Change.files))
         .order_by(Change.landed_time.desc())
     )
-    if repo:
-        query = query.where(Change.repo == repo)
-    return list(session.scalars(query))
+    return list(session.scalars(of_repository(query, repo)))
 
 
 def existing_change_ids(session: Session, ids: list[str], complete_only: bool = False) -> set[str]:

@@ -37,6 +37,24 @@ def test_landed_window_query_returns_newest_first_with_files(database_url: str) 
         assert found[0].landed_time == start + timedelta(hours=3)
 
 
+
+def test_a_window_scoped_to_a_repository_keeps_change_events(database_url: str) -> None:
+    """A deploy is stored under its source's name: an investigation scoped to one repository still sees it."""
+    from tools.rca.store import window_changes
+
+    start = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with session_scope(database_url) as session:
+        for hours, (change_id, repo, kind) in enumerate(
+            [("shop1", "acme/shop", "commit"), ("web1", "acme/web", "commit"), ("deploy1", "argocd", "deploy")]
+        ):
+            session.add(Change(id=change_id, repo=repo, kind=kind, title=change_id,
+                               author_time=start + timedelta(hours=hours), landed_time=start + timedelta(hours=hours)))
+    end = start + timedelta(hours=5)
+    with session_scope(database_url) as session:
+        assert [c.id for c in changes_landed_between(session, start, end, "acme/shop")] == ["deploy1", "shop1"]
+        assert [c.id for c in changes_landed_between(session, start, end)] == ["deploy1", "web1", "shop1"]
+    assert [c.id for c in window_changes(database_url, start, end, "acme/shop")] == ["deploy1", "shop1"]
+
 def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(DatabaseUnavailable, match="CULPRIT_DATABASE_URL"):
         migrate("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")

@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         title: Annotated[str, typer.Option("--title", help="Incident title.")] = "",
         service: Annotated[str | None, typer.Option("--service", help="The impacted service.")] = None,
         at: Annotated[str | None, typer.Option("--at", help="When it started (ISO time; default now).")] = None,
-        repo: Annotated[str | None, typer.Option("--repo", help="Only changes of this repository.")] = None,
+        repo: Annotated[str | None, typer.Option("--repo", help="Only this repository's commits (change events such as deploys are always kept).")] = None,
         json_output: JsonOutput = False,
     ) -> None:
         """Suggest the changes most likely to have caused an incident, with their evidence."""
@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
         since: Annotated[
             str | None, typer.Option("--since", help="Only changes landed since this ISO date or time (default: all).")
         ] = None,
-        repo: Annotated[str | None, typer.Option("--repo", help="Only changes of this repository.")] = None,
+        repo: Annotated[str | None, typer.Option("--repo", help="Only this repository's commits (change events such as deploys are always kept).")] = None,
         json_output: JsonOutput = False,
     ) -> None:
         """Embed ingested changes ahead of time, so the first RCA answers without embedding its window."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from knowledge.changes import Change, ChangeRecord
+from knowledge.changes import Change, ChangeRecord, of_repository
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from tools.rca.answers import RcaAnswer
@@ -77,8 +77,7 @@ def window_changes(database_url: str, start: datetime, end: datetime, repo: str 
     query = select(Change.id, Change.partial, Change.services, Change.dependant_services).where(
         Change.landed_time >= start, Change.landed_time < end
     )
-    if repo:
-        query = query.where(Change.repo == repo)
+    query = of_repository(query, repo)
     with session_scope(database_url) as session:
         rows = session.execute(query.order_by(Change.landed_time.desc(), Change.id)).all()
         marks = {row[0]: (bool(row[1]), tuple(row[2] or ()), tuple(row[3] or ())) for row in rows}
