@@ -218,7 +218,7 @@ def register(app: typer.Typer) -> None:
         since: Annotated[
             str | None, typer.Option("--since", help="Only changes landed since this ISO date or time (default: all).")
         ] = None,
-        repo: Annotated[str | None, typer.Option("--repo", help="Only this repository's commits (change events such as deploys are always kept).")] = None,
+        repo: Annotated[str | None, typer.Option("--repo", help="Only changes of this repository.")] = None,
         json_output: JsonOutput = False,
     ) -> None:
         """Embed ingested changes ahead of time, so the first RCA answers without embedding its window."""
