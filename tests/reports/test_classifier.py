@@ -35,6 +35,16 @@ def test_a_saved_classifier_gives_exactly_the_trained_ones_probabilities(
     assert np.array_equal(reloaded.probabilities(texts, embeddings), classifier.probabilities(texts, embeddings))
 
 
+
+def test_a_reports_embedding_does_not_depend_on_the_reports_batched_beside_it(labeled_reports) -> None:
+    """An int8 encoder scaled activations per batch: the same report moved by up to 0.07 with its neighbours."""
+    _, test = labeled_reports
+    texts = [redact(r["text"]) for r in test]
+    alone = np.concatenate([report_embeddings([text]) for text in texts[:8]])
+    batched = report_embeddings(texts)[:8]
+    assert np.abs(alone - batched).max() < 0.005
+
+
 def test_an_old_pickled_classifier_is_refused_without_running_it(tmp_path: Path) -> None:
     marker = tmp_path / "classifier-was-unpickled"
     old = tmp_path / "report_classifier.joblib"
