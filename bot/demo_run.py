@@ -40,6 +40,7 @@ class DemoRun:
     loaded: list[LoadReport]
     training: str
     answer: RcaAnswer
+    threshold: float  # the confidence the answer was gated at
 
     @property
     def example_query(self) -> IncidentQuery:
@@ -72,8 +73,11 @@ def run_demo(
     loaded.append(load_demo_reports(files, settings, progress))
     training = train_demo_ranker(files, settings.resolved_ranker_path, progress)
     progress.start(f"answering the example incident {org.example.id}")
-    answer = run_rca(example_query(org), database_url=url, resources=load_resources(settings), persist=False)
-    return DemoRun(org=org, files=files, loaded=loaded, training=training, answer=answer)
+    resources = load_resources(settings)
+    answer = run_rca(example_query(org), database_url=url, resources=resources, persist=False)
+    return DemoRun(
+        org=org, files=files, loaded=loaded, training=training, answer=answer, threshold=resources.min_confidence
+    )
 
 
 def example_query(org: DemoOrganisation) -> IncidentQuery:

@@ -72,7 +72,9 @@ def post_weekly_digest(post: Post, settings: Settings, today: date | None = None
     if not claim(WEEKLY_DIGESTS, digest_key(iso_week(end), channel), url, lease=CLAIM_LEASE):
         log.info("digest already claimed", week=iso_week(end), channel=channel)
         return False
-    digest = build_digest(end, url, min_confidence=settings.min_confidence)
+    from tools.rca.resources import answer_threshold  # loads the model: only when a digest is due
+
+    digest = build_digest(end, url, min_confidence=answer_threshold(settings))
     post(channel, digest.text, digest.blocks, digest.chart_png)
     finish(WEEKLY_DIGESTS, digest_key(digest.week, channel), url)
     DIGESTS_POSTED.inc()

@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     window_days: int = Field(14, ge=1, description="a whole number of days, 1 or more")
     # tools.rca.election keeps 5 finalists per round, so a batch must hold more to shrink the field.
     batch_size: int = Field(20, ge=6, description="a whole number of changes above 5 (each round keeps 5)")
-    min_confidence: float = Field(0.5, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.5")
+    # Unset (with target_precision unset too): the threshold is read off the model's held-out
+    # precision curve for a precision of 0.9 (tools.rca.resources.gate_threshold).
+    min_confidence: float | None = Field(None, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.5")
     # When set, replaces min_confidence: the threshold is read off the model's held-out precision curve.
     target_precision: float | None = Field(None, gt=0, le=1, description="a precision above 0 and at most 1, e.g. 0.9")
     ranker_path: Path | None = None
@@ -182,7 +184,7 @@ class Settings(BaseSettings):
     incidents_webhook_secret: SecretStr | None = None
     incident_post_channel: str | None = None
 
-    @field_validator("target_precision", mode="before")
+    @field_validator("min_confidence", "target_precision", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         # compose passes an unset variable as "" (``${CULPRIT_TARGET_PRECISION:-}``): that means "not set"

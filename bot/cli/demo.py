@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         console.print(run.training, highlight=False, soft_wrap=True)
         outages = ", ".join(f"{spike.category} on {spike.start}" for spike in run.org.reports.spikes)
         console.print(f"bug reports carry outages to find with `culprit reports trends`: {outages}", highlight=False)
-        _show_answer(run, settings.min_confidence)
+        _show_answer(run, run.threshold)
 
 
 def _as_json(run: DemoRun) -> dict[str, object]:

@@ -21,18 +21,20 @@ def register(app: typer.Typer) -> None:
         from knowledge.config import get_settings
         from knowledge.db import migrate
         from tools.feedback.stats import quality_by_week
+        from tools.rca.resources import answer_threshold
 
         settings = get_settings()
         database_url = settings.resolved_database_url
         migrate(database_url)
-        weeks = quality_by_week(database_url=database_url, min_confidence=settings.min_confidence)
+        threshold = answer_threshold(settings)
+        weeks = quality_by_week(database_url=database_url, min_confidence=threshold)
         if json_output:
             print_json([week.to_dict() for week in weeks])
             return
         if not weeks:
             console.print("no answers yet: figures appear once culprit has answered incidents and causes are confirmed")
             return
-        table = Table(title=f"Answers by week vs confirmed causes (sure: confidence ≥ {settings.min_confidence:.0%})")
+        table = Table(title=f"Answers by week vs confirmed causes (sure: confidence ≥ {threshold:.0%})")
         columns = ("week", "answered", "confirmed", "in 5", "precision", "sure", "false sure", "👍", "👎")
         for column in columns:
             table.add_column(column, justify="left" if column == "week" else "right")

@@ -282,6 +282,7 @@ def register(app: typer.Typer) -> None:
         from dataclasses import asdict
 
         from knowledge.config import get_settings
+        from tools.rca.resources import answer_threshold
         from tools.reports.digest import build_digest
 
         if not dry_run:
@@ -289,7 +290,7 @@ def register(app: typer.Typer) -> None:
         last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
         settings = get_settings()
         digest = build_digest(
-            last_day, settings.resolved_database_url, with_chart=False, min_confidence=settings.min_confidence
+            last_day, settings.resolved_database_url, with_chart=False, min_confidence=answer_threshold(settings)
         )
         if as_json:
             print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})

@@ -12,7 +12,7 @@ from knowledge.config import Settings
 from tools.rca.confidence import calibration_report, fit_confidence, hit_rate_words
 from tools.rca.history.cases import History, case_candidates, case_query
 from tools.rca.judges.local import RankerModel, load_model, save_model
-from tools.rca.resources import RcaResources, load_resources
+from tools.rca.resources import RcaResources, answer_threshold, gate_threshold, load_resources
 
 
 def test_ece_brier_and_bins_are_what_the_outcomes_say() -> None:
@@ -102,3 +102,29 @@ def test_a_target_precision_picks_the_threshold_from_the_held_out_curve(
     unreachable = load_resources(settings.model_copy(update={"target_precision": 1.0}))
     assert unreachable.min_confidence == 0.1
     assert any("no held-out threshold reached precision 1.00" in note for note in unreachable.notes)
+
+
+def test_unset_the_threshold_is_the_curves_for_a_precision_of_nine_in_ten(trained: RankerModel) -> None:
+    rows, hits, repos = _outcomes(4, 900)
+    calibrated = replace(trained, confidence=fit_confidence(rows, hits, repos))
+    expected = calibrated.confidence.threshold_for(0.9)
+    assert expected is not None and expected != 0.5
+    assert gate_threshold(calibrated, None, None) == (expected, "the default target precision 0.90")
+    # Either setting still replaces the default: a fixed confidence, or another precision.
+    assert gate_threshold(calibrated, 0.3, None) == (0.3, "CULPRIT_MIN_CONFIDENCE")
+    assert gate_threshold(calibrated, None, 0.8) == (calibrated.confidence.threshold_for(0.8), "CULPRIT_TARGET_PRECISION 0.80")
+    # Nothing to read the precision from: the fixed 0.5 stands in, and says why.
+    assert gate_threshold(None, None, None) == (0.5, "the fallback threshold 0.50 (no held-out threshold reached precision 0.90)")
+    unreachable = replace(calibrated, confidence=replace(calibrated.confidence, curve=[]))
+    assert gate_threshold(unreachable, None, None)[0] == 0.5
+
+
+def test_the_digest_and_stats_count_sure_answers_at_the_threshold_the_bot_answers_with(
+    trained: RankerModel, data_dir, database_url: str  # noqa: ANN001
+) -> None:
+    rows, hits, repos = _outcomes(4, 900)
+    calibrated = replace(trained, confidence=fit_confidence(rows, hits, repos))
+    save_model(calibrated, data_dir / "models" / "ranker.model")
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    assert answer_threshold(settings) == load_resources(settings).min_confidence == calibrated.confidence.threshold_for(0.9)
+    assert answer_threshold(settings.model_copy(update={"min_confidence": 0.2})) == 0.2

@@ -168,7 +168,7 @@ class BacktestOptions:
     judge_kind: str = "local"
     keep: int = DEFAULT_KEEP
     batch_size: int = 20
-    min_confidence: float = 0.5
+    min_confidence: float | None = None  # neither set: the default target precision (see ``gate_threshold``)
     target_precision: float | None = None
 
 
