@@ -27,11 +27,11 @@ import structlog
 from knowledge.changes import ChangeRecord
 from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
-from tools.rca.signals.component_map import ComponentMap, change_units, commit_words
+from tools.rca.signals.component_map import ComponentMap, commit_words
 from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.past_incidents import PastIncidents, past_incident_signals
 from tools.rca.signals.risk import file_names, only_docs, only_tests, risk_labels, touches_code
-from tools.rca.signals.similar_changes import Neighbourhood
+from tools.rca.signals.similar_changes import Neighbourhood, change_places
 from tools.rca.signals.terms import identifiers, path_tokens, title_subsystem, tokens
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -42,6 +42,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "title_overlap",
     "path_overlap",
     "identifier_hits",
+    "function_mentions",
     "file_mentions",
     "subsystem_match",
     "component",
@@ -79,6 +80,7 @@ T = TypeVar("T")
 
 _MAX_PATHS = 60
 _BODY_CHARS = 3000
+_MIN_FUNCTION_CHARS = 5  # shorter ones ("main", "init", "free") say little
 _K1, _B = 1.2, 0.75
 _FIX = re.compile(r"\b(fix|fixes|fixed|revert|bug)\b", re.IGNORECASE)
 
@@ -122,6 +124,7 @@ class _ChangeTerms:
     title_terms: set[str]
     path_terms: set[str]
     haystack: str
+    functions: frozenset[str]
     files: set[str]
     subsystem: set[str]
     known_by: set[str]
@@ -133,7 +136,12 @@ _TERMS_CACHE_LIMIT = 100_000
 
 
 def change_terms(change: ChangeRecord) -> _ChangeTerms:
-    """Tokenised title, body and paths of a change, cached by id (a change never changes)."""
+    """Tokenised title, body and paths of a change, and the names its patch holds (functions
+    touched, identifiers added or removed), cached by id (a change never changes).
+
+    The names count whole (``curl_http_done``, not ``curl``, ``http``, ``done``):
+    a report pastes them whole, and their parts would only echo the words the
+    title and paths already hold."""
     cached = _terms_cache.get(change.id)
     if cached is not None:
         return cached
@@ -141,13 +149,15 @@ def change_terms(change: ChangeRecord) -> _ChangeTerms:
     title_terms = tokens(change.title)
     path_terms = path_tokens(paths)
     body_terms = tokens(change.body[:_BODY_CHARS])
-    all_terms = Counter(title_terms + body_terms + path_terms)
+    names = list(dict.fromkeys(name.lower() for name in (*change.functions, *change.identifiers)))
+    all_terms = Counter(title_terms + body_terms + path_terms + names)
     terms = _ChangeTerms(
         all_terms=all_terms,
         length=sum(all_terms.values()),
         title_terms=set(title_terms),
         path_terms=set(path_terms),
-        haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}".lower(),
+        haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}\n{' '.join(names)}".lower(),
+        functions=frozenset(name.lower() for name in change.functions if len(name) >= _MIN_FUNCTION_CHARS),
         files=file_names(paths),
         subsystem=set(tokens(title_subsystem(change.title))),
         known_by=commit_words(change.title, change.body),
@@ -265,7 +275,10 @@ def prefilter_scores(
     if neighbourhood is not None and neighbourhood.shares:
         shares = neighbourhood.shares  # the share part of Neighbourhood.score, without its lifts
         votes = np.array(
-            [max((shares.get(unit, 0.0) for unit in change_units(change.paths)), default=0.0) for change in candidates]
+            [
+                max((shares.get(place, 0.0) for place in change_places(change.paths, change.functions)), default=0.0)
+                for change in candidates
+            ]
         )
     _votes_rank, votes_share = _rank_share(votes)
     named = 0.3 * np.array([sum(1 for name in doc.files if len(name) > 3 and name in lowered) for doc in documents])
@@ -305,7 +318,7 @@ def compute_signals(
     if context.similar_changes is not None:
         neighbourhood = context.similar_changes
         similar_lift, similar_votes = _guarded(
-            "similar changes", lambda: np.array([neighbourhood.score(change.paths) for change in candidates]).T,
+            "similar changes", lambda: np.array([neighbourhood.score(change) for change in candidates]).T,
             np.zeros((2, n)), query, failures,
         )
     _lift_rank, similar_lift_share = _rank_share(similar_lift)
@@ -348,6 +361,7 @@ def compute_signals(
                 "title_overlap": _weighted_overlap(query_set, terms.title_terms, idf),
                 "path_overlap": _weighted_overlap(query_set, terms.path_terms, idf),
                 "identifier_hits": float(sum(1 for name in query_identifiers if name in terms.haystack)),
+                "function_mentions": float(len(terms.functions & query_set)),
                 "file_mentions": float(sum(1 for name in terms.files if len(name) > 3 and name in lowered)),
                 "subsystem_match": float(bool(terms.subsystem) and terms.subsystem <= query_set),
                 "component": float(component[index]),
@@ -418,6 +432,7 @@ def heuristic_terms(features: dict[str, float]) -> dict[str, float]:
         "component_share": 0.6 * features["component_share"],
         "embedding": 2.0 * max(0.0, features["embedding"]),
         "identifier_hits": 0.4 * min(features["identifier_hits"], 3.0),
+        "function_mentions": 0.8 * min(features["function_mentions"], 3.0),  # a name pasted from a trace
         "file_mentions": 0.3 * features["file_mentions"],
         "title_overlap": 0.5 * features["title_overlap"],
         "subsystem_match": 0.3 * features["subsystem_match"],
