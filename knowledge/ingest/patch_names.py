@@ -58,7 +58,7 @@ def _words(lines: list[bytes]) -> dict[bytes, None]:
 
 
 def patch_names(patch: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(functions touched, identifiers added or removed) of a ``git log -p --unified=0`` patch.
+    """(functions touched, identifiers added or removed) of a ``git log --patch`` (context lines are skipped).
 
     An identifier counts as added or removed when it is on the added lines and
     not the removed ones, or the other way round: renaming an argument of a
