@@ -38,7 +38,7 @@ _NOT_FUNCTIONS = frozenset(
 )
 
 
-def _code_like(name: str) -> bool:
+def code_like(name: str) -> bool:
     """``Curl_http_done``, ``CURLE_OK``, ``getHostName``: telling on their own, unlike ``len`` or ``data``."""
     return len(name) <= MAX_NAME_CHARS and _NAME.fullmatch(name) is not None and (
         "_" in name.strip("_") or _CAMEL.search(name) is not None
@@ -75,7 +75,7 @@ def patch_names(patch: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
     names: list[str] = []
     for word in [*(word for word in added if word not in removed), *(word for word in removed if word not in added)]:
         name = word.decode("ascii")
-        if _code_like(name):
+        if code_like(name):
             names.append(name)
             if len(names) == MAX_NAMES:
                 break

@@ -42,8 +42,8 @@ def test_a_candidate_in_the_place_similar_changes_touched_scores_higher() -> Non
     assert index is not None and len(index) == len(_history())
     nearby = index.neighbourhood("checkout hangs with a timeout, basket empty", MAY.timestamp())
 
-    cart_lift, cart_share = nearby.score(_touching("src/cart/basket.c"))
-    search_lift, _ = nearby.score(_touching("src/search/index.c"))
+    cart_lift, cart_share, _ = nearby.score(_touching("src/cart/basket.c"))
+    search_lift, _, _ = nearby.score(_touching("src/search/index.c"))
     assert cart_lift > 1.0 and cart_share > 0.9
     assert search_lift < 1e-9  # only "src", which every change touches
     place, count, usual = nearby.strongest(_touching("src/cart/basket.c", "README"))
@@ -56,7 +56,7 @@ def test_changes_from_after_the_cut_do_not_vote() -> None:
     assert index is not None
     before_billing = (MAY - timedelta(days=6)).timestamp()
     billing = _touching("src/billing/invoice.c")
-    assert index.neighbourhood("invoices rounded twice", before_billing).score(billing) == (0.0, 0.0)
+    assert index.neighbourhood("invoices rounded twice", before_billing).score(billing) == (0.0, 0.0, 0.0)
     after = index.neighbourhood("invoices rounded twice", MAY.timestamp())
     assert after.score(billing)[0] > 0
 
@@ -79,7 +79,7 @@ def test_too_little_history_learns_nothing() -> None:
 
 def test_the_functions_similar_changes_touched_are_places_too() -> None:
     """Every cart change touched basket.c, but the ones described like the incident were all in
-    basket_total(): a candidate in that function gains over one elsewhere in the same file."""
+    basket_total(): a candidate in that function scores there, one elsewhere in the file does not."""
     history = _history() + [
         _past(day, "cart: totals wrong after a discount", "Rounding.", "src/cart/basket.c", ("basket_total",))
         for day in range(41, 50)
@@ -89,5 +89,5 @@ def test_the_functions_similar_changes_touched_are_places_too() -> None:
     nearby = index.neighbourhood("cart totals wrong after a discount", MAY.timestamp())
     in_function = nearby.score(_touching("src/cart/basket.c", functions=("basket_total",)))
     elsewhere = nearby.score(_touching("src/cart/basket.c", functions=("basket_empty",)))
-    assert in_function[0] > elsewhere[0] > 0
-    assert nearby.strongest(_touching("src/cart/basket.c", functions=("basket_total",)))[0] == "basket_total()"
+    assert in_function[:2] == elsewhere[:2] and in_function[0] > 0  # the file's own evidence is the same
+    assert in_function[2] > 0.5 and elsewhere[2] == 0.0

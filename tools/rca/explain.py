@@ -38,7 +38,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "component map": ("component", "component_share", "component_rank"),
     "similar changes": (
         "similar_changes", "similar_changes_share", "similar_changes_votes", "similar_changes_votes_share",
-        "similar_changes_rank",
+        "similar_changes_rank", "similar_functions",
     ),
     "past incidents": ("similar_incidents", "similar_incidents_share", "place_broke_before"),
     "ownership and dependency path": ("owner_match", "service_distance"),

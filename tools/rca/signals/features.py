@@ -25,13 +25,14 @@ import numpy as np
 import structlog
 
 from knowledge.changes import ChangeRecord
+from knowledge.ingest.patch_names import code_like
 from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
-from tools.rca.signals.component_map import ComponentMap, commit_words
+from tools.rca.signals.component_map import ComponentMap, change_units, commit_words
 from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.signals.past_incidents import PastIncidents, past_incident_signals
 from tools.rca.signals.risk import file_names, only_docs, only_tests, risk_labels, touches_code
-from tools.rca.signals.similar_changes import Neighbourhood, change_places
+from tools.rca.signals.similar_changes import Neighbourhood
 from tools.rca.signals.terms import identifiers, path_tokens, title_subsystem, tokens
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -53,6 +54,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "similar_changes_votes",
     "similar_changes_votes_share",
     "similar_changes_rank",
+    "similar_functions",
     "embedding",
     "embedding_gap",
     "embedding_rank",
@@ -80,7 +82,6 @@ T = TypeVar("T")
 
 _MAX_PATHS = 60
 _BODY_CHARS = 3000
-_MIN_FUNCTION_CHARS = 5  # shorter ones ("main", "init", "free") say little
 _K1, _B = 1.2, 0.75
 _FIX = re.compile(r"\b(fix|fixes|fixed|revert|bug)\b", re.IGNORECASE)
 
@@ -136,12 +137,13 @@ _TERMS_CACHE_LIMIT = 100_000
 
 
 def change_terms(change: ChangeRecord) -> _ChangeTerms:
-    """Tokenised title, body and paths of a change, and the names its patch holds (functions
+    """Tokenised title, body and paths of a change, and the code names its patch holds (functions
     touched, identifiers added or removed), cached by id (a change never changes).
 
-    The names count whole (``curl_http_done``, not ``curl``, ``http``, ``done``):
-    a report pastes them whole, and their parts would only echo the words the
-    title and paths already hold."""
+    The names count whole (``curl_http_done``, not ``curl``, ``http``, ``done``),
+    only code-looking ones (``connect`` or ``close`` would echo a report's plain
+    words), and add matches, not length: a report without code names scores
+    every change as if the patch had not been read."""
     cached = _terms_cache.get(change.id)
     if cached is not None:
         return cached
@@ -149,15 +151,16 @@ def change_terms(change: ChangeRecord) -> _ChangeTerms:
     title_terms = tokens(change.title)
     path_terms = path_tokens(paths)
     body_terms = tokens(change.body[:_BODY_CHARS])
-    names = list(dict.fromkeys(name.lower() for name in (*change.functions, *change.identifiers)))
-    all_terms = Counter(title_terms + body_terms + path_terms + names)
+    text_terms = title_terms + body_terms + path_terms
+    names = [name.lower() for name in dict.fromkeys((*change.functions, *change.identifiers)) if code_like(name)]
+    all_terms = Counter(text_terms + names)
     terms = _ChangeTerms(
         all_terms=all_terms,
-        length=sum(all_terms.values()),
+        length=len(text_terms),
         title_terms=set(title_terms),
         path_terms=set(path_terms),
         haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}\n{' '.join(names)}".lower(),
-        functions=frozenset(name.lower() for name in change.functions if len(name) >= _MIN_FUNCTION_CHARS),
+        functions=frozenset(name.lower() for name in change.functions if code_like(name)),
         files=file_names(paths),
         subsystem=set(tokens(title_subsystem(change.title))),
         known_by=commit_words(change.title, change.body),
@@ -275,10 +278,7 @@ def prefilter_scores(
     if neighbourhood is not None and neighbourhood.shares:
         shares = neighbourhood.shares  # the share part of Neighbourhood.score, without its lifts
         votes = np.array(
-            [
-                max((shares.get(place, 0.0) for place in change_places(change.paths, change.functions)), default=0.0)
-                for change in candidates
-            ]
+            [max((shares.get(unit, 0.0) for unit in change_units(change.paths)), default=0.0) for change in candidates]
         )
     _votes_rank, votes_share = _rank_share(votes)
     named = 0.3 * np.array([sum(1 for name in doc.files if len(name) > 3 and name in lowered) for doc in documents])
@@ -314,12 +314,12 @@ def compute_signals(
         )
     component_rank, component_share = _rank_share(component)
 
-    similar_lift, similar_votes = zeros, zeros
+    similar_lift, similar_votes, similar_functions = zeros, zeros, zeros
     if context.similar_changes is not None:
         neighbourhood = context.similar_changes
-        similar_lift, similar_votes = _guarded(
+        similar_lift, similar_votes, similar_functions = _guarded(
             "similar changes", lambda: np.array([neighbourhood.score(change) for change in candidates]).T,
-            np.zeros((2, n)), query, failures,
+            np.zeros((3, n)), query, failures,
         )
     _lift_rank, similar_lift_share = _rank_share(similar_lift)
     similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
@@ -372,6 +372,7 @@ def compute_signals(
                 "similar_changes_votes": float(similar_votes[index]),
                 "similar_changes_votes_share": float(similar_votes_share[index]),
                 "similar_changes_rank": float(similar_votes_rank[index]),
+                "similar_functions": float(similar_functions[index]),
                 "embedding": float(embedding[index]),
                 "embedding_gap": float(embedding_gap[index]),
                 "embedding_rank": float(embedding_rank[index]),

@@ -43,10 +43,14 @@ def description(title: str, body: str) -> str:
     return " ".join(symptom_only(title, body[:_BODY_CHARS]))
 
 
+def _function_places(functions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(f"{name}()" for name in functions)
+
+
 @lru_cache(maxsize=200_000)
 def change_places(paths: tuple[str, ...], functions: tuple[str, ...] = ()) -> frozenset[str]:
     """The places a change touched: its directories and file stems, and each function as ``name()``."""
-    return change_units(paths) | frozenset(f"{name}()" for name in functions)
+    return change_units(paths) | _function_places(functions)
 
 
 @dataclass
@@ -62,17 +66,24 @@ class Neighbourhood:
         """log of (share among the neighbours) / (share among all changes), smoothed."""
         return math.log((self.shares[place] + _SMOOTHING) / (self.base_rates.get(place, 0.0) + _SMOOTHING))
 
-    def score(self, change: ChangeRecord) -> tuple[float, float]:
-        """(best lift, best share) over the places a change touched; 0 where no neighbour went."""
-        places = [place for place in change_places(change.paths, change.functions) if place in self.shares]
+    def score(self, change: ChangeRecord) -> tuple[float, float, float]:
+        """(best lift, best share) over the directories and file stems a change touched, and the
+        best share over the functions it touched; 0 where no neighbour went.
+
+        Functions are kept apart: one neighbour in a function is a large lift over its
+        tiny everyday share, which would drown the evidence of the places around it."""
+        places = [place for place in change_units(change.paths) if place in self.shares]
+        functions = [self.shares[place] for place in _function_places(change.functions) if place in self.shares]
+        best_function = max(functions, default=0.0)
         if not places:
-            return 0.0, 0.0
-        return max(0.0, max(self.lift(place) for place in places)), max(self.shares[place] for place in places)
+            return 0.0, 0.0, best_function
+        lift = max(0.0, max(self.lift(place) for place in places))
+        return lift, max(self.shares[place] for place in places), best_function
 
     def strongest(self, change: ChangeRecord) -> tuple[str, int, float] | None:
         """The most telling place a change shares with the neighbours: (place, how many of them
         touched it, its everyday share), if they touched it at least twice as often as usual."""
-        places = [place for place in change_places(change.paths, change.functions) if place in self.shares]
+        places = [place for place in change_units(change.paths) if place in self.shares]
         if not places:
             return None
         best = max(places, key=lambda place: (self.lift(place), len(place), place))
