@@ -2,7 +2,8 @@
 
 Two streaming ``git`` calls whatever the size of the history: ``git rev-list``
 for the commit graph (cheap, used to find when each commit landed) and one
-``git log --numstat`` for the commits not stored yet. Both read only what landed
+``git log --numstat --patch`` for the commits not stored yet (line counts, and
+the names their patches hold: :mod:`knowledge.ingest.patch_names`). Both read only what landed
 since the branch's remembered tip (:mod:`knowledge.ingest.git_tips`), unless that
 tip is no longer an ancestor (a force-push) or the stored changes cover another
 ``since``: then the whole history is read again and nothing is stored twice.
