@@ -51,6 +51,10 @@ class ChangeRecord:
     version: str = ""
     carries: tuple[str, ...] = ()
     dependant_services: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    """The functions its hunks touched, from git's hunk headers (``knowledge.ingest.patch_names``)."""
+    identifiers: tuple[str, ...] = ()
+    """Code names (``Curl_http_done``, ``CURLE_OK``) on its added lines but not its removed ones, or the reverse."""
     partial: bool = False
     """Known only from a webhook payload (no line counts yet): the next poll of its repository completes it."""
 
@@ -87,6 +91,9 @@ class Change(Base):
     carries: Mapped[list[str] | None] = mapped_column(JSON, default=list, nullable=True)
     partial: Mapped[bool] = mapped_column(default=False, server_default=false())
     dependant_services: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # Read from the patch by ``ingest git`` (None: stored before they were read, or not a commit).
+    functions: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    identifiers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     files: Mapped[list[ChangeFile]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeFile.position"
@@ -119,6 +126,8 @@ class Change(Base):
             carries=tuple(self.carries or ()),
             partial=bool(self.partial),
             dependant_services=tuple(self.dependant_services or ()),
+            functions=tuple(self.functions or ()),
+            identifiers=tuple(self.identifiers or ()),
         )
 
 

@@ -29,6 +29,8 @@ def _change_row(record: ChangeRecord) -> dict[str, Any]:
         "services": list(record.services),
         "carries": list(record.carries),
         "dependant_services": list(record.dependant_services),
+        "functions": list(record.functions),
+        "identifiers": list(record.identifiers),
     }
 
 

@@ -42,6 +42,9 @@ class HistoryCommit(BaseModel):
     deleted: int | None = 0
     files: list[tuple[str, int | None, int | None]] = []
     dirs: list[str] = []
+    # Optional (files written before they existed lack them): see ``knowledge.ingest.patch_names``.
+    functions: list[str] = []
+    identifiers: list[str] = []
 
     def record(self) -> ChangeRecord:
         return ChangeRecord(
@@ -59,6 +62,8 @@ class HistoryCommit(BaseModel):
             added=self.added or 0,
             deleted=self.deleted or 0,
             directories=tuple(self.dirs),
+            functions=tuple(self.functions),
+            identifiers=tuple(self.identifiers),
         )
 
 

@@ -9,7 +9,8 @@ A named change that is unknown, ambiguous, not landed on the branch, a merge,
 or outside the window makes no case, and each such skip is counted by reason.
 
 Reading costs three streaming git calls whatever the history's size: the commit
-graph, every message, and the line counts of the commits some case needs.
+graph, every message, and the line counts and patches (for the functions touched
+and identifiers added or removed) of the commits some case needs.
 """
 
 from __future__ import annotations
@@ -309,6 +310,8 @@ def _commit_row(change: ChangeRecord, mainline_seq: int) -> dict[str, Any]:
         "deleted": change.deleted,
         "files": [list(stat) for stat in change.files],
         "dirs": list(change.directories),
+        "functions": list(change.functions),
+        "identifiers": list(change.identifiers),
     }
 
 

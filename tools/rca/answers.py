@@ -75,6 +75,7 @@ class Evidence:
     services: list[str] = field(default_factory=list)
     dependency_path: list[str] = field(default_factory=list)
     matched_terms: list[str] = field(default_factory=list)
+    matched_functions: list[str] = field(default_factory=list)  # functions it touched that the incident names
     matched_paths: list[str] = field(default_factory=list)
     minutes_before_incident: float = 0.0
     size: str = ""

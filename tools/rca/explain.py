@@ -32,13 +32,13 @@ _NOISE_SHARE = 0.05  # a family under 5% of the change's strongest one is not a 
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "words": (
-        "bm25", "bm25_share", "bm25_rank", "title_bm25_share", "title_overlap", "path_overlap",
-        "identifier_hits", "file_mentions", "subsystem_match", "embedding", "embedding_gap", "embedding_rank",
+        "bm25", "bm25_share", "bm25_rank", "title_bm25_share", "title_overlap", "path_overlap", "identifier_hits",
+        "function_mentions", "file_mentions", "subsystem_match", "embedding", "embedding_gap", "embedding_rank",
     ),
     "component map": ("component", "component_share", "component_rank"),
     "similar changes": (
         "similar_changes", "similar_changes_share", "similar_changes_votes", "similar_changes_votes_share",
-        "similar_changes_rank",
+        "similar_changes_rank", "similar_functions",
     ),
     "past incidents": ("similar_incidents", "similar_incidents_share", "place_broke_before"),
     "ownership and dependency path": ("owner_match", "service_distance"),
@@ -142,7 +142,7 @@ def _facts(query: IncidentQuery, change: ChangeRecord, context: Context) -> tupl
         own_words = terms.known_by if learned_from else None
         _score, pairs = context.component_map.for_incident(query_terms).match(change.paths, own_words, with_pairs=True)
     places = [place for _word, place in pairs[:_MAX_ITEMS]]
-    shared = context.neighbourhood.strongest(change.paths) if context.neighbourhood is not None else None
+    shared = context.neighbourhood.strongest(change) if context.neighbourhood is not None else None
     if shared:
         places.append(shared[0])
     ownership = context.ownership
@@ -157,6 +157,7 @@ def _facts(query: IncidentQuery, change: ChangeRecord, context: Context) -> tupl
         services=services,
         dependency_path=ownership.dependency_path(query.service, services) if query.service else [],
         matched_terms=matched,
+        matched_functions=sorted(name for name in change.functions if name.lower() in terms.functions & query_terms),
         matched_paths=_matched_paths(query, change, places),
         minutes_before_incident=round(minutes, 1),
         size=size_label(change.added, change.deleted, len(change.paths)),
@@ -208,7 +209,7 @@ def _family_sentences(
         linked = ", ".join(f"'{word}' -> {place}" for word, place in pairs[:3])
         said["component map"] = f"Past changes that used the incident's words touched the places this one does: {linked}."
     if context.neighbourhood is not None:
-        shared = context.neighbourhood.strongest(change.paths)
+        shared = context.neighbourhood.strongest(change)
         if shared:
             place, count, usual = shared
             said["similar changes"] = (
@@ -227,6 +228,11 @@ def _family_sentences(
 
 
 def _words(evidence: Evidence, features: dict[str, float]) -> str | None:
+    if evidence.matched_functions:
+        named = ", ".join(f"{name}()" for name in evidence.matched_functions[:3])
+        return f"Changed {named}, which the incident names; shares these words with it: " + ", ".join(
+            evidence.matched_terms[:8]
+        ) + "."
     if evidence.matched_terms:
         return "Shares these words with the incident: " + ", ".join(evidence.matched_terms[:8]) + "."
     similarity = features.get("embedding", 0.0)

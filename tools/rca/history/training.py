@@ -73,10 +73,7 @@ def component_map_for(history: History, cutoff: float, repo: str | None = None) 
 
 def similar_changes_for(history: History, cutoff: float, repo: str | None = None) -> SimilarChanges | None:
     """Index the descriptions of commits landed strictly before ``cutoff`` (unix time)."""
-    commits = history.commits_before(cutoff, repo)
-    return learn_similar_changes(
-        (commit.title, commit.body, commit.paths, commit.landed_time.timestamp()) for commit in commits
-    )
+    return learn_similar_changes(history.commits_before(cutoff, repo))
 
 
 def maps_known_at_each_case(

@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 
 from knowledge.changes import ChangeRecord
+from knowledge.ingest.patch_names import code_like
 from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.signals.component_map import ComponentMap, change_units, commit_words
@@ -42,6 +43,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "title_overlap",
     "path_overlap",
     "identifier_hits",
+    "function_mentions",
     "file_mentions",
     "subsystem_match",
     "component",
@@ -52,6 +54,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "similar_changes_votes",
     "similar_changes_votes_share",
     "similar_changes_rank",
+    "similar_functions",
     "embedding",
     "embedding_gap",
     "embedding_rank",
@@ -122,6 +125,7 @@ class _ChangeTerms:
     title_terms: set[str]
     path_terms: set[str]
     haystack: str
+    functions: frozenset[str]
     files: set[str]
     subsystem: set[str]
     known_by: set[str]
@@ -133,7 +137,13 @@ _TERMS_CACHE_LIMIT = 100_000
 
 
 def change_terms(change: ChangeRecord) -> _ChangeTerms:
-    """Tokenised title, body and paths of a change, cached by id (a change never changes)."""
+    """Tokenised title, body and paths of a change, and the code names its patch holds (functions
+    touched, identifiers added or removed), cached by id (a change never changes).
+
+    The names count whole (``curl_http_done``, not ``curl``, ``http``, ``done``),
+    only code-looking ones (``connect`` or ``close`` would echo a report's plain
+    words), and add matches, not length: a report without code names scores
+    every change as if the patch had not been read."""
     cached = _terms_cache.get(change.id)
     if cached is not None:
         return cached
@@ -141,13 +151,16 @@ def change_terms(change: ChangeRecord) -> _ChangeTerms:
     title_terms = tokens(change.title)
     path_terms = path_tokens(paths)
     body_terms = tokens(change.body[:_BODY_CHARS])
-    all_terms = Counter(title_terms + body_terms + path_terms)
+    text_terms = title_terms + body_terms + path_terms
+    names = [name.lower() for name in dict.fromkeys((*change.functions, *change.identifiers)) if code_like(name)]
+    all_terms = Counter(text_terms + names)
     terms = _ChangeTerms(
         all_terms=all_terms,
-        length=sum(all_terms.values()),
+        length=len(text_terms),
         title_terms=set(title_terms),
         path_terms=set(path_terms),
-        haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}".lower(),
+        haystack=f"{change.title}\n{change.body[:_BODY_CHARS]}\n{' '.join(paths)}\n{' '.join(names)}".lower(),
+        functions=frozenset(name.lower() for name in change.functions if code_like(name)),
         files=file_names(paths),
         subsystem=set(tokens(title_subsystem(change.title))),
         known_by=commit_words(change.title, change.body),
@@ -301,12 +314,12 @@ def compute_signals(
         )
     component_rank, component_share = _rank_share(component)
 
-    similar_lift, similar_votes = zeros, zeros
+    similar_lift, similar_votes, similar_functions = zeros, zeros, zeros
     if context.similar_changes is not None:
         neighbourhood = context.similar_changes
-        similar_lift, similar_votes = _guarded(
-            "similar changes", lambda: np.array([neighbourhood.score(change.paths) for change in candidates]).T,
-            np.zeros((2, n)), query, failures,
+        similar_lift, similar_votes, similar_functions = _guarded(
+            "similar changes", lambda: np.array([neighbourhood.score(change) for change in candidates]).T,
+            np.zeros((3, n)), query, failures,
         )
     _lift_rank, similar_lift_share = _rank_share(similar_lift)
     similar_votes_rank, similar_votes_share = _rank_share(similar_votes)
@@ -348,6 +361,7 @@ def compute_signals(
                 "title_overlap": _weighted_overlap(query_set, terms.title_terms, idf),
                 "path_overlap": _weighted_overlap(query_set, terms.path_terms, idf),
                 "identifier_hits": float(sum(1 for name in query_identifiers if name in terms.haystack)),
+                "function_mentions": float(len(terms.functions & query_set)),
                 "file_mentions": float(sum(1 for name in terms.files if len(name) > 3 and name in lowered)),
                 "subsystem_match": float(bool(terms.subsystem) and terms.subsystem <= query_set),
                 "component": float(component[index]),
@@ -358,6 +372,7 @@ def compute_signals(
                 "similar_changes_votes": float(similar_votes[index]),
                 "similar_changes_votes_share": float(similar_votes_share[index]),
                 "similar_changes_rank": float(similar_votes_rank[index]),
+                "similar_functions": float(similar_functions[index]),
                 "embedding": float(embedding[index]),
                 "embedding_gap": float(embedding_gap[index]),
                 "embedding_rank": float(embedding_rank[index]),
@@ -418,6 +433,7 @@ def heuristic_terms(features: dict[str, float]) -> dict[str, float]:
         "component_share": 0.6 * features["component_share"],
         "embedding": 2.0 * max(0.0, features["embedding"]),
         "identifier_hits": 0.4 * min(features["identifier_hits"], 3.0),
+        "function_mentions": 0.8 * min(features["function_mentions"], 3.0),  # a name pasted from a trace
         "file_mentions": 0.3 * features["file_mentions"],
         "title_overlap": 0.5 * features["title_overlap"],
         "subsystem_match": 0.3 * features["subsystem_match"],

@@ -2,8 +2,9 @@
 
 The component map weighs each word of an incident on its own. This reads the
 incident whole: it finds the earlier changes whose descriptions are most like
-it and lets every place they touched (directories and file stems) collect
-their similarity. Descriptions are cut the way a symptom report is (title
+it and lets every place they touched (directories, file stems and, where the
+history records them, the functions their hunks were in) collect their
+similarity. Descriptions are cut the way a symptom report is (title
 without its ``subsystem:`` prefix, the start of the body, no paths or code
 names), so a short report meets them on equal terms. A candidate touching a
 place that collected far more than its everyday share is in the part of the
@@ -20,6 +21,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -41,6 +43,16 @@ def description(title: str, body: str) -> str:
     return " ".join(symptom_only(title, body[:_BODY_CHARS]))
 
 
+def _function_places(functions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(f"{name}()" for name in functions)
+
+
+@lru_cache(maxsize=200_000)
+def change_places(paths: tuple[str, ...], functions: tuple[str, ...] = ()) -> frozenset[str]:
+    """The places a change touched: its directories and file stems, and each function as ``name()``."""
+    return change_units(paths) | _function_places(functions)
+
+
 @dataclass
 class Neighbourhood:
     """The places the nearest earlier changes touched, each with its share of their similarity."""
@@ -54,17 +66,24 @@ class Neighbourhood:
         """log of (share among the neighbours) / (share among all changes), smoothed."""
         return math.log((self.shares[place] + _SMOOTHING) / (self.base_rates.get(place, 0.0) + _SMOOTHING))
 
-    def score(self, paths: Sequence[str]) -> tuple[float, float]:
-        """(best lift, best share) over the places a change touched; 0 where no neighbour went."""
-        places = [place for place in change_units(tuple(paths)) if place in self.shares]
-        if not places:
-            return 0.0, 0.0
-        return max(0.0, max(self.lift(place) for place in places)), max(self.shares[place] for place in places)
+    def score(self, change: ChangeRecord) -> tuple[float, float, float]:
+        """(best lift, best share) over the directories and file stems a change touched, and the
+        best share over the functions it touched; 0 where no neighbour went.
 
-    def strongest(self, paths: Sequence[str]) -> tuple[str, int, float] | None:
+        Functions are kept apart: one neighbour in a function is a large lift over its
+        tiny everyday share, which would drown the evidence of the places around it."""
+        places = [place for place in change_units(change.paths) if place in self.shares]
+        functions = [self.shares[place] for place in _function_places(change.functions) if place in self.shares]
+        best_function = max(functions, default=0.0)
+        if not places:
+            return 0.0, 0.0, best_function
+        lift = max(0.0, max(self.lift(place) for place in places))
+        return lift, max(self.shares[place] for place in places), best_function
+
+    def strongest(self, change: ChangeRecord) -> tuple[str, int, float] | None:
         """The most telling place a change shares with the neighbours: (place, how many of them
         touched it, its everyday share), if they touched it at least twice as often as usual."""
-        places = [place for place in change_units(tuple(paths)) if place in self.shares]
+        places = [place for place in change_units(change.paths) if place in self.shares]
         if not places:
             return None
         best = max(places, key=lambda place: (self.lift(place), len(place), place))
@@ -119,13 +138,16 @@ def index_vectorizer() -> TfidfVectorizer:
     return TfidfVectorizer(tokenizer=tokens, lowercase=False, token_pattern=None, sublinear_tf=True, min_df=2)
 
 
-def learn_similar_changes(changes: Iterable[tuple[str, str, Sequence[str], float]]) -> SimilarChanges | None:
-    """Index (title, body, paths, landed unix time) of past changes; None when too few to learn from."""
+def learn_similar_changes(changes: Iterable[ChangeRecord]) -> SimilarChanges | None:
+    """Index the descriptions of past changes and the places each touched; None when too few to learn from."""
     rows = sorted(
-        ((landed, description(title, body), change_units(tuple(paths))) for title, body, paths, landed in changes
-         if paths),
+        (
+            (change.landed_time.timestamp(), description(change.title, change.body),
+             change_places(change.paths, change.functions))
+            for change in changes if change.paths
+        ),
         key=lambda row: row[0],
-    )
+    )  # fmt: skip
     if len(rows) < 2:
         return None
     vectorizer = index_vectorizer()
