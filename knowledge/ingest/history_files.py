@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, TextIO, TypeVar
+from typing import Annotated, Any, Generic, TextIO, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from knowledge.changes import ChangeRecord
 from knowledge.errors import InputError
+from knowledge.ingest.patch_names import MAX_NAME_CHARS, MAX_NAMES
+
+PatchName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 class HistoryCommit(BaseModel):
@@ -42,9 +45,10 @@ class HistoryCommit(BaseModel):
     deleted: int | None = 0
     files: list[tuple[str, int | None, int | None]] = []
     dirs: list[str] = []
-    # Optional (files written before they existed lack them): see ``knowledge.ingest.patch_names``.
-    functions: list[str] = []
-    identifiers: list[str] = []
+    # Optional (files written before they existed lack them), within the bounds ``git log`` is read
+    # with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
+    functions: list[PatchName] = Field([], max_length=MAX_NAMES)
+    identifiers: list[PatchName] = Field([], max_length=MAX_NAMES)
 
     def record(self) -> ChangeRecord:
         return ChangeRecord(

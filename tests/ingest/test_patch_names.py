@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from knowledge.changes import Change
 from knowledge.db import session_scope
+from knowledge.errors import InputError
 from knowledge.ingest.git_log import ingest_git
 from knowledge.ingest.history_files import read_commits
-from knowledge.ingest.patch_names import MAX_NAMES, MAX_PATCH_BYTES
+from knowledge.ingest.patch_names import MAX_NAME_CHARS, MAX_NAMES, MAX_PATCH_BYTES
 from tests.ingest.synthetic_repo import git_as_ana
 
 HTTP_C = """#include "http.h"
@@ -113,3 +116,23 @@ def test_history_files_load_with_and_without_the_new_fields(tmp_path: Path) -> N
     records = {record.id: record for record in read_commits(commits).records}
     assert (records["old1"].functions, records["old1"].identifiers) == ((), ())
     assert (records["new1"].functions, records["new1"].identifiers) == (("http_done",), ("expire_clear", "conn_close"))
+
+
+def test_a_history_line_beyond_the_patch_readers_bounds_is_refused_with_its_reason(tmp_path: Path) -> None:
+    """A file cannot hand a change more names, or longer ones, than ``git log`` would have kept."""
+    commits = tmp_path / "commits-acme__shop.jsonl"
+    common = '"repo": "acme/shop", "author_time": 1710000000, "landed_time": 1710000000'
+    too_many = json.dumps([f"fn_{n}" for n in range(MAX_NAMES + 1)])
+    commits.write_text(
+        f'{{"sha": "ok1", "title": "fine", {common}, "functions": ["http_done"]}}\n'
+        f'{{"sha": "many", "title": "flood", {common}, "functions": {too_many}}}\n'
+        f'{{"sha": "long", "title": "long", {common}, "identifiers": ["{"x_" * MAX_NAME_CHARS}"]}}\n'
+        f'{{"sha": "odd", "title": "not names", {common}, "identifiers": [42]}}\n'
+    )
+    with pytest.raises(InputError, match=r":2: functions: List should have at most 32 items"):
+        read_commits(commits)
+    read = read_commits(commits, skip_bad=True)
+    assert [record.id for record in read.records] == ["ok1"]
+    assert [(bad.line_no, bad.reason.split(":")[0]) for bad in read.bad_lines] == [
+        (2, "functions"), (3, "identifiers.0"), (4, "identifiers.0"),
+    ]
