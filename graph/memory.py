@@ -30,7 +30,7 @@ import structlog
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy.engine import make_url
 
-from knowledge.db import utcnow
+from knowledge.db import bounded_connect, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -116,7 +116,7 @@ def open_saver(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
         raise ValueError(f"thread memory needs SQLite or PostgreSQL, not {url.get_backend_name()}")
     from langgraph.checkpoint.postgres import PostgresSaver
 
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = bounded_connect(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with PostgresSaver.from_conn_string(conninfo) as saver:
         with _SETUP_LOCK:
             if database_url not in _SET_UP:

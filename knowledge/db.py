@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import URL, DateTime, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -21,6 +21,7 @@ from sqlalchemy.types import TypeDecorator
 from knowledge.errors import CulpritError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_S = 10
 
 
 class DatabaseUnavailable(CulpritError):
@@ -69,8 +70,21 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _enable_sqlite_pragmas)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(bounded_connect(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
     return engine
+
+
+def bounded_connect(url: str) -> URL:
+    """The URL with a PostgreSQL connect timeout, because libpq waits forever by default.
+
+    A server that accepts the TCP connection and never answers (a hung host,
+    a half-open load balancer) would otherwise hold every thread that asks for
+    a connection, health checks included. A ``connect_timeout`` in the URL wins.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return parsed
+    return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)})
 
 
 @lru_cache(maxsize=8)

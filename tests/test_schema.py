@@ -60,6 +60,17 @@ def test_unreachable_database_is_a_clear_error() -> None:
         migrate("postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
 
 
+def test_a_server_that_never_answers_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a connect timeout libpq waits forever on a host that accepts and stays silent."""
+    import socket
+
+    monkeypatch.setattr("knowledge.db.CONNECT_TIMEOUT_S", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        with pytest.raises(DatabaseUnavailable, match="timeout"):
+            migrate(f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent")
+
+
 def test_the_attribution_migration_keeps_stored_changes_and_their_files(database_url: str) -> None:
     """0005 adds columns in place: on SQLite a table rebuild would cascade-delete every change's files."""
     from alembic import command

@@ -124,6 +124,26 @@ def test_trends_on_a_store_it_cannot_read_says_how_to_fix_it(database: str, tmp_
     )
 
 
+def test_a_refused_record_is_not_blamed_on_a_missing_upgrade(tmp_path: Path) -> None:
+    """A constraint that refuses a write (here a trigger, as a racing writer's unique row would) is named as such."""
+    import sqlite3
+
+    data_dir = tmp_path / "data"
+    assert culprit(["db", "upgrade"], data_dir).returncode == 0
+    with sqlite3.connect(data_dir / "culprit.db") as connection:
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON categories BEGIN SELECT RAISE(ABORT, 'taken by another writer'); END"
+        )
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("- name: crash\n  description: the app stops\n  examples: [it crashed]\n")
+    (line,) = refused_with(culprit(["reports", "categories", str(categories)], data_dir))
+    assert line == (
+        f"error: the database at sqlite:///{data_dir / 'culprit.db'} refused a record (taken by another writer); "
+        "the step that stored it was rolled back: run the command again, and if it is refused again "
+        "check what else writes to this database"
+    )
+
+
 def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "CULPRIT_DATA_DIR": str(tmp_path / "not-yet-made"),

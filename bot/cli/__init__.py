@@ -87,10 +87,22 @@ def main() -> None:
 
 
 def _database_problem(error: Exception) -> str:
-    """A store that is missing its tables, is not a database or cannot be opened, as a line with the fix."""
+    """A store that is missing its tables, is not a database or cannot be opened, as a line with the fix.
+
+    A refused record (a constraint, usually another writer storing the same
+    thing at the same moment) is not a broken store: upgrading would not help.
+    """
+    from sqlalchemy.exc import IntegrityError
+
     from knowledge.config import get_settings, masked_url
 
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if isinstance(error, IntegrityError):
+        return (
+            f"the database at {masked_url(get_settings().resolved_database_url)} refused a record ({reason}); "
+            "the step that stored it was rolled back: run the command again, and if it is refused again "
+            "check what else writes to this database"
+        )
     return (
         f"the database at {masked_url(get_settings().resolved_database_url)} cannot be used ({reason}); "
         "run `culprit db upgrade` to create its tables, or set CULPRIT_DATABASE_URL or CULPRIT_DATA_DIR to a usable one"

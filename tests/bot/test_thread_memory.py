@@ -232,3 +232,17 @@ def test_two_mentions_in_one_thread_at_once_both_stay_in_its_memory(database_url
     assert [m.content for m in kept.checkpoint["channel_values"]["messages"]] == [
         "what changed in checkout?", "Checkout had 3 changes.", "and in payments?", "Payments had none.",
     ]
+
+
+def test_thread_memory_gives_up_on_a_server_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpointer opens its own connection: it carries the same connect timeout as the engine."""
+    import socket
+
+    import psycopg
+
+    monkeypatch.setattr("knowledge.db.CONNECT_TIMEOUT_S", 1)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        with pytest.raises(psycopg.OperationalError, match="timeout"):
+            with open_saver(f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
+                pass
