@@ -111,7 +111,7 @@ def install_guards(
     def allow_listed(
         body: dict[str, Any], context: BoltContext, next: Callable[[], None]
     ) -> BoltResponse | None:
-        user_id, channel_id = context.user_id, context.channel_id
+        user_id, channel_id = channel_event_actor(body, context.bot_user_id) or context.user_id, context.channel_id
         if settings.allowed_users and user_id not in settings.allowed_users:
             REQUESTS_DROPPED.labels(reason="user").inc()
             log.info("request from a user not allowed", user=user_id)
@@ -166,6 +166,23 @@ def install_guards(
 
     for guard in (ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
+
+
+def channel_event_actor(body: dict[str, Any], bot_user_id: str | None) -> str | None:
+    """Who a channel event speaks for, which Bolt does not read: the creator of a new channel, or who added culprit.
+
+    Without it the allow-list saw no user on ``channel_created`` and refused every
+    new incident channel, and no one could be held to it.
+    """
+    event = body.get("event")
+    if not isinstance(event, dict):
+        return None
+    actor: Any = None
+    if event.get("type") == "channel_created" and isinstance(event.get("channel"), dict):
+        actor = event["channel"].get("creator")
+    elif event.get("type") == "member_joined_channel" and event.get("user") == bot_user_id:
+        actor = event.get("inviter")
+    return actor if isinstance(actor, str) and actor else None
 
 
 def _refusal(body: dict[str, Any], text: str) -> BoltResponse:

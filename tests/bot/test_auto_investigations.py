@@ -97,6 +97,19 @@ def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, st
     assert not any(c.args.get("channel") == "CRANDOM" for c in bot.slack.calls if c.method.startswith("chat."))
 
 
+def test_with_an_allow_list_only_a_listed_creator_opens_an_investigation(store: str, start_bot: StartBot) -> None:
+    """Slack names no user on ``channel_created``: the channel's creator is who the allow-list checks."""
+    bot = start_bot(store, env={"CULPRIT_ALLOWED_USERS": '["UIC"]'})
+    refused = bot.dropped("user")
+    bot.slack.channel_names["CSTRANGE"] = "inc-stranger"
+    bot.send.event({"type": "channel_created", "channel": {"id": "CSTRANGE", "name": "inc-stranger", "created": int(time.time()), "creator": "USTRANGER"}})
+    bot.wait_until_dropped("user", refused + 1)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-search"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-search", "created": int(time.time()), "creator": "UIC"}})
+    _answer_in(bot, NEW_CHANNEL)
+    assert not any(c.args.get("channel") == "CSTRANGE" for c in bot.slack.calls if c.method.startswith(("chat.", "conversations.join")))
+
+
 def _pagerduty(bot: Bot, event: dict, secret: str = PD_SECRET) -> httpx.Response:
     body = json.dumps({"event": event}).encode()
     signature = "v1=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
