@@ -25,6 +25,7 @@ from tools.rca.signals.past_incidents import PastIncidents
 from tools.rca.signals.features import FEATURE_NAMES, heuristic_score
 from tools.rca.signals.similar_changes import SimilarChanges
 from tools.rca.judges import model_parts
+from tools.rca.judges.ranker_text import DamagedRanker, checked_ranker_text
 
 if TYPE_CHECKING:
     from lightgbm import Booster
@@ -144,8 +145,8 @@ def load_model(path: Path) -> RankerModel:
         if missing:
             raise model_file.refused(f"expects signals this version lacks ({', '.join(sorted(missing))})")
         try:
-            ranker = Booster(model_str=model_file.text("ranker"))
-        except LightGBMError as error:
+            ranker = Booster(model_str=checked_ranker_text(model_file.text("ranker"), len(manifest["feature_names"])))
+        except (DamagedRanker, LightGBMError) as error:
             raise model_file.refused(f"has damaged LightGBM trees ({error})") from error
         return RankerModel(
             ranker=ranker,
