@@ -118,7 +118,10 @@ def test_pagerduty_trigger_starts_one_investigation_and_forgeries_and_replays_no
     first = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))
     assert first.status_code == 202 and first.json()["started"] is True
     answer = _answer_in(bot, INCIDENT_CHANNEL)[0]
-    assert "Card payments failing" in answer.args["text"] or answer.args["blocks"]
+    # The answer is about the PagerDuty incident: its title, in the notification text and in the incident section.
+    assert "Card payments failing with 502" in answer.args["text"]
+    incident_section = next(b for b in answer.args["blocks"] if "*Incident as understood:*" in (b.get("text") or {}).get("text", ""))
+    assert "Card payments failing with 502" in incident_section["text"]["text"]
     assert _incident(bot, INCIDENT_CHANNEL).service == "payments"
 
     again = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))  # PagerDuty delivered it twice
