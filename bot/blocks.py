@@ -346,5 +346,25 @@ def reply_message(text: str) -> SlackMessage:
     escaped: its bold, italics and code still render, but no mention, channel
     ping or link can be smuggled through it.
     """
-    chunks = [text[start : start + SECTION_LIMIT] for start in range(0, len(text), SECTION_LIMIT)] or [""]
-    return SlackMessage(text=escape(clip(text, 3000)), blocks=[section(escape(chunk)) for chunk in chunks[:40]])
+    chunks = split_escaped(escape(text), SECTION_LIMIT)
+    return SlackMessage(text=escape(clip(text, 3000)), blocks=[section(chunk) for chunk in chunks[:40]])
+
+
+def split_escaped(text: str, limit: int) -> list[str]:
+    """Escaped text in pieces of at most ``limit`` characters, never cut inside ``&amp;``, ``&lt;`` or ``&gt;``.
+
+    Splitting comes after escaping because escaping lengthens the text: a
+    piece escaped after the split could outgrow a section and be clipped. In
+    escaped text every ``&`` starts an entity, so a cut that would fall inside
+    one moves back to its ``&``.
+    """
+    pieces = []
+    start = 0
+    while start < len(text):
+        end = min(start + limit, len(text))
+        entity = text.rfind("&", max(start, end - len("&amp;") + 1), end)
+        if end < len(text) and entity > start and text.index(";", entity) >= end:
+            end = entity
+        pieces.append(text[start:end])
+        start = end
+    return pieces or [""]

@@ -34,21 +34,36 @@ from knowledge.incidents import SLACK_DELIVERIES
 log = structlog.get_logger(__name__)
 
 CLAIM_TIMEOUT_S = 1.5
+RATE_WINDOW_S = 60.0
 
 
 class RateLimiter:
-    """At most ``per_minute`` requests per user in any sliding minute, per process."""
+    """At most ``per_minute`` requests per key (a user; a user's re-runs of one incident) in any sliding minute, per process.
+
+    A key quiet for a minute is forgotten, at most once a minute for all of
+    them: otherwise every user (and every re-run key) ever seen would stay in
+    memory for the life of the process.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._swept_at = float("-inf")
 
-    def allow(self, user_id: str, now: float | None = None) -> bool:
+    def __len__(self) -> int:
+        """How many keys are remembered now."""
+        with self._lock:
+            return len(self._seen)
+
+    def allow(self, key: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
         with self._lock:
-            recent = self._seen.setdefault(user_id, deque())
-            while recent and now - recent[0] >= 60:
+            if now - self._swept_at >= RATE_WINDOW_S:
+                self._seen = {key: times for key, times in self._seen.items() if times and now - times[-1] < RATE_WINDOW_S}
+                self._swept_at = now
+            recent = self._seen.setdefault(key, deque())
+            while recent and now - recent[0] >= RATE_WINDOW_S:
                 recent.popleft()
             if len(recent) >= self.per_minute:
                 return False

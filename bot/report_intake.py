@@ -11,21 +11,36 @@ Either way the redaction itself runs in a worker process
 (:class:`~tools.reports.redaction_pool.RedactionPool`): it would otherwise
 hold the GIL that ``/healthz`` and every Slack ack need.
 :func:`finish_intake` stops both on SIGTERM, after what they were given.
+
+``POST /reports`` answers a database failure with an error its sender can
+retry on; a Slack message has no sender waiting, so its intake tries again
+after 1 s, 5 s and 30 s while the database is unreachable, and only then gives
+the report up (the listener logs it as an error).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from bot.metrics import REPORTS_INGESTED, count_classified
 from knowledge.config import Settings
+from knowledge.db import DatabaseUnavailable
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
 from tools.reports.worker import ClassificationWorker, PendingReports
 
+log = structlog.get_logger(__name__)
+
 classification = ClassificationWorker(on_counted=count_classified)
+RETRY_DELAYS_S = (1.0, 5.0, 30.0)  # a database restarting or failing over is back within these
+UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 
 def _new_intake_thread() -> ThreadPoolExecutor:
@@ -51,9 +66,32 @@ def take_in(reports: list[IncomingReport], source: str, settings: Settings) -> I
     return result
 
 
-def take_in_later(reports: list[IncomingReport], source: str, settings: Settings) -> Future[IntakeResult]:
-    """Store a batch on the intake thread, in arrival order; the future holds what :func:`take_in` returned."""
-    return _slack_intake.submit(take_in, reports, source, settings)
+def take_in_later(
+    reports: list[IncomingReport],
+    source: str,
+    settings: Settings,
+    delays: Sequence[float] = RETRY_DELAYS_S,
+    wait: Callable[[float], None] = time.sleep,
+) -> Future[IntakeResult]:
+    """Store a batch on the intake thread, in arrival order; the future holds what :func:`take_in` returned.
+
+    While the database is unreachable the batch is tried again after each of
+    ``delays`` (``wait`` sleeps them), holding the reports behind it in order;
+    the future holds the last failure once they are spent.
+    """
+    return _slack_intake.submit(_take_in_retrying, reports, source, settings, delays, wait)
+
+
+def _take_in_retrying(
+    reports: list[IncomingReport], source: str, settings: Settings, delays: Sequence[float], wait: Callable[[float], None]
+) -> IntakeResult:
+    for attempt, delay in enumerate(delays, start=1):
+        try:
+            return take_in(reports, source, settings)
+        except UNREACHABLE as error:
+            log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
+            wait(delay)
+    return take_in(reports, source, settings)
 
 
 def finish_intake() -> None:

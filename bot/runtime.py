@@ -40,6 +40,7 @@ Investigate = Callable[[IncidentQuery], RcaAnswer]
 Ask = Callable[[str, AgentContext], AgentReply]
 
 DEFAULT_ANSWER_TIMEOUT_S = 60.0
+RERUNS_PER_MINUTE = 2  # per responder and incident: each re-run is a whole investigation
 RESOURCES_TTL_S = 600.0
 
 
@@ -57,6 +58,7 @@ class BotRuntime:
     workers: ThreadPoolExecutor
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
     replies: ReplyQueue = field(default_factory=ReplyQueue)
+    reruns: RateLimiter = field(default_factory=lambda: RateLimiter(RERUNS_PER_MINUTE))
 
     @property
     def database_url(self) -> str:

@@ -38,10 +38,11 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
 from graph.memory import one_turn_at_a_time, open_saver, thread_id
-from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text
+from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text, window_note
 from graph.router import route as route_question
 from knowledge.config import Settings
 from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.windows import with_note
 
 log = structlog.get_logger(__name__)
 
@@ -112,7 +113,8 @@ class IntentRouter(BaseChatModel):
     ) -> ChatResult:
         last = messages[-1]
         if isinstance(last, ToolMessage):
-            message = AIMessage(content=str(last.content))
+            question = next((str(m.content) for m in reversed(messages) if isinstance(m, HumanMessage)), "")
+            message = AIMessage(content=with_note(window_note(question), str(last.content)))
         else:
             decision = follow_up(str(last.content), self.vocabulary, earlier_route(messages[:-1]), self.service)
             name, args = decision.tool, decision.args

@@ -23,6 +23,7 @@ from knowledge.changes import ChangeRecord
 from tools.rca.answers import IncidentQuery, RcaAnswer, WikiHit
 from tools.rca.thread import SuggestionDetail
 from tools.rca.recent_changes import recent_changes, via_library
+from tools.windows import MAX_WINDOW_DAYS, MAX_WINDOW_HOURS, capped, with_note
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -181,25 +182,27 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
         from tools.services.catalog import service_names
 
         service = resolve_service(service, service_names(context.database_url)) or service
+        hours, note = capped(hours, MAX_WINDOW_HOURS)
         changes = recent_changes(
             service, until=context.started_at, hours=hours, database_url=context.database_url
         )
-        return _describe_changes(service, hours, context.started_at, changes), changes
+        return with_note(note, _describe_changes(service, hours, context.started_at, changes)), changes
 
     def top_complaints(days: int = 7) -> tuple[str, list[Any]]:
         """What users complain about most, and which complaint categories are rising, over the last days."""
         from tools.reports.trends import rising_categories, top_categories
 
         end = context.started_at.date()
+        days, note = capped(days, MAX_WINDOW_DAYS)
         top = top_categories(end, days, url=context.database_url)
         if not top:
-            return f"No user reports in the last {days} days (reports arrive via `culprit reports ingest`, `POST /reports` or the feedback channel).", []
+            return with_note(note, f"No user reports in the last {days} days (reports arrive via `culprit reports ingest`, `POST /reports` or the feedback channel)."), []
         rising = [entry for entry in rising_categories(end, days, url=context.database_url) if entry.change > 0]
         lines = [f"*Top complaints, last {days} days:*"]
         lines += [f"• {entry.category}: {entry.count} reports (about {entry.previous:.0f} before)" for entry in top]
         if rising:
             lines.append("*Rising:* " + ", ".join(f"{entry.category} (+{entry.change:.0%})" for entry in rising))
-        return "\n".join(lines), top
+        return with_note(note, "\n".join(lines)), top
 
     def search_wiki(query: str, service: str | None = None) -> tuple[str, list[WikiHit]]:
         """Search runbooks, postmortems and service docs in the team wiki."""

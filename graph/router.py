@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tools.reports.topics import nearest_category
+from tools.windows import CAPPED_WINDOW, MAX_WINDOW_HOURS
 
 MENU = "menu"
 
@@ -151,7 +152,19 @@ def clean(question: str) -> str:
 
 
 def take_window(text: str) -> tuple[float | None, str]:
-    """The time window a question gives, in hours (None when it gives none), and the text without it."""
+    """The time window a question gives, in hours capped at 366 days (None when it gives none), and the text without it."""
+    hours, rest = _asked_window(text)
+    return (None if hours is None else min(hours, MAX_WINDOW_HOURS)), rest
+
+
+def window_note(question: str) -> str:
+    """The sentence that tells a responder their window was cut to 366 days ("" when it was not)."""
+    hours, _ = _asked_window(clean(question))
+    return CAPPED_WINDOW if hours is not None and hours > MAX_WINDOW_HOURS else ""
+
+
+def _asked_window(text: str) -> tuple[float | None, str]:
+    """The window as typed, however long ("the last 100000 days"), and the text without it."""
     hours: float | None = None
     for pattern, value in _WINDOW_PATTERNS:
         match = pattern.search(text)

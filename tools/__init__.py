@@ -7,6 +7,7 @@
 - ``tools.wiki``: search and evaluate the runbook and postmortem index.
 - ``tools.feedback``: responders' votes on suggestions and what they teach.
 - ``tools.llm``: OpenAI-compatible clients (vLLM) with one timeout and retry policy.
+- ``tools.windows``: the longest time window (366 days) a question to the agent may ask about.
 
 Packages here import ``knowledge`` and each other, never ``graph`` or ``bot``.
 """

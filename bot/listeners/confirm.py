@@ -1,9 +1,12 @@
 """"Confirm as root cause" and its undo: the only clicks that write a training label.
 
-Slack shows its confirmation dialog before the click arrives. Here the clicker
-must be a configured confirmer (``CULPRIT_CONFIRMERS``) or the creator of the
-incident channel (its commander, per ``conversations.info``); anyone else is
-told so privately and nothing changes. Both steps land in the audit trail.
+Slack shows its confirmation dialog before the click arrives. Only an
+incident channel (``bot.channels``: named like ``inc-*`` or configured) confers
+the authority: there the clicker must be a configured confirmer
+(``CULPRIT_CONFIRMERS``) or the channel's creator (its commander, per
+``conversations.info``). Anywhere else anyone can create a channel and ``/rca``
+in it, so no click there confirms. Whoever is refused is told why privately,
+and nothing changes. Both steps land in the audit trail.
 """
 
 from __future__ import annotations
@@ -26,12 +29,29 @@ log = structlog.get_logger(__name__)
 
 
 def authority_of(runtime: BotRuntime, user: str, channel: str) -> str | None:
-    """On what authority ``user`` may confirm in ``channel``, or None."""
+    """On what authority ``user`` may confirm in ``channel``, or None (always, outside incident channels)."""
+    if not channel or not runtime.channels.is_incident_channel(channel, runtime.settings):
+        return None
     if user in runtime.settings.confirmers:
         return CONFIRMER
     if channel and runtime.channels.creator(channel) == user:
         return CHANNEL_CREATOR
     return None
+
+
+def refusal(runtime: BotRuntime, channel: str) -> str:
+    """Why a click did not confirm: the channel is no incident channel, or the clicker has no authority in it."""
+    votes = "use 👍 / 👎 to vote (two 👍 and no 👎 also confirm)."
+    if channel and runtime.channels.is_incident_channel(channel, runtime.settings):
+        return (
+            "Only the incident channel's creator or a configured confirmer (`CULPRIT_CONFIRMERS`) can "
+            f"confirm or withdraw a root cause; {votes}"
+        )
+    return (
+        f"Root causes are confirmed or withdrawn only in incident channels (named "
+        f"`{runtime.settings.incident_channel_pattern}` or listed in `CULPRIT_INCIDENT_CHANNELS`); nothing changed. "
+        f"Here, {votes}"
+    )
 
 
 def handle_confirmation(
@@ -46,12 +66,7 @@ def handle_confirmation(
     authority = authority_of(runtime, user, clicked_in.channel)
     if authority is None:
         log.info("confirmation refused", user=user, channel=clicked_in.channel)
-        client.chat_postEphemeral(
-            channel=clicked_in.channel,
-            user=user,
-            text="Only the incident channel's creator or a configured confirmer (`CULPRIT_CONFIRMERS`) can "
-            "confirm or withdraw a root cause; use 👍 / 👎 to vote (two 👍 and no 👎 also confirm).",
-        )
+        client.chat_postEphemeral(channel=clicked_in.channel, user=user, text=refusal(runtime, clicked_in.channel))
         return
     try:
         suggestion_id = suggestion_id_from(action.get("value"))

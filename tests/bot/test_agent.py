@@ -18,6 +18,7 @@ from knowledge.config import get_settings
 from knowledge.db import utcnow
 from tests.bot.conftest import SEEDED_CHANGES
 from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.windows import CAPPED_WINDOW, MAX_WINDOW_DAYS, MAX_WINDOW_HOURS
 
 
 class ScriptedModel(BaseChatModel):
@@ -148,6 +149,45 @@ def test_report_questions_are_answered_from_the_report_tables(context: AgentCont
 
     about = answer_question("what are users complaining about in login?", context, get_settings())
     assert "User reports about 'login'" in about.text and "cannot log in after update" in about.text
+
+
+@pytest.mark.parametrize(
+    ("question", "tool", "args"),
+    [
+        ("what changed in payments in the last 1000000 days", "changes_in_service", {"service": "payments", "hours": MAX_WINDOW_HOURS}),
+        ("what changed in payments in the last " + "9" * 400 + " days", "changes_in_service", {"service": "payments", "hours": MAX_WINDOW_HOURS}),
+        ("what are users complaining about in the last 100000 days?", "top_complaints", {"days": MAX_WINDOW_DAYS}),
+        ("did login complaints rise in the last " + "9" * 400 + " weeks?", "complaint_trend", {"category": "login", "days": MAX_WINDOW_DAYS}),
+    ],
+)
+def test_the_router_caps_a_window_at_366_days(question: str, tool: str, args: dict[str, Any]) -> None:
+    assert route(question, VOCABULARY) == (tool, args)
+
+
+def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: AgentContext) -> None:
+    reply = answer_question("what changed in checkout in the last 1000000 days", context, get_settings())
+    assert reply.via == "router" and reply.rca is None
+    assert reply.text.splitlines()[:2] == [CAPPED_WINDOW, f"*3 changes in `checkout` in the last {MAX_WINDOW_HOURS} h* (newest first):"]
+
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[
+                {"name": "changes_in_service", "args": {"service": "search", "hours": 1e300}, "id": "call-1"},
+                {"name": "top_complaints", "args": {"days": 10**12}, "id": "call-2"},
+                {"name": "user_complaints", "args": {"topic": "login", "days": 10**12}, "id": "call-3"},
+                {"name": "complaint_trend", "args": {"category": "login", "days": 10**12}, "id": "call-4"},
+                {"name": "report_rise", "args": {"category": "login", "days": 10**12}, "id": "call-5"},
+            ]),
+            AIMessage(content="Nothing stands out."),
+        ],
+        seen=[],
+    )
+    answer_question("anything new in search, and complaints?", context, get_settings(), model=model)
+    results = {message.tool_call_id: str(message.content) for message in model.seen[1] if isinstance(message, ToolMessage)}
+    assert len(results) == 5
+    assert all(text.startswith(CAPPED_WINDOW + "\n") for text in results.values()), results
+    assert f"in the last {MAX_WINDOW_HOURS} h" in results["call-1"]
+    assert f"last {MAX_WINDOW_DAYS} days" in results["call-2"]
 
 
 def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: AgentContext) -> None:

@@ -16,6 +16,7 @@ from datetime import timedelta
 import httpx
 
 from bot.incident_webhooks import MAX_BODY_BYTES
+from bot.runtime import RERUNS_PER_MINUTE
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import Incident
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
@@ -87,6 +88,29 @@ def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(st
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
 
+def test_re_runs_are_limited_per_incident_and_user_and_the_clicker_is_told(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+    answer = _answer_in(bot, NEW_CHANNEL)[0]
+    incident = _incident(bot, NEW_CHANNEL)
+    message = {"ts": answer.args["ts"], "text": answer.args["text"], "blocks": answer.args["blocks"], "type": "message"}
+    before = bot.dropped("rate")
+
+    for _ in range(RERUNS_PER_MINUTE + 1):  # one click more than a minute allows
+        bot.send.click("rerun_channel", incident.id, user="UALICE", channel=NEW_CHANNEL, message=message)
+    refusal = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert refusal.args["user"] == "UALICE" and "re-run this investigation" in refusal.args["text"]
+    bot.send.click("rerun_channel", incident.id, user="UBOB", channel=NEW_CHANNEL, message=message)  # another responder may
+
+    # Each re-run reads the channel first: the allowed clicks did, and then each edited the answer.
+    bot.slack.wait_for(lambda c: c.method == "conversations.history", count=RERUNS_PER_MINUTE + 1)
+    _answer_in(bot, NEW_CHANNEL, count=1 + RERUNS_PER_MINUTE + 1)
+    bot.wait_until_dropped("rate", before + 1)
+    assert len(bot.slack.calls_to("conversations.history")) == RERUNS_PER_MINUTE + 1
+    assert len(bot.slack.calls_to("chat.postEphemeral")) == 1
+
+
 def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
     bot.slack.channel_names["CRANDOM"] = "random-chat"
@@ -131,7 +155,10 @@ def test_pagerduty_trigger_starts_one_investigation_and_forgeries_and_replays_no
     first = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))
     assert first.status_code == 202 and first.json()["started"] is True
     answer = _answer_in(bot, INCIDENT_CHANNEL)[0]
-    assert "Card payments failing" in answer.args["text"] or answer.args["blocks"]
+    # The answer is about the PagerDuty incident: its title, in the notification text and in the incident section.
+    assert "Card payments failing with 502" in answer.args["text"]
+    incident_section = next(b for b in answer.args["blocks"] if "*Incident as understood:*" in (b.get("text") or {}).get("text", ""))
+    assert "Card payments failing with 502" in incident_section["text"]["text"]
     assert _incident(bot, INCIDENT_CHANNEL).service == "payments"
 
     again = _pagerduty(bot, _pd_event("01EVENT", "PINC1", now))  # PagerDuty delivered it twice

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
-from bot.blocks import duration, escape, rca_message, reply_message, with_vote
+from bot.blocks import SECTION_LIMIT, duration, escape, rca_message, reply_message, with_vote
 from tests.changes import change_record
 from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, Reason, SuggestedChange, WikiHit
 
@@ -134,6 +135,14 @@ def test_long_replies_are_split_into_sections_that_fit() -> None:
     assert all(len(block["text"]["text"]) <= 3000 for block in message.blocks)
     assert len(message.text) <= 3000
     assert escape("<@U1> & co") == "&lt;@U1&gt; &amp; co"
+
+
+def test_a_reply_is_escaped_before_it_is_split_so_no_section_overflows_or_breaks_an_entity() -> None:
+    text = "a" + "&<>" * 3000  # each character escapes to 4 or 5: a chunk escaped after splitting would overflow
+    sections = [block["text"]["text"] for block in reply_message(text).blocks]
+    assert all(len(chunk) <= SECTION_LIMIT for chunk in sections)
+    assert "".join(sections) == escape(text), "nothing clipped, every entity whole"
+    assert all(re.fullmatch(r"[^&;]*(?:&(?:amp|lt|gt);[^&;]*)*", chunk) for chunk in sections)
 
 
 def test_fallback_texts_escape_what_users_and_commits_wrote() -> None:

@@ -18,7 +18,7 @@ from knowledge.changes import Change, ChangeFile
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause, Suggestion
-from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot
 from tests.bot.test_feedback import _answered, _first_suggestion_id
 from tools.feedback.confirmations import CONFIRMER, audit_trail, confirm_suggestion, undo_event
 from tools.feedback.votes import DOWN, UP, record_vote
@@ -160,3 +160,20 @@ def test_confirm_button_needs_a_confirmer_or_the_channel_creator(store: str, sta
         ("retract", "UCONF", "confirmer"),
         ("confirm", "UCOMMANDER", "channel_creator"),
     ]
+
+
+def test_outside_incident_channels_the_confirm_button_confers_no_authority(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_CONFIRMERS": '["UCONF"]'})
+    bot.slack.channel_creators[QUIET_CHANNEL] = "UALICE"  # anyone may create a channel and /rca in it
+    bot.send.command("card payments fail at checkout service:payments", channel=QUIET_CHANNEL, channel_name="general")
+    message = _answered(bot)
+    value = _first_suggestion_id(message)
+
+    for user in ("UALICE", "UCONF"):  # the channel's creator, then a configured confirmer
+        assert bot.send.click("confirm_cause", value, user=user, channel=QUIET_CHANNEL, message=message).status_code == 200
+    refusals = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=2)
+    assert sorted(refusal.args["user"] for refusal in refusals) == ["UALICE", "UCONF"]
+    assert all("only in incident channels" in refusal.args["text"] for refusal in refusals)
+    assert all(refusal.args["channel"] == QUIET_CHANNEL for refusal in refusals)
+    assert _causes(bot.database_url) == set() and audit_trail(database_url=bot.database_url) == []
+    assert bot.posted("chat.update") == []

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from tools.reports.labels import parse_why, why_lines
+from tools.windows import MAX_WINDOW_DAYS, capped, with_note
 
 
 @dataclass(frozen=True)
@@ -236,9 +237,10 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
     @tool
     def user_complaints(topic: str, days: int = 7) -> str:
         """What are users complaining about in a topic or category (e.g. "payments", "login") over the last days?"""
+        days, note = capped(days, MAX_WINDOW_DAYS)
         groups = complaints_about(topic, days, end, url=url)
         if not groups:
-            return f"No user reports mention '{topic}' in the last {days} days."
+            return with_note(note, f"No user reports mention '{topic}' in the last {days} days.")
         lines = [f"User reports about '{topic}' in the last {days} days:"]
         for group in groups[:5]:
             lines.append(f"- {group['category']}: {group['count']} reports, e.g. " + " | ".join(group["examples"]))
@@ -246,11 +248,12 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
                 if why:
                     lines.append(f"  why \u201c{example[:60]}\u201d is {group['category']}:")
                     lines += why_lines(why, indent="    ")
-        return "\n".join(lines)
+        return with_note(note, "\n".join(lines))
 
     @tool
     def report_rise(category: str, days: int = 7) -> str:
         """Why did user reports in a category rise? Counts vs before, spikes, new words, examples."""
+        days, note = capped(days, MAX_WINDOW_DAYS)
         rise = explain_rise(category, days, end, url=url)
         lines = [
             f"'{category}': {rise.count} reports in the last {days} days vs {rise.previous:.1f} per {days} days before."
@@ -259,13 +262,13 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
         if rise.new_terms:
             lines.append("Words new in recent reports: " + ", ".join(rise.new_terms))
         lines += [f"Example: {example}" for example in rise.examples]
-        return "\n".join(lines)
+        return with_note(note, "\n".join(lines))
 
     @tool
     def complaint_trend(category: str, days: int = 7) -> str:
         """Did user reports in one category rise or fall? Counts over the last days against the usual level."""
-        trend = category_trend(category, days, end, url=url)
-        return describe_trend(trend)
+        days, note = capped(days, MAX_WINDOW_DAYS)
+        return with_note(note, describe_trend(category_trend(category, days, end, url=url)))
 
     return [user_complaints, report_rise, complaint_trend]
 

@@ -1,0 +1,59 @@
+"""A message in the feedback channel is stored as a bug report even when the database is down for a while."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from bot import report_intake
+from knowledge.config import Settings
+from knowledge.db import get_engine, migrate, session_scope
+from knowledge.reports import BugReport
+from tests.bot.database_outage import DatabaseOutage
+from tools.reports.intake import IncomingReport
+
+REPORT = IncomingReport(id="slack:CREPORTS:1714556400.000100", text="checkout spins forever, mail me at bob@example.com")
+
+
+@pytest.fixture
+def outage(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[DatabaseOutage]:
+    """The store's PostgreSQL database, migrated, behind an address that is down until ``end()``."""
+    migrate(postgres_url)
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: None)  # storing is what is tested
+    down = DatabaseOutage(postgres_url)
+    yield down
+    get_engine(down.url).dispose()
+    down.close()
+
+
+def _stored(database_url: str) -> list[str]:
+    with session_scope(database_url) as session:
+        return list(session.scalars(select(BugReport.text)))
+
+
+def test_a_report_is_stored_once_the_database_is_back(outage: DatabaseOutage, postgres_url: str, data_dir: Path) -> None:
+    waited: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waited.append(seconds)
+        if len(waited) == 2:
+            outage.end()  # back after the second wait
+
+    settings = Settings(data_dir=data_dir, database_url=outage.url)
+    stored = report_intake.take_in_later([REPORT], "slack", settings, wait=wait).result()
+    assert waited == [1.0, 5.0]
+    assert stored.stored == 1
+    assert _stored(postgres_url) == ["checkout spins forever, mail me at [email]"]
+
+
+def test_after_the_last_wait_the_report_is_given_up_with_the_error(outage: DatabaseOutage, postgres_url: str, data_dir: Path) -> None:
+    waited: list[float] = []
+    settings = Settings(data_dir=data_dir, database_url=outage.url)
+    failed = report_intake.take_in_later([REPORT], "slack", settings, wait=waited.append)
+    assert isinstance(failed.exception(), OperationalError)  # what messages._log_stored logs as an error
+    assert waited == [1.0, 5.0, 30.0]
+    assert _stored(postgres_url) == []
