@@ -5,7 +5,8 @@ PagerDuty's duplicate deliveries and every replica agree), posts its first
 suspects with a "Re-run with the channel so far" button, and records where
 the answer is. A re-run (the button or ``@culprit again``) adds the channel's
 messages since to what the incident said at first, ranks again and edits the
-same message instead of posting a new one.
+same message instead of posting a new one. Each re-run is a whole
+investigation, so both ways share one limit per responder and incident.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import structlog
@@ -23,10 +25,10 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from bot.blocks import SlackMessage, escape
-from bot.metrics import INVESTIGATIONS_TRIGGERED
+from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply
-from bot.runtime import BotRuntime
+from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim
 from knowledge.db import session_scope
 from knowledge.incidents import Incident
@@ -40,6 +42,14 @@ AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
 SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
 MAX_TEXT = 4000
 MAX_MESSAGES = 50
+
+
+class Rerun(Enum):
+    """What asking for a re-run came to."""
+
+    STARTED = "started"
+    LIMITED = "limited"  # the responder's re-runs of this incident in the last minute are spent: told so, nothing started
+    NOTHING = "nothing"  # culprit has no investigation in the channel to re-run
 
 
 @dataclass(frozen=True)
@@ -109,25 +119,41 @@ def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger
     return True
 
 
-def rerun(runtime: BotRuntime, client: WebClient, channel: str, incident_id: str | None = None) -> bool:
-    """Rank again with the channel's messages so far and edit the earlier answer; False when there is none."""
+def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incident_id: str | None = None) -> Rerun:
+    """Rank again with the channel's messages so far and edit the earlier answer, for ``user``.
+
+    ``incident_id`` is the button's; ``@culprit again`` names none and gets the
+    channel's latest investigation. Either way the re-run counts against
+    ``user``'s :data:`RERUNS_PER_MINUTE` for that incident (per replica): a
+    mention must not be a way round the button's limit. Past it, ``user`` is
+    told so privately and the request is counted as dropped for rate.
+    """
     with session_scope(runtime.database_url) as session:
         query = select(Incident).where(Incident.channel == channel, Incident.id.like("auto-%"))
         if incident_id is not None:
             query = query.where(Incident.id == incident_id)
         incident = session.scalars(query.order_by(Incident.created_at.desc())).first()
         if incident is None or not incident.thread_ts:
-            return False
+            return Rerun.NOTHING
         first = incident.text.split(SO_FAR, 1)[0]
         base = IncidentQuery(text=first, title=incident.title, started_at=incident.started_at,
                              service=incident.service, incident_id=incident.id)
         answer_ts = incident.thread_ts
+    if not runtime.reruns.allow(f"{channel}/{base.incident_id}/{user}"):
+        REQUESTS_DROPPED.labels(reason="rate").inc()
+        log.info("re-run refused: rate limited", channel=channel, incident_id=base.incident_id, user=user)
+        client.chat_postEphemeral(
+            channel=channel, user=user,
+            text=f"You've re-run this investigation {RERUNS_PER_MINUTE} times in the last minute; "
+            "give it a moment to rank again, then re-run it if the channel has news.",
+        )
+        return Rerun.LIMITED
     said = channel_messages(client, channel)
     text = (first + SO_FAR + "\n".join(said))[:MAX_TEXT] if said else first
     query = IncidentQuery(text=text, title=base.title, started_at=base.started_at, service=base.service,
                           incident_id=base.incident_id)
     _answer(runtime, client, channel, query, replace_ts=answer_ts, placeholder=None)
-    return True
+    return Rerun.STARTED
 
 
 def channel_messages(client: WebClient, channel: str) -> list[str]:

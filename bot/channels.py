@@ -67,7 +67,12 @@ class ChannelDirectory:
         return bool(names) and self.name(channel_id) in names
 
     def is_incident_channel(self, channel_id: str, settings: Settings) -> bool:
-        """Listed in ``incident_channels`` or named like ``incident_channel_pattern`` (``inc-*``)."""
+        """Listed in ``incident_channels`` or named like ``incident_channel_pattern`` (``inc-*``).
+
+        A request that names no channel (``""``) is in none: no lookup is spent on it.
+        """
+        if not channel_id:
+            return False
         if self.listed(channel_id, settings.incident_channels):
             return True
         name = self.name(channel_id)

@@ -2,6 +2,8 @@
 
 A button's value is checked, not trusted: it must be a suggestion id, and the
 suggestion must have been posted in the very message and channel clicked.
+Votes confirm only in incident channels, as the Confirm button does: anyone
+can make another channel, ``/rca`` there and vote with a friend.
 """
 
 from __future__ import annotations
@@ -46,9 +48,13 @@ def handle_feedback(
     message = body.get("message") or {}
     clicked_in = clicked_place(body)
     channel = clicked_in.channel
+    in_incident_channel = runtime.channels.is_incident_channel(channel, runtime.settings)
     try:
         suggestion_id = suggestion_id_from(action.get("value"))
-        tally = record_vote(suggestion_id, user, vote, database_url=runtime.database_url, clicked_in=clicked_in)
+        tally = record_vote(
+            suggestion_id, user, vote,
+            database_url=runtime.database_url, clicked_in=clicked_in, in_incident_channel=in_incident_channel,
+        )
     except (CulpritError, SQLAlchemyError) as error:
         log.warning("vote not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
         client.chat_postEphemeral(channel=channel, user=user, text=click_failure(error, "store your vote", "click again"))

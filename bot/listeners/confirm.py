@@ -5,8 +5,9 @@ incident channel (``bot.channels``: named like ``inc-*`` or configured) confers
 the authority: there the clicker must be a configured confirmer
 (``CULPRIT_CONFIRMERS``) or the channel's creator (its commander, per
 ``conversations.info``). Anywhere else anyone can create a channel and ``/rca``
-in it, so no click there confirms. Whoever is refused is told why privately,
-and nothing changes. Both steps land in the audit trail.
+in it, so no click there confirms (nor do votes, :mod:`bot.listeners.actions`).
+Whoever is refused is told why privately, and nothing changes. Both steps
+land in the audit trail.
 """
 
 from __future__ import annotations
@@ -30,27 +31,26 @@ log = structlog.get_logger(__name__)
 
 def authority_of(runtime: BotRuntime, user: str, channel: str) -> str | None:
     """On what authority ``user`` may confirm in ``channel``, or None (always, outside incident channels)."""
-    if not channel or not runtime.channels.is_incident_channel(channel, runtime.settings):
+    if not runtime.channels.is_incident_channel(channel, runtime.settings):
         return None
     if user in runtime.settings.confirmers:
         return CONFIRMER
-    if channel and runtime.channels.creator(channel) == user:
+    if runtime.channels.creator(channel) == user:
         return CHANNEL_CREATOR
     return None
 
 
 def refusal(runtime: BotRuntime, channel: str) -> str:
     """Why a click did not confirm: the channel is no incident channel, or the clicker has no authority in it."""
-    votes = "use 👍 / 👎 to vote (two 👍 and no 👎 also confirm)."
-    if channel and runtime.channels.is_incident_channel(channel, runtime.settings):
+    if runtime.channels.is_incident_channel(channel, runtime.settings):
         return (
             "Only the incident channel's creator or a configured confirmer (`CULPRIT_CONFIRMERS`) can "
-            f"confirm or withdraw a root cause; {votes}"
+            "confirm or withdraw a root cause; use 👍 / 👎 to vote (two 👍 and no 👎 also confirm)."
         )
     return (
         f"Root causes are confirmed or withdrawn only in incident channels (named "
         f"`{runtime.settings.incident_channel_pattern}` or listed in `CULPRIT_INCIDENT_CHANNELS`); nothing changed. "
-        f"Here, {votes}"
+        "Here 👍 / 👎 are votes only: they confirm nothing either."
     )
 
 

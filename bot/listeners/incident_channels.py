@@ -16,9 +16,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.auto_investigations import RERUN_ACTION, channel_trigger, rerun, start_investigation
-from bot.metrics import REQUESTS_DROPPED
-from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
+from bot.auto_investigations import RERUN_ACTION, Rerun, channel_trigger, rerun, start_investigation
+from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 
 log = structlog.get_logger(__name__)
@@ -59,16 +58,7 @@ def handle_rerun(ack: Ack, body: dict[str, Any], action: dict[str, Any], client:
     runtime: BotRuntime = context["culprit"]
     channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id", "")
     user, incident_id = body["user"]["id"], str(action.get("value") or "")[:200]
-    if not runtime.reruns.allow(f"{channel}/{incident_id}/{user}"):
-        REQUESTS_DROPPED.labels(reason="rate").inc()
-        log.info("re-run refused: rate limited", channel=channel, incident_id=incident_id, user=user)
-        client.chat_postEphemeral(
-            channel=channel, user=user,
-            text=f"You've re-run this investigation {RERUNS_PER_MINUTE} times in the last minute; "
-            "give it a moment to rank again, then re-run it if the channel has news.",
-        )
-        return
-    if not rerun(runtime, client, channel, incident_id):
+    if rerun(runtime, client, channel, user, incident_id) is Rerun.NOTHING:
         client.chat_postEphemeral(channel=channel, user=user, text="There is no investigation of mine to re-run in this channel.")
 
 

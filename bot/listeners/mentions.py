@@ -8,7 +8,7 @@ import structlog
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from bot.auto_investigations import AGAIN, rerun
+from bot.auto_investigations import AGAIN, Rerun, rerun
 from bot.blocks import USAGE, SlackMessage, escape, notice
 from bot.incident_request import (
     catalog_services,
@@ -41,8 +41,8 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
         )
         return
     thread_ts = event.get("thread_ts") or event["ts"]
-    if AGAIN.match(strip_mentions(event.get("text", ""))) and rerun(runtime, client, channel):
-        return  # `@culprit again`: the channel's investigation ranks again and edits its answer
+    if AGAIN.match(strip_mentions(event.get("text", ""))) and rerun(runtime, client, channel, user or "") is not Rerun.NOTHING:
+        return  # `@culprit again`: the channel's investigation ranks again and edits its answer, within the re-run limit
     try:
         query = parse_incident_request(event.get("text", ""), utcnow(), incident_id_for(channel, event["ts"]))
     except InputError as error:

@@ -49,6 +49,15 @@ def _incident(bot: Bot, channel: str, timeout: float = 30.0) -> Incident:
     return wait_until(recorded, f"no investigation recorded in {channel}", timeout)
 
 
+def _answered_new_channel(bot: Bot) -> tuple[Incident, dict]:
+    """A new incident channel with its first suspects posted: its investigation, and the answer as a click carries it."""
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+    answer = _answer_in(bot, NEW_CHANNEL)[0]
+    message = {"ts": answer.args["ts"], "text": answer.args["text"], "blocks": answer.args["blocks"], "type": "message"}
+    return _incident(bot, NEW_CHANNEL), message
+
+
 def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
     bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
@@ -90,11 +99,7 @@ def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(st
 
 def test_re_runs_are_limited_per_incident_and_user_and_the_clicker_is_told(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
-    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
-    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
-    answer = _answer_in(bot, NEW_CHANNEL)[0]
-    incident = _incident(bot, NEW_CHANNEL)
-    message = {"ts": answer.args["ts"], "text": answer.args["text"], "blocks": answer.args["blocks"], "type": "message"}
+    incident, message = _answered_new_channel(bot)
     before = bot.dropped("rate")
 
     for _ in range(RERUNS_PER_MINUTE + 1):  # one click more than a minute allows
@@ -109,6 +114,25 @@ def test_re_runs_are_limited_per_incident_and_user_and_the_clicker_is_told(store
     bot.wait_until_dropped("rate", before + 1)
     assert len(bot.slack.calls_to("conversations.history")) == RERUNS_PER_MINUTE + 1
     assert len(bot.slack.calls_to("chat.postEphemeral")) == 1
+
+
+def test_at_culprit_again_shares_the_re_run_limit_with_the_button_and_is_told(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)  # the general per-user limit (10 a minute) is far from reached here
+    incident, message = _answered_new_channel(bot)
+    before = bot.dropped("rate")
+    bot.send.click("rerun_channel", incident.id, user="UALICE", channel=NEW_CHANNEL, message=message)
+    bot.slack.wait_for(lambda c: c.method == "conversations.history")  # the click's re-run read the channel
+
+    for _ in range(RERUNS_PER_MINUTE):  # with the click, one re-run more than a minute allows
+        bot.send.mention("again", channel=NEW_CHANNEL, user="UALICE")
+    refusal = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert refusal.args["user"] == "UALICE" and refusal.args["channel"] == NEW_CHANNEL
+    assert "re-run this investigation" in refusal.args["text"]
+    bot.wait_until_dropped("rate", before + 1)
+    _answer_in(bot, NEW_CHANNEL, count=1 + RERUNS_PER_MINUTE)
+    assert len(bot.slack.calls_to("conversations.history")) == RERUNS_PER_MINUTE
+    # The refused mention is not taken for a question either: nothing new is posted in the channel.
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
 
 def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, start_bot: StartBot) -> None:

@@ -54,7 +54,7 @@ def test_one_vote_does_not_poison_the_next_models_labels_a_confirmer_does(databa
     before = store_history(database_url)
     assert before.cases == []
 
-    record_vote(suggestions[2], "UMALLORY", UP, database_url=database_url)  # one 👍 on the wrong change
+    record_vote(suggestions[2], "UMALLORY", UP, database_url=database_url, in_incident_channel=True)  # one 👍 on the wrong change
     assert training_labels(database_url) == {}
     assert store_history(database_url).cases == []
 
@@ -68,12 +68,13 @@ def test_one_vote_does_not_poison_the_next_models_labels_a_confirmer_does(databa
 
 def test_two_distinct_thumbs_up_and_no_thumbs_down_confirm_and_a_thumbs_down_withdraws(database_url: str) -> None:
     suggestions, changes = _incident_with_suggestions(database_url)
-    first = record_vote(suggestions[1], "UALICE", UP, database_url=database_url)
-    again = record_vote(suggestions[1], "UALICE", UP, database_url=database_url)  # the same person twice is one vote
+    first = record_vote(suggestions[1], "UALICE", UP, database_url=database_url, in_incident_channel=True)
+    again = record_vote(suggestions[1], "UALICE", UP, database_url=database_url, in_incident_channel=True)  # the same person twice is one vote
     assert not first.confirmed and not again.confirmed and _causes(database_url) == set()
-    second = record_vote(suggestions[1], "UBOB", UP, database_url=database_url)
+    second = record_vote(suggestions[1], "UBOB", UP, database_url=database_url, in_incident_channel=True)
     assert second.confirmed and _causes(database_url) == {(changes[1], "votes")}
-    third = record_vote(suggestions[1], "UCAROL", DOWN, database_url=database_url)
+    # A 👎 withdraws what votes confirmed even where votes no longer confirm (the channel renamed since).
+    third = record_vote(suggestions[1], "UCAROL", DOWN, database_url=database_url, in_incident_channel=False)
     assert not third.confirmed and _causes(database_url) == set()
     trail = audit_trail(database_url=database_url)
     assert [(e.action, e.authority, e.actor) for e in trail] == [
@@ -85,7 +86,7 @@ def test_two_distinct_thumbs_up_and_no_thumbs_down_confirm_and_a_thumbs_down_wit
 def test_a_persons_confirmation_is_not_undone_by_votes_but_can_be_undone_and_redone(database_url: str) -> None:
     suggestions, changes = _incident_with_suggestions(database_url)
     confirmed = confirm_suggestion(suggestions[0], "UIC", "channel_creator", database_url=database_url)
-    record_vote(suggestions[0], "UMALLORY", DOWN, database_url=database_url)
+    record_vote(suggestions[0], "UMALLORY", DOWN, database_url=database_url, in_incident_channel=True)
     assert _causes(database_url) == {(changes[0], "confirmed")}
     undone = undo_event(confirmed.event_id, "UIC", database_url=database_url)
     assert not undone.confirmed and _causes(database_url) == set()
@@ -98,9 +99,9 @@ def test_a_persons_confirmation_is_not_undone_by_votes_but_can_be_undone_and_red
         ("confirm", "UIC", None),
     ]
     undo_event(redone.event_id, "UIC", database_url=database_url)  # withdrawn by a person...
-    record_vote(suggestions[0], "UALICE", UP, database_url=database_url)
-    record_vote(suggestions[0], "UBOB", UP, database_url=database_url)
-    record_vote(suggestions[0], "UMALLORY", UP, database_url=database_url)  # ...stays withdrawn whatever the votes say
+    record_vote(suggestions[0], "UALICE", UP, database_url=database_url, in_incident_channel=True)
+    record_vote(suggestions[0], "UBOB", UP, database_url=database_url, in_incident_channel=True)
+    record_vote(suggestions[0], "UMALLORY", UP, database_url=database_url, in_incident_channel=True)  # ...stays withdrawn whatever the votes say
     assert _causes(database_url) == set()
     with pytest.raises(InputError, match="no audit entry 999"):
         undo_event(999, "UIC", database_url=database_url)
@@ -174,6 +175,24 @@ def test_outside_incident_channels_the_confirm_button_confers_no_authority(store
     refusals = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=2)
     assert sorted(refusal.args["user"] for refusal in refusals) == ["UALICE", "UCONF"]
     assert all("only in incident channels" in refusal.args["text"] for refusal in refusals)
+    assert all("votes only" in refusal.args["text"] for refusal in refusals)
     assert all(refusal.args["channel"] == QUIET_CHANNEL for refusal in refusals)
     assert _causes(bot.database_url) == set() and audit_trail(database_url=bot.database_url) == []
     assert bot.posted("chat.update") == []
+
+
+def test_outside_incident_channels_two_thumbs_up_stay_votes_and_confirm_nothing(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store)
+    # Anyone may create a channel, /rca in it and vote with a friend.
+    bot.send.command("card payments fail at checkout service:payments", channel=QUIET_CHANNEL, channel_name="general")
+    message = _answered(bot)
+    value = _first_suggestion_id(message)
+
+    for count, user in enumerate(("UALICE", "UBOB"), start=1):
+        assert bot.send.click("feedback_up", value, user=user, channel=QUIET_CHANNEL, message=message).status_code == 200
+        update = bot.slack.wait_for(lambda c: c.method == "chat.update", count=count)[count - 1]
+        message["blocks"] = update.args["blocks"]
+    votes_line = next(b for b in update.args["blocks"] if b.get("block_id") == f"votes-{value}")
+    assert votes_line["elements"][0]["text"].startswith("👍 2 · 👎 0")  # both votes are stored and shown...
+    assert not any(b.get("block_id") == f"confirmed-{value}" for b in update.args["blocks"])
+    assert _causes(bot.database_url) == set() and audit_trail(database_url=bot.database_url) == []  # ...as votes only

@@ -3,8 +3,10 @@
 A confirmed cause is a training label, so one click must never make one. It
 takes either a person with the authority to decide (a configured confirmer or
 the incident channel's creator, checked by the caller who can ask Slack) or two
-different responders' 👍 with no 👎 against. Every confirmation and retraction
-is a ``CauseEvent``; undoing one writes its opposite, so the trail only grows.
+different responders' 👍 with no 👎 against, on an answer in an incident
+channel (the caller says so: anyone can make another channel and vote there
+with a friend). Every confirmation and retraction is a ``CauseEvent``; undoing
+one writes its opposite, so the trail only grows.
 """
 
 from __future__ import annotations
@@ -116,18 +118,23 @@ def undo_event(event_id: int, user_id: str, *, database_url: str, at: datetime |
         return _confirm(session, event.incident_id, event.change_id, user_id, UNDO, event.suggestion_id, at, event.id)
 
 
-def apply_vote_rule(session: Session, suggestion: Suggestion, at: datetime) -> CauseChange | None:
+def apply_vote_rule(
+    session: Session, suggestion: Suggestion, at: datetime, *, in_incident_channel: bool
+) -> CauseChange | None:
     """After a vote: two distinct 👍 and no 👎 confirm; a cause confirmed so loses it when that stops holding.
 
-    A person's decision outranks votes both ways: votes never undo a cause a
-    person confirmed, nor confirm again one a person withdrew.
+    Votes confirm only on an answer ``in_incident_channel``: elsewhere whoever
+    made the channel could ``/rca`` and vote with a friend, so there votes stay
+    votes (they still withdraw what votes confirmed, which only takes a label
+    away). A person's decision outranks votes both ways: votes never undo a
+    cause a person confirmed, nor confirm again one a person withdrew.
     """
     votes = session.scalars(select(Feedback).where(Feedback.suggestion_id == suggestion.id)).all()
     up = sorted(vote.user_id for vote in votes if vote.vote > 0)
     down = [vote for vote in votes if vote.vote < 0]
     holds = len(up) >= VOTES_NEEDED and not down
     current = session.get(RootCause, (suggestion.incident_id, suggestion.change_id))
-    if holds and (current is None or current.source not in LABEL_SOURCES) and not _withdrawn_by_a_person(
+    if holds and in_incident_channel and (current is None or current.source not in LABEL_SOURCES) and not _withdrawn_by_a_person(
         session, suggestion.incident_id, suggestion.change_id
     ):
         return _confirm(session, suggestion.incident_id, suggestion.change_id, ",".join(up), TWO_VOTES, suggestion.id, at)

@@ -4,7 +4,7 @@ A vote is an opinion, not a label: one person's 👍 never makes a change the
 confirmed cause (that would let one careless or hostile click write the next
 model's training data). After each vote the two-vote rule of
 :mod:`tools.feedback.confirmations` decides whether the votes now agree enough
-to confirm, or no longer do.
+to confirm (only on an answer in an incident channel), or no longer do.
 """
 
 from __future__ import annotations
@@ -73,30 +73,39 @@ def record_vote(
     *,
     database_url: str,
     clicked_in: MessagePlace | None = None,
+    in_incident_channel: bool = False,
     at: datetime | None = None,
 ) -> VoteTally:
     """Store one responder's vote (a second click by the same person replaces the first).
 
-    Two different people's 👍 with no 👎 confirm the change as the root cause;
-    a 👎 or a withdrawn 👍 undoes a confirmation the votes made. A click
-    (``clicked_in``) counts only on the message that showed the suggestion
-    (:func:`place_answer`); without it the caller vouches for the vote.
+    Two different people's 👍 with no 👎 confirm the change as the root cause
+    when the answer is ``in_incident_channel`` (the caller asks Slack; by
+    default votes stay votes); a 👎 or a withdrawn 👍 undoes a confirmation
+    the votes made. A click (``clicked_in``) counts only on the message that
+    showed the suggestion (:func:`place_answer`); without it the caller
+    vouches for the vote.
     """
     if vote not in (UP, DOWN):
         raise InputError(f"a vote is +1 or -1, not {vote!r}")
     at = at or utcnow()
     try:
         with session_scope(database_url) as session:
-            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in)
+            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in, in_incident_channel)
     except IntegrityError:
         # Two clicks from the same person raced on the unique (suggestion, user) key:
         # the retry finds the first vote and updates it.
         with session_scope(database_url) as session:
-            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in)
+            return _store_vote(session, suggestion_id, user_id, vote, at, clicked_in, in_incident_channel)
 
 
 def _store_vote(
-    session: Session, suggestion_id: int, user_id: str, vote: int, at: datetime, clicked_in: MessagePlace | None
+    session: Session,
+    suggestion_id: int,
+    user_id: str,
+    vote: int,
+    at: datetime,
+    clicked_in: MessagePlace | None,
+    in_incident_channel: bool,
 ) -> VoteTally:
     suggestion = session.get(Suggestion, suggestion_id)
     if suggestion is None:
@@ -114,7 +123,7 @@ def _store_vote(
         existing.at = at
     session.flush()
     up, down = _counts(session, suggestion_id)
-    cause = apply_vote_rule(session, suggestion, at)
+    cause = apply_vote_rule(session, suggestion, at, in_incident_channel=in_incident_channel)
     confirmed = cause.confirmed if cause is not None else _is_confirmed(session, suggestion)
     return VoteTally(
         suggestion_id=suggestion_id,

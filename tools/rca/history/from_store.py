@@ -3,8 +3,8 @@
 This is what the next model learns from. Its labels are the ``RootCause`` rows
 whose source is a label (:data:`tools.feedback.confirmations.LABEL_SOURCES`):
 past investigations, postmortems, a confirmer's or the incident commander's
-confirmation, two agreeing 👍. A single vote is never one, so no one click
-changes what the next model is taught.
+confirmation, two agreeing 👍 in an incident channel. A single vote is never
+one, so no one click changes what the next model is taught.
 """
 
 from __future__ import annotations
