@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from bot.app import runtime_of
 from bot.auto_investigations import Trigger, service_named, start_investigation
-from bot.http_checks import BodyTooLarge, read_body
+from bot.http_checks import BodyTooLarge, read_body, same_secret, unix_seconds
 from bot.incident_request import catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import utcnow
@@ -66,15 +66,16 @@ def pagerduty_signed(body: bytes, header: str, secret: str) -> bool:
     """Any ``v1=`` signature in the header matches the body (PagerDuty sends several while rotating secrets)."""
     expected = _hmac_hex(secret, body)
     given = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
-    return any(hmac.compare_digest(expected, signature) for signature in given)
+    return any(same_secret(expected, signature) for signature in given)
 
 
 def culprit_signed(body: bytes, timestamp: str, header: str, secret: str, now: float | None = None) -> bool:
     """``v1=HMAC(secret, "v1:<timestamp>:<body>")`` made less than five minutes ago."""
-    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > SIGNATURE_AGE_S:
+    seconds = unix_seconds(timestamp)
+    if seconds is None or abs((now or time.time()) - seconds) > SIGNATURE_AGE_S:
         return False
     expected = "v1=" + _hmac_hex(secret, b"v1:" + timestamp.encode() + b":" + body)
-    return hmac.compare_digest(expected, header)
+    return same_secret(expected, header)
 
 
 def _error(status: int, reason: str) -> JSONResponse:

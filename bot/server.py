@@ -28,7 +28,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import finish_acked_replies
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body, slack_refusal
 from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
 from bot.report_intake import finish_intake
@@ -105,8 +105,8 @@ def create_server(
             body = await read_body(request, MAX_SLACK_BODY_BYTES)
         except BodyTooLarge:
             return JSONResponse({"error": f"body over {MAX_SLACK_BODY_BYTES} bytes"}, status_code=413)
-        if not signed_by_slack(request, body, signing_secret):
-            return JSONResponse({"error": "invalid request"}, status_code=401)
+        if refusal := slack_refusal(request, body, signing_secret):
+            return JSONResponse({"error": refusal}, status_code=401)
         return await run_in_threadpool(dispatch, request, body)
 
     async def healthz(_: Request) -> Response:

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish
 from knowledge.config import Settings
@@ -52,8 +52,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def github_signed(body: bytes, header: str, secret: str) -> bool:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
+    return same_secret("sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(), header)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -141,10 +140,10 @@ def gitlab_endpoint(settings: Settings) -> Handler:
     """Push and merge request hooks whose X-Gitlab-Token is CULPRIT_GITLAB_WEBHOOK_TOKEN."""
 
     async def gitlab_webhook(request: Request) -> JSONResponse:
-        given = request.headers.get("x-gitlab-token", "").encode("utf-8", "replace")
+        given = request.headers.get("x-gitlab-token", "")
         body = await _trusted_body(
             request, settings.gitlab_webhook_token, "CULPRIT_GITLAB_WEBHOOK_TOKEN (X-Gitlab-Token)",
-            lambda _raw, token: hmac.compare_digest(given, token.encode()), MAX_WEBHOOK_BYTES,
+            lambda _raw, token: same_secret(token, given), MAX_WEBHOOK_BYTES,
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
