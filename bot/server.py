@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -39,6 +40,8 @@ from knowledge.db import get_engine
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
+
+log = structlog.get_logger(__name__)
 
 # Slack's own payloads stay far below this (a message is at most 40,000 characters and 50 blocks).
 MAX_SLACK_BODY_BYTES = 1024 * 1024
@@ -110,10 +113,15 @@ def create_server(
         return await run_in_threadpool(dispatch, request, body)
 
     async def healthz(_: Request) -> Response:
+        """``ok`` or ``failed`` per component: the error itself (host, port, user, database name) goes to
+        the log only, since anyone who can reach the load balancer's check can read the answer."""
         try:
             await run_in_threadpool(_ping_database, settings.resolved_database_url)
         except Exception as error:  # the load balancer only needs to know it is not ready
-            return JSONResponse({"status": "degraded", "database": str(error)[:200]}, status_code=503)
+            log.warning("health check: the database did not answer", error=str(error)[:300])
+            return JSONResponse(
+                {"status": "degraded", "database": "failed", "reason": "the database did not answer"}, status_code=503
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     async def metrics(request: Request) -> Response:
