@@ -101,7 +101,8 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
             log.warning("unsigned pagerduty delivery refused")
             return _error(401, "invalid signature")
         try:
-            trigger = _pagerduty_trigger(json.loads(body), settings)
+            # The trigger names a catalog service, read from the database: in a worker thread.
+            trigger = await run_in_threadpool(_pagerduty_trigger, json.loads(body), settings)
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
