@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -31,7 +30,7 @@ from starlette.routing import Route
 
 from bot.app import runtime_of
 from bot.auto_investigations import Trigger, service_named, start_investigation
-from bot.http_checks import BodyTooLarge, read_body, same_secret, unix_seconds
+from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
 from bot.incident_request import catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import utcnow
@@ -102,7 +101,7 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
             return _error(401, "invalid signature")
         try:
             # The trigger names a catalog service, read from the database: in a worker thread.
-            trigger = await run_in_threadpool(_pagerduty_trigger, json.loads(body), settings)
+            trigger = await run_in_threadpool(_pagerduty_trigger, json_body(body), settings)
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
@@ -150,9 +149,10 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
             log.warning("unsigned or stale incident delivery refused")
             return _error(401, "invalid or expired signature (sign v1:<timestamp>:<body>, within five minutes)")
         try:
+            refuse_deep_json(body)
             incoming = IncomingIncident.model_validate_json(body)
             started_at = parse_time(incoming.started_at) if incoming.started_at else utcnow()
-        except (ValidationError, InputError) as error:
+        except (ValidationError, NestedTooDeep, InputError) as error:
             return _error(400, str(error)[:500])
         channel = incoming.channel or settings.incident_post_channel
         if not channel:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -26,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body, same_secret
+from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish
 from knowledge.config import Settings
@@ -56,10 +55,7 @@ def github_signed(body: bytes, header: str, secret: str) -> bool:
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"body is not JSON ({error})") from None
+    payload = json_body(body)
     if not isinstance(payload, dict):
         raise ValueError("expected a JSON object")
     return payload
@@ -167,8 +163,8 @@ def changes_endpoint(settings: Settings) -> Handler:
         if isinstance(body, JSONResponse):
             return body
         try:
-            items = events_in(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+            items = events_in(json_body(body))
+        except ValueError as error:
             return _error(400, str(error))
         if len(items) > MAX_EVENTS:
             return _error(413, f"{len(items)} events in one request; send at most {MAX_EVENTS}")

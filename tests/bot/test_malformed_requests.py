@@ -1,4 +1,4 @@
-"""Requests no honest sender makes: malformed signature headers, over real HTTP.
+"""Requests no honest sender makes: malformed signature headers, JSON nested without end, over real HTTP.
 
 An attacker (or a misconfigured proxy) controls every header byte: a timestamp
 that is not a number, a signature with bytes outside ASCII. Each is a forgery
@@ -7,6 +7,8 @@ like any other, refused with 401 and its reason, never a 500.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
@@ -69,3 +71,38 @@ def test_malformed_credentials_are_refused_with_their_reason(bot: Bot, path: str
 def test_a_malformed_metrics_token_is_refused(bot: Bot) -> None:
     response = httpx.get(f"{bot.url}/metrics", headers={"Authorization": b"Bearer \xff"})
     assert response.status_code == 401 and "bearer token" in response.json()["error"]
+
+
+def _hmac(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def _signed(path: str, body: bytes) -> dict[str, str]:
+    """The headers that make ``body`` a trusted delivery to ``path``."""
+    now = str(int(time.time()))
+    return {
+        "/webhooks/pagerduty": {"X-PagerDuty-Signature": "v1=" + _hmac(PD_SECRET, body)},
+        "/incidents": {"X-Culprit-Request-Timestamp": now,
+                       "X-Culprit-Signature": "v1=" + _hmac(GENERIC_SECRET, f"v1:{now}:".encode() + body)},
+        "/webhooks/github": {"X-Hub-Signature-256": "sha256=" + _hmac(WEBHOOK_SECRET, body),
+                             "X-GitHub-Event": "push", "X-GitHub-Delivery": "deep-1"},
+        "/webhooks/gitlab": {"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "deep-1"},
+        "/changes": {"Authorization": "Bearer changes-token"},
+        "/reports": {"Authorization": "Bearer reports-token"},
+    }[path]
+
+
+JSON_ENDPOINTS = ["/webhooks/pagerduty", "/incidents", "/webhooks/github", "/webhooks/gitlab", "/changes", "/reports"]
+DEEP = 100_000  # levels: far past Python's recursion limit, and within the smallest body cap (256 KiB)
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * DEEP + b"]" * DEEP, b'{"event": ' + b'{"a":' * (DEEP // 4) + b"1" + b"}" * (DEEP // 4) + b"}", b"[" * DEEP],
+    ids=["arrays", "objects-in-an-object", "unclosed"],
+)
+def test_deeply_nested_json_is_refused_before_it_is_parsed(bot: Bot, path: str, body: bytes) -> None:
+    response = httpx.post(f"{bot.url}{path}", content=body, headers={"Content-Type": "application/json", **_signed(path, body)})
+    assert response.status_code == 400
+    assert "JSON nested too deep" in response.json()["error"]
