@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -31,7 +31,7 @@ from starlette.routing import Route
 from bot.app import runtime_of
 from bot.auto_investigations import Trigger, service_named, start_investigation
 from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
-from bot.incident_request import catalog_services, parse_time
+from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import utcnow
 from knowledge.errors import InputError
@@ -151,7 +151,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         try:
             refuse_deep_json(body)
             incoming = IncomingIncident.model_validate_json(body)
-            started_at = parse_time(incoming.started_at) if incoming.started_at else utcnow()
+            started_at = _started_at(incoming.started_at)
         except (ValidationError, NestedTooDeep, InputError) as error:
             return _error(400, str(error)[:500])
         channel = incoming.channel or settings.incident_post_channel
@@ -160,7 +160,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
-            started_at=min(started_at, utcnow()),
+            started_at=started_at,
             service=incoming.service if incoming.service in services else service_named(incoming.title, services),
             source="webhook",
         )
@@ -168,6 +168,22 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         return _started(started, trigger.incident_id)
 
     return incidents
+
+
+def _started_at(value: str | None) -> datetime:
+    """When the incident started (now when not given, never later than now); InputError naming the field
+    for a time culprit cannot investigate: not ISO 8601, before 1970 (nothing culprit knows is older, and
+    its change window would overflow), or past what UTC can hold."""
+    if not value:
+        return utcnow()
+    refusal = f"started_at {value!r} is not an ISO 8601 time since 1970, e.g. 2024-05-01T09:40:00Z"
+    try:
+        moment = parse_time(value)
+    except InputError:
+        raise InputError(refusal) from None
+    if moment < EARLIEST_INCIDENT:
+        raise InputError(refusal)
+    return min(moment, utcnow())
 
 
 def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:

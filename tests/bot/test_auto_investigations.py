@@ -162,3 +162,17 @@ def test_signed_generic_incidents_start_once_and_unsigned_or_stale_ones_never(st
     _answer_in(bot, INCIDENT_CHANNEL)
     assert _incident(bot, INCIDENT_CHANNEL).service == "search"
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]) == 1
+
+
+def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_field(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    for number, started_at in enumerate(["1969-07-20T20:17:00Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+                                         "9999-12-31T23:59:59-01:00", "yesterday"]):
+        payload = {"id": f"OLD-{number}", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": started_at}
+        refused = _incident_post(bot, payload)
+        assert refused.status_code == 400, started_at
+        assert "started_at" in refused.json()["error"], started_at
+    # Refused before anything was claimed: the same incident with a good time starts.
+    good = {"id": "OLD-0", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": "2024-05-01T09:40:00Z"}
+    assert _incident_post(bot, good).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
