@@ -23,13 +23,14 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
+from slack_sdk.errors import SlackClientError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.app import runtime_of
-from bot.auto_investigations import Trigger, service_named, start_investigation
+from bot.auto_investigations import RepliesFull, Trigger, service_named, start_investigation
 from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
@@ -81,9 +82,18 @@ def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
 
-def _started(started: bool, incident_id: str) -> JSONResponse:
-    return JSONResponse({"started": started, "incident": incident_id, **({} if started else {"duplicate": True})},
-                        status_code=202 if started else 200)
+async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
+    """202 when the investigation starts, 200 for a duplicate; 503 (queue full) or 502 (Slack refused the
+    first post) when it cannot, its claim given back so the sender's retry starts it."""
+    try:
+        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+    except RepliesFull:
+        return _error(503, "culprit is busy with other investigations; send it again in a minute")
+    except (SlackClientError, OSError) as error:
+        log.warning("investigation not started: Slack refused its first post", key=trigger.key, error=repr(error)[:200])
+        return _error(502, "Slack refused the investigation's first post; send it again")
+    body = {"started": started, "incident": trigger.incident_id, **({} if started else {"duplicate": True})}
+    return JSONResponse(body, status_code=202 if started else 200)
 
 
 def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
@@ -106,8 +116,7 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
             return JSONResponse({"started": False, "ignored": "not incident.triggered"})
-        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
-        return _started(started, trigger.incident_id)
+        return await _start(bolt_app, trigger)
 
     return pagerduty
 
@@ -164,8 +173,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
             service=incoming.service if incoming.service in services else service_named(incoming.title, services),
             source="webhook",
         )
-        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
-        return _started(started, trigger.incident_id)
+        return await _start(bolt_app, trigger)
 
     return incidents
 
