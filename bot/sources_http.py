@@ -4,8 +4,9 @@ Each request is checked before its body is trusted: the body is read up to its
 cap, then the GitHub HMAC (``X-Hub-Signature-256``), the GitLab token
 (``X-Gitlab-Token``) or the bearer token is checked, and only then is the JSON
 parsed. A webhook delivery is acted on once across replicas: its delivery id
-is claimed in the database (:mod:`knowledge.claims`), and a redelivery of one
-whose holder failed is taken over after a short lease. The pushed commits are
+is claimed in the database (:mod:`knowledge.claims`); one that could not be
+stored is given back at once, so its redelivery is acted on, and one whose
+holder died is taken over after a short lease. The pushed commits are
 stored at once (without line counts); the next poll completes them.
 """
 
@@ -27,7 +28,7 @@ from starlette.responses import JSONResponse
 
 from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
-from knowledge.claims import claim, finish
+from knowledge.claims import claim, finish, release
 from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
 from knowledge.sources.mirrors import tracked_mirrors
@@ -67,8 +68,13 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
     if delivery and not claim(DELIVERIES, key, url, lease=DELIVERY_LEASE):
         WEBHOOK_DELIVERIES.labels(source=source, outcome="duplicate").inc()
         return {"duplicate": True}
-    changes = parse()
-    new, present = store_webhook_changes(changes, url)
+    try:
+        changes = parse()
+        new, present = store_webhook_changes(changes, url)
+    except Exception:
+        if delivery:  # give the delivery back, so its redelivery is acted on, not dropped as a duplicate
+            release(DELIVERIES, key, url)
+        raise
     if delivery:
         finish(DELIVERIES, key, url)
     CHANGES_INGESTED.labels(way="webhook").inc(new)
