@@ -75,9 +75,10 @@ def unix_seconds(value: str | None) -> int | None:
 
 
 def bearer_matches(request: Request, token: str) -> bool:
-    """``Authorization: Bearer <token>``, compared in constant time."""
-    given = request.headers.get("authorization", "")
-    return given.startswith("Bearer ") and same_secret(token, given[7:])
+    """``Authorization: Bearer <token>``, the scheme in any case (RFC 7235: ``bearer`` is as good), the
+    token compared in constant time."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and same_secret(token, given)
 
 
 def slack_refusal(request: Request, body: bytes, signing_secret: str) -> str | None:

@@ -144,6 +144,9 @@ def test_metrics_can_require_a_bearer_token(store: str, start_bot: StartBot) -> 
     assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     allowed = httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer m3trics"})
     assert allowed.status_code == 200 and "culprit_http_request_seconds" in allowed.text
+    for scheme in ("bearer", "BEARER"):  # the scheme is case-insensitive (RFC 7235); the token is not
+        assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": f"{scheme} m3trics"}).status_code == 200
+    assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer M3TRICS"}).status_code == 401
     assert httpx.get(f"{bot.url}/healthz").status_code == 200  # the load balancer's check needs no token
 
 
