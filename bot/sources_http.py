@@ -1,13 +1,13 @@
 """``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes``: changes as they land.
 
-Each request is checked before its body is trusted: the body is read up to its
-cap, then the GitHub HMAC (``X-Hub-Signature-256``), the GitLab token
-(``X-Gitlab-Token``) or the bearer token is checked, and only then is the JSON
-parsed. A webhook delivery is acted on once across replicas: its delivery id
-is claimed in the database (:mod:`knowledge.claims`); one that could not be
-stored is given back at once, so its redelivery is acted on, and one whose
-holder died is taken over after a short lease. The pushed commits are
-stored at once (without line counts); the next poll completes them.
+Each request is checked before its body is trusted: the GitLab token
+(``X-Gitlab-Token``) or the bearer token before the body is read at all; the
+GitHub HMAC (``X-Hub-Signature-256``) once the body is read up to its cap. Only
+then is the JSON parsed. A webhook delivery is acted on once across replicas:
+its delivery id is claimed in the database (:mod:`knowledge.claims`); one that
+could not be stored is given back at once, so its redelivery is acted on, and
+one whose holder died is taken over after a short lease. The pushed commits
+are stored at once (without line counts); the next poll completes them.
 """
 
 from __future__ import annotations
@@ -102,19 +102,24 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
 
 
 async def _trusted_body(
-    request: Request, secret: SecretStr | None, variable: str, authorised: Callable[[bytes, str], bool], limit: int
-) -> bytes | JSONResponse:
-    """The body once it fits its cap and ``authorised(body, secret)``, or the error to answer:
-    503 while ``variable`` is unset, 413 over the cap, 401 when the check fails."""
+    request: Request, secret: SecretStr | None, variable: str, limit: int, *,
+    holds_token: Callable[[str], bool] | None = None, signs_body: Callable[[bytes, str], bool] | None = None,
+) -> bytes | JSONResponse:  # fmt: skip
+    """The body once the sender is trusted, or the error to answer: 503 while ``variable`` is unset,
+    401 when ``holds_token(secret)`` fails (a token in the headers: checked before the body is read, so
+    a guessed token costs no upload), 413 over the cap, 401 when ``signs_body(body, secret)`` fails."""
     expected = secret.get_secret_value() if secret else ""
     if not expected:
         return _error(503, f"{request.url.path} is off: set {variable} on the bot")
+    refused = _error(401, f"missing or wrong credentials: {request.url.path} needs {variable}")
+    if holds_token is not None and not holds_token(expected):
+        return refused
     try:
         body = await read_body(request, limit)
     except BodyTooLarge:
         return _error(413, f"body over {limit} bytes: send smaller batches")
-    if not authorised(body, expected):
-        return _error(401, f"missing or wrong credentials: {request.url.path} needs {variable}")
+    if signs_body is not None and not signs_body(body, expected):
+        return refused
     return body
 
 
@@ -125,7 +130,7 @@ def github_endpoint(settings: Settings) -> Handler:
         signature = request.headers.get("x-hub-signature-256", "")
         body = await _trusted_body(
             request, settings.github_webhook_secret, "CULPRIT_GITHUB_WEBHOOK_SECRET (X-Hub-Signature-256)",
-            lambda raw, secret: github_signed(raw, signature, secret), MAX_WEBHOOK_BYTES,
+            MAX_WEBHOOK_BYTES, signs_body=lambda raw, secret: github_signed(raw, signature, secret),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
@@ -145,7 +150,7 @@ def gitlab_endpoint(settings: Settings) -> Handler:
         given = request.headers.get("x-gitlab-token", "")
         body = await _trusted_body(
             request, settings.gitlab_webhook_token, "CULPRIT_GITLAB_WEBHOOK_TOKEN (X-Gitlab-Token)",
-            lambda _raw, token: same_secret(token, given), MAX_WEBHOOK_BYTES,
+            MAX_WEBHOOK_BYTES, holds_token=lambda token: same_secret(token, given),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
@@ -164,7 +169,7 @@ def changes_endpoint(settings: Settings) -> Handler:
         """200 with counts, 207 when some events were refused (each with its index, id and reason), 400 when all were."""
         body = await _trusted_body(
             request, settings.changes_token, "CULPRIT_CHANGES_TOKEN (Authorization: Bearer <token>)",
-            lambda _raw, token: bearer_matches(request, token), MAX_CHANGES_BYTES,
+            MAX_CHANGES_BYTES, holds_token=lambda token: bearer_matches(request, token),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body

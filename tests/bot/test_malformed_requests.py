@@ -1,4 +1,5 @@
-"""Requests no honest sender makes: malformed signature headers, JSON nested without end, over real HTTP.
+"""Requests no honest sender makes: malformed signature headers, JSON nested without end, large bodies
+with a guessed token, over real HTTP.
 
 An attacker (or a misconfigured proxy) controls every header byte: a timestamp
 that is not a number, a signature with bytes outside ASCII. Each is a forgery
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.raw_http import send_chunked
 from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET
 
 PD_SECRET = "pd-webhook-secret"
@@ -106,3 +108,13 @@ def test_deeply_nested_json_is_refused_before_it_is_parsed(bot: Bot, path: str, 
     response = httpx.post(f"{bot.url}{path}", content=body, headers={"Content-Type": "application/json", **_signed(path, body)})
     assert response.status_code == 400
     assert "JSON nested too deep" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("path", "credentials"), [("/changes", {"Authorization": "Bearer guessed"}),
+                                                    ("/webhooks/gitlab", {"X-Gitlab-Token": "guessed"}),
+                                                    ("/reports", {"Authorization": "Bearer guessed"})])
+def test_a_wrong_token_is_refused_before_the_body_is_read(bot: Bot, path: str, credentials: dict[str, str]) -> None:
+    # 64 MiB offered against a 5 MiB cap: reading the body first would answer 413, not 401.
+    status, sent = send_chunked(f"{bot.url}{path}", {"Content-Type": "application/json", **credentials}, 64 * 1024 * 1024)
+    assert status == 401
+    assert sent < 32 * 1024 * 1024
