@@ -7,7 +7,8 @@ and sending again the answers Slack refused (``bot.outbox``).
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (:mod:`knowledge.claims`: one claim per ISO week and
 channel, one per ``Alert`` episode), so a digest or an alert is posted once
-however many replicas fire; an alert Slack refuses is given back for the next run. Posting goes through ``post(channel, text, blocks, chart_png)``, which
+however many replicas fire; an alert Slack refuses is given back for the next
+run. Posting goes through ``post(channel, text, blocks, chart_png)``, which
 the Slack layer provides.
 
 A scheduler killed between claiming a digest and posting it must not lose the
