@@ -29,7 +29,7 @@ from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
-from knowledge.claims import claim
+from knowledge.claims import claim, release
 from knowledge.db import session_scope
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
@@ -105,17 +105,32 @@ def rerun_block(incident_id: str) -> dict[str, Any]:
     }
 
 
+class RepliesFull(Exception):
+    """Every place in the reply queue was taken: the investigation did not start (the channel was told)."""
+
+
 def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger) -> bool:
-    """Claim the trigger and, if this is its first delivery, answer it in its channel; False for a duplicate."""
+    """Claim the trigger and, if this is its first delivery, answer it in its channel; False for a duplicate.
+
+    When it cannot start (:class:`RepliesFull`, or Slack refused the first
+    post) the claim is given back before the error is raised, so the sender's
+    retry starts it instead of being dropped as a duplicate.
+    """
     if not claim(AUTO_INVESTIGATIONS, trigger.key, runtime.database_url):
         INVESTIGATIONS_TRIGGERED.labels(outcome="duplicate").inc()
         log.info("investigation already started", key=trigger.key)
         return False
-    INVESTIGATIONS_TRIGGERED.labels(outcome="started").inc()
     query = IncidentQuery(text=trigger.text, title=trigger.title, started_at=trigger.started_at,
                           service=trigger.service, incident_id=trigger.incident_id)
-    _answer(runtime, client, trigger.channel, query, replace_ts=None,
-            placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …")
+    try:
+        if not _answer(runtime, client, trigger.channel, query, replace_ts=None,
+                       placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …"):
+            raise RepliesFull(runtime.replies.busy_text())
+    except Exception:
+        release(AUTO_INVESTIGATIONS, trigger.key, runtime.database_url)
+        INVESTIGATIONS_TRIGGERED.labels(outcome="not_started").inc()
+        raise
+    INVESTIGATIONS_TRIGGERED.labels(outcome="started").inc()
     return True
 
 
@@ -169,11 +184,13 @@ def channel_messages(client: WebClient, channel: str) -> list[str]:
 
 def _answer(
     runtime: BotRuntime, client: WebClient, channel: str, query: IncidentQuery, *, replace_ts: str | None, placeholder: str | None
-) -> None:
+) -> bool:
+    """Queue the investigation's answer (after posting ``placeholder``, if any); False when the queue is
+    full and the channel was told so instead."""
     position = runtime.replies.reserve()
     if position is None:
         client.chat_postMessage(channel=channel, text=runtime.replies.busy_text())
-        return
+        return False
     try:
         if placeholder is not None:
             replace_ts = str(client.chat_postMessage(channel=channel, text=placeholder + runtime.replies.queued_text(position))["ts"])
@@ -190,3 +207,4 @@ def _answer(
             log.info("investigation posted", rerun=placeholder is None)
 
     runtime.replies.start(deliver)
+    return True

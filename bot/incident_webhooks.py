@@ -15,24 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
+from slack_sdk.errors import SlackClientError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.app import runtime_of
-from bot.auto_investigations import Trigger, service_named, start_investigation
-from bot.http_checks import BodyTooLarge, read_body
-from bot.incident_request import catalog_services, parse_time
+from bot.auto_investigations import RepliesFull, Trigger, service_named, start_investigation
+from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
+from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import utcnow
 from knowledge.errors import InputError
@@ -66,24 +66,34 @@ def pagerduty_signed(body: bytes, header: str, secret: str) -> bool:
     """Any ``v1=`` signature in the header matches the body (PagerDuty sends several while rotating secrets)."""
     expected = _hmac_hex(secret, body)
     given = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
-    return any(hmac.compare_digest(expected, signature) for signature in given)
+    return any(same_secret(expected, signature) for signature in given)
 
 
 def culprit_signed(body: bytes, timestamp: str, header: str, secret: str, now: float | None = None) -> bool:
     """``v1=HMAC(secret, "v1:<timestamp>:<body>")`` made less than five minutes ago."""
-    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > SIGNATURE_AGE_S:
+    seconds = unix_seconds(timestamp)
+    if seconds is None or abs((now or time.time()) - seconds) > SIGNATURE_AGE_S:
         return False
     expected = "v1=" + _hmac_hex(secret, b"v1:" + timestamp.encode() + b":" + body)
-    return hmac.compare_digest(expected, header)
+    return same_secret(expected, header)
 
 
 def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
 
-def _started(started: bool, incident_id: str) -> JSONResponse:
-    return JSONResponse({"started": started, "incident": incident_id, **({} if started else {"duplicate": True})},
-                        status_code=202 if started else 200)
+async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
+    """202 when the investigation starts, 200 for a duplicate; 503 (queue full) or 502 (Slack refused the
+    first post) when it cannot, its claim given back so the sender's retry starts it."""
+    try:
+        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+    except RepliesFull:
+        return _error(503, "culprit is busy with other investigations; send it again in a minute")
+    except (SlackClientError, OSError) as error:
+        log.warning("investigation not started: Slack refused its first post", key=trigger.key, error=repr(error)[:200])
+        return _error(502, "Slack refused the investigation's first post; send it again")
+    body = {"started": started, "incident": trigger.incident_id, **({} if started else {"duplicate": True})}
+    return JSONResponse(body, status_code=202 if started else 200)
 
 
 def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
@@ -100,13 +110,13 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
             log.warning("unsigned pagerduty delivery refused")
             return _error(401, "invalid signature")
         try:
-            trigger = _pagerduty_trigger(json.loads(body), settings)
+            # The trigger names a catalog service, read from the database: in a worker thread.
+            trigger = await run_in_threadpool(_pagerduty_trigger, json_body(body), settings)
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
             return JSONResponse({"started": False, "ignored": "not incident.triggered"})
-        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
-        return _started(started, trigger.incident_id)
+        return await _start(bolt_app, trigger)
 
     return pagerduty
 
@@ -148,9 +158,10 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
             log.warning("unsigned or stale incident delivery refused")
             return _error(401, "invalid or expired signature (sign v1:<timestamp>:<body>, within five minutes)")
         try:
+            refuse_deep_json(body)
             incoming = IncomingIncident.model_validate_json(body)
-            started_at = parse_time(incoming.started_at) if incoming.started_at else utcnow()
-        except (ValidationError, InputError) as error:
+            started_at = _started_at(incoming.started_at)
+        except (ValidationError, NestedTooDeep, InputError) as error:
             return _error(400, str(error)[:500])
         channel = incoming.channel or settings.incident_post_channel
         if not channel:
@@ -158,14 +169,29 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
-            started_at=min(started_at, utcnow()),
+            started_at=started_at,
             service=incoming.service if incoming.service in services else service_named(incoming.title, services),
             source="webhook",
         )
-        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
-        return _started(started, trigger.incident_id)
+        return await _start(bolt_app, trigger)
 
     return incidents
+
+
+def _started_at(value: str | None) -> datetime:
+    """When the incident started (now when not given, never later than now); InputError naming the field
+    for a time culprit cannot investigate: not ISO 8601, before 1970 (nothing culprit knows is older, and
+    its change window would overflow), or past what UTC can hold."""
+    if not value:
+        return utcnow()
+    refusal = f"started_at {value!r} is not an ISO 8601 time since 1970, e.g. 2024-05-01T09:40:00Z"
+    try:
+        moment = parse_time(value)
+    except InputError:
+        raise InputError(refusal) from None
+    if moment < EARLIEST_INCIDENT:
+        raise InputError(refusal)
+    return min(moment, utcnow())
 
 
 def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:

@@ -7,7 +7,8 @@ and sending again the answers Slack refused (``bot.outbox``).
 Every replica runs the same scheduler. Jobs that post claim their right to in
 the database first (:mod:`knowledge.claims`: one claim per ISO week and
 channel, one per ``Alert`` episode), so a digest or an alert is posted once
-however many replicas fire. Posting goes through ``post(channel, text, blocks, chart_png)``, which
+however many replicas fire; an alert Slack refuses is given back for the next
+run. Posting goes through ``post(channel, text, blocks, chart_png)``, which
 the Slack layer provides.
 
 A scheduler killed between claiming a digest and posting it must not lose the
@@ -42,7 +43,7 @@ from knowledge.outbox import forget_old_unsent
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest, iso_week
 from tools.reports.intake import purge_expired_reports
-from tools.reports.spikes import alert_text, check_spikes, claim_alert, unposted_alerts
+from tools.reports.spikes import alert_text, check_spikes, claim_alert, release_alert, unposted_alerts
 from tools.reports.worker import classify_pending_reports
 
 if TYPE_CHECKING:
@@ -117,7 +118,11 @@ def post_new_alerts(post: Post, settings: Settings) -> int:
     posted = 0
     for alert in unposted_alerts(url):
         if claim_alert(alert.id, url):
-            post(channel, alert_text(alert), [], None)
+            try:
+                post(channel, alert_text(alert), [], None)
+            except Exception:  # Slack refused it: give the alert back for the next run instead of losing it
+                release_alert(alert.id, url)
+                raise
             ALERTS_POSTED.labels(kind=alert.kind).inc()
             posted += 1
     return posted

@@ -12,7 +12,6 @@ the database, not of the model.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body
+from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body
 from bot.report_intake import take_in
 from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
@@ -108,10 +107,7 @@ def _store(reports: list[IncomingReport], settings: Settings) -> IntakeResult:
 
 def _parse(body: bytes) -> ParsedBatch:
     """The batch's reports, each valid one kept and each bad one listed; ValueError when the body is no batch."""
-    try:
-        payload: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"body is not JSON ({error})") from error
+    payload: Any = json_body(body)
     if isinstance(payload, dict):
         payload = payload.get("reports")
     if not isinstance(payload, list):

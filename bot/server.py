@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from sqlalchemy import text
+from anyio import CapacityLimiter, to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -28,7 +30,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app import finish_acked_replies
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body, signed_by_slack
+from bot.http_checks import BodyTooLarge, bearer_matches, read_body, slack_refusal
 from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
 from bot.report_intake import finish_intake
@@ -40,9 +42,15 @@ from knowledge.db import get_engine
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
 
+log = structlog.get_logger(__name__)
+
 # Slack's own payloads stay far below this (a message is at most 40,000 characters and 50 blocks).
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 UNKNOWN_PATH = "other"
+# Worker threads each of /healthz and /metrics may hold. Both wait on the database, and a hung one
+# holds every thread they take: capped, they queue without a thread instead of starving the shared
+# pool that /slack/events and the webhooks run in.
+PROBE_THREADS = 4
 
 
 class RequestTiming:
@@ -88,13 +96,16 @@ def create_server(
 
     ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
     signature before Bolt parses anything; ``/metrics`` asks for
-    ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set. With a
+    ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set. ``/healthz``
+    and ``/metrics`` read the database in at most ``PROBE_THREADS`` worker
+    threads each, so a hung database stalls them and nothing else. With a
     ``socket_mode`` handler there is no ``/slack/events``: the handler connects
     when the server starts and disconnects first when it stops.
     """
 
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    health_threads, metrics_threads = CapacityLimiter(PROBE_THREADS), CapacityLimiter(PROBE_THREADS)
 
     def dispatch(request: Request, body: bytes) -> Response:
         # BoltRequest parses the body as it is built: here, in the thread pool, and only once it is signed.
@@ -105,15 +116,20 @@ def create_server(
             body = await read_body(request, MAX_SLACK_BODY_BYTES)
         except BodyTooLarge:
             return JSONResponse({"error": f"body over {MAX_SLACK_BODY_BYTES} bytes"}, status_code=413)
-        if not signed_by_slack(request, body, signing_secret):
-            return JSONResponse({"error": "invalid request"}, status_code=401)
+        if refusal := slack_refusal(request, body, signing_secret):
+            return JSONResponse({"error": refusal}, status_code=401)
         return await run_in_threadpool(dispatch, request, body)
 
     async def healthz(_: Request) -> Response:
+        """``ok`` or ``failed`` per component: the error itself (host, port, user, database name) goes to
+        the log only, since anyone who can reach the load balancer's check can read the answer."""
         try:
-            await run_in_threadpool(_ping_database, settings.resolved_database_url)
+            await to_thread.run_sync(_ping_database, settings.resolved_database_url, limiter=health_threads)
         except Exception as error:  # the load balancer only needs to know it is not ready
-            return JSONResponse({"status": "degraded", "database": str(error)[:200]}, status_code=503)
+            log.warning("health check: the database did not answer", error=str(error)[:300])
+            return JSONResponse(
+                {"status": "degraded", "database": "failed", "reason": "the database did not answer"}, status_code=503
+            )
         return JSONResponse({"status": "ok", "database": "ok"})
 
     async def metrics(request: Request) -> Response:
@@ -123,7 +139,8 @@ def create_server(
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # Collecting reads the sources' lag from the database: off the event loop.
+        return Response(await to_thread.run_sync(generate_latest, limiter=metrics_threads), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
         *([] if socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]),

@@ -1,19 +1,19 @@
 """``POST /webhooks/github``, ``POST /webhooks/gitlab`` and ``POST /changes``: changes as they land.
 
-Each request is checked before its body is trusted: the body is read up to its
-cap, then the GitHub HMAC (``X-Hub-Signature-256``), the GitLab token
-(``X-Gitlab-Token``) or the bearer token is checked, and only then is the JSON
-parsed. A webhook delivery is acted on once across replicas: its delivery id
-is claimed in the database (:mod:`knowledge.claims`), and a redelivery of one
-whose holder failed is taken over after a short lease. The pushed commits are
-stored at once (without line counts); the next poll completes them.
+Each request is checked before its body is trusted: the GitLab token
+(``X-Gitlab-Token``) or the bearer token before the body is read at all; the
+GitHub HMAC (``X-Hub-Signature-256``) once the body is read up to its cap. Only
+then is the JSON parsed. A webhook delivery is acted on once across replicas:
+its delivery id is claimed in the database (:mod:`knowledge.claims`); one that
+could not be stored is given back at once, so its redelivery is acted on, and
+one whose holder died is taken over after a short lease. The pushed commits
+are stored at once (without line counts); the next poll completes them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
@@ -26,9 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.http_checks import BodyTooLarge, bearer_matches, read_body
+from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
-from knowledge.claims import claim, finish
+from knowledge.claims import claim, finish, release
 from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
 from knowledge.sources.mirrors import tracked_mirrors
@@ -52,15 +52,11 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def github_signed(body: bytes, header: str, secret: str) -> bool:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
+    return same_secret("sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(), header)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"body is not JSON ({error})") from None
+    payload = json_body(body)
     if not isinstance(payload, dict):
         raise ValueError("expected a JSON object")
     return payload
@@ -72,8 +68,13 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
     if delivery and not claim(DELIVERIES, key, url, lease=DELIVERY_LEASE):
         WEBHOOK_DELIVERIES.labels(source=source, outcome="duplicate").inc()
         return {"duplicate": True}
-    changes = parse()
-    new, present = store_webhook_changes(changes, url)
+    try:
+        changes = parse()
+        new, present = store_webhook_changes(changes, url)
+    except Exception:
+        if delivery:  # give the delivery back, so its redelivery is acted on, not dropped as a duplicate
+            release(DELIVERIES, key, url)
+        raise
     if delivery:
         finish(DELIVERIES, key, url)
     CHANGES_INGESTED.labels(way="webhook").inc(new)
@@ -101,19 +102,24 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
 
 
 async def _trusted_body(
-    request: Request, secret: SecretStr | None, variable: str, authorised: Callable[[bytes, str], bool], limit: int
-) -> bytes | JSONResponse:
-    """The body once it fits its cap and ``authorised(body, secret)``, or the error to answer:
-    503 while ``variable`` is unset, 413 over the cap, 401 when the check fails."""
+    request: Request, secret: SecretStr | None, variable: str, limit: int, *,
+    holds_token: Callable[[str], bool] | None = None, signs_body: Callable[[bytes, str], bool] | None = None,
+) -> bytes | JSONResponse:  # fmt: skip
+    """The body once the sender is trusted, or the error to answer: 503 while ``variable`` is unset,
+    401 when ``holds_token(secret)`` fails (a token in the headers: checked before the body is read, so
+    a guessed token costs no upload), 413 over the cap, 401 when ``signs_body(body, secret)`` fails."""
     expected = secret.get_secret_value() if secret else ""
     if not expected:
         return _error(503, f"{request.url.path} is off: set {variable} on the bot")
+    refused = _error(401, f"missing or wrong credentials: {request.url.path} needs {variable}")
+    if holds_token is not None and not holds_token(expected):
+        return refused
     try:
         body = await read_body(request, limit)
     except BodyTooLarge:
         return _error(413, f"body over {limit} bytes: send smaller batches")
-    if not authorised(body, expected):
-        return _error(401, f"missing or wrong credentials: {request.url.path} needs {variable}")
+    if signs_body is not None and not signs_body(body, expected):
+        return refused
     return body
 
 
@@ -124,7 +130,7 @@ def github_endpoint(settings: Settings) -> Handler:
         signature = request.headers.get("x-hub-signature-256", "")
         body = await _trusted_body(
             request, settings.github_webhook_secret, "CULPRIT_GITHUB_WEBHOOK_SECRET (X-Hub-Signature-256)",
-            lambda raw, secret: github_signed(raw, signature, secret), MAX_WEBHOOK_BYTES,
+            MAX_WEBHOOK_BYTES, signs_body=lambda raw, secret: github_signed(raw, signature, secret),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
@@ -141,10 +147,10 @@ def gitlab_endpoint(settings: Settings) -> Handler:
     """Push and merge request hooks whose X-Gitlab-Token is CULPRIT_GITLAB_WEBHOOK_TOKEN."""
 
     async def gitlab_webhook(request: Request) -> JSONResponse:
-        given = request.headers.get("x-gitlab-token", "").encode("utf-8", "replace")
+        given = request.headers.get("x-gitlab-token", "")
         body = await _trusted_body(
             request, settings.gitlab_webhook_token, "CULPRIT_GITLAB_WEBHOOK_TOKEN (X-Gitlab-Token)",
-            lambda _raw, token: hmac.compare_digest(given, token.encode()), MAX_WEBHOOK_BYTES,
+            MAX_WEBHOOK_BYTES, holds_token=lambda token: same_secret(token, given),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
@@ -163,13 +169,13 @@ def changes_endpoint(settings: Settings) -> Handler:
         """200 with counts, 207 when some events were refused (each with its index, id and reason), 400 when all were."""
         body = await _trusted_body(
             request, settings.changes_token, "CULPRIT_CHANGES_TOKEN (Authorization: Bearer <token>)",
-            lambda _raw, token: bearer_matches(request, token), MAX_CHANGES_BYTES,
+            MAX_CHANGES_BYTES, holds_token=lambda token: bearer_matches(request, token),
         )  # fmt: skip
         if isinstance(body, JSONResponse):
             return body
         try:
-            items = events_in(json.loads(body))
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
+            items = events_in(json_body(body))
+        except ValueError as error:
             return _error(400, str(error))
         if len(items) > MAX_EVENTS:
             return _error(413, f"{len(items)} events in one request; send at most {MAX_EVENTS}")

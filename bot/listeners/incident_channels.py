@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.auto_investigations import RERUN_ACTION, Rerun, channel_trigger, rerun, start_investigation
+from bot.auto_investigations import RERUN_ACTION, RepliesFull, Rerun, channel_trigger, rerun, start_investigation
 from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 
@@ -33,7 +33,10 @@ def _investigate_channel(runtime: BotRuntime, client: WebClient, channel: str, s
     except SlackApiError as error:
         log.warning("cannot open the new incident channel", channel=channel, error=error.response.get("error"))
         return
-    start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
+    try:
+        start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
+    except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
+        log.warning("could not start the channel's investigation", channel=channel, error=repr(error)[:200])
 
 
 def handle_channel_created(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:

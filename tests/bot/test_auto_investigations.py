@@ -16,6 +16,7 @@ from datetime import timedelta
 import httpx
 
 from bot.incident_webhooks import MAX_BODY_BYTES
+from bot.reply_queue import ReplyQueue
 from bot.runtime import RERUNS_PER_MINUTE
 from knowledge.db import session_scope, utcnow
 from knowledge.incidents import Incident
@@ -226,3 +227,51 @@ def test_signed_generic_incidents_start_once_and_unsigned_or_stale_ones_never(st
     _answer_in(bot, INCIDENT_CHANNEL)
     assert _incident(bot, INCIDENT_CHANNEL).service == "search"
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]) == 1
+
+
+def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_field(store: str, start_bot: StartBot) -> None:
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    for number, started_at in enumerate(["1969-07-20T20:17:00Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+                                         "9999-12-31T23:59:59-01:00", "yesterday"]):
+        payload = {"id": f"OLD-{number}", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": started_at}
+        refused = _incident_post(bot, payload)
+        assert refused.status_code == 400, started_at
+        assert "started_at" in refused.json()["error"], started_at
+    # Refused before anything was claimed: the same incident with a good time starts.
+    good = {"id": "OLD-0", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": "2024-05-01T09:40:00Z"}
+    assert _incident_post(bot, good).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+
+
+def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(store: str, start_bot: StartBot) -> None:
+    queue = ReplyQueue(capacity=0)
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET}, replies=queue)
+    payload = {"id": "GRAFANA-88", "title": "search ranking returns stale items", "channel": INCIDENT_CHANNEL}
+
+    busy = _incident_post(bot, payload)  # every place in the reply queue is taken
+    assert busy.status_code == 503 and "send it again" in busy.json()["error"]
+    queue.capacity = 10
+    bot.slack.not_in_channels.add(INCIDENT_CHANNEL)
+    refused = _incident_post(bot, payload)  # the retry is not a duplicate: Slack now refuses the first post
+    assert refused.status_code == 502 and "send it again" in refused.json()["error"]
+    bot.slack.not_in_channels.discard(INCIDENT_CHANNEL)
+
+    started = _incident_post(bot, payload)  # and the next retry starts it, once
+    assert started.status_code == 202 and started.json()["started"] is True
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident_post(bot, payload).json()["duplicate"] is True
+
+
+def test_a_new_incident_channel_the_queue_could_not_take_is_investigated_when_culprit_joins(store: str, start_bot: StartBot) -> None:
+    queue = ReplyQueue(capacity=0)
+    bot = start_bot(store, replies=queue)
+    not_started = bot.metric(TRIGGERED, outcome="not_started")
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+    busy = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == NEW_CHANNEL)[0]
+    assert busy.args["text"] == queue.busy_text()
+    bot.wait_for_metric(TRIGGERED, not_started + 1, outcome="not_started")
+
+    queue.capacity = 10
+    bot.send.event({"type": "member_joined_channel", "user": BOT_USER_ID, "channel": NEW_CHANNEL, "channel_type": "C"})
+    _answer_in(bot, NEW_CHANNEL)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
 from bot.jobs import poll_tracked_repositories
@@ -165,3 +165,20 @@ def test_a_merged_pull_request_is_stored_and_the_poll_replaces_its_merge_by_the_
     stored = _changes(database_url)
     assert merge not in stored and set(brought) <= set(stored)
     assert all(stored[sha].landed_via_merge and not stored[sha].partial for sha in brought)
+
+
+def test_a_delivery_whose_store_failed_is_stored_when_redelivered(store: str, start_bot: StartBot, tmp_path: Path) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/pay.py", "pay: retry declined cards")
+    bot = _bot(start_bot, store, upstream)
+    # The changes table goes missing under the bot: storing fails after the delivery was claimed.
+    with session_scope(store) as session:
+        session.execute(text("ALTER TABLE changes RENAME TO changes_away"))
+    failed = send_github(bot.url, upstream.github_push([sha]), delivery="d-9")
+    assert failed.status_code == 503 and "redeliver" in failed.json()["error"]
+    with session_scope(store) as session:
+        session.execute(text("ALTER TABLE changes_away RENAME TO changes"))
+
+    redelivered = send_github(bot.url, upstream.github_push([sha]), delivery="d-9")
+    assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
+    assert sha in _changes(store)

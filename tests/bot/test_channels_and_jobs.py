@@ -6,14 +6,18 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 import yaml
 from sqlalchemy import select
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
+from bot.jobs import post_new_alerts
 from bot.replies import channel_poster
-from knowledge.db import session_scope
-from knowledge.reports import BugReport
+from knowledge.config import get_settings
+from knowledge.db import session_scope, utcnow
+from knowledge.reports import Alert, BugReport
 from tests.bot.conftest import StartBot
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
 
@@ -110,3 +114,20 @@ def test_the_manifest_matches_what_the_server_listens_to() -> None:
     assert settings["interactivity"]["is_enabled"] is True
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "app_mentions:read", "channels:history", "channels:read", "channels:join", "files:write"} <= scopes
+
+
+def test_a_spike_alert_slack_refused_is_posted_by_the_next_run(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CULPRIT_ALERTS_CHANNEL", "CALERTS")
+    get_settings.cache_clear()
+    today = utcnow().date()
+    with session_scope(database_url) as session:
+        session.add(Alert(kind="spike", key="login", started_on=today, last_seen_on=today,
+                          details={"count": 30, "baseline": 8.0, "examples": ["cannot sign in"]}))
+    with FakeSlackServer(FakeSlack(not_in_channels={"CALERTS"})) as slack:
+        post = channel_poster(WebClient(token="xoxb-test", base_url=slack.base_url + "api/"), alerts_channel="CALERTS")
+        with pytest.raises(SlackApiError):
+            post_new_alerts(post, get_settings())  # Slack refuses: culprit is not in the alerts channel yet
+        slack.not_in_channels.discard("CALERTS")
+        assert post_new_alerts(post, get_settings()) == 1
+        assert "Spike in *login*" in slack.calls_to("chat.postMessage")[-1].args["text"]
+        assert post_new_alerts(post, get_settings()) == 0  # posted once

@@ -78,11 +78,12 @@ def test_health_and_metrics(store: str, start_bot: StartBot) -> None:
     assert 'culprit_rca_stage_seconds_count{stage="rank"}' in metrics
 
 
-def test_health_says_when_the_database_is_gone(data_dir, start_bot: StartBot) -> None:
-    bot = start_bot("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+def test_health_says_when_the_database_is_gone_and_nothing_about_where_it_is(data_dir, start_bot: StartBot) -> None:
+    bot = start_bot("postgresql+psycopg://culprit_owner:hunter2@127.0.0.1:1/incidents_prod?connect_timeout=1")
     health = httpx.get(f"{bot.url}/healthz", timeout=10)
     assert health.status_code == 503
-    assert health.json()["status"] == "degraded"
+    # Anyone who can reach the load balancer's check learns that the database failed, not its user, host or name.
+    assert health.json() == {"status": "degraded", "database": "failed", "reason": "the database did not answer"}
 
 
 def test_a_stuck_database_does_not_hold_the_ack(store: str, start_bot: StartBot, monkeypatch) -> None:
@@ -143,6 +144,9 @@ def test_metrics_can_require_a_bearer_token(store: str, start_bot: StartBot) -> 
     assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     allowed = httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer m3trics"})
     assert allowed.status_code == 200 and "culprit_http_request_seconds" in allowed.text
+    for scheme in ("bearer", "BEARER"):  # the scheme is case-insensitive (RFC 7235); the token is not
+        assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": f"{scheme} m3trics"}).status_code == 200
+    assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer M3TRICS"}).status_code == 401
     assert httpx.get(f"{bot.url}/healthz").status_code == 200  # the load balancer's check needs no token
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from knowledge.claims import Claim, claim
+from knowledge.claims import Claim, claim, release
 from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, CategoryDaily
 from tools.reports.classifiers import OTHER
@@ -192,6 +192,11 @@ def unposted_alerts(url: str) -> list[Alert]:
 def claim_alert(alert_id: int, url: str) -> bool:
     """Claim the right to post an alert; True for exactly one caller, so replicas never post it twice."""
     return claim(ALERT_POSTS, str(alert_id), url)
+
+
+def release_alert(alert_id: int, url: str) -> None:
+    """Give back the claim on an alert that could not be posted, so the next run posts it."""
+    release(ALERT_POSTS, str(alert_id), url)
 
 
 def alert_text(alert: Alert) -> str:

@@ -1,0 +1,120 @@
+"""Requests no honest sender makes: malformed signature headers, JSON nested without end, large bodies
+with a guessed token, over real HTTP.
+
+An attacker (or a misconfigured proxy) controls every header byte: a timestamp
+that is not a number, a signature with bytes outside ASCII. Each is a forgery
+like any other, refused with 401 and its reason, never a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.raw_http import send_chunked
+from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET
+
+PD_SECRET = "pd-webhook-secret"
+GENERIC_SECRET = "incidents-secret"
+SECRETS = {
+    "CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
+    "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL,
+    "CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET,
+    "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    "CULPRIT_GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
+    "CULPRIT_CHANGES_TOKEN": "changes-token",
+    "CULPRIT_REPORTS_TOKEN": "reports-token",
+    "CULPRIT_METRICS_TOKEN": "metrics-token",
+}
+NOW = b"<now>"  # replaced by the current unix time when sent, so only the malformed header is wrong
+NOT_ASCII = b"v1=\xff\xfe\xb2"  # latin-1 bytes: a str of them makes hmac.compare_digest raise TypeError
+SUPERSCRIPT_TWO = b"\xb2"  # '²'.isdigit() is True, yet int('²') raises ValueError
+
+# (path, the headers that carry the malformed credential, what the refusal names)
+MALFORMED = [
+    ("/slack/events", {"X-Slack-Request-Timestamp": b"yesterday", "X-Slack-Signature": b"v0=00"}, "X-Slack-Request-Timestamp"),
+    ("/slack/events", {"X-Slack-Request-Timestamp": SUPERSCRIPT_TWO, "X-Slack-Signature": b"v0=00"}, "X-Slack-Request-Timestamp"),
+    ("/slack/events", {"X-Slack-Request-Timestamp": b"9" * 5000, "X-Slack-Signature": b"v0=00"}, "X-Slack-Request-Timestamp"),
+    ("/slack/events", {"X-Slack-Signature": b"v0=00"}, "X-Slack-Request-Timestamp"),
+    ("/slack/events", {"X-Slack-Request-Timestamp": NOW, "X-Slack-Signature": NOT_ASCII}, "X-Slack-Signature"),
+    ("/slack/events", {"X-Slack-Request-Timestamp": NOW}, "X-Slack-Signature"),
+    ("/webhooks/pagerduty", {"X-PagerDuty-Signature": NOT_ASCII}, "signature"),
+    ("/incidents", {"X-Culprit-Request-Timestamp": SUPERSCRIPT_TWO, "X-Culprit-Signature": b"v1=00"}, "signature"),
+    ("/incidents", {"X-Culprit-Request-Timestamp": b"9" * 5000, "X-Culprit-Signature": b"v1=00"}, "signature"),
+    ("/incidents", {"X-Culprit-Request-Timestamp": NOW, "X-Culprit-Signature": NOT_ASCII}, "signature"),
+    ("/webhooks/github", {"X-Hub-Signature-256": b"sha256=\xff"}, "X-Hub-Signature-256"),
+    ("/webhooks/gitlab", {"X-Gitlab-Token": b"\xff\xfe"}, "X-Gitlab-Token"),
+    ("/changes", {"Authorization": b"Bearer \xff"}, "Bearer"),
+    ("/reports", {"Authorization": b"Bearer \xff"}, "bearer"),
+]
+
+
+@pytest.fixture
+def bot(store: str, start_bot: StartBot) -> Bot:
+    return start_bot(store, env=SECRETS)
+
+
+@pytest.mark.parametrize(("path", "headers", "named"), MALFORMED, ids=[f"{p}-{n}-{i}" for i, (p, _, n) in enumerate(MALFORMED)])
+def test_malformed_credentials_are_refused_with_their_reason(bot: Bot, path: str, headers: dict[str, bytes], named: str) -> None:
+    body = json.dumps({"type": "event_callback", "event": {"type": "app_mention"}}).encode()
+    headers = {name: str(int(time.time())).encode() if value == NOW else value for name, value in headers.items()}
+    response = httpx.post(f"{bot.url}{path}", content=body, headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 401
+    assert named in response.json()["error"]
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+def test_a_malformed_metrics_token_is_refused(bot: Bot) -> None:
+    response = httpx.get(f"{bot.url}/metrics", headers={"Authorization": b"Bearer \xff"})
+    assert response.status_code == 401 and "bearer token" in response.json()["error"]
+
+
+def _hmac(secret: str, payload: bytes) -> str:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def _signed(path: str, body: bytes) -> dict[str, str]:
+    """The headers that make ``body`` a trusted delivery to ``path``."""
+    now = str(int(time.time()))
+    return {
+        "/webhooks/pagerduty": {"X-PagerDuty-Signature": "v1=" + _hmac(PD_SECRET, body)},
+        "/incidents": {"X-Culprit-Request-Timestamp": now,
+                       "X-Culprit-Signature": "v1=" + _hmac(GENERIC_SECRET, f"v1:{now}:".encode() + body)},
+        "/webhooks/github": {"X-Hub-Signature-256": "sha256=" + _hmac(WEBHOOK_SECRET, body),
+                             "X-GitHub-Event": "push", "X-GitHub-Delivery": "deep-1"},
+        "/webhooks/gitlab": {"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "deep-1"},
+        "/changes": {"Authorization": "Bearer changes-token"},
+        "/reports": {"Authorization": "Bearer reports-token"},
+    }[path]
+
+
+JSON_ENDPOINTS = ["/webhooks/pagerduty", "/incidents", "/webhooks/github", "/webhooks/gitlab", "/changes", "/reports"]
+DEEP = 100_000  # levels: far past Python's recursion limit, and within the smallest body cap (256 KiB)
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * DEEP + b"]" * DEEP, b'{"event": ' + b'{"a":' * (DEEP // 4) + b"1" + b"}" * (DEEP // 4) + b"}", b"[" * DEEP],
+    ids=["arrays", "objects-in-an-object", "unclosed"],
+)
+def test_deeply_nested_json_is_refused_before_it_is_parsed(bot: Bot, path: str, body: bytes) -> None:
+    response = httpx.post(f"{bot.url}{path}", content=body, headers={"Content-Type": "application/json", **_signed(path, body)})
+    assert response.status_code == 400
+    assert "JSON nested too deep" in response.json()["error"]
+
+
+@pytest.mark.parametrize(("path", "credentials"), [("/changes", {"Authorization": "Bearer guessed"}),
+                                                    ("/webhooks/gitlab", {"X-Gitlab-Token": "guessed"}),
+                                                    ("/reports", {"Authorization": "Bearer guessed"})])
+def test_a_wrong_token_is_refused_before_the_body_is_read(bot: Bot, path: str, credentials: dict[str, str]) -> None:
+    # 64 MiB offered against a 5 MiB cap: reading the body first would answer 413, not 401.
+    status, sent = send_chunked(f"{bot.url}{path}", {"Content-Type": "application/json", **credentials}, 64 * 1024 * 1024)
+    assert status == 401
+    assert sent < 32 * 1024 * 1024
