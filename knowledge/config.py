@@ -63,6 +63,9 @@ class TrackedRepo(BaseModel):
 
         if (self.url is None) == (self.path is None):
             raise ValueError(f"repository {self.name!r} needs exactly one of url or path")
+        if self.url is not None and self.url.startswith("-"):
+            # git would read it as an option (``--upload-pack=...`` runs a command), not a place
+            raise ValueError(f"repository {self.name!r}: a url cannot start with '-'")
         if self.url is not None and "://" in self.url and urlsplit(self.url).password is not None:
             raise ValueError(
                 f"repository {self.name!r}: the url holds a password; put the token in an environment "
