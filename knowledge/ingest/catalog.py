@@ -21,6 +21,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.report import LoadReport
 from knowledge.ingest.rules import check_pattern, read_text
+from knowledge.plain_yaml import load_all_plain
 from knowledge.services import Service
 
 PATHS_ANNOTATION = "culprit.dev/paths"
@@ -79,7 +80,7 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
 def parse_catalog(text: str, source: str) -> list[CatalogComponent]:
     """Components of a multi-document YAML file; malformed YAML names its line."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = load_all_plain(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

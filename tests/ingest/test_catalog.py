@@ -117,11 +117,17 @@ def test_catalog_upserts_and_reingesting_changes_nothing(database_url: str, tmp_
     assert services["checkout"].depends_on == ["payments"]
 
 
+# A "billion laughs" block: each alias repeats the anchored list before it nine times.
+LAUGHS = "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("kind: Component\nmetadata: {name: [oops\n", r"catalog-info.yaml:\d+: malformed YAML"),
         ("kind: Component\nmetadata: {description: nameless}\n", "has no metadata.name"),
+        (LAUGHS + "kind: Component\nmetadata: {name: checkout}\nspec: {owner: *b}\n",
+         r"catalog-info.yaml:\d+: malformed YAML \(aliases \(\*a\) are not allowed"),
     ],
 )
 def test_a_broken_catalog_is_refused_before_anything_is_written(
