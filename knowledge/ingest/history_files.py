@@ -156,21 +156,35 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
             raise InputError(f"cannot read {path}: {error}") from error
 
 
-def read_records(path: Path, parse: Callable[[dict[str, Any]], T], skip_bad: bool = False) -> ReadResult[T]:
+def read_records(
+    path: Path, parse: Callable[[dict[str, Any]], T], key: Callable[[T], str], skip_bad: bool = False
+) -> ReadResult[T]:
     """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
-    Without ``skip_bad`` the first bad line stops everything."""
+    Without ``skip_bad`` the first bad line stops everything.
+
+    A line repeating an earlier line's ``key`` (a sha, a case id) is left out and
+    reported, never stored twice, whatever ``skip_bad`` says: the file's first
+    word on that id stands."""
     result: ReadResult[T] = ReadResult()
+    first_line: dict[str, int] = {}
     for line_no, value in iter_json_lines(path):
         if isinstance(value, BadLine):
             bad = value
         else:
             try:
-                result.records.append(parse(value))
-                continue
+                record = parse(value)
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
                 bad = BadLine(path, line_no, f"{where}: {first['msg']}")
+            else:
+                earlier = first_line.setdefault(key(record), line_no)
+                if earlier == line_no:
+                    result.records.append(record)
+                else:
+                    shown = key(record)[:80]
+                    result.bad_lines.append(BadLine(path, line_no, f"duplicate id {shown!r} (first on line {earlier})"))
+                continue
         if not skip_bad:
             raise InputError(
                 f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded "
@@ -181,8 +195,16 @@ def read_records(path: Path, parse: Callable[[dict[str, Any]], T], skip_bad: boo
 
 
 def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[ChangeRecord]:
-    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), skip_bad)
+    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), _change_id, skip_bad)
 
 
 def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase.model_validate, skip_bad)
+    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad)
+
+
+def _change_id(change: ChangeRecord) -> str:
+    return change.id
+
+
+def _case_id(case: HistoryCase) -> str:
+    return case.case_id

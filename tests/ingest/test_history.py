@@ -115,3 +115,19 @@ def test_a_bad_line_stops_the_load_unless_skipped(
 def test_a_missing_history_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="file not found: .*cases-nowhere"):
         ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", f"sqlite:///{tmp_path / 'unused.db'}")
+
+
+def test_an_id_given_twice_in_one_file_is_stored_once_and_reported(database_url: str, tmp_path: Path) -> None:
+    again = _commit(1) | {"title": "Change 1 written again"}
+    commits = _write(tmp_path / "commits-acme__shop.jsonl.gz", [_commit(0), _commit(1), again])
+    cases = _write(tmp_path / "cases-acme__shop.jsonl", [_case(0), _case(1), _case(1)])
+
+    changes_report = ingest_commits(commits, database_url)
+    cases_report = ingest_cases(cases, database_url)
+
+    assert (changes_report.new, cases_report.new) == (2, 2)
+    assert changes_report.bad_lines == [f"{commits}:3: duplicate id '{1:040x}' (first on line 2)"]
+    assert cases_report.bad_lines == [f"{cases}:3: duplicate id 'acme/shop@{1:012x}' (first on line 2)"]
+    assert (_count(database_url, Change), _count(database_url, Incident)) == (2, 2)
+    with session_scope(database_url) as session:
+        assert session.get(Change, f"{1:040x}").title == "Change 1"  # type: ignore[union-attr]
