@@ -112,6 +112,8 @@ def _parse(body: bytes) -> ParsedBatch:
         payload: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"body is not JSON ({error})") from error
+    except RecursionError:  # json recurses once per level: [[[[...]]]] a few thousand deep
+        raise ValueError("body is JSON nested too deeply") from None
     if isinstance(payload, dict):
         payload = payload.get("reports")
     if not isinstance(payload, list):
