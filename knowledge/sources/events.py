@@ -137,10 +137,17 @@ def check_event(item: Any) -> dict[str, Any]:
 
 
 def check_events(items: Sequence[Any]) -> EventBatch:
+    """Each item checked on its own; an id already given earlier in the batch is refused, naming that
+    event (stored together they would fail the whole batch's insert)."""
     batch = EventBatch(received=len(items))
+    first_index: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
-            batch.events.append(check_event(item))
+            event = check_event(item)
+            earlier = first_index.setdefault(event["id"], index)
+            if earlier != index:
+                raise ValueError(f"'id' repeats event {earlier} of this batch")
+            batch.events.append(event)
         except ValueError as error:
             identifier = item.get("id") if isinstance(item, dict) else None
             shown = str(identifier)[:64].encode("utf-8", "backslashreplace").decode() if identifier else None

@@ -79,3 +79,13 @@ def test_parts_of_a_payload_that_are_not_objects_are_as_good_as_absent() -> None
         "merged": True, "base": {"ref": "main"}, "merge_commit_sha": SHA, "merged_at": "0001-01-01T00:00:00+01:00"}}
     assert github_changes("pull_request", early, [REPO]).refused == (
         f"commit {SHA}: time '0001-01-01T00:00:00+01:00' is not from 1970 to 9999",)
+
+
+def test_an_event_id_repeated_in_one_batch_is_stored_once_and_the_repeat_refused(database_url: str) -> None:
+    batch = check_events([_event(), _event(title="deploy 1 again"), _event(id="deploy-2")])
+    assert [(rejected.index, rejected.id, rejected.reason) for rejected in batch.rejected] == [
+        (1, "deploy-1", "'id' repeats event 0 of this batch")]
+    stored = store_events(batch, database_url)
+    assert (stored.new, stored.already_present) == (2, 0)
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-1").title == "deploy 1"  # type: ignore[union-attr]
