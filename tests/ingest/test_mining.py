@@ -153,3 +153,29 @@ def test_train_from_repo_mines_then_trains(
     model = load_model(Path(summary["model"]))
     assert model.origin == TRAINED and model.n_cases == 6
     assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()
+
+
+def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_path: Path) -> None:
+    from tests.ingest.synthetic_repo import git_as_ana
+    from tests.ingest.test_git_log import _commit_object
+
+    repo = tmp_path / "clock"
+    repo.mkdir()
+    git_as_ana(repo, "init", "-q", "-b", "main")
+    (repo / "pay.py").write_text("retry = 1\n")
+    git_as_ana(repo, "add", ".")
+    git_as_ana(repo, "commit", "-q", "-m", "pay: retry once")
+    base = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    undated = _commit_object(repo, base, "pay: written at no time", "soon", "1710000100")
+    late = _commit_object(repo, undated, "pay: landed in year 11476", "1710000200", "300000000000")
+    fix = _commit_object(repo, late, f"Revert \"pay: retry once\"\n\nThis reverts commit {base}.", "1710000300", "1710000300")
+    git_as_ana(repo, "update-ref", "refs/heads/main", fix)
+
+    report = mine_history(repo, tmp_path / "out", repo_name="acme/clock")
+
+    assert report.commits_read == 4
+    assert report.refused_commits == {
+        undated: "author date (none) is not a time from 1970 to 9999; the commit is not stored",
+        late: "commit date 300000000000 is not a time from 1970 to 9999; the commit is not stored",
+    }
+    assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
