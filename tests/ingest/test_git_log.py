@@ -15,6 +15,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.git_log import ingest_git, repository_name
 from tests.ingest.synthetic_repo import SyntheticHistory
+from tests.ingest.synthetic_repo import commit_object, one_commit_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -161,31 +162,16 @@ def test_an_unknown_branch_is_refused(synthetic_history: SyntheticHistory, tmp_p
         ingest_git(synthetic_history.path, f"sqlite:///{tmp_path / 'unused.db'}", branch="release")
 
 
-def _commit_object(repo: Path, parent: str, title: str, author_date: str, committer_date: str) -> str:
-    """A commit written byte by byte, with dates git itself would not write but will read back."""
-    tree = _git(repo, "rev-parse", f"{parent}^{{tree}}").strip()
-    body = (f"tree {tree}\nparent {parent}\nauthor Ana <ana@example.org> {author_date} +0000\n"
-            f"committer Ana <ana@example.org> {committer_date} +0000\n\n{title}\n")  # fmt: skip
-    made = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
-                          input=body, capture_output=True, text=True, check=True)  # fmt: skip
-    return made.stdout.strip()
-
-
 def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database_url: str, tmp_path: Path) -> None:
     repo = tmp_path / "clock"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    (repo / "app.py").write_text("print('v1')\n")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-q", "-m", "Start the app")
-    tip = _git(repo, "rev-parse", "HEAD").strip()
+    tip = one_commit_repo(repo, "Start the app")
     odd = {}
     for title, author, committer in [("written in year 11476", "300000000000", "1710000100"),
                                      ("landed in year 11476", "1710000200", "300000000000"),
                                      ("written at no time", "soon", "1710000300"),
                                      ("landed before 1970", "1710000400", "-5")]:  # fmt: skip
-        tip = odd[title] = _commit_object(repo, tip, title, author, committer)
-    tip = _commit_object(repo, tip, "back to normal", "1710000500", "1710000500")
+        tip = odd[title] = commit_object(repo, tip, title, author, committer)
+    tip = commit_object(repo, tip, "back to normal", "1710000500", "1710000500")
     _git(repo, "update-ref", "refs/heads/main", tip)
 
     report = ingest_git(repo, database_url)

@@ -16,6 +16,7 @@ from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, f
 from knowledge.ingest.history_files import read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
+from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo
 
 
 @pytest.fixture(scope="module")
@@ -156,19 +157,11 @@ def test_train_from_repo_mines_then_trains(
 
 
 def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_path: Path) -> None:
-    from tests.ingest.synthetic_repo import git_as_ana
-    from tests.ingest.test_git_log import _commit_object
-
     repo = tmp_path / "clock"
-    repo.mkdir()
-    git_as_ana(repo, "init", "-q", "-b", "main")
-    (repo / "pay.py").write_text("retry = 1\n")
-    git_as_ana(repo, "add", ".")
-    git_as_ana(repo, "commit", "-q", "-m", "pay: retry once")
-    base = git_as_ana(repo, "rev-parse", "HEAD").strip()
-    undated = _commit_object(repo, base, "pay: written at no time", "soon", "1710000100")
-    late = _commit_object(repo, undated, "pay: landed in year 11476", "1710000200", "300000000000")
-    fix = _commit_object(repo, late, f"Revert \"pay: retry once\"\n\nThis reverts commit {base}.", "1710000300", "1710000300")
+    base = one_commit_repo(repo, "pay: retry once")
+    undated = commit_object(repo, base, "pay: written at no time", "soon", "1710000100")
+    late = commit_object(repo, undated, "pay: landed in year 11476", "1710000200", "300000000000")
+    fix = commit_object(repo, late, f"Revert \"pay: retry once\"\n\nThis reverts commit {base}.", "1710000300", "1710000300")
     git_as_ana(repo, "update-ref", "refs/heads/main", fix)
 
     report = mine_history(repo, tmp_path / "out", repo_name="acme/clock")
