@@ -61,6 +61,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"body is not JSON ({error})") from None
+    except RecursionError:  # json recurses once per level: [[[[...]]]] a few thousand deep
+        raise ValueError("body is JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise ValueError("expected a JSON object")
     return payload
@@ -173,6 +175,8 @@ def changes_endpoint(settings: Settings) -> Handler:
             items = events_in(json.loads(body))
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
             return _error(400, str(error))
+        except RecursionError:
+            return _error(400, "body is JSON nested too deeply")
         if len(items) > MAX_EVENTS:
             return _error(413, f"{len(items)} events in one request; send at most {MAX_EVENTS}")
         batch = check_events(items)

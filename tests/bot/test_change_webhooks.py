@@ -165,3 +165,23 @@ def test_a_merged_pull_request_is_stored_and_the_poll_replaces_its_merge_by_the_
     stored = _changes(database_url)
     assert merge not in stored and set(brought) <= set(stored)
     assert all(stored[sha].landed_via_merge and not stored[sha].partial for sha in brought)
+
+
+def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    from tests.sources.upstream import CHANGES_TOKEN
+
+    upstream = Upstream.create(tmp_path / "shop")
+    bot = start_bot(database_url, env={"CULPRIT_REPOS": json.dumps([upstream.tracked()]),
+                                       "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                                       "CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN})  # fmt: skip
+    body = b"[" * 100_000 + b"]" * 100_000
+    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    hook = httpx.post(f"{bot.url}/webhooks/github", content=body, timeout=60,
+                      headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-deep", "X-Hub-Signature-256": signature})  # fmt: skip
+    events = httpx.post(f"{bot.url}/changes", content=body, timeout=60, headers={"Authorization": f"Bearer {CHANGES_TOKEN}"})
+
+    assert (hook.status_code, events.status_code) == (400, 400)
+    assert hook.json() == events.json() == {"error": "body is JSON nested too deeply"}
