@@ -123,3 +123,12 @@ def test_an_id_or_category_that_is_no_key_is_refused(tmp_path: Path, field: str,
                     + json.dumps({"id": 7, "text": "login loops", "category": "login"}) + "\n")  # fmt: skip
     reports, problems = read_report_file(path, skip_bad=True)
     assert [(r.id, r.label) for r in reports] == [("7", "login")] and problems == [f"{path}:1: {reason}"]
+
+
+def test_a_csv_row_the_csv_reader_refuses_is_named_by_its_line_and_the_rest_read(tmp_path: Path) -> None:
+    path = tmp_path / "reports.csv"
+    path.write_text("id,text\na,feed empty\nb," + "x" * 200_000 + "\nc,login loops\nd,\"never closed\n")
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert [r.id for r in reports] == ["a", "c"]
+    assert problems == [f"{path}:3: not CSV (field larger than field limit (131072))",
+                        f"{path}:5: not CSV (unexpected end of data)"]  # fmt: skip

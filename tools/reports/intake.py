@@ -218,8 +218,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         while True:
             try:
                 row = next(reader, None)
-            except csv.Error as error:
-                yield reader.line_num, f"not CSV ({error})"
+            except csv.Error as error:  # DictReader's own line_num moves only with a good row
+                yield reader.reader.line_num, f"not CSV ({error})"
                 continue
             yield from sorted(refused.items())  # lines read while finding this row, which came before it
             refused.clear()
