@@ -81,8 +81,10 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
     WEBHOOK_DELIVERIES.labels(source=source, outcome="ignored" if changes.ignored else "stored").inc()
     if changes.ignored:
         return {"ignored": changes.ignored}
-    log.info("webhook stored changes", source=source, repo=changes.repo.name if changes.repo else None, new=new)
-    return {"repo": changes.repo.name if changes.repo else None, "stored": new, "already_present": present}
+    log.info("webhook stored changes", source=source, repo=changes.repo.name if changes.repo else None, new=new,
+             refused=len(changes.refused))  # fmt: skip
+    answer: dict[str, Any] = {"repo": changes.repo.name if changes.repo else None, "stored": new, "already_present": present}
+    return answer | ({"refused": list(changes.refused)} if changes.refused else {})
 
 
 async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dict[str, Any]], WebhookChanges],

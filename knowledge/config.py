@@ -31,6 +31,7 @@ from knowledge.errors import CulpritError
 
 ENV_PREFIX = "CULPRIT_"
 CHANNEL_LIST = 'a JSON list of channel ids, e.g. ["C0123","C0456"]'
+RETENTION = "a whole number of days from 1 to 3650 (ten years)"
 # Read as text and parsed by _json_list, so a value that is not JSON is a validation error that names it.
 JsonList = Annotated[list[str], NoDecode]
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -63,6 +64,9 @@ class TrackedRepo(BaseModel):
 
         if (self.url is None) == (self.path is None):
             raise ValueError(f"repository {self.name!r} needs exactly one of url or path")
+        if self.url is not None and self.url.startswith("-"):
+            # git would read it as an option (``--upload-pack=...`` runs a command), not a place
+            raise ValueError(f"repository {self.name!r}: a url cannot start with '-'")
         if self.url is not None and "://" in self.url and urlsplit(self.url).password is not None:
             raise ValueError(
                 f"repository {self.name!r}: the url holds a password; put the token in an environment "
@@ -120,11 +124,16 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr = SecretStr("EMPTY")
-    llm_timeout_s: float = Field(20.0, gt=0, description="a number of seconds above 0")
+    # Upper bounds: past them a value is a typo or an attack, and some would fail only later, far from
+    # the setting (a window or retention of 10**9 days overflows the date arithmetic; an interval of
+    # 10**12 s, the scheduler's; a batch of a million changes, the judge's prompt).
+    llm_timeout_s: float = Field(20.0, gt=0, le=600, description="a number of seconds above 0, at most 600")
 
-    window_days: int = Field(14, ge=1, description="a whole number of days, 1 or more")
+    window_days: int = Field(14, ge=1, le=365, description="a whole number of days from 1 to 365")
     # tools.rca.election keeps 5 finalists per round, so a batch must hold more to shrink the field.
-    batch_size: int = Field(20, ge=6, description="a whole number of changes above 5 (each round keeps 5)")
+    batch_size: int = Field(
+        20, ge=6, le=100, description="a whole number of changes from 6 to 100 (each round keeps 5)"
+    )
     # Unset (with target_precision unset too): the threshold is read off the model's held-out
     # precision curve for a precision of 0.9 (tools.rca.resources.gate_threshold).
     min_confidence: float | None = Field(None, ge=0, le=1, description="a confidence from 0 to 1, e.g. 0.5")
@@ -143,13 +152,15 @@ class Settings(BaseSettings):
     incident_channels: JsonList = Field([], description=CHANNEL_LIST)
     allowed_channels: JsonList = Field([], description=CHANNEL_LIST)
     allowed_users: JsonList = Field([], description='a JSON list of user ids, e.g. ["U0123"]')
-    user_rate_limit_per_minute: int = Field(10, ge=1, description="a whole number of requests, 1 or more")
+    user_rate_limit_per_minute: int = Field(
+        10, ge=1, le=10_000, description="a whole number of requests from 1 to 10000"
+    )
 
     reports_token: SecretStr | None = None
     metrics_token: SecretStr | None = None
     reports_channel: str | None = None
-    report_retention_days: int = Field(90, ge=1, description="a whole number of days, 1 or more")
-    thread_retention_days: int = Field(30, ge=1, description="a whole number of days, 1 or more")
+    report_retention_days: int = Field(90, ge=1, le=3650, description=RETENTION)
+    thread_retention_days: int = Field(30, ge=1, le=3650, description=RETENTION)
     alerts_channel: str | None = None
     digest_channel: str | None = None
     digest_timezone: str = Field("UTC", description='an IANA time zone such as "UTC" or "Europe/Paris"')
@@ -164,7 +175,7 @@ class Settings(BaseSettings):
         description='a JSON list of repositories, e.g. [{"name":"acme/web","url":"https://github.com/acme/web.git",'
         '"branch":"main","token_env":"GITHUB_TOKEN"}] (url or path; the token stays in its own variable)',
     )
-    poll_seconds: int = Field(60, ge=1, description="a whole number of seconds, 1 or more")
+    poll_seconds: int = Field(60, ge=1, le=86_400, description="a whole number of seconds from 1 to 86400 (a day)")
     github_webhook_secret: SecretStr | None = None
     gitlab_webhook_token: SecretStr | None = None
     changes_token: SecretStr | None = None
@@ -174,7 +185,9 @@ class Settings(BaseSettings):
         '"space":"OPS","username":"bot@acme.com","token_env":"CONFLUENCE_TOKEN"},{"kind":"slack","name":"incidents",'
         '"path":"/exports/slack.zip"}]',
     )
-    wiki_sync_minutes: int = Field(15, ge=1, description="a whole number of minutes, 1 or more")
+    wiki_sync_minutes: int = Field(
+        15, ge=1, le=10_080, description="a whole number of minutes from 1 to 10080 (a week)"
+    )
     # Issue 13: who may confirm root causes, retraining, and incidents that start themselves.
     confirmers: JsonList = Field([], description='a JSON list of Slack user ids, e.g. ["U0123","W0456"]')
     ops_channel: str | None = None

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ MANIFEST = "manifest.json"
 # Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
 # the largest real model (three repositories' maps and indexes) holds about 40 MB uncompressed.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+# What ModelWriter writes; anything else (another method, encryption) is no culprit model file.
+_COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+_ENCRYPTED = 0x1  # general purpose flag bit 0
 
 
 class ModelWriter:
@@ -186,9 +190,12 @@ def read_model_file(
             declared = sum(info.file_size for info in archive.infolist())
             if declared > MAX_UNCOMPRESSED_BYTES:
                 raise refuse(f"{path} would unpack to {declared:,} bytes, over {MAX_UNCOMPRESSED_BYTES:,}; {fix}")
+            _check_members(path, archive, refuse, fix)
             members = {name: archive.read(name) for name in archive.namelist()}
     except zipfile.BadZipFile as error:
         raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error
+    except (zlib.error, EOFError) as error:  # a deflate stream broken or cut short inside the zip
+        raise refuse(f"the model file {path} is damaged ({error}); {fix}") from error
     except OSError as error:
         raise refuse(f"cannot read the model file {path} ({error}); {fix}") from error
     model_file = ModelFile(path, members, refuse, fix)
@@ -196,3 +203,16 @@ def read_model_file(
     if found != (kind, format_version):
         raise model_file.refused(f"holds {found[0]!r} version {found[1]}, not {kind!r} version {format_version}")
     return model_file
+
+
+def _check_members(path: Path, archive: zipfile.ZipFile, refuse: type[CulpritError], fix: str) -> None:
+    """Refuse, before reading any, a member that is encrypted or compressed in a way culprit never writes
+    (zipfile would raise RuntimeError or NotImplementedError, which say nothing of the file)."""
+    for info in archive.infolist():
+        if info.flag_bits & _ENCRYPTED:
+            raise refuse(f"the model file {path} has an encrypted member {info.filename!r}; {fix}")
+        if info.compress_type not in _COMPRESSIONS:
+            raise refuse(
+                f"the model file {path} has a member {info.filename!r} compressed with method "
+                f"{info.compress_type}, not stored or deflated; {fix}"
+            )

@@ -53,13 +53,13 @@ CASES = [
      ('CULPRIT_DIGEST_TIMEZONE=Mars/Olympus: no such time zone; set it to an IANA time zone such as "UTC" or '
       '"Europe/Paris"')),
     (RCA, "CULPRIT_WINDOW_DAYS", "0",
-     "CULPRIT_WINDOW_DAYS=0: input should be greater than or equal to 1; set it to a whole number of days, 1 or more"),
+     "CULPRIT_WINDOW_DAYS=0: input should be greater than or equal to 1; set it to a whole number of days from 1 to 365"),
     (RCA, "CULPRIT_BATCH_SIZE", "5",
      ("CULPRIT_BATCH_SIZE=5: input should be greater than or equal to 6; "
-      "set it to a whole number of changes above 5 (each round keeps 5)")),
+      "set it to a whole number of changes from 6 to 100 (each round keeps 5)")),
     (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "soon",
      ("CULPRIT_LLM_TIMEOUT_S=soon: input should be a valid number, unable to parse string as a number; "
-      "set it to a number of seconds above 0")),
+      "set it to a number of seconds above 0, at most 600")),
 ]
 
 
@@ -160,3 +160,33 @@ def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch
     assert settings.incident_channels == ["C0123", "C0456"] and settings.allowed_users == []
     assert (settings.digest_day_of_week, settings.digest_timezone, settings.digest_hour) == ("mon-fri", "Europe/Paris", 0)
     assert (settings.min_confidence, settings.batch_size) == (1.0, 6)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fix"),
+    [
+        ("CULPRIT_LLM_TIMEOUT_S", "601", "a number of seconds above 0, at most 600"),
+        ("CULPRIT_WINDOW_DAYS", "1000000000", "a whole number of days from 1 to 365"),
+        ("CULPRIT_BATCH_SIZE", "1000000", "a whole number of changes from 6 to 100 (each round keeps 5)"),
+        ("CULPRIT_USER_RATE_LIMIT_PER_MINUTE", "10001", "a whole number of requests from 1 to 10000"),
+        ("CULPRIT_REPORT_RETENTION_DAYS", "3651", "a whole number of days from 1 to 3650 (ten years)"),
+        ("CULPRIT_THREAD_RETENTION_DAYS", "1000000000", "a whole number of days from 1 to 3650 (ten years)"),
+        ("CULPRIT_POLL_SECONDS", "1000000000000", "a whole number of seconds from 1 to 86400 (a day)"),
+        ("CULPRIT_WIKI_SYNC_MINUTES", "10081", "a whole number of minutes from 1 to 10080 (a week)"),
+    ],
+)
+def test_a_number_past_its_upper_bound_is_refused(
+    variable: str, value: str, fix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.config import ConfigurationError, get_settings
+
+    monkeypatch.setenv("CULPRIT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(refused.value).startswith(f"{variable}={value}: input should be less than or equal to ")
+    assert str(refused.value).endswith(f"; set it to {fix}")

@@ -30,6 +30,8 @@ def _events_from_file(path: Path) -> list[object]:
         pass  # one event per line
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply") from None
     events: list[object] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -37,6 +39,8 @@ def _events_from_file(path: Path) -> list[object]:
                 events.append(json.loads(line))
             except json.JSONDecodeError:
                 events.append(f"line {number} is not JSON")
+            except RecursionError:
+                events.append(f"line {number} is JSON nested too deeply")
     return events
 
 

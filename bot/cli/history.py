@@ -45,6 +45,8 @@ def show_mining(report: MiningReport) -> None:
     )  # fmt: skip
     for reason, count in report.skipped.most_common():
         console.print(f"  skipped {count}: {reason.replace('_', ' ')}", highlight=False)
+    for sha, why in report.refused_commits.items():
+        console.print(f"  [yellow]refused[/] commit {sha[:12]}: {why}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -351,10 +351,12 @@ def _print_evaluation(result: Evaluation) -> None:
 def _read_categories(file: Path) -> list[dict[str, object]]:
     import yaml
 
+    from knowledge.plain_yaml import load_plain
+
     if not file.is_file():
         raise InputError(f"no such file: {file}; give a YAML or JSON list of {{name, description, examples}}")
     try:
-        loaded = json.loads(file.read_text()) if file.suffix == ".json" else yaml.safe_load(file.read_text())
+        loaded = json.loads(file.read_text()) if file.suffix == ".json" else load_plain(file.read_text())
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise InputError(f"{file} is not valid YAML/JSON ({error})") from error
     if not isinstance(loaded, list) or not loaded:

@@ -20,7 +20,8 @@ from knowledge.attribution import reattribute
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.report import LoadReport
-from knowledge.ingest.rules import check_pattern, read_text
+from knowledge.ingest.rules import check_name, check_pattern, read_text
+from knowledge.plain_yaml import load_all_plain
 from knowledge.services import Service
 
 PATHS_ANNOTATION = "culprit.dev/paths"
@@ -56,6 +57,7 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
     name = metadata.get("name")
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"{where}: a Component has no metadata.name; give every component a name")
+    check_name(name.strip(), "component name", where)
     annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
     globs = [glob.strip() for glob in str(annotations.get(PATHS_ANNOTATION, "")).split(",") if glob.strip()]
     globs += [str(glob).strip() for glob in _as_list(spec.get("paths")) if str(glob).strip()]
@@ -66,10 +68,16 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
         for reference in _as_list(spec.get("dependsOn"))
         if _is_component_reference(str(reference))
     ]
+    owner = entity_name(str(spec.get("owner") or ""))
+    for other in [owner, *depends_on]:
+        check_name(other, "owner or dependency name", f"{where} ({name})")
+    description = str(metadata.get("description") or "").strip()
+    if "\x00" in description:
+        raise InputError(f"{where} ({name}): the description holds a NUL character; remove it")
     return CatalogComponent(
         name=name.strip(),
-        owner=entity_name(str(spec.get("owner") or "")),
-        description=str(metadata.get("description") or "").strip(),
+        owner=owner,
+        description=description,
         path_globs=list(dict.fromkeys(globs)),
         depends_on=list(dict.fromkeys(depends_on)),
         kind=str(spec.get("type") or "").strip()[:50],
@@ -79,7 +87,7 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
 def parse_catalog(text: str, source: str) -> list[CatalogComponent]:
     """Components of a multi-document YAML file; malformed YAML names its line."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = load_all_plain(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

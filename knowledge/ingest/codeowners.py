@@ -11,7 +11,7 @@ from pathlib import Path
 
 from knowledge.errors import InputError
 from knowledge.ingest.report import LoadReport
-from knowledge.ingest.rules import check_pattern, read_text, store_rules
+from knowledge.ingest.rules import check_name, check_pattern, read_text, store_rules
 from knowledge.ownership import OwnershipRule
 
 _SECTION = re.compile(r"^\^?\[(?P<name>[^\]]+)\](?:\[\d+\])?\s*(?P<owners>.*)$")
@@ -39,12 +39,16 @@ def parse_codeowners(text: str, source: str) -> list[OwnershipRule]:
         if header := _SECTION.match(line):
             section = header["name"].strip()
             section_owners = _owners(_TOKEN.findall(header["owners"]))
+            for name in [section, *section_owners]:
+                check_name(name, "section or owner name", f"{source}:{line_no}")
             continue
         pattern, *rest = _TOKEN.findall(line)
         where = f"{source}:{line_no}"
         if pattern.startswith("!"):
             raise InputError(f"{where}: CODEOWNERS does not support negated patterns ({pattern}); remove the line")
         check_pattern(pattern, where)
+        for owner in _owners(rest):
+            check_name(owner, "owner name", where)
         owners = _owners(rest) or (section_owners if section else [])
         rules.append(
             OwnershipRule(source=source, position=len(rules), pattern=pattern, owners=owners, section=section)

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -37,6 +37,8 @@ _FIELD = "\x1f"
 _LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%B"
 _CHUNK = 1 << 20
 _NUMSTAT = re.compile(r"\n?(\d+|-)\t(\d+|-)\t(.*)", re.DOTALL)
+# Commit dates are whatever the committer's clock or tool wrote: only 1970 to 9999 is a time culprit stores.
+_LATEST = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Mainline:
 
     landings: dict[str, Landing]
     merges: set[str]
+    # Commits that cannot be placed on the line (their date, or the merge's that brought them, is unusable), with why.
+    refused: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -200,37 +204,52 @@ def read_mainline(repo: Path, tip: str, after: str | None = None) -> Mainline:
     brought anything newer.
     """
     parents: dict[str, list[str]] = {}
-    commit_times: dict[str, int] = {}
+    commit_times: dict[str, str] = {}
     revisions = f"{after}..{tip}" if after else tip
     for line in _stream(repo, ["rev-list", "--parents", "--timestamp", revisions, "--"]):
         if not line:
             continue
         timestamp, sha, *commit_parents = line.split()
-        commit_times[sha] = int(timestamp)
+        commit_times[sha] = timestamp
         parents[sha] = commit_parents
     line_of_first_parents: list[str] = []
     current: str | None = tip
     while current is not None and current in parents:
         line_of_first_parents.append(current)
         current = parents[current][0] if parents[current] else None
-    landings: dict[str, Landing] = {
-        sha: Landing(_utc(commit_times[sha]), via_merge=False) for sha in line_of_first_parents
-    }
+    landings: dict[str, Landing] = {}
+    refused: dict[str, str] = {}
+    for sha in line_of_first_parents:
+        if (time := _utc(commit_times[sha])) is None:
+            refused[sha] = _bad_date("commit date", commit_times[sha])
+        else:
+            landings[sha] = Landing(time, via_merge=False)
     for merge in reversed(line_of_first_parents):
-        landed = Landing(_utc(commit_times[merge]), via_merge=True)
+        time = _utc(commit_times[merge])
         stack = list(parents[merge][1:])
         while stack:
             sha = stack.pop()
-            if sha in landings or sha not in parents:
+            if sha in landings or sha in refused or sha not in parents:
                 continue
-            landings[sha] = landed
+            if time is None:
+                refused[sha] = f"brought in by merge {merge}, whose {_bad_date('commit date', commit_times[merge])}"
+            else:
+                landings[sha] = Landing(time, via_merge=True)
             stack.extend(parents[sha])
     merges = {sha for sha, commit_parents in parents.items() if len(commit_parents) > 1}
-    return Mainline(landings, merges)
+    return Mainline(landings, merges, {sha: why for sha, why in refused.items() if sha not in merges})
 
 
-def _utc(seconds: int | str) -> datetime:
+def _utc(seconds: str) -> datetime | None:
+    """The time git printed as seconds since 1970, or None when it is not one from 1970 to 9999."""
+    if not seconds.isdigit() or int(seconds) > _LATEST:
+        return None
     return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _bad_date(what: str, printed: str) -> str:
+    shown = printed[:30] or "(none)"
+    return f"{what} {shown} is not a time from 1970 to 9999; the commit is not stored"
 
 
 def _split_message(message: str) -> tuple[str, str]:
@@ -240,13 +259,18 @@ def _split_message(message: str) -> tuple[str, str]:
     return title, paragraphs[1].strip() if len(paragraphs) > 1 else ""
 
 
-def read_changes(repo: Path, shas: list[str], repo_name: str, mainline: Mainline) -> Iterator[ChangeRecord]:
+def read_changes(
+    repo: Path, shas: list[str], repo_name: str, mainline: Mainline, refused: dict[str, str] | None = None
+) -> Iterator[ChangeRecord]:
     """The listed commits with per-file line counts, the functions they touched and the identifiers
     they added or removed (:mod:`knowledge.ingest.patch_names`), from one ``git log --no-walk --stdin``.
 
     One line of context, not none: without context git aligns a few diffs differently, and
     their line counts with them (161 of curl's 148,550 file counts moved by one); with one
-    they are exactly those of a plain ``--numstat``."""
+    they are exactly those of a plain ``--numstat``.
+
+    A commit whose author date is not a time from 1970 to 9999 is left out with its reason
+    in ``refused``; without ``refused`` it stops the read as an :class:`InputError`."""
     with tempfile.TemporaryFile() as revisions:
         revisions.write("".join(f"{sha}\n" for sha in shas).encode())
         revisions.seek(0)
@@ -256,7 +280,14 @@ def read_changes(repo: Path, shas: list[str], repo_name: str, mainline: Mainline
         ]  # fmt: skip
         with _running(repo, args, stdin=revisions) as stream:
             for header, files, patch in _log_records(_Output(stream)):
-                yield _record(header, files, patch, repo_name, mainline)
+                authored = _utc(header[3])
+                if authored is None:
+                    reason = _bad_date("author date", header[3])
+                    if refused is None:
+                        raise InputError(f"commit {header[0]} in {repo}: {reason}")
+                    refused[header[0]] = reason
+                    continue
+                yield _record(header, authored, files, patch, repo_name, mainline)
 
 
 def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
@@ -289,9 +320,9 @@ def _numstat(output: _Output) -> list[FileStat]:
 
 
 def _record(
-    header: list[str], files: list[FileStat], patch: bytes, repo_name: str, mainline: Mainline
+    header: list[str], authored: datetime, files: list[FileStat], patch: bytes, repo_name: str, mainline: Mainline
 ) -> ChangeRecord:
-    sha, author, email, author_time, message = header
+    sha, author, email, _author_time, message = header
     title, body = _split_message(message)
     landing = mainline.landings[sha]
     functions, names = patch_names(patch)
@@ -302,7 +333,7 @@ def _record(
         body=body,
         author=author,
         email=email,
-        author_time=_utc(author_time),
+        author_time=authored,
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,
         files=tuple(files),
@@ -373,7 +404,7 @@ def ingest_git(
 
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, tip, after=start.sha if start else None)
-    report.commits_read = len(mainline.landings)
+    report.commits_read = len(mainline.landings) + len(mainline.refused)
     landed = sorted(
         (landing.time, sha)
         for sha, landing in mainline.landings.items()
@@ -390,10 +421,13 @@ def ingest_git(
     if fresh:
         progress.start(f"storing changes of {repo_name}", total=len(fresh))
         completed: set[str] = set()  # commits a webhook stored from its payload, now read in full
-        records = read_changes(path, fresh, repo_name, mainline)
+        refused: dict[str, str] = {}
+        records = read_changes(path, fresh, repo_name, mainline, refused)
         new, present = store_changes(url, records, progress, completed=completed)
         report.new, report.updated = new, len(completed)
         report.already_present += present
+        mainline.refused.update(refused)
+    report.bad_lines.extend(f"commit {sha}: {reason}" for sha, reason in mainline.refused.items())
     with session_scope(url) as session:
         remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report

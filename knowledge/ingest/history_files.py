@@ -8,20 +8,35 @@ number; the caller chooses between stopping (nothing loaded) and skipping it.
 from __future__ import annotations
 
 import gzip
-import json
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Generic, TextIO, TypeVar
+from typing import Annotated, Any, BinaryIO, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from knowledge.changes import ChangeRecord
 from knowledge.errors import InputError
 from knowledge.ingest.patch_names import MAX_NAME_CHARS, MAX_NAMES
+from knowledge.lines import capped_lines, describe_limit, json_line
+
+# The shared/data/rca files' longest line is 16 KB (bodies are cut at 6,000 characters, file lists at 300).
+MAX_LINE_BYTES = 4 << 20
 
 PatchName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS)]
+# Bounds a line must keep to become a row: the columns' own sizes (ids, repo, counts as 32-bit integers),
+# times from 1970 to 9999, and text and list lengths far above the mined files' (bodies cut at 6,000
+# characters, 300 files a commit, 334 candidates a case) but low enough that no line floods the store.
+Sha = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Repo = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+FilePath = Annotated[str, StringConstraints(max_length=4096)]
+Seconds = Annotated[int, Field(ge=0, le=253_402_300_799)]  # 1970-01-01 to 9999-12-31T23:59:59Z
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MAX_TEXT_CHARS = 100_000
+MAX_TITLE_CHARS = 10_000
+MAX_FILES = 10_000
 
 
 class HistoryCommit(BaseModel):
@@ -29,22 +44,22 @@ class HistoryCommit(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    repo: str
-    sha: str
-    author: str = ""
-    email: str = ""
-    author_time: int
-    commit_time: int | None = None
-    landed_time: int
+    repo: Repo
+    sha: Sha
+    author: str = Field("", max_length=1000)
+    email: str = Field("", max_length=1000)
+    author_time: Seconds
+    commit_time: Seconds | None = None
+    landed_time: Seconds
     landed_via_merge: bool = False
     landed_seq: int | None = None
-    title: str
-    body: str = ""
-    n_files: int = 0
-    added: int | None = 0
-    deleted: int | None = 0
-    files: list[tuple[str, int | None, int | None]] = []
-    dirs: list[str] = []
+    title: str = Field(max_length=MAX_TITLE_CHARS)
+    body: str = Field("", max_length=MAX_TEXT_CHARS)
+    n_files: Count = 0
+    added: Count | None = 0
+    deleted: Count | None = 0
+    files: list[tuple[FilePath, Count | None, Count | None]] = Field([], max_length=MAX_FILES)
+    dirs: list[FilePath] = Field([], max_length=MAX_FILES)
     # Optional (files written before they existed lack them), within the bounds ``git log`` is read
     # with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
     functions: list[PatchName] = Field([], max_length=MAX_NAMES)
@@ -74,10 +89,10 @@ class HistoryCommit(BaseModel):
 class CaseIncident(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    time: int
-    title: str = ""
-    text: str = ""
-    service: str | None = None
+    time: Seconds
+    title: str = Field("", max_length=MAX_TITLE_CHARS)
+    text: str = Field("", max_length=MAX_TEXT_CHARS)
+    service: str | None = Field(None, max_length=200)
 
     @property
     def started_at(self) -> datetime:
@@ -87,8 +102,8 @@ class CaseIncident(BaseModel):
 class CaseTruth(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    culprits: list[str]
-    link_kind: str = ""
+    culprits: list[Sha] = Field(max_length=100)
+    link_kind: str = Field("", max_length=50)
 
 
 class HistoryCase(BaseModel):
@@ -96,12 +111,12 @@ class HistoryCase(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    case_id: str
-    repo: str
+    case_id: str = Field(min_length=1, max_length=200)
+    repo: Repo
     incident: CaseIncident
-    window_days: int = 14
-    window_start: int | None = None
-    candidates: list[str]
+    window_days: int = Field(14, ge=1, le=3650)
+    window_start: Seconds | None = None
+    candidates: list[Sha] = Field(max_length=MAX_FILES)
     truth: CaseTruth
 
 
@@ -123,54 +138,71 @@ class ReadResult(Generic[T]):
     bad_lines: list[BadLine] = field(default_factory=list)
 
 
-def open_text(path: Path) -> TextIO:
-    """Open plain or gzipped text by its magic bytes, not its name."""
+def open_bytes(path: Path) -> BinaryIO:
+    """Open a plain or gzipped file by its magic bytes, not its name."""
     if not path.exists():
         raise InputError(f"file not found: {path}")
     if path.is_dir():
         raise InputError(f"expected a file but {path} is a directory")
     with path.open("rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
-    """Yield (line number, object) for each non-blank line, or a BadLine where JSON fails."""
-    with open_text(path) as handle:
+    """Yield (line number, object) for each non-blank line, or a BadLine where a line is over
+    ``MAX_LINE_BYTES``, not UTF-8, not a JSON object or nested too deeply. A damaged file (a gzip stream cut short
+    or corrupt) stops the read with an :class:`InputError` that names it."""
+    with open_bytes(path) as handle:
         try:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
+            for line_no, raw in capped_lines(handle, MAX_LINE_BYTES):
+                if raw is None:
+                    yield line_no, BadLine(path, line_no, f"line longer than {describe_limit(MAX_LINE_BYTES)}")
+                    continue
+                if not raw.strip():
                     continue
                 try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield line_no, BadLine(path, line_no, f"invalid JSON ({error.msg})")
+                    value = json_line(raw)
+                except ValueError as error:
+                    yield line_no, BadLine(path, line_no, str(error))
                     continue
                 if not isinstance(value, dict):
                     yield line_no, BadLine(path, line_no, "expected a JSON object")
                     continue
                 yield line_no, value
-        except (OSError, EOFError, UnicodeDecodeError) as error:
-            raise InputError(f"cannot read {path}: {error}") from error
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"cannot read {path}: the file is damaged ({error}); copy or export it again") from None
 
 
-def read_records(path: Path, parse: Callable[[dict[str, Any]], T], skip_bad: bool = False) -> ReadResult[T]:
+def read_records(
+    path: Path, parse: Callable[[dict[str, Any]], T], key: Callable[[T], str], skip_bad: bool = False
+) -> ReadResult[T]:
     """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
-    Without ``skip_bad`` the first bad line stops everything."""
+    Without ``skip_bad`` the first bad line stops everything.
+
+    A line repeating an earlier line's ``key`` (a sha, a case id) is left out and
+    reported, never stored twice, whatever ``skip_bad`` says: the file's first
+    word on that id stands."""
     result: ReadResult[T] = ReadResult()
+    first_line: dict[str, int] = {}
     for line_no, value in iter_json_lines(path):
         if isinstance(value, BadLine):
             bad = value
         else:
             try:
-                result.records.append(parse(value))
-                continue
+                record = parse(value)
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
                 bad = BadLine(path, line_no, f"{where}: {first['msg']}")
+            else:
+                earlier = first_line.setdefault(key(record), line_no)
+                if earlier == line_no:
+                    result.records.append(record)
+                else:
+                    shown = key(record)[:80]
+                    result.bad_lines.append(BadLine(path, line_no, f"duplicate id {shown!r} (first on line {earlier})"))
+                continue
         if not skip_bad:
             raise InputError(
                 f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded "
@@ -181,8 +213,16 @@ def read_records(path: Path, parse: Callable[[dict[str, Any]], T], skip_bad: boo
 
 
 def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[ChangeRecord]:
-    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), skip_bad)
+    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), _change_id, skip_bad)
 
 
 def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase.model_validate, skip_bad)
+    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad)
+
+
+def _change_id(change: ChangeRecord) -> str:
+    return change.id
+
+
+def _case_id(case: HistoryCase) -> str:
+    return case.case_id

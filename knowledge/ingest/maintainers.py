@@ -15,7 +15,7 @@ from pathlib import Path
 from knowledge.errors import InputError
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
-from knowledge.ingest.rules import check_pattern, read_text, store_rules
+from knowledge.ingest.rules import check_name, check_pattern, read_text, store_rules
 from knowledge.ownership import OwnershipRule
 
 _TAG = re.compile(r"^(?P<tag>[A-Z]):\s*(?P<value>.*?)\s*$")
@@ -60,7 +60,12 @@ def parse_maintainers(text: str, source: str, progress: Progress | None = None) 
                 "add the name line above the tags"
             )
         subsystem = first_line.strip()
-        owners = [subsystem] + [_person(match["value"]) for _no, match in tagged if match["tag"] == "M"]
+        check_name(subsystem, "subsystem name", f"{source}:{first_line_no}")
+        owners = [subsystem]
+        for line_no, match in tagged:
+            if match["tag"] == "M":
+                owners.append(_person(match["value"]))
+                check_name(owners[-1], "maintainer name", f"{source}:{line_no}")
         for tag, rule_owners in (("F", owners), ("X", [])):
             for line_no, match in tagged:
                 if match["tag"] != tag or not match["value"]:

@@ -29,9 +29,11 @@ from typing import Any
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.fix_links import REVERT, Link, find_links, incident_report
 from knowledge.ingest.git_log import (
+    _bad_date,
     _resolve_tip,
     _split_message,
     _stream,
+    _utc,
     check_repository,
     read_changes,
     read_mainline,
@@ -84,6 +86,8 @@ class MiningReport:
     link_kinds: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
+    # Commits left out of every case, as sha: why (a date outside 1970 to 9999, theirs or their merge's).
+    refused_commits: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,11 +100,15 @@ class MiningReport:
             "link_kinds": dict(self.link_kinds),
             "skipped": dict(self.skipped),
             "files": self.files,
+            "refused_commits": self.refused_commits,
         }
 
 
-def _read_messages(repo: Path, tip: str) -> tuple[dict[str, _Commit], dict[str, list[Link]]]:
-    """Every commit's title (its whole message when it names another change), and the links found.
+def _read_messages(
+    repo: Path, tip: str, refused: dict[str, str]
+) -> tuple[dict[str, _Commit], dict[str, list[Link]]]:
+    """Every commit's title (its whole message when it names another change), and the links found;
+    a commit whose author date is not from 1970 to 9999 goes into ``refused`` instead.
 
     Only messages with links are kept whole, so a history of a million commits fits in memory."""
     messages: dict[str, _Commit] = {}
@@ -109,6 +117,9 @@ def _read_messages(repo: Path, tip: str) -> tuple[dict[str, _Commit], dict[str, 
         if not token.startswith("\x1e"):
             continue
         sha, author_time, message = token[1:].split("\x1f", 2)
+        if _utc(author_time) is None:
+            refused[sha] = _bad_date("author date", author_time)
+            continue
         found = find_links(message)
         if found:
             links[sha] = found
@@ -170,9 +181,10 @@ def mine_history(
     report = MiningReport(repo=repo_name, branch=branch or "HEAD", tip=tip)
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, tip)
-    messages, links_of = _read_messages(path, tip)
-    report.commits_read = len(messages)
-    landed = {sha: int(landing.time.timestamp()) for sha, landing in mainline.landings.items()}
+    report.refused_commits = dict(mainline.refused)
+    messages, links_of = _read_messages(path, tip, report.refused_commits)
+    report.commits_read = len(messages.keys() | report.refused_commits.keys())
+    landed = {sha: int(landing.time.timestamp()) for sha, landing in mainline.landings.items() if sha in messages}
     changes = sorted((time, sha) for sha, time in landed.items() if sha not in mainline.merges)
     change_times = [time for time, _sha in changes]
     titles: dict[str, list[tuple[int, str]]] = {}

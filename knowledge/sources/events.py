@@ -31,8 +31,9 @@ from knowledge.sources.freshness import EVENTS, record_check
 EVENT_KINDS = ("deploy", "flag", "config", "infra")
 MAX_TEXT = {"title": 500, "description": 20_000, "author": 200, "service": 200, "link": 2000,
             "environment": 100, "version": 200, "source": 200, "repo": 200}  # fmt: skip
-_ID = re.compile(r"^[\w.:/@+-]{1,64}$")
-_SHA = re.compile(r"^[0-9a-f]{4,64}$")
+# Always fullmatch: with match, "$" also matches before a final newline, so "deploy-1\n" would pass.
+_ID = re.compile(r"[\w.:/@+-]{1,64}")
+_SHA = re.compile(r"[0-9a-f]{4,64}")
 MAX_CARRIED = 1000
 MAX_FILES = 500
 CLOCK_SKEW = timedelta(minutes=5)
@@ -88,7 +89,10 @@ def _time(item: dict[str, Any]) -> datetime:
         raise ValueError(f"bad 'time' {raw[:40]!r} (use ISO 8601 with a time zone)") from None
     if moment.tzinfo is None:
         raise ValueError("'time' needs a time zone (e.g. 2026-11-30T15:04:05Z)")
-    moment = moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time Python holds; 0001-01-01T00:00+01:00 before the first
+        raise ValueError("'time' is in the future or before 1970") from None
     if moment > utcnow() + CLOCK_SKEW or moment.year < 1970:
         raise ValueError("'time' is in the future or before 1970")
     return moment
@@ -99,7 +103,7 @@ def _commits(item: dict[str, Any]) -> tuple[list[str], str]:
     listed = item.get("commits", [])
     if not isinstance(listed, list) or len(listed) > MAX_CARRIED:
         raise ValueError(f"'commits' must be a list of at most {MAX_CARRIED} commit shas")
-    if any(not isinstance(sha, str) or not _SHA.match(sha) for sha in listed):
+    if any(not isinstance(sha, str) or not _SHA.fullmatch(sha) for sha in listed):
         raise ValueError("'commits' must hold hexadecimal commit shas")
     span = item.get("commit_range") or ""
     if span and (not isinstance(span, str) or not re.fullmatch(r"[0-9a-f]{4,64}\.\.[0-9a-f]{4,64}", span)):
@@ -112,7 +116,7 @@ def check_event(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ValueError("expected an object with id, kind, service, title and time")
     identifier = item.get("id")
-    if not isinstance(identifier, str) or not _ID.match(identifier):
+    if not isinstance(identifier, str) or not _ID.fullmatch(identifier):
         raise ValueError("'id' must be 1 to 64 letters, digits or . _ : / @ + -")
     kind = item.get("kind")
     if kind not in EVENT_KINDS:
@@ -133,10 +137,17 @@ def check_event(item: Any) -> dict[str, Any]:
 
 
 def check_events(items: Sequence[Any]) -> EventBatch:
+    """Each item checked on its own; an id already given earlier in the batch is refused, naming that
+    event (stored together they would fail the whole batch's insert)."""
     batch = EventBatch(received=len(items))
+    first_index: dict[str, int] = {}
     for index, item in enumerate(items):
         try:
-            batch.events.append(check_event(item))
+            event = check_event(item)
+            earlier = first_index.setdefault(event["id"], index)
+            if earlier != index:
+                raise ValueError(f"'id' repeats event {earlier} of this batch")
+            batch.events.append(event)
         except ValueError as error:
             identifier = item.get("id") if isinstance(item, dict) else None
             shown = str(identifier)[:64].encode("utf-8", "backslashreplace").decode() if identifier else None

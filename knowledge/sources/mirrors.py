@@ -4,7 +4,8 @@ Only the tracked branch is fetched (``+refs/heads/B:refs/heads/B``), so a poll
 with nothing new costs one small fetch. A token reaches git through
 ``GIT_CONFIG_*`` environment variables (an ``http.extraHeader``), never the
 command line or the remote's URL, and anything git prints is masked before it
-becomes an error or a log line.
+becomes an error or a log line. The location always follows ``--``, so git never
+reads it as an option (``--upload-pack=...`` would run a command).
 """
 
 from __future__ import annotations
@@ -91,10 +92,10 @@ def fetch_mirror(repo: TrackedRepo, mirrors_dir: Path, environ: Mapping[str, str
     mirror = mirror_path(mirrors_dir, repo)
     if not (mirror / "HEAD").exists():
         mirror.mkdir(parents=True, exist_ok=True)
-        _run_git(["init", "--quiet", "--bare", str(mirror)], repo, environ, secrets)
+        _run_git(["init", "--quiet", "--bare", "--", str(mirror)], repo, environ, secrets)
     refspec = f"+refs/heads/{repo.branch}:refs/heads/{repo.branch}"
     _run_git(
-        ["-C", str(mirror), "fetch", "--quiet", "--no-tags", "--prune", _location(repo), refspec],
+        ["-C", str(mirror), "fetch", "--quiet", "--no-tags", "--prune", "--", _location(repo), refspec],
         repo, environ, secrets,
     )  # fmt: skip
     return mirror

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,8 @@ from knowledge.db import utcnow
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# Always fullmatch: with match, "$" also matches before a final newline.
+_SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 MAX_COMMITS = 2000
 
 
@@ -35,6 +36,7 @@ class WebhookChanges:
     repo: TrackedRepo | None
     records: list[ChangeRecord]
     ignored: str = ""
+    refused: tuple[str, ...] = ()  # a commit the payload describes that cannot be stored, and why
 
 
 def _normalised(location: str) -> str:
@@ -51,17 +53,36 @@ def find_tracked(repos: Iterable[TrackedRepo], names: Iterable[Any]) -> TrackedR
 
 
 def _when(raw: Any) -> datetime | None:
+    """The time a payload gives, None when it gives none it can be read as; ValueError when it lies
+    outside 1970 to 9999 (or past what Python holds once moved to UTC)."""
     if not isinstance(raw, str):
         return None
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or moment.year < 1970:
+        raise ValueError(f"time {raw[:40]!r} is not from 1970 to 9999")
+    return moment
 
 
 def _text(value: Any, limit: int) -> str:
-    return value.replace("\x00", "")[:limit] if isinstance(value, str) else ""
+    """Text from the payload, or "" when it holds none; ValueError for a lone surrogate (``\\ud800`` in
+    JSON), which no database stores, so its change is refused instead of failing the delivery."""
+    if not isinstance(value, str):
+        return ""
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError("text holds a lone surrogate such as \\ud800, which no database stores")
+    return value.replace("\x00", "")[:limit]
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A part of the payload that should be an object; anything else is as good as absent."""
+    return value if isinstance(value, dict) else {}
 
 
 def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
@@ -75,7 +96,7 @@ def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
 
 def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime | None,
             files: tuple[FileStat, ...] = (), link: Any = "") -> ChangeRecord | None:  # fmt: skip
-    if not isinstance(sha, str) or not _SHA.match(sha):
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return None
     paragraphs = message.strip().split("\n\n", 1)
     author = author if isinstance(author, dict) else {}
@@ -97,16 +118,30 @@ def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: dateti
     )
 
 
-def _pushed(repo: TrackedRepo, commits: Any) -> list[ChangeRecord]:
-    if not isinstance(commits, list):
-        return []
-    records = [
-        _record(repo, commit.get("id"), _text(commit.get("message"), 20_000), commit.get("author"),
-                _when(commit.get("timestamp")), _files(commit), commit.get("url"))  # fmt: skip
-        for commit in commits[:MAX_COMMITS]
-        if isinstance(commit, dict) and commit.get("distinct", True)
-    ]
-    return [record for record in records if record is not None]
+def _changes(repo: TrackedRepo, commits: list[tuple[Any, Callable[[], ChangeRecord | None]]]) -> WebhookChanges:
+    """Each (sha, build) made a record, a commit ``build`` refuses (ValueError) listed with why."""
+    records: list[ChangeRecord] = []
+    refused: list[str] = []
+    for sha, build in commits:
+        try:
+            record = build()
+        except ValueError as error:
+            refused.append(f"commit {str(sha)[:64].encode('utf-8', 'backslashreplace').decode()}: {error}")
+            continue
+        if record is not None:
+            records.append(record)
+    return WebhookChanges(repo, records, refused=tuple(refused))
+
+
+def _pushed(repo: TrackedRepo, commits: Any) -> WebhookChanges:
+    listed = [commit for commit in commits[:MAX_COMMITS] if isinstance(commit, dict) and commit.get("distinct", True)] \
+        if isinstance(commits, list) else []  # fmt: skip
+    return _changes(repo, [
+        (commit.get("id"), lambda commit=commit: _record(
+            repo, commit.get("id"), _text(commit.get("message"), 20_000), commit.get("author"),
+            _when(commit.get("timestamp")), _files(commit), commit.get("url")))
+        for commit in listed
+    ])  # fmt: skip
 
 
 def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]) -> WebhookChanges:
@@ -114,32 +149,31 @@ def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]
     if event == "ping":
         return WebhookChanges(None, [], ignored="ping")
     if event == "push":
-        project = payload.get("repository") or {}
+        project = _object(payload.get("repository"))
         repo = find_tracked(repos, [project.get(key) for key in ("full_name", "clone_url", "ssh_url", "html_url")])
         if repo is None:
             return WebhookChanges(None, [], ignored="repository not tracked")
         if payload.get("ref") != f"refs/heads/{repo.branch}" or payload.get("deleted"):
             return WebhookChanges(repo, [], ignored=f"not a push to {repo.branch}")
-        return WebhookChanges(repo, _pushed(repo, payload.get("commits")))
+        return _pushed(repo, payload.get("commits"))
     if event == "pull_request":
-        pull = payload.get("pull_request") or {}
-        base = pull.get("base") or {}
-        project = base.get("repo") or payload.get("repository") or {}
+        pull = _object(payload.get("pull_request"))
+        base = _object(pull.get("base"))
+        project = _object(base.get("repo")) or _object(payload.get("repository"))
         repo = find_tracked(repos, [project.get(key) for key in ("full_name", "clone_url", "ssh_url", "html_url")])
         if repo is None:
             return WebhookChanges(None, [], ignored="repository not tracked")
         if payload.get("action") != "closed" or not pull.get("merged") or base.get("ref") != repo.branch:
             return WebhookChanges(repo, [], ignored=f"not a pull request merged into {repo.branch}")
-        message = f"{_text(pull.get('title'), 500)}\n\n{_text(pull.get('body'), 20_000)}"
-        record = _record(repo, pull.get("merge_commit_sha"), message, pull.get("user"),
-                         _when(pull.get("merged_at")), link=pull.get("html_url"))  # fmt: skip
-        return WebhookChanges(repo, [record] if record else [])
+        return _changes(repo, [(pull.get("merge_commit_sha"), lambda: _record(
+            repo, pull.get("merge_commit_sha"), f"{_text(pull.get('title'), 500)}\n\n{_text(pull.get('body'), 20_000)}",
+            pull.get("user"), _when(pull.get("merged_at")), link=pull.get("html_url")))])  # fmt: skip
     return WebhookChanges(None, [], ignored=f"event {event[:50]!r} is not used")
 
 
 def gitlab_changes(payload: dict[str, Any], repos: list[TrackedRepo]) -> WebhookChanges:
     """A push hook to the tracked branch, or a merge request hook for a merge into it."""
-    project = payload.get("project") or {}
+    project = _object(payload.get("project"))
     names = [project.get(key) for key in ("path_with_namespace", "git_http_url", "git_ssh_url", "web_url")]
     repo = find_tracked(repos, names)
     kind = payload.get("object_kind")
@@ -150,14 +184,13 @@ def gitlab_changes(payload: dict[str, Any], repos: list[TrackedRepo]) -> Webhook
     if kind == "push":
         if payload.get("ref") != f"refs/heads/{repo.branch}":
             return WebhookChanges(repo, [], ignored=f"not a push to {repo.branch}")
-        return WebhookChanges(repo, _pushed(repo, payload.get("commits")))
-    merge = payload.get("object_attributes") or {}
+        return _pushed(repo, payload.get("commits"))
+    merge = _object(payload.get("object_attributes"))
     if merge.get("action") != "merge" or merge.get("target_branch") != repo.branch:
         return WebhookChanges(repo, [], ignored=f"not a merge request merged into {repo.branch}")
-    message = f"{_text(merge.get('title'), 500)}\n\n{_text(merge.get('description'), 20_000)}"
-    record = _record(repo, merge.get("merge_commit_sha"), message, payload.get("user"),
-                     _when(merge.get("updated_at")), link=merge.get("url"))  # fmt: skip
-    return WebhookChanges(repo, [record] if record else [])
+    return _changes(repo, [(merge.get("merge_commit_sha"), lambda: _record(
+        repo, merge.get("merge_commit_sha"), f"{_text(merge.get('title'), 500)}\n\n{_text(merge.get('description'), 20_000)}",
+        payload.get("user"), _when(merge.get("updated_at")), link=merge.get("url")))])  # fmt: skip
 
 
 def store_webhook_changes(changes: WebhookChanges, url: str) -> tuple[int, int]:

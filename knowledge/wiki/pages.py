@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from knowledge.errors import InputError
+from knowledge.plain_yaml import load_plain
 
 PAGE_SUFFIXES = (".md", ".markdown", ".txt")
 PAGE_KINDS = ("runbook", "postmortem", "service", "page")
@@ -145,7 +146,7 @@ def _split_front_matter(raw: str, relative: str) -> tuple[dict[str, Any], str]:
     else:
         raise InputError(f"{relative}: front matter opened with '---' is never closed; add a '---' line")
     try:
-        front_matter = yaml.safe_load("\n".join(lines[1:end])) or {}
+        front_matter = load_plain("\n".join(lines[1:end])) or {}
     except yaml.YAMLError as error:
         raise InputError(f"{relative}: front matter is not valid YAML ({error})") from error
     if not isinstance(front_matter, dict):

@@ -112,3 +112,22 @@ def test_a_deploy_is_a_candidate_whose_evidence_names_the_commits_it_carried(
     evidence = suggested["deploy-481"].evidence
     assert evidence.carried == upstream.shas and "deploy" in evidence.risk
     assert evidence.sentences[0].startswith("A deploy of payments 2.4.0 to production, carrying 3 commits")
+
+
+def test_a_changes_file_nested_too_deeply_is_refused_not_a_traceback(database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    flag = {"id": "flag-9", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}
+    lines = tmp_path / "events.jsonl"
+    lines.write_text(json.dumps(flag) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    whole = tmp_path / "events.json"
+    whole.write_text("[" * 100_000 + "]" * 100_000)
+
+    per_line = CliRunner().invoke(app, ["ingest", "changes", str(lines), "--json"])
+    at_once = CliRunner().invoke(app, ["ingest", "changes", str(whole)])
+
+    answer = json.loads(per_line.stdout)
+    assert answer["stored"] == 1 and [item["index"] for item in answer["rejected"]] == [1]
+    assert at_once.exit_code == 1 and str(at_once.exception) == f"{whole}: JSON nested too deeply"

@@ -182,3 +182,22 @@ def test_a_delivery_whose_store_failed_is_stored_when_redelivered(store: str, st
     redelivered = send_github(bot.url, upstream.github_push([sha]), delivery="d-9")
     assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
     assert sha in _changes(store)
+
+def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    from tests.sources.upstream import CHANGES_TOKEN
+
+    upstream = Upstream.create(tmp_path / "shop")
+    bot = start_bot(database_url, env={"CULPRIT_REPOS": json.dumps([upstream.tracked()]),
+                                       "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                                       "CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN})  # fmt: skip
+    body = b"[" * 100_000 + b"]" * 100_000
+    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    hook = httpx.post(f"{bot.url}/webhooks/github", content=body, timeout=60,
+                      headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-deep", "X-Hub-Signature-256": signature})  # fmt: skip
+    events = httpx.post(f"{bot.url}/changes", content=body, timeout=60, headers={"Authorization": f"Bearer {CHANGES_TOKEN}"})
+
+    assert (hook.status_code, events.status_code) == (400, 400)
+    assert hook.json() == events.json() == {"error": "JSON nested too deep: more than 64 arrays or objects inside one another"}

@@ -145,3 +145,23 @@ def git_as_ana(repo: Path, *args: str, when: int = 1_710_000_000) -> str:
            "GIT_AUTHOR_NAME": "Ana", "GIT_AUTHOR_EMAIL": "ana@example.org",
            "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.org"}  # fmt: skip
     return subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True, text=True).stdout
+
+
+def commit_object(repo: Path, parent: str, title: str, author_date: str, committer_date: str) -> str:
+    """A commit written byte by byte, with dates git itself would not write but will read back."""
+    tree = git_as_ana(repo, "rev-parse", f"{parent}^{{tree}}").strip()
+    body = (f"tree {tree}\nparent {parent}\nauthor Ana <ana@example.org> {author_date} +0000\n"
+            f"committer Ana <ana@example.org> {committer_date} +0000\n\n{title}\n")  # fmt: skip
+    made = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--literally", "--stdin"],
+                          input=body, capture_output=True, text=True, check=True)  # fmt: skip
+    return made.stdout.strip()
+
+
+def one_commit_repo(repo: Path, title: str) -> str:
+    """A new repository on ``main`` with one commit (one file) by Ana; that commit's sha."""
+    repo.mkdir()
+    git_as_ana(repo, "init", "-q", "-b", "main")
+    (repo / "app.py").write_text("print('v1')\n")
+    git_as_ana(repo, "add", ".")
+    git_as_ana(repo, "commit", "-q", "-m", title)
+    return git_as_ana(repo, "rev-parse", "HEAD").strip()

@@ -117,11 +117,17 @@ def test_catalog_upserts_and_reingesting_changes_nothing(database_url: str, tmp_
     assert services["checkout"].depends_on == ["payments"]
 
 
+# A "billion laughs" block: each alias repeats the anchored list before it nine times.
+LAUGHS = "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\nx-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("kind: Component\nmetadata: {name: [oops\n", r"catalog-info.yaml:\d+: malformed YAML"),
         ("kind: Component\nmetadata: {description: nameless}\n", "has no metadata.name"),
+        (LAUGHS + "kind: Component\nmetadata: {name: checkout}\nspec: {owner: *b}\n",
+         r"catalog-info.yaml:\d+: malformed YAML \(aliases \(\*a\) are not allowed"),
     ],
 )
 def test_a_broken_catalog_is_refused_before_anything_is_written(
@@ -136,3 +142,27 @@ def test_a_broken_catalog_is_refused_before_anything_is_written(
         ingest_catalog([good, broken], database_url)
     with session_scope(database_url) as session:
         assert all_services(session) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: Component\nmetadata: {name: \"pay\\0ments\"}\n", "the component name holds a NUL character"),
+        ("kind: Component\nmetadata: {name: payments}\nspec: {owner: \"" + "t" * 201 + "\"}\n",
+         r"the owner or dependency name 'tttt.*over 200 characters"),
+        ("kind: Component\nmetadata: {name: payments, description: \"a\\0b\"}\n", "the description holds a NUL"),
+    ],
+)
+def test_a_name_no_store_can_hold_is_refused(database_url: str, tmp_path: Path, text: str, message: str) -> None:
+    catalog = tmp_path / "catalog-info.yaml"
+    catalog.write_text(text)
+    with pytest.raises(InputError, match=message):
+        ingest_catalog([catalog], database_url)
+
+
+def test_a_catalog_over_10_mib_is_refused_before_it_is_read(database_url: str, tmp_path: Path) -> None:
+    huge = tmp_path / "catalog-info.yaml"
+    with huge.open("wb") as handle:
+        handle.truncate((10 << 20) + 1)
+    with pytest.raises(InputError, match=r"catalog-info.yaml is 10,485,761 bytes, over 10,485,760"):
+        ingest_catalog([huge], database_url)

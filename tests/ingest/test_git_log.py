@@ -15,6 +15,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.git_log import ingest_git, repository_name
 from tests.ingest.synthetic_repo import SyntheticHistory
+from tests.ingest.synthetic_repo import commit_object, one_commit_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -159,3 +160,26 @@ def test_a_path_that_is_not_a_repository_is_refused(tmp_path: Path, make: str) -
 def test_an_unknown_branch_is_refused(synthetic_history: SyntheticHistory, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="'release' not found"):
         ingest_git(synthetic_history.path, f"sqlite:///{tmp_path / 'unused.db'}", branch="release")
+
+
+def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "clock"
+    tip = one_commit_repo(repo, "Start the app")
+    odd = {}
+    for title, author, committer in [("written in year 11476", "300000000000", "1710000100"),
+                                     ("landed in year 11476", "1710000200", "300000000000"),
+                                     ("written at no time", "soon", "1710000300"),
+                                     ("landed before 1970", "1710000400", "-5")]:  # fmt: skip
+        tip = odd[title] = commit_object(repo, tip, title, author, committer)
+    tip = commit_object(repo, tip, "back to normal", "1710000500", "1710000500")
+    _git(repo, "update-ref", "refs/heads/main", tip)
+
+    report = ingest_git(repo, database_url)
+
+    assert report.new == 2 and {c.title for c in _stored(database_url).values()} == {"Start the app", "back to normal"}
+    reasons = {line.split(":")[0].removeprefix("commit "): line for line in report.bad_lines}
+    assert set(reasons) == set(odd.values())
+    assert "author date 300000000000 is not a time from 1970 to 9999" in reasons[odd["written in year 11476"]]
+    assert "commit date 300000000000 is not a time from 1970 to 9999" in reasons[odd["landed in year 11476"]]
+    assert "author date (none) is not a time" in reasons[odd["written at no time"]]
+    assert "commit date 18446744073709551611 is not a time" in reasons[odd["landed before 1970"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest.history import ingest_cases, ingest_commits
+from knowledge.lines import capped_lines
 
 BASE = 1_600_000_000
 
@@ -115,3 +117,70 @@ def test_a_bad_line_stops_the_load_unless_skipped(
 def test_a_missing_history_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="file not found: .*cases-nowhere"):
         ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", f"sqlite:///{tmp_path / 'unused.db'}")
+
+
+def test_an_id_given_twice_in_one_file_is_stored_once_and_reported(database_url: str, tmp_path: Path) -> None:
+    again = _commit(1) | {"title": "Change 1 written again"}
+    commits = _write(tmp_path / "commits-acme__shop.jsonl.gz", [_commit(0), _commit(1), again])
+    cases = _write(tmp_path / "cases-acme__shop.jsonl", [_case(0), _case(1), _case(1)])
+
+    changes_report = ingest_commits(commits, database_url)
+    cases_report = ingest_cases(cases, database_url)
+
+    assert (changes_report.new, cases_report.new) == (2, 2)
+    assert changes_report.bad_lines == [f"{commits}:3: duplicate id '{1:040x}' (first on line 2)"]
+    assert cases_report.bad_lines == [f"{cases}:3: duplicate id 'acme/shop@{1:012x}' (first on line 2)"]
+    assert (_count(database_url, Change), _count(database_url, Incident)) == (2, 2)
+    with session_scope(database_url) as session:
+        assert session.get(Change, f"{1:040x}").title == "Change 1"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        (json.dumps(_commit(7) | {"title": "x" * 10_001}), "title: String should have at most 10000 characters"),
+        (json.dumps(_commit(7) | {"added": 2**31}), "added: Input should be less than or equal to 2147483647"),
+        (json.dumps(_commit(7) | {"landed_time": 10**12}), "landed_time: Input should be less than or equal to"),
+        (json.dumps(_commit(7) | {"files": [["a.py", 1, 0]] * 10_001}), "files: List should have at most 10000 items"),
+        ('{"title": "caf\xe9"}', "not UTF-8 text"),
+        ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+        ('{"title": "' + "x" * (4 << 20) + '"}', "line longer than 4 MiB"),
+    ],
+)
+def test_a_line_beyond_the_format_s_bounds_is_refused_with_its_number(
+    database_url: str, tmp_path: Path, bad_line: str, reason: str
+) -> None:
+    path = tmp_path / "commits-acme__shop.jsonl"
+    lines = [json.dumps(_commit(0)).encode(), bad_line.encode("latin-1" if "\xe9" in bad_line else "utf-8"),
+             json.dumps(_commit(1)).encode()]  # fmt: skip
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    report = ingest_commits(path, database_url, skip_bad=True)
+
+    assert report.new == 2 and len(report.bad_lines) == 1
+    assert report.bad_lines[0].startswith(f"{path}:2: ") and reason in report.bad_lines[0]
+
+
+def test_a_damaged_gzip_file_is_named_instead_of_a_traceback(tmp_path: Path) -> None:
+    packed = gzip.compress("".join(json.dumps(_commit(n)) + "\n" for n in range(200)).encode())
+    path = tmp_path / "commits-acme__shop.jsonl.gz"
+    path.write_bytes(packed[:40] + bytes([packed[40] ^ 0xFF]) + packed[41:])
+    with pytest.raises(InputError, match=rf"cannot read {path}: the file is damaged"):
+        ingest_commits(path, f"sqlite:///{tmp_path / 'unused.db'}")
+
+
+class _Recording(io.BytesIO):
+    """A file that remembers the most bytes one read handed back."""
+
+    largest = 0
+
+    def readline(self, size: int | None = -1) -> bytes:  # type: ignore[override]
+        line = super().readline(size)
+        self.largest = max(self.largest, len(line))
+        return line
+
+
+def test_an_over_long_line_is_skipped_a_chunk_at_a_time() -> None:
+    stream = _Recording(b"first\n" + b"x" * (8 << 20) + b"\nlast\n")
+    assert list(capped_lines(stream, limit=1024)) == [(1, b"first\n"), (2, None), (3, b"last\n")]
+    assert stream.largest <= 1 << 20

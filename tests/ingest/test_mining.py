@@ -16,6 +16,7 @@ from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, f
 from knowledge.ingest.history_files import read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
+from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,21 @@ def test_train_from_repo_mines_then_trains(
     model = load_model(Path(summary["model"]))
     assert model.origin == TRAINED and model.n_cases == 6
     assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()
+
+
+def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_path: Path) -> None:
+    repo = tmp_path / "clock"
+    base = one_commit_repo(repo, "pay: retry once")
+    undated = commit_object(repo, base, "pay: written at no time", "soon", "1710000100")
+    late = commit_object(repo, undated, "pay: landed in year 11476", "1710000200", "300000000000")
+    fix = commit_object(repo, late, f"Revert \"pay: retry once\"\n\nThis reverts commit {base}.", "1710000300", "1710000300")
+    git_as_ana(repo, "update-ref", "refs/heads/main", fix)
+
+    report = mine_history(repo, tmp_path / "out", repo_name="acme/clock")
+
+    assert report.commits_read == 4
+    assert report.refused_commits == {
+        undated: "author date (none) is not a time from 1970 to 9999; the commit is not stored",
+        late: "commit date 300000000000 is not a time from 1970 to 9999; the commit is not stored",
+    }
+    assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}

@@ -144,3 +144,30 @@ def test_reingesting_replaces_the_rules_of_that_file_only(database_url: str, tmp
         rules = all_rules(session)
     assert len(rules) == 2 + 7
     assert OwnershipIndex.from_rules(rules).owners("src/main.c") == ["@acme/runtime", "THE REST", "Linus"]
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (parse_codeowners, "* @a\nsrc/ @b\x00c\n", r"CODEOWNERS:2: the owner name holds a NUL character"),
+        (parse_codeowners, "* @a\n[Team]\n\nsrc/\x00/ @b\n", r"CODEOWNERS:4: the path pattern holds a NUL character"),
+        (parse_codeowners, f"* @a\n[{'T' * 201}] @b\n", r"CODEOWNERS:2: the section or owner name 'TTTT.*is over 200 characters"),
+        (parse_codeowners, f"/{'d/' * 2100} @a\n", r"CODEOWNERS:1: the path pattern is over 4096 characters"),
+        (parse_maintainers, "NET\x00\nF:\tnet/\n", r"MAINTAINERS:1: the subsystem name holds a NUL character"),
+        (parse_maintainers, f"NET\nM:\t{'J' * 201} <j@x>\nF:\tnet/\n", r"MAINTAINERS:2: the maintainer name .*over 200"),
+    ],
+)
+def test_a_name_or_pattern_no_store_can_hold_is_refused_with_its_line(parse: object, text: str, message: str) -> None:
+    source = "CODEOWNERS" if parse is parse_codeowners else "MAINTAINERS"
+    with pytest.raises(InputError, match=message):
+        parse(text, source)  # type: ignore[operator]
+
+
+def test_an_ownership_file_over_10_mib_is_refused_before_it_is_read(database_url: str, tmp_path: Path) -> None:
+    huge = tmp_path / "CODEOWNERS"
+    with huge.open("wb") as handle:
+        handle.truncate((10 << 20) + 1)  # sparse: the size without the bytes
+    with pytest.raises(InputError, match=r"CODEOWNERS is 10,485,761 bytes, over 10,485,760"):
+        ingest_codeowners(huge, database_url)
+    with pytest.raises(InputError, match=r"MAINTAINERS is 10,485,761 bytes"):
+        ingest_maintainers(huge.rename(tmp_path / "MAINTAINERS"), database_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from dataclasses import replace
@@ -151,3 +152,41 @@ def test_symptom_only_keeps_a_first_sentence_without_code() -> None:
     )
     assert title == "crash in on"
     assert text == "Uploads with hang in"
+
+
+def _patched(path: Path, local: dict[int, int], central: dict[int, int]) -> None:
+    """Rewrite header fields (offset in the header: new 16-bit value) of every member, locally and centrally."""
+    data = bytearray(path.read_bytes())
+    for signature, fields in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        start = data.find(signature)
+        while start != -1:
+            for offset, value in fields.items():
+                data[start + offset : start + offset + 2] = value.to_bytes(2, "little")
+            start = data.find(signature, start + 4)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("deflate", "is damaged \\(Error -3 while decompressing data"),
+        ("method", "compressed with method 99, not stored or deflated"),
+        ("encrypted", "has an encrypted member 'manifest.json'"),
+    ],
+)
+def test_a_model_file_damaged_inside_its_zip_is_refused_with_the_reason(
+    tmp_path: Path, damage: str, reason: str
+) -> None:
+    path = tmp_path / "ranker.model"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("manifest.json", json.dumps({"format": "ranker", "words": ["checkout"] * 500}))
+    if damage == "deflate":
+        data = bytearray(path.read_bytes())
+        data[45:55] = b"\xff" * 10  # inside the deflate stream, past the 30-byte header and the 13-byte name
+        path.write_bytes(bytes(data))
+    elif damage == "method":
+        _patched(path, local={8: 99}, central={10: 99})
+    else:
+        _patched(path, local={6: 0x1}, central={8: 0x1})
+    with pytest.raises(CulpritError, match=f"{reason}.*retrain with `culprit train`"):
+        load_model(path)

@@ -71,3 +71,10 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
 
     digest = runner.invoke(app, ["digest", "--dry-run", "--end", reports[-1]["created_at"][:10]])
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
+
+
+def test_a_categories_file_with_yaml_aliases_is_refused(data_dir: Path, tmp_path: Path) -> None:
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("- name: login\n  examples: &lol [lol, lol, lol]\n- name: crash\n  examples: [*lol, *lol, *lol]\n")
+    result = CliRunner().invoke(app, ["reports", "categories", str(categories)])
+    assert result.exit_code == 1 and "aliases (*lol) are not allowed" in str(result.exception)

@@ -83,8 +83,52 @@ def test_bad_lines_stop_the_file_unless_skipped(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "text": "feed empty"}\nnot json\n{"id": "b", "text": ""}\n{"id": "c", "text": "x", "created_at": "2025-06-01"}\n')
     from knowledge.errors import InputError
 
-    with pytest.raises(InputError, match="reports.jsonl:2: not JSON"):
+    with pytest.raises(InputError, match="reports.jsonl:2: invalid JSON"):
         read_report_file(path)
     reports, problems = read_report_file(path, skip_bad=True)
     assert [r.id for r in reports] == ["a", "c"] and len(problems) == 2
     assert reports[1].created_at == datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_a_report_line_too_long_not_utf8_or_nested_too_deeply_is_refused_alone(tmp_path: Path) -> None:
+    jsonl = tmp_path / "reports.jsonl"
+    jsonl.write_bytes(b'{"id": "a", "text": "feed empty"}\n'
+                      + b'{"id": "long", "text": "' + b"x" * (5 << 20) + b'"}\n'
+                      + b'{"id": "latin", "text": "caf\xe9 crashes"}\n'
+                      + b"[" * 50_000 + b"]" * 50_000 + b"\n"
+                      + b'{"id": "b", "text": "login loops"}\n')  # fmt: skip
+    csv_file = tmp_path / "reports.csv"
+    csv_file.write_bytes(b"id,text\na,feed empty\n" + b"long," + b"x" * (5 << 20) + b"\nlatin,caf\xe9 crashes\nb,login loops\n")
+
+    from_jsonl, jsonl_problems = read_report_file(jsonl, skip_bad=True)
+    from_csv, csv_problems = read_report_file(csv_file, skip_bad=True)
+
+    assert [r.id for r in from_jsonl] == [r.id for r in from_csv] == ["a", "b"]
+    assert jsonl_problems == [f"{jsonl}:2: line longer than 5 MiB", f"{jsonl}:3: not UTF-8 text",
+                              f"{jsonl}:4: JSON nested too deeply"]  # fmt: skip
+    assert csv_problems == [f"{csv_file}:3: line longer than 5 MiB", f"{csv_file}:4: not UTF-8 text"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [("id", "x" * 201, "'id' is longer than 200 characters"), ("id", ["a"], "'id' must be text or a whole number, not list"),
+     ("category", "c" * 201, "'category' is longer than 200 characters"),
+     ("category", {"name": "login"}, "'category' must be text, not dict")],
+)
+def test_an_id_or_category_that_is_no_key_is_refused(tmp_path: Path, field: str, value: object, reason: str) -> None:
+    import json
+
+    path = tmp_path / "reports.jsonl"
+    path.write_text(json.dumps({"id": "r1", "text": "feed empty"} | {field: value}) + "\n"
+                    + json.dumps({"id": 7, "text": "login loops", "category": "login"}) + "\n")  # fmt: skip
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert [(r.id, r.label) for r in reports] == [("7", "login")] and problems == [f"{path}:1: {reason}"]
+
+
+def test_a_csv_row_the_csv_reader_refuses_is_named_by_its_line_and_the_rest_read(tmp_path: Path) -> None:
+    path = tmp_path / "reports.csv"
+    path.write_text("id,text\na,feed empty\nb," + "x" * 200_000 + "\nc,login loops\nd,\"never closed\n")
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert [r.id for r in reports] == ["a", "c"]
+    assert problems == [f"{path}:3: not CSV (field larger than field limit (131072))",
+                        f"{path}:5: not CSV (unexpected end of data)"]  # fmt: skip

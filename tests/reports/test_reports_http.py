@@ -85,3 +85,26 @@ def test_an_oversized_body_is_refused_while_it_streams(reports_server: str) -> N
     status, sent = send_chunked(reports_server, {"Authorization": "Bearer s3cret"}, total_bytes=64 * 1024 * 1024)
     assert status == 413
     assert sent < 32 * 1024 * 1024
+
+
+def test_an_id_or_category_that_is_no_key_is_refused_alone(reports_server: str, database_url: str) -> None:
+    batch = [
+        {"id": "k" * 201, "text": "feed is empty"},
+        {"id": {"nested": "id"}, "text": "login loops"},
+        {"id": "long-category", "text": "checkout slow", "category": "c" * 201},
+        {"id": "listed-category", "text": "search broken", "category": ["search"]},
+        {"id": "good", "text": "app crashes on start", "category": "crash"},
+    ]
+    response = _post_raw(reports_server, batch)
+    assert response.status_code == 207
+    reasons = [(item["index"], item["reason"]) for item in response.json()["rejected"]]
+    assert reasons == [(0, "'id' is longer than 200 characters"), (1, "'id' must be text or a whole number, not dict"),
+                       (2, "'category' is longer than 200 characters"), (3, "'category' must be text, not list")]  # fmt: skip
+    with session_scope(database_url) as session:
+        assert session.scalars(select(BugReport.id)).all() == ["good"]
+
+
+def test_a_body_nested_too_deeply_is_a_400(reports_server: str) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = httpx.post(reports_server, content=body, headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]

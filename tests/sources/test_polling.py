@@ -140,3 +140,13 @@ def test_culprit_ingest_repos_polls_every_tracked_repository_now(database_url: s
     assert [(result["repo"], result["new"]) for result in run()] == [("acme/shop", 2)]
     assert [result["new"] for result in run()] == [0]  # the same slot: run by hand, it polls anyway
     assert set(_stored(database_url)) == set(shas)
+
+
+def test_a_location_that_looks_like_an_option_reaches_git_as_a_place(database_url: str, tmp_path: Path) -> None:
+    # Settings refuse such a url; a repository built around that check still never runs a command.
+    ran = tmp_path / "ran"
+    repo = TrackedRepo.model_construct(name="acme/shop", url=f"--upload-pack=touch {ran};", path=None,
+                                       branch="main", token_env=None)  # fmt: skip
+    result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, environ={})
+    assert "acme/shop failed" in result.error and "--upload-pack=touch" in result.error  # named as the place
+    assert not ran.exists()

@@ -22,3 +22,11 @@ def test_a_repository_needs_a_url_or_a_path_and_distinct_names(tmp_path: Path) -
                     CULPRIT_REPOS='[{"name": "a", "path": "/x"}, {"name": "a", "path": "/y"}]')  # fmt: skip
     assert "needs exactly one of url or path" in refused_with(nowhere)[0]
     assert "two repositories have the same name" in refused_with(twice)[0]
+
+
+def test_a_repository_url_that_git_would_read_as_an_option_is_refused(tmp_path: Path) -> None:
+    repos = [{"name": "acme/web", "url": f"--upload-pack=touch {tmp_path / 'ran'};"}]
+    result = culprit(["db", "upgrade"], tmp_path, CULPRIT_REPOS=json.dumps(repos))
+    (line,) = refused_with(result)
+    assert line.startswith("error: CULPRIT_REPOS: item 0: ") and "cannot start with '-'" in line
+    assert not (tmp_path / "ran").exists()

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from knowledge.db import session_scope, utcnow
 from knowledge.errors import InputError
+from knowledge.lines import capped_lines, describe_limit, json_line
 from knowledge.reports import BugReport, CategoryDaily
 from tools.reports.classifiers import OTHER, Classifier, with_other
 from tools.reports.redaction import redact
@@ -54,6 +55,10 @@ CLASSIFY_CHARS = 8192
 # A report's own time must be one the trends can place: none predate 1970, and a sender's clock may run a little fast.
 EARLIEST_REPORT = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)
+# A line of a report file (one JSONL report, one CSV line): the most ``POST /reports`` takes in one body.
+MAX_LINE_BYTES = 5 << 20
+# The id and category columns' size: a longer one would fail its whole batch on PostgreSQL.
+MAX_KEY_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,8 @@ def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
         raise ValueError("missing or empty 'text'")
     identifier = row.get("id")
     label = row.get("category") or None
+    _check_key(identifier, "id", allow_number=True)
+    _check_key(label, "category", allow_number=False)
     for name in ("id", "text", "category"):
         _check_storable(row.get(name), name)
     try:
@@ -134,6 +141,21 @@ def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
         created_at=created_at,
         label=str(label) if label is not None else None,
     )
+
+
+def _check_key(value: Any, name: str, allow_number: bool) -> None:
+    """Refuse an id or category that is not text (a whole number for an id) or is longer than its column.
+
+    ``str()`` of a list or object would be stored as an id nobody sent, and a
+    key over ``MAX_KEY_CHARS`` fails the whole batch's insert on PostgreSQL.
+    """
+    if value in (None, ""):
+        return
+    if not isinstance(value, str) and not (allow_number and isinstance(value, int) and not isinstance(value, bool)):
+        kinds = "text or a whole number" if allow_number else "text"
+        raise ValueError(f"'{name}' must be {kinds}, not {type(value).__name__}")
+    if len(str(value)) > MAX_KEY_CHARS:
+        raise ValueError(f"'{name}' is longer than {MAX_KEY_CHARS} characters")
 
 
 def _check_storable(value: Any, name: str) -> None:
@@ -172,24 +194,51 @@ def read_report_file(path: Path, skip_bad: bool = False) -> tuple[list[IncomingR
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record or why the line is refused); every line is read capped at ``MAX_LINE_BYTES``."""
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
+        with path.open("rb") as handle:
+            for line_number, line in capped_lines(handle, MAX_LINE_BYTES):
+                if line is None:
+                    yield line_number, f"line longer than {describe_limit(MAX_LINE_BYTES)}"
+                    continue
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    yield line_number, f"not JSON ({error.msg})"
+                    record = json_line(line)
+                except ValueError as error:
+                    yield line_number, str(error)
                     continue
                 yield line_number, record if isinstance(record, dict) else "not a JSON object"
         return
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
+    with path.open("rb") as handle:
+        refused: dict[int, str] = {}
+        reader = csv.DictReader(_csv_text(handle, refused), strict=True)
         if not reader.fieldnames or "text" not in reader.fieldnames:
             raise InputError(f"{path}: the CSV header must name a 'text' column (id,text[,category][,created_at])")
-        for row in reader:
+        while True:
+            try:
+                row = next(reader, None)
+            except csv.Error as error:  # DictReader's own line_num moves only with a good row
+                yield reader.reader.line_num, f"not CSV ({error})"
+                continue
+            yield from sorted(refused.items())  # lines read while finding this row, which came before it
+            refused.clear()
+            if row is None:
+                return
             yield reader.line_num, dict(row)
+
+
+def _csv_text(handle: BinaryIO, refused: dict[int, str]) -> Iterator[str]:
+    """The CSV's lines as text for :mod:`csv`; a line over ``MAX_LINE_BYTES`` or not UTF-8 goes into
+    ``refused`` by its number and reaches the reader as an empty line, which it skips."""
+    for line_number, line in capped_lines(handle, MAX_LINE_BYTES):
+        try:
+            if line is None:
+                raise ValueError(f"line longer than {describe_limit(MAX_LINE_BYTES)}")
+            yield line.decode("utf-8")
+        except (UnicodeDecodeError, ValueError) as error:
+            refused[line_number] = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+            yield "\n"
 
 
 def ingest_reports(

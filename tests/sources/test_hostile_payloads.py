@@ -1,0 +1,91 @@
+"""A sender's mistakes or malice in change events and forge webhooks cost only the item they are in:
+a time past what a datetime holds, an id with a trailing newline, an object where text belongs, a lone
+surrogate PostgreSQL cannot store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from knowledge.changes import Change
+from knowledge.config import TrackedRepo
+from knowledge.db import session_scope
+from knowledge.sources.events import check_events, store_events
+from knowledge.sources.webhooks import github_changes, gitlab_changes, store_webhook_changes
+
+SHA = "a" * 40
+REPO = TrackedRepo(name="acme/shop", path=Path("/srv/shop"))
+
+
+def _event(**fields: Any) -> dict[str, Any]:
+    return {"id": "deploy-1", "kind": "deploy", "service": "checkout", "title": "deploy 1",
+            "time": "2025-06-01T10:00:00Z"} | fields  # fmt: skip
+
+
+def test_each_bad_change_event_is_refused_with_its_reason(database_url: str) -> None:
+    batch = check_events([
+        _event(id="deploy-1\n"),
+        _event(id="late", time="9999-12-31T23:30:00-05:00"),
+        _event(id="early", time="0001-01-01T00:00:00+01:00"),
+        _event(id="listed", commits=["abcd\n"]),
+        _event(id="object-title", title={"text": "deploy"}),
+        _event(id="surrogate", title="deploy \ud800"),
+        _event(id="good"),
+    ])  # fmt: skip
+
+    reasons = {rejected.index: rejected.reason for rejected in batch.rejected}
+    assert [event["id"] for event in batch.events] == ["good"]
+    assert reasons[0].startswith("'id' must be") and "before 1970" in reasons[1] and "before 1970" in reasons[2]
+    assert "hexadecimal" in reasons[3] and "must be a string" in reasons[4] and "lone surrogate" in reasons[5]
+    assert store_events(batch, database_url).new == 1
+
+
+def _push(*commits: dict[str, Any], repository: Any = None) -> dict[str, Any]:
+    return {"ref": "refs/heads/main", "repository": repository or {"full_name": "acme/shop"}, "commits": list(commits)}
+
+
+def _commit(sha: str, **fields: Any) -> dict[str, Any]:
+    return {"id": sha, "message": "pay: retry", "timestamp": "2025-06-01T10:00:00Z", "author": {"name": "Ana"},
+            "added": ["src/pay.py"]} | fields  # fmt: skip
+
+
+def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str) -> None:
+    changes = github_changes("push", _push(
+        _commit(SHA + "\n"),
+        _commit("b" * 40, timestamp="9999-12-31T23:30:00-05:00"),
+        _commit("c" * 40, message="pay: \ud800 retry"),
+        _commit("d" * 40, added=["src/\udfff.py"]),
+        _commit("e" * 40, author="Ana"),
+    ), [REPO])  # fmt: skip
+
+    assert [record.id for record in changes.records] == ["e" * 40]
+    assert changes.refused == (f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
+                               f"commit {'c' * 40}: text holds a lone surrogate such as \\ud800, which no database stores",
+                               f"commit {'d' * 40}: text holds a lone surrogate such as \\ud800, which no database stores")  # fmt: skip
+    assert store_webhook_changes(changes, database_url) == (1, 0)
+    with session_scope(database_url) as session:
+        assert session.scalars(select(Change.id)).all() == ["e" * 40]
+
+
+def test_parts_of_a_payload_that_are_not_objects_are_as_good_as_absent() -> None:
+    assert github_changes("push", _push(repository="acme/shop"), [REPO]).ignored == "repository not tracked"
+    pull = {"action": "closed", "pull_request": ["merged"], "repository": {"full_name": "acme/shop"}}
+    assert github_changes("pull_request", pull, [REPO]).ignored == "not a pull request merged into main"
+    merge = {"object_kind": "merge_request", "project": {"path_with_namespace": "acme/shop"}, "object_attributes": "merge"}
+    assert gitlab_changes(merge, [REPO]).ignored == "not a merge request merged into main"
+    early = {"action": "closed", "repository": {"full_name": "acme/shop"}, "pull_request": {
+        "merged": True, "base": {"ref": "main"}, "merge_commit_sha": SHA, "merged_at": "0001-01-01T00:00:00+01:00"}}
+    assert github_changes("pull_request", early, [REPO]).refused == (
+        f"commit {SHA}: time '0001-01-01T00:00:00+01:00' is not from 1970 to 9999",)
+
+
+def test_an_event_id_repeated_in_one_batch_is_stored_once_and_the_repeat_refused(database_url: str) -> None:
+    batch = check_events([_event(), _event(title="deploy 1 again"), _event(id="deploy-2")])
+    assert [(rejected.index, rejected.id, rejected.reason) for rejected in batch.rejected] == [
+        (1, "deploy-1", "'id' repeats event 0 of this batch")]
+    stored = store_events(batch, database_url)
+    assert (stored.new, stored.already_present) == (2, 0)
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-1").title == "deploy 1"  # type: ignore[union-attr]
