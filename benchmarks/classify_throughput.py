@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE.resolve())
     parser.add_argument("--n", type=int, default=2000, help="reports to classify")
     parser.add_argument("--train", type=int, default=1500, help="reports to train the head on")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads")
+    parser.add_argument(
+        "--threads", type=int, default=torch.get_num_threads(), help="MiniLM's intra-op threads (torch or ONNX Runtime)"
+    )
     parser.add_argument("--without-onnxruntime", action="store_true", help="torch float32 instead of ONNX Runtime")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
