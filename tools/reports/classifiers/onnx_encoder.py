@@ -92,7 +92,9 @@ def export_transformer(model: Any) -> bytes:
 
     bert = _token_embeddings(model[0].auto_model)
     # Texts of two lengths, so the traced graph applies the padding mask rather than a shortcut for none.
-    example = model.tokenizer(["a report", "a longer report, padded beside the first"], padding=True, return_tensors="pt")
+    example = model.tokenizer(
+        ["a report", "a longer report, padded beside the first"], padding=True, return_tensors="pt"
+    )
     graph = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and deprecation notes about the legacy exporter
