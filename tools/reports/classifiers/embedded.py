@@ -5,7 +5,9 @@ alone reach about 0.90: users name their problem ("crash", "add a dark mode"),
 and the embedding adds paraphrase. The head sees both, concatenated. MiniLM
 runs in bfloat16 where the CPU multiplies it natively (AVX512-BF16 or AMX:
 about twice as fast as int8 there and within 0.003 of float32), else in
-float32. It no longer runs int8: dynamic quantisation scales activations per
+float32 under ONNX Runtime (``onnx_encoder``: faster than torch there, the
+same vectors), else in torch float32 when onnxruntime is missing or the
+export fails. It no longer runs int8: dynamic quantisation scales activations per
 batch, so a report's embedding moved by up to 0.07 with the reports batched
 beside it and about one report in 40 changed category with its batch.
 
@@ -34,6 +36,7 @@ from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
 from tools.reports.classifiers import Prediction
 from tools.reports.classifiers.finetune import FineTuning, Progress, adapted_encoder, fine_tune_encoder
+from tools.reports.classifiers.onnx_encoder import OnnxEncoder, onnx_encoder
 
 MAX_TOKENS = 128
 EXAMPLES_PER_CATEGORY = 200
@@ -45,30 +48,45 @@ RETRAIN = "`culprit reports train FILE`"
 _preparing = threading.Lock()
 
 
-def _inference_embedder() -> Any:
+def _inference_embedder() -> Encoder:
     """The packaged MiniLM for classifying, made once even when a burst of batches asks at the same time."""
     with _preparing:
         return _prepare_embedder()
 
 
 @lru_cache(maxsize=1)
-def _prepare_embedder() -> Any:
+def _prepare_embedder() -> Encoder:
     """A copy of the packaged MiniLM for inference; the float original stays untouched for other callers."""
     return for_inference(copy.deepcopy(get_embedder()))
 
 
-def for_inference(model: Any) -> Any:
-    """``model`` (in place) in the fastest precision whose embeddings do not depend on the batch,
-    reading the first 128 tokens."""
+@dataclass(frozen=True)
+class TorchEncoder:
+    """A SentenceTransformer run by torch in the precision ``path`` names."""
+
+    model: Any
+    path: str
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+
+Encoder = TorchEncoder | OnnxEncoder
+
+
+def for_inference(model: Any) -> Encoder:
+    """``model`` (a float32 SentenceTransformer, changed in place) on the fastest path whose embeddings do
+    not depend on the batch, reading the first 128 tokens: torch bfloat16 where the CPU multiplies it
+    natively, else ONNX Runtime, else torch float32. The encoder's ``path`` says which."""
     import torch
 
-    if _native_bfloat16():
-        model = model.to(torch.bfloat16)
     model.max_seq_length = MAX_TOKENS
-    return model
+    if native_bfloat16():
+        return TorchEncoder(model.to(torch.bfloat16), "torch-bfloat16")
+    return onnx_encoder(model, torch.get_num_threads()) or TorchEncoder(model, "torch-float32")
 
 
-def _native_bfloat16() -> bool:
+def native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware; emulated, it is slower than float32."""
     import torch
 
@@ -76,16 +94,14 @@ def _native_bfloat16() -> bool:
     return bool(supported and supported())
 
 
-def report_embeddings(texts: list[str], batch_size: int = 64, encoder: Any = None) -> np.ndarray:
+def report_embeddings(texts: list[str], encoder: Encoder | None = None) -> np.ndarray:
     """Unit-length MiniLM vectors for reports (first 128 tokens: reports rarely run longer);
     ``encoder`` is an adapted model (see :meth:`EmbeddedClassifier.encoder`), else the packaged one."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        vectors = (encoder or _inference_embedder()).encode(
-            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
-        )
+        vectors = (encoder or _inference_embedder()).encode(texts)
     return np.asarray(vectors, dtype=np.float32)
 
 
@@ -109,7 +125,7 @@ class EmbeddedClassifier:
         self.tuned = tuned
         self.examples = examples
         self._term_list: list[str] | None = None
-        self._encoder: Any = None
+        self._encoder: Encoder | None = None
         self._encoder_lock = threading.Lock()
 
     @property
@@ -117,7 +133,7 @@ class EmbeddedClassifier:
         return [str(c) for c in self.head.classes_]
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> Encoder:
         """The model that embeds reports for this head: adapted if it was fine-tuned, built once."""
         if self.tuned is None:
             return _inference_embedder()
@@ -125,6 +141,11 @@ class EmbeddedClassifier:
             if self._encoder is None:
                 self._encoder = for_inference(adapted_encoder(self.tuned))
             return self._encoder
+
+    @property
+    def inference_path(self) -> str:
+        """How this classifier's encoder runs: ``torch-bfloat16``, ``onnxruntime`` or ``torch-float32``."""
+        return self.encoder.path
 
     @classmethod
     def train(
