@@ -107,4 +107,4 @@ def test_an_id_or_category_that_is_no_key_is_refused_alone(reports_server: str, 
 def test_a_body_nested_too_deeply_is_a_400(reports_server: str) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     response = httpx.post(reports_server, content=body, headers={"Authorization": "Bearer s3cret"})
-    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+    assert response.status_code == 400 and "JSON nested too deep" in response.json()["error"]
