@@ -28,7 +28,7 @@ from tools.rca.history.from_store import store_history
 from tools.rca.history.training import train_model
 from tools.rca.retrain import registry
 from tools.rca.retrain.calibration import expected_calibration_error
-from tools.rca.retrain.gate import Figures, passes_gate, retrain
+from tools.rca.retrain.gate import Figures, ece_tolerance, passes_gate, retrain
 
 CHAMPION_CASES = 30
 
@@ -98,7 +98,7 @@ def test_a_challenger_with_more_confirmed_causes_is_promoted_and_every_replica_a
     verdict = retrain(demo_store, data_dir, replay_incident)
     assert verdict.outcome == "promoted", verdict.text
     assert verdict.challenger.top5 >= verdict.champion.top5 - 0.01
-    assert verdict.challenger.ece <= verdict.champion.ece + 0.02
+    assert verdict.challenger.ece <= verdict.champion.ece + ece_tolerance(verdict.champion.cases)
     champion = registry.champion(demo_store)
     assert champion.version == verdict.challenger_version == 2 and champion.n_cases == len(cases)
     for replica in replicas:
@@ -150,10 +150,17 @@ def test_only_the_newest_refused_versions_keep_their_files(database_url: str, da
 def test_the_gate_and_the_calibration_error() -> None:
     assert expected_calibration_error([0.9, 0.9], [True, False]) == pytest.approx(0.4)
     assert expected_calibration_error([0.25, 0.75, 0.75, 0.75, 0.75], [False, True, True, True, False]) == pytest.approx(0.05 + 0.0)
-    champion = Figures(top5=0.60, ece=0.10, cases=20)
-    assert passes_gate(Figures(0.595, 0.115, 20), champion)[0]
-    assert not passes_gate(Figures(0.58, 0.10, 20), champion)[0]
-    assert not passes_gate(Figures(0.70, 0.13, 20), champion)[0]
+    champion = Figures(top5=0.60, ece=0.10, cases=2000)
+    assert passes_gate(Figures(0.595, 0.115, 2000), champion)[0]
+    assert not passes_gate(Figures(0.58, 0.10, 2000), champion)[0]
+    assert not passes_gate(Figures(0.70, 0.13, 2000), champion)[0]
+    # On 27 cases a calibration error moves by about 0.24 on noise alone: a better top-5 is not refused for it,
+    # but an error beyond the noise still is.
+    few = Figures(top5=0.48, ece=0.155, cases=27)
+    assert ece_tolerance(27) == pytest.approx(0.243, abs=0.001) and ece_tolerance(2000) == pytest.approx(0.028, abs=0.001)
+    assert passes_gate(Figures(0.667, 0.273, 27), few)[0]
+    refused, reason = passes_gate(Figures(0.667, 0.45, 27), few)
+    assert not refused and reason.endswith("by more than 0.243 (the most that noise explains on 27 cases)")
 
 
 def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data_dir: Path) -> None:

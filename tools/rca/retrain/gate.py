@@ -5,7 +5,8 @@ training ended (split by time: the latest share of them, at least
 :data:`MIN_REPLAY`); the challenger trains on every labelled case before them.
 It is promoted only if its top-5 is no worse than the champion's by more than
 :data:`TOP5_TOLERANCE` and its calibration error no worse by more than
-:data:`ECE_TOLERANCE`. A promoted challenger is refit on every case, replay
+:data:`ECE_TOLERANCE`, or than that error's sampling noise on the replay
+cases when it is larger (:func:`ece_tolerance`). A promoted challenger is refit on every case, replay
 included, so the next retrain replays only cases newer than it.
 """
 
@@ -27,7 +28,7 @@ from tools.rca.history.training import train_model
 from tools.rca.judges.local import LocalJudge, RankerModel, load_model
 from tools.rca.resources import RcaResources
 from tools.rca.retrain import registry
-from tools.rca.retrain.calibration import expected_calibration_error
+from tools.rca.retrain.calibration import ECE_BINS, expected_calibration_error
 
 log = structlog.get_logger(__name__)
 
@@ -104,12 +105,30 @@ def replay_figures(
     )
 
 
+def ece_tolerance(cases: int) -> float:
+    """How much worse a challenger's calibration error may be: :data:`ECE_TOLERANCE`, or the error's
+    sampling noise on ``cases`` answers when that is larger.
+
+    A perfectly calibrated model answering ``n`` cases spread over ``b`` bins
+    still shows an error of about sqrt(2/pi) * 0.5 * sqrt(b / n) (the mean
+    distance of a bin's hit rate from its true rate, at worst when that is
+    one half): about 0.24 on 27 cases. A fixed 0.02 on so few cases refused
+    challengers for noise, whichever way a CPU's arithmetic rounded.
+    """
+    noise = math.sqrt(2 / math.pi) * 0.5 * math.sqrt(ECE_BINS / max(cases, 1))
+    return round(max(ECE_TOLERANCE, noise), 3)
+
+
 def passes_gate(challenger: Figures, champion: Figures) -> tuple[bool, str]:
     """The promotion rule, with the reason in words."""
     if challenger.top5 < champion.top5 - TOP5_TOLERANCE:
         return False, f"top-5 {challenger.top5:.3f} is worse than the champion's {champion.top5:.3f} by more than {TOP5_TOLERANCE}"
-    if challenger.ece > champion.ece + ECE_TOLERANCE:
-        return False, f"calibration error {challenger.ece:.3f} is worse than the champion's {champion.ece:.3f} by more than {ECE_TOLERANCE}"
+    tolerance = ece_tolerance(min(challenger.cases, champion.cases))
+    if challenger.ece > champion.ece + tolerance:
+        return False, (
+            f"calibration error {challenger.ece:.3f} is worse than the champion's {champion.ece:.3f} by more than "
+            f"{tolerance} (the most that noise explains on {min(challenger.cases, champion.cases)} cases)"
+        )
     return True, "no worse than the champion on cases neither trained on"
 
 
