@@ -33,6 +33,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from knowledge.errors import CulpritError
+from knowledge.lines import json_line
 
 MANIFEST = "manifest.json"
 # Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
@@ -132,8 +133,8 @@ class ModelFile:
 
     def json(self, name: str) -> Any:
         try:
-            return json.loads(self._member(f"{name}.json"))
-        except ValueError as error:
+            return json_line(self._member(f"{name}.json"))
+        except ValueError as error:  # also nesting past the parser's recursion, which crashed the load
             raise self.refused(f"has a damaged {name}.json ({error})") from error
 
     def has(self, name: str) -> bool:

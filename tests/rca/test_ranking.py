@@ -145,6 +145,21 @@ def test_a_model_file_of_another_layout_is_refused(tmp_path: Path) -> None:
         load_model(path)
 
 
+@pytest.mark.parametrize("member", ["manifest.json", "component_maps.json"])
+def test_a_model_file_with_json_nested_past_the_parser_is_refused(
+    trained: RankerModel, tmp_path: Path, member: str
+) -> None:
+    path = save_model(trained, tmp_path / "ranker.model")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members[member] = b"[" * 200_000 + b"]" * 200_000  # 400 kB that json.loads recurses into
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    with pytest.raises(CulpritError, match=f"has a damaged {member} \\(JSON nested too deeply\\).*retrain with `culprit train`"):
+        load_model(path)
+
+
 def test_symptom_only_keeps_a_first_sentence_without_code() -> None:
     title, text = symptom_only(
         "BUG/MEDIUM: http: crash in h1_parse() on lib/http.c",
