@@ -9,6 +9,12 @@ The signature is checked on the capped raw body before anything parses it. A
 replayed delivery starts nothing: PagerDuty's must be recent and name an
 incident not yet investigated; a generic one must be signed within five minutes
 and name an incident id not yet investigated (a claim, shared by replicas).
+
+A database that fails while the service catalog is read or the incident is
+claimed is the sender's cue to retry, not a bug: the answer is 503 with
+``Retry-After`` and a reason that leaves out the driver's message (it names the
+database's host, user and name; the log keeps it), and no claim is left behind,
+so the retry starts the investigation.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
 from slack_sdk.errors import SlackClientError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,7 +42,7 @@ from bot.auto_investigations import RepliesFull, Trigger, service_named, start_i
 from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
-from knowledge.db import utcnow
+from knowledge.db import DatabaseUnavailable, utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -42,6 +50,9 @@ log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_AGE_S = 5 * 60
 PAGERDUTY_MAX_AGE = timedelta(hours=1)  # PagerDuty retries a failed delivery for a while, not for days
+RETRY_AFTER_S = 30  # a database restarting or failing over is back within this (see bot.report_intake)
+# What a database that is down, restarting or out of connections raises: worth the sender's retry.
+DATABASE_FAILED = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout)
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -82,11 +93,22 @@ def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
 
+def _database_failed(error: Exception, source: str, step: str) -> JSONResponse:
+    """503 with ``Retry-After`` for a delivery the database failed on; the error itself goes to the log only."""
+    log.warning("incident delivery not taken: the database failed", source=source, step=step, error=str(error)[:300])
+    return JSONResponse(
+        {"error": f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds"},
+        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
+    )  # fmt: skip
+
+
 async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
-    """202 when the investigation starts, 200 for a duplicate; 503 (queue full) or 502 (Slack refused the
-    first post) when it cannot, its claim given back so the sender's retry starts it."""
+    """202 when the investigation starts, 200 for a duplicate; 503 (queue full, or the database failed) or
+    502 (Slack refused the first post) when it cannot, its claim given back so the sender's retry starts it."""
     try:
         started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+    except DATABASE_FAILED as error:
+        return _database_failed(error, trigger.source, "claim")
     except RepliesFull:
         return _error(503, "culprit is busy with other investigations; send it again in a minute")
     except (SlackClientError, OSError) as error:
@@ -98,7 +120,8 @@ async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
 
 def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
     async def pagerduty(request: Request) -> JSONResponse:
-        """202 when an investigation starts, 200 for a duplicate or an event that starts none, 401 unsigned."""
+        """202 when an investigation starts, 200 for a duplicate or an event that starts none, 401 unsigned,
+        503 with ``Retry-After`` when the database failed."""
         secret = settings.pagerduty_webhook_secret.get_secret_value() if settings.pagerduty_webhook_secret else ""
         if not secret or not settings.incident_post_channel:
             return _error(503, "PagerDuty intake is off: set CULPRIT_PAGERDUTY_WEBHOOK_SECRET and CULPRIT_INCIDENT_POST_CHANNEL")
@@ -112,6 +135,8 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
         try:
             # The trigger names a catalog service, read from the database: in a worker thread.
             trigger = await run_in_threadpool(_pagerduty_trigger, json_body(body), settings)
+        except DATABASE_FAILED as error:
+            return _database_failed(error, "pagerduty", "service catalog")
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
@@ -166,7 +191,10 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         channel = incoming.channel or settings.incident_post_channel
         if not channel:
             return _error(400, "name a channel, or set CULPRIT_INCIDENT_POST_CHANNEL on the bot")
-        services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
+        try:
+            services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
+        except DATABASE_FAILED as error:
+            return _database_failed(error, "webhook", "service catalog")
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
             started_at=started_at,

@@ -15,12 +15,16 @@ hold the GIL that ``/healthz`` and every Slack ack need.
 ``POST /reports`` answers a database failure with an error its sender can
 retry on; a Slack message has no sender waiting, so its intake tries again
 after 1 s, 5 s and 30 s while the database is unreachable, and only then gives
-the report up (the listener logs it as an error).
+the report up (the listener logs it as an error). Once the server is stopping
+those waits are over: each report still queued, or waiting for its next try,
+gets one last attempt at once, so a rolling restart during an outage is not
+held up 36 s per report, and the reports that attempt could not store are
+logged by id and count (never their text) before the process exits.
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -43,11 +47,17 @@ RETRY_DELAYS_S = (1.0, 5.0, 30.0)  # a database restarting or failing over is ba
 UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 
-def _new_intake_thread() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-intake")
+class _SlackIntake:
+    """The intake thread for Slack messages, and what stopping it needs: a signal that cuts the retry
+    waits short, and the ids of the reports the last attempts could not store."""
+
+    def __init__(self) -> None:
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-intake")
+        self.stopping = threading.Event()
+        self.unsaved: list[str] = []  # appended on the intake thread only; read once it has finished
 
 
-_slack_intake = _new_intake_thread()
+_slack_intake = _SlackIntake()
 _redaction = RedactionPool()
 
 
@@ -71,37 +81,56 @@ def take_in_later(
     source: str,
     settings: Settings,
     delays: Sequence[float] = RETRY_DELAYS_S,
-    wait: Callable[[float], None] = time.sleep,
+    wait: Callable[[float], object] | None = None,
 ) -> Future[IntakeResult]:
     """Store a batch on the intake thread, in arrival order; the future holds what :func:`take_in` returned.
 
     While the database is unreachable the batch is tried again after each of
-    ``delays`` (``wait`` sleeps them), holding the reports behind it in order;
-    the future holds the last failure once they are spent.
+    ``delays`` (``wait`` sleeps them; by default until :func:`finish_intake`
+    starts, whichever comes first), holding the reports behind it in order; the
+    future holds the last failure once they are spent. Once the intake is
+    stopping, a batch gets one last attempt and no more waits.
     """
-    return _slack_intake.submit(_take_in_retrying, reports, source, settings, delays, wait)
+    intake = _slack_intake
+    return intake.thread.submit(_take_in_retrying, reports, source, settings, delays, wait or intake.stopping.wait, intake)
 
 
 def _take_in_retrying(
-    reports: list[IncomingReport], source: str, settings: Settings, delays: Sequence[float], wait: Callable[[float], None]
-) -> IntakeResult:
+    reports: list[IncomingReport], source: str, settings: Settings, delays: Sequence[float],
+    wait: Callable[[float], object], intake: _SlackIntake,
+) -> IntakeResult:  # fmt: skip
     for attempt, delay in enumerate(delays, start=1):
+        if intake.stopping.is_set():
+            break
         try:
             return take_in(reports, source, settings)
         except UNREACHABLE as error:
             log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
             wait(delay)
-    return take_in(reports, source, settings)
+    try:
+        return take_in(reports, source, settings)
+    except Exception:  # whatever the cause, a report lost at shutdown is named in finish_intake's log
+        if intake.stopping.is_set():
+            intake.unsaved.extend(report.id for report in reports)
+        raise
 
 
 def finish_intake() -> None:
     """Store the Slack messages already handed over, then stop the redaction workers (on SIGTERM).
+
+    Each report still queued or waiting to be tried again gets one last
+    attempt, without the waits: the process is going away, and a database
+    that is down now will not be back within a shutdown's grace period. The
+    ids of those it could not store are logged with their count.
 
     Call it once no request can bring new reports: after the server stopped
     taking requests and Bolt's listener threads finished. A server started
     again in the same process (the tests) gets a fresh intake thread.
     """
     global _slack_intake
-    finished, _slack_intake = _slack_intake, _new_intake_thread()
-    finished.shutdown(wait=True)
+    finished, _slack_intake = _slack_intake, _SlackIntake()
+    finished.stopping.set()
+    finished.thread.shutdown(wait=True)
+    if finished.unsaved:
+        log.error("reports from slack not stored at shutdown", count=len(finished.unsaved), report_ids=finished.unsaved)
     _redaction.shutdown()

@@ -35,7 +35,7 @@ from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
 from bot.report_intake import finish_intake
 from bot.reports_http import reports_endpoint
-from bot.sources_http import changes_endpoint, github_endpoint, gitlab_endpoint
+from bot.sources_http import source_routes
 from knowledge.config import Settings
 from knowledge.db import get_engine
 
@@ -147,9 +147,7 @@ def create_server(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/reports", reports_endpoint(settings), methods=["POST"]),
-        Route("/webhooks/github", github_endpoint(settings), methods=["POST"]),
-        Route("/webhooks/gitlab", gitlab_endpoint(settings), methods=["POST"]),
-        Route("/changes", changes_endpoint(settings), methods=["POST"]),
+        *source_routes(settings),  # /webhooks/github, /webhooks/gitlab, /changes
         *incident_routes(bolt_app, settings),  # /webhooks/pagerduty, /incidents
     ]
     SOURCE_LAG.database_url = settings.resolved_database_url

@@ -3,11 +3,15 @@
 Each request is checked before its body is trusted: the GitLab token
 (``X-Gitlab-Token``) or the bearer token before the body is read at all; the
 GitHub HMAC (``X-Hub-Signature-256``) once the body is read up to its cap. Only
-then is the JSON parsed. A webhook delivery is acted on once across replicas:
-its delivery id is claimed in the database (:mod:`knowledge.claims`); one that
-could not be stored is given back at once, so its redelivery is acted on, and
-one whose holder died is taken over after a short lease. The pushed commits
-are stored at once (without line counts); the next poll completes them.
+then is the JSON parsed and each commit or event checked, in a worker thread
+(at most ``PARSE_THREADS`` bodies at once, the rest waiting without one): a
+5 MiB body takes long enough that on the event loop it would hold up every
+other request, Slack's and ``/healthz`` included. A webhook delivery is acted
+on once across replicas: its delivery id is claimed in the database
+(:mod:`knowledge.claims`); one that could not be stored is given back at once,
+so its redelivery is acted on, and one whose holder died is taken over after a
+short lease. The pushed commits are stored at once (without line counts); the
+next poll completes them.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from anyio import CapacityLimiter, to_thread
 from pydantic import SecretStr
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
@@ -33,7 +39,7 @@ from knowledge.config import Settings
 from knowledge.db import DatabaseUnavailable
 from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
-from knowledge.sources.events import check_events, store_events
+from knowledge.sources.events import EventBatch, check_events, store_events
 from knowledge.sources.webhooks import WebhookChanges, github_changes, gitlab_changes, store_webhook_changes
 
 log = structlog.get_logger(__name__)
@@ -42,6 +48,9 @@ MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 MAX_CHANGES_BYTES = 5 * 1024 * 1024
 MAX_EVENTS = 5000
 DELIVERY_LEASE = timedelta(minutes=2)
+# Bodies parsed at once per server, across the three routes: one per core. Parsing holds the GIL, so more
+# threads would not parse faster, only hold more multi-megabyte payloads in memory at once.
+PARSE_THREADS = 2
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 _UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
 
@@ -53,6 +62,10 @@ def _error(status: int, message: str) -> JSONResponse:
 def github_signed(body: bytes, header: str, secret: str) -> bool:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
     return same_secret("sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(), header)
+
+
+class TooManyEvents(ValueError):
+    """More events in one ``POST /changes`` than ``MAX_EVENTS``: answer 413 without checking them."""
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -88,9 +101,9 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
 
 
 async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dict[str, Any]], WebhookChanges],
-                   settings: Settings) -> JSONResponse:  # fmt: skip
+                   settings: Settings, parse_threads: CapacityLimiter) -> JSONResponse:  # fmt: skip
     try:
-        payload = _json_object(body)
+        payload = await to_thread.run_sync(_json_object, body, limiter=parse_threads)
     except ValueError as error:
         return _error(400, str(error))
     try:
@@ -125,7 +138,7 @@ async def _trusted_body(
     return body
 
 
-def github_endpoint(settings: Settings) -> Handler:
+def github_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
     """Pushes to a tracked branch and pull requests merged into it, signed with CULPRIT_GITHUB_WEBHOOK_SECRET."""
 
     async def github_webhook(request: Request) -> JSONResponse:
@@ -139,13 +152,13 @@ def github_endpoint(settings: Settings) -> Handler:
         event = request.headers.get("x-github-event", "")
         return await _deliver(
             "github", request.headers.get("x-github-delivery", ""), body,
-            lambda payload: github_changes(event, payload, settings.repos), settings,
+            lambda payload: github_changes(event, payload, settings.repos), settings, parse_threads,
         )  # fmt: skip
 
     return github_webhook
 
 
-def gitlab_endpoint(settings: Settings) -> Handler:
+def gitlab_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
     """Push and merge request hooks whose X-Gitlab-Token is CULPRIT_GITLAB_WEBHOOK_TOKEN."""
 
     async def gitlab_webhook(request: Request) -> JSONResponse:
@@ -158,13 +171,13 @@ def gitlab_endpoint(settings: Settings) -> Handler:
             return body
         delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get("idempotency-key", "")
         return await _deliver(
-            "gitlab", delivery, body, lambda payload: gitlab_changes(payload, settings.repos), settings
+            "gitlab", delivery, body, lambda payload: gitlab_changes(payload, settings.repos), settings, parse_threads
         )
 
     return gitlab_webhook
 
 
-def changes_endpoint(settings: Settings) -> Handler:
+def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
     """Change events (deploys, flag flips, config and infrastructure changes) with a CULPRIT_CHANGES_TOKEN bearer."""
 
     async def post_changes(request: Request) -> JSONResponse:
@@ -176,12 +189,11 @@ def changes_endpoint(settings: Settings) -> Handler:
         if isinstance(body, JSONResponse):
             return body
         try:
-            items = events_in(json_body(body))
+            batch = await to_thread.run_sync(_checked_events, body, limiter=parse_threads)
+        except TooManyEvents as error:
+            return _error(413, str(error))
         except ValueError as error:
             return _error(400, str(error))
-        if len(items) > MAX_EVENTS:
-            return _error(413, f"{len(items)} events in one request; send at most {MAX_EVENTS}")
-        batch = check_events(items)
         rejected = [asdict(item) for item in batch.rejected]
         if rejected and not batch.events:
             return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
@@ -195,6 +207,25 @@ def changes_endpoint(settings: Settings) -> Handler:
         return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)
 
     return post_changes
+
+
+def _checked_events(body: bytes) -> EventBatch:
+    """The body's events, each checked on its own; ValueError when the body is no batch of events,
+    :class:`TooManyEvents` past ``MAX_EVENTS`` (counted before any is checked)."""
+    items = events_in(json_body(body))
+    if len(items) > MAX_EVENTS:
+        raise TooManyEvents(f"{len(items)} events in one request; send at most {MAX_EVENTS}")
+    return check_events(items)
+
+
+def source_routes(settings: Settings) -> list[Route]:
+    """The three routes ``bot.server`` adds, sharing ``PARSE_THREADS`` worker threads for their bodies."""
+    parse_threads = CapacityLimiter(PARSE_THREADS)
+    return [
+        Route("/webhooks/github", github_endpoint(settings, parse_threads), methods=["POST"]),
+        Route("/webhooks/gitlab", gitlab_endpoint(settings, parse_threads), methods=["POST"]),
+        Route("/changes", changes_endpoint(settings, parse_threads), methods=["POST"]),
+    ]
 
 
 def events_in(payload: Any) -> list[Any]:

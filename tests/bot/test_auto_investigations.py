@@ -11,16 +11,22 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from structlog.testing import capture_logs
 
-from bot.incident_webhooks import MAX_BODY_BYTES
+from bot.incident_webhooks import MAX_BODY_BYTES, RETRY_AFTER_S
 from bot.reply_queue import ReplyQueue
 from bot.runtime import RERUNS_PER_MINUTE
-from knowledge.db import session_scope, utcnow
+from knowledge.db import get_engine, migrate, session_scope, utcnow
 from knowledge.incidents import Incident
-from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot, seed_changes
+from tests.bot.database_outage import DatabaseOutage
 from tests.bot.fake_slack import BOT_USER_ID
 from tests.waiting import wait_until
 
@@ -275,3 +281,47 @@ def test_a_new_incident_channel_the_queue_could_not_take_is_investigated_when_cu
     queue.capacity = 10
     bot.send.event({"type": "member_joined_channel", "user": BOT_USER_ID, "channel": NEW_CHANNEL, "channel_type": "C"})
     _answer_in(bot, NEW_CHANNEL)
+
+
+@pytest.fixture
+def outage(postgres_url: str, data_dir: Path) -> Iterator[DatabaseOutage]:
+    """The seeded PostgreSQL store behind an address that refuses connections until ``end()``."""
+    migrate(postgres_url)
+    seed_changes(postgres_url, utcnow())
+    down = DatabaseOutage(postgres_url)
+    yield down
+    get_engine(down.url).dispose()
+    down.close()
+
+
+def test_a_database_outage_is_answered_503_retry_after_and_the_retry_starts_the_investigation(
+    outage: DatabaseOutage, postgres_url: str, start_bot: StartBot
+) -> None:
+    bot = start_bot(outage.url, env={"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL,
+                                     "CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})  # fmt: skip
+    now = utcnow().isoformat()
+    names_a_service = _pd_event("01EVENT", "PINC1", now)  # its service is looked up in the catalog first
+    names_none = _pd_event("02EVENT", "PINC2", now)
+    del names_none["data"]["service"]  # nothing to look up: claiming the incident is the first database call
+    generic = {"id": "GRAFANA-99", "title": "search ranking returns stale items", "channel": INCIDENT_CHANNEL}
+
+    with capture_logs() as logs:
+        refused = [_pagerduty(bot, names_a_service), _pagerduty(bot, names_none), _incident_post(bot, generic)]
+    database = make_url(postgres_url)
+    for answer in refused:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == str(RETRY_AFTER_S)
+        assert answer.json() == {"error": f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds"}
+        # The driver's message names where the database is and who connects: the sender learns none of it.
+        assert not any(part in answer.text for part in (f":{outage.port}", str(database.username), str(database.database)))
+    failures = [entry for entry in logs if entry["event"] == "incident delivery not taken: the database failed"]
+    assert [(entry["source"], entry["step"]) for entry in failures] == [
+        ("pagerduty", "service catalog"), ("pagerduty", "claim"), ("webhook", "service catalog")
+    ]
+    assert all(str(outage.port) in entry["error"] for entry in failures)  # the operator's log keeps the cause
+
+    outage.end()  # the database is back: each sender's retry starts its investigation, nothing was left claimed
+    retried = [_pagerduty(bot, names_a_service), _pagerduty(bot, names_none), _incident_post(bot, generic)]
+    assert [(answer.status_code, answer.json()["started"]) for answer in retried] == [(202, True)] * 3
+    _answer_in(bot, INCIDENT_CHANNEL, count=3)
+    assert _pagerduty(bot, names_none).json()["duplicate"] is True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,12 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
+from bot import sources_http
 from bot.jobs import poll_tracked_repositories
 from knowledge.changes import Change
-from knowledge.db import session_scope
+from knowledge.db import session_scope, utcnow
 from tests.bot.conftest import Bot, StartBot
-from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET, Upstream, send_github
+from tests.sources.upstream import CHANGES_TOKEN, GITLAB_TOKEN, WEBHOOK_SECRET, Upstream, send_github
 
 
 def _changes(url: str) -> dict[str, Change]:
@@ -183,11 +185,10 @@ def test_a_delivery_whose_store_failed_is_stored_when_redelivered(store: str, st
     assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
     assert sha in _changes(store)
 
+
 def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
     import hashlib
     import hmac
-
-    from tests.sources.upstream import CHANGES_TOKEN
 
     upstream = Upstream.create(tmp_path / "shop")
     bot = start_bot(database_url, env={"CULPRIT_REPOS": json.dumps([upstream.tracked()]),
@@ -201,3 +202,44 @@ def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_
 
     assert (hook.status_code, events.status_code) == (400, 400)
     assert hook.json() == events.json() == {"error": "JSON nested too deep: more than 64 arrays or objects inside one another"}
+
+
+@pytest.mark.timeout(60)  # a hang guard only: a parse on the event loop would leave /healthz unanswered for good
+@pytest.mark.parametrize("route", ["/webhooks/github", "/webhooks/gitlab", "/changes"])
+def test_a_body_being_parsed_holds_up_no_other_request(
+    route: str, store: str, start_bot: StartBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender's 5 MiB body takes a while to parse; the parse is held here until /healthz has answered."""
+    parsing, parse_may_finish = threading.Event(), threading.Event()
+    parse = sources_http.json_body
+
+    def held_parse(body: bytes) -> Any:
+        parsing.set()
+        parse_may_finish.wait()
+        return parse(body)
+
+    monkeypatch.setattr(sources_http, "json_body", held_parse)
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/pay.py", "pay: retry declined cards")
+    bot = start_bot(store, env={"CULPRIT_REPOS": json.dumps([upstream.tracked()]), "CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN,
+                                "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "CULPRIT_GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN})  # fmt: skip
+    flag = {"id": "flag-9", "kind": "flag", "service": "checkout", "title": "new_checkout_flow on", "time": utcnow().isoformat()}
+    send: Callable[[], httpx.Response] = {
+        "/webhooks/github": lambda: send_github(bot.url, upstream.github_push([sha]), delivery="d-held"),
+        "/webhooks/gitlab": lambda: httpx.post(f"{bot.url}/webhooks/gitlab", json=upstream.gitlab_push([sha]), timeout=60,
+                                               headers={"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "u-held"}),
+        "/changes": lambda: httpx.post(f"{bot.url}/changes", json=[flag], timeout=60,
+                                       headers={"Authorization": f"Bearer {CHANGES_TOKEN}"}),
+    }[route]  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=1) as sender:
+        try:
+            answer = sender.submit(send)  # .result() re-raises whatever the sender's thread raised
+            assert parsing.wait(timeout=30), f"{route} never started parsing the body"
+            health = httpx.get(f"{bot.url}/healthz", timeout=None)
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            assert not answer.done()  # answered while the body was still being parsed
+        finally:
+            parse_may_finish.set()  # also on failure, so the server (and this executor) can finish
+        stored = answer.result()
+    assert stored.status_code == 200 and stored.json()["stored"] == 1, stored.text

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from structlog.testing import capture_logs
 
 from bot import report_intake
 from knowledge.config import Settings
 from knowledge.db import get_engine, migrate, session_scope
 from knowledge.reports import BugReport
 from tests.bot.database_outage import DatabaseOutage
+from tests.waiting import wait_until
 from tools.reports.intake import IncomingReport
 
 REPORT = IncomingReport(id="slack:CREPORTS:1714556400.000100", text="checkout spins forever, mail me at bob@example.com")
@@ -56,4 +58,28 @@ def test_after_the_last_wait_the_report_is_given_up_with_the_error(outage: Datab
     failed = report_intake.take_in_later([REPORT], "slack", settings, wait=waited.append)
     assert isinstance(failed.exception(), OperationalError)  # what messages._log_stored logs as an error
     assert waited == [1.0, 5.0, 30.0]
+    assert _stored(postgres_url) == []
+
+
+@pytest.mark.timeout(60)  # a hang guard only: stopping used to wait out 1 + 5 + 30 s per queued report
+def test_stopping_during_an_outage_tries_each_queued_report_once_more_and_logs_the_ids_not_stored(
+    outage: DatabaseOutage, postgres_url: str, data_dir: Path
+) -> None:
+    settings = Settings(data_dir=data_dir, database_url=outage.url)
+    reports = [IncomingReport(id=f"slack:CREPORTS:17145564{n:02d}.000100", text=f"checkout spins forever {n}, mail bob@example.com")
+               for n in range(3)]  # fmt: skip
+    with capture_logs() as logs:
+        queued = [report_intake.take_in_later([report], "slack", settings) for report in reports]
+        # The first report failed once and waits for its next try, the other two behind it: now the server stops.
+        wait_until(lambda: any(entry["event"] == "reports not stored; trying again" for entry in logs),
+                   "the first report was never tried")  # fmt: skip
+        report_intake.finish_intake()
+
+    assert all(isinstance(report.exception(timeout=0), OperationalError) for report in queued)
+    # The two reports queued behind the first were each tried once, at once, never put to wait for a retry.
+    first_tries = [entry for entry in logs if entry["event"] == "reports not stored; trying again" and entry["attempt"] == 1]
+    assert len(first_tries) == 1
+    unsaved = [entry for entry in logs if entry["event"].startswith("reports from slack not stored at shutdown")]
+    assert [(entry["count"], entry["report_ids"]) for entry in unsaved] == [(3, [report.id for report in reports])]
+    assert not [entry for entry in logs if "spins forever" in str(entry) or "bob@" in str(entry)], "a log kept a report's text"
     assert _stored(postgres_url) == []
