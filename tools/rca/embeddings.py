@@ -31,7 +31,9 @@ def change_text(change: ChangeRecord) -> str:
 
     Kept short on purpose: the body is matched lexically by BM25, and short
     texts embed several times faster on a CPU. A change whose history has no
-    functions embeds exactly as before, so cached vectors stay valid.
+    functions embeds exactly as before, so cached vectors stay valid; one whose
+    functions ``culprit ingest names`` reads later has its vector dropped
+    (:meth:`ChangeEmbeddings.forget`) and embedded again.
     """
     paths = " ".join(change.paths[:_MAX_PATHS])
     functions = " ".join(f"{name}()" for name in change.functions[:_MAX_FUNCTIONS])
@@ -114,6 +116,22 @@ class ChangeEmbeddings:
                 self._index[changes[row].id] = offset + position
             self._save()
         return len(unseen)
+
+    def forget(self, change_ids: Sequence[str]) -> int:
+        """Drop the vectors of these changes, so the next ``embed-changes`` or RCA embeds them again;
+        returns how many were stored.
+
+        For changes whose embedded text changed after they were embedded: ``culprit ingest
+        names`` reading the functions of changes stored before names were read."""
+        with self._lock:
+            dropped = {change_id for change_id in change_ids if change_id in self._index}
+            if not dropped:
+                return 0
+            kept = sorted((row, change_id) for change_id, row in self._index.items() if change_id not in dropped)
+            self._vectors = self._vectors[[row for row, _change_id in kept]]
+            self._index = {change_id: position for position, (_row, change_id) in enumerate(kept)}
+            self._save()
+        return len(dropped)
 
     def _save(self) -> None:
         """Write to temporary files and rename, so a reader never sees half a file."""
