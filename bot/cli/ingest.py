@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 
@@ -18,6 +19,7 @@ from bot.cli.console import console, print_json, progress_bar
 from knowledge.errors import InputError
 
 if TYPE_CHECKING:
+    from knowledge.ingest.names_backfill import NamesReport
     from knowledge.ingest.report import LoadReport
 
 ingest_app = typer.Typer(
@@ -179,6 +181,70 @@ def reattribute_changes(as_json: JsonOutput = False) -> None:
         print_json({"changes": looked_at, "updated": updated})
         return
     console.print(f"[bold]changes[/]: {looked_at} looked at, [cyan]{updated} re-attributed[/]", highlight=False)
+
+
+@ingest_app.command("names")
+def names(
+    path: Annotated[
+        Path | None, typer.Argument(help="A clone of the repository (default: each tracked repository's mirror).")
+    ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option(help="Only this repository's changes (with PATH, the name they are stored under; "
+                          "default: from origin, else the folder)."),
+    ] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Read the functions and identifiers of changes stored before culprit read them (upgrades past 0010).
+
+    Polls and `ingest git` read names only for new commits; this reads the patches of
+    stored commits whose names are unknown, in batches, from each tracked repository's
+    mirror or from PATH. Safe to interrupt and run again: only what is still unknown is
+    read. Commits the repository no longer holds stay unknown and are counted."""
+    from knowledge.config import get_settings
+    from knowledge.ingest.git_log import repository_name
+    from knowledge.ingest.names_backfill import backfill_names, backfill_tracked
+    from knowledge.sources.mirrors import tracked_mirrors
+    from tools.rca.embeddings import ChangeEmbeddings
+    from tools.rca.resources import embeddings_dir
+
+    settings = get_settings()
+    url = _database_url()
+    reports: list[NamesReport]
+    gained: list[str] = []
+    try:
+        with progress_bar() as bars:
+            progress = TerminalProgress(bars)
+            if path is not None:
+                name = repo or repository_name(path)
+                reports = [backfill_names(path, url, name, progress, on_functions=gained.extend)]
+            else:
+                mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
+                reports = backfill_tracked(url, mirrors, repo, progress, on_functions=gained.extend)
+    finally:
+        # Also when interrupted: their embedding text now names their functions, and the next
+        # run will not see them again (embedded again by the next embed-changes or RCA).
+        dropped = ChangeEmbeddings(embeddings_dir(settings.data_dir)).forget(gained) if gained else 0
+    if as_json:
+        print_json({"repositories": [report.as_dict() for report in reports], "embeddings_dropped": dropped})
+    else:
+        _show_names(reports, dropped, repo)
+
+
+def _show_names(reports: list[NamesReport], dropped: int, repo: str | None) -> None:
+    """One line per repository; names and reasons come from the store, so never as markup."""
+    if not reports:
+        which = escape(repo) if repo else "any repository"
+        console.print(f"[bold]names[/]: no stored change of {which} lacks its names", highlight=False)
+    for report in reports:
+        counts = [f"[green]{report.filled} filled[/]", f"{report.gone} no longer in the repository"]
+        counts += [f"[yellow]{count} skipped[/]: {escape(reason)}" for reason, count in report.skipped.items()]
+        source = f" ({escape(report.source)})" if report.source else ""
+        console.print(f"[bold]names[/] of {escape(report.repo)}{source}: " + ", ".join(counts),
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    if dropped:
+        console.print(f"{dropped} change embeddings dropped, to be embedded again with their functions "
+                      "(`culprit embed-changes`, or the next RCA that sees them)", highlight=False)  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

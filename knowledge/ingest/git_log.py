@@ -36,6 +36,8 @@ _RECORD = "\x1e"
 _FIELD = "\x1f"
 _LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%B"
 _CHUNK = 1 << 20
+FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+"""A full SHA-1 or SHA-256 commit id as git prints it: the only form a stored sha is handed to git in."""
 _NUMSTAT = re.compile(r"\n?(\d+|-)\t(\d+|-)\t(.*)", re.DOTALL)
 # Commit dates are whatever the committer's clock or tool wrote: only 1970 to 9999 is a time culprit stores.
 _LATEST = int(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
@@ -271,6 +273,31 @@ def read_changes(
 
     A commit whose author date is not a time from 1970 to 9999 is left out with its reason
     in ``refused``; without ``refused`` it stops the read as an :class:`InputError`."""
+    for header, files, patch in _listed_commits(repo, shas):
+        authored = _utc(header[3])
+        if authored is None:
+            reason = _bad_date("author date", header[3])
+            if refused is None:
+                raise InputError(f"commit {header[0]} in {repo}: {reason}")
+            refused[header[0]] = reason
+            continue
+        yield _record(header, authored, files, patch, repo_name, mainline)
+
+
+def read_patch_names(repo: Path, shas: list[str]) -> Iterator[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    """(sha, functions touched, identifiers added or removed) of each listed commit, read exactly as
+    :func:`read_changes` reads them, for changes stored before their names were (``ingest names``).
+
+    Every sha must be a full commit id present in ``repo`` (``git log`` stops at the first
+    that is not): :func:`commits_present` tells which are."""
+    for header, _files, patch in _listed_commits(repo, shas):
+        yield header[0], *patch_names(patch)
+
+
+def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
+    """The records of one ``git log --no-walk --stdin`` of ``shas`` (given on stdin, never as arguments)."""
+    if not shas:
+        return  # with nothing on stdin git would log HEAD
     with tempfile.TemporaryFile() as revisions:
         revisions.write("".join(f"{sha}\n" for sha in shas).encode())
         revisions.seek(0)
@@ -279,15 +306,24 @@ def read_changes(
             "--no-ext-diff", "--no-textconv", "--no-color", f"--format={_LOG_FORMAT}",
         ]  # fmt: skip
         with _running(repo, args, stdin=revisions) as stream:
-            for header, files, patch in _log_records(_Output(stream)):
-                authored = _utc(header[3])
-                if authored is None:
-                    reason = _bad_date("author date", header[3])
-                    if refused is None:
-                        raise InputError(f"commit {header[0]} in {repo}: {reason}")
-                    refused[header[0]] = reason
-                    continue
-                yield _record(header, authored, files, patch, repo_name, mainline)
+            yield from _log_records(_Output(stream))
+
+
+def commits_present(repo: Path, shas: list[str]) -> set[str]:
+    """The shas among ``shas`` that name a commit in ``repo`` (one ``git cat-file --batch-check``).
+
+    Each must already be a full hex object id: given on stdin, anything else
+    (``HEAD~1``, ``main:path``) would be resolved as a revision expression."""
+    if not shas:
+        return set()
+    if bad := next((sha for sha in shas if not FULL_SHA.fullmatch(sha)), None):
+        raise ValueError(f"not a full commit id: {bad[:80]!r}")
+    with tempfile.TemporaryFile() as names:
+        names.write("".join(f"{sha}\n" for sha in shas).encode())
+        names.seek(0)
+        # %(objectname) is the full id even for the input a "missing" line echoes; only commits count.
+        lines = _stream(repo, ["cat-file", "--batch-check=%(objectname) %(objecttype)"], stdin=names)
+        return {line.split(" ", 1)[0] for line in lines if line.endswith(" commit")}
 
 
 def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], bytes]]:

@@ -93,3 +93,25 @@ def test_concurrent_first_time_adds_keep_one_row_per_change(tmp_path: Path, mini
     stored, known = reopened.vectors([change.id for change in changes])
     assert known.all()
     assert np.allclose(stored, minilm([change_text(change) for change in changes]), atol=1e-4)
+
+
+def test_a_process_saving_later_keeps_what_another_dropped_and_added(tmp_path: Path) -> None:
+    """A replica that loaded the vectors before `ingest names` dropped some (their changes gained
+    functions) must not write them back when it next saves one it embedded itself."""
+
+    def ones(texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 384))
+
+    serving = ChangeEmbeddings(tmp_path, embedder=ones)
+    serving.add([_change("a1", "http: tidy buffers", "lib/http.c"), _change("b1", "tls: retry", "lib/tls.c")])
+    backfill = ChangeEmbeddings(tmp_path, embedder=ones)
+    assert backfill.forget(["a1", "unknown"]) == 1
+    backfill.add([_change("c1", "dns: cache", "lib/dns.c"), _change("c2", "dns: expire", "lib/dns.c")])
+
+    serving.add([_change("d1", "ftp: pasv", "lib/ftp.c")])
+
+    on_disk = ChangeEmbeddings(tmp_path)
+    assert sorted(change_id for change_id in ("a1", "b1", "c1", "c2", "d1") if change_id in on_disk) == [
+        "b1", "c1", "c2", "d1"
+    ]
+    assert len(on_disk) == 4 and on_disk.vectors(["b1", "d1"])[1].all()

@@ -11,7 +11,9 @@ from graph.rca_graph import replay_incident, run_rca
 from knowledge.changes import changes_landed_between
 from knowledge.db import session_scope
 from knowledge.ingest.git_log import ingest_git
+from knowledge.ingest.names_backfill import backfill_names
 from tests.ingest.synthetic_repo import git_as_ana
+from tests.ingest.test_names_backfill import as_before_the_upgrade
 from tools.rca.answers import IncidentQuery
 from tools.rca.resources import RcaResources
 
@@ -76,3 +78,25 @@ def test_the_change_that_touched_a_function_in_the_pasted_trace_ranks_first(
     blind = [replace(change, id=f"{change.id}-blind", functions=(), identifiers=()) for change in window]
     without, _kept = replay_incident(query, blind, resources)
     assert without.suggestions[0].change.title != "http: tidy buffer handling"
+
+
+def test_names_read_after_an_upgrade_reach_the_next_answer_of_a_running_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Changes stored before names were read (NULL, as migration 0010 left them) answer blind;
+    once `ingest names` reads them, the same process's next answer sees them, though it cached
+    those changes' records and words by id while answering blind."""
+    repository = _repository(tmp_path)
+    ingest_git(repository, database_url, repo_name="acme/proxy")
+    as_before_the_upgrade(database_url)
+    started = datetime.fromtimestamp(START + 8 * 3600, UTC)
+    query = IncidentQuery(text=TRACE, title="proxy crashes", started_at=started, repo="acme/proxy")
+    resources = RcaResources(min_confidence=0.0)
+    blind = run_rca(query, database_url=database_url, resources=resources, persist=False)
+    assert blind.suggestions[0].change.title != "http: tidy buffer handling"
+
+    assert backfill_names(repository, database_url, "acme/proxy").filled == len(CHANGES) + 1
+    answer = run_rca(query, database_url=database_url, resources=resources, persist=False)
+
+    assert answer.suggestions[0].change.title == "http: tidy buffer handling"
+    assert "parse_header_line()" in answer.suggestions[0].evidence.reasons[0].sentence

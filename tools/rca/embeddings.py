@@ -31,7 +31,9 @@ def change_text(change: ChangeRecord) -> str:
 
     Kept short on purpose: the body is matched lexically by BM25, and short
     texts embed several times faster on a CPU. A change whose history has no
-    functions embeds exactly as before, so cached vectors stay valid.
+    functions embeds exactly as before, so cached vectors stay valid; one whose
+    functions ``culprit ingest names`` reads later has its vector dropped
+    (:meth:`ChangeEmbeddings.forget`) and embedded again.
     """
     paths = " ".join(change.paths[:_MAX_PATHS])
     functions = " ".join(f"{name}()" for name in change.functions[:_MAX_FUNCTIONS])
@@ -47,6 +49,7 @@ class ChangeEmbeddings:
         self._lock = threading.Lock()
         self._index: dict[str, int] = {}
         self._vectors = np.zeros((0, DIMENSIONS), dtype=np.float32)
+        self._loaded: tuple[int, int, int] | None = None
         self._load()
 
     @property
@@ -57,7 +60,16 @@ class ChangeEmbeddings:
     def _ids_path(self) -> Path:
         return self.directory / "change-vectors.ids.json"
 
+    def _written(self) -> tuple[int, int, int] | None:
+        """Which write of the ids file is on disk (each save replaces the file)."""
+        try:
+            stat = self._ids_path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
     def _load(self) -> None:
+        self._loaded = self._written()
         if self._vectors_path.exists() and self._ids_path.exists():
             ids = json.loads(self._ids_path.read_text())
             vectors = np.load(self._vectors_path)
@@ -101,8 +113,16 @@ class ChangeEmbeddings:
             added += self._store(part, np.vstack(vectors).astype(np.float32))
         return added
 
+    def _reload_if_rewritten(self) -> None:
+        """Start from the files when another process rewrote them since this one read them
+        (``embed-changes``, ``ingest names`` dropping vectors, another replica), so saving
+        never brings back vectors it dropped nor loses ones it added."""
+        if self._written() != self._loaded:
+            self._load()
+
     def _store(self, changes: list[ChangeRecord], fresh: np.ndarray) -> int:
         with self._lock:
+            self._reload_if_rewritten()
             # Another thread may have stored some of these while we were embedding:
             # keep one row per id, or ids and rows drift apart.
             unseen = [row for row, change in enumerate(changes) if change.id not in self._index]
@@ -114,6 +134,23 @@ class ChangeEmbeddings:
                 self._index[changes[row].id] = offset + position
             self._save()
         return len(unseen)
+
+    def forget(self, change_ids: Sequence[str]) -> int:
+        """Drop the vectors of these changes, so the next ``embed-changes`` or RCA embeds them again;
+        returns how many were stored.
+
+        For changes whose embedded text changed after they were embedded: ``culprit ingest
+        names`` reading the functions of changes stored before names were read."""
+        with self._lock:
+            self._reload_if_rewritten()
+            dropped = {change_id for change_id in change_ids if change_id in self._index}
+            if not dropped:
+                return 0
+            kept = sorted((row, change_id) for change_id, row in self._index.items() if change_id not in dropped)
+            self._vectors = self._vectors[[row for row, _change_id in kept]]
+            self._index = {change_id: position for position, (_row, change_id) in enumerate(kept)}
+            self._save()
+        return len(dropped)
 
     def _save(self) -> None:
         """Write to temporary files and rename, so a reader never sees half a file."""
@@ -127,6 +164,7 @@ class ChangeEmbeddings:
         ids_tmp.write_text(json.dumps(ids))
         os.replace(vectors_tmp, self._vectors_path)
         os.replace(ids_tmp, self._ids_path)
+        self._loaded = self._written()
 
     def vectors(self, change_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Rows for the ids (zeros where unknown) and a mask of which were known."""

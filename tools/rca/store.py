@@ -70,17 +70,18 @@ def window_changes(database_url: str, start: datetime, end: datetime, repo: str 
 
     Each is read whole once per process and remembered; later windows read only
     ids and the few columns that can change after a change is stored (its
-    services, re-derived when the catalog changes, and the partial flag of a
-    webhook's change that a poll completes), and read again what changed. A
-    monorepo's fortnight (50,000 changes and their files) takes seconds to read
-    whole, its ids a fraction of that."""
-    query = select(Change.id, Change.partial, Change.services, Change.dependant_services).where(
-        Change.landed_time >= start, Change.landed_time < end
-    )
+    services, re-derived when the catalog changes, the partial flag of a
+    webhook's change that a poll completes, and whether its names are known
+    yet, which ``culprit ingest names`` changes once), and read again what
+    changed. A monorepo's fortnight (50,000 changes and their files) takes
+    seconds to read whole, its ids a fraction of that."""
+    query = select(
+        Change.id, Change.partial, Change.services, Change.dependant_services, Change.functions.is_(None)
+    ).where(Change.landed_time >= start, Change.landed_time < end)
     query = of_repository(query, repo)
     with session_scope(database_url) as session:
         rows = session.execute(query.order_by(Change.landed_time.desc(), Change.id)).all()
-        marks = {row[0]: (bool(row[1]), tuple(row[2] or ()), tuple(row[3] or ())) for row in rows}
+        marks = {row[0]: (bool(row[1]), tuple(row[2] or ()), tuple(row[3] or ()), bool(row[4])) for row in rows}
         ids = [row[0] for row in rows]
         missing = [
             change_id for change_id in ids

@@ -120,6 +120,7 @@ def _guarded(
 
 @dataclass
 class _ChangeTerms:
+    names: tuple[tuple[str, ...], tuple[str, ...]]
     all_terms: Counter[str]
     length: int
     title_terms: set[str]
@@ -138,14 +139,16 @@ _TERMS_CACHE_LIMIT = 100_000
 
 def change_terms(change: ChangeRecord) -> _ChangeTerms:
     """Tokenised title, body and paths of a change, and the code names its patch holds (functions
-    touched, identifiers added or removed), cached by id (a change never changes).
+    touched, identifiers added or removed), cached by id: a change never changes, except that
+    ``culprit ingest names`` may read the names of one stored before they were read, so a
+    cached entry serves only a change with the same names.
 
     The names count whole (``curl_http_done``, not ``curl``, ``http``, ``done``),
     only code-looking ones (``connect`` or ``close`` would echo a report's plain
     words), and add matches, not length: a report without code names scores
     every change as if the patch had not been read."""
     cached = _terms_cache.get(change.id)
-    if cached is not None:
+    if cached is not None and cached.names == (change.functions, change.identifiers):
         return cached
     paths = change.paths[:_MAX_PATHS]
     title_terms = tokens(change.title)
@@ -155,6 +158,7 @@ def change_terms(change: ChangeRecord) -> _ChangeTerms:
     names = [name.lower() for name in dict.fromkeys((*change.functions, *change.identifiers)) if code_like(name)]
     all_terms = Counter(text_terms + names)
     terms = _ChangeTerms(
+        names=(change.functions, change.identifiers),
         all_terms=all_terms,
         length=len(text_terms),
         title_terms=set(title_terms),
