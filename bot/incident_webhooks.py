@@ -30,8 +30,6 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_bolt import App
 from slack_sdk.errors import SlackClientError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -42,7 +40,7 @@ from bot.auto_investigations import RepliesFull, Trigger, service_named, start_i
 from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
-from knowledge.db import DatabaseUnavailable, utcnow
+from knowledge.db import UNREACHABLE, utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -51,8 +49,6 @@ MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_AGE_S = 5 * 60
 PAGERDUTY_MAX_AGE = timedelta(hours=1)  # PagerDuty retries a failed delivery for a while, not for days
 RETRY_AFTER_S = 30  # a database restarting or failing over is back within this (see bot.report_intake)
-# What a database that is down, restarting or out of connections raises: worth the sender's retry.
-DATABASE_FAILED = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout)
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -107,7 +103,7 @@ async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
     502 (Slack refused the first post) when it cannot, its claim given back so the sender's retry starts it."""
     try:
         started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
-    except DATABASE_FAILED as error:
+    except UNREACHABLE as error:
         return _database_failed(error, trigger.source, "claim")
     except RepliesFull:
         return _error(503, "culprit is busy with other investigations; send it again in a minute")
@@ -135,7 +131,7 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
         try:
             # The trigger names a catalog service, read from the database: in a worker thread.
             trigger = await run_in_threadpool(_pagerduty_trigger, json_body(body), settings)
-        except DATABASE_FAILED as error:
+        except UNREACHABLE as error:
             return _database_failed(error, "pagerduty", "service catalog")
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
@@ -193,7 +189,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
             return _error(400, "name a channel, or set CULPRIT_INCIDENT_POST_CHANNEL on the bot")
         try:
             services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
-        except DATABASE_FAILED as error:
+        except UNREACHABLE as error:
             return _database_failed(error, "webhook", "service catalog")
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,

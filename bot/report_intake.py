@@ -30,11 +30,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot.metrics import REPORTS_INGESTED, count_classified
 from knowledge.config import Settings
-from knowledge.db import DatabaseUnavailable
+from knowledge.db import UNREACHABLE
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
@@ -44,7 +43,6 @@ log = structlog.get_logger(__name__)
 
 classification = ClassificationWorker(on_counted=count_classified)
 RETRY_DELAYS_S = (1.0, 5.0, 30.0)  # a database restarting or failing over is back within these
-UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 
 class _SlackIntake:

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -26,7 +25,7 @@ from starlette.responses import JSONResponse
 from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body
 from bot.report_intake import take_in
 from knowledge.config import Settings
-from knowledge.db import DatabaseUnavailable
+from knowledge.db import UNREACHABLE
 from tools.reports.intake import IncomingReport, IntakeResult, report_from_mapping
 
 log = structlog.get_logger(__name__)
@@ -73,7 +72,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
             return JSONResponse({"error": reasons, "rejected": rejected}, status_code=400)
         try:
             result = await run_in_threadpool(_store, batch.reports, settings)
-        except (DatabaseUnavailable, OperationalError, InterfaceError) as error:
+        except UNREACHABLE as error:
             log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=batch.received)
             return _error(503, "the database is unreachable; send the same batch again (reports are stored once by id)")
         counts = {"received": batch.received, "stored": result.stored, "duplicates": result.duplicates}

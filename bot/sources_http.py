@@ -26,7 +26,6 @@ from typing import Any
 import structlog
 from anyio import CapacityLimiter, to_thread
 from pydantic import SecretStr
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,7 +35,7 @@ from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, 
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish, release
 from knowledge.config import Settings
-from knowledge.db import DatabaseUnavailable
+from knowledge.db import UNREACHABLE
 from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
 from knowledge.sources.events import EventBatch, check_events, store_events
@@ -52,7 +51,6 @@ DELIVERY_LEASE = timedelta(minutes=2)
 # threads would not parse faster, only hold more multi-megabyte payloads in memory at once.
 PARSE_THREADS = 2
 Handler = Callable[[Request], Awaitable[JSONResponse]]
-_UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -110,7 +108,7 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
         answer = await run_in_threadpool(
             _take_delivery, source, delivery, lambda: parse(payload), settings.resolved_database_url
         )
-    except _UNREACHABLE as error:
+    except UNREACHABLE as error:
         log.warning("webhook not stored: database unreachable", source=source, error=str(error)[:200])
         return _error(503, "the database is unreachable; redeliver (each delivery is acted on once)")
     return JSONResponse(answer)
@@ -200,7 +198,7 @@ def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Hand
         try:
             mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
             stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url, mirrors)
-        except _UNREACHABLE:
+        except UNREACHABLE:
             return _error(503, "the database is unreachable; send the same batch again (events are stored once by id)")
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
         counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, DateTime, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -26,6 +27,11 @@ CONNECT_TIMEOUT_S = 10
 
 class DatabaseUnavailable(CulpritError):
     """The configured database cannot be reached; the message says which URL and why."""
+
+
+# What "the database is unreachable right now" raises, whichever layer meets it: a refused or
+# dropped connection, a pool with no connection free. HTTP answers it with 503 so the sender retries.
+UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
