@@ -56,6 +56,13 @@ def _credentials(repo: TrackedRepo, environ: Mapping[str, str]) -> dict[str, str
     return env
 
 
+def _reason(stderr: str) -> str:
+    """Git's first ``fatal:`` or ``error:`` line, which says what went wrong; the last line is often advice
+    ("and the repository exists."). Otherwise the last line, or "git failed" when it printed nothing."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1] if lines else "git failed")
+
+
 def _run_git(
     args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str], mirror: Path | None = None
 ) -> None:
@@ -71,7 +78,7 @@ def _run_git(
     except subprocess.TimeoutExpired:
         raise InputError(f"git {operation} of {repo.name} took over {GIT_TIMEOUT_S} s") from None
     if completed.returncode != 0:
-        message = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "git failed"
+        message = _reason(completed.stderr)
         for secret in secrets:
             message = message.replace(secret, "***")
         raise InputError(f"git {operation} of {repo.name} failed: {mask_url(message)}")

@@ -164,3 +164,5 @@ def test_a_mirror_whose_remote_is_gone_names_the_failing_fetch(database_url: str
     result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, now=utcnow() + timedelta(seconds=POLL))
 
     assert result.polled and result.error.startswith("git fetch of acme/shop failed: ")
+    # git's own reason, with the place it looked, rather than its closing advice ("and the repository exists.")
+    assert f"'{upstream.path}' does not appear to be a git repository" in result.error
