@@ -29,6 +29,8 @@ def _events_from_file(path: Path) -> list[object]:
         document = json_line(content)
     except ValueError:  # not one JSON document: one event per line
         return [_line_event(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
+    if isinstance(document, dict) and "changes" not in document:
+        return [document]  # JSON lines of one line: one event, checked like any other
     try:
         return events_in(document)
     except ValueError as error:

@@ -149,3 +149,20 @@ def test_a_changes_file_line_that_is_not_json_is_refused_alone_saying_why_not_a_
     assert secret not in per_line.stdout
     assert at_once.exit_code == 0
     assert json.loads(at_once.stdout)["rejected"] == [{"index": 0, "id": None, "reason": "line 1: JSON nested too deeply"}]
+
+
+def test_a_changes_file_of_one_json_line_is_that_one_event(database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    one = tmp_path / "events.jsonl"
+    one.write_text(json.dumps({"id": "flag-9", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}) + "\n")
+    not_events = tmp_path / "other.json"
+    not_events.write_text(json.dumps({"changes": "none"}))
+
+    loaded = CliRunner().invoke(app, ["ingest", "changes", str(one), "--json"])
+    refused = CliRunner().invoke(app, ["ingest", "changes", str(not_events)])
+
+    assert json.loads(loaded.stdout) == {"received": 1, "stored": 1, "already_present": 0, "rejected": []}
+    assert refused.exit_code == 1 and "expected a JSON list of change events" in str(refused.exception)
