@@ -149,3 +149,16 @@ def test_a_csv_report_longer_than_csvs_own_field_limit_is_read_and_a_line_over_t
     assert [(r.id, len(r.text)) for r in reports] == [("long", len(long_report)), ("b", len("login loops"))]
     assert problems == [f"{path}:3: line longer than 5 MiB",
                         f"{path}:5: not CSV (field larger than field limit ({5 << 20}))"]  # fmt: skip
+
+
+def test_the_first_bad_csv_line_is_the_one_named_when_a_csv_error_follows_it(tmp_path: Path) -> None:
+    from knowledge.errors import InputError
+
+    path = tmp_path / "reports.csv"
+    path.write_bytes(b"id,text\nhuge," + b"x" * (5 << 20) + b'\nc,"quoted" then more\nd,login loops\n')
+
+    with pytest.raises(InputError, match=r"reports\.csv:2: line longer than 5 MiB; fix the line"):
+        read_report_file(path)
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert [r.id for r in reports] == ["d"]
+    assert problems == [f"{path}:2: line longer than 5 MiB", f"{path}:3: not CSV (',' expected after '\"')"]

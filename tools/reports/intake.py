@@ -221,16 +221,16 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
         if not reader.fieldnames or "text" not in reader.fieldnames:
             raise InputError(f"{path}: the CSV header must name a 'text' column (id,text[,category][,created_at])")
         while True:
+            row: dict[str, Any] | str | None
             try:
-                row = next(reader, None)
+                row, line_number = next(reader, None), reader.line_num
             except csv.Error as error:  # DictReader's own line_num moves only with a good row
-                yield reader.reader.line_num, f"not CSV ({error})"
-                continue
-            yield from sorted(refused.items())  # lines read while finding this row, which came before it
+                row, line_number = f"not CSV ({error})", reader.reader.line_num
+            yield from sorted(refused.items())  # lines read while finding this row or error, which came before it
             refused.clear()
             if row is None:
                 return
-            yield reader.line_num, dict(row)
+            yield line_number, row if isinstance(row, str) else dict(row)
 
 
 def _csv_text(handle: BinaryIO, refused: dict[int, str]) -> Iterator[str]:
