@@ -43,6 +43,17 @@ def _load_embedder() -> SentenceTransformer:
     return SentenceTransformer(model_path(), device="cpu", local_files_only=True)
 
 
+@lru_cache(maxsize=1)
+def native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16, which AMX CPUs have too); emulated, it is
+    slower than float32. The one check for every MiniLM user (wiki indexing, the report classifier), so they
+    never disagree on a machine."""
+    import torch
+
+    supported = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private, so looked up defensively
+    return bool(supported and supported())
+
+
 def embed(texts: list[str], batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
     """Unit-normalised embeddings (rows), so a dot product is the cosine similarity."""
     if not texts:

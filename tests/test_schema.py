@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from knowledge.changes import Change, ChangeFile, changes_landed_between
 from knowledge.db import DatabaseUnavailable, get_engine, migrate, session_scope
+from tests.bot.silent_database import SilentDatabase
 
 
 def test_migrations_create_every_table_and_are_repeatable(database_url: str) -> None:
@@ -62,13 +63,11 @@ def test_unreachable_database_is_a_clear_error() -> None:
 
 def test_a_server_that_never_answers_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a connect timeout libpq waits forever on a host that accepts and stays silent."""
-    import socket
-
     monkeypatch.setattr("knowledge.db.CONNECT_TIMEOUT_S", 1)
-    with socket.create_server(("127.0.0.1", 0)) as silent:
-        port = silent.getsockname()[1]
+    with SilentDatabase() as database:
         with pytest.raises(DatabaseUnavailable, match="timeout"):
-            migrate(f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent")
+            migrate(database.url)
+        database.wait_for_connections(1)  # the timeout came from a server that took the connection, not a refusal
 
 
 def test_the_attribution_migration_keeps_stored_changes_and_their_files(database_url: str) -> None:

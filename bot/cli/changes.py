@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -11,37 +10,42 @@ import typer
 from bot.cli.console import console, print_json
 from bot.cli.ingest import JsonOutput, _database_url, ingest_app
 from knowledge.errors import InputError
+from knowledge.lines import json_line
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
 def _events_from_file(path: Path) -> list[object]:
-    """A JSON list, ``{"changes": [...]}``, or one JSON object per line; a line that is not JSON is refused alone."""
+    """A JSON list, ``{"changes": [...]}``, or one JSON object per line; a line that is not JSON (nor UTF-8, or
+    nested too deeply) becomes an :class:`UnreadableEvent` saying so, refused alone while the others are stored."""
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise InputError(f"{path} is over {MAX_FILE_BYTES} bytes; split it")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    content = path.read_bytes()
     from bot.sources_http import events_in
 
     try:
-        return events_in(json.loads(text))
-    except json.JSONDecodeError:
-        pass  # one event per line
+        document = json_line(content)
+    except ValueError:  # not one JSON document: one event per line
+        return [_line_event(number, line) for number, line in enumerate(content.splitlines(), start=1) if line.strip()]
+    if isinstance(document, dict) and "changes" not in document:
+        return [document]  # JSON lines of one line: one event, checked like any other
+    try:
+        return events_in(document)
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
-    except RecursionError:
-        raise InputError(f"{path}: JSON nested too deeply") from None
-    events: list[object] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                events.append(f"line {number} is not JSON")
-            except RecursionError:
-                events.append(f"line {number} is JSON nested too deeply")
-    return events
+
+
+def _line_event(number: int, line: bytes) -> object:
+    """The line's JSON value, or why it has none, with its number (never the line, which may be huge or secret)."""
+    # Imported here, as the commands do: the database layer loads only when a command runs.
+    from knowledge.sources.events import UnreadableEvent
+
+    try:
+        return json_line(line)
+    except ValueError as error:
+        return UnreadableEvent(f"line {number}: {error}")
 
 
 @ingest_app.command("changes")

@@ -48,6 +48,14 @@ class RejectedEvent:
     reason: str
 
 
+@dataclass(frozen=True)
+class UnreadableEvent:
+    """An item its reader could not parse (a line of a file that is not JSON): refused with the reader's reason
+    and its place in the batch kept, so the other items' indexes still count the file's events."""
+
+    reason: str
+
+
 @dataclass
 class EventBatch:
     """A batch checked item by item: the events fit to store and the refused ones with reasons."""
@@ -113,6 +121,8 @@ def _commits(item: dict[str, Any]) -> tuple[list[str], str]:
 
 def check_event(item: Any) -> dict[str, Any]:
     """One event's fields, validated; ValueError says what is wrong."""
+    if isinstance(item, UnreadableEvent):
+        raise ValueError(item.reason)
     if not isinstance(item, dict):
         raise ValueError("expected an object with id, kind, service, title and time")
     identifier = item.get("id")

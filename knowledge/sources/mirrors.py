@@ -56,19 +56,32 @@ def _credentials(repo: TrackedRepo, environ: Mapping[str, str]) -> dict[str, str
     return env
 
 
-def _run_git(args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str]) -> None:
+def _reason(stderr: str) -> str:
+    """Git's first ``fatal:`` or ``error:`` line, which says what went wrong; the last line is often advice
+    ("and the repository exists."). Otherwise the last line, or "git failed" when it printed nothing."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1] if lines else "git failed")
+
+
+def _run_git(
+    args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str], mirror: Path | None = None
+) -> None:
+    """Run ``git [-C mirror] args``; a failure or timeout is an :class:`InputError` naming the operation
+    (``args[0]``: init, fetch), the repository and git's last line, masked."""
+    operation = args[0]
+    where = ["-C", str(mirror)] if mirror is not None else []
     env = dict(os.environ) | _credentials(repo, environ)
     try:
         completed = subprocess.run(
-            ["git", *args], capture_output=True, text=True, errors="replace", env=env, timeout=GIT_TIMEOUT_S
+            ["git", *where, *args], capture_output=True, text=True, errors="replace", env=env, timeout=GIT_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        raise InputError(f"git {args[0]} of {repo.name} took over {GIT_TIMEOUT_S} s") from None
+        raise InputError(f"git {operation} of {repo.name} took over {GIT_TIMEOUT_S} s") from None
     if completed.returncode != 0:
-        message = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "git failed"
+        message = _reason(completed.stderr)
         for secret in secrets:
             message = message.replace(secret, "***")
-        raise InputError(f"git {args[0]} of {repo.name} failed: {mask_url(message)}")
+        raise InputError(f"git {operation} of {repo.name} failed: {mask_url(message)}")
 
 
 def _location(repo: TrackedRepo) -> str:
@@ -95,7 +108,7 @@ def fetch_mirror(repo: TrackedRepo, mirrors_dir: Path, environ: Mapping[str, str
         _run_git(["init", "--quiet", "--bare", "--", str(mirror)], repo, environ, secrets)
     refspec = f"+refs/heads/{repo.branch}:refs/heads/{repo.branch}"
     _run_git(
-        ["-C", str(mirror), "fetch", "--quiet", "--no-tags", "--prune", "--", _location(repo), refspec],
-        repo, environ, secrets,
+        ["fetch", "--quiet", "--no-tags", "--prune", "--", _location(repo), refspec],
+        repo, environ, secrets, mirror,
     )  # fmt: skip
     return mirror

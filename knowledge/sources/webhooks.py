@@ -20,7 +20,6 @@ from typing import Any
 
 from knowledge.changes import ChangeRecord, FileStat
 from knowledge.config import TrackedRepo
-from knowledge.db import utcnow
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 
@@ -52,15 +51,19 @@ def find_tracked(repos: Iterable[TrackedRepo], names: Iterable[Any]) -> TrackedR
     return None
 
 
-def _when(raw: Any) -> datetime | None:
-    """The time a payload gives, None when it gives none it can be read as; ValueError when it lies
-    outside 1970 to 9999 (or past what Python holds once moved to UTC)."""
-    if not isinstance(raw, str):
-        return None
+def _when(part: dict[str, Any], name: str) -> datetime:
+    """The time ``part[name]`` gives, in UTC. ValueError when there is none that can be read (stored at "now"
+    instead, the change would fall into every current incident's window) or it lies outside 1970 to 9999
+    (or past what Python holds once moved to UTC). ISO 8601, and GitLab's ``2019-10-23 06:37:28 UTC`` of
+    merge request hooks; a time without a zone is taken as UTC."""
+    raw = part.get(name)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"no '{name}' time")
+    text = raw.strip()
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text[:-4] + "+00:00" if text.endswith(" UTC") else text.replace("Z", "+00:00"))
     except ValueError:
-        return None
+        raise ValueError(f"'{name}' {raw[:40]!r} is not a time (ISO 8601 expected)") from None
     try:
         moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     except OverflowError:
@@ -94,13 +97,12 @@ def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
     return tuple((path, None, None) for path in dict.fromkeys(paths) if path)
 
 
-def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime | None,
+def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime,
             files: tuple[FileStat, ...] = (), link: Any = "") -> ChangeRecord | None:  # fmt: skip
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return None
     paragraphs = message.strip().split("\n\n", 1)
     author = author if isinstance(author, dict) else {}
-    when = when or utcnow()
     return ChangeRecord(
         id=sha,
         repo=repo.name,
@@ -139,7 +141,7 @@ def _pushed(repo: TrackedRepo, commits: Any) -> WebhookChanges:
     return _changes(repo, [
         (commit.get("id"), lambda commit=commit: _record(
             repo, commit.get("id"), _text(commit.get("message"), 20_000), commit.get("author"),
-            _when(commit.get("timestamp")), _files(commit), commit.get("url")))
+            _when(commit, "timestamp"), _files(commit), commit.get("url")))
         for commit in listed
     ])  # fmt: skip
 
@@ -167,7 +169,7 @@ def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]
             return WebhookChanges(repo, [], ignored=f"not a pull request merged into {repo.branch}")
         return _changes(repo, [(pull.get("merge_commit_sha"), lambda: _record(
             repo, pull.get("merge_commit_sha"), f"{_text(pull.get('title'), 500)}\n\n{_text(pull.get('body'), 20_000)}",
-            pull.get("user"), _when(pull.get("merged_at")), link=pull.get("html_url")))])  # fmt: skip
+            pull.get("user"), _when(pull, "merged_at"), link=pull.get("html_url")))])  # fmt: skip
     return WebhookChanges(None, [], ignored=f"event {event[:50]!r} is not used")
 
 
@@ -190,7 +192,7 @@ def gitlab_changes(payload: dict[str, Any], repos: list[TrackedRepo]) -> Webhook
         return WebhookChanges(repo, [], ignored=f"not a merge request merged into {repo.branch}")
     return _changes(repo, [(merge.get("merge_commit_sha"), lambda: _record(
         repo, merge.get("merge_commit_sha"), f"{_text(merge.get('title'), 500)}\n\n{_text(merge.get('description'), 20_000)}",
-        payload.get("user"), _when(merge.get("updated_at")), link=merge.get("url")))])  # fmt: skip
+        payload.get("user"), _when(merge, "updated_at"), link=merge.get("url")))])  # fmt: skip
 
 
 def store_webhook_changes(changes: WebhookChanges, url: str) -> tuple[int, int]:

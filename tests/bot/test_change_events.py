@@ -114,20 +114,55 @@ def test_a_deploy_is_a_candidate_whose_evidence_names_the_commits_it_carried(
     assert evidence.sentences[0].startswith("A deploy of payments 2.4.0 to production, carrying 3 commits")
 
 
-def test_a_changes_file_nested_too_deeply_is_refused_not_a_traceback(database_url: str, tmp_path: Path) -> None:
+def test_a_changes_file_line_that_is_not_json_is_refused_alone_saying_why_not_a_traceback(
+    database_url: str, tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from bot.cli import app
 
     flag = {"id": "flag-9", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}
+    secret = "xoxb-not-for-the-answer"
     lines = tmp_path / "events.jsonl"
-    lines.write_text(json.dumps(flag) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    lines.write_bytes(b"\n".join([
+        json.dumps(flag).encode(),
+        b"[" * 100_000 + b"]" * 100_000,
+        b"",
+        f'{{"id": "flag-10", "token": "{secret}"'.encode(),
+        b'{"id": "flag-\xff", "kind": "flag"}',
+        b'"a string"',
+    ]) + b"\n")  # fmt: skip
     whole = tmp_path / "events.json"
     whole.write_text("[" * 100_000 + "]" * 100_000)
 
     per_line = CliRunner().invoke(app, ["ingest", "changes", str(lines), "--json"])
-    at_once = CliRunner().invoke(app, ["ingest", "changes", str(whole)])
+    at_once = CliRunner().invoke(app, ["ingest", "changes", str(whole), "--json"])
 
     answer = json.loads(per_line.stdout)
-    assert answer["stored"] == 1 and [item["index"] for item in answer["rejected"]] == [1]
-    assert at_once.exit_code == 1 and str(at_once.exception) == f"{whole}: JSON nested too deeply"
+    assert answer["stored"] == 1
+    assert [(item["index"], item["reason"]) for item in answer["rejected"]] == [
+        (1, "line 2: JSON nested too deeply"),
+        (2, "line 4: invalid JSON (Expecting ',' delimiter)"),
+        (3, "line 5: not UTF-8 text"),
+        (4, "expected an object with id, kind, service, title and time"),
+    ]
+    assert secret not in per_line.stdout
+    assert at_once.exit_code == 0
+    assert json.loads(at_once.stdout)["rejected"] == [{"index": 0, "id": None, "reason": "line 1: JSON nested too deeply"}]
+
+
+def test_a_changes_file_of_one_json_line_is_that_one_event(database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    one = tmp_path / "events.jsonl"
+    one.write_text(json.dumps({"id": "flag-9", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}) + "\n")
+    not_events = tmp_path / "other.json"
+    not_events.write_text(json.dumps({"changes": "none"}))
+
+    loaded = CliRunner().invoke(app, ["ingest", "changes", str(one), "--json"])
+    refused = CliRunner().invoke(app, ["ingest", "changes", str(not_events)])
+
+    assert json.loads(loaded.stdout) == {"received": 1, "stored": 1, "already_present": 0, "rejected": []}
+    assert refused.exit_code == 1 and "expected a JSON list of change events" in str(refused.exception)

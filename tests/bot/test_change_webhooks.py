@@ -91,6 +91,31 @@ def test_a_gitlab_push_hook_with_its_token_is_stored(database_url: str, start_bo
     assert _changes(database_url)[sha].services == [] and _changes(database_url)[sha].repo == "acme/shop"
 
 
+def test_a_pushed_commit_whose_time_cannot_be_read_is_refused_and_the_rest_of_the_push_stored(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    upstream = Upstream.create(tmp_path / "shop")
+    good, unreadable, missing = (upstream.commit(f"src/m{n}.py", f"change {n}") for n in range(3))
+    bot = _bot(start_bot, database_url, upstream)
+    github = upstream.github_push([good, unreadable])
+    github["commits"][1]["timestamp"] = "last Tuesday"
+    gitlab = upstream.gitlab_push([missing])
+    del gitlab["commits"][0]["timestamp"]
+
+    pushed = send_github(bot.url, github, delivery="d-5")
+    hooked = httpx.post(f"{bot.url}/webhooks/gitlab", json=gitlab, timeout=30,
+                        headers={"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "uuid-5"})  # fmt: skip
+
+    assert pushed.status_code == 200 and pushed.json() == {
+        "repo": "acme/shop", "stored": 1, "already_present": 0,
+        "refused": [f"commit {unreadable}: 'timestamp' 'last Tuesday' is not a time (ISO 8601 expected)"]}  # fmt: skip
+    assert hooked.json()["refused"] == [f"commit {missing}: no 'timestamp' time"]
+    stored = _changes(database_url)
+    assert list(stored) == [good]  # never stored at "now", inside every current incident's window
+    commit_time = int(upstream.git("show", "-s", "--format=%ct", good))
+    assert stored[good].landed_time.timestamp() == commit_time
+
+
 @pytest.mark.postgres
 def test_two_replicas_polling_and_receiving_the_same_webhooks_store_each_change_once(
     postgres_url: str, start_bot: StartBot, tmp_path: Path

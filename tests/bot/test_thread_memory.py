@@ -26,6 +26,7 @@ from knowledge.config import Settings
 from knowledge.db import migrate, session_scope, utcnow
 from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tests.bot.silent_database import SilentDatabase
 from tests.bot.test_agent import ScriptedModel
 from tests.waiting import wait_until
 
@@ -236,13 +237,11 @@ def test_two_mentions_in_one_thread_at_once_both_stay_in_its_memory(database_url
 
 def test_thread_memory_gives_up_on_a_server_that_never_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     """The checkpointer opens its own connection: it carries the same connect timeout as the engine."""
-    import socket
-
     import psycopg
 
     monkeypatch.setattr("knowledge.db.CONNECT_TIMEOUT_S", 1)
-    with socket.create_server(("127.0.0.1", 0)) as silent:
-        port = silent.getsockname()[1]
+    with SilentDatabase() as database:
         with pytest.raises(psycopg.OperationalError, match="timeout"):
-            with open_saver(f"postgresql+psycopg://postgres@127.0.0.1:{port}/silent"):
+            with open_saver(database.url):
                 pass
+        database.wait_for_connections(1)  # the timeout came from a server that took the connection, not a refusal

@@ -127,8 +127,38 @@ def test_an_id_or_category_that_is_no_key_is_refused(tmp_path: Path, field: str,
 
 def test_a_csv_row_the_csv_reader_refuses_is_named_by_its_line_and_the_rest_read(tmp_path: Path) -> None:
     path = tmp_path / "reports.csv"
-    path.write_text("id,text\na,feed empty\nb," + "x" * 200_000 + "\nc,login loops\nd,\"never closed\n")
+    path.write_text('id,text\na,feed empty\nb,"quoted" then more\nc,login loops\nd,"never closed\n')
     reports, problems = read_report_file(path, skip_bad=True)
     assert [r.id for r in reports] == ["a", "c"]
-    assert problems == [f"{path}:3: not CSV (field larger than field limit (131072))",
+    assert problems == [f"{path}:3: not CSV (',' expected after '\"')",
                         f"{path}:5: not CSV (unexpected end of data)"]  # fmt: skip
+
+
+def test_a_csv_report_longer_than_csvs_own_field_limit_is_read_and_a_line_over_the_cap_still_refused(
+    tmp_path: Path,
+) -> None:
+    long_report = "the app freezes when I open the feed " * 5_600  # 207,200 characters: csv's default limit is 131,072
+    path = tmp_path / "reports.csv"
+    path.write_bytes(b"id,text\n" + f"long,{long_report}\n".encode()
+                     + b"huge," + b"x" * (5 << 20) + b"\n"
+                     + b'spread,"' + b"y" * (3 << 20) + b"\n" + b"y" * (3 << 20) + b'"\n'
+                     + b"b,login loops\n")  # fmt: skip
+
+    reports, problems = read_report_file(path, skip_bad=True)
+
+    assert [(r.id, len(r.text)) for r in reports] == [("long", len(long_report)), ("b", len("login loops"))]
+    assert problems == [f"{path}:3: line longer than 5 MiB",
+                        f"{path}:5: not CSV (field larger than field limit ({5 << 20}))"]  # fmt: skip
+
+
+def test_the_first_bad_csv_line_is_the_one_named_when_a_csv_error_follows_it(tmp_path: Path) -> None:
+    from knowledge.errors import InputError
+
+    path = tmp_path / "reports.csv"
+    path.write_bytes(b"id,text\nhuge," + b"x" * (5 << 20) + b'\nc,"quoted" then more\nd,login loops\n')
+
+    with pytest.raises(InputError, match=r"reports\.csv:2: line longer than 5 MiB; fix the line"):
+        read_report_file(path)
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert [r.id for r in reports] == ["d"]
+    assert problems == [f"{path}:2: line longer than 5 MiB", f"{path}:3: not CSV (',' expected after '\"')"]

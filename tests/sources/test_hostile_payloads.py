@@ -4,6 +4,7 @@ surrogate PostgreSQL cannot store."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +90,11 @@ def test_an_event_id_repeated_in_one_batch_is_stored_once_and_the_repeat_refused
     assert (stored.new, stored.already_present) == (2, 0)
     with session_scope(database_url) as session:
         assert session.get(Change, "deploy-1").title == "deploy 1"  # type: ignore[union-attr]
+
+
+def test_a_gitlab_merge_request_time_in_gitlabs_own_format_is_read() -> None:
+    merge = {"object_kind": "merge_request", "project": {"path_with_namespace": "acme/shop"},
+             "object_attributes": {"action": "merge", "target_branch": "main", "merge_commit_sha": SHA,
+                                   "title": "pay: retry", "updated_at": "2026-11-30 09:15:00 UTC"}}  # fmt: skip
+    (record,) = gitlab_changes(merge, [REPO]).records
+    assert record.landed_time == datetime(2026, 11, 30, 9, 15, tzinfo=UTC)

@@ -150,3 +150,19 @@ def test_a_location_that_looks_like_an_option_reaches_git_as_a_place(database_ur
     result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, environ={})
     assert "acme/shop failed" in result.error and "--upload-pack=touch" in result.error  # named as the place
     assert not ran.exists()
+
+
+def test_a_mirror_whose_remote_is_gone_names_the_failing_fetch(database_url: str, tmp_path: Path) -> None:
+    import shutil
+
+    upstream = Upstream.create(tmp_path / "shop")
+    upstream.commit("src/a.py", "first")
+    repo = TrackedRepo(**upstream.tracked())
+    assert poll_repository(repo, tmp_path / "mirrors", database_url, POLL).error == ""
+    shutil.rmtree(upstream.path)  # the repository moved away: the mirror stays, its fetch cannot reach it
+
+    result = poll_repository(repo, tmp_path / "mirrors", database_url, POLL, now=utcnow() + timedelta(seconds=POLL))
+
+    assert result.polled and result.error.startswith("git fetch of acme/shop failed: ")
+    # git's own reason, with the place it looked, rather than its closing advice ("and the repository exists.")
+    assert f"'{upstream.path}' does not appear to be a git repository" in result.error

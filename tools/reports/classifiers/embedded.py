@@ -31,7 +31,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from knowledge.embeddings import get_embedder
+from knowledge.embeddings import get_embedder, native_bfloat16
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
 from tools.reports.classifiers import Prediction
@@ -84,14 +84,6 @@ def for_inference(model: Any) -> Encoder:
     if native_bfloat16():
         return TorchEncoder(model.to(torch.bfloat16), "torch-bfloat16")
     return onnx_encoder(model, torch.get_num_threads()) or TorchEncoder(model, "torch-float32")
-
-
-def native_bfloat16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware; emulated, it is slower than float32."""
-    import torch
-
-    supported = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # private, so looked up defensively
-    return bool(supported and supported())
 
 
 def report_embeddings(texts: list[str], encoder: Encoder | None = None) -> np.ndarray:
