@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli.console import console, print_json
 
@@ -58,9 +59,9 @@ def evaluate_agent(
             highlight=False,
         )
     for miss in result.as_dict()["misses"]:
-        console.print(f"  [yellow]miss[/] {miss['id']} {miss['question']!r}: expected {miss['expected']}, "
-                      f"got {miss['tool']} {miss['args']}" + ("" if miss["answer_ok"] is not False else " (fact missing)"),
-                      highlight=False, soft_wrap=True)  # fmt: skip
+        shown = (f"{miss['id']} {miss['question']!r}: expected {miss['expected']}, got {miss['tool']} {miss['args']}"
+                 + ("" if miss["answer_ok"] is not False else " (fact missing)"))  # fmt: skip
+        console.print(f"  [yellow]miss[/] {escape(shown)}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli.console import console, print_json
 from bot.cli.ingest import JsonOutput, _database_url, ingest_app
@@ -69,10 +70,10 @@ def changes(
         print_json({"received": batch.received, "stored": stored.new, "already_present": stored.already_present,
                     "rejected": [vars(item) for item in stored.rejected]})  # fmt: skip
         return
-    console.print(f"[bold]change events[/] from {file}: [green]{stored.new} new[/], "
+    console.print(f"[bold]change events[/] from {escape(str(file))}: [green]{stored.new} new[/], "
                   f"{stored.already_present} already present", highlight=False, soft_wrap=True)  # fmt: skip
     for item in stored.rejected:
-        console.print(f"  [yellow]refused[/] event {item.index} ({item.id}): {item.reason}", highlight=False, soft_wrap=True)
+        console.print(f"  [yellow]refused[/] event {item.index} ({escape(str(item.id))}): {escape(item.reason)}", highlight=False, soft_wrap=True)
 
 
 @ingest_app.command("repos")
@@ -98,5 +99,5 @@ def repos(as_json: JsonOutput = False) -> None:
         print_json({"polled": [vars(result) for result in results]})
         return
     for result in results:
-        line = f"[red]failed[/]: {result.error}" if result.error else f"[green]{result.new} new[/], {result.completed} completed"
-        console.print(f"[bold]{result.repo}[/]: {line}", highlight=False, soft_wrap=True)
+        line = f"[red]failed[/]: {escape(result.error)}" if result.error else f"[green]{result.new} new[/], {result.completed} completed"
+        console.print(f"[bold]{escape(result.repo)}[/]: {line}", highlight=False, soft_wrap=True)

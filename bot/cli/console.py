@@ -76,7 +76,7 @@ def progress_bar(transient: bool = False) -> Iterator[Progress]:
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     """Iterate with a progress bar."""
     with progress_bar() as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(escape(description), total=total)
         for item in items:
             yield item
             progress.advance(task)

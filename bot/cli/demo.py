@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli.console import console, print_json, progress_bar
 from bot.cli.ingest import TerminalProgress, show_loaded
@@ -79,7 +80,7 @@ def _show_answer(run: DemoRun, min_confidence: float) -> None:
     print_answer(answer, min_confidence, run.org.example.culprits)
     if run.culprit_rank is None:
         culprit = run.org.changes_by_id[run.org.example.culprits[0]]
-        console.print(f"[dim]The answer key's cause was {culprit.id[:10]} {culprit.title}.[/]", highlight=False)
+        console.print(f"[dim]The answer key's cause was {culprit.id[:10]} {escape(culprit.title)}.[/]", highlight=False)
     console.print(
         f"\nAsk your own: culprit rca \"<what you see>\" --service {query.service} "
         f"--at {query.started_at:%Y-%m-%dT%H:%M:%SZ}",

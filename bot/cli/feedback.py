@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.console import console, print_json
@@ -72,8 +73,8 @@ def register(app: typer.Typer) -> None:
         for column in ("id", "at", "incident", "change", "action", "by", "authority", "undoes"):
             table.add_column(column)
         for e in entries:
-            table.add_row(str(e.id), e.at.isoformat(timespec="seconds"), e.incident_id, e.change_id[:12], e.action,
-                          e.actor, e.authority, str(e.undoes or ""))
+            table.add_row(str(e.id), e.at.isoformat(timespec="seconds"), escape(e.incident_id), escape(e.change_id[:12]), e.action,
+                          escape(e.actor), e.authority, str(e.undoes or ""))  # ids and names typed in Slack
         console.print(table)
 
     @feedback.command("confirm")
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
         migrate(database_url)
         done = confirm_cause(incident, change, by, OPERATOR, database_url=database_url)
         entry = f"audit entry {done.event_id}" if done.event_id else "already confirmed"
-        console.print(f"{done.change_id[:12]} is confirmed as the cause of {done.incident_id} ({entry})")
+        console.print(f"{done.change_id[:12]} is confirmed as the cause of {done.incident_id} ({entry})", markup=False)
 
     @feedback.command("undo")
     def undo(
@@ -108,6 +109,6 @@ def register(app: typer.Typer) -> None:
         change = undo_event(event, by, database_url=database_url)
         state = "confirmed" if change.confirmed else "no longer confirmed"
         done = f"audit entry {change.event_id}" if change.event_id else "nothing to change"
-        console.print(f"{change.change_id[:12]} is {state} as the cause of {change.incident_id} ({done})")
+        console.print(f"{change.change_id[:12]} is {state} as the cause of {change.incident_id} ({done})", markup=False)
 
     app.add_typer(feedback, name="feedback")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from bot.cli.console import console, print_json, progress_bar
 
@@ -44,9 +45,9 @@ def show_mining(report: MiningReport) -> None:
         highlight=False, soft_wrap=True,
     )  # fmt: skip
     for reason, count in report.skipped.most_common():
-        console.print(f"  skipped {count}: {reason.replace('_', ' ')}", highlight=False)
+        console.print(f"  skipped {count}: {reason.replace('_', ' ')}", markup=False, highlight=False)
     for sha, why in report.refused_commits.items():
-        console.print(f"  [yellow]refused[/] commit {sha[:12]}: {why}", highlight=False, soft_wrap=True)
+        console.print(f"  [yellow]refused[/] commit {escape(sha[:12])}: {escape(why)}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -87,6 +88,6 @@ def register(app: typer.Typer) -> None:
         for load in loaded:
             console.print(f"[bold]{load.kind}[/]: [green]{load.new} new[/], {load.already_present} already present")
         if report.files:
-            console.print(f"written: {', '.join(report.files)}", highlight=False, soft_wrap=True)
+            console.print(f"written: {', '.join(report.files)}", markup=False, highlight=False, soft_wrap=True)
 
     app.add_typer(history_app, name="history")

@@ -39,7 +39,7 @@ class TerminalProgress:
 
     def start(self, description: str, total: int | None = None) -> None:
         self._finish()
-        self._task = self._bars.add_task(description, total=total)
+        self._task = self._bars.add_task(escape(description), total=total)  # names a repository or file
 
     def advance(self, amount: int = 1) -> None:
         if self._task is not None:
@@ -75,10 +75,10 @@ def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
         if report.bad_lines:
             counts.append(f"[yellow]{len(report.bad_lines)} bad lines skipped[/]")
         console.print(
-            f"[bold]{report.kind}[/] from {report.source}: " + ", ".join(counts), highlight=False, soft_wrap=True
+            f"[bold]{report.kind}[/] from {escape(report.source)}: " + ", ".join(counts), highlight=False, soft_wrap=True
         )
-        for bad_line in report.bad_lines:
-            console.print(f"  [yellow]skipped[/] {bad_line}", highlight=False, soft_wrap=True)
+        for bad_line in report.bad_lines:  # quotes the file's own text, which may read as markup
+            console.print(f"  [yellow]skipped[/] {escape(bad_line)}", highlight=False, soft_wrap=True)
 
 
 @ingest_app.command("git")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 from rich.table import Table
@@ -59,7 +60,7 @@ def stage_progress() -> Iterator[Callable[[str | None, int], None]]:
 
 
 def _open(bars: RichProgress, description: str, total: int) -> TaskID:
-    return bars.add_task(description, total=total or None)
+    return bars.add_task(escape(description), total=total or None)  # may name a repository
 
 
 def _read_history(cases: list[Path], commits: list[Path]) -> History:
@@ -303,7 +304,7 @@ def register(app: typer.Typer) -> None:
 def _metrics_row(name: str, numbers: dict) -> list[str]:  # type: ignore[type-arg]
     baselines = numbers["baselines"]
     return [
-        name,
+        escape(name),  # a repository name from the history files
         str(numbers["n_cases"]),
         f"{numbers['top1']:.2f}",
         f"{numbers['top5']:.2f}",

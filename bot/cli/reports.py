@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
         migrate(settings.resolved_database_url)
         incoming, problems = read_report_file(file, skip_bad)
         for problem in problems:
-            errors.print(f"[yellow]skipped[/] {problem}", highlight=False)
+            errors.print(f"[yellow]skipped[/] {escape(str(problem))}", highlight=False)
         classifier = configured_classifier(settings)
         total = IntakeResult()
         with progress_bar() as progress:
@@ -87,7 +88,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json({"loaded": [d["name"] for d in definitions]})
             return
-        console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions))
+        console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions), markup=False)
 
     @reports.command("train")
     def train(
@@ -254,7 +255,7 @@ def register(app: typer.Typer) -> None:
         days_shown = [d for d, _ in next(iter(series.values()))]
         table = Table("category", *[d.strftime("%m-%d") for d in days_shown], "total")
         for name, points in series.items():
-            table.add_row(name, *[str(c) for _, c in points], str(sum(c for _, c in points)))
+            table.add_row(escape(name), *[str(c) for _, c in points], str(sum(c for _, c in points)))
         console.print(table)
 
     @reports.command("purge")
@@ -324,7 +325,7 @@ def _llm_classifier(settings: Settings) -> Classifier | None:
     try:
         return LLMClassifier(LLMEndpoint.from_settings(settings), categories_from_database(settings.resolved_database_url))
     except InputError as error:
-        errors.print(f"[yellow]not scoring the LLM classifier:[/] {error}", highlight=False)
+        errors.print(f"[yellow]not scoring the LLM classifier:[/] {escape(str(error))}", highlight=False)
         return None
 
 
@@ -340,11 +341,11 @@ def _print_evaluation(result: Evaluation) -> None:
         console.print(f"{result.below_other_confidence} of {result.n} below CULPRIT_OTHER_CONFIDENCE (would go to 'other')")
     table = Table("category", "precision", "recall", "F1", "support")
     for name, item in result.per_category.items():
-        table.add_row(name, f"{item.precision:.3f}", f"{item.recall:.3f}", f"{item.f1:.3f}", str(item.support))
+        table.add_row(escape(name), f"{item.precision:.3f}", f"{item.recall:.3f}", f"{item.f1:.3f}", str(item.support))
     console.print(table)
-    confusion = Table("true \\ predicted", *result.labels)
+    confusion = Table("true \\ predicted", *map(escape, result.labels))  # category names from the labeled file
     for name, row in zip(result.labels, result.confusion, strict=True):
-        confusion.add_row(name, *map(str, row))
+        confusion.add_row(escape(name), *map(str, row))
     console.print(confusion)
 
 

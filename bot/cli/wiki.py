@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.cli.console import console, print_json, progress_bar
@@ -49,9 +50,9 @@ def search(
         console.print("no page matches" + (f" for service {service}" if service else ""))
         return
     for rank, hit in enumerate(hits, start=1):
-        console.print(f"[bold]{rank}. {hit.page}[/]  [dim]{hit.score:.4f}[/]", highlight=False)
-        console.print(f"   [cyan]{hit.heading}[/]", highlight=False)
-        console.print(f"   {hit.snippet}", highlight=False, soft_wrap=True)
+        console.print(f"[bold]{rank}. {escape(hit.page)}[/]  [dim]{hit.score:.4f}[/]", highlight=False)
+        console.print(f"   [cyan]{escape(hit.heading)}[/]", highlight=False)
+        console.print(f"   {escape(hit.snippet)}", highlight=False, soft_wrap=True)  # wiki text: "[/etc]" is markup
 
 
 @wiki_app.command("evaluate")
@@ -76,9 +77,9 @@ def evaluate_command(
         table.add_row(f"{method} alone", f"{score['recall_at_3']:.3f}", f"{score['mrr']:.3f}")
     console.print(table)
     for miss in result["misses"]:
-        console.print(f"[yellow]missed[/] {miss['question']!r} -> {miss['page']}", highlight=False)
+        console.print(f"[yellow]missed[/] {escape(repr(miss['question']))} -> {escape(miss['page'])}", highlight=False)
     for page in result["pages_not_indexed"]:
-        console.print(f"[red]not indexed[/] {page}: ingest the folder that holds it", highlight=False)
+        console.print(f"[red]not indexed[/] {escape(page)}: ingest the folder that holds it", highlight=False)
 
 
 @wiki_app.command("sync")
@@ -103,7 +104,7 @@ def sync(as_json: JsonOutput = False) -> None:
         print_json(synced)
         return
     for name, counts in synced.items():
-        console.print(f"[bold]{name}[/]: {counts['pages']} pages, [green]{counts['added']} added[/], "
+        console.print(f"[bold]{escape(name)}[/]: {counts['pages']} pages, [green]{counts['added']} added[/], "
                       f"[cyan]{counts['updated']} updated[/], {counts['unchanged']} unchanged, "
                       f"[red]{counts['removed']} removed[/]", highlight=False)  # fmt: skip
 
@@ -147,9 +148,9 @@ def ingest_wiki(
         soft_wrap=True,
     )
     for link in linked:
-        console.print(f"  incident {link['incident']} root cause {', '.join(link['changes'])}", highlight=False)
+        console.print(f"  incident {link['incident']} root cause {', '.join(link['changes'])}", markup=False, highlight=False)
     for note in skipped:
-        console.print(f"  [yellow]not linked[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"  [yellow]not linked[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -59,6 +59,18 @@ def test_git_on_a_fresh_data_dir_just_works(
     assert (code, idle["new"], idle["already_present"], idle["commits_read"]) == (0, 0, expected, 0)
 
 
+def test_a_repository_name_that_reads_as_rich_markup_is_shown_not_parsed(
+    data_dir: Path, synthetic_history: SyntheticHistory, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # "[/]" closes a Rich style: written into a progress bar as markup, it crashed the command.
+    args = ["ingest", "git", str(synthetic_history.path), "--repo", "acme/[/]shop", "--since", "2023-11-15"]
+    code, out, err = _culprit(args, monkeypatch, capsys)
+
+    assert code == 0, err
+    assert "acme/[/]shop" in out
+
+
 def test_ownership_and_catalog_commands(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from bot.cli import app
+from knowledge.changes import Change
+from knowledge.db import session_scope
 from knowledge.errors import InputError
 from tools.rca.history.cases import History
 
@@ -53,6 +56,8 @@ def test_train_then_rca_json_from_the_store(
     assert Path(json.loads(trained.stdout)["model"]) == data_dir / "models" / "ranker.model"
 
     _store_changes(database_url, history)
+    with session_scope(database_url) as session:  # "[/...]" closes a Rich style: printed as markup, it crashed
+        session.execute(update(Change).values(title="[/api] " + Change.title, author="[bold]" + Change.author))
     case = history.cases[-1]
     arguments = ["rca", case.incident.text, "--title", case.incident.title,
                  "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget"]
@@ -76,6 +81,7 @@ def test_train_then_rca_json_from_the_store(
 
     listed = rca_with_threshold("0").stdout
     assert "Most likely causes" in listed and f"1. {answer['suggestions'][0]['change_id'][:10]}" in listed
+    assert "[/api] " in listed and "([bold]" in listed  # shown as written
     assert "Not confident" in rca_with_threshold("1.0").stdout
 
 

@@ -20,7 +20,7 @@ runner = CliRunner()
 
 POSTMORTEM = (
     "---\ntitle: Cards declined\ntype: postmortem\nservices: [payments]\nincident: INC-42\n"
-    "started_at: 2024-02-01T10:00:00Z\n---\n## Summary\nDeclines spiked.\n\nRoot cause: 5eed5eed5eed\n"
+    "started_at: 2024-02-01T10:00:00Z\n---\n## Summary\nDeclines spiked, see [/var/log/payments].\n\nRoot cause: 5eed5eed5eed\n"
 )
 
 
@@ -57,6 +57,10 @@ def test_ingest_search_and_evaluate(tmp_path: Path, data_dir: Path, minilm: obje
 
     shown = runner.invoke(app, ["wiki", "search", "roll back a release"])
     assert shown.exit_code == 0 and "guides/rollback.txt" in shown.stdout
+    # Page text is shown as written: "[/var/log/payments]" read as Rich markup crashed the command.
+    quoting = runner.invoke(app, ["wiki", "search", "declines spiked", "-k", "1"])
+    assert quoting.exit_code == 0, quoting.output
+    assert "[/var/log/payments]" in quoting.stdout
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path) -> None:
