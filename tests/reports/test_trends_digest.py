@@ -5,7 +5,7 @@ from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
 from knowledge.reports import BugReport
 from tools.reports.data_quality import check_data_quality
-from tools.reports.digest import build_digest
+from tools.reports.digest import build_digest, category_chart
 from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
 from tools.reports.trends import complaints_about, explain_rise, rising_categories, top_categories, trend_tools
 
@@ -87,6 +87,24 @@ def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None
     assert "false confidence (sure answers that missed the confirmed cause): 1/2 = 50%" in digest.text
     assert digest.chart_png and digest.chart_png.startswith(b"\x89PNG")
     assert all(block["type"] == "section" for block in digest.blocks)
+
+
+def test_the_chart_shows_category_names_as_written(database_url: str, monkeypatch) -> None:  # noqa: ANN001
+    from matplotlib import pyplot
+
+    names = ["$\\nope$ billing", "_internal"]  # TeX matplotlib cannot parse; a label it would hide
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(END - timedelta(days=n), name): 3 for n in range(5) for name in names}))
+    drawn: list[list[str]] = []
+    close = pyplot.close
+
+    def keep_legend(figure) -> None:  # noqa: ANN001
+        drawn.append([text.get_text() for text in figure.axes[0].get_legend().get_texts()])
+        close(figure)
+
+    monkeypatch.setattr(pyplot, "close", keep_legend)
+    assert category_chart(names, END, database_url).startswith(b"\x89PNG")
+    assert drawn == [names]
 
 
 def test_intake_silence_and_a_flood_of_other_raise_one_alert_each(database_url: str) -> None:

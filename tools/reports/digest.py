@@ -21,6 +21,7 @@ from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert, BugReport, Category
 from tools.feedback.stats import WeekQuality, quality_by_week
 from tools.reports.classifiers import OTHER
+from tools.reports.legend import plain_legend
 from tools.reports.labels import parse_why, why_lines
 from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
 
@@ -205,12 +206,13 @@ def category_chart(categories: list[str], end: date, url: str, days: int = 28) -
     from matplotlib import pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 3.5), dpi=100)
+    lines = []
     for category in categories:
         series = daily_series(category, days, end, url).get(category, [])
-        axes.plot([d for d, _ in series], [c for _, c in series], label=category, linewidth=1.5)
+        lines += axes.plot([d for d, _ in series], [c for _, c in series], linewidth=1.5)
     axes.set_title(f"User reports per day, four weeks to {end}")
     axes.set_ylabel("reports")
-    axes.legend(loc="upper left", fontsize=8)
+    plain_legend(axes, lines, categories, loc="upper left", fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.BytesIO()

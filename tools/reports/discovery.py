@@ -25,6 +25,7 @@ from knowledge.errors import InputError
 from knowledge.reports import BugReport, Category
 from tools.llm.client import LLMEndpoint, openai_client
 from tools.reports.classifiers.embedded import report_embeddings
+from tools.reports.legend import plain_legend
 
 MIN_REPORTS = 30
 MAX_REPORTS = 5000
@@ -188,13 +189,15 @@ def draw_map(vectors: np.ndarray, clusters: list[DiscoveredCluster], path: Path,
     points = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed, metric="cosine", n_jobs=1).fit_transform(vectors)
     figure, axes = plt.subplots(figsize=(9, 7), dpi=100)
     axes.scatter(points[:, 0], points[:, 1], s=4, c="lightgrey")
+    handles = []
     for cluster in clusters:
         member_points = points[cluster.members]
-        axes.scatter(member_points[:, 0], member_points[:, 1], s=6, label=f"{cluster.name} ({cluster.size})")
+        handles.append(axes.scatter(member_points[:, 0], member_points[:, 1], s=6))
     axes.set_title("User reports, 2-D map (UMAP) by discovered category")
     axes.set_xticks([])
     axes.set_yticks([])
-    axes.legend(loc="best", fontsize=7, markerscale=2)
+    labels = [f"{cluster.name} ({cluster.size})" for cluster in clusters]
+    plain_legend(axes, handles, labels, loc="best", fontsize=7, markerscale=2)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
