@@ -41,7 +41,7 @@ def show_mining(report: MiningReport) -> None:
     kinds = ", ".join(f"{count} {kind}" for kind, count in report.link_kinds.most_common()) or "none"
     console.print(
         f"[bold]{report.cases}[/] cases from {report.fix_commits_with_links} fix commits that name a change "
-        f"in {report.repo} ({report.commits_read} commits read); by link: {kinds}",
+        f"in {escape(report.repo)} ({report.commits_read} commits read); by link: {kinds}",
         highlight=False, soft_wrap=True,
     )  # fmt: skip
     for reason, count in report.skipped.most_common():

@@ -135,7 +135,8 @@ def register(app: typer.Typer) -> None:
             return
         console.print(
             f"trained on {len(examples)} reports ({len(examples) - from_file} more from stored labels) in "
-            f"{len(model.categories)} categories ({how}); saved to {path}"
+            f"{len(model.categories)} categories ({how}); saved to {path}",
+            markup=False,
         )
 
     @reports.command("show")
@@ -230,8 +231,8 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(discovery.as_dict())
             return
-        console.print(discovery.summary())
-        console.print(f"map: {discovery.map_png}  summary: {discovery.summary_path}")
+        console.print(discovery.summary(), markup=False)  # quotes reports: "[/x]" in one crashed the command
+        console.print(f"map: {discovery.map_png}  summary: {discovery.summary_path}", markup=False)
 
     @reports.command("trends")
     def trends(

@@ -37,6 +37,19 @@ def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, 
     assert len(rows) == saved >= len(discovery.parents)
 
 
+def test_discover_prints_the_reports_it_quotes_as_written(data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from tools.reports import discovery as module
+    from tools.reports.discovery import DiscoveredCluster, Discovery
+
+    quoted = "export to [/tmp/out] fails with [bold]"  # "[/...]" read as Rich markup crashed the command
+    found = Discovery(3, [DiscoveredCluster("export", ["export"], 3, 1.0, [quoted])], {"files": ["export"]}, None, None)
+    monkeypatch.setattr(module, "discover_categories", lambda *args, **kwargs: found)
+
+    result = CliRunner().invoke(app, ["reports", "discover", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert quoted in result.stdout
+
+
 def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     categories = tmp_path / "categories.yaml"
