@@ -24,9 +24,11 @@ from typing import Any
 
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 _SLACK_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 UNIX_SECONDS_DIGITS = 12  # far beyond any time a sender signs at, far below int()'s 4300-digit limit
+RETRY_AFTER_S = 30  # a database restarting or failing over is back within this (see bot.report_intake)
 MAX_JSON_DEPTH = 64  # GitHub's, GitLab's and PagerDuty's payloads nest under 10 levels
 # A JSON string, escapes included, up to its closing quote (or the end of a truncated body). Possessive,
 # so a body of unterminated strings is still read once, not once per quote.
@@ -41,6 +43,12 @@ class BodyTooLarge(Exception):
 
 class NestedTooDeep(ValueError):
     """The body's JSON nests arrays and objects deeper than ``MAX_JSON_DEPTH``; answer 400 without parsing it."""
+
+
+def database_unreachable(reason: str) -> JSONResponse:
+    """503 with ``Retry-After``: the sender (a webhook, a report pipeline) should send the same thing again.
+    ``reason`` says what to resend; the database error itself names hosts and users and goes to the log only."""
+    return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
 async def read_body(request: Request, limit: int) -> bytes:

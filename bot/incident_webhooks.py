@@ -37,7 +37,10 @@ from starlette.routing import Route
 
 from bot.app import runtime_of
 from bot.auto_investigations import RepliesFull, Trigger, service_named, start_investigation
-from bot.http_checks import BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, same_secret, unix_seconds
+from bot.http_checks import (
+    RETRY_AFTER_S, BodyTooLarge, NestedTooDeep, database_unreachable, json_body, read_body, refuse_deep_json, same_secret,
+    unix_seconds,
+)
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, utcnow
@@ -48,7 +51,6 @@ log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_AGE_S = 5 * 60
 PAGERDUTY_MAX_AGE = timedelta(hours=1)  # PagerDuty retries a failed delivery for a while, not for days
-RETRY_AFTER_S = 30  # a database restarting or failing over is back within this (see bot.report_intake)
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -92,10 +94,7 @@ def _error(status: int, reason: str) -> JSONResponse:
 def _database_failed(error: Exception, source: str, step: str) -> JSONResponse:
     """503 with ``Retry-After`` for a delivery the database failed on; the error itself goes to the log only."""
     log.warning("incident delivery not taken: the database failed", source=source, step=step, error=str(error)[:300])
-    return JSONResponse(
-        {"error": f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds"},
-        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
-    )  # fmt: skip
+    return database_unreachable(f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds")
 
 
 async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
-from bot.incident_webhooks import MAX_BODY_BYTES, RETRY_AFTER_S
+from bot.http_checks import RETRY_AFTER_S
+from bot.incident_webhooks import MAX_BODY_BYTES
 from bot.reply_queue import ReplyQueue
 from bot.runtime import RERUNS_PER_MINUTE
 from knowledge.db import get_engine, migrate, session_scope, utcnow

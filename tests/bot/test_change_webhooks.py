@@ -203,6 +203,7 @@ def test_a_delivery_whose_store_failed_is_stored_when_redelivered(store: str, st
         session.execute(text("ALTER TABLE changes RENAME TO changes_away"))
     failed = send_github(bot.url, upstream.github_push([sha]), delivery="d-9")
     assert failed.status_code == 503 and "redeliver" in failed.json()["error"]
+    assert failed.headers["retry-after"] == "30"
     with session_scope(store) as session:
         session.execute(text("ALTER TABLE changes_away RENAME TO changes"))
 

@@ -29,5 +29,5 @@ def test_a_batch_sent_while_the_database_is_down_gets_a_retryable_503(
             headers={"Authorization": "Bearer t0ken"},
             timeout=30,
         )
-    assert response.status_code == 503
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
     assert "send the same batch again" in response.json()["error"]
