@@ -16,7 +16,15 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.auto_investigations import RERUN_ACTION, RepliesFull, Rerun, channel_trigger, rerun, start_investigation
+from bot.auto_investigations import (
+    RERUN_ACTION,
+    RepliesFull,
+    Rerun,
+    StillStarting,
+    channel_trigger,
+    rerun,
+    start_investigation,
+)
 from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 
@@ -35,6 +43,8 @@ def _investigate_channel(runtime: BotRuntime, client: WebClient, channel: str, s
         return
     try:
         start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
+    except StillStarting:  # another event about the channel is starting it
+        log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
         log.warning("could not start the channel's investigation", channel=channel, error=repr(error)[:200])
 
