@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
+from bot.app import finish_acked_replies
 from bot.auto_investigations import AUTO_INVESTIGATIONS, CLAIM_LEASE
 from bot.incident_webhooks import MAX_BODY_BYTES, RETRY_AFTER_S
 from bot.reply_queue import ReplyQueue
@@ -411,3 +412,55 @@ def test_a_claim_the_database_failed_to_give_back_is_logged_and_a_retry_takes_it
     assert started.status_code == 202 and started.json()["started"] is True
     _answer_in(bot, INCIDENT_CHANNEL)
     assert _stale_search_incident(bot, "GRAFANA-42").json()["duplicate"] is True
+
+
+RETRYING = "channel investigation not started: the database failed; trying again"
+GAVE_UP = "channel investigation not started: the database failed"
+
+
+def test_a_new_incident_channel_the_database_stays_down_for_is_told_how_to_start_by_hand(
+    outage: DatabaseOutage, postgres_url: str, start_bot: StartBot
+) -> None:
+    """Slack does not send an acknowledged event again: without the message the channel would wait in silence."""
+    bot = start_bot(outage.url, database_retry_delays_s=(0.01, 0.01))
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        told = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == NEW_CHANNEL)[0]
+    assert "could not start investigating this incident" in told.args["text"]
+    assert "`/rca <what is broken>`" in told.args["text"] and f"<@{BOT_USER_ID}>" in told.args["text"]
+    database = make_url(postgres_url)
+    assert not any(part in told.args["text"] for part in (str(outage.port), str(database.database), "OperationalError"))
+    assert [entry["attempt"] for entry in logs if entry["event"] == RETRYING] == [1, 2]
+    gave_up = [entry for entry in logs if entry["event"] == GAVE_UP]
+    assert [entry["channel"] for entry in gave_up] == [NEW_CHANNEL] and gave_up[0]["error"].startswith("OperationalError")
+    assert not any(str(outage.port) in str(entry) for entry in logs if entry["event"] in (RETRYING, GAVE_UP))
+
+
+def test_a_new_incident_channel_is_investigated_once_a_short_database_outage_ends(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's listener never met the outage")
+        outage.end()  # the database is back while the listener waits to try again
+        _answer_in(bot, NEW_CHANNEL)
+    assert _incident(bot, NEW_CHANNEL).service == "payments"
+    assert not any(entry["event"] == GAVE_UP for entry in logs)
+    posted = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
+    assert len(posted) == 1 and posted[0].startswith("🔎 New incident")
+
+
+@pytest.mark.timeout(120)  # a hang guard only: stopping would otherwise wait out the ten-minute retry
+def test_stopping_during_an_outage_ends_a_new_channels_wait_and_tells_the_channel(outage: DatabaseOutage, start_bot: StartBot) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(600.0,))
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's listener never met the outage")
+        finish_acked_replies(bot.app)  # SIGTERM: returns once the listener has made its last try
+    assert [entry["channel"] for entry in logs if entry["event"] == GAVE_UP] == [NEW_CHANNEL]
+    told = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
+    assert len(told) == 1 and "could not start investigating this incident" in told[0]
