@@ -22,6 +22,7 @@ from bot.runtime import (
     investigation_pool,
 )
 from knowledge.config import Settings
+from knowledge.db import RETRY_DELAYS_S
 from knowledge.errors import CulpritError
 
 LISTENER_THREADS = 64
@@ -55,10 +56,13 @@ def create_app(
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
     replies: ReplyQueue | None = None,
     warm_up: bool = False,
+    database_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
 ) -> App:
     """A ready Bolt app; constructing it calls ``auth.test``, so a bad token fails here, at start-up.
 
     ``warm_up`` loads the RCA models in the background right away (``culprit serve`` does).
+    ``database_retry_delays_s``: how long a new incident channel's listener waits before each new
+    try while the database is unreachable.
     """
     if not settings.slack_bot_token:
         raise CulpritError("SLACK_BOT_TOKEN is not set; export the bot token (xoxb-...) from your Slack app")
@@ -84,6 +88,7 @@ def create_app(
         workers=investigation_pool(),
         answer_timeout_s=answer_timeout_s,
         replies=replies or ReplyQueue(),
+        database_retry_delays_s=database_retry_delays_s,
     )
 
     def share_runtime(context: BoltContext, next: Any) -> None:
@@ -107,6 +112,8 @@ def runtime_of(app: App) -> BotRuntime:
 
 def finish_acked_replies(app: App) -> None:
     """Wait for Bolt's listener threads, then for every reply they queued: a stopping replica
-    answers what it acked (``create_server`` calls this on SIGTERM)."""
+    answers what it acked (``create_server`` calls this on SIGTERM). Listeners waiting to try the
+    database again stop waiting: each makes its last try at once."""
+    app.culprit_runtime.stopping.set()  # type: ignore[attr-defined]
     app.listener_runner.listener_executor.shutdown(wait=True)
     app.culprit_replies.drain()  # type: ignore[attr-defined]

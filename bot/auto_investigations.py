@@ -1,7 +1,9 @@
 """Investigations nobody asked for: a new incident channel, a PagerDuty trigger, a signed ``POST /incidents``.
 
 Each starts at most once (a claim per channel or incident, so Slack's and
-PagerDuty's duplicate deliveries and every replica agree), posts its first
+PagerDuty's duplicate deliveries and every replica agree, marked finished once
+the first post is made; an unfinished one is leased, so a claim whose holder
+died or could not give it back does not turn every retry into a duplicate), posts its first
 suspects with a "Re-run with the channel so far" button, and records where
 the answer is. A re-run (the button or ``@culprit again``) adds the channel's
 messages since to what the incident said at first, ranks again and edits the
@@ -13,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -29,14 +31,20 @@ from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
-from knowledge.claims import claim, release
-from knowledge.db import session_scope
+from knowledge.claims import claim, finish, is_done, release
+from knowledge.db import UNREACHABLE, session_scope
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
 
 log = structlog.get_logger(__name__)
 
 AUTO_INVESTIGATIONS = "auto_investigation"  # claims keyed "channel:C…", "pagerduty:P…", "incident:<id>"
+# An unfinished claim older than this goes to the next delivery. A live holder finishes within about 40 s
+# (a database connect times out after 10 s, a Slack call after 30 s), so it is never taken from one still
+# posting; and a sender told to come back in 30 s (bot.http_checks.RETRY_AFTER_S) reaches it on its
+# fourth retry or so, well inside PagerDuty's retries and the five minutes a generic sender's signature lasts.
+# A holder whose process is gone (same host) loses its claim at once.
+CLAIM_LEASE = timedelta(minutes=2)
 RERUN_ACTION = "rerun_channel"
 AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
 SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
@@ -109,29 +117,63 @@ class RepliesFull(Exception):
     """Every place in the reply queue was taken: the investigation did not start (the channel was told)."""
 
 
+class StillStarting(Exception):
+    """Another delivery holds the trigger's claim and has not made its first post yet: nothing started here.
+
+    Not a duplicate: that delivery may still fail (its claim then given back, or
+    taken over once :data:`CLAIM_LEASE` runs out), so a sender should try again.
+    """
+
+
 def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger) -> bool:
     """Claim the trigger and, if this is its first delivery, answer it in its channel; False for a duplicate.
 
-    When it cannot start (:class:`RepliesFull`, or Slack refused the first
-    post) the claim is given back before the error is raised, so the sender's
-    retry starts it instead of being dropped as a duplicate.
+    Only an investigation whose first post was made is a duplicate: its claim
+    is marked finished then, before its answer is queued. A claim another
+    delivery holds unfinished raises :class:`StillStarting`. When this one
+    cannot start (:class:`RepliesFull`, or Slack refused the first post) the
+    claim is given back before the error is raised, so the sender's retry
+    starts it; if the database fails to give it back, the error is raised all
+    the same and the claim's :data:`CLAIM_LEASE` hands it to a retry later.
     """
-    if not claim(AUTO_INVESTIGATIONS, trigger.key, runtime.database_url):
+    url = runtime.database_url
+    if not claim(AUTO_INVESTIGATIONS, trigger.key, url, lease=CLAIM_LEASE):
+        if not is_done(AUTO_INVESTIGATIONS, trigger.key, url):
+            INVESTIGATIONS_TRIGGERED.labels(outcome="still_starting").inc()
+            raise StillStarting(trigger.key)
         INVESTIGATIONS_TRIGGERED.labels(outcome="duplicate").inc()
         log.info("investigation already started", key=trigger.key)
         return False
     query = IncidentQuery(text=trigger.text, title=trigger.title, started_at=trigger.started_at,
                           service=trigger.service, incident_id=trigger.incident_id)
+
+    def posted() -> None:
+        try:
+            finish(AUTO_INVESTIGATIONS, trigger.key, url)
+        except UNREACHABLE as error:  # it starts all the same; only a delivery after the lease could start it again
+            log.error("investigation claim not marked finished: the database failed", key=trigger.key,
+                      error=database_failure(error))
+
     try:
-        if not _answer(runtime, client, trigger.channel, query, replace_ts=None,
+        if not _answer(runtime, client, trigger.channel, query, replace_ts=None, posted=posted,
                        placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …"):
             raise RepliesFull(runtime.replies.busy_text())
     except Exception:
-        release(AUTO_INVESTIGATIONS, trigger.key, runtime.database_url)
         INVESTIGATIONS_TRIGGERED.labels(outcome="not_started").inc()
+        try:
+            release(AUTO_INVESTIGATIONS, trigger.key, url)
+        except UNREACHABLE as error:
+            log.error("investigation claim not given back: the database failed; a retry takes it over when its lease ends",
+                      key=trigger.key, lease_s=CLAIM_LEASE.total_seconds(), error=database_failure(error))
         raise
     INVESTIGATIONS_TRIGGERED.labels(outcome="started").inc()
     return True
+
+
+def database_failure(error: BaseException) -> str:
+    """What failed, for the log, without the driver's message: that names the database's host, port, user and name."""
+    cause = getattr(error, "orig", None)
+    return type(error).__name__ + (f" ({type(cause).__module__}.{type(cause).__name__})" if cause is not None else "")
 
 
 def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incident_id: str | None = None) -> Rerun:
@@ -183,10 +225,11 @@ def channel_messages(client: WebClient, channel: str) -> list[str]:
 
 
 def _answer(
-    runtime: BotRuntime, client: WebClient, channel: str, query: IncidentQuery, *, replace_ts: str | None, placeholder: str | None
+    runtime: BotRuntime, client: WebClient, channel: str, query: IncidentQuery, *, replace_ts: str | None,
+    placeholder: str | None, posted: Callable[[], None] | None = None,
 ) -> bool:
-    """Queue the investigation's answer (after posting ``placeholder``, if any); False when the queue is
-    full and the channel was told so instead."""
+    """Queue the investigation's answer (after posting ``placeholder``, if any, then calling ``posted``);
+    False when the queue is full and the channel was told so instead."""
     position = runtime.replies.reserve()
     if position is None:
         client.chat_postMessage(channel=channel, text=runtime.replies.busy_text())
@@ -197,6 +240,8 @@ def _answer(
     except Exception:
         runtime.replies.cancel()
         raise
+    if posted is not None:
+        posted()
 
     def deliver() -> None:
         with structlog.contextvars.bound_contextvars(incident_id=query.incident_id, channel=channel, kind="auto"):

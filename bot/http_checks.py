@@ -45,9 +45,10 @@ class NestedTooDeep(ValueError):
     """The body's JSON nests arrays and objects deeper than ``MAX_JSON_DEPTH``; answer 400 without parsing it."""
 
 
-def database_unreachable(reason: str) -> JSONResponse:
-    """503 with ``Retry-After``: the sender (a webhook, a report pipeline) should send the same thing again.
-    ``reason`` says what to resend; the database error itself names hosts and users and goes to the log only."""
+def retry_later(reason: str) -> JSONResponse:
+    """503 with ``Retry-After``: the sender (a webhook, a report pipeline) should send the same thing again,
+    e.g. while the database is unreachable. ``reason`` says what to resend; never put a database error in
+    it (those name hosts and users: they go to the log only)."""
     return JSONResponse({"error": reason}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 

@@ -14,7 +14,10 @@ A database that fails while the service catalog is read or the incident is
 claimed is the sender's cue to retry, not a bug: the answer is 503 with
 ``Retry-After`` and a reason that leaves out the driver's message (it names the
 database's host, user and name; the log keeps it), and no claim is left behind,
-so the retry starts the investigation.
+so the retry starts the investigation. A delivery whose incident another
+delivery has claimed but not yet posted about is answered the same way (503,
+``Retry-After``): that one may still fail, and only a posted investigation is
+a duplicate (200).
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.app import runtime_of
-from bot.auto_investigations import RepliesFull, Trigger, service_named, start_investigation
+from bot.auto_investigations import RepliesFull, StillStarting, Trigger, service_named, start_investigation
 from bot.http_checks import (
-    RETRY_AFTER_S, BodyTooLarge, NestedTooDeep, database_unreachable, json_body, read_body, refuse_deep_json, same_secret,
+    RETRY_AFTER_S, BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, retry_later, same_secret,
     unix_seconds,
 )
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
@@ -94,16 +97,19 @@ def _error(status: int, reason: str) -> JSONResponse:
 def _database_failed(error: Exception, source: str, step: str) -> JSONResponse:
     """503 with ``Retry-After`` for a delivery the database failed on; the error itself goes to the log only."""
     log.warning("incident delivery not taken: the database failed", source=source, step=step, error=str(error)[:300])
-    return database_unreachable(f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds")
+    return retry_later(f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds")
 
 
 async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
-    """202 when the investigation starts, 200 for a duplicate; 503 (queue full, or the database failed) or
-    502 (Slack refused the first post) when it cannot, its claim given back so the sender's retry starts it."""
+    """202 when the investigation starts, 200 for a duplicate; 503 (queue full, the database failed, or
+    another delivery is starting it) or 502 (Slack refused the first post) when it cannot, its claim given
+    back (or, if the database failed to, leased) so the sender's retry starts it."""
     try:
         started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
     except UNREACHABLE as error:
         return _database_failed(error, trigger.source, "claim")
+    except StillStarting:
+        return retry_later(f"this incident's investigation is being started; send it again in {RETRY_AFTER_S} seconds")
     except RepliesFull:
         return _error(503, "culprit is busy with other investigations; send it again in a minute")
     except (SlackClientError, OSError) as error:

@@ -74,7 +74,8 @@ ALERTS_POSTED = Counter("culprit_alerts_posted_total", "Spike and data-quality a
 INVESTIGATIONS_TRIGGERED = Counter(
     "culprit_investigations_triggered_total",
     "Investigations nobody asked for: a new incident channel, PagerDuty, POST /incidents; duplicates start none, "
-    "and not_started counts those given back (reply queue full, or Slack refused the first post) for a retry.",
+    "not_started counts those given back (reply queue full, or Slack refused the first post) for a retry, "
+    "and still_starting deliveries of one another delivery claimed and has not posted yet.",
     ["outcome"],
 )
 DIGESTS_POSTED = Counter("culprit_digests_posted_total", "Weekly digests posted (once per week and channel).")

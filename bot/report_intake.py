@@ -33,7 +33,7 @@ import structlog
 
 from bot.metrics import REPORTS_INGESTED, count_classified
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE
+from knowledge.db import RETRY_DELAYS_S, UNREACHABLE
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
@@ -42,7 +42,6 @@ from tools.reports.worker import ClassificationWorker, PendingReports
 log = structlog.get_logger(__name__)
 
 classification = ClassificationWorker(on_counted=count_classified)
-RETRY_DELAYS_S = (1.0, 5.0, 30.0)  # a database restarting or failing over is back within these
 
 
 class _SlackIntake:

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bot.http_checks import BodyTooLarge, bearer_matches, database_unreachable, json_body, read_body
+from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, retry_later
 from bot.report_intake import take_in
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE
@@ -74,7 +74,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
             result = await run_in_threadpool(_store, batch.reports, settings)
         except UNREACHABLE as error:
             log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=batch.received)
-            return database_unreachable("the database is unreachable; send the same batch again (reports are stored once by id)")
+            return retry_later("the database is unreachable; send the same batch again (reports are stored once by id)")
         counts = {"received": batch.received, "stored": result.stored, "duplicates": result.duplicates}
         if rejected:
             return JSONResponse({**counts, "rejected": rejected}, status_code=207)

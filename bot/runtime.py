@@ -26,6 +26,7 @@ from bot.reply_queue import ReplyQueue
 from graph.agent import AgentReply, answer_question
 from graph.agent_tools import AgentContext
 from knowledge.config import Settings
+from knowledge.db import RETRY_DELAYS_S
 from tools.rca.answers import IncidentQuery, RcaAnswer
 from tools.rca.deadline import Deadline, DeadlinePassed, set_deadline
 from tools.rca.resources import RcaResources, load_resources
@@ -59,6 +60,10 @@ class BotRuntime:
     answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
     replies: ReplyQueue = field(default_factory=ReplyQueue)
     reruns: RateLimiter = field(default_factory=lambda: RateLimiter(RERUNS_PER_MINUTE))
+    # Listener work that has no sender to retry it (a new incident channel) tries again after these while
+    # the database is unreachable; waits end early once ``stopping`` is set (SIGTERM).
+    database_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def database_url(self) -> str:

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.http_checks import BodyTooLarge, bearer_matches, database_unreachable, json_body, read_body, same_secret
+from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, retry_later, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish, release
 from knowledge.config import Settings
@@ -110,7 +110,7 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
         )
     except UNREACHABLE as error:
         log.warning("webhook not stored: database unreachable", source=source, error=str(error)[:200])
-        return database_unreachable("the database is unreachable; redeliver (each delivery is acted on once)")
+        return retry_later("the database is unreachable; redeliver (each delivery is acted on once)")
     return JSONResponse(answer)
 
 
@@ -199,7 +199,7 @@ def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Hand
             mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
             stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url, mirrors)
         except UNREACHABLE:
-            return database_unreachable("the database is unreachable; send the same batch again (events are stored once by id)")
+            return retry_later("the database is unreachable; send the same batch again (events are stored once by id)")
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
         counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}
         return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)

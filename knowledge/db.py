@@ -32,6 +32,9 @@ class DatabaseUnavailable(CulpritError):
 # What "the database is unreachable right now" raises, whichever layer meets it: a refused or
 # dropped connection, a pool with no connection free. HTTP answers it with 503 so the sender retries.
 UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeout)
+# Work with no sender to retry it (a Slack message or event) tries again after these while the database is
+# UNREACHABLE: a database restarting or failing over is back within them.
+RETRY_DELAYS_S = (1.0, 5.0, 30.0)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect
 
 from knowledge.changes import Change, ChangeFile, changes_landed_between
-from knowledge.db import DatabaseUnavailable, get_engine, migrate, session_scope
+from knowledge.db import DatabaseUnavailable, get_engine, migrate, session_scope, utcnow
 from tests.bot.silent_database import SilentDatabase
 
 
@@ -100,3 +100,25 @@ def test_the_attribution_migration_keeps_stored_changes_and_their_files(database
         assert change.record().services == ("web",) and change.record().dependant_services == ()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT kind FROM services")).scalar_one() == ""
+
+
+def test_auto_investigations_claimed_before_leases_count_as_finished(database_url: str) -> None:
+    """0011: before leases no auto-investigation claim was finished, though its first suspects were posted;
+    left unfinished, one would be taken over and culprit would investigate an old incident channel again."""
+    from alembic import command
+
+    from knowledge.claims import Claim, is_done
+    from knowledge.db import alembic_config
+
+    with get_engine(database_url).connect() as connection:
+        config = alembic_config(database_url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010")
+        connection.commit()
+    long_ago = utcnow() - timedelta(days=30)
+    with session_scope(database_url) as session:
+        session.add(Claim(scope="auto_investigation", key="channel:COLDINC", holder="gone:1:x", claimed_at=long_ago))
+        session.add(Claim(scope="weekly_digest", key="2026-W01:CDIGEST", holder="gone:1:x", claimed_at=long_ago))
+    migrate(database_url)
+    assert is_done("auto_investigation", "channel:COLDINC", database_url)
+    assert not is_done("weekly_digest", "2026-W01:CDIGEST", database_url)  # other work keeps its lease

@@ -4,6 +4,12 @@
 ``member_joined_channel`` for culprit itself both start the channel's one
 investigation, from its name, topic and purpose. Anything else about channels
 is acknowledged and ignored.
+
+Slack does not send an event again once it was acknowledged, so a database
+that fails while the catalog is read or the channel claimed is tried again
+(after :data:`knowledge.db.RETRY_DELAYS_S`, on the listener's thread; the
+waits end at shutdown); if it still fails, the channel is told how to start
+the investigation by hand, rather than left without one in silence.
 """
 
 from __future__ import annotations
@@ -16,14 +22,25 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.auto_investigations import RERUN_ACTION, RepliesFull, Rerun, channel_trigger, rerun, start_investigation
+from bot.auto_investigations import (
+    RERUN_ACTION,
+    RepliesFull,
+    Rerun,
+    StillStarting,
+    channel_trigger,
+    database_failure,
+    rerun,
+    start_investigation,
+)
 from bot.runtime import BotRuntime
-from knowledge.db import utcnow
+from knowledge.db import UNREACHABLE, utcnow
 
 log = structlog.get_logger(__name__)
 
 
-def _investigate_channel(runtime: BotRuntime, client: WebClient, channel: str, started_at: datetime, join: bool) -> None:
+def _investigate_channel(
+    runtime: BotRuntime, client: WebClient, channel: str, started_at: datetime, join: bool, bot_user_id: str | None
+) -> None:
     if not runtime.channels.is_incident_channel(channel, runtime.settings):
         return
     try:
@@ -34,9 +51,52 @@ def _investigate_channel(runtime: BotRuntime, client: WebClient, channel: str, s
         log.warning("cannot open the new incident channel", channel=channel, error=error.response.get("error"))
         return
     try:
-        start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
+        if not _start_once_the_database_answers(runtime, client, channel, info, started_at):
+            _tell_how_to_start_by_hand(client, channel, bot_user_id)
+    except StillStarting:  # another event about the channel is starting it
+        log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
         log.warning("could not start the channel's investigation", channel=channel, error=repr(error)[:200])
+
+
+def _start_once_the_database_answers(
+    runtime: BotRuntime, client: WebClient, channel: str, info: dict[str, Any], started_at: datetime
+) -> bool:
+    """Start the channel's investigation (or find it started), trying again while the database is
+    unreachable; False once the tries are spent. A failed try leaves nothing claimed: the catalog read and
+    the claim are what raise here (``start_investigation`` handles a failure after its claim itself)."""
+
+    def start() -> None:
+        start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
+
+    for attempt, delay in enumerate(runtime.database_retry_delays_s, start=1):
+        if runtime.stopping.is_set():
+            break
+        try:
+            start()
+            return True
+        except UNREACHABLE as error:
+            log.warning("channel investigation not started: the database failed; trying again", channel=channel,
+                        attempt=attempt, retry_in_s=delay, error=database_failure(error))
+        runtime.stopping.wait(delay)
+    try:
+        start()
+    except UNREACHABLE as error:
+        log.error("channel investigation not started: the database failed", channel=channel, error=database_failure(error))
+        return False
+    return True
+
+
+def _tell_how_to_start_by_hand(client: WebClient, channel: str, bot_user_id: str | None) -> None:
+    mention = f"<@{bot_user_id}>" if bot_user_id else "@culprit"
+    try:
+        client.chat_postMessage(channel=channel, text=(
+            "⚠️ culprit could not start investigating this incident: its database did not answer. "
+            f"Start it by hand: `/rca <what is broken>` here, or mention {mention} with what you see."
+        ))  # fmt: skip
+    except SlackApiError as error:
+        log.warning("could not tell the channel to start its investigation by hand", channel=channel,
+                    error=error.response.get("error"))
 
 
 def handle_channel_created(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -47,13 +107,13 @@ def handle_channel_created(event: dict[str, Any], client: WebClient, context: Bo
     runtime.channels.remember(channel["id"], channel.get("name"))
     created = channel.get("created")
     started_at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) and 0 < created <= utcnow().timestamp() else utcnow()
-    _investigate_channel(runtime, client, channel["id"], started_at, join=True)
+    _investigate_channel(runtime, client, channel["id"], started_at, join=True, bot_user_id=context.bot_user_id)
 
 
 def handle_member_joined(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     if event.get("user") != context.bot_user_id or not isinstance(event.get("channel"), str):
         return  # someone else joined
-    _investigate_channel(context["culprit"], client, event["channel"], utcnow(), join=False)
+    _investigate_channel(context["culprit"], client, event["channel"], utcnow(), join=False, bot_user_id=context.bot_user_id)
 
 
 def handle_rerun(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext) -> None:

@@ -94,6 +94,7 @@ class Bot:
     database_url: str
     settings: Settings
     socket: FakeSocketMode | None = None  # Slack's end of the WebSocket, for a bot in Socket Mode
+    app: Any = None  # the Bolt app, for what the server does to it on SIGTERM (bot.app.finish_acked_replies)
 
     def posted(self, method: str = "chat.postMessage", **match: Any) -> list[Any]:
         return [
@@ -174,7 +175,7 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
             url = stack.enter_context(LiveServer(server, lifespan="on" if socket_mode else "off"))
             sender = SlackSender(url, response_url=fake.response_url("rca"))
             stack.callback(sender.close)
-            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings, socket=socket)
+            return Bot(slack=slack, send=sender, url=url, database_url=database_url, settings=settings, socket=socket, app=app)
 
         yield start
 

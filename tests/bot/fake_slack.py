@@ -65,6 +65,9 @@ class FakeSlack:
     # What apps.connections.open hands out: the fake Socket Mode server's ws:// URL.
     socket_mode_url: str = ""
     errors: list[BaseException] = field(default_factory=list)
+    # Called with each Web API method and its arguments before it is answered: something that happens
+    # in the world while Slack handles the call (the database going down, say).
+    before_answer: Callable[[str, dict[str, Any]], None] | None = None
     base_url: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -231,6 +234,8 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 slack.record(SlackCall("rate_limited:" + method, args, time.time(), body))
                 self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "0"})
                 return
+            if slack.before_answer is not None:
+                slack.before_answer(method, args)
             answer = slack.answer(method, args)
             slack.record(SlackCall(method, args, time.time(), body, answer))
             scopes = {"x-oauth-scopes": ",".join(slack.scopes)} if method == "auth.test" else None

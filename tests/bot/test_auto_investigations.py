@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,10 +23,13 @@ import pytest
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
+from bot.app import finish_acked_replies
+from bot.auto_investigations import AUTO_INVESTIGATIONS, CLAIM_LEASE
 from bot.http_checks import RETRY_AFTER_S
 from bot.incident_webhooks import MAX_BODY_BYTES
 from bot.reply_queue import ReplyQueue
 from bot.runtime import RERUNS_PER_MINUTE
+from knowledge.claims import Claim, is_done
 from knowledge.db import get_engine, migrate, session_scope, utcnow
 from knowledge.incidents import Incident
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot, seed_changes
@@ -326,3 +332,136 @@ def test_a_database_outage_is_answered_503_retry_after_and_the_retry_starts_the_
     assert [(answer.status_code, answer.json()["started"]) for answer in retried] == [(202, True)] * 3
     _answer_in(bot, INCIDENT_CHANNEL, count=3)
     assert _pagerduty(bot, names_none).json()["duplicate"] is True
+
+
+def _claimed(database_url: str, key: str, *, holder: str, claimed_at: datetime, done_at: datetime | None = None) -> None:
+    """A claim on an incident as another delivery left it."""
+    with session_scope(database_url) as session:
+        session.add(Claim(scope=AUTO_INVESTIGATIONS, key=key, holder=holder, claimed_at=claimed_at, done_at=done_at))
+
+
+def _dead_process_on_this_host() -> str:
+    """The holder id of a process on this host that has exited, as one that died mid-claim leaves it."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    return f"{socket.gethostname()}:{finished.stdout.strip()}:0dead000"
+
+
+def _stale_search_incident(bot: Bot, incident_id: str) -> httpx.Response:
+    return _incident_post(bot, {"id": incident_id, "title": "search ranking returns stale items", "channel": INCIDENT_CHANNEL})
+
+
+def test_an_unfinished_claim_whose_holder_died_or_whose_lease_ran_out_is_taken_over_and_a_finished_one_is_a_duplicate(
+    database_url: str, start_bot: StartBot
+) -> None:
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    now = utcnow()
+    other_replica = "replica-2:17:a1b2c3d4"  # on another host: only its lease says whether it is gone
+    _claimed(database_url, "incident:LEASE-OVER", holder=other_replica, claimed_at=now - CLAIM_LEASE - timedelta(seconds=5))
+    _claimed(database_url, "incident:DIED", holder=_dead_process_on_this_host(), claimed_at=now)
+    _claimed(database_url, "incident:POSTING", holder=other_replica, claimed_at=now)  # still making its first post
+    _claimed(database_url, "incident:DONE", holder=other_replica, claimed_at=now - timedelta(days=1), done_at=now - timedelta(days=1))
+
+    taken = [_stale_search_incident(bot, "LEASE-OVER"), _stale_search_incident(bot, "DIED")]
+    assert [(answer.status_code, answer.json()["started"]) for answer in taken] == [(202, True)] * 2
+    _answer_in(bot, INCIDENT_CHANNEL, count=2)
+    assert is_done(AUTO_INVESTIGATIONS, "incident:LEASE-OVER", database_url) and is_done(AUTO_INVESTIGATIONS, "incident:DIED", database_url)
+
+    posting = _stale_search_incident(bot, "POSTING")  # that delivery may yet fail: come back, not "duplicate"
+    assert posting.status_code == 503 and posting.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert _stale_search_incident(bot, "DONE").json()["duplicate"] is True
+
+    with session_scope(database_url) as session:  # long after: a finished investigation's claim is never taken over
+        for found in session.query(Claim).filter(Claim.key.in_(["incident:LEASE-OVER", "incident:DIED"])):
+            found.claimed_at = now - timedelta(days=1)
+    again = [_stale_search_incident(bot, "LEASE-OVER"), _stale_search_incident(bot, "DIED")]
+    assert [(answer.status_code, answer.json()["duplicate"]) for answer in again] == [(200, True)] * 2
+    assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]) == 2
+
+
+def test_a_claim_the_database_failed_to_give_back_is_logged_and_a_retry_takes_it_over_after_its_lease(
+    outage: DatabaseOutage, postgres_url: str, start_bot: StartBot
+) -> None:
+    outage.end()  # the database is up when the incident arrives
+    bot = start_bot(outage.url, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+
+    def database_goes_down(method: str, args: dict) -> None:
+        if method == "chat.postMessage" and args.get("channel") == INCIDENT_CHANNEL:
+            outage.begin()  # between the claim and giving it back
+
+    bot.slack.before_answer = database_goes_down
+    bot.slack.not_in_channels.add(INCIDENT_CHANNEL)  # and Slack refuses the first post
+    with capture_logs() as logs:
+        refused = _stale_search_incident(bot, "GRAFANA-42")
+    assert refused.status_code == 502 and "send it again" in refused.json()["error"]
+    kept = [entry for entry in logs if entry["event"].startswith("investigation claim not given back")]
+    assert [entry["key"] for entry in kept] == ["incident:GRAFANA-42"]
+    database = make_url(postgres_url)
+    assert kept[0]["error"].startswith("OperationalError")
+    assert not any(part in str(kept[0]) for part in (str(outage.port), str(database.host), str(database.database)))
+
+    bot.slack.before_answer = None
+    bot.slack.not_in_channels.discard(INCIDENT_CHANNEL)
+    outage.end()
+    early = _stale_search_incident(bot, "GRAFANA-42")  # within the lease: told to come back, not "duplicate"
+    assert early.status_code == 503 and early.headers["Retry-After"] == str(RETRY_AFTER_S)
+    with session_scope(postgres_url) as session:  # the lease runs out
+        held = session.get(Claim, (AUTO_INVESTIGATIONS, "incident:GRAFANA-42"))
+        assert held is not None and held.done_at is None
+        held.claimed_at = utcnow() - CLAIM_LEASE - timedelta(seconds=5)
+    started = _stale_search_incident(bot, "GRAFANA-42")
+    assert started.status_code == 202 and started.json()["started"] is True
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _stale_search_incident(bot, "GRAFANA-42").json()["duplicate"] is True
+
+
+RETRYING = "channel investigation not started: the database failed; trying again"
+GAVE_UP = "channel investigation not started: the database failed"
+
+
+def test_a_new_incident_channel_the_database_stays_down_for_is_told_how_to_start_by_hand(
+    outage: DatabaseOutage, postgres_url: str, start_bot: StartBot
+) -> None:
+    """Slack does not send an acknowledged event again: without the message the channel would wait in silence."""
+    bot = start_bot(outage.url, database_retry_delays_s=(0.01, 0.01))
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        told = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == NEW_CHANNEL)[0]
+    assert "could not start investigating this incident" in told.args["text"]
+    assert "`/rca <what is broken>`" in told.args["text"] and f"<@{BOT_USER_ID}>" in told.args["text"]
+    database = make_url(postgres_url)
+    assert not any(part in told.args["text"] for part in (str(outage.port), str(database.database), "OperationalError"))
+    assert [entry["attempt"] for entry in logs if entry["event"] == RETRYING] == [1, 2]
+    gave_up = [entry for entry in logs if entry["event"] == GAVE_UP]
+    assert [entry["channel"] for entry in gave_up] == [NEW_CHANNEL] and gave_up[0]["error"].startswith("OperationalError")
+    assert not any(str(outage.port) in str(entry) for entry in logs if entry["event"] in (RETRYING, GAVE_UP))
+
+
+def test_a_new_incident_channel_is_investigated_once_a_short_database_outage_ends(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's listener never met the outage")
+        outage.end()  # the database is back while the listener waits to try again
+        _answer_in(bot, NEW_CHANNEL)
+    assert _incident(bot, NEW_CHANNEL).service == "payments"
+    assert not any(entry["event"] == GAVE_UP for entry in logs)
+    posted = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
+    assert len(posted) == 1 and posted[0].startswith("🔎 New incident")
+
+
+@pytest.mark.timeout(120)  # a hang guard only: stopping would otherwise wait out the ten-minute retry
+def test_stopping_during_an_outage_ends_a_new_channels_wait_and_tells_the_channel(outage: DatabaseOutage, start_bot: StartBot) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(600.0,))
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's listener never met the outage")
+        finish_acked_replies(bot.app)  # SIGTERM: returns once the listener has made its last try
+    assert [entry["channel"] for entry in logs if entry["event"] == GAVE_UP] == [NEW_CHANNEL]
+    told = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
+    assert len(told) == 1 and "could not start investigating this incident" in told[0]
