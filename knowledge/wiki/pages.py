@@ -42,6 +42,24 @@ class WikiPage:
 
 
 @dataclass(frozen=True)
+class RefusedPage:
+    """A page that could not be read this time, and why (the reason names the page and the fix).
+
+    The page still exists, so the sections indexed from it before are kept, not deleted as vanished."""
+
+    page: str
+    reason: str
+
+
+@dataclass
+class PagesRead:
+    """The pages of a folder or a source that could be read, and those refused one by one."""
+
+    pages: list[WikiPage] = field(default_factory=list)
+    refused: list[RefusedPage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class WikiChunk:
     """One section of a page, as stored in Chroma and scored by BM25."""
 
@@ -92,13 +110,22 @@ def find_pages(root: Path) -> list[Path]:
     )
 
 
+def read_page_text(path: Path, shown: str) -> str:
+    """A page file's text; a file that is not UTF-8 or cannot be opened is an ``InputError`` naming ``shown``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{shown} could not be read ({error.strerror or error}); check the file") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{shown} is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+
+
 def read_page(root: Path, path: Path) -> WikiPage:
     """Parse one page; bad front matter is the author's to fix, so the error names the file."""
     relative = path.relative_to(root).as_posix()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{relative} is not UTF-8 text ({error.reason}); save it as UTF-8") from error
+    raw = read_page_text(path, relative)
     front_matter, body = _split_front_matter(raw, relative)
     kind = str(front_matter.get("type") or _kind_from_path(relative)).lower()
     if kind not in PAGE_KINDS:
@@ -169,6 +196,8 @@ def _services(front_matter: dict[str, Any], relative: str) -> tuple[str, ...]:
     declared = front_matter.get("services", front_matter.get("service"))
     if isinstance(declared, str):
         declared = [declared]
+    if declared and not isinstance(declared, list):
+        raise InputError(f"{relative}: front matter services must be a name or a list of names, such as [payments]")
     if declared:
         return tuple(sorted({str(name).strip() for name in declared if str(name).strip()}))
     parts = relative.split("/")

@@ -74,3 +74,21 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path) -> No
     bad.write_text('{"question": "x", "page": "y"}\nnot json\n')
     with pytest.raises(InputError, match="bad.jsonl:2"):
         load_questions(bad)
+
+
+def test_a_refused_page_is_listed_and_the_rest_of_the_wiki_loads(tmp_path: Path, data_dir: Path, minilm: object) -> None:
+    wiki = write_small_wiki(tmp_path / "wiki")
+    (wiki / "postmortems").mkdir()
+    (wiki / "postmortems/inc-42.md").write_text(POSTMORTEM)
+    (wiki / "runbooks").mkdir()
+    (wiki / "runbooks/typo.md").write_text("---\ntitle: [/oops\n---\n# Typo\n")  # "[/oops" would read as markup
+
+    loaded = _json(["ingest", "wiki", str(wiki), "--json"])
+    assert (loaded["pages"], loaded["added"]) == (4, 8)
+    assert [refused["page"] for refused in loaded["refused"]] == ["runbooks/typo.md"]
+    assert "not valid YAML" in loaded["refused"][0]["reason"]
+    assert loaded["postmortems_linked"] == [{"incident": "INC-42", "changes": ["5eed5eed5eed"]}]
+
+    shown = runner.invoke(app, ["ingest", "wiki", str(wiki)])
+    assert shown.exit_code == 0, shown.output
+    assert "1 pages refused" in shown.stdout and "refused runbooks/typo.md: front matter is not valid YAML" in shown.stdout

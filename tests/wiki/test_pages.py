@@ -93,6 +93,7 @@ def test_a_content_change_changes_only_that_sections_hash(tmp_path: Path) -> Non
         ("---\ntitle: x\nbody without end", "never closed"),
         ("---\n- a\n- b\n---\nbody", "must be a mapping"),
         ("---\ntype: howto\n---\nbody", "not one of runbook, postmortem, service, page"),
+        ("---\nservices: 5\n---\nbody", "services must be a name or a list of names"),  # was a TypeError
         ("---\nx: &lol [lol, lol, lol]\ntitle: [*lol, *lol, *lol]\n---\nbody", r"aliases \(\*lol\) are not allowed"),
     ],
 )

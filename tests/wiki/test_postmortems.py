@@ -41,7 +41,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
                    author_time=datetime(2024, 3, 30, tzinfo=UTC), landed_time=datetime(2024, 3, 30, tzinfo=UTC))
         )  # fmt: skip
 
-    report = link_postmortems(read_wiki(tmp_path), database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
     assert [(link.incident_id, link.change_ids) for link in report.linked] == [
         ("INC-7", ("aaa1111", "bbb2222")),
@@ -61,7 +61,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
             ("INC-8", FULL_SHA, "postmortem"),
         ]
 
-    again = link_postmortems(read_wiki(tmp_path), database_url)
+    again = link_postmortems(read_wiki(tmp_path).pages, database_url)
     assert len(again.linked) == 2
     with session_scope(database_url) as session:
         assert len(session.scalars(select(RootCause)).all()) == 3
@@ -72,7 +72,7 @@ def test_postmortems_that_cannot_be_linked_say_what_to_add(tmp_path: Path, datab
     _write(tmp_path, "postmortems/b.md", "---\ntype: postmortem\nincident: INC-9\n---\nRoot cause: abc1234def\n")
     _write(tmp_path, "postmortems/c.md", "---\ntype: postmortem\nincident: INC-10\n---\nStill investigating.\n")
 
-    report = link_postmortems(read_wiki(tmp_path), database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
     assert report.linked == []
     assert [note.split(":")[0] for note in report.skipped] == ["postmortems/a.md", "postmortems/b.md"]

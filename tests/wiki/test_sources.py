@@ -105,14 +105,19 @@ def test_a_zip_bomb_is_refused_before_it_is_read(wiki_store: Collection, tmp_pat
         sync_source(WikiSource(kind="slack", name="incidents", path=export), wiki_store, {})
 
 
+def _notion_export(path: Path) -> Path:
+    """A Notion export folder with one runbook."""
+    path.mkdir()
+    (path / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    return path
+
+
 def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
     wiki_store: Collection, tmp_path: Path, database_url: str
 ) -> None:
     from knowledge.wiki.sources import sync_wiki_sources
 
-    export = tmp_path / "notion"
-    export.mkdir()
-    (export / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    export = _notion_export(tmp_path / "notion")
     missing = WikiSource(kind="notion", name="gone", path=tmp_path / "nowhere")
     sources = [WikiSource(kind="notion", name="eng", path=export), missing]
 
@@ -122,3 +127,29 @@ def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
     assert [(result.synced, result.counts.get("added")) for result in first] == [(True, 1), (True, None)]
     assert "does not exist" in first[1].error
     assert [result.synced for result in second] == [False, False]
+
+
+def test_an_unreadable_page_in_an_export_is_refused_and_the_others_sync(
+    wiki_store: Collection, tmp_path: Path, database_url: str
+) -> None:
+    from knowledge.wiki.sources import sync_wiki_sources
+
+    notion = _notion_export(tmp_path / "notion")
+    (notion / "Legacy.md").write_bytes("# Ancien runbook\nCaf\xe9".encode("latin-1"))
+    slack = _slack_export(tmp_path / "slack.zip", {
+        "inc-db": [{"type": "message", "user": "U1", "ts": "1762077600.0", "text": "primary failed over"}],
+        "inc-broken": [],
+    })  # fmt: skip
+    with zipfile.ZipFile(slack, "a") as export:
+        export.writestr("inc-broken/2025-11-03.json", "[{not json")
+    sources = [WikiSource(kind="notion", name="eng", path=notion), WikiSource(kind="slack", name="incidents", path=slack)]
+
+    results = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
+
+    assert [(result.counts.get("pages"), result.error) for result in results] == [(1, ""), (1, "")]
+    assert [refused.page for result in results for refused in result.refused] == [
+        "notion:eng/Legacy.md", "slack:incidents/inc-broken",
+    ]  # fmt: skip
+    assert "not UTF-8" in results[0].refused[0].reason
+    assert "inc-broken/2025-11-03.json is not readable JSON" in results[1].refused[0].reason
+    assert {page.split("#")[0] for page in wiki_store.get()["ids"]} == {"notion:eng/Cache warmup.md", "slack:incidents/inc-db"}
