@@ -23,6 +23,9 @@ from knowledge.plain_yaml import load_plain
 PAGE_SUFFIXES = (".md", ".markdown", ".txt")
 PAGE_KINDS = ("runbook", "postmortem", "service", "page")
 MAX_CHUNK_CHARS = 1200
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+"""A page over this is refused before it is read: a runbook is kilobytes, and a stray multi-GB file
+would otherwise be read whole and embedded for hours. Applies to folder pages and source pages alike."""
 HEADING_SEPARATOR = " > "
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -110,12 +113,28 @@ def find_pages(root: Path) -> list[Path]:
     )
 
 
+def oversized_page(shown: str, size: int) -> str | None:
+    """Why a page of ``size`` bytes is refused, or None when it fits under ``MAX_PAGE_BYTES``."""
+    if size <= MAX_PAGE_BYTES:
+        return None
+    limit = f"{MAX_PAGE_BYTES / 1048576:g} MiB" if MAX_PAGE_BYTES >= 1048576 else f"{MAX_PAGE_BYTES:,} bytes"
+    return f"{shown} is over the {limit} page size limit (MAX_PAGE_BYTES); split it into smaller pages"
+
+
 def read_page_text(path: Path, shown: str) -> str:
-    """A page file's text; a file that is not UTF-8 or cannot be opened is an ``InputError`` naming ``shown``."""
+    """A page file's text, its size checked before it is read (``stat``, then at most one byte over the
+    limit, since a file can grow or a special file report no size); a page that is too large, not UTF-8
+    or cannot be opened is an ``InputError`` naming ``shown``."""
     try:
-        raw = path.read_bytes()
+        too_large = oversized_page(shown, path.stat().st_size)
+        if too_large is None:
+            with path.open("rb") as file:
+                raw = file.read(MAX_PAGE_BYTES + 1)
+            too_large = oversized_page(shown, len(raw))
     except OSError as error:
         raise InputError(f"{shown} could not be read ({error.strerror or error}); check the file") from None
+    if too_large:
+        raise InputError(too_large)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:

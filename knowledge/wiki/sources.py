@@ -29,7 +29,13 @@ from knowledge.config import WikiSource
 from knowledge.db import utcnow
 from knowledge.errors import InputError
 from knowledge.wiki.indexing import IndexReport, sync_pages
-from knowledge.wiki.pages import PagesRead, RefusedPage, WikiPage, read_page_text
+from knowledge.wiki.pages import (
+    PagesRead,
+    RefusedPage,
+    WikiPage,
+    oversized_page,
+    read_page_text,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -46,12 +52,12 @@ def _kind_from_title(title: str) -> str:
 
 def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRead:
     """The current pages of a Confluence space, as Markdown (headings kept, so sections chunk as in a folder)."""
-    from langchain_community.document_loaders import ConfluenceLoader
+    from knowledge.wiki.source_loaders import REFUSED, CappedConfluenceLoader
 
     token = environ.get(source.token_env or "", "") if source.token_env else None
     if source.token_env and not token:
         raise InputError(f"wiki source {source.name}: the environment variable {source.token_env} (its token) is not set")
-    loader = ConfluenceLoader(
+    loader = CappedConfluenceLoader(
         url=source.url or "", username=source.username, api_key=token if source.username else None,
         token=None if source.username else token, space_key=source.space, keep_markdown_format=True,
         include_restricted_content=True, number_of_retries=1, min_retry_seconds=1, max_retry_seconds=2,
@@ -61,17 +67,21 @@ def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRea
     except Exception as error:  # requests/atlassian raise their own types; the message must not carry the token
         message = str(error).replace(token, "***") if token else str(error)
         raise InputError(f"wiki source {source.name}: Confluence at {source.url} failed: {message[:300]}") from None
-    return PagesRead(pages=[
-        WikiPage(
-            path=f"confluence:{source.name}/{document.metadata['id']}",
+    read = PagesRead()
+    for document in documents:
+        path = f"confluence:{source.name}/{document.metadata['id']}"
+        if REFUSED in document.metadata:
+            read.refused.append(RefusedPage(path, f"{path}: {document.metadata[REFUSED]}"))
+            continue
+        read.pages.append(WikiPage(
+            path=path,
             title=document.metadata["title"],
             kind=_kind_from_title(document.metadata["title"]),
             services=(),
             body=document.page_content,
             front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
-        )
-        for document in documents
-    ])  # fmt: skip
+        ))  # fmt: skip
+    return read
 
 
 def notion_pages(source: WikiSource) -> PagesRead:
@@ -134,8 +144,13 @@ def slack_pages(source: WikiSource, incident_channel_pattern: str) -> PagesRead:
                 day = moment.date().isoformat()
                 lines.append(f"\n## {day}\n")
             lines.append(f"{moment:%H:%M} {user}: {text}\n")
-        read.pages.append(WikiPage(path=f"slack:{source.name}/{channel}", title=f"#{channel} (Slack incident channel)",
-                                   kind="postmortem", services=(), body="\n".join(lines)))  # fmt: skip
+        path, body = f"slack:{source.name}/{channel}", "\n".join(lines)
+        too_large = oversized_page(path, len(body.encode()))  # day files under the limit can add up past it
+        if too_large:
+            read.refused.append(RefusedPage(path, too_large))
+            continue
+        read.pages.append(WikiPage(path=path, title=f"#{channel} (Slack incident channel)",
+                                   kind="postmortem", services=(), body=body))  # fmt: skip
     return read
 
 

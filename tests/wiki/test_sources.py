@@ -153,3 +153,46 @@ def test_an_unreadable_page_in_an_export_is_refused_and_the_others_sync(
     assert "not UTF-8" in results[0].refused[0].reason
     assert "inc-broken/2025-11-03.json is not readable JSON" in results[1].refused[0].reason
     assert {page.split("#")[0] for page in wiki_store.get()["ids"]} == {"notion:eng/Cache warmup.md", "slack:incidents/inc-db"}
+
+
+def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
+    wiki_store: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import pages
+
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Postmortem: DNS outage", "<h2>Root cause</h2><p>A resolver config push dropped a zone.</p>", 1),
+    }
+    notion = _notion_export(tmp_path / "notion")
+    slack = _slack_export(tmp_path / "slack.zip", {
+        "inc-db": [{"type": "message", "user": "U1", "ts": "1762077600.0", "text": "primary failed over"}],
+        "inc-flood": [{"type": "message", "user": "U2", "ts": "1762077600.0", "text": "retrying"}],
+    })  # fmt: skip
+    with fake as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 500)
+        title, html, _version = fake.pages["102"]
+        fake.pages["102"] = (title, html + "<p>" + "resolver log line " * 40 + "</p>", 2)  # grew past the limit
+        confluence = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+    (notion / "Access log.md").write_text("# Access log\n" + "GET /healthz 200\n" * 100)
+    notion_report = sync_source(WikiSource(kind="notion", name="eng", path=notion), wiki_store, {})
+    with zipfile.ZipFile(slack, "a") as export:
+        export.writestr("inc-flood/2025-11-03.json", json.dumps([{"ts": "1762164000.0", "user": "U2", "text": "x" * 600}]))
+        for day, ts in (("02", "1762077600.0"), ("03", "1762164000.0")):  # each day fits, the channel does not
+            export.writestr(f"inc-long/2025-11-{day}.json", json.dumps([{"ts": ts, "user": "U3", "text": "y" * 300}]))
+    slack_report = sync_source(WikiSource(kind="slack", name="incidents", path=slack), wiki_store, {})
+
+    assert [(refused.page, refused.reason) for refused in confluence.refused] == [
+        ("confluence:ops/102", "confluence:ops/102: its body is over the 500 bytes page size limit (MAX_PAGE_BYTES); "
+                               "split it into smaller pages"),
+    ]  # fmt: skip
+    assert (confluence.unchanged, confluence.removed) == (1, 0)
+    assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
+    assert [refused.page for refused in notion_report.refused] == ["notion:eng/Access log.md"]
+    assert [page.path for page in notion_report.pages] == ["notion:eng/Cache warmup.md"]
+    assert [refused.page for refused in slack_report.refused] == ["slack:incidents/inc-flood", "slack:incidents/inc-long"]
+    assert "inc-flood/2025-11-03.json is over the 500 bytes page size limit" in slack_report.refused[0].reason
+    assert slack_report.refused[1].reason.startswith("slack:incidents/inc-long is over the 500 bytes page size limit")
+    assert [page.path for page in slack_report.pages] == ["slack:incidents/inc-db"]
