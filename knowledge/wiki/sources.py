@@ -120,17 +120,17 @@ def slack_pages(source: WikiSource, incident_channel_pattern: str) -> PagesRead:
 
     path = Path(source.path or ".")
     _check_export(path, source.name)
-    by_channel: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    by_channel: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
     loader = CheckedSlackLoader(path, incident_channel_pattern)
     for document in loader.lazy_load():
         channel = document.metadata["channel"]
         if not fnmatch.fnmatch(channel, incident_channel_pattern) or not document.page_content.strip():
             continue
-        try:
-            stamp = float(document.metadata["timestamp"])
-        except (TypeError, ValueError):
+        try:  # "1e20" or "inf" parse as floats but are no moment: that message is left out, not the export
+            moment = datetime.fromtimestamp(float(document.metadata["timestamp"]), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
             continue
-        by_channel[channel].append((stamp, document.metadata.get("user", ""), document.page_content))
+        by_channel[channel].append((moment, str(document.metadata.get("user", "")), document.page_content))
     read = PagesRead(refused=[RefusedPage(f"slack:{source.name}/{channel}", f"slack:{source.name}/{channel}: {reason}")
                               for channel, reason in sorted(loader.refused.items())])  # fmt: skip
     for channel, messages in sorted(by_channel.items()):
@@ -138,8 +138,7 @@ def slack_pages(source: WikiSource, incident_channel_pattern: str) -> PagesRead:
             continue
         lines: list[str] = []
         day = ""
-        for stamp, user, text in sorted(messages):
-            moment = datetime.fromtimestamp(stamp, UTC)
+        for moment, user, text in sorted(messages):
             if moment.date().isoformat() != day:
                 day = moment.date().isoformat()
                 lines.append(f"\n## {day}\n")

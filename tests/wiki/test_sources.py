@@ -84,13 +84,19 @@ def test_a_slack_export_of_incident_channels_becomes_incident_history(wiki_store
             {"type": "message", "user": "U1", "ts": "1762077600.000100", "text": "checkout returns 500 since 10:00"},
             {"type": "message", "user": "U2", "ts": "1762078200.000200", "text": "rolled back the tax service deploy, errors gone"},
         ],
+        "inc-clock": [
+            {"type": "message", "user": "U4", "ts": "1e20", "text": "a time no calendar holds"},  # crashed the export
+            {"type": "message", "user": 7, "ts": "1762077600.0", "text": "db failover done"},
+            {"type": "message", "user": "U5", "ts": "1762077600.0", "text": "same second, other user"},
+        ],
         "random": [{"type": "message", "user": "U3", "ts": "1762077600.000300", "text": "lunch? tax service talk"}],
     })  # fmt: skip
     source = WikiSource(kind="slack", name="incidents", path=export)
 
     report = sync_source(source, wiki_store, {}, incident_channel_pattern="inc-*")
 
-    assert [page.path for page in report.pages] == ["slack:incidents/inc-checkout-500s"]
+    assert [page.path for page in report.pages] == ["slack:incidents/inc-checkout-500s", "slack:incidents/inc-clock"]
+    assert "no calendar" not in report.pages[1].body and "10:00 7: db failover done" in report.pages[1].body
     (hit, *_rest) = searcher_for(wiki_store).search("checkout 500 tax service rollback", k=1)
     assert hit.page == "slack:incidents/inc-checkout-500s" and hit.heading.endswith("2025-11-02")
     assert "lunch" not in str(wiki_store.get()["documents"])
