@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from chromadb.api.models.Collection import Collection
+from structlog.testing import capture_logs
 
 from knowledge.config import WikiSource
 from knowledge.errors import InputError
@@ -150,9 +151,13 @@ def test_an_unreadable_page_in_an_export_is_refused_and_the_others_sync(
         export.writestr("inc-broken/2025-11-03.json", "[{not json")
     sources = [WikiSource(kind="notion", name="eng", path=notion), WikiSource(kind="slack", name="incidents", path=slack)]
 
-    results = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
+    with capture_logs() as logs:
+        results = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
 
     assert [(result.counts.get("pages"), result.error) for result in results] == [(1, ""), (1, "")]
+    assert [(log["source"], log["page"]) for log in logs if log["event"] == "wiki page refused, its indexed sections kept"] == [
+        ("eng", "notion:eng/Legacy.md"), ("incidents", "slack:incidents/inc-broken"),
+    ]  # fmt: skip
     assert [refused.page for result in results for refused in result.refused] == [
         "notion:eng/Legacy.md", "slack:incidents/inc-broken",
     ]  # fmt: skip
@@ -191,8 +196,8 @@ def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
     slack_report = sync_source(WikiSource(kind="slack", name="incidents", path=slack), wiki_store, {})
 
     assert [(refused.page, refused.reason) for refused in confluence.refused] == [
-        ("confluence:ops/102", "confluence:ops/102: its body is over the 500 bytes page size limit (MAX_PAGE_BYTES); "
-                               "split it into smaller pages"),
+        ("confluence:ops/102", ("confluence:ops/102: its body is over the 500 bytes page size limit (MAX_PAGE_BYTES); "
+                                "split it into smaller pages")),
     ]  # fmt: skip
     assert (confluence.unchanged, confluence.removed) == (1, 0)
     assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
