@@ -15,6 +15,7 @@ from bot.cli.ingest import ingest_app
 from knowledge.errors import CulpritError
 
 if TYPE_CHECKING:
+    from knowledge.wiki.indexing import IndexReport
     from tools.wiki.search import WikiSearcher
 
 wiki_app = typer.Typer(help="Search the runbooks, service pages and postmortems.", no_args_is_help=True)
@@ -97,16 +98,31 @@ def sync(as_json: JsonOutput = False) -> None:
         raise CulpritError('no wiki sources: set CULPRIT_WIKI_SOURCES, e.g. [{"kind":"notion","name":"eng","path":"/exports/notion"}]')
     collection = configured_wiki(settings)
     synced = {
-        source.name: sync_source(source, collection, os.environ, settings.incident_channel_pattern).counts()
+        source.name: sync_source(source, collection, os.environ, settings.incident_channel_pattern)
         for source in settings.wiki_sources
     }
     if as_json:
-        print_json(synced)
+        print_json({name: {**report.counts(), "refused": _refused(report)} for name, report in synced.items()})
         return
-    for name, counts in synced.items():
+    for name, report in synced.items():
+        counts = report.counts()
         console.print(f"[bold]{escape(name)}[/]: {counts['pages']} pages, [green]{counts['added']} added[/], "
                       f"[cyan]{counts['updated']} updated[/], {counts['unchanged']} unchanged, "
-                      f"[red]{counts['removed']} removed[/]", highlight=False)  # fmt: skip
+                      f"[red]{counts['removed']} removed[/]" + _refused_count(report), highlight=False)  # fmt: skip
+        _show_refused(report)
+
+
+def _refused(report: IndexReport) -> list[dict[str, str]]:
+    return [asdict(refused) for refused in report.refused]
+
+
+def _refused_count(report: IndexReport) -> str:
+    return f", [yellow]{len(report.refused)} pages refused (their indexed sections kept)[/]" if report.refused else ""
+
+
+def _show_refused(report: IndexReport) -> None:
+    for refused in report.refused:  # the reason quotes the page's own text, which may read as markup
+        console.print(f"  [yellow]refused[/] {escape(refused.reason)}", highlight=False, soft_wrap=True)
 
 
 @ingest_app.command("wiki")
@@ -138,15 +154,16 @@ def ingest_wiki(
     linked = [{"incident": link.incident_id, "changes": list(link.change_ids)} for link in links.linked] if links else []
     skipped = links.skipped if links else []
     if as_json:
-        print_json({**counts, "postmortems_linked": linked, "postmortems_skipped": skipped})
+        print_json({**counts, "refused": _refused(report), "postmortems_linked": linked, "postmortems_skipped": skipped})
         return
     console.print(
-        f"[bold]wiki[/] from {directory}: {counts['pages']} pages, {counts['chunks']} sections: "
+        f"[bold]wiki[/] from {escape(str(directory))}: {counts['pages']} pages, {counts['chunks']} sections: "
         f"[green]{counts['added']} added[/], [cyan]{counts['updated']} updated[/], "
-        f"{counts['unchanged']} unchanged, [red]{counts['removed']} removed[/]",
+        f"{counts['unchanged']} unchanged, [red]{counts['removed']} removed[/]" + _refused_count(report),
         highlight=False,
         soft_wrap=True,
     )
+    _show_refused(report)
     for link in linked:
         console.print(f"  incident {link['incident']} root cause {', '.join(link['changes'])}", markup=False, highlight=False)
     for note in skipped:

@@ -61,6 +61,7 @@ def load_wiki(files: DemoFiles, url: str, wiki: Collection, progress: Progress) 
         new=indexed.added,
         updated=indexed.updated,
         already_present=indexed.unchanged,
+        bad_lines=[refused.reason for refused in indexed.refused],
     )
     before = _postmortem_causes(url)
     linked = link_postmortems(indexed.pages, url)

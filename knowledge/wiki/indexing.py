@@ -9,7 +9,16 @@ from pathlib import Path
 
 from chromadb.api.models.Collection import Collection
 
-from knowledge.wiki.pages import WikiChunk, WikiPage, find_pages, read_page, split_into_chunks
+from knowledge.errors import InputError
+from knowledge.wiki.pages import (
+    PagesRead,
+    RefusedPage,
+    WikiChunk,
+    WikiPage,
+    find_pages,
+    read_page,
+    split_into_chunks,
+)
 from knowledge.wiki.store import REVISION_KEY, embed_sections
 
 REMOTE_KINDS = ("confluence:", "notion:", "slack:")
@@ -22,13 +31,15 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class IndexReport:
-    """What an ingest did, in chunks; ``pages`` lists every page read, for postmortem linking."""
+    """What an ingest did, in chunks; ``pages`` lists every page read, for postmortem linking, and
+    ``refused`` every page that could not be read (its sections already indexed were kept)."""
 
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     removed: int = 0
     pages: list[WikiPage] = field(default_factory=list)
+    refused: list[RefusedPage] = field(default_factory=list)
 
     @property
     def chunks(self) -> int:
@@ -45,9 +56,16 @@ class IndexReport:
         }
 
 
-def read_wiki(root: Path) -> list[WikiPage]:
-    """Every page under ``root``, parsed; the first bad page stops the ingest with its name."""
-    return [read_page(root, path) for path in find_pages(root)]
+def read_wiki(root: Path) -> PagesRead:
+    """Every page under ``root``, parsed; a page that cannot be read is refused with its reason and the
+    others still load, so one author's typo never holds the rest of the wiki back."""
+    read = PagesRead()
+    for path in find_pages(root):
+        try:
+            read.pages.append(read_page(root, path))
+        except InputError as error:
+            read.refused.append(RefusedPage(path.relative_to(root).as_posix(), str(error)))
+    return read
 
 
 def index_wiki(root: Path, collection: Collection, progress: Progress | None = None) -> IndexReport:
@@ -62,13 +80,18 @@ def is_remote_page(page_or_chunk: str) -> bool:
 
 
 def sync_pages(
-    pages: list[WikiPage], collection: Collection, owns: Callable[[str], bool], progress: Progress | None = None
+    read: PagesRead, collection: Collection, owns: Callable[[str], bool], progress: Progress | None = None
 ) -> IndexReport:
-    """Bring the chunks ``owns`` accepts in line with ``pages``: embed only new or changed sections,
-    delete the ones whose page or section is gone."""
-    chunks = [chunk for page in pages for chunk in split_into_chunks(page)]
-    report = IndexReport(pages=pages)
-    stored = {chunk_id: hashed for chunk_id, hashed in _stored_hashes(collection).items() if owns(chunk_id)}
+    """Bring the chunks ``owns`` accepts in line with the pages read: embed only new or changed sections,
+    delete the ones whose page or section is gone. A refused page is not gone: its chunks stay as they were."""
+    chunks = [chunk for page in read.pages for chunk in split_into_chunks(page)]
+    report = IndexReport(pages=read.pages, refused=read.refused)
+    kept = {refused.page for refused in read.refused}
+    stored = {
+        chunk_id: hashed
+        for chunk_id, (hashed, page) in _stored_hashes(collection).items()
+        if owns(chunk_id) and page not in kept
+    }
 
     changed = [chunk for chunk in chunks if stored.get(chunk.chunk_id) != chunk.content_hash]
     report.added = sum(1 for chunk in changed if chunk.chunk_id not in stored)
@@ -112,9 +135,10 @@ def mark_revision(collection: Collection, chunks: Sequence[WikiChunk]) -> None:
     collection.modify(metadata={REVISION_KEY: digest.hexdigest()[:16]})
 
 
-def _stored_hashes(collection: Collection) -> dict[str, str]:
+def _stored_hashes(collection: Collection) -> dict[str, tuple[str, str]]:
+    """Each stored chunk's content hash and page."""
     stored = collection.get(include=["metadatas"])  # type: ignore[list-item]
     return {
-        chunk_id: str((metadata or {}).get("content_hash", ""))
+        chunk_id: (str((metadata or {}).get("content_hash", "")), str((metadata or {}).get("page", "")))
         for chunk_id, metadata in zip(stored["ids"], stored["metadatas"] or [], strict=True)
     }

@@ -23,6 +23,9 @@ from knowledge.plain_yaml import load_plain
 PAGE_SUFFIXES = (".md", ".markdown", ".txt")
 PAGE_KINDS = ("runbook", "postmortem", "service", "page")
 MAX_CHUNK_CHARS = 1200
+MAX_PAGE_BYTES = 2 * 1024 * 1024
+"""A page over this is refused before it is read: a runbook is kilobytes, and a stray multi-GB file
+would otherwise be read whole and embedded for hours. Applies to folder pages and source pages alike."""
 HEADING_SEPARATOR = " > "
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -39,6 +42,24 @@ class WikiPage:
     services: tuple[str, ...]
     body: str
     front_matter: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefusedPage:
+    """A page that could not be read this time, and why (the reason names the page and the fix).
+
+    The page still exists, so the sections indexed from it before are kept, not deleted as vanished."""
+
+    page: str
+    reason: str
+
+
+@dataclass
+class PagesRead:
+    """The pages of a folder or a source that could be read, and those refused one by one."""
+
+    pages: list[WikiPage] = field(default_factory=list)
+    refused: list[RefusedPage] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,13 +113,38 @@ def find_pages(root: Path) -> list[Path]:
     )
 
 
+def oversized_page(shown: str, size: int) -> str | None:
+    """Why a page of ``size`` bytes is refused, or None when it fits under ``MAX_PAGE_BYTES``."""
+    if size <= MAX_PAGE_BYTES:
+        return None
+    limit = f"{MAX_PAGE_BYTES / 1048576:g} MiB" if MAX_PAGE_BYTES >= 1048576 else f"{MAX_PAGE_BYTES:,} bytes"
+    return f"{shown} is over the {limit} page size limit (MAX_PAGE_BYTES); split it into smaller pages"
+
+
+def read_page_text(path: Path, shown: str) -> str:
+    """A page file's text, its size checked before it is read (``stat``, then at most one byte over the
+    limit, since a file can grow or a special file report no size); a page that is too large, not UTF-8
+    or cannot be opened is an ``InputError`` naming ``shown``."""
+    try:
+        too_large = oversized_page(shown, path.stat().st_size)
+        if too_large is None:
+            with path.open("rb") as file:
+                raw = file.read(MAX_PAGE_BYTES + 1)
+            too_large = oversized_page(shown, len(raw))
+    except OSError as error:
+        raise InputError(f"{shown} could not be read ({error.strerror or error}); check the file") from None
+    if too_large:
+        raise InputError(too_large)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{shown} is not UTF-8 text ({error.reason}); save it as UTF-8") from None
+
+
 def read_page(root: Path, path: Path) -> WikiPage:
     """Parse one page; bad front matter is the author's to fix, so the error names the file."""
     relative = path.relative_to(root).as_posix()
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"{relative} is not UTF-8 text ({error.reason}); save it as UTF-8") from error
+    raw = read_page_text(path, relative)
     front_matter, body = _split_front_matter(raw, relative)
     kind = str(front_matter.get("type") or _kind_from_path(relative)).lower()
     if kind not in PAGE_KINDS:
@@ -169,6 +215,8 @@ def _services(front_matter: dict[str, Any], relative: str) -> tuple[str, ...]:
     declared = front_matter.get("services", front_matter.get("service"))
     if isinstance(declared, str):
         declared = [declared]
+    if declared and not isinstance(declared, list):
+        raise InputError(f"{relative}: front matter services must be a name or a list of names, such as [payments]")
     if declared:
         return tuple(sorted({str(name).strip() for name in declared if str(name).strip()}))
     parts = relative.split("/")

@@ -22,6 +22,9 @@ from knowledge.wiki.pages import WikiPage
 
 SOURCE = "postmortem"
 _ROOT_CAUSE_LINE = re.compile(r"^\W*root[ _-]cause(?:[ _-]change)?\W*:\s*`?([0-9A-Za-z][\w.:/-]{5,63})`?", re.I | re.M)
+MAX_CHANGE_ID = 64  # RootCause.change_id
+MAX_INCIDENT_ID = 200  # Incident.id
+MAX_SERVICE_NAME = 200  # Incident.service
 
 
 @dataclass(frozen=True)
@@ -52,25 +55,41 @@ def postmortem_links(pages: Iterable[WikiPage]) -> tuple[list[PostmortemLink], l
     for page in pages:
         if page.kind != "postmortem":
             continue
-        change_ids = _root_cause_changes(page)
-        if not change_ids:
+        try:  # one postmortem's bad value is its own note, never the end of everyone's links
+            link = _link(page)
+        except InputError as error:
+            skipped.append(str(error))
             continue
-        incident_id = str(page.front_matter.get("incident") or "").strip()
-        if not incident_id:
-            skipped.append(f"{page.path}: names a root cause but no `incident:` id in its front matter")
-            continue
-        links.append(
-            PostmortemLink(
-                page=page.path,
-                incident_id=incident_id,
-                change_ids=change_ids,
-                title=page.title,
-                service=page.services[0] if page.services else None,
-                started_at=_started_at(page),
-                summary=page.body.strip()[:4000],
-            )
-        )
+        if link is not None:
+            links.append(link)
     return links, skipped
+
+
+def _link(page: WikiPage) -> PostmortemLink | None:
+    """The link one postmortem declares, None when it names no root cause; an ``InputError`` names
+    what to fix when a value would not fit the store (checked here, so one page cannot fail the
+    transaction that links all of them)."""
+    change_ids = _root_cause_changes(page)
+    if not change_ids:
+        return None
+    declared = page.front_matter.get("incident")
+    incident_id = str(declared if isinstance(declared, str | int) else "").strip()
+    if not incident_id:
+        raise InputError(f"{page.path}: names a root cause but no `incident:` id in its front matter")
+    if len(incident_id) > MAX_INCIDENT_ID or not incident_id.isprintable():
+        raise InputError(f"{page.path}: incident id is not one line of at most {MAX_INCIDENT_ID} characters")
+    service = page.services[0] if page.services else None
+    if service is not None and len(service) > MAX_SERVICE_NAME:
+        raise InputError(f"{page.path}: service name is over {MAX_SERVICE_NAME} characters")
+    return PostmortemLink(
+        page=page.path,
+        incident_id=incident_id,
+        change_ids=change_ids,
+        title=page.title,
+        service=service,
+        started_at=_started_at(page),
+        summary=page.body.strip()[:4000],
+    )
 
 
 def link_postmortems(pages: Iterable[WikiPage], database_url: str) -> LinkReport:
@@ -111,9 +130,18 @@ def _root_cause_changes(page: WikiPage) -> tuple[str, ...]:
     declared = page.front_matter.get("root_cause_change")
     if isinstance(declared, str | int):
         declared = [declared]
-    if declared:
-        return tuple(dict.fromkeys(str(change).strip() for change in declared if str(change).strip()))
-    return tuple(dict.fromkeys(_ROOT_CAUSE_LINE.findall(page.body)))
+    if not declared:
+        return tuple(dict.fromkeys(_ROOT_CAUSE_LINE.findall(page.body)))
+    if not isinstance(declared, list):
+        raise InputError(f"{page.path}: root_cause_change must be a change id or a list of them")
+    changes = tuple(dict.fromkeys(str(change).strip() for change in declared if str(change).strip()))
+    for change in changes:
+        if len(change) > MAX_CHANGE_ID or not change.isprintable():
+            raise InputError(
+                f"{page.path}: root_cause_change {change[:80]!r} is not a change id "
+                f"(one line of at most {MAX_CHANGE_ID} characters, such as a sha)"
+            )
+    return changes
 
 
 def _started_at(page: WikiPage) -> datetime | None:

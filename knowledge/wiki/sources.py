@@ -1,6 +1,7 @@
-"""Wiki sources synced on a schedule through langchain-community loaders: a Confluence space
-(``ConfluenceLoader``), a Notion export folder (``NotionDirectoryLoader``) and a Slack export of past
-incident channels (``SlackDirectoryLoader``), whose messages become searchable incident history.
+"""Wiki sources synced on a schedule: a Confluence space (langchain-community's ``ConfluenceLoader``),
+a Notion export folder (read page by page) and a Slack export of past incident channels
+(``SlackDirectoryLoader``), whose messages become searchable incident history. A page a source
+cannot give this time is refused on its own (:mod:`knowledge.wiki.source_loaders`).
 
 Each source's pages are named ``<kind>:<source name>/...``, so a sync adds, updates and removes
 only its own chunks, and only sections whose text changed are embedded again
@@ -28,7 +29,13 @@ from knowledge.config import WikiSource
 from knowledge.db import utcnow
 from knowledge.errors import InputError
 from knowledge.wiki.indexing import IndexReport, sync_pages
-from knowledge.wiki.pages import WikiPage
+from knowledge.wiki.pages import (
+    PagesRead,
+    RefusedPage,
+    WikiPage,
+    oversized_page,
+    read_page_text,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -43,14 +50,14 @@ def _kind_from_title(title: str) -> str:
     return "runbook" if "runbook" in lowered or "playbook" in lowered else "page"
 
 
-def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> list[WikiPage]:
+def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRead:
     """The current pages of a Confluence space, as Markdown (headings kept, so sections chunk as in a folder)."""
-    from langchain_community.document_loaders import ConfluenceLoader
+    from knowledge.wiki.source_loaders import REFUSED, CappedConfluenceLoader
 
     token = environ.get(source.token_env or "", "") if source.token_env else None
     if source.token_env and not token:
         raise InputError(f"wiki source {source.name}: the environment variable {source.token_env} (its token) is not set")
-    loader = ConfluenceLoader(
+    loader = CappedConfluenceLoader(
         url=source.url or "", username=source.username, api_key=token if source.username else None,
         token=None if source.username else token, space_key=source.space, keep_markdown_format=True,
         include_restricted_content=True, number_of_retries=1, min_retry_seconds=1, max_retry_seconds=2,
@@ -60,35 +67,42 @@ def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> list[Wik
     except Exception as error:  # requests/atlassian raise their own types; the message must not carry the token
         message = str(error).replace(token, "***") if token else str(error)
         raise InputError(f"wiki source {source.name}: Confluence at {source.url} failed: {message[:300]}") from None
-    return [
-        WikiPage(
-            path=f"confluence:{source.name}/{document.metadata['id']}",
+    read = PagesRead()
+    for document in documents:
+        path = f"confluence:{source.name}/{document.metadata['id']}"
+        if REFUSED in document.metadata:
+            read.refused.append(RefusedPage(path, f"{path}: {document.metadata[REFUSED]}"))
+            continue
+        read.pages.append(WikiPage(
+            path=path,
             title=document.metadata["title"],
             kind=_kind_from_title(document.metadata["title"]),
             services=(),
             body=document.page_content,
             front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
-        )
-        for document in documents
-    ]
+        ))  # fmt: skip
+    return read
 
 
-def notion_pages(source: WikiSource) -> list[WikiPage]:
-    """Every Markdown page of a Notion export; Notion's 32-hex ids are dropped from titles."""
-    from langchain_community.document_loaders import NotionDirectoryLoader
-
+def notion_pages(source: WikiSource) -> PagesRead:
+    """Every Markdown page of a Notion export, read page by page as a folder wiki is (langchain's
+    ``NotionDirectoryLoader`` fails the whole export on one page); Notion's 32-hex ids are dropped from titles."""
     root = Path(source.path or ".")
     if not root.is_dir():
         raise InputError(f"wiki source {source.name}: Notion export folder {root} does not exist")
-    pages = []
-    for document in NotionDirectoryLoader(str(root)).load():
-        relative = Path(document.metadata["source"]).relative_to(root)
-        stem = _NOTION_ID.sub("", relative.stem)
-        heading = next((line[2:].strip() for line in document.page_content.splitlines() if line.startswith("# ")), "")
-        title = heading or stem
-        pages.append(WikiPage(path=f"notion:{source.name}/{relative.as_posix()}", title=title,
-                              kind=_kind_from_title(title), services=(), body=document.page_content))  # fmt: skip
-    return sorted(pages, key=lambda page: page.path)
+    read = PagesRead()
+    for path in sorted(path for path in root.glob("**/*.md") if path.is_file()):
+        relative = path.relative_to(root)
+        name = f"notion:{source.name}/{relative.as_posix()}"
+        try:
+            body = read_page_text(path, name)
+        except InputError as error:
+            read.refused.append(RefusedPage(name, str(error)))
+            continue
+        heading = next((line[2:].strip() for line in body.splitlines() if line.startswith("# ")), "")
+        title = heading or _NOTION_ID.sub("", relative.stem)
+        read.pages.append(WikiPage(path=name, title=title, kind=_kind_from_title(title), services=(), body=body))
+    return read
 
 
 def _check_export(path: Path, name: str) -> None:
@@ -99,38 +113,47 @@ def _check_export(path: Path, name: str) -> None:
             raise InputError(f"wiki source {name}: {path} unpacks to over {MAX_EXPORT_BYTES} bytes; export fewer channels")
 
 
-def slack_pages(source: WikiSource, incident_channel_pattern: str) -> list[WikiPage]:
-    """One page per incident channel (names matching the pattern), its messages in order, a section per day."""
-    from langchain_community.document_loaders import SlackDirectoryLoader
+def slack_pages(source: WikiSource, incident_channel_pattern: str) -> PagesRead:
+    """One page per incident channel (names matching the pattern), its messages in order, a section per day;
+    a channel with an unreadable day file is refused, not stored without that day."""
+    from knowledge.wiki.source_loaders import CheckedSlackLoader
 
     path = Path(source.path or ".")
     _check_export(path, source.name)
-    by_channel: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
-    for document in SlackDirectoryLoader(str(path)).lazy_load():
+    by_channel: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
+    loader = CheckedSlackLoader(path, incident_channel_pattern)
+    for document in loader.lazy_load():
         channel = document.metadata["channel"]
         if not fnmatch.fnmatch(channel, incident_channel_pattern) or not document.page_content.strip():
             continue
-        try:
-            stamp = float(document.metadata["timestamp"])
-        except (TypeError, ValueError):
+        try:  # "1e20" or "inf" parse as floats but are no moment: that message is left out, not the export
+            moment = datetime.fromtimestamp(float(document.metadata["timestamp"]), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
             continue
-        by_channel[channel].append((stamp, document.metadata.get("user", ""), document.page_content))
-    pages = []
+        by_channel[channel].append((moment, str(document.metadata.get("user", "")), document.page_content))
+    read = PagesRead(refused=[RefusedPage(f"slack:{source.name}/{channel}", f"slack:{source.name}/{channel}: {reason}")
+                              for channel, reason in sorted(loader.refused.items())])  # fmt: skip
     for channel, messages in sorted(by_channel.items()):
+        if channel in loader.refused:
+            continue
         lines: list[str] = []
         day = ""
-        for stamp, user, text in sorted(messages):
-            moment = datetime.fromtimestamp(stamp, UTC)
+        for moment, user, text in sorted(messages):
             if moment.date().isoformat() != day:
                 day = moment.date().isoformat()
                 lines.append(f"\n## {day}\n")
             lines.append(f"{moment:%H:%M} {user}: {text}\n")
-        pages.append(WikiPage(path=f"slack:{source.name}/{channel}", title=f"#{channel} (Slack incident channel)",
-                              kind="postmortem", services=(), body="\n".join(lines)))  # fmt: skip
-    return pages
+        path, body = f"slack:{source.name}/{channel}", "\n".join(lines)
+        too_large = oversized_page(path, len(body.encode()))  # day files under the limit can add up past it
+        if too_large:
+            read.refused.append(RefusedPage(path, too_large))
+            continue
+        read.pages.append(WikiPage(path=path, title=f"#{channel} (Slack incident channel)",
+                                   kind="postmortem", services=(), body=body))  # fmt: skip
+    return read
 
 
-def source_pages(source: WikiSource, environ: Mapping[str, str], incident_channel_pattern: str) -> list[WikiPage]:
+def source_pages(source: WikiSource, environ: Mapping[str, str], incident_channel_pattern: str) -> PagesRead:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its own sunset
         if source.kind == "confluence":
@@ -143,10 +166,11 @@ def source_pages(source: WikiSource, environ: Mapping[str, str], incident_channe
 def sync_source(
     source: WikiSource, collection: Collection, environ: Mapping[str, str], incident_channel_pattern: str = "inc-*"
 ) -> IndexReport:
-    """Bring the wiki index in line with one source: only its changed sections are embedded again."""
-    pages = source_pages(source, environ, incident_channel_pattern)
+    """Bring the wiki index in line with one source: only its changed sections are embedded again; a page
+    the source could not give this time is refused and keeps its sections."""
+    read = source_pages(source, environ, incident_channel_pattern)
     prefix = f"{source.kind}:{source.name}/"
-    return sync_pages(pages, collection, lambda chunk_id: chunk_id.startswith(prefix))
+    return sync_pages(read, collection, lambda chunk_id: chunk_id.startswith(prefix))
 
 
 WIKI_SYNCS = "wiki_sync"  # claims keyed "<kind>:<name>:<slot>", one slot per sync interval
@@ -154,12 +178,14 @@ WIKI_SYNCS = "wiki_sync"  # claims keyed "<kind>:<name>:<slot>", one slot per sy
 
 @dataclass(frozen=True)
 class SourceSyncResult:
-    """One source's scheduled sync: skipped (another replica has the slot), its counts, or its error."""
+    """One source's scheduled sync: skipped (another replica has the slot), its counts, the pages it
+    refused (each with its reason), or its error."""
 
     source: str
     synced: bool
     counts: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    refused: list[RefusedPage] = field(default_factory=list)
 
 
 def sync_wiki_sources(
@@ -187,6 +213,9 @@ def sync_wiki_sources(
         counts = report.counts()
         if report.added or report.updated or report.removed:
             log.info("wiki source synced", source=source.name, **counts)
-        results.append(SourceSyncResult(source.name, synced=True, counts=counts))
+        for refused in report.refused:
+            log.warning("wiki page refused, its indexed sections kept", source=source.name, page=refused.page,
+                        reason=refused.reason)  # fmt: skip
+        results.append(SourceSyncResult(source.name, synced=True, counts=counts, refused=report.refused))
     forget([WIKI_SYNCS], utcnow() - timedelta(days=1), database_url)
     return results

@@ -74,3 +74,39 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path) -> No
     bad.write_text('{"question": "x", "page": "y"}\nnot json\n')
     with pytest.raises(InputError, match="bad.jsonl:2"):
         load_questions(bad)
+
+
+def test_a_refused_page_is_listed_and_the_rest_of_the_wiki_loads(tmp_path: Path, data_dir: Path, minilm: object) -> None:
+    wiki = write_small_wiki(tmp_path / "wiki")
+    (wiki / "postmortems").mkdir()
+    (wiki / "postmortems/inc-42.md").write_text(POSTMORTEM)
+    (wiki / "runbooks").mkdir()
+    (wiki / "runbooks/typo.md").write_text("---\ntitle: [/oops\n---\n# Typo\n")  # "[/oops" would read as markup
+
+    loaded = _json(["ingest", "wiki", str(wiki), "--json"])
+    assert (loaded["pages"], loaded["added"]) == (4, 8)
+    assert [refused["page"] for refused in loaded["refused"]] == ["runbooks/typo.md"]
+    assert "not valid YAML" in loaded["refused"][0]["reason"]
+    assert loaded["postmortems_linked"] == [{"incident": "INC-42", "changes": ["5eed5eed5eed"]}]
+
+    shown = runner.invoke(app, ["ingest", "wiki", str(wiki)])
+    assert shown.exit_code == 0, shown.output
+    assert "1 pages refused" in shown.stdout and "refused runbooks/typo.md: front matter is not valid YAML" in shown.stdout
+
+
+def test_wiki_sync_lists_the_pages_a_source_refused(
+    tmp_path: Path, data_dir: Path, minilm: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = tmp_path / "notion"
+    export.mkdir()
+    (export / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    (export / "Legacy [old].md").write_bytes("# Ancien runbook\nCaf\xe9".encode("latin-1"))
+    monkeypatch.setenv("CULPRIT_WIKI_SOURCES", json.dumps([{"kind": "notion", "name": "eng", "path": str(export)}]))
+
+    synced = _json(["wiki", "sync", "--json"])
+    assert synced["eng"]["added"] == 1
+    assert [refused["page"] for refused in synced["eng"]["refused"]] == ["notion:eng/Legacy [old].md"]
+
+    shown = runner.invoke(app, ["wiki", "sync"])
+    assert shown.exit_code == 0, shown.output
+    assert "1 pages refused" in shown.stdout and "refused notion:eng/Legacy [old].md is not UTF-8 text" in shown.stdout

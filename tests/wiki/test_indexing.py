@@ -92,3 +92,27 @@ def test_a_new_section_is_added_without_touching_its_neighbours(
 
     assert (report.added, report.updated, report.removed) == (1, 0, 0)
     assert embedded_texts == ["Search service > Dashboards\nGrafana: search."]
+
+
+def test_a_page_with_bad_front_matter_is_refused_and_keeps_its_sections(
+    tmp_path: Path, wiki_store: Collection
+) -> None:
+    root = write_small_wiki(tmp_path / "wiki")
+    indexing.index_wiki(root, wiki_store)
+    runbook = root / "services/payments/runbook.md"
+    runbook.write_text(runbook.read_text().replace("type: runbook", "type: [runbook"))  # an author's typo
+    (root / "guides/latin1.txt").write_bytes("Caf\xe9 runbook".encode("latin-1"))
+    overview = root / "services/search/overview.md"
+    overview.write_text(overview.read_text() + "\n## Dashboards\nGrafana: search.\n")
+
+    report = indexing.index_wiki(root, wiki_store)
+
+    assert [refused.page for refused in report.refused] == ["guides/latin1.txt", "services/payments/runbook.md"]
+    assert "not valid YAML" in report.refused[1].reason and "not UTF-8" in report.refused[0].reason
+    assert (report.added, report.removed) == (1, 0)  # the other pages synced; the refused one lost nothing
+    stored = set(wiki_store.get()["ids"])
+    assert "services/payments/runbook.md#Runbook: payments > Mitigation#1" in stored
+    assert "services/search/overview.md#Search service > Dashboards#1" in stored
+
+    runbook.unlink()  # a page that is really gone is still removed
+    assert indexing.index_wiki(root, wiki_store).removed == 4

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from knowledge.errors import InputError
+from knowledge.wiki import pages
+from knowledge.wiki.indexing import read_wiki
 from knowledge.wiki.pages import MAX_CHUNK_CHARS, find_pages, read_page, split_into_chunks
 from tests.wiki.conftest import write_small_wiki
 
@@ -93,6 +95,7 @@ def test_a_content_change_changes_only_that_sections_hash(tmp_path: Path) -> Non
         ("---\ntitle: x\nbody without end", "never closed"),
         ("---\n- a\n- b\n---\nbody", "must be a mapping"),
         ("---\ntype: howto\n---\nbody", "not one of runbook, postmortem, service, page"),
+        ("---\nservices: 5\n---\nbody", "services must be a name or a list of names"),  # was a TypeError
         ("---\nx: &lol [lol, lol, lol]\ntitle: [*lol, *lol, *lol]\n---\nbody", r"aliases \(\*lol\) are not allowed"),
     ],
 )
@@ -114,3 +117,27 @@ def test_find_pages_skips_hidden_folders_and_other_files(tmp_path: Path) -> None
     ]
     with pytest.raises(InputError, match="does not exist"):
         find_pages(root / "missing")
+
+
+def test_a_page_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write_small_wiki(tmp_path / "wiki")
+    (root / "dumps").mkdir()
+    (root / "dumps/heap.txt").write_text("x" * 5000)
+    (root / "dumps/cpuinfo.md").symlink_to("/proc/cpuinfo")  # stat says 0 bytes: only a bounded read tells
+    assert (root / "dumps/cpuinfo.md").stat().st_size == 0 and len(Path("/proc/cpuinfo").read_bytes()) > 1000
+    monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 1000)
+
+    read = read_wiki(root)
+
+    assert [page.path for page in read.pages] == [
+        "guides/rollback.txt", "services/payments/runbook.md", "services/search/overview.md",
+    ]  # fmt: skip
+    assert [(refused.page, refused.reason) for refused in read.refused] == [
+        (page, f"{page} is over the 1,000 bytes page size limit (MAX_PAGE_BYTES); split it into smaller pages")
+        for page in ("dumps/cpuinfo.md", "dumps/heap.txt")
+    ]
+
+
+def test_the_page_size_limit_is_two_mib() -> None:
+    assert pages.oversized_page("big.md", 2 * 1024 * 1024) is None
+    assert "over the 2 MiB page size limit" in str(pages.oversized_page("big.md", 2 * 1024 * 1024 + 1))

@@ -41,7 +41,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
                    author_time=datetime(2024, 3, 30, tzinfo=UTC), landed_time=datetime(2024, 3, 30, tzinfo=UTC))
         )  # fmt: skip
 
-    report = link_postmortems(read_wiki(tmp_path), database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
     assert [(link.incident_id, link.change_ids) for link in report.linked] == [
         ("INC-7", ("aaa1111", "bbb2222")),
@@ -61,7 +61,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
             ("INC-8", FULL_SHA, "postmortem"),
         ]
 
-    again = link_postmortems(read_wiki(tmp_path), database_url)
+    again = link_postmortems(read_wiki(tmp_path).pages, database_url)
     assert len(again.linked) == 2
     with session_scope(database_url) as session:
         assert len(session.scalars(select(RootCause)).all()) == 3
@@ -72,10 +72,37 @@ def test_postmortems_that_cannot_be_linked_say_what_to_add(tmp_path: Path, datab
     _write(tmp_path, "postmortems/b.md", "---\ntype: postmortem\nincident: INC-9\n---\nRoot cause: abc1234def\n")
     _write(tmp_path, "postmortems/c.md", "---\ntype: postmortem\nincident: INC-10\n---\nStill investigating.\n")
 
-    report = link_postmortems(read_wiki(tmp_path), database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
     assert report.linked == []
     assert [note.split(":")[0] for note in report.skipped] == ["postmortems/a.md", "postmortems/b.md"]
     assert "incident:" in report.skipped[0] and "started_at:" in report.skipped[1]
     with session_scope(database_url) as session:
         assert session.scalars(select(Incident)).all() == []
+
+
+def test_a_postmortem_with_a_bad_value_is_not_linked_and_the_others_are(tmp_path: Path, database_url: str) -> None:
+    header = "---\ntype: postmortem\nstarted_at: 2024-05-01T09:30:00Z\n"
+    _write(tmp_path, "postmortems/good.md", f"{header}incident: INC-1\n---\nRoot cause: abc1234def\n")
+    _write(tmp_path, "postmortems/when.md", "---\ntype: postmortem\nincident: INC-2\nstarted_at: last tuesday\n"
+                                             "---\nRoot cause: abc1234def\n")  # fmt: skip
+    _write(tmp_path, "postmortems/long-id.md", f"{header}incident: INC-{'9' * 300}\n---\nRoot cause: abc1234def\n")
+    _write(tmp_path, "postmortems/long-change.md", f"{header}incident: INC-4\nroot_cause_change: {'f' * 100}\n---\n")
+    _write(tmp_path, "postmortems/mapping.md", f"{header}incident: INC-5\nroot_cause_change: {{sha: abc1234}}\n---\n")
+    _write(tmp_path, "postmortems/service.md", f"{header}incident: INC-6\nservice: {'s' * 300}\n---\nRoot cause: abc1234def\n")
+
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
+
+    assert [link.incident_id for link in report.linked] == ["INC-1"]
+    assert sorted(report.skipped) == [
+        (
+            f"postmortems/long-change.md: root_cause_change '{'f' * 80}' is not a change id "
+            "(one line of at most 64 characters, such as a sha)"
+        ),
+        "postmortems/long-id.md: incident id is not one line of at most 200 characters",
+        "postmortems/mapping.md: root_cause_change must be a change id or a list of them",
+        "postmortems/service.md: service name is over 200 characters",
+        "postmortems/when.md: started_at 'last tuesday' is not an ISO time such as 2024-05-01T09:30:00Z",
+    ]
+    with session_scope(database_url) as session:
+        assert [cause.incident_id for cause in session.scalars(select(RootCause)).all()] == ["INC-1"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from chromadb.api.models.Collection import Collection
+from structlog.testing import capture_logs
 
 from knowledge.config import WikiSource
 from knowledge.errors import InputError
@@ -84,13 +85,19 @@ def test_a_slack_export_of_incident_channels_becomes_incident_history(wiki_store
             {"type": "message", "user": "U1", "ts": "1762077600.000100", "text": "checkout returns 500 since 10:00"},
             {"type": "message", "user": "U2", "ts": "1762078200.000200", "text": "rolled back the tax service deploy, errors gone"},
         ],
+        "inc-clock": [
+            {"type": "message", "user": "U4", "ts": "1e20", "text": "a time no calendar holds"},  # crashed the export
+            {"type": "message", "user": 7, "ts": "1762077600.0", "text": "db failover done"},
+            {"type": "message", "user": "U5", "ts": "1762077600.0", "text": "same second, other user"},
+        ],
         "random": [{"type": "message", "user": "U3", "ts": "1762077600.000300", "text": "lunch? tax service talk"}],
     })  # fmt: skip
     source = WikiSource(kind="slack", name="incidents", path=export)
 
     report = sync_source(source, wiki_store, {}, incident_channel_pattern="inc-*")
 
-    assert [page.path for page in report.pages] == ["slack:incidents/inc-checkout-500s"]
+    assert [page.path for page in report.pages] == ["slack:incidents/inc-checkout-500s", "slack:incidents/inc-clock"]
+    assert "no calendar" not in report.pages[1].body and "10:00 7: db failover done" in report.pages[1].body
     (hit, *_rest) = searcher_for(wiki_store).search("checkout 500 tax service rollback", k=1)
     assert hit.page == "slack:incidents/inc-checkout-500s" and hit.heading.endswith("2025-11-02")
     assert "lunch" not in str(wiki_store.get()["documents"])
@@ -105,14 +112,19 @@ def test_a_zip_bomb_is_refused_before_it_is_read(wiki_store: Collection, tmp_pat
         sync_source(WikiSource(kind="slack", name="incidents", path=export), wiki_store, {})
 
 
+def _notion_export(path: Path) -> Path:
+    """A Notion export folder with one runbook."""
+    path.mkdir()
+    (path / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    return path
+
+
 def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
     wiki_store: Collection, tmp_path: Path, database_url: str
 ) -> None:
     from knowledge.wiki.sources import sync_wiki_sources
 
-    export = tmp_path / "notion"
-    export.mkdir()
-    (export / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    export = _notion_export(tmp_path / "notion")
     missing = WikiSource(kind="notion", name="gone", path=tmp_path / "nowhere")
     sources = [WikiSource(kind="notion", name="eng", path=export), missing]
 
@@ -122,3 +134,76 @@ def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
     assert [(result.synced, result.counts.get("added")) for result in first] == [(True, 1), (True, None)]
     assert "does not exist" in first[1].error
     assert [result.synced for result in second] == [False, False]
+
+
+def test_an_unreadable_page_in_an_export_is_refused_and_the_others_sync(
+    wiki_store: Collection, tmp_path: Path, database_url: str
+) -> None:
+    from knowledge.wiki.sources import sync_wiki_sources
+
+    notion = _notion_export(tmp_path / "notion")
+    (notion / "Legacy.md").write_bytes("# Ancien runbook\nCaf\xe9".encode("latin-1"))
+    slack = _slack_export(tmp_path / "slack.zip", {
+        "inc-db": [{"type": "message", "user": "U1", "ts": "1762077600.0", "text": "primary failed over"}],
+        "inc-broken": [],
+    })  # fmt: skip
+    with zipfile.ZipFile(slack, "a") as export:
+        export.writestr("inc-broken/2025-11-03.json", "[{not json")
+    sources = [WikiSource(kind="notion", name="eng", path=notion), WikiSource(kind="slack", name="incidents", path=slack)]
+
+    with capture_logs() as logs:
+        results = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
+
+    assert [(result.counts.get("pages"), result.error) for result in results] == [(1, ""), (1, "")]
+    assert [(log["source"], log["page"]) for log in logs if log["event"] == "wiki page refused, its indexed sections kept"] == [
+        ("eng", "notion:eng/Legacy.md"), ("incidents", "slack:incidents/inc-broken"),
+    ]  # fmt: skip
+    assert [refused.page for result in results for refused in result.refused] == [
+        "notion:eng/Legacy.md", "slack:incidents/inc-broken",
+    ]  # fmt: skip
+    assert "not UTF-8" in results[0].refused[0].reason
+    assert "inc-broken/2025-11-03.json is not readable JSON" in results[1].refused[0].reason
+    assert {page.split("#")[0] for page in wiki_store.get()["ids"]} == {"notion:eng/Cache warmup.md", "slack:incidents/inc-db"}
+
+
+def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
+    wiki_store: Collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import pages
+
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Postmortem: DNS outage", "<h2>Root cause</h2><p>A resolver config push dropped a zone.</p>", 1),
+    }
+    notion = _notion_export(tmp_path / "notion")
+    slack = _slack_export(tmp_path / "slack.zip", {
+        "inc-db": [{"type": "message", "user": "U1", "ts": "1762077600.0", "text": "primary failed over"}],
+        "inc-flood": [{"type": "message", "user": "U2", "ts": "1762077600.0", "text": "retrying"}],
+    })  # fmt: skip
+    with fake as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        monkeypatch.setattr(pages, "MAX_PAGE_BYTES", 500)
+        title, html, _version = fake.pages["102"]
+        fake.pages["102"] = (title, html + "<p>" + "resolver log line " * 40 + "</p>", 2)  # grew past the limit
+        confluence = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+    (notion / "Access log.md").write_text("# Access log\n" + "GET /healthz 200\n" * 100)
+    notion_report = sync_source(WikiSource(kind="notion", name="eng", path=notion), wiki_store, {})
+    with zipfile.ZipFile(slack, "a") as export:
+        export.writestr("inc-flood/2025-11-03.json", json.dumps([{"ts": "1762164000.0", "user": "U2", "text": "x" * 600}]))
+        for day, ts in (("02", "1762077600.0"), ("03", "1762164000.0")):  # each day fits, the channel does not
+            export.writestr(f"inc-long/2025-11-{day}.json", json.dumps([{"ts": ts, "user": "U3", "text": "y" * 300}]))
+    slack_report = sync_source(WikiSource(kind="slack", name="incidents", path=slack), wiki_store, {})
+
+    assert [(refused.page, refused.reason) for refused in confluence.refused] == [
+        ("confluence:ops/102", ("confluence:ops/102: its body is over the 500 bytes page size limit (MAX_PAGE_BYTES); "
+                                "split it into smaller pages")),
+    ]  # fmt: skip
+    assert (confluence.unchanged, confluence.removed) == (1, 0)
+    assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
+    assert [refused.page for refused in notion_report.refused] == ["notion:eng/Access log.md"]
+    assert [page.path for page in notion_report.pages] == ["notion:eng/Cache warmup.md"]
+    assert [refused.page for refused in slack_report.refused] == ["slack:incidents/inc-flood", "slack:incidents/inc-long"]
+    assert "inc-flood/2025-11-03.json is over the 500 bytes page size limit" in slack_report.refused[0].reason
+    assert slack_report.refused[1].reason.startswith("slack:incidents/inc-long is over the 500 bytes page size limit")
+    assert [page.path for page in slack_report.pages] == ["slack:incidents/inc-db"]
