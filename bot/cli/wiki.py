@@ -90,20 +90,34 @@ def sync(as_json: JsonOutput = False) -> None:
     import os
 
     from knowledge.config import get_settings
-    from knowledge.wiki.sources import sync_source
+    from knowledge.wiki.sources import source_failure, sync_source
     from knowledge.wiki.store import configured_wiki
 
     settings = get_settings()
     if not settings.wiki_sources:
         raise CulpritError('no wiki sources: set CULPRIT_WIKI_SOURCES, e.g. [{"kind":"notion","name":"eng","path":"/exports/notion"}]')
     collection = configured_wiki(settings)
-    synced = {
-        source.name: sync_source(source, collection, os.environ, settings.incident_channel_pattern)
-        for source in settings.wiki_sources
-    }
+    synced: dict[str, IndexReport] = {}
+    failed: dict[str, str] = {}
+    for source in settings.wiki_sources:  # one source failing leaves the others to sync, as the schedule does
+        try:
+            synced[source.name] = sync_source(source, collection, os.environ, settings.incident_channel_pattern)
+        except Exception as error:  # noqa: BLE001 - reported per source below, and the exit status is 1
+            failed[source.name] = source_failure(error)
     if as_json:
-        print_json({name: {**report.counts(), "refused": _refused(report)} for name, report in synced.items()})
-        return
+        print_json({
+            **{name: {**report.counts(), "refused": _refused(report)} for name, report in synced.items()},
+            **{name: {"error": reason} for name, reason in failed.items()},
+        })  # fmt: skip
+    else:
+        _show_synced(synced, failed)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _show_synced(synced: dict[str, IndexReport], failed: dict[str, str]) -> None:
+    for name, reason in failed.items():
+        console.print(f"[bold]{escape(name)}[/]: [red]failed[/]: {escape(reason)}", highlight=False, soft_wrap=True)
     for name, report in synced.items():
         counts = report.counts()
         console.print(f"[bold]{escape(name)}[/]: {counts['pages']} pages, [green]{counts['added']} added[/], "
@@ -117,7 +131,10 @@ def _refused(report: IndexReport) -> list[dict[str, str]]:
 
 
 def _refused_count(report: IndexReport) -> str:
-    return f", [yellow]{len(report.refused)} pages refused (their indexed sections kept)[/]" if report.refused else ""
+    if not report.refused:
+        return ""
+    pages = "1 page" if len(report.refused) == 1 else f"{len(report.refused)} pages"
+    return f", [yellow]{pages} refused (their indexed sections kept)[/]"
 
 
 def _show_refused(report: IndexReport) -> None:

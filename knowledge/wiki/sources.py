@@ -173,6 +173,14 @@ def sync_source(
     return sync_pages(read, collection, lambda chunk_id: chunk_id.startswith(prefix))
 
 
+def source_failure(error: Exception) -> str:
+    """Why a source could not be synced: culprit's own message, else the error's type and first words
+    (a loader parsing a damaged export, a wiki's API answering something unexpected)."""
+    if isinstance(error, InputError):
+        return str(error)
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
 WIKI_SYNCS = "wiki_sync"  # claims keyed "<kind>:<name>:<slot>", one slot per sync interval
 
 
@@ -206,9 +214,10 @@ def sync_wiki_sources(
             continue
         try:
             report = sync_source(source, collection, environ, incident_channel_pattern)
-        except InputError as error:
-            log.warning("wiki source sync failed", source=source.name, error=str(error))
-            results.append(SourceSyncResult(source.name, synced=True, error=str(error)))
+        except Exception as error:  # noqa: BLE001 - a loader's own parse error must not end the tick for the others
+            reason = source_failure(error)
+            log.warning("wiki source sync failed", source=source.name, error=reason)
+            results.append(SourceSyncResult(source.name, synced=True, error=reason))
             continue
         counts = report.counts()
         if report.added or report.updated or report.removed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,29 @@ def test_a_refused_page_is_listed_and_the_rest_of_the_wiki_loads(tmp_path: Path,
 
     shown = runner.invoke(app, ["ingest", "wiki", str(wiki)])
     assert shown.exit_code == 0, shown.output
-    assert "1 pages refused" in shown.stdout and "refused runbooks/typo.md: front matter is not valid YAML" in shown.stdout
+    assert "1 page refused" in shown.stdout and "refused runbooks/typo.md: front matter is not valid YAML" in shown.stdout
+
+
+def test_wiki_sync_reports_a_failing_source_and_syncs_the_others(
+    tmp_path: Path, data_dir: Path, minilm: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "slack.zip"
+    with zipfile.ZipFile(broken, "w") as export:
+        export.writestr("channels.json", "[{not json")
+    notion = tmp_path / "notion"
+    notion.mkdir()
+    (notion / "Cache warmup.md").write_text("# Cache warmup\n\n## Steps\nWarm the product cache before a launch.\n")
+    monkeypatch.setenv("CULPRIT_WIKI_SOURCES", json.dumps([
+        {"kind": "slack", "name": "incidents", "path": str(broken)}, {"kind": "notion", "name": "eng", "path": str(notion)},
+    ]))  # fmt: skip
+
+    synced = runner.invoke(app, ["wiki", "sync", "--json"])
+    assert synced.exit_code == 1
+    answer = json.loads(synced.stdout)
+    assert answer["eng"]["added"] == 1 and answer["incidents"]["error"].startswith("JSONDecodeError")
+    shown = runner.invoke(app, ["wiki", "sync"])
+    assert shown.exit_code == 1
+    assert "incidents: failed: JSONDecodeError" in shown.stdout and "eng: 1 pages, 0 added" in shown.stdout
 
 
 def test_wiki_sync_lists_the_pages_a_source_refused(
@@ -109,4 +132,4 @@ def test_wiki_sync_lists_the_pages_a_source_refused(
 
     shown = runner.invoke(app, ["wiki", "sync"])
     assert shown.exit_code == 0, shown.output
-    assert "1 pages refused" in shown.stdout and "refused notion:eng/Legacy [old].md is not UTF-8 text" in shown.stdout
+    assert "1 page refused" in shown.stdout and "refused notion:eng/Legacy [old].md is not UTF-8 text" in shown.stdout

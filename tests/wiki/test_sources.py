@@ -136,6 +136,25 @@ def test_a_scheduled_sync_runs_once_per_slot_across_replicas(
     assert [result.synced for result in second] == [False, False]
 
 
+def test_a_source_failing_in_any_way_is_reported_and_the_others_still_sync(
+    wiki_store: Collection, tmp_path: Path, database_url: str
+) -> None:
+    from knowledge.wiki.sources import sync_wiki_sources
+
+    slack = tmp_path / "slack.zip"
+    with zipfile.ZipFile(slack, "w") as export:
+        export.writestr("channels.json", "[{not json")  # read by the loader itself, as it opens the export
+    sources = [WikiSource(kind="slack", name="incidents", path=slack),
+               WikiSource(kind="notion", name="eng", path=_notion_export(tmp_path / "notion"))]  # fmt: skip
+
+    with capture_logs() as logs:
+        results = sync_wiki_sources(sources, wiki_store, database_url, 15, {})
+
+    assert [(result.source, result.counts.get("added")) for result in results] == [("incidents", None), ("eng", 1)]
+    assert results[0].error.startswith("JSONDecodeError")
+    assert [log["source"] for log in logs if log["event"] == "wiki source sync failed"] == ["incidents"]
+
+
 def test_an_unreadable_page_in_an_export_is_refused_and_the_others_sync(
     wiki_store: Collection, tmp_path: Path, database_url: str
 ) -> None:
