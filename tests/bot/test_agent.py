@@ -290,7 +290,7 @@ def test_against_a_real_vllm_server_a_thread_follow_up_carries_the_earlier_turn(
     get_settings.cache_clear()
     settings = get_settings()
     requests = Requests()
-    model = make_chat_model(settings, max_tokens=48, tool_choice="none", callbacks=[requests])
+    model = make_chat_model(settings, max_tokens=48, model_kwargs={"tool_choice": "none"}, callbacks=[requests])
     thread = replace(context, channel="CINC1", thread_ts="1700000000.000200")
     first = answer_question("what changed in payments in the last 6 hours?", thread, settings, model=model)
     second = answer_question("and in checkout?", thread, settings, model=model)
