@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot.conftest import start_bot  # noqa: F401 (the bot fixture, for test_unseen_repository)
 from tests.rca.synthetic import make_history, write_jsonl_gz
 from tools.rca.history.cases import History, load_history
 from tools.rca.judges.local import RankerModel

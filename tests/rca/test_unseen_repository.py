@@ -21,7 +21,7 @@ from bot.cli import app
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
-from tests.bot.conftest import StartBot, start_bot  # noqa: F401 (the bot fixture)
+from tests.bot.conftest import StartBot
 from tests.rca.synthetic import COMPONENTS, make_history, write_jsonl_gz
 from tools.rca.answers import IncidentQuery
 from tools.rca.history.cases import History, load_history
