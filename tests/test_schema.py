@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from knowledge.changes import Change, ChangeFile, changes_landed_between
 from knowledge.db import DatabaseUnavailable, get_engine, migrate, session_scope, utcnow
 from tests.bot.silent_database import SilentDatabase
+from tests.schema_revisions import downgrade_to
 
 
 def test_migrations_create_every_table_and_are_repeatable(database_url: str) -> None:
@@ -105,16 +106,9 @@ def test_the_attribution_migration_keeps_stored_changes_and_their_files(database
 def test_auto_investigations_claimed_before_leases_count_as_finished(database_url: str) -> None:
     """0011: before leases no auto-investigation claim was finished, though its first suspects were posted;
     left unfinished, one would be taken over and culprit would investigate an old incident channel again."""
-    from alembic import command
-
     from knowledge.claims import Claim, is_done
-    from knowledge.db import alembic_config
 
-    with get_engine(database_url).connect() as connection:
-        config = alembic_config(database_url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0010")
-        connection.commit()
+    downgrade_to(database_url, "0010")
     long_ago = utcnow() - timedelta(days=30)
     with session_scope(database_url) as session:
         session.add(Claim(scope="auto_investigation", key="channel:COLDINC", holder="gone:1:x", claimed_at=long_ago))

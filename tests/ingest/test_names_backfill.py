@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alembic import command
 from sqlalchemy import select
 
 from knowledge.changes import Change, ChangeRecord
 from knowledge.config import TrackedRepo, get_settings
-from knowledge.db import alembic_config, get_engine, migrate, session_scope
+from knowledge.db import get_engine, migrate, session_scope
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.git_log import commits_present, ingest_git
 from knowledge.ingest.names_backfill import NO_MIRROR, NOT_A_COMMIT_ID, NOT_TRACKED, backfill_names, backfill_tracked
@@ -22,6 +21,7 @@ from knowledge.sources.mirrors import fetch_mirror
 from tests.ingest.synthetic_repo import git_as_ana
 from tests.ingest.test_cli import _culprit
 from tests.ingest.test_patch_names import _commit, _http_repo, _stored
+from tests.schema_revisions import downgrade_to
 from tools.rca.embeddings import DIMENSIONS, ChangeEmbeddings
 
 NAMES = {
@@ -34,14 +34,9 @@ NAMES = {
 def as_before_the_upgrade(url: str) -> None:
     """The store as a team that ran 0009 has it, upgraded in place: every stored change goes
     back to before migration 0010 (its columns dropped) and through 0010 again."""
-    engine = get_engine(url)
-    with engine.connect() as connection:
-        config = alembic_config(url)
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0009")
-        connection.commit()
+    downgrade_to(url, "0009")
     migrate(url)
-    engine.dispose()  # no pooled connection keeps statements prepared against the old columns
+    get_engine(url).dispose()  # no pooled connection keeps statements prepared against the old columns
 
 
 def _raw_names(url: str) -> dict[str, tuple[list[str] | None, list[str] | None]]:
