@@ -60,10 +60,10 @@ class HistoryCommit(BaseModel):
     deleted: Count | None = 0
     files: list[tuple[FilePath, Count | None, Count | None]] = Field([], max_length=MAX_FILES)
     dirs: list[FilePath] = Field([], max_length=MAX_FILES)
-    # Optional (files written before they existed lack them), within the bounds ``git log`` is read
-    # with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
-    functions: list[PatchName] = Field([], max_length=MAX_NAMES)
-    identifiers: list[PatchName] = Field([], max_length=MAX_NAMES)
+    # Optional (files written before they existed lack them: None, never read), within the bounds ``git log``
+    # is read with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
+    functions: list[PatchName] | None = Field(None, max_length=MAX_NAMES)
+    identifiers: list[PatchName] | None = Field(None, max_length=MAX_NAMES)
 
     def record(self) -> ChangeRecord:
         return ChangeRecord(
@@ -81,9 +81,14 @@ class HistoryCommit(BaseModel):
             added=self.added or 0,
             deleted=self.deleted or 0,
             directories=tuple(self.dirs),
-            functions=tuple(self.functions),
-            identifiers=tuple(self.identifiers),
+            functions=tuple(self.functions or ()),
+            identifiers=tuple(self.identifiers or ()),
         )
+
+    @property
+    def names_read(self) -> bool:
+        """Whether the line says which names the commit touched (``[]``: read, none)."""
+        return self.functions is not None and self.identifiers is not None
 
 
 class CaseIncident(BaseModel):
@@ -212,8 +217,25 @@ def read_records(
     return result
 
 
-def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[ChangeRecord]:
-    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), _change_id, skip_bad)
+@dataclass
+class CommitsRead(ReadResult[ChangeRecord]):
+    names_unread: set[str] = field(default_factory=set)
+    """Ids of the commits whose line lacks ``functions`` or ``identifiers``: stored as never read (NULL),
+    so ``culprit ingest names`` reads them from a clone instead of taking them for commits that touched none."""
+
+
+def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
+    read = CommitsRead()
+
+    def parse(value: dict[str, Any]) -> ChangeRecord:
+        commit = HistoryCommit.model_validate(value)
+        if not commit.names_read:
+            read.names_unread.add(commit.sha)  # a duplicate line is refused, and the first one's id is the same
+        return commit.record()
+
+    parsed = read_records(path, parse, _change_id, skip_bad)
+    read.records, read.bad_lines = parsed.records, parsed.bad_lines
+    return read
 
 
 def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:

@@ -16,6 +16,7 @@ from knowledge.config import TrackedRepo, get_settings
 from knowledge.db import get_engine, migrate, session_scope
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.git_log import commits_present, ingest_git
+from knowledge.ingest.history import ingest_commits
 from knowledge.ingest.names_backfill import NO_MIRROR, NOT_A_COMMIT_ID, NOT_TRACKED, backfill_names, backfill_tracked
 from knowledge.ingest.progress import Silent
 from knowledge.sources.mirrors import fetch_mirror
@@ -68,6 +69,30 @@ def test_the_history_stored_before_the_upgrade_gets_its_names_once(database_url:
     again = backfill_names(repo, database_url, "acme/shop")
     assert (again.unknown, again.filled, again.gone) == (0, 0, 0)
     assert _stored(database_url) == NAMES
+
+
+def test_history_files_written_before_names_existed_are_stored_unknown_and_filled_from_a_clone(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``shared/data/rca``'s files have no ``functions`` or ``identifiers``: "never read", not "read, none"."""
+    repo = _http_repo(tmp_path)
+    commits = tmp_path / "commits-acme__shop.jsonl"
+    lines = []
+    for sha, title in (line.split(" ", 1) for line in git_as_ana(repo, "log", "--format=%H %s").splitlines()):
+        lines.append({"repo": "acme/shop", "sha": sha, "title": title, "author_time": 1710000000,
+                      "landed_time": 1710000000} | ({"functions": [], "identifiers": []}
+                                                    if title == "http: first version" else {}))  # fmt: skip
+    commits.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    ingest_commits(commits, database_url)
+    stored = _raw_names(database_url)
+    report = backfill_names(repo, database_url, "acme/shop")
+
+    assert stored == {"http: first version": ([], []), "http: write whole buffers": (None, None),
+                      "http: clear the timer when done": (None, None)}  # fmt: skip
+    assert (report.unknown, report.filled) == (2, 2)
+    assert {title: names for title, names in _stored(database_url).items() if title != "http: first version"} == {
+        title: names for title, names in NAMES.items() if title != "http: first version"}  # fmt: skip
 
 
 def test_a_commit_the_repository_lost_stays_unknown_and_is_counted_each_run(
