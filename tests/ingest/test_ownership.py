@@ -84,6 +84,17 @@ def test_codeowners_last_match_wins_within_a_section(codeowners: OwnershipIndex,
     assert codeowners.owners(path) == owners
 
 
+def test_patterns_that_backtrack_without_end_answer_at_once() -> None:
+    """Under a backtracking regex engine each of these took seconds to hours on one path of a commit."""
+    index = OwnershipIndex.from_rules(parse_codeowners(
+        "*a*a*a*a*a*a*a*a*a*a*a*a*b @acme/stars\n" + "x/" + "**/a/" * 12 + "b @acme/deep\n", "CODEOWNERS"))  # fmt: skip
+
+    assert index.owners("a" * 200) == []
+    assert index.owners("a" * 30 + "b") == ["@acme/stars"]
+    assert index.owners("x/" + "a/" * 200 + "c") == []
+    assert index.owners("x/" + "a/" * 200 + "b") == ["@acme/deep"]
+
+
 def test_negated_codeowners_patterns_are_refused_with_their_line() -> None:
     with pytest.raises(InputError, match=r"CODEOWNERS:3: .*negated"):
         parse_codeowners("* @a\n\n!docs/ @b\n", "CODEOWNERS")
