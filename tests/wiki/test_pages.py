@@ -97,6 +97,7 @@ def test_a_content_change_changes_only_that_sections_hash(tmp_path: Path) -> Non
         ("---\ntype: howto\n---\nbody", "not one of runbook, postmortem, service, page"),
         ("---\nservices: 5\n---\nbody", "services must be a name or a list of names"),  # was a TypeError
         ("---\nx: &lol [lol, lol, lol]\ntitle: [*lol, *lol, *lol]\n---\nbody", r"aliases \(\*lol\) are not allowed"),
+        ("---\ntitle: " + "[" * 5000 + "]" * 5000 + "\n---\nbody", "nested over 100 levels deep"),  # was a RecursionError
     ],
 )
 def test_bad_front_matter_names_the_file_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
