@@ -154,9 +154,27 @@ def open_bytes(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
+_NUL_ESCAPE = "\\u0000"
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in a parsed line (keys too) holds a NUL: PostgreSQL refuses the whole
+    batch's insert over one, so the line is refused on its own instead."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return False
+
+
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
     """Yield (line number, object) for each non-blank line, or a BadLine where a line is over
-    ``MAX_LINE_BYTES``, not UTF-8, not a JSON object or nested too deeply. A damaged file (a gzip stream cut short
+    ``MAX_LINE_BYTES``, not UTF-8, not a JSON object, nested too deeply or holds a NUL. A damaged file (a gzip stream cut short
     or corrupt) stops the read with an :class:`InputError` that names it."""
     with open_bytes(path) as handle:
         try:
@@ -173,6 +191,9 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
                     continue
                 if not isinstance(value, dict):
                     yield line_no, BadLine(path, line_no, "expected a JSON object")
+                    continue
+                if _NUL_ESCAPE.encode() in raw and _holds_nul(value):  # JSON writes a NUL only escaped
+                    yield line_no, BadLine(path, line_no, f"a text holds a NUL ({_NUL_ESCAPE}), which no database stores")
                     continue
                 yield line_no, value
         except (OSError, EOFError, zlib.error) as error:
