@@ -125,6 +125,15 @@ def test_a_maintainers_entry_without_a_name_is_refused() -> None:
         parse_maintainers("NET\nF:\tnet/\n\nF:\tdrivers/\n", "MAINTAINERS")
 
 
+def test_a_maintainers_line_with_a_long_run_of_spaces_is_read_at_once() -> None:
+    """The tag pattern used to try the line's end at every character: quadratic in its spaces."""
+    text = "NET\nM:\tAna <ana@example.org>\nF:\tdrivers/net/   \nF:\tdrivers/a" + " " * 200_000 + "b\n"
+    with pytest.raises(InputError, match="MAINTAINERS:4: the path pattern is over 4096 characters"):
+        parse_maintainers(text, "MAINTAINERS")
+    rules = parse_maintainers(text.rsplit("F:", 1)[0], "MAINTAINERS")
+    assert [(rule.pattern, rule.owners) for rule in rules] == [("/drivers/net/", ["NET", "Ana"])]
+
+
 def test_the_index_checks_only_rules_under_the_path(maintainers: OwnershipIndex) -> None:
     """Thousands of rules: a path in one subsystem must not cost a scan of all of them."""
     rules = parse_maintainers(
