@@ -96,27 +96,33 @@ class CappedConfluenceLoader(ConfluenceLoader):
 
     def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
         """The pages of a listing too large to read: listed again with versions only, then fetched one by
-        one; a page whose own answer is too large stands as ``{id, title, REFUSED: reason}``."""
+        one, each with the id and title it was listed with; a page whose own answer is too large stands as
+        ``{id, title, REFUSED: reason}``."""
         listed = _listed(self.confluence.get_all_pages_from_space_raw(
             start=start, limit=limit, expand="version", **kwargs), limit)  # fmt: skip
         pages = []
         for page in listed:
             try:
-                pages.append(self.confluence.get_page_by_id(page["id"], expand=expand))
+                fetched = self.confluence.get_page_by_id(page["id"], expand=expand)
+                pages.append(fetched if isinstance(fetched, dict) else {})
             except ConfluenceAnswerTooLarge as error:
-                pages.append({"id": page["id"], "title": page["title"], REFUSED: str(error)})
+                pages.append({REFUSED: str(error)})
+            pages[-1].update(id=page["id"], title=page["title"])  # as listed: its refusal can name it
         return pages
 
     def process_page(  # type: ignore[override]  # langchain's signature, extra arguments passed on
         self, page: dict[str, Any], include_attachments: bool, include_comments: bool, include_labels: bool,
         content_format: ContentFormat, *args: Any, **kwargs: Any,
     ) -> Document:  # fmt: skip
-        too_large = page.get(REFUSED) or oversized_page("its body", len(content_format.get_content(page).encode()))
-        if too_large:
-            return Document(page_content="", metadata={"id": page["id"], "title": page["title"], REFUSED: too_large})
-        return super().process_page(
-            page, include_attachments, include_comments, include_labels, content_format, *args, **kwargs
-        )
+        try:
+            reason = page.get(REFUSED) or oversized_page("its body", len(content_format.get_content(page).encode()))
+            if not reason:
+                return super().process_page(
+                    page, include_attachments, include_comments, include_labels, content_format, *args, **kwargs
+                )
+        except (KeyError, TypeError, AttributeError) as error:  # a field missing or of another type
+            reason = f"Confluence gave it without a readable {error} ({type(error).__name__}); check the page"
+        return Document(page_content="", metadata={"id": page["id"], "title": page["title"], REFUSED: reason})
 
 
 class CheckedSlackLoader(SlackDirectoryLoader):

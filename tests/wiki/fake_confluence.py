@@ -18,6 +18,7 @@ class FakeConfluence:
         self.pages: dict[str, tuple[str, str, int]] = {}
         self.requests: list[str] = []
         self.answers_more_than_asked = False  # every listing: limit + 1 pages, cycling, whatever start says
+        self.without_links: set[str] = set()  # ids of pages answered without their "_links"
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
 
@@ -52,7 +53,7 @@ class FakeConfluence:
             "id": page_id, "type": "page", "status": "current", "title": title,
             **({"body": {"storage": {"value": html, "representation": "storage"}}} if with_body else {}),
             "version": {"number": version, "when": f"2026-11-{version:02d}T10:00:00.000Z"},
-            "_links": {"webui": f"/spaces/{self.space}/pages/{page_id}"},
+            **({} if page_id in self.without_links else {"_links": {"webui": f"/spaces/{self.space}/pages/{page_id}"}}),
         }  # fmt: skip
 
     def __enter__(self) -> str:

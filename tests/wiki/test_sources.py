@@ -272,3 +272,19 @@ def test_a_confluence_listing_that_answers_more_than_asked_ends_with_each_page_o
 
     assert sorted(page.path for page in report.pages) == ["confluence:ops/101", "confluence:ops/102"]
     assert report.added == 2 and len(fake.requests) == 2  # the second answer brought nothing new
+
+
+def test_a_confluence_page_missing_a_field_is_refused_and_the_others_sync(wiki_store: Collection) -> None:
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
+    }
+    fake.without_links = {"102"}
+    with fake as url:
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [page.path for page in report.pages] == ["confluence:ops/101"]
+    assert [(refused.page, refused.reason) for refused in report.refused] == [
+        ("confluence:ops/102", "confluence:ops/102: Confluence gave it without a readable '_links' (KeyError); check the page"),
+    ]  # fmt: skip
