@@ -31,8 +31,8 @@ from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
-from knowledge.claims import claim, finish, is_done, release
-from knowledge.db import UNREACHABLE, session_scope
+from knowledge.claims import claim, finish, forget, is_done, release
+from knowledge.db import UNREACHABLE, session_scope, utcnow
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
 
@@ -45,6 +45,11 @@ AUTO_INVESTIGATIONS = "auto_investigation"  # claims keyed "channel:C…", "page
 # fourth retry or so, well inside PagerDuty's retries and the five minutes a generic sender's signature lasts.
 # A holder whose process is gone (same host) loses its claim at once.
 CLAIM_LEASE = timedelta(minutes=2)
+# A claim stops a second start long after any retry (PagerDuty replays are refused after an hour, signed
+# POST /incidents after five minutes) and through an incident channel's working life (culprit added to it
+# again); then it is forgotten, or the claims table grows with every incident forever. One unfinished this
+# long is past its lease, so forgetting it changes nothing.
+INVESTIGATION_MEMORY = timedelta(days=90)
 RERUN_ACTION = "rerun_channel"
 AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
 SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
@@ -168,6 +173,11 @@ def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger
         raise
     INVESTIGATIONS_TRIGGERED.labels(outcome="started").inc()
     return True
+
+
+def forget_old_investigations(url: str, now: datetime | None = None) -> int:
+    """Drop auto-investigation claims made over :data:`INVESTIGATION_MEMORY` ago; returns how many."""
+    return forget([AUTO_INVESTIGATIONS], (now or utcnow()) - INVESTIGATION_MEMORY, url)
 
 
 def database_failure(error: BaseException) -> str:

@@ -29,6 +29,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.auto_investigations import forget_old_investigations
 from bot.metrics import ALERTS_POSTED, CHANGES_INGESTED, DIGESTS_POSTED, count_classified
 from bot.outbox import INTERVAL_SECONDS, send_unsent_replies
 from bot.report_intake import pending_reports
@@ -193,6 +194,10 @@ def build_scheduler(post: Post, settings: Settings, client: WebClient | None = N
     scheduler.add_job(
         forget_old_deliveries, CronTrigger(hour=3, minute=27, timezone=zone), kwargs={"url": url},
         id="slack_delivery_retention", coalesce=True, misfire_grace_time=3600,
+    )
+    scheduler.add_job(
+        forget_old_investigations, CronTrigger(hour=3, minute=57, timezone=zone), kwargs={"url": url},
+        id="auto_investigation_retention", coalesce=True, misfire_grace_time=3600,
     )
     if settings.repos:
         scheduler.add_job(

@@ -91,9 +91,10 @@ class Change(Base):
     carries: Mapped[list[str] | None] = mapped_column(JSON, default=list, nullable=True)
     partial: Mapped[bool] = mapped_column(default=False, server_default=false())
     dependant_services: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
-    # Read from the patch by ``ingest git`` (None: stored before they were read, or not a commit).
-    functions: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
-    identifiers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    # Read from the patch by ``ingest git`` (None: stored before they were read, or not a commit); None is
+    # SQL NULL, not JSON null, so ``IS NULL`` finds the changes ``culprit ingest names`` has to read.
+    functions: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
+    identifiers: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
 
     files: Mapped[list[ChangeFile]] = relationship(
         back_populates="change", cascade="all, delete-orphan", order_by="ChangeFile.position"

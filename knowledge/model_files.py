@@ -154,16 +154,18 @@ class ModelFile:
         return self._member(f"{name}.txt").decode()
 
     def array(self, name: str) -> np.ndarray:
+        """An array member. numpy allocates the shape its header declares before reading the data, so a
+        header claiming petabytes raises MemoryError: refused like any damaged member."""
         try:
             return np.load(io.BytesIO(self._member(f"{name}.npy")), allow_pickle=False)
-        except ValueError as error:  # also what an array of Python objects raises
-            raise self.refused(f"has a damaged {name}.npy ({error})") from error
+        except (ValueError, MemoryError) as error:  # ValueError: also what an array of Python objects raises
+            raise self.refused(f"has a damaged {name}.npy ({type(error).__name__}: {error})") from error
 
     def sparse_matrix(self, name: str) -> csr_matrix:
         try:
             return load_npz(io.BytesIO(self._member(f"{name}.npz")))
-        except (ValueError, OSError, KeyError) as error:
-            raise self.refused(f"has a damaged {name}.npz ({error})") from error
+        except (ValueError, OSError, KeyError, MemoryError) as error:
+            raise self.refused(f"has a damaged {name}.npz ({type(error).__name__}: {error})") from error
 
     def tfidf(self, name: str, blank: TfidfVectorizer) -> TfidfVectorizer:
         """``blank`` (built with the trained one's settings) given the stored vocabulary and idf."""

@@ -51,6 +51,15 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _texts(spec: dict[str, Any], key: str, where: str) -> list[str]:
+    """``spec[key]`` as the list of strings it must be: a mapping or number in it (a YAML indentation
+    slip) was stored as its Python text, a dependency named ``{'name': 'payments'}``."""
+    listed = _as_list(spec.get(key))
+    if not all(isinstance(item, (str, int, float)) and not isinstance(item, bool) for item in listed):
+        raise InputError(f"{where}: spec.{key} holds something that is not a name or path; list one per line")
+    return [str(item) for item in listed]
+
+
 def _component(document: dict[str, Any], where: str) -> CatalogComponent:
     metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
     spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
@@ -60,13 +69,13 @@ def _component(document: dict[str, Any], where: str) -> CatalogComponent:
     check_name(name.strip(), "component name", where)
     annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
     globs = [glob.strip() for glob in str(annotations.get(PATHS_ANNOTATION, "")).split(",") if glob.strip()]
-    globs += [str(glob).strip() for glob in _as_list(spec.get("paths")) if str(glob).strip()]
+    globs += [glob.strip() for glob in _texts(spec, "paths", f"{where} ({name})") if glob.strip()]
     for glob in globs:
         check_pattern(glob, f"{where} ({name})")
     depends_on = [
-        entity_name(str(reference))
-        for reference in _as_list(spec.get("dependsOn"))
-        if _is_component_reference(str(reference))
+        entity_name(reference)
+        for reference in _texts(spec, "dependsOn", f"{where} ({name})")
+        if _is_component_reference(reference)
     ]
     owner = entity_name(str(spec.get("owner") or ""))
     for other in [owner, *depends_on]:

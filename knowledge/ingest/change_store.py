@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import fields
 from itertools import islice
 from typing import Any
@@ -19,8 +19,9 @@ from knowledge.ingest.progress import Progress
 BATCH_SIZE = 1000
 
 
-def _change_row(record: ChangeRecord) -> dict[str, Any]:
-    """The one place a record becomes a ``changes`` row (bulk inserts skip the ORM objects)."""
+def _change_row(record: ChangeRecord, names_read: bool = True) -> dict[str, Any]:
+    """The one place a record becomes a ``changes`` row (bulk inserts skip the ORM objects); names never
+    read are NULL, not ``[]`` ("read, none")."""
     row = {field.name: getattr(record, field.name) for field in fields(record) if field.name != "files"}
     return row | {
         "author": record.author[:200],
@@ -29,8 +30,8 @@ def _change_row(record: ChangeRecord) -> dict[str, Any]:
         "services": list(record.services),
         "carries": list(record.carries),
         "dependant_services": list(record.dependant_services),
-        "functions": list(record.functions),
-        "identifiers": list(record.identifiers),
+        "functions": list(record.functions) if names_read else None,
+        "identifiers": list(record.identifiers) if names_read else None,
     }
 
 
@@ -77,6 +78,7 @@ def _store_batch(
     refresh: bool,
     completed: set[str] | None,
     attributor: Attributor,
+    names_unread: Collection[str] = frozenset(),
 ) -> tuple[int, int]:
     """One transaction: insert the batch's records not stored yet (replacing partial ones when
     ``completed`` is given, which then collects their ids). Returns (new, already present)."""
@@ -92,7 +94,7 @@ def _store_batch(
             attributor.of_record(record) for record in batch if record.id not in stored and record.id not in seen
         ]
         if fresh:
-            session.execute(insert(Change), [_change_row(record) for record in fresh])
+            session.execute(insert(Change), [_change_row(record, record.id not in names_unread) for record in fresh])
             file_rows = [row for record in fresh for row in _file_rows(record)]
             if file_rows:
                 session.execute(insert(ChangeFile), file_rows)
@@ -108,6 +110,7 @@ def store_changes(
     progress: Progress,
     batch_size: int = BATCH_SIZE,
     completed: set[str] | None = None,
+    names_unread: Collection[str] = frozenset(),
 ) -> tuple[int, int]:
     """Insert the records not stored yet, one transaction per batch, so an interrupted load
     keeps what it stored and the next run carries on; each is attributed to the services
@@ -115,7 +118,8 @@ def store_changes(
 
     With ``completed``, a stored change known only from a webhook payload is
     replaced by its record here and its id added to ``completed`` (counted
-    neither new nor present)."""
+    neither new nor present). The ids in ``names_unread`` are stored with their names never read (a
+    history file written before it had them), for ``culprit ingest names`` to read."""
     new = present = 0
     with session_scope(url) as session:
         attributor = Attributor.load(session)
@@ -127,10 +131,10 @@ def store_changes(
         if refresh:
             new_at_refresh = new
         try:
-            batch_new, batch_present = _store_batch(url, batch, seen, refresh, completed, attributor)
+            batch_new, batch_present = _store_batch(url, batch, seen, refresh, completed, attributor, names_unread)
         except IntegrityError:
             # Another replica (a webhook, a poll) stored some of these meanwhile: look again.
-            batch_new, batch_present = _store_batch(url, batch, seen, False, completed, attributor)
+            batch_new, batch_present = _store_batch(url, batch, seen, False, completed, attributor, names_unread)
         new, present = new + batch_new, present + batch_present
         progress.advance(len(batch))
     if new and new != new_at_refresh:

@@ -8,35 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 
 from knowledge.db import session_scope
-from knowledge.changes import ChangeRecord
 from knowledge.ingest.history_files import HistoryCase, ReadResult, read_cases, read_commits
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest.change_store import BATCH_SIZE, store_changes
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
-T = TypeVar("T", ChangeRecord, HistoryCase)
+R = TypeVar("R", bound=ReadResult[Any])
 
 
 def _read(
     path: Path,
-    reader: Callable[[Path, bool], ReadResult[T]],
+    reader: Callable[[Path, bool], R],
     kind: str,
     skip_bad: bool,
     progress: Progress,
-) -> tuple[list[T], LoadReport]:
+) -> tuple[R, LoadReport]:
     """Read a whole file first, so without ``skip_bad`` a bad line stops the load before any write."""
     progress.start(f"reading {path.name}")
     read = reader(path, skip_bad)
     report = LoadReport(kind=kind, source=str(path))
     report.note_bad_lines(read.bad_lines)
     progress.start(f"storing {kind} from {path.name}", total=len(read.records))
-    return read.records, report
+    return read, report
 
 
 def ingest_commits(
@@ -44,8 +43,8 @@ def ingest_commits(
 ) -> LoadReport:
     """Store the commits of one ``commits-*`` file; without ``skip_bad`` one bad line loads nothing."""
     progress = progress or Silent()
-    commits, report = _read(path, read_commits, "changes", skip_bad, progress)
-    report.new, report.already_present = store_changes(url, commits, progress)
+    read, report = _read(path, read_commits, "changes", skip_bad, progress)
+    report.new, report.already_present = store_changes(url, read.records, progress, names_unread=read.names_unread)
     return report
 
 
@@ -66,7 +65,8 @@ def ingest_cases(
 ) -> LoadReport:
     """Store each case as an incident with its culprits as confirmed root causes."""
     progress = progress or Silent()
-    cases, report = _read(path, read_cases, "incidents", skip_bad, progress)
+    read, report = _read(path, read_cases, "incidents", skip_bad, progress)
+    cases = read.records
     seen: set[str] = set()
     for start in range(0, len(cases), BATCH_SIZE):
         batch = cases[start : start + BATCH_SIZE]

@@ -60,10 +60,10 @@ class HistoryCommit(BaseModel):
     deleted: Count | None = 0
     files: list[tuple[FilePath, Count | None, Count | None]] = Field([], max_length=MAX_FILES)
     dirs: list[FilePath] = Field([], max_length=MAX_FILES)
-    # Optional (files written before they existed lack them), within the bounds ``git log`` is read
-    # with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
-    functions: list[PatchName] = Field([], max_length=MAX_NAMES)
-    identifiers: list[PatchName] = Field([], max_length=MAX_NAMES)
+    # Optional (files written before they existed lack them: None, never read), within the bounds ``git log``
+    # is read with (see ``knowledge.ingest.patch_names``): a file cannot make a change match by a flood of names.
+    functions: list[PatchName] | None = Field(None, max_length=MAX_NAMES)
+    identifiers: list[PatchName] | None = Field(None, max_length=MAX_NAMES)
 
     def record(self) -> ChangeRecord:
         return ChangeRecord(
@@ -81,9 +81,14 @@ class HistoryCommit(BaseModel):
             added=self.added or 0,
             deleted=self.deleted or 0,
             directories=tuple(self.dirs),
-            functions=tuple(self.functions),
-            identifiers=tuple(self.identifiers),
+            functions=tuple(self.functions or ()),
+            identifiers=tuple(self.identifiers or ()),
         )
+
+    @property
+    def names_read(self) -> bool:
+        """Whether the line says which names the commit touched (``[]``: read, none)."""
+        return self.functions is not None and self.identifiers is not None
 
 
 class CaseIncident(BaseModel):
@@ -149,9 +154,27 @@ def open_bytes(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
+_NUL_ESCAPE = "\\u0000"
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in a parsed line (keys too) holds a NUL: PostgreSQL refuses the whole
+    batch's insert over one, so the line is refused on its own instead."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return False
+
+
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]]:
     """Yield (line number, object) for each non-blank line, or a BadLine where a line is over
-    ``MAX_LINE_BYTES``, not UTF-8, not a JSON object or nested too deeply. A damaged file (a gzip stream cut short
+    ``MAX_LINE_BYTES``, not UTF-8, not a JSON object, nested too deeply or holds a NUL. A damaged file (a gzip stream cut short
     or corrupt) stops the read with an :class:`InputError` that names it."""
     with open_bytes(path) as handle:
         try:
@@ -168,6 +191,9 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
                     continue
                 if not isinstance(value, dict):
                     yield line_no, BadLine(path, line_no, "expected a JSON object")
+                    continue
+                if _NUL_ESCAPE.encode() in raw and _holds_nul(value):  # JSON writes a NUL only escaped
+                    yield line_no, BadLine(path, line_no, f"a text holds a NUL ({_NUL_ESCAPE}), which no database stores")
                     continue
                 yield line_no, value
         except (OSError, EOFError, zlib.error) as error:
@@ -212,8 +238,25 @@ def read_records(
     return result
 
 
-def read_commits(path: Path, skip_bad: bool = False) -> ReadResult[ChangeRecord]:
-    return read_records(path, lambda value: HistoryCommit.model_validate(value).record(), _change_id, skip_bad)
+@dataclass
+class CommitsRead(ReadResult[ChangeRecord]):
+    names_unread: set[str] = field(default_factory=set)
+    """Ids of the commits whose line lacks ``functions`` or ``identifiers``: stored as never read (NULL),
+    so ``culprit ingest names`` reads them from a clone instead of taking them for commits that touched none."""
+
+
+def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
+    read = CommitsRead()
+
+    def parse(value: dict[str, Any]) -> ChangeRecord:
+        commit = HistoryCommit.model_validate(value)
+        if not commit.names_read:
+            read.names_unread.add(commit.sha)  # a duplicate line is refused, and the first one's id is the same
+        return commit.record()
+
+    parsed = read_records(path, parse, _change_id, skip_bad)
+    read.records, read.bad_lines = parsed.records, parsed.bad_lines
+    return read
 
 
 def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:

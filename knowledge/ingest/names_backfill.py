@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from knowledge.changes import Change
@@ -46,6 +46,7 @@ class NamesReport:
     source: str
     unknown: int = 0
     filled: int = 0
+    """Changes whose names this run wrote (not those another run filled while this one read them)."""
     gone: int = 0
     """Commits the repository no longer holds: they stay unknown (and are counted again next run)."""
     skipped: dict[str, int] = field(default_factory=dict)
@@ -72,6 +73,20 @@ def _next_batch(session: Session, repo: str, after: str, size: int) -> list[str]
     commits) are passed over, so each is looked at once per run."""
     query = _unknown(select(Change.id)).where(Change.repo == repo, Change.id > after)
     return list(session.scalars(query.order_by(Change.id).limit(size)))
+
+
+def _fill(url: str, names: list[tuple[str, tuple[str, ...], tuple[str, ...]]]) -> int:
+    """Write the names read over rows still unknown (another run may have filled some meanwhile);
+    returns how many rows this wrote, which is what the report counts as filled."""
+    table = Change.__table__
+    with session_scope(url) as session:
+        written = session.execute(
+            update(table).where(table.c.id == bindparam("sha"), table.c.functions.is_(None))
+            .values(functions=bindparam("read_functions"), identifiers=bindparam("read_identifiers")),
+            [{"sha": sha, "read_functions": list(functions), "read_identifiers": list(identifiers)}
+             for sha, functions, identifiers in names],
+        )  # fmt: skip
+        return int(written.rowcount or 0)
 
 
 def backfill_names(
@@ -107,14 +122,7 @@ def backfill_names(
         report.gone += len(shas) - len(present)
         names = list(read_patch_names(path, [sha for sha in shas if sha in present]))
         if names:
-            with session_scope(url) as session:
-                # Only rows still unknown: another run may have filled them meanwhile.
-                session.execute(
-                    update(Change).where(Change.functions.is_(None)).execution_options(synchronize_session=False),
-                    [{"id": sha, "functions": list(functions), "identifiers": list(identifiers)}
-                     for sha, functions, identifiers in names],
-                )  # fmt: skip
-        report.filled += len(names)
+            report.filled += _fill(url, names)
         if on_functions is not None:
             on_functions([sha for sha, functions, _identifiers in names if functions])
         progress.advance(len(ids))

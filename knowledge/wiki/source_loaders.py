@@ -14,28 +14,115 @@ from typing import Any
 from langchain_community.document_loaders import ConfluenceLoader, SlackDirectoryLoader
 from langchain_community.document_loaders.confluence import ContentFormat
 from langchain_core.documents import Document
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 
 from knowledge.wiki.pages import oversized_page
 
 REFUSED = "refused"
 """Metadata key of a Confluence document standing for a refused page: its value is the reason."""
 
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Most bytes one Confluence answer may carry (decompressed): a page under ``MAX_PAGE_BYTES`` fits in one
+even with JSON's escaping, and a server answering without end is cut off there instead of filling memory."""
+
+
+class ConfluenceAnswerTooLarge(Exception):
+    """A Confluence answer went past ``MAX_RESPONSE_BYTES``; nothing of it was parsed."""
+
+
+class _CappedAdapter(HTTPAdapter):
+    """Reads each answer in chunks and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests would read
+    it whole, then the JSON parser would hold it twice)."""
+
+    def send(self, request: PreparedRequest, stream: bool = False, **kwargs: Any) -> Response:  # type: ignore[override]
+        response = super().send(request, stream=True, **kwargs)
+        body, size = [], 0
+        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            body.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                response.close()
+                path = (request.path_url or "").split("?")[0]
+                raise ConfluenceAnswerTooLarge(
+                    f"Confluence answered {path} with over {MAX_RESPONSE_BYTES:,} bytes (MAX_RESPONSE_BYTES)"
+                )
+        response._content = b"".join(body)  # what requests' own read would have set
+        return response
+
+
+def _listed(answer: Any, limit: int) -> list[dict[str, Any]]:
+    """The pages of one listing answer, at most ``limit`` (atlassian's own loop asks again while a server
+    answers more, without end); an answer that is not a list of pages with an id and title fails the source."""
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, list) or not all(
+        isinstance(page, dict) and isinstance(page.get("id"), str) and isinstance(page.get("title"), str)
+        for page in results
+    ):
+        raise ValueError("Confluence's page listing is not a list of pages with an id and a title")
+    return results[:limit]
+
 
 class CappedConfluenceLoader(ConfluenceLoader):
-    """Refuses a page whose body is over the page size limit before converting it to Markdown; the
-    refused page comes back as an empty document whose metadata carries ``REFUSED``."""
+    """Caps every Confluence answer at ``MAX_RESPONSE_BYTES`` and refuses a page whose body is over the
+    page size limit before converting it to Markdown. A listing too large to read is listed again without
+    bodies and its pages fetched one by one, so only the page too large is refused. A refused page comes
+    back as an empty document whose metadata carries ``REFUSED``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        adapter = _CappedAdapter()
+        for scheme in ("http://", "https://"):
+            self.confluence._session.mount(scheme, adapter)  # atlassian's session, this loader's own
+
+    def paginate_request(self, retrieval_method: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """A space's pages, one listing answer at a time (``kwargs`` as langchain passes them for a space),
+        each page once, until an answer brings no page not seen yet."""
+        max_pages, limit = kwargs.pop("max_pages"), kwargs.pop("limit")
+        pages: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while len(pages) < max_pages:
+            try:
+                answer = self.confluence.get_all_pages_from_space_raw(start=len(pages), limit=limit, **kwargs)
+                batch = _listed(answer, limit)
+            except ConfluenceAnswerTooLarge:
+                batch = self._one_by_one(start=len(pages), limit=limit, **kwargs)
+            fresh = list({page["id"]: page for page in batch if page["id"] not in seen}.values())
+            if not fresh:  # a server ignoring `start` repeats itself
+                break
+            seen.update(page["id"] for page in fresh)
+            pages.extend(fresh)
+        return pages[:max_pages]
+
+    def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The pages of a listing too large to read: listed again with versions only, then fetched one by
+        one, each with the id and title it was listed with; a page whose own answer is too large stands as
+        ``{id, title, REFUSED: reason}``."""
+        listed = _listed(self.confluence.get_all_pages_from_space_raw(
+            start=start, limit=limit, expand="version", **kwargs), limit)  # fmt: skip
+        pages = []
+        for page in listed:
+            try:
+                fetched = self.confluence.get_page_by_id(page["id"], expand=expand)
+                pages.append(fetched if isinstance(fetched, dict) else {})
+            except ConfluenceAnswerTooLarge as error:
+                pages.append({REFUSED: str(error)})
+            pages[-1].update(id=page["id"], title=page["title"])  # as listed: its refusal can name it
+        return pages
 
     def process_page(  # type: ignore[override]  # langchain's signature, extra arguments passed on
         self, page: dict[str, Any], include_attachments: bool, include_comments: bool, include_labels: bool,
         content_format: ContentFormat, *args: Any, **kwargs: Any,
     ) -> Document:  # fmt: skip
-        body = content_format.get_content(page)
-        too_large = oversized_page("its body", len(body.encode()))
-        if too_large:
-            return Document(page_content="", metadata={"id": page["id"], "title": page["title"], REFUSED: too_large})
-        return super().process_page(
-            page, include_attachments, include_comments, include_labels, content_format, *args, **kwargs
-        )
+        try:
+            reason = page.get(REFUSED) or oversized_page("its body", len(content_format.get_content(page).encode()))
+            if not reason:
+                return super().process_page(
+                    page, include_attachments, include_comments, include_labels, content_format, *args, **kwargs
+                )
+        except (KeyError, TypeError, AttributeError) as error:  # a field missing or of another type
+            reason = f"Confluence gave it without a readable {error} ({type(error).__name__}); check the page"
+        return Document(page_content="", metadata={"id": page["id"], "title": page["title"], REFUSED: reason})
 
 
 class CheckedSlackLoader(SlackDirectoryLoader):

@@ -128,6 +128,12 @@ LAUGHS = "x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\nx-b: &b [*a, *a
         ("kind: Component\nmetadata: {description: nameless}\n", "has no metadata.name"),
         (LAUGHS + "kind: Component\nmetadata: {name: checkout}\nspec: {owner: *b}\n",
          r"catalog-info.yaml:\d+: malformed YAML \(aliases \(\*a\) are not allowed"),
+        ("kind: Component\nmetadata: {name: checkout}\nspec: {dependsOn: [{name: payments}]}\n",
+         r"\(checkout\): spec.dependsOn holds something that is not a name or path"),
+        ("kind: Component\nmetadata: {name: checkout}\nspec: {paths: [[checkout/]]}\n",
+         r"\(checkout\): spec.paths holds something that is not a name or path"),
+        ("kind: Component\nmetadata: {name: deep}\nspec: {dependsOn: " + "[" * 5000 + "]" * 5000 + "}\n",
+         r"catalog-info.yaml:3: malformed YAML \(nested over 100 levels deep; flatten it\)"),
     ],
 )
 def test_a_broken_catalog_is_refused_before_anything_is_written(

@@ -145,6 +145,8 @@ def test_an_id_given_twice_in_one_file_is_stored_once_and_reported(database_url:
         ('{"title": "caf\xe9"}', "not UTF-8 text"),
         ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
         ('{"title": "' + "x" * (4 << 20) + '"}', "line longer than 4 MiB"),
+        (json.dumps(_commit(7) | {"author": "ana\x00"}), "holds a NUL (\\u0000)"),  # PostgreSQL refused the batch
+        (json.dumps(_commit(7) | {"files": [["lib/a\x00.c", 1, 0]]}), "holds a NUL (\\u0000)"),
     ],
 )
 def test_a_line_beyond_the_format_s_bounds_is_refused_with_its_number(

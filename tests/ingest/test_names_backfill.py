@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from knowledge.changes import Change, ChangeRecord
 from knowledge.config import TrackedRepo, get_settings
 from knowledge.db import get_engine, migrate, session_scope
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.git_log import commits_present, ingest_git
+from knowledge.ingest.history import ingest_commits
 from knowledge.ingest.names_backfill import NO_MIRROR, NOT_A_COMMIT_ID, NOT_TRACKED, backfill_names, backfill_tracked
 from knowledge.ingest.progress import Silent
 from knowledge.sources.mirrors import fetch_mirror
@@ -22,6 +24,7 @@ from tests.ingest.synthetic_repo import git_as_ana
 from tests.ingest.test_cli import _culprit
 from tests.ingest.test_patch_names import _commit, _http_repo, _stored
 from tests.schema_revisions import downgrade_to
+from tests.waiting import wait_until
 from tools.rca.embeddings import DIMENSIONS, ChangeEmbeddings
 
 NAMES = {
@@ -68,6 +71,30 @@ def test_the_history_stored_before_the_upgrade_gets_its_names_once(database_url:
     assert _stored(database_url) == NAMES
 
 
+def test_history_files_written_before_names_existed_are_stored_unknown_and_filled_from_a_clone(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``shared/data/rca``'s files have no ``functions`` or ``identifiers``: "never read", not "read, none"."""
+    repo = _http_repo(tmp_path)
+    commits = tmp_path / "commits-acme__shop.jsonl"
+    lines = []
+    for sha, title in (line.split(" ", 1) for line in git_as_ana(repo, "log", "--format=%H %s").splitlines()):
+        lines.append({"repo": "acme/shop", "sha": sha, "title": title, "author_time": 1710000000,
+                      "landed_time": 1710000000} | ({"functions": [], "identifiers": []}
+                                                    if title == "http: first version" else {}))  # fmt: skip
+    commits.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    ingest_commits(commits, database_url)
+    stored = _raw_names(database_url)
+    report = backfill_names(repo, database_url, "acme/shop")
+
+    assert stored == {"http: first version": ([], []), "http: write whole buffers": (None, None),
+                      "http: clear the timer when done": (None, None)}  # fmt: skip
+    assert (report.unknown, report.filled) == (2, 2)
+    assert {title: names for title, names in _stored(database_url).items() if title != "http: first version"} == {
+        title: names for title, names in NAMES.items() if title != "http: first version"}  # fmt: skip
+
+
 def test_a_commit_the_repository_lost_stays_unknown_and_is_counted_each_run(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -106,6 +133,33 @@ def test_stored_ids_that_are_not_commit_ids_never_reach_git(database_url: str, t
     assert all(_raw_names(database_url)[f"odd {n}"] == (None, None) for n in range(4))
     with pytest.raises(ValueError, match="not a full commit id"):
         commits_present(repo, ["HEAD~1"])
+
+
+def _waiting_on_a_row_lock(url: str) -> bool:
+    with get_engine(url).connect() as watcher:  # a connection of its own: a transaction sees one snapshot of it
+        return watcher.execute(text(
+            "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE changes%'"
+        )).first() is not None  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_filled_counts_only_the_changes_this_run_wrote(postgres_url: str, tmp_path: Path) -> None:
+    """Another writer fills a change while this run reads git: it is not this run's, so not counted."""
+    migrate(postgres_url)
+    repo = _upgraded_store(postgres_url, tmp_path)
+    with session_scope(postgres_url) as session:
+        first = session.scalars(select(Change.id).where(Change.title == "http: first version")).one()
+    with get_engine(postgres_url).connect() as other, ThreadPoolExecutor(1) as pool:
+        other.execute(update(Change).where(Change.id == first).values(functions=["by_another_run"], identifiers=[]))
+        running = pool.submit(backfill_names, repo, postgres_url, "acme/shop")  # sees the row unknown, then waits
+        try:
+            wait_until(lambda: _waiting_on_a_row_lock(postgres_url), "the backfill never waited on the row")
+        finally:
+            other.commit()
+        report = running.result()
+
+    assert (report.unknown, report.filled) == (3, 2)
+    assert _raw_names(postgres_url)["http: first version"] == (["by_another_run"], [])  # not written over
 
 
 class _Interrupt(Silent):

@@ -84,6 +84,17 @@ def test_codeowners_last_match_wins_within_a_section(codeowners: OwnershipIndex,
     assert codeowners.owners(path) == owners
 
 
+def test_patterns_that_backtrack_without_end_answer_at_once() -> None:
+    """Under a backtracking regex engine each of these took seconds to hours on one path of a commit."""
+    index = OwnershipIndex.from_rules(parse_codeowners(
+        "*a*a*a*a*a*a*a*a*a*a*a*a*b @acme/stars\n" + "x/" + "**/a/" * 12 + "b @acme/deep\n", "CODEOWNERS"))  # fmt: skip
+
+    assert index.owners("a" * 200) == []
+    assert index.owners("a" * 30 + "b") == ["@acme/stars"]
+    assert index.owners("x/" + "a/" * 200 + "c") == []
+    assert index.owners("x/" + "a/" * 200 + "b") == ["@acme/deep"]
+
+
 def test_negated_codeowners_patterns_are_refused_with_their_line() -> None:
     with pytest.raises(InputError, match=r"CODEOWNERS:3: .*negated"):
         parse_codeowners("* @a\n\n!docs/ @b\n", "CODEOWNERS")
@@ -112,6 +123,15 @@ def test_maintainers_every_covering_entry_owns(maintainers: OwnershipIndex, path
 def test_a_maintainers_entry_without_a_name_is_refused() -> None:
     with pytest.raises(InputError, match="MAINTAINERS:4: .*subsystem name"):
         parse_maintainers("NET\nF:\tnet/\n\nF:\tdrivers/\n", "MAINTAINERS")
+
+
+def test_a_maintainers_line_with_a_long_run_of_spaces_is_read_at_once() -> None:
+    """The tag pattern used to try the line's end at every character: quadratic in its spaces."""
+    text = "NET\nM:\tAna <ana@example.org>\nF:\tdrivers/net/   \nF:\tdrivers/a" + " " * 200_000 + "b\n"
+    with pytest.raises(InputError, match="MAINTAINERS:4: the path pattern is over 4096 characters"):
+        parse_maintainers(text, "MAINTAINERS")
+    rules = parse_maintainers(text.rsplit("F:", 1)[0], "MAINTAINERS")
+    assert [(rule.pattern, rule.owners) for rule in rules] == [("/drivers/net/", ["NET", "Ana"])]
 
 
 def test_the_index_checks_only_rules_under_the_path(maintainers: OwnershipIndex) -> None:

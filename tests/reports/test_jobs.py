@@ -44,7 +44,7 @@ def test_digest_fires_monday_at_the_configured_hour_and_zone(data_dir: Path) -> 
     zone = ZoneInfo("Europe/Paris")
     fire = trigger.get_next_fire_time(None, datetime(2025, 6, 4, 12, tzinfo=zone))
     assert fire == datetime(2025, 6, 9, 9, tzinfo=zone) and fire.strftime("%A") == "Monday"
-    assert {job.id for job in scheduler.get_jobs()} == {"weekly_digest", "report_alerts", "report_classification", "report_retention", "slack_delivery_retention", "model_retrain", "thread_retention"}
+    assert {job.id for job in scheduler.get_jobs()} == {"weekly_digest", "report_alerts", "report_classification", "report_retention", "slack_delivery_retention", "model_retrain", "thread_retention", "auto_investigation_retention"}
 
 
 def test_with_a_slack_client_the_scheduler_also_sends_unsent_answers(data_dir: Path) -> None:

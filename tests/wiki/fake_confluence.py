@@ -1,4 +1,5 @@
-"""A Confluence REST API on loopback, enough for ``ConfluenceLoader``: a space's pages, paged, with basic auth."""
+"""A Confluence REST API on loopback, enough for ``ConfluenceLoader``: a space's pages, paged, with basic auth;
+bodies only when ``expand`` asks for them, and one page by id."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class FakeConfluence:
         self.space = space
         self.pages: dict[str, tuple[str, str, int]] = {}
         self.requests: list[str] = []
+        self.answers_more_than_asked = False  # every listing: limit + 1 pages, cycling, whatever start says
+        self.without_links: set[str] = set()  # ids of pages answered without their "_links"
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
 
@@ -27,22 +30,30 @@ class FakeConfluence:
                     return
                 url = urlsplit(self.path)
                 query = {key: values[0] for key, values in parse_qs(url.query).items()}
+                with_body = "body.storage" in query.get("expand", "")
+                page_id = url.path.removeprefix("/rest/api/content/")
+                if page_id in fake.pages:
+                    self.send_json(200, fake.page(page_id, with_body))
+                    return
                 if url.path != "/rest/api/content" or query.get("spaceKey") != fake.space:
                     self.send_json(404, {"message": f"no route {url.path}"})
                     return
                 start, limit = int(query.get("start", 0)), int(query.get("limit", 25))
-                listed = [fake.page(page_id) for page_id in sorted(fake.pages)][start : start + limit]
+                listed = [fake.page(page_id, with_body) for page_id in sorted(fake.pages)]
+                if fake.answers_more_than_asked:
+                    listed = [listed[n % len(listed)] for n in range(limit + 1)]
+                listed = listed if fake.answers_more_than_asked else listed[start : start + limit]
                 self.send_json(200, {"results": listed, "start": start, "limit": limit, "size": len(listed), "_links": {}})
 
         self._server = LoopbackServer(Handler)
 
-    def page(self, page_id: str) -> dict[str, Any]:
+    def page(self, page_id: str, with_body: bool = True) -> dict[str, Any]:
         title, html, version = self.pages[page_id]
         return {
             "id": page_id, "type": "page", "status": "current", "title": title,
-            "body": {"storage": {"value": html, "representation": "storage"}},
+            **({"body": {"storage": {"value": html, "representation": "storage"}}} if with_body else {}),
             "version": {"number": version, "when": f"2026-11-{version:02d}T10:00:00.000Z"},
-            "_links": {"webui": f"/spaces/{self.space}/pages/{page_id}"},
+            **({} if page_id in self.without_links else {"_links": {"webui": f"/spaces/{self.space}/pages/{page_id}"}}),
         }  # fmt: skip
 
     def __enter__(self) -> str:

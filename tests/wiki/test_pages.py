@@ -60,6 +60,14 @@ def test_front_matter_declares_title_type_and_services(tmp_path: Path) -> None:
     assert split_into_chunks(page)[0].metadata()["services"] == ["checkout", "payments"]
 
 
+def test_a_heading_with_a_long_run_of_spaces_is_read_at_once(tmp_path: Path) -> None:
+    """The heading pattern was cubic in a heading's inner spaces: this page took hours to read."""
+    spaced = "Step" + " " * 20_000 + "one"
+    page = _page(tmp_path, "broker.md", f"# Broker\n## {spaced} ##  \nRestart the broker.\n")
+    chunks = split_into_chunks(page)
+    assert page.title == "Broker" and [chunk.heading for chunk in chunks] == [f"Broker > {spaced}"]
+
+
 def test_headings_inside_code_blocks_are_not_sections(tmp_path: Path) -> None:
     page = _page(tmp_path, "shell.md", "# Shell\n## Steps\n```\n# not a heading\nrun it\n```\n")
     chunks = split_into_chunks(page)
@@ -97,6 +105,7 @@ def test_a_content_change_changes_only_that_sections_hash(tmp_path: Path) -> Non
         ("---\ntype: howto\n---\nbody", "not one of runbook, postmortem, service, page"),
         ("---\nservices: 5\n---\nbody", "services must be a name or a list of names"),  # was a TypeError
         ("---\nx: &lol [lol, lol, lol]\ntitle: [*lol, *lol, *lol]\n---\nbody", r"aliases \(\*lol\) are not allowed"),
+        ("---\ntitle: " + "[" * 5000 + "]" * 5000 + "\n---\nbody", "nested over 100 levels deep"),  # was a RecursionError
     ],
 )
 def test_bad_front_matter_names_the_file_and_the_fix(tmp_path: Path, text: str, message: str) -> None:

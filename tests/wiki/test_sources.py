@@ -226,3 +226,65 @@ def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
     assert "inc-flood/2025-11-03.json is over the 500 bytes page size limit" in slack_report.refused[0].reason
     assert slack_report.refused[1].reason.startswith("slack:incidents/inc-long is over the 500 bytes page size limit")
     assert [page.path for page in slack_report.pages] == ["slack:incidents/inc-db"]
+
+
+def test_a_confluence_answer_too_large_to_read_refuses_only_the_page_that_makes_it_so(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import source_loaders
+
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Postmortem: DNS outage", "<h2>Root cause</h2><p>A resolver config push dropped a zone.</p>", 1),
+        "103": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
+    }
+    with fake as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        monkeypatch.setattr(source_loaders, "MAX_RESPONSE_BYTES", 3000)  # each page fits, the listing of all does not
+        title, html, _version = fake.pages["102"]
+        fake.pages["102"] = (title, html + "<p>" + "resolver log line " * 200 + "</p>", 2)  # one page no longer fits
+        capped = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        monkeypatch.setattr(source_loaders, "MAX_RESPONSE_BYTES", 100)  # not even the listing without bodies fits
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [(refused.page, refused.reason) for refused in capped.refused] == [
+        ("confluence:ops/102", "confluence:ops/102: Confluence answered /rest/api/content/102 with over 3,000 bytes "
+                               "(MAX_RESPONSE_BYTES)"),
+    ]  # fmt: skip
+    assert (capped.unchanged, capped.removed) == (2, 0)
+    assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
+    assert "answered /rest/api/content with over 100 bytes (MAX_RESPONSE_BYTES)" in str(failed.value)
+    assert {chunk.split("/")[1].split("#")[0] for chunk in wiki_store.get()["ids"] if chunk.startswith("confluence:")} == {
+        "101", "102", "103"}  # fmt: skip
+
+
+def test_a_confluence_listing_that_answers_more_than_asked_ends_with_each_page_once(wiki_store: Collection) -> None:
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
+    }
+    fake.answers_more_than_asked = True  # atlassian's own loop asks again while an answer is longer than its limit
+    with fake as url:
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert sorted(page.path for page in report.pages) == ["confluence:ops/101", "confluence:ops/102"]
+    assert report.added == 2 and len(fake.requests) == 2  # the second answer brought nothing new
+
+
+def test_a_confluence_page_missing_a_field_is_refused_and_the_others_sync(wiki_store: Collection) -> None:
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
+    }
+    fake.without_links = {"102"}
+    with fake as url:
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [page.path for page in report.pages] == ["confluence:ops/101"]
+    assert [(refused.page, refused.reason) for refused in report.refused] == [
+        ("confluence:ops/102", "confluence:ops/102: Confluence gave it without a readable '_links' (KeyError); check the page"),
+    ]  # fmt: skip
