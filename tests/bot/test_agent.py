@@ -18,7 +18,7 @@ from knowledge.config import get_settings
 from knowledge.db import utcnow
 from tests.bot.conftest import SEEDED_CHANGES
 from tools.rca.answers import IncidentQuery, RcaAnswer
-from tools.windows import CAPPED_WINDOW, MAX_WINDOW_DAYS, MAX_WINDOW_HOURS
+from tools.windows import CAPPED_WINDOW, MAX_WINDOW_DAYS, MAX_WINDOW_HOURS, SHORTEST_WINDOW
 
 
 class ScriptedModel(BaseChatModel):
@@ -188,6 +188,30 @@ def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: Ag
     assert all(text.startswith(CAPPED_WINDOW + "\n") for text in results.values()), results
     assert f"in the last {MAX_WINDOW_HOURS} h" in results["call-1"]
     assert f"last {MAX_WINDOW_DAYS} days" in results["call-2"]
+
+
+def test_a_window_of_zero_or_less_is_answered_for_the_shortest_window_and_says_so(context: AgentContext) -> None:
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[
+                {"name": "changes_in_service", "args": {"service": "checkout", "hours": -1e300}, "id": "call-1"},
+                {"name": "top_complaints", "args": {"days": -10**12}, "id": "call-2"},
+                {"name": "user_complaints", "args": {"topic": "login", "days": 0}, "id": "call-3"},
+                {"name": "complaint_trend", "args": {"category": "login", "days": -10**12}, "id": "call-4"},
+                {"name": "report_rise", "args": {"category": "login", "days": -3}, "id": "call-5"},
+                {"name": "changes_in_service", "args": {"service": "checkout", "hours": float("nan")}, "id": "call-6"},
+            ]),
+            AIMessage(content="Nothing stands out."),
+        ],
+        seen=[],
+    )
+    reply = answer_question("anything new in checkout, and complaints?", context, get_settings(), model=model)
+    assert reply.via == "llm", reply.notes
+    results = {message.tool_call_id: str(message.content) for message in model.seen[1] if isinstance(message, ToolMessage)}
+    assert len(results) == 6
+    assert all(text.startswith(SHORTEST_WINDOW + "\n") for text in results.values()), results
+    assert "in the last 1 h" in results["call-1"] and "in the last 1 h" in results["call-6"]
+    assert "last 1 days" in results["call-2"] and "-" not in results["call-5"].split("\n")[1]
 
 
 def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: AgentContext) -> None:
