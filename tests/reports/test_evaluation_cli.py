@@ -77,3 +77,17 @@ def test_the_llm_classifier_is_scored_on_the_same_test_reports(classifier, label
     assert result.llm.per_category["crash"].recall == 1.0 and result.llm.per_category["crash"].support == crashes
     assert result.accuracy > result.llm.accuracy
     assert 0 < result.below_other_confidence <= len(test)
+
+
+def test_a_labeled_file_too_small_to_hold_out_each_category_says_how_many_reports_it_needs(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from knowledge.errors import InputError
+
+    few = [{"id": f"r{n}", "text": f"report {n} about {category}", "category": category}
+           for n, category in enumerate(["login", "login", "crash", "crash", "payments", "payments"])]
+    result = CliRunner().invoke(app, ["reports", "evaluate", str(_write(tmp_path / "few.jsonl", few)), "--no-fine-tune"])
+
+    assert isinstance(result.exception, InputError), result.exception
+    assert "6 labeled reports in 3 categories" in str(result.exception) and "label at least 15" in str(result.exception)
+

@@ -9,6 +9,7 @@ when there is one, is scored on the same test reports.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -108,6 +109,12 @@ def stratified_split(reports: Labeled, seed: int = 42, test_size: float = 0.2) -
     counts = Counter(reports.labels)
     if len(counts) < 2 or min(counts.values()) < 2:
         raise InputError("evaluation needs at least two labeled reports in each of two categories")
+    held_out, kept = math.ceil(test_size * len(reports.texts)), math.floor((1 - test_size) * len(reports.texts))
+    if min(held_out, kept) < len(counts):  # scikit-learn's stratified split needs a report of each category on each side
+        raise InputError(
+            f"{len(reports.texts)} labeled reports in {len(counts)} categories are too few to hold out one of each: "
+            f"label at least {math.ceil(len(counts) / min(test_size, 1 - test_size))}, or give the training reports with --train"
+        )
     indices = np.arange(len(reports.texts))
     train_idx, test_idx = train_test_split(indices, test_size=test_size, stratify=reports.labels, random_state=seed)
     return _subset(reports, train_idx), _subset(reports, test_idx)
