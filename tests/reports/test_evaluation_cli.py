@@ -91,3 +91,16 @@ def test_a_labeled_file_too_small_to_hold_out_each_category_says_how_many_report
     assert isinstance(result.exception, InputError), result.exception
     assert "6 labeled reports in 3 categories" in str(result.exception) and "label at least 15" in str(result.exception)
 
+
+def test_training_reports_without_shared_words_still_get_a_baseline(classifier, labeled_reports) -> None:
+    _, test = labeled_reports
+    test_reports = Labeled([r["text"] for r in test], [r["category"] for r in test])
+    unique_words = Labeled(["app crashes", "cannot login", "payment declined"], ["crash", "login", "payments"])
+    no_words = Labeled(["", "?!", " "], ["login", "crash", "login"])
+
+    with_unique_words = evaluate_model(classifier, test_reports, unique_words)
+    with_no_words = evaluate_model(classifier, test_reports, no_words)
+
+    assert with_unique_words.baseline is not None and with_unique_words.confusion == with_no_words.confusion
+    assert with_no_words.baseline is not None
+    assert with_no_words.baseline.accuracy == sum(label == "login" for label in test_reports.labels) / len(test_reports.labels)
