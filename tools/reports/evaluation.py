@@ -15,14 +15,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
 from knowledge.errors import InputError
 from tools.reports.classifiers import Classifier
-from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.reports.classifiers.embedded import EmbeddedClassifier, fit_word_features
 from tools.reports.classifiers.finetune import FineTuning, Progress
 
 
@@ -94,16 +93,12 @@ def tfidf_baseline(train_texts: list[str], train_labels: list[str], test_texts: 
     Terms in two reports or more; when a small training set has none, every term; when its
     reports hold no word at all (empty, or redacted away), the most frequent category, so the
     evaluation the classifier was just trained for is not lost to the baseline."""
-    for min_df in (2, 1):
-        vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df)
-        try:
-            features = vectorizer.fit_transform(train_texts)
-        except ValueError:  # scikit-learn's "no terms remain" / "empty vocabulary"
-            continue
-        model = LogisticRegression(C=10.0, max_iter=3000).fit(features, train_labels)
-        return [str(label) for label in model.predict(vectorizer.transform(test_texts))]
-    most_frequent = Counter(train_labels).most_common(1)[0][0]
-    return [most_frequent] * len(test_texts)
+    fitted = fit_word_features(train_texts)
+    if fitted is None:
+        return [Counter(train_labels).most_common(1)[0][0]] * len(test_texts)
+    vectorizer, features = fitted
+    model = LogisticRegression(C=10.0, max_iter=3000).fit(features, train_labels)
+    return [str(label) for label in model.predict(vectorizer.transform(test_texts))]
 
 
 @dataclass(frozen=True)
