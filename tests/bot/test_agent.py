@@ -97,6 +97,14 @@ def test_the_router_reads_the_intent(question: str, tool: str, args: dict[str, A
     assert route(question, VOCABULARY) == (tool, args)
 
 
+@pytest.mark.parametrize("flood", ["<@" * 500_000, "<http:" * 170_000, "<http:|" * 150_000])
+def test_the_router_reads_a_question_after_a_megabyte_of_unclosed_mentions_or_links(flood: str) -> None:
+    # Each unclosed "<@" once read to the end of the text: quadratic, minutes for a megabyte.
+    assert route(flood + " checkout is throwing 502s", VOCABULARY) == (
+        "investigate_incident", {"symptom": flood + " checkout is throwing 502s", "service": "checkout"}
+    )
+
+
 def test_without_an_llm_the_router_answers_recent_changes_from_the_store(context: AgentContext) -> None:
     reply = answer_question("what changed in checkout in the last 24 hours", context, get_settings())
     assert reply.via == "router" and reply.rca is None
