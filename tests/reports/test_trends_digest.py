@@ -48,6 +48,8 @@ def test_trends_answer_what_users_report_and_why_it_rose(database_url: str) -> N
 
     groups = complaints_about("premium", days=7, end=END, url=database_url)
     assert groups[0]["category"] == "payments" and groups[0]["count"] == 12 and len(groups[0]["examples"]) == 3
+    assert complaints_about("%", days=7, end=END, url=database_url) == []  # a topic, not a wildcard
+    assert complaints_about("_", days=7, end=END, url=database_url) == []
 
     rise = explain_rise("payments", days=7, end=END, url=database_url)
     assert (rise.count, rise.previous) == (12, 7.0)

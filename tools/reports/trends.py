@@ -146,12 +146,15 @@ def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url:
     """Reports that mention ``topic`` or sit in a category named like it, grouped by category."""
     end = end or datetime.now(UTC).date()
     start = _midnight(end - timedelta(days=days - 1))
-    pattern = f"%{topic.lower()}%"
+    words = topic.lower()  # matched as typed (autoescape): a "%" or "_" is no wildcard matching every report
     with session_scope(url) as session:
         rows = session.execute(
             select(BugReport.category, BugReport.text, BugReport.why)
             .where(BugReport.created_at >= start, BugReport.created_at < _midnight(end + timedelta(days=1)))
-            .where(func.lower(BugReport.text).like(pattern) | func.lower(BugReport.category).like(pattern))
+            .where(
+                func.lower(BugReport.text).contains(words, autoescape=True)
+                | func.lower(BugReport.category).contains(words, autoescape=True)
+            )
             .order_by(BugReport.created_at.desc())
             .limit(2000)
         ).all()
