@@ -127,11 +127,12 @@ def responder_tools(context: AgentContext) -> list[BaseTool]:
         if rank is None and about:
             detail = suggestion_about(*where, about, database_url=context.database_url)
         else:
-            detail = suggestion_in_thread(*where, rank or 1, database_url=context.database_url)
+            rank = 1 if rank is None else rank  # "why #0?" is no suggestion, not #1
+            detail = suggestion_in_thread(*where, rank, database_url=context.database_url)
         if detail is None:
             return "This thread has no answer with suggestions yet; ask me what broke first."
         if detail.rank == 0:
-            missing = f"there is no #{rank or 1}" if rank is not None or not about else f"none is about _{about}_"
+            missing = f"there is no #{rank}" if rank is not None else f"none is about _{about}_"
             return f"The answer in this thread has {detail.ranks} suggestion(s); {missing}."
         return describe_suggestion(detail)
 

@@ -195,6 +195,7 @@ def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
     by_id = {change.change_id: change for change in kept}
     parts = dict(zip(by_id, family_contributions(resources.model, kept), strict=True))
     winners = state["election"].winners
+    landed = sorted(change.landed_time.timestamp() for change in state["candidates"])  # the timing sentences count these
     scores = np.array([choice.score for choice in winners], dtype=np.float64)
     shares = np.exp(scores - scores.max()) if len(scores) else scores
     shares = shares / shares.sum() if len(scores) else shares
@@ -208,7 +209,7 @@ def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
                 score=choice.score,
                 confidence=round(float(state["confidence"] * share), 4),
                 judge=choice.judge,
-                evidence=_evidence(state, candidate, parts[choice.change_id]),
+                evidence=_evidence(state, candidate, parts[choice.change_id], landed),
             )
         )
     line = ""
@@ -218,12 +219,14 @@ def _suggestions(state: RcaState) -> tuple[list[SuggestedChange], str]:
     return suggestions, line
 
 
-def _evidence(state: RcaState, candidate: CandidateChange, contributions: dict[str, float]) -> Evidence:
+def _evidence(
+    state: RcaState, candidate: CandidateChange, contributions: dict[str, float], window_landed: Sequence[float]
+) -> Evidence:
     """The change's reasons; if explaining fails, those that need no learned part (timing, size, risk)."""
     resources, query = state["resources"], state["query"]
     model = resources.model
     known = {"features": candidate.features, "contributions": contributions,
-             "n_candidates": state["retrieved"].n_candidates}
+             "n_candidates": state["retrieved"].n_candidates, "window_landed": window_landed}
     try:
         return explain(
             query, candidate.change, resources.ownership, model.component_map(query.repo) if model else None,

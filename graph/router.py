@@ -36,8 +36,10 @@ from tools.windows import CAPPED_WINDOW, MAX_WINDOW_HOURS
 
 MENU = "menu"
 
-_MENTION = re.compile(r"<[@#!][^>]*>|(?:^|(?<=\s))@[\w.\-]+")
-_LINK = re.compile(r"<(?:https?|mailto):[^|>]*\|([^>]*)>|<(?:https?|mailto):[^>]*>")
+# Slack escapes "<" in what people type, so a mention or link never holds one; excluding it keeps
+# each attempt from reading to the end of the text (quadratic: "<@" repeated over 1 MB ran for minutes).
+_MENTION = re.compile(r"<[@#!][^<>]*>|(?:^|(?<=\s))@[\w.\-]+")
+_LINK = re.compile(r"<(?:https?|mailto):[^|<>]*\|([^<>]*)>|<(?:https?|mailto):[^<>]*>")
 _FORMAT = re.compile(r"(?<![\w/])[*_~`]+|[*_~`]+(?![\w/])")
 _FILTER = re.compile(r"(?:^|\s)(?:service|at):\S+", re.IGNORECASE)
 _NUMBER_WORDS = {"one": 1, "a": 1, "an": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twelve": 12,

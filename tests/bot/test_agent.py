@@ -18,7 +18,7 @@ from knowledge.config import get_settings
 from knowledge.db import utcnow
 from tests.bot.conftest import SEEDED_CHANGES
 from tools.rca.answers import IncidentQuery, RcaAnswer
-from tools.windows import CAPPED_WINDOW, MAX_WINDOW_DAYS, MAX_WINDOW_HOURS
+from tools.windows import CAPPED_WINDOW, MAX_WINDOW_DAYS, MAX_WINDOW_HOURS, SHORTEST_WINDOW
 
 
 class ScriptedModel(BaseChatModel):
@@ -97,6 +97,14 @@ def test_the_router_reads_the_intent(question: str, tool: str, args: dict[str, A
     assert route(question, VOCABULARY) == (tool, args)
 
 
+@pytest.mark.parametrize("flood", ["<@" * 500_000, "<http:" * 170_000, "<http:|" * 150_000])
+def test_the_router_reads_a_question_after_a_megabyte_of_unclosed_mentions_or_links(flood: str) -> None:
+    # Each unclosed "<@" once read to the end of the text: quadratic, minutes for a megabyte.
+    assert route(flood + " checkout is throwing 502s", VOCABULARY) == (
+        "investigate_incident", {"symptom": flood + " checkout is throwing 502s", "service": "checkout"}
+    )
+
+
 def test_without_an_llm_the_router_answers_recent_changes_from_the_store(context: AgentContext) -> None:
     reply = answer_question("what changed in checkout in the last 24 hours", context, get_settings())
     assert reply.via == "router" and reply.rca is None
@@ -164,7 +172,17 @@ def test_the_router_caps_a_window_at_366_days(question: str, tool: str, args: di
     assert route(question, VOCABULARY) == (tool, args)
 
 
+def _define_login(database_url: str) -> None:
+    """The report category the window tests ask about (a category the store lacks is answered as unknown)."""
+    from knowledge.db import session_scope
+    from knowledge.reports import Category
+
+    with session_scope(database_url) as session:
+        session.add(Category(name="login", description="users cannot sign in"))
+
+
 def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: AgentContext) -> None:
+    _define_login(context.database_url)
     reply = answer_question("what changed in checkout in the last 1000000 days", context, get_settings())
     assert reply.via == "router" and reply.rca is None
     assert reply.text.splitlines()[:2] == [CAPPED_WINDOW, f"*3 changes in `checkout` in the last {MAX_WINDOW_HOURS} h* (newest first):"]
@@ -188,6 +206,31 @@ def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: Ag
     assert all(text.startswith(CAPPED_WINDOW + "\n") for text in results.values()), results
     assert f"in the last {MAX_WINDOW_HOURS} h" in results["call-1"]
     assert f"last {MAX_WINDOW_DAYS} days" in results["call-2"]
+
+
+def test_a_window_of_zero_or_less_is_answered_for_the_shortest_window_and_says_so(context: AgentContext) -> None:
+    _define_login(context.database_url)
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[
+                {"name": "changes_in_service", "args": {"service": "checkout", "hours": -1e300}, "id": "call-1"},
+                {"name": "top_complaints", "args": {"days": -10**12}, "id": "call-2"},
+                {"name": "user_complaints", "args": {"topic": "login", "days": 0}, "id": "call-3"},
+                {"name": "complaint_trend", "args": {"category": "login", "days": -10**12}, "id": "call-4"},
+                {"name": "report_rise", "args": {"category": "login", "days": -3}, "id": "call-5"},
+                {"name": "changes_in_service", "args": {"service": "checkout", "hours": float("nan")}, "id": "call-6"},
+            ]),
+            AIMessage(content="Nothing stands out."),
+        ],
+        seen=[],
+    )
+    reply = answer_question("anything new in checkout, and complaints?", context, get_settings(), model=model)
+    assert reply.via == "llm", reply.notes
+    results = {message.tool_call_id: str(message.content) for message in model.seen[1] if isinstance(message, ToolMessage)}
+    assert len(results) == 6
+    assert all(text.startswith(SHORTEST_WINDOW + "\n") for text in results.values()), results
+    assert "in the last 1 h" in results["call-1"] and "in the last 1 h" in results["call-6"]
+    assert "last 1 days" in results["call-2"] and "-" not in results["call-5"].split("\n")[1]
 
 
 def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: AgentContext) -> None:

@@ -77,6 +77,7 @@ def test_why_n_reads_the_threads_stored_answer(context: AgentContext) -> None:
     assert "• evidence for rank 2" in text and "42 min before the incident" in text
     assert _ask("tell me about the first one", context).startswith(f"*#1: {SEEDED_CHANGES[0][1]}*")
     assert _ask("why #5?", context) == "The answer in this thread has 3 suggestion(s); there is no #5."
+    assert _ask("why #0?", context) == "The answer in this thread has 3 suggestion(s); there is no #0."
     elsewhere = replace(context, thread_ts="1700000000.000999")
     assert _ask("why #2?", elsewhere).startswith("This thread has no answer")
 

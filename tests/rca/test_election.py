@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -117,3 +119,18 @@ def test_an_expired_deadline_stops_the_election_before_its_next_round() -> None:
         elect(INCIDENT, changes(300), judge, batch_size=20, deadline=deadline)
     assert stopped.value.stage == "election round 2"
     assert len(judge.batches) == 15  # the first round only
+
+
+class UnsureJudge(RecordingJudge):
+    """Scores as ``RecordingJudge`` but says NaN, infinity or minus infinity for the three best changes."""
+
+    def rank(self, incident: IncidentQuery, batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:
+        broken = {"c-29": float("nan"), "c-28": float("inf"), "c-27": float("-inf")}
+        return [replace(choice, score=broken.get(choice.change_id, choice.score)) for choice in super().rank(incident, batch, keep)]
+
+
+def test_a_score_that_is_not_a_finite_number_is_no_ranking() -> None:
+    result = elect(INCIDENT, changes(30), UnsureJudge(), batch_size=20)
+    assert all(math.isfinite(choice.score) for choice in result.winners)
+    assert not {"c-29", "c-28", "c-27"} & {choice.change_id for choice in result.winners}
+    assert [choice.score for choice in result.winners] == sorted((choice.score for choice in result.winners), reverse=True)

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 from knowledge.errors import CulpritError
 from knowledge.ingest.history_files import HistoryCase
 from knowledge.model_files import ModelWriter
 from tests.tripwire import booby_trapped_pickle
 from tools.rca.answers import JudgedChange
-from tools.rca.confidence import confidence_features, fit_confidence
+from tools.rca.confidence import ConfidenceModel, calibrator, confidence_features, fit_confidence
 from tools.rca.election import FINALISTS
 from tools.rca.history.cases import History, case_candidates, case_query, culprits, symptom_only
 from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, LocalJudge, RankerModel, load_model, save_model
@@ -136,6 +137,30 @@ def test_a_model_file_whose_parts_have_the_wrong_shape_is_refused(trained: Ranke
         for name, content in members.items():
             archive.writestr(name, content)
     with pytest.raises(CulpritError, match="does not hold the model it claims .*TypeError.*retrain with `culprit train`"):
+        load_model(path)
+
+
+def _calibration(columns: int, coefficient: float = 1.0) -> LogisticRegression:
+    model = calibrator()
+    model.fit(np.arange(40 * columns, dtype=float).reshape(40, columns) % 7, [0, 1] * 20)
+    model.coef_[0, 0] = coefficient
+    return model
+
+
+@pytest.mark.parametrize(
+    ("confidence", "reason"),
+    [
+        (ConfidenceModel(model=None, prior=1.5), "confidence prior 1.5 is not a probability"),
+        (ConfidenceModel(model=_calibration(3), prior=0.5, method="score shape"), "needs 1 x 5 coefficients, it holds \\(1, 3\\)"),
+        (ConfidenceModel(model=_calibration(5, float("nan")), prior=0.5, method="score shape"), "coefficient is not a finite number"),
+    ],
+    ids=["prior-over-one", "coefficients-of-another-method", "nan-coefficient"],
+)
+def test_a_model_file_whose_calibration_cannot_give_a_probability_is_refused(
+    trained: RankerModel, tmp_path: Path, confidence: ConfidenceModel, reason: str
+) -> None:
+    path = save_model(replace(trained, confidence=confidence), tmp_path / "ranker.model")
+    with pytest.raises(CulpritError, match=f"does not hold the model it claims .*{reason}.*retrain with `culprit train`"):
         load_model(path)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from graph.rca_graph import rca_graph
+from graph.rca_graph import rca_graph, replay_incident
 from knowledge.ownership import OwnershipRule
 from knowledge.services import Service
 from tests.changes import change_record
@@ -140,3 +140,19 @@ def test_sums_of_family_contributions_are_the_scores_relative_to_the_window(
     scores = trained.score(kept)
     centred = scores - scores.mean() - (query_part - query_part.mean())
     assert np.allclose(totals, centred, atol=1e-6)
+
+
+def test_timing_counts_the_changes_of_the_whole_window_when_it_was_cut_to_its_best(trained: RankerModel) -> None:
+    # 1,200 changes, 5 minutes apart: the retriever ranks recency among the 800 it kept, not the window.
+    now = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    window = [
+        change_record(f"c{n:04d}", "http upload hang fix" if n % 97 == 0 else f"misc change {n}", now - timedelta(minutes=5 * n + 1),
+                      ["lib/http.c" if n % 97 == 0 else f"misc/{n}.py"])
+        for n in range(1200)
+    ]  # fmt: skip
+    answer, _kept = replay_incident(IncidentQuery(text="http upload hang", started_at=now), window,
+                                    RcaResources(model=trained, min_confidence=0.0))
+    said = {s.change_id: r.sentence for s in answer.suggestions for r in s.evidence.reasons if r.family == "timing"}
+    assert said
+    for change_id, sentence in said.items():
+        assert f"newer than {1199 - int(change_id[1:])} of the 1200 changes in the window" in sentence, sentence

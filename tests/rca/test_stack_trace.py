@@ -100,3 +100,13 @@ def test_names_read_after_an_upgrade_reach_the_next_answer_of_a_running_process(
 
     assert answer.suggestions[0].change.title == "http: tidy buffer handling"
     assert "parse_header_line()" in answer.suggestions[0].evidence.reasons[0].sentence
+
+
+def test_a_trace_pasted_with_a_megabyte_token_still_gives_its_names_and_paths() -> None:
+    # A base64 core dump in a history case's text (up to 100,000 characters) or a report: a path
+    # pattern tried from inside the token read to its end and back at every position (hours for 1 MB).
+    from tools.rca.signals.terms import identifiers, mentioned_paths
+
+    text = TRACE + "core: " + "QUJD" * 250_000 + " then crash.c failed"
+    assert {"parse_header_line", "lib/http.c", "src/main.c", "crash.c"} <= identifiers(text)
+    assert mentioned_paths(text) == ["lib/http.c", "src/main.c", "src/main.c", "crash.c"]

@@ -36,6 +36,18 @@ def test_a_saved_classifier_gives_exactly_the_trained_ones_probabilities(
 
 
 
+def test_a_few_reports_sharing_no_word_still_train_a_classifier_and_reports_without_words_are_refused(tmp_path: Path) -> None:
+    texts, labels = ["app crashes on start", "cannot login with my password", "payment declined twice"], ["crash", "login", "payments"]
+    classifier = EmbeddedClassifier.train(texts, labels)
+    classifier.save(tmp_path / "report_classifier.model")
+    reloaded = EmbeddedClassifier.load(tmp_path / "report_classifier.model")
+    assert reloaded.categories == ["crash", "login", "payments"]
+    assert reloaded.classify(["the app crashes on start"])[0].category == "crash"
+
+    with pytest.raises(InputError, match="no words to learn from"):
+        EmbeddedClassifier.train(["", "?!", " "], ["crash", "login", "crash"])
+
+
 def test_a_reports_embedding_does_not_depend_on_the_reports_batched_beside_it(labeled_reports) -> None:
     """An int8 encoder scaled activations per batch: the same report moved by up to 0.07 with its neighbours."""
     _, test = labeled_reports

@@ -77,3 +77,30 @@ def test_the_llm_classifier_is_scored_on_the_same_test_reports(classifier, label
     assert result.llm.per_category["crash"].recall == 1.0 and result.llm.per_category["crash"].support == crashes
     assert result.accuracy > result.llm.accuracy
     assert 0 < result.below_other_confidence <= len(test)
+
+
+def test_a_labeled_file_too_small_to_hold_out_each_category_says_how_many_reports_it_needs(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    from knowledge.errors import InputError
+
+    few = [{"id": f"r{n}", "text": f"report {n} about {category}", "category": category}
+           for n, category in enumerate(["login", "login", "crash", "crash", "payments", "payments"])]
+    result = CliRunner().invoke(app, ["reports", "evaluate", str(_write(tmp_path / "few.jsonl", few)), "--no-fine-tune"])
+
+    assert isinstance(result.exception, InputError), result.exception
+    assert "6 labeled reports in 3 categories" in str(result.exception) and "label at least 15" in str(result.exception)
+
+
+def test_training_reports_without_shared_words_still_get_a_baseline(classifier, labeled_reports) -> None:
+    _, test = labeled_reports
+    test_reports = Labeled([r["text"] for r in test], [r["category"] for r in test])
+    unique_words = Labeled(["app crashes", "cannot login", "payment declined"], ["crash", "login", "payments"])
+    no_words = Labeled(["", "?!", " "], ["login", "crash", "login"])
+
+    with_unique_words = evaluate_model(classifier, test_reports, unique_words)
+    with_no_words = evaluate_model(classifier, test_reports, no_words)
+
+    assert with_unique_words.baseline is not None and with_unique_words.confusion == with_no_words.confusion
+    assert with_no_words.baseline is not None
+    assert with_no_words.baseline.accuracy == sum(label == "login" for label in test_reports.labels) / len(test_reports.labels)

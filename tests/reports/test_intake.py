@@ -125,6 +125,16 @@ def test_an_id_or_category_that_is_no_key_is_refused(tmp_path: Path, field: str,
     assert [(r.id, r.label) for r in reports] == [("7", "login")] and problems == [f"{path}:1: {reason}"]
 
 
+@pytest.mark.parametrize("value", [True, False])
+def test_a_created_at_of_true_or_false_is_refused_not_dated_1970(tmp_path: Path, value: bool) -> None:
+    import json
+
+    path = tmp_path / "reports.jsonl"
+    path.write_text(json.dumps({"id": "r1", "text": "feed empty", "created_at": value}) + "\n")
+    reports, problems = read_report_file(path, skip_bad=True)
+    assert reports == [] and problems == [f"{path}:1: bad 'created_at' {value!r} (use ISO 8601)"]
+
+
 def test_a_csv_row_the_csv_reader_refuses_is_named_by_its_line_and_the_rest_read(tmp_path: Path) -> None:
     path = tmp_path / "reports.csv"
     path.write_text('id,text\na,feed empty\nb,"quoted" then more\nc,login loops\nd,"never closed\n')

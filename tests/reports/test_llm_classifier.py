@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.llm.servers import MisbehavingLLM, completion, raw_reply
 from tests.loopback import JsonHandler, LoopbackServer
 from tools.llm.client import LLMEndpoint
 from tools.reports.classifiers import OTHER, with_other
@@ -74,6 +75,31 @@ def test_answers_and_logprobs_become_categories_and_confidences(fake_vllm: str) 
 
 def test_missing_logprobs_mean_no_confidence() -> None:
     assert confidence_from_logprobs(None) == 0.0
+
+
+_LOGIN = json.dumps(completion("login", [("login", -0.1)]))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (json.dumps({**json.loads(_LOGIN), "choices": []}), (OTHER, 0.0)),
+        (json.dumps({k: v for k, v in json.loads(_LOGIN).items() if k != "choices"}), (OTHER, 0.0)),
+        (_LOGIN.replace('"message": {"role": "assistant", "content": "login"}', '"message": null'), (OTHER, 0.0)),
+        (_LOGIN.replace('"content": "login"', '"content": ["login"]'), (OTHER, 0.0)),
+        (_LOGIN.replace("-0.1", "NaN"), ("login", 0.0)),
+        (_LOGIN.replace("-0.1", "1e308"), ("login", 1.0)),
+    ],
+    ids=["empty-choices", "no-choices", "null-message", "content-not-text", "nan-logprob", "huge-logprob"],
+)
+def test_a_malformed_answer_is_never_trusted_and_never_fails_the_batch(body: str, expected: tuple[str, float]) -> None:
+    server = MisbehavingLLM(raw_reply(body.encode()))
+    try:
+        classifier = LLMClassifier(LLMEndpoint(server.base_url, "sick-llm", timeout_s=5), CATEGORIES, concurrency=1)
+        predictions = classifier.classify(["cannot sign in"])
+    finally:
+        server.close()
+    assert [(p.category, p.confidence) for p in predictions] == [expected]
 
 
 @pytest.mark.vllm

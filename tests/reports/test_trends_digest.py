@@ -48,6 +48,8 @@ def test_trends_answer_what_users_report_and_why_it_rose(database_url: str) -> N
 
     groups = complaints_about("premium", days=7, end=END, url=database_url)
     assert groups[0]["category"] == "payments" and groups[0]["count"] == 12 and len(groups[0]["examples"]) == 3
+    assert complaints_about("%", days=7, end=END, url=database_url) == []  # a topic, not a wildcard
+    assert complaints_about("_", days=7, end=END, url=database_url) == []
 
     rise = explain_rise("payments", days=7, end=END, url=database_url)
     assert (rise.count, rise.previous) == (12, 7.0)
@@ -56,6 +58,9 @@ def test_trends_answer_what_users_report_and_why_it_rose(database_url: str) -> N
     tools = {t.name: t for t in trend_tools(database_url, END)}
     answer = tools["user_complaints"].invoke({"topic": "premium", "days": 7})
     assert answer.startswith("User reports about 'premium' in the last 7 days") and "payments: 12 reports" in answer
+    # A category the store does not know is said to be unknown, not "held steady" at zero.
+    assert tools["complaint_trend"].invoke({"category": "logn"}) == "No report category 'logn'; did you mean 'login'?"
+    assert tools["report_rise"].invoke({"category": "weather"}) == "No report category 'weather'; the categories are: login, payments"
 
 
 def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None:

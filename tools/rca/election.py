@@ -8,6 +8,7 @@ of one round be judged concurrently.
 from __future__ import annotations
 
 import contextvars
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,12 +38,13 @@ def _batches(candidates: Sequence[CandidateChange], batch_size: int) -> list[lis
 
 
 def _valid(judged: list[JudgedChange], batch: Sequence[CandidateChange], keep: int) -> list[JudgedChange]:
-    """Drop ids the judge invented or repeated; never trust a judge to follow the contract."""
+    """Drop ids the judge invented or repeated, and scores that are not finite numbers (a NaN sorts
+    anywhere and turns every confidence of the answer into NaN); never trust a judge to follow the contract."""
     allowed = {change.change_id for change in batch}
     seen: set[str] = set()
     kept: list[JudgedChange] = []
     for choice in judged:
-        if choice.change_id in allowed and choice.change_id not in seen:
+        if choice.change_id in allowed and choice.change_id not in seen and math.isfinite(choice.score):
             seen.add(choice.change_id)
             kept.append(choice)
     return kept[:keep]

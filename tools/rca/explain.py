@@ -11,6 +11,7 @@ it. A family whose facts cannot be stated is left out rather than guessed.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -89,6 +90,7 @@ class Context:
     neighbourhood: Neighbourhood | None = None
     past: PastIncidents | None = None
     n_candidates: int = 0
+    window_landed: Sequence[float] = ()
 
 
 def _matched_paths(query: IncidentQuery, change: ChangeRecord, places: list[str]) -> list[str]:
@@ -110,11 +112,14 @@ def explain(
     contributions: dict[str, float] | None = None,
     past: PastIncidents | None = None,
     n_candidates: int = 0,
+    window_landed: Sequence[float] = (),
 ) -> Evidence:
     """The facts behind one suggestion, and its reasons: the families in ``contributions``
     that raised it, strongest first, each in a sentence. Without ``contributions`` (the
-    model's parts could not be read) every family with facts is said, in a fixed order."""
-    context = Context(ownership or OwnershipContext(), component_map, neighbourhood, past, n_candidates)
+    model's parts could not be read) every family with facts is said, in a fixed order.
+    ``window_landed``: the landing times (POSIX seconds, sorted) of every change in the window,
+    which the timing sentence counts from."""
+    context = Context(ownership or OwnershipContext(), component_map, neighbourhood, past, n_candidates, window_landed)
     evidence, pairs = _facts(query, change, context)
     sentences = _family_sentences(query, change, evidence, pairs, context, features or {})
     if contributions is None:
@@ -222,7 +227,7 @@ def _family_sentences(
     ownership = _ownership(query, evidence)
     if ownership:
         said["ownership and dependency path"] = ownership
-    said["timing"] = _timing(evidence, features, context.n_candidates)
+    said["timing"] = _timing(evidence, change.landed_time.timestamp(), features, context)
     said["size and risk"] = _size_and_risk(evidence, features)
     return said
 
@@ -276,10 +281,17 @@ def _ownership(query: IncidentQuery, evidence: Evidence) -> str | None:
     return " ".join(said) or None
 
 
-def _timing(evidence: Evidence, features: dict[str, float], n_candidates: int) -> str:
+def _timing(evidence: Evidence, landed: float, features: dict[str, float], context: Context) -> str:
+    """When it landed and how many changes of the window landed before it: counted from the window's
+    landing times when given (the recency signal ranks only the changes a window of over 800 was cut to,
+    and ranks changes that landed together one after the other), else read from that signal."""
     said = f"Landed {duration_words(evidence.minutes_before_incident)} before the incident started"
-    if "recency_rank" in features and n_candidates > 1:
+    n_candidates, older = context.n_candidates, None
+    if context.window_landed:
+        n_candidates, older = len(context.window_landed), bisect.bisect_left(context.window_landed, landed)
+    elif "recency_rank" in features and n_candidates > 1:
         older = round((1.0 - features["recency_rank"]) * (n_candidates - 1))
+    if older is not None and n_candidates > 1:
         if older == n_candidates - 1:
             said += f", the newest of the {n_candidates} changes in the window"
         else:

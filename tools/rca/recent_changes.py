@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from knowledge.changes import ChangeRecord, changes_landed_between
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from knowledge.changes import Change, ChangeRecord
 from knowledge.db import session_scope
+
+_READ_BATCH = 1000
 
 
 def recent_changes(
@@ -20,17 +25,28 @@ def recent_changes(
 
     A change to a shared library the service depends on counts too (its
     ``dependant_services`` name the service); :func:`via_library` tells them apart.
+    Only the few columns that place a change are read, newest first, until
+    ``limit`` changes match: a window may be a year of a monorepo (a million
+    changes), of which the answer shows 20.
     """
     wanted = service.strip().lower()
+    found: list[str] = []
     with session_scope(database_url) as session:
-        landed = changes_landed_between(session, until - timedelta(hours=hours), until)
-        matching = [
-            change
-            for change in landed
-            if wanted in {name.lower() for name in (*change.services, *(change.dependant_services or ()))}
-            or change.repo.lower() == wanted
-        ]
-        return [change.record() for change in matching[:limit]]
+        placed = session.execute(
+            select(Change.id, Change.repo, Change.services, Change.dependant_services)
+            .where(Change.landed_time >= until - timedelta(hours=hours), Change.landed_time < until)
+            .order_by(Change.landed_time.desc(), Change.id)
+            .execution_options(yield_per=_READ_BATCH)
+        )
+        for change_id, repo, services, dependants in placed:
+            if len(found) == limit:
+                break
+            if wanted in {name.lower() for name in (*(services or ()), *(dependants or ()))} or repo.lower() == wanted:
+                found.append(change_id)
+        placed.close()
+        loaded = session.scalars(select(Change).where(Change.id.in_(found)).options(selectinload(Change.files)))
+        by_id = {change.id: change.record() for change in loaded}
+    return [by_id[change_id] for change_id in found]
 
 
 def via_library(change: ChangeRecord, service: str) -> bool:

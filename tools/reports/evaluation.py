@@ -9,19 +9,19 @@ when there is one, is scored on the same test reports.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
 from knowledge.errors import InputError
 from tools.reports.classifiers import Classifier
-from tools.reports.classifiers.embedded import EmbeddedClassifier
+from tools.reports.classifiers.embedded import EmbeddedClassifier, fit_word_features
 from tools.reports.classifiers.finetune import FineTuning, Progress
 
 
@@ -88,10 +88,16 @@ def scores(truth: list[str], predicted: list[str], labels: list[str]) -> Scores:
 
 
 def tfidf_baseline(train_texts: list[str], train_labels: list[str], test_texts: list[str]) -> list[str]:
-    """Words only: TF-IDF unigrams and bigrams under logistic regression (C tuned on this data)."""
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
-    model = LogisticRegression(C=10.0, max_iter=3000)
-    model.fit(vectorizer.fit_transform(train_texts), train_labels)
+    """Words only: TF-IDF unigrams and bigrams under logistic regression (C tuned on this data).
+
+    Terms in two reports or more; when a small training set has none, every term; when its
+    reports hold no word at all (empty, or redacted away), the most frequent category, so the
+    evaluation the classifier was just trained for is not lost to the baseline."""
+    fitted = fit_word_features(train_texts)
+    if fitted is None:
+        return [Counter(train_labels).most_common(1)[0][0]] * len(test_texts)
+    vectorizer, features = fitted
+    model = LogisticRegression(C=10.0, max_iter=3000).fit(features, train_labels)
     return [str(label) for label in model.predict(vectorizer.transform(test_texts))]
 
 
@@ -108,6 +114,12 @@ def stratified_split(reports: Labeled, seed: int = 42, test_size: float = 0.2) -
     counts = Counter(reports.labels)
     if len(counts) < 2 or min(counts.values()) < 2:
         raise InputError("evaluation needs at least two labeled reports in each of two categories")
+    held_out, kept = math.ceil(test_size * len(reports.texts)), math.floor((1 - test_size) * len(reports.texts))
+    if min(held_out, kept) < len(counts):  # scikit-learn's stratified split needs a report of each category on each side
+        raise InputError(
+            f"{len(reports.texts)} labeled reports in {len(counts)} categories are too few to hold out one of each: "
+            f"label at least {math.ceil(len(counts) / min(test_size, 1 - test_size))}, or give the training reports with --train"
+        )
     indices = np.arange(len(reports.texts))
     train_idx, test_idx = train_test_split(indices, test_size=test_size, stratify=reports.labels, random_state=seed)
     return _subset(reports, train_idx), _subset(reports, test_idx)

@@ -115,6 +115,8 @@ def content_hash(original_text: str) -> str:
 
 def parse_created_at(value: Any) -> datetime | None:
     """ISO 8601 text or unix seconds; naive times are taken as UTC."""
+    if isinstance(value, bool):  # JSON true/false: as Python's int 1/0 it dated the report 1970-01-01
+        raise TypeError(f"{value!r} is no time")
     if value in (None, ""):
         return None
     if isinstance(value, int | float):

@@ -67,7 +67,7 @@ _B64_SECRET = re2.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
 _EMAIL = re2.compile(
     r"[\p{L}\p{M}\p{N}._%+\-]+@[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
 )
-_IBAN = re2.compile(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\b")
+_IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
@@ -124,13 +124,16 @@ def redact(text: str) -> str:
         (_HEX_SECRET, _redact_hex),
         (_B64_SECRET, _redact_b64),
         (_EMAIL, lambda _match: "[email]"),
-        (_IBAN, _redact_iban),
+    )
+    for pattern, replace in steps:
+        text = pattern.sub(replace, text)
+    text = _redact_ibans(text)
+    for pattern, replace in (
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
         (_PHONE_CANDIDATE, phones.redact),
-    )
-    for pattern, replace in steps:
+    ):
         text = pattern.sub(replace, text)
     return text
 
@@ -238,18 +241,46 @@ def _redact_b64(match: Found) -> str:
     return "[secret]" if _character_kinds(token) == 3 else token
 
 
-def _redact_iban(match: Found) -> str:
-    """An IBAN passes mod-97; trailing upper-case words caught by the pattern are dropped one by one."""
-    candidate = match.group(0)
-    groups = candidate.split(" ")
-    while groups:
-        compact = "".join(groups)
-        if 15 <= len(compact) <= 34 and _iban_checksum_valid(compact):
-            return "[iban]" + candidate[len(" ".join(groups)) :]
-        if len(groups) == 1 or len(compact) < 15:
-            return candidate
-        groups.pop()
-    return candidate
+def _redact_ibans(text: str) -> str:
+    """IBANs in any case, grouped by spaces or dashes as people type them.
+
+    The pattern also takes the words after one ("... 00 or gb82 west"), so the
+    rest of a candidate after an IBAN is searched again, in a slice no longer
+    than two candidates (a search of the whole text per candidate would be
+    quadratic): the next IBAN is matched whole."""
+    pieces: list[str] = []
+    position = 0  # the text before it is done
+    for candidate in _IBAN.finditer(text):
+        if candidate.end() <= position:
+            continue  # inside an IBAN already taken
+        start = max(candidate.start(), position)
+        window = text[start : candidate.end() + _IBAN_LONGEST]
+        offset = 0
+        while offset < candidate.end() - start and (match := _IBAN.search(window, offset)) is not None:
+            if match.start() >= candidate.end() - start:
+                break  # the next candidate's, which the outer scan finds
+            length = _iban_length(match.group(0))
+            if length:
+                pieces += [text[position : start + match.start()], "[iban]"]
+                position = start + match.start() + length
+            offset = match.start() + length if length else match.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+_IBAN_LONGEST = 64  # two letters, two digits and 30 characters, each after a separator
+
+
+def _iban_length(candidate: str) -> int:
+    """How much of ``candidate`` is an IBAN that passes mod-97, its trailing words dropped one by one (0: none)."""
+    ends = [index for index, character in enumerate(candidate) if character in " -"] + [len(candidate)]
+    for end in reversed(ends):
+        compact = candidate[:end].replace(" ", "").replace("-", "")
+        if len(compact) < 15:
+            break
+        if len(compact) <= 34 and _iban_checksum_valid(compact):
+            return end
+    return 0
 
 
 def _iban_checksum_valid(iban: str) -> bool:

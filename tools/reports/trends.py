@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from tools.reports.labels import parse_why, why_lines
+from tools.reports.topics import nearest_category
 from tools.windows import MAX_WINDOW_DAYS, capped, with_note
 
 
@@ -146,12 +147,15 @@ def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url:
     """Reports that mention ``topic`` or sit in a category named like it, grouped by category."""
     end = end or datetime.now(UTC).date()
     start = _midnight(end - timedelta(days=days - 1))
-    pattern = f"%{topic.lower()}%"
+    words = topic.lower()  # matched as typed (autoescape): a "%" or "_" is no wildcard matching every report
     with session_scope(url) as session:
         rows = session.execute(
             select(BugReport.category, BugReport.text, BugReport.why)
             .where(BugReport.created_at >= start, BugReport.created_at < _midnight(end + timedelta(days=1)))
-            .where(func.lower(BugReport.text).like(pattern) | func.lower(BugReport.category).like(pattern))
+            .where(
+                func.lower(BugReport.text).contains(words, autoescape=True)
+                | func.lower(BugReport.category).contains(words, autoescape=True)
+            )
             .order_by(BugReport.created_at.desc())
             .limit(2000)
         ).all()
@@ -253,6 +257,8 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
     @tool
     def report_rise(category: str, days: int = 7) -> str:
         """Why did user reports in a category rise? Counts vs before, spikes, new words, examples."""
+        if unknown := unknown_category(category, url):
+            return unknown
         days, note = capped(days, MAX_WINDOW_DAYS)
         rise = explain_rise(category, days, end, url=url)
         lines = [
@@ -267,10 +273,25 @@ def trend_tools(url: str, end: date | None = None) -> list[BaseTool]:
     @tool
     def complaint_trend(category: str, days: int = 7) -> str:
         """Did user reports in one category rise or fall? Counts over the last days against the usual level."""
+        if unknown := unknown_category(category, url):
+            return unknown
         days, note = capped(days, MAX_WINDOW_DAYS)
         return with_note(note, describe_trend(category_trend(category, days, end, url=url)))
 
     return [user_complaints, report_rise, complaint_trend]
+
+
+def unknown_category(category: str, url: str) -> str:
+    """What to tell a model that names a category the store does not know ("" when it knows it):
+    counted as is, it would be answered as a category whose reports "held steady" at zero."""
+    known = known_categories(url)
+    if category in known:
+        return ""
+    nearest = nearest_category(category, known, category_descriptions(url))
+    named = category[:80]
+    if nearest:
+        return f"No report category '{named}'; did you mean '{nearest}'?"
+    return f"No report category '{named}'; the categories are: " + (", ".join(known[:20]) or "none yet (`culprit reports categories FILE`)")
 
 
 def describe_trend(trend: CategoryTrend) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import fields
 
+import numpy as np
+
 from knowledge.model_files import ModelFile, ModelWriter
 from tools.rca.confidence import CALIBRATIONS, ConfidenceModel, calibrator
 from tools.rca.signals.component_map import ComponentMap
@@ -97,11 +99,20 @@ def write_confidence(writer: ModelWriter, confidence: ConfidenceModel) -> None:
 
 
 def read_confidence(model_file: ModelFile) -> ConfidenceModel:
+    """The calibration as trained; one that could say a confidence outside [0, 1] (a prior of 1.5, a
+    NaN coefficient) or fail every RCA (coefficients for other columns than its method's) is refused."""
     saved = model_file.json("confidence")
     method = saved["method"]
     if method not in CALIBRATIONS:
         raise ValueError(f"unknown confidence calibration {method!r}")
+    prior = float(saved["prior"])
+    if not 0.0 <= prior <= 1.0:
+        raise ValueError(f"confidence prior {prior} is not a probability")
     model = model_file.logistic("confidence.calibration", calibrator()) if saved["calibrated"] else None
-    return ConfidenceModel(
-        model=model, prior=saved["prior"], method=method, loro_ece=saved["loro_ece"], curve=saved["curve"]
-    )
+    if model is not None:
+        columns = len(CALIBRATIONS[method][0])
+        if model.coef_.shape != (1, columns) or model.intercept_.shape != (1,) or len(model.classes_) != 2:
+            raise ValueError(f"the {method!r} calibration needs 1 x {columns} coefficients, it holds {model.coef_.shape}")
+        if not (np.isfinite(model.coef_).all() and np.isfinite(model.intercept_).all()):
+            raise ValueError("a confidence calibration coefficient is not a finite number")
+    return ConfidenceModel(model=model, prior=prior, method=method, loro_ece=saved["loro_ece"], curve=saved["curve"])

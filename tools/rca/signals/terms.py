@@ -14,7 +14,12 @@ from pathlib import PurePosixPath
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*|[0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\(\))?")
-_PATH = re.compile(r"(?:[A-Za-z0-9_.-]+/)+[A-Za-z0-9_.-]+|[A-Za-z0-9_-]+\.(?:c|h|cc|cpp|py|go|rs|js|ts|sh|pl|am|in|txt|md|yml|yaml|json|toml|cfg|conf|mk)\b")
+# Each alternative starts only where a run of its characters starts: tried from inside a run, it
+# would read to the run's end and back again at every position (a 40 kB token took 5 s, 1 MB hours).
+_PATH = re.compile(
+    r"(?<![A-Za-z0-9_.-])(?:[A-Za-z0-9_.-]+/)+[A-Za-z0-9_.-]+"
+    r"|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]+\.(?:c|h|cc|cpp|py|go|rs|js|ts|sh|pl|am|in|txt|md|yml|yaml|json|toml|cfg|conf|mk)\b"
+)
 _PREFIX = re.compile(r"^\s*([A-Za-z0-9_./+-]{1,40}(?:\s*,\s*[A-Za-z0-9_./+-]{1,40})*)\s*:\s+")
 
 STOPWORDS = frozenset(

@@ -157,8 +157,11 @@ class EmbeddedClassifier:
         tuned = None
         if fine_tune is not None:
             tuned = fine_tune_encoder(texts, labels, fine_tune, on_progress)
-        model = cls(_word_vectorizer(), _head(), tuned)
-        words = model.vectorizer.fit_transform(texts)
+        fitted = fit_word_features(texts)
+        if fitted is None:
+            raise InputError("the labeled reports hold no words to learn from (empty, single letters, or redacted away); add reports with text")
+        model = cls(fitted[0], _head(), tuned)
+        words = fitted[1]
         if embeddings is None or tuned is not None:
             embeddings = model.embed(texts, on_progress)
         model.head.fit(_features(words, embeddings), labels)
@@ -281,9 +284,21 @@ class Examples:
         ]
 
 
-def _word_vectorizer() -> TfidfVectorizer:
+def _word_vectorizer(min_df: int = 2) -> TfidfVectorizer:
     """The word features' settings, for training and for reading a trained classifier back."""
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=min_df)
+
+
+def fit_word_features(texts: list[str]) -> tuple[TfidfVectorizer, csr_matrix] | None:
+    """The word features of ``texts`` and their vectorizer: terms in two reports or more, or every term
+    when a small set shares none (scikit-learn raised "no terms remain"); None when there is no word at all."""
+    for min_df in (2, 1):
+        vectorizer = _word_vectorizer(min_df)
+        try:
+            return vectorizer, vectorizer.fit_transform(texts)
+        except ValueError:  # scikit-learn's "no terms remain" / "empty vocabulary"
+            continue
+    return None
 
 
 def _head() -> LogisticRegression:

@@ -69,12 +69,19 @@ def answer_choice(categories: list[CategoryDefinition]) -> dict[str, Any]:
 
 
 def confidence_from_logprobs(logprobs: Any) -> float:
-    """Probability of the whole answer: exp of the summed token log-probabilities."""
+    """Probability of the whole answer: exp of the summed token log-probabilities.
+
+    A server's numbers are not trusted: a missing, non-numeric or NaN log-probability
+    gives no confidence (NaN once passed every threshold as 1.0), a positive one is a
+    probability of one (``exp`` of a huge one overflowed)."""
     tokens = getattr(logprobs, "content", None) if logprobs is not None else None
     if not tokens:
         return 0.0
-    total = sum(float(t.logprob if hasattr(t, "logprob") else t["logprob"]) for t in tokens)
-    return max(0.0, min(1.0, math.exp(total)))
+    try:
+        total = sum(float(t.logprob if hasattr(t, "logprob") else t["logprob"]) for t in tokens)
+    except (TypeError, ValueError, KeyError):
+        return 0.0
+    return math.exp(min(total, 0.0)) if not math.isnan(total) else 0.0
 
 
 class LLMClassifier:
@@ -109,8 +116,13 @@ class LLMClassifier:
                 f"the LLM classifier at {self.client.base_url} failed ({error}); "
                 "check CULPRIT_LLM_BASE_URL or train the embedded classifier"
             ) from error
-        choice = response.choices[0]
-        answer = (choice.message.content or "").strip()
+        try:
+            choice = response.choices[0]
+            answer = (choice.message.content or "").strip()
+        except (AttributeError, IndexError, KeyError, TypeError):
+            # The server answered, but not with a completion: like an answer outside the choices,
+            # it is never trusted, and raising would keep the whole batch pending on every pass.
+            return Prediction(OTHER, 0.0)
         if answer not in self.categories:
             return Prediction(OTHER, 0.0)
         return Prediction(answer, confidence_from_logprobs(choice.logprobs))
