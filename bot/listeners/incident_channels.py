@@ -33,7 +33,7 @@ from bot.auto_investigations import (
     start_investigation,
 )
 from bot.runtime import BotRuntime
-from knowledge.db import UNREACHABLE, utcnow
+from knowledge.db import UNREACHABLE, retry_while_unreachable, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -69,18 +69,12 @@ def _start_once_the_database_answers(
     def start() -> None:
         start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
 
-    for attempt, delay in enumerate(runtime.database_retry_delays_s, start=1):
-        if runtime.stopping.is_set():
-            break
-        try:
-            start()
-            return True
-        except UNREACHABLE as error:
-            log.warning("channel investigation not started: the database failed; trying again", channel=channel,
-                        attempt=attempt, retry_in_s=delay, error=database_failure(error))
-        runtime.stopping.wait(delay)
+    def retrying(attempt: int, delay: float, error: Exception) -> None:
+        log.warning("channel investigation not started: the database failed; trying again", channel=channel,
+                    attempt=attempt, retry_in_s=delay, error=database_failure(error))
+
     try:
-        start()
+        retry_while_unreachable(start, runtime.database_retry_delays_s, runtime.stopping, retrying)
     except UNREACHABLE as error:
         log.error("channel investigation not started: the database failed", channel=channel, error=database_failure(error))
         return False
