@@ -7,14 +7,20 @@ is acknowledged and ignored.
 
 Slack does not send an event again once it was acknowledged, so a database
 that fails while the catalog is read or the channel claimed is tried again
-(after :data:`knowledge.db.RETRY_DELAYS_S`, on the listener's thread; the
-waits end at shutdown); if it still fails, the channel is told how to start
-the investigation by hand, rather than left without one in silence.
+(after :data:`knowledge.db.RETRY_DELAYS_S`; the waits end at shutdown); if it
+still fails, the channel is told how to start the investigation by hand,
+rather than left without one in silence. Those waits (36 s in all) run on the
+runtime's bounded ``channel_starts`` queue, not on the Bolt listener thread
+that took the event, so an outage during a burst of new channels does not use
+up the threads every other Slack request is acked on; when that queue is full
+the channel is told how to start by hand at once. A stopping server finishes
+the queue (each start making its last try at once) before it exits.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -50,9 +56,20 @@ def _investigate_channel(
     except SlackApiError as error:
         log.warning("cannot open the new incident channel", channel=channel, error=error.response.get("error"))
         return
+    if runtime.channel_starts.reserve() is None:
+        log.warning("channel investigation not started: too many new incident channels waiting", channel=channel)
+        _tell_how_to_start_by_hand(client, channel, bot_user_id, why="too many incident channels are waiting for it")
+        return
+    runtime.channel_starts.start(partial(_start, runtime, client, channel, info, started_at, bot_user_id))
+
+
+def _start(
+    runtime: BotRuntime, client: WebClient, channel: str, info: dict[str, Any], started_at: datetime, bot_user_id: str | None
+) -> None:
+    """Start the channel's investigation, or tell the channel how to start it by hand (on a channel-start thread)."""
     try:
         if not _start_once_the_database_answers(runtime, client, channel, info, started_at):
-            _tell_how_to_start_by_hand(client, channel, bot_user_id)
+            _tell_how_to_start_by_hand(client, channel, bot_user_id, why="its database did not answer")
     except StillStarting:  # another event about the channel is starting it
         log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
@@ -81,11 +98,11 @@ def _start_once_the_database_answers(
     return True
 
 
-def _tell_how_to_start_by_hand(client: WebClient, channel: str, bot_user_id: str | None) -> None:
+def _tell_how_to_start_by_hand(client: WebClient, channel: str, bot_user_id: str | None, why: str) -> None:
     mention = f"<@{bot_user_id}>" if bot_user_id else "@culprit"
     try:
         client.chat_postMessage(channel=channel, text=(
-            "⚠️ culprit could not start investigating this incident: its database did not answer. "
+            f"⚠️ culprit could not start investigating this incident: {why}. "
             f"Start it by hand: `/rca <what is broken>` here, or mention {mention} with what you see."
         ))  # fmt: skip
     except SlackApiError as error:

@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
-from bot.app import finish_acked_replies
+from bot.app import finish_acked_replies, runtime_of
 from bot.auto_investigations import AUTO_INVESTIGATIONS, CLAIM_LEASE
 from bot.http_checks import RETRY_AFTER_S
 from bot.incident_webhooks import MAX_BODY_BYTES
@@ -452,6 +452,40 @@ def test_a_new_incident_channel_is_investigated_once_a_short_database_outage_end
     assert not any(entry["event"] == GAVE_UP for entry in logs)
     posted = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
     assert len(posted) == 1 and posted[0].startswith("🔎 New incident")
+
+
+def test_a_new_incident_channel_waiting_for_the_database_holds_no_slack_listener_thread(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    """The waits (36 s in all) once held the listener thread that took the event: a burst of new channels during
+    an outage used up the threads every other Slack request is acked on. Now they are free while it waits."""
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's start never met the outage")
+        bot.app.listener_runner.listener_executor.shutdown(wait=True)  # returns once no listener is running
+        assert not any(entry["event"] == GAVE_UP for entry in logs)  # the start still waits, elsewhere
+        outage.end()
+        _answer_in(bot, NEW_CHANNEL)
+    assert _incident(bot, NEW_CHANNEL).service == "payments"
+
+
+def test_new_incident_channels_past_the_queue_are_told_at_once_how_to_start_by_hand(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    runtime_of(bot.app).channel_starts = ReplyQueue(capacity=1, runners=1)
+    for channel, name in ((NEW_CHANNEL, "inc-payments-502"), ("CNEW2", "inc-search-slow")):
+        bot.slack.channel_names[channel] = name
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the first channel's start never met the outage")
+        bot.send.event({"type": "channel_created", "channel": {"id": "CNEW2", "name": "inc-search-slow", "created": int(time.time())}})
+        told = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == "CNEW2")[0]
+        assert "too many incident channels are waiting for it" in told.args["text"] and "`/rca <what is broken>`" in told.args["text"]
+        outage.end()
+        _answer_in(bot, NEW_CHANNEL)  # the first one, in the queue, starts once the database is back
 
 
 @pytest.mark.timeout(120)  # a hang guard only: stopping would otherwise wait out the ten-minute retry
