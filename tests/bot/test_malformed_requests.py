@@ -18,6 +18,7 @@ import pytest
 
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.raw_http import send_chunked
+from tests.bot.slack_requests import SIGNING_SECRET
 from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET
 
 PD_SECRET = "pd-webhook-secret"
@@ -118,3 +119,14 @@ def test_a_wrong_token_is_refused_before_the_body_is_read(bot: Bot, path: str, c
     status, sent = send_chunked(f"{bot.url}{path}", {"Content-Type": "application/json", **credentials}, 64 * 1024 * 1024)
     assert status == 401
     assert sent < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["forged", "signed-over-the-bytes"])
+def test_a_slack_body_that_is_not_utf8_is_refused_with_its_reason(bot: Bot, signed: bool) -> None:
+    """slack_sdk's verifier decodes the body before it checks the signature: anyone could make it raise (500)."""
+    body, now = b'{"type": "event_callback", "event": "\xff\xfe"}', str(int(time.time()))
+    signature = "v0=" + (_hmac(SIGNING_SECRET, f"v0:{now}:".encode() + body) if signed else "0" * 64)
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers={
+        "Content-Type": "application/json", "X-Slack-Request-Timestamp": now, "X-Slack-Signature": signature})
+    assert response.status_code == 401
+    assert "not UTF-8" in response.json()["error"]
