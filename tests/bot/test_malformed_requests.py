@@ -130,3 +130,27 @@ def test_a_slack_body_that_is_not_utf8_is_refused_with_its_reason(bot: Bot, sign
         "Content-Type": "application/json", "X-Slack-Request-Timestamp": now, "X-Slack-Signature": signature})
     assert response.status_code == 401
     assert "not UTF-8" in response.json()["error"]
+
+
+SLACK_DEEP = 10_000  # levels: past Python's recursion limit, within the 1 MiB Slack body cap
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"type": "event_callback", "event": [', "application/json"),
+        ("[1, 2]", "application/json"),
+        ("null", "application/json"),
+        ("[" * SLACK_DEEP + "]" * SLACK_DEEP, "application/json"),
+        (json.dumps({"type": "event_callback", "event": {"type": "app_mention", "channel": 5, "text": "hi", "ts": "1.1"}}), "application/json"),
+        ("payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+        ("payload=" + "%5B" * SLACK_DEEP + "%5D" * SLACK_DEEP, "application/x-www-form-urlencoded"),
+    ],
+    ids=["truncated", "a-list", "null", "deep", "channel-a-number", "payload-not-json", "payload-deep"],
+)
+def test_a_signed_slack_body_bolt_cannot_read_is_refused_with_400(bot: Bot, body: str, content_type: str) -> None:
+    """Only a holder of the signing secret can send these, but each was a 500 and a traceback per request."""
+    response = bot.send.post(body, content_type)
+    assert response.status_code == 400
+    assert "not a Slack request" in response.json()["error"]
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200
