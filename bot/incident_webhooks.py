@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk.errors import SlackClientError
 from starlette.concurrency import run_in_threadpool
@@ -46,7 +46,7 @@ from bot.http_checks import (
 )
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE, utcnow
+from knowledge.db import UNREACHABLE, unstorable, utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -68,6 +68,14 @@ class IncomingIncident(BaseModel):
     service: str | None = Field(None, max_length=200)
     started_at: str | None = Field(None, max_length=40)
     channel: str | None = Field(None, max_length=100, pattern=r"^[A-Z0-9]+$")
+
+    @field_validator("title", "text", "service")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """A NUL would fail the investigation on PostgreSQL after the delivery was answered 202."""
+        if value is not None and (why := unstorable(value)):
+            raise ValueError(why)
+        return value
 
 
 def _hmac_hex(secret: str, payload: bytes) -> str:
@@ -155,9 +163,11 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
     if not utcnow() - PAGERDUTY_MAX_AGE <= occurred <= utcnow() + timedelta(minutes=5):
         raise InputError(f"occurred_at {occurred.isoformat()} is not recent: a replayed delivery starts nothing")
     data = event["data"]
-    incident_id = str(data["id"])[:100]
-    title = str(data.get("title") or "")[:300]
-    service = str((data.get("service") or {}).get("summary") or "")[:200]
+    incident_id = _pagerduty_text(data.get("id"), "data.id")[:100]
+    if not incident_id:
+        raise InputError("data.id is missing")
+    title = _pagerduty_text(data.get("title"), "data.title")[:300]
+    service = _pagerduty_text((data.get("service") or {}).get("summary"), "data.service.summary")[:200]
     return Trigger(
         key=f"pagerduty:{incident_id}",
         channel=str(settings.incident_post_channel),
@@ -167,6 +177,18 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
         service=service_named(service, catalog_services(settings.resolved_database_url)) if service else None,
         source="pagerduty",
     )
+
+
+def _pagerduty_text(value: object, field: str) -> str:
+    """A text field of a PagerDuty event ("" when absent); InputError naming it when it is not text, or is
+    text no database stores: the claim or the investigation would fail on it after the delivery was taken."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be a string, not {type(value).__name__}")
+    if why := unstorable(value):
+        raise InputError(f"{field} {why}")
+    return value
 
 
 def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:

@@ -196,3 +196,18 @@ def _at_head(connection: Any, config: Any) -> bool:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def unstorable(text: str) -> str | None:
+    """Why no database stores ``text``, or None when one does.
+
+    PostgreSQL refuses a NUL in text, and no database stores a lone UTF-16
+    surrogate (JSON lets a sender write ``\\ud800``; it is not UTF-8). Checked
+    where text arrives, so it is refused with its field's name instead of
+    failing an insert, or an investigation already announced, later.
+    """
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000)"
+    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):
+        return "holds a lone surrogate such as \\ud800 (not valid Unicode)"
+    return None

@@ -256,6 +256,32 @@ def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_fie
     _answer_in(bot, INCIDENT_CHANNEL)
 
 
+def test_incident_fields_no_database_stores_are_refused_naming_the_field(database_url: str, start_bot: StartBot) -> None:
+    """A NUL in a PagerDuty incident id was a 500 on PostgreSQL (the claim's insert failed); one in a title,
+    or a lone surrogate, was answered 202 and the investigation then failed where it stored the incident."""
+    migrate(database_url)
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url, env={"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL,
+                                       "CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})  # fmt: skip
+    now = utcnow().isoformat()
+    for number, (field, data) in enumerate([
+        ("data.id", {"id": "PNUL\x00"}), ("data.title", {"title": "card payments \ud800 failing"}),
+        ("data.id", {"id": {"nested": "PINC"}}), ("data.service.summary", {"service": {"summary": ["payments"]}}),
+    ]):  # fmt: skip
+        event = _pd_event(f"{number:02d}BAD", f"PBAD{number}", now)
+        event["data"].update(data)
+        refused = _pagerduty(bot, event)
+        assert refused.status_code == 400, field
+        assert field in refused.json()["error"], refused.json()
+    for field in ("title", "text", "service"):
+        payload = {"id": f"NUL-{field}", "title": "checkout down", "channel": INCIDENT_CHANNEL, field: "checkout\x00down"}
+        refused = _incident_post(bot, payload)
+        assert refused.status_code == 400 and field in refused.json()["error"] and "NUL" in refused.json()["error"]
+    assert bot.slack.calls_to("chat.postMessage") == []
+    assert _pagerduty(bot, _pd_event("10GOOD", "PGOOD", now)).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+
+
 def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(store: str, start_bot: StartBot) -> None:
     queue = ReplyQueue(capacity=0)
     bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET}, replies=queue)
