@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -154,3 +155,36 @@ def test_a_signed_slack_body_bolt_cannot_read_is_refused_with_400(bot: Bot, body
     assert response.status_code == 400
     assert "not a Slack request" in response.json()["error"]
     assert httpx.get(f"{bot.url}/healthz").status_code == 200
+
+
+def _click(**fields: object) -> dict:
+    payload = {"type": "block_actions", "user": {"id": "UALICE"}, "container": {"channel_id": INCIDENT_CHANNEL, "message_ts": "1.1"},
+               "channel": {"id": INCIDENT_CHANNEL}, "message": {"ts": "1.1", "blocks": []},
+               "actions": [{"action_id": "feedback_up", "value": "1", "type": "button"}]}  # fmt: skip
+    return {**payload, **fields}
+
+
+WRONG_TYPES = [
+    ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
+    ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
+    ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": ["inc-x"]}}, "event.channel.name must be text"),
+    ("event", {"type": "channel_created", "channel": {"id": ["CNEW"], "name": "inc-x"}}, "event.channel.id must be text"),
+    ("click", _click(container="x"), "container must be an object"),
+    ("click", _click(user="UALICE", actions=[{"action_id": "rerun_channel", "value": "auto-1"}]), "user.id must be text"),
+    ("click", _click(actions=[{"action_id": "feedback_up", "value": {"id": 1}}]), "actions[].value must be text"),
+    ("click", _click(message={"ts": "1.1", "blocks": "x"}), "message.blocks must be a list of objects"),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "named"), WRONG_TYPES, ids=[named for _, _, named in WRONG_TYPES])
+def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming_it(bot: Bot, kind: str, payload: dict, named: str) -> None:
+    """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
+    if kind == "command":
+        response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
+    elif kind == "event":
+        response = bot.send.event(payload)
+    else:
+        response = bot.send.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert named in response.json()["error"]
