@@ -26,7 +26,7 @@ def is_report(event: dict[str, Any], runtime: BotRuntime) -> bool:
     channel = runtime.settings.reports_channel
     return bool(
         channel
-        and event.get("text")
+        and _report_text(event).strip()
         and not event.get("subtype")
         and not event.get("bot_id")
         and runtime.channels.listed(event.get("channel", ""), [channel])
@@ -39,9 +39,15 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
         REQUESTS_DROPPED.labels(reason="not_a_report").inc()
         return
     message_id = f"{event.get('channel')}:{event.get('ts')}"
-    report = IncomingReport(id=f"slack:{message_id}", text=event["text"])  # stamped when it is stored
+    report = IncomingReport(id=f"slack:{message_id}", text=_report_text(event))  # stamped when it is stored
     # Redaction runs on the intake thread: this listener thread is one of those Bolt acks commands on.
     take_in_later([report], "slack", runtime.settings).add_done_callback(partial(_log_stored, message_id))
+
+
+def _report_text(event: dict[str, Any]) -> str:
+    """The message's text without NUL characters: PostgreSQL stores none, and the report would be lost for one.
+    (A lone surrogate the redaction turns into U+FFFD.)"""
+    return str(event.get("text") or "").replace("\x00", "")
 
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:
