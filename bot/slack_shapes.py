@@ -19,6 +19,7 @@ from typing import Any
 
 CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
 EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
+MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
 CLICK_OBJECTS = ("container", "channel", "message")
 
 
@@ -31,14 +32,15 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         _text(body.get("text"), "text", problems)
     event = body.get("event")
     if isinstance(event, dict) and event.get("type") in CHECKED_EVENTS:
+        mention = event["type"] == "app_mention"
         for name in EVENT_TEXT:
-            _text(event.get(name), f"event.{name}", problems, required=event["type"] == "app_mention" and name == "ts")
+            _text(event.get(name), f"event.{name}", problems, required=mention and name in MENTION_NEEDS)
         channel = event.get("channel")
         if isinstance(channel, dict) and event["type"] == "channel_created":
             _text(channel.get("id"), "event.channel.id", problems, required=True)
             _text(channel.get("name"), "event.channel.name", problems)
         else:
-            _text(channel, "event.channel", problems)
+            _text(channel, "event.channel", problems, required=mention)
     if body.get("type") == "block_actions":
         user = body.get("user")
         _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)

@@ -168,6 +168,8 @@ WRONG_TYPES = [
     ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
     ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
+    ("event", {"type": "app_mention", "text": None, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "ts": "1.1", "user": "UALICE"}, "event.channel must be text"),
     ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": ["inc-x"]}}, "event.channel.name must be text"),
     ("event", {"type": "channel_created", "channel": {"id": ["CNEW"], "name": "inc-x"}}, "event.channel.id must be text"),
     ("click", _click(container="x"), "container must be an object"),
