@@ -46,6 +46,7 @@ AUTO_INVESTIGATIONS = "auto_investigation"  # claims keyed "channel:C…", "page
 # A holder whose process is gone (same host) loses its claim at once.
 CLAIM_LEASE = timedelta(minutes=2)
 RERUN_ACTION = "rerun_channel"
+AUTO_INCIDENT_ID = re.compile(r"auto-[0-9a-f]{12}")  # Trigger.incident_id: all a re-run button may carry
 AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
 SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
 MAX_TEXT = 4000

@@ -29,6 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.auto_investigations import (
+    AUTO_INCIDENT_ID,
     RERUN_ACTION,
     RepliesFull,
     Rerun,
@@ -131,8 +132,9 @@ def handle_rerun(ack: Ack, body: dict[str, Any], action: dict[str, Any], client:
     ack()
     runtime: BotRuntime = context["culprit"]
     channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id", "")
-    user, incident_id = body["user"]["id"], str(action.get("value") or "")[:200]
-    if rerun(runtime, client, channel, user, incident_id) is Rerun.NOTHING:
+    user, incident_id = body["user"]["id"], str(action.get("value") or "")
+    # Checked before the query: a value no investigation has (a NUL in it fails PostgreSQL's) re-runs nothing.
+    if not AUTO_INCIDENT_ID.fullmatch(incident_id) or rerun(runtime, client, channel, user, incident_id) is Rerun.NOTHING:
         client.chat_postEphemeral(channel=channel, user=user, text="There is no investigation of mine to re-run in this channel.")
 
 

@@ -149,6 +149,17 @@ def test_at_culprit_again_shares_the_re_run_limit_with_the_button_and_is_told(st
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
 
+def test_a_re_run_button_naming_no_investigation_is_told_so(database_url: str, start_bot: StartBot) -> None:
+    """A value with a NUL failed the incident query on PostgreSQL inside the listener: the clicker heard nothing."""
+    migrate(database_url)
+    bot = start_bot(database_url)
+    message = {"ts": "1.1", "text": "suspects", "blocks": [], "type": "message"}
+    for value in ("auto-\x00", "auto-" + "f" * 300, "auto-0123456789ab"):
+        bot.send.click("rerun_channel", value, user="UALICE", channel=INCIDENT_CHANNEL, message=message)
+    told = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=3)
+    assert [c.args["text"] for c in told] == ["There is no investigation of mine to re-run in this channel."] * 3
+
+
 def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
     bot.slack.channel_names["CRANDOM"] = "random-chat"
