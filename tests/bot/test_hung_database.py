@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import httpx
 
+from bot.reports_http import CONCURRENT_WRITES
 from bot.server import PROBE_THREADS
 from knowledge.db import utcnow
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
@@ -82,3 +83,28 @@ def test_a_hung_database_stalls_only_health_and_metrics(data_dir, start_bot: Sta
     for thread in waiting:  # the database is gone now: each waiting request fails and is answered
         thread.join(timeout=CLIENT_TIMEOUT_S)
     assert [check.status_code for check in checks] == [503] * STUCK_HEALTH_CHECKS
+
+
+STUCK_REPORT_BATCHES = 45  # more than anyio's default 40 worker threads
+
+
+def test_a_burst_of_reports_on_a_hung_database_leaves_slack_a_worker_thread(data_dir, start_bot: StartBot) -> None:
+    """Each batch waiting for one of the CONCURRENT_WRITES writers used to hold a worker thread while it waited:
+    a burst took every thread, and Slack's requests (dispatched on them) went unanswered."""
+    answers: list[httpx.Response] = []
+    waiting: list[threading.Thread] = []
+    headers = {"Authorization": "Bearer reports-token"}
+    with SilentDatabase() as database:
+        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token"})
+        bot.send.http.timeout = httpx.Timeout(CLIENT_TIMEOUT_S)
+        for number in range(STUCK_REPORT_BATCHES):
+            batch = [{"id": f"r-{number}", "text": "the app crashes when I open my cart"}]
+            waiting.append(_in_background(lambda batch=batch: httpx.post(f"{bot.url}/reports", json=batch, headers=headers,
+                                                                          timeout=CLIENT_TIMEOUT_S), answers))  # fmt: skip
+        database.wait_for_connections(CONCURRENT_WRITES)
+        _slack_still_answers(bot)
+        # Answered while every batch still waits: the writers on the database, the rest on a writer, not a thread.
+        assert database.connections == CONCURRENT_WRITES
+        assert answers == []
+    for thread in waiting:
+        thread.join(timeout=CLIENT_TIMEOUT_S)
