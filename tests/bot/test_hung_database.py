@@ -16,9 +16,12 @@ import threading
 from collections.abc import Callable
 
 import httpx
+import pytest
 
+from bot.incident_webhooks import DATABASE_THREADS
 from bot.reports_http import CONCURRENT_WRITES
 from bot.server import PROBE_THREADS
+from bot.sources_http import STORE_THREADS
 from knowledge.db import utcnow
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.silent_database import SilentDatabase
@@ -44,9 +47,9 @@ def _slack_still_answers(bot: Bot) -> None:
     assert challenge.status_code == 200 and "still-here" in challenge.text
 
 
-def _pagerduty_trigger(bot: Bot) -> httpx.Response:
-    event = {"id": "EV1", "event_type": "incident.triggered", "occurred_at": utcnow().isoformat(),
-             "data": {"id": "PINC1", "title": "payments down", "service": {"summary": "payments"}}}
+def _pagerduty_trigger(bot: Bot, incident: str = "PINC1") -> httpx.Response:
+    event = {"id": f"EV-{incident}", "event_type": "incident.triggered", "occurred_at": utcnow().isoformat(),
+             "data": {"id": incident, "title": "payments down", "service": {"summary": "payments"}}}
     body = json.dumps({"event": event}).encode()
     signature = "v1=" + hmac.new(PD_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return httpx.post(f"{bot.url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": signature},
@@ -85,26 +88,50 @@ def test_a_hung_database_stalls_only_health_and_metrics(data_dir, start_bot: Sta
     assert [check.status_code for check in checks] == [503] * STUCK_HEALTH_CHECKS
 
 
-STUCK_REPORT_BATCHES = 45  # more than anyio's default 40 worker threads
+STUCK_DELIVERIES = 45  # more than anyio's default 40 worker threads
 
 
-def test_a_burst_of_reports_on_a_hung_database_leaves_slack_a_worker_thread(data_dir, start_bot: StartBot) -> None:
-    """Each batch waiting for one of the CONCURRENT_WRITES writers used to hold a worker thread while it waited:
-    a burst took every thread, and Slack's requests (dispatched on them) went unanswered."""
+def _report_batch(bot: Bot, number: int) -> httpx.Response:
+    return httpx.post(f"{bot.url}/reports", json=[{"id": f"r-{number}", "text": "the app crashes when I open my cart"}],
+                      headers={"Authorization": "Bearer reports-token"}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
+
+
+def _change_event(bot: Bot, number: int) -> httpx.Response:
+    event = {"id": f"flag-{number}", "kind": "flag", "service": "checkout", "title": "new_checkout_flow on", "time": utcnow().isoformat()}
+    return httpx.post(f"{bot.url}/changes", json=[event], headers={"Authorization": "Bearer changes-token"}, timeout=CLIENT_TIMEOUT_S)
+
+
+def _numbered_pagerduty_trigger(bot: Bot, number: int) -> httpx.Response:
+    return _pagerduty_trigger(bot, incident=f"PINC{number}")
+
+
+# (route, how one delivery is sent, how many the route lets wait on the database at once)
+BURSTS = [
+    ("/reports", _report_batch, CONCURRENT_WRITES),
+    ("/changes", _change_event, STORE_THREADS),
+    ("/webhooks/pagerduty", _numbered_pagerduty_trigger, DATABASE_THREADS),
+]
+
+
+@pytest.mark.parametrize(("route", "send", "at_once"), BURSTS, ids=[route for route, _, _ in BURSTS])
+def test_a_burst_of_deliveries_on_a_hung_database_leaves_slack_a_worker_thread(
+    route: str, send: Callable[[Bot, int], httpx.Response], at_once: int, data_dir, start_bot: StartBot
+) -> None:
+    """Each delivery waiting for the database (or for its turn at it) used to hold a worker thread: a burst
+    took every thread, and Slack's requests, dispatched on them, went unanswered until deliveries failed."""
     answers: list[httpx.Response] = []
     waiting: list[threading.Thread] = []
-    headers = {"Authorization": "Bearer reports-token"}
     with SilentDatabase() as database:
-        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token"})
+        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token", "CULPRIT_CHANGES_TOKEN": "changes-token",
+                                           "CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
+                                           "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})  # fmt: skip
         bot.send.http.timeout = httpx.Timeout(CLIENT_TIMEOUT_S)
-        for number in range(STUCK_REPORT_BATCHES):
-            batch = [{"id": f"r-{number}", "text": "the app crashes when I open my cart"}]
-            waiting.append(_in_background(lambda batch=batch: httpx.post(f"{bot.url}/reports", json=batch, headers=headers,
-                                                                          timeout=CLIENT_TIMEOUT_S), answers))  # fmt: skip
-        database.wait_for_connections(CONCURRENT_WRITES)
+        for number in range(STUCK_DELIVERIES):
+            waiting.append(_in_background(lambda number=number: send(bot, number), answers))
+        database.wait_for_connections(at_once)
         _slack_still_answers(bot)
-        # Answered while every batch still waits: the writers on the database, the rest on a writer, not a thread.
-        assert database.connections == CONCURRENT_WRITES
+        # Answered while every delivery still waits: some on the database, the rest for their turn, not a thread.
+        assert database.connections == at_once
         assert answers == []
     for thread in waiting:
         thread.join(timeout=CLIENT_TIMEOUT_S)
