@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 from anyio import CapacityLimiter, to_thread
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -37,11 +36,14 @@ MAX_REPORTS = 5000
 # wait without a worker thread: holding one each, a burst on a slow database took every thread of the
 # pool that Slack's requests are acked from.
 CONCURRENT_WRITES = 8
+# Bodies parsed at once per server: one per core. Parsing a 5 MiB batch holds the GIL for a while, so more
+# threads would not parse faster; the rest wait without a thread, for the same reason as the writes.
+PARSE_THREADS = 2
 
 
 def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONResponse]]:
     """The ``POST /reports`` handler for the bot configured by ``settings``."""
-    writers = CapacityLimiter(CONCURRENT_WRITES)
+    writers, parsers = CapacityLimiter(CONCURRENT_WRITES), CapacityLimiter(PARSE_THREADS)
 
     async def post_reports(request: Request) -> JSONResponse:
         """Store a batch of reports; 200 (or 207) with counts after the commit, else 401/400/413/503 with the reason.
@@ -63,7 +65,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
         except BodyTooLarge:
             return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
         try:
-            batch = await run_in_threadpool(_parse, body)
+            batch = await to_thread.run_sync(_parse, body, limiter=parsers)
         except ValueError as error:
             return _error(400, str(error))
         if batch.received > MAX_REPORTS:

@@ -14,10 +14,12 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 
+from bot import reports_http
 from bot.incident_webhooks import DATABASE_THREADS
 from bot.reports_http import CONCURRENT_WRITES
 from bot.server import PROBE_THREADS
@@ -135,3 +137,42 @@ def test_a_burst_of_deliveries_on_a_hung_database_leaves_slack_a_worker_thread(
         assert answers == []
     for thread in waiting:
         thread.join(timeout=CLIENT_TIMEOUT_S)
+
+
+@pytest.mark.timeout(120)  # a hang guard only: with every worker thread parsing, Slack would wait for good
+def test_a_burst_of_report_batches_being_parsed_leaves_slack_a_worker_thread(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5 MiB batch takes a while to parse; here every parse is held until Slack has answered."""
+    parsing, parse_may_finish = threading.Semaphore(0), threading.Event()
+    parse = reports_http.json_body
+
+    def held_parse(body: bytes) -> object:
+        parsing.release()
+        parse_may_finish.wait()
+        return parse(body)
+
+    read, all_read = reports_http.read_body, threading.Semaphore(0)
+
+    async def counted_read(request: Any, limit: int) -> bytes:
+        body = await read(request, limit)
+        all_read.release()
+        return body
+
+    monkeypatch.setattr(reports_http, "json_body", held_parse)
+    monkeypatch.setattr(reports_http, "read_body", counted_read)
+    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "reports-token"})
+    answers: list[httpx.Response] = []
+    waiting = [_in_background(lambda number=number: _report_batch(bot, number), answers) for number in range(STUCK_DELIVERIES)]
+    try:
+        for _ in range(STUCK_DELIVERIES):  # every batch has arrived, and is being parsed or waits to be
+            assert all_read.acquire(timeout=30), "the batches never arrived"
+        for _ in range(reports_http.PARSE_THREADS):
+            assert parsing.acquire(timeout=30), "the batches were never parsed"
+        _slack_still_answers(bot)
+        assert answers == []  # answered while every batch was still being parsed or waiting for its turn
+    finally:
+        parse_may_finish.set()  # also on failure, so the server can finish
+    for thread in waiting:
+        thread.join(timeout=CLIENT_TIMEOUT_S)
+    assert sorted(answer.status_code for answer in answers) == [200] * STUCK_DELIVERIES
