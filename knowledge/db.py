@@ -211,3 +211,11 @@ def unstorable(text: str) -> str | None:
     if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):
         return "holds a lone surrogate such as \\ud800 (not valid Unicode)"
     return None
+
+
+def storable(text: str) -> str:
+    """``text`` with what :func:`unstorable` refuses taken out (NULs dropped, lone surrogates as U+FFFD), for
+    text that has no sender to refuse it to (a Slack message, a channel's topic) and must not be lost for it."""
+    if text.isascii():
+        return text.replace("\x00", "")
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text if char != "\x00")

@@ -16,6 +16,7 @@ from slack_bolt import App, BoltContext
 from bot.metrics import REQUESTS_DROPPED
 from bot.report_intake import take_in_later
 from bot.runtime import BotRuntime
+from knowledge.db import storable
 from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
@@ -45,9 +46,8 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
 
 
 def _report_text(event: dict[str, Any]) -> str:
-    """The message's text without NUL characters: PostgreSQL stores none, and the report would be lost for one.
-    (A lone surrogate the redaction turns into U+FFFD.)"""
-    return str(event.get("text") or "").replace("\x00", "")
+    """The message's text as a database stores it: PostgreSQL stores no NUL, and the report would be lost for one."""
+    return storable(str(event.get("text") or ""))
 
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:

@@ -149,6 +149,19 @@ def test_at_culprit_again_shares_the_re_run_limit_with_the_button_and_is_told(st
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
 
+def test_a_new_incident_channel_whose_topic_holds_a_nul_is_still_investigated(database_url: str, start_bot: StartBot) -> None:
+    """The topic is the incident's first description: on PostgreSQL a NUL in it failed the investigation where
+    it stored the incident, and the channel got a failure instead of suspects."""
+    migrate(database_url)
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.slack.channel_topics[NEW_CHANNEL] = "card payments \x00fail with 502 \ud800at checkout"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+    _answer_in(bot, NEW_CHANNEL)
+    assert "card payments fail with 502 \ufffdat checkout" in _incident(bot, NEW_CHANNEL).text
+
+
 def test_a_re_run_button_naming_no_investigation_is_told_so(database_url: str, start_bot: StartBot) -> None:
     """A value with a NUL failed the incident query on PostgreSQL inside the listener: the clicker heard nothing."""
     migrate(database_url)
