@@ -112,8 +112,11 @@ def runtime_of(app: App) -> BotRuntime:
 
 def finish_acked_replies(app: App) -> None:
     """Wait for Bolt's listener threads, then for every reply they queued: a stopping replica
-    answers what it acked (``create_server`` calls this on SIGTERM). Listeners waiting to try the
-    database again stop waiting: each makes its last try at once."""
-    app.culprit_runtime.stopping.set()  # type: ignore[attr-defined]
+    answers what it acked (``create_server`` calls this on SIGTERM). New incident channels waiting to
+    try the database again stop waiting: each makes its last try at once, before the replies are drained
+    (a start queues its reply)."""
+    runtime = runtime_of(app)
+    runtime.stopping.set()
     app.listener_runner.listener_executor.shutdown(wait=True)
+    runtime.channel_starts.drain()
     app.culprit_replies.drain()  # type: ignore[attr-defined]

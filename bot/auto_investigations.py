@@ -32,7 +32,7 @@ from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim, finish, forget, is_done, release
-from knowledge.db import UNREACHABLE, session_scope, utcnow
+from knowledge.db import UNREACHABLE, session_scope, storable, utcnow
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
 
@@ -51,6 +51,7 @@ CLAIM_LEASE = timedelta(minutes=2)
 # long is past its lease, so forgetting it changes nothing.
 INVESTIGATION_MEMORY = timedelta(days=90)
 RERUN_ACTION = "rerun_channel"
+AUTO_INCIDENT_ID = re.compile(r"auto-[0-9a-f]{12}")  # Trigger.incident_id: all a re-run button may carry
 AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
 SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
 MAX_TEXT = 4000
@@ -93,10 +94,11 @@ def service_named(text: str, services: Collection[str]) -> str | None:
 
 def channel_trigger(channel: str, info: dict[str, Any], started_at: datetime, database_url: str) -> Trigger:
     """The first description of an incident channel: its name's words, its topic and purpose."""
-    name = str(info.get("name") or "")
+    # As a database stores them: a NUL in a topic would fail the investigation where it stores the incident.
+    name = storable(str(info.get("name") or ""))
     words = " ".join(part for part in re.split(r"[-_]+", name) if part.lower() not in {"inc", "incident"})
-    topic = str((info.get("topic") or {}).get("value") or "")
-    purpose = str((info.get("purpose") or {}).get("value") or "")
+    topic = storable(str((info.get("topic") or {}).get("value") or ""))
+    purpose = storable(str((info.get("purpose") or {}).get("value") or ""))
     text = "\n".join(part for part in (words, topic, purpose) if part.strip())[:MAX_TEXT]
     services = catalog_services(database_url)
     # The name is the responder's first word on it; the topic and purpose only when the name names no service.

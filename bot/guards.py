@@ -1,6 +1,7 @@
 """What every Slack request passes before a listener sees it.
 
-Bolt has already verified the signature. These guards drop bots' events
+Bolt has already verified the signature. These guards refuse a request whose
+fields are not the types Slack sends (:mod:`bot.slack_shapes`), drop bots' events
 (ours included), enforce the channel and user allow-lists, answer each
 delivery once (Slack retries an event it thinks was lost, with the same
 ``event_id`` and an ``X-Slack-Retry-Num`` header), and keep one responder from
@@ -27,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels import ChannelDirectory
 from bot.metrics import REQUESTS_DROPPED
+from bot.slack_shapes import misshapen
 from knowledge.claims import claim
 from knowledge.config import Settings
 from knowledge.incidents import SLACK_DELIVERIES
@@ -116,6 +118,15 @@ def install_guards(
     # Claims run beside the request so a slow database cannot push the ack past Slack's 3 seconds.
     claims = ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-claims")
 
+    def well_formed(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        if problems := misshapen(body):
+            REQUESTS_DROPPED.labels(reason="malformed").inc()
+            log.warning("signed slack request refused: fields of the wrong type", problems=problems[:5])
+            return BoltResponse(status=400, body=json.dumps({"error": "; ".join(problems[:5])}),
+                                headers={"content-type": "application/json"})
+        next()
+        return None
+
     def ignore_bots(body: dict[str, Any], context: BoltContext, next: Callable[[], None]) -> BoltResponse | None:
         if _is_from_a_bot(body, context.bot_user_id):
             REQUESTS_DROPPED.labels(reason="bot").inc()
@@ -179,7 +190,7 @@ def install_guards(
         next()
         return None
 
-    for guard in (ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
+    for guard in (well_formed, ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
 
 

@@ -96,8 +96,9 @@ def slack_refusal(request: Request, body: bytes, signing_secret: str) -> str | N
 
     Checked before anything parses the body, so a forged request costs an HMAC,
     not a parse. Without a signing secret nothing is taken as signed. The
-    headers' form is checked here because slack_sdk's verifier raises on a
-    timestamp that is no number and on a signature that is not ASCII.
+    headers' form, and the body's being UTF-8, are checked here because
+    slack_sdk's verifier raises on a timestamp that is no number, on a
+    signature that is not ASCII and on a body that is not UTF-8.
     """
     timestamp = request.headers.get("x-slack-request-timestamp")
     signature = request.headers.get("x-slack-signature", "")
@@ -105,6 +106,10 @@ def slack_refusal(request: Request, body: bytes, signing_secret: str) -> str | N
         return "X-Slack-Request-Timestamp must be the unix time the request was signed at"
     if not _SLACK_SIGNATURE.fullmatch(signature):
         return "X-Slack-Signature must be v0=<64 hex digits>"
+    try:
+        body.decode("utf-8")  # slack_sdk's verifier decodes the body first, and raises on any other
+    except UnicodeDecodeError:
+        return "invalid request: the body is not UTF-8 text, as every Slack request is"
     if not signing_secret or not SignatureVerifier(signing_secret).is_valid(body, timestamp, signature):
         return "invalid request: X-Slack-Signature does not match the body, or was made over five minutes ago"
     return None

@@ -2,8 +2,9 @@
 
 Responders type in a hurry: ``service:NAME`` and ``at:TIME`` may sit anywhere
 in the text; everything else is the symptom. A typo is answered as such: a time
-before 1970 or a service the catalog lacks gets a sentence with the fix, not an
-investigation that fails or quietly matches nothing.
+before 1970, a service the catalog lacks or text no database stores (a NUL, a
+lone surrogate) gets a sentence with the fix, not an investigation that fails
+or quietly matches nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from knowledge.db import session_scope
+from knowledge.db import session_scope, unstorable
 from knowledge.errors import InputError
 from knowledge.services import Service
 from tools.rca.answers import IncidentQuery
@@ -63,6 +64,8 @@ def parse_incident_request(text: str, now: datetime, incident_id: str | None = N
     text = strip_mentions(text or "")
     if len(text) > MAX_TEXT:
         raise InputError(f"that is {len(text)} characters; keep the description under {MAX_TEXT}")
+    if why := unstorable(text):  # the investigation stores the incident's text: it would fail there, misreported
+        raise InputError(f"the description {why}; remove it and ask again")
     service = _last(_SERVICE, text)
     at = _last(_AT, text)
     symptom = " ".join(_AT.sub(" ", _SERVICE.sub(" ", text)).split())

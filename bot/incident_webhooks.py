@@ -30,10 +30,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from anyio import CapacityLimiter, to_thread
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from slack_bolt import App
 from slack_sdk.errors import SlackClientError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -46,7 +46,7 @@ from bot.http_checks import (
 )
 from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE, utcnow
+from knowledge.db import UNREACHABLE, unstorable, utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -54,6 +54,10 @@ log = structlog.get_logger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_AGE_S = 5 * 60
 PAGERDUTY_MAX_AGE = timedelta(hours=1)  # PagerDuty retries a failed delivery for a while, not for days
+# Deliveries reading or writing the database at once per server, across both routes. The rest wait without
+# a worker thread: holding one each, a burst on a slow or hung database took every thread Slack's requests
+# are acked from.
+DATABASE_THREADS = 8
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -68,6 +72,14 @@ class IncomingIncident(BaseModel):
     service: str | None = Field(None, max_length=200)
     started_at: str | None = Field(None, max_length=40)
     channel: str | None = Field(None, max_length=100, pattern=r"^[A-Z0-9]+$")
+
+    @field_validator("title", "text", "service")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """A NUL would fail the investigation on PostgreSQL after the delivery was answered 202."""
+        if value is not None and (why := unstorable(value)):
+            raise ValueError(why)
+        return value
 
 
 def _hmac_hex(secret: str, payload: bytes) -> str:
@@ -100,12 +112,14 @@ def _database_failed(error: Exception, source: str, step: str) -> JSONResponse:
     return retry_later(f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds")
 
 
-async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
+async def _start(bolt_app: App, trigger: Trigger, database_threads: CapacityLimiter) -> JSONResponse:
     """202 when the investigation starts, 200 for a duplicate; 503 (queue full, the database failed, or
     another delivery is starting it) or 502 (Slack refused the first post) when it cannot, its claim given
     back (or, if the database failed to, leased) so the sender's retry starts it."""
     try:
-        started = await run_in_threadpool(start_investigation, runtime_of(bolt_app), bolt_app.client, trigger)
+        started = await to_thread.run_sync(
+            start_investigation, runtime_of(bolt_app), bolt_app.client, trigger, limiter=database_threads
+        )
     except UNREACHABLE as error:
         return _database_failed(error, trigger.source, "claim")
     except StillStarting:
@@ -119,7 +133,7 @@ async def _start(bolt_app: App, trigger: Trigger) -> JSONResponse:
     return JSONResponse(body, status_code=202 if started else 200)
 
 
-def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
+def pagerduty_endpoint(bolt_app: App, settings: Settings, database_threads: CapacityLimiter) -> Handler:
     async def pagerduty(request: Request) -> JSONResponse:
         """202 when an investigation starts, 200 for a duplicate or an event that starts none, 401 unsigned,
         503 with ``Retry-After`` when the database failed."""
@@ -135,14 +149,14 @@ def pagerduty_endpoint(bolt_app: App, settings: Settings) -> Handler:
             return _error(401, "invalid signature")
         try:
             # The trigger names a catalog service, read from the database: in a worker thread.
-            trigger = await run_in_threadpool(_pagerduty_trigger, json_body(body), settings)
+            trigger = await to_thread.run_sync(_pagerduty_trigger, json_body(body), settings, limiter=database_threads)
         except UNREACHABLE as error:
             return _database_failed(error, "pagerduty", "service catalog")
         except (ValueError, InputError, KeyError, TypeError, AttributeError) as error:
             return _error(400, f"not a PagerDuty v3 incident event ({str(error)[:200]})")
         if trigger is None:
             return JSONResponse({"started": False, "ignored": "not incident.triggered"})
-        return await _start(bolt_app, trigger)
+        return await _start(bolt_app, trigger, database_threads)
 
     return pagerduty
 
@@ -155,9 +169,11 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
     if not utcnow() - PAGERDUTY_MAX_AGE <= occurred <= utcnow() + timedelta(minutes=5):
         raise InputError(f"occurred_at {occurred.isoformat()} is not recent: a replayed delivery starts nothing")
     data = event["data"]
-    incident_id = str(data["id"])[:100]
-    title = str(data.get("title") or "")[:300]
-    service = str((data.get("service") or {}).get("summary") or "")[:200]
+    incident_id = _pagerduty_text(data.get("id"), "data.id")[:100]
+    if not incident_id:
+        raise InputError("data.id is missing")
+    title = _pagerduty_text(data.get("title"), "data.title")[:300]
+    service = _pagerduty_text((data.get("service") or {}).get("summary"), "data.service.summary")[:200]
     return Trigger(
         key=f"pagerduty:{incident_id}",
         channel=str(settings.incident_post_channel),
@@ -169,7 +185,19 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
     )
 
 
-def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
+def _pagerduty_text(value: object, field: str) -> str:
+    """A text field of a PagerDuty event ("" when absent); InputError naming it when it is not text, or is
+    text no database stores: the claim or the investigation would fail on it after the delivery was taken."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{field} must be a string, not {type(value).__name__}")
+    if why := unstorable(value):
+        raise InputError(f"{field} {why}")
+    return value
+
+
+def incidents_endpoint(bolt_app: App, settings: Settings, database_threads: CapacityLimiter) -> Handler:
     async def incidents(request: Request) -> JSONResponse:
         """Start an investigation of ``{id, title[, text][, service][, started_at][, channel]}``."""
         secret = settings.incidents_webhook_secret.get_secret_value() if settings.incidents_webhook_secret else ""
@@ -193,7 +221,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
         if not channel:
             return _error(400, "name a channel, or set CULPRIT_INCIDENT_POST_CHANNEL on the bot")
         try:
-            services = await run_in_threadpool(catalog_services, settings.resolved_database_url)
+            services = await to_thread.run_sync(catalog_services, settings.resolved_database_url, limiter=database_threads)
         except UNREACHABLE as error:
             return _database_failed(error, "webhook", "service catalog")
         trigger = Trigger(
@@ -202,7 +230,7 @@ def incidents_endpoint(bolt_app: App, settings: Settings) -> Handler:
             service=incoming.service if incoming.service in services else service_named(incoming.title, services),
             source="webhook",
         )
-        return await _start(bolt_app, trigger)
+        return await _start(bolt_app, trigger, database_threads)
 
     return incidents
 
@@ -224,8 +252,9 @@ def _started_at(value: str | None) -> datetime:
 
 
 def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:
-    """The two routes ``bot.server`` adds."""
+    """The two routes ``bot.server`` adds, sharing ``DATABASE_THREADS`` worker threads for the database."""
+    database_threads = CapacityLimiter(DATABASE_THREADS)
     return [
-        Route("/webhooks/pagerduty", pagerduty_endpoint(bolt_app, settings), methods=["POST"]),
-        Route("/incidents", incidents_endpoint(bolt_app, settings), methods=["POST"]),
+        Route("/webhooks/pagerduty", pagerduty_endpoint(bolt_app, settings, database_threads), methods=["POST"]),
+        Route("/incidents", incidents_endpoint(bolt_app, settings, database_threads), methods=["POST"]),
     ]

@@ -51,7 +51,7 @@ SIGNAL_FAILURES = Counter(
 FEEDBACK_VOTES = Counter("culprit_feedback_votes_total", "Thumbs up/down clicks stored.", ["vote"])
 REQUESTS_DROPPED = Counter(
     "culprit_slack_requests_dropped_total",
-    "Slack requests dropped unanswered: by the guards (bot, user, channel, duplicate, rate) "
+    "Slack requests dropped unanswered: by the guards (malformed, bot, user, channel, duplicate, rate) "
     "or, for channel messages, because they are not bug reports (not_a_report).",
     ["reason"],
 )

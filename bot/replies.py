@@ -21,7 +21,7 @@ from bot.blocks import SlackMessage, notice, rca_message, reply_message
 from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, UNSENT_REPLIES, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
-from knowledge.db import DatabaseUnavailable
+from knowledge.db import UNREACHABLE
 from knowledge.outbox import keep_unsent
 from tools.feedback.votes import place_answer
 from tools.rca.answers import IncidentQuery
@@ -37,7 +37,9 @@ def timed_out_message(runtime: BotRuntime) -> SlackMessage:
 
 
 def failure_message(error: Exception) -> SlackMessage:
-    if isinstance(error, DatabaseUnavailable | SQLAlchemyError):
+    """What the responder is told for a failed investigation; "can't reach" only when the database could not be
+    reached: any other database error (a bad row, a bug) sent responders to check a database that was fine."""
+    if isinstance(error, UNREACHABLE):
         return notice("🛑 I can't reach the change database right now, so I can't investigate. Try again shortly.")
     return notice(f"💥 The investigation failed ({type(error).__name__}); the error is in culprit's logs.")
 

@@ -33,7 +33,7 @@ import structlog
 
 from bot.metrics import REPORTS_INGESTED, count_classified
 from knowledge.config import Settings
-from knowledge.db import RETRY_DELAYS_S, UNREACHABLE
+from knowledge.db import RETRY_DELAYS_S, retry_while_unreachable
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
@@ -96,16 +96,11 @@ def _take_in_retrying(
     reports: list[IncomingReport], source: str, settings: Settings, delays: Sequence[float],
     wait: Callable[[float], object], intake: _SlackIntake,
 ) -> IntakeResult:  # fmt: skip
-    for attempt, delay in enumerate(delays, start=1):
-        if intake.stopping.is_set():
-            break
-        try:
-            return take_in(reports, source, settings)
-        except UNREACHABLE as error:
-            log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
-            wait(delay)
+    def retrying(attempt: int, delay: float, error: Exception) -> None:
+        log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
+
     try:
-        return take_in(reports, source, settings)
+        return retry_while_unreachable(partial(take_in, reports, source, settings), delays, intake.stopping, retrying, wait)
     except Exception:  # whatever the cause, a report lost at shutdown is named in finish_intake's log
         if intake.stopping.is_set():
             intake.unsaved.extend(report.id for report in reports)

@@ -12,13 +12,12 @@ the database, not of the model.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
-from starlette.concurrency import run_in_threadpool
+from anyio import CapacityLimiter, to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -26,20 +25,25 @@ from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, 
 from bot.report_intake import take_in
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE
-from tools.reports.intake import IncomingReport, IntakeResult, report_from_mapping
+from tools.reports.intake import IncomingReport, report_from_mapping
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_REPORTS = 5000
-# Batches written at once per process: plenty for two cores and one database, and within the engine's
-# pool, so a burst does not open (and then close) an overflow connection per waiting request.
+# Batches written at once per server: plenty for two cores and one database, and within the engine's
+# pool, so a burst does not open (and then close) an overflow connection per waiting request. The rest
+# wait without a worker thread: holding one each, a burst on a slow database took every thread of the
+# pool that Slack's requests are acked from.
 CONCURRENT_WRITES = 8
-_writers = threading.BoundedSemaphore(CONCURRENT_WRITES)
+# Bodies parsed at once per server: one per core. Parsing a 5 MiB batch holds the GIL for a while, so more
+# threads would not parse faster; the rest wait without a thread, for the same reason as the writes.
+PARSE_THREADS = 2
 
 
 def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONResponse]]:
     """The ``POST /reports`` handler for the bot configured by ``settings``."""
+    writers, parsers = CapacityLimiter(CONCURRENT_WRITES), CapacityLimiter(PARSE_THREADS)
 
     async def post_reports(request: Request) -> JSONResponse:
         """Store a batch of reports; 200 (or 207) with counts after the commit, else 401/400/413/503 with the reason.
@@ -61,7 +65,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
         except BodyTooLarge:
             return _error(413, f"body over {MAX_BODY_BYTES} bytes: send smaller batches")
         try:
-            batch = await run_in_threadpool(_parse, body)
+            batch = await to_thread.run_sync(_parse, body, limiter=parsers)
         except ValueError as error:
             return _error(400, str(error))
         if batch.received > MAX_REPORTS:
@@ -71,7 +75,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
             reasons = "; ".join(f"report {item.index}: {item.reason}" for item in batch.rejected[:3])
             return JSONResponse({"error": reasons, "rejected": rejected}, status_code=400)
         try:
-            result = await run_in_threadpool(_store, batch.reports, settings)
+            result = await to_thread.run_sync(take_in, batch.reports, "http", settings, limiter=writers)
         except UNREACHABLE as error:
             log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=batch.received)
             return retry_later("the database is unreachable; send the same batch again (reports are stored once by id)")
@@ -97,11 +101,6 @@ class ParsedBatch:
     received: int
     reports: list[IncomingReport] = field(default_factory=list)
     rejected: list[RejectedReport] = field(default_factory=list)
-
-
-def _store(reports: list[IncomingReport], settings: Settings) -> IntakeResult:
-    with _writers:
-        return take_in(reports, "http", settings)
 
 
 def _parse(body: bytes) -> ParsedBatch:

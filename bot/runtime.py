@@ -43,6 +43,8 @@ Ask = Callable[[str, AgentContext], AgentReply]
 DEFAULT_ANSWER_TIMEOUT_S = 60.0
 RERUNS_PER_MINUTE = 2  # per responder and incident: each re-run is a whole investigation
 RESOURCES_TTL_S = 600.0
+CHANNEL_STARTS = 50  # new incident channels starting at once: a large outage's burst of channels, not a flood
+CHANNEL_START_RUNNERS = 4  # each mostly waits for the database to answer again
 
 
 class AnswerTimedOut(Exception):
@@ -64,6 +66,8 @@ class BotRuntime:
     # the database is unreachable; waits end early once ``stopping`` is set (SIGTERM).
     database_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Where a new incident channel's start (and those waits) runs, so it never holds a Bolt listener thread.
+    channel_starts: ReplyQueue = field(default_factory=lambda: ReplyQueue(CHANNEL_STARTS, CHANNEL_START_RUNNERS))
 
     @property
     def database_url(self) -> str:

@@ -47,6 +47,9 @@ log = structlog.get_logger(__name__)
 # Slack's own payloads stay far below this (a message is at most 40,000 characters and 50 blocks).
 MAX_SLACK_BODY_BYTES = 1024 * 1024
 UNKNOWN_PATH = "other"
+# Bolt raises while it reads a body that is not JSON, nests past Python's recursion limit, or has a wrong
+# type where Slack always sends an object or a string (e.g. an event's channel as a number).
+UNREADABLE_SLACK_BODY = "not a Slack request: the body is not an event, command or interaction payload as Slack sends them"
 # Worker threads each of /healthz and /metrics may hold. Both wait on the database, and a hung one
 # holds every thread they take: capped, they queue without a thread instead of starving the shared
 # pool that /slack/events and the webhooks run in.
@@ -95,7 +98,7 @@ def create_server(
     and the incident webhooks (:mod:`bot.incident_webhooks`).
 
     ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
-    signature before Bolt parses anything; ``/metrics`` asks for
+    signature before Bolt parses anything, and answers 400 to a signed body Bolt cannot read; ``/metrics`` asks for
     ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set. ``/healthz``
     and ``/metrics`` read the database in at most ``PROBE_THREADS`` worker
     threads each, so a hung database stalls them and nothing else. With a
@@ -109,7 +112,12 @@ def create_server(
 
     def dispatch(request: Request, body: bytes) -> Response:
         # BoltRequest parses the body as it is built: here, in the thread pool, and only once it is signed.
-        return to_starlette_response(bolt_app.dispatch(to_bolt_request(request, body)))
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except Exception as error:  # it only parses, so whatever it raises is the body's fault, not ours
+            log.warning("signed slack request refused: not a payload Slack sends", error=repr(error)[:200])
+            return JSONResponse({"error": UNREADABLE_SLACK_BODY}, status_code=400)
+        return to_starlette_response(bolt_app.dispatch(bolt_request))
 
     async def slack_events(request: Request) -> Response:
         try:

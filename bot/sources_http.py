@@ -4,7 +4,8 @@ Each request is checked before its body is trusted: the GitLab token
 (``X-Gitlab-Token``) or the bearer token before the body is read at all; the
 GitHub HMAC (``X-Hub-Signature-256``) once the body is read up to its cap. Only
 then is the JSON parsed and each commit or event checked, in a worker thread
-(at most ``PARSE_THREADS`` bodies at once, the rest waiting without one): a
+(at most ``PARSE_THREADS`` bodies at once, the rest waiting without one, as
+deliveries wait for one of ``STORE_THREADS`` to store them): a
 5 MiB body takes long enough that on the event loop it would hold up every
 other request, Slack's and ``/healthz`` included. A webhook delivery is acted
 on once across replicas: its delivery id is claimed in the database
@@ -19,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from anyio import CapacityLimiter, to_thread
 from pydantic import SecretStr
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -50,6 +50,9 @@ DELIVERY_LEASE = timedelta(minutes=2)
 # Bodies parsed at once per server, across the three routes: one per core. Parsing holds the GIL, so more
 # threads would not parse faster, only hold more multi-megabyte payloads in memory at once.
 PARSE_THREADS = 2
+# Deliveries stored at once per server, across the three routes. The rest wait without a worker thread:
+# holding one each, a burst on a slow or hung database took every thread Slack's requests are acked from.
+STORE_THREADS = 8
 Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
@@ -60,6 +63,14 @@ def _error(status: int, message: str) -> JSONResponse:
 def github_signed(body: bytes, header: str, secret: str) -> bool:
     """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>``, compared in constant time."""
     return same_secret("sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(), header)
+
+
+@dataclass(frozen=True)
+class WorkerThreads:
+    """What the three routes share: ``PARSE_THREADS`` for bodies, ``STORE_THREADS`` for the database."""
+
+    parse: CapacityLimiter
+    store: CapacityLimiter
 
 
 class TooManyEvents(ValueError):
@@ -99,14 +110,14 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
 
 
 async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dict[str, Any]], WebhookChanges],
-                   settings: Settings, parse_threads: CapacityLimiter) -> JSONResponse:  # fmt: skip
+                   settings: Settings, threads: WorkerThreads) -> JSONResponse:  # fmt: skip
     try:
-        payload = await to_thread.run_sync(_json_object, body, limiter=parse_threads)
+        payload = await to_thread.run_sync(_json_object, body, limiter=threads.parse)
     except ValueError as error:
         return _error(400, str(error))
     try:
-        answer = await run_in_threadpool(
-            _take_delivery, source, delivery, lambda: parse(payload), settings.resolved_database_url
+        answer = await to_thread.run_sync(
+            _take_delivery, source, delivery, lambda: parse(payload), settings.resolved_database_url, limiter=threads.store
         )
     except UNREACHABLE as error:
         log.warning("webhook not stored: database unreachable", source=source, error=str(error)[:200])
@@ -136,7 +147,7 @@ async def _trusted_body(
     return body
 
 
-def github_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
+def github_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
     """Pushes to a tracked branch and pull requests merged into it, signed with CULPRIT_GITHUB_WEBHOOK_SECRET."""
 
     async def github_webhook(request: Request) -> JSONResponse:
@@ -150,13 +161,13 @@ def github_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handl
         event = request.headers.get("x-github-event", "")
         return await _deliver(
             "github", request.headers.get("x-github-delivery", ""), body,
-            lambda payload: github_changes(event, payload, settings.repos), settings, parse_threads,
+            lambda payload: github_changes(event, payload, settings.repos), settings, threads,
         )  # fmt: skip
 
     return github_webhook
 
 
-def gitlab_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
+def gitlab_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
     """Push and merge request hooks whose X-Gitlab-Token is CULPRIT_GITLAB_WEBHOOK_TOKEN."""
 
     async def gitlab_webhook(request: Request) -> JSONResponse:
@@ -169,13 +180,13 @@ def gitlab_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handl
             return body
         delivery = request.headers.get("x-gitlab-event-uuid") or request.headers.get("idempotency-key", "")
         return await _deliver(
-            "gitlab", delivery, body, lambda payload: gitlab_changes(payload, settings.repos), settings, parse_threads
+            "gitlab", delivery, body, lambda payload: gitlab_changes(payload, settings.repos), settings, threads
         )
 
     return gitlab_webhook
 
 
-def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Handler:
+def changes_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
     """Change events (deploys, flag flips, config and infrastructure changes) with a CULPRIT_CHANGES_TOKEN bearer."""
 
     async def post_changes(request: Request) -> JSONResponse:
@@ -187,7 +198,7 @@ def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Hand
         if isinstance(body, JSONResponse):
             return body
         try:
-            batch = await to_thread.run_sync(_checked_events, body, limiter=parse_threads)
+            batch = await to_thread.run_sync(_checked_events, body, limiter=threads.parse)
         except TooManyEvents as error:
             return _error(413, str(error))
         except ValueError as error:
@@ -197,7 +208,7 @@ def changes_endpoint(settings: Settings, parse_threads: CapacityLimiter) -> Hand
             return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
         try:
             mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
-            stored = await run_in_threadpool(store_events, batch, settings.resolved_database_url, mirrors)
+            stored = await to_thread.run_sync(store_events, batch, settings.resolved_database_url, mirrors, limiter=threads.store)
         except UNREACHABLE:
             return retry_later("the database is unreachable; send the same batch again (events are stored once by id)")
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
@@ -217,12 +228,13 @@ def _checked_events(body: bytes) -> EventBatch:
 
 
 def source_routes(settings: Settings) -> list[Route]:
-    """The three routes ``bot.server`` adds, sharing ``PARSE_THREADS`` worker threads for their bodies."""
-    parse_threads = CapacityLimiter(PARSE_THREADS)
+    """The three routes ``bot.server`` adds, sharing ``PARSE_THREADS`` worker threads for their bodies and
+    ``STORE_THREADS`` for the database."""
+    threads = WorkerThreads(parse=CapacityLimiter(PARSE_THREADS), store=CapacityLimiter(STORE_THREADS))
     return [
-        Route("/webhooks/github", github_endpoint(settings, parse_threads), methods=["POST"]),
-        Route("/webhooks/gitlab", gitlab_endpoint(settings, parse_threads), methods=["POST"]),
-        Route("/changes", changes_endpoint(settings, parse_threads), methods=["POST"]),
+        Route("/webhooks/github", github_endpoint(settings, threads), methods=["POST"]),
+        Route("/webhooks/gitlab", gitlab_endpoint(settings, threads), methods=["POST"]),
+        Route("/changes", changes_endpoint(settings, threads), methods=["POST"]),
     ]
 
 

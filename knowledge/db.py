@@ -6,12 +6,13 @@ same Alembic migrations so a test against one speaks for the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, DateTime, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -35,6 +36,33 @@ UNREACHABLE = (DatabaseUnavailable, OperationalError, InterfaceError, PoolTimeou
 # Work with no sender to retry it (a Slack message or event) tries again after these while the database is
 # UNREACHABLE: a database restarting or failing over is back within them.
 RETRY_DELAYS_S = (1.0, 5.0, 30.0)
+T = TypeVar("T")
+
+
+def retry_while_unreachable(
+    step: Callable[[], T],
+    delays: Sequence[float],
+    stopping: threading.Event,
+    on_retry: Callable[[int, float, Exception], object],
+    wait: Callable[[float], object] | None = None,
+) -> T:
+    """What ``step`` returns, trying it again after each of ``delays`` while it raises :data:`UNREACHABLE`.
+
+    For work with no sender to retry it: ``on_retry(attempt, delay, error)``
+    reports each failed try before its wait (``wait`` sleeps it; by default
+    until ``stopping`` is set). Once ``stopping`` is set the waits are over:
+    the process is going away, so one last try is made at once. The last
+    try's error, whatever it is, is the caller's to handle.
+    """
+    for attempt, delay in enumerate(delays, start=1):
+        if stopping.is_set():
+            break
+        try:
+            return step()
+        except UNREACHABLE as error:
+            on_retry(attempt, delay, error)
+        (wait or stopping.wait)(delay)
+    return step()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -168,3 +196,26 @@ def _at_head(connection: Any, config: Any) -> bool:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def unstorable(text: str) -> str | None:
+    """Why no database stores ``text``, or None when one does.
+
+    PostgreSQL refuses a NUL in text, and no database stores a lone UTF-16
+    surrogate (JSON lets a sender write ``\\ud800``; it is not UTF-8). Checked
+    where text arrives, so it is refused with its field's name instead of
+    failing an insert, or an investigation already announced, later.
+    """
+    if "\x00" in text:
+        return "holds a NUL character (\\u0000)"
+    if not text.isascii() and any("\ud800" <= char <= "\udfff" for char in text):
+        return "holds a lone surrogate such as \\ud800 (not valid Unicode)"
+    return None
+
+
+def storable(text: str) -> str:
+    """``text`` with what :func:`unstorable` refuses taken out (NULs dropped, lone surrogates as U+FFFD), for
+    text that has no sender to refuse it to (a Slack message, a channel's topic) and must not be lost for it."""
+    if text.isascii():
+        return text.replace("\x00", "")
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text if char != "\x00")

@@ -7,14 +7,20 @@ is acknowledged and ignored.
 
 Slack does not send an event again once it was acknowledged, so a database
 that fails while the catalog is read or the channel claimed is tried again
-(after :data:`knowledge.db.RETRY_DELAYS_S`, on the listener's thread; the
-waits end at shutdown); if it still fails, the channel is told how to start
-the investigation by hand, rather than left without one in silence.
+(after :data:`knowledge.db.RETRY_DELAYS_S`; the waits end at shutdown); if it
+still fails, the channel is told how to start the investigation by hand,
+rather than left without one in silence. Those waits (36 s in all) run on the
+runtime's bounded ``channel_starts`` queue, not on the Bolt listener thread
+that took the event, so an outage during a burst of new channels does not use
+up the threads every other Slack request is acked on; when that queue is full
+the channel is told how to start by hand at once. A stopping server finishes
+the queue (each start making its last try at once) before it exits.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
@@ -23,6 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.auto_investigations import (
+    AUTO_INCIDENT_ID,
     RERUN_ACTION,
     RepliesFull,
     Rerun,
@@ -33,7 +40,7 @@ from bot.auto_investigations import (
     start_investigation,
 )
 from bot.runtime import BotRuntime
-from knowledge.db import UNREACHABLE, utcnow
+from knowledge.db import UNREACHABLE, retry_while_unreachable, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -50,9 +57,20 @@ def _investigate_channel(
     except SlackApiError as error:
         log.warning("cannot open the new incident channel", channel=channel, error=error.response.get("error"))
         return
+    if runtime.channel_starts.reserve() is None:
+        log.warning("channel investigation not started: too many new incident channels waiting", channel=channel)
+        _tell_how_to_start_by_hand(client, channel, bot_user_id, why="too many incident channels are waiting for it")
+        return
+    runtime.channel_starts.start(partial(_start, runtime, client, channel, info, started_at, bot_user_id))
+
+
+def _start(
+    runtime: BotRuntime, client: WebClient, channel: str, info: dict[str, Any], started_at: datetime, bot_user_id: str | None
+) -> None:
+    """Start the channel's investigation, or tell the channel how to start it by hand (on a channel-start thread)."""
     try:
         if not _start_once_the_database_answers(runtime, client, channel, info, started_at):
-            _tell_how_to_start_by_hand(client, channel, bot_user_id)
+            _tell_how_to_start_by_hand(client, channel, bot_user_id, why="its database did not answer")
     except StillStarting:  # another event about the channel is starting it
         log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
@@ -69,29 +87,23 @@ def _start_once_the_database_answers(
     def start() -> None:
         start_investigation(runtime, client, channel_trigger(channel, info, started_at, runtime.database_url))
 
-    for attempt, delay in enumerate(runtime.database_retry_delays_s, start=1):
-        if runtime.stopping.is_set():
-            break
-        try:
-            start()
-            return True
-        except UNREACHABLE as error:
-            log.warning("channel investigation not started: the database failed; trying again", channel=channel,
-                        attempt=attempt, retry_in_s=delay, error=database_failure(error))
-        runtime.stopping.wait(delay)
+    def retrying(attempt: int, delay: float, error: Exception) -> None:
+        log.warning("channel investigation not started: the database failed; trying again", channel=channel,
+                    attempt=attempt, retry_in_s=delay, error=database_failure(error))
+
     try:
-        start()
+        retry_while_unreachable(start, runtime.database_retry_delays_s, runtime.stopping, retrying)
     except UNREACHABLE as error:
         log.error("channel investigation not started: the database failed", channel=channel, error=database_failure(error))
         return False
     return True
 
 
-def _tell_how_to_start_by_hand(client: WebClient, channel: str, bot_user_id: str | None) -> None:
+def _tell_how_to_start_by_hand(client: WebClient, channel: str, bot_user_id: str | None, why: str) -> None:
     mention = f"<@{bot_user_id}>" if bot_user_id else "@culprit"
     try:
         client.chat_postMessage(channel=channel, text=(
-            "⚠️ culprit could not start investigating this incident: its database did not answer. "
+            f"⚠️ culprit could not start investigating this incident: {why}. "
             f"Start it by hand: `/rca <what is broken>` here, or mention {mention} with what you see."
         ))  # fmt: skip
     except SlackApiError as error:
@@ -120,8 +132,9 @@ def handle_rerun(ack: Ack, body: dict[str, Any], action: dict[str, Any], client:
     ack()
     runtime: BotRuntime = context["culprit"]
     channel = (body.get("container") or {}).get("channel_id") or (body.get("channel") or {}).get("id", "")
-    user, incident_id = body["user"]["id"], str(action.get("value") or "")[:200]
-    if rerun(runtime, client, channel, user, incident_id) is Rerun.NOTHING:
+    user, incident_id = body["user"]["id"], str(action.get("value") or "")
+    # Checked before the query: a value no investigation has (a NUL in it fails PostgreSQL's) re-runs nothing.
+    if not AUTO_INCIDENT_ID.fullmatch(incident_id) or rerun(runtime, client, channel, user, incident_id) is Rerun.NOTHING:
         client.chat_postEphemeral(channel=channel, user=user, text="There is no investigation of mine to re-run in this channel.")
 
 

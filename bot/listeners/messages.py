@@ -16,6 +16,7 @@ from slack_bolt import App, BoltContext
 from bot.metrics import REQUESTS_DROPPED
 from bot.report_intake import take_in_later
 from bot.runtime import BotRuntime
+from knowledge.db import storable
 from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
@@ -26,7 +27,7 @@ def is_report(event: dict[str, Any], runtime: BotRuntime) -> bool:
     channel = runtime.settings.reports_channel
     return bool(
         channel
-        and event.get("text")
+        and _report_text(event).strip()
         and not event.get("subtype")
         and not event.get("bot_id")
         and runtime.channels.listed(event.get("channel", ""), [channel])
@@ -39,9 +40,14 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
         REQUESTS_DROPPED.labels(reason="not_a_report").inc()
         return
     message_id = f"{event.get('channel')}:{event.get('ts')}"
-    report = IncomingReport(id=f"slack:{message_id}", text=event["text"])  # stamped when it is stored
+    report = IncomingReport(id=f"slack:{message_id}", text=_report_text(event))  # stamped when it is stored
     # Redaction runs on the intake thread: this listener thread is one of those Bolt acks commands on.
     take_in_later([report], "slack", runtime.settings).add_done_callback(partial(_log_stored, message_id))
+
+
+def _report_text(event: dict[str, Any]) -> str:
+    """The message's text as a database stores it: PostgreSQL stores no NUL, and the report would be lost for one."""
+    return storable(str(event.get("text") or ""))
 
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:

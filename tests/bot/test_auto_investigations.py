@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
-from bot.app import finish_acked_replies
+from bot.app import finish_acked_replies, runtime_of
 from bot.auto_investigations import AUTO_INVESTIGATIONS, CLAIM_LEASE
 from bot.http_checks import RETRY_AFTER_S
 from bot.incident_webhooks import MAX_BODY_BYTES
@@ -149,6 +149,30 @@ def test_at_culprit_again_shares_the_re_run_limit_with_the_button_and_is_told(st
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]) == 1
 
 
+def test_a_new_incident_channel_whose_topic_holds_a_nul_is_still_investigated(database_url: str, start_bot: StartBot) -> None:
+    """The topic is the incident's first description: on PostgreSQL a NUL in it failed the investigation where
+    it stored the incident, and the channel got a failure instead of suspects."""
+    migrate(database_url)
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    bot.slack.channel_topics[NEW_CHANNEL] = "card payments \x00fail with 502 \ud800at checkout"
+    bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+    _answer_in(bot, NEW_CHANNEL)
+    assert "card payments fail with 502 \ufffdat checkout" in _incident(bot, NEW_CHANNEL).text
+
+
+def test_a_re_run_button_naming_no_investigation_is_told_so(database_url: str, start_bot: StartBot) -> None:
+    """A value with a NUL failed the incident query on PostgreSQL inside the listener: the clicker heard nothing."""
+    migrate(database_url)
+    bot = start_bot(database_url)
+    message = {"ts": "1.1", "text": "suspects", "blocks": [], "type": "message"}
+    for value in ("auto-\x00", "auto-" + "f" * 300, "auto-0123456789ab"):
+        bot.send.click("rerun_channel", value, user="UALICE", channel=INCIDENT_CHANNEL, message=message)
+    told = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral", count=3)
+    assert [c.args["text"] for c in told] == ["There is no investigation of mine to re-run in this channel."] * 3
+
+
 def test_a_channel_that_is_not_an_incident_channel_starts_nothing(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store)
     bot.slack.channel_names["CRANDOM"] = "random-chat"
@@ -253,6 +277,32 @@ def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_fie
     # Refused before anything was claimed: the same incident with a good time starts.
     good = {"id": "OLD-0", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": "2024-05-01T09:40:00Z"}
     assert _incident_post(bot, good).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+
+
+def test_incident_fields_no_database_stores_are_refused_naming_the_field(database_url: str, start_bot: StartBot) -> None:
+    """A NUL in a PagerDuty incident id was a 500 on PostgreSQL (the claim's insert failed); one in a title,
+    or a lone surrogate, was answered 202 and the investigation then failed where it stored the incident."""
+    migrate(database_url)
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url, env={"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL,
+                                       "CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})  # fmt: skip
+    now = utcnow().isoformat()
+    for number, (field, data) in enumerate([
+        ("data.id", {"id": "PNUL\x00"}), ("data.title", {"title": "card payments \ud800 failing"}),
+        ("data.id", {"id": {"nested": "PINC"}}), ("data.service.summary", {"service": {"summary": ["payments"]}}),
+    ]):  # fmt: skip
+        event = _pd_event(f"{number:02d}BAD", f"PBAD{number}", now)
+        event["data"].update(data)
+        refused = _pagerduty(bot, event)
+        assert refused.status_code == 400, field
+        assert field in refused.json()["error"], refused.json()
+    for field in ("title", "text", "service"):
+        payload = {"id": f"NUL-{field}", "title": "checkout down", "channel": INCIDENT_CHANNEL, field: "checkout\x00down"}
+        refused = _incident_post(bot, payload)
+        assert refused.status_code == 400 and field in refused.json()["error"] and "NUL" in refused.json()["error"]
+    assert bot.slack.calls_to("chat.postMessage") == []
+    assert _pagerduty(bot, _pd_event("10GOOD", "PGOOD", now)).status_code == 202
     _answer_in(bot, INCIDENT_CHANNEL)
 
 
@@ -452,6 +502,40 @@ def test_a_new_incident_channel_is_investigated_once_a_short_database_outage_end
     assert not any(entry["event"] == GAVE_UP for entry in logs)
     posted = [c.args["text"] for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == NEW_CHANNEL]
     assert len(posted) == 1 and posted[0].startswith("🔎 New incident")
+
+
+def test_a_new_incident_channel_waiting_for_the_database_holds_no_slack_listener_thread(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    """The waits (36 s in all) once held the listener thread that took the event: a burst of new channels during
+    an outage used up the threads every other Slack request is acked on. Now they are free while it waits."""
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    bot.slack.channel_names[NEW_CHANNEL] = "inc-payments-502"
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the new channel's start never met the outage")
+        bot.app.listener_runner.listener_executor.shutdown(wait=True)  # returns once no listener is running
+        assert not any(entry["event"] == GAVE_UP for entry in logs)  # the start still waits, elsewhere
+        outage.end()
+        _answer_in(bot, NEW_CHANNEL)
+    assert _incident(bot, NEW_CHANNEL).service == "payments"
+
+
+def test_new_incident_channels_past_the_queue_are_told_at_once_how_to_start_by_hand(
+    outage: DatabaseOutage, start_bot: StartBot
+) -> None:
+    bot = start_bot(outage.url, database_retry_delays_s=(0.1,) * 300)
+    runtime_of(bot.app).channel_starts = ReplyQueue(capacity=1, runners=1)
+    for channel, name in ((NEW_CHANNEL, "inc-payments-502"), ("CNEW2", "inc-search-slow")):
+        bot.slack.channel_names[channel] = name
+    with capture_logs() as logs:
+        bot.send.event({"type": "channel_created", "channel": {"id": NEW_CHANNEL, "name": "inc-payments-502", "created": int(time.time())}})
+        wait_until(lambda: any(entry["event"] == RETRYING for entry in logs), "the first channel's start never met the outage")
+        bot.send.event({"type": "channel_created", "channel": {"id": "CNEW2", "name": "inc-search-slow", "created": int(time.time())}})
+        told = bot.slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == "CNEW2")[0]
+        assert "too many incident channels are waiting for it" in told.args["text"] and "`/rca <what is broken>`" in told.args["text"]
+        outage.end()
+        _answer_in(bot, NEW_CHANNEL)  # the first one, in the queue, starts once the database is back
 
 
 @pytest.mark.timeout(120)  # a hang guard only: stopping would otherwise wait out the ten-minute retry

@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from bot.jobs import post_new_alerts
 from bot.replies import channel_poster
 from knowledge.config import get_settings
-from knowledge.db import session_scope, utcnow
+from knowledge.db import migrate, session_scope, utcnow
 from knowledge.reports import Alert, BugReport
 from tests.bot.conftest import StartBot
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
@@ -67,6 +67,16 @@ def test_messages_in_the_feedback_channel_become_redacted_reports_once(store: st
     assert "bob@example.com" not in report.text
     [classified] = _wait_for_reports(store, 1, classified=True)  # by the worker, as after POST /reports
     assert classified.category == "other", "no classifier is trained in this data dir"
+
+
+def test_a_feedback_message_holding_a_nul_or_a_lone_surrogate_is_still_stored(database_url: str, start_bot: StartBot) -> None:
+    """PostgreSQL refuses NUL in text: the report's insert failed and the message was lost (logged as an error)."""
+    migrate(database_url)
+    bot = start_bot(database_url, env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+    for number, text in enumerate(["cart \x00crashes on open", "cart \ud800 crashes on open"]):
+        bot.send.event({"type": "message", "channel": "CREPORTS", "user": "UCUSTOMER", "text": text, "ts": f"1714556400.00010{number}"})
+    stored = sorted(report.text for report in _wait_for_reports(database_url, 2))
+    assert stored == ["cart crashes on open", "cart \ufffd crashes on open"]
 
 
 def test_jobs_post_a_message_then_upload_its_chart() -> None:

@@ -14,10 +14,16 @@ import hmac
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
 
+from bot import reports_http
+from bot.incident_webhooks import DATABASE_THREADS
+from bot.reports_http import CONCURRENT_WRITES
 from bot.server import PROBE_THREADS
+from bot.sources_http import STORE_THREADS
 from knowledge.db import utcnow
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.silent_database import SilentDatabase
@@ -43,9 +49,9 @@ def _slack_still_answers(bot: Bot) -> None:
     assert challenge.status_code == 200 and "still-here" in challenge.text
 
 
-def _pagerduty_trigger(bot: Bot) -> httpx.Response:
-    event = {"id": "EV1", "event_type": "incident.triggered", "occurred_at": utcnow().isoformat(),
-             "data": {"id": "PINC1", "title": "payments down", "service": {"summary": "payments"}}}
+def _pagerduty_trigger(bot: Bot, incident: str = "PINC1") -> httpx.Response:
+    event = {"id": f"EV-{incident}", "event_type": "incident.triggered", "occurred_at": utcnow().isoformat(),
+             "data": {"id": incident, "title": "payments down", "service": {"summary": "payments"}}}
     body = json.dumps({"event": event}).encode()
     signature = "v1=" + hmac.new(PD_SECRET.encode(), body, hashlib.sha256).hexdigest()
     return httpx.post(f"{bot.url}/webhooks/pagerduty", content=body, headers={"X-PagerDuty-Signature": signature},
@@ -82,3 +88,91 @@ def test_a_hung_database_stalls_only_health_and_metrics(data_dir, start_bot: Sta
     for thread in waiting:  # the database is gone now: each waiting request fails and is answered
         thread.join(timeout=CLIENT_TIMEOUT_S)
     assert [check.status_code for check in checks] == [503] * STUCK_HEALTH_CHECKS
+
+
+STUCK_DELIVERIES = 45  # more than anyio's default 40 worker threads
+
+
+def _report_batch(bot: Bot, number: int) -> httpx.Response:
+    return httpx.post(f"{bot.url}/reports", json=[{"id": f"r-{number}", "text": "the app crashes when I open my cart"}],
+                      headers={"Authorization": "Bearer reports-token"}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
+
+
+def _change_event(bot: Bot, number: int) -> httpx.Response:
+    event = {"id": f"flag-{number}", "kind": "flag", "service": "checkout", "title": "new_checkout_flow on", "time": utcnow().isoformat()}
+    return httpx.post(f"{bot.url}/changes", json=[event], headers={"Authorization": "Bearer changes-token"}, timeout=CLIENT_TIMEOUT_S)
+
+
+def _numbered_pagerduty_trigger(bot: Bot, number: int) -> httpx.Response:
+    return _pagerduty_trigger(bot, incident=f"PINC{number}")
+
+
+# (route, how one delivery is sent, how many the route lets wait on the database at once)
+BURSTS = [
+    ("/reports", _report_batch, CONCURRENT_WRITES),
+    ("/changes", _change_event, STORE_THREADS),
+    ("/webhooks/pagerduty", _numbered_pagerduty_trigger, DATABASE_THREADS),
+]
+
+
+@pytest.mark.parametrize(("route", "send", "at_once"), BURSTS, ids=[route for route, _, _ in BURSTS])
+def test_a_burst_of_deliveries_on_a_hung_database_leaves_slack_a_worker_thread(
+    route: str, send: Callable[[Bot, int], httpx.Response], at_once: int, data_dir, start_bot: StartBot
+) -> None:
+    """Each delivery waiting for the database (or for its turn at it) used to hold a worker thread: a burst
+    took every thread, and Slack's requests, dispatched on them, went unanswered until deliveries failed."""
+    answers: list[httpx.Response] = []
+    waiting: list[threading.Thread] = []
+    with SilentDatabase() as database:
+        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token", "CULPRIT_CHANGES_TOKEN": "changes-token",
+                                           "CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
+                                           "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})  # fmt: skip
+        bot.send.http.timeout = httpx.Timeout(CLIENT_TIMEOUT_S)
+        for number in range(STUCK_DELIVERIES):
+            waiting.append(_in_background(lambda number=number: send(bot, number), answers))
+        database.wait_for_connections(at_once)
+        _slack_still_answers(bot)
+        # Answered while every delivery still waits: some on the database, the rest for their turn, not a thread.
+        assert database.connections == at_once
+        assert answers == []
+    for thread in waiting:
+        thread.join(timeout=CLIENT_TIMEOUT_S)
+
+
+@pytest.mark.timeout(120)  # a hang guard only: with every worker thread parsing, Slack would wait for good
+def test_a_burst_of_report_batches_being_parsed_leaves_slack_a_worker_thread(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5 MiB batch takes a while to parse; here every parse is held until Slack has answered."""
+    parsing, parse_may_finish = threading.Semaphore(0), threading.Event()
+    parse = reports_http.json_body
+
+    def held_parse(body: bytes) -> object:
+        parsing.release()
+        parse_may_finish.wait()
+        return parse(body)
+
+    read, all_read = reports_http.read_body, threading.Semaphore(0)
+
+    async def counted_read(request: Any, limit: int) -> bytes:
+        body = await read(request, limit)
+        all_read.release()
+        return body
+
+    monkeypatch.setattr(reports_http, "json_body", held_parse)
+    monkeypatch.setattr(reports_http, "read_body", counted_read)
+    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "reports-token"})
+    answers: list[httpx.Response] = []
+    waiting = [_in_background(lambda number=number: _report_batch(bot, number), answers) for number in range(STUCK_DELIVERIES)]
+    try:
+        for _ in range(STUCK_DELIVERIES):  # every batch has arrived, and is being parsed or waits to be
+            assert all_read.acquire(timeout=30), "the batches never arrived"
+        for _ in range(reports_http.PARSE_THREADS):
+            assert parsing.acquire(timeout=30), "the batches were never parsed"
+        _slack_still_answers(bot)
+        assert answers == []  # answered while every batch was still being parsed or waiting for its turn
+    finally:
+        parse_may_finish.set()  # also on failure, so the server can finish
+    for thread in waiting:
+        thread.join(timeout=CLIENT_TIMEOUT_S)
+    assert sorted(answer.status_code for answer in answers) == [200] * STUCK_DELIVERIES

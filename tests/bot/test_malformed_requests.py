@@ -12,12 +12,14 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.raw_http import send_chunked
+from tests.bot.slack_requests import SIGNING_SECRET
 from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET
 
 PD_SECRET = "pd-webhook-secret"
@@ -118,3 +120,73 @@ def test_a_wrong_token_is_refused_before_the_body_is_read(bot: Bot, path: str, c
     status, sent = send_chunked(f"{bot.url}{path}", {"Content-Type": "application/json", **credentials}, 64 * 1024 * 1024)
     assert status == 401
     assert sent < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["forged", "signed-over-the-bytes"])
+def test_a_slack_body_that_is_not_utf8_is_refused_with_its_reason(bot: Bot, signed: bool) -> None:
+    """slack_sdk's verifier decodes the body before it checks the signature: anyone could make it raise (500)."""
+    body, now = b'{"type": "event_callback", "event": "\xff\xfe"}', str(int(time.time()))
+    signature = "v0=" + (_hmac(SIGNING_SECRET, f"v0:{now}:".encode() + body) if signed else "0" * 64)
+    response = httpx.post(f"{bot.url}/slack/events", content=body, headers={
+        "Content-Type": "application/json", "X-Slack-Request-Timestamp": now, "X-Slack-Signature": signature})
+    assert response.status_code == 401
+    assert "not UTF-8" in response.json()["error"]
+
+
+SLACK_DEEP = 10_000  # levels: past Python's recursion limit, within the 1 MiB Slack body cap
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"type": "event_callback", "event": [', "application/json"),
+        ("[1, 2]", "application/json"),
+        ("null", "application/json"),
+        ("[" * SLACK_DEEP + "]" * SLACK_DEEP, "application/json"),
+        (json.dumps({"type": "event_callback", "event": {"type": "app_mention", "channel": 5, "text": "hi", "ts": "1.1"}}), "application/json"),
+        ("payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+        ("payload=" + "%5B" * SLACK_DEEP + "%5D" * SLACK_DEEP, "application/x-www-form-urlencoded"),
+    ],
+    ids=["truncated", "a-list", "null", "deep", "channel-a-number", "payload-not-json", "payload-deep"],
+)
+def test_a_signed_slack_body_bolt_cannot_read_is_refused_with_400(bot: Bot, body: str, content_type: str) -> None:
+    """Only a holder of the signing secret can send these, but each was a 500 and a traceback per request."""
+    response = bot.send.post(body, content_type)
+    assert response.status_code == 400
+    assert "not a Slack request" in response.json()["error"]
+    assert httpx.get(f"{bot.url}/healthz").status_code == 200
+
+
+def _click(**fields: object) -> dict:
+    payload = {"type": "block_actions", "user": {"id": "UALICE"}, "container": {"channel_id": INCIDENT_CHANNEL, "message_ts": "1.1"},
+               "channel": {"id": INCIDENT_CHANNEL}, "message": {"ts": "1.1", "blocks": []},
+               "actions": [{"action_id": "feedback_up", "value": "1", "type": "button"}]}  # fmt: skip
+    return {**payload, **fields}
+
+
+WRONG_TYPES = [
+    ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
+    ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
+    ("event", {"type": "app_mention", "text": None, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "ts": "1.1", "user": "UALICE"}, "event.channel must be text"),
+    ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": ["inc-x"]}}, "event.channel.name must be text"),
+    ("event", {"type": "channel_created", "channel": {"id": ["CNEW"], "name": "inc-x"}}, "event.channel.id must be text"),
+    ("click", _click(container="x"), "container must be an object"),
+    ("click", _click(user="UALICE", actions=[{"action_id": "rerun_channel", "value": "auto-1"}]), "user.id must be text"),
+    ("click", _click(actions=[{"action_id": "feedback_up", "value": {"id": 1}}]), "actions[].value must be text"),
+    ("click", _click(message={"ts": "1.1", "blocks": "x"}), "message.blocks must be a list of objects"),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "named"), WRONG_TYPES, ids=[named for _, _, named in WRONG_TYPES])
+def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming_it(bot: Bot, kind: str, payload: dict, named: str) -> None:
+    """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
+    if kind == "command":
+        response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
+    elif kind == "event":
+        response = bot.send.event(payload)
+    else:
+        response = bot.send.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert named in response.json()["error"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, StartBot
+from knowledge.db import migrate, utcnow
+from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, StartBot, seed_changes
 from tests.bot.fake_slack import BOT_ID
 
 
@@ -86,3 +87,16 @@ def test_messages_from_bots_are_ignored(store: str, start_bot: StartBot) -> None
     bot.wait_until_dropped("bot", from_bots + 3)
     assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.slack.calls_to("chat.update") == []
+
+
+def test_a_mention_whose_text_no_database_stores_is_answered_with_the_fix(database_url: str, start_bot: StartBot) -> None:
+    """A NUL (PostgreSQL) or a lone surrogate (any database) failed the investigation where it stored the incident;
+    the thread was told the database could not be reached, or that the investigation failed."""
+    migrate(database_url)
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url)
+    for number, text in enumerate(["checkout \x00 fails since the deploy", "checkout \ud800 fails since the deploy"]):
+        _, ts = bot.send.mention(text)
+        told = bot.slack.wait_for(lambda call, ts=ts: call.method == "chat.postMessage" and call.args.get("thread_ts") == ts)[0]
+        assert "the description holds a" in told.args["text"] and "remove it and ask again" in told.args["text"], number
+    assert bot.slack.calls_to("chat.update") == []  # no investigation started, so no placeholder replaced

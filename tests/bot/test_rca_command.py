@@ -6,6 +6,7 @@ import json
 import threading
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
@@ -178,6 +179,18 @@ def test_an_unreachable_database_is_said_plainly(data_dir, start_bot: StartBot) 
     assert response.status_code == 200
     posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
     assert "can't reach the change database" in posted.args["text"]
+
+
+def test_a_database_error_that_is_not_an_outage_is_not_called_one(store: str, start_bot: StartBot) -> None:
+    """Every SQLAlchemyError was answered "can't reach the change database", a bad row or a bug included."""
+
+    def rejected_by_the_database(query: IncidentQuery) -> RcaAnswer:
+        raise DataError("INSERT INTO incidents ...", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+    bot = start_bot(store, investigate=rejected_by_the_database)
+    bot.send.command("checkout is down")
+    posted = bot.slack.wait_for(lambda call: call.method == "chat.postMessage")[0]
+    assert "The investigation failed (DataError)" in posted.args["text"] and "can't reach" not in posted.args["text"]
 
 
 def test_echoed_text_cannot_ping_the_channel_or_make_links(store: str, start_bot: StartBot) -> None:

@@ -1,0 +1,65 @@
+"""The types culprit's listeners read in a Slack request, checked once before any of them runs.
+
+Only Slack can sign a request, and Slack sends these fields as text (or, for a
+click's user, container and message, as objects). A signed request with a
+number, list or null there (a leaked signing secret, a proxy that rewrites
+bodies, a Socket Mode bug) used to raise inside a listener: a slash command
+answered 500, an event or click a traceback in the log and nothing for the
+user. :func:`misshapen` names each such field instead, and the guard in
+:mod:`bot.guards` refuses the request with them.
+
+Only the events culprit listens to are checked: another event type may carry
+an object where these carry text (``user_change``'s ``user``), and it is
+acknowledged and ignored anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
+EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
+MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
+CLICK_OBJECTS = ("container", "channel", "message")
+
+
+def misshapen(body: dict[str, Any]) -> list[str]:
+    """Each field culprit reads that is not of the type Slack sends, as ``name must be text`` (or ``an object``)."""
+    problems: list[str] = []
+    if "command" in body:
+        for name in ("command", "channel_id", "user_id"):
+            _text(body.get(name), name, problems, required=True)
+        _text(body.get("text"), "text", problems)
+    event = body.get("event")
+    if isinstance(event, dict) and event.get("type") in CHECKED_EVENTS:
+        mention = event["type"] == "app_mention"
+        for name in EVENT_TEXT:
+            _text(event.get(name), f"event.{name}", problems, required=mention and name in MENTION_NEEDS)
+        channel = event.get("channel")
+        if isinstance(channel, dict) and event["type"] == "channel_created":
+            _text(channel.get("id"), "event.channel.id", problems, required=True)
+            _text(channel.get("name"), "event.channel.name", problems)
+        else:
+            _text(channel, "event.channel", problems, required=mention)
+    if body.get("type") == "block_actions":
+        user = body.get("user")
+        _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)
+        problems += [f"{name} must be an object" for name in CLICK_OBJECTS if name in body and not isinstance(body[name], dict)]
+        blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
+        if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
+            problems.append("message.blocks must be a list of objects")
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not all(isinstance(action, dict) for action in actions):
+            problems.append("actions must be a list of objects")
+        else:
+            for action in actions:
+                _text(action.get("value"), "actions[].value", problems)
+                if "selected_option" in action and not isinstance(action["selected_option"], dict):
+                    problems.append("actions[].selected_option must be an object")
+    return problems
+
+
+def _text(value: Any, name: str, problems: list[str], *, required: bool = False) -> None:
+    if (value is None and not required) or (isinstance(value, str) and (value or not required)):
+        return
+    problems.append(f"{name} must be text")
