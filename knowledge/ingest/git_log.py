@@ -33,8 +33,10 @@ from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
 _RECORD = "\x1e"
-_FIELD = "\x1f"
-_LOG_FORMAT = "%x1e%H%x1f%an%x1f%ae%x1f%at%x1f%B"
+# Header fields end in a newline: a commit's author line ends at one, so no field but the message (last) can
+# hold one, while a name or email may hold any other character git was given (\x1f included).
+_FIELD = "\n"
+_LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
 _CHUNK = 1 << 20
 FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A full SHA-1 or SHA-256 commit id as git prints it: the only form a stored sha is handed to git in."""

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -37,6 +38,11 @@ _SHA = re.compile(r"[0-9a-f]{4,64}")
 MAX_CARRIED = 1000
 MAX_FILES = 500
 CLOCK_SKEW = timedelta(minutes=5)
+# Listing a deploy's range walks the mirror while the sender waits for its answer: a stalled disk or a
+# huge range must not hold it (git's own failure already falls back to landing times).
+RANGE_TIMEOUT_S = 30
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,12 +172,29 @@ def check_events(items: Sequence[Any]) -> EventBatch:
 
 
 def _range_in_mirror(mirror: Path | None, span: str) -> list[str] | None:
-    """The non-merge commits of ``FROM..TO`` as git lists them, or None when the mirror lacks them (yet)."""
+    """The first ``MAX_CARRIED`` non-merge commits of ``FROM..TO``, oldest first as git lists them, or None
+    when the mirror lacks them (yet) or git took over ``RANGE_TIMEOUT_S``. The range is counted first and
+    only the kept commits are listed (git skips the newest before reversing), so a range of a million
+    commits is never printed whole."""
     if mirror is None or not mirror.exists():
         return None
-    listed = subprocess.run(["git", "-C", str(mirror), "rev-list", "--no-merges", "--reverse", span, "--"],
-                            capture_output=True, text=True)  # fmt: skip
-    return listed.stdout.split()[:MAX_CARRIED] if listed.returncode == 0 else None
+    counted = _rev_list(mirror, "--count", span)
+    if counted is None:
+        return None
+    listed = _rev_list(mirror, "--reverse", f"--skip={max(0, int(counted) - MAX_CARRIED)}", span)
+    return None if listed is None else listed.split()
+
+
+def _rev_list(mirror: Path, *args: str) -> str | None:
+    """``git rev-list --no-merges`` in the mirror: its output, or None when it fails or runs too long."""
+    try:
+        listed = subprocess.run(["git", "-C", str(mirror), "rev-list", "--no-merges", *args, "--"],
+                                capture_output=True, text=True, timeout=RANGE_TIMEOUT_S)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        log.warning("deploy range read by landing time: git took too long", mirror=mirror.name,
+                    seconds=RANGE_TIMEOUT_S)  # fmt: skip
+        return None
+    return listed.stdout if listed.returncode == 0 else None
 
 
 def _carried(session: Session, event: dict[str, Any], mirrors: Mapping[str, Path]) -> list[Change]:

@@ -20,7 +20,7 @@ import structlog
 
 from knowledge.claims import claim, forget
 from knowledge.config import TrackedRepo
-from knowledge.db import session_scope, utcnow
+from knowledge.db import UNREACHABLE, session_scope, utcnow
 from knowledge.errors import CulpritError
 from knowledge.ingest.git_log import ingest_git
 from knowledge.sources.freshness import POLLED, record_check
@@ -48,6 +48,13 @@ def poll_slot(now: datetime, poll_seconds: int) -> int:
     return int(now.timestamp()) // poll_seconds
 
 
+def poll_failure(error: Exception) -> str:
+    """Why a poll failed, masked: culprit's own message, else the error's type and first words (a database
+    that went away, a disk that filled up), so an unexpected failure is still named without a traceback."""
+    message = str(error) if isinstance(error, CulpritError) else f"{type(error).__name__}: {str(error)[:300]}"
+    return mask_url(message)
+
+
 def poll_repository(
     repo: TrackedRepo,
     mirrors_dir: Path,
@@ -61,22 +68,46 @@ def poll_repository(
     """Fetch and ingest ``repo`` unless another replica already claimed this poll slot
     (``claim_slot=False``: now, whatever the schedule, as ``culprit ingest repos`` does).
 
-    A failure (unreachable remote, refused token) is recorded on the source, so
-    answers say its data is stale and why, and logged masked; it never raises.
+    A failure (unreachable remote, refused token, the database gone, a full disk) is
+    recorded on the source when the database allows, so answers say its data is stale
+    and why, and logged once, masked; it never raises, so one repository's failure
+    never stops the others' polls.
     """
+    try:
+        return _poll(repo, mirrors_dir, url, poll_seconds, environ, now, claim_slot)
+    except Exception as error:  # noqa: BLE001 - whatever one repository meets must not end the tick for the others
+        message = poll_failure(error)
+        log.warning("repository poll failed", repo=repo.name, error=message)
+        _record_failure(repo.name, message, url)
+        return PollResult(repo.name, polled=True, error=message)
+
+
+def _record_failure(name: str, message: str, url: str) -> None:
+    """Put the failure on the source; with the database down there is nowhere to put it, and no answer
+    to show it in until it is back (the failure was logged)."""
+    try:
+        with session_scope(url) as session:
+            record_check(session, name, POLLED, error=message)
+    except UNREACHABLE:
+        pass
+
+
+def _poll(
+    repo: TrackedRepo,
+    mirrors_dir: Path,
+    url: str,
+    poll_seconds: int,
+    environ: Mapping[str, str] | None,
+    now: datetime | None,
+    claim_slot: bool,
+) -> PollResult:
+    """The poll itself: claim the slot, fetch, ingest, record the check; raises whatever it meets."""
     slot = poll_slot(now or utcnow(), poll_seconds)
     if claim_slot and not claim(REPO_POLLS, f"{repo.name}:{slot}", url):
         return PollResult(repo.name, polled=False)
     checked_at = utcnow()  # whatever lands after the fetch starts is the next poll's
-    try:
-        mirror = fetch_mirror(repo, mirrors_dir, os.environ if environ is None else environ)
-        report = ingest_git(mirror, url, branch=repo.branch, repo_name=repo.name)
-    except CulpritError as error:
-        message = mask_url(str(error))
-        log.warning("repository poll failed", repo=repo.name, error=message)
-        with session_scope(url) as session:
-            record_check(session, repo.name, POLLED, error=message)
-        return PollResult(repo.name, polled=True, error=message)
+    mirror = fetch_mirror(repo, mirrors_dir, os.environ if environ is None else environ)
+    report = ingest_git(mirror, url, branch=repo.branch, repo_name=repo.name)
     with session_scope(url) as session:
         record_check(session, repo.name, POLLED, at=checked_at)
     if report.new or report.updated:
@@ -87,10 +118,14 @@ def poll_repository(
 def poll_repositories(
     repos: list[TrackedRepo], mirrors_dir: Path, url: str, poll_seconds: int, environ: Mapping[str, str] | None = None
 ) -> list[PollResult]:
-    """One scheduler tick: poll every tracked repository, then drop poll and delivery claims older than a day."""
+    """One scheduler tick: poll every tracked repository (each failing on its own), then drop poll and
+    delivery claims older than a day (the next tick does, while the database is unreachable)."""
     started = time.perf_counter()
     now = utcnow()
     results = [poll_repository(repo, mirrors_dir, url, poll_seconds, environ=environ, now=now) for repo in repos]
-    forget([REPO_POLLS, WEBHOOK_DELIVERIES], now - CLAIMS_KEPT, url)
+    try:
+        forget([REPO_POLLS, WEBHOOK_DELIVERIES], now - CLAIMS_KEPT, url)
+    except UNREACHABLE as error:
+        log.warning("old poll claims not dropped: database unreachable", error=poll_failure(error))
     log.debug("poll tick", repos=len(repos), seconds=round(time.perf_counter() - started, 3))
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +161,25 @@ def test_a_path_that_is_not_a_repository_is_refused(tmp_path: Path, make: str) -
 def test_an_unknown_branch_is_refused(synthetic_history: SyntheticHistory, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="'release' not found"):
         ingest_git(synthetic_history.path, f"sqlite:///{tmp_path / 'unused.db'}", branch="release")
+
+
+def test_an_author_whose_name_holds_a_unit_separator_is_stored_as_git_has_it(database_url: str, tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    stamp = "1710000100 +0000"
+    author = {"GIT_AUTHOR_NAME": "Ana\x1fBob", "GIT_AUTHOR_EMAIL": "ana\x1f@example.org", "GIT_AUTHOR_DATE": stamp,
+              "GIT_COMMITTER_NAME": "Ana", "GIT_COMMITTER_EMAIL": "ana@example.org", "GIT_COMMITTER_DATE": stamp}  # fmt: skip
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-am", "Print v2\n\nWhy:\x1f a separator here too."],
+                   env={**os.environ, **author}, check=True)  # fmt: skip
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+
+    report = ingest_git(repo, database_url)
+
+    assert (report.new, report.bad_lines) == (2, [])
+    change = _stored(database_url)[sha]
+    assert (change.author, change.email, change.author_time) == ("Ana\x1fBob", "ana\x1f@example.org", _at(1_710_000_100))
+    assert (change.title, change.body) == ("Print v2", "Why:\x1f a separator here too.")
 
 
 def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database_url: str, tmp_path: Path) -> None:

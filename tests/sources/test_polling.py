@@ -12,13 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from structlog.testing import capture_logs
 
 from knowledge.changes import Change
+from knowledge.claims import Claim
 from knowledge.config import TrackedRepo
 from knowledge.db import session_scope, utcnow
 from knowledge.sources.freshness import source_states
 from knowledge.sources.mirrors import mirror_path
-from knowledge.sources.polling import poll_repository
+from knowledge.sources.polling import REPO_POLLS, poll_repositories, poll_repository
 from tests.sources.upstream import Upstream
 
 POLL = 60
@@ -166,3 +168,45 @@ def test_a_mirror_whose_remote_is_gone_names_the_failing_fetch(database_url: str
     assert result.polled and result.error.startswith("git fetch of acme/shop failed: ")
     # git's own reason, with the place it looked, rather than its closing advice ("and the repository exists.")
     assert f"'{upstream.path}' does not appear to be a git repository" in result.error
+
+
+def test_a_repository_whose_poll_breaks_fails_on_its_own(database_url: str, tmp_path: Path) -> None:
+    healthy = Upstream.create(tmp_path / "shop")
+    shas = [healthy.commit("src/a.py", "first")]
+    broken = Upstream.create(tmp_path / "billing", name="acme/billing")
+    broken.commit("src/b.py", "first")
+    repos = [TrackedRepo(**broken.tracked()), TrackedRepo(**healthy.tracked())]
+    mirrors = tmp_path / "mirrors"
+    mirrors.mkdir()
+    (mirrors / "acme__billing.git").write_text("not a mirror")  # a file where the mirror goes: an OSError, not ours
+    stale_claim = utcnow() - timedelta(days=2)
+    with session_scope(database_url) as session:
+        session.add(Claim(scope=REPO_POLLS, key="acme/shop:1", holder="gone", claimed_at=stale_claim))
+
+    with capture_logs() as logs:
+        results = poll_repositories(repos, mirrors, database_url, POLL)
+
+    assert [(result.repo, result.new) for result in results] == [("acme/billing", 0), ("acme/shop", 1)]
+    assert results[0].error.startswith("FileExistsError") and results[1].error == ""
+    assert [log["repo"] for log in logs if log["event"] == "repository poll failed"] == ["acme/billing"]
+    assert set(_stored(database_url)) == set(shas)
+    with session_scope(database_url) as session:
+        states = {state.source: state.error for state in source_states(session)}
+        assert session.get(Claim, (REPO_POLLS, "acme/shop:1")) is None  # the tick's clean-up still ran
+    assert states == {"acme/billing": results[0].error, "acme/shop": ""}
+
+
+def test_with_the_database_down_each_poll_fails_and_the_tick_ends(tmp_path: Path) -> None:
+    password = "db-password-81c3"
+    down = f"postgresql+psycopg://culprit:{password}@127.0.0.1:1/culprit?connect_timeout=2"
+    repos = [TrackedRepo(**Upstream.create(tmp_path / name, name=f"acme/{name}").tracked()) for name in ("a", "b")]
+
+    with capture_logs() as logs:
+        results = poll_repositories(repos, tmp_path / "mirrors", down, POLL)
+
+    assert [result.repo for result in results] == ["acme/a", "acme/b"]
+    assert all(result.error.startswith("OperationalError") for result in results)
+    failures = [log for log in logs if log["event"] == "repository poll failed"]
+    assert [log["repo"] for log in failures] == ["acme/a", "acme/b"]
+    assert [log["event"] for log in logs if "claims" in log["event"]] == ["old poll claims not dropped: database unreachable"]
+    assert password not in repr(logs) and password not in repr(results)

@@ -1,0 +1,65 @@
+"""A deploy's commit range is read from the tracked repository's mirror, bounded: a huge range keeps its
+oldest commits without git printing the rest, and a mirror whose git stalls falls back to landing times."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from knowledge.changes import Change
+from knowledge.config import TrackedRepo
+from knowledge.db import session_scope, utcnow
+from knowledge.sources import events
+from knowledge.sources.events import check_events, store_events
+from knowledge.sources.mirrors import mirror_path
+from knowledge.sources.polling import poll_repository
+from tests.sources.upstream import Upstream
+
+
+def _mirrored(tmp_path: Path, database_url: str, commits: int) -> tuple[Upstream, Path]:
+    upstream = Upstream.create(tmp_path / "shop")
+    start = int(utcnow().timestamp()) - 3600
+    for n in range(commits):
+        upstream.commit(f"src/m{n}.py", f"change {n}", when=start + 60 * n)
+    repo = TrackedRepo(**upstream.tracked())
+    poll_repository(repo, tmp_path / "mirrors", database_url, 60)
+    return upstream, mirror_path(tmp_path / "mirrors", repo)
+
+
+def _deploy_carried(upstream: Upstream, mirror: Path, database_url: str) -> list[str]:
+    deploy: dict[str, Any] = {"id": "deploy-7", "kind": "deploy", "service": "shop", "repo": upstream.name,
+                              "commit_range": f"{upstream.shas[0]}..{upstream.shas[-1]}", "time": utcnow().isoformat()}  # fmt: skip
+    batch = check_events([deploy])
+    assert batch.rejected == []
+    assert store_events(batch, database_url, {upstream.name: mirror}).new == 1
+    with session_scope(database_url) as session:
+        stored = session.get(Change, "deploy-7")
+        assert stored is not None
+        return list(stored.carries)
+
+
+def test_a_range_over_the_cap_keeps_its_oldest_commits_in_order(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events, "MAX_CARRIED", 3)
+    upstream, mirror = _mirrored(tmp_path, database_url, 6)
+    assert _deploy_carried(upstream, mirror, database_url) == upstream.shas[1:4]
+
+
+def test_a_mirror_whose_git_stalls_falls_back_to_landing_times(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upstream, mirror = _mirrored(tmp_path, database_url, 4)
+    os.mkfifo(mirror / "objects" / "info" / "alternates")  # git waits forever to open it, as on a hung mount
+    monkeypatch.setattr(events, "RANGE_TIMEOUT_S", 1)
+
+    with capture_logs() as logs:
+        carried = _deploy_carried(upstream, mirror, database_url)
+
+    assert carried == upstream.shas[1:]
+    assert [log["mirror"] for log in logs if log["event"].startswith("deploy range read by landing time")] == [
+        "acme__shop.git"]  # fmt: skip
