@@ -60,6 +60,15 @@ CASES = [
     (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "soon",
      ("CULPRIT_LLM_TIMEOUT_S=soon: input should be a valid number, unable to parse string as a number; "
       "set it to a number of seconds above 0, at most 600")),
+    (RCA, "CULPRIT_LLM_BASE_URL", "localhost:8000/v1",
+     ("CULPRIT_LLM_BASE_URL=localhost:8000/v1: not an http(s) URL with a host; "
+      "set it to the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1")),
+    (["doctor"], "CULPRIT_SLACK_API_URL", "slack.internal/api/",
+     ("CULPRIT_SLACK_API_URL=slack.internal/api/: not an http(s) URL with a host; "
+      "set it to the http(s) URL of the Slack Web API, such as https://slack.com/api/")),
+    (["doctor"], "CULPRIT_CHROMA_URL", "http://chroma:eight",
+     ("CULPRIT_CHROMA_URL=http://chroma:eight: not a URL; "
+      "set it to an http(s) URL such as http://127.0.0.1:8000, or nothing for the embedded store")),
 ]
 
 
@@ -103,6 +112,21 @@ def test_a_database_url_is_refused_without_echoing_its_password(tmp_path: Path) 
         "set it to an SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/culprit")
     ]
     assert "hunter2" not in result.stderr
+
+
+def test_a_server_url_is_refused_without_echoing_its_password(tmp_path: Path) -> None:
+    result = culprit(["doctor"], tmp_path, CULPRIT_LLM_BASE_URL="http://ops:hunter2@vllm:port/v1")
+    assert refused_with(result) == [
+        ("error: CULPRIT_LLM_BASE_URL=http://ops:***@vllm:port/v1: not a URL; "
+         "set it to the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1")
+    ]
+    assert "hunter2" not in result.stderr
+
+
+def test_a_huge_value_is_quoted_cut_short(tmp_path: Path) -> None:
+    lines = refused_with(culprit(["db", "upgrade"], tmp_path, CULPRIT_INCIDENT_CHANNELS="C" * 100_000))
+    assert len(lines) == 1 and len(lines[0]) < 400
+    assert lines[0].startswith("error: CULPRIT_INCIDENT_CHANNELS=" + "C" * 200 + "...: not JSON")
 
 
 def test_every_bad_variable_gets_its_own_line(tmp_path: Path) -> None:
@@ -154,12 +178,15 @@ def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch
         "CULPRIT_DIGEST_HOUR": "0",
         "CULPRIT_MIN_CONFIDENCE": "1",
         "CULPRIT_BATCH_SIZE": "6",
+        "CULPRIT_LLM_BASE_URL": "https://bot:token@vllm.internal/v1",
+        "CULPRIT_CHROMA_URL": "",  # compose passes an unset variable as "": the embedded store
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.incident_channels == ["C0123", "C0456"] and settings.allowed_users == []
     assert (settings.digest_day_of_week, settings.digest_timezone, settings.digest_hour) == ("mon-fri", "Europe/Paris", 0)
     assert (settings.min_confidence, settings.batch_size) == (1.0, 6)
+    assert (settings.llm_base_url, settings.chroma_url) == ("https://bot:token@vllm.internal/v1", None)
 
 
 @pytest.mark.parametrize(
