@@ -267,6 +267,8 @@ class Settings(BaseSettings):
                 return json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError("not JSON") from None
+            except RecursionError:  # "[[[[..." thousands deep: the parser's stack, not a traceback
+                raise ValueError("the JSON is nested too deeply") from None
         return value
 
     @field_validator("confirmers")

@@ -129,6 +129,12 @@ def test_a_huge_value_is_quoted_cut_short(tmp_path: Path) -> None:
     assert lines[0].startswith("error: CULPRIT_INCIDENT_CHANNELS=" + "C" * 200 + "...: not JSON")
 
 
+def test_a_list_nested_thousands_deep_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    lines = refused_with(culprit(["db", "upgrade"], tmp_path, CULPRIT_ALLOWED_USERS="[" * 100_000))
+    assert len(lines) == 1
+    assert lines[0].endswith('...: the JSON is nested too deeply; set it to a JSON list of user ids, e.g. ["U0123"]')
+
+
 def test_every_bad_variable_gets_its_own_line(tmp_path: Path) -> None:
     lines = refused_with(culprit(SERVE, tmp_path, CULPRIT_DIGEST_HOUR="24", CULPRIT_MIN_CONFIDENCE="1.5"))
     assert [line.split(":")[1].strip() for line in lines] == ["CULPRIT_MIN_CONFIDENCE=1.5", "CULPRIT_DIGEST_HOUR=24"]
