@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
-from knowledge.config import Settings
+from knowledge.config import Settings, shown_url
 
 WIKI_FIX = "load pages with `culprit ingest wiki DIR`"
 
@@ -15,7 +15,7 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     from knowledge.errors import CulpritError
     from knowledge.wiki.store import COLLECTION_NAME, PackagedMiniLM, wiki_client
 
-    where = settings.chroma_url or str(settings.chroma_dir)
+    where = shown_url(settings.chroma_url) if settings.chroma_url else str(settings.chroma_dir)
     try:
         client = wiki_client(settings)
         names = {getattr(item, "name", item) for item in client.list_collections()}
@@ -43,13 +43,14 @@ def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
 
     endpoint = LLMEndpoint.from_settings(settings)
     client = openai_client(endpoint)
+    server = shown_url(endpoint.base_url)  # a proxy's password in the URL stays out of the report and the log
     try:
         served = [model.id for model in client.models.list()]
     except openai.APIError as error:
-        return [failed("llm", f"{endpoint.base_url} does not answer /models ({_reason(error)})",
+        return [failed("llm", f"{server} does not answer /models ({_reason(error)})",
                        "start the vLLM server (docs/llm.md) or fix CULPRIT_LLM_BASE_URL and CULPRIT_LLM_API_KEY")]
     if endpoint.model not in served:
-        return [failed("llm", f"{endpoint.base_url} serves {', '.join(served) or 'nothing'}, not {endpoint.model}",
+        return [failed("llm", f"{server} serves {', '.join(served) or 'nothing'}, not {endpoint.model}",
                        "set CULPRIT_LLM_MODEL to a served name, or start vLLM with --served-model-name " + endpoint.model)]
     top = min(settings.batch_size, MAX_TOP_LOGPROBS)
     probes = [
@@ -65,7 +66,7 @@ def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
             )
         except openai.APIError as error:
             return [failed("llm", f"a {what} request to {endpoint.model} failed ({_reason(error)})", fix)]
-    return [passed("llm", f"{endpoint.model} at {endpoint.base_url}: {top} logprobs and tool calls answered")]
+    return [passed("llm", f"{endpoint.model} at {server}: {top} logprobs and tool calls answered")]
 
 
 _PING_TOOL = {

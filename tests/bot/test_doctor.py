@@ -328,3 +328,22 @@ def test_serve_logs_the_quick_checks_with_their_fixes(working: Settings, llm: Fa
     assert lines["database"]["status"] == lines["slack"]["status"] == "pass"
     assert "llm" not in lines and "wiki" not in lines  # the slow checks are left to `culprit doctor`
     assert llm.requests == []
+
+
+def test_passwords_in_server_urls_never_reach_the_report(working: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy's credentials in a URL: the down servers are named, the password is not, on screen or in JSON."""
+    reconfigured(
+        monkeypatch,
+        CULPRIT_SLACK_API_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}/api/",
+        CULPRIT_LLM_BASE_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}/v1",
+        CULPRIT_CHROMA_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}",
+    )
+    runner = CliRunner()
+    shown = runner.invoke(culprit_cli, ["doctor"])
+    as_json = runner.invoke(culprit_cli, ["doctor", "--json"])
+
+    assert shown.exit_code == as_json.exit_code == 1
+    failed_checks = failing([CheckResult(**check) for check in json.loads(as_json.stdout)["checks"]])
+    assert {"slack", "wiki", "llm"} <= set(failed_checks)
+    assert all("ops:***@127.0.0.1" in failed_checks[name].detail for name in ("slack", "wiki", "llm"))
+    assert "hunter2" not in shown.output + as_json.output
