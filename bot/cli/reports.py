@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from bot.cli.console import console, errors, print_json, progress_bar
+from bot.cli.dates import parse_day
 from knowledge.errors import InputError
 from tools.reports.classifiers.finetune import FineTuning
 
@@ -223,7 +224,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         url = settings.resolved_database_url
         llm = LLMEndpoint.from_settings(settings) if settings.llm_configured else None
-        start = _parse_day(since) if since else None
+        start = parse_day(since, "--since") if since else None
         with errors.status("embedding and clustering reports"):
             discovery = discover_categories(url, since=start, out_dir=out, llm=llm)
         if save:
@@ -245,7 +246,7 @@ def register(app: typer.Typer) -> None:
         from knowledge.config import get_settings
         from tools.reports.trends import daily_series
 
-        last_day = _parse_day(end) if end else datetime.now(UTC).date()
+        last_day = parse_day(end, "--end") if end else datetime.now(UTC).date()
         series = daily_series(category, days, last_day, get_settings().resolved_database_url)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
@@ -289,7 +290,7 @@ def register(app: typer.Typer) -> None:
 
         if not dry_run:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")
-        last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
+        last_day = parse_day(end, "--end") if end else datetime.now(UTC).date() - timedelta(days=1)
         settings = get_settings()
         digest = build_digest(
             last_day, settings.resolved_database_url, with_chart=False, min_confidence=answer_threshold(settings)
@@ -382,9 +383,3 @@ def _labeled(reports: list, file: Path) -> list:
         raise InputError(f"{file} has no 'category' column values; label the reports to train or evaluate")
     return labeled
 
-
-def _parse_day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as error:
-        raise InputError(f"bad date {value!r}; use YYYY-MM-DD") from error

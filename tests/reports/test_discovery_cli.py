@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.db import session_scope
+from knowledge.errors import InputError
 from knowledge.demo.reports import demo_reports
 from knowledge.reports import Category
 from tools.reports.discovery import discover_categories, save_discovered
@@ -91,3 +92,20 @@ def test_a_categories_file_with_yaml_aliases_is_refused(data_dir: Path, tmp_path
     categories.write_text("- name: login\n  examples: &lol [lol, lol, lol]\n- name: crash\n  examples: [*lol, *lol, *lol]\n")
     result = CliRunner().invoke(app, ["reports", "categories", str(categories)])
     assert result.exit_code == 1 and "aliases (*lol) are not allowed" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option", "value"),
+    [
+        (["reports", "trends", "--end", "0001-01-01"], "--end", "0001-01-01"),
+        (["digest", "--dry-run", "--end", "9999-12-31"], "--end", "9999-12-31"),
+        (["reports", "discover", "--since", "1900-01-01"], "--since", "1900-01-01"),
+    ],
+    ids=["trends-year-1", "digest-year-9999", "discover-1900"],
+)
+def test_a_day_out_of_range_is_one_line_not_an_overflow(
+    database_url: str, arguments: list[str], option: str, value: str
+) -> None:
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 1 and isinstance(result.exception, InputError), result.exception
+    assert str(result.exception) == f"{option} {value!r} is out of range; give a date from 1970-01-01 to 2999-12-31"
