@@ -6,7 +6,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.console import console, print_json
+from bot.cli.console import LARGEST_ID, console, print_json
 
 
 def _percent(value: float | None) -> str:
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
     @feedback.command("undo")
     def undo(
-        event: int = typer.Argument(..., help="The audit entry to reverse (see `culprit feedback audit`)."),
+        event: int = typer.Argument(..., min=1, max=LARGEST_ID, help="The audit entry to reverse (see `culprit feedback audit`)."),
         by: str = typer.Option(..., "--by", help="Who undoes it, for the audit trail."),
     ) -> None:
         """Reverse one confirmation (retract it) or retraction (confirm again); both are audited."""
