@@ -238,7 +238,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("trends")
     def trends(
         category: str = typer.Option(None, help="Only this category."),
-        days: int = typer.Option(14, help="How many days back from --end."),
+        days: int = typer.Option(14, min=1, max=3650, help="How many days back from --end (1 to 3650)."),
         end: str = typer.Option(None, help="Last day shown, YYYY-MM-DD (default: today)."),
         as_json: bool = typer.Option(False, "--json", help="Print the daily counts as JSON."),
     ) -> None:

@@ -347,3 +347,10 @@ def test_passwords_in_server_urls_never_reach_the_report(working: Settings, monk
     assert {"slack", "wiki", "llm"} <= set(failed_checks)
     assert all("ops:***@127.0.0.1" in failed_checks[name].detail for name in ("slack", "wiki", "llm"))
     assert "hunter2" not in shown.output + as_json.output
+
+
+@pytest.mark.parametrize("days", ["inf", "1e308"])
+def test_a_stale_threshold_past_ten_years_is_a_usage_error(working: Settings, days: str) -> None:
+    """inf or 1e308 days made the sources check fail with 'the check itself failed: OverflowError'."""
+    result = CliRunner().invoke(culprit_cli, ["doctor", "--stale-days", days])
+    assert result.exit_code == 2 and "Invalid value for '--stale-days'" in result.output, result.output

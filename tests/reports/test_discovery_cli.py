@@ -109,3 +109,10 @@ def test_a_day_out_of_range_is_one_line_not_an_overflow(
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 1 and isinstance(result.exception, InputError), result.exception
     assert str(result.exception) == f"{option} {value!r} is out of range; give a date from 1970-01-01 to 2999-12-31"
+
+
+@pytest.mark.parametrize("days", ["0", "-5", "99999999999"])
+def test_trends_over_no_days_or_past_ten_years_is_a_usage_error(database_url: str, days: str) -> None:
+    """0 or -5 days printed "no reports in the 0 days"; 99999999999 an OverflowError traceback."""
+    result = CliRunner().invoke(app, ["reports", "trends", "--days", days, "--json"])
+    assert result.exit_code == 2 and "Invalid value for '--days'" in result.output, result.exception
