@@ -354,14 +354,18 @@ def _print_evaluation(result: Evaluation) -> None:
 def _read_categories(file: Path) -> list[dict[str, object]]:
     import yaml
 
+    from knowledge.ingest.rules import read_text
     from knowledge.plain_yaml import load_plain
 
-    if not file.is_file():
+    if not file.exists():
         raise InputError(f"no such file: {file}; give a YAML or JSON list of {{name, description, examples}}")
+    text = read_text(file)  # a folder, an unreadable or non-UTF-8 file, or one of megabytes: one line each
     try:
-        loaded = json.loads(file.read_text()) if file.suffix == ".json" else load_plain(file.read_text())
+        loaded = json.loads(text) if file.suffix == ".json" else load_plain(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise InputError(f"{file} is not valid YAML/JSON ({error})") from error
+    except RecursionError:  # "[[[[..." thousands deep exhausts the parser's stack
+        raise InputError(f"{file} is nested too deeply; give a flat list of {{name, description, examples}}") from None
     if not isinstance(loaded, list) or not loaded:
         raise InputError(f"{file} must hold a non-empty list of {{name, description, examples}}")
     definitions = []

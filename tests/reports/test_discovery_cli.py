@@ -87,6 +87,29 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "refusal"),
+    [
+        ("categories.yaml", b"- name: l\xf6gin\n", "cannot read {path}: 'utf-8' codec can't decode byte 0xf6"),
+        ("categories.json", b"[" * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
+        ("categories.yaml", b"- " * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
+        ("categories", None, "expected a file but {path} is a directory"),
+    ],
+    ids=["latin-1", "deep-json", "deep-yaml", "folder"],
+)
+def test_a_categories_file_that_cannot_be_read_is_one_line(
+    data_dir: Path, tmp_path: Path, name: str, content: bytes | None, refusal: str
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    result = CliRunner().invoke(app, ["reports", "categories", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, InputError), result.exception
+    assert str(result.exception).startswith(refusal.format(path=path))
+
+
 def test_a_categories_file_with_yaml_aliases_is_refused(data_dir: Path, tmp_path: Path) -> None:
     categories = tmp_path / "categories.yaml"
     categories.write_text("- name: login\n  examples: &lol [lol, lol, lol]\n- name: crash\n  examples: [*lol, *lol, *lol]\n")
