@@ -154,6 +154,20 @@ def test_trends_on_a_store_it_cannot_read_says_how_to_fix_it(database: str, tmp_
     )
 
 
+def test_trends_on_a_database_server_that_is_down_says_so_not_upgrade(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://ops:hunter2@127.0.0.1:{port}/culprit"
+    result = culprit(["reports", "trends"], tmp_path / "data", CULPRIT_DATABASE_URL=url)
+    (line,) = refused_with(result)
+    assert line.startswith(f"error: cannot reach the database at postgresql+psycopg://ops:***@127.0.0.1:{port}/culprit (")
+    assert line.endswith("); check CULPRIT_DATABASE_URL and that the server is running")
+    assert "hunter2" not in result.stderr
+
+
 def test_a_refused_record_is_not_blamed_on_a_missing_upgrade(tmp_path: Path) -> None:
     """A constraint that refuses a write (here a trigger, as a racing writer's unique row would) is named as such."""
     import sqlite3
