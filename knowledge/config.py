@@ -114,7 +114,8 @@ class Settings(BaseSettings):
     Each field's ``description`` is the fix a user is told when its value is refused.
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # NaN passes no bound check of its own (it is neither above nor below): refused as "not a finite number".
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Field(
         Path(".culprit"), validate_default=True, description="a folder culprit can read and write (created if missing)"

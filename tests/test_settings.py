@@ -60,6 +60,10 @@ CASES = [
     (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "soon",
      ("CULPRIT_LLM_TIMEOUT_S=soon: input should be a valid number, unable to parse string as a number; "
       "set it to a number of seconds above 0, at most 600")),
+    (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "nan",
+     "CULPRIT_LLM_TIMEOUT_S=nan: input should be a finite number; set it to a number of seconds above 0, at most 600"),
+    (RCA, "CULPRIT_MIN_CONFIDENCE", "-inf",
+     "CULPRIT_MIN_CONFIDENCE=-inf: input should be a finite number; set it to a confidence from 0 to 1, e.g. 0.5"),
     (RCA, "CULPRIT_LLM_BASE_URL", "localhost:8000/v1",
      ("CULPRIT_LLM_BASE_URL=localhost:8000/v1: not an http(s) URL with a host; "
       "set it to the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1")),
