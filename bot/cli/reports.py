@@ -171,7 +171,9 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., help="Labeled reports to score on (the test reports when --train or --model is given)."),
         train_file: Path = typer.Option(None, "--train", help="Train on exactly this labeled file and test on FILE."),
         model_file: Path = typer.Option(None, "--model", help="Score this trained classifier on FILE instead of training one."),
-        seed: int = typer.Option(42, help="Seed of the stratified 80/20 split (without --train or --model)."),
+        seed: int = typer.Option(  # scikit-learn takes a seed of 32 bits: another was its traceback
+            42, min=0, max=2**32 - 1, help="Seed of the stratified 80/20 split (without --train or --model)."
+        ),
         fine_tune: bool = typer.Option(True, "--fine-tune/--no-fine-tune", help="Fine-tune MiniLM when training, as `reports train` does."),
         minutes: float = typer.Option(15.0, "--max-minutes", min=0.1, help="Upper bound on fine-tuning time."),
         steps: int = typer.Option(FineTuning.max_steps, "--steps", min=1, help="Upper bound on fine-tuning steps."),

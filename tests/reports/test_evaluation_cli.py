@@ -77,3 +77,11 @@ def test_the_llm_classifier_is_scored_on_the_same_test_reports(classifier, label
     assert result.llm.per_category["crash"].recall == 1.0 and result.llm.per_category["crash"].support == crashes
     assert result.accuracy > result.llm.accuracy
     assert 0 < result.below_other_confidence <= len(test)
+
+
+def test_a_seed_scikit_learn_cannot_take_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:
+    """--seed -5 or 99999999999 reached train_test_split and ended in its InvalidParameterError traceback."""
+    labeled = _write(tmp_path / "labeled.jsonl", demo_reports(days=21, seed=11).reports[::4][:60])
+    for seed in ("-5", "99999999999"):
+        result = CliRunner().invoke(app, ["reports", "evaluate", str(labeled), "--no-fine-tune", "--seed", seed, "--json"])
+        assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output
