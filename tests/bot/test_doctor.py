@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, utcnow
 from knowledge.ingest.git_log import ingest_git
 from tests.bot.fake_slack import MANIFEST_SCOPES, FakeSlack, FakeSlackServer
+from tests.bot.silent_database import SilentDatabase
 from tests.loopback import JsonHandler, LoopbackServer
 from tests.rca.synthetic import make_history, write_jsonl_gz
 from tools.rca.history.cases import load_history
@@ -227,6 +229,22 @@ def test_chroma_down_fails_only_the_wiki(working: Settings, monkeypatch: pytest.
     results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=f"http://127.0.0.1:{closed_port()}"))
 
     assert list(failing(results)) == ["wiki"]
+    assert "chroma run" in failing(results)["wiki"].fix
+
+
+def test_a_chroma_that_accepts_and_never_answers_fails_the_wiki_instead_of_hanging(
+    working: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.doctor import services
+
+    monkeypatch.setattr(services, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    with SilentDatabase() as silent:  # a server behind a dead path: accepts, never answers
+        port = urlsplit(silent.url).port
+        results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=f"http://127.0.0.1:{port}"))
+        assert silent.connections >= 1
+
+    assert list(failing(results)) == ["wiki"]
+    assert failing(results)["wiki"].detail == f"Chroma at http://127.0.0.1:{port} did not answer its heartbeat within 0.5 s"
     assert "chroma run" in failing(results)["wiki"].fix
 
 
