@@ -70,7 +70,7 @@ class TrackedRepo(BaseModel):
         if self.url is not None and self.url.startswith("-"):
             # git would read it as an option (``--upload-pack=...`` runs a command), not a place
             raise ValueError(f"repository {self.name!r}: a url cannot start with '-'")
-        if self.url is not None and "://" in self.url and urlsplit(self.url).password is not None:
+        if self.url is not None and _holds_password(self.url):
             raise ValueError(
                 f"repository {self.name!r}: the url holds a password; put the token in an environment "
                 "variable and name it in token_env"
@@ -105,7 +105,17 @@ class WikiSource(BaseModel):
             raise ValueError(f"wiki source {self.name!r}: Confluence needs url and space")
         if self.kind != "confluence" and self.path is None:
             raise ValueError(f"wiki source {self.name!r}: a {self.kind} export needs path")
+        if self.url is not None and _holds_password(self.url):
+            raise ValueError(
+                f"wiki source {self.name!r}: the url holds a password; put the API token in an environment "
+                "variable and name it in token_env"
+            )
         return self
+
+
+def _holds_password(url: str) -> bool:
+    """Whether ``url`` carries a password before its ``@``: it would be printed wherever the URL is."""
+    return "://" in url and urlsplit(url).password is not None
 
 
 class Settings(BaseSettings):
@@ -366,7 +376,8 @@ def _explain(error: ErrorDetails) -> str:
     by_variable = {_variable(name): name for name in Settings.model_fields}
     field = by_variable.get(str(error["loc"][0]), str(error["loc"][0]))  # an aliased field is reported by its alias
     info = Settings.model_fields[field]
-    secret = field in ("database_url", "repos") or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+    # Lists of sources are not echoed either: one item's URL may hold a password the check refuses.
+    secret = field in ("database_url", "repos", "wiki_sources") or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
     variable = _variable(field)
     value = os.environ.get(variable)
     if value is not None and field in HTTP_URLS:

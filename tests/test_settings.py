@@ -127,6 +127,21 @@ def test_a_server_url_is_refused_without_echoing_its_password(tmp_path: Path) ->
     assert "hunter2" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "sources",
+    [
+        '[{"kind":"confluence","name":"ops","url":"https://bob:hunter2@acme.atlassian.net/wiki","space":"OPS"}]',
+        '[{"kind":"wiki","name":"ops","url":"https://bob:hunter2@acme.atlassian.net/wiki","space":"OPS"}]',
+    ],
+    ids=["password-in-url", "unknown-kind"],
+)
+def test_a_wiki_source_is_refused_without_echoing_a_password(tmp_path: Path, sources: str) -> None:
+    result = culprit(["db", "upgrade"], tmp_path, CULPRIT_WIKI_SOURCES=sources)
+    (line,) = refused_with(result)
+    assert line.startswith("error: CULPRIT_WIKI_SOURCES: item 0: ")
+    assert "hunter2" not in result.stderr
+
+
 def test_a_huge_value_is_quoted_cut_short(tmp_path: Path) -> None:
     lines = refused_with(culprit(["db", "upgrade"], tmp_path, CULPRIT_INCIDENT_CHANNELS="C" * 100_000))
     assert len(lines) == 1 and len(lines[0]) < 400
