@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     Each field's ``description`` is the fix a user is told when its value is refused.
     """
 
-    # NaN passes no bound check of its own (it is neither above nor below): refused as "not a finite number".
+    # NaN and infinities are refused as "not a finite number"; a bound's message ("at most 600") would mislead.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Field(
