@@ -120,7 +120,7 @@ def load_questions(path: Path) -> QuestionSet:
         document = json.loads(path.read_text(encoding="utf-8"))
         started_at = datetime.fromisoformat(str(document["started_at"]).replace("Z", "+00:00"))
         items = document["questions"]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
         raise InputError(f"{path}: not a question file ({error}); see benchmarks/data/agent_questions.json") from None
     if not isinstance(items, list) or not 0 < len(items) <= MAX_QUESTIONS:
         raise InputError(f"{path}: 'questions' must be a list of 1 to {MAX_QUESTIONS} items")

@@ -21,6 +21,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -32,6 +33,10 @@ from knowledge.errors import CulpritError
 ENV_PREFIX = "CULPRIT_"
 CHANNEL_LIST = 'a JSON list of channel ids, e.g. ["C0123","C0456"]'
 RETENTION = "a whole number of days from 1 to 3650 (ten years)"
+# Servers culprit calls over HTTP: a value without a scheme or host fails only later, far from the setting.
+HTTP_URLS = ("chroma_url", "llm_base_url", "slack_api_url")
+# A value longer than this is cut when an error line quotes it, so a pasted file does not flood the terminal.
+SHOWN_VALUE_CHARS = 200
 # Read as text and parsed by _json_list, so a value that is not JSON is a validation error that names it.
 JsonList = Annotated[list[str], NoDecode]
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,20}")
@@ -60,14 +65,12 @@ class TrackedRepo(BaseModel):
 
     @model_validator(mode="after")
     def _one_location(self) -> TrackedRepo:
-        from urllib.parse import urlsplit
-
         if (self.url is None) == (self.path is None):
             raise ValueError(f"repository {self.name!r} needs exactly one of url or path")
         if self.url is not None and self.url.startswith("-"):
             # git would read it as an option (``--upload-pack=...`` runs a command), not a place
             raise ValueError(f"repository {self.name!r}: a url cannot start with '-'")
-        if self.url is not None and "://" in self.url and urlsplit(self.url).password is not None:
+        if self.url is not None and _holds_password(self.url):
             raise ValueError(
                 f"repository {self.name!r}: the url holds a password; put the token in an environment "
                 "variable and name it in token_env"
@@ -102,7 +105,17 @@ class WikiSource(BaseModel):
             raise ValueError(f"wiki source {self.name!r}: Confluence needs url and space")
         if self.kind != "confluence" and self.path is None:
             raise ValueError(f"wiki source {self.name!r}: a {self.kind} export needs path")
+        if self.url is not None and _holds_password(self.url):
+            raise ValueError(
+                f"wiki source {self.name!r}: the url holds a password; put the API token in an environment "
+                "variable and name it in token_env"
+            )
         return self
+
+
+def _holds_password(url: str) -> bool:
+    """Whether ``url`` carries a password before its ``@``: it would be printed wherever the URL is."""
+    return "://" in url and urlsplit(url).password is not None
 
 
 class Settings(BaseSettings):
@@ -111,7 +124,8 @@ class Settings(BaseSettings):
     Each field's ``description`` is the fix a user is told when its value is refused.
     """
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # NaN and infinities are refused as "not a finite number"; a bound's message ("at most 600") would mislead.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Field(
         Path(".culprit"), validate_default=True, description="a folder culprit can read and write (created if missing)"
@@ -119,9 +133,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="an SQLAlchemy URL such as postgresql+psycopg://user:password@host:5432/culprit"
     )
-    chroma_url: str | None = None
+    chroma_url: str | None = Field(
+        None, description="an http(s) URL such as http://127.0.0.1:8000, or nothing for the embedded store"
+    )
 
-    llm_base_url: str | None = None
+    llm_base_url: str | None = Field(
+        None, description="the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1"
+    )
     llm_model: str | None = None
     llm_api_key: SecretStr = SecretStr("EMPTY")
     # Upper bounds: past them a value is a typo or an attack, and some would fail only later, far from
@@ -146,7 +164,9 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
     )
     slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
-    slack_api_url: str | None = None
+    slack_api_url: str | None = Field(
+        None, description="the http(s) URL of the Slack Web API, such as https://slack.com/api/"
+    )
 
     incident_channel_pattern: str = "inc-*"
     incident_channels: JsonList = Field([], description=CHANNEL_LIST)
@@ -197,11 +217,25 @@ class Settings(BaseSettings):
     incidents_webhook_secret: SecretStr | None = None
     incident_post_channel: str | None = None
 
-    @field_validator("min_confidence", "target_precision", mode="before")
+    @field_validator("min_confidence", "target_precision", *HTTP_URLS, mode="before")
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         # compose passes an unset variable as "" (``${CULPRIT_TARGET_PRECISION:-}``): that means "not set"
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(*HTTP_URLS)
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (parsing the port is the check: "host:abc" raises here, not in a client later)
+        except ValueError:
+            raise ValueError("not a URL") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host")
+        return url
 
     @field_validator("data_dir")
     @classmethod
@@ -244,6 +278,8 @@ class Settings(BaseSettings):
                 return json.loads(value)
             except json.JSONDecodeError:
                 raise ValueError("not JSON") from None
+            except RecursionError:  # "[[[[..." thousands deep: the parser's stack, not a traceback
+                raise ValueError("the JSON is nested too deeply") from None
         return value
 
     @field_validator("confirmers")
@@ -312,6 +348,23 @@ def masked_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def shown_url(url: str) -> str:
+    """Any URL (http, git, a database's) fit to print or log: the password before its ``@``, if any, becomes ``***``.
+
+    Unlike :func:`masked_url` it needs no SQLAlchemy and accepts a URL no client
+    would (a bad port), which is exactly when an error quotes it; one that cannot
+    even be split is not shown at all.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be read, not shown)"
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+
+
 def _variable(field: str) -> str:
     """The environment variable that sets ``field``."""
     alias = Settings.model_fields[field].validation_alias
@@ -323,9 +376,15 @@ def _explain(error: ErrorDetails) -> str:
     by_variable = {_variable(name): name for name in Settings.model_fields}
     field = by_variable.get(str(error["loc"][0]), str(error["loc"][0]))  # an aliased field is reported by its alias
     info = Settings.model_fields[field]
-    secret = field in ("database_url", "repos") or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
+    # Lists of sources are not echoed either: one item's URL may hold a password the check refuses.
+    secret = field in ("database_url", "repos", "wiki_sources") or info.annotation is SecretStr or SecretStr in get_args(info.annotation)
     variable = _variable(field)
-    given = "" if secret or variable not in os.environ else f"={os.environ[variable]}"
+    value = os.environ.get(variable)
+    if value is not None and field in HTTP_URLS:
+        value = shown_url(value)
+    if value is not None and len(value) > SHOWN_VALUE_CHARS:
+        value = value[:SHOWN_VALUE_CHARS] + "..."
+    given = "" if secret or value is None else f"={value}"
     item = "".join(f"item {place}: " for place in error["loc"][1:])
     problem = error["msg"].removeprefix("Value error, ")
     fix = info.description or "a valid value"

@@ -60,6 +60,19 @@ CASES = [
     (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "soon",
      ("CULPRIT_LLM_TIMEOUT_S=soon: input should be a valid number, unable to parse string as a number; "
       "set it to a number of seconds above 0, at most 600")),
+    (["db", "upgrade"], "CULPRIT_LLM_TIMEOUT_S", "nan",
+     "CULPRIT_LLM_TIMEOUT_S=nan: input should be a finite number; set it to a number of seconds above 0, at most 600"),
+    (RCA, "CULPRIT_MIN_CONFIDENCE", "-inf",
+     "CULPRIT_MIN_CONFIDENCE=-inf: input should be a finite number; set it to a confidence from 0 to 1, e.g. 0.5"),
+    (RCA, "CULPRIT_LLM_BASE_URL", "localhost:8000/v1",
+     ("CULPRIT_LLM_BASE_URL=localhost:8000/v1: not an http(s) URL with a host; "
+      "set it to the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1")),
+    (["doctor"], "CULPRIT_SLACK_API_URL", "slack.internal/api/",
+     ("CULPRIT_SLACK_API_URL=slack.internal/api/: not an http(s) URL with a host; "
+      "set it to the http(s) URL of the Slack Web API, such as https://slack.com/api/")),
+    (["doctor"], "CULPRIT_CHROMA_URL", "http://chroma:eight",
+     ("CULPRIT_CHROMA_URL=http://chroma:eight: not a URL; "
+      "set it to an http(s) URL such as http://127.0.0.1:8000, or nothing for the embedded store")),
 ]
 
 
@@ -105,6 +118,42 @@ def test_a_database_url_is_refused_without_echoing_its_password(tmp_path: Path) 
     assert "hunter2" not in result.stderr
 
 
+def test_a_server_url_is_refused_without_echoing_its_password(tmp_path: Path) -> None:
+    result = culprit(["doctor"], tmp_path, CULPRIT_LLM_BASE_URL="http://ops:hunter2@vllm:port/v1")
+    assert refused_with(result) == [
+        ("error: CULPRIT_LLM_BASE_URL=http://ops:***@vllm:port/v1: not a URL; "
+         "set it to the http(s) URL of an OpenAI-compatible server, such as http://127.0.0.1:8000/v1")
+    ]
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        '[{"kind":"confluence","name":"ops","url":"https://bob:hunter2@acme.atlassian.net/wiki","space":"OPS"}]',
+        '[{"kind":"wiki","name":"ops","url":"https://bob:hunter2@acme.atlassian.net/wiki","space":"OPS"}]',
+    ],
+    ids=["password-in-url", "unknown-kind"],
+)
+def test_a_wiki_source_is_refused_without_echoing_a_password(tmp_path: Path, sources: str) -> None:
+    result = culprit(["db", "upgrade"], tmp_path, CULPRIT_WIKI_SOURCES=sources)
+    (line,) = refused_with(result)
+    assert line.startswith("error: CULPRIT_WIKI_SOURCES: item 0: ")
+    assert "hunter2" not in result.stderr
+
+
+def test_a_huge_value_is_quoted_cut_short(tmp_path: Path) -> None:
+    lines = refused_with(culprit(["db", "upgrade"], tmp_path, CULPRIT_INCIDENT_CHANNELS="C" * 100_000))
+    assert len(lines) == 1 and len(lines[0]) < 400
+    assert lines[0].startswith("error: CULPRIT_INCIDENT_CHANNELS=" + "C" * 200 + "...: not JSON")
+
+
+def test_a_list_nested_thousands_deep_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    lines = refused_with(culprit(["db", "upgrade"], tmp_path, CULPRIT_ALLOWED_USERS="[" * 100_000))
+    assert len(lines) == 1
+    assert lines[0].endswith('...: the JSON is nested too deeply; set it to a JSON list of user ids, e.g. ["U0123"]')
+
+
 def test_every_bad_variable_gets_its_own_line(tmp_path: Path) -> None:
     lines = refused_with(culprit(SERVE, tmp_path, CULPRIT_DIGEST_HOUR="24", CULPRIT_MIN_CONFIDENCE="1.5"))
     assert [line.split(":")[1].strip() for line in lines] == ["CULPRIT_MIN_CONFIDENCE=1.5", "CULPRIT_DIGEST_HOUR=24"]
@@ -122,6 +171,20 @@ def test_trends_on_a_store_it_cannot_read_says_how_to_fix_it(database: str, tmp_
         f"error: the database at sqlite:///{data_dir / 'culprit.db'} cannot be used ({reason}); "
         "run `culprit db upgrade` to create its tables, or set CULPRIT_DATABASE_URL or CULPRIT_DATA_DIR to a usable one"
     )
+
+
+def test_trends_on_a_database_server_that_is_down_says_so_not_upgrade(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql+psycopg://ops:hunter2@127.0.0.1:{port}/culprit"
+    result = culprit(["reports", "trends"], tmp_path / "data", CULPRIT_DATABASE_URL=url)
+    (line,) = refused_with(result)
+    assert line.startswith(f"error: cannot reach the database at postgresql+psycopg://ops:***@127.0.0.1:{port}/culprit (")
+    assert line.endswith("); check CULPRIT_DATABASE_URL and that the server is running")
+    assert "hunter2" not in result.stderr
 
 
 def test_a_refused_record_is_not_blamed_on_a_missing_upgrade(tmp_path: Path) -> None:
@@ -154,12 +217,15 @@ def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch
         "CULPRIT_DIGEST_HOUR": "0",
         "CULPRIT_MIN_CONFIDENCE": "1",
         "CULPRIT_BATCH_SIZE": "6",
+        "CULPRIT_LLM_BASE_URL": "https://bot:token@vllm.internal/v1",
+        "CULPRIT_CHROMA_URL": "",  # compose passes an unset variable as "": the embedded store
     }.items():
         monkeypatch.setenv(name, value)
     settings = Settings()
     assert settings.incident_channels == ["C0123", "C0456"] and settings.allowed_users == []
     assert (settings.digest_day_of_week, settings.digest_timezone, settings.digest_hour) == ("mon-fri", "Europe/Paris", 0)
     assert (settings.min_confidence, settings.batch_size) == (1.0, 6)
+    assert (settings.llm_base_url, settings.chroma_url) == ("https://bot:token@vllm.internal/v1", None)
 
 
 @pytest.mark.parametrize(

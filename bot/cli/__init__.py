@@ -90,13 +90,19 @@ def _database_problem(error: Exception) -> str:
     """A store that is missing its tables, is not a database or cannot be opened, as a line with the fix.
 
     A refused record (a constraint, usually another writer storing the same
-    thing at the same moment) is not a broken store: upgrading would not help.
+    thing at the same moment) is not a broken store, and neither is a server
+    that refused the connection before any SQL ran: upgrading would help neither.
     """
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     from knowledge.config import get_settings, masked_url
 
     reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if isinstance(error, OperationalError) and error.statement is None:
+        return (
+            f"cannot reach the database at {masked_url(get_settings().resolved_database_url)} ({reason}); "
+            "check CULPRIT_DATABASE_URL and that the server is running"
+        )
     if isinstance(error, IntegrityError):
         return (
             f"the database at {masked_url(get_settings().resolved_database_url)} refused a record ({reason}); "

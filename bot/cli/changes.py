@@ -97,7 +97,9 @@ def repos(as_json: JsonOutput = False) -> None:
     ]
     if as_json:
         print_json({"polled": [vars(result) for result in results]})
-        return
-    for result in results:
-        line = f"[red]failed[/]: {escape(result.error)}" if result.error else f"[green]{result.new} new[/], {result.completed} completed"
-        console.print(f"[bold]{escape(result.repo)}[/]: {line}", highlight=False, soft_wrap=True)
+    else:
+        for result in results:
+            line = f"[red]failed[/]: {escape(result.error)}" if result.error else f"[green]{result.new} new[/], {result.completed} completed"
+            console.print(f"[bold]{escape(result.repo)}[/]: {line}", highlight=False, soft_wrap=True)
+    if any(result.error for result in results):  # the others were still polled; a script or cron sees the failure
+        raise typer.Exit(1)

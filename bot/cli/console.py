@@ -25,6 +25,10 @@ errors = Console(stderr=True)
 
 T = TypeVar("T")
 
+# Model versions and audit entries are INTEGER columns (32 bits on PostgreSQL): a larger number names
+# nothing, and the database refuses it (SQLite with an OverflowError traceback), so the argument stops it.
+LARGEST_ID = 2**31 - 1
+
 
 def log_to_stderr() -> None:
     """Every structlog line on stderr, so stdout carries only a command's result and ``--json`` parses.

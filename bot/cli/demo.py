@@ -24,9 +24,11 @@ def register(app: typer.Typer) -> None:
             typer.Option("--dir", help="Where to write the demo files (default: <data dir>/demo)."),
         ] = None,
         seed: Annotated[int, typer.Option(help="Another seed gives another organisation.")] = 7,
-        days: Annotated[int, typer.Option(min=30, help="How many days of history to generate.")] = 180,
-        changes: Annotated[int, typer.Option(min=200, help="How many changes over those days.")] = 3000,
-        incidents: Annotated[int, typer.Option(min=20, help="How many past incidents with known causes.")] = 300,
+        # Upper bounds: past ten years the history starts before the demo's dates can be stored (and a huge
+        # number overflowed them); past these counts generating and loading stalls for hours.
+        days: Annotated[int, typer.Option(min=30, max=3650, help="How many days of history to generate.")] = 180,
+        changes: Annotated[int, typer.Option(min=200, max=100_000, help="How many changes over those days.")] = 3000,
+        incidents: Annotated[int, typer.Option(min=20, max=10_000, help="How many past incidents with known causes.")] = 300,
         as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON on stdout.")] = False,
     ) -> None:
         """Generate the Acme shop (services, owners, months of changes, past incidents, wiki),

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
     def doctor(
         as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON on stdout.")] = False,
         stale_days: Annotated[
-            float, typer.Option("--stale-days", min=0.01, help="A polled repository is stale past this many days.")
+            float, typer.Option(
+                "--stale-days", min=0.01, max=3650, help="A polled repository is stale past this many days (at most 3650)."
+            )
         ] = 7.0,
     ) -> None:
         """Check the database, Slack, Chroma, the LLM, the model, the sources and the scheduler; print each fix."""

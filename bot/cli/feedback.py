@@ -6,7 +6,23 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.cli.console import console, print_json
+from bot.cli.console import LARGEST_ID, console, print_json
+from knowledge.errors import InputError
+
+# The audit trail's actor column holds 200 characters.
+MAX_ACTOR_CHARS = 200
+
+
+def _actor(by: str) -> str:
+    """Who acts, as the audit trail will name them: a blank name would make an entry nobody answers for,
+    and one past the column (or with a NUL) is refused by PostgreSQL as if the store were broken."""
+    name = by.strip()
+    if not name or len(name) > MAX_ACTOR_CHARS or any(ord(character) < 32 for character in name):
+        raise InputError(
+            f"--by names who acts, for the audit trail: 1 to {MAX_ACTOR_CHARS} characters without control "
+            "characters (a Slack user id or a name)"
+        )
+    return name
 
 
 def _percent(value: float | None) -> str:
@@ -90,13 +106,13 @@ def register(app: typer.Typer) -> None:
 
         database_url = get_settings().resolved_database_url
         migrate(database_url)
-        done = confirm_cause(incident, change, by, OPERATOR, database_url=database_url)
+        done = confirm_cause(incident, change, _actor(by), OPERATOR, database_url=database_url)
         entry = f"audit entry {done.event_id}" if done.event_id else "already confirmed"
         console.print(f"{done.change_id[:12]} is confirmed as the cause of {done.incident_id} ({entry})", markup=False)
 
     @feedback.command("undo")
     def undo(
-        event: int = typer.Argument(..., help="The audit entry to reverse (see `culprit feedback audit`)."),
+        event: int = typer.Argument(..., min=1, max=LARGEST_ID, help="The audit entry to reverse (see `culprit feedback audit`)."),
         by: str = typer.Option(..., "--by", help="Who undoes it, for the audit trail."),
     ) -> None:
         """Reverse one confirmation (retract it) or retraction (confirm again); both are audited."""
@@ -106,7 +122,7 @@ def register(app: typer.Typer) -> None:
 
         database_url = get_settings().resolved_database_url
         migrate(database_url)
-        change = undo_event(event, by, database_url=database_url)
+        change = undo_event(event, _actor(by), database_url=database_url)
         state = "confirmed" if change.confirmed else "no longer confirmed"
         done = f"audit entry {change.event_id}" if change.event_id else "nothing to change"
         console.print(f"{change.change_id[:12]} is {state} as the cause of {change.incident_id} ({done})", markup=False)

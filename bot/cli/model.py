@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from bot.cli.console import console, print_json
+from bot.cli.console import LARGEST_ID, console, print_json
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
 
@@ -49,14 +49,14 @@ def register(app: typer.Typer) -> None:
         console.print(table)
 
     @model.command("show")
-    def show(version: int = typer.Argument(..., help="The version number.")) -> None:
+    def show(version: int = typer.Argument(..., min=1, max=LARGEST_ID, help="The version number.")) -> None:
         """One version: its file, what it learned from, and the figures it was judged on."""
         from tools.rca.retrain.registry import version as find
 
         print_json(find(version, _url()).to_dict())
 
     @model.command("promote")
-    def promote(version: int = typer.Argument(..., help="The version to serve.")) -> None:
+    def promote(version: int = typer.Argument(..., min=1, max=LARGEST_ID, help="The version to serve.")) -> None:
         """Serve VERSION from now on, on every replica (they check before each answer)."""
         from tools.rca.retrain.registry import promote as make_champion
 

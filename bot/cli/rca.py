@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +19,7 @@ from rich.progress import TaskID
 from rich.table import Table
 
 from bot.cli.console import console, print_json, progress_bar
+from bot.cli.dates import parse_time
 from knowledge.errors import InputError
 
 if TYPE_CHECKING:
@@ -31,17 +32,6 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print the result as JS
 NoEmbeddings = Annotated[
     bool, typer.Option("--no-embeddings", help="Skip semantic similarity (no MiniLM; faster, a little less accurate).")
 ]
-
-
-def parse_time(value: str | None, option: str = "--at") -> datetime:
-    """An ISO time or date (``Z`` or an offset; none means UTC), or now."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError as error:
-        raise InputError(f"{option} {value!r} is not an ISO time; write e.g. 2024-05-01T12:30:00Z") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @contextmanager

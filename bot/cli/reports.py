@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from bot.cli.console import console, errors, print_json, progress_bar
+from bot.cli.dates import parse_day
 from knowledge.errors import InputError
 from tools.reports.classifiers.finetune import FineTuning
 
@@ -170,7 +171,9 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Argument(..., help="Labeled reports to score on (the test reports when --train or --model is given)."),
         train_file: Path = typer.Option(None, "--train", help="Train on exactly this labeled file and test on FILE."),
         model_file: Path = typer.Option(None, "--model", help="Score this trained classifier on FILE instead of training one."),
-        seed: int = typer.Option(42, help="Seed of the stratified 80/20 split (without --train or --model)."),
+        seed: int = typer.Option(  # scikit-learn takes a seed of 32 bits: another was its traceback
+            42, min=0, max=2**32 - 1, help="Seed of the stratified 80/20 split (without --train or --model)."
+        ),
         fine_tune: bool = typer.Option(True, "--fine-tune/--no-fine-tune", help="Fine-tune MiniLM when training, as `reports train` does."),
         minutes: float = typer.Option(15.0, "--max-minutes", min=0.1, help="Upper bound on fine-tuning time."),
         steps: int = typer.Option(FineTuning.max_steps, "--steps", min=1, help="Upper bound on fine-tuning steps."),
@@ -223,7 +226,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         url = settings.resolved_database_url
         llm = LLMEndpoint.from_settings(settings) if settings.llm_configured else None
-        start = _parse_day(since) if since else None
+        start = parse_day(since, "--since") if since else None
         with errors.status("embedding and clustering reports"):
             discovery = discover_categories(url, since=start, out_dir=out, llm=llm)
         if save:
@@ -237,7 +240,7 @@ def register(app: typer.Typer) -> None:
     @reports.command("trends")
     def trends(
         category: str = typer.Option(None, help="Only this category."),
-        days: int = typer.Option(14, help="How many days back from --end."),
+        days: int = typer.Option(14, min=1, max=3650, help="How many days back from --end (1 to 3650)."),
         end: str = typer.Option(None, help="Last day shown, YYYY-MM-DD (default: today)."),
         as_json: bool = typer.Option(False, "--json", help="Print the daily counts as JSON."),
     ) -> None:
@@ -245,7 +248,7 @@ def register(app: typer.Typer) -> None:
         from knowledge.config import get_settings
         from tools.reports.trends import daily_series
 
-        last_day = _parse_day(end) if end else datetime.now(UTC).date()
+        last_day = parse_day(end, "--end") if end else datetime.now(UTC).date()
         series = daily_series(category, days, last_day, get_settings().resolved_database_url)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
@@ -289,7 +292,7 @@ def register(app: typer.Typer) -> None:
 
         if not dry_run:
             raise InputError("posting needs the running bot (`culprit serve`); use --dry-run to print it here")
-        last_day = _parse_day(end) if end else datetime.now(UTC).date() - timedelta(days=1)
+        last_day = parse_day(end, "--end") if end else datetime.now(UTC).date() - timedelta(days=1)
         settings = get_settings()
         digest = build_digest(
             last_day, settings.resolved_database_url, with_chart=False, min_confidence=answer_threshold(settings)
@@ -353,14 +356,18 @@ def _print_evaluation(result: Evaluation) -> None:
 def _read_categories(file: Path) -> list[dict[str, object]]:
     import yaml
 
+    from knowledge.ingest.rules import read_text
     from knowledge.plain_yaml import load_plain
 
-    if not file.is_file():
+    if not file.exists():
         raise InputError(f"no such file: {file}; give a YAML or JSON list of {{name, description, examples}}")
+    text = read_text(file)  # a folder, an unreadable or non-UTF-8 file, or one of megabytes: one line each
     try:
-        loaded = json.loads(file.read_text()) if file.suffix == ".json" else load_plain(file.read_text())
+        loaded = json.loads(text) if file.suffix == ".json" else load_plain(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise InputError(f"{file} is not valid YAML/JSON ({error})") from error
+    except RecursionError:  # "[[[[..." thousands deep exhausts the parser's stack
+        raise InputError(f"{file} is nested too deeply; give a flat list of {{name, description, examples}}") from None
     if not isinstance(loaded, list) or not loaded:
         raise InputError(f"{file} must hold a non-empty list of {{name, description, examples}}")
     definitions = []
@@ -382,9 +389,3 @@ def _labeled(reports: list, file: Path) -> list:
         raise InputError(f"{file} has no 'category' column values; label the reports to train or evaluate")
     return labeled
 
-
-def _parse_day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as error:
-        raise InputError(f"bad date {value!r}; use YYYY-MM-DD") from error

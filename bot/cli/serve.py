@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         host: str = typer.Option("127.0.0.1", help="Interface to bind (Slack events in HTTP mode; /reports, /healthz, /metrics always)."),
-        port: int = typer.Option(3000, help="Port to bind."),
+        port: int = typer.Option(3000, min=0, max=65535, help="Port to bind (0: any free one)."),
         socket_mode: bool = typer.Option(False, "--socket-mode", help="Connect out over Socket Mode (needs SLACK_APP_TOKEN)."),
         no_scheduler: bool = typer.Option(False, "--no-scheduler", help="Do not run scheduled jobs (for extra replicas)."),
     ) -> None:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
-from knowledge.config import Settings
+from knowledge.config import Settings, shown_url
 
 WIKI_FIX = "load pages with `culprit ingest wiki DIR`"
+CHROMA_FIX = "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL"
+# Chroma's own client waits for ever (its HTTP session has no timeout): a server that accepts and never
+# answers would hang the doctor, so its heartbeat is asked first, bounded by this.
+CHROMA_HEARTBEAT_S = 10.0
 
 
 def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
@@ -15,7 +19,9 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     from knowledge.errors import CulpritError
     from knowledge.wiki.store import COLLECTION_NAME, PackagedMiniLM, wiki_client
 
-    where = settings.chroma_url or str(settings.chroma_dir)
+    where = shown_url(settings.chroma_url) if settings.chroma_url else str(settings.chroma_dir)
+    if settings.chroma_url and (silent := _silent_chroma(settings.chroma_url)):
+        return [failed("wiki", f"Chroma at {where} {silent}", CHROMA_FIX)]
     try:
         client = wiki_client(settings)
         names = {getattr(item, "name", item) for item in client.list_collections()}
@@ -23,13 +29,25 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
             return [failed("wiki", f"Chroma at {where} answers but holds no wiki", WIKI_FIX)]
         count = client.get_collection(COLLECTION_NAME, embedding_function=PackagedMiniLM()).count()  # type: ignore[arg-type]
     except CulpritError as error:
-        return [failed("wiki", str(error).split(";")[0], "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL")]
+        return [failed("wiki", str(error).split(";")[0], CHROMA_FIX)]
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError and its own errors
-        return [failed("wiki", f"Chroma at {where} failed: {type(error).__name__}: {str(error)[:200]}",
-                       "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL")]
+        return [failed("wiki", f"Chroma at {where} failed: {type(error).__name__}: {str(error)[:200]}", CHROMA_FIX)]
     if not count:
         return [failed("wiki", f"the wiki collection at {where} is empty", WIKI_FIX)]
     return [passed("wiki", f"{count} sections indexed at {where}")]
+
+
+def _silent_chroma(url: str) -> str | None:
+    """Why the Chroma server at ``url`` cannot be checked (no answer to its heartbeat in time), or None."""
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/api/v2/heartbeat", timeout=CHROMA_HEARTBEAT_S)
+    except httpx.TimeoutException:
+        return f"did not answer its heartbeat within {CHROMA_HEARTBEAT_S:g} s"
+    except httpx.HTTPError as error:
+        return f"cannot be reached ({type(error).__name__})"
+    return None
 
 
 def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
@@ -43,13 +61,14 @@ def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
 
     endpoint = LLMEndpoint.from_settings(settings)
     client = openai_client(endpoint)
+    server = shown_url(endpoint.base_url)  # a proxy's password in the URL stays out of the report and the log
     try:
         served = [model.id for model in client.models.list()]
     except openai.APIError as error:
-        return [failed("llm", f"{endpoint.base_url} does not answer /models ({_reason(error)})",
+        return [failed("llm", f"{server} does not answer /models ({_reason(error)})",
                        "start the vLLM server (docs/llm.md) or fix CULPRIT_LLM_BASE_URL and CULPRIT_LLM_API_KEY")]
     if endpoint.model not in served:
-        return [failed("llm", f"{endpoint.base_url} serves {', '.join(served) or 'nothing'}, not {endpoint.model}",
+        return [failed("llm", f"{server} serves {', '.join(served) or 'nothing'}, not {endpoint.model}",
                        "set CULPRIT_LLM_MODEL to a served name, or start vLLM with --served-model-name " + endpoint.model)]
     top = min(settings.batch_size, MAX_TOP_LOGPROBS)
     probes = [
@@ -65,7 +84,7 @@ def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
             )
         except openai.APIError as error:
             return [failed("llm", f"a {what} request to {endpoint.model} failed ({_reason(error)})", fix)]
-    return [passed("llm", f"{endpoint.model} at {endpoint.base_url}: {top} logprobs and tool calls answered")]
+    return [passed("llm", f"{endpoint.model} at {server}: {top} logprobs and tool calls answered")]
 
 
 _PING_TOOL = {

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
-from knowledge.config import Settings
+from knowledge.config import Settings, shown_url
 
 # Each feature and the bot scopes it needs; "always" features are on whenever Slack is configured.
 FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
@@ -55,7 +55,7 @@ def check_slack(settings: Settings, options: DoctorOptions) -> list[CheckResult]
         reason = error.response.get("error")
         return [failed("slack", f"Slack refused the token ({reason})", TOKEN_FIX)]
     except (SlackClientError, OSError) as error:
-        return [failed("slack", f"cannot reach Slack at {client.base_url} ({error})", "check the network or CULPRIT_SLACK_API_URL")]
+        return [failed("slack", f"cannot reach Slack at {shown_url(client.base_url)} ({error})", "check the network or CULPRIT_SLACK_API_URL")]
     headers = {name.lower(): value for name, value in (answer.headers or {}).items()}
     granted = {scope.strip() for scope in _header(headers.get("x-oauth-scopes")).split(",") if scope.strip()}
     results = [passed("slack", f"signed in as {answer.get('user')} in {answer.get('team')}")]

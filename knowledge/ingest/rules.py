@@ -29,7 +29,7 @@ def read_text(path: Path) -> str:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InputError(f"{path} is {size:,} bytes, over {MAX_FILE_BYTES:,}; give the ownership or catalog file itself")
+            raise InputError(f"{path} is {size:,} bytes, over {MAX_FILE_BYTES:,}; give the ownership, catalog or categories file itself")
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read {path}: {error}") from error

@@ -20,7 +20,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from knowledge.config import Settings
+from knowledge.config import Settings, shown_url
 from knowledge.embeddings import embed, native_bfloat16
 from knowledge.errors import CulpritError
 
@@ -80,7 +80,7 @@ def wiki_client(settings: Settings) -> ClientAPI:
     url = urlparse(settings.chroma_url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise CulpritError(
-            f"CULPRIT_CHROMA_URL={settings.chroma_url!r} is not an http(s) URL; "
+            f"CULPRIT_CHROMA_URL={shown_url(settings.chroma_url)!r} is not an http(s) URL; "
             "set it like http://127.0.0.1:8000 or unset it to use the embedded store"
         )
     try:
@@ -92,7 +92,7 @@ def wiki_client(settings: Settings) -> ClientAPI:
         )
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError on the heartbeat
         raise CulpritError(
-            f"cannot reach the Chroma server at {settings.chroma_url} ({error}); "
+            f"cannot reach the Chroma server at {shown_url(settings.chroma_url)} ({error}); "
             "start it with `chroma run --path DIR` or unset CULPRIT_CHROMA_URL"
         ) from error
 

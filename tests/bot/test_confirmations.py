@@ -122,6 +122,14 @@ def test_feedback_audit_and_undo_cli(database_url: str) -> None:
     assert audit_trail(database_url=database_url)[0].authority == "operator"
     unknown = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", "nope", "--by", "UOPS"])
     assert unknown.exit_code == 1 and "no change 'nope'" in str(unknown.exception)
+    for nobody in ("   ", "U" * 201, "UOPS\x00"):  # blank: an entry no one answers for; too long or NUL: PostgreSQL refuses
+        for command in (["confirm", "inc-7", changes[2]], ["undo", str(event)]):
+            refused = CliRunner().invoke(app, ["feedback", *command, "--by", nobody])
+            assert refused.exit_code == 1 and isinstance(refused.exception, InputError), refused.exception
+            assert "--by names who acts" in str(refused.exception)
+    assert [entry.actor for entry in audit_trail(database_url=database_url)][0] == "UOPS"
+    too_big = CliRunner().invoke(app, ["feedback", "undo", "99999999999999999999", "--by", "UOPS"])
+    assert too_big.exit_code == 2 and "Invalid value for 'event'" in too_big.output, too_big.exception
 
 
 def _confirm_click(bot: Bot, action_id: str, value: str, user: str, message: dict) -> None:

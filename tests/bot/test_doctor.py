@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, utcnow
 from knowledge.ingest.git_log import ingest_git
 from tests.bot.fake_slack import MANIFEST_SCOPES, FakeSlack, FakeSlackServer
+from tests.bot.silent_database import SilentDatabase
 from tests.loopback import JsonHandler, LoopbackServer
 from tests.rca.synthetic import make_history, write_jsonl_gz
 from tools.rca.history.cases import load_history
@@ -230,6 +232,22 @@ def test_chroma_down_fails_only_the_wiki(working: Settings, monkeypatch: pytest.
     assert "chroma run" in failing(results)["wiki"].fix
 
 
+def test_a_chroma_that_accepts_and_never_answers_fails_the_wiki_instead_of_hanging(
+    working: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.doctor import services
+
+    monkeypatch.setattr(services, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    with SilentDatabase() as silent:  # a server behind a dead path: accepts, never answers
+        port = urlsplit(silent.url).port
+        results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=f"http://127.0.0.1:{port}"))
+        assert silent.connections >= 1
+
+    assert list(failing(results)) == ["wiki"]
+    assert failing(results)["wiki"].detail == f"Chroma at http://127.0.0.1:{port} did not answer its heartbeat within 0.5 s"
+    assert "chroma run" in failing(results)["wiki"].fix
+
+
 def test_llm_down_fails_only_the_llm(working: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     results = run_checks(reconfigured(monkeypatch, CULPRIT_LLM_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1"))
 
@@ -328,3 +346,29 @@ def test_serve_logs_the_quick_checks_with_their_fixes(working: Settings, llm: Fa
     assert lines["database"]["status"] == lines["slack"]["status"] == "pass"
     assert "llm" not in lines and "wiki" not in lines  # the slow checks are left to `culprit doctor`
     assert llm.requests == []
+
+
+def test_passwords_in_server_urls_never_reach_the_report(working: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy's credentials in a URL: the down servers are named, the password is not, on screen or in JSON."""
+    reconfigured(
+        monkeypatch,
+        CULPRIT_SLACK_API_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}/api/",
+        CULPRIT_LLM_BASE_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}/v1",
+        CULPRIT_CHROMA_URL=f"http://ops:hunter2@127.0.0.1:{closed_port()}",
+    )
+    runner = CliRunner()
+    shown = runner.invoke(culprit_cli, ["doctor"])
+    as_json = runner.invoke(culprit_cli, ["doctor", "--json"])
+
+    assert shown.exit_code == as_json.exit_code == 1
+    failed_checks = failing([CheckResult(**check) for check in json.loads(as_json.stdout)["checks"]])
+    assert {"slack", "wiki", "llm"} <= set(failed_checks)
+    assert all("ops:***@127.0.0.1" in failed_checks[name].detail for name in ("slack", "wiki", "llm"))
+    assert "hunter2" not in shown.output + as_json.output
+
+
+@pytest.mark.parametrize("days", ["inf", "1e308"])
+def test_a_stale_threshold_past_ten_years_is_a_usage_error(working: Settings, days: str) -> None:
+    """inf or 1e308 days made the sources check fail with 'the check itself failed: OverflowError'."""
+    result = CliRunner().invoke(culprit_cli, ["doctor", "--stale-days", days])
+    assert result.exit_code == 2 and "Invalid value for '--stale-days'" in result.output, result.output

@@ -91,3 +91,11 @@ def test_serve_without_slack_configuration_says_which_variables_to_set(
     stderr = capsys.readouterr().err
     assert expected in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_serve_on_a_port_no_socket_has_is_a_usage_error_before_anything_starts(data_dir, port: str) -> None:
+    """--port 70000 used to pass: uvicorn said it ran on :70000 while the socket listened on 4464 (70000 mod 65536)."""
+    result = CliRunner().invoke(app, ["serve", "--port", port])
+    assert result.exit_code == 2 and "Invalid value for '--port'" in result.output, result.output
+    assert not (data_dir / "culprit.db").exists()

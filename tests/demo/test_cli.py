@@ -45,3 +45,13 @@ def test_demo_loads_trains_answers_and_a_second_run_changes_nothing(data_dir: Pa
 
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
     assert model.stat().st_mtime_ns == model_stamp
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--days", "100000000"), ("--changes", "1000000000"), ("--incidents", "1000000000")]
+)
+def test_a_demo_too_big_to_generate_is_a_usage_error(data_dir: Path, option: str, value: str) -> None:
+    """--days 100000000 ended in an OverflowError traceback; a billion changes or incidents stalled for hours."""
+    result = CliRunner().invoke(app, ["demo", option, value, "--json"])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output, result.output
+    assert not (data_dir / "demo").exists()

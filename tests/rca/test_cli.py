@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
@@ -90,6 +91,17 @@ def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None
     assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)
     empty = runner.invoke(app, ["rca", "checkout is down"])
     assert isinstance(empty.exception, InputError) and "culprit ingest" in str(empty.exception)
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00", "0001-01-01T00:00+01:00", "1969-12-31", "9999-12-31T23:59"])
+def test_a_start_time_out_of_range_is_one_line_not_an_overflow(history: History, database_url: str, at: str) -> None:
+    from tests.rca.test_answers import _store_changes
+
+    _store_changes(database_url, history)  # with changes stored, the window before the start is really built
+    result = runner.invoke(app, ["rca", "checkout is down", "--at", at, "--json"])
+    assert isinstance(result.exception, InputError), result.exception
+    assert str(result.exception) == f"--at {at!r} is out of range; give a time from 1970-01-01 to 2999-12-31"
+    assert result.stdout == ""
 
 
 def test_rca_on_a_fresh_data_directory_says_how_to_fill_the_store(data_dir: Path) -> None:

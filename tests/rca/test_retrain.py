@@ -184,3 +184,10 @@ def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
     assert '"outcome": "skipped"' in retrained.output
     refused = runner.invoke(app, ["model", "rollback"])
     assert refused.exit_code == 1 and "no earlier champion" in str(refused.exception)
+
+
+@pytest.mark.parametrize("command", ["show", "promote"])
+def test_a_version_number_no_column_holds_is_a_usage_error_not_a_traceback(data_dir: Path, command: str) -> None:
+    result = CliRunner().invoke(app, ["model", command, "99999999999999999999"])
+    assert result.exit_code == 2, result.exception
+    assert "Invalid value for 'version'" in result.output and "2147483647" in result.output

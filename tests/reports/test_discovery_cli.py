@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.db import session_scope
+from knowledge.errors import InputError
 from knowledge.demo.reports import demo_reports
 from knowledge.reports import Category
 from tools.reports.discovery import discover_categories, save_discovered
@@ -86,8 +87,55 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "refusal"),
+    [
+        ("categories.yaml", b"- name: l\xf6gin\n", "cannot read {path}: 'utf-8' codec can't decode byte 0xf6"),
+        ("categories.json", b"[" * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
+        ("categories.yaml", b"- " * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
+        ("categories", None, "expected a file but {path} is a directory"),
+    ],
+    ids=["latin-1", "deep-json", "deep-yaml", "folder"],
+)
+def test_a_categories_file_that_cannot_be_read_is_one_line(
+    data_dir: Path, tmp_path: Path, name: str, content: bytes | None, refusal: str
+) -> None:
+    path = tmp_path / name
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    result = CliRunner().invoke(app, ["reports", "categories", str(path)])
+    assert result.exit_code == 1 and isinstance(result.exception, InputError), result.exception
+    assert str(result.exception).startswith(refusal.format(path=path))
+
+
 def test_a_categories_file_with_yaml_aliases_is_refused(data_dir: Path, tmp_path: Path) -> None:
     categories = tmp_path / "categories.yaml"
     categories.write_text("- name: login\n  examples: &lol [lol, lol, lol]\n- name: crash\n  examples: [*lol, *lol, *lol]\n")
     result = CliRunner().invoke(app, ["reports", "categories", str(categories)])
     assert result.exit_code == 1 and "aliases (*lol) are not allowed" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "option", "value"),
+    [
+        (["reports", "trends", "--end", "0001-01-01"], "--end", "0001-01-01"),
+        (["digest", "--dry-run", "--end", "9999-12-31"], "--end", "9999-12-31"),
+        (["reports", "discover", "--since", "1900-01-01"], "--since", "1900-01-01"),
+    ],
+    ids=["trends-year-1", "digest-year-9999", "discover-1900"],
+)
+def test_a_day_out_of_range_is_one_line_not_an_overflow(
+    database_url: str, arguments: list[str], option: str, value: str
+) -> None:
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 1 and isinstance(result.exception, InputError), result.exception
+    assert str(result.exception) == f"{option} {value!r} is out of range; give a date from 1970-01-01 to 2999-12-31"
+
+
+@pytest.mark.parametrize("days", ["0", "-5", "99999999999"])
+def test_trends_over_no_days_or_past_ten_years_is_a_usage_error(database_url: str, days: str) -> None:
+    """0 or -5 days printed "no reports in the 0 days"; 99999999999 an OverflowError traceback."""
+    result = CliRunner().invoke(app, ["reports", "trends", "--days", days, "--json"])
+    assert result.exit_code == 2 and "Invalid value for '--days'" in result.output, result.exception

@@ -104,3 +104,11 @@ def test_training_reports_without_shared_words_still_get_a_baseline(classifier, 
     assert with_unique_words.baseline is not None and with_unique_words.confusion == with_no_words.confusion
     assert with_no_words.baseline is not None
     assert with_no_words.baseline.accuracy == sum(label == "login" for label in test_reports.labels) / len(test_reports.labels)
+
+
+def test_a_seed_scikit_learn_cannot_take_is_a_usage_error(data_dir: Path, tmp_path: Path) -> None:
+    """--seed -5 or 99999999999 reached train_test_split and ended in its InvalidParameterError traceback."""
+    labeled = _write(tmp_path / "labeled.jsonl", demo_reports(days=21, seed=11).reports[::4][:60])
+    for seed in ("-5", "99999999999"):
+        result = CliRunner().invoke(app, ["reports", "evaluate", str(labeled), "--no-fine-tune", "--seed", seed, "--json"])
+        assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output

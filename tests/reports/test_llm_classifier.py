@@ -1,9 +1,11 @@
 import json
 import math
+import socket
 from collections.abc import Iterator
 
 import pytest
 
+from knowledge.errors import CulpritError
 from tests.llm.servers import MisbehavingLLM, completion, raw_reply
 from tests.loopback import JsonHandler, LoopbackServer
 from tools.llm.client import LLMEndpoint
@@ -71,6 +73,17 @@ def test_answers_and_logprobs_become_categories_and_confidences(fake_vllm: str) 
     assert [p.category for p in with_other(predictions, 0.4)] == ["login", OTHER, OTHER]
     sent = _FakeVllm.requests[0]
     assert sent["structured_outputs"] == {"choice": ["login", "crash"]} and sent["logprobs"] is True and sent["temperature"] == 0.0
+
+
+def test_a_server_down_is_named_without_the_password_in_its_url() -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    classifier = LLMClassifier(LLMEndpoint(f"http://ops:hunter2@127.0.0.1:{port}/v1", "tiny", timeout_s=2), CATEGORIES)
+    with pytest.raises(CulpritError) as refused:
+        classifier.classify(["cannot sign in"])
+    assert f"the LLM classifier at http://ops:***@127.0.0.1:{port}/v1" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
 
 
 def test_missing_logprobs_mean_no_confidence() -> None:

@@ -144,6 +144,23 @@ def test_culprit_ingest_repos_polls_every_tracked_repository_now(database_url: s
     assert set(_stored(database_url)) == set(shas)
 
 
+def test_culprit_ingest_repos_exits_1_when_a_repository_failed(database_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+    import sys
+
+    upstream = Upstream.create(tmp_path / "shop")
+    upstream.commit("src/a.py", "first")
+    gone = {"name": "acme/gone", "path": str(tmp_path / "no-such-clone")}
+    environment = {**os.environ, "CULPRIT_REPOS": json.dumps([gone, upstream.tracked()])}
+    culprit = str(Path(sys.executable).with_name("culprit"))
+
+    done = subprocess.run([culprit, "ingest", "repos", "--json"], env=environment, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    polled = {result["repo"]: result for result in json.loads(done.stdout)["polled"]}
+    assert polled["acme/gone"]["error"] and polled["acme/shop"]["new"] == 1  # the others are still polled
+
+
 def test_a_location_that_looks_like_an_option_reaches_git_as_a_place(database_url: str, tmp_path: Path) -> None:
     # Settings refuse such a url; a repository built around that check still never runs a command.
     ran = tmp_path / "ran"

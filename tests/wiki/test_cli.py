@@ -77,6 +77,27 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path, data_dir: Path) -> No
         load_questions(bad)
 
 
+@pytest.mark.parametrize(
+    ("content", "refusal"),
+    [(b'{"question": "caf\xe9", "page": "x"}\n', "cannot read"), (b"[" * 100_000, "deep.jsonl:1: expected a JSON object")],
+    ids=["latin-1", "nested-thousands-deep"],
+)
+def test_a_question_file_that_cannot_be_read_is_one_line(tmp_path: Path, content: bytes, refusal: str) -> None:
+    questions = tmp_path / "deep.jsonl"
+    questions.write_bytes(content)
+    with pytest.raises(InputError, match=refusal):
+        load_questions(questions)
+
+
+def test_an_agent_question_file_nested_thousands_deep_is_one_line(tmp_path: Path) -> None:
+    from graph.evaluation import load_questions as load_agent_questions
+
+    questions = tmp_path / "questions.json"
+    questions.write_text("[" * 100_000)
+    with pytest.raises(InputError, match="questions.json: not a question file"):
+        load_agent_questions(questions)
+
+
 def test_a_refused_page_is_listed_and_the_rest_of_the_wiki_loads(tmp_path: Path, data_dir: Path, minilm: object) -> None:
     wiki = write_small_wiki(tmp_path / "wiki")
     (wiki / "postmortems").mkdir()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.errors import InputError
+from knowledge.ingest.rules import read_text
 from tools.wiki.search import METHODS, Method, WikiSearcher
 
 CUTOFF = 3
@@ -43,13 +44,13 @@ def load_questions(path: Path) -> list[WikiQuestion]:
     if not path.is_file():
         raise InputError(f"question file {path} does not exist; pass a JSONL file of question/page lines")
     questions: list[WikiQuestion] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):  # size-capped, UTF-8 or refused
         if not line.strip():
             continue
         try:
             record = json.loads(line)
             questions.append(WikiQuestion(str(record["question"]), str(record["page"]), record.get("service")))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as error:
             raise InputError(
                 f"{path}:{number}: expected a JSON object with 'question' and 'page' ({error})"
             ) from error

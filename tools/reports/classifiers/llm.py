@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from knowledge.config import shown_url
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
 from knowledge.reports import Category
@@ -113,7 +114,7 @@ class LLMClassifier:
             )
         except Exception as error:  # the SDK raises many kinds; all mean the server failed us
             raise CulpritError(
-                f"the LLM classifier at {self.client.base_url} failed ({error}); "
+                f"the LLM classifier at {shown_url(str(self.client.base_url))} failed ({error}); "
                 "check CULPRIT_LLM_BASE_URL or train the embedded classifier"
             ) from error
         try:
