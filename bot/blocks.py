@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from knowledge.db import UNREACHABLE
 from knowledge.errors import InputError
 from tools.rca.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
 
@@ -38,10 +39,13 @@ def escape(text: str) -> str:
 
 
 def click_failure(error: Exception, could_not: str, retry: str) -> str:
-    """What a user is told when a click could not be stored: the input's problem, or that the database is down."""
+    """What a user is told when a click could not be stored: the input's problem, that the database is down, or
+    that the click failed; "unreachable" only for :data:`UNREACHABLE`, as a bad row or a bug is no outage."""
     if isinstance(error, InputError):
         return f"I couldn't {could_not}: {escape(str(error))}."
-    return f"I couldn't {could_not} right now (the database is unreachable); please {retry} in a minute."
+    if isinstance(error, UNREACHABLE):
+        return f"I couldn't {could_not} right now (the database is unreachable); please {retry} in a minute."
+    return f"I couldn't {could_not}: the click failed ({type(error).__name__}); the error is in culprit's logs."
 
 
 def clip(text: str, limit: int) -> str:

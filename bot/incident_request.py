@@ -25,7 +25,8 @@ from tools.rca.answers import IncidentQuery
 MAX_TEXT = 2000
 _SERVICE = re.compile(r"(?:^|\s)service:(?P<value>[\w.\-/]+)", re.IGNORECASE)
 _AT = re.compile(r"(?:^|\s)at:(?P<value>\S+)", re.IGNORECASE)
-_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+# A label never holds "<" (Slack escapes it): stopping there keeps an unclosed "<@U|" flood linear, not quadratic.
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^<>]*)?>")
 # Nothing culprit can investigate predates unix time; older times are typos (and overflow the change window).
 EARLIEST_INCIDENT = datetime(1970, 1, 1, tzinfo=UTC)
 CATALOG_NAMES_SHOWN = 10

@@ -21,6 +21,7 @@ CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_ch
 EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
 MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
 CLICK_OBJECTS = ("container", "channel", "message")
+OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 
 
 def misshapen(body: dict[str, Any]) -> list[str]:
@@ -48,6 +49,8 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
         if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
             problems.append("message.blocks must be a list of objects")
+        else:
+            _menus(blocks, problems)
         actions = body.get("actions")
         if not isinstance(actions, list) or not all(isinstance(action, dict) for action in actions):
             problems.append("actions must be a list of objects")
@@ -56,7 +59,34 @@ def misshapen(body: dict[str, Any]) -> list[str]:
                 _text(action.get("value"), "actions[].value", problems)
                 if "selected_option" in action and not isinstance(action["selected_option"], dict):
                     problems.append("actions[].selected_option must be an object")
+                elif "selected_option" in action:
+                    _option_value(action["selected_option"].get("value"), "actions[].selected_option.value", problems)
     return problems
+
+
+def _menus(blocks: list[dict[str, Any]], problems: list[str]) -> None:
+    """The relabel listener reads each block's menu options to check a choice was offered: their shapes too."""
+    for block in blocks:
+        accessory = block.get("accessory")
+        if accessory is None:
+            continue
+        if not isinstance(accessory, dict):
+            problems.append("message.blocks[].accessory must be an object")
+            continue
+        options = accessory.get("options")
+        if options is None:
+            continue
+        if not isinstance(options, list) or not all(isinstance(option, dict) for option in options):
+            problems.append("message.blocks[].accessory.options must be a list of objects")
+            continue
+        for option in options:
+            _option_value(option.get("value"), "message.blocks[].accessory.options[].value", problems)
+
+
+def _option_value(value: Any, name: str, problems: list[str]) -> None:
+    """A menu option's value: text Slack caps at :data:`OPTION_VALUE_LIMIT` characters when the menu is posted."""
+    if value is not None and not (isinstance(value, str) and len(value) <= OPTION_VALUE_LIMIT):
+        problems.append(f"{name} must be text of at most {OPTION_VALUE_LIMIT} characters")
 
 
 def _text(value: Any, name: str, problems: list[str], *, required: bool = False) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from bot.blocks import SECTION_LIMIT, duration, escape, rca_message, reply_message, with_vote
+from sqlalchemy.exc import DataError, OperationalError
+
+from bot.blocks import SECTION_LIMIT, click_failure, duration, escape, rca_message, reply_message, with_vote
+from knowledge.db import DatabaseUnavailable
+from knowledge.errors import InputError
 from tests.changes import change_record
 from tools.rca.answers import Evidence, IncidentQuery, RcaAnswer, Reason, SuggestedChange, WikiHit
 
@@ -166,3 +170,18 @@ def test_the_answer_names_the_model_that_judged() -> None:
     unnamed = rca_message(_answer()).blocks
     assert not any("Judged by" in element["text"] for block in unnamed if block["type"] == "context"
                    for element in block["elements"])  # fmt: skip
+
+
+def test_a_click_error_that_is_not_an_outage_is_not_called_one() -> None:
+    """Every error but an InputError was answered "the database is unreachable", a bad row or a bug included."""
+    refused = DataError("INSERT INTO report_labels ...", {}, ValueError("value too long for type character varying(64)"))
+    assert click_failure(refused, "relabel the report", "try again") == (
+        "I couldn't relabel the report: the click failed (DataError); the error is in culprit's logs."
+    )
+    for outage in (DatabaseUnavailable("no database"), OperationalError("SELECT 1", {}, ConnectionRefusedError())):
+        assert click_failure(outage, "store your vote", "click again") == (
+            "I couldn't store your vote right now (the database is unreachable); please click again in a minute."
+        )
+    assert click_failure(InputError("no <such> suggestion"), "store your vote", "click again") == (
+        "I couldn't store your vote: no &lt;such&gt; suggestion."
+    )

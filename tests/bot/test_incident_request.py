@@ -9,6 +9,7 @@ import pytest
 from bot.incident_request import (
     incident_id_for,
     parse_incident_request,
+    strip_mentions,
     unknown_service,
 )
 from knowledge.errors import InputError
@@ -27,6 +28,13 @@ def test_service_and_time_may_sit_anywhere() -> None:
 def test_without_a_time_the_incident_starts_now_and_mentions_are_dropped() -> None:
     query = parse_incident_request("<@UCULPRIT> search is empty", NOW)
     assert (query.text, query.service, query.started_at) == ("search is empty", None, NOW)
+
+
+def test_a_labelled_mention_is_dropped_after_a_megabyte_of_unclosed_ones() -> None:
+    # Each unclosed "<@U|" once read to the end of the text before failing: quadratic, minutes for a megabyte.
+    flood = "<@U|" * 250_000
+    assert strip_mentions("<@UCULPRIT|culprit> " + flood + " search is empty") == flood + " search is empty"
+    assert strip_mentions("<@UCULPRIT|culprit> search is empty <@U2|ann>") == "search is empty"
 
 
 def test_offsets_are_converted_to_utc() -> None:

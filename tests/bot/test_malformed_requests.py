@@ -21,6 +21,7 @@ from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.raw_http import send_chunked
 from tests.bot.slack_requests import SIGNING_SECRET
 from tests.sources.upstream import GITLAB_TOKEN, WEBHOOK_SECRET
+from tools.reports.digest import RELABEL_ACTION
 
 PD_SECRET = "pd-webhook-secret"
 GENERIC_SECRET = "incidents-secret"
@@ -164,6 +165,15 @@ def _click(**fields: object) -> dict:
     return {**payload, **fields}
 
 
+RELABEL_MENU = {"action_id": RELABEL_ACTION, "type": "static_select", "options": [{"value": "r1\tlogin"}]}
+
+
+def _relabel(selected: object, menu: object = RELABEL_MENU) -> dict:
+    """A "Relabel as…" menu choice, clicked on a message whose one block carries ``menu``."""
+    return _click(actions=[{"action_id": RELABEL_ACTION, "type": "static_select", "selected_option": selected}],
+                  message={"ts": "1.1", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "r1"}, "accessory": menu}]})
+
+
 WRONG_TYPES = [
     ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
     ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
@@ -176,6 +186,14 @@ WRONG_TYPES = [
     ("click", _click(user="UALICE", actions=[{"action_id": "rerun_channel", "value": "auto-1"}]), "user.id must be text"),
     ("click", _click(actions=[{"action_id": "feedback_up", "value": {"id": 1}}]), "actions[].value must be text"),
     ("click", _click(message={"ts": "1.1", "blocks": "x"}), "message.blocks must be a list of objects"),
+    ("click", _relabel(None), "actions[].selected_option must be an object"),
+    ("click", _relabel([{"value": "r1\tlogin"}]), "actions[].selected_option must be an object"),
+    ("click", _relabel({"value": 5}), "actions[].selected_option.value must be text of at most 150 characters"),
+    ("click", _relabel({"value": "r1\t" + "x" * 1_000_000}), "actions[].selected_option.value must be text of at most 150"),
+    ("click", _relabel({"value": "r1\tlogin"}, "a menu"), "message.blocks[].accessory must be an object"),
+    ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": {"value": "r1\tlogin"}}), "accessory.options must be a list of objects"),
+    ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": ["r1\tlogin"]}), "accessory.options must be a list of objects"),
+    ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": [{"value": ["r1\tlogin"]}]}), "accessory.options[].value must be text"),
 ]
 
 
