@@ -65,6 +65,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "hook https://hooks.slack.com/services/[token] broken",
         ),
         ('config "db_password": "Winter2024" and password=hunter2', 'config "db_password": "[secret]" and password=[secret]'),
+        ("my SSN 123-45-6789, spouse 536 22 1234.", "my SSN [ssn], spouse [ssn]."),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -78,6 +79,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "regression since 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b, trace id 4bf92f3577b34da6a3ce929d0e0e4736",
         "job 550e8400-e29b-41d4-a716-446655440000 on pod checkout-7d9f8b6c5-x2k4p, image sha256:" + "ab" * 32,
         "basic functionality is broken; password: incorrect; Bearer authentication fails; Chrome/122.0.0.0",
+        "build 2024-123-45-6789, part 900-12-3456, figure 123.45.6789, placeholder 000-00-0000",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:
@@ -102,7 +104,7 @@ def test_every_pattern_is_linear_time_re2() -> None:
 
 
 @pytest.mark.parametrize("size", [48 * 1024, 5 * 1024 * 1024])
-@pytest.mark.parametrize("unit", ["a.", "a@", "1.", "1 ", "::", "x" * 31 + "/", "aa11 "])
+@pytest.mark.parametrize("unit", ["a.", "a@", "1.", "1 ", "::", "x" * 31 + "/", "aa11 ", "900-00-0000 "])
 def test_pathological_reports_come_back_unchanged(size: int, unit: str) -> None:
     text = unit * (size // len(unit))
     assert redact(text) == text

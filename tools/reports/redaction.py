@@ -72,11 +72,12 @@ _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
+_SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _IBAN,
-    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _PHONE_CANDIDATE, _ISO_DATE,
+    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -112,7 +113,7 @@ _CARD_SHAPES = ((4, 6, 5), (4, 6, 4))  # American Express and Diners Club print 
 
 
 def redact(text: str) -> str:
-    """The report with e-mails, phones, IPs, IBANs, card numbers, keys and tokens replaced by placeholders."""
+    """The report with e-mails, phones, IPs, IBANs, card and Social Security numbers, keys and tokens replaced by placeholders."""
     text = _valid_unicode(text)
     phones = _PhoneRecogniser(PHONE_CHECKS_PER_REPORT)
     steps: tuple[tuple[re2._Regexp, Callable[[Found], str]], ...] = (
@@ -133,6 +134,7 @@ def redact(text: str) -> str:
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
         (_PHONE_CANDIDATE, phones.redact),
+        (_SSN, _redact_ssn),
     ):
         text = pattern.sub(replace, text)
     return text
@@ -323,6 +325,28 @@ def _words_before(text: str, start: int, count: int = 3) -> set[str]:
     """The last few words before ``start``, lower-case and without punctuation: the context a human reads."""
     words = text[max(0, start - 40) : start].lower().split()[-count:]
     return {word.strip(".,:;#()[]\"'") for word in words}
+
+
+def _redact_ssn(match: Found) -> str:
+    """A US Social Security number, ``123-45-6789`` or ``123 45 6789``, that the phones left.
+
+    It runs after the phones, so a number libphonenumber reads as a phone (``078-05-1120`` is a
+    German one) stays ``[phone]``. Two separators alike, area neither 000, 666 nor 900 and up,
+    group and serial not zero; a spaced one next to another number is a longer run (a sum, a table row).
+    """
+    area, first, group, second, serial = (match.group(index) for index in range(1, 6))
+    text, start, end = match.string, match.start(), match.end()
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    if first != second or before[-1:] in _NUMBER_JOINERS or (after[:1] in _NUMBER_JOINERS and after[1:2].isdigit()):
+        return match.group(0)  # "2024-123-45-6789", "123-45-6789.5": part of a longer number or path
+    if first == " " and (before[:1].isdigit() or after[1:2].isdigit()):
+        return match.group(0)
+    if area in ("000", "666") or area >= "900" or group == "00" or serial == "0000":
+        return match.group(0)
+    return "[ssn]"
+
+
+_NUMBER_JOINERS = ("_", ".", "/", ":", "-", "+", "#")
 
 
 def _redact_cards(match: Found) -> str:
