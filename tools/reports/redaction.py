@@ -72,12 +72,13 @@ _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _IBAN,
-    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
+    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -133,6 +134,7 @@ def redact(text: str) -> str:
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
+        (_SLASHED_PHONE_CANDIDATE, phones.redact),
         (_PHONE_CANDIDATE, phones.redact),
         (_SSN, _redact_ssn),
     ):
@@ -462,18 +464,35 @@ def _is_decimal_tail(after: str) -> bool:
 
 
 def _phone_shaped(candidate: str, context: bool) -> bool:
-    """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call")."""
-    digits = len(candidate) - sum(candidate.count(c) for c in " ().-+")
+    """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
+
+    A slash may only follow the area code, as German numbers are written (``030/901820``,
+    ``+49 30/901820``), see :func:`_area_code_before_slash`.
+    """
+    digits = len(candidate) - sum(candidate.count(c) for c in " ().-+/")
     if not 7 <= digits <= 15 or _ISO_DATE.search(candidate):
+        return False
+    if "/" in candidate and not _area_code_before_slash(candidate):
         return False
     if candidate.startswith("+") or context:
         return True
-    if not any(c in " ().-" for c in candidate):
+    if not any(c in " ().-/" for c in candidate):
         return False  # an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
+
+
+def _area_code_before_slash(candidate: str) -> bool:
+    """Before the one slash, an area code of 2 to 5 digits after ``+`` and a country code or the trunk 0.
+
+    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``) stay;
+    a date has two slashes and is never a candidate.
+    """
+    head = candidate.partition("/")[0].rstrip(" )")
+    area = head.rsplit(" ", 1)[-1].lstrip("(")
+    return 2 <= len(area) <= 5 and area.isdigit() and (candidate.startswith("+") or head.lstrip("(").startswith("0"))
 
 
 @lru_cache(maxsize=4096)
