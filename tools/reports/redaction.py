@@ -64,8 +64,9 @@ _API_KEY = re2.compile(
 )
 _HEX_SECRET = re2.compile(r"\b[0-9a-fA-F]{32,}\b")
 _B64_SECRET = re2.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
-_EMAIL = re2.compile(
-    r"[\p{L}\p{M}\p{N}._%+\-]+@[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
+_EMAIL = re2.compile(  # a dotted domain, or the two without a dot that mail takes: localhost and an address literal
+    r"[\p{L}\p{M}\p{N}._%+\-]+@(?:[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
+    r"|(?i:localhost)\b|\[(?i:ipv6:)?[0-9A-Fa-f:.]+\])"
 )
 _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
