@@ -49,6 +49,10 @@ _ASSIGNMENT = re2.compile(
     r"(?i)([A-Za-z0-9_\-]*?(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key))"
     r"([\"']?\s*[:=]\s*)(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;\[\]<>]+)"
 )
+_SECRET_SENTENCE = re2.compile(
+    r"(?i)\b(password|passwd|passcode|pass code|pin|pin code|pin number|token|secret|api key)"
+    r"(\s+(?:is|was)\s*:?\s*|\s*[:=]\s*)(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"'\[\]<>]+)"
+)
 _API_KEY = re2.compile(
     r"\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"  # Stripe secret and restricted keys
     r"|whsec_[A-Za-z0-9]{20,}"
@@ -78,7 +82,7 @@ _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
 PATTERNS = (
-    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _IBAN,
+    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
@@ -127,6 +131,7 @@ def redact(text: str) -> str:
         (_HEX_SECRET, _redact_hex),
         (_B64_SECRET, _redact_b64),
         (_EMAIL, lambda _match: "[email]"),
+        (_SECRET_SENTENCE, _redact_secret_sentence),
     )
     for pattern, replace in steps:
         text = pattern.sub(replace, text)
@@ -222,6 +227,26 @@ def _redact_assignment(match: Found) -> str:
     if not quoted and not (len(value) >= 12 or not value.isalpha()):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
+
+
+def _redact_secret_sentence(match: Found) -> str:
+    """"my password is hunter2", "the pin is 4821", "passcode: 1234": the word after goes if it can be one.
+
+    Only a quoted value, or one of 4+ characters that is not all letters: "password is incorrect",
+    "the pin is about" and "password is 8-16 characters" are sentences. Runs after the keys, hex,
+    e-mails, so a value already a placeholder is not matched again (and keeps its kind).
+    """
+    name, separator, value = match.group(1), match.group(2), match.group(3)
+    if value[0] in "\"'":
+        return f"{name}{separator}{value[0]}[secret]{value[0]}"
+    word = value.rstrip(".,;:!?)")
+    unit = match.string[match.end() : match.end() + 12].split()[:1]
+    if len(word) < 4 or word.isalpha() or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+        return match.group(0)
+    return f"{name}{separator}[secret]{value[len(word) :]}"
+
+
+_LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers", "symbols", "long"})
 
 
 def _redact_hex(match: Found) -> str:
