@@ -72,6 +72,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "my password is hunter2, passcode is 'tiger', PIN: 4821 and the token is abc123def456.",
             "my password is [secret], passcode is '[secret]', PIN: [secret] and the token is [secret].",
         ),
+        ("support called from 810 12 47 43, then 91 234 56 78", "support called from [phone], then [phone]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -89,6 +90,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "video at 1920/1080 drops to 0 / 1234567 frames since 12/2024, see /api/030/901820",
         "npm i react@latest fails, root@server1 and @types/node too, user@localhostname",
         "my password is incorrect, the pin is 6 digits, password is 8-16 characters, token is expired",
+        "charged 612 345 678 COP, rows 100 20 30 40 and 12 34 56 78 in the export",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -99,6 +99,7 @@ _VERSION_WORDS = frozenset({"version", "ver", "v", "build", "release", "app", "i
 _PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
+_SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
 _ALL_LENGTHS = range(16, 20)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
@@ -521,6 +522,12 @@ def _area_code_before_slash(candidate: str) -> bool:
     return 2 <= len(area) <= 5 and area.isdigit() and (candidate.startswith("+") or head.lstrip("(").startswith("0"))
 
 
+def _spanish(national: str) -> tuple[str, ...]:
+    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2), which amounts and ids never are."""
+    groups = tuple(map(len, national.translate(_SEPARATORS_TO_SPACE).split(" ")))
+    return ("ES",) if groups in _SPANISH_GROUPS else ()
+
+
 @lru_cache(maxsize=4096)
 def _is_phone_number(candidate: str) -> bool:
     if candidate.startswith("00"):
@@ -530,7 +537,7 @@ def _is_phone_number(candidate: str) -> bool:
     if candidate.startswith("+"):
         regions = (None,)
     else:
-        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS
+        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)
     for region in regions:
         try:
             number = phonenumbers.parse(candidate, region)
