@@ -49,6 +49,10 @@ _ASSIGNMENT = re2.compile(
     r"(?i)([A-Za-z0-9_\-]*?(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|private[_\-]?key))"
     r"([\"']?\s*[:=]\s*)(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;\[\]<>]+)"
 )
+_SECRET_SENTENCE = re2.compile(
+    r"(?i)\b(password|passwd|passcode|pass code|pin|pin code|pin number|token|secret|api key)"
+    r"(\s+(?:is|was)\s*:?\s*|\s*[:=]\s*)(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"'\[\]<>]+)"
+)
 _API_KEY = re2.compile(
     r"\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}"  # Stripe secret and restricted keys
     r"|whsec_[A-Za-z0-9]{20,}"
@@ -64,19 +68,22 @@ _API_KEY = re2.compile(
 )
 _HEX_SECRET = re2.compile(r"\b[0-9a-fA-F]{32,}\b")
 _B64_SECRET = re2.compile(r"[A-Za-z0-9+/_\-]{32,}={0,2}")
-_EMAIL = re2.compile(
-    r"[\p{L}\p{M}\p{N}._%+\-]+@[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
+_EMAIL = re2.compile(  # a dotted domain, or the two without a dot that mail takes: localhost and an address literal
+    r"[\p{L}\p{M}\p{N}._%+\-]+@(?:[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
+    r"|(?i:localhost)\b|\[(?i:ipv6:)?[0-9A-Fa-f:.]+\])"
 )
 _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
+_SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
 PATTERNS = (
-    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _IBAN,
-    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _PHONE_CANDIDATE, _ISO_DATE,
+    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
+    _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -92,6 +99,7 @@ _VERSION_WORDS = frozenset({"version", "ver", "v", "build", "release", "app", "i
 _PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
+_SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
 _ALL_LENGTHS = range(16, 20)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
@@ -112,7 +120,7 @@ _CARD_SHAPES = ((4, 6, 5), (4, 6, 4))  # American Express and Diners Club print 
 
 
 def redact(text: str) -> str:
-    """The report with e-mails, phones, IPs, IBANs, card numbers, keys and tokens replaced by placeholders."""
+    """The report with e-mails, phones, IPs, IBANs, card and Social Security numbers, keys and tokens replaced by placeholders."""
     text = _valid_unicode(text)
     phones = _PhoneRecogniser(PHONE_CHECKS_PER_REPORT)
     steps: tuple[tuple[re2._Regexp, Callable[[Found], str]], ...] = (
@@ -124,6 +132,7 @@ def redact(text: str) -> str:
         (_HEX_SECRET, _redact_hex),
         (_B64_SECRET, _redact_b64),
         (_EMAIL, lambda _match: "[email]"),
+        (_SECRET_SENTENCE, _redact_secret_sentence),
     )
     for pattern, replace in steps:
         text = pattern.sub(replace, text)
@@ -132,7 +141,9 @@ def redact(text: str) -> str:
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
+        (_SLASHED_PHONE_CANDIDATE, phones.redact),
         (_PHONE_CANDIDATE, phones.redact),
+        (_SSN, _redact_ssn),
     ):
         text = pattern.sub(replace, text)
     return text
@@ -217,6 +228,26 @@ def _redact_assignment(match: Found) -> str:
     if not quoted and not (len(value) >= 12 or not value.isalpha()):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
+
+
+def _redact_secret_sentence(match: Found) -> str:
+    """"my password is hunter2", "the pin is 4821", "passcode: 1234": the word after goes if it can be one.
+
+    Only a quoted value, or one of 4+ characters that is not all letters: "password is incorrect",
+    "the pin is about" and "password is 8-16 characters" are sentences. Runs after the keys, hex,
+    e-mails, so a value already a placeholder is not matched again (and keeps its kind).
+    """
+    name, separator, value = match.group(1), match.group(2), match.group(3)
+    if value[0] in "\"'":
+        return f"{name}{separator}{value[0]}[secret]{value[0]}"
+    word = value.rstrip(".,;:!?)")
+    unit = match.string[match.end() : match.end() + 12].split()[:1]
+    if len(word) < 4 or word.isalpha() or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+        return match.group(0)
+    return f"{name}{separator}[secret]{value[len(word) :]}"
+
+
+_LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers", "symbols", "long"})
 
 
 def _redact_hex(match: Found) -> str:
@@ -323,6 +354,28 @@ def _words_before(text: str, start: int, count: int = 3) -> set[str]:
     """The last few words before ``start``, lower-case and without punctuation: the context a human reads."""
     words = text[max(0, start - 40) : start].lower().split()[-count:]
     return {word.strip(".,:;#()[]\"'") for word in words}
+
+
+def _redact_ssn(match: Found) -> str:
+    """A US Social Security number, ``123-45-6789`` or ``123 45 6789``, that the phones left.
+
+    It runs after the phones, so a number libphonenumber reads as a phone (``078-05-1120`` is a
+    German one) stays ``[phone]``. Two separators alike, area neither 000, 666 nor 900 and up,
+    group and serial not zero; a spaced one next to another number is a longer run (a sum, a table row).
+    """
+    area, first, group, second, serial = (match.group(index) for index in range(1, 6))
+    text, start, end = match.string, match.start(), match.end()
+    before, after = text[max(0, start - 2) : start], text[end : end + 2]
+    if first != second or before[-1:] in _NUMBER_JOINERS or (after[:1] in _NUMBER_JOINERS and after[1:2].isdigit()):
+        return match.group(0)  # "2024-123-45-6789", "123-45-6789.5": part of a longer number or path
+    if first == " " and (before[:1].isdigit() or after[1:2].isdigit()):
+        return match.group(0)
+    if area in ("000", "666") or area >= "900" or group == "00" or serial == "0000":
+        return match.group(0)
+    return "[ssn]"
+
+
+_NUMBER_JOINERS = ("_", ".", "/", ":", "-", "+", "#")
 
 
 def _redact_cards(match: Found) -> str:
@@ -438,18 +491,41 @@ def _is_decimal_tail(after: str) -> bool:
 
 
 def _phone_shaped(candidate: str, context: bool) -> bool:
-    """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call")."""
-    digits = len(candidate) - sum(candidate.count(c) for c in " ().-+")
+    """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
+
+    A slash may only follow the area code, as German numbers are written (``030/901820``,
+    ``+49 30/901820``), see :func:`_area_code_before_slash`.
+    """
+    digits = len(candidate) - sum(candidate.count(c) for c in " ().-+/")
     if not 7 <= digits <= 15 or _ISO_DATE.search(candidate):
+        return False
+    if "/" in candidate and not _area_code_before_slash(candidate):
         return False
     if candidate.startswith("+") or context:
         return True
-    if not any(c in " ().-" for c in candidate):
+    if not any(c in " ().-/" for c in candidate):
         return False  # an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
+
+
+def _area_code_before_slash(candidate: str) -> bool:
+    """Before the one slash, an area code of 2 to 5 digits after ``+`` and a country code or the trunk 0.
+
+    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``) stay;
+    a date has two slashes and is never a candidate.
+    """
+    head = candidate.partition("/")[0].rstrip(" )")
+    area = head.rsplit(" ", 1)[-1].lstrip("(")
+    return 2 <= len(area) <= 5 and area.isdigit() and (candidate.startswith("+") or head.lstrip("(").startswith("0"))
+
+
+def _spanish(national: str) -> tuple[str, ...]:
+    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2), which amounts and ids never are."""
+    groups = tuple(map(len, national.translate(_SEPARATORS_TO_SPACE).split(" ")))
+    return ("ES",) if groups in _SPANISH_GROUPS else ()
 
 
 @lru_cache(maxsize=4096)
@@ -461,7 +537,7 @@ def _is_phone_number(candidate: str) -> bool:
     if candidate.startswith("+"):
         regions = (None,)
     else:
-        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS
+        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)
     for region in regions:
         try:
             number = phonenumbers.parse(candidate, region)

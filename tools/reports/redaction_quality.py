@@ -28,6 +28,7 @@ PLACEHOLDERS = {
     "token": "[token]",
     "api-key": "[api-key]",
     "secret": "[secret]",
+    "ssn": "[ssn]",
 }
 
 
