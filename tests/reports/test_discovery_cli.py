@@ -92,7 +92,7 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     [
         ("categories.yaml", b"- name: l\xf6gin\n", "cannot read {path}: 'utf-8' codec can't decode byte 0xf6"),
         ("categories.json", b"[" * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
-        ("categories.yaml", b"- " * 100_000, "{path} is nested too deeply; give a flat list of {{name, description, examples}}"),
+        ("categories.yaml", b"- " * 100_000, "{path} is not valid YAML/JSON (nested over 100 levels deep; flatten it"),
         ("categories", None, "expected a file but {path} is a directory"),
     ],
     ids=["latin-1", "deep-json", "deep-yaml", "folder"],
