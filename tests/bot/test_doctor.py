@@ -235,9 +235,9 @@ def test_chroma_down_fails_only_the_wiki(working: Settings, monkeypatch: pytest.
 def test_a_chroma_that_accepts_and_never_answers_fails_the_wiki_instead_of_hanging(
     working: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.doctor import services
+    from knowledge.wiki import store
 
-    monkeypatch.setattr(services, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    monkeypatch.setattr(store, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
     with SilentDatabase() as silent:  # a server behind a dead path: accepts, never answers
         port = urlsplit(silent.url).port
         results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=f"http://127.0.0.1:{port}"))
