@@ -113,6 +113,11 @@ class WikiSource(BaseModel):
         return self
 
 
+def _empty(value: Any) -> bool:
+    """Whether an environment value is blank, which compose writes for a variable left unset."""
+    return isinstance(value, str) and not value.strip()
+
+
 def _holds_password(url: str) -> bool:
     """Whether ``url`` carries a password before its ``@``: it would be printed wherever the URL is."""
     return "://" in url and urlsplit(url).password is not None
@@ -217,11 +222,17 @@ class Settings(BaseSettings):
     incidents_webhook_secret: SecretStr | None = None
     incident_post_channel: str | None = None
 
-    @field_validator("min_confidence", "target_precision", *HTTP_URLS, mode="before")
+    @field_validator("min_confidence", "target_precision", "ranker_path", *HTTP_URLS, mode="before")
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         # compose passes an unset variable as "" (``${CULPRIT_TARGET_PRECISION:-}``): that means "not set"
-        return None if isinstance(value, str) and not value.strip() else value
+        return None if _empty(value) else value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: Any) -> Any:
+        # "" means unset here too: read as a path it would be the current folder, filled with culprit's files
+        return cls.model_fields["data_dir"].default if _empty(value) else value
 
     @field_validator(*HTTP_URLS)
     @classmethod

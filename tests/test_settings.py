@@ -228,6 +228,18 @@ def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch
     assert (settings.llm_base_url, settings.chroma_url) == ("https://bot:token@vllm.internal/v1", None)
 
 
+def test_empty_paths_mean_the_defaults_not_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CULPRIT_DATA_DIR", "")  # compose's ${CULPRIT_DATA_DIR:-} when the operator set nothing
+    monkeypatch.setenv("CULPRIT_RANKER_PATH", " ")
+
+    settings = Settings()
+
+    assert settings.data_dir == Path(".culprit")
+    assert settings.resolved_ranker_path == Path(".culprit/models/ranker.model")
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / '.culprit' / 'culprit.db'}"
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "fix"),
     [
