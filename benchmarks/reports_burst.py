@@ -41,7 +41,7 @@ from benchmarks.slack_ack import percentile  # noqa: E402
 from benchmarks.stack_processes import admin_sql, database_url, wait_until  # noqa: E402
 from tests.vllm_server import free_port  # noqa: E402
 
-TOKEN = "burst-token"
+TOKEN = "burst-reports-token"
 DRAIN_TIMEOUT_S = 900
 
 

@@ -24,7 +24,16 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -35,6 +44,19 @@ CHANNEL_LIST = 'a JSON list of channel ids, e.g. ["C0123","C0456"]'
 RETENTION = "a whole number of days from 1 to 3650 (ten years)"
 # Servers culprit calls over HTTP: a value without a scheme or host fails only later, far from the setting.
 HTTP_URLS = ("chroma_url", "llm_base_url", "slack_api_url")
+# Secrets culprit checks on incoming requests, chosen by the operator: a short one is guessed by whoever reaches
+# the port (a bearer token is compared as is, an HMAC key as short as "x" signs anything an attacker likes).
+SHARED_SECRETS = (
+    "reports_token", "metrics_token", "changes_token", "github_webhook_secret", "gitlab_webhook_token",
+    "pagerduty_webhook_secret", "incidents_webhook_secret",
+)
+SLACK_CREDENTIALS = ("slack_bot_token", "slack_signing_secret", "slack_app_token")
+MIN_SECRET_CHARS = 16
+SHARED_SECRET = (
+    f"a random string of at least {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 32`), "
+    "or nothing to switch it off"
+)
+SLACK_CREDENTIAL = "the value from the Slack app's settings page, or nothing"
 # A value longer than this is cut when an error line quotes it, so a pasted file does not flood the terminal.
 SHOWN_VALUE_CHARS = 200
 # Read as text and parsed by _json_list, so a value that is not JSON is a validation error that names it.
@@ -113,6 +135,11 @@ class WikiSource(BaseModel):
         return self
 
 
+def _empty(value: Any) -> bool:
+    """Whether an environment value is blank, which compose writes for a variable left unset."""
+    return isinstance(value, str) and not value.strip()
+
+
 def _holds_password(url: str) -> bool:
     """Whether ``url`` carries a password before its ``@``: it would be printed wherever the URL is."""
     return "://" in url and urlsplit(url).password is not None
@@ -159,11 +186,15 @@ class Settings(BaseSettings):
     target_precision: float | None = Field(None, gt=0, le=1, description="a precision above 0 and at most 1, e.g. 0.9")
     ranker_path: Path | None = None
 
-    slack_bot_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
-    slack_signing_secret: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET")
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"), description=SLACK_CREDENTIAL
     )
-    slack_app_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"), description=SLACK_CREDENTIAL
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN"), description=SLACK_CREDENTIAL
+    )
     slack_api_url: str | None = Field(
         None, description="the http(s) URL of the Slack Web API, such as https://slack.com/api/"
     )
@@ -176,8 +207,8 @@ class Settings(BaseSettings):
         10, ge=1, le=10_000, description="a whole number of requests from 1 to 10000"
     )
 
-    reports_token: SecretStr | None = None
-    metrics_token: SecretStr | None = None
+    reports_token: SecretStr | None = Field(None, description=SHARED_SECRET)
+    metrics_token: SecretStr | None = Field(None, description=SHARED_SECRET)
     reports_channel: str | None = None
     report_retention_days: int = Field(90, ge=1, le=3650, description=RETENTION)
     thread_retention_days: int = Field(30, ge=1, le=3650, description=RETENTION)
@@ -196,9 +227,9 @@ class Settings(BaseSettings):
         '"branch":"main","token_env":"GITHUB_TOKEN"}] (url or path; the token stays in its own variable)',
     )
     poll_seconds: int = Field(60, ge=1, le=86_400, description="a whole number of seconds from 1 to 86400 (a day)")
-    github_webhook_secret: SecretStr | None = None
-    gitlab_webhook_token: SecretStr | None = None
-    changes_token: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = Field(None, description=SHARED_SECRET)
+    gitlab_webhook_token: SecretStr | None = Field(None, description=SHARED_SECRET)
+    changes_token: SecretStr | None = Field(None, description=SHARED_SECRET)
     wiki_sources: Annotated[list[WikiSource], NoDecode] = Field(
         [],
         description='a JSON list of wiki sources, e.g. [{"kind":"confluence","name":"ops","url":"https://acme.atlassian.net/wiki",'
@@ -213,15 +244,36 @@ class Settings(BaseSettings):
     ops_channel: str | None = None
     retrain_day_of_week: str = Field("sun", description='a day such as "sun", or days as cron writes them')
     retrain_hour: int = Field(3, ge=0, le=23, description="an hour of the day from 0 to 23")
-    pagerduty_webhook_secret: SecretStr | None = None
-    incidents_webhook_secret: SecretStr | None = None
+    pagerduty_webhook_secret: SecretStr | None = Field(None, description=SHARED_SECRET)
+    incidents_webhook_secret: SecretStr | None = Field(None, description=SHARED_SECRET)
     incident_post_channel: str | None = None
 
-    @field_validator("min_confidence", "target_precision", *HTTP_URLS, mode="before")
+    @field_validator("min_confidence", "target_precision", "ranker_path", *HTTP_URLS, mode="before")
     @classmethod
     def _unset_when_empty(cls, value: Any) -> Any:
         # compose passes an unset variable as "" (``${CULPRIT_TARGET_PRECISION:-}``): that means "not set"
-        return None if isinstance(value, str) and not value.strip() else value
+        return None if _empty(value) else value
+
+    @field_validator(*SHARED_SECRETS, *SLACK_CREDENTIALS, mode="before")
+    @classmethod
+    def _usable_secret(cls, value: Any, info: ValidationInfo) -> Any:
+        # The error names the variable and never the value (_explain echoes no secret).
+        secret = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not isinstance(secret, str):
+            return value
+        if not secret:  # compose's ${CULPRIT_REPORTS_TOKEN:-}: the feature is off
+            return None
+        if not secret.strip():
+            raise ValueError("only whitespace")
+        if info.field_name in SHARED_SECRETS and len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"shorter than {MIN_SECRET_CHARS} characters")
+        return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: Any) -> Any:
+        # "" means unset here too: read as a path it would be the current folder, filled with culprit's files
+        return cls.model_fields["data_dir"].default if _empty(value) else value
 
     @field_validator(*HTTP_URLS)
     @classmethod

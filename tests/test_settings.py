@@ -159,6 +159,62 @@ def test_every_bad_variable_gets_its_own_line(tmp_path: Path) -> None:
     assert [line.split(":")[1].strip() for line in lines] == ["CULPRIT_MIN_CONFIDENCE=1.5", "CULPRIT_DIGEST_HOUR=24"]
 
 
+SHARED_SECRET_FIX = "a random string of at least 16 characters (e.g. `openssl rand -hex 32`), or nothing to switch it off"
+
+
+@pytest.mark.parametrize(("value", "problem"), [(" \t ", "only whitespace"), ("hunter2hunter2", "shorter than 16 characters")])
+def test_a_guessable_shared_secret_is_refused_without_echoing_it(value: str, problem: str, tmp_path: Path) -> None:
+    lines = refused_with(culprit(SERVE, tmp_path / "data", CULPRIT_REPORTS_TOKEN=value))
+    assert lines == [f"error: CULPRIT_REPORTS_TOKEN: {problem}; set it to {SHARED_SECRET_FIX}"]
+    assert not (tmp_path / "data").exists(), "nothing was touched before the settings were checked"
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["CULPRIT_REPORTS_TOKEN", "CULPRIT_METRICS_TOKEN", "CULPRIT_CHANGES_TOKEN", "CULPRIT_GITHUB_WEBHOOK_SECRET",
+     "CULPRIT_GITLAB_WEBHOOK_TOKEN", "CULPRIT_PAGERDUTY_WEBHOOK_SECRET", "CULPRIT_INCIDENTS_WEBHOOK_SECRET"],
+)
+def test_every_shared_secret_must_be_long_and_empty_switches_it_off(
+    variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.config import ConfigurationError
+
+    monkeypatch.setenv("CULPRIT_DATA_DIR", str(tmp_path))
+    field = variable.removeprefix("CULPRIT_").lower()
+    for guessable in (" ", "x", "0123456789abcde"):
+        monkeypatch.setenv(variable, guessable)
+        with pytest.raises(ConfigurationError) as refused:
+            read_settings()
+        assert str(refused.value).startswith(f"{variable}: ")
+    monkeypatch.setenv(variable, "")  # compose's ${VARIABLE:-}: the endpoint stays off
+    assert getattr(read_settings(), field) is None
+    monkeypatch.setenv(variable, "0123456789abcdef")
+    assert getattr(read_settings(), field).get_secret_value() == "0123456789abcdef"
+
+
+def test_a_blank_slack_credential_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from knowledge.config import ConfigurationError
+
+    monkeypatch.setenv("CULPRIT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "  ")
+    with pytest.raises(ConfigurationError) as refused:
+        read_settings()
+    assert str(refused.value) == (
+        "SLACK_SIGNING_SECRET: only whitespace; set it to the value from the Slack app's settings page, or nothing"
+    )
+
+
+def read_settings() -> Settings:
+    """The settings as a command reads them, not cached between calls."""
+    from knowledge.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
 @pytest.mark.parametrize("database", ["fresh", "not a database"])
 def test_trends_on_a_store_it_cannot_read_says_how_to_fix_it(database: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
@@ -226,6 +282,18 @@ def test_good_values_in_every_accepted_form_are_read(tmp_path: Path, monkeypatch
     assert (settings.digest_day_of_week, settings.digest_timezone, settings.digest_hour) == ("mon-fri", "Europe/Paris", 0)
     assert (settings.min_confidence, settings.batch_size) == (1.0, 6)
     assert (settings.llm_base_url, settings.chroma_url) == ("https://bot:token@vllm.internal/v1", None)
+
+
+def test_empty_paths_mean_the_defaults_not_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CULPRIT_DATA_DIR", "")  # compose's ${CULPRIT_DATA_DIR:-} when the operator set nothing
+    monkeypatch.setenv("CULPRIT_RANKER_PATH", " ")
+
+    settings = Settings()
+
+    assert settings.data_dir == Path(".culprit")
+    assert settings.resolved_ranker_path == Path(".culprit/models/ranker.model")
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / '.culprit' / 'culprit.db'}"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from knowledge.config import Settings
+from knowledge.sources.mirrors import masked_error
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -91,7 +92,7 @@ def run_checks(
         try:
             lines = check(settings, options)
         except Exception as error:  # a check must report, never stop the report
-            lines = [failed(name, f"the check itself failed: {type(error).__name__}: {str(error)[:300]}",
+            lines = [failed(name, f"the check itself failed: {masked_error(error)}",
                             "report this with the line above; the other checks still ran")]
         if name == "database":
             database_ok = all(line.status == "pass" for line in lines)

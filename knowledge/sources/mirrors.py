@@ -30,6 +30,12 @@ def mask_url(text: str) -> str:
     return _USERINFO.sub("***@", text)
 
 
+def masked_error(error: BaseException, limit: int = 300) -> str:
+    """``Type: text`` of an unexpected error for a log or report line: masked before it is cut, since a
+    cut through a URL's password would leave no ``@`` for the mask to find."""
+    return f"{type(error).__name__}: {mask_url(str(error))[:limit]}"
+
+
 def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:
     """One bare repository per tracked name; ``/`` in names becomes ``__`` so names never nest."""
     return mirrors_dir / (repo.name.replace("/", "__") + ".git")

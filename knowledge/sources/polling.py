@@ -24,7 +24,7 @@ from knowledge.db import UNREACHABLE, session_scope, utcnow
 from knowledge.errors import CulpritError
 from knowledge.ingest.git_log import ingest_git
 from knowledge.sources.freshness import POLLED, record_check
-from knowledge.sources.mirrors import fetch_mirror, mask_url
+from knowledge.sources.mirrors import fetch_mirror, mask_url, masked_error
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +51,7 @@ def poll_slot(now: datetime, poll_seconds: int) -> int:
 def poll_failure(error: Exception) -> str:
     """Why a poll failed, masked: culprit's own message, else the error's type and first words (a database
     that went away, a disk that filled up), so an unexpected failure is still named without a traceback."""
-    message = str(error) if isinstance(error, CulpritError) else f"{type(error).__name__}: {str(error)[:300]}"
-    return mask_url(message)
+    return mask_url(str(error)) if isinstance(error, CulpritError) else masked_error(error)
 
 
 def poll_repository(

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 import numpy as np
 import torch
 from chromadb.api import ClientAPI
@@ -26,6 +27,9 @@ from knowledge.errors import CulpritError
 
 COLLECTION_NAME = "culprit_wiki"
 REVISION_KEY = "revision"
+# chromadb's HTTP client waits for ever (its httpx session has timeout=None and no setting changes it), so a
+# server that accepts and never answers would hang the bot and the CLI: its heartbeat is asked first, bounded.
+CHROMA_HEARTBEAT_S = 10.0
 
 
 def embed_sections(texts: list[str]) -> np.ndarray:
@@ -83,6 +87,11 @@ def wiki_client(settings: Settings) -> ClientAPI:
             f"CULPRIT_CHROMA_URL={shown_url(settings.chroma_url)!r} is not an http(s) URL; "
             "set it like http://127.0.0.1:8000 or unset it to use the embedded store"
         )
+    if silence := silent_chroma(settings.chroma_url):
+        raise CulpritError(
+            f"Chroma at {shown_url(settings.chroma_url)} {silence}; "
+            "start it with `chroma run --path DIR` or fix CULPRIT_CHROMA_URL"
+        )
     try:
         return chromadb.HttpClient(
             host=url.hostname,
@@ -95,6 +104,17 @@ def wiki_client(settings: Settings) -> ClientAPI:
             f"cannot reach the Chroma server at {shown_url(settings.chroma_url)} ({error}); "
             "start it with `chroma run --path DIR` or unset CULPRIT_CHROMA_URL"
         ) from error
+
+
+def silent_chroma(url: str) -> str | None:
+    """Why the Chroma server at ``url`` cannot be used (no answer to its heartbeat in time), or None."""
+    try:
+        httpx.get(url.rstrip("/") + "/api/v2/heartbeat", timeout=CHROMA_HEARTBEAT_S)
+    except httpx.TimeoutException:
+        return f"did not answer its heartbeat within {CHROMA_HEARTBEAT_S:g} s"
+    except httpx.HTTPError as error:
+        return f"cannot be reached ({type(error).__name__})"
+    return None
 
 
 def open_wiki(client: ClientAPI) -> Collection:

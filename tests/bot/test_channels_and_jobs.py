@@ -97,13 +97,13 @@ def test_jobs_post_a_message_then_upload_its_chart() -> None:
 
 
 def test_reports_endpoint_is_served_beside_slack(store: str, start_bot: StartBot) -> None:
-    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "s3cret"})
+    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "s3cret-reports-token"})
     refused = httpx.post(f"{bot.url}/reports", json=[{"id": "r1", "text": "feed not loading"}])
     assert refused.status_code == 401
     accepted = httpx.post(
         f"{bot.url}/reports",
         json=[{"id": "r1", "text": "feed not loading"}],
-        headers={"Authorization": "Bearer s3cret"},
+        headers={"Authorization": "Bearer s3cret-reports-token"},
         timeout=60,
     )
     assert accepted.status_code == 200, accepted.text

@@ -235,9 +235,9 @@ def test_chroma_down_fails_only_the_wiki(working: Settings, monkeypatch: pytest.
 def test_a_chroma_that_accepts_and_never_answers_fails_the_wiki_instead_of_hanging(
     working: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.doctor import services
+    from knowledge.wiki import store
 
-    monkeypatch.setattr(services, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    monkeypatch.setattr(store, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
     with SilentDatabase() as silent:  # a server behind a dead path: accepts, never answers
         port = urlsplit(silent.url).port
         results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=f"http://127.0.0.1:{port}"))
@@ -372,3 +372,21 @@ def test_a_stale_threshold_past_ten_years_is_a_usage_error(working: Settings, da
     """inf or 1e308 days made the sources check fail with 'the check itself failed: OverflowError'."""
     result = CliRunner().invoke(culprit_cli, ["doctor", "--stale-days", days])
     assert result.exit_code == 2 and "Invalid value for '--stale-days'" in result.output, result.output
+
+
+@pytest.mark.parametrize("padding", [0, 250], ids=["short", "password-cut-at-300"])
+def test_a_check_that_raises_is_reported_without_the_password_in_its_error(
+    working: Settings, monkeypatch: pytest.MonkeyPatch, padding: int
+) -> None:
+    from bot.doctor import store
+
+    def unreadable_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
+        raise OSError("x" * padding + "could not read postgresql+psycopg://ops:hunter2hunter2@db.internal/culprit")
+
+    monkeypatch.setattr(store, "check_model", unreadable_model)
+    results = run_checks(working)
+
+    detail = failing(results)["model"].detail
+    assert detail.startswith("the check itself failed: OSError: ")
+    assert "hunter2" not in detail and "ops:hunter" not in detail
+    assert padding or detail.endswith("could not read postgresql+psycopg://***@db.internal/culprit")

@@ -95,12 +95,12 @@ STUCK_DELIVERIES = 45  # more than anyio's default 40 worker threads
 
 def _report_batch(bot: Bot, number: int) -> httpx.Response:
     return httpx.post(f"{bot.url}/reports", json=[{"id": f"r-{number}", "text": "the app crashes when I open my cart"}],
-                      headers={"Authorization": "Bearer reports-token"}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
+                      headers={"Authorization": "Bearer reports-token-4e7a"}, timeout=CLIENT_TIMEOUT_S)  # fmt: skip
 
 
 def _change_event(bot: Bot, number: int) -> httpx.Response:
     event = {"id": f"flag-{number}", "kind": "flag", "service": "checkout", "title": "new_checkout_flow on", "time": utcnow().isoformat()}
-    return httpx.post(f"{bot.url}/changes", json=[event], headers={"Authorization": "Bearer changes-token"}, timeout=CLIENT_TIMEOUT_S)
+    return httpx.post(f"{bot.url}/changes", json=[event], headers={"Authorization": "Bearer changes-token-4e7a"}, timeout=CLIENT_TIMEOUT_S)
 
 
 def _numbered_pagerduty_trigger(bot: Bot, number: int) -> httpx.Response:
@@ -124,7 +124,7 @@ def test_a_burst_of_deliveries_on_a_hung_database_leaves_slack_a_worker_thread(
     answers: list[httpx.Response] = []
     waiting: list[threading.Thread] = []
     with SilentDatabase() as database:
-        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token", "CULPRIT_CHANGES_TOKEN": "changes-token",
+        bot = start_bot(database.url, env={"CULPRIT_REPORTS_TOKEN": "reports-token-4e7a", "CULPRIT_CHANGES_TOKEN": "changes-token-4e7a",
                                            "CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
                                            "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})  # fmt: skip
         bot.send.http.timeout = httpx.Timeout(CLIENT_TIMEOUT_S)
@@ -161,7 +161,7 @@ def test_a_burst_of_report_batches_being_parsed_leaves_slack_a_worker_thread(
 
     monkeypatch.setattr(reports_http, "json_body", held_parse)
     monkeypatch.setattr(reports_http, "read_body", counted_read)
-    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "reports-token"})
+    bot = start_bot(store, env={"CULPRIT_REPORTS_TOKEN": "reports-token-4e7a"})
     answers: list[httpx.Response] = []
     waiting = [_in_background(lambda number=number: _report_batch(bot, number), answers) for number in range(STUCK_DELIVERIES)]
     try:

@@ -31,9 +31,9 @@ SECRETS = {
     "CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET,
     "CULPRIT_GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "CULPRIT_GITLAB_WEBHOOK_TOKEN": GITLAB_TOKEN,
-    "CULPRIT_CHANGES_TOKEN": "changes-token",
-    "CULPRIT_REPORTS_TOKEN": "reports-token",
-    "CULPRIT_METRICS_TOKEN": "metrics-token",
+    "CULPRIT_CHANGES_TOKEN": "changes-token-4e7a",
+    "CULPRIT_REPORTS_TOKEN": "reports-token-4e7a",
+    "CULPRIT_METRICS_TOKEN": "metrics-token-4e7a",
 }
 NOW = b"<now>"  # replaced by the current unix time when sent, so only the malformed header is wrong
 NOT_ASCII = b"v1=\xff\xfe\xb2"  # latin-1 bytes: a str of them makes hmac.compare_digest raise TypeError
@@ -92,8 +92,8 @@ def _signed(path: str, body: bytes) -> dict[str, str]:
         "/webhooks/github": {"X-Hub-Signature-256": "sha256=" + _hmac(WEBHOOK_SECRET, body),
                              "X-GitHub-Event": "push", "X-GitHub-Delivery": "deep-1"},
         "/webhooks/gitlab": {"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "deep-1"},
-        "/changes": {"Authorization": "Bearer changes-token"},
-        "/reports": {"Authorization": "Bearer reports-token"},
+        "/changes": {"Authorization": "Bearer changes-token-4e7a"},
+        "/reports": {"Authorization": "Bearer reports-token-4e7a"},
     }[path]
 
 

@@ -139,14 +139,14 @@ def test_metrics_label_paths_by_route_not_by_what_was_asked(store: str, start_bo
 
 
 def test_metrics_can_require_a_bearer_token(store: str, start_bot: StartBot) -> None:
-    bot = start_bot(store, env={"CULPRIT_METRICS_TOKEN": "m3trics"})
+    bot = start_bot(store, env={"CULPRIT_METRICS_TOKEN": "m3trics-token-9e2d"})
     assert httpx.get(f"{bot.url}/metrics").status_code == 401
     assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    allowed = httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer m3trics"})
+    allowed = httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer m3trics-token-9e2d"})
     assert allowed.status_code == 200 and "culprit_http_request_seconds" in allowed.text
     for scheme in ("bearer", "BEARER"):  # the scheme is case-insensitive (RFC 7235); the token is not
-        assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": f"{scheme} m3trics"}).status_code == 200
-    assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer M3TRICS"}).status_code == 401
+        assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": f"{scheme} m3trics-token-9e2d"}).status_code == 200
+    assert httpx.get(f"{bot.url}/metrics", headers={"Authorization": "Bearer M3TRICS-TOKEN-9E2D"}).status_code == 401
     assert httpx.get(f"{bot.url}/healthz").status_code == 200  # the load balancer's check needs no token
 
 

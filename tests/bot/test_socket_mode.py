@@ -80,13 +80,13 @@ def test_a_retried_envelope_is_acked_and_answered_once(store: str, start_bot: St
 
 
 def test_a_socket_mode_replica_still_takes_reports_over_http_and_classifies_them(store: str, start_bot: StartBot) -> None:
-    bot = start_bot(store, socket_mode=True, env={"CULPRIT_REPORTS_TOKEN": "s3cret"})
+    bot = start_bot(store, socket_mode=True, env={"CULPRIT_REPORTS_TOKEN": "s3cret-reports-token"})
     assert bot.socket is not None
     bot.socket.wait_connected()
     accepted = httpx.post(
         f"{bot.url}/reports",
         json=[{"id": "r1", "text": "the feed does not load after the update"}],
-        headers={"Authorization": "Bearer s3cret"},
+        headers={"Authorization": "Bearer s3cret-reports-token"},
         timeout=60,
     )
     assert accepted.status_code == 200, accepted.text

@@ -6,9 +6,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from bot.cli import app
+from knowledge.config import get_settings
 from tests.rca.test_answers import _store_changes
 from tools.rca.history.cases import History
 from tools.rca.history.training import train_model
@@ -49,7 +51,7 @@ def test_rca_uses_the_starter_until_the_team_trains_its_own(
     assert first.exit_code == 0, first.output
     answer = json.loads(first.stdout)
     assert answer["model"].startswith("the starter ranker")
-    assert not any("heuristic" in note or "never learned" in note for note in answer["notes"])
+    assert not any("heuristic" in note or "never learned" in note or "could not be loaded" in note for note in answer["notes"])
     assert "judged by the starter ranker" in runner.invoke(app, arguments).stdout
 
     cases, commits = history_files
@@ -57,3 +59,28 @@ def test_rca_uses_the_starter_until_the_team_trains_its_own(
     assert trained.exit_code == 0, trained.output
     own = json.loads(runner.invoke(app, [*arguments, "--json"]).stdout)
     assert own["model"] == f"the ranker trained on {len(history.cases)} cases from acme/widget"
+
+
+def test_a_damaged_trained_model_is_named_in_the_answer_not_silently_replaced(
+    history: History, database_url: str, data_dir: Path
+) -> None:
+    _store_changes(database_url, history)
+    case = history.cases[-1]
+    damaged = get_settings().resolved_ranker_path
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"PK\x03\x04 half a model, cut short by a full disk")
+
+    arguments = ["rca", case.incident.text, "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget", "--json"]
+
+    with capture_logs() as logs:
+        answers = [runner.invoke(app, arguments) for _ in range(2)]  # the bot reloads its model every few minutes
+
+    for result in answers:
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["model"].startswith("the starter ranker")
+        [note] = [note for note in answer["notes"] if "could not be loaded" in note]
+        assert note.startswith(f"the trained model at {damaged} could not be loaded (")
+        assert note.endswith("); the starter ranker answers instead")
+    warnings = [entry for entry in logs if entry["event"] == "trained_model_unreadable"]
+    assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(damaged))]

@@ -37,7 +37,7 @@ def classifier(labeled_reports: tuple[list[dict[str, str]], list[dict[str, str]]
 @pytest.fixture
 def reports_server(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The endpoint under a real uvicorn on 127.0.0.1, on a free port."""
-    monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "s3cret")
+    monkeypatch.setenv("CULPRIT_REPORTS_TOKEN", "s3cret-reports-token")
     get_settings.cache_clear()
     app = Starlette(routes=[Route("/reports", reports_endpoint(get_settings()), methods=["POST"])])
     sock = socket.socket()

@@ -19,7 +19,7 @@ from tools.reports.classifiers import Prediction
 from tools.reports.intake import IncomingReport, classify_pending, store_reports
 from tools.reports.worker import classify_pending_reports
 
-AUTH = {"Authorization": "Bearer s3cret"}
+AUTH = {"Authorization": "Bearer s3cret-reports-token"}
 DAY = datetime(2025, 6, 2, 12, tzinfo=UTC)
 OTHER_CONFIDENCE = 0.4
 

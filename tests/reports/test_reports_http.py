@@ -14,19 +14,19 @@ from tests.bot.raw_http import send_chunked
 
 def test_reports_are_committed_before_the_answer(reports_server: str, database_url: str) -> None:
     body = {"reports": [{"id": "h1", "text": "feed empty, write me at bo@example.com"}, {"id": "h2", "text": "crash on start", "created_at": "2025-06-01T10:00:00Z"}]}
-    response = httpx.post(reports_server, json=body, headers={"Authorization": "Bearer s3cret"})
+    response = httpx.post(reports_server, json=body, headers={"Authorization": "Bearer s3cret-reports-token"})
     assert response.status_code == 200
     assert response.json()["stored"] == 2
     with session_scope(database_url) as session:
         texts = {r.id: (r.text, r.source) for r in session.scalars(select(BugReport))}
     assert texts["h1"] == ("feed empty, write me at [email]", "http")
 
-    again = httpx.post(reports_server, json=body["reports"], headers={"Authorization": "Bearer s3cret"})
+    again = httpx.post(reports_server, json=body["reports"], headers={"Authorization": "Bearer s3cret-reports-token"})
     assert again.json()["duplicates"] == 2
 
 
 def test_bad_requests_get_clear_errors(reports_server: str) -> None:
-    auth = {"Authorization": "Bearer s3cret"}
+    auth = {"Authorization": "Bearer s3cret-reports-token"}
     assert httpx.post(reports_server, json=[{"text": "x"}]).status_code == 401
     wrong = httpx.post(reports_server, json=[{"text": "x"}], headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and "bearer token" in wrong.json()["error"]
@@ -40,7 +40,7 @@ def test_bad_requests_get_clear_errors(reports_server: str) -> None:
 
 def _post_raw(url: str, batch: list[dict]) -> httpx.Response:
     # json.dumps escapes NUL and lone surrogates as \u0000 and \ud800, as a sender's JSON library would.
-    return httpx.post(url, content=json.dumps(batch).encode(), headers={"Authorization": "Bearer s3cret", "Content-Type": "application/json"})
+    return httpx.post(url, content=json.dumps(batch).encode(), headers={"Authorization": "Bearer s3cret-reports-token", "Content-Type": "application/json"})
 
 
 def test_one_bad_report_does_not_sink_its_batch(reports_server: str, database_url: str) -> None:
@@ -82,7 +82,7 @@ def test_a_batch_of_only_bad_reports_is_a_400_naming_each(reports_server: str, d
 
 def test_an_oversized_body_is_refused_while_it_streams(reports_server: str) -> None:
     # No Content-Length (chunked): the server must stop reading at the cap, not take the whole upload in.
-    status, sent = send_chunked(reports_server, {"Authorization": "Bearer s3cret"}, total_bytes=64 * 1024 * 1024)
+    status, sent = send_chunked(reports_server, {"Authorization": "Bearer s3cret-reports-token"}, total_bytes=64 * 1024 * 1024)
     assert status == 413
     assert sent < 32 * 1024 * 1024
 
@@ -106,5 +106,5 @@ def test_an_id_or_category_that_is_no_key_is_refused_alone(reports_server: str, 
 
 def test_a_body_nested_too_deeply_is_a_400(reports_server: str) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
-    response = httpx.post(reports_server, content=body, headers={"Authorization": "Bearer s3cret"})
+    response = httpx.post(reports_server, content=body, headers={"Authorization": "Bearer s3cret-reports-token"})
     assert response.status_code == 400 and "JSON nested too deep" in response.json()["error"]

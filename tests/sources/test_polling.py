@@ -20,7 +20,7 @@ from knowledge.config import TrackedRepo
 from knowledge.db import session_scope, utcnow
 from knowledge.sources.freshness import source_states
 from knowledge.sources.mirrors import mirror_path
-from knowledge.sources.polling import REPO_POLLS, poll_repositories, poll_repository
+from knowledge.sources.polling import REPO_POLLS, poll_failure, poll_repositories, poll_repository
 from tests.sources.upstream import Upstream
 
 POLL = 60
@@ -227,3 +227,12 @@ def test_with_the_database_down_each_poll_fails_and_the_tick_ends(tmp_path: Path
     assert [log["repo"] for log in failures] == ["acme/a", "acme/b"]
     assert [log["event"] for log in logs if "claims" in log["event"]] == ["old poll claims not dropped: database unreachable"]
     assert password not in repr(logs) and password not in repr(results)
+
+
+def test_a_poll_failure_cut_through_a_password_does_not_show_it() -> None:
+    """The text was cut at 300 characters before it was masked: a cut through a URL's password left no
+    ``@`` for the mask to find, so the first part of the password reached the log and the source's state."""
+    error = OSError("x" * 250 + "could not reach postgresql+psycopg://ops:hunter2hunter2@db.internal/culprit")
+
+    assert "hunter" not in poll_failure(error) and poll_failure(error).startswith("OSError: xxx")
+    assert poll_failure(OSError("at https://ops:hunter2@git.internal/x.git")) == "OSError: at https://***@git.internal/x.git"

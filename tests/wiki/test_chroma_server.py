@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,7 +17,8 @@ from chromadb.api import ClientAPI
 from knowledge.config import Settings
 from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
-from knowledge.wiki.store import open_wiki, wiki_client
+from knowledge.wiki.store import configured_wiki, open_wiki, wiki_client
+from tests.bot.silent_database import SilentDatabase
 from tests.wiki.conftest import write_small_wiki
 from tools.wiki.search import search_wiki
 
@@ -81,3 +83,19 @@ def test_ingest_and_search_through_a_chroma_server(tmp_path: Path, data_dir: Pat
 def test_an_unreachable_server_says_how_to_fix_it(data_dir: Path) -> None:
     with pytest.raises(CulpritError, match="chroma run"):
         wiki_client(Settings(data_dir=data_dir, chroma_url=f"http://127.0.0.1:{_free_port()}"))
+
+
+def test_a_server_that_accepts_and_never_answers_fails_instead_of_hanging_wiki_search(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import store
+
+    monkeypatch.setattr(store, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    with SilentDatabase() as silent:  # a Chroma behind a dead path: accepts, never answers
+        url = f"http://127.0.0.1:{urlsplit(silent.url).port}"
+        with pytest.raises(CulpritError) as raised:
+            configured_wiki(Settings(data_dir=data_dir, chroma_url=url))
+        assert silent.connections >= 1
+
+    assert str(raised.value).startswith(f"Chroma at {url} did not answer its heartbeat within 0.5 s; ")
+    assert "chroma run" in str(raised.value)

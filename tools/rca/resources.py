@@ -8,6 +8,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import structlog
+
 from knowledge.config import Settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
@@ -21,6 +23,11 @@ from tools.rca.retrieval import DEFAULT_KEEP
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
+
+log = structlog.get_logger(__name__)
+# Trained model files already logged as unreadable: the bot reloads its resources every few minutes, and
+# one warning per file says it; the note stays on every answer.
+_WARNED_UNREADABLE: set[str] = set()
 
 # With neither CULPRIT_MIN_CONFIDENCE nor CULPRIT_TARGET_PRECISION set (see ``gate_threshold``).
 DEFAULT_TARGET_PRECISION = 0.9
@@ -52,16 +59,29 @@ def embeddings_dir(data_dir: Path) -> Path:
 
 
 def answering_model(settings: Settings, model_path: Path | None = None) -> tuple[RankerModel | None, list[str]]:
-    """``model_path`` (the promoted version's file) or the trained model, else the starter ranker, else none (with a note saying the blend stands in)."""
+    """``model_path`` (the promoted version's file) or the trained model, else the starter ranker, else none (with a note saying the blend stands in).
+
+    No trained model yet is the normal start and says nothing; a trained file
+    that is there but cannot be read (damaged, outdated) is a note in every
+    answer and a warning in the log, or the team would believe its own model
+    answers while the starter does.
+    """
+    path = model_path or settings.resolved_ranker_path
     try:
-        return load_model(model_path or settings.resolved_ranker_path), []
+        return load_model(path), []
     except CulpritError as error:
         if model_path is not None:
             raise
+        notes = []
+        if path.exists():
+            if str(path) not in _WARNED_UNREADABLE:
+                _WARNED_UNREADABLE.add(str(path))
+                log.warning("trained_model_unreadable", path=str(path), error=str(error))
+            notes.append(f"the trained model at {path} could not be loaded ({error}); the starter ranker answers instead")
         model = load_starter()
         if model is None:
             return None, [f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})"]
-        return model, []
+        return model, notes
 
 
 def load_resources(settings: Settings, model_path: Path | None = None) -> RcaResources:
