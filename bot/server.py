@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -50,6 +51,9 @@ UNKNOWN_PATH = "other"
 # Bolt raises while it reads a body that is not JSON, nests past Python's recursion limit, or has a wrong
 # type where Slack always sends an object or a string (e.g. an event's channel as a number).
 UNREADABLE_SLACK_BODY = "not a Slack request: the body is not an event, command or interaction payload as Slack sends them"
+# Slack's ssl_check (``ssl_check=1&token=...``) is a few dozen bytes; anything longer is no ssl_check.
+MAX_SSL_CHECK_BYTES = 512
+FORM = "application/x-www-form-urlencoded"
 # Worker threads each of /healthz and /metrics may hold. Both wait on the database, and a hung one
 # holds every thread they take: capped, they queue without a thread instead of starving the shared
 # pool that /slack/events and the webhooks run in.
@@ -98,7 +102,8 @@ def create_server(
     and the incident webhooks (:mod:`bot.incident_webhooks`).
 
     ``/slack/events`` reads at most ``MAX_SLACK_BODY_BYTES`` and checks Slack's
-    signature before Bolt parses anything, and answers 400 to a signed body Bolt cannot read; ``/metrics`` asks for
+    signature before Bolt parses anything (but on Slack's unsigned ``ssl_check``, which Bolt answers 200),
+    and answers 400 to a signed body Bolt cannot read; ``/metrics`` asks for
     ``CULPRIT_METRICS_TOKEN`` as a bearer token when it is set. ``/healthz``
     and ``/metrics`` read the database in at most ``PROBE_THREADS`` worker
     threads each, so a hung database stalls them and nothing else. With a
@@ -124,6 +129,8 @@ def create_server(
             body = await read_body(request, MAX_SLACK_BODY_BYTES)
         except BodyTooLarge:
             return JSONResponse({"error": f"body over {MAX_SLACK_BODY_BYTES} bytes"}, status_code=413)
+        if _is_ssl_check(request, body):  # unsigned by Slack: Bolt's SslCheck answers it 200 and runs nothing else
+            return await run_in_threadpool(dispatch, request, body)
         if refusal := slack_refusal(request, body, signing_secret):
             return JSONResponse({"error": refusal}, status_code=401)
         return await run_in_threadpool(dispatch, request, body)
@@ -179,6 +186,24 @@ def create_server(
     server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming, routes=routes)
     return server
+
+
+def _is_ssl_check(request: Request, body: bytes) -> bool:
+    """Whether this is Slack's unsigned check of a slash command URL's certificate, read as Bolt reads it.
+
+    Slack sends it without a signature, and Bolt's ``SslCheck`` middleware,
+    which runs before Bolt's own signature check, answers it 200 and stops
+    there. Only a short form body that Bolt parses as form fields with
+    ``ssl_check=1`` counts, so nothing else skips the signature check here;
+    and were Bolt to read one differently, its own signature check would refuse it.
+    """
+    if len(body) > MAX_SSL_CHECK_BYTES or request.headers.get("content-type", "").split(";")[0].strip() != FORM:
+        return False
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return not text.startswith("{") and "payload" not in text and dict(parse_qsl(text)).get("ssl_check") == "1"
 
 
 def _ping_database(url: str) -> None:

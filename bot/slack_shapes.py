@@ -22,6 +22,7 @@ EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
 MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
 CLICK_OBJECTS = ("container", "channel", "message")
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
+BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
 
 
 def misshapen(body: dict[str, Any]) -> list[str]:
@@ -56,11 +57,11 @@ def misshapen(body: dict[str, Any]) -> list[str]:
             problems.append("actions must be a list of objects")
         else:
             for action in actions:
-                _text(action.get("value"), "actions[].value", problems)
+                _capped_text(action.get("value"), "actions[].value", BUTTON_VALUE_LIMIT, problems)
                 if "selected_option" in action and not isinstance(action["selected_option"], dict):
                     problems.append("actions[].selected_option must be an object")
                 elif "selected_option" in action:
-                    _option_value(action["selected_option"].get("value"), "actions[].selected_option.value", problems)
+                    _capped_text(action["selected_option"].get("value"), "actions[].selected_option.value", OPTION_VALUE_LIMIT, problems)
     return problems
 
 
@@ -80,13 +81,13 @@ def _menus(blocks: list[dict[str, Any]], problems: list[str]) -> None:
             problems.append("message.blocks[].accessory.options must be a list of objects")
             continue
         for option in options:
-            _option_value(option.get("value"), "message.blocks[].accessory.options[].value", problems)
+            _capped_text(option.get("value"), "message.blocks[].accessory.options[].value", OPTION_VALUE_LIMIT, problems)
 
 
-def _option_value(value: Any, name: str, problems: list[str]) -> None:
-    """A menu option's value: text Slack caps at :data:`OPTION_VALUE_LIMIT` characters when the menu is posted."""
-    if value is not None and not (isinstance(value, str) and len(value) <= OPTION_VALUE_LIMIT):
-        problems.append(f"{name} must be text of at most {OPTION_VALUE_LIMIT} characters")
+def _capped_text(value: Any, name: str, limit: int, problems: list[str]) -> None:
+    """A value Slack caps when the block is posted (a button's, a menu option's): one longer was never Slack's."""
+    if value is not None and not (isinstance(value, str) and len(value) <= limit):
+        problems.append(f"{name} must be text of at most {limit} characters")
 
 
 def _text(value: Any, name: str, problems: list[str], *, required: bool = False) -> None:

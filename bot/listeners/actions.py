@@ -14,12 +14,11 @@ from typing import Any
 import structlog
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import click_failure, with_confirmation, with_vote
+from bot.blocks import with_confirmation, with_vote
+from bot.listeners.click_failures import answer_click_failure
 from bot.metrics import FEEDBACK_VOTES
 from bot.runtime import BotRuntime
-from knowledge.errors import CulpritError
 from tools.feedback.votes import DOWN, UP, MessagePlace, record_vote, suggestion_id_from
 
 log = structlog.get_logger(__name__)
@@ -55,9 +54,11 @@ def handle_feedback(
             suggestion_id, user, vote,
             database_url=runtime.database_url, clicked_in=clicked_in, in_incident_channel=in_incident_channel,
         )
-    except (CulpritError, SQLAlchemyError) as error:
-        log.warning("vote not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
-        client.chat_postEphemeral(channel=channel, user=user, text=click_failure(error, "store your vote", "click again"))
+    except Exception as error:  # noqa: BLE001 - whatever failed, the clicker is told and it is logged
+        answer_click_failure(
+            client, error, channel=channel, user=user, could_not="store your vote", retry="click again",
+            event="vote not stored", value=str(action.get("value"))[:40],
+        )
         return
     FEEDBACK_VOTES.labels(vote="up" if vote == UP else "down").inc()
     log.info(

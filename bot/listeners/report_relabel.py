@@ -12,11 +12,11 @@ from typing import Any
 import structlog
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import click_failure, escape
+from bot.blocks import escape
+from bot.listeners.click_failures import answer_click_failure
 from bot.runtime import BotRuntime
-from knowledge.errors import CulpritError, InputError
+from knowledge.errors import InputError
 from tools.reports.digest import RELABEL_ACTION, RELABEL_SEPARATOR
 from tools.reports.labels import relabel_report
 
@@ -44,9 +44,11 @@ def handle_relabel(ack: Ack, body: dict[str, Any], action: dict[str, Any], clien
             raise InputError("that choice is not one this message offers")
         report_id, category = value.split(RELABEL_SEPARATOR, 1)
         done = relabel_report(report_id, category, runtime.database_url)
-    except (CulpritError, SQLAlchemyError) as error:
-        log.warning("report not relabeled", error=str(error)[:200])
-        client.chat_postEphemeral(channel=channel, user=user, text=click_failure(error, "relabel the report", "try again"))
+    except Exception as error:  # noqa: BLE001 - whatever failed, the clicker is told and it is logged
+        answer_click_failure(
+            client, error, channel=channel, user=user, could_not="relabel the report", retry="try again",
+            event="report not relabeled",
+        )
         return
     log.info("report relabeled", report=done.report_id, previous=done.previous, category=done.category, user=user)
     client.chat_postEphemeral(

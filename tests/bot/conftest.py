@@ -183,3 +183,12 @@ def start_bot(monkeypatch: pytest.MonkeyPatch) -> Iterator[StartBot]:
 def _raise_first(errors: list[BaseException]) -> None:
     if errors:
         raise AssertionError(f"the bot raised while handling a request: {errors[0]!r}") from errors[0]
+
+
+def raising(error: Exception) -> Callable[..., Any]:
+    """A stand-in for a step a listener calls that fails with ``error``, as a bug there would."""
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return step

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-
+import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
+
+from bot.listeners import actions
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, RootCause, Suggestion
-from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot, raising
 from tests.waiting import wait_until
 
 
@@ -149,3 +152,20 @@ def test_a_vote_on_an_answer_in_a_mention_thread_counts(store: str, start_bot: S
     update = _click_and_wait(bot, "feedback_up", value, "UALICE", message, 2)
     assert update.args["ts"] == message["ts"]
     assert _votes(bot.database_url, int(value)) == [("UALICE", 1)]
+
+
+def test_a_vote_that_fails_unexpectedly_tells_the_clicker_and_logs_the_error_once(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in storing a vote used to end in a traceback and nothing for the responder who clicked."""
+    monkeypatch.setattr(actions, "record_vote", raising(RuntimeError("a bug while storing")))
+    bot = start_bot(store)
+    message = {"ts": "1.000001", "text": "old answer", "blocks": [], "type": "message"}
+    with capture_logs() as logs:
+        assert bot.send.click("feedback_up", "7", user="UALICE", channel=INCIDENT_CHANNEL, message=message).status_code == 200
+        notice = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert notice.args["user"] == "UALICE" and notice.args["channel"] == INCIDENT_CHANNEL
+    assert "couldn't store your vote: the click failed (RuntimeError)" in notice.args["text"]
+    failures = [entry for entry in logs if entry["event"] == "vote not stored"]
+    assert len(failures) == 1 and failures[0]["error_type"] == "RuntimeError" and failures[0]["log_level"] == "error"
+    assert bot.slack.calls_to("chat.update") == []

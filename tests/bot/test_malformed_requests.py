@@ -185,6 +185,7 @@ WRONG_TYPES = [
     ("click", _click(container="x"), "container must be an object"),
     ("click", _click(user="UALICE", actions=[{"action_id": "rerun_channel", "value": "auto-1"}]), "user.id must be text"),
     ("click", _click(actions=[{"action_id": "feedback_up", "value": {"id": 1}}]), "actions[].value must be text"),
+    ("click", _click(actions=[{"action_id": "feedback_up", "value": "1" * 2001}]), "actions[].value must be text of at most 2000 characters"),
     ("click", _click(message={"ts": "1.1", "blocks": "x"}), "message.blocks must be a list of objects"),
     ("click", _relabel(None), "actions[].selected_option must be an object"),
     ("click", _relabel([{"value": "r1\tlogin"}]), "actions[].selected_option must be an object"),

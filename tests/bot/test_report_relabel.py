@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+from structlog.testing import capture_logs
+
+from bot.listeners import report_relabel
 from knowledge.db import session_scope
 from knowledge.reports import BugReport
-from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, StartBot, raising
 from tools.reports.classifiers import Prediction
 from tools.reports.digest import RELABEL_ACTION, build_digest
 from tools.reports.intake import IncomingReport, ingest_reports
@@ -56,3 +60,22 @@ def test_a_digest_menu_choice_relabels_the_report_it_was_offered_for(store: str,
     category = chosen.split("\t")[1]
     assert f"odd-1: login → {category}" in done.args["text"]
     assert _label(store, "odd-1") == (category, category)
+
+
+def test_a_relabel_that_fails_unexpectedly_tells_the_clicker_and_logs_the_error_once(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in storing the choice used to end in a traceback and nothing for the responder who chose."""
+    monkeypatch.setattr(report_relabel, "relabel_report", raising(KeyError("a bug while relabeling")))
+    bot = start_bot(store)
+    menu = {"action_id": RELABEL_ACTION, "type": "static_select", "options": [{"value": "odd-1\tpayments"}]}
+    message = {"ts": "1.000001", "text": "digest", "type": "message",
+               "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "odd-1"}, "accessory": menu}]}  # fmt: skip
+    with capture_logs() as logs:
+        chosen = bot.send.select(RELABEL_ACTION, "odd-1\tpayments", user="UALICE", channel=INCIDENT_CHANNEL, message=message)
+        assert chosen.status_code == 200
+        notice = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert notice.args["user"] == "UALICE" and notice.args["channel"] == INCIDENT_CHANNEL
+    assert "couldn't relabel the report: the click failed (KeyError)" in notice.args["text"]
+    failures = [entry for entry in logs if entry["event"] == "report not relabeled"]
+    assert len(failures) == 1 and failures[0]["error_type"] == "KeyError" and failures[0]["log_level"] == "error"

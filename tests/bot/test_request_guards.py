@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from tests.bot.conftest import StartBot
 from tests.bot.raw_http import send_chunked
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def test_a_forged_signature_is_refused_and_nothing_runs(store: str, start_bot: StartBot) -> None:
@@ -154,3 +158,19 @@ def test_event_types_without_a_listener_are_acknowledged(store: str, start_bot: 
     bot = start_bot(store)
     response = bot.send.event({"type": "reaction_added", "user": "UALICE", "reaction": "eyes", "event_ts": "1.2"})
     assert response.status_code == 200
+
+
+
+def test_slacks_unsigned_ssl_check_is_answered_and_frees_nothing_else_from_the_signature(store: str, start_bot: StartBot) -> None:
+    """Slack checks a slash command URL's certificate with an unsigned ``ssl_check=1``: it used to get a 401."""
+    bot = start_bot(store)
+    check = httpx.post(bot.send.url, content=b"ssl_check=1&token=legacy", headers={"Content-Type": FORM})  # no signature headers
+    assert (check.status_code, check.text) == (200, "")
+    # A command carrying ssl_check=1 is answered as Bolt answers an ssl_check: 200 and nothing run.
+    command = bot.send.post(urlencode({**bot.send.command_payload("checkout is down"), "ssl_check": "1"}), FORM, sign_with="x")
+    assert (command.status_code, command.text) == (200, "")
+    # A click or an event with ssl_check=1 is no ssl_check to Bolt: its signature is checked as any other.
+    click = bot.send.post(urlencode({"ssl_check": "1", "payload": json.dumps({"type": "block_actions"})}), FORM, sign_with="x")
+    event = bot.send.post('{"ssl_check": "1", "type": "event_callback"}', "application/json", sign_with="x")
+    assert (click.status_code, event.status_code) == (401, 401)
+    assert bot.slack.calls_to("chat.postMessage") == [] and bot.slack.calls_to("chat.postEphemeral") == []
