@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,24 +76,24 @@ class CappedConfluenceLoader(ConfluenceLoader):
         for scheme in ("http://", "https://"):
             self.confluence._session.mount(scheme, adapter)  # atlassian's session, this loader's own
 
-    def paginate_request(self, retrieval_method: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def paginate_request(self, retrieval_method: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         """A space's pages, one listing answer at a time (``kwargs`` as langchain passes them for a space),
-        each page once, until an answer brings no page not seen yet."""
+        each page once, until an answer brings no page not seen yet. A generator, so langchain converts each
+        answer's pages before the next is asked for: one answer's bodies are held at a time, not the space's."""
         max_pages, limit = kwargs.pop("max_pages"), kwargs.pop("limit")
-        pages: list[dict[str, Any]] = []
         seen: set[str] = set()
-        while len(pages) < max_pages:
+        while len(seen) < max_pages:
             try:
-                answer = self.confluence.get_all_pages_from_space_raw(start=len(pages), limit=limit, **kwargs)
+                answer = self.confluence.get_all_pages_from_space_raw(start=len(seen), limit=limit, **kwargs)
                 batch = _listed(answer, limit)
             except ConfluenceAnswerTooLarge:
-                batch = self._one_by_one(start=len(pages), limit=limit, **kwargs)
+                batch = self._one_by_one(start=len(seen), limit=limit, **kwargs)
             fresh = list({page["id"]: page for page in batch if page["id"] not in seen}.values())
             if not fresh:  # a server ignoring `start` repeats itself
-                break
+                return
+            fresh = fresh[: max_pages - len(seen)]
             seen.update(page["id"] for page in fresh)
-            pages.extend(fresh)
-        return pages[:max_pages]
+            yield from fresh
 
     def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
         """The pages of a listing too large to read: listed again with versions only, then fetched one by
