@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,25 +29,42 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 even with JSON's escaping, and a server answering without end is cut off there instead of filling memory."""
 
 
+MAX_ANSWER_SECONDS = 120.0
+"""Longest one Confluence answer's body may take to arrive: requests' timeout is per socket read, so a
+server sending a byte a minute would otherwise hold a sync for hours. A slow read may overrun it by one
+read timeout (atlassian's 75 s)."""
+
+
 class ConfluenceAnswerTooLarge(Exception):
     """A Confluence answer went past ``MAX_RESPONSE_BYTES``; nothing of it was parsed."""
 
 
+class ConfluenceAnswerTooSlow(Exception):
+    """A Confluence answer took longer than ``MAX_ANSWER_SECONDS``; nothing of it was parsed."""
+
+
 class _CappedAdapter(HTTPAdapter):
-    """Reads each answer in chunks and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests would read
-    it whole, then the JSON parser would hold it twice)."""
+    """Reads each answer in chunks as they arrive and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests
+    would read it whole, then the JSON parser would hold it twice) or past ``MAX_ANSWER_SECONDS``."""
 
     def send(self, request: PreparedRequest, stream: bool = False, **kwargs: Any) -> Response:  # type: ignore[override]
+        deadline = time.monotonic() + MAX_ANSWER_SECONDS
         response = super().send(request, stream=True, **kwargs)
         body, size = [], 0
-        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+        path = (request.path_url or "").split("?")[0]
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what one socket read brought
             body.append(chunk)
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 response.close()
-                path = (request.path_url or "").split("?")[0]
                 raise ConfluenceAnswerTooLarge(
                     f"Confluence answered {path} with over {MAX_RESPONSE_BYTES:,} bytes (MAX_RESPONSE_BYTES)"
+                )
+            if time.monotonic() > deadline:
+                response.close()
+                raise ConfluenceAnswerTooSlow(
+                    f"Confluence took over {MAX_ANSWER_SECONDS:g} s to answer {path} (MAX_ANSWER_SECONDS); "
+                    "check the server or the network between it and culprit"
                 )
         response._content = b"".join(body)  # what requests' own read would have set
         return response

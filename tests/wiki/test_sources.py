@@ -228,6 +228,10 @@ def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
     assert [page.path for page in slack_report.pages] == ["slack:incidents/inc-db"]
 
 
+def _confluence_pages_indexed(wiki_store: Collection) -> set[str]:
+    return {chunk.split("/")[1].split("#")[0] for chunk in wiki_store.get()["ids"] if chunk.startswith("confluence:")}
+
+
 def _three_page_space() -> FakeConfluence:
     fake = FakeConfluence("bot@acme.com", TOKEN)
     fake.pages = {
@@ -261,8 +265,7 @@ def test_a_confluence_answer_too_large_to_read_refuses_only_the_page_that_makes_
     assert (capped.unchanged, capped.removed) == (2, 0)
     assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
     assert "answered /rest/api/content with over 100 bytes (MAX_RESPONSE_BYTES)" in str(failed.value)
-    assert {chunk.split("/")[1].split("#")[0] for chunk in wiki_store.get()["ids"] if chunk.startswith("confluence:")} == {
-        "101", "102", "103"}  # fmt: skip
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
 
 
 def test_a_confluence_listing_that_answers_more_than_asked_ends_with_each_page_once(wiki_store: Collection) -> None:
@@ -328,3 +331,19 @@ def test_a_confluence_space_is_converted_one_listing_answer_at_a_time() -> None:
 
     assert first.metadata["id"] == "101" and asked_before_the_first_page == 1  # the second answer not asked yet
     assert [document.metadata["id"] for document in rest] == ["102"]
+
+
+def test_a_confluence_server_trickling_its_answer_fails_the_sync_at_the_deadline(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trickling = _three_page_space()
+    with trickling as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})  # indexed while it answered at once
+        trickling.trickle_seconds = 0.01  # each byte well within the read timeout, the whole answer never done in time
+        monkeypatch.setattr("knowledge.wiki.source_loaders.MAX_ANSWER_SECONDS", 0.2)
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        assert trickling.hung_up.wait(30)  # culprit closed the connection, not read to the end
+
+    assert "took over 0.2 s to answer /rest/api/content (MAX_ANSWER_SECONDS)" in str(failed.value)
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
