@@ -71,13 +71,35 @@ class GitLoadReport(LoadReport):
     full_read: bool = True
 
 
-def _git(repo: Path, *args: str) -> str:
-    """Run a short git command; its failure is the user's (wrong path, unknown branch)."""
+GIT_TIMEOUT_S = 120
+"""Longest a short git command (rev-parse, config, merge-base) may take: they answer in seconds even on a
+large history, while a repository whose alternates file or config include is a pipe nobody writes, or on a
+hung mount, would hold the ingestion for ever. ``git log`` and ``rev-list`` stream, and are not bounded."""
+
+
+class GitTimedOut(InputError):
+    """A short git command ran past ``GIT_TIMEOUT_S``: the repository is broken or hostile, not merely
+    missing a branch, so callers that turn a git failure into "not found" let this one through."""
+
+
+def _run_git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a short git command, bounded by ``GIT_TIMEOUT_S``: past it, an InputError naming the repository."""
     if shutil.which("git") is None:
         raise InputError("git is not installed or not on PATH; install git to ingest a repository")
-    completed = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace"
-    )
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace", timeout=GIT_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise GitTimedOut(
+            f"git {args[0]} in {repo} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S); check the repository for a hung "
+            "mount, or an objects/info/alternates file or config include that never answers"
+        ) from None
+
+
+def _git(repo: Path, *args: str) -> str:
+    """Run a short git command; its failure is the user's (wrong path, unknown branch)."""
+    completed = _run_git(repo, list(args))
     if completed.returncode != 0:
         reason = completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else "git failed"
         raise InputError(f"git {' '.join(args)} failed in {repo}: {reason}")
@@ -92,15 +114,15 @@ def check_repository(path: Path) -> None:
         raise InputError(f"expected a git repository directory but {path} is a file")
     try:
         _git(path, "rev-parse", "--git-dir")
+    except GitTimedOut:
+        raise
     except InputError:
         raise InputError(f"{path} is not a git repository (run `git init` or give the clone's path)") from None
 
 
 def repository_name(path: Path) -> str:
     """``owner/name`` from the origin remote as the history files name repos, else the folder name."""
-    origin = subprocess.run(
-        ["git", "-C", str(path), "config", "--get", "remote.origin.url"], capture_output=True, text=True
-    ).stdout.strip()
+    origin = _run_git(path, ["config", "--get", "remote.origin.url"]).stdout.strip()
     if "://" in origin or re.match(r"^[\w.-]+@[\w.-]+:", origin):
         parts = [part for part in re.split(r"[/:]", origin.removesuffix(".git")) if part]
         if len(parts) >= 2:
@@ -393,6 +415,8 @@ def _resolve_tip(path: Path, branch: str | None) -> str:
     """The commit ``branch`` (default: HEAD) points at now; everything after reads from it, not the name."""
     try:
         return _git(path, "rev-parse", "--verify", "--quiet", f"{branch or 'HEAD'}^{{commit}}").strip()
+    except GitTimedOut:
+        raise
     except InputError:
         if branch is None:
             raise InputError(f"{path} has no commits yet; commit something or give --branch") from None
@@ -401,8 +425,7 @@ def _resolve_tip(path: Path, branch: str | None) -> str:
 
 def _is_ancestor(path: Path, ancestor: str, tip: str) -> bool:
     """False after a force-push, and when ``ancestor`` is gone from the repository."""
-    command = ["git", "-C", str(path), "merge-base", "--is-ancestor", ancestor, tip]
-    return subprocess.run(command, capture_output=True).returncode == 0
+    return _run_git(path, ["merge-base", "--is-ancestor", ancestor, tip]).returncode == 0
 
 
 def _start_after(path: Path, tip: str, known: Tip | None, since: datetime | None) -> Tip | None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +29,42 @@ MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 even with JSON's escaping, and a server answering without end is cut off there instead of filling memory."""
 
 
+MAX_ANSWER_SECONDS = 120.0
+"""Longest one Confluence answer's body may take to arrive: requests' timeout is per socket read, so a
+server sending a byte a minute would otherwise hold a sync for hours. A slow read may overrun it by one
+read timeout (atlassian's 75 s)."""
+
+
 class ConfluenceAnswerTooLarge(Exception):
     """A Confluence answer went past ``MAX_RESPONSE_BYTES``; nothing of it was parsed."""
 
 
+class ConfluenceAnswerTooSlow(Exception):
+    """A Confluence answer took longer than ``MAX_ANSWER_SECONDS``; nothing of it was parsed."""
+
+
 class _CappedAdapter(HTTPAdapter):
-    """Reads each answer in chunks and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests would read
-    it whole, then the JSON parser would hold it twice)."""
+    """Reads each answer in chunks as they arrive and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests
+    would read it whole, then the JSON parser would hold it twice) or past ``MAX_ANSWER_SECONDS``."""
 
     def send(self, request: PreparedRequest, stream: bool = False, **kwargs: Any) -> Response:  # type: ignore[override]
+        deadline = time.monotonic() + MAX_ANSWER_SECONDS
         response = super().send(request, stream=True, **kwargs)
         body, size = [], 0
-        for chunk in response.raw.stream(64 * 1024, decode_content=True):
+        path = (request.path_url or "").split("?")[0]
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what one socket read brought
             body.append(chunk)
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 response.close()
-                path = (request.path_url or "").split("?")[0]
                 raise ConfluenceAnswerTooLarge(
                     f"Confluence answered {path} with over {MAX_RESPONSE_BYTES:,} bytes (MAX_RESPONSE_BYTES)"
+                )
+            if time.monotonic() > deadline:
+                response.close()
+                raise ConfluenceAnswerTooSlow(
+                    f"Confluence took over {MAX_ANSWER_SECONDS:g} s to answer {path} (MAX_ANSWER_SECONDS); "
+                    "check the server or the network between it and culprit"
                 )
         response._content = b"".join(body)  # what requests' own read would have set
         return response
@@ -75,24 +94,24 @@ class CappedConfluenceLoader(ConfluenceLoader):
         for scheme in ("http://", "https://"):
             self.confluence._session.mount(scheme, adapter)  # atlassian's session, this loader's own
 
-    def paginate_request(self, retrieval_method: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def paginate_request(self, retrieval_method: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         """A space's pages, one listing answer at a time (``kwargs`` as langchain passes them for a space),
-        each page once, until an answer brings no page not seen yet."""
+        each page once, until an answer brings no page not seen yet. A generator, so langchain converts each
+        answer's pages before the next is asked for: one answer's bodies are held at a time, not the space's."""
         max_pages, limit = kwargs.pop("max_pages"), kwargs.pop("limit")
-        pages: list[dict[str, Any]] = []
         seen: set[str] = set()
-        while len(pages) < max_pages:
+        while len(seen) < max_pages:
             try:
-                answer = self.confluence.get_all_pages_from_space_raw(start=len(pages), limit=limit, **kwargs)
+                answer = self.confluence.get_all_pages_from_space_raw(start=len(seen), limit=limit, **kwargs)
                 batch = _listed(answer, limit)
             except ConfluenceAnswerTooLarge:
-                batch = self._one_by_one(start=len(pages), limit=limit, **kwargs)
+                batch = self._one_by_one(start=len(seen), limit=limit, **kwargs)
             fresh = list({page["id"]: page for page in batch if page["id"] not in seen}.values())
             if not fresh:  # a server ignoring `start` repeats itself
-                break
+                return
+            fresh = fresh[: max_pages - len(seen)]
             seen.update(page["id"] for page in fresh)
-            pages.extend(fresh)
-        return pages[:max_pages]
+            yield from fresh
 
     def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
         """The pages of a listing too large to read: listed again with versions only, then fetched one by

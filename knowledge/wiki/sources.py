@@ -40,6 +40,9 @@ from knowledge.wiki.pages import (
 log = structlog.get_logger(__name__)
 
 MAX_EXPORT_BYTES = 512 * 1024 * 1024  # uncompressed, so a zip bomb is refused before it is read
+MAX_SOURCE_BYTES = 256 * 1024 * 1024
+"""Most bytes of page text one Confluence sync holds (a space of up to 1,000 pages of up to
+``MAX_PAGE_BYTES`` each would hold 2 GB): the pages past it are refused, so they keep their sections."""
 _NOTION_ID = re.compile(r"\s+[0-9a-f]{32}$")
 
 
@@ -62,25 +65,31 @@ def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRea
         token=None if source.username else token, space_key=source.space, keep_markdown_format=True,
         include_restricted_content=True, number_of_retries=1, min_retry_seconds=1, max_retry_seconds=2,
     )  # fmt: skip
+    read, held = PagesRead(), 0
     try:
-        documents = loader.load()
+        for document in loader.lazy_load():  # page by page: only the pages kept stay in memory
+            path = f"confluence:{source.name}/{document.metadata['id']}"
+            size = len(document.page_content.encode())
+            reason = document.metadata.get(REFUSED) or (
+                f"the space's pages read before it are {held:,} bytes, near the {MAX_SOURCE_BYTES:,} bytes one sync "
+                "may hold (MAX_SOURCE_BYTES); it keeps its sections: split the space into smaller sources"
+                if held + size > MAX_SOURCE_BYTES else None
+            )  # fmt: skip
+            if reason:
+                read.refused.append(RefusedPage(path, f"{path}: {reason}"))
+                continue
+            held += size
+            read.pages.append(WikiPage(
+                path=path,
+                title=document.metadata["title"],
+                kind=_kind_from_title(document.metadata["title"]),
+                services=(),
+                body=document.page_content,
+                front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
+            ))  # fmt: skip
     except Exception as error:  # requests/atlassian raise their own types; the message must not carry the token
         message = str(error).replace(token, "***") if token else str(error)
         raise InputError(f"wiki source {source.name}: Confluence at {source.url} failed: {message[:300]}") from None
-    read = PagesRead()
-    for document in documents:
-        path = f"confluence:{source.name}/{document.metadata['id']}"
-        if REFUSED in document.metadata:
-            read.refused.append(RefusedPage(path, f"{path}: {document.metadata[REFUSED]}"))
-            continue
-        read.pages.append(WikiPage(
-            path=path,
-            title=document.metadata["title"],
-            kind=_kind_from_title(document.metadata["title"]),
-            services=(),
-            body=document.page_content,
-            front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
-        ))  # fmt: skip
     return read
 
 

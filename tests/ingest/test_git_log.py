@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.errors import InputError
+from knowledge.ingest import git_log
 from knowledge.ingest.git_log import ingest_git, repository_name
 from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, one_commit_repo
@@ -143,6 +144,28 @@ def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
     assert repository_name(repo) == "billing"
     subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "https://github.com/acme/billing.git"], check=True)
     assert repository_name(repo) == "acme/billing"
+
+
+@pytest.mark.parametrize("stall", ["alternates", "config include"])
+def test_a_repository_whose_git_never_answers_is_refused_naming_it(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: str
+) -> None:
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Add the checkout")
+    if stall == "alternates":  # git waits for ever to open a pipe nobody writes, as on a hung mount
+        os.mkfifo(repo / ".git" / "objects" / "info" / "alternates")
+    else:
+        os.mkfifo(tmp_path / "included")
+        _git(repo, "config", "include.path", str(tmp_path / "included"))
+    monkeypatch.setattr(git_log, "GIT_TIMEOUT_S", 1)
+
+    with pytest.raises(InputError) as refused:
+        ingest_git(repo, database_url)
+
+    assert str(refused.value).startswith(f"git rev-parse in {repo} took over 1 s (GIT_TIMEOUT_S)")
+    if stall == "config include":  # every git command reads the config, the one naming the repository too
+        with pytest.raises(InputError, match=r"^git config in .*/shop took over 1 s"):
+            repository_name(repo)
 
 
 @pytest.mark.parametrize("make", ["missing", "plain folder", "file", "empty repository"])

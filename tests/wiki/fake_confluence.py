@@ -4,6 +4,9 @@ bodies only when ``expand`` asks for them, and one page by id."""
 from __future__ import annotations
 
 import base64
+import json
+import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +22,8 @@ class FakeConfluence:
         self.requests: list[str] = []
         self.answers_more_than_asked = False  # every listing: limit + 1 pages, cycling, whatever start says
         self.without_links: set[str] = set()  # ids of pages answered without their "_links"
+        self.trickle_seconds = 0.0  # when set, each listing's body is sent a byte at a time, this far apart
+        self.hung_up = threading.Event()  # set when culprit closed the connection during a trickled answer
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
 
@@ -43,7 +48,24 @@ class FakeConfluence:
                 if fake.answers_more_than_asked:
                     listed = [listed[n % len(listed)] for n in range(limit + 1)]
                 listed = listed if fake.answers_more_than_asked else listed[start : start + limit]
-                self.send_json(200, {"results": listed, "start": start, "limit": limit, "size": len(listed), "_links": {}})
+                answer = {"results": listed, "start": start, "limit": limit, "size": len(listed), "_links": {}}
+                if fake.trickle_seconds:
+                    self.trickle(json.dumps(answer).encode())
+                    return
+                self.send_json(200, answer)
+
+            def trickle(self, body: bytes) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    for byte in range(len(body)):
+                        self.wfile.write(body[byte : byte + 1])
+                        self.wfile.flush()
+                        time.sleep(fake.trickle_seconds)
+                except OSError:  # culprit hung up
+                    fake.hung_up.set()
 
         self._server = LoopbackServer(Handler)
 

@@ -228,17 +228,26 @@ def test_source_pages_over_the_size_limit_are_refused_and_keep_their_sections(
     assert [page.path for page in slack_report.pages] == ["slack:incidents/inc-db"]
 
 
-def test_a_confluence_answer_too_large_to_read_refuses_only_the_page_that_makes_it_so(
-    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from knowledge.wiki import source_loaders
+def _confluence_pages_indexed(wiki_store: Collection) -> set[str]:
+    return {chunk.split("/")[1].split("#")[0] for chunk in wiki_store.get()["ids"] if chunk.startswith("confluence:")}
 
+
+def _three_page_space() -> FakeConfluence:
     fake = FakeConfluence("bot@acme.com", TOKEN)
     fake.pages = {
         "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
         "102": ("Postmortem: DNS outage", "<h2>Root cause</h2><p>A resolver config push dropped a zone.</p>", 1),
         "103": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
     }
+    return fake
+
+
+def test_a_confluence_answer_too_large_to_read_refuses_only_the_page_that_makes_it_so(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import source_loaders
+
+    fake = _three_page_space()
     with fake as url:
         sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
         monkeypatch.setattr(source_loaders, "MAX_RESPONSE_BYTES", 3000)  # each page fits, the listing of all does not
@@ -256,8 +265,7 @@ def test_a_confluence_answer_too_large_to_read_refuses_only_the_page_that_makes_
     assert (capped.unchanged, capped.removed) == (2, 0)
     assert "confluence:ops/102#Postmortem: DNS outage > Root cause#1" in wiki_store.get()["ids"]  # kept
     assert "answered /rest/api/content with over 100 bytes (MAX_RESPONSE_BYTES)" in str(failed.value)
-    assert {chunk.split("/")[1].split("#")[0] for chunk in wiki_store.get()["ids"] if chunk.startswith("confluence:")} == {
-        "101", "102", "103"}  # fmt: skip
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
 
 
 def test_a_confluence_listing_that_answers_more_than_asked_ends_with_each_page_once(wiki_store: Collection) -> None:
@@ -288,3 +296,54 @@ def test_a_confluence_page_missing_a_field_is_refused_and_the_others_sync(wiki_s
     assert [(refused.page, refused.reason) for refused in report.refused] == [
         ("confluence:ops/102", "confluence:ops/102: Confluence gave it without a readable '_links' (KeyError); check the page"),
     ]  # fmt: skip
+
+
+def test_a_confluence_space_over_what_one_sync_may_hold_refuses_the_rest_and_they_keep_their_sections(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _three_page_space() as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        monkeypatch.setattr("knowledge.wiki.sources.MAX_SOURCE_BYTES", 120)  # the first two pages fit, the third does not
+        capped = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [page.path for page in capped.pages] == ["confluence:ops/101", "confluence:ops/102"]
+    assert [refused.page for refused in capped.refused] == ["confluence:ops/103"]
+    assert "near the 120 bytes one sync may hold (MAX_SOURCE_BYTES)" in capped.refused[0].reason
+    assert (capped.unchanged, capped.removed) == (2, 0)
+    assert "confluence:ops/103#Runbook: queue > Mitigation#1" in wiki_store.get()["ids"]  # kept
+
+
+def test_a_confluence_space_is_converted_one_listing_answer_at_a_time() -> None:
+    from knowledge.wiki.source_loaders import CappedConfluenceLoader
+
+    fake = FakeConfluence("bot@acme.com", TOKEN)
+    fake.pages = {
+        "101": ("Runbook: ledger", "<h2>Symptoms</h2><p>Ledger writes stall on lock waits.</p>", 1),
+        "102": ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue.</p>", 1),
+    }
+    with fake as url:
+        loader = CappedConfluenceLoader(url=url, username="bot@acme.com", api_key=TOKEN, space_key="OPS",
+                                        keep_markdown_format=True, include_restricted_content=True, limit=1)  # fmt: skip
+        documents = loader.lazy_load()
+        first = next(documents)
+        asked_before_the_first_page = len(fake.requests)
+        rest = list(documents)
+
+    assert first.metadata["id"] == "101" and asked_before_the_first_page == 1  # the second answer not asked yet
+    assert [document.metadata["id"] for document in rest] == ["102"]
+
+
+def test_a_confluence_server_trickling_its_answer_fails_the_sync_at_the_deadline(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trickling = _three_page_space()
+    with trickling as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})  # indexed while it answered at once
+        trickling.trickle_seconds = 0.01  # each byte well within the read timeout, the whole answer never done in time
+        monkeypatch.setattr("knowledge.wiki.source_loaders.MAX_ANSWER_SECONDS", 0.2)
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        assert trickling.hung_up.wait(30)  # culprit closed the connection, not read to the end
+
+    assert "took over 0.2 s to answer /rest/api/content (MAX_ANSWER_SECONDS)" in str(failed.value)
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
