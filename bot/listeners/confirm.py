@@ -17,11 +17,10 @@ from typing import Any
 import structlog
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.blocks import escape, with_confirmation
+from bot.blocks import with_confirmation
+from bot.listeners.click_failures import answer_click_failure
 from bot.runtime import BotRuntime
-from knowledge.errors import CulpritError, InputError
 from bot.listeners.actions import clicked_place
 from tools.feedback.confirmations import CHANNEL_CREATOR, CONFIRMER, decide_suggestion
 from tools.feedback.votes import suggestion_id_from
@@ -73,10 +72,11 @@ def handle_confirmation(
         change = decide_suggestion(
             suggestion_id, user, authority, confirm=confirming, database_url=runtime.database_url, clicked_in=clicked_in
         )
-    except (CulpritError, SQLAlchemyError) as error:
-        log.warning("confirmation not stored", error=str(error)[:200], value=str(action.get("value"))[:40])
-        reason = escape(str(error)) if isinstance(error, InputError) else "the database is unreachable; try again in a minute"
-        client.chat_postEphemeral(channel=clicked_in.channel, user=user, text=f"Nothing changed: {reason}.")
+    except Exception as error:  # noqa: BLE001 - whatever failed, the clicker is told and it is logged
+        answer_click_failure(
+            client, error, channel=clicked_in.channel, user=user, could_not="change the root cause", retry="click again",
+            event="confirmation not stored", value=str(action.get("value"))[:40],
+        )
         return
     log.info(
         "root cause confirmed" if change.confirmed else "root cause withdrawn",

@@ -11,14 +11,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.listeners import confirm
 from knowledge.changes import Change, ChangeFile
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause, Suggestion
-from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, QUIET_CHANNEL, Bot, StartBot, raising
 from tests.bot.test_feedback import _answered, _first_suggestion_id
 from tools.feedback.confirmations import CONFIRMER, audit_trail, confirm_suggestion, undo_event
 from tools.feedback.votes import DOWN, UP, record_vote
@@ -169,6 +172,29 @@ def test_confirm_button_needs_a_confirmer_or_the_channel_creator(store: str, sta
         ("retract", "UCONF", "confirmer"),
         ("confirm", "UCOMMANDER", "channel_creator"),
     ]
+
+
+@pytest.mark.parametrize(
+    "error", [DataError("UPDATE", {}, Exception("value too long")), RuntimeError("a bug while confirming")],
+    ids=["refused-row", "bug"],
+)
+def test_a_confirmation_that_fails_is_not_called_a_database_outage(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """A row the database refused was told "the database is unreachable; try again in a minute" (retrying never
+    helps), and any other error left a traceback and nothing for the confirmer who clicked."""
+    monkeypatch.setattr(confirm, "decide_suggestion", raising(error))
+    bot = start_bot(store, env={"CULPRIT_CONFIRMERS": '["UCONF"]'})
+    message = {"ts": "1.000001", "text": "old answer", "blocks": [], "type": "message"}
+    with capture_logs() as logs:
+        _confirm_click(bot, "confirm_cause", "7", "UCONF", message)
+        notice = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    kind = type(error).__name__
+    assert notice.args["user"] == "UCONF" and f"couldn't change the root cause: the click failed ({kind})" in notice.args["text"]
+    assert "unreachable" not in notice.args["text"]
+    failures = [entry for entry in logs if entry["event"] == "confirmation not stored"]
+    assert len(failures) == 1 and failures[0]["error_type"] == kind
+    assert bot.slack.calls_to("chat.update") == [] and _causes(bot.database_url) == set()
 
 
 def test_outside_incident_channels_the_confirm_button_confers_no_authority(store: str, start_bot: StartBot) -> None:
