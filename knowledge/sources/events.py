@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge.changes import Change, ChangeRecord, FileStat
-from knowledge.db import session_scope, utcnow
+from knowledge.db import session_scope, unstorable, utcnow
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 from knowledge.sources.freshness import EVENTS, record_check
@@ -86,8 +86,8 @@ def _text(item: dict[str, Any], name: str, required: bool = False) -> str:
         return ""
     if not isinstance(value, str):
         raise ValueError(f"'{name}' must be a string")
-    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
-        raise ValueError(f"'{name}' holds a NUL character or a lone surrogate, which no database stores")
+    if why := unstorable(value):
+        raise ValueError(f"'{name}' {why}")
     if len(value) > MAX_TEXT[name]:
         raise ValueError(f"'{name}' is over {MAX_TEXT[name]} characters")
     return value

@@ -20,6 +20,7 @@ from typing import Any
 
 from knowledge.changes import ChangeRecord, FileStat
 from knowledge.config import TrackedRepo
+from knowledge.db import unstorable
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 
@@ -74,13 +75,14 @@ def _when(part: dict[str, Any], name: str) -> datetime:
 
 
 def _text(value: Any, limit: int) -> str:
-    """Text from the payload, or "" when it holds none; ValueError for a lone surrogate (``\\ud800`` in
-    JSON), which no database stores, so its change is refused instead of failing the delivery."""
+    """Text from the payload with NULs dropped, or "" when it holds none; ValueError for what still
+    cannot be stored (a lone surrogate, ``\\ud800`` in JSON), so its change is refused instead of failing the delivery."""
     if not isinstance(value, str):
         return ""
-    if any("\ud800" <= char <= "\udfff" for char in value):
-        raise ValueError("text holds a lone surrogate such as \\ud800, which no database stores")
-    return value.replace("\x00", "")[:limit]
+    text = value.replace("\x00", "")
+    if why := unstorable(text):
+        raise ValueError(f"text {why}")
+    return text[:limit]
 
 
 def _object(value: Any) -> dict[str, Any]:

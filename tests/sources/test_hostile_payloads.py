@@ -63,8 +63,8 @@ def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str
 
     assert [record.id for record in changes.records] == ["e" * 40]
     assert changes.refused == (f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
-                               f"commit {'c' * 40}: text holds a lone surrogate such as \\ud800, which no database stores",
-                               f"commit {'d' * 40}: text holds a lone surrogate such as \\ud800, which no database stores")  # fmt: skip
+                               f"commit {'c' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)",
+                               f"commit {'d' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)")  # fmt: skip
     assert store_webhook_changes(changes, database_url) == (1, 0)
     with session_scope(database_url) as session:
         assert session.scalars(select(Change.id)).all() == ["e" * 40]

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from knowledge.db import session_scope, utcnow
+from knowledge.db import session_scope, unstorable, utcnow
 from knowledge.errors import InputError
 from knowledge.lines import capped_lines, describe_limit, json_line
 from knowledge.reports import BugReport, CategoryDaily
@@ -134,8 +134,10 @@ def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
     label = row.get("category") or None
     _check_key(identifier, "id", allow_number=True)
     _check_key(label, "category", allow_number=False)
-    for name in ("id", "text", "category"):
-        _check_storable(row.get(name), name)
+    for name in ("id", "text", "category"):  # refused alone, instead of failing its batch's insert
+        value = row.get(name)
+        if isinstance(value, str) and (why := unstorable(value)):
+            raise ValueError(f"'{name}' {why}")
     try:
         created_at = parse_created_at(row.get("created_at"))
     except (TypeError, ValueError, OverflowError, OSError) as error:
@@ -163,22 +165,6 @@ def _check_key(value: Any, name: str, allow_number: bool) -> None:
         raise ValueError(f"'{name}' must be {kinds}, not {type(value).__name__}")
     if len(str(value)) > MAX_KEY_CHARS:
         raise ValueError(f"'{name}' is longer than {MAX_KEY_CHARS} characters")
-
-
-def _check_storable(value: Any, name: str) -> None:
-    """Refuse text a database cannot store, so one such report is refused alone instead of failing its batch.
-
-    PostgreSQL rejects NUL in text, and no database stores a lone UTF-16
-    surrogate (JSON lets a sender write ``\\ud800``; it is not UTF-8).
-    """
-    if not isinstance(value, str):
-        return
-    if "\x00" in value:
-        raise ValueError(f"'{name}' contains a NUL character (\\u0000)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"'{name}' contains a lone surrogate such as \\ud800 (not valid Unicode)") from None
 
 
 def read_report_file(path: Path, skip_bad: bool = False) -> tuple[list[IncomingReport], list[str]]:
