@@ -22,6 +22,7 @@ from knowledge.changes import ChangeRecord, FileStat
 from knowledge.config import TrackedRepo
 from knowledge.db import unstorable
 from knowledge.ingest.change_store import store_changes
+from knowledge.ingest.history_files import MAX_FILES
 from knowledge.ingest.progress import Silent
 
 # Always fullmatch: with match, "$" also matches before a final newline.
@@ -91,12 +92,17 @@ def _object(value: Any) -> dict[str, Any]:
 
 
 def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
-    paths: list[str] = []
+    """The commit's distinct paths, the first ``MAX_FILES`` of them: a commit imported from the history
+    files holds no more, and a payload listing a million paths must not become a million rows."""
+    paths: dict[str, None] = {}
     for key in ("added", "modified", "removed"):
         listed = commit.get(key)
-        if isinstance(listed, list):
-            paths += [_text(path, 1000) for path in listed if isinstance(path, str)]
-    return tuple((path, None, None) for path in dict.fromkeys(paths) if path)
+        for path in listed if isinstance(listed, list) else []:
+            if len(paths) == MAX_FILES:
+                break
+            if isinstance(path, str) and (text := _text(path, 1000)):
+                paths[text] = None
+    return tuple((path, None, None) for path in paths)
 
 
 def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime,

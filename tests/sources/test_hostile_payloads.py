@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from knowledge.changes import Change
+from knowledge.changes import Change, ChangeFile
 from knowledge.config import TrackedRepo
 from knowledge.db import session_scope
+from knowledge.ingest.history_files import MAX_FILES
 from knowledge.sources.events import check_events, store_events
 from knowledge.sources.webhooks import github_changes, gitlab_changes, store_webhook_changes
 
@@ -68,6 +69,19 @@ def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str
     assert store_webhook_changes(changes, database_url) == (1, 0)
     with session_scope(database_url) as session:
         assert session.scalars(select(Change.id)).all() == ["e" * 40]
+
+
+def test_a_pushed_commit_keeps_no_more_files_than_a_history_import_would(database_url: str) -> None:
+    """A push listing 12,000 paths stored 12,000 file rows, though a commits file may list at most MAX_FILES."""
+    added = [f"src/{n}.py" for n in range(MAX_FILES + 2000)]
+    changes = github_changes("push", _push(_commit(SHA, added=added, modified=["src/0.py"], removed=["gone.py"])), [REPO])
+
+    (record,) = changes.records
+    assert [path for path, _added, _deleted in record.files] == added[:MAX_FILES]
+    assert record.n_files == MAX_FILES
+    assert store_webhook_changes(changes, database_url) == (1, 0)
+    with session_scope(database_url) as session:
+        assert session.scalar(select(func.count()).select_from(ChangeFile)) == MAX_FILES
 
 
 def test_parts_of_a_payload_that_are_not_objects_are_as_good_as_absent() -> None:
