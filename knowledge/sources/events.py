@@ -197,9 +197,9 @@ def _rev_list(mirror: Path, *args: str) -> str | None:
     return listed.stdout if listed.returncode == 0 else None
 
 
-def _carried(session: Session, event: dict[str, Any], mirrors: Mapping[str, Path]) -> list[Change]:
+def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) -> list[Change]:
     """The stored commits a deploy carried: those listed (full or abbreviated shas), or those of its range,
-    from the repository's mirror, else by landing time between the range's ends."""
+    ``listed`` from the repository's mirror, else (None) by landing time between the range's ends."""
     found: list[Change] = []
     for sha in event["commits"]:
         query = select(Change).where(Change.kind == "commit", Change.id.startswith(sha)).limit(2)
@@ -207,7 +207,6 @@ def _carried(session: Session, event: dict[str, Any], mirrors: Mapping[str, Path
         found += matches[:1] if len(matches) == 1 else []
     if not event["commit_range"]:
         return found
-    listed = _range_in_mirror(mirrors.get(event["repo"]), event["commit_range"])
     if listed is not None:
         by_id = {c.id: c for c in session.scalars(select(Change).where(Change.id.in_(listed)).options(selectinload(Change.files)))}
         return found + [by_id[sha] for sha in listed if sha in by_id]
@@ -259,8 +258,13 @@ def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:
 def store_events(batch: EventBatch, url: str, mirrors: Mapping[str, Path] | None = None) -> EventsStored:
     """Store the batch's good events (each id once), and mark their sources as heard from now.
     ``mirrors``: the tracked repositories' mirrors by name, where a deploy's commit range is resolved."""
+    mirrors = mirrors or {}
+    # git may take RANGE_TIMEOUT_S twice per deploy: ranges are listed before a session holds a connection.
+    ranges = [_range_in_mirror(mirrors.get(event["repo"]), event["commit_range"]) if event["commit_range"] else None
+              for event in batch.events]  # fmt: skip
     with session_scope(url) as session:
-        records = [event_record(event, _carried(session, event, mirrors or {})) for event in batch.events]
+        records = [event_record(event, _carried(session, event, listed))
+                   for event, listed in zip(batch.events, ranges, strict=True)]  # fmt: skip
     new, present = store_changes(url, records, Silent()) if records else (0, 0)
     with session_scope(url) as session:
         for source in sorted({record.repo for record in records}):

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from knowledge.changes import Change
 from knowledge.config import TrackedRepo
-from knowledge.db import session_scope, utcnow
+from knowledge.db import get_engine, session_scope, utcnow
 from knowledge.sources import events
 from knowledge.sources.events import check_events, store_events
 from knowledge.sources.mirrors import mirror_path
@@ -63,3 +63,28 @@ def test_a_mirror_whose_git_stalls_falls_back_to_landing_times(
     assert carried == upstream.shas[1:]
     assert [log["mirror"] for log in logs if log["event"].startswith("deploy range read by landing time")] == [
         "acme__shop.git"]  # fmt: skip
+
+
+def test_git_lists_deploy_ranges_while_no_database_connection_is_held(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git listed each deploy's range (up to twice RANGE_TIMEOUT_S) inside the session that had already read
+    its listed commits, holding a pooled connection (and on SQLite a read transaction) all that time."""
+    upstream, mirror = _mirrored(tmp_path, database_url, 4)
+    held: list[int] = []
+    rev_list = events._rev_list
+
+    def listing(*args: str) -> str | None:
+        held.append(get_engine(database_url).pool.checkedout())
+        return rev_list(*args)
+
+    monkeypatch.setattr(events, "_rev_list", listing)
+    deploys: list[Any] = [{"id": f"deploy-{n}", "kind": "deploy", "service": "shop", "repo": upstream.name,
+                           "commits": [upstream.shas[0]], "commit_range": f"{upstream.shas[0]}..{upstream.shas[-1]}",
+                           "time": utcnow().isoformat()} for n in (1, 2)]  # fmt: skip
+    assert store_events(check_events(deploys), database_url, {upstream.name: mirror}).new == 2
+
+    assert held == [0, 0, 0, 0]  # count and list, per deploy
+    with session_scope(database_url) as session:
+        stored = session.get(Change, "deploy-2")
+        assert stored is not None and list(stored.carries) == upstream.shas
