@@ -215,7 +215,9 @@ def incidents_endpoint(bolt_app: App, settings: Settings, database_threads: Capa
             refuse_deep_json(body)
             incoming = IncomingIncident.model_validate_json(body)
             started_at = _started_at(incoming.started_at)
-        except (ValidationError, NestedTooDeep, InputError) as error:
+        except ValidationError as error:
+            return _error(400, _refusal(error))
+        except (NestedTooDeep, InputError) as error:
             return _error(400, str(error)[:500])
         channel = incoming.channel or settings.incident_post_channel
         if not channel:
@@ -233,6 +235,14 @@ def incidents_endpoint(bolt_app: App, settings: Settings, database_threads: Capa
         return await _start(bolt_app, trigger, database_threads)
 
     return incidents
+
+
+def _refusal(error: ValidationError) -> str:
+    """Each wrong field and what is wrong with it, never the value sent: pydantic's own message quotes
+    the sender's input (which may hold personal data or a secret) back into the answer and any log of it."""
+    details = error.errors(include_input=False, include_url=False, include_context=False)
+    return "; ".join(f"{'.'.join(map(str, detail['loc'])) or 'body'}: {detail['msg'].removeprefix('Value error, ')} ({detail['type']})"
+                     for detail in details)[:500]  # fmt: skip
 
 
 def _started_at(value: str | None) -> datetime:

@@ -266,6 +266,23 @@ def test_signed_generic_incidents_start_once_and_unsigned_or_stale_ones_never(st
     assert len([c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]) == 1
 
 
+def test_a_refused_incident_names_its_wrong_fields_without_echoing_what_was_sent(store: str, start_bot: StartBot) -> None:
+    """The 400 answer was pydantic's whole message, quoting the sender's values: a token pasted into the id
+    came back in the answer (and into whatever logs answers)."""
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    sent = "ghp_s3cret for ana@example.com"
+    refused = _incident_post(bot, {"id": sent, "title": "", "text": f"{sent}\x00", "channel": INCIDENT_CHANNEL})
+
+    assert refused.status_code == 400
+    assert refused.json()["error"].split("; ") == [
+        r"id: String should match pattern '^[A-Za-z0-9._:\-]+$' (string_pattern_mismatch)",
+        "title: String should have at least 1 character (string_too_short)",
+        r"text: holds a NUL character (\u0000) (value_error)",
+    ]
+    not_an_object = _incident_post(bot, [sent])  # type: ignore[arg-type]
+    assert not_an_object.json() == {"error": "body: Input should be an object (model_type)"}
+
+
 def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_field(store: str, start_bot: StartBot) -> None:
     bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
     for number, started_at in enumerate(["1969-07-20T20:17:00Z", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
