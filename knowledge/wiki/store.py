@@ -81,12 +81,7 @@ def wiki_client(settings: Settings) -> ClientAPI:
     if not settings.chroma_url:
         settings.chroma_dir.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
-    url = urlparse(settings.chroma_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise CulpritError(
-            f"CULPRIT_CHROMA_URL={shown_url(settings.chroma_url)!r} is not an http(s) URL; "
-            "set it like http://127.0.0.1:8000 or unset it to use the embedded store"
-        )
+    url = urlparse(settings.chroma_url)  # an http(s) URL with a host: Settings refuses any other
     if silence := silent_chroma(settings.chroma_url):
         raise CulpritError(
             f"Chroma at {shown_url(settings.chroma_url)} {silence}; "
