@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
+from knowledge.times import TimeOutOfRange, utc_moment
 from knowledge.wiki.pages import WikiPage
 
 SOURCE = "postmortem"
@@ -148,18 +149,12 @@ def _started_at(page: WikiPage) -> datetime | None:
     value = page.front_matter.get("started_at")
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime(value.year, value.month, value.day)
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError as error:
-            raise InputError(
-                f"{page.path}: started_at {value!r} is not an ISO time such as 2024-05-01T09:30:00Z"
-            ) from error
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:  # YAML reads 2024-05-01 and 2024-05-01T09:30:00Z as date and datetime; their str() is ISO again
+        return utc_moment(str(value))
+    except TimeOutOfRange as error:
+        raise InputError(f"{page.path}: started_at {value!r} {error}; give the time from 1970 on") from None
+    except ValueError:
+        raise InputError(f"{page.path}: started_at {value!r} is not an ISO time such as 2024-05-01T09:30:00Z") from None
 
 
 def _full_change_id(session: Session, change_id: str) -> str:

@@ -90,11 +90,14 @@ def test_a_postmortem_with_a_bad_value_is_not_linked_and_the_others_are(tmp_path
     _write(tmp_path, "postmortems/long-change.md", f"{header}incident: INC-4\nroot_cause_change: {'f' * 100}\n---\n")
     _write(tmp_path, "postmortems/mapping.md", f"{header}incident: INC-5\nroot_cause_change: {{sha: abc1234}}\n---\n")
     _write(tmp_path, "postmortems/service.md", f"{header}incident: INC-6\nservice: {'s' * 300}\n---\nRoot cause: abc1234def\n")
+    _write(tmp_path, "postmortems/far.md", "---\ntype: postmortem\nincident: INC-7\nstarted_at: '9999-12-31T23:00:00-05:00'\n"
+                                            "---\nRoot cause: abc1234def\n")  # fmt: skip
 
     report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
     assert [link.incident_id for link in report.linked] == ["INC-1"]
     assert sorted(report.skipped) == [
+        "postmortems/far.md: started_at '9999-12-31T23:00:00-05:00' is out of range; give the time from 1970 on",
         (
             f"postmortems/long-change.md: root_cause_change '{'f' * 80}' is not a change id "
             "(one line of at most 64 characters, such as a sha)"
