@@ -13,13 +13,14 @@ import difflib
 import hashlib
 import re
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 
 from knowledge.db import session_scope, unstorable
 from knowledge.errors import InputError
 from knowledge.services import Service
+from knowledge.times import TimeOutOfRange, utc_moment
 from tools.rca.answers import IncidentQuery
 
 MAX_TEXT = 2000
@@ -27,8 +28,6 @@ _SERVICE = re.compile(r"(?:^|\s)service:(?P<value>[\w.\-/]+)", re.IGNORECASE)
 _AT = re.compile(r"(?:^|\s)at:(?P<value>\S+)", re.IGNORECASE)
 # A label never holds "<" (Slack escapes it): stopping there keeps an unclosed "<@U|" flood linear, not quadratic.
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^<>]*)?>")
-# Nothing culprit can investigate predates unix time; older times are typos (and overflow the change window).
-EARLIEST_INCIDENT = datetime(1970, 1, 1, tzinfo=UTC)
 CATALOG_NAMES_SHOWN = 10
 
 
@@ -38,15 +37,13 @@ def strip_mentions(text: str) -> str:
 
 
 def parse_time(value: str) -> datetime:
-    """ISO 8601 with ``Z`` or an offset; a time without a zone is read as UTC."""
+    """ISO 8601 with ``Z`` or an offset, from 1970 on; a time without a zone is read as UTC."""
     try:
-        moment = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+        return utc_moment(value)
+    except TimeOutOfRange as error:
+        raise InputError(f"`at:{value}` {error}; give the time the incident started, e.g. `at:2024-05-01T09:40Z`") from None
     except ValueError:
         raise InputError(f"`at:{value}` is not an ISO time; write it like `at:2024-05-01T09:40Z`") from None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:  # near year 1 or 9999, UTC cannot hold the time
-        raise InputError(f"`at:{value}` is out of range; give the time the incident started") from None
 
 
 def incident_id_for(*parts: str) -> str:
@@ -75,8 +72,6 @@ def parse_incident_request(text: str, now: datetime, incident_id: str | None = N
     started_at = parse_time(at) if at else now
     if started_at > now:
         raise InputError(f"`at:{at}` is in the future; give the time the incident started")
-    if started_at < EARLIEST_INCIDENT:
-        raise InputError(f"`at:{at}` is too far in the past; give the time the incident started, e.g. `at:2024-05-01T09:40Z`")
     return IncidentQuery(text=symptom, started_at=started_at, service=service, incident_id=incident_id)
 
 

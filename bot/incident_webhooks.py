@@ -44,7 +44,7 @@ from bot.http_checks import (
     RETRY_AFTER_S, BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, retry_later, same_secret,
     unix_seconds,
 )
-from bot.incident_request import EARLIEST_INCIDENT, catalog_services, parse_time
+from bot.incident_request import catalog_services, parse_time
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, unstorable, utcnow
 from knowledge.errors import InputError
@@ -256,8 +256,6 @@ def _started_at(value: str | None) -> datetime:
         moment = parse_time(value)
     except InputError:
         raise InputError(refusal) from None
-    if moment < EARLIEST_INCIDENT:
-        raise InputError(refusal)
     return min(moment, utcnow())
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from knowledge.errors import InputError
+from knowledge.times import EARLIEST, TimeOutOfRange, utc_moment
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 # Far enough to never refuse a real time, near enough that ten years of window either side stays a date.
 LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
 RANGE = f"from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
@@ -25,13 +25,12 @@ def parse_time(value: str | None, option: str = "--at") -> datetime:
     if not value:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(value.strip())
-        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment: datetime | None = utc_moment(value)
+    except TimeOutOfRange:
+        moment = None
     except ValueError as error:
         raise InputError(f"{option} {value!r} is not an ISO time; write e.g. 2024-05-01T12:30:00Z") from error
-    except OverflowError:  # year 1 or 9999 with an offset: UTC cannot hold it
-        moment = None
-    if moment is None or not EARLIEST <= moment <= LATEST:
+    if moment is None or moment > LATEST:
         raise InputError(f"{option} {value!r} is out of range; give a time {RANGE}")
     return moment
 

@@ -15,7 +15,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from knowledge.db import session_scope, unstorable, utcnow
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 from knowledge.sources.freshness import EVENTS, record_check
+from knowledge.times import TimeOutOfRange, utc_moment
 
 EVENT_KINDS = ("deploy", "flag", "config", "infra")
 MAX_TEXT = {"title": 500, "description": 20_000, "author": 200, "service": 200, "link": 2000,
@@ -98,16 +99,12 @@ def _time(item: dict[str, Any]) -> datetime:
     if not isinstance(raw, str):
         raise ValueError("missing 'time' (ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)")
     try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"bad 'time' {raw[:40]!r} (use ISO 8601 with a time zone)") from None
-    if moment.tzinfo is None:
-        raise ValueError("'time' needs a time zone (e.g. 2026-11-30T15:04:05Z)")
-    try:
-        moment = moment.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last time Python holds; 0001-01-01T00:00+01:00 before the first
+        moment = utc_moment(raw, zone_required=True)
+    except TimeOutOfRange:
         raise ValueError("'time' is in the future or before 1970") from None
-    if moment > utcnow() + CLOCK_SKEW or moment.year < 1970:
+    except ValueError as error:
+        raise ValueError(f"bad 'time' {raw[:40]!r}: {error} (use ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)") from None
+    if moment > utcnow() + CLOCK_SKEW:
         raise ValueError("'time' is in the future or before 1970")
     return moment
 

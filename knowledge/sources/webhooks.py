@@ -15,7 +15,7 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from knowledge.changes import ChangeRecord, FileStat
@@ -24,6 +24,7 @@ from knowledge.db import unstorable
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.history_files import MAX_FILES
 from knowledge.ingest.progress import Silent
+from knowledge.times import TimeOutOfRange, utc_moment
 
 # Always fullmatch: with match, "$" also matches before a final newline.
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
@@ -61,18 +62,12 @@ def _when(part: dict[str, Any], name: str) -> datetime:
     raw = part.get(name)
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(f"no '{name}' time")
-    text = raw.strip()
     try:
-        moment = datetime.fromisoformat(text[:-4] + "+00:00" if text.endswith(" UTC") else text.replace("Z", "+00:00"))
+        return utc_moment(raw)
+    except TimeOutOfRange:
+        raise ValueError(f"time {raw[:40]!r} is not from 1970 to 9999") from None
     except ValueError:
         raise ValueError(f"'{name}' {raw[:40]!r} is not a time (ISO 8601 expected)") from None
-    try:
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except OverflowError:
-        moment = None
-    if moment is None or moment.year < 1970:
-        raise ValueError(f"time {raw[:40]!r} is not from 1970 to 9999")
-    return moment
 
 
 def _text(value: Any, limit: int) -> str:

@@ -208,7 +208,7 @@ def test_a_time_out_of_range_is_an_input_error_not_a_failure(store: str, start_b
     bot = start_bot(store)
     ancient = bot.send.command("checkout is down at:0001-01-01")
     assert ancient.json()["response_type"] == "ephemeral"
-    assert "too far in the past" in ancient.json()["text"]
+    assert "is before 1970" in ancient.json()["text"]
     assert bot.posted() == []
 
 

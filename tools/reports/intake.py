@@ -43,6 +43,7 @@ from knowledge.db import session_scope, unstorable, utcnow
 from knowledge.errors import InputError
 from knowledge.lines import capped_lines, describe_limit, json_line
 from knowledge.reports import BugReport, CategoryDaily
+from knowledge.times import EARLIEST, TimeOutOfRange, utc_moment
 from tools.reports.classifiers import OTHER, Classifier, with_other
 from tools.reports.redaction import redact
 
@@ -53,7 +54,6 @@ DEADLOCK_RETRIES = 3
 # report took 13 to 19 s of CPU holding the GIL (0.03 to 0.1 s over this prefix).
 CLASSIFY_CHARS = 8192
 # A report's own time must be one the trends can place: none predate 1970, and a sender's clock may run a little fast.
-EARLIEST_REPORT = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)
 # A line of a report file (one JSONL report, one CSV line): the most ``POST /reports`` takes in one body.
 MAX_LINE_BYTES = 5 << 20
@@ -121,8 +121,7 @@ def parse_created_at(value: Any) -> datetime | None:
         return None
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC)
-    parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utc_moment(str(value))
 
 
 def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
@@ -138,12 +137,15 @@ def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
         value = row.get(name)
         if isinstance(value, str) and (why := unstorable(value)):
             raise ValueError(f"'{name}' {why}")
+    out_of_range = f"'created_at' {row.get('created_at')!r} is out of range (from 1970 to now)"
     try:
         created_at = parse_created_at(row.get("created_at"))
+    except TimeOutOfRange:
+        raise ValueError(out_of_range) from None
     except (TypeError, ValueError, OverflowError, OSError) as error:
         raise ValueError(f"bad 'created_at' {row.get('created_at')!r} (use ISO 8601)") from error
-    if created_at is not None and not EARLIEST_REPORT <= created_at <= utcnow() + CLOCK_SKEW:
-        raise ValueError(f"'created_at' {row.get('created_at')!r} is out of range (from 1970 to now)")
+    if created_at is not None and not EARLIEST <= created_at <= utcnow() + CLOCK_SKEW:
+        raise ValueError(out_of_range)
     return IncomingReport(
         id=None if identifier in (None, "") else str(identifier),
         text=text,
