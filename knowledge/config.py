@@ -347,7 +347,7 @@ class Settings(BaseSettings):
     def _time_zone(cls, name: str) -> str:
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a folder; a long name too long a path
             raise ValueError("no such time zone") from None
         return name
 

@@ -52,6 +52,9 @@ CASES = [
     (SERVE, "CULPRIT_DIGEST_TIMEZONE", "Mars/Olympus",
      ('CULPRIT_DIGEST_TIMEZONE=Mars/Olympus: no such time zone; set it to an IANA time zone such as "UTC" or '
       '"Europe/Paris"')),
+    (SERVE, "CULPRIT_DIGEST_TIMEZONE", "America",  # a folder of zones, not a zone
+     ('CULPRIT_DIGEST_TIMEZONE=America: no such time zone; set it to an IANA time zone such as "UTC" or '
+      '"Europe/Paris"')),
     (RCA, "CULPRIT_WINDOW_DAYS", "0",
      "CULPRIT_WINDOW_DAYS=0: input should be greater than or equal to 1; set it to a whole number of days from 1 to 365"),
     (RCA, "CULPRIT_BATCH_SIZE", "5",
