@@ -292,9 +292,13 @@ class Settings(BaseSettings):
     @field_validator("data_dir")
     @classmethod
     def _usable_folder(cls, path: Path) -> Path:
-        if path.exists() and not path.is_dir():
+        try:
+            exists, is_dir = path.exists(), path.is_dir()
+        except OSError as error:  # a name over 255 bytes, a path over 4,096
+            raise ValueError(f"cannot be used as a folder ({error.strerror})") from None
+        if exists and not is_dir:
             raise ValueError("this is a file, not a folder")
-        if path.is_dir() and not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        if is_dir and not os.access(path, os.R_OK | os.W_OK | os.X_OK):
             raise ValueError("this folder cannot be read and written by this user")
         return path
 

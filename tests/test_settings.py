@@ -98,6 +98,15 @@ def test_a_data_dir_that_is_a_file_is_refused_before_anything_runs(tmp_path: Pat
     ]
 
 
+def test_a_data_dir_whose_name_is_too_long_for_a_path_is_refused(tmp_path: Path) -> None:
+    too_long = tmp_path / ("d" * 300)  # over the 255 bytes a file name may have
+    lines = refused_with(culprit(["db", "upgrade"], too_long))
+    assert lines == [
+        (f"error: CULPRIT_DATA_DIR={str(too_long)[:200]}...: cannot be used as a folder (File name too long); "
+        "set it to a folder culprit can read and write (created if missing)")
+    ]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes any folder whatever its mode")
 def test_a_data_dir_this_user_cannot_use_is_refused(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
