@@ -193,6 +193,9 @@ class CappedConfluenceLoader(ConfluenceLoader):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.one_by_one_until = time.monotonic() + MAX_SYNC_SECONDS
+        # atlassian sleeps as long as a 429's Retry-After says (an hour, a year) and asks again without end;
+        # a rate-limited answer fails like any other HTTP error, and the next sync asks again.
+        self.confluence.retry_with_header = False
         adapter = _CappedAdapter()
         for scheme in ("http://", "https://"):
             self.confluence._session.mount(scheme, adapter)  # atlassian's session, this loader's own

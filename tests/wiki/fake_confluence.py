@@ -28,6 +28,7 @@ class FakeConfluence:
         self.slow_pages: set[str] = set()  # ids whose body stalls any answer carrying it: headers sent without end
         self.failing_pages: set[str] = set()  # ids whose body fails any answer carrying it with HTTP 500
         self.slow_headers = False  # when set, every answer's headers are sent without end
+        self.retry_after: str | None = None  # when set, every answer is HTTP 429 with this Retry-After
         self._closed = threading.Event()
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
@@ -37,6 +38,12 @@ class FakeConfluence:
                 fake.requests.append(self.path)
                 if self.headers.get("Authorization") != expected:
                     self.send_json(401, {"message": "unauthorised"})
+                    return
+                if fake.retry_after is not None:
+                    self.send_response(429)
+                    self.send_header("Retry-After", fake.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 url = urlsplit(self.path)
                 query = {key: values[0] for key, values in parse_qs(url.query).items()}

@@ -418,3 +418,17 @@ def test_confluence_pages_left_when_a_sync_ran_out_of_time_are_refused_unasked(
     assert [refused.page for refused in report.refused] == ["confluence:ops/101", "confluence:ops/102", "confluence:ops/103"]
     assert "not asked: this sync asked for pages one by one for over 0 s (MAX_SYNC_SECONDS)" in report.refused[0].reason
     assert (report.removed, _confluence_pages_indexed(wiki_store)) == (0, {"101", "102", "103"})
+
+
+def test_a_confluence_server_asking_to_retry_in_an_hour_fails_the_sync_instead_of_holding_it(
+    wiki_store: Collection,
+) -> None:
+    limiting = _three_page_space()
+    with limiting as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        limiting.retry_after = "3600"  # atlassian's client would sleep that long, then ask again without end
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert "429" in str(failed.value) and "Too Many Requests" in str(failed.value)
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
