@@ -40,9 +40,9 @@ socket read, so a server sending a byte a minute would otherwise hold a sync for
 connection is shut down, whatever read it is waiting in."""
 
 MAX_SYNC_SECONDS = 600.0
-"""Longest one sync asks for pages one by one (after a listing that failed): past it the pages left are
-refused without asking, so a server stalling every page costs one sync minutes, not a page count of
-``MAX_ANSWER_SECONDS``, and the scheduler's next tick (the other sources') is not held up."""
+"""How long into a sync pages may still be asked for one by one (after a listing that failed): past it the
+pages left are refused without asking, so a server stalling every page costs one sync minutes, not a page
+count of ``MAX_ANSWER_SECONDS``, and the scheduler's next tick (the other sources') is not held up."""
 
 
 class ConfluenceAnswerTooLarge(Exception):
@@ -222,7 +222,7 @@ class CappedConfluenceLoader(ConfluenceLoader):
     def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
         """The pages of a listing that could not be read (too large, too slow, failed): listed again with
         versions only, then fetched one by one, each with the id and title it was listed with; a page whose
-        own answer is too large, too slow or fails, or that is not asked because the sync ran past
+        own answer is too large, too slow or fails, or that is not asked because the sync has run for
         ``MAX_SYNC_SECONDS``, stands as ``{id, title, REFUSED: reason}``."""
         listed = _listed(self.confluence.get_all_pages_from_space_raw(
             start=start, limit=limit, expand="version", **kwargs), limit)  # fmt: skip
@@ -231,8 +231,8 @@ class CappedConfluenceLoader(ConfluenceLoader):
             try:
                 if time.monotonic() > self.one_by_one_until:
                     raise ConfluenceAnswerTooSlow(
-                        f"not asked: this sync asked for pages one by one for over {MAX_SYNC_SECONDS:g} s "
-                        "(MAX_SYNC_SECONDS); it is asked again at the next sync"
+                        f"not asked: this sync has run for over {MAX_SYNC_SECONDS:g} s (MAX_SYNC_SECONDS); "
+                        "it is asked again at the next sync"
                     )
                 fetched = self.confluence.get_page_by_id(page["id"], expand=expand)
                 pages.append(fetched if isinstance(fetched, dict) else {})

@@ -416,7 +416,7 @@ def test_confluence_pages_left_when_a_sync_ran_out_of_time_are_refused_unasked(
 
     assert {request.split("?")[0] for request in fake.requests[asked_before:]} == {"/rest/api/content"}  # listings only
     assert [refused.page for refused in report.refused] == ["confluence:ops/101", "confluence:ops/102", "confluence:ops/103"]
-    assert "not asked: this sync asked for pages one by one for over 0 s (MAX_SYNC_SECONDS)" in report.refused[0].reason
+    assert "not asked: this sync has run for over 0 s (MAX_SYNC_SECONDS)" in report.refused[0].reason
     assert (report.removed, _confluence_pages_indexed(wiki_store)) == (0, {"101", "102", "103"})
 
 
