@@ -28,6 +28,7 @@ def make_chat_model(settings: Settings, **options: Any) -> ChatOpenAI:
         model=endpoint.model,
         timeout=endpoint.timeout,
         max_retries=MAX_RETRIES,
+        http_client=endpoint.http_client(),  # answers bounded in time and size, as every LLM call's
         **({"temperature": 0.0} | options),
     )
 

@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import socket
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from atlassian.errors import ApiError
 from langchain_community.document_loaders import ConfluenceLoader, SlackDirectoryLoader
 from langchain_community.document_loaders.confluence import ContentFormat
 from langchain_core.documents import Document
-from requests import PreparedRequest, Response
+from requests import PreparedRequest, RequestException, Response
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from knowledge.wiki.pages import oversized_page
 
@@ -30,9 +35,14 @@ even with JSON's escaping, and a server answering without end is cut off there i
 
 
 MAX_ANSWER_SECONDS = 120.0
-"""Longest one Confluence answer's body may take to arrive: requests' timeout is per socket read, so a
-server sending a byte a minute would otherwise hold a sync for hours. A slow read may overrun it by one
-read timeout (atlassian's 75 s)."""
+"""Longest one Confluence answer may take to arrive, its headers and its body: requests' timeout is per
+socket read, so a server sending a byte a minute would otherwise hold a sync for hours. At the deadline the
+connection is shut down, whatever read it is waiting in."""
+
+MAX_SYNC_SECONDS = 600.0
+"""How long into a sync pages may still be asked for one by one (after a listing that failed): past it the
+pages left are refused without asking, so a server stalling every page costs one sync minutes, not a page
+count of ``MAX_ANSWER_SECONDS``, and the scheduler's next tick (the other sources') is not held up."""
 
 
 class ConfluenceAnswerTooLarge(Exception):
@@ -43,31 +53,122 @@ class ConfluenceAnswerTooSlow(Exception):
     """A Confluence answer took longer than ``MAX_ANSWER_SECONDS``; nothing of it was parsed."""
 
 
+class _AnswerDeadline(threading.local):
+    """The deadline of the Confluence answer this thread is waiting for, and the timer that shuts its
+    connection down when it passes (a socket timeout bounds one read, not the header lines)."""
+
+    def __init__(self) -> None:
+        self.at = 0.0
+        self.timer: threading.Timer | None = None
+
+    def start(self) -> None:
+        self.at = time.monotonic() + MAX_ANSWER_SECONDS
+
+    def hang_up_when_passed(self, connection: socket.socket) -> None:
+        self.timer = threading.Timer(max(0.0, self.at - time.monotonic()), _shut_down, (connection,))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def stop(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+
+
+_deadline = _AnswerDeadline()
+
+
+def _shut_down(connection: socket.socket) -> None:
+    try:
+        connection.shutdown(socket.SHUT_RDWR)  # the waiting read returns at once; urllib3 then drops it
+    except OSError:  # already closed
+        pass
+
+
+class _HangsUpAtDeadline:
+    """A urllib3 connection whose wait for an answer ends at this thread's answer deadline."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        if self.sock is not None:
+            _deadline.hang_up_when_passed(self.sock)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _DeadlineConnection(_HangsUpAtDeadline, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_HangsUpAtDeadline, HTTPSConnection):
+    pass
+
+
+class _DeadlinePool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_DEADLINE_POOLS = {"http": _DeadlinePool, "https": _DeadlineHTTPSPool}
+
+
 class _CappedAdapter(HTTPAdapter):
     """Reads each answer in chunks as they arrive and stops one chunk past ``MAX_RESPONSE_BYTES`` (requests
-    would read it whole, then the JSON parser would hold it twice) or past ``MAX_ANSWER_SECONDS``."""
+    would read it whole, then the JSON parser would hold it twice); an answer whose headers and body are
+    not in by ``MAX_ANSWER_SECONDS`` has its connection shut down and nothing of it parsed."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _DEADLINE_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # a SOCKS proxy's pools are its own; only their body is bounded
+            manager.pool_classes_by_scheme = _DEADLINE_POOLS
+        return manager
 
     def send(self, request: PreparedRequest, stream: bool = False, **kwargs: Any) -> Response:  # type: ignore[override]
-        deadline = time.monotonic() + MAX_ANSWER_SECONDS
-        response = super().send(request, stream=True, **kwargs)
-        body, size = [], 0
         path = (request.path_url or "").split("?")[0]
-        while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what one socket read brought
-            body.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                response.close()
-                raise ConfluenceAnswerTooLarge(
-                    f"Confluence answered {path} with over {MAX_RESPONSE_BYTES:,} bytes (MAX_RESPONSE_BYTES)"
-                )
-            if time.monotonic() > deadline:
-                response.close()
-                raise ConfluenceAnswerTooSlow(
-                    f"Confluence took over {MAX_ANSWER_SECONDS:g} s to answer {path} (MAX_ANSWER_SECONDS); "
-                    "check the server or the network between it and culprit"
-                )
-        response._content = b"".join(body)  # what requests' own read would have set
+        too_slow = ConfluenceAnswerTooSlow(
+            f"Confluence took over {MAX_ANSWER_SECONDS:g} s to answer {path} (MAX_ANSWER_SECONDS); "
+            "check the server or the network between it and culprit"
+        )
+        _deadline.start()
+        try:
+            response = super().send(request, stream=True, **kwargs)
+            body = _capped_body(response, path)
+        except ConfluenceAnswerTooLarge:
+            raise
+        except Exception:  # the connection shut down at the deadline fails in whatever read it was in
+            if _deadline.passed():
+                raise too_slow from None
+            raise
+        finally:
+            _deadline.stop()
+        if _deadline.passed():  # what arrived may be cut short
+            response.close()
+            raise too_slow
+        response._content = body  # what requests' own read would have set
         return response
+
+
+def _capped_body(response: Response, path: str) -> bytes:
+    body, size = [], 0
+    while chunk := response.raw.read1(64 * 1024, decode_content=True):  # what one socket read brought
+        body.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            response.close()
+            raise ConfluenceAnswerTooLarge(
+                f"Confluence answered {path} with over {MAX_RESPONSE_BYTES:,} bytes (MAX_RESPONSE_BYTES)"
+            )
+    return b"".join(body)
 
 
 def _listed(answer: Any, limit: int) -> list[dict[str, Any]]:
@@ -83,13 +184,18 @@ def _listed(answer: Any, limit: int) -> list[dict[str, Any]]:
 
 
 class CappedConfluenceLoader(ConfluenceLoader):
-    """Caps every Confluence answer at ``MAX_RESPONSE_BYTES`` and refuses a page whose body is over the
-    page size limit before converting it to Markdown. A listing too large to read is listed again without
-    bodies and its pages fetched one by one, so only the page too large is refused. A refused page comes
-    back as an empty document whose metadata carries ``REFUSED``."""
+    """Caps every Confluence answer at ``MAX_RESPONSE_BYTES`` and ``MAX_ANSWER_SECONDS`` and refuses a page
+    whose body is over the page size limit before converting it to Markdown. A listing too large, too slow
+    or failing is listed again without bodies and its pages fetched one by one, so only the page that is
+    too large, too slow or failing is refused. A refused page comes back as an empty document whose
+    metadata carries ``REFUSED``."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.one_by_one_until = time.monotonic() + MAX_SYNC_SECONDS
+        # atlassian sleeps as long as a 429's Retry-After says (an hour, a year) and asks again without end;
+        # a rate-limited answer fails like any other HTTP error, and the next sync asks again.
+        self.confluence.retry_with_header = False
         adapter = _CappedAdapter()
         for scheme in ("http://", "https://"):
             self.confluence._session.mount(scheme, adapter)  # atlassian's session, this loader's own
@@ -104,7 +210,7 @@ class CappedConfluenceLoader(ConfluenceLoader):
             try:
                 answer = self.confluence.get_all_pages_from_space_raw(start=len(seen), limit=limit, **kwargs)
                 batch = _listed(answer, limit)
-            except ConfluenceAnswerTooLarge:
+            except (ConfluenceAnswerTooLarge, ConfluenceAnswerTooSlow, RequestException):  # maybe one page's doing
                 batch = self._one_by_one(start=len(seen), limit=limit, **kwargs)
             fresh = list({page["id"]: page for page in batch if page["id"] not in seen}.values())
             if not fresh:  # a server ignoring `start` repeats itself
@@ -114,18 +220,26 @@ class CappedConfluenceLoader(ConfluenceLoader):
             yield from fresh
 
     def _one_by_one(self, start: int, limit: int, expand: str, **kwargs: Any) -> list[dict[str, Any]]:
-        """The pages of a listing too large to read: listed again with versions only, then fetched one by
-        one, each with the id and title it was listed with; a page whose own answer is too large stands as
-        ``{id, title, REFUSED: reason}``."""
+        """The pages of a listing that could not be read (too large, too slow, failed): listed again with
+        versions only, then fetched one by one, each with the id and title it was listed with; a page whose
+        own answer is too large, too slow or fails, or that is not asked because the sync has run for
+        ``MAX_SYNC_SECONDS``, stands as ``{id, title, REFUSED: reason}``."""
         listed = _listed(self.confluence.get_all_pages_from_space_raw(
             start=start, limit=limit, expand="version", **kwargs), limit)  # fmt: skip
         pages = []
         for page in listed:
             try:
+                if time.monotonic() > self.one_by_one_until:
+                    raise ConfluenceAnswerTooSlow(
+                        f"not asked: this sync has run for over {MAX_SYNC_SECONDS:g} s (MAX_SYNC_SECONDS); "
+                        "it is asked again at the next sync"
+                    )
                 fetched = self.confluence.get_page_by_id(page["id"], expand=expand)
                 pages.append(fetched if isinstance(fetched, dict) else {})
-            except ConfluenceAnswerTooLarge as error:
+            except (ConfluenceAnswerTooLarge, ConfluenceAnswerTooSlow) as error:
                 pages.append({REFUSED: str(error)})
+            except (RequestException, ApiError) as error:  # an HTTP error, a connection reset: this page only
+                pages.append({REFUSED: f"Confluence failed to give it ({type(error).__name__}: {str(error)[:200]})"})
             pages[-1].update(id=page["id"], title=page["title"])  # as listed: its refusal can name it
         return pages
 

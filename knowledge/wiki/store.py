@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import torch
 from chromadb.api import ClientAPI
+from chromadb.api.client import Client as ChromaClient
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.config import Settings as ChromaSettings
@@ -27,9 +28,12 @@ from knowledge.errors import CulpritError
 
 COLLECTION_NAME = "culprit_wiki"
 REVISION_KEY = "revision"
-# chromadb's HTTP client waits for ever (its httpx session has timeout=None and no setting changes it), so a
-# server that accepts and never answers would hang the bot and the CLI: its heartbeat is asked first, bounded.
+# A server that accepts and never answers fails fast with its own message: its heartbeat is asked first, bounded.
 CHROMA_HEARTBEAT_S = 10.0
+CHROMA_REQUEST_S = 60.0
+"""Longest wait for any one read of a Chroma server's answer (a query, an upsert, the client's own start):
+chromadb's HTTP client waits for ever (its httpx session has timeout=None and no setting changes it), so a
+server that answers its heartbeat and then stalls would hang wiki search, the agent and the CLI."""
 
 
 def embed_sections(texts: list[str]) -> np.ndarray:
@@ -87,18 +91,51 @@ def wiki_client(settings: Settings) -> ClientAPI:
             f"Chroma at {shown_url(settings.chroma_url)} {silence}; "
             "start it with `chroma run --path DIR` or fix CULPRIT_CHROMA_URL"
         )
+    chroma_settings.chroma_api_impl = "chromadb.api.fastapi.FastAPI"  # what chromadb.HttpClient sets
+    chroma_settings.chroma_server_host = url.hostname
+    chroma_settings.chroma_server_http_port = url.port or (443 if url.scheme == "https" else 8000)
+    chroma_settings.chroma_server_ssl_enabled = url.scheme == "https"
     try:
-        return chromadb.HttpClient(
-            host=url.hostname,
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
+        return _BoundedHttpClient(settings=chroma_settings)
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError on the heartbeat
+        if isinstance(error.__context__, CulpritError):  # a request that stalled, which chromadb re-raised
+            raise error.__context__ from None
         raise CulpritError(
             f"cannot reach the Chroma server at {shown_url(settings.chroma_url)} ({error}); "
             "start it with `chroma run --path DIR` or unset CULPRIT_CHROMA_URL"
         ) from error
+
+
+class _BoundedChromaSession(httpx.Client):
+    """chromadb's HTTP session with every read bounded by ``CHROMA_REQUEST_S``; a request that runs out of
+    it is a CulpritError naming the server and the request, not httpx's bare "timed out"."""
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        try:
+            return super().send(request, **kwargs)  # reads the whole answer: chromadb never streams
+        except httpx.TimeoutException:
+            server = shown_url(f"{request.url.scheme}://{request.url.netloc.decode()}")
+            raise CulpritError(
+                f"Chroma at {server} did not answer {request.method} {request.url.path} within "
+                f"{CHROMA_REQUEST_S:g} s (CHROMA_REQUEST_S); check the server (`chroma run`) or CULPRIT_CHROMA_URL"
+            ) from None
+
+
+class _BoundedHttpClient(ChromaClient):
+    """``chromadb.HttpClient`` whose session is bounded before its first request (the client asks the server
+    for its identity, tenant and database while it is constructed, so bounding it afterwards is too late)."""
+
+    def get_user_identity(self) -> Any:
+        server = self._server  # chromadb's FastAPI, its first request made just after this
+        session = getattr(server, "_session", None)
+        if not isinstance(session, httpx.Client):
+            raise CulpritError("this chromadb's HTTP client has no httpx session to bound; pin chromadb 1.5")
+        if not isinstance(session, _BoundedChromaSession):
+            server._session = _BoundedChromaSession(
+                timeout=CHROMA_REQUEST_S, limits=server.http_limits, headers=session.headers
+            )  # as chromadb builds it (its headers, pool limits and proxies from the environment), bounded
+            session.close()
+        return super().get_user_identity()
 
 
 def silent_chroma(url: str) -> str | None:

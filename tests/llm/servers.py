@@ -129,3 +129,48 @@ class StoppableRelay(_Server):
                 pass
 
         super().__init__(Handler)
+
+
+class EndlessLLM(_Server):
+    """Answers every POST 200 with a chunked JSON body that never ends: ``chunk`` every ``interval`` seconds,
+    until the client hangs up (``hung_up`` is set then) or the server closes. Sent with
+    ``Content-Encoding: gzip`` when ``compressed``, as a proxy ignoring ``Accept-Encoding`` might."""
+
+    def __init__(self, chunk: bytes, interval: float, compressed: bool = False) -> None:
+        self.requests = 0
+        self.hung_up = threading.Event()
+        self._closed = threading.Event()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                owner.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                if compressed:
+                    self.send_header("Content-Encoding", "gzip")
+                self.end_headers()
+                try:
+                    self.send_chunk(b'{"choices": [{"message": {"content": "')
+                    while not owner._closed.wait(interval):
+                        self.send_chunk(chunk)
+                except OSError:  # the client hung up
+                    owner.hung_up.set()
+                self.close_connection = True
+
+            def send_chunk(self, data: bytes) -> None:
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+    def close(self) -> None:
+        self._closed.set()
+        super().close()

@@ -7,7 +7,7 @@ import socket
 import pytest
 from structlog.testing import capture_logs
 
-from graph.llm import make_judge
+from graph.llm import make_chat_model, make_judge
 from knowledge.config import Settings
 from tools.llm.client import LLMEndpoint
 from tools.rca.answers import IncidentQuery
@@ -16,7 +16,7 @@ from tools.rca.judges.llm import LLMJudge
 from tools.rca.judges.local import LocalJudge
 
 from tests.llm.conftest import make_changes
-from tests.llm.servers import MisbehavingLLM, completion, json_reply, raw_reply, slow_reply
+from tests.llm.servers import EndlessLLM, MisbehavingLLM, completion, json_reply, raw_reply, slow_reply
 
 BATCH = make_changes(3)  # letters A, B, C
 
@@ -99,3 +99,58 @@ def test_settings_with_an_llm_make_an_llm_judge_that_falls_back_to_the_local_one
     assert isinstance(judge, LLMJudge)
     assert (judge.name, judge.endpoint.timeout_s, judge.fallback) == ("llm:ranker", 3.5, local_judge)
     assert str(judge.client.base_url) == "http://127.0.0.1:9/v1/"
+
+
+def _judges_of_a_batch_sent_to(
+    server: EndlessLLM, timeout_s: float, incident: IncidentQuery, local_judge: LocalJudge
+) -> set[str]:
+    """Who ranked the batch the LLM judge sent to ``server``, once the judge hung up on it."""
+    try:
+        judge = LLMJudge(LLMEndpoint(server.base_url, "endless-llm", timeout_s=timeout_s), fallback=local_judge)
+        judged = judge.rank(incident, BATCH, keep=2)
+        assert server.hung_up.wait(30), "the judge stopped reading"
+    finally:
+        server.close()
+    assert server.requests == 1
+    return {choice.judge for choice in judged}
+
+
+def test_an_answer_without_end_is_cut_off_at_its_size_limit_and_the_batch_falls_back(
+    incident: IncidentQuery, local_judge: LocalJudge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tools.llm.client.MAX_ANSWER_BYTES", 64 * 1024)  # the bound under test, made small
+    server = EndlessLLM(b"A" * 16 * 1024, interval=0.001)  # fast enough that no read ever times out
+
+    assert _judges_of_a_batch_sent_to(server, 60, incident, local_judge) == {
+        "heuristic (LLM fallback: answer too large: the LLM's answer is over 65,536 bytes (MAX_ANSWER_BYTES))"
+    }
+
+
+def test_an_answer_trickled_past_the_timeout_is_abandoned_though_each_byte_came_in_time(
+    incident: IncidentQuery, local_judge: LocalJudge
+) -> None:
+    server = EndlessLLM(b"A", interval=0.02)  # each byte well within the 0.5 s read timeout
+
+    assert _judges_of_a_batch_sent_to(server, 0.5, incident, local_judge) == {"heuristic (LLM fallback: timeout)"}
+
+
+def test_a_compressed_answer_is_refused_before_it_is_unpacked(
+    incident: IncidentQuery, local_judge: LocalJudge
+) -> None:
+    server = EndlessLLM(b"\x1f\x8b", interval=0.01, compressed=True)
+
+    assert _judges_of_a_batch_sent_to(server, 60, incident, local_judge) == {
+        "heuristic (LLM fallback: answer too large: the LLM answered compressed, though asked not to; its size is unknown)"
+    }
+
+
+def test_the_agents_chat_model_gives_up_on_a_trickled_answer_at_the_timeout() -> None:
+    import openai
+
+    server = EndlessLLM(b" ", interval=0.02)
+    try:
+        settings = Settings(llm_base_url=server.base_url, llm_model="trickling-llm", llm_timeout_s=0.5)
+        with pytest.raises(openai.APITimeoutError):
+            make_chat_model(settings).invoke("what changed in payments?")
+    finally:
+        server.close()

@@ -139,3 +139,33 @@ def test_trends_over_no_days_or_past_ten_years_is_a_usage_error(database_url: st
     """0 or -5 days printed "no reports in the 0 days"; 99999999999 an OverflowError traceback."""
     result = CliRunner().invoke(app, ["reports", "trends", "--days", days, "--json"])
     assert result.exit_code == 2 and "Invalid value for '--days'" in result.output, result.exception
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []},
+     {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+      "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": 5}}]}],
+    ids=["no-choices", "content-not-text"],
+)
+def test_a_cluster_keeps_its_keyword_name_when_the_llm_answers_nonsense(answer: dict) -> None:
+    import numpy as np
+
+    from tests.llm.servers import MisbehavingLLM, json_reply
+    from tools.llm.client import LLMEndpoint
+    from tools.reports.discovery import stable_clusters
+
+    rng = np.random.default_rng(0)
+    topics = ["checkout payment declined card", "login password reset email"]
+    texts = [f"{topic} report {n}" for topic in topics for n in range(40)]
+    centres = np.eye(8)[: len(topics)]
+    vectors = np.repeat(centres, 40, axis=0) + rng.normal(0, 0.01, (len(texts), 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    server = MisbehavingLLM(json_reply(answer))
+    try:
+        clusters = stable_clusters(texts, vectors, seeds=(0, 1, 2), llm=LLMEndpoint(server.base_url, "m", timeout_s=5))
+    finally:
+        server.close()
+
+    assert clusters and len(server.requests) == len(clusters)  # each cluster asked once, each keeps its keywords
+    assert all(cluster.name == " / ".join(cluster.keywords[:3]) for cluster in clusters)

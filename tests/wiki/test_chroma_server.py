@@ -19,6 +19,7 @@ from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import configured_wiki, open_wiki, wiki_client
 from tests.bot.silent_database import SilentDatabase
+from tests.wiki.stalling_chroma import StallingChroma
 from tests.wiki.conftest import write_small_wiki
 from tools.wiki.search import search_wiki
 
@@ -99,3 +100,41 @@ def test_a_server_that_accepts_and_never_answers_fails_instead_of_hanging_wiki_s
 
     assert str(raised.value).startswith(f"Chroma at {url} did not answer its heartbeat within 0.5 s; ")
     assert "chroma run" in str(raised.value)
+
+
+def _stalling_chroma_settings(data_dir: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    from knowledge.wiki import store
+
+    monkeypatch.setattr(store, "CHROMA_REQUEST_S", 0.5)  # the bound under test, cut short
+    return Settings(data_dir=data_dir, chroma_url=url)
+
+
+def test_a_server_that_answers_its_heartbeat_then_stalls_a_query_fails_wiki_search_instead_of_hanging(
+    data_dir: Path, minilm: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chroma = StallingChroma(stalls=lambda method, path: path.endswith(("/get", "/query")))
+    with chroma as url:
+        settings = _stalling_chroma_settings(data_dir, url, monkeypatch)
+        collection = configured_wiki(settings)  # connecting and opening the collection are answered
+        with pytest.raises(CulpritError) as raised:
+            search_wiki("card payments time out at the gateway", collection)
+
+    assert chroma.stalled_paths == [f"POST /api/v2/tenants/default_tenant/databases/default_database/collections/{collection.id}/get"]
+
+    assert str(raised.value).startswith(f"Chroma at {url} did not answer POST /api/v2/tenants/default_tenant/")
+    assert "within 0.5 s (CHROMA_REQUEST_S)" in str(raised.value)
+    assert "chroma run" in str(raised.value)
+
+
+def test_a_server_that_answers_only_its_heartbeat_fails_the_connection_instead_of_hanging(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chroma = StallingChroma(stalls=lambda method, path: path != "/api/v2/heartbeat")
+    with chroma as url:
+        settings = _stalling_chroma_settings(data_dir, url, monkeypatch)
+        with pytest.raises(CulpritError) as raised:
+            configured_wiki(settings)
+
+    assert chroma.stalled_paths == ["GET /api/v2/auth/identity"]
+
+    assert str(raised.value).startswith(f"Chroma at {url} did not answer GET /api/v2/auth/identity within 0.5 s")

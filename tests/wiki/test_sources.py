@@ -347,3 +347,88 @@ def test_a_confluence_server_trickling_its_answer_fails_the_sync_at_the_deadline
 
     assert "took over 0.2 s to answer /rest/api/content (MAX_ANSWER_SECONDS)" in str(failed.value)
     assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
+
+
+def test_a_confluence_page_that_stalls_its_answer_is_refused_and_the_others_sync(
+    wiki_store: Collection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki.sources import sync_wiki_sources
+
+    fake = _three_page_space()
+    with fake as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})  # indexed while every page answered
+        fake.slow_pages = {"102"}  # any answer carrying its body sends headers without end, each byte in time
+        fake.pages["103"] = ("Runbook: queue", "<h2>Mitigation</h2><p>Drain the broker queue, then replay.</p>", 2)
+        monkeypatch.setattr("knowledge.wiki.source_loaders.MAX_ANSWER_SECONDS", 0.3)
+        with capture_logs() as logs:
+            [result] = sync_wiki_sources([_confluence(url)], wiki_store, database_url, 15, {"CONF_TOKEN": TOKEN})
+        assert fake.hung_up.wait(30)  # culprit closed the stalled connections
+
+    assert result.error == "" and (result.counts["updated"], result.counts["unchanged"]) == (1, 1)
+    assert [(refused.page, refused.reason) for refused in result.refused] == [
+        ("confluence:ops/102", "confluence:ops/102: Confluence took over 0.3 s to answer /rest/api/content/102 "
+                               "(MAX_ANSWER_SECONDS); check the server or the network between it and culprit"),
+    ]  # fmt: skip
+    assert [log["page"] for log in logs if log["event"] == "wiki page refused, its indexed sections kept"] == [
+        "confluence:ops/102"
+    ]
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}  # 102 keeps its sections
+
+
+def test_a_confluence_page_the_server_fails_on_is_refused_and_the_others_sync(wiki_store: Collection) -> None:
+    fake = _three_page_space()
+    fake.failing_pages = {"103"}  # the listing carrying its body fails with HTTP 500, so does its own answer
+    with fake as url:
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [page.path for page in report.pages] == ["confluence:ops/101", "confluence:ops/102"]
+    assert [(refused.page, refused.reason) for refused in report.refused] == [
+        ("confluence:ops/103", "confluence:ops/103: Confluence failed to give it (HTTPError: internal server error)"),
+    ]  # fmt: skip
+
+
+def test_a_confluence_server_sending_its_headers_without_end_fails_the_sync_at_the_deadline(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stalling = _three_page_space()
+    with stalling as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        stalling.slow_headers = True  # each header byte well within the read timeout, the headers never done
+        monkeypatch.setattr("knowledge.wiki.source_loaders.MAX_ANSWER_SECONDS", 0.3)
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        assert stalling.hung_up.wait(30)
+
+    assert "took over 0.3 s to answer /rest/api/content (MAX_ANSWER_SECONDS)" in str(failed.value)
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}
+
+
+def test_confluence_pages_left_when_a_sync_ran_out_of_time_are_refused_unasked(
+    wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _three_page_space()
+    with fake as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        fake.failing_pages = {"102"}  # the listing fails, so its pages are to be asked one by one
+        monkeypatch.setattr("knowledge.wiki.source_loaders.MAX_SYNC_SECONDS", 0.0)  # no time left for that
+        asked_before = len(fake.requests)
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert {request.split("?")[0] for request in fake.requests[asked_before:]} == {"/rest/api/content"}  # listings only
+    assert [refused.page for refused in report.refused] == ["confluence:ops/101", "confluence:ops/102", "confluence:ops/103"]
+    assert "not asked: this sync has run for over 0 s (MAX_SYNC_SECONDS)" in report.refused[0].reason
+    assert (report.removed, _confluence_pages_indexed(wiki_store)) == (0, {"101", "102", "103"})
+
+
+def test_a_confluence_server_asking_to_retry_in_an_hour_fails_the_sync_instead_of_holding_it(
+    wiki_store: Collection,
+) -> None:
+    limiting = _three_page_space()
+    with limiting as url:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+        limiting.retry_after = "3600"  # atlassian's client would sleep that long, then ask again without end
+        with pytest.raises(InputError) as failed:
+            sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert "429" in str(failed.value) and "Too Many Requests" in str(failed.value)
+    assert _confluence_pages_indexed(wiki_store) == {"101", "102", "103"}

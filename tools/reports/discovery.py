@@ -248,7 +248,10 @@ def _llm_name(keywords: list[str], examples: list[str], llm: LLMEndpoint | None)
     try:
         reply = client.chat.completions.create(model=llm.model, messages=[{"role": "user", "content": prompt}],
                                                temperature=0.0, max_tokens=12)
-    except OpenAIError:
+        content = reply.choices[0].message.content
+    except (OpenAIError, AttributeError, IndexError, TypeError):  # no answer, or no completion in it
         return None
-    name = (reply.choices[0].message.content or "").strip().strip(".\"'").lower()
+    if not isinstance(content, str):  # the SDK does not check the server's types
+        return None
+    name = content.strip().strip(".\"'").lower()
     return name[:60] or None

@@ -21,7 +21,7 @@ import openai
 import structlog
 
 from knowledge.config import Settings
-from tools.llm.client import LLMEndpoint, openai_client
+from tools.llm.client import LLMAnswerTooLarge, LLMEndpoint, openai_client
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.rca.judges.prompt import candidate_labels, judge_messages
 from tools.rca.judges.protocol import Judge
@@ -142,6 +142,8 @@ def fallback_reason(error: Exception) -> str:
     """A few words a responder can act on."""
     if isinstance(error, openai.APITimeoutError):
         return "timeout"
+    if isinstance(error, LLMAnswerTooLarge):
+        return f"answer too large: {error.message}"
     if isinstance(error, openai.APIConnectionError):
         return "server unreachable"
     if isinstance(error, openai.APIStatusError):
