@@ -4,7 +4,9 @@ A burst of ``/rca`` once held every listener thread waiting on investigations,
 and Slack's later requests found none left to ack them (404 "unhandled
 request"). A listener now reserves a place here, acks, and hands the rest over.
 The queue is bounded: when it is full the responder is told at once that the
-bot is busy, instead of being acked and forgotten.
+bot is busy, instead of being acked and forgotten. Other work that must not
+pile up behind a slow database (new incident channels, delivery claims) takes
+its own bounded queue of this kind.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import structlog
 
+T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 DEFAULT_CAPACITY = 100  # replies in flight per replica: a large incident's burst, not a flood
@@ -44,6 +48,15 @@ class ReplyQueue:
         """Run ``reply`` for a reserved place, in a copy of the caller's context (its log fields)."""
         self._pool.submit(contextvars.copy_context().run, self._run, reply)
 
+    def submit(self, work: Callable[[], T]) -> Future[T] | None:
+        """Reserve a place and run ``work`` there, for a caller that waits on its result; None when full.
+
+        The future holds what ``work`` returned or raised: nothing is logged here.
+        """
+        if self.reserve() is None:
+            return None
+        return self._pool.submit(contextvars.copy_context().run, self._released_after, work)
+
     def drain(self) -> None:
         """Finish every reply already acked, then take no more (a replica stopping for a restart)."""
         self._pool.shutdown(wait=True)
@@ -55,9 +68,13 @@ class ReplyQueue:
 
     def _run(self, reply: Callable[[], None]) -> None:
         try:
-            reply()
+            self._released_after(reply)
         except Exception:  # the reply paths turn failures into messages; anything left must not kill the runner
             log.exception("a reply failed after its request was acked")
+
+    def _released_after(self, work: Callable[[], T]) -> T:
+        try:
+            return work()
         finally:
             self.cancel()
 
