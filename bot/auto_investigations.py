@@ -29,7 +29,7 @@ from sqlalchemy import select
 from bot.blocks import SlackMessage, escape
 from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
-from bot.replies import open_for_votes, post, prepare, rca_reply
+from bot.replies import open_for_votes, post, prepare, rca_reply, tell_restarting
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim, finish, forget, is_done, release
 from knowledge.db import UNREACHABLE, session_scope, storable, utcnow
@@ -263,5 +263,5 @@ def _answer(
             open_for_votes(runtime.database_url, message, query.incident_id, channel, replace_ts)
             log.info("investigation posted", rerun=placeholder is None)
 
-    runtime.replies.start(deliver)
+    runtime.replies.start(deliver, tell_restarting(client, channel=channel, replace_ts=replace_ts))
     return True

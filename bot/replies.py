@@ -60,6 +60,23 @@ def prepare(runtime: BotRuntime, kind: str, work: Callable[[], SlackMessage]) ->
     return message
 
 
+RESTARTING = "⏹️ culprit was restarting and did not get to this one. Ask again: the next answer comes from a running replica."
+
+
+def tell_restarting(
+    client: WebClient, *, channel: str, thread_ts: str | None = None, replace_ts: str | None = None,
+    response_url: str | None = None,
+) -> Callable[[], None]:
+    """What a reply still waiting when its replica stops does instead (``ReplyQueue.start``'s ``turned_away``):
+    tell the responder to ask again, through Slack alone, since the database may be what held the stop up."""
+
+    def turned_away() -> None:
+        post(client, notice(RESTARTING), channel=channel, thread_ts=thread_ts, replace_ts=replace_ts, response_url=response_url)
+        log.info("reply not started before shutdown; asked the responder to ask again")
+
+    return turned_away
+
+
 def rca_reply(investigate: Investigate, query: IncidentQuery) -> Callable[[], SlackMessage]:
     """The RCA as work for the pool: run, record its health, render, all off the listener thread."""
 

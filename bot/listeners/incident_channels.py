@@ -14,7 +14,8 @@ runtime's bounded ``channel_starts`` queue, not on the Bolt listener thread
 that took the event, so an outage during a burst of new channels does not use
 up the threads every other Slack request is acked on; when that queue is full
 the channel is told how to start by hand at once. A stopping server finishes
-the queue (each start making its last try at once) before it exits.
+the queue (each start making its last try at once) before it exits, within
+its shutdown grace; a start not begun by then tells the channel how to start by hand.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def _investigate_channel(
         log.warning("channel investigation not started: too many new incident channels waiting", channel=channel)
         _tell_how_to_start_by_hand(client, channel, bot_user_id, why="too many incident channels are waiting for it")
         return
-    runtime.channel_starts.start(partial(_start, runtime, client, channel, info, started_at, bot_user_id))
+    runtime.channel_starts.start(
+        partial(_start, runtime, client, channel, info, started_at, bot_user_id),
+        partial(_tell_how_to_start_by_hand, client, channel, bot_user_id, why="culprit was restarting"),
+    )
 
 
 def _start(
