@@ -32,7 +32,7 @@ from bot.incident_request import catalog_services, strip_mentions
 from bot.replies import open_for_votes, post, prepare, rca_reply, tell_restarting
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim, finish, forget, is_done, release
-from knowledge.db import UNREACHABLE, session_scope, storable, utcnow
+from knowledge.db import UNREACHABLE, database_failure, session_scope, storable, utcnow
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
 
@@ -180,12 +180,6 @@ def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger
 def forget_old_investigations(url: str, now: datetime | None = None) -> int:
     """Drop auto-investigation claims made over :data:`INVESTIGATION_MEMORY` ago; returns how many."""
     return forget([AUTO_INVESTIGATIONS], (now or utcnow()) - INVESTIGATION_MEMORY, url)
-
-
-def database_failure(error: BaseException) -> str:
-    """What failed, for the log, without the driver's message: that names the database's host, port, user and name."""
-    cause = getattr(error, "orig", None)
-    return type(error).__name__ + (f" ({type(cause).__module__}.{type(cause).__name__})" if cause is not None else "")
 
 
 def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incident_id: str | None = None) -> Rerun:

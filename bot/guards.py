@@ -32,6 +32,7 @@ from bot.reply_queue import ReplyQueue
 from bot.slack_shapes import misshapen
 from knowledge.claims import claim
 from knowledge.config import Settings
+from knowledge.db import database_failure
 from knowledge.incidents import SLACK_DELIVERIES
 
 log = structlog.get_logger(__name__)
@@ -207,7 +208,7 @@ def _first_delivery(claims: ReplyQueue, claim_delivery: Callable[[], bool]) -> b
     try:
         return first_claim.result(timeout=CLAIM_TIMEOUT_S)
     except (SQLAlchemyError, TimeoutError) as error:
-        log.warning("could not record the delivery in time; answering anyway", error=repr(error)[:200])
+        log.warning("could not record the delivery in time; answering anyway", error=database_failure(error))
         return True
 
 

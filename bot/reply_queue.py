@@ -26,6 +26,8 @@ from typing import TypeVar
 
 import structlog
 
+from knowledge.db import failure_fields
+
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
@@ -108,8 +110,8 @@ class ReplyQueue:
     def _run(self, reply: Callable[[], None]) -> None:
         try:
             self._released_after(reply)
-        except Exception:  # the reply paths turn failures into messages; anything left must not kill the runner
-            log.exception("a reply failed after its request was acked")
+        except Exception as error:  # the reply paths turn failures into messages; anything left must not kill the runner
+            log.error("a reply failed after its request was acked", **failure_fields(error))
 
     def _released_after(self, work: Callable[[], T]) -> T:
         try:

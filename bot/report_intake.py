@@ -33,7 +33,7 @@ import structlog
 
 from bot.metrics import REPORTS_INGESTED, count_classified
 from knowledge.config import Settings
-from knowledge.db import RETRY_DELAYS_S, retry_while_unreachable
+from knowledge.db import RETRY_DELAYS_S, database_failure, retry_while_unreachable
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
@@ -97,7 +97,7 @@ def _take_in_retrying(
     wait: Callable[[float], object], intake: _SlackIntake,
 ) -> IntakeResult:  # fmt: skip
     def retrying(attempt: int, delay: float, error: Exception) -> None:
-        log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
+        log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=database_failure(error))
 
     try:
         return retry_while_unreachable(partial(take_in, reports, source, settings), delays, intake.stopping, retrying, wait)

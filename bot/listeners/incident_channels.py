@@ -36,12 +36,11 @@ from bot.auto_investigations import (
     Rerun,
     StillStarting,
     channel_trigger,
-    database_failure,
     rerun,
     start_investigation,
 )
 from bot.runtime import BotRuntime
-from knowledge.db import UNREACHABLE, retry_while_unreachable, utcnow
+from knowledge.db import UNREACHABLE, database_failure, retry_while_unreachable, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -78,7 +77,7 @@ def _start(
     except StillStarting:  # another event about the channel is starting it
         log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
-        log.warning("could not start the channel's investigation", channel=channel, error=repr(error)[:200])
+        log.warning("could not start the channel's investigation", channel=channel, error=type(error).__name__)
 
 
 def _start_once_the_database_answers(

@@ -16,7 +16,7 @@ from slack_bolt import App, BoltContext
 from bot.metrics import REQUESTS_DROPPED
 from bot.report_intake import take_in_later
 from bot.runtime import BotRuntime
-from knowledge.db import storable
+from knowledge.db import database_failure, storable
 from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ def _report_text(event: dict[str, Any]) -> str:
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:
     if (error := stored.exception()) is not None:
-        log.error("report from slack not stored", message=message_id, error=repr(error))
+        log.error("report from slack not stored", message=message_id, error=database_failure(error))
         return
     result = stored.result()
     log.info("report ingested from slack", message=message_id, stored=result.stored, duplicates=result.duplicates)
