@@ -14,7 +14,7 @@ import structlog
 from slack_bolt import App, BoltContext
 
 from bot.metrics import REQUESTS_DROPPED
-from bot.report_intake import take_in_later
+from bot.report_intake import INTAKE_WAITING, take_in_later
 from bot.runtime import BotRuntime
 from knowledge.db import database_failure, storable
 from tools.reports.intake import IncomingReport, IntakeResult
@@ -42,7 +42,12 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
     message_id = f"{event.get('channel')}:{event.get('ts')}"
     report = IncomingReport(id=f"slack:{message_id}", text=_report_text(event))  # stamped when it is stored
     # Redaction runs on the intake thread: this listener thread is one of those Bolt acks commands on.
-    take_in_later([report], "slack", runtime.settings).add_done_callback(partial(_log_stored, message_id))
+    stored = take_in_later([report], "slack", runtime.settings)
+    if stored is None:
+        log.error("report from slack not stored: too many reports wait for the database", message=message_id,
+                  waiting=INTAKE_WAITING)
+        return
+    stored.add_done_callback(partial(_log_stored, message_id))
 
 
 def _report_text(event: dict[str, Any]) -> str:
