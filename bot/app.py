@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,6 +27,8 @@ from knowledge.db import RETRY_DELAYS_S
 from knowledge.errors import CulpritError
 
 LISTENER_THREADS = 64
+# How long a stopping replica keeps answering what it acked: within Kubernetes' default 30 s grace period.
+SHUTDOWN_GRACE_S = 20.0
 
 
 RATE_LIMIT_RETRIES = 3  # Slack's Retry-After is a few seconds: an answer three waits late still helps
@@ -110,13 +113,15 @@ def runtime_of(app: App) -> BotRuntime:
     return app.culprit_runtime  # type: ignore[attr-defined, no-any-return]
 
 
-def finish_acked_replies(app: App) -> None:
-    """Wait for Bolt's listener threads, then for every reply they queued: a stopping replica
-    answers what it acked (``create_server`` calls this on SIGTERM). New incident channels waiting to
+def finish_acked_replies(app: App, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+    """Wait for Bolt's listener threads, then for the replies they queued, for ``grace_s`` in all: a stopping
+    replica answers what it acked (``create_server`` calls this on SIGTERM). New incident channels waiting to
     try the database again stop waiting: each makes its last try at once, before the replies are drained
-    (a start queues its reply)."""
+    (a start queues its reply). What has not started when the grace runs out is turned away: the responder
+    is asked to ask again (``bot.reply_queue``), so a hung database cannot hold the stop for minutes."""
     runtime = runtime_of(app)
+    deadline = time.monotonic() + grace_s
     runtime.stopping.set()
     app.listener_runner.listener_executor.shutdown(wait=True)
-    runtime.channel_starts.drain()
-    app.culprit_replies.drain()  # type: ignore[attr-defined]
+    runtime.channel_starts.drain(max(0.0, deadline - time.monotonic()))
+    app.culprit_replies.drain(max(0.0, deadline - time.monotonic()))  # type: ignore[attr-defined]

@@ -29,10 +29,10 @@ from sqlalchemy import select
 from bot.blocks import SlackMessage, escape
 from bot.metrics import INVESTIGATIONS_TRIGGERED, REQUESTS_DROPPED
 from bot.incident_request import catalog_services, strip_mentions
-from bot.replies import open_for_votes, post, prepare, rca_reply
+from bot.replies import open_for_votes, post, prepare, rca_reply, tell_restarting
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim, finish, forget, is_done, release
-from knowledge.db import UNREACHABLE, session_scope, storable, utcnow
+from knowledge.db import UNREACHABLE, database_failure, session_scope, storable, utcnow
 from knowledge.incidents import Incident
 from tools.rca.answers import IncidentQuery
 
@@ -182,12 +182,6 @@ def forget_old_investigations(url: str, now: datetime | None = None) -> int:
     return forget([AUTO_INVESTIGATIONS], (now or utcnow()) - INVESTIGATION_MEMORY, url)
 
 
-def database_failure(error: BaseException) -> str:
-    """What failed, for the log, without the driver's message: that names the database's host, port, user and name."""
-    cause = getattr(error, "orig", None)
-    return type(error).__name__ + (f" ({type(cause).__module__}.{type(cause).__name__})" if cause is not None else "")
-
-
 def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incident_id: str | None = None) -> Rerun:
     """Rank again with the channel's messages so far and edit the earlier answer, for ``user``.
 
@@ -263,5 +257,5 @@ def _answer(
             open_for_votes(runtime.database_url, message, query.incident_id, channel, replace_ts)
             log.info("investigation posted", rerun=placeholder is None)
 
-    runtime.replies.start(deliver)
+    runtime.replies.start(deliver, tell_restarting(client, channel=channel, replace_ts=replace_ts))
     return True

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import structlog
@@ -28,14 +28,20 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.channels import ChannelDirectory
 from bot.metrics import REQUESTS_DROPPED
+from bot.reply_queue import ReplyQueue
 from bot.slack_shapes import misshapen
 from knowledge.claims import claim
 from knowledge.config import Settings
+from knowledge.db import database_failure
 from knowledge.incidents import SLACK_DELIVERIES
 
 log = structlog.get_logger(__name__)
 
 CLAIM_TIMEOUT_S = 1.5
+CLAIM_THREADS = 8
+# Claims queued or running at once. A hung database holds every claim thread; without a bound each
+# request after that queued one more claim, for as long as the database stayed hung.
+CLAIMS_WAITING = 50
 RATE_WINDOW_S = 60.0
 
 
@@ -116,7 +122,7 @@ def install_guards(
     """Register the guards as global middleware, in the order they must run."""
     database_url = settings.resolved_database_url
     # Claims run beside the request so a slow database cannot push the ack past Slack's 3 seconds.
-    claims = ThreadPoolExecutor(max_workers=8, thread_name_prefix="slack-claims")
+    claims = ReplyQueue(CLAIMS_WAITING, CLAIM_THREADS)
 
     def well_formed(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         if problems := misshapen(body):
@@ -155,13 +161,7 @@ def install_guards(
         key = delivery_key(body)
         if key is not None and _worth_remembering(body, settings, channels):
             kind, delivery_id = key
-            first_claim = claims.submit(claim, SLACK_DELIVERIES, delivery_id, database_url)
-            try:
-                first = first_claim.result(timeout=CLAIM_TIMEOUT_S)
-            except (SQLAlchemyError, TimeoutError) as error:
-                # Fail open: a missed duplicate costs one extra answer, a dropped request costs an answer.
-                log.warning("could not record the delivery in time; answering anyway", error=repr(error)[:200])
-                first = True
+            first = _first_delivery(claims, partial(claim, SLACK_DELIVERIES, delivery_id, database_url))
             if not first:
                 REQUESTS_DROPPED.labels(reason="duplicate").inc()
                 retry = (request.headers.get("x-slack-retry-num") or [None])[0]
@@ -192,6 +192,24 @@ def install_guards(
 
     for guard in (well_formed, ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
+
+
+def _first_delivery(claims: ReplyQueue, claim_delivery: Callable[[], bool]) -> bool:
+    """Whether this delivery is the first of its id, as far as the database says within ``CLAIM_TIMEOUT_S``.
+
+    Fails open: a missed duplicate costs one extra answer, a dropped request costs an answer. With
+    ``CLAIMS_WAITING`` claims already queued on a slow database the claim is not even queued.
+    """
+    first_claim = claims.submit(claim_delivery)
+    if first_claim is None:
+        log.warning("delivery not checked for a retry: the earlier claims still wait on the database; answering anyway",
+                    waiting=claims.capacity)
+        return True
+    try:
+        return first_claim.result(timeout=CLAIM_TIMEOUT_S)
+    except (SQLAlchemyError, TimeoutError) as error:
+        log.warning("could not record the delivery in time; answering anyway", error=database_failure(error))
+        return True
 
 
 def channel_event_actor(body: dict[str, Any], bot_user_id: str | None) -> str | None:

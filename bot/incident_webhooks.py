@@ -46,7 +46,7 @@ from bot.http_checks import (
 )
 from bot.incident_request import catalog_services, parse_time
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE, unstorable, utcnow
+from knowledge.db import UNREACHABLE, database_failure, unstorable, utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
@@ -108,7 +108,7 @@ def _error(status: int, reason: str) -> JSONResponse:
 
 def _database_failed(error: Exception, source: str, step: str) -> JSONResponse:
     """503 with ``Retry-After`` for a delivery the database failed on; the error itself goes to the log only."""
-    log.warning("incident delivery not taken: the database failed", source=source, step=step, error=str(error)[:300])
+    log.warning("incident delivery not taken: the database failed", source=source, step=step, error=database_failure(error))
     return retry_later(f"culprit could not reach its database; send it again in {RETRY_AFTER_S} seconds")
 
 

@@ -21,7 +21,7 @@ from bot.blocks import SlackMessage, notice, rca_message, reply_message
 from bot.metrics import ALERTS_POSTED, ANSWER_SECONDS, UNSENT_REPLIES, observe_answer
 from bot.runtime import AnswerTimedOut, BotRuntime, Investigate
 from graph.agent import AgentReply
-from knowledge.db import UNREACHABLE
+from knowledge.db import UNREACHABLE, database_failure, failure_fields
 from knowledge.outbox import keep_unsent
 from tools.feedback.votes import place_answer
 from tools.rca.answers import IncidentQuery
@@ -54,10 +54,27 @@ def prepare(runtime: BotRuntime, kind: str, work: Callable[[], SlackMessage]) ->
         log.warning("investigation timed out", timeout_s=runtime.answer_timeout_s)
         message, outcome = timed_out_message(runtime), "timeout"
     except Exception as error:  # any failure must still produce a reply in the channel
-        log.exception("investigation failed")
+        log.error("investigation failed", **failure_fields(error))
         message, outcome = failure_message(error), "error"
     ANSWER_SECONDS.labels(kind=kind, outcome=outcome).observe(time.perf_counter() - started)
     return message
+
+
+RESTARTING = "⏹️ culprit was restarting and did not get to this one. Ask again: the next answer comes from a running replica."
+
+
+def tell_restarting(
+    client: WebClient, *, channel: str, thread_ts: str | None = None, replace_ts: str | None = None,
+    response_url: str | None = None,
+) -> Callable[[], None]:
+    """What a reply still waiting when its replica stops does instead (``ReplyQueue.start``'s ``turned_away``):
+    tell the responder to ask again, through Slack alone, since the database may be what held the stop up."""
+
+    def turned_away() -> None:
+        post(client, notice(RESTARTING), channel=channel, thread_ts=thread_ts, replace_ts=replace_ts, response_url=response_url)
+        log.info("reply not started before shutdown; asked the responder to ask again")
+
+    return turned_away
 
 
 def rca_reply(investigate: Investigate, query: IncidentQuery) -> Callable[[], SlackMessage]:
@@ -174,7 +191,7 @@ def open_for_votes(database_url: str, message: SlackMessage, incident_id: str | 
     try:
         place_answer(incident_id, channel, thread_ts, database_url=database_url)
     except SQLAlchemyError as error:
-        log.warning("could not record where the answer was posted; votes on it will be refused", error=repr(error)[:200])
+        log.warning("could not record where the answer was posted; votes on it will be refused", error=database_failure(error))
 
 
 def channel_poster(

@@ -7,6 +7,9 @@ bot's metrics. The scheduler's catch-up job drains what a dead replica left.
 ``POST /reports`` stores in the request's thread pool; a Slack message is
 handed to this module's own intake thread (:func:`take_in_later`), so
 redacting a long message never holds one of the threads Bolt acks Slack on.
+At most ``INTAKE_WAITING`` messages wait there: with a hung database a flood
+of them would otherwise queue without end (the listener logs each one past
+that by id, as not stored).
 Either way the redaction itself runs in a worker process
 (:class:`~tools.reports.redaction_pool.RedactionPool`): it would otherwise
 hold the GIL that ``/healthz`` and every Slack ack need.
@@ -26,14 +29,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 
 import structlog
 
 from bot.metrics import REPORTS_INGESTED, count_classified
+from bot.reply_queue import ReplyQueue
 from knowledge.config import Settings
-from knowledge.db import RETRY_DELAYS_S, retry_while_unreachable
+from knowledge.db import RETRY_DELAYS_S, database_failure, retry_while_unreachable
 from tools.reports.classifiers import configured_classifier
 from tools.reports.intake import IncomingReport, IntakeResult, store_reports
 from tools.reports.redaction_pool import RedactionPool
@@ -42,6 +46,7 @@ from tools.reports.worker import ClassificationWorker, PendingReports
 log = structlog.get_logger(__name__)
 
 classification = ClassificationWorker(on_counted=count_classified)
+INTAKE_WAITING = 100  # Slack messages handed over and not stored yet: a busy feedback channel's burst, not a flood
 
 
 class _SlackIntake:
@@ -49,7 +54,7 @@ class _SlackIntake:
     waits short, and the ids of the reports the last attempts could not store."""
 
     def __init__(self) -> None:
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-intake")
+        self.queue = ReplyQueue(INTAKE_WAITING, runners=1)
         self.stopping = threading.Event()
         self.unsaved: list[str] = []  # appended on the intake thread only; read once it has finished
 
@@ -79,8 +84,10 @@ def take_in_later(
     settings: Settings,
     delays: Sequence[float] = RETRY_DELAYS_S,
     wait: Callable[[float], object] | None = None,
-) -> Future[IntakeResult]:
+) -> Future[IntakeResult] | None:
     """Store a batch on the intake thread, in arrival order; the future holds what :func:`take_in` returned.
+
+    None, and nothing queued, when ``INTAKE_WAITING`` batches already wait (a slow or hung database).
 
     While the database is unreachable the batch is tried again after each of
     ``delays`` (``wait`` sleeps them; by default until :func:`finish_intake`
@@ -89,7 +96,9 @@ def take_in_later(
     stopping, a batch gets one last attempt and no more waits.
     """
     intake = _slack_intake
-    return intake.thread.submit(_take_in_retrying, reports, source, settings, delays, wait or intake.stopping.wait, intake)
+    return intake.queue.submit(
+        partial(_take_in_retrying, reports, source, settings, delays, wait or intake.stopping.wait, intake)
+    )
 
 
 def _take_in_retrying(
@@ -97,7 +106,7 @@ def _take_in_retrying(
     wait: Callable[[float], object], intake: _SlackIntake,
 ) -> IntakeResult:  # fmt: skip
     def retrying(attempt: int, delay: float, error: Exception) -> None:
-        log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=repr(error)[:200])
+        log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=database_failure(error))
 
     try:
         return retry_while_unreachable(partial(take_in, reports, source, settings), delays, intake.stopping, retrying, wait)
@@ -122,7 +131,7 @@ def finish_intake() -> None:
     global _slack_intake
     finished, _slack_intake = _slack_intake, _SlackIntake()
     finished.stopping.set()
-    finished.thread.shutdown(wait=True)
+    finished.queue.drain()
     if finished.unsaved:
         log.error("reports from slack not stored at shutdown", count=len(finished.unsaved), report_ids=finished.unsaved)
     _redaction.shutdown()

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, retry_later
 from bot.report_intake import take_in
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE
+from knowledge.db import UNREACHABLE, database_failure
 from tools.reports.intake import IncomingReport, report_from_mapping
 
 log = structlog.get_logger(__name__)
@@ -77,7 +77,7 @@ def reports_endpoint(settings: Settings) -> Callable[[Request], Awaitable[JSONRe
         try:
             result = await to_thread.run_sync(take_in, batch.reports, "http", settings, limiter=writers)
         except UNREACHABLE as error:
-            log.warning("reports not stored: database unreachable", error=str(error)[:200], reports=batch.received)
+            log.warning("reports not stored: database unreachable", error=database_failure(error), reports=batch.received)
             return retry_later("the database is unreachable; send the same batch again (reports are stored once by id)")
         counts = {"received": batch.received, "stored": result.stored, "duplicates": result.duplicates}
         if rejected:

@@ -35,7 +35,7 @@ from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, 
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
 from knowledge.claims import claim, finish, release
 from knowledge.config import Settings
-from knowledge.db import UNREACHABLE
+from knowledge.db import UNREACHABLE, database_failure
 from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
 from knowledge.sources.events import EventBatch, check_events, store_events
@@ -120,7 +120,7 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
             _take_delivery, source, delivery, lambda: parse(payload), settings.resolved_database_url, limiter=threads.store
         )
     except UNREACHABLE as error:
-        log.warning("webhook not stored: database unreachable", source=source, error=str(error)[:200])
+        log.warning("webhook not stored: database unreachable", source=source, error=database_failure(error))
         return retry_later("the database is unreachable; redeliver (each delivery is acted on once)")
     return JSONResponse(answer)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, DateTime, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -63,6 +63,35 @@ def retry_while_unreachable(
             on_retry(attempt, delay, error)
         (wait or stopping.wait)(delay)
     return step()
+
+
+def database_failure(error: BaseException) -> str:
+    """What failed, for the log: the error's type, the driver's and the SQLSTATE, never their messages.
+
+    A driver's message names the database's host, port, user and name, and echoes the values a constraint
+    refused (``Key (email)=(...)``); SQLAlchemy's adds every parameter of the statement: a report's text,
+    a person's name or e-mail, a token.
+    """
+    cause = getattr(error, "orig", None)
+    if cause is None:
+        return type(error).__name__
+    sqlstate, sqlite_code = getattr(cause, "sqlstate", None), getattr(cause, "sqlite_errorname", None)
+    code = f", SQLSTATE {sqlstate}" if sqlstate else f", {sqlite_code}" if sqlite_code else ""
+    return f"{type(error).__name__} ({type(cause).__module__}.{type(cause).__name__}{code})"
+
+
+def failure_fields(error: BaseException) -> dict[str, Any]:
+    """Log fields for an unexpected ``error``: its traceback, unless a database error is in its chain.
+
+    A traceback ends in each chained error's message, and a database error's holds the statement's
+    parameters (:func:`database_failure`): that one is logged by type and SQLSTATE alone.
+    """
+    link: BaseException | None = error
+    while link is not None:
+        if isinstance(link, SQLAlchemyError):
+            return {"error": database_failure(link)}
+        link = link.__cause__ or link.__context__
+    return {"exc_info": error}
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -14,19 +14,19 @@ from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.blocks import click_failure
+from knowledge.db import failure_fields
 from knowledge.errors import CulpritError
 
 log = structlog.get_logger(__name__)
-
-EXPECTED = (CulpritError, SQLAlchemyError)  # a bad value or an outage: the message says all there is to know
 
 
 def answer_click_failure(
     client: WebClient, error: Exception, *, channel: str, user: str, could_not: str, retry: str, event: str, **fields: Any
 ) -> None:
     """Log ``error`` once under ``event`` with its type (and its traceback when it is a bug), then tell ``user``."""
-    if isinstance(error, EXPECTED):
+    if isinstance(error, CulpritError):
         log.warning(event, error_type=type(error).__name__, error=str(error)[:200], **fields)
-    else:
-        log.error(event, error_type=type(error).__name__, error=str(error)[:200], exc_info=error, **fields)
+    else:  # an outage is expected, a bug is not; a database error is logged without its parameters either way
+        logged = log.warning if isinstance(error, SQLAlchemyError) else log.error
+        logged(event, error_type=type(error).__name__, **failure_fields(error), **fields)
     client.chat_postEphemeral(channel=channel, user=user, text=click_failure(error, could_not, retry))

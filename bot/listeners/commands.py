@@ -15,7 +15,7 @@ from bot.incident_request import (
     parse_incident_request,
     unknown_service,
 )
-from bot.replies import deliver_answer, prepare, rca_reply
+from bot.replies import deliver_answer, prepare, rca_reply, tell_restarting
 from bot.runtime import BotRuntime
 from knowledge.db import utcnow
 from knowledge.errors import InputError
@@ -63,7 +63,7 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
     except Exception:
         runtime.replies.cancel()
         raise
-    runtime.replies.start(deliver)
+    runtime.replies.start(deliver, tell_restarting(client, channel=channel, response_url=command.get("response_url")))
     runtime.channels.remember(channel, command.get("channel_name"))
 
 

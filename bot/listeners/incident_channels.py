@@ -14,7 +14,8 @@ runtime's bounded ``channel_starts`` queue, not on the Bolt listener thread
 that took the event, so an outage during a burst of new channels does not use
 up the threads every other Slack request is acked on; when that queue is full
 the channel is told how to start by hand at once. A stopping server finishes
-the queue (each start making its last try at once) before it exits.
+the queue (each start making its last try at once) before it exits, within
+its shutdown grace; a start not begun by then tells the channel how to start by hand.
 """
 
 from __future__ import annotations
@@ -35,12 +36,11 @@ from bot.auto_investigations import (
     Rerun,
     StillStarting,
     channel_trigger,
-    database_failure,
     rerun,
     start_investigation,
 )
 from bot.runtime import BotRuntime
-from knowledge.db import UNREACHABLE, retry_while_unreachable, utcnow
+from knowledge.db import UNREACHABLE, database_failure, retry_while_unreachable, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +61,10 @@ def _investigate_channel(
         log.warning("channel investigation not started: too many new incident channels waiting", channel=channel)
         _tell_how_to_start_by_hand(client, channel, bot_user_id, why="too many incident channels are waiting for it")
         return
-    runtime.channel_starts.start(partial(_start, runtime, client, channel, info, started_at, bot_user_id))
+    runtime.channel_starts.start(
+        partial(_start, runtime, client, channel, info, started_at, bot_user_id),
+        partial(_tell_how_to_start_by_hand, client, channel, bot_user_id, why="culprit was restarting"),
+    )
 
 
 def _start(
@@ -74,7 +77,7 @@ def _start(
     except StillStarting:  # another event about the channel is starting it
         log.info("channel investigation already being started", channel=channel)
     except (RepliesFull, SlackApiError) as error:  # its claim was given back: culprit joining later starts it
-        log.warning("could not start the channel's investigation", channel=channel, error=repr(error)[:200])
+        log.warning("could not start the channel's investigation", channel=channel, error=type(error).__name__)
 
 
 def _start_once_the_database_answers(

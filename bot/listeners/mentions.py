@@ -18,7 +18,7 @@ from bot.incident_request import (
     strip_mentions,
     unknown_service,
 )
-from bot.replies import agent_message, deliver_answer, prepare
+from bot.replies import agent_message, deliver_answer, prepare, tell_restarting
 from bot.runtime import BotRuntime
 from graph.agent_tools import AgentContext
 from knowledge.db import utcnow
@@ -86,7 +86,7 @@ def handle_mention(event: dict[str, Any], client: WebClient, context: BoltContex
                 channel=channel, incident_id=query.incident_id, thread_ts=thread_ts, replace_ts=placeholder["ts"],
             )
 
-    runtime.replies.start(deliver)
+    runtime.replies.start(deliver, tell_restarting(client, channel=channel, thread_ts=thread_ts, replace_ts=placeholder["ts"]))
 
 
 def register(app: App) -> None:

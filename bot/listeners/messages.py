@@ -14,9 +14,9 @@ import structlog
 from slack_bolt import App, BoltContext
 
 from bot.metrics import REQUESTS_DROPPED
-from bot.report_intake import take_in_later
+from bot.report_intake import INTAKE_WAITING, take_in_later
 from bot.runtime import BotRuntime
-from knowledge.db import storable
+from knowledge.db import database_failure, storable
 from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
@@ -42,7 +42,12 @@ def handle_message(event: dict[str, Any], context: BoltContext) -> None:
     message_id = f"{event.get('channel')}:{event.get('ts')}"
     report = IncomingReport(id=f"slack:{message_id}", text=_report_text(event))  # stamped when it is stored
     # Redaction runs on the intake thread: this listener thread is one of those Bolt acks commands on.
-    take_in_later([report], "slack", runtime.settings).add_done_callback(partial(_log_stored, message_id))
+    stored = take_in_later([report], "slack", runtime.settings)
+    if stored is None:
+        log.error("report from slack not stored: too many reports wait for the database", message=message_id,
+                  waiting=INTAKE_WAITING)
+        return
+    stored.add_done_callback(partial(_log_stored, message_id))
 
 
 def _report_text(event: dict[str, Any]) -> str:
@@ -52,7 +57,7 @@ def _report_text(event: dict[str, Any]) -> str:
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:
     if (error := stored.exception()) is not None:
-        log.error("report from slack not stored", message=message_id, error=repr(error))
+        log.error("report from slack not stored", message=message_id, error=database_failure(error))
         return
     result = stored.result()
     log.info("report ingested from slack", message=message_id, stored=result.stored, duplicates=result.duplicates)

@@ -9,17 +9,20 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 import yaml
+from structlog.testing import capture_logs
 from sqlalchemy import select
+from sqlalchemy import text as sql
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs import post_new_alerts
 from bot.replies import channel_poster
 from knowledge.config import get_settings
-from knowledge.db import migrate, session_scope, utcnow
+from knowledge.db import get_engine, migrate, session_scope, utcnow
 from knowledge.reports import Alert, BugReport
 from tests.bot.conftest import StartBot
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +40,26 @@ def _wait_for_reports(database_url: str, count: int, timeout: float = 30, classi
             return found
         time.sleep(0.1)
     raise AssertionError(f"expected {count} bug reports, found {len(_reports(database_url))}")
+
+
+def test_a_report_the_database_refuses_is_logged_by_sqlstate_without_its_text(
+    postgres_url: str, data_dir: Path, start_bot: StartBot
+) -> None:
+    """The error was logged as the driver raised it, and PostgreSQL's message for a refused row carries the row
+    ("Failing row contains (...)"): the report's text, and the customer's name in it, went to the log."""
+    migrate(postgres_url)
+    with get_engine(postgres_url).begin() as connection:  # PostgreSQL's refusal names the whole row it refused
+        connection.execute(sql("ALTER TABLE bug_reports ADD CONSTRAINT refuses_reports CHECK (length(text) < 5)"))
+    bot = start_bot(postgres_url, env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+    event = {"type": "message", "channel": "CREPORTS", "user": "UCUSTOMER", "ts": "1714556400.000100",
+             "text": "Rosalind Featherstonehaugh here: the app crashes when I open my cart"}
+    with capture_logs() as logs:
+        assert bot.send.event(event, event_id="EvREFUSED1").status_code == 200
+        [failed] = wait_until(lambda: [entry for entry in logs if entry["event"] == "report from slack not stored"],
+                              "the refused report was never logged")
+    assert failed["error"] == "IntegrityError (psycopg.errors.CheckViolation, SQLSTATE 23514)"
+    assert not [entry for entry in logs if "Featherstonehaugh" in str(entry) or "crashes when I open" in str(entry)]
+    assert _reports(postgres_url) == []
 
 
 def test_messages_in_the_feedback_channel_become_redacted_reports_once(store: str, start_bot: StartBot) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -83,3 +85,33 @@ def test_stopping_during_an_outage_tries_each_queued_report_once_more_and_logs_t
     assert [(entry["count"], entry["report_ids"]) for entry in unsaved] == [(3, [report.id for report in reports])]
     assert not [entry for entry in logs if "spins forever" in str(entry) or "bob@" in str(entry)], "a log kept a report's text"
     assert _stored(postgres_url) == []
+
+
+def test_past_the_intake_bound_a_report_is_not_queued_and_the_rest_are_stored_once_the_database_answers(
+    postgres_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Slack report waiting for a hung database queued on the intake thread without end: a flood of them
+    grew memory for as long as the database hung. Past ``INTAKE_WAITING`` a report is refused at once."""
+    migrate(postgres_url)
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: None)
+    monkeypatch.setattr(report_intake, "INTAKE_WAITING", 3)
+    monkeypatch.setattr(report_intake, "_slack_intake", report_intake._SlackIntake())  # one with the bound above
+    hung, database_answers = threading.Event(), threading.Event()
+    store = report_intake.store_reports
+
+    def hung_store(*args: Any, **kwargs: Any) -> Any:
+        hung.set()
+        database_answers.wait(timeout=60)
+        return store(*args, **kwargs)
+
+    monkeypatch.setattr(report_intake, "store_reports", hung_store)
+    settings = Settings(data_dir=data_dir, database_url=postgres_url)
+    reports = [IncomingReport(id=f"slack:CREPORTS:17145564{n:02d}.000100", text=f"checkout spins forever {n}") for n in range(5)]
+    try:
+        handed_over = [report_intake.take_in_later([report], "slack", settings) for report in reports]
+        assert hung.wait(timeout=30), "the first report never reached the database"
+        assert [future is None for future in handed_over] == [False, False, False, True, True]
+    finally:
+        database_answers.set()
+    assert [future.result(timeout=30).stored for future in handed_over[:3]] == [1, 1, 1]
+    assert sorted(_stored(postgres_url)) == [f"checkout spins forever {n}" for n in range(3)]

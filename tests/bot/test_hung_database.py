@@ -18,9 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from bot import reports_http
+from bot.app import finish_acked_replies
 from bot.incident_webhooks import DATABASE_THREADS
+from bot.replies import RESTARTING
+from bot.reply_queue import ReplyQueue
 from bot.reports_http import CONCURRENT_WRITES
 from bot.server import PROBE_THREADS
 from bot.sources_http import STORE_THREADS
@@ -176,3 +180,26 @@ def test_a_burst_of_report_batches_being_parsed_leaves_slack_a_worker_thread(
     for thread in waiting:
         thread.join(timeout=CLIENT_TIMEOUT_S)
     assert sorted(answer.status_code for answer in answers) == [200] * STUCK_DELIVERIES
+
+
+@pytest.mark.timeout(120)  # a hang guard only: the old stop waited out each acked reply on the hung database
+def test_stopping_on_a_hung_database_turns_away_the_replies_not_started(
+    data_dir, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM used to wait for every acked reply: each queued one read the hung database in turn and waited out
+    its 60 s time-out, holding the stop for minutes. Past the grace, those not started are told to ask again."""
+    import bot.guards
+
+    monkeypatch.setattr(bot.guards, "CLAIM_TIMEOUT_S", 0.01)  # each command gives up on its hung claim at once
+    with SilentDatabase() as database:
+        running = start_bot(f"{database.url}?connect_timeout=0", replies=ReplyQueue(capacity=5, runners=1))  # libpq waits for ever
+        acks = [running.send.command(f"checkout is down {number}", user=f"UONCALL{number}") for number in range(3)]
+        assert [ack.json()["response_type"] for ack in acks] == ["in_channel"] * 3
+        database.wait_for_connections(3 + 1)  # the three commands' claims, and the first reply reading the catalog
+        with capture_logs() as logs:
+            finish_acked_replies(running.app, grace_s=0)  # what SIGTERM runs, with its grace already spent
+        told = [call.args["text"] for call in running.posted(channel=INCIDENT_CHANNEL)]
+        assert told == [RESTARTING, RESTARTING]
+        events = {entry["event"]: entry for entry in logs}
+        assert events["replies not started before the shutdown grace ran out: turned away"]["count"] == 2
+        assert events["replies still running when the shutdown grace ran out: given up"]["count"] == 1

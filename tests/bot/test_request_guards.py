@@ -10,9 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
+from structlog.testing import capture_logs
 
 from tests.bot.conftest import StartBot
 from tests.bot.raw_http import send_chunked
+from tests.waiting import wait_until
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -174,3 +177,42 @@ def test_slacks_unsigned_ssl_check_is_answered_and_frees_nothing_else_from_the_s
     event = bot.send.post('{"ssl_check": "1", "type": "event_callback"}', "application/json", sign_with="x")
     assert (click.status_code, event.status_code) == (401, 401)
     assert bot.slack.calls_to("chat.postMessage") == [] and bot.slack.calls_to("chat.postEphemeral") == []
+
+
+def test_a_hung_database_queues_at_most_claims_waiting_delivery_claims(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each claim stuck on a hung database used to leave every later delivery's claim queued behind it, without
+    end: memory grew, and claims queued minutes ago ran long after Slack had retried. Past the bound a delivery
+    is answered without a claim, and the log says so."""
+    import bot.guards
+
+    started, released = threading.Semaphore(0), threading.Event()
+    claimed: list[str] = []
+
+    def hung_claim(scope: str, key: str, url: str) -> bool:
+        started.release()
+        released.wait(timeout=60)
+        claimed.append(key)
+        return True
+
+    monkeypatch.setattr(bot.guards, "claim", hung_claim)
+    monkeypatch.setattr(bot.guards, "CLAIMS_WAITING", bot.guards.CLAIM_THREADS + 2)
+    monkeypatch.setattr(bot.guards, "CLAIM_TIMEOUT_S", 0.01)  # each request gives up on its claim at once
+    running = start_bot(store)
+    beyond = 3
+    events = [f"EvCLAIM{n:03d}" for n in range(bot.guards.CLAIMS_WAITING + beyond)]
+    try:
+        with capture_logs() as logs:
+            for event_id in events:
+                reaction = {"type": "reaction_added", "user": "UALICE", "reaction": "eyes", "event_ts": "1.2"}
+                assert running.send.event(reaction, event_id=event_id).status_code == 200
+        for _ in range(bot.guards.CLAIM_THREADS):  # every claim thread is held by the hung database
+            assert started.acquire(timeout=30), "the claims never reached the database"
+        full = [entry for entry in logs if entry["event"].startswith("delivery not checked for a retry")]
+        assert len(full) == beyond
+    finally:
+        released.set()
+    # Once the database answers, the claims it held and the ones queued within the bound run, and no others.
+    wait_until(lambda: len(claimed) == bot.guards.CLAIMS_WAITING, "the queued claims never ran")
+    assert sorted(claimed) == events[: bot.guards.CLAIMS_WAITING]

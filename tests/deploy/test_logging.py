@@ -6,13 +6,17 @@ import json
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import create_engine, text
 
+from bot.blocks import SlackMessage
 from bot.channels import ChannelDirectory
 from bot.cli.serve import configure_logging
 from bot.guards import RateLimiter
+from bot.replies import prepare
 from bot.runtime import BotRuntime
 from knowledge.config import Settings
 
@@ -35,19 +39,23 @@ def logged_lines(captured: str) -> list[dict]:
     return [json.loads(line) for line in captured.splitlines() if line.strip()]
 
 
+def _runtime(workers: ThreadPoolExecutor) -> BotRuntime:
+    return BotRuntime(
+        settings=Settings(),
+        channels=ChannelDirectory(None),  # type: ignore[arg-type]
+        limiter=RateLimiter(10),
+        investigate=lambda query: None,  # type: ignore[arg-type,return-value]
+        ask=lambda question, context: None,  # type: ignore[arg-type,return-value]
+        workers=workers,
+    )
+
+
 def test_every_line_logged_while_handling_an_incident_is_json_with_its_id(
     json_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     configure_logging()
     with ThreadPoolExecutor(max_workers=2) as workers:
-        runtime = BotRuntime(
-            settings=Settings(),
-            channels=ChannelDirectory(None),  # type: ignore[arg-type]
-            limiter=RateLimiter(10),
-            investigate=lambda query: None,  # type: ignore[arg-type,return-value]
-            ask=lambda question, context: None,  # type: ignore[arg-type,return-value]
-            workers=workers,
-        )
+        runtime = _runtime(workers)
 
         def investigation() -> str:
             structlog.get_logger("graph.rca_graph").info("ranked", candidates=12)
@@ -78,3 +86,27 @@ def test_an_exception_is_one_json_line_with_its_traceback(
         logging.getLogger("apscheduler.executors.default").exception("job failed")
     (line,) = logged_lines(capsys.readouterr().err)
     assert line["event"] == "job failed" and "RuntimeError: database went away" in line["exception"]
+
+
+def test_a_failed_database_write_is_logged_by_its_type_and_code_not_its_values(
+    json_logging: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """An investigation that failed was logged with its traceback, which ends in SQLAlchemy's message: the
+    statement and every parameter it was given (here a person's name)."""
+    configure_logging()
+    database = create_engine(f"sqlite:///{tmp_path / 'responders.db'}")
+    with database.begin() as connection:
+        connection.execute(text("CREATE TABLE responders (name TEXT CHECK (length(name) < 5))"))
+
+    def investigation() -> SlackMessage:
+        with database.begin() as connection:
+            connection.execute(text("INSERT INTO responders (name) VALUES (:name)"), {"name": "Rosalind Featherstonehaugh"})
+        raise AssertionError("the insert was refused")
+
+    with ThreadPoolExecutor(max_workers=2) as workers:
+        answer = prepare(_runtime(workers), "command", investigation)
+    assert "The investigation failed (IntegrityError)" in answer.text
+    logged = capsys.readouterr().err
+    (line,) = [line for line in logged_lines(logged) if line["event"] == "investigation failed"]
+    assert "Featherstonehaugh" not in logged
+    assert line["error"] == "IntegrityError (sqlite3.IntegrityError, SQLITE_CONSTRAINT_CHECK)"
