@@ -11,8 +11,10 @@ tip is no longer an ancestor (a force-push) or the stored changes cover another
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -74,11 +76,16 @@ class GitLoadReport(LoadReport):
 GIT_TIMEOUT_S = 120
 """Longest a short git command (rev-parse, config, merge-base) may take: they answer in seconds even on a
 large history, while a repository whose alternates file or config include is a pipe nobody writes, or on a
-hung mount, would hold the ingestion for ever. ``git log`` and ``rev-list`` stream, and are not bounded."""
+hung mount, would hold the ingestion for ever. ``git log`` and ``rev-list`` stream: ``GIT_SILENCE_S`` bounds them."""
+
+GIT_SILENCE_S = 120
+"""Longest a streaming git command (log, rev-list, cat-file) may go without printing a byte. However long the
+history, they print as they walk it, while one that opens an object or alternates file that is a pipe nobody
+writes, or on a hung mount, prints nothing more and would hold ``ingest git`` and the poller for ever."""
 
 
 class GitTimedOut(InputError):
-    """A short git command ran past ``GIT_TIMEOUT_S``: the repository is broken or hostile, not merely
+    """A short git command ran past ``GIT_TIMEOUT_S``, or a streaming one fell silent for ``GIT_SILENCE_S``: the repository is broken or hostile, not merely
     missing a branch, so callers that turn a git failure into "not found" let this one through."""
 
 
@@ -135,15 +142,45 @@ def _is_work_tree(path: Path) -> bool:
     return _git(path, "rev-parse", "--is-bare-repository").strip() == "false"
 
 
+class _Pipe:
+    """A streaming git command's stdout, each read waiting at most ``GIT_SILENCE_S`` for the next byte;
+    past it, a :class:`GitTimedOut` naming the repository (the caller then kills git)."""
+
+    def __init__(self, repo: Path, command: str, stdout: IO[bytes]) -> None:
+        self._repo = repo
+        self._command = command
+        self._descriptor = stdout.fileno()
+        self._readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
+        self._readable.register(self._descriptor, select.POLLIN)
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end of the output (as a pipe's ``read`` gives them)."""
+        pieces: list[bytes] = []
+        wanted = size
+        while wanted > 0 and (piece := self._next(wanted)):
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def _next(self, size: int) -> bytes:
+        if not self._readable.poll(GIT_SILENCE_S * 1000):
+            raise GitTimedOut(
+                f"git {self._command} in {self._repo} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S); check the "
+                "repository for a hung mount, or an object or objects/info/alternates file that never answers"
+            )
+        return os.read(self._descriptor, size)
+
+
 @contextmanager
-def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[IO[bytes]]:
+def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[_Pipe]:
     """The stdout of a long-running git command; its failure, once the output is read, is an
-    InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall)."""
+    InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
+    as is its silence past ``GIT_SILENCE_S`` (git is killed)."""
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     assert process.stdout is not None
     try:
-        yield process.stdout
+        yield _Pipe(repo, args[0], process.stdout)
         if process.wait() != 0:
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
@@ -175,7 +212,7 @@ class _Output:
     """A git command's output consumed up to separators, keeping a bounded part where asked,
     so one commit's huge patch passes through without being held in memory."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: _Pipe) -> None:
         self._stream = stream
         self._buffer = b""
         self._position = 0

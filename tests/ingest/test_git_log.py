@@ -226,3 +226,25 @@ def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database
     assert "commit date 300000000000 is not a time from 1970 to 9999" in reasons[odd["landed in year 11476"]]
     assert "author date (none) is not a time" in reasons[odd["written at no time"]]
     assert "commit date 18446744073709551611 is not a time" in reasons[odd["landed before 1970"]]
+
+
+def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev-parse and rev-list answer, but the patch of the new commit needs a blob that is a pipe nobody writes
+    (as on a hung mount): ``git log`` prints nothing more and, unbounded, held the ingestion and the poller for ever."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    _git(repo, "commit", "-q", "-am", "Print v2", when=1_710_000_100)
+    blob = _git(repo, "rev-parse", "HEAD:app.py").strip()
+    loose = repo / ".git" / "objects" / blob[:2] / blob[2:]
+    loose.unlink()
+    os.mkfifo(loose)
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut) as refused:
+        ingest_git(repo, database_url)
+
+    assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
+    assert _stored(database_url) == {}
