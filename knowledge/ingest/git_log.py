@@ -25,14 +25,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import structlog
+
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
+from knowledge.ingest.history_files import MAX_FILES
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
+
+log = structlog.get_logger(__name__)
 
 _RECORD = "\x1e"
 # Header fields end in a newline: a commit's author line ends at one, so no field but the message (last) can
@@ -63,6 +68,25 @@ class Mainline:
     merges: set[str]
     # Commits that cannot be placed on the line (their date, or the merge's that brought them, is unusable), with why.
     refused: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Files:
+    """A commit's files as ``--numstat`` lists them: the first ``MAX_FILES`` kept (as a webhook's or a history
+    file's are), every one counted, so a commit touching a million files is one change of its true size,
+    not a million rows."""
+
+    kept: list[FileStat] = field(default_factory=list)
+    count: int = 0
+    added: int = 0
+    deleted: int = 0
+
+    def add(self, path: str, added: int | None, deleted: int | None) -> None:
+        self.count += 1
+        self.added += added or 0
+        self.deleted += deleted or 0
+        if len(self.kept) < MAX_FILES:
+            self.kept.append((path, added, deleted))
 
 
 @dataclass
@@ -333,7 +357,8 @@ def read_changes(
     they are exactly those of a plain ``--numstat``.
 
     A commit whose author date is not a time from 1970 to 9999 is left out with its reason
-    in ``refused``; without ``refused`` it stops the read as an :class:`InputError`."""
+    in ``refused``; without ``refused`` it stops the read as an :class:`InputError`. One that
+    touched more than ``MAX_FILES`` files keeps the first of them, and the cut is logged."""
     for header, files, patch in _listed_commits(repo, shas):
         authored = _utc(header[3])
         if authored is None:
@@ -342,6 +367,8 @@ def read_changes(
                 raise InputError(f"commit {header[0]} in {repo}: {reason}")
             refused[header[0]] = reason
             continue
+        if files.count > len(files.kept):
+            log.warning("change file list cut", repo=repo_name, change=header[0], files=files.count, kept=len(files.kept))
         yield _record(header, authored, files, patch, repo_name, mainline)
 
 
@@ -355,7 +382,7 @@ def read_patch_names(repo: Path, shas: list[str]) -> Iterator[tuple[str, tuple[s
         yield header[0], *patch_names(patch)
 
 
-def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
+def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], _Files, bytes]]:
     """The records of one ``git log --no-walk --stdin`` of ``shas`` (given on stdin, never as arguments)."""
     if not shas:
         return  # with nothing on stdin git would log HEAD
@@ -387,7 +414,7 @@ def commits_present(repo: Path, shas: list[str]) -> set[str]:
         return {line.split(" ", 1)[0] for line in lines if line.endswith(" commit")}
 
 
-def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
+def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
     """(header fields, files, patch) per commit of ``git log -z --numstat --patch``: each record is
     \\x1e, the header, NUL; then, if it touched files, one NUL-ended numstat line per file, an
     empty one, and the patch up to the next record (only its first ``MAX_PATCH_BYTES`` kept)."""
@@ -397,7 +424,7 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], b
     more = output.peek() != b""
     while more:
         header = output.until(b"\0")[0].decode("utf-8", errors="replace").split(_FIELD, 4)
-        files = _numstat(output) if output.peek() not in (record, b"") else []
+        files = _numstat(output) if output.peek() not in (record, b"") else _Files()
         patch = b""
         if output.peek() in (record, b""):  # an empty commit, or the end
             more = output.until(record)[1]
@@ -406,18 +433,18 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], b
         yield header, files, patch
 
 
-def _numstat(output: _Output) -> list[FileStat]:
+def _numstat(output: _Output) -> _Files:
     """A commit's NUL-ended ``added\\tdeleted\\tpath`` lines, up to the empty one that ends them."""
-    files: list[FileStat] = []
+    files = _Files()
     while token := output.until(b"\0")[0]:
         if numstat := _NUMSTAT.fullmatch(token.decode("utf-8", errors="replace")):
             added, deleted, path = numstat.groups()
-            files.append((path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
+            files.add(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted))
     return files
 
 
 def _record(
-    header: list[str], authored: datetime, files: list[FileStat], patch: bytes, repo_name: str, mainline: Mainline
+    header: list[str], authored: datetime, files: _Files, patch: bytes, repo_name: str, mainline: Mainline
 ) -> ChangeRecord:
     sha, author, email, _author_time, message = header
     title, body = _split_message(message)
@@ -433,11 +460,11 @@ def _record(
         author_time=authored,
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,
-        files=tuple(files),
-        n_files=len(files),
-        added=sum(added or 0 for _path, added, _deleted in files),
-        deleted=sum(deleted or 0 for _path, _added, deleted in files),
-        directories=_directories_of(files),
+        files=tuple(files.kept),
+        n_files=files.count,
+        added=files.added,
+        deleted=files.deleted,
+        directories=_directories_of(files.kept),
         functions=functions,
         identifiers=names,
     )

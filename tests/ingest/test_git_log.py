@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
+from structlog.testing import capture_logs
 
 from knowledge.changes import Change
 from knowledge.db import session_scope
@@ -248,3 +249,31 @@ def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
 
     assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
     assert _stored(database_url) == {}
+
+
+def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_counts_them_all(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vendored tree or a mass rename touches any number of files: like a webhook's or a history file's,
+    its stored list stops at the cap, while its size says how many it really touched."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    for number in range(5):
+        (repo / ("lib" if number < 3 else "vendor")).mkdir(exist_ok=True)
+        (repo / ("lib" if number < 3 else "vendor") / f"f{number}.c").write_text("int x;\n" * (number + 1))
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "Vendor the parser", when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    monkeypatch.setattr(git_log, "MAX_FILES", 3)
+
+    with capture_logs() as logs:
+        report = ingest_git(repo, database_url, repo_name="acme/shop")
+
+    assert report.new == 2
+    change = _stored(database_url)[sha]
+    assert [(f.path, f.added, f.deleted) for f in change.files] == [("lib/f0.c", 1, 0), ("lib/f1.c", 2, 0),
+                                                                    ("lib/f2.c", 3, 0)]  # fmt: skip
+    assert (change.n_files, change.added, change.deleted, change.directories) == (5, 15, 0, ["lib"])
+    cut = [log for log in logs if log["event"] == "change file list cut"]
+    assert cut == [{"event": "change file list cut", "log_level": "warning", "repo": "acme/shop", "change": sha,
+                    "files": 5, "kept": 3}]  # fmt: skip
