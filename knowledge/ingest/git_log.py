@@ -31,7 +31,7 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
-from knowledge.ingest.history_files import MAX_FILES
+from knowledge.ingest.history_files import MAX_FILES, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
@@ -340,10 +340,13 @@ def _bad_date(what: str, printed: str) -> str:
 
 
 def _split_message(message: str) -> tuple[str, str]:
-    """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line."""
+    """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line; each cut
+    to the bounds a history file's line keeps, so a message of megabytes is neither stored whole nor
+    mined into a line ``ingest history`` refuses."""
     paragraphs = message.strip().split("\n\n", 1)
     title = " ".join(line.strip() for line in paragraphs[0].splitlines())
-    return title, paragraphs[1].strip() if len(paragraphs) > 1 else ""
+    body = paragraphs[1].strip() if len(paragraphs) > 1 else ""
+    return title[:MAX_TITLE_CHARS], body[:MAX_TEXT_CHARS]
 
 
 def read_changes(

@@ -17,6 +17,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest import git_log
 from knowledge.ingest.git_log import ingest_git, repository_name
+from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, one_commit_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
@@ -277,3 +278,20 @@ def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_coun
     cut = [log for log in logs if log["event"] == "change file list cut"]
     assert cut == [{"event": "change file list cut", "log_level": "warning", "repo": "acme/shop", "change": sha,
                     "files": 5, "kept": 3}]  # fmt: skip
+
+
+def test_a_commit_message_past_a_history_files_bounds_is_stored_cut_to_them(database_url: str, tmp_path: Path) -> None:
+    """A generated or hostile message of megabytes: stored whole, it became every answer's and mined file's
+    problem (``ingest history`` refuses a line past these bounds); its first part says what the change is."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    title, body = "Bump " + "x" * (MAX_TITLE_CHARS + 100), "Why: " + "y" * (MAX_TEXT_CHARS + 100)
+    _git(repo, "commit", "-q", "-am", title, "-m", body, when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+
+    assert ingest_git(repo, database_url).new == 2
+
+    change = _stored(database_url)[sha]
+    assert (len(change.title), len(change.body)) == (MAX_TITLE_CHARS, MAX_TEXT_CHARS)
+    assert title.startswith(change.title) and body.startswith(change.body)

@@ -172,3 +172,19 @@ def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_p
         late: "commit date 300000000000 is not a time from 1970 to 9999; the commit is not stored",
     }
     assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
+
+
+def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_line_that_loads(tmp_path: Path) -> None:
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "pay: start")
+    (repo / "app.py").write_text("print('v2')\n")
+    (tmp_path / "message").write_text("pay: retry " + "x" * 20_000 + "\n\n" + "y" * 200_000)
+    git_as_ana(repo, "commit", "-q", "-a", "-F", str(tmp_path / "message"), when=1_710_000_100)
+    culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", "pay: stop the double charge", "-m",
+               f"The retry charged cards twice.\n\nFixes: {culprit[:12]}", when=1_710_000_200)  # fmt: skip
+
+    assert mine_history(repo, tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
