@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import gzip
 import json
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -131,12 +130,13 @@ def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:
     """For shas not among the branch's commits: ``missing``, ``ambiguous`` or ``elsewhere``."""
     if not prefixes:
         return {}
-    completed = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch-check"],
-        input="".join(f"{prefix}\n" for prefix in prefixes), capture_output=True, text=True, errors="replace",
-    )  # fmt: skip
+    with tempfile.TemporaryFile() as names:
+        names.write("".join(f"{prefix}\n" for prefix in prefixes).encode())
+        names.seek(0)
+        # Streamed, so an object git never finishes opening (a pipe, a hung mount) fails after GIT_SILENCE_S.
+        lines = [line for line in _stream(repo, ["cat-file", "--batch-check"], stdin=names) if line]
     found: dict[str, str] = {}
-    for prefix, line in zip(prefixes, completed.stdout.splitlines(), strict=False):
+    for prefix, line in zip(prefixes, lines, strict=False):
         found[prefix] = "ambiguous" if line.endswith("ambiguous") else "missing" if line.endswith("missing") else "elsewhere"
     return found
 

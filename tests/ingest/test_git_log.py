@@ -19,7 +19,7 @@ from knowledge.ingest import git_log
 from knowledge.ingest.git_log import ingest_git, repository_name
 from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from tests.ingest.synthetic_repo import SyntheticHistory
-from tests.ingest.synthetic_repo import commit_object, one_commit_repo
+from tests.ingest.synthetic_repo import commit_object, one_commit_repo, stalled_change_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -236,13 +236,7 @@ def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
     """rev-parse and rev-list answer, but the patch of the new commit needs a blob that is a pipe nobody writes
     (as on a hung mount): ``git log`` prints nothing more and, unbounded, held the ingestion and the poller for ever."""
     repo = tmp_path / "shop"
-    one_commit_repo(repo, "Start the app")
-    (repo / "app.py").write_text("print('v2')\n")
-    _git(repo, "commit", "-q", "-am", "Print v2", when=1_710_000_100)
-    blob = _git(repo, "rev-parse", "HEAD:app.py").strip()
-    loose = repo / ".git" / "objects" / blob[:2] / blob[2:]
-    loose.unlink()
-    os.mkfifo(loose)
+    stalled_change_repo(repo, "Start the app", "Print v2")
     monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
 
     with pytest.raises(git_log.GitTimedOut) as refused:

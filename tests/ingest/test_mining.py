@@ -12,11 +12,12 @@ from sqlalchemy import select
 from bot.cli import main
 from knowledge.db import migrate, session_scope
 from knowledge.incidents import Incident, RootCause
+from knowledge.ingest import git_log
 from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
 from knowledge.ingest.history_files import read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
-from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo
+from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo, stalled_change_repo
 
 
 @pytest.fixture(scope="module")
@@ -188,3 +189,18 @@ def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_
 
     loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
     assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
+
+
+def test_a_fix_naming_an_object_whose_git_never_answers_is_refused_naming_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fix names a sha that is no commit of the branch, so mining asks git what it is; that object is a
+    pipe nobody writes (as on a hung mount), and the unbounded lookup held ``history mine`` for ever."""
+    repo = tmp_path / "shop"
+    blob = stalled_change_repo(repo, "pay: start", "pay: retry")
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", "pay: stop the double charge", "-m",
+               f"The retry charged cards twice.\n\nFixes: {blob[:12]}", when=1_710_000_200)  # fmt: skip
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut, match=rf"^git cat-file in {repo} printed nothing for 1 s"):
+        mine_history(repo, tmp_path / "out", repo_name="acme/shop")
