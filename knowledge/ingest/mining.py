@@ -38,10 +38,14 @@ from knowledge.ingest.git_log import (
     read_mainline,
     repository_name,
 )
+from knowledge.ingest.history_files import MAX_FILES, MAX_TITLE_CHARS
 from knowledge.ingest.progress import Progress, Silent
 
 WINDOW_DAYS = 14
 MIN_CANDIDATES = 2
+MAX_CANDIDATES = MAX_FILES
+"""Most changes a case's window may hold: the most a ``cases-*`` line may list (a busy repository's merge
+window lands more in two weeks, and ``ingest history`` would refuse that line, failing the whole load)."""
 MIN_REPORT_CHARS = 20
 _LOG_FORMAT = "%x1e%H%x1f%at%x1f%B"
 
@@ -53,6 +57,7 @@ MERGE = "named_change_is_merge"
 OUTSIDE = "outside_window"
 REVERT_OF_REVERT = "revert_of_revert"
 TOO_FEW = "too_few_candidates"
+TOO_MANY = "too_many_candidates"
 NO_REPORT = "report_too_short"
 SELF = "names_itself"
 
@@ -213,6 +218,9 @@ def mine_history(
         if len(candidates) < MIN_CANDIDATES:
             report.skipped[TOO_FEW] += 1
             continue
+        if len(candidates) > MAX_CANDIDATES:
+            report.skipped[TOO_MANY] += 1
+            continue
         case.update(
             case_id=f"{repo_name}@{fix.sha[:12]}", repo=repo_name, window_days=window_days, window_start=start,
             n_candidates=len(candidates), candidates=candidates,
@@ -277,7 +285,7 @@ def _case_for(
         "incident": {
             "time": fix.author_time,
             "time_iso": datetime.fromtimestamp(fix.author_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "title": title,
+            "title": title[:MAX_TITLE_CHARS],  # a case line's bound; the text is already cut to less
             "text": text,
         },
         "truth": {

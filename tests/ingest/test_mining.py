@@ -14,7 +14,8 @@ from knowledge.db import migrate, session_scope
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest import git_log
 from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
-from knowledge.ingest.history_files import read_cases, read_commits
+from knowledge.ingest import mining
+from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
 from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo, stalled_change_repo
@@ -175,20 +176,49 @@ def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_p
     assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
 
 
-def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_line_that_loads(tmp_path: Path) -> None:
-    repo = tmp_path / "shop"
+def _one_fix(repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge") -> str:
+    """A repository of a start, a culprit with ``culprit_message`` and a fix naming it; the culprit's sha."""
     one_commit_repo(repo, "pay: start")
     (repo / "app.py").write_text("print('v2')\n")
-    (tmp_path / "message").write_text("pay: retry " + "x" * 20_000 + "\n\n" + "y" * 200_000)
-    git_as_ana(repo, "commit", "-q", "-a", "-F", str(tmp_path / "message"), when=1_710_000_100)
+    (repo.parent / "message").write_text(culprit_message)
+    git_as_ana(repo, "commit", "-q", "-a", "-F", str(repo.parent / "message"), when=1_710_000_100)
     culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
-    git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", "pay: stop the double charge", "-m",
-               f"The retry charged cards twice.\n\nFixes: {culprit[:12]}", when=1_710_000_200)  # fmt: skip
+    (repo.parent / "message").write_text(f"{fix_title}\n\nThe retry charged cards twice.\n\nFixes: {culprit[:12]}")
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-F", str(repo.parent / "message"), when=1_710_000_200)
+    return culprit
 
-    assert mine_history(repo, tmp_path / "out", repo_name="acme/shop").cases == 1
+
+def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_line_that_loads(tmp_path: Path) -> None:
+    culprit = _one_fix(tmp_path / "shop", "pay: retry " + "x" * 20_000 + "\n\n" + "y" * 200_000)
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
 
     loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
     assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
+
+
+def test_a_fix_whose_title_is_past_a_case_lines_bounds_is_mined_into_a_case_that_loads(tmp_path: Path) -> None:
+    _one_fix(tmp_path / "shop", "pay: retry", fix_title="pay: stop the double charge " + "x" * 20_000)
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    (case,) = read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records
+    assert case.incident.title.startswith("pay: stop the double charge xxx")
+    assert len(case.incident.title) == MAX_TITLE_CHARS
+
+
+def test_a_fix_whose_window_holds_more_changes_than_a_case_line_may_list_is_skipped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy repository's merge window lands tens of thousands of changes in two weeks: a case listing them
+    all is a line ``ingest history`` refuses, failing the whole load."""
+    _one_fix(tmp_path / "shop", "pay: retry")
+    monkeypatch.setattr(mining, "MAX_CANDIDATES", 1)
+
+    report = mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop")
+
+    assert (report.cases, dict(report.skipped)) == (0, {"too_many_candidates": 1})
+    assert read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records == []
 
 
 def test_a_fix_naming_an_object_whose_git_never_answers_is_refused_naming_the_repository(
