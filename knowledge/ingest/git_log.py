@@ -31,7 +31,7 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
-from knowledge.ingest.history_files import MAX_FILES, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
@@ -74,7 +74,7 @@ class Mainline:
 class _Files:
     """A commit's files as ``--numstat`` lists them: the first ``MAX_FILES`` kept (as a webhook's or a history
     file's are), every one counted, so a commit touching a million files is one change of its true size,
-    not a million rows."""
+    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept."""
 
     kept: list[FileStat] = field(default_factory=list)
     count: int = 0
@@ -85,7 +85,7 @@ class _Files:
         self.count += 1
         self.added += added or 0
         self.deleted += deleted or 0
-        if len(self.kept) < MAX_FILES:
+        if len(self.kept) < MAX_FILES and len(path) <= MAX_PATH_CHARS:
             self.kept.append((path, added, deleted))
 
 
@@ -361,7 +361,8 @@ def read_changes(
 
     A commit whose author date is not a time from 1970 to 9999 is left out with its reason
     in ``refused``; without ``refused`` it stops the read as an :class:`InputError`. One that
-    touched more than ``MAX_FILES`` files keeps the first of them, and the cut is logged."""
+    touched more than ``MAX_FILES`` files keeps the first of them, and none whose path is over
+    ``MAX_PATH_CHARS``; the cut is logged."""
     for header, files, patch in _listed_commits(repo, shas):
         authored = _utc(header[3])
         if authored is None:

@@ -176,10 +176,14 @@ def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_p
     assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
 
 
-def _one_fix(repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge") -> str:
-    """A repository of a start, a culprit with ``culprit_message`` and a fix naming it; the culprit's sha."""
+def _one_fix(repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge", also: str = "") -> str:
+    """A repository of a start, a culprit with ``culprit_message`` (touching ``also`` too, a path staged
+    without a file, so it may be longer than any file system allows) and a fix naming it; the culprit's sha."""
     one_commit_repo(repo, "pay: start")
     (repo / "app.py").write_text("print('v2')\n")
+    if also:
+        blob = git_as_ana(repo, "hash-object", "-w", "app.py").strip()
+        git_as_ana(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{also}")
     (repo.parent / "message").write_text(culprit_message)
     git_as_ana(repo, "commit", "-q", "-a", "-F", str(repo.parent / "message"), when=1_710_000_100)
     culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
@@ -195,6 +199,18 @@ def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_
 
     loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
     assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
+
+
+def test_a_culprit_touching_a_path_longer_than_a_file_system_allows_is_mined_into_a_line_that_loads(
+    tmp_path: Path,
+) -> None:
+    """Git stores any path a crafted tree holds; one past PATH_MAX names no file anyone can check out."""
+    culprit = _one_fix(tmp_path / "shop", "pay: retry", also="/".join(["d" * 200] * 30) + "/pay.c")
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert (loaded[culprit].files, loaded[culprit].n_files) == ((("app.py", 1, 1),), 2)
 
 
 def test_a_fix_whose_title_is_past_a_case_lines_bounds_is_mined_into_a_case_that_loads(tmp_path: Path) -> None:
