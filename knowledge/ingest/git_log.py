@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -152,14 +153,29 @@ def check_repository(path: Path) -> None:
 
 
 def repository_name(path: Path) -> str:
-    """``owner/name`` from the origin remote as the history files name repos, else the folder name."""
+    """``owner/name`` from the origin remote as the history files name repos (``name`` where its path has
+    one part), else the folder name."""
     origin = _run_git(path, ["config", "--get", "remote.origin.url"]).stdout.strip()
-    if "://" in origin or re.match(r"^[\w.-]+@[\w.-]+:", origin):
-        parts = [part for part in re.split(r"[/:]", origin.removesuffix(".git")) if part]
-        if len(parts) >= 2:
-            return "/".join(parts[-2:])
+    if parts := _origin_path(origin):
+        return "/".join(parts[-2:])
     top = _git(path, "rev-parse", "--show-toplevel").strip() if _is_work_tree(path) else ""
     return Path(top or path.resolve()).name.removesuffix(".git")
+
+
+def _origin_path(origin: str) -> list[str]:
+    """The parts of a remote URL's path (``https://host/owner/name.git``, ``ssh://host:2222/name``, scp-like
+    ``git@host:owner/name``), without ``.git``: never its host, port or credentials (a CI clone's
+    ``https://ci:TOKEN@host/name`` named the repository after its token); nothing for a local path."""
+    if "://" in origin:
+        try:
+            remote_path = urlsplit(origin).path
+        except ValueError:  # an unclosed IPv6 bracket
+            return []
+    elif scp_like := re.match(r"^[\w.-]+@[\w.-]+:", origin):
+        remote_path = origin[scp_like.end() :]
+    else:
+        return []
+    return [part for part in remote_path.strip("/").removesuffix(".git").split("/") if part]
 
 
 def _is_work_tree(path: Path) -> bool:

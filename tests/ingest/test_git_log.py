@@ -148,6 +148,25 @@ def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
     assert repository_name(repo) == "acme/billing"
 
 
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("https://ci:s3cret-token@git.example.org/shop.git", "shop"),  # the password became the owner
+        ("https://x-access-token:s3cret-token@github.com/acme/shop.git", "acme/shop"),
+        ("ssh://git@git.example.org:2222/shop.git", "shop"),
+        ("git@git.example.org:shop.git", "shop"),
+        ("git@github.com:acme/shop.git", "acme/shop"),
+        ("https://s3cret-token@git.example.org/", "billing"),  # no path: the folder's name
+    ],
+)
+def test_a_repository_is_named_by_its_origin_s_path_never_its_credentials(tmp_path: Path, origin: str, name: str) -> None:
+    repo = tmp_path / "billing"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
+
+    assert repository_name(repo) == name
+
+
 @pytest.mark.parametrize("stall", ["alternates", "config include"])
 def test_a_repository_whose_git_never_answers_is_refused_naming_it(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: str
