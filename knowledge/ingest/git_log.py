@@ -32,9 +32,9 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
-from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_REPO_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
-from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
+from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
 
@@ -519,6 +519,20 @@ def _start_after(path: Path, tip: str, known: Tip | None, since: datetime | None
     return known if known.sha == tip or _is_ancestor(path, known.sha, tip) else None
 
 
+def check_repository_name(repo_name: str) -> None:
+    """Refuse, before reading anything, a name longer than the column changes are stored under: SQLite would
+    store it whole, PostgreSQL refuse the insert as a database error, and ``ingest history`` a mined line."""
+    if len(repo_name) > MAX_REPO_CHARS:
+        raise InputError(f"repository name {repo_name[:25]!r}... is over {MAX_REPO_CHARS} characters; give --repo NAME")
+
+
+def _check_branch_name(branch: str) -> None:
+    """As :func:`check_repository_name`, for the branch whose tip is remembered (after every change is stored)."""
+    if len(branch) > MAX_BRANCH_CHARS:
+        raise InputError(f"branch name {branch[:25]!r}... is over {MAX_BRANCH_CHARS} characters; "
+                         "give it a shorter one (git branch SHORT LONG)")  # fmt: skip
+
+
 def ingest_git(
     path: Path,
     url: str,
@@ -540,6 +554,8 @@ def ingest_git(
     tip = _resolve_tip(path, branch)
     branch = branch or "HEAD"
     repo_name = repo_name or repository_name(path)
+    check_repository_name(repo_name)
+    _check_branch_name(branch)
     with session_scope(url) as session:
         start = _start_after(path, tip, remembered_tip(session, repo_name, branch), since)
     report = GitLoadReport(kind="changes", source=f"{repo_name} ({path.resolve()})", full_read=start is None)

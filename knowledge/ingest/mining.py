@@ -34,6 +34,7 @@ from knowledge.ingest.git_log import (
     _stream,
     _utc,
     check_repository,
+    check_repository_name,
     read_changes,
     read_mainline,
     repository_name,
@@ -183,6 +184,7 @@ def mine_history(
     check_repository(path)
     tip = _resolve_tip(path, branch)
     repo_name = repo_name or repository_name(path)
+    check_repository_name(repo_name)
     report = MiningReport(repo=repo_name, branch=branch or "HEAD", tip=tip)
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, tip)

@@ -167,6 +167,28 @@ def test_a_repository_is_named_by_its_origin_s_path_never_its_credentials(tmp_pa
     assert repository_name(repo) == name
 
 
+@pytest.mark.parametrize(
+    ("folder", "branch", "refused"),
+    [
+        ("shop-" + "x" * 200, None, r"repository name 'shop-x{20}'\.\.\. is over 200 characters; give --repo NAME"),
+        ("shop", "release/" + "y" * 250, r"branch name 'release/y{17}'\.\.\. is over 255 characters"),
+    ],
+)
+def test_a_repository_or_branch_name_longer_than_the_store_holds_is_refused_before_reading(
+    database_url: str, tmp_path: Path, folder: str, branch: str | None, refused: str
+) -> None:
+    """Named after a long folder (or a long branch given): SQLite stored the name whole past its column's
+    size, and PostgreSQL refused the first batch's insert with a database error, not the fix."""
+    repo = tmp_path / folder
+    one_commit_repo(repo, "Start the app")
+    if branch:
+        _git(repo, "branch", branch)
+
+    with pytest.raises(InputError, match=refused):
+        ingest_git(repo, database_url, branch=branch)
+    assert _stored(database_url) == {}
+
+
 @pytest.mark.parametrize("stall", ["alternates", "config include"])
 def test_a_repository_whose_git_never_answers_is_refused_naming_it(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: str

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.cli import main
 from knowledge.db import migrate, session_scope
+from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest import git_log
 from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
@@ -250,3 +251,11 @@ def test_a_fix_naming_an_object_whose_git_never_answers_is_refused_naming_the_re
 
     with pytest.raises(git_log.GitTimedOut, match=rf"^git cat-file in {repo} printed nothing for 1 s"):
         mine_history(repo, tmp_path / "out", repo_name="acme/shop")
+
+
+def test_a_repository_name_longer_than_a_history_line_holds_is_refused_before_mining(tmp_path: Path) -> None:
+    _one_fix(tmp_path / ("shop-" + "x" * 200), "pay: retry")
+
+    with pytest.raises(InputError, match=r"^repository name 'shop-x{20}'\.\.\. is over 200 characters"):
+        mine_history(tmp_path / ("shop-" + "x" * 200), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
