@@ -110,8 +110,9 @@ writes, or on a hung mount, prints nothing more and would hold ``ingest git`` an
 
 
 class GitTimedOut(InputError):
-    """A short git command ran past ``GIT_TIMEOUT_S``, or a streaming one fell silent for ``GIT_SILENCE_S``: the repository is broken or hostile, not merely
-    missing a branch, so callers that turn a git failure into "not found" let this one through."""
+    """A short git command ran past ``GIT_TIMEOUT_S``, or a streaming one fell silent for ``GIT_SILENCE_S``:
+    the repository is broken or hostile, not merely missing a branch, so callers that turn a git failure
+    into "not found" let this one through."""
 
 
 def _run_git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -388,7 +389,8 @@ def read_changes(
             refused[header[0]] = reason
             continue
         if files.count > len(files.kept):
-            log.warning("change file list cut", repo=repo_name, change=header[0], files=files.count, kept=len(files.kept))
+            log.warning("change file list cut", repo=repo_name, change=header[0], files=files.count,
+                        kept=len(files.kept))  # fmt: skip
         yield _record(header, authored, files, patch, repo_name, mainline)
 
 

@@ -159,7 +159,9 @@ def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
         ("https://s3cret-token@git.example.org/", "billing"),  # no path: the folder's name
     ],
 )
-def test_a_repository_is_named_by_its_origin_s_path_never_its_credentials(tmp_path: Path, origin: str, name: str) -> None:
+def test_a_repository_is_named_by_its_origin_s_path_never_its_credentials(
+    tmp_path: Path, origin: str, name: str
+) -> None:
     repo = tmp_path / "billing"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
