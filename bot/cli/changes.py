@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,6 +12,9 @@ from bot.cli.console import console, print_json
 from bot.cli.ingest import JsonOutput, _database_url, ingest_app
 from knowledge.errors import InputError
 from knowledge.lines import json_line
+
+if TYPE_CHECKING:
+    from knowledge.sources.events import EventsStored
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -58,7 +61,8 @@ def changes(
 
     Each event needs id, kind (deploy, flag, config, infra), service, title and
     time; a deploy may name its commits (commits: [...] or commit_range with repo).
-    Bad events are listed with their reasons and the rest are stored."""
+    Bad events are listed with their reasons and the rest are stored; when every
+    event is refused the command fails (exit code 1)."""
     from knowledge.config import get_settings
     from knowledge.sources.events import check_events, store_events
     from knowledge.sources.mirrors import tracked_mirrors
@@ -69,9 +73,18 @@ def changes(
     if as_json:
         print_json({"received": batch.received, "stored": stored.new, "already_present": stored.already_present,
                     "rejected": [vars(item) for item in stored.rejected]})  # fmt: skip
-        return
+    else:
+        _show_stored(file, stored)
+    if stored.rejected and not stored.new and not stored.already_present:  # a script or cron must see it fail
+        raise InputError(f"nothing stored from {file}: all {len(stored.rejected)} change events were refused "
+                         "(reasons above)")  # fmt: skip
+
+
+def _show_stored(file: Path, stored: EventsStored) -> None:
+    """The counts on one line, then each refused event; ids and reasons quote the file, so never as markup."""
+    refused = f", [yellow]{len(stored.rejected)} refused[/]" if stored.rejected else ""
     console.print(f"[bold]change events[/] from {escape(str(file))}: [green]{stored.new} new[/], "
-                  f"{stored.already_present} already present", highlight=False, soft_wrap=True)  # fmt: skip
+                  f"{stored.already_present} already present{refused}", highlight=False, soft_wrap=True)  # fmt: skip
     for item in stored.rejected:
         console.print(f"  [yellow]refused[/] event {item.index} ({escape(str(item.id))}): {escape(item.reason)}", highlight=False, soft_wrap=True)
 

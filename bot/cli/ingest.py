@@ -81,6 +81,14 @@ def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
             console.print(f"  [yellow]skipped[/] {escape(bad_line)}", highlight=False, soft_wrap=True)
 
 
+def fail_when_nothing_loaded(reports: list[LoadReport]) -> None:
+    """Exit 1, once every source's counts are shown, when a source gave only bad lines: a script or cron
+    loading the wrong file (a cases file as --commits) must see it fail, not a quiet "0 new"."""
+    if empty := [report for report in reports if report.bad_lines and not (report.new or report.already_present)]:
+        raise InputError("; ".join(f"nothing loaded from {report.source}: no line was good "
+                                   f"({len(report.bad_lines)} bad, listed above)" for report in empty))  # fmt: skip
+
+
 @ingest_app.command("git")
 def git(
     path: Annotated[Path, typer.Argument(help="A git clone (work tree or bare).")],
@@ -120,7 +128,9 @@ def history(
     skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Load the good lines and report the bad ones.")] = False,
     as_json: JsonOutput = False,
 ) -> None:
-    """Past investigations: commits become changes, cases become incidents with their root causes."""
+    """Past investigations: commits become changes, cases become incidents with their root causes.
+
+    Exit code 1 when a file held no good line, even with --skip-bad (the other files are still loaded)."""
     if not commits and not cases:
         raise InputError("nothing to load: give --commits FILE and/or --cases FILE")
     from knowledge.ingest.history import ingest_cases, ingest_commits
@@ -132,6 +142,7 @@ def history(
         reports += [ingest_commits(path, url, skip_bad, progress) for path in commits or []]
         reports += [ingest_cases(path, url, skip_bad, progress) for path in cases or []]
     show_loaded(reports, as_json)
+    fail_when_nothing_loaded(reports)
 
 
 @ingest_app.command("codeowners")

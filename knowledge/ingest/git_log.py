@@ -11,8 +11,10 @@ tip is no longer an ancestor (a force-push) or the stored changes cover another
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -22,15 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
+
+import structlog
 
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_REPO_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
-from knowledge.ingest.git_tips import Tip, remember_tip, remembered_tip
+from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
+
+log = structlog.get_logger(__name__)
 
 _RECORD = "\x1e"
 # Header fields end in a newline: a commit's author line ends at one, so no field but the message (last) can
@@ -64,6 +72,25 @@ class Mainline:
 
 
 @dataclass
+class _Files:
+    """A commit's files as ``--numstat`` lists them: the first ``MAX_FILES`` kept (as a webhook's or a history
+    file's are), every one counted, so a commit touching a million files is one change of its true size,
+    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept."""
+
+    kept: list[FileStat] = field(default_factory=list)
+    count: int = 0
+    added: int = 0
+    deleted: int = 0
+
+    def add(self, path: str, added: int | None, deleted: int | None) -> None:
+        self.count += 1
+        self.added += added or 0
+        self.deleted += deleted or 0
+        if len(self.kept) < MAX_FILES and len(path) <= MAX_PATH_CHARS:
+            self.kept.append((path, added, deleted))
+
+
+@dataclass
 class GitLoadReport(LoadReport):
     """A load's counts, plus how much of the history it had to read to find them."""
 
@@ -74,12 +101,18 @@ class GitLoadReport(LoadReport):
 GIT_TIMEOUT_S = 120
 """Longest a short git command (rev-parse, config, merge-base) may take: they answer in seconds even on a
 large history, while a repository whose alternates file or config include is a pipe nobody writes, or on a
-hung mount, would hold the ingestion for ever. ``git log`` and ``rev-list`` stream, and are not bounded."""
+hung mount, would hold the ingestion for ever. ``git log`` and ``rev-list`` stream: ``GIT_SILENCE_S`` bounds them."""
+
+GIT_SILENCE_S = 120
+"""Longest a streaming git command (log, rev-list, cat-file) may go without printing a byte. However long the
+history, they print as they walk it, while one that opens an object or alternates file that is a pipe nobody
+writes, or on a hung mount, prints nothing more and would hold ``ingest git`` and the poller for ever."""
 
 
 class GitTimedOut(InputError):
-    """A short git command ran past ``GIT_TIMEOUT_S``: the repository is broken or hostile, not merely
-    missing a branch, so callers that turn a git failure into "not found" let this one through."""
+    """A short git command ran past ``GIT_TIMEOUT_S``, or a streaming one fell silent for ``GIT_SILENCE_S``:
+    the repository is broken or hostile, not merely missing a branch, so callers that turn a git failure
+    into "not found" let this one through."""
 
 
 def _run_git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -121,29 +154,74 @@ def check_repository(path: Path) -> None:
 
 
 def repository_name(path: Path) -> str:
-    """``owner/name`` from the origin remote as the history files name repos, else the folder name."""
+    """``owner/name`` from the origin remote as the history files name repos (``name`` where its path has
+    one part), else the folder name."""
     origin = _run_git(path, ["config", "--get", "remote.origin.url"]).stdout.strip()
-    if "://" in origin or re.match(r"^[\w.-]+@[\w.-]+:", origin):
-        parts = [part for part in re.split(r"[/:]", origin.removesuffix(".git")) if part]
-        if len(parts) >= 2:
-            return "/".join(parts[-2:])
+    if parts := _origin_path(origin):
+        return "/".join(parts[-2:])
     top = _git(path, "rev-parse", "--show-toplevel").strip() if _is_work_tree(path) else ""
     return Path(top or path.resolve()).name.removesuffix(".git")
+
+
+def _origin_path(origin: str) -> list[str]:
+    """The parts of a remote URL's path (``https://host/owner/name.git``, ``ssh://host:2222/name``, scp-like
+    ``git@host:owner/name``), without ``.git``: never its host, port or credentials (a CI clone's
+    ``https://ci:TOKEN@host/name`` named the repository after its token); nothing for a local path."""
+    if "://" in origin:
+        try:
+            remote_path = urlsplit(origin).path
+        except ValueError:  # an unclosed IPv6 bracket
+            return []
+    elif scp_like := re.match(r"^[\w.-]+@[\w.-]+:", origin):
+        remote_path = origin[scp_like.end() :]
+    else:
+        return []
+    return [part for part in remote_path.strip("/").removesuffix(".git").split("/") if part]
 
 
 def _is_work_tree(path: Path) -> bool:
     return _git(path, "rev-parse", "--is-bare-repository").strip() == "false"
 
 
+class _Pipe:
+    """A streaming git command's stdout, each read waiting at most ``GIT_SILENCE_S`` for the next byte;
+    past it, a :class:`GitTimedOut` naming the repository (the caller then kills git)."""
+
+    def __init__(self, repo: Path, command: str, stdout: IO[bytes]) -> None:
+        self._repo = repo
+        self._command = command
+        self._descriptor = stdout.fileno()
+        self._readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
+        self._readable.register(self._descriptor, select.POLLIN)
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end of the output (as a pipe's ``read`` gives them)."""
+        pieces: list[bytes] = []
+        wanted = size
+        while wanted > 0 and (piece := self._next(wanted)):
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def _next(self, size: int) -> bytes:
+        if not self._readable.poll(GIT_SILENCE_S * 1000):
+            raise GitTimedOut(
+                f"git {self._command} in {self._repo} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S); check the "
+                "repository for a hung mount, or an object or objects/info/alternates file that never answers"
+            )
+        return os.read(self._descriptor, size)
+
+
 @contextmanager
-def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[IO[bytes]]:
+def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[_Pipe]:
     """The stdout of a long-running git command; its failure, once the output is read, is an
-    InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall)."""
+    InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
+    as is its silence past ``GIT_SILENCE_S`` (git is killed)."""
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     assert process.stdout is not None
     try:
-        yield process.stdout
+        yield _Pipe(repo, args[0], process.stdout)
         if process.wait() != 0:
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
@@ -175,7 +253,7 @@ class _Output:
     """A git command's output consumed up to separators, keeping a bounded part where asked,
     so one commit's huge patch passes through without being held in memory."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: _Pipe) -> None:
         self._stream = stream
         self._buffer = b""
         self._position = 0
@@ -279,10 +357,13 @@ def _bad_date(what: str, printed: str) -> str:
 
 
 def _split_message(message: str) -> tuple[str, str]:
-    """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line."""
+    """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line; each cut
+    to the bounds a history file's line keeps, so a message of megabytes is neither stored whole nor
+    mined into a line ``ingest history`` refuses."""
     paragraphs = message.strip().split("\n\n", 1)
     title = " ".join(line.strip() for line in paragraphs[0].splitlines())
-    return title, paragraphs[1].strip() if len(paragraphs) > 1 else ""
+    body = paragraphs[1].strip() if len(paragraphs) > 1 else ""
+    return title[:MAX_TITLE_CHARS], body[:MAX_TEXT_CHARS]
 
 
 def read_changes(
@@ -296,7 +377,9 @@ def read_changes(
     they are exactly those of a plain ``--numstat``.
 
     A commit whose author date is not a time from 1970 to 9999 is left out with its reason
-    in ``refused``; without ``refused`` it stops the read as an :class:`InputError`."""
+    in ``refused``; without ``refused`` it stops the read as an :class:`InputError`. One that
+    touched more than ``MAX_FILES`` files keeps the first of them, and none whose path is over
+    ``MAX_PATH_CHARS``; the cut is logged."""
     for header, files, patch in _listed_commits(repo, shas):
         authored = _utc(header[3])
         if authored is None:
@@ -305,6 +388,9 @@ def read_changes(
                 raise InputError(f"commit {header[0]} in {repo}: {reason}")
             refused[header[0]] = reason
             continue
+        if files.count > len(files.kept):
+            log.warning("change file list cut", repo=repo_name, change=header[0], files=files.count,
+                        kept=len(files.kept))  # fmt: skip
         yield _record(header, authored, files, patch, repo_name, mainline)
 
 
@@ -318,7 +404,7 @@ def read_patch_names(repo: Path, shas: list[str]) -> Iterator[tuple[str, tuple[s
         yield header[0], *patch_names(patch)
 
 
-def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
+def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], _Files, bytes]]:
     """The records of one ``git log --no-walk --stdin`` of ``shas`` (given on stdin, never as arguments)."""
     if not shas:
         return  # with nothing on stdin git would log HEAD
@@ -350,7 +436,7 @@ def commits_present(repo: Path, shas: list[str]) -> set[str]:
         return {line.split(" ", 1)[0] for line in lines if line.endswith(" commit")}
 
 
-def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], bytes]]:
+def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
     """(header fields, files, patch) per commit of ``git log -z --numstat --patch``: each record is
     \\x1e, the header, NUL; then, if it touched files, one NUL-ended numstat line per file, an
     empty one, and the patch up to the next record (only its first ``MAX_PATCH_BYTES`` kept)."""
@@ -360,7 +446,7 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], b
     more = output.peek() != b""
     while more:
         header = output.until(b"\0")[0].decode("utf-8", errors="replace").split(_FIELD, 4)
-        files = _numstat(output) if output.peek() not in (record, b"") else []
+        files = _numstat(output) if output.peek() not in (record, b"") else _Files()
         patch = b""
         if output.peek() in (record, b""):  # an empty commit, or the end
             more = output.until(record)[1]
@@ -369,18 +455,18 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], list[FileStat], b
         yield header, files, patch
 
 
-def _numstat(output: _Output) -> list[FileStat]:
+def _numstat(output: _Output) -> _Files:
     """A commit's NUL-ended ``added\\tdeleted\\tpath`` lines, up to the empty one that ends them."""
-    files: list[FileStat] = []
+    files = _Files()
     while token := output.until(b"\0")[0]:
         if numstat := _NUMSTAT.fullmatch(token.decode("utf-8", errors="replace")):
             added, deleted, path = numstat.groups()
-            files.append((path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
+            files.add(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted))
     return files
 
 
 def _record(
-    header: list[str], authored: datetime, files: list[FileStat], patch: bytes, repo_name: str, mainline: Mainline
+    header: list[str], authored: datetime, files: _Files, patch: bytes, repo_name: str, mainline: Mainline
 ) -> ChangeRecord:
     sha, author, email, _author_time, message = header
     title, body = _split_message(message)
@@ -396,11 +482,11 @@ def _record(
         author_time=authored,
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,
-        files=tuple(files),
-        n_files=len(files),
-        added=sum(added or 0 for _path, added, _deleted in files),
-        deleted=sum(deleted or 0 for _path, _added, deleted in files),
-        directories=_directories_of(files),
+        files=tuple(files.kept),
+        n_files=files.count,
+        added=files.added,
+        deleted=files.deleted,
+        directories=_directories_of(files.kept),
         functions=functions,
         identifiers=names,
     )
@@ -435,6 +521,20 @@ def _start_after(path: Path, tip: str, known: Tip | None, since: datetime | None
     return known if known.sha == tip or _is_ancestor(path, known.sha, tip) else None
 
 
+def check_repository_name(repo_name: str) -> None:
+    """Refuse, before reading anything, a name longer than the column changes are stored under: SQLite would
+    store it whole, PostgreSQL refuse the insert as a database error, and ``ingest history`` a mined line."""
+    if len(repo_name) > MAX_REPO_CHARS:
+        raise InputError(f"repository name {repo_name[:25]!r}... is over {MAX_REPO_CHARS} characters; give --repo NAME")
+
+
+def _check_branch_name(branch: str) -> None:
+    """As :func:`check_repository_name`, for the branch whose tip is remembered (after every change is stored)."""
+    if len(branch) > MAX_BRANCH_CHARS:
+        raise InputError(f"branch name {branch[:25]!r}... is over {MAX_BRANCH_CHARS} characters; "
+                         "give it a shorter one (git branch SHORT LONG)")  # fmt: skip
+
+
 def ingest_git(
     path: Path,
     url: str,
@@ -456,6 +556,8 @@ def ingest_git(
     tip = _resolve_tip(path, branch)
     branch = branch or "HEAD"
     repo_name = repo_name or repository_name(path)
+    check_repository_name(repo_name)
+    _check_branch_name(branch)
     with session_scope(url) as session:
         start = _start_after(path, tip, remembered_tip(session, repo_name, branch), since)
     report = GitLoadReport(kind="changes", source=f"{repo_name} ({path.resolve()})", full_read=start is None)

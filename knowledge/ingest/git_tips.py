@@ -17,13 +17,16 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from knowledge.db import Base, UTCDateTime, utcnow
 
 
+MAX_BRANCH_CHARS = 255
+
+
 class IngestedTip(Base):
     """The newest commit of a branch whose changes are all stored (those landed since ``since``)."""
 
     __tablename__ = "ingested_tips"
 
     repo: Mapped[str] = mapped_column(String(200), primary_key=True)
-    branch: Mapped[str] = mapped_column(String(255), primary_key=True)
+    branch: Mapped[str] = mapped_column(String(MAX_BRANCH_CHARS), primary_key=True)
     tip: Mapped[str] = mapped_column(String(64))
     since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     changes: Mapped[int] = mapped_column(Integer)

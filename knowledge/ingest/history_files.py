@@ -30,8 +30,10 @@ PatchName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_C
 # times from 1970 to 9999, and text and list lengths far above the mined files' (bodies cut at 6,000
 # characters, 300 files a commit, 334 candidates a case) but low enough that no line floods the store.
 Sha = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Repo = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-FilePath = Annotated[str, StringConstraints(max_length=4096)]
+MAX_REPO_CHARS = 200  # the changes.repo column's size
+Repo = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REPO_CHARS)]
+MAX_PATH_CHARS = 4096  # Linux's PATH_MAX: a longer path, which a crafted git tree may hold, names no file
+FilePath = Annotated[str, StringConstraints(max_length=MAX_PATH_CHARS)]
 Seconds = Annotated[int, Field(ge=0, le=253_402_300_799)]  # 1970-01-01 to 9999-12-31T23:59:59Z
 Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 MAX_TEXT_CHARS = 100_000

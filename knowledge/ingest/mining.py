@@ -18,7 +18,6 @@ from __future__ import annotations
 import bisect
 import gzip
 import json
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,14 +34,19 @@ from knowledge.ingest.git_log import (
     _stream,
     _utc,
     check_repository,
+    check_repository_name,
     read_changes,
     read_mainline,
     repository_name,
 )
+from knowledge.ingest.history_files import MAX_FILES, MAX_TITLE_CHARS
 from knowledge.ingest.progress import Progress, Silent
 
 WINDOW_DAYS = 14
 MIN_CANDIDATES = 2
+MAX_CANDIDATES = MAX_FILES
+"""Most changes a case's window may hold: the most a ``cases-*`` line may list (a busy repository's merge
+window lands more in two weeks, and ``ingest history`` would refuse that line, failing the whole load)."""
 MIN_REPORT_CHARS = 20
 _LOG_FORMAT = "%x1e%H%x1f%at%x1f%B"
 
@@ -54,6 +58,7 @@ MERGE = "named_change_is_merge"
 OUTSIDE = "outside_window"
 REVERT_OF_REVERT = "revert_of_revert"
 TOO_FEW = "too_few_candidates"
+TOO_MANY = "too_many_candidates"
 NO_REPORT = "report_too_short"
 SELF = "names_itself"
 
@@ -131,12 +136,13 @@ def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:
     """For shas not among the branch's commits: ``missing``, ``ambiguous`` or ``elsewhere``."""
     if not prefixes:
         return {}
-    completed = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "--batch-check"],
-        input="".join(f"{prefix}\n" for prefix in prefixes), capture_output=True, text=True, errors="replace",
-    )  # fmt: skip
+    with tempfile.TemporaryFile() as names:
+        names.write("".join(f"{prefix}\n" for prefix in prefixes).encode())
+        names.seek(0)
+        # Streamed, so an object git never finishes opening (a pipe, a hung mount) fails after GIT_SILENCE_S.
+        lines = [line for line in _stream(repo, ["cat-file", "--batch-check"], stdin=names) if line]
     found: dict[str, str] = {}
-    for prefix, line in zip(prefixes, completed.stdout.splitlines(), strict=False):
+    for prefix, line in zip(prefixes, lines, strict=False):
         found[prefix] = "ambiguous" if line.endswith("ambiguous") else "missing" if line.endswith("missing") else "elsewhere"
     return found
 
@@ -178,6 +184,7 @@ def mine_history(
     check_repository(path)
     tip = _resolve_tip(path, branch)
     repo_name = repo_name or repository_name(path)
+    check_repository_name(repo_name)
     report = MiningReport(repo=repo_name, branch=branch or "HEAD", tip=tip)
     progress.start(f"reading the history of {repo_name}")
     mainline = read_mainline(path, tip)
@@ -212,6 +219,9 @@ def mine_history(
         candidates = [sha for _time, sha in changes[low:high] if sha != fix.sha]
         if len(candidates) < MIN_CANDIDATES:
             report.skipped[TOO_FEW] += 1
+            continue
+        if len(candidates) > MAX_CANDIDATES:
+            report.skipped[TOO_MANY] += 1
             continue
         case.update(
             case_id=f"{repo_name}@{fix.sha[:12]}", repo=repo_name, window_days=window_days, window_start=start,
@@ -277,7 +287,7 @@ def _case_for(
         "incident": {
             "time": fix.author_time,
             "time_iso": datetime.fromtimestamp(fix.author_time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "title": title,
+            "title": title[:MAX_TITLE_CHARS],  # a case line's bound; the text is already cut to less
             "text": text,
         },
         "truth": {

@@ -147,7 +147,7 @@ def test_a_changes_file_line_that_is_not_json_is_refused_alone_saying_why_not_a_
         (4, "expected an object with id, kind, service, title and time"),
     ]
     assert secret not in per_line.stdout
-    assert at_once.exit_code == 0
+    assert (per_line.exit_code, at_once.exit_code) == (0, 1)  # some stored; none, every event refused
     assert json.loads(at_once.stdout)["rejected"] == [{"index": 0, "id": None, "reason": "line 1: JSON nested too deeply"}]
 
 
@@ -166,3 +166,31 @@ def test_a_changes_file_of_one_json_line_is_that_one_event(database_url: str, tm
 
     assert json.loads(loaded.stdout) == {"received": 1, "stored": 1, "already_present": 0, "rejected": []}
     assert refused.exit_code == 1 and "expected a JSON list of change events" in str(refused.exception)
+
+
+def test_a_changes_file_whose_every_event_is_refused_fails_and_a_partly_refused_one_counts_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A script or cron that loads a file of nothing but bad events must see it fail, not a quiet 0 new."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    flag = {"id": "flag-9", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}
+    bad = [{"id": "x", "kind": "rollout", "service": "s", "time": utcnow().isoformat()}, "not an object"]
+    all_bad = tmp_path / "bad.json"
+    all_bad.write_text(json.dumps(bad))
+    some_bad = tmp_path / "some.json"
+    some_bad.write_text(json.dumps([flag, *bad]))
+
+    refused = CliRunner().invoke(app, ["ingest", "changes", str(all_bad)])
+    refused_json = CliRunner().invoke(app, ["ingest", "changes", str(all_bad), "--json"])
+    partly = CliRunner().invoke(app, ["ingest", "changes", str(some_bad)])
+    again = CliRunner().invoke(app, ["ingest", "changes", str(some_bad)])
+
+    assert refused.exit_code == 1
+    assert str(refused.exception) == f"nothing stored from {all_bad}: all 2 change events were refused (reasons above)"
+    assert "0 new" in refused.stdout and refused.stdout.count("refused event") == 2
+    assert refused_json.exit_code == 1 and len(json.loads(refused_json.stdout)["rejected"]) == 2
+    assert partly.exit_code == 0 and "1 new, 0 already present, 2 refused" in partly.stdout
+    assert again.exit_code == 0 and "0 new, 1 already present, 2 refused" in again.stdout

@@ -165,3 +165,16 @@ def one_commit_repo(repo: Path, title: str) -> str:
     git_as_ana(repo, "add", ".")
     git_as_ana(repo, "commit", "-q", "-m", title)
     return git_as_ana(repo, "rev-parse", "HEAD").strip()
+
+
+def stalled_change_repo(repo: Path, title: str, change_title: str) -> str:
+    """:func:`one_commit_repo` and a second commit whose new ``app.py`` blob is a pipe nobody writes (as on a
+    hung mount): the commit graph and messages read, but git never finishes opening that object. Its sha."""
+    one_commit_repo(repo, title)
+    (repo / "app.py").write_text("print('v2')\n")
+    git_as_ana(repo, "commit", "-q", "-am", change_title, when=1_710_000_100)
+    blob = git_as_ana(repo, "rev-parse", "HEAD:app.py").strip()
+    loose = repo / ".git" / "objects" / blob[:2] / blob[2:]
+    loose.unlink()
+    os.mkfifo(loose)
+    return blob

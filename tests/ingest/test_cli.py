@@ -44,6 +44,24 @@ def test_history_loads_once_and_reports_counts_as_json(
     assert "commits.jsonl.gz:2: invalid JSON" in out
 
 
+def test_a_history_file_of_nothing_but_bad_lines_fails_even_when_skipped(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cases file given as --commits: with --skip-bad every line was skipped, "0 new" and exit 0, so a
+    script never learnt that nothing loaded. The other files still load, and the bad lines are listed."""
+    cases = _write(tmp_path / "cases.jsonl", [_case(n) for n in range(2)])
+    commits = _write(tmp_path / "commits.jsonl", [_commit(n) for n in range(3)])
+    args = ["ingest", "history", "--commits", str(cases), "--commits", str(commits), "--skip-bad"]
+
+    code, out, err = _culprit(args, monkeypatch, capsys)
+
+    assert code == 1
+    assert f"{cases}:1: sha: Field required" in out and "3 new" in out
+    assert f"error: nothing loaded from {cases}: no line was good (2 bad, listed above)\n" in err
+    code, out, err = _culprit([*args, "--json"], monkeypatch, capsys)
+    assert code == 1 and [report["already_present"] for report in json.loads(out)["loaded"]] == [0, 3]
+
+
 def test_git_on_a_fresh_data_dir_just_works(
     data_dir: Path, synthetic_history: SyntheticHistory, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
+from structlog.testing import capture_logs
 
 from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest import git_log
 from knowledge.ingest.git_log import ingest_git, repository_name
+from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from tests.ingest.synthetic_repo import SyntheticHistory
-from tests.ingest.synthetic_repo import commit_object, one_commit_repo
+from tests.ingest.synthetic_repo import commit_object, one_commit_repo, stalled_change_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -146,6 +148,49 @@ def test_repository_name_from_origin_or_folder(tmp_path: Path) -> None:
     assert repository_name(repo) == "acme/billing"
 
 
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("https://ci:s3cret-token@git.example.org/shop.git", "shop"),  # the password became the owner
+        ("https://x-access-token:s3cret-token@github.com/acme/shop.git", "acme/shop"),
+        ("ssh://git@git.example.org:2222/shop.git", "shop"),
+        ("git@git.example.org:shop.git", "shop"),
+        ("git@github.com:acme/shop.git", "acme/shop"),
+        ("https://s3cret-token@git.example.org/", "billing"),  # no path: the folder's name
+    ],
+)
+def test_a_repository_is_named_by_its_origin_s_path_never_its_credentials(
+    tmp_path: Path, origin: str, name: str
+) -> None:
+    repo = tmp_path / "billing"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", origin], check=True)
+
+    assert repository_name(repo) == name
+
+
+@pytest.mark.parametrize(
+    ("folder", "branch", "refused"),
+    [
+        ("shop-" + "x" * 200, None, r"repository name 'shop-x{20}'\.\.\. is over 200 characters; give --repo NAME"),
+        ("shop", "release/" + "y" * 250, r"branch name 'release/y{17}'\.\.\. is over 255 characters"),
+    ],
+)
+def test_a_repository_or_branch_name_longer_than_the_store_holds_is_refused_before_reading(
+    database_url: str, tmp_path: Path, folder: str, branch: str | None, refused: str
+) -> None:
+    """Named after a long folder (or a long branch given): SQLite stored the name whole past its column's
+    size, and PostgreSQL refused the first batch's insert with a database error, not the fix."""
+    repo = tmp_path / folder
+    one_commit_repo(repo, "Start the app")
+    if branch:
+        _git(repo, "branch", branch)
+
+    with pytest.raises(InputError, match=refused):
+        ingest_git(repo, database_url, branch=branch)
+    assert _stored(database_url) == {}
+
+
 @pytest.mark.parametrize("stall", ["alternates", "config include"])
 def test_a_repository_whose_git_never_answers_is_refused_naming_it(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stall: str
@@ -226,3 +271,64 @@ def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database
     assert "commit date 300000000000 is not a time from 1970 to 9999" in reasons[odd["landed in year 11476"]]
     assert "author date (none) is not a time" in reasons[odd["written at no time"]]
     assert "commit date 18446744073709551611 is not a time" in reasons[odd["landed before 1970"]]
+
+
+def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rev-parse and rev-list answer, but the patch of the new commit needs a blob that is a pipe nobody writes
+    (as on a hung mount): ``git log`` prints nothing more and, unbounded, held the ingestion and the poller for ever."""
+    repo = tmp_path / "shop"
+    stalled_change_repo(repo, "Start the app", "Print v2")
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut) as refused:
+        ingest_git(repo, database_url)
+
+    assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
+    assert _stored(database_url) == {}
+
+
+def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_counts_them_all(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vendored tree or a mass rename touches any number of files: like a webhook's or a history file's,
+    its stored list stops at the cap, while its size says how many it really touched."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    for number in range(5):
+        (repo / ("lib" if number < 3 else "vendor")).mkdir(exist_ok=True)
+        (repo / ("lib" if number < 3 else "vendor") / f"f{number}.c").write_text("int x;\n" * (number + 1))
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "Vendor the parser", when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    monkeypatch.setattr(git_log, "MAX_FILES", 3)
+
+    with capture_logs() as logs:
+        report = ingest_git(repo, database_url, repo_name="acme/shop")
+
+    assert report.new == 2
+    change = _stored(database_url)[sha]
+    assert [(f.path, f.added, f.deleted) for f in change.files] == [("lib/f0.c", 1, 0), ("lib/f1.c", 2, 0),
+                                                                    ("lib/f2.c", 3, 0)]  # fmt: skip
+    assert (change.n_files, change.added, change.deleted, change.directories) == (5, 15, 0, ["lib"])
+    cut = [log for log in logs if log["event"] == "change file list cut"]
+    assert cut == [{"event": "change file list cut", "log_level": "warning", "repo": "acme/shop", "change": sha,
+                    "files": 5, "kept": 3}]  # fmt: skip
+
+
+def test_a_commit_message_past_a_history_files_bounds_is_stored_cut_to_them(database_url: str, tmp_path: Path) -> None:
+    """A generated or hostile message of megabytes: stored whole, it became every answer's and mined file's
+    problem (``ingest history`` refuses a line past these bounds); its first part says what the change is."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    title, body = "Bump " + "x" * (MAX_TITLE_CHARS + 100), "Why: " + "y" * (MAX_TEXT_CHARS + 100)
+    _git(repo, "commit", "-q", "-am", title, "-m", body, when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+
+    assert ingest_git(repo, database_url).new == 2
+
+    change = _stored(database_url)[sha]
+    assert (len(change.title), len(change.body)) == (MAX_TITLE_CHARS, MAX_TEXT_CHARS)
+    assert title.startswith(change.title) and body.startswith(change.body)

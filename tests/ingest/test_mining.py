@@ -11,12 +11,15 @@ from sqlalchemy import select
 
 from bot.cli import main
 from knowledge.db import migrate, session_scope
+from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
+from knowledge.ingest import git_log
 from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
-from knowledge.ingest.history_files import read_cases, read_commits
+from knowledge.ingest import mining
+from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
-from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo
+from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo, stalled_change_repo
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +175,87 @@ def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_p
         late: "commit date 300000000000 is not a time from 1970 to 9999; the commit is not stored",
     }
     assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
+
+
+def _one_fix(repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge", also: str = "") -> str:
+    """A repository of a start, a culprit with ``culprit_message`` (touching ``also`` too, a path staged
+    without a file, so it may be longer than any file system allows) and a fix naming it; the culprit's sha."""
+    one_commit_repo(repo, "pay: start")
+    (repo / "app.py").write_text("print('v2')\n")
+    if also:
+        blob = git_as_ana(repo, "hash-object", "-w", "app.py").strip()
+        git_as_ana(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{also}")
+    (repo.parent / "message").write_text(culprit_message)
+    git_as_ana(repo, "commit", "-q", "-a", "-F", str(repo.parent / "message"), when=1_710_000_100)
+    culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    (repo.parent / "message").write_text(f"{fix_title}\n\nThe retry charged cards twice.\n\nFixes: {culprit[:12]}")
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-F", str(repo.parent / "message"), when=1_710_000_200)
+    return culprit
+
+
+def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_line_that_loads(tmp_path: Path) -> None:
+    culprit = _one_fix(tmp_path / "shop", "pay: retry " + "x" * 20_000 + "\n\n" + "y" * 200_000)
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
+
+
+def test_a_culprit_touching_a_path_longer_than_a_file_system_allows_is_mined_into_a_line_that_loads(
+    tmp_path: Path,
+) -> None:
+    """Git stores any path a crafted tree holds; one past PATH_MAX names no file anyone can check out."""
+    culprit = _one_fix(tmp_path / "shop", "pay: retry", also="/".join(["d" * 200] * 30) + "/pay.c")
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert (loaded[culprit].files, loaded[culprit].n_files) == ((("app.py", 1, 1),), 2)
+
+
+def test_a_fix_whose_title_is_past_a_case_lines_bounds_is_mined_into_a_case_that_loads(tmp_path: Path) -> None:
+    _one_fix(tmp_path / "shop", "pay: retry", fix_title="pay: stop the double charge " + "x" * 20_000)
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    (case,) = read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records
+    assert case.incident.title.startswith("pay: stop the double charge xxx")
+    assert len(case.incident.title) == MAX_TITLE_CHARS
+
+
+def test_a_fix_whose_window_holds_more_changes_than_a_case_line_may_list_is_skipped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy repository's merge window lands tens of thousands of changes in two weeks: a case listing them
+    all is a line ``ingest history`` refuses, failing the whole load."""
+    _one_fix(tmp_path / "shop", "pay: retry")
+    monkeypatch.setattr(mining, "MAX_CANDIDATES", 1)
+
+    report = mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop")
+
+    assert (report.cases, dict(report.skipped)) == (0, {"too_many_candidates": 1})
+    assert read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records == []
+
+
+def test_a_fix_naming_an_object_whose_git_never_answers_is_refused_naming_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fix names a sha that is no commit of the branch, so mining asks git what it is; that object is a
+    pipe nobody writes (as on a hung mount), and the unbounded lookup held ``history mine`` for ever."""
+    repo = tmp_path / "shop"
+    blob = stalled_change_repo(repo, "pay: start", "pay: retry")
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", "pay: stop the double charge", "-m",
+               f"The retry charged cards twice.\n\nFixes: {blob[:12]}", when=1_710_000_200)  # fmt: skip
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut, match=rf"^git cat-file in {repo} printed nothing for 1 s"):
+        mine_history(repo, tmp_path / "out", repo_name="acme/shop")
+
+
+def test_a_repository_name_longer_than_a_history_line_holds_is_refused_before_mining(tmp_path: Path) -> None:
+    _one_fix(tmp_path / ("shop-" + "x" * 200), "pay: retry")
+
+    with pytest.raises(InputError, match=r"^repository name 'shop-x{20}'\.\.\. is over 200 characters"):
+        mine_history(tmp_path / ("shop-" + "x" * 200), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
