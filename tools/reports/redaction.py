@@ -225,29 +225,64 @@ def _redact_assignment(match: Found) -> str:
     """``password=...``, ``"api_key": "..."``: the name stays, a value that could be a secret goes."""
     name, separator, value = match.group(1), match.group(2), match.group(3)
     quoted = value[0] in "\"'"
-    if not quoted and not (len(value) >= 12 or not value.isalpha()):
+    if not quoted and value.isalpha() and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
 
 
 def _redact_secret_sentence(match: Found) -> str:
-    """"my password is hunter2", "the pin is 4821", "passcode: 1234": the word after goes if it can be one.
+    """"my password is hunter2", "my password is hunter", "passcode: 1234": the word after goes if it can be one.
 
-    Only a quoted value, or one of 4+ characters that is not all letters: "password is incorrect",
-    "the pin is about" and "password is 8-16 characters" are sentences. Runs after the keys, hex,
-    e-mails, so a value already a placeholder is not matched again (and keeps its kind).
+    A quoted value, or one of 4+ characters that is not a word describing the secret (see
+    :func:`_describes_the_secret`): "password is incorrect", "the pin is about" and "password is
+    8-16 characters" are sentences. Runs after the keys, hex, e-mails, so a value already a
+    placeholder is not matched again (and keeps its kind).
     """
     name, separator, value = match.group(1), match.group(2), match.group(3)
     if value[0] in "\"'":
         return f"{name}{separator}{value[0]}[secret]{value[0]}"
     word = value.rstrip(".,;:!?)")
     unit = match.string[match.end() : match.end() + 12].split()[:1]
-    if len(word) < 4 or word.isalpha() or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+    if len(word) < 4 or (word.isalpha() and _describes_the_secret(word)) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
         return match.group(0)
     return f"{name}{separator}[secret]{value[len(word) :]}"
 
 
 _LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers", "symbols", "long"})
+
+
+def _describes_the_secret(word: str) -> bool:
+    """Whether an all-letter word after "password is" / "password:" says something of the password, not what it is.
+
+    Users tell how their password is ("wrong", "too short", "expired", "being rejected", "definitely
+    right"), and some tell what it is ("hunter", "letmein"); no list of passwords can tell them apart,
+    so the describing words are what is recognised: a closed list of the adjectives, adverbs and
+    small words reports use there, and the endings of participles, adverbs and adjectives (-ed,
+    -ing, -ly, -able, -ible, -ful, -less, -ous, -ive). Anything else of 4+ letters is redacted: a
+    password that happens to be such a word ("blessed") is missed, an unusual description
+    ("password is purple") is lost, which a report survives.
+    """
+    lowered = word.lower()
+    return len(lowered) < 4 or lowered in _DESCRIBING_WORDS or lowered.endswith(_DESCRIBING_ENDINGS)
+
+
+_DESCRIBING_ENDINGS = ("ed", "ing", "ly", "able", "ible", "ful", "less", "ous", "ive")
+_DESCRIBING_WORDS = frozenset({
+    # how it is
+    "wrong", "incorrect", "correct", "right", "invalid", "valid", "accurate", "inaccurate", "reset", "fine",
+    "okay", "good", "weak", "strong", "long", "short", "longer", "shorter", "stronger", "weaker", "simple",
+    "easy", "hard", "safe", "unsafe", "secure", "insecure", "same", "different", "similar", "identical",
+    "unknown", "known", "shown", "hidden", "sent", "gone", "lost", "forgot", "forgotten", "blank", "empty",
+    "null", "none", "broken", "current", "temporary", "default", "random", "unique", "true", "false", "fake",
+    "real", "mine", "yours", "ours", "theirs", "case", "lowercase", "uppercase", "numeric", "alphanumeric",
+    "mandatory", "optional", "done",
+    # small words that go on with the sentence
+    "still", "also", "already", "always", "never", "just", "very", "even", "much", "about", "almost",
+    "somehow", "that", "this", "these", "those", "there", "here", "then", "than", "what", "which", "when",
+    "where", "while", "your", "their", "some", "each", "every", "both", "either", "neither", "been", "have",
+    "with", "without", "from", "into", "over", "under", "after", "before", "since", "until", "like", "once",
+    "twice", "more", "most", "least", "enough", "three", "four", "seven", "eight", "nine", "twelve", "sixteen",
+})  # fmt: skip
 
 
 def _redact_hex(match: Found) -> str:
