@@ -100,6 +100,7 @@ _PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "what
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
+_SPANISH_DOTTED_GROUPS = (*_SPANISH_GROUPS, (3, 3, 3))  # "612.345.678": dots are how Spaniards print a mobile
 _ALL_LENGTHS = range(16, 20)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
@@ -542,6 +543,8 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
         return False  # an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
+        if tuple(map(len, groups)) in _SPANISH_DOTTED_GROUPS:
+            return True  # libphonenumber decides (as a Spanish number only, see _spanish)
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
 
@@ -558,8 +561,17 @@ def _area_code_before_slash(candidate: str) -> bool:
 
 
 def _spanish(national: str) -> tuple[str, ...]:
-    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2), which amounts and ids never are."""
-    groups = tuple(map(len, national.translate(_SEPARATORS_TO_SPACE).split(" ")))
+    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2, or 3.3.3 with dots), which amounts and ids never are.
+
+    Spaced 3-3-3 is left out ("612 345 678 COP"); dotted, 3.3.3 is also an amount of hundreds of
+    millions, so it is read only as a mobile (6 or 7 first, how people give their own number)
+    with no round group ("650.000.000" is an amount); libphonenumber then checks it.
+    """
+    parts = national.translate(_SEPARATORS_TO_SPACE).split(" ")
+    groups = tuple(map(len, parts))
+    if groups == (3, 3, 3):
+        dotted_mobile = set(national) <= set("0123456789.") and national[:1] in "67" and "000" not in parts
+        return ("ES",) if dotted_mobile else ()
     return ("ES",) if groups in _SPANISH_GROUPS else ()
 
 
