@@ -550,14 +550,20 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
 
 
 def _area_code_before_slash(candidate: str) -> bool:
-    """Before the one slash, an area code of 2 to 5 digits after ``+`` and a country code or the trunk 0.
+    """Before the one slash, an area code of 2 to 5 digits after the trunk 0, or of 1 to 5 after ``+`` and a country code.
 
-    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``) stay;
-    a date has two slashes and is never a candidate.
+    The area code is the digits right before the slash, whatever joins them to the country code or
+    trunk (``+49 (0)30/901820``, ``+49-30/901820``, ``(030)1234/5678``, Vienna's ``+43 1/5321234``).
+    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``, ``0.25/1234567``:
+    no dot before the slash) stay; a date has two slashes and is never a candidate.
     """
     head = candidate.partition("/")[0].rstrip(" )")
-    area = head.rsplit(" ", 1)[-1].lstrip("(")
-    return 2 <= len(area) <= 5 and area.isdigit() and (candidate.startswith("+") or head.lstrip("(").startswith("0"))
+    area = head[len(head.rstrip("0123456789")) :]
+    if "." in head:
+        return False
+    if candidate.startswith("+"):
+        return 1 <= len(area) <= 5
+    return 2 <= len(area) <= 5 and head.lstrip("(").startswith("0")
 
 
 def _spanish(national: str) -> tuple[str, ...]:
