@@ -182,6 +182,20 @@ class ModelFile:
         return blank
 
 
+def leftover_pickle(path: Path, pickled_name: str) -> Path | None:
+    """The pickle an earlier culprit saved under ``pickled_name`` beside a missing ``path`` (the default
+    name then): named wherever the missing model would be, so the team is not left believing its own
+    model answers; never read."""
+    path = Path(path)
+    old = path.with_name(pickled_name)
+    return old if not path.exists() and old.is_file() else None
+
+
+def pickled_model(old: Path) -> str:
+    """What an answer, the CLI and ``culprit doctor`` say of a leftover pickle."""
+    return f"the model file {old} is in an old format (pickle), not loaded"
+
+
 def read_model_file(
     path: Path, kind: str, format_version: int, refuse: type[CulpritError], fix: str
 ) -> ModelFile:
