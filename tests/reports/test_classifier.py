@@ -1,9 +1,13 @@
+import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
+from bot.cli import app
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter
 from tests.tripwire import booby_trapped_pickle
@@ -64,6 +68,28 @@ def test_an_old_pickled_classifier_is_refused_without_running_it(tmp_path: Path)
 
     with pytest.raises(InputError, match="not a culprit model file.*retrain with `culprit reports train FILE`"):
         EmbeddedClassifier.load(old)
+    assert not marker.exists()
+
+
+def test_an_old_pickled_classifier_left_where_culprit_kept_it_is_named_not_passed_over(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "classifier-was-unpickled"
+    old = data_dir / "models" / "report_classifier.joblib"  # what culprit before model format 1 wrote
+    old.parent.mkdir(parents=True)
+    old.write_bytes(booby_trapped_pickle(marker))
+    incoming = tmp_path / "reports.jsonl"
+    incoming.write_text(json.dumps({"id": "r1", "text": "app crashes on start"}) + "\n")
+    said = f"the model file {old} is in an old format (pickle), not loaded; retrain with `culprit reports train FILE`"
+
+    with capture_logs() as logs:
+        ingested = [CliRunner().invoke(app, ["reports", "ingest", str(incoming)]) for _ in range(2)]
+
+    for result in ingested:
+        assert result.exit_code == 0, result.output
+        assert "".join(said.split()) in "".join(result.output.split())  # Rich wraps the long path anywhere
+    warnings = [entry for entry in logs if entry["event"] == "report_classifier_unreadable"]
+    assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(old))]
     assert not marker.exists()
 
 

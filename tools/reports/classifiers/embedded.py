@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from knowledge.embeddings import get_embedder, native_bfloat16
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
-from tools.reports.classifiers import Prediction
+from tools.reports.classifiers import RETRAIN, Prediction
 from tools.reports.classifiers.finetune import FineTuning, Progress, adapted_encoder, fine_tune_encoder
 from tools.reports.classifiers.onnx_encoder import OnnxEncoder, onnx_encoder
 
@@ -42,7 +42,6 @@ MAX_TOKENS = 128
 EXAMPLES_PER_CATEGORY = 200
 FILE_KIND = "culprit report classifier"
 FILE_FORMAT = 1
-RETRAIN = "`culprit reports train FILE`"
 
 
 _preparing = threading.Lock()
