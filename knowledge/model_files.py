@@ -21,11 +21,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from scipy.sparse import csr_matrix, load_npz, save_npz, spmatrix
@@ -203,7 +204,7 @@ def read_model_file(
     ``refuse`` with ``fix`` (the command that makes a usable one). Nothing in it is executed."""
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with _regular_file(path, refuse, fix) as raw, zipfile.ZipFile(raw) as archive:
             declared = sum(info.file_size for info in archive.infolist())
             if declared > MAX_UNCOMPRESSED_BYTES:
                 raise refuse(f"{path} would unpack to {declared:,} bytes, over {MAX_UNCOMPRESSED_BYTES:,}; {fix}")
@@ -220,6 +221,27 @@ def read_model_file(
     if found != (kind, format_version):
         raise model_file.refused(f"holds {found[0]!r} version {found[1]}, not {kind!r} version {format_version}")
     return model_file
+
+
+def _regular_file(path: Path, refuse: type[CulpritError], fix: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (through any symbolic link: volumes mount
+    files as links). Opened without blocking and checked on the open descriptor, so a FIFO there,
+    which a plain open waits on for a writer forever, or a device is refused at once."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse(f"the model file {path} is not a regular file ({_file_kind(mode)}); {fix}")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a device")
 
 
 def _check_members(path: Path, archive: zipfile.ZipFile, refuse: type[CulpritError], fix: str) -> None:

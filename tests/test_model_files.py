@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -29,3 +30,19 @@ def test_an_array_whose_header_claims_petabytes_is_refused_as_damaged(tmp_path: 
 
     with pytest.raises(ModelRefused, match=r"has a damaged weights.npy \(MemoryError: .*retrain with `culprit train`"):
         model_file.array("weights")
+
+
+@pytest.mark.parametrize(("kind", "named"), [("fifo", "a FIFO"), ("directory", "a directory")])
+def test_a_model_path_that_is_no_regular_file_is_refused_without_waiting_on_it(tmp_path: Path, kind: str, named: str) -> None:
+    # Opening a FIFO waits for a writer: a model path left pointing at one (directly or through a
+    # symbolic link) held every RCA, the doctor and the report classifier for good.
+    target = tmp_path / "pipe"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    path = tmp_path / "ranker.model"
+    path.symlink_to(target)
+
+    with pytest.raises(ModelRefused, match=rf"ranker.model is not a regular file \({named}\); retrain with `culprit train`"):
+        read_model_file(path, "ranker", 1, ModelRefused, "retrain with `culprit train`")
