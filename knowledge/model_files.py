@@ -204,7 +204,7 @@ def read_model_file(
     ``refuse`` with ``fix`` (the command that makes a usable one). Nothing in it is executed."""
     path = Path(path)
     try:
-        with _regular_file(path, refuse, fix) as raw, zipfile.ZipFile(raw) as archive:
+        with open_regular_file(path) as raw, zipfile.ZipFile(raw) as archive:
             declared = sum(info.file_size for info in archive.infolist())
             if declared > MAX_UNCOMPRESSED_BYTES:
                 raise refuse(f"{path} would unpack to {declared:,} bytes, over {MAX_UNCOMPRESSED_BYTES:,}; {fix}")
@@ -214,6 +214,8 @@ def read_model_file(
         raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error
     except (zlib.error, EOFError) as error:  # a deflate stream broken or cut short inside the zip
         raise refuse(f"the model file {path} is damaged ({error}); {fix}") from error
+    except NotRegularFile as error:
+        raise refuse(f"the model file {path} is {error}; {fix}") from error
     except OSError as error:
         raise refuse(f"cannot read the model file {path} ({error}); {fix}") from error
     model_file = ModelFile(path, members, refuse, fix)
@@ -223,15 +225,19 @@ def read_model_file(
     return model_file
 
 
-def _regular_file(path: Path, refuse: type[CulpritError], fix: str) -> BinaryIO:
+class NotRegularFile(OSError):
+    """A FIFO, device, socket or directory where a file of data was expected."""
+
+
+def open_regular_file(path: Path) -> BinaryIO:
     """``path`` opened for reading if it is a regular file (through any symbolic link: volumes mount
     files as links). Opened without blocking and checked on the open descriptor, so a FIFO there,
-    which a plain open waits on for a writer forever, or a device is refused at once."""
+    which a plain open waits on for a writer forever, or a device raises :class:`NotRegularFile` at once."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise refuse(f"the model file {path} is not a regular file ({_file_kind(mode)}); {fix}")
+            raise NotRegularFile(f"not a regular file ({_file_kind(mode)})")
         os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
     except BaseException:
