@@ -1,4 +1,5 @@
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -91,6 +92,52 @@ def test_an_old_pickled_classifier_left_where_culprit_kept_it_is_named_not_passe
     warnings = [entry for entry in logs if entry["event"] == "report_classifier_unreadable"]
     assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(old))]
     assert not marker.exists()
+
+
+def _classifier_file(path: Path, **changed: object) -> Path:
+    """A classifier file as training writes one (two words, two categories, no fine-tuning), with ``changed`` members."""
+    members: dict[str, object] = {
+        "terms": ["app", "crash"], "idf": np.ones(2), "classes": ["crash", "login"],
+        "coef": np.zeros((1, 2 + 384)), "intercept": np.zeros(1),
+        "texts": ["app crash"], "labels": ["crash"], "vectors": np.zeros((1, 384), dtype=np.float16),
+    } | changed
+    writer = ModelWriter(FILE_KIND, FILE_FORMAT)
+    writer.add_json("words.terms", members["terms"])
+    writer.add_array("words.idf", members["idf"])
+    writer.add_json("head.classes", members["classes"])
+    writer.add_array("head.coef", members["coef"])
+    writer.add_array("head.intercept", members["intercept"])
+    writer.add_json("examples.texts", members["texts"])
+    writer.add_json("examples.labels", members["labels"])
+    writer.add_array("examples.vectors", members["vectors"])
+    return writer.save(path, {"categories": members["classes"], "fine_tuned": False})
+
+
+@pytest.mark.parametrize(
+    ("changed", "why"),
+    [
+        ({"coef": np.zeros((1, 10))}, "head needs 1 x 386 coefficients, it holds"),
+        ({"classes": ["crash", "login", "feed"]}, "head needs 3 x 386 coefficients, it holds"),
+        ({"coef": np.array([["x"] * 386])}, "head.coef holds <U1, not numbers"),
+        ({"coef": np.full((1, 386), np.nan)}, "head.coef holds a value that is not a finite number"),
+        ({"intercept": np.zeros((1, 1))}, "head needs 1 intercepts, it holds"),
+        ({"idf": np.array(["x", "y"])}, "words.idf holds <U1, not numbers"),
+        ({"classes": [["crash"], ["login"]]}, "head.classes is not a list of distinct names"),
+        ({"terms": [1, 2]}, "words.terms is not a list of distinct words"),
+        ({"vectors": np.zeros((1, 10))}, "examples need 1 x 384 vectors, they hold"),
+        ({"labels": ["crash", "login"]}, "examples need 1 x 384 vectors, they hold"),
+    ],
+    ids=["narrow head", "classes and head", "string coef", "nan coef", "intercept", "string idf",
+         "nested classes", "numbers for words", "narrow examples", "labels and examples"],
+)
+def test_a_classifier_file_whose_parts_do_not_fit_is_refused_at_load_not_at_every_report(
+    tmp_path: Path, changed: dict[str, object], why: str
+) -> None:
+    # Each loaded, then failed every batch in the worker (reports stayed pending, an error logged each
+    # time) or, with NaN coefficients, stored every report with a NaN confidence.
+    assert EmbeddedClassifier.load(_classifier_file(tmp_path / "good.model")).categories == ["crash", "login"]
+    with pytest.raises(InputError, match=f"does not hold the model it claims .*{re.escape(why)}.*retrain with `culprit reports train"):
+        EmbeddedClassifier.load(_classifier_file(tmp_path / "bad.model", **changed))
 
 
 def test_a_classifier_file_of_another_layout_or_kind_is_refused(tmp_path: Path) -> None:
