@@ -213,3 +213,8 @@ def test_a_classifier_file_whose_encoder_part_is_damaged_or_misshapen_is_refused
     foreign = {"decoder.head.weight": np.zeros((3, 3), dtype=np.float32)}
     with pytest.raises(InputError, match="lacks"):
         EmbeddedClassifier.load(with_encoder("foreign.model", foreign))
+    # Weights that are not finite floats loaded, then every batch failed ("Input X contains NaN") in the worker.
+    bias = "encoder.layer.5.output.dense.bias"
+    for label, values in (("nan", np.full(384, np.nan, np.float32)), ("inf", np.full(384, np.inf, np.float16)), ("ints", np.zeros(384, np.int8))):
+        with pytest.raises(InputError, match=f"does not hold the model it claims.*{bias} holds {values.dtype}"):
+            EmbeddedClassifier.load(with_encoder(f"{label}.model", {bias: values}))
