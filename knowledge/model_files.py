@@ -40,6 +40,9 @@ MANIFEST = "manifest.json"
 # Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
 # the largest real model (three repositories' maps and indexes) holds about 40 MB uncompressed.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+# Parsing JSON takes 13 to 34 times its size in memory (strings and small mappings), so within the cap above
+# one JSON member, a few MB on disk, could parse into tens of GB; the real ones are a few MB.
+MAX_JSON_MEMBER_BYTES = 128 * 1024**2
 # What ModelWriter writes; anything else (another method, encryption) is no culprit model file.
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 _ENCRYPTED = 0x1  # general purpose flag bit 0
@@ -251,9 +254,15 @@ def _file_kind(mode: int) -> str:
 
 
 def _check_members(path: Path, archive: zipfile.ZipFile, refuse: type[CulpritError], fix: str) -> None:
-    """Refuse, before reading any, a member that is encrypted or compressed in a way culprit never writes
-    (zipfile would raise RuntimeError or NotImplementedError, which say nothing of the file)."""
+    """Refuse, before reading any, a JSON member too large to parse, or a member that is encrypted or
+    compressed in a way culprit never writes (zipfile would raise RuntimeError or NotImplementedError,
+    which say nothing of the file)."""
     for info in archive.infolist():
+        if info.filename.endswith(".json") and info.file_size > MAX_JSON_MEMBER_BYTES:
+            raise refuse(
+                f"the model file {path} has a member {info.filename} that unpacks to {info.file_size:,} bytes, "
+                f"over the {MAX_JSON_MEMBER_BYTES:,} a JSON member may; {fix}"
+            )
         if info.flag_bits & _ENCRYPTED:
             raise refuse(f"the model file {path} has an encrypted member {info.filename!r}; {fix}")
         if info.compress_type not in _COMPRESSIONS:
