@@ -77,6 +77,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "my password is [secret], passcode is '[secret]', PIN: [secret] and the token is [secret].",
         ),
         ("support called from 810 12 47 43, then 91 234 56 78", "support called from [phone], then [phone]"),
+        ("call (+34) 612 345 678, (+44) 20 7946 0958 or (+49)30/901820", "call [phone], [phone] or [phone]"),
         (
             "llámame al 612.345.678 o al +34 612.345.678, fijo 810.12.47.43 y 612.34.56.78",
             "llámame al [phone] o al [phone], fijo [phone] y [phone]",
@@ -104,6 +105,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "npm i react@latest fails, root@server1 and @types/node too, user@localhostname",
         "my password is incorrect, the pin is 6 digits, password is 8-16 characters, token is expired",
         "charged 612 345 678 COP, rows 100 20 30 40 and 12 34 56 78 in the export",
+        "see (+1) above, ratio (+12.5), delta (+100) ms and (+3) (+44) votes",
         "rows 1.234.567 and 12.345.678, amount 1.612.345.678, build 512.345.678, 650.000.000 COP",
         "password is wrong, password reset fails, password is right so annoying, password: incorrect, pin is about",
         "the password is too short, my password is expired, token is invalid, password is definitely accurate",

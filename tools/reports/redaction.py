@@ -76,8 +76,8 @@ _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
-_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
-_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
+_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
@@ -537,7 +537,7 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
         return False
     if "/" in candidate and not _area_code_before_slash(candidate):
         return False
-    if candidate.startswith("+") or context:
+    if _international(candidate) or context:
         return True
     if not any(c in " ().-/" for c in candidate):
         return False  # an id, a timestamp, an amount
@@ -561,9 +561,14 @@ def _area_code_before_slash(candidate: str) -> bool:
     area = head[len(head.rstrip("0123456789")) :]
     if "." in head:
         return False
-    if candidate.startswith("+"):
+    if _international(candidate):
         return 1 <= len(area) <= 5
     return 2 <= len(area) <= 5 and head.lstrip("(").startswith("0")
+
+
+def _international(candidate: str) -> bool:
+    """Written with ``+`` and a country code, also in brackets: ``+34 ...``, ``(+34) ...``."""
+    return candidate.startswith(("+", "(+"))
 
 
 def _spanish(national: str) -> tuple[str, ...]:
@@ -587,7 +592,7 @@ def _is_phone_number(candidate: str) -> bool:
         candidate = "+" + candidate[2:]
     national = candidate.lstrip("(")
     regions: tuple[str | None, ...]
-    if candidate.startswith("+"):
+    if _international(candidate):
         regions = (None,)
     else:
         regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)
