@@ -15,7 +15,6 @@ from typing import Any, Protocol
 import structlog
 
 from knowledge.config import Settings
-from knowledge.model_files import leftover_pickle, pickled_model
 
 OTHER = "other"
 PICKLED_NAME = "report_classifier.joblib"  # where culprit before model format 1 kept the embedded classifier
@@ -65,6 +64,8 @@ def _load_embedded(path: Path, _modified: float) -> Classifier:
 def unread_classifier(data_dir: Path) -> str | None:
     """What to tell the team when only the pickle an earlier culprit saved is where its classifier
     would be: without it, reports went unclassified (or to the LLM) and nothing said why."""
+    from knowledge.model_files import leftover_pickle, pickled_model  # scikit-learn: not for `culprit --help`
+
     old = leftover_pickle(classifier_path(data_dir), PICKLED_NAME)
     return None if old is None else f"{pickled_model(old)}; retrain with {RETRAIN}"
 
