@@ -21,11 +21,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from scipy.sparse import csr_matrix, load_npz, save_npz, spmatrix
@@ -39,6 +40,9 @@ MANIFEST = "manifest.json"
 # Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
 # the largest real model (three repositories' maps and indexes) holds about 40 MB uncompressed.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+# Parsing JSON takes 13 to 34 times its size in memory (strings and small mappings), so within the cap above
+# one JSON member, a few MB on disk, could parse into tens of GB; the real ones are a few MB.
+MAX_JSON_MEMBER_BYTES = 128 * 1024**2
 # What ModelWriter writes; anything else (another method, encryption) is no culprit model file.
 _COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
 _ENCRYPTED = 0x1  # general purpose flag bit 0
@@ -182,6 +186,20 @@ class ModelFile:
         return blank
 
 
+def leftover_pickle(path: Path, pickled_name: str) -> Path | None:
+    """The pickle an earlier culprit saved under ``pickled_name`` beside a missing ``path`` (the default
+    name then): named wherever the missing model would be, so the team is not left believing its own
+    model answers; never read."""
+    path = Path(path)
+    old = path.with_name(pickled_name)
+    return old if not path.exists() and old.is_file() else None
+
+
+def pickled_model(old: Path) -> str:
+    """What an answer, the CLI and ``culprit doctor`` say of a leftover pickle."""
+    return f"the model file {old} is in an old format (pickle), not loaded"
+
+
 def read_model_file(
     path: Path, kind: str, format_version: int, refuse: type[CulpritError], fix: str
 ) -> ModelFile:
@@ -189,7 +207,7 @@ def read_model_file(
     ``refuse`` with ``fix`` (the command that makes a usable one). Nothing in it is executed."""
     path = Path(path)
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular_file(path) as raw, zipfile.ZipFile(raw) as archive:
             declared = sum(info.file_size for info in archive.infolist())
             if declared > MAX_UNCOMPRESSED_BYTES:
                 raise refuse(f"{path} would unpack to {declared:,} bytes, over {MAX_UNCOMPRESSED_BYTES:,}; {fix}")
@@ -199,6 +217,8 @@ def read_model_file(
         raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error
     except (zlib.error, EOFError) as error:  # a deflate stream broken or cut short inside the zip
         raise refuse(f"the model file {path} is damaged ({error}); {fix}") from error
+    except NotRegularFile as error:
+        raise refuse(f"the model file {path} is {error}; {fix}") from error
     except OSError as error:
         raise refuse(f"cannot read the model file {path} ({error}); {fix}") from error
     model_file = ModelFile(path, members, refuse, fix)
@@ -208,10 +228,41 @@ def read_model_file(
     return model_file
 
 
+class NotRegularFile(OSError):
+    """A FIFO, device, socket or directory where a file of data was expected."""
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (through any symbolic link: volumes mount
+    files as links). Opened without blocking and checked on the open descriptor, so a FIFO there,
+    which a plain open waits on for a writer forever, or a device raises :class:`NotRegularFile` at once."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({_file_kind(mode)})")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a device")
+
+
 def _check_members(path: Path, archive: zipfile.ZipFile, refuse: type[CulpritError], fix: str) -> None:
-    """Refuse, before reading any, a member that is encrypted or compressed in a way culprit never writes
-    (zipfile would raise RuntimeError or NotImplementedError, which say nothing of the file)."""
+    """Refuse, before reading any, a JSON member too large to parse, or a member that is encrypted or
+    compressed in a way culprit never writes (zipfile would raise RuntimeError or NotImplementedError,
+    which say nothing of the file)."""
     for info in archive.infolist():
+        if info.filename.endswith(".json") and info.file_size > MAX_JSON_MEMBER_BYTES:
+            raise refuse(
+                f"the model file {path} has a member {info.filename} that unpacks to {info.file_size:,} bytes, "
+                f"over the {MAX_JSON_MEMBER_BYTES:,} a JSON member may; {fix}"
+            )
         if info.flag_bits & _ENCRYPTED:
             raise refuse(f"the model file {path} has an encrypted member {info.filename!r}; {fix}")
         if info.compress_type not in _COMPRESSIONS:

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         """Redact, classify and store reports from a CSV or JSONL file (id,text[,category][,created_at])."""
         from knowledge.config import get_settings
         from knowledge.db import migrate
-        from tools.reports.classifiers import configured_classifier
+        from tools.reports.classifiers import configured_classifier, unread_classifier
         from tools.reports.intake import BATCH, IntakeResult, ingest_reports, read_report_file
 
         settings = get_settings()
@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         for problem in problems:
             errors.print(f"[yellow]skipped[/] {escape(str(problem))}", highlight=False)
         classifier = configured_classifier(settings)
+        if (unread := unread_classifier(settings.data_dir)) is not None:
+            errors.print(f"[yellow]not classified by the trained classifier:[/] {escape(unread)}", highlight=False)
         total = IntakeResult()
         with progress_bar() as progress:
             task = progress.add_task("storing reports", total=len(incoming))

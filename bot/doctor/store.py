@@ -39,11 +39,13 @@ def check_database(settings: Settings, options: DoctorOptions) -> list[CheckResu
 def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     """The local judge's model file exists, is of this version, and how old it is."""
     from knowledge.errors import CulpritError
-    from knowledge.model_files import read_model_file
-    from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, MODEL_VERSION, RETRAIN
+    from knowledge.model_files import leftover_pickle, pickled_model, read_model_file
+    from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, MODEL_VERSION, PICKLED_NAME, RETRAIN
 
     path = settings.resolved_ranker_path
     train = "run `culprit train --cases F --commits F` (or `culprit demo`)"
+    if (old := leftover_pickle(path, PICKLED_NAME)) is not None:
+        return [failed("model", f"{pickled_model(old)}; the starter ranker answers instead", train)]
     if not path.exists():
         return [failed("model", f"no trained model at {path}; RCA ranks with heuristics only", train)]
     try:

@@ -37,9 +37,10 @@ from tests.bot.fake_slack import MANIFEST_SCOPES, FakeSlack, FakeSlackServer
 from tests.bot.silent_database import SilentDatabase
 from tests.loopback import JsonHandler, LoopbackServer
 from tests.rca.synthetic import make_history, write_jsonl_gz
+from tests.tripwire import booby_trapped_pickle
 from tools.rca.history.cases import load_history
 from tools.rca.history.training import train_model
-from tools.rca.judges.local import save_model
+from tools.rca.judges.local import PICKLED_NAME, save_model
 from tools.reports.digest import iso_week
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -283,6 +284,19 @@ def test_a_missing_model_fails_only_the_model(working: Settings) -> None:
 
     assert list(failing(results)) == ["model"]
     assert "culprit train" in failing(results)["model"].fix
+
+
+def test_an_old_pickled_model_is_named_not_reported_missing(working: Settings, tmp_path: Path) -> None:
+    marker = tmp_path / "ranker-was-unpickled"
+    working.resolved_ranker_path.unlink()
+    old = working.resolved_ranker_path.with_name(PICKLED_NAME)
+    old.write_bytes(booby_trapped_pickle(marker))
+    results = run_checks(working)
+
+    assert list(failing(results)) == ["model"]
+    assert f"the model file {old} is in an old format (pickle), not loaded" in failing(results)["model"].detail
+    assert "culprit train" in failing(results)["model"].fix
+    assert not marker.exists()
 
 
 def test_a_stale_repository_fails_only_its_source(working: Settings, data_dir: Path) -> None:

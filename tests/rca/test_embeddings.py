@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from knowledge.changes import ChangeRecord
 from tests.changes import change_record
@@ -115,3 +119,56 @@ def test_a_process_saving_later_keeps_what_another_dropped_and_added(tmp_path: P
         "b1", "c1", "c2", "d1"
     ]
     assert len(on_disk) == 4 and on_disk.vectors(["b1", "d1"])[1].all()
+
+
+def _petabyte_header() -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**15, 384)})
+    return header.getvalue() + b"\0" * 64
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+TWO_ROWS = _npy(np.zeros((2, 384), dtype=np.float32))
+TWO_IDS = b'["a1", "b2"]'
+
+
+@pytest.mark.parametrize(
+    ("vectors", "ids", "why"),
+    [
+        (TWO_ROWS, b'["a1", "b2"', "change-vectors.ids.json: invalid JSON"),
+        (TWO_ROWS, b"[" * 2_000, "change-vectors.ids.json: JSON nested too deeply"),
+        (TWO_ROWS, b'[["a1"], ["b2"]]', "change-vectors.ids.json: not a list of change ids"),
+        (TWO_ROWS, json.dumps(["a1", "b" * 10_000_000]).encode(), "change-vectors.ids.json: over 2,048 bytes"),
+        (_npy(np.zeros((2, 10), dtype=np.float32)), TWO_IDS, "change-vectors.npy: not 384 numbers a change"),
+        (_npy(np.array(["x", "y"])), TWO_IDS, "change-vectors.npy: not 384 numbers a change"),
+        (_petabyte_header(), TWO_IDS, "change-vectors.npy: its header claims"),
+        (None, TWO_IDS, "change-vectors.npy: not a regular file (a FIFO)"),
+    ],
+    ids=["cut short", "nested", "not ids", "huge", "narrow", "strings", "petabytes", "fifo"],
+)
+def test_a_damaged_or_hostile_cache_is_set_aside_with_a_warning_not_raised(
+    tmp_path: Path, vectors: bytes | None, ids: bytes, why: str
+) -> None:
+    # A damaged cache raised from every RCA (load_resources opens it), or waited on a FIFO for good.
+    if vectors is None:
+        os.mkfifo(tmp_path / "change-vectors.npy")
+    else:
+        (tmp_path / "change-vectors.npy").write_bytes(vectors)
+    (tmp_path / "change-vectors.ids.json").write_bytes(ids)
+
+    def ones(texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 384), dtype=np.float32)
+
+    with capture_logs() as logs:
+        store = ChangeEmbeddings(tmp_path, embedder=ones)
+    assert len(store) == 0
+    [warning] = [entry for entry in logs if entry["event"] == "change_embeddings_unreadable"]
+    assert warning["log_level"] == "warning" and why in warning["error"]
+
+    assert store.add([_change("a1", "ssl: rework certificate verification", "lib/vtls/openssl.c")]) == 1
+    assert len(ChangeEmbeddings(tmp_path, embedder=ones)) == 1  # embedded anew and written over

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 
 from knowledge.errors import CulpritError
@@ -110,7 +111,7 @@ def test_an_old_pickled_model_is_refused_without_running_it(tmp_path: Path) -> N
     with pytest.raises(CulpritError, match="not a culprit model file.*retrain with `culprit train`"):
         load_model(old)
     # Where the default name changed, the leftover pickle is named instead of "no trained ranker".
-    with pytest.raises(CulpritError, match="only .*ranker.joblib from an earlier culprit.*retrain with `culprit train`"):
+    with pytest.raises(CulpritError, match="ranker.joblib is in an old format \\(pickle\\), not loaded; retrain with `culprit train`"):
         load_model(tmp_path / "ranker.model")
     assert not marker.exists()
 
@@ -137,6 +138,27 @@ def test_a_model_file_whose_parts_have_the_wrong_shape_is_refused(trained: Ranke
         for name, content in members.items():
             archive.writestr(name, content)
     with pytest.raises(CulpritError, match="does not hold the model it claims .*TypeError.*retrain with `culprit train`"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (lambda index: replace(index, matrix=csr_matrix(np.ones((index.matrix.shape[0], 3)))), "words, its matrix has 3 columns"),
+        (lambda index: replace(index, places=index.places[:2]), "rows for 2 places and"),
+        (lambda index: replace(index, landed=index.landed[:2]), "and 2 landing times"),
+        (lambda index: replace(index, landed=index.landed[::-1].copy()), "landing times are not finite and in order"),
+    ],
+    ids=["narrow-matrix", "fewer-places", "fewer-landing-times", "unordered-landing-times"],
+)
+def test_a_model_file_whose_similar_change_index_does_not_fit_together_is_refused(
+    trained: RankerModel, tmp_path: Path, broken, reason: str  # noqa: ANN001
+) -> None:
+    # Each loaded, then failed every RCA on the repository (a matmul dimension error, an IndexError)
+    # or looked up neighbours by the wrong times.
+    repo, index = next(iter(trained.similar_changes.items()))
+    path = save_model(replace(trained, similar_changes={repo: broken(index)}), tmp_path / "ranker.model")
+    with pytest.raises(CulpritError, match=f"does not hold the model it claims .*similar-change index .*{reason}.*retrain with `culprit train`"):
         load_model(path)
 
 

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from bot.cli import app
 from knowledge.config import get_settings
 from tests.rca.test_answers import _store_changes
+from tests.tripwire import booby_trapped_pickle
 from tools.rca.history.cases import History
 from tools.rca.history.training import train_model
-from tools.rca.judges.local import STARTER, TRAINED, load_model, save_model
+from tools.rca.judges.local import PICKLED_NAME, STARTER, TRAINED, load_model, save_model
 from tools.rca.judges.starter import STARTER_FILE, load_starter
 
 runner = CliRunner()
@@ -84,3 +85,29 @@ def test_a_damaged_trained_model_is_named_in_the_answer_not_silently_replaced(
         assert note.endswith("); the starter ranker answers instead")
     warnings = [entry for entry in logs if entry["event"] == "trained_model_unreadable"]
     assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(damaged))]
+
+
+def test_an_old_pickled_model_left_where_culprit_kept_it_is_named_in_the_answer(
+    history: History, database_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    _store_changes(database_url, history)
+    case = history.cases[-1]
+    marker = tmp_path / "ranker-was-unpickled"
+    old = get_settings().resolved_ranker_path.with_name(PICKLED_NAME)  # what culprit before model format 1 wrote
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(booby_trapped_pickle(marker))
+
+    arguments = ["rca", case.incident.text, "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget", "--json"]
+    with capture_logs() as logs:
+        answers = [runner.invoke(app, arguments) for _ in range(2)]
+
+    for result in answers:
+        assert result.exit_code == 0, result.output
+        answer = json.loads(result.stdout)
+        assert answer["model"].startswith("the starter ranker")
+        [note] = [note for note in answer["notes"] if str(old) in note]
+        assert "is in an old format (pickle), not loaded; retrain with `culprit train`" in note
+        assert note.endswith("the starter ranker answers instead")
+    warnings = [entry for entry in logs if entry["event"] == "trained_model_unreadable"]
+    assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(old))]
+    assert not marker.exists()

@@ -1,9 +1,14 @@
+import json
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
+from typer.testing import CliRunner
 
+from bot.cli import app
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter
 from tests.tripwire import booby_trapped_pickle
@@ -65,6 +70,74 @@ def test_an_old_pickled_classifier_is_refused_without_running_it(tmp_path: Path)
     with pytest.raises(InputError, match="not a culprit model file.*retrain with `culprit reports train FILE`"):
         EmbeddedClassifier.load(old)
     assert not marker.exists()
+
+
+def test_an_old_pickled_classifier_left_where_culprit_kept_it_is_named_not_passed_over(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "classifier-was-unpickled"
+    old = data_dir / "models" / "report_classifier.joblib"  # what culprit before model format 1 wrote
+    old.parent.mkdir(parents=True)
+    old.write_bytes(booby_trapped_pickle(marker))
+    incoming = tmp_path / "reports.jsonl"
+    incoming.write_text(json.dumps({"id": "r1", "text": "app crashes on start"}) + "\n")
+    said = f"the model file {old} is in an old format (pickle), not loaded; retrain with `culprit reports train FILE`"
+
+    with capture_logs() as logs:
+        ingested = [CliRunner().invoke(app, ["reports", "ingest", str(incoming)]) for _ in range(2)]
+
+    for result in ingested:
+        assert result.exit_code == 0, result.output
+        assert "".join(said.split()) in "".join(result.output.split())  # Rich wraps the long path anywhere
+    warnings = [entry for entry in logs if entry["event"] == "report_classifier_unreadable"]
+    assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(old))]
+    assert not marker.exists()
+
+
+def _classifier_file(path: Path, **changed: object) -> Path:
+    """A classifier file as training writes one (two words, two categories, no fine-tuning), with ``changed`` members."""
+    members: dict[str, object] = {
+        "terms": ["app", "crash"], "idf": np.ones(2), "classes": ["crash", "login"],
+        "coef": np.zeros((1, 2 + 384)), "intercept": np.zeros(1),
+        "texts": ["app crash"], "labels": ["crash"], "vectors": np.zeros((1, 384), dtype=np.float16),
+    } | changed
+    writer = ModelWriter(FILE_KIND, FILE_FORMAT)
+    writer.add_json("words.terms", members["terms"])
+    writer.add_array("words.idf", members["idf"])
+    writer.add_json("head.classes", members["classes"])
+    writer.add_array("head.coef", members["coef"])
+    writer.add_array("head.intercept", members["intercept"])
+    writer.add_json("examples.texts", members["texts"])
+    writer.add_json("examples.labels", members["labels"])
+    writer.add_array("examples.vectors", members["vectors"])
+    return writer.save(path, {"categories": members["classes"], "fine_tuned": False})
+
+
+@pytest.mark.parametrize(
+    ("changed", "why"),
+    [
+        ({"coef": np.zeros((1, 10))}, "head needs 1 x 386 coefficients, it holds"),
+        ({"classes": ["crash", "login", "feed"]}, "head needs 3 x 386 coefficients, it holds"),
+        ({"coef": np.array([["x"] * 386])}, "head.coef holds <U1, not numbers"),
+        ({"coef": np.full((1, 386), np.nan)}, "head.coef holds a value that is not a finite number"),
+        ({"intercept": np.zeros((1, 1))}, "head needs 1 intercepts, it holds"),
+        ({"idf": np.array(["x", "y"])}, "words.idf holds <U1, not numbers"),
+        ({"classes": [["crash"], ["login"]]}, "head.classes is not a list of distinct names"),
+        ({"terms": [1, 2]}, "words.terms is not a list of distinct words"),
+        ({"vectors": np.zeros((1, 10))}, "examples need 1 x 384 vectors, they hold"),
+        ({"labels": ["crash", "login"]}, "examples need 1 x 384 vectors, they hold"),
+    ],
+    ids=["narrow head", "classes and head", "string coef", "nan coef", "intercept", "string idf",
+         "nested classes", "numbers for words", "narrow examples", "labels and examples"],
+)
+def test_a_classifier_file_whose_parts_do_not_fit_is_refused_at_load_not_at_every_report(
+    tmp_path: Path, changed: dict[str, object], why: str
+) -> None:
+    # Each loaded, then failed every batch in the worker (reports stayed pending, an error logged each
+    # time) or, with NaN coefficients, stored every report with a NaN confidence.
+    assert EmbeddedClassifier.load(_classifier_file(tmp_path / "good.model")).categories == ["crash", "login"]
+    with pytest.raises(InputError, match=f"does not hold the model it claims .*{re.escape(why)}.*retrain with `culprit reports train"):
+        EmbeddedClassifier.load(_classifier_file(tmp_path / "bad.model", **changed))
 
 
 def test_a_classifier_file_of_another_layout_or_kind_is_refused(tmp_path: Path) -> None:
@@ -140,3 +213,8 @@ def test_a_classifier_file_whose_encoder_part_is_damaged_or_misshapen_is_refused
     foreign = {"decoder.head.weight": np.zeros((3, 3), dtype=np.float32)}
     with pytest.raises(InputError, match="lacks"):
         EmbeddedClassifier.load(with_encoder("foreign.model", foreign))
+    # Weights that are not finite floats loaded, then every batch failed ("Input X contains NaN") in the worker.
+    bias = "encoder.layer.5.output.dense.bias"
+    for label, values in (("nan", np.full(384, np.nan, np.float32)), ("inf", np.full(384, np.inf, np.float16)), ("ints", np.zeros(384, np.int8))):
+        with pytest.raises(InputError, match=f"does not hold the model it claims.*{bias} holds {values.dtype}"):
+            EmbeddedClassifier.load(with_encoder(f"{label}.model", {bias: values}))

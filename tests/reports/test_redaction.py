@@ -67,12 +67,25 @@ def test_ordinary_numbers_and_words_survive() -> None:
         ('config "db_password": "Winter2024" and password=hunter2', 'config "db_password": "[secret]" and password=[secret]'),
         ("my SSN 123-45-6789, spouse 536 22 1234.", "my SSN [ssn], spouse [ssn]."),
         ("Tel. 030/901820, +49 30/901820 or 0171 / 123 4567", "Tel. [phone], [phone] or [phone]"),
+        (
+            "Rückruf unter (030)1234/5678, +49 (0)30/901820, +49-30/901820 oder Wien +43 1/5321234",
+            "Rückruf unter [phone], [phone], [phone] oder Wien [phone]",
+        ),
         ("from user@localhost, jane@[10.0.0.1] and ops@[IPv6:2001:db8::1]", "from [email], [email] and [email]"),
         (
             "my password is hunter2, passcode is 'tiger', PIN: 4821 and the token is abc123def456.",
             "my password is [secret], passcode is '[secret]', PIN: [secret] and the token is [secret].",
         ),
         ("support called from 810 12 47 43, then 91 234 56 78", "support called from [phone], then [phone]"),
+        ("call (+34) 612 345 678, (+44) 20 7946 0958 or (+49)30/901820", "call [phone], [phone] or [phone]"),
+        (
+            "llámame al 612.345.678 o al +34 612.345.678, fijo 810.12.47.43 y 612.34.56.78",
+            "llámame al [phone] o al [phone], fijo [phone] y [phone]",
+        ),
+        (
+            "my password is hunter, password: letmein, PIN: abcd and the Password was Monkey.",
+            "my password is [secret], password: [secret], PIN: [secret] and the Password was [secret].",
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -88,9 +101,15 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "basic functionality is broken; password: incorrect; Bearer authentication fails; Chrome/122.0.0.0",
         "build 2024-123-45-6789, part 900-12-3456, figure 123.45.6789, placeholder 000-00-0000",
         "video at 1920/1080 drops to 0 / 1234567 frames since 12/2024, see /api/030/901820",
+        "scaled 0.25/1234567 and 0.5/1234567, ratio 1/2345678, page 1/20 of 0030/1234",
         "npm i react@latest fails, root@server1 and @types/node too, user@localhostname",
         "my password is incorrect, the pin is 6 digits, password is 8-16 characters, token is expired",
         "charged 612 345 678 COP, rows 100 20 30 40 and 12 34 56 78 in the export",
+        "see (+1) above, ratio (+12.5), delta (+100) ms and (+3) (+44) votes",
+        "rows 1.234.567 and 12.345.678, amount 1.612.345.678, build 512.345.678, 650.000.000 COP",
+        "password is wrong, password reset fails, password is right so annoying, password: incorrect, pin is about",
+        "the password is too short, my password is expired, token is invalid, password is definitely accurate",
+        "password: forgot, password is case sensitive, my password is being rejected, password is four letters",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -14,14 +14,22 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 import numpy as np
+import structlog
 
 from knowledge.changes import ChangeRecord
+from knowledge.lines import json_line
+from knowledge.model_files import open_regular_file
 
 DIMENSIONS = 384
+# A change id is a commit sha or a change event's id: the ids file may hold this much per stored vector.
+_MAX_ID_BYTES = 1024
+log = structlog.get_logger(__name__)
 _MAX_PATHS = 6
 _MAX_FUNCTIONS = 6
 
@@ -69,13 +77,19 @@ class ChangeEmbeddings:
         return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
     def _load(self) -> None:
+        """Read the files back; ones that cannot be this cache's are set aside with a warning, not raised
+        (every RCA opens the cache): the changes are embedded anew and the files written over."""
         self._loaded = self._written()
-        if self._vectors_path.exists() and self._ids_path.exists():
-            ids = json.loads(self._ids_path.read_text())
-            vectors = np.load(self._vectors_path)
-            if len(ids) == len(vectors):
-                self._index = {change_id: row for row, change_id in enumerate(ids)}
-                self._vectors = vectors.astype(np.float32)
+        if not (self._vectors_path.exists() and self._ids_path.exists()):
+            return
+        try:
+            ids, vectors = _read_cache(self._vectors_path, self._ids_path)
+        except ValueError as error:
+            log.warning("change_embeddings_unreadable", path=str(self.directory), error=str(error))
+            return
+        if len(ids) == len(vectors):
+            self._index = {change_id: row for row, change_id in enumerate(ids)}
+            self._vectors = vectors.astype(np.float32)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -174,6 +188,57 @@ class ChangeEmbeddings:
         if known.any():
             result[known] = self._vectors[rows[known]]
         return result, known
+
+
+def _read_cache(vectors_path: Path, ids_path: Path) -> tuple[list[str], np.ndarray]:
+    """The stored ids and vectors; ValueError says which file cannot be them, and why.
+
+    The vectors' header is checked against the file's size before numpy allocates what it claims,
+    and the ids file against the vectors' count before it is parsed, so neither a header claiming
+    petabytes nor gigabytes of JSON is read."""
+    vectors = _read_named(vectors_path, _read_vectors)
+    return _read_named(ids_path, partial(_read_ids, rows=len(vectors))), vectors
+
+
+T = TypeVar("T")
+
+
+def _read_named(path: Path, read: Callable[[BinaryIO], T]) -> T:
+    """``read`` of the regular file at ``path``; what stops it is a ValueError naming the file."""
+    try:
+        with open_regular_file(path) as handle:
+            return read(handle)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path.name}: {error}") from None
+
+
+def _read_vectors(handle: BinaryIO) -> np.ndarray:
+    """A float array of ``DIMENSIONS`` columns whose header matches the bytes that follow it."""
+    version = np.lib.format.read_magic(handle)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"numpy format {version} is not one culprit writes")
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _fortran_order, dtype = read_header(handle)
+    if dtype.kind != "f" or len(shape) != 2 or shape[1] != DIMENSIONS:
+        raise ValueError(f"not {DIMENSIONS} numbers a change ({dtype}, shape {shape})")
+    claimed = shape[0] * DIMENSIONS * dtype.itemsize
+    held = os.fstat(handle.fileno()).st_size - handle.tell()
+    if claimed != held:
+        raise ValueError(f"its header claims {shape[0]:,} vectors ({claimed:,} bytes), the file holds {held:,}")
+    handle.seek(0)
+    return np.load(handle, allow_pickle=False)
+
+
+def _read_ids(handle: BinaryIO, rows: int) -> list[str]:
+    """A JSON list of change ids, read only up to what ``rows`` ids can take."""
+    limit = max(rows, 1) * _MAX_ID_BYTES
+    raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"over {limit:,} bytes for {rows} vectors")
+    ids = json_line(raw)
+    if not isinstance(ids, list) or not all(isinstance(change_id, str) for change_id in ids):
+        raise ValueError("not a list of change ids")
+    return ids
 
 
 def _default_embedder() -> Callable[[list[str]], np.ndarray]:

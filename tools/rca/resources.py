@@ -13,10 +13,11 @@ import structlog
 from knowledge.config import Settings
 from knowledge.db import session_scope
 from knowledge.errors import CulpritError, InputError
+from knowledge.model_files import leftover_pickle
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.llm import LLMJudge
-from tools.rca.judges.local import LocalJudge, RankerModel, load_model
+from tools.rca.judges.local import PICKLED_NAME, LocalJudge, RankerModel, load_model
 from tools.rca.judges.starter import load_starter
 from tools.rca.signals.ownership import OwnershipContext, load_ownership
 from tools.rca.retrieval import DEFAULT_KEEP
@@ -62,9 +63,10 @@ def answering_model(settings: Settings, model_path: Path | None = None) -> tuple
     """``model_path`` (the promoted version's file) or the trained model, else the starter ranker, else none (with a note saying the blend stands in).
 
     No trained model yet is the normal start and says nothing; a trained file
-    that is there but cannot be read (damaged, outdated) is a note in every
-    answer and a warning in the log, or the team would believe its own model
-    answers while the starter does.
+    that is there but cannot be read (damaged, outdated), or only the pickle an
+    earlier culprit left under its old name, is a note in every answer and a
+    warning in the log, or the team would believe its own model answers while
+    the starter does.
     """
     path = model_path or settings.resolved_ranker_path
     try:
@@ -73,11 +75,14 @@ def answering_model(settings: Settings, model_path: Path | None = None) -> tuple
         if model_path is not None:
             raise
         notes = []
-        if path.exists():
-            if str(path) not in _WARNED_UNREADABLE:
-                _WARNED_UNREADABLE.add(str(path))
-                log.warning("trained_model_unreadable", path=str(path), error=str(error))
-            notes.append(f"the trained model at {path} could not be loaded ({error}); the starter ranker answers instead")
+        old = leftover_pickle(path, PICKLED_NAME)
+        if path.exists() or old is not None:
+            unreadable = old or path
+            if str(unreadable) not in _WARNED_UNREADABLE:
+                _WARNED_UNREADABLE.add(str(unreadable))
+                log.warning("trained_model_unreadable", path=str(unreadable), error=str(error))
+            why = str(error) if old else f"the trained model at {path} could not be loaded ({error})"
+            notes.append(f"{why}; the starter ranker answers instead")
         model = load_starter()
         if model is None:
             return None, [f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})"]

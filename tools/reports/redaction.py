@@ -76,8 +76,8 @@ _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
-_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
-_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
+_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
@@ -100,6 +100,7 @@ _PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "what
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
+_SPANISH_DOTTED_GROUPS = (*_SPANISH_GROUPS, (3, 3, 3))  # "612.345.678": dots are how Spaniards print a mobile
 _ALL_LENGTHS = range(16, 20)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
@@ -225,29 +226,64 @@ def _redact_assignment(match: Found) -> str:
     """``password=...``, ``"api_key": "..."``: the name stays, a value that could be a secret goes."""
     name, separator, value = match.group(1), match.group(2), match.group(3)
     quoted = value[0] in "\"'"
-    if not quoted and not (len(value) >= 12 or not value.isalpha()):
+    if not quoted and value.isalpha() and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
 
 
 def _redact_secret_sentence(match: Found) -> str:
-    """"my password is hunter2", "the pin is 4821", "passcode: 1234": the word after goes if it can be one.
+    """"my password is hunter2", "my password is hunter", "passcode: 1234": the word after goes if it can be one.
 
-    Only a quoted value, or one of 4+ characters that is not all letters: "password is incorrect",
-    "the pin is about" and "password is 8-16 characters" are sentences. Runs after the keys, hex,
-    e-mails, so a value already a placeholder is not matched again (and keeps its kind).
+    A quoted value, or one of 4+ characters that is not a word describing the secret (see
+    :func:`_describes_the_secret`): "password is incorrect", "the pin is about" and "password is
+    8-16 characters" are sentences. Runs after the keys, hex, e-mails, so a value already a
+    placeholder is not matched again (and keeps its kind).
     """
     name, separator, value = match.group(1), match.group(2), match.group(3)
     if value[0] in "\"'":
         return f"{name}{separator}{value[0]}[secret]{value[0]}"
     word = value.rstrip(".,;:!?)")
     unit = match.string[match.end() : match.end() + 12].split()[:1]
-    if len(word) < 4 or word.isalpha() or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+    if len(word) < 4 or (word.isalpha() and _describes_the_secret(word)) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
         return match.group(0)
     return f"{name}{separator}[secret]{value[len(word) :]}"
 
 
 _LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers", "symbols", "long"})
+
+
+def _describes_the_secret(word: str) -> bool:
+    """Whether an all-letter word after "password is" / "password:" says something of the password, not what it is.
+
+    Users tell how their password is ("wrong", "too short", "expired", "being rejected", "definitely
+    right"), and some tell what it is ("hunter", "letmein"); no list of passwords can tell them apart,
+    so the describing words are what is recognised: a closed list of the adjectives, adverbs and
+    small words reports use there, and the endings of participles, adverbs and adjectives (-ed,
+    -ing, -ly, -able, -ible, -ful, -less, -ous, -ive). Anything else of 4+ letters is redacted: a
+    password that happens to be such a word ("blessed") is missed, an unusual description
+    ("password is purple") is lost, which a report survives.
+    """
+    lowered = word.lower()
+    return len(lowered) < 4 or lowered in _DESCRIBING_WORDS or lowered.endswith(_DESCRIBING_ENDINGS)
+
+
+_DESCRIBING_ENDINGS = ("ed", "ing", "ly", "able", "ible", "ful", "less", "ous", "ive")
+_DESCRIBING_WORDS = frozenset({
+    # how it is
+    "wrong", "incorrect", "correct", "right", "invalid", "valid", "accurate", "inaccurate", "reset", "fine",
+    "okay", "good", "weak", "strong", "long", "short", "longer", "shorter", "stronger", "weaker", "simple",
+    "easy", "hard", "safe", "unsafe", "secure", "insecure", "same", "different", "similar", "identical",
+    "unknown", "known", "shown", "hidden", "sent", "gone", "lost", "forgot", "forgotten", "blank", "empty",
+    "null", "none", "broken", "current", "temporary", "default", "random", "unique", "true", "false", "fake",
+    "real", "mine", "yours", "ours", "theirs", "case", "lowercase", "uppercase", "numeric", "alphanumeric",
+    "mandatory", "optional", "done",
+    # small words that go on with the sentence
+    "still", "also", "already", "always", "never", "just", "very", "even", "much", "about", "almost",
+    "somehow", "that", "this", "these", "those", "there", "here", "then", "than", "what", "which", "when",
+    "where", "while", "your", "their", "some", "each", "every", "both", "either", "neither", "been", "have",
+    "with", "without", "from", "into", "over", "under", "after", "before", "since", "until", "like", "once",
+    "twice", "more", "most", "least", "enough", "three", "four", "seven", "eight", "nine", "twelve", "sixteen",
+})  # fmt: skip
 
 
 def _redact_hex(match: Found) -> str:
@@ -501,30 +537,52 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
         return False
     if "/" in candidate and not _area_code_before_slash(candidate):
         return False
-    if candidate.startswith("+") or context:
+    if _international(candidate) or context:
         return True
     if not any(c in " ().-/" for c in candidate):
         return False  # an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
+        if tuple(map(len, groups)) in _SPANISH_DOTTED_GROUPS:
+            return True  # libphonenumber decides (as a Spanish number only, see _spanish)
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
 
 
 def _area_code_before_slash(candidate: str) -> bool:
-    """Before the one slash, an area code of 2 to 5 digits after ``+`` and a country code or the trunk 0.
+    """Before the one slash, an area code of 2 to 5 digits after the trunk 0, or of 1 to 5 after ``+`` and a country code.
 
-    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``) stay;
-    a date has two slashes and is never a candidate.
+    The area code is the digits right before the slash, whatever joins them to the country code or
+    trunk (``+49 (0)30/901820``, ``+49-30/901820``, ``(030)1234/5678``, Vienna's ``+43 1/5321234``).
+    Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``, ``0.25/1234567``:
+    no dot before the slash) stay; a date has two slashes and is never a candidate.
     """
     head = candidate.partition("/")[0].rstrip(" )")
-    area = head.rsplit(" ", 1)[-1].lstrip("(")
-    return 2 <= len(area) <= 5 and area.isdigit() and (candidate.startswith("+") or head.lstrip("(").startswith("0"))
+    area = head[len(head.rstrip("0123456789")) :]
+    if "." in head:
+        return False
+    if _international(candidate):
+        return 1 <= len(area) <= 5
+    return 2 <= len(area) <= 5 and head.lstrip("(").startswith("0")
+
+
+def _international(candidate: str) -> bool:
+    """Written with ``+`` and a country code, also in brackets: ``+34 ...``, ``(+34) ...``."""
+    return candidate.startswith(("+", "(+"))
 
 
 def _spanish(national: str) -> tuple[str, ...]:
-    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2), which amounts and ids never are."""
-    groups = tuple(map(len, national.translate(_SEPARATORS_TO_SPACE).split(" ")))
+    """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2, or 3.3.3 with dots), which amounts and ids never are.
+
+    Spaced 3-3-3 is left out ("612 345 678 COP"); dotted, 3.3.3 is also an amount of hundreds of
+    millions, so it is read only as a mobile (6 or 7 first, how people give their own number)
+    with no round group ("650.000.000" is an amount); libphonenumber then checks it.
+    """
+    parts = national.translate(_SEPARATORS_TO_SPACE).split(" ")
+    groups = tuple(map(len, parts))
+    if groups == (3, 3, 3):
+        dotted_mobile = set(national) <= set("0123456789.") and national[:1] in "67" and "000" not in parts
+        return ("ES",) if dotted_mobile else ()
     return ("ES",) if groups in _SPANISH_GROUPS else ()
 
 
@@ -534,7 +592,7 @@ def _is_phone_number(candidate: str) -> bool:
         candidate = "+" + candidate[2:]
     national = candidate.lstrip("(")
     regions: tuple[str | None, ...]
-    if candidate.startswith("+"):
+    if _international(candidate):
         regions = (None,)
     else:
         regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)

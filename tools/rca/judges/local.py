@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from knowledge.errors import CulpritError
-from knowledge.model_files import ModelWriter, read_model_file
+from knowledge.model_files import ModelWriter, leftover_pickle, pickled_model, read_model_file
 from tools.rca.answers import CandidateChange, IncidentQuery, JudgedChange
 from tools.rca.signals.component_map import ComponentMap
 from tools.rca.confidence import ConfidenceModel
@@ -130,11 +130,8 @@ def load_model(path: Path) -> RankerModel:
 
     path = Path(path)
     if not path.exists():
-        if path.with_name(PICKLED_NAME).exists():
-            raise CulpritError(
-                f"no trained ranker at {path}, only {path.with_name(PICKLED_NAME)} from an earlier culprit, "
-                f"which saved models as pickles and is no longer read; {RETRAIN}"
-            )
+        if (old := leftover_pickle(path, PICKLED_NAME)) is not None:
+            raise CulpritError(f"{pickled_model(old)}; {RETRAIN}")
         raise CulpritError(f"no trained ranker at {path}; run `culprit train --cases F --commits F` first")
     model_file = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN)
     manifest = model_file.manifest

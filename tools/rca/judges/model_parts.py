@@ -73,14 +73,32 @@ def read_similar_changes(model_file: ModelFile, repos: list[str]) -> dict[str, S
     indexes = {}
     for position, repo in enumerate(repos):
         name = f"similar_changes.{position}"
-        indexes[repo] = SimilarChanges(
+        indexes[repo] = _fitting_together(SimilarChanges(
             vectorizer=model_file.tfidf(f"{name}.vectorizer", index_vectorizer()),
             matrix=model_file.sparse_matrix(f"{name}.matrix"),
             landed=model_file.array(f"{name}.landed"),
             places=[frozenset(places) for places in model_file.json(f"{name}.places")],
             base_rates=model_file.json(f"{name}.base_rates"),
-        )
+        ), repo)  # fmt: skip
     return indexes
+
+
+def _fitting_together(index: SimilarChanges, repo: str) -> SimilarChanges:
+    """``index`` if its parts describe the same changes and words; else ValueError (refused like any
+    damaged part). Parts that disagree loaded, then failed every RCA on the repository."""
+    words, (rows, columns) = len(index.vectorizer.vocabulary_), index.matrix.shape
+    if columns != words or rows != len(index.places) or rows != len(index.landed):
+        raise ValueError(
+            f"the similar-change index of {repo!r} has {words} words, its matrix has {columns} columns, "
+            f"and {rows} rows for {len(index.places)} places and {len(index.landed)} landing times"
+        )
+    landed = index.landed
+    if landed.ndim != 1 or landed.dtype.kind not in "fiu" or not np.isfinite(landed).all() or (np.diff(landed) < 0).any():
+        raise ValueError(f"the similar-change index of {repo!r}: its landing times are not finite and in order")
+    rates = index.base_rates
+    if not isinstance(rates, dict) or not all(isinstance(rate, int | float) for rate in rates.values()):
+        raise ValueError(f"the similar-change index of {repo!r}: its base rates are not numbers by place")
+    return index
 
 
 def write_confidence(writer: ModelWriter, confidence: ConfidenceModel) -> None:

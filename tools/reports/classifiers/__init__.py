@@ -12,9 +12,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import structlog
+
 from knowledge.config import Settings
 
 OTHER = "other"
+PICKLED_NAME = "report_classifier.joblib"  # where culprit before model format 1 kept the embedded classifier
+RETRAIN = "`culprit reports train FILE`"  # the command that makes a classifier file
+log = structlog.get_logger(__name__)
+# Leftover pickles already logged: the worker asks for the classifier with every batch.
+_WARNED_PICKLED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -54,11 +61,25 @@ def _load_embedded(path: Path, _modified: float) -> Classifier:
     return EmbeddedClassifier.load(path)
 
 
+def unread_classifier(data_dir: Path) -> str | None:
+    """What to tell the team when only the pickle an earlier culprit saved is where its classifier
+    would be: without it, reports went unclassified (or to the LLM) and nothing said why."""
+    from knowledge.model_files import leftover_pickle, pickled_model  # scikit-learn: not for `culprit --help`
+
+    old = leftover_pickle(classifier_path(data_dir), PICKLED_NAME)
+    return None if old is None else f"{pickled_model(old)}; retrain with {RETRAIN}"
+
+
 def configured_classifier(settings: Settings) -> Classifier | None:
-    """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set."""
+    """The trained embedded classifier if there is one, else the LLM classifier if vLLM is set.
+
+    A leftover pickle in place of the first is logged once per process (``unread_classifier``)."""
     path = classifier_path(settings.data_dir)
     if path.exists():
         return _load_embedded(path, path.stat().st_mtime)
+    if (unread := unread_classifier(settings.data_dir)) is not None and unread not in _WARNED_PICKLED:
+        _WARNED_PICKLED.add(unread)
+        log.warning("report_classifier_unreadable", path=str(path.with_name(PICKLED_NAME)), error=unread)
     if settings.llm_configured:
         from tools.llm.client import LLMEndpoint
         from tools.reports.classifiers.llm import LLMClassifier, categories_from_database

@@ -34,15 +34,15 @@ from sklearn.linear_model import LogisticRegression
 from knowledge.embeddings import get_embedder, native_bfloat16
 from knowledge.errors import InputError
 from knowledge.model_files import ModelWriter, read_model_file
-from tools.reports.classifiers import Prediction
+from tools.reports.classifiers import RETRAIN, Prediction
 from tools.reports.classifiers.finetune import FineTuning, Progress, adapted_encoder, fine_tune_encoder
 from tools.reports.classifiers.onnx_encoder import OnnxEncoder, onnx_encoder
 
 MAX_TOKENS = 128
+EMBEDDING_WIDTH = 384  # MiniLM's: the head reads these after the words
 EXAMPLES_PER_CATEGORY = 200
 FILE_KIND = "culprit report classifier"
 FILE_FORMAT = 1
-RETRAIN = "`culprit reports train FILE`"
 
 
 _preparing = threading.Lock()
@@ -90,7 +90,7 @@ def report_embeddings(texts: list[str], encoder: Encoder | None = None) -> np.nd
     """Unit-length MiniLM vectors for reports (first 128 tokens: reports rarely run longer);
     ``encoder`` is an adapted model (see :meth:`EmbeddedClassifier.encoder`), else the packaged one."""
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
+        return np.zeros((0, EMBEDDING_WIDTH), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vectors = (encoder or _inference_embedder()).encode(texts)
@@ -248,9 +248,43 @@ class EmbeddedClassifier:
                     list(model_file.json("examples.texts")), list(model_file.json("examples.labels")),
                     model_file.array("examples.vectors").astype(np.float32),
                 )
+            _check_fits(model)
             if tuned is not None:
                 model.encoder  # noqa: B018 - a tuned part that does not fit MiniLM is refused now, not at the first report
         return model
+
+
+def _check_fits(model: EmbeddedClassifier) -> None:
+    """Raise ValueError for parts that load but could not classify a report together: each one failed
+    every batch in the worker (the reports stayed pending) or, with a NaN weight, gave NaN confidences."""
+    vocabulary, idf = model.vectorizer.vocabulary_, _finite("words.idf", model.vectorizer.idf_)
+    if not all(isinstance(term, str) for term in vocabulary) or sorted(vocabulary.values()) != list(range(len(idf))):
+        raise ValueError("words.terms is not a list of distinct words, one per idf weight")
+    classes = model.head.classes_
+    if classes.ndim != 1 or classes.dtype.kind != "U" or len(classes) < 2 or len(set(classes.tolist())) != len(classes):
+        raise ValueError("head.classes is not a list of distinct names")
+    coef, intercept = _finite("head.coef", model.head.coef_), _finite("head.intercept", model.head.intercept_)
+    rows, width = 1 if len(classes) == 2 else len(classes), len(idf) + EMBEDDING_WIDTH
+    if coef.shape != (rows, width):
+        raise ValueError(f"the head needs {rows} x {width} coefficients, it holds {coef.shape}")
+    if intercept.shape != (rows,):
+        raise ValueError(f"the head needs {rows} intercepts, it holds {intercept.shape}")
+    if model.examples is not None:
+        texts, labels, vectors = model.examples.texts, model.examples.labels, _finite("examples.vectors", model.examples.vectors)
+        if not all(isinstance(text, str) for text in [*texts, *labels]):
+            raise ValueError("the examples' texts and labels are not all text")
+        if vectors.shape != (len(texts), EMBEDDING_WIDTH) or len(labels) != len(texts):
+            raise ValueError(
+                f"the examples need {len(texts)} x {EMBEDDING_WIDTH} vectors, they hold {vectors.shape} for {len(labels)} labels"
+            )
+
+
+def _finite(name: str, array: np.ndarray) -> np.ndarray:
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{name} holds {array.dtype}, not numbers")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds a value that is not a finite number")
+    return array
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,8 @@ def adapted_encoder(tuned: dict[str, np.ndarray]) -> Any:
         for name, array in tuned.items():
             if tuple(known[name].shape) != tuple(array.shape):
                 raise ValueError(f"{name} has shape {array.shape}, MiniLM's is {tuple(known[name].shape)}")
+            if array.dtype.kind != "f" or not np.isfinite(array).all():  # NaN weights made every embedding NaN
+                raise ValueError(f"{name} holds {array.dtype} values that are not all finite floats")
             known[name].copy_(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
     return model
 
