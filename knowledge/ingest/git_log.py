@@ -235,18 +235,14 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
 
 
 def _stream(
-    repo: Path, args: list[str], stdin: IO[bytes] | None = None, separator: bytes = b"\n"
+    repo: Path, args: list[str], stdin: IO[bytes] | None = None, separator: bytes = b"\n", keep: int | None = None
 ) -> Iterator[str]:
-    """Tokens of a long-running git command's output, read as they come."""
-    with _running(repo, args, stdin) as output:
-        pending = b""
-        while chunk := output.read(_CHUNK):
-            pending += chunk
-            *tokens, pending = pending.split(separator)
-            for token in tokens:
-                yield token.decode("utf-8", errors="replace")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+    """Tokens of a long-running git command's output, read as they come; each cut to its first ``keep`` bytes
+    while it is read, so a token of hundreds of megabytes (a commit message) streams past, never held whole."""
+    with _running(repo, args, stdin) as pipe:
+        output = _Output(pipe)
+        while output.peek():
+            yield output.until(separator, keep)[0].decode("utf-8", errors="replace")
 
 
 class _Output:
