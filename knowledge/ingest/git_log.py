@@ -216,13 +216,14 @@ class _Pipe:
 def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[_Pipe]:
     """The stdout of a long-running git command; its failure, once the output is read, is an
     InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
-    as is its silence past ``GIT_SILENCE_S`` (git is killed)."""
+    as is its silence past ``GIT_SILENCE_S``, or its not exiting within it once the output ended
+    (git is killed)."""
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     assert process.stdout is not None
     try:
         yield _Pipe(repo, args[0], process.stdout)
-        if process.wait() != 0:
+        if _exit_status(repo, args[0], process) != 0:
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
             raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
@@ -232,6 +233,18 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
             process.wait()
         process.stdout.close()
         errors.close()
+
+
+def _exit_status(repo: Path, command: str, process: subprocess.Popen[bytes]) -> int:
+    """The status of a git whose output ended, waiting at most ``GIT_SILENCE_S``: one stuck after closing its
+    output (writing on a hung mount) would otherwise hold the caller for ever."""
+    try:
+        return process.wait(timeout=GIT_SILENCE_S)
+    except subprocess.TimeoutExpired:
+        raise GitTimedOut(
+            f"git {command} in {repo} ended its output but did not exit within {GIT_SILENCE_S} s (GIT_SILENCE_S); "
+            "check the repository for a hung mount"
+        ) from None
 
 
 def _stream(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,6 +288,36 @@ def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
 
     assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
     assert _stored(database_url) == {}
+
+
+def test_a_git_that_ends_its_output_but_never_exits_is_killed_and_refused_naming_the_repository(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git rev-list prints the whole graph and closes its output, then never exits (stuck writing on a hung
+    mount): waiting for its status without a bound held the ingestion and the poller for ever."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\n{_real_git()} "$@" || exit\n[ "$3" = rev-list ] || exit 0\n'
+                       f'exec >&-\necho "$$" > {tmp_path / "hung"}\nexec sleep 3600\n')  # fmt: skip
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut) as refused:
+        ingest_git(repo, database_url)
+
+    assert str(refused.value).startswith(f"git rev-list in {repo} ended its output but did not exit within 1 s")
+    hung = int((tmp_path / "hung").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung, 0)  # killed and reaped, not left behind
+
+
+def _real_git() -> str:
+    found = shutil.which("git")
+    assert found is not None
+    return found
 
 
 def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_counts_them_all(
