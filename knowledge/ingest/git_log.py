@@ -32,7 +32,14 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
-from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_REPO_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from knowledge.ingest.history_files import (
+    MAX_COUNT,
+    MAX_FILES,
+    MAX_PATH_CHARS,
+    MAX_REPO_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+)
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
@@ -75,7 +82,9 @@ class Mainline:
 class _Files:
     """A commit's files as ``--numstat`` lists them: the first ``MAX_FILES`` kept (as a webhook's or a history
     file's are), every one counted, so a commit touching a million files is one change of its true size,
-    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept."""
+    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept.
+    Line counts (a generated file's billions of lines) stop at ``MAX_COUNT``, the most their columns hold:
+    one past it failed the whole batch of changes it was stored with."""
 
     kept: list[FileStat] = field(default_factory=list)
     count: int = 0
@@ -83,11 +92,16 @@ class _Files:
     deleted: int = 0
 
     def add(self, path: str, added: int | None, deleted: int | None) -> None:
-        self.count += 1
-        self.added += added or 0
-        self.deleted += deleted or 0
+        added, deleted = _at_most_count(added), _at_most_count(deleted)
+        self.count = min(self.count + 1, MAX_COUNT)
+        self.added = min(self.added + (added or 0), MAX_COUNT)
+        self.deleted = min(self.deleted + (deleted or 0), MAX_COUNT)
         if len(self.kept) < MAX_FILES and len(path) <= MAX_PATH_CHARS:
             self.kept.append((path, added, deleted))
+
+
+def _at_most_count(lines: int | None) -> int | None:
+    return None if lines is None else min(lines, MAX_COUNT)
 
 
 @dataclass

@@ -35,7 +35,8 @@ Repo = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REPO_CHARS)
 MAX_PATH_CHARS = 4096  # Linux's PATH_MAX: a longer path, which a crafted git tree may hold, names no file
 FilePath = Annotated[str, StringConstraints(max_length=MAX_PATH_CHARS)]
 Seconds = Annotated[int, Field(ge=0, le=253_402_300_799)]  # 1970-01-01 to 9999-12-31T23:59:59Z
-Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MAX_COUNT = 2**31 - 1  # the largest value of the Integer columns counts are stored in (PostgreSQL's integer)
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 MAX_TEXT_CHARS = 100_000
 MAX_TITLE_CHARS = 10_000
 MAX_FILES = 10_000

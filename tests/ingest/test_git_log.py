@@ -320,6 +320,24 @@ def _real_git() -> str:
     return found
 
 
+def test_line_counts_past_the_stores_integers_are_kept_at_the_largest_one() -> None:
+    """git counts the lines of a generated file of billions of lines as it is: stored as they came, one such
+    count failed PostgreSQL's integer columns, and with it the whole batch of changes."""
+    largest = 2**31 - 1
+    files = git_log._Files()
+    files.add("data/huge.csv", 3_000_000_000, 5)
+    files.add("data/other.csv", largest, largest)
+    files.add("logo.png", None, None)
+    landed = git_log.Landing(datetime(2024, 3, 9, tzinfo=UTC), via_merge=False)
+    mainline = git_log.Mainline({"a" * 40: landed}, set())
+
+    change = git_log._record(["a" * 40, "Ana", "ana@example.org", "1710000000", "Load the data\n"],
+                             landed.time, files, b"", "acme/shop", mainline)  # fmt: skip
+
+    assert change.files == (("data/huge.csv", largest, 5), ("data/other.csv", largest, largest), ("logo.png", None, None))
+    assert (change.added, change.deleted, change.n_files) == (largest, largest, 3)
+
+
 def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_counts_them_all(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
