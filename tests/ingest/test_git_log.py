@@ -334,7 +334,9 @@ def test_line_counts_past_the_stores_integers_are_kept_at_the_largest_one() -> N
     change = git_log._record(["a" * 40, "Ana", "ana@example.org", "1710000000", "Load the data\n"],
                              landed.time, files, b"", "acme/shop", mainline)  # fmt: skip
 
-    assert change.files == (("data/huge.csv", largest, 5), ("data/other.csv", largest, largest), ("logo.png", None, None))
+    assert change.files == (
+        ("data/huge.csv", largest, 5), ("data/other.csv", largest, largest), ("logo.png", None, None)
+    )  # fmt: skip
     assert (change.added, change.deleted, change.n_files) == (largest, largest, 3)
 
 

@@ -15,7 +15,8 @@ from knowledge.db import migrate, session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest import git_log
-from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
+from knowledge.ingest.fix_links import FIXES, MAX_MESSAGE_CHARS, REGRESSION, REVERT, SINCE, Link, find_links
+from knowledge.ingest.fix_links import incident_report
 from knowledge.ingest import mining
 from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_commits
 from knowledge.ingest.mining import mine_history
