@@ -33,6 +33,7 @@ from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
 from knowledge.ingest.history_files import (
+    MAX_AUTHOR_CHARS,
     MAX_COUNT,
     MAX_FILES,
     MAX_PATH_CHARS,
@@ -500,8 +501,8 @@ def _record(
         repo=repo_name,
         title=title,
         body=body,
-        author=author,
-        email=email,
+        author=author[:MAX_AUTHOR_CHARS],  # git takes any author: cut, as the message, to a history line's bounds
+        email=email[:MAX_AUTHOR_CHARS],
         author_time=authored,
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,

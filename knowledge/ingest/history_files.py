@@ -39,6 +39,7 @@ MAX_COUNT = 2**31 - 1  # the largest value of the Integer columns counts are sto
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 MAX_TEXT_CHARS = 100_000
 MAX_TITLE_CHARS = 10_000
+MAX_AUTHOR_CHARS = 1000  # an author's name or email (the store keeps 200 of it, as a webhook's)
 MAX_FILES = 10_000
 
 
@@ -49,8 +50,8 @@ class HistoryCommit(BaseModel):
 
     repo: Repo
     sha: Sha
-    author: str = Field("", max_length=1000)
-    email: str = Field("", max_length=1000)
+    author: str = Field("", max_length=MAX_AUTHOR_CHARS)
+    email: str = Field("", max_length=MAX_AUTHOR_CHARS)
     author_time: Seconds
     commit_time: Seconds | None = None
     landed_time: Seconds
