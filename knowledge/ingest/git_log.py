@@ -53,6 +53,11 @@ _RECORD = "\x1e"
 # hold one, while a name or email may hold any other character git was given (\x1f included).
 _FIELD = "\n"
 _LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
+# What is read of a commit's header fields (sha, name, email, time) and message: enough for the characters
+# kept of them (MAX_AUTHOR_CHARS; MAX_TITLE_CHARS and MAX_TEXT_CHARS, with room for a long first paragraph),
+# four bytes each; the rest of a name or message of hundreds of megabytes streams past.
+_FIELD_BYTES = 4 * (MAX_AUTHOR_CHARS + 1)
+_MESSAGE_BYTES = 4 * (2 * MAX_TITLE_CHARS + MAX_TEXT_CHARS + 1)
 _CHUNK = 1 << 20
 FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A full SHA-1 or SHA-256 commit id as git prints it: the only form a stored sha is handed to git in."""
@@ -462,14 +467,17 @@ def commits_present(repo: Path, shas: list[str]) -> set[str]:
 
 def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
     """(header fields, files, patch) per commit of ``git log -z --numstat --patch``: each record is
-    \\x1e, the header, NUL; then, if it touched files, one NUL-ended numstat line per file, an
+    \\x1e, the header (its fields and message only read up to ``_FIELD_BYTES`` and ``_MESSAGE_BYTES``), NUL;
+    then, if it touched files, one NUL-ended numstat line per file, an
     empty one, and the patch up to the next record (only its first ``MAX_PATCH_BYTES`` kept)."""
     record = _RECORD.encode()
     if output.until(record)[0]:
         raise InputError("git log printed something before the first commit")
     more = output.peek() != b""
     while more:
-        header = output.until(b"\0")[0].decode("utf-8", errors="replace").split(_FIELD, 4)
+        fields = [output.until(_FIELD.encode(), keep=_FIELD_BYTES)[0] for _field in range(4)]
+        fields.append(output.until(b"\0", keep=_MESSAGE_BYTES)[0])
+        header = [field.decode("utf-8", errors="replace") for field in fields]
         files = _numstat(output) if output.peek() not in (record, b"") else _Files()
         patch = b""
         if output.peek() in (record, b""):  # an empty commit, or the end

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -318,6 +319,29 @@ def _real_git() -> str:
     found = shutil.which("git")
     assert found is not None
     return found
+
+
+def test_a_commit_message_of_many_megabytes_is_read_keeping_only_its_stored_part(tmp_path: Path) -> None:
+    """The whole message was held while the commit was read (a 200 MB one took about 1 GB) though only its
+    first MAX_TITLE_CHARS of title and MAX_TEXT_CHARS of body are stored: the rest now streams past."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    body = "Le débit a échoué deux fois.\n" * 600_000
+    (tmp_path / "message").write_text(f"Print v2\n\n{body}")
+    _git(repo, "commit", "-q", "-a", "-F", str(tmp_path / "message"), when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    mainline = git_log.read_mainline(repo, sha)
+
+    tracemalloc.start()
+    try:
+        (change,) = git_log.read_changes(repo, [sha], "acme/shop", mainline)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (change.title, change.body, change.files) == ("Print v2", body[:MAX_TEXT_CHARS], (("app.py", 1, 1),))
+    assert len(body.encode()) > 16_000_000 and peak < 8_000_000
 
 
 def test_line_counts_past_the_stores_integers_are_kept_at_the_largest_one() -> None:
