@@ -32,7 +32,15 @@ from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
-from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_REPO_CHARS, MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from knowledge.ingest.history_files import (
+    MAX_AUTHOR_CHARS,
+    MAX_COUNT,
+    MAX_FILES,
+    MAX_PATH_CHARS,
+    MAX_REPO_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS,
+)
 from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
@@ -45,6 +53,11 @@ _RECORD = "\x1e"
 # hold one, while a name or email may hold any other character git was given (\x1f included).
 _FIELD = "\n"
 _LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
+# What is read of a commit's header fields (sha, name, email, time) and message: enough for the characters
+# kept of them (MAX_AUTHOR_CHARS; MAX_TITLE_CHARS and MAX_TEXT_CHARS, with room for a long first paragraph),
+# four bytes each; the rest of a name or message of hundreds of megabytes streams past.
+_FIELD_BYTES = 4 * (MAX_AUTHOR_CHARS + 1)
+_MESSAGE_BYTES = 4 * (2 * MAX_TITLE_CHARS + MAX_TEXT_CHARS + 1)
 _CHUNK = 1 << 20
 FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A full SHA-1 or SHA-256 commit id as git prints it: the only form a stored sha is handed to git in."""
@@ -75,7 +88,9 @@ class Mainline:
 class _Files:
     """A commit's files as ``--numstat`` lists them: the first ``MAX_FILES`` kept (as a webhook's or a history
     file's are), every one counted, so a commit touching a million files is one change of its true size,
-    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept."""
+    not a million rows. A path over ``MAX_PATH_CHARS`` (no file anyone can check out) is counted, not kept.
+    Line counts (a generated file's billions of lines) stop at ``MAX_COUNT``, the most their columns hold:
+    one past it failed the whole batch of changes it was stored with."""
 
     kept: list[FileStat] = field(default_factory=list)
     count: int = 0
@@ -83,11 +98,16 @@ class _Files:
     deleted: int = 0
 
     def add(self, path: str, added: int | None, deleted: int | None) -> None:
-        self.count += 1
-        self.added += added or 0
-        self.deleted += deleted or 0
+        added, deleted = _at_most_count(added), _at_most_count(deleted)
+        self.count = min(self.count + 1, MAX_COUNT)
+        self.added = min(self.added + (added or 0), MAX_COUNT)
+        self.deleted = min(self.deleted + (deleted or 0), MAX_COUNT)
         if len(self.kept) < MAX_FILES and len(path) <= MAX_PATH_CHARS:
             self.kept.append((path, added, deleted))
+
+
+def _at_most_count(lines: int | None) -> int | None:
+    return None if lines is None else min(lines, MAX_COUNT)
 
 
 @dataclass
@@ -216,13 +236,14 @@ class _Pipe:
 def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[_Pipe]:
     """The stdout of a long-running git command; its failure, once the output is read, is an
     InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
-    as is its silence past ``GIT_SILENCE_S`` (git is killed)."""
+    as is its silence past ``GIT_SILENCE_S``, or its not exiting within it once the output ended
+    (git is killed)."""
     errors = tempfile.TemporaryFile()
     process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     assert process.stdout is not None
     try:
         yield _Pipe(repo, args[0], process.stdout)
-        if process.wait() != 0:
+        if _exit_status(repo, args[0], process) != 0:
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
             raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
@@ -234,19 +255,27 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
         errors.close()
 
 
+def _exit_status(repo: Path, command: str, process: subprocess.Popen[bytes]) -> int:
+    """The status of a git whose output ended, waiting at most ``GIT_SILENCE_S``: one stuck after closing its
+    output (writing on a hung mount) would otherwise hold the caller for ever."""
+    try:
+        return process.wait(timeout=GIT_SILENCE_S)
+    except subprocess.TimeoutExpired:
+        raise GitTimedOut(
+            f"git {command} in {repo} ended its output but did not exit within {GIT_SILENCE_S} s (GIT_SILENCE_S); "
+            "check the repository for a hung mount"
+        ) from None
+
+
 def _stream(
-    repo: Path, args: list[str], stdin: IO[bytes] | None = None, separator: bytes = b"\n"
+    repo: Path, args: list[str], stdin: IO[bytes] | None = None, separator: bytes = b"\n", keep: int | None = None
 ) -> Iterator[str]:
-    """Tokens of a long-running git command's output, read as they come."""
-    with _running(repo, args, stdin) as output:
-        pending = b""
-        while chunk := output.read(_CHUNK):
-            pending += chunk
-            *tokens, pending = pending.split(separator)
-            for token in tokens:
-                yield token.decode("utf-8", errors="replace")
-        if pending:
-            yield pending.decode("utf-8", errors="replace")
+    """Tokens of a long-running git command's output, read as they come; each cut to its first ``keep`` bytes
+    while it is read, so a token of hundreds of megabytes (a commit message) streams past, never held whole."""
+    with _running(repo, args, stdin) as pipe:
+        output = _Output(pipe)
+        while output.peek():
+            yield output.until(separator, keep)[0].decode("utf-8", errors="replace")
 
 
 class _Output:
@@ -438,14 +467,17 @@ def commits_present(repo: Path, shas: list[str]) -> set[str]:
 
 def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
     """(header fields, files, patch) per commit of ``git log -z --numstat --patch``: each record is
-    \\x1e, the header, NUL; then, if it touched files, one NUL-ended numstat line per file, an
+    \\x1e, the header (its fields and message only read up to ``_FIELD_BYTES`` and ``_MESSAGE_BYTES``), NUL;
+    then, if it touched files, one NUL-ended numstat line per file, an
     empty one, and the patch up to the next record (only its first ``MAX_PATCH_BYTES`` kept)."""
     record = _RECORD.encode()
     if output.until(record)[0]:
         raise InputError("git log printed something before the first commit")
     more = output.peek() != b""
     while more:
-        header = output.until(b"\0")[0].decode("utf-8", errors="replace").split(_FIELD, 4)
+        fields = [output.until(_FIELD.encode(), keep=_FIELD_BYTES)[0] for _field in range(4)]
+        fields.append(output.until(b"\0", keep=_MESSAGE_BYTES)[0])
+        header = [field.decode("utf-8", errors="replace") for field in fields]
         files = _numstat(output) if output.peek() not in (record, b"") else _Files()
         patch = b""
         if output.peek() in (record, b""):  # an empty commit, or the end
@@ -477,8 +509,8 @@ def _record(
         repo=repo_name,
         title=title,
         body=body,
-        author=author,
-        email=email,
+        author=author[:MAX_AUTHOR_CHARS],  # git takes any author: cut, as the message, to a history line's bounds
+        email=email[:MAX_AUTHOR_CHARS],
         author_time=authored,
         landed_time=landing.time,
         landed_via_merge=landing.via_merge,

@@ -35,9 +35,11 @@ Repo = Annotated[str, StringConstraints(min_length=1, max_length=MAX_REPO_CHARS)
 MAX_PATH_CHARS = 4096  # Linux's PATH_MAX: a longer path, which a crafted git tree may hold, names no file
 FilePath = Annotated[str, StringConstraints(max_length=MAX_PATH_CHARS)]
 Seconds = Annotated[int, Field(ge=0, le=253_402_300_799)]  # 1970-01-01 to 9999-12-31T23:59:59Z
-Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MAX_COUNT = 2**31 - 1  # the largest value of the Integer columns counts are stored in (PostgreSQL's integer)
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 MAX_TEXT_CHARS = 100_000
 MAX_TITLE_CHARS = 10_000
+MAX_AUTHOR_CHARS = 1000  # an author's name or email (the store keeps 200 of it, as a webhook's)
 MAX_FILES = 10_000
 
 
@@ -48,8 +50,8 @@ class HistoryCommit(BaseModel):
 
     repo: Repo
     sha: Sha
-    author: str = Field("", max_length=1000)
-    email: str = Field("", max_length=1000)
+    author: str = Field("", max_length=MAX_AUTHOR_CHARS)
+    email: str = Field("", max_length=MAX_AUTHOR_CHARS)
     author_time: Seconds
     commit_time: Seconds | None = None
     landed_time: Seconds

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.changes import ChangeRecord
-from knowledge.ingest.fix_links import REVERT, Link, find_links, incident_report
+from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, REVERT, Link, find_links, incident_report
 from knowledge.ingest.git_log import (
     _bad_date,
     _resolve_tip,
@@ -49,6 +49,9 @@ MAX_CANDIDATES = MAX_FILES
 window lands more in two weeks, and ``ingest history`` would refuse that line, failing the whole load)."""
 MIN_REPORT_CHARS = 20
 _LOG_FORMAT = "%x1e%H%x1f%at%x1f%B"
+# The bytes of one record read: its header (a sha, a time) and enough for MAX_MESSAGE_CHARS characters of
+# four bytes each, plus one more, so a character cut in its middle falls past the part kept.
+_RECORD_BYTES = 128 + 4 * (MAX_MESSAGE_CHARS + 1)
 
 # Why a named change made no case (the keys of ``MiningReport.skipped``).
 UNKNOWN = "unknown_change"
@@ -115,13 +118,16 @@ def _read_messages(
     """Every commit's title (its whole message when it names another change), and the links found;
     a commit whose author date is not from 1970 to 9999 goes into ``refused`` instead.
 
-    Only messages with links are kept whole, so a history of a million commits fits in memory."""
+    Only messages with links are kept (their first ``MAX_MESSAGE_CHARS``, all that is read of them), so a
+    history of a million commits fits in memory; and a message of hundreds of megabytes is cut while it is read."""
     messages: dict[str, _Commit] = {}
     links: dict[str, list[Link]] = {}
-    for token in _stream(repo, ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"], separator=b"\0"):
+    args = ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"]
+    for token in _stream(repo, args, separator=b"\0", keep=_RECORD_BYTES):
         if not token.startswith("\x1e"):
             continue
         sha, author_time, message = token[1:].split("\x1f", 2)
+        message = message[:MAX_MESSAGE_CHARS]
         if _utc(author_time) is None:
             refused[sha] = _bad_date("author date", author_time)
             continue

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import os
 import re
+import select
 import subprocess
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -22,7 +24,14 @@ from knowledge.config import TrackedRepo
 from knowledge.errors import InputError
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-GIT_TIMEOUT_S = 300
+GIT_SILENCE_S = 300
+"""Longest git may go without printing a byte. A fetch prints its progress every second while objects arrive
+(``--progress``), so a first fetch of a large repository runs as long as it needs, while one whose remote or
+network stalled (a server computing nothing, a dropped connection git still waits on) is given up on."""
+GIT_TIMEOUT_S = 3 * 3600
+"""Longest a git command may run in all: repositories are polled one after another, and a remote that trickles
+a byte a minute must not hold every other repository's poll for ever."""
+_KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line, not hours of progress
 
 
 def mask_url(text: str) -> str:
@@ -72,22 +81,67 @@ def _reason(stderr: str) -> str:
 def _run_git(
     args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str], mirror: Path | None = None
 ) -> None:
-    """Run ``git [-C mirror] args``; a failure or timeout is an :class:`InputError` naming the operation
-    (``args[0]``: init, fetch), the repository and git's last line, masked."""
-    operation = args[0]
+    """Run ``git [-C mirror] args``; a failure, a silence past ``GIT_SILENCE_S`` or a run past ``GIT_TIMEOUT_S``
+    is an :class:`InputError` naming the operation (``args[0]``: init, fetch), the repository and git's last
+    line, masked (git is killed)."""
     where = ["-C", str(mirror)] if mirror is not None else []
     env = dict(os.environ) | _credentials(repo, environ)
+    process = subprocess.Popen(
+        ["git", *where, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     try:
-        completed = subprocess.run(
-            ["git", *where, *args], capture_output=True, text=True, errors="replace", env=env, timeout=GIT_TIMEOUT_S
-        )
-    except subprocess.TimeoutExpired:
-        raise InputError(f"git {operation} of {repo.name} took over {GIT_TIMEOUT_S} s") from None
-    if completed.returncode != 0:
-        message = _reason(completed.stderr)
+        errors = _messages(process, f"git {args[0]} of {repo.name}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stderr is not None
+        process.stderr.close()
+    if process.returncode != 0:
+        message = _reason(errors)
         for secret in secrets:
             message = message.replace(secret, "***")
-        raise InputError(f"git {operation} of {repo.name} failed: {mask_url(message)}")
+        raise InputError(f"git {args[0]} of {repo.name} failed: {mask_url(message)}")
+
+
+def _messages(process: subprocess.Popen[bytes], what: str) -> str:
+    """The end of what git printed on stderr, read as it comes until git exits, waiting at most ``GIT_SILENCE_S``
+    for each next byte (or for its exit once its output ended) and ``GIT_TIMEOUT_S`` in all."""
+    assert process.stderr is not None
+    descriptor = process.stderr.fileno()
+    readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
+    readable.register(descriptor, select.POLLIN)
+    deadline = time.monotonic() + GIT_TIMEOUT_S
+    kept, cut = b"", False
+    while True:
+        if not readable.poll(_wait_ms(deadline, what)):
+            raise _silent(deadline, what)
+        if not (chunk := os.read(descriptor, 1 << 16)):
+            break
+        kept += chunk
+        cut, kept = cut or len(kept) > _KEPT_ERRORS, kept[-_KEPT_ERRORS:]
+    try:
+        process.wait(timeout=_wait_ms(deadline, what) / 1000)
+    except subprocess.TimeoutExpired:
+        raise _silent(deadline, what) from None
+    text = kept.decode("utf-8", errors="replace")
+    # A line cut at its start might hold the end of a secret the masking no longer recognises.
+    return text.split("\n", 1)[-1] if cut else text
+
+
+def _wait_ms(deadline: float, what: str) -> int:
+    """How long the next wait may last: ``GIT_SILENCE_S``, or less where ``GIT_TIMEOUT_S`` ends first."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise InputError(f"{what} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S)")
+    return int(min(GIT_SILENCE_S, left) * 1000) + 1
+
+
+def _silent(deadline: float, what: str) -> InputError:
+    if time.monotonic() >= deadline:
+        return InputError(f"{what} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S)")
+    return InputError(f"{what} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S): the remote or the network "
+                      "stalled")  # fmt: skip
 
 
 def _location(repo: TrackedRepo) -> str:
@@ -114,7 +168,8 @@ def fetch_mirror(repo: TrackedRepo, mirrors_dir: Path, environ: Mapping[str, str
         _run_git(["init", "--quiet", "--bare", "--", str(mirror)], repo, environ, secrets)
     refspec = f"+refs/heads/{repo.branch}:refs/heads/{repo.branch}"
     _run_git(
-        ["fetch", "--quiet", "--no-tags", "--prune", "--", _location(repo), refspec],
+        # --progress, not --quiet: its progress is how a long fetch shows it is not stalled.
+        ["fetch", "--progress", "--no-tags", "--prune", "--", _location(repo), refspec],
         repo, environ, secrets, mirror,
     )  # fmt: skip
     return mirror

@@ -22,7 +22,7 @@ from knowledge.changes import ChangeRecord, FileStat
 from knowledge.config import TrackedRepo
 from knowledge.db import unstorable
 from knowledge.ingest.change_store import store_changes
-from knowledge.ingest.history_files import MAX_FILES
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS
 from knowledge.ingest.progress import Silent
 from knowledge.times import TimeOutOfRange, utc_moment
 
@@ -86,22 +86,28 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _files(commit: dict[str, Any]) -> tuple[FileStat, ...]:
-    """The commit's distinct paths, the first ``MAX_FILES`` of them: a commit imported from the history
-    files holds no more, and a payload listing a million paths must not become a million rows."""
+def _files(commit: dict[str, Any]) -> tuple[tuple[FileStat, ...], int]:
+    """The commit's distinct paths as ``ingest git`` keeps a commit's: the first ``MAX_FILES`` (a commit imported
+    from the history files holds no more, and a payload listing a million paths must not become a million rows),
+    none over ``MAX_PATH_CHARS`` (it names no file, and cut it would name another); and how many it lists."""
     paths: dict[str, None] = {}
     for key in ("added", "modified", "removed"):
         listed = commit.get(key)
         for path in listed if isinstance(listed, list) else []:
-            if len(paths) == MAX_FILES:
-                break
-            if isinstance(path, str) and (text := _text(path, 1000)):
+            if isinstance(path, str) and (text := _text(path, len(path))):
                 paths[text] = None
-    return tuple((path, None, None) for path in paths)
+    kept = [path for path in paths if len(path) <= MAX_PATH_CHARS][:MAX_FILES]
+    return tuple((path, None, None) for path in kept), len(paths)
+
+
+def _pushed_record(repo: TrackedRepo, commit: dict[str, Any]) -> ChangeRecord | None:
+    message, when = _text(commit.get("message"), 20_000), _when(commit, "timestamp")
+    files, n_files = _files(commit)
+    return _record(repo, commit.get("id"), message, commit.get("author"), when, files, n_files, commit.get("url"))
 
 
 def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime,
-            files: tuple[FileStat, ...] = (), link: Any = "") -> ChangeRecord | None:  # fmt: skip
+            files: tuple[FileStat, ...] = (), n_files: int = 0, link: Any = "") -> ChangeRecord | None:  # fmt: skip
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return None
     paragraphs = message.strip().split("\n\n", 1)
@@ -116,7 +122,7 @@ def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: dateti
         author_time=when,
         landed_time=when,
         files=files,
-        n_files=len(files),
+        n_files=n_files,
         directories=tuple(sorted({posixpath.dirname(path) for path, _a, _d in files})),
         link=_text(link, 2000),
         partial=True,
@@ -141,12 +147,7 @@ def _changes(repo: TrackedRepo, commits: list[tuple[Any, Callable[[], ChangeReco
 def _pushed(repo: TrackedRepo, commits: Any) -> WebhookChanges:
     listed = [commit for commit in commits[:MAX_COMMITS] if isinstance(commit, dict) and commit.get("distinct", True)] \
         if isinstance(commits, list) else []  # fmt: skip
-    return _changes(repo, [
-        (commit.get("id"), lambda commit=commit: _record(
-            repo, commit.get("id"), _text(commit.get("message"), 20_000), commit.get("author"),
-            _when(commit, "timestamp"), _files(commit), commit.get("url")))
-        for commit in listed
-    ])  # fmt: skip
+    return _changes(repo, [(commit.get("id"), lambda commit=commit: _pushed_record(repo, commit)) for commit in listed])
 
 
 def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]) -> WebhookChanges:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -287,6 +289,79 @@ def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
 
     assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
     assert _stored(database_url) == {}
+
+
+def test_a_git_that_ends_its_output_but_never_exits_is_killed_and_refused_naming_the_repository(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git rev-list prints the whole graph and closes its output, then never exits (stuck writing on a hung
+    mount): waiting for its status without a bound held the ingestion and the poller for ever."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\n{_real_git()} "$@" || exit\n[ "$3" = rev-list ] || exit 0\n'
+                       f'exec >&-\necho "$$" > {tmp_path / "hung"}\nexec sleep 3600\n')  # fmt: skip
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(git_log, "GIT_SILENCE_S", 1)
+
+    with pytest.raises(git_log.GitTimedOut) as refused:
+        ingest_git(repo, database_url)
+
+    assert str(refused.value).startswith(f"git rev-list in {repo} ended its output but did not exit within 1 s")
+    hung = int((tmp_path / "hung").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(hung, 0)  # killed and reaped, not left behind
+
+
+def _real_git() -> str:
+    found = shutil.which("git")
+    assert found is not None
+    return found
+
+
+def test_a_commit_message_of_many_megabytes_is_read_keeping_only_its_stored_part(tmp_path: Path) -> None:
+    """The whole message was held while the commit was read (a 200 MB one took about 1 GB) though only its
+    first MAX_TITLE_CHARS of title and MAX_TEXT_CHARS of body are stored: the rest now streams past."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    body = "Le débit a échoué deux fois.\n" * 600_000
+    (tmp_path / "message").write_text(f"Print v2\n\n{body}")
+    _git(repo, "commit", "-q", "-a", "-F", str(tmp_path / "message"), when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+    mainline = git_log.read_mainline(repo, sha)
+
+    tracemalloc.start()
+    try:
+        (change,) = git_log.read_changes(repo, [sha], "acme/shop", mainline)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (change.title, change.body, change.files) == ("Print v2", body[:MAX_TEXT_CHARS], (("app.py", 1, 1),))
+    assert len(body.encode()) > 16_000_000 and peak < 8_000_000
+
+
+def test_line_counts_past_the_stores_integers_are_kept_at_the_largest_one() -> None:
+    """git counts the lines of a generated file of billions of lines as it is: stored as they came, one such
+    count failed PostgreSQL's integer columns, and with it the whole batch of changes."""
+    largest = 2**31 - 1
+    files = git_log._Files()
+    files.add("data/huge.csv", 3_000_000_000, 5)
+    files.add("data/other.csv", largest, largest)
+    files.add("logo.png", None, None)
+    landed = git_log.Landing(datetime(2024, 3, 9, tzinfo=UTC), via_merge=False)
+    mainline = git_log.Mainline({"a" * 40: landed}, set())
+
+    change = git_log._record(["a" * 40, "Ana", "ana@example.org", "1710000000", "Load the data\n"],
+                             landed.time, files, b"", "acme/shop", mainline)  # fmt: skip
+
+    assert change.files == (
+        ("data/huge.csv", largest, 5), ("data/other.csv", largest, largest), ("logo.png", None, None)
+    )  # fmt: skip
+    assert (change.added, change.deleted, change.n_files) == (largest, largest, 3)
 
 
 def test_a_commit_touching_more_files_than_the_cap_keeps_the_first_ones_and_counts_them_all(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from knowledge.db import migrate, session_scope
 from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest import git_log
-from knowledge.ingest.fix_links import FIXES, REGRESSION, REVERT, SINCE, Link, find_links, incident_report
+from knowledge.ingest.fix_links import FIXES, MAX_MESSAGE_CHARS, REGRESSION, REVERT, SINCE, Link, find_links
+from knowledge.ingest.fix_links import incident_report
 from knowledge.ingest import mining
 from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_commits
 from knowledge.ingest.mining import mine_history
@@ -177,16 +179,20 @@ def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_p
     assert undated not in {c.id for c in read_commits(tmp_path / "out" / "commits-acme__clock.jsonl.gz").records}
 
 
-def _one_fix(repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge", also: str = "") -> str:
+def _one_fix(
+    repo: Path, culprit_message: str, fix_title: str = "pay: stop the double charge", also: str = "", author: str = ""
+) -> str:
     """A repository of a start, a culprit with ``culprit_message`` (touching ``also`` too, a path staged
-    without a file, so it may be longer than any file system allows) and a fix naming it; the culprit's sha."""
+    without a file, so it may be longer than any file system allows; by ``author`` if given) and a fix
+    naming it; the culprit's sha."""
     one_commit_repo(repo, "pay: start")
     (repo / "app.py").write_text("print('v2')\n")
     if also:
         blob = git_as_ana(repo, "hash-object", "-w", "app.py").strip()
         git_as_ana(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{also}")
     (repo.parent / "message").write_text(culprit_message)
-    git_as_ana(repo, "commit", "-q", "-a", "-F", str(repo.parent / "message"), when=1_710_000_100)
+    by = [f"--author={author}"] if author else []
+    git_as_ana(repo, "commit", "-q", "-a", "-F", str(repo.parent / "message"), *by, when=1_710_000_100)
     culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
     (repo.parent / "message").write_text(f"{fix_title}\n\nThe retry charged cards twice.\n\nFixes: {culprit[:12]}")
     git_as_ana(repo, "commit", "-q", "--allow-empty", "-F", str(repo.parent / "message"), when=1_710_000_200)
@@ -200,6 +206,42 @@ def test_a_culprit_whose_message_is_past_a_history_files_bounds_is_mined_into_a_
 
     loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
     assert loaded[culprit].title.startswith("pay: retry xxx") and len(loaded[culprit].body) == 100_000
+
+
+def test_a_fix_whose_message_is_megabytes_long_is_read_keeping_only_what_mining_uses(tmp_path: Path) -> None:
+    """A generated or hostile fix message of 200 MB was held whole (about 1 GB) while the history was read;
+    only its first MAX_MESSAGE_CHARS are ever looked at, so only they are kept, and the rest streams past."""
+    message = "pay: stop the double charge\n\nFixes: {culprit}\n\n" + "Le débit a échoué deux fois.\n" * 600_000
+    repo = tmp_path / "shop"
+    culprit = _one_fix(repo, "pay: retry")
+    (tmp_path / "message").write_text(message.format(culprit=culprit[:12]))
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-F", str(tmp_path / "message"), when=1_710_000_300)
+    fix = git_as_ana(repo, "rev-parse", "HEAD").strip()
+
+    tracemalloc.start()
+    try:
+        messages, links = mining._read_messages(repo, fix, {})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert messages[fix].message == message.format(culprit=culprit[:12])[:MAX_MESSAGE_CHARS]
+    assert links[fix] == [Link(FIXES, sha=culprit[:12])]
+    assert len(message.encode()) > 16_000_000 and peak < 8_000_000
+
+
+def test_a_culprit_whose_author_is_longer_than_a_history_line_holds_is_mined_into_a_line_that_loads(
+    tmp_path: Path,
+) -> None:
+    """git takes any author it is given; written whole, a name over 1,000 characters made a line
+    ``ingest history`` refuses, failing the whole load."""
+    name, email = "Ana " + "de la " * 300 + "Cruz", "ana." + "x" * 1200 + "@example.org"
+    culprit = _one_fix(tmp_path / "shop", "pay: retry", author=f"{name} <{email}>")
+
+    assert mine_history(tmp_path / "shop", tmp_path / "out", repo_name="acme/shop").cases == 1
+
+    loaded = {change.id: change for change in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert (loaded[culprit].author, loaded[culprit].email) == (name[:1000], email[:1000])
 
 
 def test_a_culprit_touching_a_path_longer_than_a_file_system_allows_is_mined_into_a_line_that_loads(

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from knowledge.changes import Change, ChangeFile
 from knowledge.config import TrackedRepo
 from knowledge.db import session_scope
-from knowledge.ingest.history_files import MAX_FILES
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS
 from knowledge.sources.events import check_events, store_events
 from knowledge.sources.webhooks import github_changes, gitlab_changes, store_webhook_changes
 
@@ -72,16 +72,32 @@ def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str
 
 
 def test_a_pushed_commit_keeps_no_more_files_than_a_history_import_would(database_url: str) -> None:
-    """A push listing 12,000 paths stored 12,000 file rows, though a commits file may list at most MAX_FILES."""
+    """A push listing 12,000 paths stored 12,000 file rows, though a commits file may list at most MAX_FILES;
+    its size still counts every distinct path, as ``ingest git`` counts a commit's."""
     added = [f"src/{n}.py" for n in range(MAX_FILES + 2000)]
     changes = github_changes("push", _push(_commit(SHA, added=added, modified=["src/0.py"], removed=["gone.py"])), [REPO])
 
     (record,) = changes.records
     assert [path for path, _added, _deleted in record.files] == added[:MAX_FILES]
-    assert record.n_files == MAX_FILES
+    assert record.n_files == MAX_FILES + 2001
     assert store_webhook_changes(changes, database_url) == (1, 0)
     with session_scope(database_url) as session:
         assert session.scalar(select(func.count()).select_from(ChangeFile)) == MAX_FILES
+
+
+def test_a_pushed_path_is_kept_whole_or_not_at_all_as_git_ingestion_keeps_it(database_url: str) -> None:
+    """A pushed path was cut at 1,000 characters: the cut path names another file, evidence of who owns what
+    pointing at the wrong one. As ``ingest git`` does, a path past PATH_MAX (it names no file) is counted only."""
+    deep = "/".join(["pay"] * 500) + "/retry.py"
+    too_long = "d" * (MAX_PATH_CHARS - 1) + "/x"
+    changes = github_changes("push", _push(_commit(SHA, added=[deep, too_long], modified=["src/pay.py"])), [REPO])
+
+    (record,) = changes.records
+    assert (record.files, record.n_files) == (((deep, None, None), ("src/pay.py", None, None)), 3)
+    assert record.directories == ("/".join(["pay"] * 500), "src")
+    assert store_webhook_changes(changes, database_url) == (1, 0)
+    with session_scope(database_url) as session:
+        assert set(session.scalars(select(ChangeFile.path))) == {deep, "src/pay.py"}
 
 
 def test_parts_of_a_payload_that_are_not_objects_are_as_good_as_absent() -> None:

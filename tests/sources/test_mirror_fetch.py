@@ -1,0 +1,56 @@
+"""A mirror's fetch from a real git server over a network the test slows down or stalls: a long first fetch
+of a large repository finishes while objects keep arriving, and a stalled one fails naming the repository."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from knowledge.config import TrackedRepo
+from knowledge.errors import InputError
+from knowledge.sources import mirrors
+from knowledge.sources.mirrors import fetch_mirror
+from tests.sources.git_forge import bare_repository_of_random_files, serving
+
+
+def test_a_first_fetch_longer_than_the_silence_bound_finishes_while_objects_arrive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole fetch was bounded at 300 s, so a first fetch of a large repository was killed every poll and
+    started again, for ever. Only silence is bounded now: git prints its progress while the pack arrives."""
+    upstream = bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=32 * 1024)
+    monkeypatch.setattr(mirrors, "GIT_SILENCE_S", 3)
+
+    with serving(tmp_path / "forge", pace=lambda _number: time.sleep(0.1)) as forge:
+        repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
+        mirror = fetch_mirror(repo, tmp_path / "mirrors", {})
+
+    assert forge.sending_s > mirrors.GIT_SILENCE_S  # longer than the bound, as a large repository's first fetch
+    tip = subprocess.run(["git", "-C", str(mirror), "rev-parse", "main"], capture_output=True, text=True, check=True)
+    assert tip.stdout == subprocess.run(["git", "-C", str(upstream), "rev-parse", "main"], capture_output=True,
+                                        text=True, check=True).stdout  # fmt: skip
+
+
+def test_a_fetch_whose_remote_stalls_is_killed_and_fails_naming_the_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server sends part of the pack and then nothing, keeping the connection open: git waits for ever."""
+    bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=8 * 1024)
+    released = threading.Event()
+    monkeypatch.setattr(mirrors, "GIT_SILENCE_S", 1)
+
+    def stall_after_the_first_piece(number: int) -> None:
+        if number == 1:
+            released.wait()
+
+    with serving(tmp_path / "forge", pace=stall_after_the_first_piece) as forge:
+        repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
+        try:
+            with pytest.raises(InputError, match=r"^git fetch of acme/shop printed nothing for 1 s \(GIT_SILENCE_S\)"):
+                fetch_mirror(repo, tmp_path / "mirrors", {})
+        finally:
+            released.set()
