@@ -140,7 +140,7 @@ def test_a_compressed_answer_is_refused_before_it_is_unpacked(
     server = EndlessLLM(b"\x1f\x8b", interval=0.01, compressed=True)
 
     assert _judges_of_a_batch_sent_to(server, 60, incident, local_judge) == {
-        "heuristic (LLM fallback: answer too large: the LLM answered compressed, though asked not to; its size is unknown)"
+        "heuristic (LLM fallback: answer too large: the LLM's answer came compressed, though asked not to; its size is unknown)"
     }
 
 
