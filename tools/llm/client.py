@@ -1,16 +1,17 @@
 """One way to reach the configured LLM server, with one timeout and retry policy.
 
 Retry policy: the SDK never retries (:data:`MAX_RETRIES` is 0), and a request
-waits at most the configured timeout for its whole answer, headers and body
-(connecting at most :data:`CONNECT_TIMEOUT_S` of it; a read the deadline passes
-in may overrun it by one read timeout), and reads at most
-:data:`MAX_ANSWER_BYTES` of it: httpx's timeouts are per socket read, so a
-server sending a byte a second, or an answer without end, would otherwise hold
-the caller for ever and fill memory. Every caller already has its own recovery,
+waits at most the configured timeout for its answer's whole body (connecting
+at most :data:`CONNECT_TIMEOUT_S` of it; a read the deadline passes in may
+overrun it by one read timeout), and reads at most :data:`MAX_ANSWER_BYTES` of
+it: httpx's timeouts are per socket read, so a server sending a byte a second,
+or an answer without end, would otherwise hold the caller for ever and fill
+memory. The headers are bounded per read only: httpx2 offers no bound on
+their time as a whole (docs/llm.md, "A known limit"). Every caller already has its own recovery,
 which a retry would only delay: the judge hands the batch to the local judge,
 an unclassified report stays pending for the next worker pass, the cluster
 namer keeps the keyword name and the agent answers with a plain RCA. So a
-request costs at most one timeout, whatever the server does.
+request costs at most one timeout, whatever the server does once its headers are in.
 """
 
 from __future__ import annotations
