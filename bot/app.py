@@ -8,6 +8,10 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.channels import ChannelDirectory
 from bot.guards import RateLimiter, install_guards
@@ -32,23 +36,42 @@ SHUTDOWN_GRACE_S = 20.0
 
 
 RATE_LIMIT_RETRIES = 3  # Slack's Retry-After is a few seconds: an answer three waits late still helps
+MAX_RETRY_AFTER_S = 30
+"""Longest Retry-After a rate-limited Web API call waits out before it is sent again; a longer one (or one
+that is not whole seconds) fails the call at once as rate limited, and the outbox sends the answer later."""
 
 
 def web_client(settings: Settings) -> WebClient:
     """The Web API client; ``CULPRIT_SLACK_API_URL`` points it elsewhere (tests, proxies).
 
     During an incident a busy workspace rate-limits ``chat.postMessage``; a call
-    answered 429 waits the Retry-After Slack gives and is sent again, so the
+    answered 429 waits the Retry-After Slack gives (up to ``MAX_RETRY_AFTER_S``) and is sent again, so the
     responder is not left with only "Investigating...". slack_sdk joins method
     names onto the base URL with ``urljoin``, so the base needs its trailing slash.
     """
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     base_url = settings.slack_api_url.rstrip("/") + "/" if settings.slack_api_url else WebClient.BASE_URL
     client = WebClient(token=token, base_url=base_url)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
+    client.retry_handlers.append(_ShortRateLimitWaits(max_retry_count=RATE_LIMIT_RETRIES))
     return client
+
+
+class _ShortRateLimitWaits(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 handler, for a Retry-After of whole seconds up to ``MAX_RETRY_AFTER_S`` only: its own
+    sleeps whatever a 429 says (a day, a year), so a sick Slack or a proxy at CULPRIT_SLACK_API_URL would hold
+    a listener or the digest job as long as it liked, and fails with a bare ValueError on an HTTP date."""
+
+    def _can_retry(
+        self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:  # fmt: skip
+        if response is None or not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        said = [values for name, values in response.headers.items() if name.lower() == "retry-after"]
+        if not said:  # slack_sdk then waits a second or two
+            return True
+        value = str(said[0][0] if isinstance(said[0], list) else said[0]).strip()
+        return value.isascii() and value.isdigit() and int(value) <= MAX_RETRY_AFTER_S
 
 
 def create_app(

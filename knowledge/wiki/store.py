@@ -7,6 +7,7 @@ as a Python package, on the client side, also when Chroma runs as a server.
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.config import Settings as ChromaSettings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from knowledge.bounded_answers import IDENTITY_ENCODING, AnswerBounds, bound_answer
 from knowledge.config import Settings, shown_url
 from knowledge.embeddings import embed, native_bfloat16
 from knowledge.errors import CulpritError
@@ -30,10 +32,16 @@ COLLECTION_NAME = "culprit_wiki"
 REVISION_KEY = "revision"
 # A server that accepts and never answers fails fast with its own message: its heartbeat is asked first, bounded.
 CHROMA_HEARTBEAT_S = 10.0
+CHROMA_HEARTBEAT_MAX_BYTES = 64 * 1024
+"""Most bytes the heartbeat's answer may carry: a healthy one is a line of JSON."""
 CHROMA_REQUEST_S = 60.0
-"""Longest wait for any one read of a Chroma server's answer (a query, an upsert, the client's own start):
-chromadb's HTTP client waits for ever (its httpx session has timeout=None and no setting changes it), so a
-server that answers its heartbeat and then stalls would hang wiki search, the agent and the CLI."""
+"""Longest a Chroma server's whole answer may take (a query, an upsert, the client's own start): chromadb's
+HTTP client waits for ever (its httpx session has timeout=None and no setting changes it), and httpx's
+timeouts are per read, so a server that stalls, or trickles its answer, would hang wiki search, the agent
+and the CLI."""
+CHROMA_MAX_ANSWER_BYTES = 512 * 1024 * 1024
+"""Most bytes one Chroma answer may carry: search's keyword index asks for every section's text at once
+(a wiki of several sources of up to ``MAX_SOURCE_BYTES`` each), and an answer without end stops here."""
 
 
 def embed_sections(texts: list[str]) -> np.ndarray:
@@ -106,18 +114,40 @@ def wiki_client(settings: Settings) -> ClientAPI:
         ) from error
 
 
-class _BoundedChromaSession(httpx.Client):
-    """chromadb's HTTP session with every read bounded by ``CHROMA_REQUEST_S``; a request that runs out of
-    it is a CulpritError naming the server and the request, not httpx's bare "timed out"."""
+class ChromaAnswerTooLarge(CulpritError):
+    """A Chroma answer went past its byte limit or came compressed; nothing of it was parsed."""
 
-    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+
+class ChromaAnswerTooSlow(CulpritError):
+    """A Chroma answer, its headers or its body, did not arrive in time; nothing of it was parsed."""
+
+
+class _BoundedChromaSession(httpx.Client):
+    """An HTTP session whose every answer is read whole within ``answer_s`` and ``max_bytes`` (named
+    ``limit_name`` in the refusal), asked for uncompressed; one that is not is refused with a CulpritError
+    naming the server and the request, not httpx's bare "timed out"."""
+
+    def __init__(self, answer_s: float, max_bytes: int, limit_name: str, **kwargs: Any) -> None:
+        super().__init__(timeout=answer_s, **kwargs)
+        self.headers.update(IDENTITY_ENCODING)
+        self.answer_s, self.max_bytes, self.limit_name = answer_s, max_bytes, limit_name
+
+    def send(self, request: httpx.Request, *, stream: bool = False, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        deadline = time.monotonic() + self.answer_s
+        server = shown_url(f"{request.url.scheme}://{request.url.netloc.decode()}")
+        asked = f"{request.method} {request.url.path}"
+        fix = "check the server (`chroma run`) or CULPRIT_CHROMA_URL"
+        bounds = AnswerBounds(
+            max_bytes=self.max_bytes,
+            limit_name=self.limit_name,
+            too_slow=lambda: httpx.ReadTimeout("Chroma's answer did not arrive in time", request=request),
+            too_large=lambda why: ChromaAnswerTooLarge(f"Chroma at {server} answered {asked} with one that {why}; {fix}"),
+        )
         try:
-            return super().send(request, **kwargs)  # reads the whole answer: chromadb never streams
+            return bound_answer(super().send(request, stream=True, **kwargs), bounds, deadline, read=not stream)
         except httpx.TimeoutException:
-            server = shown_url(f"{request.url.scheme}://{request.url.netloc.decode()}")
-            raise CulpritError(
-                f"Chroma at {server} did not answer {request.method} {request.url.path} within "
-                f"{CHROMA_REQUEST_S:g} s (CHROMA_REQUEST_S); check the server (`chroma run`) or CULPRIT_CHROMA_URL"
+            raise ChromaAnswerTooSlow(
+                f"Chroma at {server} did not answer {asked} within {self.answer_s:g} s (CHROMA_REQUEST_S); {fix}"
             ) from None
 
 
@@ -132,18 +162,23 @@ class _BoundedHttpClient(ChromaClient):
             raise CulpritError("this chromadb's HTTP client has no httpx session to bound; pin chromadb 1.5")
         if not isinstance(session, _BoundedChromaSession):
             server._session = _BoundedChromaSession(
-                timeout=CHROMA_REQUEST_S, limits=server.http_limits, headers=session.headers
+                CHROMA_REQUEST_S, CHROMA_MAX_ANSWER_BYTES, "CHROMA_MAX_ANSWER_BYTES",
+                limits=server.http_limits, headers=session.headers,
             )  # as chromadb builds it (its headers, pool limits and proxies from the environment), bounded
             session.close()
         return super().get_user_identity()
 
 
 def silent_chroma(url: str) -> str | None:
-    """Why the Chroma server at ``url`` cannot be used (no answer to its heartbeat in time), or None."""
+    """Why the Chroma server at ``url`` cannot be used (no whole answer to its heartbeat in time, or one
+    too large), or None."""
     try:
-        httpx.get(url.rstrip("/") + "/api/v2/heartbeat", timeout=CHROMA_HEARTBEAT_S)
-    except httpx.TimeoutException:
+        with _BoundedChromaSession(CHROMA_HEARTBEAT_S, CHROMA_HEARTBEAT_MAX_BYTES, "CHROMA_HEARTBEAT_MAX_BYTES") as session:
+            session.get(url.rstrip("/") + "/api/v2/heartbeat")
+    except ChromaAnswerTooSlow:
         return f"did not answer its heartbeat within {CHROMA_HEARTBEAT_S:g} s"
+    except ChromaAnswerTooLarge:
+        return f"answered its heartbeat with over {CHROMA_HEARTBEAT_MAX_BYTES:,} bytes (CHROMA_HEARTBEAT_MAX_BYTES)"
     except httpx.HTTPError as error:
         return f"cannot be reached ({type(error).__name__})"
     return None

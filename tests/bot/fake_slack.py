@@ -52,8 +52,9 @@ class FakeSlack:
     # Messages of each channel, newest first, as conversations.history returns them.
     channel_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
-    # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
+    # How many more times each method is answered 429 (with ``retry_after``), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
+    retry_after: str = "0"
     # The share of each method's calls answered 429, spread evenly (0.2: every fifth call), for load runs.
     rate_limited_share: dict[str, float] = field(default_factory=dict)
     _seen: dict[str, int] = field(default_factory=dict)
@@ -232,7 +233,7 @@ def _handler_for(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 return
             if slack.take_rate_limit(method):
                 slack.record(SlackCall("rate_limited:" + method, args, time.time(), body))
-                self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": "0"})
+                self._reply(429, json.dumps({"ok": False, "error": "ratelimited"}).encode(), "application/json", {"Retry-After": slack.retry_after})
                 return
             if slack.before_answer is not None:
                 slack.before_answer(method, args)

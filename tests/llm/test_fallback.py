@@ -32,10 +32,14 @@ BATCH = make_changes(3)  # letters A, B, C
         (json_reply(completion("A", None)), "malformed answer: no logprobs in the answer"),
         (json_reply(completion("A", [("the", -0.1), ("of", -1.0)])),
          "malformed answer: no candidate letter among the answer's logprobs"),
+        (json_reply(completion("A", [("A", 0.5), ("B", -2.0)])),
+         "malformed answer: logprob 0.5 of token 'A' is above 0, a probability over 1"),
+        (json_reply(completion("A", [("A", -0.1), ("the", 1e300)])),
+         "malformed answer: logprob 1e+300 of token 'the' is above 0, a probability over 1"),
         (json_reply({"error": {"message": "engine dead"}}, status=500), "HTTP 500"),
     ],
     ids=["truncated-json", "html", "empty-choices", "letter-not-in-batch", "no-logprobs", "no-letter-logprobs",
-         "http-500"],
+         "positive-logprob", "huge-logprob", "http-500"],
 )
 def test_nonsense_from_the_server_hands_the_batch_to_the_local_judge(
     incident: IncidentQuery, local_judge: LocalJudge, reply, reason: str
@@ -140,7 +144,7 @@ def test_a_compressed_answer_is_refused_before_it_is_unpacked(
     server = EndlessLLM(b"\x1f\x8b", interval=0.01, compressed=True)
 
     assert _judges_of_a_batch_sent_to(server, 60, incident, local_judge) == {
-        "heuristic (LLM fallback: answer too large: the LLM answered compressed, though asked not to; its size is unknown)"
+        "heuristic (LLM fallback: answer too large: the LLM's answer came compressed, though asked not to; its size is unknown)"
     }
 
 

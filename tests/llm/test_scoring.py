@@ -51,6 +51,18 @@ def test_logprobs_without_any_batch_letter_are_malformed() -> None:
         letter_distribution([("the", -0.1), ("", -0.2)], ["A", "B"])
 
 
+@pytest.mark.parametrize("logprob", [1e-3, 0.7, 710.0, 1e300])
+def test_a_logprob_above_zero_is_malformed_however_large(logprob: float) -> None:
+    with pytest.raises(MalformedAnswer, match=r"is above 0, a probability over 1"):
+        letter_distribution([("B", -0.5), ("A", logprob)], ["A", "B"])
+
+
+def test_a_logprob_above_zero_only_by_rounding_counts_as_certain() -> None:
+    distribution = letter_distribution([("A", 1e-9), ("B", -30.0)], ["A", "B"])
+
+    assert distribution["A"] == pytest.approx(1.0)
+
+
 def test_the_prompt_shows_the_incident_at_its_start_and_every_change_with_its_letter(
     incident: IncidentQuery,
 ) -> None:

@@ -1,6 +1,7 @@
 """A Chroma server on loopback that answers its heartbeat and then stalls: enough of Chroma's v2 REST API
 for ``chromadb.HttpClient`` to connect and open a collection, and every request a test names left
-unanswered until the test ends, as a Chroma stuck on a slow disk or a lock would leave it."""
+unanswered until the test ends, as a Chroma stuck on a slow disk or a lock would leave it, or answered
+without end, a chunk at a time, as a sick server or proxy might trickle it."""
 
 from __future__ import annotations
 
@@ -32,13 +33,26 @@ def _answer(method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | No
     return None
 
 
+def _never(method: str, path: str) -> bool:
+    return False
+
+
 class StallingChroma:
     """``with StallingChroma(stalls) as url:``; a request for which ``stalls(method, path)`` is true (or
-    that a healthy Chroma's first requests do not cover) gets no answer until the block ends."""
+    that a healthy Chroma's first requests do not cover) gets no answer until the block ends. One for which
+    ``trickles(method, path)`` is true is answered 200 with ``chunk`` every ``interval`` seconds, without
+    end, until the client hangs up (``hung_up`` is set then) or the block ends."""
 
-    def __init__(self, stalls: Callable[[str, str], bool]) -> None:
+    def __init__(
+        self,
+        stalls: Callable[[str, str], bool] = _never,
+        trickles: Callable[[str, str], bool] = _never,
+        chunk: bytes = b" ",
+        interval: float = 0.02,
+    ) -> None:
         self.stalled = threading.Event()  # set when a request arrived and was left unanswered
         self.stalled_paths: list[str] = []
+        self.hung_up = threading.Event()
         self._released = threading.Event()
         fake = self
 
@@ -46,6 +60,9 @@ class StallingChroma:
             def answer(self, method: str) -> None:
                 path = self.path.split("?")[0]
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if trickles(method, path):
+                    self.trickle()
+                    return
                 answer = _answer(method, path, body)
                 if answer is None or stalls(method, path):
                     fake.stalled_paths.append(f"{method} {path}")
@@ -53,6 +70,17 @@ class StallingChroma:
                     fake._released.wait()
                     return
                 self.send_json(200, answer)
+
+            def trickle(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()  # HTTP/1.0 and no length: the answer ends when the server closes
+                try:
+                    self.wfile.write(b'{"ids": [')
+                    while not fake._released.wait(interval):
+                        self.wfile.write(chunk)
+                except OSError:  # the client hung up
+                    fake.hung_up.set()
 
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
                 self.answer("GET")

@@ -138,3 +138,67 @@ def test_a_server_that_answers_only_its_heartbeat_fails_the_connection_instead_o
     assert chroma.stalled_paths == ["GET /api/v2/auth/identity"]
 
     assert str(raised.value).startswith(f"Chroma at {url} did not answer GET /api/v2/auth/identity within 0.5 s")
+
+
+def test_a_server_trickling_its_answer_to_a_query_fails_wiki_search_though_each_byte_came_in_time(
+    data_dir: Path, minilm: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chroma = StallingChroma(trickles=lambda method, path: path.endswith("/get"), interval=0.02)  # reads: 0.5 s
+    with chroma as url:
+        settings = _stalling_chroma_settings(data_dir, url, monkeypatch)
+        collection = configured_wiki(settings)
+        with pytest.raises(CulpritError) as raised:
+            search_wiki("card payments time out at the gateway", collection)
+        assert chroma.hung_up.wait(30), "culprit kept reading the trickled answer"
+
+    assert str(raised.value).startswith(f"Chroma at {url} did not answer POST /api/v2/tenants/default_tenant/")
+    assert "within 0.5 s (CHROMA_REQUEST_S)" in str(raised.value)
+
+
+def test_an_answer_without_end_is_cut_off_at_its_size_limit(
+    data_dir: Path, minilm: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import store
+
+    monkeypatch.setattr(store, "CHROMA_MAX_ANSWER_BYTES", 64 * 1024)  # the bound under test, made small
+    chroma = StallingChroma(trickles=lambda method, path: path.endswith("/get"), chunk=b" " * 16 * 1024, interval=0.001)
+    with chroma as url:
+        collection = configured_wiki(Settings(data_dir=data_dir, chroma_url=url))
+        with pytest.raises(CulpritError) as raised:
+            search_wiki("card payments time out at the gateway", collection)
+        assert chroma.hung_up.wait(30), "culprit kept reading the endless answer"
+
+    assert str(raised.value).startswith(f"Chroma at {url} answered POST /api/v2/tenants/default_tenant/")
+    assert "is over 65,536 bytes (CHROMA_MAX_ANSWER_BYTES)" in str(raised.value)
+
+
+def _refused_connection(data_dir: Path, chroma: StallingChroma) -> tuple[str, str]:
+    """Chroma's URL and why connecting to it failed, once culprit hung up on its heartbeat."""
+    with chroma as url:
+        with pytest.raises(CulpritError) as raised:
+            configured_wiki(Settings(data_dir=data_dir, chroma_url=url))
+        assert chroma.hung_up.wait(30), "culprit kept reading the heartbeat"
+    return url, str(raised.value)
+
+
+def test_a_heartbeat_trickled_past_its_time_fails_the_connection(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.wiki import store
+
+    monkeypatch.setattr(store, "CHROMA_HEARTBEAT_S", 0.5)  # the bound under test, cut short
+    chroma = StallingChroma(trickles=lambda method, path: path == "/api/v2/heartbeat", interval=0.02)
+
+    url, refusal = _refused_connection(data_dir, chroma)
+
+    assert refusal.startswith(f"Chroma at {url} did not answer its heartbeat within 0.5 s; ")
+
+
+def test_a_heartbeat_without_end_is_cut_off_at_its_size_limit(data_dir: Path) -> None:
+    chroma = StallingChroma(
+        trickles=lambda method, path: path == "/api/v2/heartbeat", chunk=b" " * 16 * 1024, interval=0.001
+    )
+
+    url, refusal = _refused_connection(data_dir, chroma)
+
+    assert refusal.startswith(f"Chroma at {url} answered its heartbeat with over 65,536 bytes")

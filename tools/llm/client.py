@@ -1,22 +1,22 @@
 """One way to reach the configured LLM server, with one timeout and retry policy.
 
 Retry policy: the SDK never retries (:data:`MAX_RETRIES` is 0), and a request
-waits at most the configured timeout for its whole answer, headers and body
-(connecting at most :data:`CONNECT_TIMEOUT_S` of it; a read the deadline passes
-in may overrun it by one read timeout), and reads at most
-:data:`MAX_ANSWER_BYTES` of it: httpx's timeouts are per socket read, so a
-server sending a byte a second, or an answer without end, would otherwise hold
-the caller for ever and fill memory. Every caller already has its own recovery,
+waits at most the configured timeout for its answer's whole body (connecting
+at most :data:`CONNECT_TIMEOUT_S` of it; a read the deadline passes in may
+overrun it by one read timeout), and reads at most :data:`MAX_ANSWER_BYTES` of
+it: httpx's timeouts are per socket read, so a server sending a byte a second,
+or an answer without end, would otherwise hold the caller for ever and fill
+memory. The headers are bounded per read only: httpx2 offers no bound on
+their time as a whole (docs/llm.md, "A known limit"). Every caller already has its own recovery,
 which a retry would only delay: the judge hands the batch to the local judge,
 an unclassified report stays pending for the next worker pass, the cluster
 namer keeps the keyword name and the agent answers with a plain RCA. So a
-request costs at most one timeout, whatever the server does.
+request costs at most one timeout, whatever the server does once its headers are in.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import httpx2
 import openai
 from pydantic import SecretStr
 
+from knowledge.bounded_answers import IDENTITY_ENCODING, AnswerBounds, bound_answer
 from knowledge.config import Settings
 from knowledge.errors import InputError
 
@@ -69,51 +70,23 @@ class LLMEndpoint:
         return _BoundedAnswers(self.timeout_s, timeout=httpx2.Timeout(**self.timeout.as_dict()))
 
 
-class _BoundedStream(httpx2.SyncByteStream):
-    """An answer's body, cut off past its deadline or ``MAX_ANSWER_BYTES``."""
-
-    def __init__(self, body: httpx2.SyncByteStream, deadline: float, request: httpx2.Request) -> None:
-        self.body, self.deadline, self.request = body, deadline, request
-
-    def __iter__(self) -> Iterator[bytes]:
-        size = 0
-        for chunk in self.body:
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
-                raise LLMAnswerTooLarge(
-                    message=f"the LLM's answer is over {MAX_ANSWER_BYTES:,} bytes (MAX_ANSWER_BYTES)", request=self.request
-                )
-            if time.monotonic() > self.deadline:
-                raise httpx2.ReadTimeout("the LLM's answer did not arrive within its timeout", request=self.request)
-            yield chunk
-
-    def close(self) -> None:
-        self.body.close()
-
-
 class _BoundedAnswers(openai.DefaultHttpxClient):
-    """Reads every answer through :class:`_BoundedStream`, also answers the SDK reads whole itself, and asks
-    for them uncompressed (a compressed answer's size says nothing of what it unpacks to, so one is refused)."""
+    """Reads every answer within ``answer_timeout_s`` and ``MAX_ANSWER_BYTES`` (:func:`bound_answer`), also
+    answers the SDK reads whole itself, and asks for them uncompressed."""
 
     def __init__(self, answer_timeout_s: float, **kwargs: Any) -> None:
-        super().__init__(headers={"Accept-Encoding": "identity"}, **kwargs)
+        super().__init__(headers=IDENTITY_ENCODING, **kwargs)
         self.answer_timeout_s = answer_timeout_s
 
     def send(self, request: httpx2.Request, *, stream: bool = False, **kwargs: Any) -> httpx2.Response:  # type: ignore[override]
         deadline = time.monotonic() + self.answer_timeout_s
-        response = super().send(request, stream=True, **kwargs)
-        try:
-            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
-                raise LLMAnswerTooLarge(
-                    message="the LLM answered compressed, though asked not to; its size is unknown", request=request
-                )
-            response.stream = _BoundedStream(response.stream, deadline, request)  # type: ignore[arg-type]
-            if not stream:
-                response.read()
-        except BaseException:
-            response.close()
-            raise
-        return response
+        bounds = AnswerBounds(
+            max_bytes=MAX_ANSWER_BYTES,
+            limit_name="MAX_ANSWER_BYTES",
+            too_slow=lambda: httpx2.ReadTimeout("the LLM's answer did not arrive within its timeout", request=request),
+            too_large=lambda why: LLMAnswerTooLarge(message=f"the LLM's answer {why}", request=request),
+        )
+        return bound_answer(super().send(request, stream=True, **kwargs), bounds, deadline, read=not stream)
 
 
 def openai_client(endpoint: LLMEndpoint) -> openai.OpenAI:

@@ -29,6 +29,9 @@ from tools.rca.judges.protocol import Judge
 log = structlog.get_logger(__name__)
 
 MAX_TOP_LOGPROBS = 20  # vLLM's default --max-logprobs
+LOGPROB_ROUNDING = 1e-6
+"""How far above 0 a logprob may come from float rounding alone (a certain token); any higher is a
+probability over 1, which no model gives, so the answer is refused rather than normalised into a ranking."""
 
 
 class MalformedAnswer(ValueError):
@@ -41,11 +44,14 @@ def letter_distribution(top_logprobs: Sequence[tuple[str, float]], labels: Seque
     A token counts for every label it begins (split evenly), whitespace aside;
     mass the top-k list does not show is spread over the labels it does not
     mention (vLLM lists masked letters with -9999, so those keep none), and
-    the result is normalised to sum to one.
+    the result is normalised to sum to one. A logprob above 0 (beyond rounding) makes the whole answer
+    malformed, whatever its token: it would count as more than certain, or overflow ``math.exp``.
     """
     mass = dict.fromkeys(labels, 0.0)
     listed: set[str] = set()
     for token, logprob in top_logprobs:
+        if logprob > LOGPROB_ROUNDING:  # NaN compares false, and is skipped below
+            raise MalformedAnswer(f"logprob {logprob:g} of token {token[:20]!r} is above 0, a probability over 1")
         text = token.strip()
         if not text or not math.isfinite(logprob):
             continue
