@@ -394,7 +394,7 @@ def _bad_date(what: str, printed: str) -> str:
     return f"{what} {shown} is not a time from 1970 to 9999; the commit is not stored"
 
 
-def _split_message(message: str) -> tuple[str, str]:
+def split_message(message: str) -> tuple[str, str]:
     """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line; each cut
     to the bounds a history file's line keeps, so a message of megabytes is neither stored whole nor
     mined into a line ``ingest history`` refuses."""
@@ -513,7 +513,7 @@ def _record(
     header: list[str], authored: datetime, files: _Files, patch: bytes, repo_name: str, mainline: Mainline
 ) -> ChangeRecord:
     sha, author, email, _author_time, message = header
-    title, body = _split_message(message)
+    title, body = split_message(message)
     landing = mainline.landings[sha]
     functions, names = patch_names(patch)
     return ChangeRecord(
