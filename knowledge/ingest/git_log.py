@@ -59,6 +59,7 @@ _LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
 _FIELD_BYTES = 4 * (MAX_AUTHOR_CHARS + 1)
 _MESSAGE_BYTES = 4 * (2 * MAX_TITLE_CHARS + MAX_TEXT_CHARS + 1)
 _CHUNK = 1 << 20
+_BLANK = b" \t\n\r\v\f"
 FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 """A full SHA-1 or SHA-256 commit id as git prints it: the only form a stored sha is handed to git in."""
 _NUMSTAT = re.compile(r"\n?(\d+|-)\t(\d+|-)\t(.*)", re.DOTALL)
@@ -301,6 +302,14 @@ class _Output:
             return b""
         return self._buffer[self._position : self._position + 1]
 
+    def skip(self, ignored: bytes) -> None:
+        """Consume the bytes in ``ignored`` up to the first that is not one (or the end), streaming them past."""
+        while True:
+            rest = self._buffer[self._position :].lstrip(ignored)
+            self._position = len(self._buffer) - len(rest)
+            if rest or not self._fill():
+                return
+
     def until(self, separator: bytes, keep: int | None = None) -> tuple[bytes, bool]:
         """The bytes before the next ``separator`` (at most ``keep`` of them), consuming both;
         and whether the separator came (False: the output ended)."""
@@ -385,7 +394,7 @@ def _bad_date(what: str, printed: str) -> str:
     return f"{what} {shown} is not a time from 1970 to 9999; the commit is not stored"
 
 
-def _split_message(message: str) -> tuple[str, str]:
+def split_message(message: str) -> tuple[str, str]:
     """Title and body as ``%s``/``%b`` would give them: the first paragraph joined into one line; each cut
     to the bounds a history file's line keeps, so a message of megabytes is neither stored whole nor
     mined into a line ``ingest history`` refuses."""
@@ -476,6 +485,9 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
     more = output.peek() != b""
     while more:
         fields = [output.until(_FIELD.encode(), keep=_FIELD_BYTES)[0] for _field in range(4)]
+        # Blank lines before the title pass unread, as git's own %s skips them: megabytes of them would
+        # otherwise fill the bounded read and leave the commit without its title.
+        output.skip(_BLANK)
         fields.append(output.until(b"\0", keep=_MESSAGE_BYTES)[0])
         header = [field.decode("utf-8", errors="replace") for field in fields]
         files = _numstat(output) if output.peek() not in (record, b"") else _Files()
@@ -501,7 +513,7 @@ def _record(
     header: list[str], authored: datetime, files: _Files, patch: bytes, repo_name: str, mainline: Mainline
 ) -> ChangeRecord:
     sha, author, email, _author_time, message = header
-    title, body = _split_message(message)
+    title, body = split_message(message)
     landing = mainline.landings[sha]
     functions, names = patch_names(patch)
     return ChangeRecord(

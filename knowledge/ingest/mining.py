@@ -30,7 +30,7 @@ from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, REVERT, Link, find_lin
 from knowledge.ingest.git_log import (
     _bad_date,
     _resolve_tip,
-    _split_message,
+    split_message,
     _stream,
     _utc,
     check_repository,
@@ -134,7 +134,7 @@ def _read_messages(
         found = find_links(message)
         if found:
             links[sha] = found
-        messages[sha] = _Commit(sha, int(author_time), message if found else _split_message(message)[0])
+        messages[sha] = _Commit(sha, int(author_time), message if found else split_message(message)[0])
     return messages, links
 
 
@@ -202,7 +202,7 @@ def mine_history(
     change_times = [time for time, _sha in changes]
     titles: dict[str, list[tuple[int, str]]] = {}
     for time, sha in changes:
-        titles.setdefault(_split_message(messages[sha].message)[0], []).append((time, sha))
+        titles.setdefault(split_message(messages[sha].message)[0], []).append((time, sha))
     resolver = _Resolver(list(landed), titles)
     window = int(timedelta(days=window_days).total_seconds())
     floor = since.timestamp() if since else float("-inf")
@@ -283,12 +283,12 @@ def _case_for(
         report.skipped[reasons[0] if reasons else UNKNOWN] += 1
         return None
     kinds = list(dict.fromkeys(culprits.values()))
-    culprit_titles = [_split_message(messages[sha].message)[0] for sha in culprits]
+    culprit_titles = [split_message(messages[sha].message)[0] for sha in culprits]
     title, text = incident_report(fix.message, kinds, culprit_titles)
     if len(title) + len(text) < MIN_REPORT_CHARS:
         report.skipped[NO_REPORT] += 1
         return None
-    fix_title = _split_message(fix.message)[0]
+    fix_title = split_message(fix.message)[0]
     return {
         "incident": {
             "time": fix.author_time,

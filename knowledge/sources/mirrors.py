@@ -29,8 +29,8 @@ GIT_SILENCE_S = 300
 (``--progress``), so a first fetch of a large repository runs as long as it needs, while one whose remote or
 network stalled (a server computing nothing, a dropped connection git still waits on) is given up on."""
 GIT_TIMEOUT_S = 3 * 3600
-"""Longest a git command may run in all: repositories are polled one after another, and a remote that trickles
-a byte a minute must not hold every other repository's poll for ever."""
+"""Longest a git command may run in all: a remote that trickles a byte a minute must not hold one of a tick's
+few poll workers (``knowledge.sources.polling.POLL_WORKERS``) for ever."""
 _KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line, not hours of progress
 
 

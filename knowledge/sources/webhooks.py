@@ -22,13 +22,15 @@ from knowledge.changes import ChangeRecord, FileStat
 from knowledge.config import TrackedRepo
 from knowledge.db import unstorable
 from knowledge.ingest.change_store import store_changes
-from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS
+from knowledge.ingest.git_log import split_message
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.progress import Silent
 from knowledge.times import TimeOutOfRange, utc_moment
 
 # Always fullmatch: with match, "$" also matches before a final newline.
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 MAX_COMMITS = 2000
+_MESSAGE_CHARS = 20_000  # of a pushed message or a description: a title and a body's start (the poll brings the rest)
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,17 @@ def _files(commit: dict[str, Any]) -> tuple[tuple[FileStat, ...], int]:
     return tuple((path, None, None) for path in kept), len(paths)
 
 
+def _titled(title: Any, body: Any) -> str:
+    """A merged pull or merge request as the message of its merge commit: its title, cut where ``ingest git``
+    cuts a commit's, then its description."""
+    return f"{_text(title, MAX_TITLE_CHARS)}\n\n{_text(body, _MESSAGE_CHARS)}"
+
+
 def _pushed_record(repo: TrackedRepo, commit: dict[str, Any]) -> ChangeRecord | None:
-    message, when = _text(commit.get("message"), 20_000), _when(commit, "timestamp")
+    message = commit.get("message")
+    # Blank lines before the title go before the cut, as ``ingest git`` skips them: the title is still read.
+    message = _text(message.lstrip() if isinstance(message, str) else message, _MESSAGE_CHARS)
+    when = _when(commit, "timestamp")
     files, n_files = _files(commit)
     return _record(repo, commit.get("id"), message, commit.get("author"), when, files, n_files, commit.get("url"))
 
@@ -110,13 +121,13 @@ def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: dateti
             files: tuple[FileStat, ...] = (), n_files: int = 0, link: Any = "") -> ChangeRecord | None:  # fmt: skip
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return None
-    paragraphs = message.strip().split("\n\n", 1)
+    title, body = split_message(message)  # as ``ingest git`` splits and cuts it: one title by either path
     author = author if isinstance(author, dict) else {}
     return ChangeRecord(
         id=sha,
         repo=repo.name,
-        title=" ".join(line.strip() for line in paragraphs[0].splitlines())[:500],
-        body=paragraphs[1].strip() if len(paragraphs) > 1 else "",
+        title=title,
+        body=body,
         author=_text(author.get("name") or author.get("username") or author.get("login"), 200),
         email=_text(author.get("email"), 200),
         author_time=when,
@@ -172,8 +183,8 @@ def github_changes(event: str, payload: dict[str, Any], repos: list[TrackedRepo]
         if payload.get("action") != "closed" or not pull.get("merged") or base.get("ref") != repo.branch:
             return WebhookChanges(repo, [], ignored=f"not a pull request merged into {repo.branch}")
         return _changes(repo, [(pull.get("merge_commit_sha"), lambda: _record(
-            repo, pull.get("merge_commit_sha"), f"{_text(pull.get('title'), 500)}\n\n{_text(pull.get('body'), 20_000)}",
-            pull.get("user"), _when(pull, "merged_at"), link=pull.get("html_url")))])  # fmt: skip
+            repo, pull.get("merge_commit_sha"), _titled(pull.get("title"), pull.get("body")), pull.get("user"),
+            _when(pull, "merged_at"), link=pull.get("html_url")))])  # fmt: skip
     return WebhookChanges(None, [], ignored=f"event {event[:50]!r} is not used")
 
 
@@ -195,7 +206,7 @@ def gitlab_changes(payload: dict[str, Any], repos: list[TrackedRepo]) -> Webhook
     if merge.get("action") != "merge" or merge.get("target_branch") != repo.branch:
         return WebhookChanges(repo, [], ignored=f"not a merge request merged into {repo.branch}")
     return _changes(repo, [(merge.get("merge_commit_sha"), lambda: _record(
-        repo, merge.get("merge_commit_sha"), f"{_text(merge.get('title'), 500)}\n\n{_text(merge.get('description'), 20_000)}",
+        repo, merge.get("merge_commit_sha"), _titled(merge.get("title"), merge.get("description")),
         payload.get("user"), _when(merge, "updated_at"), link=merge.get("url")))])  # fmt: skip
 
 

@@ -407,3 +407,21 @@ def test_a_commit_message_past_a_history_files_bounds_is_stored_cut_to_them(data
     change = _stored(database_url)[sha]
     assert (len(change.title), len(change.body)) == (MAX_TITLE_CHARS, MAX_TEXT_CHARS)
     assert title.startswith(change.title) and body.startswith(change.body)
+
+
+def test_a_title_after_megabytes_of_blank_lines_is_still_the_title(tmp_path: Path) -> None:
+    """Only the message's first bytes are read; megabytes of blank lines before its title (kept as written by
+    ``--cleanup=verbatim``) filled them, and the commit was stored with an empty title and body."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    (repo / "app.py").write_text("print('v2')\n")
+    blank = " \t\r\n" * 1_500_000 + "\n" * 1_000_000
+    (tmp_path / "message").write_text(f"{blank}  Print v2\nfor the café\n\nBecause it was v1.\n")
+    _git(repo, "commit", "-q", "-a", "--cleanup=verbatim", "-F", str(tmp_path / "message"), when=1_710_000_100)
+    sha = _git(repo, "rev-parse", "HEAD").strip()
+
+    (change,) = git_log.read_changes(repo, [sha], "acme/shop", git_log.read_mainline(repo, sha))
+
+    assert len(blank) > 4 * (2 * MAX_TITLE_CHARS + MAX_TEXT_CHARS)  # past all that is read of a message
+    assert (change.title, change.body) == ("Print v2 for the café", "Because it was v1.")  # as git log's %s, %b
+    assert _git(repo, "log", "-1", "--format=%s", sha).strip() == change.title

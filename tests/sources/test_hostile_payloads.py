@@ -13,9 +13,11 @@ from sqlalchemy import func, select
 from knowledge.changes import Change, ChangeFile
 from knowledge.config import TrackedRepo
 from knowledge.db import session_scope
-from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS
+from knowledge.ingest import git_log
+from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_TITLE_CHARS
 from knowledge.sources.events import check_events, store_events
 from knowledge.sources.webhooks import github_changes, gitlab_changes, store_webhook_changes
+from tests.sources.upstream import Upstream
 
 SHA = "a" * 40
 REPO = TrackedRepo(name="acme/shop", path=Path("/srv/shop"))
@@ -98,6 +100,26 @@ def test_a_pushed_path_is_kept_whole_or_not_at_all_as_git_ingestion_keeps_it(dat
     assert store_webhook_changes(changes, database_url) == (1, 0)
     with session_scope(database_url) as session:
         assert set(session.scalars(select(ChangeFile.path))) == {deep, "src/pay.py"}
+
+
+def test_a_pushed_commit_has_the_title_git_ingestion_gives_the_same_commit(tmp_path: Path) -> None:
+    """A pushed commit's title was cut at 500 characters, git ingestion's at MAX_TITLE_CHARS: the same commit
+    got two titles by the way it arrived. Both now split and cut a message alike, a merged pull's title too."""
+    upstream = Upstream.create(tmp_path / "shop")
+    long_title = "pay: retry the card " * 150  # 3,000 characters
+    sha = upstream.commit("src/pay.py", long_title.strip())
+    (ingested,) = git_log.read_changes(upstream.path, [sha], "acme/shop", git_log.read_mainline(upstream.path, sha))
+    payload = upstream.github_push([sha])
+    payload["commits"][0]["message"] = "\n" * 30_000 + payload["commits"][0]["message"]  # past what is read of it
+
+    (pushed,) = github_changes("push", payload, [REPO]).records
+    (merged,) = github_changes("pull_request", {
+        "action": "closed", "repository": {"full_name": "acme/shop"},
+        "pull_request": {"merged": True, "merge_commit_sha": SHA, "title": "x" * (MAX_TITLE_CHARS + 5), "body": "why",
+                         "base": {"ref": "main"}, "merged_at": "2025-06-01T10:00:00Z"}}, [REPO]).records  # fmt: skip
+
+    assert len(ingested.title) == 2999 and (pushed.title, pushed.body) == (ingested.title, ingested.body)
+    assert (merged.title, merged.body) == ("x" * MAX_TITLE_CHARS, "why")
 
 
 def test_parts_of_a_payload_that_are_not_objects_are_as_good_as_absent() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,7 +21,8 @@ from knowledge.config import TrackedRepo
 from knowledge.db import session_scope, utcnow
 from knowledge.sources.freshness import source_states
 from knowledge.sources.mirrors import mirror_path
-from knowledge.sources.polling import REPO_POLLS, poll_failure, poll_repositories, poll_repository
+from knowledge.sources.polling import REPO_POLLS, PollResult, poll_failure, poll_repositories, poll_repository
+from tests.sources.git_forge import bare_repository_of_random_files, serving
 from tests.sources.upstream import Upstream
 
 POLL = 60
@@ -224,7 +226,7 @@ def test_with_the_database_down_each_poll_fails_and_the_tick_ends(tmp_path: Path
     assert [result.repo for result in results] == ["acme/a", "acme/b"]
     assert all(result.error.startswith("OperationalError") for result in results)
     failures = [log for log in logs if log["event"] == "repository poll failed"]
-    assert [log["repo"] for log in failures] == ["acme/a", "acme/b"]
+    assert sorted(log["repo"] for log in failures) == ["acme/a", "acme/b"]  # polled side by side
     assert [log["event"] for log in logs if "claims" in log["event"]] == ["old poll claims not dropped: database unreachable"]
     assert password not in repr(logs) and password not in repr(results)
 
@@ -236,3 +238,52 @@ def test_a_poll_failure_cut_through_a_password_does_not_show_it() -> None:
 
     assert "hunter" not in poll_failure(error) and poll_failure(error).startswith("OSError: xxx")
     assert poll_failure(OSError("at https://ops:hunter2@git.internal/x.git")) == "OSError: at https://***@git.internal/x.git"
+
+
+def test_a_stalled_fetch_holds_neither_the_other_repositories_nor_the_next_tick(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Repositories were polled one after another: a fetch whose remote stalled (up to GIT_SILENCE_S, or a
+    trickle for up to 3 hours) held every other repository's poll, so what landed there went unseen."""
+    bare_repository_of_random_files(tmp_path / "forge", "billing", files=120, file_bytes=8 * 1024)
+    shop = Upstream.create(tmp_path / "shop")
+    first = shop.commit("src/a.py", "first")
+    released = threading.Event()
+    mirrors = tmp_path / "mirrors"
+    now = utcnow()
+    ticks: list[list[object]] = []
+
+    def stall_after_the_first_piece(number: int) -> None:
+        if number == 1:
+            released.wait()
+
+    def first_tick() -> None:
+        try:
+            ticks.append(poll_repositories(repos, mirrors, database_url, POLL, now=now))
+        except BaseException as error:  # reaches the test's assertions below
+            ticks.append([error])
+
+    with serving(tmp_path / "forge", pace=stall_after_the_first_piece) as forge:
+        repos = [TrackedRepo(name="acme/billing", url=f"{forge.url}/billing.git"), TrackedRepo(**shop.tracked())]
+        ticking = threading.Thread(target=first_tick)
+        ticking.start()
+        try:
+            while first not in _stored(database_url) and not ticks:
+                time.sleep(0.05)  # the positive signal: shop's row, stored while billing's fetch is held
+            assert not ticks and first in _stored(database_url)
+
+            second = shop.commit("src/b.py", "second")
+            later = poll_repositories(repos, mirrors, database_url, POLL, now=now + timedelta(seconds=POLL))
+            while later[1].still_running:  # shop's first poll was still recording its check after storing its row
+                time.sleep(0.05)
+                later = poll_repositories(repos, mirrors, database_url, POLL, now=now + timedelta(seconds=POLL))
+        finally:
+            released.set()
+            ticking.join()
+
+    assert later[0] == PollResult("acme/billing", polled=False, still_running=True)  # left alone, and said so
+    assert (later[1].repo, later[1].new, later[1].error) == ("acme/shop", 1, "")
+    assert second in _stored(database_url)
+    (tick,) = ticks
+    assert [(result.repo, result.new, result.error) for result in tick] == [
+        ("acme/billing", 1, ""), ("acme/shop", 1, "")]  # billing's fetch finished once the forge let it
