@@ -268,6 +268,35 @@ def test_a_failing_model_falls_back_to_a_plain_rca(context: AgentContext) -> Non
     assert reply.text.startswith("Not confident enough (10%)")
 
 
+def test_an_agent_failing_on_the_database_is_logged_without_the_values_it_sent(
+    context: AgentContext, postgres_url: str
+) -> None:
+    """The failure was logged with repr(error): PostgreSQL's refusal repeats the row, SQLAlchemy's the
+    parameters, so a tool whose write was refused put a person's name in the log."""
+    from dataclasses import replace
+
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from tests.refused_writes import REFUSED, naming_the_person, refusing_table, write_the_person
+
+    asked: list[IncidentQuery] = []
+
+    def investigate(query: IncidentQuery) -> RcaAnswer:  # the agent's RCA stores its answer: that write is refused
+        asked.append(query)
+        if len(asked) == 1:
+            write_the_person(postgres_url)
+        return RcaAnswer(incident=query, confident=False, confidence=0.1, suggestions=[], strongest_signals=["none"])
+
+    refusing_table(postgres_url)
+    with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
+        reply = answer_question("checkout is throwing 502s", replace(context, investigate=investigate), get_settings())
+    assert reply.via == "fallback" and "IntegrityError" in reply.rca.notes[-1]
+    assert naming_the_person(logs) == []
+    [failed] = [entry for entry in logs if entry["event"] == "agent failed; falling back to a plain RCA"]
+    assert failed["error"] == REFUSED
+
+
 @pytest.fixture
 def indexed_wiki(data_dir: Path, tmp_path: Path) -> Iterator[None]:
     from chromadb.api.shared_system_client import SharedSystemClient
