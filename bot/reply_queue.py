@@ -80,13 +80,14 @@ class ReplyQueue:
         """Finish the replies already acked, for at most ``grace_s``, then take no more (a replica stopping).
 
         Past ``grace_s`` each reply not started yet is turned away (or dropped, logged, when it has no
-        ``turned_away``) and the ones still running are left to die with the process, counted in the log.
+        ``turned_away``), work :meth:`submit` queued and not started is cancelled (its future says so),
+        and the ones still running are left to die with the process, counted in the log.
         """
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=grace_s)
             left, self._waiting = list(self._waiting), deque()
             running = self._in_flight - len(left)
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown(wait=False, cancel_futures=True)  # work submitted and not started is dropped
         if left:
             log.warning("replies not started before the shutdown grace ran out: turned away", count=len(left))
         for _, turned_away in left:
