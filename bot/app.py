@@ -105,7 +105,7 @@ def create_app(
     app.middleware(share_runtime)
     app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # read by finish_acked_replies
     app.culprit_runtime = runtime  # type: ignore[attr-defined]  # read by runtime_of
-    install_guards(app, settings, channels, runtime.limiter)
+    install_guards(app, settings, channels, runtime.limiter, runtime.claims)
     register_listeners(app)
     if warm_up and investigator is not None:
         runtime.workers.submit(investigator.warm_up)
@@ -128,6 +128,7 @@ def finish_acked_replies(app: App, grace_s: float = SHUTDOWN_GRACE_S) -> None:
     deadline = time.monotonic() + grace_s
     runtime.stopping.set()
     _finish_listeners(app.listener_runner.listener_executor, grace_s)
+    runtime.claims.drain(0)  # no request waits for a claim any more: those queued are dropped, its threads end
     runtime.channel_starts.drain(max(0.0, deadline - time.monotonic()))
     app.culprit_replies.drain(max(0.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
 

@@ -60,7 +60,7 @@ class _SlackIntake:
     those handed over whose attempts have not ended (when the shutdown grace runs out)."""
 
     def __init__(self) -> None:
-        self.queue = ReplyQueue(INTAKE_WAITING, runners=1)
+        self.queue = ReplyQueue(INTAKE_WAITING, runners=1, name="report-intake")
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._numbers = itertools.count()

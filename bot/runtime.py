@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from bot.channels import ChannelDirectory
-from bot.guards import RateLimiter
+from bot.guards import RateLimiter, claim_queue
 from bot.metrics import INVESTIGATIONS_STOPPED
 from bot.reply_queue import ReplyQueue
 from graph.agent import AgentReply, answer_question
@@ -70,7 +70,9 @@ class BotRuntime:
     database_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
     stopping: threading.Event = field(default_factory=threading.Event)
     # Where a new incident channel's start (and those waits) runs, so it never holds a Bolt listener thread.
-    channel_starts: ReplyQueue = field(default_factory=lambda: ReplyQueue(CHANNEL_STARTS, CHANNEL_START_RUNNERS))
+    channel_starts: ReplyQueue = field(default_factory=lambda: ReplyQueue(CHANNEL_STARTS, CHANNEL_START_RUNNERS, "channel-start"))
+    # Where the guards check a delivery is not a retry (``bot.guards``).
+    claims: ReplyQueue = field(default_factory=claim_queue)
     # A place per investigation in ``workers``, given back once a worker has run or skipped it.
     backlog: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(INVESTIGATIONS_WAITING)
