@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import structlog
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -29,6 +31,8 @@ from bot.runtime import (
 from knowledge.config import Settings
 from knowledge.db import RETRY_DELAYS_S
 from knowledge.errors import CulpritError
+
+log = structlog.get_logger(__name__)
 
 LISTENER_THREADS = 64
 # How long a stopping replica keeps answering what it acked: within Kubernetes' default 30 s grace period.
@@ -124,7 +128,7 @@ def create_app(
     app.middleware(share_runtime)
     app.culprit_replies = runtime.replies  # type: ignore[attr-defined]  # read by finish_acked_replies
     app.culprit_runtime = runtime  # type: ignore[attr-defined]  # read by runtime_of
-    install_guards(app, settings, channels, runtime.limiter)
+    install_guards(app, settings, channels, runtime.limiter, runtime.claims)
     register_listeners(app)
     if warm_up and investigator is not None:
         runtime.workers.submit(investigator.warm_up)
@@ -141,10 +145,27 @@ def finish_acked_replies(app: App, grace_s: float = SHUTDOWN_GRACE_S) -> None:
     replica answers what it acked (``create_server`` calls this on SIGTERM). New incident channels waiting to
     try the database again stop waiting: each makes its last try at once, before the replies are drained
     (a start queues its reply). What has not started when the grace runs out is turned away: the responder
-    is asked to ask again (``bot.reply_queue``), so a hung database cannot hold the stop for minutes."""
+    is asked to ask again (``bot.reply_queue``), so a hung database cannot hold the stop for minutes. A
+    listener thread still running then (a vote waiting on the hung database) is given up with a log line."""
     runtime = runtime_of(app)
     deadline = time.monotonic() + grace_s
     runtime.stopping.set()
-    app.listener_runner.listener_executor.shutdown(wait=True)
+    _finish_listeners(app.listener_runner.listener_executor, grace_s)
+    runtime.claims.drain(0)  # no request waits for a claim any more: those queued are dropped, its threads end
     runtime.channel_starts.drain(max(0.0, deadline - time.monotonic()))
     app.culprit_replies.drain(max(0.0, deadline - time.monotonic()))  # type: ignore[attr-defined]
+
+
+def _finish_listeners(listeners: ThreadPoolExecutor, grace_s: float) -> None:
+    """Let Bolt's listener threads finish for at most ``grace_s``, then drop the listener runs not started.
+
+    ``shutdown(wait=True)`` has no time limit, and a listener that reads the database in its own thread
+    (a vote, a confirmation) waits as long as a hung database does: the wait runs in a thread of its own,
+    given up when the grace runs out. What is still running then dies with the process.
+    """
+    finishing = threading.Thread(target=listeners.shutdown, name="slack-listeners-finishing", daemon=True)
+    finishing.start()
+    finishing.join(grace_s)
+    if finishing.is_alive():
+        listeners.shutdown(wait=False, cancel_futures=True)
+        log.error("slack listeners still running when the shutdown grace ran out: given up", grace_s=grace_s)

@@ -116,13 +116,17 @@ def _ephemeral_ack(text: str) -> BoltResponse:
     )
 
 
+def claim_queue() -> ReplyQueue:
+    """Where delivery claims run, beside the request, so a slow database cannot push the ack past Slack's
+    3 seconds. The app's stop drains it (``bot.app.finish_acked_replies``): its threads end with the server."""
+    return ReplyQueue(CLAIMS_WAITING, CLAIM_THREADS, name="claim")
+
+
 def install_guards(
-    app: App, settings: Settings, channels: ChannelDirectory, limiter: RateLimiter
+    app: App, settings: Settings, channels: ChannelDirectory, limiter: RateLimiter, claims: ReplyQueue
 ) -> None:
-    """Register the guards as global middleware, in the order they must run."""
+    """Register the guards as global middleware, in the order they must run; delivery claims run in ``claims``."""
     database_url = settings.resolved_database_url
-    # Claims run beside the request so a slow database cannot push the ack past Slack's 3 seconds.
-    claims = ReplyQueue(CLAIMS_WAITING, CLAIM_THREADS)
 
     def well_formed(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
         if problems := misshapen(body):

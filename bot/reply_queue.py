@@ -38,15 +38,16 @@ DEFAULT_RUNNERS = 16  # threads that wait on investigations and post; the invest
 class ReplyQueue:
     """At most ``capacity`` replies in flight, run by ``runners`` threads in arrival order."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, runners: int = DEFAULT_RUNNERS) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, runners: int = DEFAULT_RUNNERS, name: str = "reply") -> None:
         self.capacity = capacity
         self.runners = runners
+        self.name = name  # of its threads (``culprit-<name>``) and in its log lines
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._in_flight = 0
         # Started but not yet running, oldest first: each with what to do instead if the replica stops first.
         self._waiting: deque[tuple[Callable[[], None], Callable[[], None] | None]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=runners, thread_name_prefix="culprit-reply")
+        self._pool = ThreadPoolExecutor(max_workers=runners, thread_name_prefix=f"culprit-{name}")
 
     def reserve(self) -> int | None:
         """A place in the queue (1 = first, running at once while ``<= runners``), or None when full."""
@@ -80,19 +81,21 @@ class ReplyQueue:
         """Finish the replies already acked, for at most ``grace_s``, then take no more (a replica stopping).
 
         Past ``grace_s`` each reply not started yet is turned away (or dropped, logged, when it has no
-        ``turned_away``) and the ones still running are left to die with the process, counted in the log.
+        ``turned_away``), work :meth:`submit` queued and not started is cancelled (its future says so),
+        and the ones still running are left to die with the process, counted in the log.
         """
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=grace_s)
             left, self._waiting = list(self._waiting), deque()
             running = self._in_flight - len(left)
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown(wait=False, cancel_futures=True)  # work submitted and not started is dropped
         if left:
-            log.warning("replies not started before the shutdown grace ran out: turned away", count=len(left))
+            log.warning("replies not started before the shutdown grace ran out: turned away", count=len(left), queue=self.name)
         for _, turned_away in left:
             self._run(turned_away or partial(log.warning, "a reply not started before shutdown was dropped"))
         if running:
-            log.error("replies still running when the shutdown grace ran out: given up", count=running, grace_s=grace_s)
+            log.error("replies still running when the shutdown grace ran out: given up", count=running, grace_s=grace_s,
+                      queue=self.name)
 
     def cancel(self) -> None:
         """Give back a reserved place that will not be started (the ack or placeholder failed)."""

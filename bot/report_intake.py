@@ -22,11 +22,16 @@ the report up (the listener logs it as an error). Once the server is stopping
 those waits are over: each report still queued, or waiting for its next try,
 gets one last attempt at once, so a rolling restart during an outage is not
 held up 36 s per report, and the reports that attempt could not store are
-logged by id and count (never their text) before the process exits.
+logged by id and count (never their text) before the process exits. Those
+last attempts share the stop's grace: on a hung database each could wait out
+its connect time-out in turn, so once the grace is spent the reports not
+stored yet (the one on the database, those queued behind it) are given up and
+logged by id, and those queued are never tried.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -51,12 +56,35 @@ INTAKE_WAITING = 100  # Slack messages handed over and not stored yet: a busy fe
 
 class _SlackIntake:
     """The intake thread for Slack messages, and what stopping it needs: a signal that cuts the retry
-    waits short, and the ids of the reports the last attempts could not store."""
+    waits short, and the ids of the reports not stored: those the last attempts could not store, and
+    those handed over whose attempts have not ended (when the shutdown grace runs out)."""
 
     def __init__(self) -> None:
-        self.queue = ReplyQueue(INTAKE_WAITING, runners=1)
+        self.queue = ReplyQueue(INTAKE_WAITING, runners=1, name="report-intake")
         self.stopping = threading.Event()
-        self.unsaved: list[str] = []  # appended on the intake thread only; read once it has finished
+        self._lock = threading.Lock()
+        self._numbers = itertools.count()
+        self._unsaved: list[str] = []
+        self._open: dict[int, list[str]] = {}  # report ids by batch, from hand-over until its attempts end
+
+    def handed_over(self, report_ids: list[str]) -> int:
+        """Note a batch as not stored yet; returns its number for :meth:`ended`."""
+        with self._lock:
+            number = next(self._numbers)
+            self._open[number] = report_ids
+            return number
+
+    def ended(self, number: int, unsaved: bool) -> None:
+        """The batch's attempts are over; ``unsaved`` when its last one, at shutdown, failed."""
+        with self._lock:
+            report_ids = self._open.pop(number)
+            if unsaved:
+                self._unsaved.extend(report_ids)
+
+    def not_stored(self) -> tuple[list[str], list[str]]:
+        """(reports whose last attempt failed, reports whose attempts have not ended), by id."""
+        with self._lock:
+            return list(self._unsaved), [report_id for ids in self._open.values() for report_id in ids]
 
 
 _slack_intake = _SlackIntake()
@@ -96,33 +124,42 @@ def take_in_later(
     stopping, a batch gets one last attempt and no more waits.
     """
     intake = _slack_intake
-    return intake.queue.submit(
-        partial(_take_in_retrying, reports, source, settings, delays, wait or intake.stopping.wait, intake)
+    number = intake.handed_over([report.id for report in reports])
+    stored = intake.queue.submit(
+        partial(_take_in_retrying, reports, source, settings, delays, wait or intake.stopping.wait, intake, number)
     )
+    if stored is None:
+        intake.ended(number, unsaved=False)
+    return stored
 
 
 def _take_in_retrying(
     reports: list[IncomingReport], source: str, settings: Settings, delays: Sequence[float],
-    wait: Callable[[float], object], intake: _SlackIntake,
+    wait: Callable[[float], object], intake: _SlackIntake, number: int,
 ) -> IntakeResult:  # fmt: skip
     def retrying(attempt: int, delay: float, error: Exception) -> None:
         log.warning("reports not stored; trying again", source=source, attempt=attempt, retry_in_s=delay, error=database_failure(error))
 
+    unsaved = False
     try:
         return retry_while_unreachable(partial(take_in, reports, source, settings), delays, intake.stopping, retrying, wait)
     except Exception:  # whatever the cause, a report lost at shutdown is named in finish_intake's log
-        if intake.stopping.is_set():
-            intake.unsaved.extend(report.id for report in reports)
+        unsaved = intake.stopping.is_set()
         raise
+    finally:
+        intake.ended(number, unsaved)
 
 
-def finish_intake() -> None:
-    """Store the Slack messages already handed over, then stop the redaction workers (on SIGTERM).
+def finish_intake(grace_s: float) -> None:
+    """Store the Slack messages already handed over, for at most ``grace_s``, then stop the redaction
+    workers (on SIGTERM).
 
     Each report still queued or waiting to be tried again gets one last
     attempt, without the waits: the process is going away, and a database
     that is down now will not be back within a shutdown's grace period. The
-    ids of those it could not store are logged with their count.
+    ids of those it could not store are logged with their count. Past
+    ``grace_s`` (a hung database holds each attempt) the reports not stored
+    yet are given up, logged the same way, and those not tried are dropped.
 
     Call it once no request can bring new reports: after the server stopped
     taking requests and Bolt's listener threads finished. A server started
@@ -131,7 +168,11 @@ def finish_intake() -> None:
     global _slack_intake
     finished, _slack_intake = _slack_intake, _SlackIntake()
     finished.stopping.set()
-    finished.queue.drain()
-    if finished.unsaved:
-        log.error("reports from slack not stored at shutdown", count=len(finished.unsaved), report_ids=finished.unsaved)
+    finished.queue.drain(grace_s)
+    unsaved, given_up = finished.not_stored()
+    if unsaved:
+        log.error("reports from slack not stored at shutdown", count=len(unsaved), report_ids=unsaved)
+    if given_up:
+        log.error("reports from slack not stored at shutdown: the grace ran out first", count=len(given_up),
+                  report_ids=given_up, grace_s=grace_s)
     _redaction.shutdown()

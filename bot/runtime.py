@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from bot.channels import ChannelDirectory
-from bot.guards import RateLimiter
+from bot.guards import RateLimiter, claim_queue
 from bot.metrics import INVESTIGATIONS_STOPPED
 from bot.reply_queue import ReplyQueue
 from graph.agent import AgentReply, answer_question
@@ -45,6 +45,9 @@ RERUNS_PER_MINUTE = 2  # per responder and incident: each re-run is a whole inve
 RESOURCES_TTL_S = 600.0
 CHANNEL_STARTS = 50  # new incident channels starting at once: a large outage's burst of channels, not a flood
 CHANNEL_START_RUNNERS = 4  # each mostly waits for the database to answer again
+# Investigations handed to the pool and not over yet: running, waiting for a worker, or timed out and not yet
+# skipped by one. Every reply's and webhook's at once, with room to spare; a bound only for stuck workers.
+INVESTIGATIONS_WAITING = 200
 
 
 class AnswerTimedOut(Exception):
@@ -67,7 +70,13 @@ class BotRuntime:
     database_retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S
     stopping: threading.Event = field(default_factory=threading.Event)
     # Where a new incident channel's start (and those waits) runs, so it never holds a Bolt listener thread.
-    channel_starts: ReplyQueue = field(default_factory=lambda: ReplyQueue(CHANNEL_STARTS, CHANNEL_START_RUNNERS))
+    channel_starts: ReplyQueue = field(default_factory=lambda: ReplyQueue(CHANNEL_STARTS, CHANNEL_START_RUNNERS, "channel-start"))
+    # Where the guards check a delivery is not a retry (``bot.guards``).
+    claims: ReplyQueue = field(default_factory=claim_queue)
+    # A place per investigation in ``workers``, given back once a worker has run or skipped it.
+    backlog: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(INVESTIGATIONS_WAITING)
+    )
 
     @property
     def database_url(self) -> str:
@@ -85,26 +94,45 @@ class BotRuntime:
         It runs in a copy of the caller's context, so its log lines keep the
         incident id, under a ``Deadline`` the RCA checks between stages: once
         this wait gives up, the investigation stops at its next stage and frees
-        its worker for the next responder.
+        its worker for the next responder; one still waiting for a worker
+        stops as it gets one.
+
+        At most ``INVESTIGATIONS_WAITING`` are in the pool at once: a timed-out
+        investigation stays in the pool's queue until a worker takes it, and
+        with every worker stuck (a database hung mid-query) each one asked
+        for added one more, without end. Past the bound it times out at once.
         """
+        if not self.backlog.acquire(blocking=False):
+            log.warning("investigation not queued: the workers are stuck and the queue is full",
+                        waiting=INVESTIGATIONS_WAITING)
+            raise AnswerTimedOut(f"{INVESTIGATIONS_WAITING} investigations already wait for a worker")
         deadline = Deadline(self.answer_timeout_s)
         context = contextvars.copy_context()
         context.run(set_deadline, deadline)
-        future = self.workers.submit(context.run, work, *args)
+        try:
+            future = self.workers.submit(context.run, self._in_turn, deadline, work, *args)
+        except BaseException:  # the pool is shut down: the place was never taken
+            self.backlog.release()
+            raise
         try:
             return future.result(timeout=self.answer_timeout_s)
         except (TimeoutError, DeadlinePassed):  # the work may reach a stage past its deadline first
             deadline.expire()
             future.add_done_callback(_count_stop)
-            future.cancel()
             raise AnswerTimedOut(f"no answer after {self.answer_timeout_s:g} s") from None
+
+    def _in_turn(self, deadline: Deadline, work: Callable[..., T], *args: object) -> T:
+        """``work``, unless its deadline passed while it waited for a worker; its place is given back either way."""
+        try:
+            if deadline.passed:
+                raise DeadlinePassed("queued")
+            return work(*args)
+        finally:
+            self.backlog.release()
 
 
 def _count_stop(future: Future[object]) -> None:
-    """Count a timed-out investigation once its worker is free, by where it stopped."""
-    if future.cancelled():
-        INVESTIGATIONS_STOPPED.labels(stage="queued").inc()
-        return
+    """Count a timed-out investigation once its worker is free, by where it stopped (``queued``: never started)."""
     error = future.exception()
     if isinstance(error, DeadlinePassed):
         INVESTIGATIONS_STOPPED.labels(stage=error.stage.split(" round ")[0]).inc()

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.app import finish_acked_replies
+from bot.app import SHUTDOWN_GRACE_S, finish_acked_replies
 from bot.http_checks import BodyTooLarge, bearer_matches, read_body, slack_refusal
 from bot.incident_webhooks import incident_routes
 from bot.metrics import REQUEST_SECONDS, SOURCE_LAG
@@ -172,16 +172,18 @@ def create_server(
 
         uvicorn re-raises the signal once it has stopped, which ends the process
         without waiting for Bolt's listener threads or the replies they queued:
-        wait for both here. A Socket Mode connection is closed first, so Slack
-        sends new requests to another connection while these finish.
+        wait for both here, and for the Slack reports handed over, for
+        ``SHUTDOWN_GRACE_S`` in all. A Socket Mode connection is closed first,
+        so Slack sends new requests to another connection while these finish.
         """
         if socket_mode is not None:
             await run_in_threadpool(socket_mode.connect)
         yield
         if socket_mode is not None:
             await run_in_threadpool(socket_mode.close)
-        await run_in_threadpool(finish_acked_replies, bolt_app)
-        await run_in_threadpool(finish_intake)
+        deadline = time.monotonic() + SHUTDOWN_GRACE_S  # for the replies and the Slack reports together
+        await run_in_threadpool(finish_acked_replies, bolt_app, SHUTDOWN_GRACE_S)
+        await run_in_threadpool(finish_intake, max(0.0, deadline - time.monotonic()))
 
     server = Starlette(routes=routes, lifespan=finish_acked_work)
     server.add_middleware(RequestTiming, routes=routes)

@@ -41,6 +41,7 @@ from graph.memory import one_turn_at_a_time, open_saver, thread_id
 from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text, window_note
 from graph.router import route as route_question
 from knowledge.config import Settings
+from knowledge.db import failure_fields
 from tools.rca.answers import IncidentQuery, RcaAnswer
 from tools.windows import with_note
 
@@ -224,7 +225,7 @@ def answer_question(
         artifacts: dict[str, Any] = {}
         messages = _run(question, context, model, artifacts, remember)
     except Exception as error:  # the agent must never leave a responder without an answer
-        log.warning("agent failed; falling back to a plain RCA", error=repr(error)[:300], via=via)
+        log.warning("agent failed; falling back to a plain RCA", via=via, **failure_fields(error))
         return _plain_rca(question, context, note=f"The assistant failed ({type(error).__name__}); this is a plain RCA.")
     rca = next(
         (artifacts[m.tool_call_id] for m in reversed(messages)

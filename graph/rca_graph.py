@@ -21,6 +21,7 @@ import structlog
 from langgraph.graph import END, START, StateGraph
 
 from knowledge.changes import ChangeRecord
+from knowledge.db import failure_fields
 from knowledge.errors import CulpritError
 from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
 from tools.rca.confidence import Assessment, assess, query_term_count
@@ -233,7 +234,7 @@ def _evidence(
             state.get("similar_changes"), past=model.past_incidents if model else None, **known,
         )
     except Exception as error:  # noqa: BLE001 - a suggestion without its reasons beats no answer
-        log.warning("explaining failed", incident_id=query.incident_id, change=candidate.change_id, error=repr(error))
+        log.warning("explaining failed", incident_id=query.incident_id, change=candidate.change_id, **failure_fields(error))
         return explain(query, candidate.change, **known)
 
 

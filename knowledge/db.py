@@ -72,23 +72,38 @@ def database_failure(error: BaseException) -> str:
     refused (``Key (email)=(...)``); SQLAlchemy's adds every parameter of the statement: a report's text,
     a person's name or e-mail, a token.
     """
+    if _is_driver_error(error):  # raised by code on the driver itself (thread memory's checkpointers)
+        return _driver_failure(error)
     cause = getattr(error, "orig", None)
     if cause is None:
         return type(error).__name__
-    sqlstate, sqlite_code = getattr(cause, "sqlstate", None), getattr(cause, "sqlite_errorname", None)
+    return f"{type(error).__name__} ({_driver_failure(cause)})"
+
+
+def _driver_failure(error: BaseException) -> str:
+    sqlstate, sqlite_code = getattr(error, "sqlstate", None), getattr(error, "sqlite_errorname", None)
     code = f", SQLSTATE {sqlstate}" if sqlstate else f", {sqlite_code}" if sqlite_code else ""
-    return f"{type(error).__name__} ({type(cause).__module__}.{type(cause).__name__}{code})"
+    return f"{type(error).__module__}.{type(error).__name__}{code}"
+
+
+# The drivers culprit's databases are reached with: SQLAlchemy wraps their errors, LangGraph's savers do not.
+_DRIVERS = frozenset({"psycopg", "sqlite3"})
+
+
+def _is_driver_error(error: BaseException) -> bool:
+    return type(error).__module__.split(".")[0] in _DRIVERS
 
 
 def failure_fields(error: BaseException) -> dict[str, Any]:
     """Log fields for an unexpected ``error``: its traceback, unless a database error is in its chain.
 
     A traceback ends in each chained error's message, and a database error's holds the statement's
-    parameters (:func:`database_failure`): that one is logged by type and SQLSTATE alone.
+    parameters (:func:`database_failure`): that one is logged by type and SQLSTATE alone, whether
+    SQLAlchemy raised it or the driver did (the thread memory's checkpointers use the driver directly).
     """
     link: BaseException | None = error
     while link is not None:
-        if isinstance(link, SQLAlchemyError):
+        if isinstance(link, SQLAlchemyError) or _is_driver_error(link):
             return {"error": database_failure(link)}
         link = link.__cause__ or link.__context__
     return {"exc_info": error}

@@ -56,6 +56,8 @@ def _report_text(event: dict[str, Any]) -> str:
 
 
 def _log_stored(message_id: str, stored: Future[IntakeResult]) -> None:
+    if stored.cancelled():  # never tried: the shutdown grace ran out first, and finish_intake logged its id
+        return
     if (error := stored.exception()) is not None:
         log.error("report from slack not stored", message=message_id, error=database_failure(error))
         return

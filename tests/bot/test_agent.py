@@ -268,6 +268,66 @@ def test_a_failing_model_falls_back_to_a_plain_rca(context: AgentContext) -> Non
     assert reply.text.startswith("Not confident enough (10%)")
 
 
+def test_an_agent_failing_on_the_database_is_logged_without_the_values_it_sent(
+    context: AgentContext, postgres_url: str
+) -> None:
+    """The failure was logged with repr(error): PostgreSQL's refusal repeats the row, SQLAlchemy's the
+    parameters, so a tool whose write was refused put a person's name in the log."""
+    from dataclasses import replace
+
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from tests.refused_writes import REFUSED, naming_the_person, refusing_table, write_the_person
+
+    asked: list[IncidentQuery] = []
+
+    def investigate(query: IncidentQuery) -> RcaAnswer:  # the agent's RCA stores its answer: that write is refused
+        asked.append(query)
+        if len(asked) == 1:
+            write_the_person(postgres_url)
+        return RcaAnswer(incident=query, confident=False, confidence=0.1, suggestions=[], strongest_signals=["none"])
+
+    refusing_table(postgres_url)
+    with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
+        reply = answer_question("checkout is throwing 502s", replace(context, investigate=investigate), get_settings())
+    assert reply.via == "fallback" and "IntegrityError" in reply.rca.notes[-1]
+    assert naming_the_person(logs) == []
+    [failed] = [entry for entry in logs if entry["event"] == "agent failed; falling back to a plain RCA"]
+    assert failed["error"] == REFUSED
+
+
+def test_a_thread_memory_the_database_refuses_is_logged_without_the_refused_row(
+    context: AgentContext, postgres_url: str
+) -> None:
+    """The thread memory's checkpointer writes with psycopg itself: its error was not taken for a database error
+    and was logged with its traceback, which ends in PostgreSQL's message repeating the refused row."""
+    from dataclasses import replace
+
+    from sqlalchemy import text as sql
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from graph.memory import open_saver
+    from knowledge.db import get_engine, migrate
+
+    def investigate(query: IncidentQuery) -> RcaAnswer:  # a stand-in: this test is about the memory's failure
+        return RcaAnswer(incident=query, confident=False, confidence=0.1, suggestions=[], strongest_signals=["none"])
+
+    migrate(postgres_url)
+    with open_saver(postgres_url):  # its tables, then a refusal of every checkpoint's messages
+        pass
+    with get_engine(postgres_url).begin() as connection:
+        connection.execute(sql("ALTER TABLE checkpoint_blobs ADD CONSTRAINT refuses_memory CHECK (false)"))
+    in_thread = replace(context, investigate=investigate, database_url=postgres_url, channel="CINC1", thread_ts="1714556400.000100")
+    with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
+        reply = answer_question("checkout is throwing 502s", in_thread, get_settings())
+    assert reply.via == "fallback"
+    assert not [entry for entry in logs if "Failing row" in str(entry)]
+    [failed] = [entry for entry in logs if entry["event"] == "agent failed; falling back to a plain RCA"]
+    assert failed["error"] == "psycopg.errors.CheckViolation, SQLSTATE 23514"
+
+
 @pytest.fixture
 def indexed_wiki(data_dir: Path, tmp_path: Path) -> Iterator[None]:
     from chromadb.api.shared_system_client import SharedSystemClient

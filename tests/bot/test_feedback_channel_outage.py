@@ -75,7 +75,7 @@ def test_stopping_during_an_outage_tries_each_queued_report_once_more_and_logs_t
         # The first report failed once and waits for its next try, the other two behind it: now the server stops.
         wait_until(lambda: any(entry["event"] == "reports not stored; trying again" for entry in logs),
                    "the first report was never tried")  # fmt: skip
-        report_intake.finish_intake()
+        report_intake.finish_intake(grace_s=60)
 
     assert all(isinstance(report.exception(timeout=0), OperationalError) for report in queued)
     # The two reports queued behind the first were each tried once, at once, never put to wait for a retry.

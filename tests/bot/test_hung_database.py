@@ -20,7 +20,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from bot import reports_http
+from bot import report_intake, reports_http
 from bot.app import finish_acked_replies
 from bot.incident_webhooks import DATABASE_THREADS
 from bot.replies import RESTARTING
@@ -200,6 +200,48 @@ def test_stopping_on_a_hung_database_turns_away_the_replies_not_started(
             finish_acked_replies(running.app, grace_s=0)  # what SIGTERM runs, with its grace already spent
         told = [call.args["text"] for call in running.posted(channel=INCIDENT_CHANNEL)]
         assert told == [RESTARTING, RESTARTING]
-        events = {entry["event"]: entry for entry in logs}
+        events = {entry["event"]: entry for entry in logs if entry.get("queue") == "reply"}
         assert events["replies not started before the shutdown grace ran out: turned away"]["count"] == 2
         assert events["replies still running when the shutdown grace ran out: given up"]["count"] == 1
+
+
+@pytest.mark.timeout(120)  # a hang guard only: the old stop waited for every report's last try on the hung database
+def test_stopping_on_a_hung_database_gives_up_the_slack_reports_not_stored_within_the_grace(
+    data_dir, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGTERM waited for each Slack report handed over to make its last try: on a hung database each one
+    waited out its connect time-out in turn (for ever without one). Past the grace they are given up by id."""
+    import bot.guards
+
+    monkeypatch.setattr(bot.guards, "CLAIM_TIMEOUT_S", 0.01)  # each message gives up on its hung claim at once
+    monkeypatch.setattr(report_intake, "configured_classifier", lambda settings: None)  # storing is what is tested
+    with SilentDatabase() as database:
+        running = start_bot(f"{database.url}?connect_timeout=0", env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+        messages = [{"type": "message", "channel": "CREPORTS", "user": "UCUSTOMER", "ts": f"17145564{n:02d}.000100",
+                     "text": f"Rosalind Featherstonehaugh can't pay {n}"} for n in range(3)]  # fmt: skip
+        for message in messages:
+            assert running.send.event(message).status_code == 200
+        database.wait_for_connections(3 + 1)  # the three messages' claims, and the first report waiting to be stored
+        with capture_logs() as logs:
+            finish_acked_replies(running.app, grace_s=0)  # what SIGTERM runs, with its grace already spent
+            report_intake.finish_intake(grace_s=0)
+    given_up = [entry for entry in logs if entry["event"] == "reports from slack not stored at shutdown: the grace ran out first"]
+    report_ids = [f"slack:CREPORTS:{message['ts']}" for message in messages]
+    assert [(entry["count"], entry["report_ids"]) for entry in given_up] == [(3, report_ids)]
+    assert not [entry for entry in logs if "Featherstonehaugh" in str(entry)], "a log kept a report's text"
+    assert not [record for record in caplog.records if record.name == "concurrent.futures"], "a dropped report's callback failed"
+
+
+@pytest.mark.timeout(120)  # a hang guard only: the old stop waited for Bolt's listener threads without a limit
+def test_stopping_on_a_hung_database_gives_up_a_listener_still_waiting_on_it(data_dir, start_bot: StartBot) -> None:
+    """SIGTERM waited for every Bolt listener thread to finish, with no time limit: a vote, stored in its
+    listener's thread, waited on the hung database for as long as it hung, and so did the stop."""
+    with SilentDatabase() as database:
+        running = start_bot(f"{database.url}?connect_timeout=0")  # libpq waits for ever
+        message = {"ts": "1714556400.000200", "text": "culprit", "blocks": []}
+        assert running.send.click("feedback_up", "101", user="UONCALL", channel=INCIDENT_CHANNEL, message=message).status_code == 200
+        database.wait_for_connections(1)  # the vote's listener waits on the database
+        with capture_logs() as logs:
+            finish_acked_replies(running.app, grace_s=0)  # what SIGTERM runs, with its grace already spent
+        assert [entry["grace_s"] for entry in logs
+                if entry["event"] == "slack listeners still running when the shutdown grace ran out: given up"] == [0]

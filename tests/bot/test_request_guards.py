@@ -179,6 +179,27 @@ def test_slacks_unsigned_ssl_check_is_answered_and_frees_nothing_else_from_the_s
     assert bot.slack.calls_to("chat.postMessage") == [] and bot.slack.calls_to("chat.postEphemeral") == []
 
 
+class HungClaims:
+    """Stands in for ``bot.guards.claim`` on a hung database: each claim waits until :attr:`released` is set.
+
+    :attr:`started` counts the claims that reached the database; :attr:`claimed` holds each one that then ran.
+    """
+
+    def __init__(self) -> None:
+        self.started, self.released = threading.Semaphore(0), threading.Event()
+        self.claimed: list[str] = []
+
+    def __call__(self, scope: str, key: str, url: str) -> bool:
+        self.started.release()
+        self.released.wait(timeout=60)  # a hang guard only: the test sets it
+        self.claimed.append(key)
+        return True
+
+    def wait_for_held(self, count: int) -> None:
+        for _ in range(count):
+            assert self.started.acquire(timeout=30), "the claims never reached the database"
+
+
 def test_a_hung_database_queues_at_most_claims_waiting_delivery_claims(
     store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,16 +208,8 @@ def test_a_hung_database_queues_at_most_claims_waiting_delivery_claims(
     is answered without a claim, and the log says so."""
     import bot.guards
 
-    started, released = threading.Semaphore(0), threading.Event()
-    claimed: list[str] = []
-
-    def hung_claim(scope: str, key: str, url: str) -> bool:
-        started.release()
-        released.wait(timeout=60)
-        claimed.append(key)
-        return True
-
-    monkeypatch.setattr(bot.guards, "claim", hung_claim)
+    claims = HungClaims()
+    monkeypatch.setattr(bot.guards, "claim", claims)
     monkeypatch.setattr(bot.guards, "CLAIMS_WAITING", bot.guards.CLAIM_THREADS + 2)
     monkeypatch.setattr(bot.guards, "CLAIM_TIMEOUT_S", 0.01)  # each request gives up on its claim at once
     running = start_bot(store)
@@ -207,12 +220,39 @@ def test_a_hung_database_queues_at_most_claims_waiting_delivery_claims(
             for event_id in events:
                 reaction = {"type": "reaction_added", "user": "UALICE", "reaction": "eyes", "event_ts": "1.2"}
                 assert running.send.event(reaction, event_id=event_id).status_code == 200
-        for _ in range(bot.guards.CLAIM_THREADS):  # every claim thread is held by the hung database
-            assert started.acquire(timeout=30), "the claims never reached the database"
+        claims.wait_for_held(bot.guards.CLAIM_THREADS)  # every claim thread is held by the hung database
         full = [entry for entry in logs if entry["event"].startswith("delivery not checked for a retry")]
         assert len(full) == beyond
     finally:
-        released.set()
+        claims.released.set()
     # Once the database answers, the claims it held and the ones queued within the bound run, and no others.
-    wait_until(lambda: len(claimed) == bot.guards.CLAIMS_WAITING, "the queued claims never ran")
-    assert sorted(claimed) == events[: bot.guards.CLAIMS_WAITING]
+    wait_until(lambda: len(claims.claimed) == bot.guards.CLAIMS_WAITING, "the queued claims never ran")
+    assert sorted(claims.claimed) == events[: bot.guards.CLAIMS_WAITING]
+
+
+def test_stopping_drops_the_claims_still_queued_and_ends_the_claim_threads(
+    store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claim pool was never shut down at a stop: the claims queued behind a hung database still ran once it
+    answered, long after their requests were answered, and its threads outlived the server."""
+    import bot.guards
+    from bot.app import finish_acked_replies
+
+    claims = HungClaims()
+    monkeypatch.setattr(bot.guards, "claim", claims)
+    monkeypatch.setattr(bot.guards, "CLAIM_TIMEOUT_S", 0.01)  # each request gives up on its claim at once
+    before = set(threading.enumerate())
+    running = start_bot(store)
+    events = [f"EvSTOP{n:03d}" for n in range(bot.guards.CLAIM_THREADS + 2)]
+    try:
+        for event_id in events:
+            reaction = {"type": "reaction_added", "user": "UALICE", "reaction": "eyes", "event_ts": "1.2"}
+            assert running.send.event(reaction, event_id=event_id).status_code == 200
+        claims.wait_for_held(bot.guards.CLAIM_THREADS)  # every claim thread is held by the hung database, two wait
+        finish_acked_replies(running.app, grace_s=0)  # what SIGTERM runs, with its grace already spent
+    finally:
+        claims.released.set()
+    wait_until(lambda: not [thread for thread in threading.enumerate()
+                            if thread not in before and thread.name.startswith("culprit-claim")],
+               "the claim threads outlived the stop")  # fmt: skip
+    assert sorted(claims.claimed) == events[: bot.guards.CLAIM_THREADS], "only the claims already running ran"

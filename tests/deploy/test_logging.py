@@ -110,3 +110,24 @@ def test_a_failed_database_write_is_logged_by_its_type_and_code_not_its_values(
     (line,) = [line for line in logged_lines(logged) if line["event"] == "investigation failed"]
     assert "Featherstonehaugh" not in logged
     assert line["error"] == "IntegrityError (sqlite3.IntegrityError, SQLITE_CONSTRAINT_CHECK)"
+
+
+def test_an_error_the_driver_raises_itself_is_logged_by_its_type_and_code_not_its_values(postgres_url: str) -> None:
+    """Code on psycopg itself (LangGraph's checkpointer) raises the driver's error, not SQLAlchemy's: it was not
+    taken for a database error and was logged with its traceback, whose message repeats the refused row."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    from knowledge.db import failure_fields
+    from tests.refused_writes import PERSON, refusing_table
+
+    refusing_table(postgres_url)
+    conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo) as connection, pytest.raises(psycopg.Error) as refused:
+        connection.execute("INSERT INTO responders (name) VALUES (%s)", (PERSON,))
+    assert PERSON in str(refused.value)  # what the traceback ended in
+    try:
+        raise RuntimeError("the thread's memory was not saved") from refused.value
+    except RuntimeError as error:
+        fields = failure_fields(error)
+    assert fields == {"error": "psycopg.errors.CheckViolation, SQLSTATE 23514"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from graph.rca_graph import replay_incident, run_rca
@@ -15,7 +17,7 @@ from knowledge.ingest.progress import Silent
 from knowledge.ownership import OwnershipRule
 from knowledge.services import Service
 from tests.changes import change_record
-from tools.rca.answers import IncidentQuery
+from tools.rca.answers import Evidence, IncidentQuery
 from tools.rca.confidence import ConfidenceModel
 from tools.rca.explain import explain
 from tools.rca.history.cases import History, case_candidates, case_query
@@ -140,3 +142,31 @@ def test_gate_rescores_another_judges_five_with_the_local_ranker(history: Histor
     assert [s.change_id for s in other.suggestions] == [s.change_id for s in local.suggestions]
     assert {s.judge for s in other.suggestions} == {"llm:fake"}
     assert other.confidence == local.confidence
+
+
+def test_explaining_that_fails_on_the_database_is_logged_without_the_values_it_sent(
+    postgres_url: str, history: History, trained: RankerModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure was logged with repr(error): PostgreSQL's refusal repeats the row, SQLAlchemy's the
+    parameters, so a part of the explanation reading or writing the database put a person's name in the log."""
+    import graph.rca_graph
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from tests.refused_writes import REFUSED, naming_the_person, refusing_table, write_the_person
+
+    def explaining(query: IncidentQuery, change: object, *learned: object, past: object = None, **known: Any) -> Evidence:
+        if learned:  # the learned parts stand for one that uses the database: its write is refused
+            write_the_person(postgres_url)
+        return explain(query, change, **known)  # type: ignore[arg-type]
+
+    refusing_table(postgres_url)
+    monkeypatch.setattr(graph.rca_graph, "explain", explaining)
+    case = history.cases[-1]
+    query = replace(case_query(case), incident_id="inc-refused")
+    with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
+        answer, _kept = replay_incident(query, case_candidates(case, history.commits), _resources(trained, 0.0))
+    assert answer.confident and all(s.evidence.sentences for s in answer.suggestions), "each kept its plain reasons"
+    assert naming_the_person(logs) == []
+    failed = [entry for entry in logs if entry["event"] == "explaining failed"]
+    assert failed and {entry["error"] for entry in failed} == {REFUSED}

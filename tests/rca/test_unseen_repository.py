@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +204,31 @@ def test_the_bot_answers_the_third_repository_and_says_what_the_model_lacks(
     assert posted.args["text"].startswith("Likely culprits for:") or "Not confident" in text
     assert f"never learned {UNSEEN}" in text and "culprit train" in text
     assert "evidence unavailable" not in text and "failed" not in text
+
+
+def test_a_signal_failing_on_the_database_is_logged_without_the_values_it_sent(postgres_url: str) -> None:
+    """The failure was logged with repr(error): PostgreSQL's refusal repeats the row, SQLAlchemy's the
+    parameters, so a signal reading or writing the database put a person's name in the log."""
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from tests.changes import change_record
+    from tests.refused_writes import REFUSED, naming_the_person, refusing_table, write_the_person
+
+    class WritingNeighbourhood:
+        """Stands in for a signal that uses the database: its write is refused."""
+
+        def score(self, change: object) -> tuple[float, float, float]:
+            write_the_person(postgres_url)
+            return 0.0, 0.0, 0.0
+
+    refusing_table(postgres_url)
+    started = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    candidates = [change_record("abc123", "checkout: retry card payments", started - timedelta(hours=1), ["app/checkout/pay.py"])]
+    query = IncidentQuery(text="card payments fail at checkout", started_at=started, incident_id="inc-refused")
+    with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
+        signals = compute_signals(query, candidates, SignalContext(similar_changes=WritingNeighbourhood()))  # type: ignore[arg-type]
+    assert [missing.signal for missing in signals.unavailable] == ["similar changes"]
+    assert naming_the_person(logs) == []
+    [failed] = [entry for entry in logs if entry["event"] == "signal failed"]
+    assert failed["error"] == REFUSED and failed["incident_id"] == "inc-refused"

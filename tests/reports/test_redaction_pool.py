@@ -116,7 +116,7 @@ def test_stopping_the_intake_stores_every_slack_report_already_handed_over(
     settings = get_settings()
     messages = [IncomingReport(f"s{n}", f"login fails {n} for bob@example.com", DAY) for n in range(5)]
     handed_over = [report_intake.take_in_later([message], "slack", settings) for message in messages]
-    report_intake.finish_intake()  # what the server does on SIGTERM, once Bolt's listeners are done
+    report_intake.finish_intake(grace_s=60)  # what the server does on SIGTERM, once Bolt's listeners are done
     assert all(future.done() for future in handed_over)
     assert sum(future.result().stored for future in handed_over) == 5
     assert multiprocessing.active_children() == [], "the redaction worker stopped"

@@ -181,3 +181,28 @@ def test_reports_a_crashed_worker_held_are_classified_by_the_next_run(database_u
     assert daily == {(date(2025, 6, 2), "other"): 10}
     assert classify_pending_reports(catch_up) == 0, "a second run finds nothing left"
     assert _state(database_url)[1] == {(date(2025, 6, 2), "other"): 10}
+
+
+def test_a_classification_the_database_refuses_is_logged_by_sqlstate_without_the_reports_text(postgres_url: str) -> None:
+    """The worker logged the failure with its traceback, which ends in PostgreSQL's message for the refused
+    row ("Failing row contains (...)"): the report's text, and the customer's name in it, went to the log."""
+    from sqlalchemy import text as sql
+    from structlog.processors import format_exc_info
+    from structlog.testing import capture_logs
+
+    from knowledge.db import get_engine, migrate
+    from tests.waiting import wait_until
+    from tools.reports.worker import ClassificationWorker, PendingReports
+
+    migrate(postgres_url)
+    report = IncomingReport("r-refused", "Rosalind Featherstonehaugh here: login fails with my card", DAY)
+    assert store_reports([report], "http", postgres_url).stored == 1
+    with get_engine(postgres_url).begin() as connection:  # PostgreSQL's refusal names the whole row it refused
+        connection.execute(sql("ALTER TABLE bug_reports ADD CONSTRAINT refuses_login CHECK (category <> 'login')"))
+    with capture_logs(processors=[format_exc_info]) as logs:  # the traceback rendered, as in production
+        ClassificationWorker().wake(PendingReports(postgres_url, _ByKeyword, OTHER_CONFIDENCE))
+        [failed] = wait_until(lambda: [entry for entry in logs if entry["event"] == "report classification failed; reports stay pending"],
+                              "the refused classification was never logged")
+    assert not [entry for entry in logs if "Featherstonehaugh" in str(entry) or "fails with my card" in str(entry)]
+    assert failed["error"] == "IntegrityError (psycopg.errors.CheckViolation, SQLSTATE 23514)"
+    assert _state(postgres_url)[0] == {"r-refused": None}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from knowledge.db import failure_fields
 from tools.reports.classifiers import Classifier
 from tools.reports.intake import CLASSIFY_BATCH, classify_pending
 
@@ -91,8 +92,8 @@ class ClassificationWorker:
             for pending in self._wait_for_a_settled_burst():
                 try:
                     counted = classify_pending_reports(pending, self._on_counted)
-                except Exception:  # the rows stay unclassified; the next wake or the catch-up job takes them
-                    log.exception("report classification failed; reports stay pending")
+                except Exception as error:  # the rows stay unclassified; the next wake or the catch-up job takes them
+                    log.error("report classification failed; reports stay pending", **failure_fields(error))
                     continue
                 log.info("reports classified", reports=counted)
 
