@@ -42,7 +42,7 @@ def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]
     from knowledge.errors import CulpritError
     from knowledge.model_files import leftover_pickle, pickled_model
     from tools.rca.judges.local import PICKLED_NAME
-    from tools.rca.resources import STARTER_ANSWERS, promoted_unreadable
+    from tools.rca.resources import promoted_unreadable
     from tools.rca.retrain.registry import serving_model
 
     promoted = serving_model(settings.resolved_database_url)
@@ -51,7 +51,7 @@ def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]
             detail = _model_detail(promoted.path)
         except CulpritError as error:
             return [failed(
-                "model", f"{promoted_unreadable(promoted, error)}; {STARTER_ANSWERS}",
+                "model", f"{promoted_unreadable(promoted, error)}; {_stand_in()}",
                 "promote a version whose file loads (`culprit model list`, `culprit model rollback`) "
                 "or retrain with `culprit model retrain`",
             )]
@@ -59,13 +59,22 @@ def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]
     path = settings.resolved_ranker_path
     train = "run `culprit train --cases F --commits F` (or `culprit demo`)"
     if (old := leftover_pickle(path, PICKLED_NAME)) is not None:
-        return [failed("model", f"{pickled_model(old)}; {STARTER_ANSWERS}", train)]
+        return [failed("model", f"{pickled_model(old)}; {_stand_in()}", train)]
     if not path.exists():
-        return [failed("model", f"no trained model at {path}; RCA ranks with heuristics only", train)]
+        return [failed("model", f"no trained model at {path}; {_stand_in()}", train)]
     try:
         return [passed("model", _model_detail(path))]
     except CulpritError as error:
         return [failed("model", str(error), train)]
+
+
+def _stand_in() -> str:
+    """What answers without a model of the team's own, as ``tools.rca.resources.answering_model`` picks it:
+    the starter ranker shipped in the package, or the heuristic blend where it is missing."""
+    from tools.rca.judges.starter import load_starter
+    from tools.rca.resources import STARTER_ANSWERS
+
+    return STARTER_ANSWERS if load_starter() is not None else "RCA ranks with the heuristic blend only"
 
 
 def _model_detail(path: Path) -> str:
