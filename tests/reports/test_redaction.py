@@ -86,6 +86,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "my password is hunter, password: letmein, PIN: abcd and the Password was Monkey.",
             "my password is [secret], password: [secret], PIN: [secret] and the Password was [secret].",
         ),
+        ("my password is blue-sky, password: my-dog, pin is sky-", "my password is [secret], password: [secret], pin is [secret]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -110,6 +111,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "password is wrong, password reset fails, password is right so annoying, password: incorrect, pin is about",
         "the password is too short, my password is expired, token is invalid, password is definitely accurate",
         "password: forgot, password is case sensitive, my password is being rejected, password is four letters",
+        "password is case-sensitive, my password is re-entered, password: case-insensitive, token is re-sent",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

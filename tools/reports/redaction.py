@@ -226,7 +226,7 @@ def _redact_assignment(match: Found) -> str:
     """``password=...``, ``"api_key": "..."``: the name stays, a value that could be a secret goes."""
     name, separator, value = match.group(1), match.group(2), match.group(3)
     quoted = value[0] in "\"'"
-    if not quoted and value.isalpha() and _describes_the_secret(value):
+    if not quoted and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
 
@@ -244,7 +244,7 @@ def _redact_secret_sentence(match: Found) -> str:
         return f"{name}{separator}{value[0]}[secret]{value[0]}"
     word = value.rstrip(".,;:!?)")
     unit = match.string[match.end() : match.end() + 12].split()[:1]
-    if len(word) < 4 or (word.isalpha() and _describes_the_secret(word)) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+    if len(word) < 4 or _describes_the_secret(word) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
         return match.group(0)
     return f"{name}{separator}[secret]{value[len(word) :]}"
 
@@ -253,7 +253,7 @@ _LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers"
 
 
 def _describes_the_secret(word: str) -> bool:
-    """Whether an all-letter word after "password is" / "password:" says something of the password, not what it is.
+    """Whether a word of letters after "password is" / "password:" says something of the password, not what it is.
 
     Users tell how their password is ("wrong", "too short", "expired", "being rejected", "definitely
     right"), and some tell what it is ("hunter", "letmein"); no list of passwords can tell them apart,
@@ -262,9 +262,16 @@ def _describes_the_secret(word: str) -> bool:
     -ing, -ly, -able, -ible, -ful, -less, -ous, -ive). Anything else of 4+ letters is redacted: a
     password that happens to be such a word ("blessed") is missed, an unusual description
     ("password is purple") is lost, which a report survives.
+
+    A hyphenated word ("case-sensitive", "re-entered") describes when each part does and one
+    has 4+ letters: "blue-sky" and "my-dog" are redacted.
     """
-    lowered = word.lower()
-    return len(lowered) < 4 or lowered in _DESCRIBING_WORDS or lowered.endswith(_DESCRIBING_ENDINGS)
+    parts = word.lower().split("-")
+    if not all(part.isalpha() for part in parts):
+        return False
+    if len(parts) > 1 and max(map(len, parts)) < 4:
+        return False
+    return all(len(part) < 4 or part in _DESCRIBING_WORDS or part.endswith(_DESCRIBING_ENDINGS) for part in parts)
 
 
 _DESCRIBING_ENDINGS = ("ed", "ing", "ly", "able", "ible", "ful", "less", "ous", "ive")
