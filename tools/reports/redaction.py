@@ -77,7 +77,7 @@ _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
-_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
@@ -536,8 +536,9 @@ def _is_decimal_tail(after: str) -> bool:
 def _phone_shaped(candidate: str, context: bool) -> bool:
     """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
 
-    A slash may only follow the area code, as German numbers are written (``030/901820``,
-    ``+49 30/901820``), see :func:`_area_code_before_slash`.
+    A first slash may only follow the area code, as German numbers are written (``030/901820``,
+    ``+49 30/901820``), see :func:`_area_code_before_slash`; more may part the rest (``030/1234/5678``,
+    which read ``[phone]/5678`` while a candidate held one slash only).
     """
     digits = len(candidate) - sum(candidate.count(c) for c in " ().-+/")
     if not 7 <= digits <= 15 or _ISO_DATE.search(candidate):
@@ -562,7 +563,7 @@ def _area_code_before_slash(candidate: str) -> bool:
     The area code is the digits right before the slash, whatever joins them to the country code or
     trunk (``+49 (0)30/901820``, ``+49-30/901820``, ``(030)1234/5678``, Vienna's ``+43 1/5321234``).
     Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``, ``0.25/1234567``:
-    no dot before the slash) stay; a date has two slashes and is never a candidate.
+    no dot before the slash) stay; a date (``12/03/2024``) is refused before, by its shape.
     """
     head = candidate.partition("/")[0].rstrip(" )")
     area = head[len(head.rstrip("0123456789")) :]
