@@ -163,7 +163,7 @@ class CachedResources:
         with self._lock:
             stale = self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s
             if stale or serving.version != self.model_version:
-                self._resources = load_resources(self._settings, serving.path)
+                self._resources = load_resources(self._settings, serving)
                 self._loaded_at = time.monotonic()
                 self.model_version = serving.version
             return self._resources

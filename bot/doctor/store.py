@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
@@ -37,29 +38,61 @@ def check_database(settings: Settings, options: DoctorOptions) -> list[CheckResu
 
 
 def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
-    """The local judge's model file exists, is of this version, and how old it is."""
+    """The model that answers: the promoted version's file, else the configured one; there, of this version, how old."""
     from knowledge.errors import CulpritError
-    from knowledge.model_files import leftover_pickle, pickled_model, read_model_file
-    from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, MODEL_VERSION, PICKLED_NAME, RETRAIN
+    from knowledge.model_files import leftover_pickle, pickled_model
+    from tools.rca.judges.local import PICKLED_NAME
+    from tools.rca.resources import promoted_unreadable
+    from tools.rca.retrain.registry import serving_model
 
+    promoted = serving_model(settings.resolved_database_url)
+    if promoted.path is not None:
+        try:
+            detail = _model_detail(promoted.path)
+        except CulpritError as error:
+            return [failed(
+                "model", f"{promoted_unreadable(promoted, error)}; {_stand_in()}",
+                "promote a version whose file loads (`culprit model list`, `culprit model rollback`) "
+                "or retrain with `culprit model retrain`",
+            )]
+        return [passed("model", f"promoted version {promoted.version}: {detail}")]
     path = settings.resolved_ranker_path
     train = "run `culprit train --cases F --commits F` (or `culprit demo`)"
     if (old := leftover_pickle(path, PICKLED_NAME)) is not None:
-        return [failed("model", f"{pickled_model(old)}; the starter ranker answers instead", train)]
+        return [failed("model", f"{pickled_model(old)}; {_stand_in()}", train)]
     if not path.exists():
-        return [failed("model", f"no trained model at {path}; RCA ranks with heuristics only", train)]
+        return [failed("model", f"no trained model at {path}; {_stand_in()}", train)]
     try:
-        manifest = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN).manifest
+        return [passed("model", _model_detail(path))]
     except CulpritError as error:
         return [failed("model", str(error), train)]
+
+
+def _stand_in() -> str:
+    """What answers without a model of the team's own, as ``tools.rca.resources.answering_model`` picks it:
+    the starter ranker shipped in the package, or the heuristic blend where it is missing."""
+    from tools.rca.judges.starter import load_starter
+    from tools.rca.resources import STARTER_ANSWERS
+
+    return STARTER_ANSWERS if load_starter() is not None else "RCA ranks with the heuristic blend only"
+
+
+def _model_detail(path: Path) -> str:
+    """What the ranker file at ``path`` holds; a file that is missing, damaged or of another version raises CulpritError."""
+    from knowledge.errors import CulpritError
+    from knowledge.model_files import read_model_file
+    from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, MODEL_VERSION, RETRAIN
+
+    if not path.exists():
+        raise CulpritError(f"no model file at {path}")
+    manifest = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN).manifest
     if manifest.get("model_version") != MODEL_VERSION:
-        return [failed("model", f"{path} is a version {manifest.get('model_version')} model, not {MODEL_VERSION}", train)]
+        raise CulpritError(f"{path} is a version {manifest.get('model_version')} model, not {MODEL_VERSION}")
     age = utcnow() - datetime.fromtimestamp(path.stat().st_mtime).astimezone()
-    return [passed(
-        "model",
+    return (
         f"version {MODEL_VERSION}, trained {_ago(age)} on {manifest.get('n_cases')} incidents "
-        f"of {', '.join(manifest.get('repos') or []) or 'no repository'} ({path})",
-    )]
+        f"of {', '.join(manifest.get('repos') or []) or 'no repository'} ({path})"
+    )
 
 
 def check_sources(settings: Settings, options: DoctorOptions) -> list[CheckResult]:

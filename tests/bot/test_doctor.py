@@ -278,12 +278,21 @@ def test_an_llm_server_started_wrong_says_which_flag(
     assert fix in failing(results)["llm"].fix
 
 
-def test_a_missing_model_fails_only_the_model(working: Settings) -> None:
+def test_a_missing_model_fails_only_the_model_and_says_what_answers_instead(
+    working: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tools.rca.judges import starter
+
     working.resolved_ranker_path.unlink()
     results = run_checks(working)
 
     assert list(failing(results)) == ["model"]
     assert "culprit train" in failing(results)["model"].fix
+    assert failing(results)["model"].detail == f"no trained model at {working.resolved_ranker_path}; the starter ranker answers instead"
+
+    monkeypatch.setattr(starter, "STARTER_FILE", tmp_path / "trimmed-package" / "starter_ranker.model")
+    detail = failing(run_checks(working))["model"].detail
+    assert detail == f"no trained model at {working.resolved_ranker_path}; RCA ranks with the heuristic blend only"
 
 
 def test_an_old_pickled_model_is_named_not_reported_missing(working: Settings, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from tools.rca.election import FINALISTS
 from tools.rca.history.cases import History, case_candidates, case_query, culprits, symptom_only
 from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, LocalJudge, RankerModel, load_model, save_model
 from tools.rca.retrieval import retrieve
+from tools.rca.signals.past_incidents import PastIncidents
 from tools.rca.signals.features import FEATURE_NAMES, SignalContext
 
 
@@ -159,6 +160,39 @@ def test_a_model_file_whose_similar_change_index_does_not_fit_together_is_refuse
     repo, index = next(iter(trained.similar_changes.items()))
     path = save_model(replace(trained, similar_changes={repo: broken(index)}), tmp_path / "ranker.model")
     with pytest.raises(CulpritError, match=f"does not hold the model it claims .*similar-change index .*{reason}.*retrain with `culprit train`"):
+        load_model(path)
+
+
+def _with_map(model: RankerModel, **changes: object) -> RankerModel:
+    repo, known = next(iter(model.component_maps.items()))
+    return replace(model, component_maps={repo: replace(known, **changes)})
+
+
+def _with_past_incident(model: RankerModel, **changes: object) -> RankerModel:
+    first = model.past_incidents.incidents[0]
+    return replace(model, past_incidents=PastIncidents([replace(first, **changes)]))
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (lambda model: _with_map(model, word_counts={"http": "3"}), "component map of .* whole-number counts"),
+        (lambda model: _with_map(model, pair_counts={"http": ["lib/http.c"]}), "component map of .* whole-number counts"),
+        (lambda model: _with_map(model, n_commits=1.5), "component map of .* whole-number counts"),
+        (lambda model: _with_map(model, n_commits=1), "a number of commits no smaller than any of them"),
+        (lambda model: _with_past_incident(model, started="yesterday"), "past incident 0 is not"),
+        (lambda model: _with_past_incident(model, terms={"crash": 2.5}), "past incident 0 is not"),
+        (lambda model: _with_past_incident(model, culprit_units=frozenset({3})), "past incident 0 is not"),
+    ],
+    ids=["text-count", "places-as-a-list", "fractional-commits", "fewer-commits-than-counted",
+         "text-start", "fractional-terms", "numbered-places"],  # fmt: skip
+)
+def test_a_model_file_whose_maps_or_past_incidents_are_of_other_types_is_refused(
+    trained: RankerModel, tmp_path: Path, broken, reason: str  # noqa: ANN001
+) -> None:
+    # Each loaded, then every RCA logged "signal failed" and went without the component or past-incident evidence.
+    path = save_model(broken(trained), tmp_path / "ranker.model")
+    with pytest.raises(CulpritError, match=f"does not hold the model it claims .*{reason}.*retrain with `culprit train`"):
         load_model(path)
 
 

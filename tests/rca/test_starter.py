@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
@@ -15,7 +16,7 @@ from tests.rca.test_answers import _store_changes
 from tests.tripwire import booby_trapped_pickle
 from tools.rca.history.cases import History
 from tools.rca.history.training import train_model
-from tools.rca.judges.local import PICKLED_NAME, STARTER, TRAINED, load_model, save_model
+from tools.rca.judges.local import PICKLED_NAME, STARTER, TRAINED, RankerModel, load_model, save_model
 from tools.rca.judges.starter import STARTER_FILE, load_starter
 
 runner = CliRunner()
@@ -111,3 +112,37 @@ def test_an_old_pickled_model_left_where_culprit_kept_it_is_named_in_the_answer(
     warnings = [entry for entry in logs if entry["event"] == "trained_model_unreadable"]
     assert [(entry["log_level"], entry["path"]) for entry in warnings] == [("warning", str(old))]
     assert not marker.exists()
+
+
+def test_a_promoted_version_whose_file_is_damaged_or_gone_is_named_and_the_starter_answers(
+    history: History, trained: RankerModel, database_url: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.doctor import DoctorOptions
+    from bot.doctor.store import check_model
+    from bot.runtime import RcaInvestigator
+    from tools.rca.answers import IncidentQuery
+    from tools.rca.retrain import registry
+
+    _store_changes(database_url, history)
+    promoted = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
+    registry.promote(promoted.version, database_url)
+    monkeypatch.setenv("CULPRIT_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    case = history.cases[-1]
+    query = IncidentQuery(text=case.incident.text, title=case.incident.title, started_at=case.incident.started_at)
+    assert RcaInvestigator(get_settings())(query).model.startswith("the ranker trained on")
+
+    path = Path(promoted.path)
+    for damage, reason in ((lambda: path.write_bytes(b"PK\x03\x04 cut short"), "("), (path.unlink, "(its file is gone)")):
+        damage()
+        with capture_logs() as logs:
+            answer = RcaInvestigator(get_settings())(query)
+        assert answer.model.startswith("the starter ranker") and answer.suggestions + answer.strongest_signals
+        named = f"the promoted model version {promoted.version} at {path} could not be loaded {reason}"
+        [note] = [note for note in answer.notes if "promoted model version" in note]
+        assert note.startswith(named) and note.endswith("); the starter ranker answers instead")
+        warnings = [entry for entry in logs if entry["event"] == "promoted_model_unreadable"]
+        assert [(entry["log_level"], entry["version"]) for entry in warnings] == [("warning", promoted.version)]
+        [doctor] = check_model(get_settings(), DoctorOptions())
+        assert doctor.status == "fail" and doctor.detail.startswith(named)
+        assert doctor.detail.endswith("the starter ranker answers instead") and "culprit model" in doctor.fix

@@ -25,14 +25,17 @@ from tools.rca.retrieval import DEFAULT_KEEP
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
+    from tools.rca.retrain.registry import ServingModel
+
 log = structlog.get_logger(__name__)
-# Trained model files already logged as unreadable: the bot reloads its resources every few minutes, and
-# one warning per file says it; the note stays on every answer.
+# Model files already logged as unreadable, with why: the bot reloads its resources every few minutes, and
+# one warning per file and reason says it; the note stays on every answer.
 _WARNED_UNREADABLE: set[str] = set()
 
 # With neither CULPRIT_MIN_CONFIDENCE nor CULPRIT_TARGET_PRECISION set (see ``gate_threshold``).
 DEFAULT_TARGET_PRECISION = 0.9
 FALLBACK_MIN_CONFIDENCE = 0.5
+STARTER_ANSWERS = "the starter ranker answers instead"
 
 
 @dataclass
@@ -59,41 +62,61 @@ def embeddings_dir(data_dir: Path) -> Path:
     return data_dir / "embeddings"
 
 
-def answering_model(settings: Settings, model_path: Path | None = None) -> tuple[RankerModel | None, list[str]]:
-    """``model_path`` (the promoted version's file) or the trained model, else the starter ranker, else none (with a note saying the blend stands in).
+def answering_model(
+    settings: Settings, promoted: ServingModel | None = None
+) -> tuple[RankerModel | None, list[str]]:
+    """The promoted version's model or the trained model, else the starter ranker, else none (with a note saying the blend stands in).
 
-    No trained model yet is the normal start and says nothing; a trained file
-    that is there but cannot be read (damaged, outdated), or only the pickle an
-    earlier culprit left under its old name, is a note in every answer and a
-    warning in the log, or the team would believe its own model answers while
-    the starter does.
+    No trained model yet is the normal start and says nothing; a promoted or
+    trained file that is there but cannot be read (damaged, outdated), a
+    promoted version whose file is gone, or only the pickle an earlier culprit
+    left under its old name, is a note in every answer and a warning in the
+    log, or the team would believe its own model answers while the starter
+    does (and one bad file must not fail every answer).
     """
-    path = model_path or settings.resolved_ranker_path
+    if promoted is not None and promoted.path is not None:
+        try:
+            return load_model(promoted.path), []
+        except CulpritError as error:
+            why = promoted_unreadable(promoted, error)
+            _warn_once("promoted_model_unreadable", promoted.path, why, version=promoted.version)
+            return _starter_instead(why, error)
+    path = settings.resolved_ranker_path
     try:
         return load_model(path), []
     except CulpritError as error:
-        if model_path is not None:
-            raise
-        notes = []
         old = leftover_pickle(path, PICKLED_NAME)
         if path.exists() or old is not None:
-            unreadable = old or path
-            if str(unreadable) not in _WARNED_UNREADABLE:
-                _WARNED_UNREADABLE.add(str(unreadable))
-                log.warning("trained_model_unreadable", path=str(unreadable), error=str(error))
-            why = str(error) if old else f"the trained model at {path} could not be loaded ({error})"
-            notes.append(f"{why}; the starter ranker answers instead")
-        model = load_starter()
-        if model is None:
-            return None, [f"ranked by the built-in heuristic blend, confidence uncalibrated ({error})"]
-        return model, notes
+            _warn_once("trained_model_unreadable", old or path, str(error))
+            return _starter_instead(str(error) if old else f"the trained model at {path} could not be loaded ({error})", error)
+        return _starter_instead(None, error)
 
 
-def load_resources(settings: Settings, model_path: Path | None = None) -> RcaResources:
+def promoted_unreadable(promoted: ServingModel, error: CulpritError) -> str:
+    """Why the promoted version does not answer, as the answers, the log and ``culprit doctor`` say it."""
+    reason = "its file is gone" if promoted.path is None or not promoted.path.exists() else str(error)
+    return f"the promoted model version {promoted.version} at {promoted.path} could not be loaded ({reason})"
+
+
+def _warn_once(event: str, path: Path, error: str, **fields: object) -> None:
+    if f"{path}: {error}" not in _WARNED_UNREADABLE:
+        _WARNED_UNREADABLE.add(f"{path}: {error}")
+        log.warning(event, path=str(path), error=error, **fields)
+
+
+def _starter_instead(why: str | None, error: CulpritError) -> tuple[RankerModel | None, list[str]]:
+    """The starter ranker, with ``why`` it answers (None: nothing to tell, no model was ever there)."""
+    model = load_starter()
+    if model is None:
+        return None, [f"ranked by the built-in heuristic blend, confidence uncalibrated ({why or error})"]
+    return model, [f"{why}; {STARTER_ANSWERS}"] if why else []
+
+
+def load_resources(settings: Settings, promoted: ServingModel | None = None) -> RcaResources:
     """The trained model (or a note that the heuristic blend stands in), embeddings, ownership and the wiki."""
     from knowledge.wiki.store import configured_wiki  # Chroma loads only when an answer cites the wiki
 
-    model, notes = answering_model(settings, model_path)
+    model, notes = answering_model(settings, promoted)
     with session_scope(settings.resolved_database_url) as session:
         ownership = load_ownership(session)
     threshold, threshold_from = gate_threshold(model, settings.min_confidence, settings.target_precision)
@@ -145,7 +168,7 @@ def answer_threshold(settings: Settings) -> float:
     feedback stats) as the answers themselves were gated."""
     from tools.rca.retrain.registry import serving_model
 
-    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url).path)
+    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url))
     return gate_threshold(model, settings.min_confidence, settings.target_precision)[0]
 
 

@@ -77,7 +77,7 @@ _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
 _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
-_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-]*[0-9]")
+_SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 
@@ -226,7 +226,7 @@ def _redact_assignment(match: Found) -> str:
     """``password=...``, ``"api_key": "..."``: the name stays, a value that could be a secret goes."""
     name, separator, value = match.group(1), match.group(2), match.group(3)
     quoted = value[0] in "\"'"
-    if not quoted and value.isalpha() and _describes_the_secret(value):
+    if not quoted and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
 
@@ -244,7 +244,7 @@ def _redact_secret_sentence(match: Found) -> str:
         return f"{name}{separator}{value[0]}[secret]{value[0]}"
     word = value.rstrip(".,;:!?)")
     unit = match.string[match.end() : match.end() + 12].split()[:1]
-    if len(word) < 4 or (word.isalpha() and _describes_the_secret(word)) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
+    if len(word) < 4 or _describes_the_secret(word) or (unit and unit[0].lower().strip(".,") in _LENGTH_UNITS):
         return match.group(0)
     return f"{name}{separator}[secret]{value[len(word) :]}"
 
@@ -253,7 +253,7 @@ _LENGTH_UNITS = frozenset({"characters", "chars", "digits", "letters", "numbers"
 
 
 def _describes_the_secret(word: str) -> bool:
-    """Whether an all-letter word after "password is" / "password:" says something of the password, not what it is.
+    """Whether a word of letters after "password is" / "password:" says something of the password, not what it is.
 
     Users tell how their password is ("wrong", "too short", "expired", "being rejected", "definitely
     right"), and some tell what it is ("hunter", "letmein"); no list of passwords can tell them apart,
@@ -262,9 +262,16 @@ def _describes_the_secret(word: str) -> bool:
     -ing, -ly, -able, -ible, -ful, -less, -ous, -ive). Anything else of 4+ letters is redacted: a
     password that happens to be such a word ("blessed") is missed, an unusual description
     ("password is purple") is lost, which a report survives.
+
+    A hyphenated word ("case-sensitive", "re-entered") describes when each part does and one
+    has 4+ letters: "blue-sky" and "my-dog" are redacted.
     """
-    lowered = word.lower()
-    return len(lowered) < 4 or lowered in _DESCRIBING_WORDS or lowered.endswith(_DESCRIBING_ENDINGS)
+    parts = word.lower().split("-")
+    if not all(part.isalpha() for part in parts):
+        return False
+    if len(parts) > 1 and max(map(len, parts)) < 4:
+        return False
+    return all(len(part) < 4 or part in _DESCRIBING_WORDS or part.endswith(_DESCRIBING_ENDINGS) for part in parts)
 
 
 _DESCRIBING_ENDINGS = ("ed", "ing", "ly", "able", "ible", "ful", "less", "ous", "ive")
@@ -529,8 +536,9 @@ def _is_decimal_tail(after: str) -> bool:
 def _phone_shaped(candidate: str, context: bool) -> bool:
     """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
 
-    A slash may only follow the area code, as German numbers are written (``030/901820``,
-    ``+49 30/901820``), see :func:`_area_code_before_slash`.
+    A first slash may only follow the area code, as German numbers are written (``030/901820``,
+    ``+49 30/901820``), see :func:`_area_code_before_slash`; more may part the rest (``030/1234/5678``,
+    which read ``[phone]/5678`` while a candidate held one slash only).
     """
     digits = len(candidate) - sum(candidate.count(c) for c in " ().-+/")
     if not 7 <= digits <= 15 or _ISO_DATE.search(candidate):
@@ -555,7 +563,7 @@ def _area_code_before_slash(candidate: str) -> bool:
     The area code is the digits right before the slash, whatever joins them to the country code or
     trunk (``+49 (0)30/901820``, ``+49-30/901820``, ``(030)1234/5678``, Vienna's ``+43 1/5321234``).
     Fractions, ratios and month/year (``0 / 1234567``, ``1920/1080``, ``12/2024``, ``0.25/1234567``:
-    no dot before the slash) stay; a date has two slashes and is never a candidate.
+    no dot before the slash) stay; a date (``12/03/2024``) is refused before, by its shape.
     """
     head = candidate.partition("/")[0].rstrip(" )")
     area = head[len(head.rstrip("0123456789")) :]

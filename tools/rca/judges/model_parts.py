@@ -9,6 +9,7 @@ into the same object training made, so it answers exactly as before.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import fields
 
@@ -29,7 +30,28 @@ def write_component_maps(writer: ModelWriter, maps: dict[str, ComponentMap]) -> 
 
 
 def read_component_maps(model_file: ModelFile) -> dict[str, ComponentMap]:
-    return {repo: ComponentMap(**known) for repo, known in model_file.json("component_maps").items()}
+    """The maps as trained; counts that are not whole numbers by word and place are refused (ValueError).
+
+    Such a map loaded, and every RCA then logged "signal failed" and went without its evidence."""
+    saved = model_file.json("component_maps")
+    if not isinstance(saved, dict):
+        raise ValueError("the component maps are not a mapping by repository")
+    return {repo: _checked_map(repo, ComponentMap(**known)) for repo, known in saved.items()}
+
+
+def _checked_map(repo: str, known: ComponentMap) -> ComponentMap:
+    counts = (known.word_counts, known.unit_counts)
+    pairs = known.pair_counts
+    if not (
+        all(map(_is_counts, counts)) and isinstance(pairs, dict) and all(map(_is_counts, pairs.values()))
+        and _is_count(known.n_commits) and _is_time(known.learned_until)
+        and known.n_commits >= max((max(part.values(), default=0) for part in counts), default=0)
+    ):  # fmt: skip
+        raise ValueError(
+            f"the component map of {repo!r} does not hold whole-number counts by word and place, "
+            "and a number of commits no smaller than any of them"
+        )
+    return known
 
 
 def write_past_incidents(writer: ModelWriter, past: PastIncidents | None) -> None:
@@ -46,15 +68,39 @@ def write_past_incidents(writer: ModelWriter, past: PastIncidents | None) -> Non
 
 
 def read_past_incidents(model_file: ModelFile) -> PastIncidents | None:
+    """The past incidents as trained; rows of other types are refused (ValueError), as for the component maps."""
     incidents = model_file.json("past_incidents")
     if incidents is None:
         return None
+    if not isinstance(incidents, list):
+        raise ValueError("the past incidents are not a list")
+    for position, row in enumerate(incidents):
+        if not (
+            isinstance(row, dict) and isinstance(row.get("repo"), str | None) and _is_time(row.get("started"))
+            and _is_counts(row.get("terms")) and isinstance(row.get("culprit_units"), list)
+            and all(isinstance(unit, str) for unit in row["culprit_units"])
+        ):  # fmt: skip
+            raise ValueError(
+                f"past incident {position} is not a repository, a start time, word counts and the culprit's places"
+            )
     return PastIncidents(
         [
             PastIncident(row["repo"], row["started"], Counter(row["terms"]), frozenset(row["culprit_units"]))
             for row in incidents
         ]
     )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_counts(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(key, str) and _is_count(count) for key, count in value.items())
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def write_similar_changes(writer: ModelWriter, indexes: dict[str, SimilarChanges]) -> list[str]:

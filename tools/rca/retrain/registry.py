@@ -120,12 +120,17 @@ class ServingModel:
 
 
 def serving_model(database_url: str) -> ServingModel:
-    """What a replica should answer with right now: the champion when one is promoted and its file is there."""
+    """What a replica should answer with right now: the champion when one is promoted.
+
+    Its file may be gone or damaged: the replica then answers with the starter
+    ranker and says which version failed (``tools.rca.resources``), rather than
+    passing silently to the configured file the team no longer means to serve.
+    """
     try:
         current = champion(database_url)
     except SQLAlchemyError:  # a store from before model versions (not migrated yet): the configured file serves
         return ServingModel(None, None)
-    if current is None or not Path(current.path).exists():
+    if current is None:
         return ServingModel(None, None)
     return ServingModel(current.version, Path(current.path))
 
