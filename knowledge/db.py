@@ -101,12 +101,24 @@ def failure_fields(error: BaseException) -> dict[str, Any]:
     parameters (:func:`database_failure`): that one is logged by type and SQLSTATE alone, whether
     SQLAlchemy raised it or the driver did (the thread memory's checkpointers use the driver directly).
     """
+    found = _database_error_in(error)
+    return {"error": database_failure(found)} if found is not None else {"exc_info": error}
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why something failed, for people (an answer's note posted to a channel): a database error by type
+    and SQLSTATE alone, as in the log, any other by its type and message."""
+    found = _database_error_in(error)
+    return database_failure(found) if found is not None else f"{type(error).__name__}: {error}"
+
+
+def _database_error_in(error: BaseException) -> BaseException | None:
     link: BaseException | None = error
     while link is not None:
         if isinstance(link, SQLAlchemyError) or _is_driver_error(link):
-            return {"error": database_failure(link)}
+            return link
         link = link.__cause__ or link.__context__
-    return {"exc_info": error}
+    return None
 
 
 class UTCDateTime(TypeDecorator[datetime]):

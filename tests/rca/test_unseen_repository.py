@@ -228,7 +228,7 @@ def test_a_signal_failing_on_the_database_is_logged_without_the_values_it_sent(p
     query = IncidentQuery(text="card payments fail at checkout", started_at=started, incident_id="inc-refused")
     with capture_logs(processors=[format_exc_info]) as logs:  # tracebacks rendered, as in production
         signals = compute_signals(query, candidates, SignalContext(similar_changes=WritingNeighbourhood()))  # type: ignore[arg-type]
-    assert [missing.signal for missing in signals.unavailable] == ["similar changes"]
-    assert naming_the_person(logs) == []
+    assert [(missing.signal, missing.reason) for missing in signals.unavailable] == [("similar changes", REFUSED)]
+    assert naming_the_person(logs) == []  # nor in the answer's note, which Slack posts to the channel
     [failed] = [entry for entry in logs if entry["event"] == "signal failed"]
     assert failed["error"] == REFUSED and failed["incident_id"] == "inc-refused"

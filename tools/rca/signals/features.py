@@ -25,7 +25,7 @@ import numpy as np
 import structlog
 
 from knowledge.changes import ChangeRecord
-from knowledge.db import failure_fields
+from knowledge.db import failure_fields, failure_reason
 from knowledge.ingest.patch_names import code_like
 from tools.rca.answers import IncidentQuery, UnavailableEvidence
 from tools.rca.embeddings import ChangeEmbeddings
@@ -115,7 +115,7 @@ def _guarded(
         return compute()
     except Exception as error:  # noqa: BLE001 - any bug in one signal must not fail the investigation
         log.warning("signal failed", signal=signal, incident_id=query.incident_id, **failure_fields(error))
-        failures.append(UnavailableEvidence(signal, f"{type(error).__name__}: {error}"))
+        failures.append(UnavailableEvidence(signal, failure_reason(error)))
         return neutral
 
 
