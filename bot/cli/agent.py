@@ -35,11 +35,12 @@ def evaluate_agent(
     from knowledge.db import migrate, utcnow
     from knowledge.wiki.store import configured_wiki
     from tools.rca.resources import load_resources
+    from tools.rca.retrain.registry import serving_model
 
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    resources = load_resources(settings)
+    resources = load_resources(settings, serving_model(url))  # what the bot answers with
 
     def investigate(query):  # type: ignore[no-untyped-def]
         return run_rca(query, database_url=url, resources=resources, persist=bool(query.incident_id))

@@ -129,6 +129,7 @@ def register(app: typer.Typer) -> None:
         from knowledge.db import migrate
         from tools.rca.answers import IncidentQuery
         from tools.rca.resources import load_resources
+        from tools.rca.retrain.registry import serving_model
         from tools.rca.store import store_has_changes
 
         started_at = parse_time(at)
@@ -137,7 +138,8 @@ def register(app: typer.Typer) -> None:
         if not store_has_changes(settings.resolved_database_url):
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
         query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
-        resources = load_resources(settings)
+        # The model the bot answers with: a promoted version when there is one, else CULPRIT_RANKER_PATH.
+        resources = load_resources(settings, serving_model(settings.resolved_database_url))
         result = run_rca(query, database_url=settings.resolved_database_url, resources=resources)
         if json_output:
             print_json(result.to_dict())

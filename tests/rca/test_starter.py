@@ -146,3 +146,23 @@ def test_a_promoted_version_whose_file_is_damaged_or_gone_is_named_and_the_start
         [doctor] = check_model(get_settings(), DoctorOptions())
         assert doctor.status == "fail" and doctor.detail.startswith(named)
         assert doctor.detail.endswith("the starter ranker answers instead") and "culprit model" in doctor.fix
+
+
+def test_culprit_rca_answers_with_the_promoted_version_as_the_bot_does(
+    history: History, trained: RankerModel, database_url: str, data_dir: Path
+) -> None:
+    """`culprit rca` read CULPRIT_RANKER_PATH while the bot served the promoted version: the terminal and
+    the channel gave different answers to the same incident."""
+    from tools.rca.retrain import registry
+
+    _store_changes(database_url, history)
+    promoted = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
+    registry.promote(promoted.version, database_url)
+    assert not get_settings().resolved_ranker_path.exists()  # only the promoted version's own file holds a model
+    case = history.cases[-1]
+    arguments = ["rca", case.incident.text, "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget", "--json"]
+
+    result = runner.invoke(app, arguments)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == f"the ranker trained on {trained.n_cases} cases from acme/widget"
