@@ -52,6 +52,8 @@ class FakeSlack:
     # Messages of each channel, newest first, as conversations.history returns them.
     channel_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
+    # Methods answered with an error every time (a scope the token lacks: {"files.getUploadURLExternal": "missing_scope"}).
+    refused: dict[str, str] = field(default_factory=dict)
     # How many more times each method is answered 429 (Retry-After: 0), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
     # The share of each method's calls answered 429, spread evenly (0.2: every fifth call), for load runs.
@@ -127,6 +129,8 @@ class FakeSlack:
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """Slack's reply for one Web API method."""
         channel = args.get("channel", "")
+        if method in self.refused:
+            return {"ok": False, "error": self.refused[method]}
         if method == "auth.test":
             return {
                 "ok": True,

@@ -1,0 +1,59 @@
+"""The weekly digest as `culprit serve` runs it: a real scheduler catching up on the week's digest at start,
+posting through the real Slack client to the fake Slack, on a real database."""
+
+from __future__ import annotations
+
+import queue
+from collections import Counter
+from datetime import date, timedelta
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from slack_sdk import WebClient
+
+from bot.jobs import WEEKLY_DIGESTS, build_scheduler, digest_key, last_digest_time, post_missed_digest, start_scheduler
+from bot.replies import channel_poster
+from knowledge.claims import is_done
+from knowledge.config import Settings
+from knowledge.db import session_scope, utcnow
+from tests.bot.fake_slack import FakeSlack, FakeSlackServer
+from tools.reports.digest import iso_week
+from tools.reports.intake import bump_daily_counts
+
+
+def _week_due(settings: Settings) -> date:
+    """The last day of the week whose digest the scheduler catches up on now."""
+    trigger = build_scheduler(lambda *args: None, settings).get_job("weekly_digest").trigger
+    due = last_digest_time(trigger, utcnow().astimezone(trigger.timezone))
+    assert due is not None
+    return due.date() - timedelta(days=1)
+
+
+def _catch_up(settings: Settings, client: WebClient) -> JobExecutionEvent:
+    """Start the bot's scheduler and return how its first catch-up of missed digests ended."""
+    ended: queue.Queue[JobExecutionEvent] = queue.Queue()
+    scheduler = start_scheduler(channel_poster(client), settings, client)
+    scheduler.add_listener(lambda event: event.job_id == "missed_digest" and ended.put(event), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    try:
+        return ended.get(timeout=120)
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_digest_whose_chart_slack_refuses_is_posted_once_and_done(database_url: str) -> None:
+    """The chart upload failed after the message was posted: the claim stayed unfinished, so each catch-up after
+    its lease posted the whole digest again, every 15 minutes, for as long as the app lacked files:write."""
+    settings = Settings(database_url=database_url, digest_channel="C-DIGEST")
+    end = _week_due(settings)
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(end, "login"): 12, (end - timedelta(days=2), "crash"): 7}))
+    with FakeSlackServer(FakeSlack(refused={"files.getUploadURLExternal": "missing_scope"})) as slack:
+        client = WebClient(token="xoxb-test", base_url=slack.base_url + "api/")
+        ended = _catch_up(settings, client)
+        assert ended.exception is None and ended.retval is True
+        assert is_done(WEEKLY_DIGESTS, digest_key(iso_week(end), "C-DIGEST"), database_url)
+        [message] = slack.calls_to("chat.postMessage")
+        assert message.response["ok"] and "login: 12 reports" in message.args["text"]
+        assert slack.calls_to("files.getUploadURLExternal"), "the chart was tried"
+        # A restart (or the next catch-up) finds the week done and posts nothing more.
+        assert post_missed_digest(channel_poster(client), build_scheduler(lambda *args: None, settings).get_job("weekly_digest").trigger, settings) is False
+        assert len(slack.calls_to("chat.postMessage")) == 1
