@@ -131,6 +131,8 @@ class FakeSlack:
         channel = args.get("channel", "")
         if method in self.refused:
             return {"ok": False, "error": self.refused[method]}
+        if method in {"chat.postMessage", "chat.update"} and _breaks_block_kit(args.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks"}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -183,6 +185,13 @@ class FakeSlack:
             listed = json.loads(files) if isinstance(files, str) else files
             return {"ok": True, "files": [{"id": item["id"], "title": item.get("title", "")} for item in listed]}
         return {"ok": False, "error": "unknown_method"}
+
+
+def _breaks_block_kit(blocks: Any) -> bool:
+    """Slack refuses a message of more than 50 blocks, or with a section whose text is over 3,000 characters."""
+    listed = json.loads(blocks) if isinstance(blocks, str) else blocks or []
+    sections = [block.get("text") or {} for block in listed if block.get("type") == "section"]
+    return len(listed) > 50 or any(len(text.get("text", "")) > 3000 for text in sections)
 
 
 def _decode(handler: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.replies import channel_poster
 from knowledge.claims import is_done
 from knowledge.config import Settings
 from knowledge.db import session_scope, utcnow
+from knowledge.reports import Alert
 from tests.bot.fake_slack import FakeSlack, FakeSlackServer
 from tools.reports.digest import iso_week
 from tools.reports.intake import bump_daily_counts
@@ -57,3 +58,26 @@ def test_a_digest_whose_chart_slack_refuses_is_posted_once_and_done(database_url
         # A restart (or the next catch-up) finds the week done and posts nothing more.
         assert post_missed_digest(channel_poster(client), build_scheduler(lambda *args: None, settings).get_job("weekly_digest").trigger, settings) is False
         assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_week_of_many_spikes_with_long_category_names_still_posts_its_digest(database_url: str) -> None:
+    """Every spike was a line of one section: past Slack's 3,000 characters Slack refused the whole message
+    (invalid_blocks) and each catch-up failed the same way, so that week had no digest at all."""
+    settings = Settings(database_url=database_url, digest_channel="C-DIGEST")
+    end = _week_due(settings)
+    names = [f"{number:02d} checkout\n\nfails\x07\x1b[31m <!channel> " + "x" * 150 for number in range(40)]
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(end, name): 30 for name in names}))
+        session.add_all(
+            Alert(kind="spike", key=name, started_on=end, last_seen_on=end, details={"count": 30, "baseline": 1.0})
+            for name in names
+        )
+    with FakeSlackServer(FakeSlack()) as slack:
+        ended = _catch_up(settings, WebClient(token="xoxb-test", base_url=slack.base_url + "api/"))
+        assert ended.exception is None and ended.retval is True
+        [message] = slack.calls_to("chat.postMessage")
+        assert message.response["ok"], message.response
+    [spikes] = [block["text"]["text"] for block in message.args["blocks"] if block["text"]["text"].startswith("*Spikes*")]
+    assert spikes.startswith("*Spikes*\n• 00 checkout fails [31m &lt;!channel&gt; xxx") and spikes.endswith("more)")
+    text = message.args["text"]
+    assert "\x07" not in text and "\x1b" not in text and "checkout\n" not in text
