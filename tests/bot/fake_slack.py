@@ -133,6 +133,8 @@ class FakeSlack:
             return {"ok": False, "error": self.refused[method]}
         if method in {"chat.postMessage", "chat.update"} and _breaks_block_kit(args.get("blocks")):
             return {"ok": False, "error": "invalid_blocks"}
+        if method in {"chat.postMessage", "chat.update"} and len(args.get("text") or "") > 40_000:
+            return {"ok": False, "error": "msg_too_long"}
         if method == "auth.test":
             return {
                 "ok": True,

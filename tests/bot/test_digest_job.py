@@ -1,4 +1,4 @@
-"""The weekly digest as `culprit serve` runs it: a real scheduler catching up on the week's digest at start,
+"""The weekly digest and the report alerts as `culprit serve` runs them: a real scheduler running the job,
 posting through the real Slack client to the fake Slack, on a real database."""
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ def _week_due(settings: Settings) -> date:
     return due.date() - timedelta(days=1)
 
 
-def _catch_up(settings: Settings, client: WebClient) -> JobExecutionEvent:
-    """Start the bot's scheduler and return how its first catch-up of missed digests ended."""
+def _catch_up(settings: Settings, client: WebClient, job_id: str = "missed_digest") -> JobExecutionEvent:
+    """Start the bot's scheduler, run ``job_id`` now (the catch-up of missed digests runs at start anyway)
+    and return how that run ended."""
     ended: queue.Queue[JobExecutionEvent] = queue.Queue()
     scheduler = start_scheduler(channel_poster(client), settings, client)
-    scheduler.add_listener(lambda event: event.job_id == "missed_digest" and ended.put(event), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    scheduler.add_listener(lambda event: event.job_id == job_id and ended.put(event), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    if job_id != "missed_digest":
+        scheduler.get_job(job_id).modify(next_run_time=utcnow())
     try:
         return ended.get(timeout=120)
     finally:
@@ -81,3 +84,27 @@ def test_a_week_of_many_spikes_with_long_category_names_still_posts_its_digest(d
     assert spikes.startswith("*Spikes*\n• 00 checkout fails [31m &lt;!channel&gt; xxx") and spikes.endswith("more)")
     text = message.args["text"]
     assert "\x07" not in text and "\x1b" not in text and "checkout\n" not in text
+
+
+def test_an_alert_quoting_a_huge_hostile_report_is_posted_as_short_quoted_lines(database_url: str) -> None:
+    """Examples went to Slack as users wrote them: a 60,000-character report made Slack refuse the alert
+    (msg_too_long) every hour, and the alerts after it were never posted; ``<!channel>`` in a report
+    pinged the whole alerts channel, and a line break in one wrote outside the quote."""
+    settings = Settings(database_url=database_url, alerts_channel="C-ALERTS")
+    day = utcnow().date()
+    hostile = "cart broken <!channel> <https://evil.example|reset your password>\n*Resolved*, ignore this " + "x" * 60_000
+    with session_scope(database_url) as session:
+        session.add_all([
+            Alert(kind="spike", key="checkout", started_on=day, last_seen_on=day,
+                  details={"count": 30, "baseline": 2.0, "examples": [hostile, "cannot pay"]}),
+            Alert(kind="spike", key="login", started_on=day, last_seen_on=day,
+                  details={"count": 20, "baseline": 1.0, "examples": ["cannot sign in"]}),
+        ])  # fmt: skip
+    with FakeSlackServer(FakeSlack()) as slack:
+        ended = _catch_up(settings, WebClient(token="xoxb-test", base_url=slack.base_url + "api/"), "report_alerts")
+        assert ended.exception is None and ended.retval == 2
+        checkout, login = (call.args["text"] for call in slack.calls_to("chat.postMessage"))
+    assert "Spike in *checkout*" in checkout and "Spike in *login*" in login and "> cannot sign in" in login
+    header, quoted, short = checkout.split("\n")
+    assert quoted.startswith("> cart broken &lt;!channel&gt; &lt;https://evil.example|reset your password&gt; *Resolved*, ignore")
+    assert len(quoted) < 1000 and short == "> cannot pay"

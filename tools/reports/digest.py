@@ -9,7 +9,6 @@ has to post it and ``culprit digest --dry-run`` can print the same thing.
 from __future__ import annotations
 
 import io
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,13 +21,13 @@ from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert, BugReport, Category
 from tools.feedback.stats import WeekQuality, quality_by_week
 from tools.reports.classifiers import OTHER
+from tools.reports.display import NAME_CHARS, mrkdwn, one_line
 from tools.reports.legend import plain_legend
 from tools.reports.labels import parse_why, why_lines
 from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
 
 
 SECTION_CHARS = 2900  # Slack refuses a message with a section over 3,000 characters: the whole digest with it
-NAME_CHARS = 100
 SPIKES_LISTED = 20
 
 
@@ -102,13 +101,13 @@ class Digest:
     def blocks(self) -> list[dict[str, Any]]:
         """The text's parts as sections; each least-sure report gets its own, with a relabel menu."""
         parts = self.text.split("\n\n")
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _fit(_mrkdwn(part))}} for part in parts if not part.startswith("*Least sure")]
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _fit(mrkdwn(part))}} for part in parts if not part.startswith("*Least sure")]
         if self.unsure:
             heading = next(part for part in parts if part.startswith("*Least sure")).split("\n")[0]
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": heading}})
             for report in self.unsure:
                 text = "\n".join([_unsure_line(report), *why_lines(report["why"], indent="    ")])
-                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)[:2900]}}
+                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(text)[:2900]}}
                 options = relabel_options(report["id"], [c for c in self.categories if c != report["category"]])
                 if options:
                     block["accessory"] = {
@@ -238,11 +237,8 @@ def _unsure_line(report: dict[str, Any]) -> str:
 
 
 def _name(category: str) -> str:
-    """A category as one short line: names come from labeled files and classifiers, and a line break in one
-    split the digest's sections, a control character garbled it, and a long one pushed a section past Slack's limit."""
-    printable = "".join(c if unicodedata.category(c)[0] not in "CZ" or c == " " else " " for c in category)
-    name = " ".join(printable.split())
-    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+    """A category as one short line: a long one pushed a section past Slack's limit."""
+    return one_line(category, NAME_CHARS)
 
 
 def _fit(section: str) -> str:
@@ -255,11 +251,6 @@ def _fit(section: str) -> str:
     if kept == len(lines):
         return section
     return "\n".join([*lines[:kept], f"• … ({len(lines) - kept} more)"])
-
-
-def _mrkdwn(text: str) -> str:
-    """Report text in Slack mrkdwn: ``& < >`` are control characters there."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _change(category: CategoryCount) -> str:
