@@ -13,11 +13,10 @@ from datetime import timedelta
 
 import structlog
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.blocks import SlackMessage
 from bot.metrics import UNSENT_REPLIES
-from bot.replies import open_for_votes, post, refused_for_now
+from bot.replies import error_code, open_for_votes, post, refused_for_now
 from knowledge.claims import claim, finish, release
 from knowledge.outbox import due_replies, give_up, mark_delivered, note_failure
 
@@ -41,10 +40,10 @@ def send_unsent_replies(client: WebClient, url: str) -> int:
         except Exception as error:  # every failure is recorded on the row; only "not now" is tried again
             reason = refused_for_now(error)
             if reason is None:
-                give_up(reply.id, _error_code(error), url)
+                give_up(reply.id, error_code(error), url)
                 finish(UNSENT_REPLIES_SCOPE, key, url)
                 UNSENT_REPLIES.labels(outcome="given_up").inc()
-                log.error("unsent answer given up", reply_id=reply.id, error=_error_code(error))
+                log.error("unsent answer given up", reply_id=reply.id, error=error_code(error))
                 continue
             note_failure(reply.id, reason, url)
             release(UNSENT_REPLIES_SCOPE, key, url)
@@ -59,9 +58,3 @@ def send_unsent_replies(client: WebClient, url: str) -> int:
         delivered += 1
     return delivered
 
-
-def _error_code(error: Exception) -> str:
-    """Slack's error code, or the exception's type: never the message, which may echo what was sent."""
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error") or "unknown")
-    return type(error).__name__

@@ -133,6 +133,13 @@ def post(
 TRANSIENT_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"})
 
 
+def error_code(error: Exception) -> str:
+    """Slack's error code, or the exception's type: never the message, which may echo what was sent."""
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or "unknown")
+    return type(error).__name__
+
+
 def refused_for_now(error: Exception) -> str | None:
     """Why Slack refused a call that may pass when sent again later; None when it never will."""
     if isinstance(error, SlackApiError):
@@ -197,12 +204,20 @@ def open_for_votes(database_url: str, message: SlackMessage, incident_id: str | 
 def channel_poster(
     client: WebClient, alerts_channel: str | None = None
 ) -> Callable[[str, str, list[dict[str, Any]], bytes | None], None]:
-    """How scheduled jobs post (``bot.jobs``): a message, then its chart as a file in the same channel."""
+    """How scheduled jobs post (``bot.jobs``): a message, then its chart as a file in the same channel.
+
+    Once the message is posted the job's work is done: a chart Slack refuses (no ``files:write`` scope, an
+    upload that times out) is logged and left out, because raising would leave the digest's claim unfinished
+    and the message would be posted again when its lease ran out, every catch-up after.
+    """
 
     def post_to_channel(channel: str, text: str, blocks: list[dict[str, Any]], chart_png: bytes | None) -> None:
         client.chat_postMessage(channel=channel, text=text, blocks=blocks or None)
         if chart_png:
-            client.files_upload_v2(channel=channel, file=chart_png, filename="chart.png", title=text.split("\n")[0][:200])
+            try:
+                client.files_upload_v2(channel=channel, file=chart_png, filename="chart.png", title=text.split("\n")[0][:200])
+            except (SlackApiError, OSError) as error:
+                log.warning("chart not posted; its message was", channel=channel, error=error_code(error))
         if alerts_channel and channel == alerts_channel:
             ALERTS_POSTED.labels(kind="report").inc()
 

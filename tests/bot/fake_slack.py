@@ -52,6 +52,8 @@ class FakeSlack:
     # Messages of each channel, newest first, as conversations.history returns them.
     channel_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     not_in_channels: set[str] = field(default_factory=set)
+    # Methods answered with an error every time (a scope the token lacks: {"files.getUploadURLExternal": "missing_scope"}).
+    refused: dict[str, str] = field(default_factory=dict)
     # How many more times each method is answered 429 (with ``retry_after``), as a busy workspace does.
     rate_limited: dict[str, int] = field(default_factory=dict)
     retry_after: str = "0"
@@ -128,6 +130,12 @@ class FakeSlack:
     def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         """Slack's reply for one Web API method."""
         channel = args.get("channel", "")
+        if method in self.refused:
+            return {"ok": False, "error": self.refused[method]}
+        if method in {"chat.postMessage", "chat.update"} and _breaks_block_kit(args.get("blocks")):
+            return {"ok": False, "error": "invalid_blocks"}
+        if method in {"chat.postMessage", "chat.update"} and len(args.get("text") or "") > 40_000:
+            return {"ok": False, "error": "msg_too_long"}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -180,6 +188,13 @@ class FakeSlack:
             listed = json.loads(files) if isinstance(files, str) else files
             return {"ok": True, "files": [{"id": item["id"], "title": item.get("title", "")} for item in listed]}
         return {"ok": False, "error": "unknown_method"}
+
+
+def _breaks_block_kit(blocks: Any) -> bool:
+    """Slack refuses a message of more than 50 blocks, or with a section whose text is over 3,000 characters."""
+    listed = json.loads(blocks) if isinstance(blocks, str) else blocks or []
+    sections = [block.get("text") or {} for block in listed if block.get("type") == "section"]
+    return len(listed) > 50 or any(len(text.get("text", "")) > 3000 for text in sections)
 
 
 def _decode(handler: BaseHTTPRequestHandler, body: bytes) -> dict[str, Any]:

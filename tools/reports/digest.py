@@ -21,9 +21,14 @@ from knowledge.incidents import Feedback, Suggestion
 from knowledge.reports import Alert, BugReport, Category
 from tools.feedback.stats import WeekQuality, quality_by_week
 from tools.reports.classifiers import OTHER
+from tools.reports.display import NAME_CHARS, mrkdwn, one_line
 from tools.reports.legend import plain_legend
 from tools.reports.labels import parse_why, why_lines
 from tools.reports.trends import CategoryCount, category_totals, daily_series, rising_categories, top_categories
+
+
+SECTION_CHARS = 2900  # Slack refuses a message with a section over 3,000 characters: the whole digest with it
+SPIKES_LISTED = 20
 
 
 @dataclass
@@ -47,9 +52,9 @@ class Digest:
     @property
     def text(self) -> str:
         lines = [f"*Weekly user-report digest, {self.start} to {self.end} ({self.week})*", "", "*Top categories*"]
-        lines += [f"• {c.category}: {c.count} reports ({_change(c)})" for c in self.top] or ["• no reports this week"]
+        lines += [f"• {_name(c.category)}: {c.count} reports ({_change(c)})" for c in self.top] or ["• no reports this week"]
         lines += ["", "*Rising*"]
-        lines += [f"• {c.category}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
+        lines += [f"• {_name(c.category)}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
         lines += ["", "*Not sorted*"]
         lines += [
             f"• {self.unsorted} reports went to '{OTHER}' (classifier confidence below CULPRIT_OTHER_CONFIDENCE, "
@@ -62,7 +67,12 @@ class Digest:
                 lines.append(_unsure_line(report))
                 lines += why_lines(report["why"], indent="    ")
         lines += ["", "*Spikes*"]
-        lines += [f"• {s['category']} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}" for s in self.spikes] or ["• none"]
+        lines += [
+            f"• {_name(s['category'])} on {s['day']}: {s['count']} reports vs usual {s['baseline']:.1f}"
+            for s in self.spikes[:SPIKES_LISTED]
+        ] or ["• none"]
+        if len(self.spikes) > SPIKES_LISTED:
+            lines.append(f"• … and {len(self.spikes) - SPIKES_LISTED} more")
         lines += ["", "*Changes by service*"]
         lines += [
             f"• {c.service}: {c.own}" + (f" (+{c.via_libraries} through shared libraries)" if c.via_libraries else "")
@@ -91,13 +101,13 @@ class Digest:
     def blocks(self) -> list[dict[str, Any]]:
         """The text's parts as sections; each least-sure report gets its own, with a relabel menu."""
         parts = self.text.split("\n\n")
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(part)}} for part in parts if not part.startswith("*Least sure")]
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": _fit(mrkdwn(part))}} for part in parts if not part.startswith("*Least sure")]
         if self.unsure:
             heading = next(part for part in parts if part.startswith("*Least sure")).split("\n")[0]
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": heading}})
             for report in self.unsure:
                 text = "\n".join([_unsure_line(report), *why_lines(report["why"], indent="    ")])
-                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(text)[:2900]}}
+                block: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(text)[:2900]}}
                 options = relabel_options(report["id"], [c for c in self.categories if c != report["category"]])
                 if options:
                     block["accessory"] = {
@@ -212,7 +222,7 @@ def category_chart(categories: list[str], end: date, url: str, days: int = 28) -
         lines += axes.plot([d for d, _ in series], [c for _, c in series], linewidth=1.5)
     axes.set_title(f"User reports per day, four weeks to {end}")
     axes.set_ylabel("reports")
-    plain_legend(axes, lines, categories, loc="upper left", fontsize=8)
+    plain_legend(axes, lines, [_name(category) for category in categories], loc="upper left", fontsize=8)
     figure.autofmt_xdate()
     figure.tight_layout()
     buffer = io.BytesIO()
@@ -223,12 +233,24 @@ def category_chart(categories: list[str], end: date, url: str, days: int = 28) -
 
 def _unsure_line(report: dict[str, Any]) -> str:
     text = " ".join(report["text"].split())
-    return f"• [{report['category']} {report['confidence']:.2f}] \u201c{text[:160]}\u201d (id {report['id']})"
+    return f"• [{_name(report['category'])} {report['confidence']:.2f}] \u201c{text[:160]}\u201d (id {report['id']})"
 
 
-def _mrkdwn(text: str) -> str:
-    """Report text in Slack mrkdwn: ``& < >`` are control characters there."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _name(category: str) -> str:
+    """A category as one short line: a long one pushed a section past Slack's limit."""
+    return one_line(category, NAME_CHARS)
+
+
+def _fit(section: str) -> str:
+    """A section's whole lines up to ``SECTION_CHARS``, then how many were left out."""
+    lines = section.split("\n")
+    kept, size = 0, 0
+    while kept < len(lines) and size + len(lines[kept]) + 1 <= SECTION_CHARS - 40:
+        size += len(lines[kept]) + 1
+        kept += 1
+    if kept == len(lines):
+        return section
+    return "\n".join([*lines[:kept], f"• … ({len(lines) - kept} more)"])
 
 
 def _change(category: CategoryCount) -> str:

@@ -28,11 +28,13 @@ from knowledge.claims import Claim, claim, release
 from knowledge.db import session_scope
 from knowledge.reports import Alert, BugReport, CategoryDaily
 from tools.reports.classifiers import OTHER
+from tools.reports.display import NAME_CHARS, mrkdwn, one_line
 
 P_VALUE = 1e-5
 MIN_RATIO = 2.0
 MIN_EXCESS = 6
 WEEKS = 4
+EXAMPLE_CHARS = 300  # of each report an alert quotes: enough to see what users say, one line each
 ALERT_POSTS = "alert"  # claims keyed on the alert id, taken before posting it
 
 
@@ -204,12 +206,12 @@ def alert_text(alert: Alert) -> str:
     details = alert.details or {}
     if alert.kind == "spike":
         lines = [
-            f":rotating_light: Spike in *{alert.key}* reports on {alert.started_on}: "
+            f":rotating_light: Spike in *{mrkdwn(one_line(alert.key, NAME_CHARS))}* reports on {alert.started_on}: "
             f"{details.get('count')} reports vs a usual {float(details.get('baseline', 0)):.1f} on this weekday."
         ]
     else:
         lines = [f":warning: Report intake: {details.get('message', alert.key)}"]
-    lines += [f"> {example}" for example in details.get("examples", [])]
+    lines += [f"> {mrkdwn(one_line(str(example), EXAMPLE_CHARS))}" for example in details.get("examples", [])]
     return "\n".join(lines)
 
 
