@@ -157,13 +157,19 @@ def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    """One engine per URL for the life of the process."""
+    """One engine per URL for the life of the process.
+
+    ``hide_parameters``: a statement's error would otherwise carry every value it sent (a report's text, a
+    person's name) into whatever logs it, APScheduler's and Bolt's tracebacks included.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _enable_sqlite_pragmas)
     else:
-        engine = create_engine(bounded_connect(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = create_engine(
+            bounded_connect(url), pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+        )
     return engine
 
 
