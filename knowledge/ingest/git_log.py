@@ -11,10 +11,8 @@ tip is no longer an ancestor (a force-push) or the stored changes cover another
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
-import select
 import shutil
 import subprocess
 import tempfile
@@ -31,6 +29,7 @@ import structlog
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
+from knowledge.ingest.bounded_pipe import BoundedPipe, DidNotExit, Stalled
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
 from knowledge.ingest.history_files import (
     MAX_AUTHOR_CHARS,
@@ -204,37 +203,8 @@ def _is_work_tree(path: Path) -> bool:
     return _git(path, "rev-parse", "--is-bare-repository").strip() == "false"
 
 
-class _Pipe:
-    """A streaming git command's stdout, each read waiting at most ``GIT_SILENCE_S`` for the next byte;
-    past it, a :class:`GitTimedOut` naming the repository (the caller then kills git)."""
-
-    def __init__(self, repo: Path, command: str, stdout: IO[bytes]) -> None:
-        self._repo = repo
-        self._command = command
-        self._descriptor = stdout.fileno()
-        self._readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
-        self._readable.register(self._descriptor, select.POLLIN)
-
-    def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes, fewer only at the end of the output (as a pipe's ``read`` gives them)."""
-        pieces: list[bytes] = []
-        wanted = size
-        while wanted > 0 and (piece := self._next(wanted)):
-            pieces.append(piece)
-            wanted -= len(piece)
-        return b"".join(pieces)
-
-    def _next(self, size: int) -> bytes:
-        if not self._readable.poll(GIT_SILENCE_S * 1000):
-            raise GitTimedOut(
-                f"git {self._command} in {self._repo} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S); check the "
-                "repository for a hung mount, or an object or objects/info/alternates file that never answers"
-            )
-        return os.read(self._descriptor, size)
-
-
 @contextmanager
-def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[_Pipe]:
+def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Iterator[BoundedPipe]:
     """The stdout of a long-running git command; its failure, once the output is read, is an
     InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
     as is its silence past ``GIT_SILENCE_S``, or its not exiting within it once the output ended
@@ -243,11 +213,14 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
     process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     assert process.stdout is not None
     try:
-        yield _Pipe(repo, args[0], process.stdout)
-        if _exit_status(repo, args[0], process) != 0:
+        pipe = BoundedPipe(process.stdout, GIT_SILENCE_S)
+        yield pipe
+        if pipe.exit_status(process) != 0:
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
             raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
+    except Stalled as stalled:
+        raise _timed_out(repo, args[0], stalled) from None
     finally:
         if process.poll() is None:
             process.kill()
@@ -256,16 +229,17 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
         errors.close()
 
 
-def _exit_status(repo: Path, command: str, process: subprocess.Popen[bytes]) -> int:
-    """The status of a git whose output ended, waiting at most ``GIT_SILENCE_S``: one stuck after closing its
-    output (writing on a hung mount) would otherwise hold the caller for ever."""
-    try:
-        return process.wait(timeout=GIT_SILENCE_S)
-    except subprocess.TimeoutExpired:
-        raise GitTimedOut(
+def _timed_out(repo: Path, command: str, stalled: Stalled) -> GitTimedOut:
+    """What a streaming git that stalled did, naming the repository and where to look."""
+    if isinstance(stalled, DidNotExit):
+        return GitTimedOut(
             f"git {command} in {repo} ended its output but did not exit within {GIT_SILENCE_S} s (GIT_SILENCE_S); "
             "check the repository for a hung mount"
-        ) from None
+        )
+    return GitTimedOut(
+        f"git {command} in {repo} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S); check the "
+        "repository for a hung mount, or an object or objects/info/alternates file that never answers"
+    )
 
 
 def _stream(
@@ -283,7 +257,7 @@ class _Output:
     """A git command's output consumed up to separators, keeping a bounded part where asked,
     so one commit's huge patch passes through without being held in memory."""
 
-    def __init__(self, stream: _Pipe) -> None:
+    def __init__(self, stream: BoundedPipe) -> None:
         self._stream = stream
         self._buffer = b""
         self._position = 0

@@ -13,18 +13,17 @@ from __future__ import annotations
 import base64
 import os
 import re
-import select
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.config import TrackedRepo
 from knowledge.errors import InputError
+from knowledge.ingest.bounded_pipe import BoundedPipe, RanTooLong, Stalled
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-GIT_SILENCE_S = 300
+FETCH_SILENCE_S = 300
 """Longest git may go without printing a byte. A fetch prints its progress every second while objects arrive
 (``--progress``), so a first fetch of a large repository runs as long as it needs, while one whose remote or
 network stalled (a server computing nothing, a dropped connection git still waits on) is given up on."""
@@ -81,7 +80,7 @@ def _reason(stderr: str) -> str:
 def _run_git(
     args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str], mirror: Path | None = None
 ) -> None:
-    """Run ``git [-C mirror] args``; a failure, a silence past ``GIT_SILENCE_S`` or a run past ``GIT_TIMEOUT_S``
+    """Run ``git [-C mirror] args``; a failure, a silence past ``FETCH_SILENCE_S`` or a run past ``GIT_TIMEOUT_S``
     is an :class:`InputError` naming the operation (``args[0]``: init, fetch), the repository and git's last
     line, masked (git is killed)."""
     where = ["-C", str(mirror)] if mirror is not None else []
@@ -105,43 +104,24 @@ def _run_git(
 
 
 def _messages(process: subprocess.Popen[bytes], what: str) -> str:
-    """The end of what git printed on stderr, read as it comes until git exits, waiting at most ``GIT_SILENCE_S``
-    for each next byte (or for its exit once its output ended) and ``GIT_TIMEOUT_S`` in all."""
+    """The end of what git printed on stderr, read as it comes until git exits, waiting at most
+    ``FETCH_SILENCE_S`` for each next byte (or for its exit once its output ended) and ``GIT_TIMEOUT_S`` in all."""
     assert process.stderr is not None
-    descriptor = process.stderr.fileno()
-    readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
-    readable.register(descriptor, select.POLLIN)
-    deadline = time.monotonic() + GIT_TIMEOUT_S
+    pipe = BoundedPipe(process.stderr, FETCH_SILENCE_S, GIT_TIMEOUT_S)
     kept, cut = b"", False
-    while True:
-        if not readable.poll(_wait_ms(deadline, what)):
-            raise _silent(deadline, what)
-        if not (chunk := os.read(descriptor, 1 << 16)):
-            break
-        kept += chunk
-        cut, kept = cut or len(kept) > _KEPT_ERRORS, kept[-_KEPT_ERRORS:]
     try:
-        process.wait(timeout=_wait_ms(deadline, what) / 1000)
-    except subprocess.TimeoutExpired:
-        raise _silent(deadline, what) from None
+        while chunk := pipe.read(1 << 16):
+            kept += chunk
+            cut, kept = cut or len(kept) > _KEPT_ERRORS, kept[-_KEPT_ERRORS:]
+        pipe.exit_status(process)
+    except RanTooLong:
+        raise InputError(f"{what} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S)") from None
+    except Stalled:
+        raise InputError(f"{what} printed nothing for {FETCH_SILENCE_S} s (FETCH_SILENCE_S): the remote or the "
+                         "network stalled") from None  # fmt: skip
     text = kept.decode("utf-8", errors="replace")
     # A line cut at its start might hold the end of a secret the masking no longer recognises.
     return text.split("\n", 1)[-1] if cut else text
-
-
-def _wait_ms(deadline: float, what: str) -> int:
-    """How long the next wait may last: ``GIT_SILENCE_S``, or less where ``GIT_TIMEOUT_S`` ends first."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise InputError(f"{what} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S)")
-    return int(min(GIT_SILENCE_S, left) * 1000) + 1
-
-
-def _silent(deadline: float, what: str) -> InputError:
-    if time.monotonic() >= deadline:
-        return InputError(f"{what} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S)")
-    return InputError(f"{what} printed nothing for {GIT_SILENCE_S} s (GIT_SILENCE_S): the remote or the network "
-                      "stalled")  # fmt: skip
 
 
 def _location(repo: TrackedRepo) -> str:

@@ -23,13 +23,13 @@ def test_a_first_fetch_longer_than_the_silence_bound_finishes_while_objects_arri
     """A whole fetch was bounded at 300 s, so a first fetch of a large repository was killed every poll and
     started again, for ever. Only silence is bounded now: git prints its progress while the pack arrives."""
     upstream = bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=32 * 1024)
-    monkeypatch.setattr(mirrors, "GIT_SILENCE_S", 3)
+    monkeypatch.setattr(mirrors, "FETCH_SILENCE_S", 3)
 
     with serving(tmp_path / "forge", pace=lambda _number: time.sleep(0.1)) as forge:
         repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
         mirror = fetch_mirror(repo, tmp_path / "mirrors", {})
 
-    assert forge.sending_s > mirrors.GIT_SILENCE_S  # longer than the bound, as a large repository's first fetch
+    assert forge.sending_s > mirrors.FETCH_SILENCE_S  # longer than the bound, as a large repository's first fetch
     tip = subprocess.run(["git", "-C", str(mirror), "rev-parse", "main"], capture_output=True, text=True, check=True)
     assert tip.stdout == subprocess.run(["git", "-C", str(upstream), "rev-parse", "main"], capture_output=True,
                                         text=True, check=True).stdout  # fmt: skip
@@ -41,7 +41,7 @@ def test_a_fetch_whose_remote_stalls_is_killed_and_fails_naming_the_repository(
     """The server sends part of the pack and then nothing, keeping the connection open: git waits for ever."""
     bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=8 * 1024)
     released = threading.Event()
-    monkeypatch.setattr(mirrors, "GIT_SILENCE_S", 1)
+    monkeypatch.setattr(mirrors, "FETCH_SILENCE_S", 1)
 
     def stall_after_the_first_piece(number: int) -> None:
         if number == 1:
@@ -50,7 +50,21 @@ def test_a_fetch_whose_remote_stalls_is_killed_and_fails_naming_the_repository(
     with serving(tmp_path / "forge", pace=stall_after_the_first_piece) as forge:
         repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
         try:
-            with pytest.raises(InputError, match=r"^git fetch of acme/shop printed nothing for 1 s \(GIT_SILENCE_S\)"):
+            with pytest.raises(InputError, match=r"^git fetch of acme/shop printed nothing for 1 s \(FETCH_SILENCE_S\)"):
                 fetch_mirror(repo, tmp_path / "mirrors", {})
         finally:
             released.set()
+
+
+def test_a_fetch_whose_remote_trickles_past_the_total_bound_is_killed_and_fails_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each piece comes within the silence bound, so only ``GIT_TIMEOUT_S`` ends a remote sending a byte a minute."""
+    bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=32 * 1024)
+    monkeypatch.setattr(mirrors, "FETCH_SILENCE_S", 2)
+    monkeypatch.setattr(mirrors, "GIT_TIMEOUT_S", 1)
+
+    with serving(tmp_path / "forge", pace=lambda _number: time.sleep(0.2)) as forge:
+        repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
+        with pytest.raises(InputError, match=r"^git fetch of acme/shop took over 1 s \(GIT_TIMEOUT_S\)$"):
+            fetch_mirror(repo, tmp_path / "mirrors", {})

@@ -243,7 +243,7 @@ def test_a_poll_failure_cut_through_a_password_does_not_show_it() -> None:
 def test_a_stalled_fetch_holds_neither_the_other_repositories_nor_the_next_tick(
     database_url: str, tmp_path: Path
 ) -> None:
-    """Repositories were polled one after another: a fetch whose remote stalled (up to GIT_SILENCE_S, or a
+    """Repositories were polled one after another: a fetch whose remote stalled (up to FETCH_SILENCE_S, or a
     trickle for up to 3 hours) held every other repository's poll, so what landed there went unseen."""
     bare_repository_of_random_files(tmp_path / "forge", "billing", files=120, file_bytes=8 * 1024)
     shop = Upstream.create(tmp_path / "shop")

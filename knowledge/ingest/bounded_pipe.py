@@ -1,0 +1,81 @@
+"""A child process's output pipe read as it comes, never waiting for ever: each wait for the next byte, and
+for the process's exit once its output ended, lasts at most a silence bound, and all of them together at
+most an optional total bound.
+
+A git that streams a long history or fetches a large pack prints as it goes, so a bound on its silence
+lets it run as long as it needs, while one stuck on a stalled remote, a hung mount or a pipe nobody
+writes is given up on. The caller names what stalled (its errors say which command, which repository)
+and kills the process.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import time
+from typing import IO
+
+
+class Stalled(Exception):
+    """The process made no progress within its bounds."""
+
+
+class FellSilent(Stalled):
+    """It printed nothing for the silence bound."""
+
+
+class DidNotExit(Stalled):
+    """Its output ended, but it did not exit within the silence bound."""
+
+
+class RanTooLong(Stalled):
+    """It ran past the total bound."""
+
+
+class BoundedPipe:
+    """``pipe`` read with each wait at most ``silence_s``, and all of them within ``total_s`` (from now) when given."""
+
+    def __init__(self, pipe: IO[bytes], silence_s: float, total_s: float | None = None) -> None:
+        self._descriptor = pipe.fileno()
+        self._readable = select.poll()  # not select.select: a server may hold descriptors past FD_SETSIZE
+        self._readable.register(self._descriptor, select.POLLIN)
+        self._silence_s = silence_s
+        self._deadline = None if total_s is None else time.monotonic() + total_s
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, fewer only at the end of the output (as a pipe's ``read`` gives them)."""
+        pieces: list[bytes] = []
+        wanted = size
+        while wanted > 0 and (piece := self._next(wanted)):
+            pieces.append(piece)
+            wanted -= len(piece)
+        return b"".join(pieces)
+
+    def exit_status(self, process: subprocess.Popen[bytes]) -> int:
+        """The status of ``process`` once its output ended: one stuck after closing it (writing on a hung
+        mount) would otherwise hold the caller for ever."""
+        try:
+            return process.wait(timeout=self._wait_s())
+        except subprocess.TimeoutExpired:
+            raise self._overdue_or(DidNotExit()) from None
+
+    def _next(self, size: int) -> bytes:
+        if not self._readable.poll(int(self._wait_s() * 1000) + 1):
+            raise self._overdue_or(FellSilent())
+        return os.read(self._descriptor, size)
+
+    def _wait_s(self) -> float:
+        """How long the next wait may last: the silence bound, or less where the total bound ends first."""
+        if self._deadline is None:
+            return self._silence_s
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise RanTooLong()
+        return min(self._silence_s, left)
+
+    def _overdue_or(self, stalled: Stalled) -> Stalled:
+        """``RanTooLong`` when the wait that just ended was cut by the total bound, else ``stalled``."""
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return RanTooLong()
+        return stalled
