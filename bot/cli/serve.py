@@ -123,4 +123,7 @@ def register(app: typer.Typer) -> None:
             uvicorn.run(server, host=host, port=port, log_level="info", log_config=None)
         finally:
             if scheduler is not None:
+                from knowledge.sources.mirrors import stop_fetches
+
                 scheduler.shutdown(wait=False)
+                stop_fetches()  # a poll's thread dies with the bot; its git, stalled on a remote, would not

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import os
 import re
+import signal
 import subprocess
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +33,9 @@ GIT_TIMEOUT_S = 3 * 3600
 """Longest a git command may run in all: a remote that trickles a byte a minute must not hold one of a tick's
 few poll workers (``knowledge.sources.polling.POLL_WORKERS``) for ever."""
 _KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line, not hours of progress
+_git_processes: set[subprocess.Popen[bytes]] = set()  # the gits running now, which stop_fetches kills
+_git_processes_lock = threading.Lock()
+_stopping = threading.Event()  # set by stop_fetches, for the rest of the process
 
 
 def mask_url(text: str) -> str:
@@ -80,27 +85,68 @@ def _reason(stderr: str) -> str:
 def _run_git(
     args: list[str], repo: TrackedRepo, environ: Mapping[str, str], secrets: list[str], mirror: Path | None = None
 ) -> None:
-    """Run ``git [-C mirror] args``; a failure, a silence past ``FETCH_SILENCE_S`` or a run past ``GIT_TIMEOUT_S``
-    is an :class:`InputError` naming the operation (``args[0]``: init, fetch), the repository and git's last
-    line, masked (git is killed)."""
-    where = ["-C", str(mirror)] if mirror is not None else []
-    env = dict(os.environ) | _credentials(repo, environ)
-    process = subprocess.Popen(
-        ["git", *where, *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
+    """Run ``git [-C mirror] args``; a failure, a silence past ``FETCH_SILENCE_S``, a run past ``GIT_TIMEOUT_S``
+    or :func:`stop_fetches` is an :class:`InputError` naming the operation (``args[0]``: init, fetch), the
+    repository and git's last line, masked (git is killed)."""
+    what = f"git {args[0]} of {repo.name}"
+    process = _start_git(["git", *(["-C", str(mirror)] if mirror is not None else []), *args], repo, environ, what)
     try:
-        errors = _messages(process, f"git {args[0]} of {repo.name}")
+        errors = _messages(process, what)
     finally:
+        with _git_processes_lock:
+            _git_processes.discard(process)
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            _kill(process)
         assert process.stderr is not None
         process.stderr.close()
+    if process.returncode != 0 and _stopping.is_set():
+        raise InputError(f"{what} stopped: culprit is shutting down")
     if process.returncode != 0:
         message = _reason(errors)
         for secret in secrets:
             message = message.replace(secret, "***")
-        raise InputError(f"git {args[0]} of {repo.name} failed: {mask_url(message)}")
+        raise InputError(f"{what} failed: {mask_url(message)}")
+
+
+def _start_git(command: list[str], repo: TrackedRepo, environ: Mapping[str, str], what: str) -> subprocess.Popen[bytes]:
+    """Start git in a process group of its own, known to :func:`stop_fetches`; refused once it was called."""
+    env = dict(os.environ) | _credentials(repo, environ)
+    with _git_processes_lock:
+        if _stopping.is_set():
+            raise InputError(f"{what} not started: culprit is shutting down")
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        _git_processes.add(process)
+    return process
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """Kill git's whole process group, then wait for git: killing git alone left its remote helper
+    (``git remote-https``), which holds the connection, waiting on a stalled remote."""
+    _kill_group(process)
+    process.wait()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group ended on its own meanwhile
+        pass
+
+
+def stop_fetches() -> None:
+    """Kill every git a fetch is running and refuse new ones, for the rest of the process: polls run in
+    daemon threads (:mod:`knowledge.sources.polling`), which die with the bot, while their git, stalled
+    on a remote, would go on, orphaned. Returns once each git has exited."""
+    with _git_processes_lock:
+        _stopping.set()
+        running = [process for process in _git_processes if process.returncode is None]
+        for process in running:
+            _kill_group(process)
+    for process in running:
+        process.wait()
 
 
 def _messages(process: subprocess.Popen[bytes], what: str) -> str:

@@ -165,7 +165,8 @@ def _start_poll(
     repo: TrackedRepo, mirrors_dir: Path, url: str, poll_seconds: int, environ: Mapping[str, str] | None, now: datetime
 ) -> Future[PollResult] | None:
     """Start ``repo``'s poll in a thread of its own (which waits for one of the ``POLL_WORKERS``); ``None`` when
-    its previous poll is still running. The thread is a daemon: a fetch git is stuck in never holds the exit."""
+    its previous poll is still running. The thread is a daemon: a fetch git is stuck in never holds the exit,
+    and ``culprit serve`` ends that git as it exits (:func:`knowledge.sources.mirrors.stop_fetches`)."""
     with _running_lock:
         previous = _running.get(repo.name)
         if previous is not None and not previous.done():

@@ -15,6 +15,7 @@ from knowledge.errors import InputError
 from knowledge.sources import mirrors
 from knowledge.sources.mirrors import fetch_mirror
 from tests.sources.git_forge import bare_repository_of_random_files, serving
+from tests.waiting import wait_until
 
 
 def test_a_first_fetch_longer_than_the_silence_bound_finishes_while_objects_arrive(
@@ -68,3 +69,56 @@ def test_a_fetch_whose_remote_trickles_past_the_total_bound_is_killed_and_fails_
         repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
         with pytest.raises(InputError, match=r"^git fetch of acme/shop took over 1 s \(GIT_TIMEOUT_S\)$"):
             fetch_mirror(repo, tmp_path / "mirrors", {})
+
+
+def test_stopping_the_fetches_at_shutdown_ends_a_stalled_fetch_and_its_remote_helper(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll runs in a daemon thread, which dies with the bot, while its git went on: a fetch stalled on its
+    remote, and git's remote helper holding the connection, outlived the bot, orphaned."""
+    bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=8 * 1024)
+    monkeypatch.setattr(mirrors, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+    stalled, released = threading.Event(), threading.Event()
+    failures: list[str] = []
+
+    def stall_after_the_first_piece(number: int) -> None:
+        if number == 1:
+            stalled.set()
+            released.wait()
+
+    def poll(repo: TrackedRepo) -> None:
+        try:
+            fetch_mirror(repo, tmp_path / "mirrors", {})
+        except InputError as error:
+            failures.append(str(error))
+
+    with serving(tmp_path / "forge", pace=stall_after_the_first_piece) as forge:
+        repo = TrackedRepo(name="acme/shop", url=f"{forge.url}/shop.git")
+        polling = threading.Thread(target=poll, args=(repo,), daemon=True)
+        polling.start()
+        try:
+            wait_until(stalled.is_set, "the fetch never reached the stalled remote")
+            fetching = _running_processes_naming(forge.url)
+            assert len(fetching) >= 2  # git fetch, and the remote helper it started
+
+            mirrors.stop_fetches()
+
+            wait_until(lambda: not _running_processes_naming(forge.url), f"still running: {fetching}")
+            polling.join()
+        finally:
+            released.set()
+    assert failures == ["git fetch of acme/shop stopped: culprit is shutting down"]
+
+
+def _running_processes_naming(text: str) -> list[str]:
+    """The command lines of the processes that have not exited (zombies have) and whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # not a process, or one that ended meanwhile
+            continue
+        if text in command and state != "Z":
+            found.append(f"{entry.name}: {command}")
+    return found
