@@ -20,6 +20,7 @@ import gzip
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,8 +29,11 @@ from typing import Any
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, REVERT, Link, find_links, incident_report
 from knowledge.ingest.git_log import (
+    _BLANK,
+    _Output,
     _bad_date,
     _resolve_tip,
+    _running,
     split_message,
     _stream,
     _utc,
@@ -49,9 +53,10 @@ MAX_CANDIDATES = MAX_FILES
 window lands more in two weeks, and ``ingest history`` would refuse that line, failing the whole load)."""
 MIN_REPORT_CHARS = 20
 _LOG_FORMAT = "%x1e%H%x1f%at%x1f%B"
-# The bytes of one record read: its header (a sha, a time) and enough for MAX_MESSAGE_CHARS characters of
-# four bytes each, plus one more, so a character cut in its middle falls past the part kept.
-_RECORD_BYTES = 128 + 4 * (MAX_MESSAGE_CHARS + 1)
+# The bytes of a record's header fields (a sha, a time) read, and of its message: enough for MAX_MESSAGE_CHARS
+# characters of four bytes each, plus one more, so a character cut in its middle falls past the part kept.
+_FIELD_BYTES = 128
+_MESSAGE_BYTES = 4 * (MAX_MESSAGE_CHARS + 1)
 
 # Why a named change made no case (the keys of ``MiningReport.skipped``).
 UNKNOWN = "unknown_change"
@@ -122,11 +127,7 @@ def _read_messages(
     history of a million commits fits in memory; and a message of hundreds of megabytes is cut while it is read."""
     messages: dict[str, _Commit] = {}
     links: dict[str, list[Link]] = {}
-    args = ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"]
-    for token in _stream(repo, args, separator=b"\0", keep=_RECORD_BYTES):
-        if not token.startswith("\x1e"):
-            continue
-        sha, author_time, message = token[1:].split("\x1f", 2)
+    for sha, author_time, message in _message_records(repo, tip):
         message = message[:MAX_MESSAGE_CHARS]
         if _utc(author_time) is None:
             refused[sha] = _bad_date("author date", author_time)
@@ -136,6 +137,21 @@ def _read_messages(
             links[sha] = found
         messages[sha] = _Commit(sha, int(author_time), message if found else split_message(message)[0])
     return messages, links
+
+
+def _message_records(repo: Path, tip: str) -> Iterator[tuple[str, str, str]]:
+    """(sha, author time, message) of each commit of one ``git log -z``, each field read only up to its bound.
+    Blank lines before the title pass unread, as git's own %s skips them: megabytes of them (``%B`` keeps
+    what ``--cleanup=verbatim`` or a tool wrote) would otherwise fill the bounded read and hide the links."""
+    args = ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"]
+    with _running(repo, args) as pipe:
+        output = _Output(pipe)
+        while output.until(b"\x1e")[1]:
+            sha = output.until(b"\x1f", keep=_FIELD_BYTES)[0]
+            author_time = output.until(b"\x1f", keep=_FIELD_BYTES)[0]
+            output.skip(_BLANK)
+            message = output.until(b"\0", keep=_MESSAGE_BYTES)[0]
+            yield sha.decode(errors="replace"), author_time.decode(errors="replace"), message.decode(errors="replace")
 
 
 def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:

@@ -230,6 +230,26 @@ def test_a_fix_whose_message_is_megabytes_long_is_read_keeping_only_what_mining_
     assert len(message.encode()) > 16_000_000 and peak < 8_000_000
 
 
+def test_a_fix_whose_message_starts_with_megabytes_of_blank_lines_still_names_its_culprit(tmp_path: Path) -> None:
+    """git keeps the blank lines a message was written with (``--cleanup=verbatim``, a tool's commit) and
+    ``%B`` prints them: the bounded read of a message held only those, so the fix's link was never seen."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "pay: start")
+    (repo / "app.py").write_text("print('v2')\n")
+    git_as_ana(repo, "commit", "-q", "-am", "pay: retry", when=1_710_000_100)
+    culprit = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    fix = "pay: stop the double charge\n\nThe retry charged cards twice.\n\nFixes: " + culprit[:12]
+    (tmp_path / "message").write_text("\n \t\n" * 200_000 + fix)
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(tmp_path / "message"),
+               when=1_710_000_200)  # fmt: skip
+
+    report = mine_history(repo, tmp_path / "out", repo_name="acme/shop")
+
+    assert report.link_kinds == {FIXES: 1} and report.cases == 1
+    case = read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records[0]
+    assert case.incident.title == "pay: stop the double charge" and case.truth.culprits == [culprit]
+
+
 def test_a_culprit_whose_author_is_longer_than_a_history_line_holds_is_mined_into_a_line_that_loads(
     tmp_path: Path,
 ) -> None:
