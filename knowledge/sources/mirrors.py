@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import select
 import subprocess
 import time
@@ -21,9 +20,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.config import TrackedRepo
-from knowledge.errors import InputError
+from knowledge.errors import InputError, mask_url
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 GIT_SILENCE_S = 300
 """Longest git may go without printing a byte. A fetch prints its progress every second while objects arrive
 (``--progress``), so a first fetch of a large repository runs as long as it needs, while one whose remote or
@@ -32,17 +30,6 @@ GIT_TIMEOUT_S = 3 * 3600
 """Longest a git command may run in all: a remote that trickles a byte a minute must not hold one of a tick's
 few poll workers (``knowledge.sources.polling.POLL_WORKERS``) for ever."""
 _KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line, not hours of progress
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
-
-
-def masked_error(error: BaseException, limit: int = 300) -> str:
-    """``Type: text`` of an unexpected error for a log or report line: masked before it is cut, since a
-    cut through a URL's password would leave no ``@`` for the mask to find."""
-    return f"{type(error).__name__}: {mask_url(str(error))[:limit]}"
 
 
 def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:
