@@ -45,6 +45,7 @@ from bot.http_checks import (
     unix_seconds,
 )
 from bot.incident_request import catalog_services, parse_time
+from bot.replies import error_code
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, database_failure, unstorable, utcnow
 from knowledge.errors import InputError
@@ -127,7 +128,7 @@ async def _start(bolt_app: App, trigger: Trigger, database_threads: CapacityLimi
     except RepliesFull:
         return _error(503, "culprit is busy with other investigations; send it again in a minute")
     except (SlackClientError, OSError) as error:
-        log.warning("investigation not started: Slack refused its first post", key=trigger.key, error=repr(error)[:200])
+        log.warning("investigation not started: Slack refused its first post", key=trigger.key, error=error_code(error))
         return _error(502, "Slack refused the investigation's first post; send it again")
     body = {"started": started, "incident": trigger.incident_id, **({} if started else {"duplicate": True})}
     return JSONResponse(body, status_code=202 if started else 200)

@@ -38,7 +38,7 @@ from bot.report_intake import finish_intake
 from bot.reports_http import reports_endpoint
 from bot.sources_http import source_routes
 from knowledge.config import Settings
-from knowledge.db import get_engine
+from knowledge.db import database_failure, get_engine
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.base_handler import BaseSocketModeHandler
@@ -120,7 +120,7 @@ def create_server(
         try:
             bolt_request = to_bolt_request(request, body)
         except Exception as error:  # it only parses, so whatever it raises is the body's fault, not ours
-            log.warning("signed slack request refused: not a payload Slack sends", error=repr(error)[:200])
+            log.warning("signed slack request refused: not a payload Slack sends", error_type=type(error).__name__)
             return JSONResponse({"error": UNREADABLE_SLACK_BODY}, status_code=400)
         return to_starlette_response(bolt_app.dispatch(bolt_request))
 
@@ -136,12 +136,12 @@ def create_server(
         return await run_in_threadpool(dispatch, request, body)
 
     async def healthz(_: Request) -> Response:
-        """``ok`` or ``failed`` per component: the error itself (host, port, user, database name) goes to
-        the log only, since anyone who can reach the load balancer's check can read the answer."""
+        """``ok`` or ``failed`` per component, since anyone who can reach the load balancer's check can read
+        the answer; the log names the error by its type alone (:func:`database_failure`)."""
         try:
             await to_thread.run_sync(_ping_database, settings.resolved_database_url, limiter=health_threads)
         except Exception as error:  # the load balancer only needs to know it is not ready
-            log.warning("health check: the database did not answer", error=str(error)[:300])
+            log.warning("health check: the database did not answer", error=database_failure(error))
             return JSONResponse(
                 {"status": "degraded", "database": "failed", "reason": "the database did not answer"}, status_code=503
             )

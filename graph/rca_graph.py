@@ -22,7 +22,7 @@ from langgraph.graph import END, START, StateGraph
 
 from knowledge.changes import ChangeRecord
 from knowledge.db import failure_fields
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, failed_call
 from tools.rca.answers import CandidateChange, Evidence, IncidentQuery, RcaAnswer, SourceFreshness, SuggestedChange
 from tools.rca.confidence import Assessment, assess, query_term_count
 from tools.rca.deadline import Deadline, check_deadline, current_deadline
@@ -307,7 +307,7 @@ def cite_wiki(state: RcaState) -> dict[str, Any]:
 
         result.wiki = wiki_for_incident(state["query"], open_wiki())
     except Exception as error:  # noqa: BLE001 - any wiki failure must leave the RCA answer intact
-        log.warning("wiki_unavailable", error=str(error))
+        log.warning("wiki_unavailable", **failed_call(error))
         result.notes.append(f"the wiki could not be searched ({type(error).__name__})")
     for suggestion in result.suggestions:
         services = suggestion.evidence.services

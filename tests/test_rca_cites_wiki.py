@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from chromadb.api.shared_system_client import SharedSystemClient
+from structlog.testing import capture_logs
 
 from graph.rca_graph import run_rca
 from knowledge.changes import Change, ChangeFile
@@ -17,6 +18,7 @@ from knowledge.services import Service
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import configured_wiki
 from tests.wiki.conftest import write_small_wiki
+from tests.wiki.stalling_chroma import StallingChroma
 from tools.rca.answers import IncidentQuery
 from tools.rca.resources import load_resources
 
@@ -74,3 +76,24 @@ def test_an_unreadable_wiki_is_noted_and_the_answer_stands(
     assert len(answer.suggestions) == 5
     assert answer.wiki == []
     assert any("wiki could not be searched" in note for note in answer.notes)
+
+
+def test_a_wiki_server_that_quotes_its_request_in_its_error_is_logged_without_it_or_its_credentials(
+    payments: Settings,
+) -> None:
+    """Chroma behind a URL with credentials answers the search with a 500 quoting the request it refused
+    (a server's error may quote the documents or query it was sent): the log names the error's type, and
+    holds neither the server's message nor the password."""
+    chroma = StallingChroma(echoes=lambda method, path: path.endswith(("/get", "/query")))
+    with chroma as url:
+        settings = payments.model_copy(update={"chroma_url": url.replace("http://", "http://wiki:chroma-s3cret@")})
+        with capture_logs() as logs:
+            answer = run_rca(
+                _query(), database_url=settings.resolved_database_url, resources=load_resources(settings), persist=False
+            )
+
+    assert answer.suggestions and answer.wiki == []
+    assert any("wiki could not be searched" in note for note in answer.notes)
+    [logged] = [entry for entry in logs if entry["event"] == "wiki_unavailable"]
+    assert "cannot answer" not in repr(logged) and "chroma-s3cret" not in repr(logged)
+    assert logged["error_type"] == "InternalError"  # chromadb's type for the server's 500

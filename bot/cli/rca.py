@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,6 +24,7 @@ from bot.cli.dates import parse_time
 from knowledge.errors import InputError
 
 if TYPE_CHECKING:
+    from knowledge.config import Settings
     from tools.rca.embeddings import ChangeEmbeddings, EmbeddingRun
     from tools.rca.history.cases import History
 
@@ -108,6 +110,50 @@ def _store_is_ready(database_url: str) -> bool:
         return store_has_changes(database_url)
     except (DatabaseUnavailable, OperationalError, ProgrammingError):
         return False
+
+
+@dataclass(frozen=True)
+class ServingAfterTraining:
+    """Which model the bot and ``culprit rca`` answer with once a trained one is saved, and how to make
+    the new one answer when it does not."""
+
+    serves: bool
+    version: int | None  # the promoted version that answers instead, if one does
+    model: str
+    to_serve: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"serves": self.serves, "serving": {"version": self.version, "model": self.model}, "to_serve": self.to_serve}
+
+    def line(self) -> str:
+        if self.serves:
+            from bot.runtime import RESOURCES_TTL_S
+
+            return f"it answers in `culprit rca` now, and in the bot once it reloads its model (every {RESOURCES_TTL_S:g} s)"
+        which = f"the promoted model version {self.version} at" if self.version else "only the model at CULPRIT_RANKER_PATH,"
+        return (f"[yellow]it does not answer:[/] {which} {escape(self.model)}, answers in the bot and "
+                f"`culprit rca`; {escape(self.to_serve or '')}")
+
+
+def serving_after_training(saved: Path, settings: Settings) -> ServingAfterTraining:
+    """A promoted version answers before any file, and of the files only CULPRIT_RANKER_PATH is read.
+
+    Without saying so a team trains, sees "saved", and believes its new model answers while the promoted one does.
+    """
+    from tools.rca.retrain.registry import serving_model
+
+    promoted = serving_model(settings.resolved_database_url)
+    if promoted.version is not None:
+        return ServingAfterTraining(
+            False, promoted.version, str(promoted.path),
+            "a promoted model version answers before CULPRIT_RANKER_PATH: run `culprit model retrain` to train a "
+            "version on the store's labelled incidents and promote it if it replays no worse "
+            "(`culprit model list` shows the versions)",
+        )  # fmt: skip
+    configured = settings.resolved_ranker_path
+    if saved.resolve() != configured.resolve():
+        return ServingAfterTraining(False, None, str(configured), f"set CULPRIT_RANKER_PATH={saved}")
+    return ServingAfterTraining(True, None, str(saved), None)
 
 
 def register(app: typer.Typer) -> None:
@@ -198,13 +244,15 @@ def register(app: typer.Typer) -> None:
             "leave_one_repository_out_ece": model.confidence.loro_ece,
             "ingested_changes_embedded": ingested.embedded if ingested else 0,
         }
+        serving = serving_after_training(path, settings)
         if json_output:
-            print_json(summary)
+            print_json({**summary, **serving.to_dict()})
         else:
             console.print(
                 f"trained on {model.n_cases} cases from {', '.join(model.repos)}; saved to {path} "
                 f"(held-out top-5 rate used for calibration: {model.confidence.prior:.2f})"
             )
+            console.print(serving.line())
 
     @app.command("embed-changes")
     def embed_changes(

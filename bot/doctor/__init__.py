@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from knowledge.config import Settings
-from knowledge.sources.mirrors import masked_error
+from knowledge.errors import masked_error
 
 Status = Literal["pass", "fail", "skip"]
 

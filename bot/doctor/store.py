@@ -78,20 +78,16 @@ def _stand_in() -> str:
 
 
 def _model_detail(path: Path) -> str:
-    """What the ranker file at ``path`` holds; a file that is missing, damaged or of another version raises CulpritError."""
-    from knowledge.errors import CulpritError
-    from knowledge.model_files import read_model_file
-    from tools.rca.judges.local import FILE_FORMAT, FILE_KIND, MODEL_VERSION, RETRAIN
+    """What the ranker file at ``path`` holds, loaded whole as an answer loads it: a file whose header reads
+    but whose trees or tables are cut short or damaged fails every answer's load, so it fails here too;
+    a file that is missing, damaged or of another version raises CulpritError with the load's reason."""
+    from tools.rca.judges.local import load_model
 
-    if not path.exists():
-        raise CulpritError(f"no model file at {path}")
-    manifest = read_model_file(path, FILE_KIND, FILE_FORMAT, CulpritError, RETRAIN).manifest
-    if manifest.get("model_version") != MODEL_VERSION:
-        raise CulpritError(f"{path} is a version {manifest.get('model_version')} model, not {MODEL_VERSION}")
+    model = load_model(path)
     age = utcnow() - datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     return (
-        f"version {MODEL_VERSION}, trained {_ago(age)} on {manifest.get('n_cases')} incidents "
-        f"of {', '.join(manifest.get('repos') or []) or 'no repository'} ({path})"
+        f"version {model.version}, trained {_ago(age)} on {model.n_cases} incidents "
+        f"of {', '.join(model.repos) or 'no repository'} ({path})"
     )
 
 

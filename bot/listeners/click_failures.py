@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.blocks import click_failure
 from knowledge.db import failure_fields
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, mask_url
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +25,7 @@ def answer_click_failure(
 ) -> None:
     """Log ``error`` once under ``event`` with its type (and its traceback when it is a bug), then tell ``user``."""
     if isinstance(error, CulpritError):
-        log.warning(event, error_type=type(error).__name__, error=str(error)[:200], **fields)
+        log.warning(event, error_type=type(error).__name__, error=mask_url(str(error))[:200], **fields)
     else:  # an outage is expected, a bug is not; a database error is logged without its parameters either way
         logged = log.warning if isinstance(error, SQLAlchemyError) else log.error
         logged(event, error_type=type(error).__name__, **failure_fields(error), **fields)

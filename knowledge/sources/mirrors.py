@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -21,10 +20,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.config import TrackedRepo
-from knowledge.errors import InputError
+from knowledge.errors import InputError, mask_url
 from knowledge.ingest.bounded_pipe import BoundedPipe, RanTooLong, Stalled
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 FETCH_SILENCE_S = 300
 """Longest git may go without printing a byte. A fetch prints its progress every second while objects arrive
 (``--progress``), so a first fetch of a large repository runs as long as it needs, while one whose remote or
@@ -36,17 +34,6 @@ _KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line
 _git_processes: set[subprocess.Popen[bytes]] = set()  # the gits running now, which stop_fetches kills
 _git_processes_lock = threading.Lock()
 _stopping = threading.Event()  # set by stop_fetches, for the rest of the process
-
-
-def mask_url(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
-
-
-def masked_error(error: BaseException, limit: int = 300) -> str:
-    """``Type: text`` of an unexpected error for a log or report line: masked before it is cut, since a
-    cut through a URL's password would leave no ``@`` for the mask to find."""
-    return f"{type(error).__name__}: {mask_url(str(error))[:limit]}"
 
 
 def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:

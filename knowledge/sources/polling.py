@@ -28,10 +28,10 @@ import structlog
 from knowledge.claims import claim, forget
 from knowledge.config import TrackedRepo
 from knowledge.db import UNREACHABLE, session_scope, utcnow
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, mask_url, masked_error
 from knowledge.ingest.git_log import ingest_git
 from knowledge.sources.freshness import POLLED, record_check
-from knowledge.sources.mirrors import fetch_mirror, mask_url, masked_error
+from knowledge.sources.mirrors import fetch_mirror
 
 log = structlog.get_logger(__name__)
 

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from bot.jobs import WEEKLY_DIGESTS, digest_key, last_digest_time
 from knowledge.claims import claim, finish
 from knowledge.config import Settings, get_settings
 from knowledge.db import migrate, utcnow
+from knowledge.errors import CulpritError
 from knowledge.ingest.git_log import ingest_git
 from tests.bot.fake_slack import MANIFEST_SCOPES, FakeSlack, FakeSlackServer
 from tests.bot.silent_database import SilentDatabase
@@ -40,7 +42,7 @@ from tests.rca.synthetic import make_history, write_jsonl_gz
 from tests.tripwire import booby_trapped_pickle
 from tools.rca.history.cases import load_history
 from tools.rca.history.training import train_model
-from tools.rca.judges.local import PICKLED_NAME, save_model
+from tools.rca.judges.local import PICKLED_NAME, load_model, save_model
 from tools.reports.digest import iso_week
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -293,6 +295,29 @@ def test_a_missing_model_fails_only_the_model_and_says_what_answers_instead(
     monkeypatch.setattr(starter, "STARTER_FILE", tmp_path / "trimmed-package" / "starter_ranker.model")
     detail = failing(run_checks(working))["model"].detail
     assert detail == f"no trained model at {working.resolved_ranker_path}; RCA ranks with the heuristic blend only"
+
+
+def test_a_model_whose_trees_were_cut_short_after_writing_fails_with_the_reason_the_bot_would_give(
+    working: Settings,
+) -> None:
+    """The header still reads (kind, format, version, manifest) but the ranker's trees end half-way, as a
+    copy cut short or a disk error leaves them: doctor loads it as an answer would, and fails as it would."""
+    path = working.resolved_ranker_path
+    with zipfile.ZipFile(path) as written:
+        members = {name: written.read(name) for name in written.namelist()}
+    members["ranker.txt"] = members["ranker.txt"][: len(members["ranker.txt"]) // 2]
+    with zipfile.ZipFile(path, "w") as damaged:
+        for name, content in members.items():
+            damaged.writestr(name, content)
+    with pytest.raises(CulpritError) as loading:
+        load_model(path)
+
+    results = run_checks(working)
+
+    assert list(failing(results)) == ["model"]
+    assert failing(results)["model"].detail == str(loading.value)
+    assert "damaged LightGBM trees" in failing(results)["model"].detail
+    assert "culprit train" in failing(results)["model"].fix
 
 
 def test_an_old_pickled_model_is_named_not_reported_missing(working: Settings, tmp_path: Path) -> None:

@@ -87,10 +87,14 @@ def test_health_and_metrics(store: str, start_bot: StartBot) -> None:
 
 def test_health_says_when_the_database_is_gone_and_nothing_about_where_it_is(data_dir, start_bot: StartBot) -> None:
     bot = start_bot("postgresql+psycopg://culprit_owner:hunter2@127.0.0.1:1/incidents_prod?connect_timeout=1")
-    health = httpx.get(f"{bot.url}/healthz", timeout=10)
+    with capture_logs() as logs:
+        health = httpx.get(f"{bot.url}/healthz", timeout=10)
     assert health.status_code == 503
     # Anyone who can reach the load balancer's check learns that the database failed, not its user, host or name.
     assert health.json() == {"status": "degraded", "database": "failed", "reason": "the database did not answer"}
+    # The log names the failure by its type, never by the driver's message (the server it tried, its reply).
+    [logged] = [entry for entry in logs if entry["event"] == "health check: the database did not answer"]
+    assert logged["error"] == "OperationalError (psycopg.OperationalError)"
 
 
 def test_a_stuck_database_does_not_hold_the_ack(store: str, start_bot: StartBot, monkeypatch) -> None:

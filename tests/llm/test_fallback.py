@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -158,3 +159,26 @@ def test_the_agents_chat_model_gives_up_on_a_trickled_answer_at_the_timeout() ->
             make_chat_model(settings).invoke("what changed in payments?")
     finally:
         server.close()
+
+
+def test_a_server_error_quoting_the_incident_is_logged_by_its_type_and_reason_alone(
+    incident: IncidentQuery, local_judge: LocalJudge
+) -> None:
+    """A server behind a URL with credentials answers 500 quoting the prompt it was sent, the incident's
+    text in it: the log says which error and why the batch fell back, and holds neither."""
+    def quoting(request: dict) -> tuple[int, bytes]:
+        prompt = " ".join(str(message["content"]) for message in request["messages"])
+        return 500, json.dumps({"error": {"message": f"cannot judge {prompt[prompt.index(incident.text):]}"}}).encode()
+
+    server = MisbehavingLLM(quoting)
+    try:
+        url = server.base_url.replace("http://", "http://judge:llm-s3cret@")
+        judge = LLMJudge(LLMEndpoint(url, "sick-llm", timeout_s=5), fallback=local_judge)
+        with capture_logs() as logs:
+            judge.rank(incident, BATCH, keep=2)
+    finally:
+        server.close()
+
+    [logged] = [entry for entry in logs if entry["event"] == "llm_judge_fallback"]
+    assert "cannot judge" not in repr(logged) and "llm-s3cret" not in repr(logged)
+    assert (logged["error_type"], logged["reason"]) == ("InternalServerError", "HTTP 500")

@@ -45,6 +45,36 @@ def test_backtest_json_has_the_headline_keys(history_files: tuple[Path, Path], d
     assert summary["recall"] == 1.0
 
 
+def test_train_says_a_promoted_version_still_answers_and_how_to_make_a_new_one_answer(
+    history_files: tuple[Path, Path], database_url: str, data_dir: Path
+) -> None:
+    """A team retrains by hand while the weekly retrain's champion is promoted: the new file is saved, but
+    the bot and `culprit rca` keep answering with the champion, and `culprit train` says so."""
+    from tools.rca.judges.local import load_model
+    from tools.rca.retrain import registry
+
+    cases, commits = (str(path) for path in history_files)
+    train = ["train", "--cases", cases, "--commits", commits, "--no-embeddings"]
+    first = runner.invoke(app, [*train, "--json"])
+    assert first.exit_code == 0, first.output
+    champion = registry.add_version(load_model(Path(json.loads(first.stdout)["model"])), data_dir, database_url,
+                                    figures={}, status=registry.CHALLENGER)  # fmt: skip
+    registry.promote(champion.version, database_url)
+
+    retrained = runner.invoke(app, [*train, "--json"])
+    assert retrained.exit_code == 0, retrained.output
+    said = json.loads(retrained.stdout)
+    assert said["serves"] is False
+    assert said["serving"] == {"version": champion.version, "model": champion.path}
+    assert "culprit model retrain" in said["to_serve"]
+    assert registry.serving_model(database_url).version == champion.version  # what the bot and `culprit rca` load
+
+    text = runner.invoke(app, train)
+    assert text.exit_code == 0, text.output
+    assert f"it does not answer: the promoted model version {champion.version} at" in " ".join(text.stdout.split())
+    assert "culprit model retrain" in text.stdout
+
+
 def test_train_then_rca_json_from_the_store(
     history_files: tuple[Path, Path], history: History, database_url: str, data_dir: Path, monkeypatch
 ) -> None:  # noqa: ANN001
@@ -55,6 +85,7 @@ def test_train_then_rca_json_from_the_store(
     trained = runner.invoke(app, ["train", "--cases", str(cases), "--commits", str(commits), "--no-embeddings", "--json"])
     assert trained.exit_code == 0, trained.output
     assert Path(json.loads(trained.stdout)["model"]) == data_dir / "models" / "ranker.model"
+    assert json.loads(trained.stdout)["serves"] is True  # no promoted version: CULPRIT_RANKER_PATH answers
 
     _store_changes(database_url, history)
     with session_scope(database_url) as session:  # "[/...]" closes a Rich style: printed as markup, it crashed

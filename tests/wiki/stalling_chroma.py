@@ -41,7 +41,8 @@ class StallingChroma:
     """``with StallingChroma(stalls) as url:``; a request for which ``stalls(method, path)`` is true (or
     that a healthy Chroma's first requests do not cover) gets no answer until the block ends. One for which
     ``trickles(method, path)`` is true is answered 200 with ``chunk`` every ``interval`` seconds, without
-    end, until the client hangs up (``hung_up`` is set then) or the block ends."""
+    end, until the client hangs up (``hung_up`` is set then) or the block ends. One for which
+    ``echoes(method, path)`` is true is answered 500 with an error quoting the request's body."""
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class StallingChroma:
         trickles: Callable[[str, str], bool] = _never,
         chunk: bytes = b" ",
         interval: float = 0.02,
+        echoes: Callable[[str, str], bool] = _never,
     ) -> None:
         self.stalled = threading.Event()  # set when a request arrived and was left unanswered
         self.stalled_paths: list[str] = []
@@ -62,6 +64,9 @@ class StallingChroma:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 if trickles(method, path):
                     self.trickle()
+                    return
+                if echoes(method, path):  # a sick server's error quoting the request it refused
+                    self.send_json(500, {"error": "InternalError", "message": f"cannot answer {json.dumps(body)}"})
                     return
                 answer = _answer(method, path, body)
                 if answer is None or stalls(method, path):

@@ -134,8 +134,8 @@ class LLMJudge:
         reason = fallback_reason(error)
         log.warning(
             "llm_judge_fallback",
-            reason=reason,
-            error=str(error)[:300],
+            reason=reason,  # never the error's message: it may quote the incident the server was sent
+            error_type=type(error).__name__,
             model=self.model,
             batch_size=len(batch),
             incident=incident.incident_id,
