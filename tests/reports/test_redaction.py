@@ -88,6 +88,10 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "my password is [secret], password: [secret], PIN: [secret] and the Password was [secret].",
         ),
         ("my password is blue-sky, password: my-dog, pin is sky-", "my password is [secret], password: [secret], pin is [secret]"),
+        (
+            "seit 01/01/2024 030 1234567, am 01.01.24 0171/1234567, on 2024-01-01 415 555 0199, at 10:30 415-555-0199",
+            "seit 01/01/2024 [phone], am 01.01.24 [phone], on 2024-01-01 [phone], at 10:30 [phone]",
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -114,6 +118,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "the password is too short, my password is expired, token is invalid, password is definitely accurate",
         "password: forgot, password is case sensitive, my password is being rejected, password is four letters",
         "password is case-sensitive, my password is re-entered, password: case-insensitive, token is re-sent",
+        "2024-05-01 10:30:15 200 1234 5678 bytes, 01/01/2024 1234567 requests, since 01.01.2024 12 345 678 rows",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

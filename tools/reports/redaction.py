@@ -80,10 +80,14 @@ _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
 _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
+_DATE_OR_TIME_HEAD = re2.compile(
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{2}) +"
+)
 
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
+    _DATE_OR_TIME_HEAD,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -509,9 +513,18 @@ class _PhoneRecogniser:
         candidate = match.group(0)
         text, start, end = match.string, match.start(), match.end()
         before, after = text[start - 1 : start], text[end : end + 2]
-        if (before and (before.isalnum() or before in "_./:-")) or after[:1].isalnum() or _is_decimal_tail(after):
-            return candidate  # part of a word, a version, a path or a decimal
+        if after[:1].isalnum() or _is_decimal_tail(after):
+            return candidate  # part of a word or a decimal
         context = bool(_PHONE_WORDS & _words_before(text, start))
+        head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
+        if head:
+            return head + self._phone_or_same(candidate[len(head) :], context)
+        if _joined(before):
+            return candidate
+        return self._phone_or_same(candidate, context)
+
+    def _phone_or_same(self, candidate: str, context: bool) -> str:
+        """``[phone]`` for the number ``candidate`` holds (a trailing group aside), or ``candidate`` as it was."""
         if not _phone_shaped(candidate, context):
             return candidate
         attempts = [candidate]
@@ -527,6 +540,26 @@ class _PhoneRecogniser:
             return True  # a report with hundreds of phone-shaped numbers: redact rather than spend seconds
         self._checks_left -= 1
         return _is_phone_number(candidate)
+
+
+def _date_or_time_head(candidate: str, before: str) -> str:
+    """A date or the minutes of a time that the candidate starts with, and the spaces after it ("" if none).
+
+    A date and a number are one run of digits and separators ("seit 01/01/2024 030 1234567",
+    "2024-01-01 415 555 0199"), and so is a time's minutes with it ("10:30 0171 1234567": the
+    candidate starts after the colon); the number after the head is a candidate of its own.
+    """
+    head = _DATE_OR_TIME_HEAD.search(candidate)
+    if head is None:
+        return ""
+    if head.group(0).rstrip(" ").isdigit():  # two digits: a time's minutes or seconds, right after "10:"
+        return head.group(0) if before[-1:] == ":" and before[:1].isdigit() else ""
+    return "" if _joined(before[-1:]) else head.group(0)
+
+
+def _joined(before: str) -> bool:
+    """Whether the character before a candidate makes it part of a word, a version or a path."""
+    return bool(before) and (before.isalnum() or before in "_./:-")
 
 
 def _is_decimal_tail(after: str) -> bool:
