@@ -92,6 +92,8 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "seit 01/01/2024 030 1234567, am 01.01.24 0171/1234567, on 2024-01-01 415 555 0199, at 10:30 415-555-0199",
             "seit 01/01/2024 [phone], am 01.01.24 [phone], on 2024-01-01 [phone], at 10:30 [phone]",
         ),
+        ("seit 01/01/2024 0301234567", "seit 01/01/2024 [phone]"),
+        ("mon numéro 0612345678, mein Handy 01711234567 oder 07700900123.", "mon numéro [phone], mein Handy [phone] oder [phone]."),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -119,6 +121,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "password: forgot, password is case sensitive, my password is being rejected, password is four letters",
         "password is case-sensitive, my password is re-entered, password: case-insensitive, token is re-sent",
         "2024-05-01 10:30:15 200 1234 5678 bytes, 01/01/2024 1234567 requests, since 01.01.2024 12 345 678 rows",
+        "ISBN 0306406152, order 0123456789, invoice 01711234567, padded id 0000123456, epoch 1718035200",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -101,6 +101,7 @@ _WEBHOOK_PATHS = {"hooks.slack.com": "/services/", "discord.com": "/api/webhooks
 _DIGEST_CONTEXT = ("sha", "commit", "digest", "trace", "span", "request", "correlation", "checksum", "md5", "etag", "build")
 _VERSION_WORDS = frozenset({"version", "ver", "v", "build", "release", "app", "ios", "android"})
 _PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact"})
+_ID_WORDS = frozenset({"isbn", "order", "id", "ids", "invoice", "ticket", "ref", "sku", "ean", "upc", "build", "version"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
@@ -515,7 +516,7 @@ class _PhoneRecogniser:
         before, after = text[start - 1 : start], text[end : end + 2]
         if after[:1].isalnum() or _is_decimal_tail(after):
             return candidate  # part of a word or a decimal
-        context = bool(_PHONE_WORDS & _words_before(text, start))
+        context = _words_before(text, start)
         head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
         if head:
             return head + self._phone_or_same(candidate[len(head) :], context)
@@ -523,7 +524,7 @@ class _PhoneRecogniser:
             return candidate
         return self._phone_or_same(candidate, context)
 
-    def _phone_or_same(self, candidate: str, context: bool) -> str:
+    def _phone_or_same(self, candidate: str, context: set[str]) -> str:
         """``[phone]`` for the number ``candidate`` holds (a trailing group aside), or ``candidate`` as it was."""
         if not _phone_shaped(candidate, context):
             return candidate
@@ -566,8 +567,11 @@ def _is_decimal_tail(after: str) -> bool:
     return after[:1] == "." and after[1:].isdigit()
 
 
-def _phone_shaped(candidate: str, context: bool) -> bool:
+def _phone_shaped(candidate: str, context: set[str]) -> bool:
     """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
+
+    ``context`` is the few words before the candidate. Plain digits without such a word are a
+    phone only as a national number written unbroken, see :func:`_unbroken_national`.
 
     A first slash may only follow the area code, as German numbers are written (``030/901820``,
     ``+49 30/901820``), see :func:`_area_code_before_slash`; more may part the rest (``030/1234/5678``,
@@ -578,16 +582,27 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
         return False
     if "/" in candidate and not _area_code_before_slash(candidate):
         return False
-    if _international(candidate) or context:
+    if _international(candidate) or _PHONE_WORDS & context:
         return True
     if not any(c in " ().-/" for c in candidate):
-        return False  # an id, a timestamp, an amount
+        return _unbroken_national(candidate) and not _ID_WORDS & context  # else an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
         if tuple(map(len, groups)) in _SPANISH_DOTTED_GROUPS:
             return True  # libphonenumber decides (as a Spanish number only, see _spanish)
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
+
+
+def _unbroken_national(candidate: str) -> bool:
+    """10 or 11 digits after one trunk 0, how Germans, the French, Britons... type their own number: ``01711234567``.
+
+    Ids, timestamps and amounts do not start with a single 0 (zero-padded ids with ``00``, which
+    :func:`_is_phone_number` reads as an international prefix). Nearly every such number is valid
+    somewhere in :data:`_TRUNK_REGIONS`, so the shape decides; the price: an ISBN-10 or account
+    number starting with 0 reads as a phone, unless named just before ("ISBN", "order"...).
+    """
+    return 10 <= len(candidate) <= 11 and candidate[0] == "0" and candidate[1] != "0"
 
 
 def _area_code_before_slash(candidate: str) -> bool:
