@@ -94,6 +94,10 @@ def test_ordinary_numbers_and_words_survive() -> None:
         ),
         ("seit 01/01/2024 0301234567", "seit 01/01/2024 [phone]"),
         ("mon numéro 0612345678, mein Handy 01711234567 oder 07700900123.", "mon numéro [phone], mein Handy [phone] oder [phone]."),
+        (
+            "mi móvil 612345678, teléfono: 912 345 678, llámame al 612 345 678; telephone 4155550199",
+            "mi móvil [phone], teléfono: [phone], llámame al [phone]; telephone [phone]",
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -122,6 +126,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "password is case-sensitive, my password is re-entered, password: case-insensitive, token is re-sent",
         "2024-05-01 10:30:15 200 1234 5678 bytes, 01/01/2024 1234567 requests, since 01.01.2024 12 345 678 rows",
         "ISBN 0306406152, order 0123456789, invoice 01711234567, padded id 0000123456, epoch 1718035200",
+        "Telefon stürzt ab, 123456789 Fehler; el móvil pide 1234567 veces; charged 612 345 678 COP",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -100,7 +100,13 @@ _TOKEN_PATH_WORDS = frozenset({
 _WEBHOOK_PATHS = {"hooks.slack.com": "/services/", "discord.com": "/api/webhooks/", "discordapp.com": "/api/webhooks/"}
 _DIGEST_CONTEXT = ("sha", "commit", "digest", "trace", "span", "request", "correlation", "checksum", "md5", "etag", "build")
 _VERSION_WORDS = frozenset({"version", "ver", "v", "build", "release", "app", "ios", "android"})
-_PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact"})
+_PHONE_WORDS = frozenset({
+    "call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact", "telephone",
+    "landline", "cellphone",
+    "telefon", "telefonnummer", "handy", "handynummer", "mobil", "mobilnummer", "rufnummer", "festnetz", "anrufen",  # German
+    "teléfono", "telefono", "tlf", "tfno", "móvil", "movil", "celular", "llámame", "llamame", "llamar",  # Spanish
+    "tél", "téléphone", "portable", "appeler", "joindre",  # French
+})  # fmt: skip
 _ID_WORDS = frozenset({"isbn", "order", "id", "ids", "invoice", "ticket", "ref", "sku", "ean", "upc", "build", "version"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
@@ -528,19 +534,20 @@ class _PhoneRecogniser:
         """``[phone]`` for the number ``candidate`` holds (a trailing group aside), or ``candidate`` as it was."""
         if not _phone_shaped(candidate, context):
             return candidate
+        named = bool(_PHONE_WORDS & context)
         attempts = [candidate]
         if " " in candidate.strip():
             attempts.append(candidate.rsplit(" ", 1)[0])  # "+1 415 555 0199 2 times": the last group is not the phone's
         for attempt in attempts:
-            if self._valid(attempt.rstrip(" ().-")):
+            if self._valid(attempt.rstrip(" ().-"), named):
                 return "[phone]" + candidate[len(attempt) :]
         return candidate
 
-    def _valid(self, candidate: str) -> bool:
+    def _valid(self, candidate: str, named: bool) -> bool:
         if self._checks_left <= 0:
             return True  # a report with hundreds of phone-shaped numbers: redact rather than spend seconds
         self._checks_left -= 1
-        return _is_phone_number(candidate)
+        return _is_phone_number(candidate, named)
 
 
 def _date_or_time_head(candidate: str, before: str) -> str:
@@ -627,15 +634,19 @@ def _international(candidate: str) -> bool:
     return candidate.startswith(("+", "(+"))
 
 
-def _spanish(national: str) -> tuple[str, ...]:
+def _spanish(national: str, named: bool) -> tuple[str, ...]:
     """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2, or 3.3.3 with dots), which amounts and ids never are.
 
     Spaced 3-3-3 is left out ("612 345 678 COP"); dotted, 3.3.3 is also an amount of hundreds of
     millions, so it is read only as a mobile (6 or 7 first, how people give their own number)
-    with no round group ("650.000.000" is an amount); libphonenumber then checks it.
+    with no round group ("650.000.000" is an amount); libphonenumber then checks it. After a
+    word that names a phone (``named``: "móvil 612345678", "teléfono: 612 345 678") the nine
+    digits are a number whichever way they are grouped.
     """
     parts = national.translate(_SEPARATORS_TO_SPACE).split(" ")
     groups = tuple(map(len, parts))
+    if named and sum(groups) == 9:
+        return ("ES",)
     if groups == (3, 3, 3):
         dotted_mobile = set(national) <= set("0123456789.") and national[:1] in "67" and "000" not in parts
         return ("ES",) if dotted_mobile else ()
@@ -643,7 +654,8 @@ def _spanish(national: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _is_phone_number(candidate: str) -> bool:
+def _is_phone_number(candidate: str, named: bool = False) -> bool:
+    """Whether libphonenumber reads ``candidate`` as valid where it can come from; ``named``: after a word such as "phone"."""
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     national = candidate.lstrip("(")
@@ -651,7 +663,7 @@ def _is_phone_number(candidate: str) -> bool:
     if _international(candidate):
         regions = (None,)
     else:
-        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)
+        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national, named)
     for region in regions:
         try:
             number = phonenumbers.parse(candidate, region)
