@@ -127,6 +127,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "2024-05-01 10:30:15 200 1234 5678 bytes, 01/01/2024 1234567 requests, since 01.01.2024 12 345 678 rows",
         "ISBN 0306406152, order 0123456789, invoice 01711234567, padded id 0000123456, epoch 1718035200",
         "Telefon stürzt ab, 123456789 Fehler; el móvil pide 1234567 veces; charged 612 345 678 COP",
+        "Chrome 124.0.6367.118 and 120.0.6099.109 crash, since build 612.345.678.9",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -597,6 +597,8 @@ def _phone_shaped(candidate: str, context: set[str]) -> bool:
         groups = candidate.split(".")
         if tuple(map(len, groups)) in _SPANISH_DOTTED_GROUPS:
             return True  # libphonenumber decides (as a Spanish number only, see _spanish)
+        if any(len(group) < 2 for group in groups[1:]):
+            return False  # 612.345.678.9, Chrome 124.0.6367.118: a version or a decimal; no one prints a phone so
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
 
