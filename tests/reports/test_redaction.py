@@ -98,6 +98,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "mi móvil 612345678, teléfono: 912 345 678, llámame al 612 345 678; telephone 4155550199",
             "mi móvil [phone], teléfono: [phone], llámame al [phone]; telephone [phone]",
         ),
+        ("móviles 612.345.678,612.345.679 y 0171 1234567,0171 7654321", "móviles [phone],[phone] y [phone],[phone]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -128,6 +129,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "ISBN 0306406152, order 0123456789, invoice 01711234567, padded id 0000123456, epoch 1718035200",
         "Telefon stürzt ab, 123456789 Fehler; el móvil pide 1234567 veces; charged 612 345 678 COP",
         "Chrome 124.0.6367.118 and 120.0.6099.109 crash, since build 612.345.678.9",
+        "me cobraron 612.345.678,90 COP y 712.345.678,5 COP, Gesamt 612.345.678,00 EUR",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -519,8 +519,8 @@ class _PhoneRecogniser:
     def redact(self, match: Found) -> str:
         candidate = match.group(0)
         text, start, end = match.string, match.start(), match.end()
-        before, after = text[start - 1 : start], text[end : end + 2]
-        if after[:1].isalnum() or _is_decimal_tail(after):
+        before, after = text[start - 1 : start], text[end : end + 4]
+        if after[:1].isalnum() or _is_decimal_tail(candidate, after):
             return candidate  # part of a word or a decimal
         context = _words_before(text, start)
         head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
@@ -570,8 +570,16 @@ def _joined(before: str) -> bool:
     return bool(before) and (before.isalnum() or before in "_./:-")
 
 
-def _is_decimal_tail(after: str) -> bool:
-    return after[:1] == "." and after[1:].isdigit()
+def _is_decimal_tail(candidate: str, after: str) -> bool:
+    """A decimal point after the number ("1234567.5"), or the cents after an amount with thousands dots ("612.345.678,90").
+
+    A comma is a decimal only after dotted digits and before one or two digits: "0171 1234567,0171
+    7654321" and "612.345.678,612.345.679" are lists of phones.
+    """
+    if after[:1] == ".":
+        return after[1:2].isdigit()
+    dotted = "." in candidate and set(candidate) <= set("0123456789.")
+    return dotted and after[:1] == "," and after[1:2].isdigit() and not after[2:4].isdigit()
 
 
 def _phone_shaped(candidate: str, context: set[str]) -> bool:
