@@ -99,6 +99,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "mi móvil [phone], teléfono: [phone], llámame al [phone]; telephone [phone]",
         ),
         ("móviles 612.345.678,612.345.679 y 0171 1234567,0171 7654321", "móviles [phone],[phone] y [phone],[phone]"),
+        ("seit dem 01.01. 0171 1234567, am 1.2. 030 1234567", "seit dem 01.01. [phone], am 1.2. [phone]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:

@@ -81,7 +81,7 @@ _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 _DATE_OR_TIME_HEAD = re2.compile(
-    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{2}) +"
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{1,2}\.[0-9]{1,2}\.|[0-9]{2}) +"
 )
 
 PATTERNS = (
@@ -554,7 +554,8 @@ def _date_or_time_head(candidate: str, before: str) -> str:
     """A date or the minutes of a time that the candidate starts with, and the spaces after it ("" if none).
 
     A date and a number are one run of digits and separators ("seit 01/01/2024 030 1234567",
-    "2024-01-01 415 555 0199"), and so is a time's minutes with it ("10:30 0171 1234567": the
+    "2024-01-01 415 555 0199", a German date without its year: "seit dem 01.01. 0171 1234567",
+    which read "[phone] 1234567"), and so is a time's minutes with it ("10:30 0171 1234567": the
     candidate starts after the colon); the number after the head is a candidate of its own.
     """
     head = _DATE_OR_TIME_HEAD.search(candidate)
