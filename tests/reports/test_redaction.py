@@ -100,6 +100,10 @@ def test_ordinary_numbers_and_words_survive() -> None:
         ),
         ("móviles 612.345.678,612.345.679 y 0171 1234567,0171 7654321", "móviles [phone],[phone] y [phone],[phone]"),
         ("seit dem 01.01. 0171 1234567, am 1.2. 030 1234567", "seit dem 01.01. [phone], am 1.2. [phone]"),
+        (
+            'tap tel:+491711234567 (<a href="tel:+34612345678">), Telefon:030 1234567, phone:415-555-0199',
+            'tap tel:[phone] (<a href="tel:[phone]">), Telefon:[phone], phone:[phone]',
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -131,6 +135,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "Telefon stürzt ab, 123456789 Fehler; el móvil pide 1234567 veces; charged 612 345 678 COP",
         "Chrome 124.0.6367.118 and 120.0.6099.109 crash, since build 612.345.678.9",
         "me cobraron 612.345.678,90 COP y 712.345.678,5 COP, Gesamt 612.345.678,00 EUR",
+        "port db:5432, mobile:8080 and text:12 34 rows, phone:0 calls, tel:1234 fails",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

@@ -526,7 +526,7 @@ class _PhoneRecogniser:
         head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
         if head:
             return head + self._phone_or_same(candidate[len(head) :], context)
-        if _joined(before):
+        if _joined(before) and not _after_phone_label(text, start):
             return candidate
         return self._phone_or_same(candidate, context)
 
@@ -564,6 +564,21 @@ def _date_or_time_head(candidate: str, before: str) -> str:
     if head.group(0).rstrip(" ").isdigit():  # two digits: a time's minutes or seconds, right after "10:"
         return head.group(0) if before[-1:] == ":" and before[:1].isdigit() else ""
     return "" if _joined(before[-1:]) else head.group(0)
+
+
+def _after_phone_label(text: str, start: int) -> bool:
+    """A phone word and a colon right before ``start``: ``tel:+491711234567``, ``href="tel:...``, ``phone:0171 1234567``.
+
+    Elsewhere a colon joins the candidate to what is before it (a time, a port, a path).
+    """
+    if text[start - 1 : start] != ":":
+        return False
+    label = ""
+    for character in reversed(text[max(0, start - 16) : start - 1]):
+        if not character.isalpha():
+            break
+        label = character + label
+    return label.lower() in _PHONE_WORDS
 
 
 def _joined(before: str) -> bool:
