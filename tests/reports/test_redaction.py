@@ -104,6 +104,10 @@ def test_ordinary_numbers_and_words_survive() -> None:
             'tap tel:+491711234567 (<a href="tel:+34612345678">), Telefon:030 1234567, phone:415-555-0199',
             'tap tel:[phone] (<a href="tel:[phone]">), Telefon:[phone], phone:[phone]',
         ),
+        (
+            "invite https://app.example.com/invite?email=jane+billing@example.com&phone=+491711234567&q=a+b fails",
+            "invite https://app.example.com/invite?email=[email]&phone=[phone]&q=a+b fails",
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:

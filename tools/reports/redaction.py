@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 import re2
@@ -183,10 +183,20 @@ def _redact_url(match: Found) -> str:
     credentials = "[credentials]@" if parts.username or parts.password else ""
     query = "&".join(
         f"{name}={'[token]' if _is_secret_param(name) or _looks_like_token(value) else value}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        for name, value in _query_parameters(parts.query)
     )
     path = _redact_path(host.lower(), parts.path)
     return f"{parts.scheme}://{credentials}{host}{path}" + (f"?{query}" if query else "") + trailing
+
+
+def _query_parameters(query: str) -> list[tuple[str, str]]:
+    """Each name and value of a query, %-escapes decoded but ``+`` kept a plus.
+
+    ``parse_qsl`` reads ``+`` as a space (HTML forms' convention), so ``?phone=+491711234567``
+    became ``phone= 491711234567``: no phone left to find, and the number was stored.
+    """
+    pairs = (parameter.partition("=") for parameter in query.split("&") if parameter)
+    return [(unquote(name), unquote(value)) for name, _equals, value in pairs]
 
 
 def _is_secret_param(name: str) -> bool:
