@@ -108,6 +108,12 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "invite https://app.example.com/invite?email=jane+billing@example.com&phone=+491711234567&q=a+b fails",
             "invite https://app.example.com/invite?email=[email]&phone=[phone]&q=a+b fails",
         ),
+        (
+            "chat https://wa.me/491711234567?text=Hallo, https://api.whatsapp.com/send?phone=34612345678&text=hi, "
+            "https://app.example.com/signup?phone_number=14155550199&step=2",
+            "chat https://wa.me/[phone]?text=Hallo, https://api.whatsapp.com/send?phone=[phone]&text=hi, "
+            "https://app.example.com/signup?phone_number=[phone]&step=2",
+        ),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -140,6 +146,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "Chrome 124.0.6367.118 and 120.0.6099.109 crash, since build 612.345.678.9",
         "me cobraron 612.345.678,90 COP y 712.345.678,5 COP, Gesamt 612.345.678,00 EUR",
         "port db:5432, mobile:8080 and text:12 34 rows, phone:0 calls, tel:1234 fails",
+        "https://app.example.com/list?text=1234567&hotel=12345678&mobile=true&cell=B12 and https://wa.me/message/ABCDEF",
     ],
 )
 def test_timestamps_ids_versions_and_shas_survive(text: str) -> None:

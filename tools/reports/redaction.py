@@ -107,6 +107,7 @@ _PHONE_WORDS = frozenset({
     "teléfono", "telefono", "tlf", "tfno", "móvil", "movil", "celular", "llámame", "llamame", "llamar",  # Spanish
     "tél", "téléphone", "portable", "appeler", "joindre",  # French
 })  # fmt: skip
+_PHONE_PARAMS = frozenset({"phone", "tel", "mobile", "cell", "msisdn", "whatsapp", "fax", "telefon", "handy", "movil", "telefono"})
 _ID_WORDS = frozenset({"isbn", "order", "id", "ids", "invoice", "ticket", "ref", "sku", "ean", "upc", "build", "version"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
@@ -181,10 +182,7 @@ def _redact_url(match: Found) -> str:
         return "[url]" + trailing
     host = parts.netloc.rpartition("@")[2]
     credentials = "[credentials]@" if parts.username or parts.password else ""
-    query = "&".join(
-        f"{name}={'[token]' if _is_secret_param(name) or _looks_like_token(value) else value}"
-        for name, value in _query_parameters(parts.query)
-    )
+    query = "&".join(f"{name}={_query_value(name, value)}" for name, value in _query_parameters(parts.query))
     path = _redact_path(host.lower(), parts.path)
     return f"{parts.scheme}://{credentials}{host}{path}" + (f"?{query}" if query else "") + trailing
 
@@ -199,6 +197,22 @@ def _query_parameters(query: str) -> list[tuple[str, str]]:
     return [(unquote(name), unquote(value)) for name, _equals, value in pairs]
 
 
+def _query_value(name: str, value: str) -> str:
+    """A secret parameter's value is a ``[token]``; a phone parameter's number (``?phone=491711234567``) a ``[phone]``.
+
+    A query value has no words before it to tell that plain digits are a phone, so the
+    parameter's name does: one of :data:`_PHONE_PARAMS` as the name or a part of it (``phone_number``,
+    ``tel``; not "text", which in a query is a message).
+    """
+    if _is_secret_param(name) or _looks_like_token(value):
+        return "[token]"
+    named = _PHONE_PARAMS & set(name.lower().replace("-", "_").split("_"))
+    digits = sum(map(str.isdigit, value))
+    if named and 7 <= digits <= 15 and digits == len(value) - sum(value.count(c) for c in " ().-+/"):
+        return "[phone]"
+    return value
+
+
 def _is_secret_param(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _SECRET_PARAM_WORDS)
@@ -209,6 +223,8 @@ def _redact_path(host: str, path: str) -> str:
     webhook = _WEBHOOK_PATHS.get(host)
     if webhook and path.startswith(webhook) and len(path) > len(webhook):
         return webhook + "[token]"
+    if host == "wa.me" and path[1:].isdigit():
+        return "/[phone]"  # WhatsApp's click-to-chat link is the number: https://wa.me/491711234567
     segments = path.split("/")
     for index, segment in enumerate(segments):
         after_word = index > 0 and segments[index - 1].lower() in _TOKEN_PATH_WORDS
