@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 import re2
@@ -80,10 +80,14 @@ _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
 _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
+_DATE_OR_TIME_HEAD = re2.compile(
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{1,2}\.[0-9]{1,2}\.|[0-9]{2}) +"
+)
 
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
+    _DATE_OR_TIME_HEAD,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -96,7 +100,15 @@ _TOKEN_PATH_WORDS = frozenset({
 _WEBHOOK_PATHS = {"hooks.slack.com": "/services/", "discord.com": "/api/webhooks/", "discordapp.com": "/api/webhooks/"}
 _DIGEST_CONTEXT = ("sha", "commit", "digest", "trace", "span", "request", "correlation", "checksum", "md5", "etag", "build")
 _VERSION_WORDS = frozenset({"version", "ver", "v", "build", "release", "app", "ios", "android"})
-_PHONE_WORDS = frozenset({"call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact"})
+_PHONE_WORDS = frozenset({
+    "call", "phone", "tel", "mobile", "cell", "sms", "whatsapp", "fax", "text", "reach", "contact", "telephone",
+    "landline", "cellphone",
+    "telefon", "telefonnummer", "handy", "handynummer", "mobil", "mobilnummer", "rufnummer", "festnetz", "anrufen",  # German
+    "teléfono", "telefono", "tlf", "tfno", "móvil", "movil", "celular", "llámame", "llamame", "llamar",  # Spanish
+    "tél", "téléphone", "portable", "appeler", "joindre",  # French
+})  # fmt: skip
+_PHONE_PARAMS = frozenset({"phone", "tel", "mobile", "cell", "msisdn", "whatsapp", "fax", "telefon", "handy", "movil", "telefono"})
+_ID_WORDS = frozenset({"isbn", "order", "id", "ids", "invoice", "ticket", "ref", "sku", "ean", "upc", "build", "version"})
 _TRUNK_REGIONS = ("GB", "DE", "FR", "IT", "NL", "AU", "JP", "IN")  # national numbers written with a leading 0
 _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and Indian mobiles
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
@@ -170,12 +182,35 @@ def _redact_url(match: Found) -> str:
         return "[url]" + trailing
     host = parts.netloc.rpartition("@")[2]
     credentials = "[credentials]@" if parts.username or parts.password else ""
-    query = "&".join(
-        f"{name}={'[token]' if _is_secret_param(name) or _looks_like_token(value) else value}"
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-    )
+    query = "&".join(f"{name}={_query_value(name, value)}" for name, value in _query_parameters(parts.query))
     path = _redact_path(host.lower(), parts.path)
     return f"{parts.scheme}://{credentials}{host}{path}" + (f"?{query}" if query else "") + trailing
+
+
+def _query_parameters(query: str) -> list[tuple[str, str]]:
+    """Each name and value of a query, %-escapes decoded but ``+`` kept a plus.
+
+    ``parse_qsl`` reads ``+`` as a space (HTML forms' convention), so ``?phone=+491711234567``
+    became ``phone= 491711234567``: no phone left to find, and the number was stored.
+    """
+    pairs = (parameter.partition("=") for parameter in query.split("&") if parameter)
+    return [(unquote(name), unquote(value)) for name, _equals, value in pairs]
+
+
+def _query_value(name: str, value: str) -> str:
+    """A secret parameter's value is a ``[token]``; a phone parameter's number (``?phone=491711234567``) a ``[phone]``.
+
+    A query value has no words before it to tell that plain digits are a phone, so the
+    parameter's name does: one of :data:`_PHONE_PARAMS` as the name or a part of it (``phone_number``,
+    ``tel``; not "text", which in a query is a message).
+    """
+    if _is_secret_param(name) or _looks_like_token(value):
+        return "[token]"
+    named = _PHONE_PARAMS & set(name.lower().replace("-", "_").split("_"))
+    digits = sum(map(str.isdigit, value))
+    if named and 7 <= digits <= 15 and digits == len(value) - sum(value.count(c) for c in " ().-+/"):
+        return "[phone]"
+    return value
 
 
 def _is_secret_param(name: str) -> bool:
@@ -188,6 +223,8 @@ def _redact_path(host: str, path: str) -> str:
     webhook = _WEBHOOK_PATHS.get(host)
     if webhook and path.startswith(webhook) and len(path) > len(webhook):
         return webhook + "[token]"
+    if host == "wa.me" and path[1:].isdigit():
+        return "/[phone]"  # WhatsApp's click-to-chat link is the number: https://wa.me/491711234567
     segments = path.split("/")
     for index, segment in enumerate(segments):
         after_word = index > 0 and segments[index - 1].lower() in _TOKEN_PATH_WORDS
@@ -508,33 +545,90 @@ class _PhoneRecogniser:
     def redact(self, match: Found) -> str:
         candidate = match.group(0)
         text, start, end = match.string, match.start(), match.end()
-        before, after = text[start - 1 : start], text[end : end + 2]
-        if (before and (before.isalnum() or before in "_./:-")) or after[:1].isalnum() or _is_decimal_tail(after):
-            return candidate  # part of a word, a version, a path or a decimal
-        context = bool(_PHONE_WORDS & _words_before(text, start))
+        before, after = text[start - 1 : start], text[end : end + 4]
+        if after[:1].isalnum() or _is_decimal_tail(candidate, after):
+            return candidate  # part of a word or a decimal
+        context = _words_before(text, start)
+        head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
+        if head:
+            return head + self._phone_or_same(candidate[len(head) :], context)
+        if _joined(before) and not _after_phone_label(text, start):
+            return candidate
+        return self._phone_or_same(candidate, context)
+
+    def _phone_or_same(self, candidate: str, context: set[str]) -> str:
+        """``[phone]`` for the number ``candidate`` holds (a trailing group aside), or ``candidate`` as it was."""
         if not _phone_shaped(candidate, context):
             return candidate
+        named = bool(_PHONE_WORDS & context)
         attempts = [candidate]
         if " " in candidate.strip():
             attempts.append(candidate.rsplit(" ", 1)[0])  # "+1 415 555 0199 2 times": the last group is not the phone's
         for attempt in attempts:
-            if self._valid(attempt.rstrip(" ().-")):
+            if self._valid(attempt.rstrip(" ().-"), named):
                 return "[phone]" + candidate[len(attempt) :]
         return candidate
 
-    def _valid(self, candidate: str) -> bool:
+    def _valid(self, candidate: str, named: bool) -> bool:
         if self._checks_left <= 0:
             return True  # a report with hundreds of phone-shaped numbers: redact rather than spend seconds
         self._checks_left -= 1
-        return _is_phone_number(candidate)
+        return _is_phone_number(candidate, named)
 
 
-def _is_decimal_tail(after: str) -> bool:
-    return after[:1] == "." and after[1:].isdigit()
+def _date_or_time_head(candidate: str, before: str) -> str:
+    """A date or the minutes of a time that the candidate starts with, and the spaces after it ("" if none).
+
+    A date and a number are one run of digits and separators ("seit 01/01/2024 030 1234567",
+    "2024-01-01 415 555 0199", a German date without its year: "seit dem 01.01. 0171 1234567",
+    which read "[phone] 1234567"), and so is a time's minutes with it ("10:30 0171 1234567": the
+    candidate starts after the colon); the number after the head is a candidate of its own.
+    """
+    head = _DATE_OR_TIME_HEAD.search(candidate)
+    if head is None:
+        return ""
+    if head.group(0).rstrip(" ").isdigit():  # two digits: a time's minutes or seconds, right after "10:"
+        return head.group(0) if before[-1:] == ":" and before[:1].isdigit() else ""
+    return "" if _joined(before[-1:]) else head.group(0)
 
 
-def _phone_shaped(candidate: str, context: bool) -> bool:
+def _after_phone_label(text: str, start: int) -> bool:
+    """A phone word and a colon right before ``start``: ``tel:+491711234567``, ``href="tel:...``, ``phone:0171 1234567``.
+
+    Elsewhere a colon joins the candidate to what is before it (a time, a port, a path).
+    """
+    if text[start - 1 : start] != ":":
+        return False
+    label = ""
+    for character in reversed(text[max(0, start - 16) : start - 1]):
+        if not character.isalpha():
+            break
+        label = character + label
+    return label.lower() in _PHONE_WORDS
+
+
+def _joined(before: str) -> bool:
+    """Whether the character before a candidate makes it part of a word, a version or a path."""
+    return bool(before) and (before.isalnum() or before in "_./:-")
+
+
+def _is_decimal_tail(candidate: str, after: str) -> bool:
+    """A decimal point after the number ("1234567.5"), or the cents after an amount with thousands dots ("612.345.678,90").
+
+    A comma is a decimal only after dotted digits and before one or two digits: "0171 1234567,0171
+    7654321" and "612.345.678,612.345.679" are lists of phones.
+    """
+    if after[:1] == ".":
+        return after[1:2].isdigit()
+    dotted = "." in candidate and set(candidate) <= set("0123456789.")
+    return dotted and after[:1] == "," and after[1:2].isdigit() and not after[2:4].isdigit()
+
+
+def _phone_shaped(candidate: str, context: set[str]) -> bool:
     """7 to 15 digits, not a date, grouped like a phone number (plain digit strings need a word such as "call").
+
+    ``context`` is the few words before the candidate. Plain digits without such a word are a
+    phone only as a national number written unbroken, see :func:`_unbroken_national`.
 
     A first slash may only follow the area code, as German numbers are written (``030/901820``,
     ``+49 30/901820``), see :func:`_area_code_before_slash`; more may part the rest (``030/1234/5678``,
@@ -545,16 +639,29 @@ def _phone_shaped(candidate: str, context: bool) -> bool:
         return False
     if "/" in candidate and not _area_code_before_slash(candidate):
         return False
-    if _international(candidate) or context:
+    if _international(candidate) or _PHONE_WORDS & context:
         return True
     if not any(c in " ().-/" for c in candidate):
-        return False  # an id, a timestamp, an amount
+        return _unbroken_national(candidate) and not _ID_WORDS & context  # else an id, a timestamp, an amount
     if set(candidate) <= set("0123456789."):
         groups = candidate.split(".")
         if tuple(map(len, groups)) in _SPANISH_DOTTED_GROUPS:
             return True  # libphonenumber decides (as a Spanish number only, see _spanish)
+        if any(len(group) < 2 for group in groups[1:]):
+            return False  # 612.345.678.9, Chrome 124.0.6367.118: a version or a decimal; no one prints a phone so
         return digits >= 10 and not all(len(group) == 3 for group in groups[1:])  # 1.234.567.890 is an amount
     return True
+
+
+def _unbroken_national(candidate: str) -> bool:
+    """10 or 11 digits after one trunk 0, how Germans, the French, Britons... type their own number: ``01711234567``.
+
+    Ids, timestamps and amounts do not start with a single 0 (zero-padded ids with ``00``, which
+    :func:`_is_phone_number` reads as an international prefix). Nearly every such number is valid
+    somewhere in :data:`_TRUNK_REGIONS`, so the shape decides; the price: an ISBN-10 or account
+    number starting with 0 reads as a phone, unless named just before ("ISBN", "order"...).
+    """
+    return 10 <= len(candidate) <= 11 and candidate[0] == "0" and candidate[1] != "0"
 
 
 def _area_code_before_slash(candidate: str) -> bool:
@@ -579,15 +686,19 @@ def _international(candidate: str) -> bool:
     return candidate.startswith(("+", "(+"))
 
 
-def _spanish(national: str) -> tuple[str, ...]:
+def _spanish(national: str, named: bool) -> tuple[str, ...]:
     """Spain, for a number grouped as Spaniards print one (3-2-2-2 or 2-3-2-2, or 3.3.3 with dots), which amounts and ids never are.
 
     Spaced 3-3-3 is left out ("612 345 678 COP"); dotted, 3.3.3 is also an amount of hundreds of
     millions, so it is read only as a mobile (6 or 7 first, how people give their own number)
-    with no round group ("650.000.000" is an amount); libphonenumber then checks it.
+    with no round group ("650.000.000" is an amount); libphonenumber then checks it. After a
+    word that names a phone (``named``: "móvil 612345678", "teléfono: 612 345 678") the nine
+    digits are a number whichever way they are grouped.
     """
     parts = national.translate(_SEPARATORS_TO_SPACE).split(" ")
     groups = tuple(map(len, parts))
+    if named and sum(groups) == 9:
+        return ("ES",)
     if groups == (3, 3, 3):
         dotted_mobile = set(national) <= set("0123456789.") and national[:1] in "67" and "000" not in parts
         return ("ES",) if dotted_mobile else ()
@@ -595,7 +706,8 @@ def _spanish(national: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=4096)
-def _is_phone_number(candidate: str) -> bool:
+def _is_phone_number(candidate: str, named: bool = False) -> bool:
+    """Whether libphonenumber reads ``candidate`` as valid where it can come from; ``named``: after a word such as "phone"."""
     if candidate.startswith("00"):
         candidate = "+" + candidate[2:]
     national = candidate.lstrip("(")
@@ -603,7 +715,7 @@ def _is_phone_number(candidate: str) -> bool:
     if _international(candidate):
         regions = (None,)
     else:
-        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national)
+        regions = _TRUNK_REGIONS if national.startswith("0") else _PLAIN_REGIONS + _spanish(national, named)
     for region in regions:
         try:
             number = phonenumbers.parse(candidate, region)
