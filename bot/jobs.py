@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,7 @@ from bot.retraining import scheduled_retrain
 from graph.memory import forget_old_threads
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
 from knowledge.config import Settings
-from knowledge.db import utcnow
+from knowledge.db import failure_fields, utcnow
 from knowledge.incidents import forget_old_deliveries
 from knowledge.sources.polling import poll_repositories
 from knowledge.outbox import forget_old_unsent
@@ -107,15 +108,35 @@ def post_missed_digest(post: Post, trigger: CronTrigger, settings: Settings) -> 
 
 
 def post_new_alerts(post: Post, settings: Settings) -> int:
-    """Check yesterday and today for spikes and intake problems, then post each new episode once."""
+    """Check yesterday and today for spikes and intake problems, then post each new episode once.
+
+    A check that fails (one bad day, a database error in one query) does not hold back the alerts already
+    recorded: they are posted first, then the checks' failures are raised together so the run shows as failed.
+    """
     url = settings.resolved_database_url
-    channel = settings.alerts_channel
     today = utcnow().date()
-    for day in (today - timedelta(days=1), today):
-        check_spikes(day, url)
-    check_data_quality(url=url)
-    if not channel:
-        return 0
+    checks = [(f"spikes on {day}", partial(check_spikes, day, url)) for day in (today - timedelta(days=1), today)]
+    failures = run_alert_checks([*checks, ("data quality", partial(check_data_quality, url=url))])
+    posted = post_unposted_alerts(post, settings.alerts_channel, url) if settings.alerts_channel else 0
+    if failures:
+        raise ExceptionGroup("alert checks failed; the alerts already recorded were posted", failures)
+    return posted
+
+
+def run_alert_checks(checks: list[tuple[str, Callable[[], object]]]) -> list[Exception]:
+    """Run every check, each whatever the others did; returns the failures, each logged with the check's name."""
+    failures = []
+    for name, check in checks:
+        try:
+            check()
+        except Exception as error:
+            log.error("alert check failed", check=name, **failure_fields(error))
+            failures.append(error)
+    return failures
+
+
+def post_unposted_alerts(post: Post, channel: str, url: str) -> int:
+    """Post each alert no replica has claimed yet, once; an alert Slack refuses is given back for the next run."""
     posted = 0
     for alert in unposted_alerts(url):
         if claim_alert(alert.id, url):
