@@ -2,19 +2,23 @@ import queue
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from slack_sdk import WebClient
-from sqlalchemy import select
+import pytest
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from bot.jobs import WEEKLY_DIGESTS, build_scheduler, post_weekly_digest
 from knowledge.claims import Claim
 from knowledge.config import Settings, TrackedRepo, WikiSource
+from knowledge import db
 from knowledge.db import migrate, session_scope, utcnow
-from tools.reports.intake import bump_daily_counts
+from knowledge.reports import BugReport
+from tools.reports.intake import bump_daily_counts, purge_expired_reports
 
 
 def test_two_replicas_post_the_weekly_digest_once(postgres_url: str) -> None:
@@ -99,3 +103,28 @@ def test_interval_jobs_run_late_rather_than_not_at_all(data_dir: Path) -> None:
     assert set(interval_jobs) == {"missed_digest", "report_classification", "repository_polls", "wiki_source_syncs", "unsent_replies"}
     for job in interval_jobs.values():
         assert (job.misfire_grace_time, job.coalesce) == (job.trigger.interval.total_seconds(), True), job.id
+
+
+def test_the_nightly_purge_gives_up_on_a_report_another_session_holds(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL waits for a lock forever by default: a purge deleting a report whose row another session held
+    (a psql transaction left open, a replica frozen mid-transaction) kept its scheduler thread for as long as
+    that session lived, and every later run was skipped as still running."""
+    monkeypatch.setattr(db, "LOCK_TIMEOUT_S", 1)  # read when the engine is made, by migrate below
+    migrate(postgres_url)
+    with session_scope(postgres_url) as session:
+        session.add(BugReport(id="r1", content_hash="h1", text="checkout spins", category="checkout",
+                              created_at=datetime(2025, 1, 6, tzinfo=UTC)))
+    other_session = create_engine(postgres_url)  # PostgreSQL's defaults, like psql
+    try:
+        with other_session.connect() as holder, ThreadPoolExecutor(max_workers=1) as scheduler_thread:
+            holder.execute(text("SELECT id FROM bug_reports WHERE id = 'r1' FOR UPDATE"))
+            try:
+                purge = scheduler_thread.submit(purge_expired_reports, 90, postgres_url)
+                with pytest.raises(OperationalError) as gave_up:
+                    purge.result(timeout=120)  # a safety net: unbounded, the purge waits for the holder's end
+            finally:
+                holder.rollback()
+    finally:
+        other_session.dispose()
+    assert gave_up.value.orig.sqlstate == "55P03"  # lock_not_available
+    assert purge_expired_reports(90, postgres_url) == 1  # the next night, the row free, the report goes
