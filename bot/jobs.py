@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -37,7 +39,7 @@ from bot.retraining import scheduled_retrain
 from graph.memory import forget_old_threads
 from knowledge.claims import THIS_PROCESS, claim, finish, is_done
 from knowledge.config import Settings
-from knowledge.db import utcnow
+from knowledge.db import failure_fields, utcnow
 from knowledge.incidents import forget_old_deliveries
 from knowledge.sources.polling import poll_repositories
 from knowledge.outbox import forget_old_unsent
@@ -107,15 +109,35 @@ def post_missed_digest(post: Post, trigger: CronTrigger, settings: Settings) -> 
 
 
 def post_new_alerts(post: Post, settings: Settings) -> int:
-    """Check yesterday and today for spikes and intake problems, then post each new episode once."""
+    """Check yesterday and today for spikes and intake problems, then post each new episode once.
+
+    A check that fails (one bad day, a database error in one query) does not hold back the alerts already
+    recorded: they are posted first, then the checks' failures are raised together so the run shows as failed.
+    """
     url = settings.resolved_database_url
-    channel = settings.alerts_channel
     today = utcnow().date()
-    for day in (today - timedelta(days=1), today):
-        check_spikes(day, url)
-    check_data_quality(url=url)
-    if not channel:
-        return 0
+    checks = [(f"spikes on {day}", partial(check_spikes, day, url)) for day in (today - timedelta(days=1), today)]
+    failures = run_alert_checks([*checks, ("data quality", partial(check_data_quality, url=url))])
+    posted = post_unposted_alerts(post, settings.alerts_channel, url) if settings.alerts_channel else 0
+    if failures:
+        raise ExceptionGroup("alert checks failed; the alerts already recorded were posted", failures)
+    return posted
+
+
+def run_alert_checks(checks: list[tuple[str, Callable[[], object]]]) -> list[Exception]:
+    """Run every check, each whatever the others did; returns the failures, each logged with the check's name."""
+    failures = []
+    for name, check in checks:
+        try:
+            check()
+        except Exception as error:
+            log.error("alert check failed", check=name, **failure_fields(error))
+            failures.append(error)
+    return failures
+
+
+def post_unposted_alerts(post: Post, channel: str, url: str) -> int:
+    """Post each alert no replica has claimed yet, once; an alert Slack refuses is given back for the next run."""
     posted = 0
     for alert in unposted_alerts(url):
         if claim_alert(alert.id, url):
@@ -157,9 +179,23 @@ def sync_configured_wiki_sources(settings: Settings) -> int:
     return sum(result.counts.get("added", 0) + result.counts.get("updated", 0) for result in results)
 
 
+def add_interval_job(scheduler: BackgroundScheduler, func: Callable[..., Any], seconds: int, **job: Any) -> None:
+    """Run ``func`` every ``seconds``, late rather than not at all.
+
+    APScheduler 3 skips a run that starts more than ``misfire_grace_time`` after its time (1 s by default) with
+    only a "missed by" warning; a run late by up to a whole interval still runs, and runs piled up while the
+    scheduler was busy run once (``coalesce``), never two at a time (``max_instances``)."""
+    scheduler.add_job(
+        func, "interval", seconds=seconds, misfire_grace_time=seconds, coalesce=True, max_instances=1, **job
+    )
+
+
 def build_scheduler(post: Post, settings: Settings, client: WebClient | None = None) -> BackgroundScheduler:
-    """The bot's scheduler (not started): weekly digest, hourly alert checks, report catch-up, nightly purge;
-    with a Web API ``client``, also the unsent answers, every ``INTERVAL_SECONDS``."""
+    """The bot's scheduler (not started): weekly digest and its catch-up, hourly alert checks, report catch-up,
+    nightly purges; with a Web API ``client``, also the unsent answers, every ``INTERVAL_SECONDS``.
+
+    Every job has a thread of its own (:func:`one_thread_per_job`), so long ones (a poll, a wiki sync, the
+    retrain) never hold the others past their start."""
     url = settings.resolved_database_url
     zone = ZoneInfo(settings.digest_timezone)
     scheduler = BackgroundScheduler(timezone=zone)
@@ -171,15 +207,18 @@ def build_scheduler(post: Post, settings: Settings, client: WebClient | None = N
         misfire_grace_time=3600,
         coalesce=True,
     )
+    add_interval_job(  # at start, then every few minutes: a digest missed while no scheduler ran is posted late
+        scheduler, post_missed_digest, CATCH_UP_MINUTES * 60, next_run_time=utcnow(), id="missed_digest",
+        kwargs={"post": post, "trigger": scheduler.get_job("weekly_digest").trigger, "settings": settings},
+    )  # fmt: skip
     scheduler.add_job(
         post_new_alerts, CronTrigger(minute=5, timezone=zone), kwargs={"post": post, "settings": settings},
         id="report_alerts", coalesce=True, misfire_grace_time=600,
     )
-    scheduler.add_job(  # reports a crashed replica stored but never classified
-        classify_pending_reports, "interval", minutes=1,
-        kwargs={"pending": pending_reports(settings, url), "on_counted": count_classified},
-        id="report_classification", coalesce=True, max_instances=1,
-    )
+    add_interval_job(  # reports a crashed replica stored but never classified
+        scheduler, classify_pending_reports, 60,
+        kwargs={"pending": pending_reports(settings, url), "on_counted": count_classified}, id="report_classification",
+    )  # fmt: skip
     scheduler.add_job(
         purge_expired_reports, CronTrigger(hour=3, minute=17, timezone=zone),
         kwargs={"retention_days": settings.report_retention_days, "url": url},
@@ -204,39 +243,38 @@ def build_scheduler(post: Post, settings: Settings, client: WebClient | None = N
         id="auto_investigation_retention", coalesce=True, misfire_grace_time=3600,
     )
     if settings.repos:
-        scheduler.add_job(
-            poll_tracked_repositories, "interval", seconds=settings.poll_seconds, next_run_time=utcnow(),
-            kwargs={"settings": settings}, id="repository_polls", coalesce=True, max_instances=1,
+        add_interval_job(
+            scheduler, poll_tracked_repositories, settings.poll_seconds, next_run_time=utcnow(),
+            kwargs={"settings": settings}, id="repository_polls",
         )  # fmt: skip
     if settings.wiki_sources:
-        scheduler.add_job(
-            sync_configured_wiki_sources, "interval", minutes=settings.wiki_sync_minutes, next_run_time=utcnow(),
-            kwargs={"settings": settings}, id="wiki_source_syncs", coalesce=True, max_instances=1,
+        add_interval_job(
+            scheduler, sync_configured_wiki_sources, settings.wiki_sync_minutes * 60, next_run_time=utcnow(),
+            kwargs={"settings": settings}, id="wiki_source_syncs",
         )  # fmt: skip
     if client is not None:
-        scheduler.add_job(
-            send_unsent_replies, "interval", seconds=INTERVAL_SECONDS, kwargs={"client": client, "url": url},
-            id="unsent_replies", coalesce=True, max_instances=1,
+        add_interval_job(
+            scheduler, send_unsent_replies, INTERVAL_SECONDS, kwargs={"client": client, "url": url}, id="unsent_replies"
         )
         scheduler.add_job(
             forget_old_unsent, CronTrigger(hour=3, minute=37, timezone=zone), kwargs={"url": url},
             id="unsent_replies_retention", coalesce=True, misfire_grace_time=3600,
         )
+    one_thread_per_job(scheduler)
     return scheduler
+
+
+def one_thread_per_job(scheduler: BackgroundScheduler) -> None:
+    """Give the scheduler as many threads as it has jobs (each runs one instance at a time).
+
+    APScheduler's default pool has 10 threads: with more jobs, and long ones holding threads, a job due meanwhile
+    waited in the pool's queue and, starting more than its misfire grace late, was skipped."""
+    scheduler.add_executor(ThreadPoolExecutor(max_workers=len(scheduler.get_jobs())), "default")
 
 
 def start_scheduler(post: Post, settings: Settings, client: WebClient | None = None) -> BackgroundScheduler:
     """Run the jobs in this process (``culprit serve`` without ``--no-scheduler``), catching up at once."""
     scheduler = build_scheduler(post, settings, client)
-    scheduler.add_job(
-        post_missed_digest,
-        "interval",
-        minutes=CATCH_UP_MINUTES,
-        next_run_time=utcnow(),
-        kwargs={"post": post, "trigger": scheduler.get_job("weekly_digest").trigger, "settings": settings},
-        id="missed_digest",
-        coalesce=True,
-    )
     scheduler.start()
     log.info("scheduler started", replica=THIS_PROCESS, jobs=[job.id for job in scheduler.get_jobs()])
     return scheduler

@@ -24,6 +24,9 @@ from knowledge.errors import CulpritError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 CONNECT_TIMEOUT_S = 10
+# How long a PostgreSQL statement waits for a lock another session holds (a row, a table) before it fails with
+# SQLSTATE 55P03; as long as SQLite's busy timeout. PostgreSQL's default is to wait forever.
+LOCK_TIMEOUT_S = 30
 
 
 class DatabaseUnavailable(CulpritError):
@@ -161,6 +164,7 @@ def get_engine(url: str) -> Engine:
 
     ``hide_parameters``: a statement's error would otherwise carry every value it sent (a report's text, a
     person's name) into whatever logs it, APScheduler's and Bolt's tracebacks included.
+    On PostgreSQL lock waits are bounded (:func:`bounded_lock_waits`).
     """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -168,9 +172,24 @@ def get_engine(url: str) -> Engine:
         event.listen(engine, "connect", _enable_sqlite_pragmas)
     else:
         engine = create_engine(
-            bounded_connect(url), pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
-        )
+            bounded_connect(url), connect_args=bounded_lock_waits(make_url(url)),
+            pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True,
+        )  # fmt: skip
     return engine
+
+
+def bounded_lock_waits(url: URL) -> dict[str, str]:
+    """Connect args that give each PostgreSQL session a ``lock_timeout`` of :data:`LOCK_TIMEOUT_S`.
+
+    PostgreSQL waits for a lock forever by default: a scheduled job (or a request) writing a row that another
+    session holds (a psql transaction left open, a replica frozen mid-transaction) would hold its thread until
+    that session ends, and a job's every later run would be skipped as still running. A ``lock_timeout`` in the
+    URL's ``options`` wins; other ``options`` are kept.
+    """
+    options = " ".join(url.normalized_query.get("options", ()))
+    if "lock_timeout" in options:
+        return {}
+    return {"options": f"{options} -c lock_timeout={LOCK_TIMEOUT_S * 1000}".strip()}
 
 
 def bounded_connect(url: str) -> URL:
@@ -219,7 +238,8 @@ def migrate(url: str) -> None:
     """Bring the schema to the newest revision.
 
     On PostgreSQL an advisory lock serialises replicas that start together, so
-    only one of them runs each migration.
+    only one of them runs each migration; waiting for it (another replica migrating) and a migration's own
+    locks are not bounded by :data:`LOCK_TIMEOUT_S`.
     """
     from alembic import command
 
@@ -227,6 +247,7 @@ def migrate(url: str) -> None:
     try:
         with engine.connect() as connection:
             if engine.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL lock_timeout = 0"))  # until the migration's commit
                 connection.execute(text("SELECT pg_advisory_lock(727274)"))
             try:
                 config = alembic_config(url)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import create_engine, inspect, text
 
 from knowledge.changes import Change, ChangeFile, changes_landed_between
+from knowledge import db
 from knowledge.db import DatabaseUnavailable, get_engine, migrate, session_scope, utcnow
 from tests.bot.silent_database import SilentDatabase
 from tests.schema_revisions import downgrade_to
@@ -116,3 +119,41 @@ def test_auto_investigations_claimed_before_leases_count_as_finished(database_ur
     migrate(database_url)
     assert is_done("auto_investigation", "channel:COLDINC", database_url)
     assert not is_done("weekly_digest", "2026-W01:CDIGEST", database_url)  # other work keeps its lease
+
+
+def test_a_replica_waits_for_another_replicas_migration_past_the_lock_timeout(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot's sessions give up on a lock after LOCK_TIMEOUT_S; a replica starting while another migrates must
+    not: it waits for the migration lock however long the migration takes, then finds the schema at head."""
+    monkeypatch.setattr(db, "LOCK_TIMEOUT_S", 1)
+    migrate(postgres_url)
+    other_replica = create_engine(postgres_url)
+    try:
+        with other_replica.connect() as migrating, ThreadPoolExecutor(max_workers=1) as starting:
+            migrating.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                started = starting.submit(migrate, postgres_url)
+                waited = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'" \
+                         " AND clock_timestamp() - query_start > interval '3 seconds'"
+                while not migrating.execute(text(waited)).scalar() and not started.done():
+                    threading.Event().wait(0.1)
+                assert not started.done(), started.exception()  # still waiting, three lock timeouts later
+            finally:
+                migrating.execute(text("SELECT pg_advisory_unlock(727274)"))
+                migrating.commit()
+            started.result(timeout=120)  # a safety net
+    finally:
+        other_replica.dispose()
+
+
+def test_a_lock_timeout_in_the_url_wins_and_its_other_options_stay(postgres_url: str) -> None:
+    """The bot's sessions bound their lock waits unless the URL's ``options`` say otherwise."""
+    for query, expected in (("", ("30s", '"$user", public')), ("?options=-c%20search_path%3Dpublic", ("30s", "public")),
+                            ("?options=-c%20lock_timeout%3D5s", ("5s", '"$user", public'))):
+        engine = get_engine(postgres_url + query)
+        try:
+            with engine.connect() as connection:
+                assert (connection.execute(text("SHOW lock_timeout")).scalar(), connection.execute(text("SHOW search_path")).scalar()) == expected
+        finally:
+            engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -11,13 +12,14 @@ from prometheus_client import REGISTRY
 import yaml
 from structlog.testing import capture_logs
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy import text as sql
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs import post_new_alerts
 from bot.replies import channel_poster
-from knowledge.config import get_settings
+from knowledge.config import Settings, get_settings
 from knowledge.db import get_engine, migrate, session_scope, utcnow
 from knowledge.reports import Alert, BugReport
 from tests.bot.conftest import StartBot
@@ -164,3 +166,27 @@ def test_a_spike_alert_slack_refused_is_posted_by_the_next_run(database_url: str
         assert post_new_alerts(post, get_settings()) == 1
         assert "Spike in *login*" in slack.calls_to("chat.postMessage")[-1].args["text"]
         assert post_new_alerts(post, get_settings()) == 0  # posted once
+
+
+def test_an_alert_check_that_fails_does_not_hold_back_the_alerts_already_recorded(database_url: str) -> None:
+    """The checks ran before the posting, so a spike check that raised (here the daily counts it reads are
+    gone) kept every recorded alert unposted for as long as it kept failing."""
+    today = utcnow().date()
+    with session_scope(database_url) as session:
+        session.add(Alert(kind="spike", key="checkout", started_on=today, last_seen_on=today,
+                          details={"count": 40, "baseline": 6.0, "examples": ["payment page spins"]}))
+    with get_engine(database_url).begin() as connection:
+        connection.execute(sql("DROP TABLE category_daily"))
+    posts: list[tuple[str, str]] = []
+    settings = Settings(database_url=database_url, alerts_channel="CALERTS")
+    with capture_logs() as logs, pytest.raises(ExceptionGroup) as failed:
+        post_new_alerts(lambda channel, text, blocks, png: posts.append((channel, text)), settings)
+    [(channel, text)] = posts
+    assert channel == "CALERTS" and "Spike in *checkout*" in text
+    assert len(failed.value.exceptions) == 3 and all(isinstance(error, DBAPIError) for error in failed.value.exceptions)
+    assert [entry["check"] for entry in logs if entry["event"] == "alert check failed"] == [
+        f"spikes on {today - timedelta(days=1)}", f"spikes on {today}", "data quality"
+    ]
+    with pytest.raises(ExceptionGroup):  # still failing, and the alert is not posted again
+        post_new_alerts(lambda channel, text, blocks, png: posts.append((channel, text)), settings)
+    assert len(posts) == 1
