@@ -115,10 +115,15 @@ def failure_reason(error: BaseException) -> str:
     return database_failure(found) if found is not None else f"{type(error).__name__}: {error}"
 
 
+def is_database_error(error: BaseException) -> bool:
+    """Whether ``error`` is SQLAlchemy's or a driver's: its message may hold the values of a row or a statement."""
+    return isinstance(error, SQLAlchemyError) or _is_driver_error(error)
+
+
 def _database_error_in(error: BaseException) -> BaseException | None:
     link: BaseException | None = error
     while link is not None:
-        if isinstance(link, SQLAlchemyError) or _is_driver_error(link):
+        if is_database_error(link):
             return link
         link = link.__cause__ or link.__context__
     return None

@@ -36,9 +36,12 @@ def configure_logging() -> None:
 
     Standard-library loggers (uvicorn, APScheduler, SQLAlchemy, slack_sdk) go
     through the same processors, so a log shipper parses one format and a line
-    uvicorn writes while an incident is handled carries its id too.
+    uvicorn writes while an incident is handled carries its id too. Every line, its traceback included,
+    goes out without a database error's message or a URL's password (:mod:`bot.log_redaction`).
     """
     import structlog
+
+    from bot.log_redaction import redact_exceptions
 
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -51,7 +54,7 @@ def configure_logging() -> None:
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
+                redact_exceptions,
                 structlog.processors.JSONRenderer(),
             ],
         )
@@ -65,7 +68,7 @@ def configure_logging() -> None:
     structlog.configure(
         processors=[
             *shared,
-            structlog.processors.format_exc_info,
+            redact_exceptions,
             structlog.processors.JSONRenderer(),
         ],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),

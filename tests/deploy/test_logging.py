@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pytest
 import structlog
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from bot.blocks import SlackMessage
 from bot.channels import ChannelDirectory
@@ -131,3 +133,98 @@ def test_an_error_the_driver_raises_itself_is_logged_by_its_type_and_code_not_it
     except RuntimeError as error:
         fields = failure_fields(error)
     assert fields == {"error": "psycopg.errors.CheckViolation, SQLSTATE 23514"}
+
+
+REPORTER = "jane@example.com"
+
+
+def _reporters_refusing_a_second(postgres_url: str) -> Engine:
+    """A PostgreSQL table holding :data:`REPORTER` once: inserting them again is refused with
+    ``DETAIL: Key (reporter)=(jane@example.com) already exists``."""
+    database = create_engine(postgres_url)
+    with database.begin() as connection:
+        connection.execute(text("CREATE TABLE reporters (reporter TEXT UNIQUE)"))
+        connection.execute(text("INSERT INTO reporters VALUES (:reporter)"), {"reporter": REPORTER})
+    return database
+
+
+def _store_the_reporter_again(database: Engine) -> None:
+    with database.begin() as connection:
+        connection.execute(text("INSERT INTO reporters VALUES (:reporter)"), {"reporter": REPORTER})
+
+
+def _check_alerts_storing_the_reporter_again(database: Engine) -> None:
+    """A job failing as the hourly alert checks fail: each check's error logged, then raised together."""
+    from bot.jobs import run_alert_checks
+
+    failures = run_alert_checks([("reporters", partial(_store_the_reporter_again, database))])
+    raise ExceptionGroup("alert checks failed; the alerts already recorded were posted", failures)
+
+
+def test_a_scheduled_job_postgresql_refused_is_logged_with_its_traceback_but_not_the_refused_e_mail(
+    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """APScheduler logs a failed job with its traceback, which ended in PostgreSQL's DETAIL (the reporter's
+    e-mail) and SQLAlchemy's parameters, each in the exception group the alert checks raise: the configured
+    logging now names that error by type and SQLSTATE."""
+    from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    database = _reporters_refusing_a_second(postgres_url)
+    configure_logging()
+    failed: queue.Queue[JobExecutionEvent] = queue.Queue()
+    scheduler = BackgroundScheduler()
+    scheduler.add_listener(failed.put, EVENT_JOB_ERROR)
+    scheduler.start()
+    try:
+        scheduler.add_job(_check_alerts_storing_the_reporter_again, args=[database], id="alert_checks")
+        (refused,) = failed.get(timeout=120).exception.exceptions
+        assert REPORTER in str(refused)  # what the traceback ended in
+    finally:
+        scheduler.shutdown()
+        database.dispose()
+    logged = capsys.readouterr().err
+    assert REPORTER not in logged
+    (line,) = [line for line in logged_lines(logged) if "raised an exception" in line["event"]]
+    assert line["logger"] == "apscheduler.executors.default" and "_store_the_reporter_again" in line["exception"]
+    assert "IntegrityError: IntegrityError (psycopg.errors.UniqueViolation, SQLSTATE 23505)" in line["exception"]
+    assert "UniqueViolation: psycopg.errors.UniqueViolation, SQLSTATE 23505" in line["exception"]
+
+
+def test_a_listener_error_bolt_logs_in_its_message_is_named_by_type_and_sqlstate(
+    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """Bolt's default error handler puts the error's text in the message itself, besides the traceback."""
+    from slack_bolt.listener.listener_error_handler import DefaultListenerErrorHandler
+    from slack_bolt.request import BoltRequest
+
+    database = _reporters_refusing_a_second(postgres_url)
+    configure_logging()
+    try:
+        _store_the_reporter_again(database)
+    except Exception as error:
+        DefaultListenerErrorHandler(logging.getLogger("slack_bolt.App")).handle(error, BoltRequest(body=""), None)
+    finally:
+        database.dispose()
+    logged = capsys.readouterr().err
+    assert REPORTER not in logged
+    (line,) = logged_lines(logged)
+    assert line["event"] == (
+        "Failed to run listener function (error: IntegrityError (psycopg.errors.UniqueViolation, SQLSTATE 23505))"
+    )
+
+
+def test_a_url_password_in_a_logged_message_or_traceback_is_masked(
+    json_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging()
+    try:
+        raise ConnectionError("cannot reach https://chroma:s3cret@chroma.internal:8000/api")
+    except ConnectionError as error:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+        structlog.get_logger("bot.server").exception("wiki unavailable", reason=str(error))
+    logged = capsys.readouterr().err
+    assert "s3cret" not in logged
+    assert [line["exception"].splitlines()[-1] for line in logged_lines(logged)] == [
+        "ConnectionError: cannot reach https://***@chroma.internal:8000/api"
+    ] * 2
