@@ -2,8 +2,10 @@
 in a log line without what it may carry (a URL's password, the text another server echoed back)."""
 
 import re
+from urllib.parse import urlsplit
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Userinfo not already masked by ``knowledge.config.shown_url`` (``user:***@``), which keeps the user.
+_USERINFO = re.compile(r"(?<=://)(?![^/@\s]*:\*\*\*@)[^/@\s]+@")
 
 
 class CulpritError(Exception):
@@ -14,15 +16,21 @@ class InputError(CulpritError):
     """A file, line or argument the user gave cannot be used."""
 
 
-def mask_url(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``."""
-    return _USERINFO.sub("***@", text)
+def mask_url(text: str, called: str | None = None) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``, and the password of the
+    ``called`` URL before its ``@`` wherever it appears without its scheme: an HTTP client that takes
+    ``user:password@host`` for a host and a port quotes it in its own words (``nonnumeric port:
+    'password@host'``)."""
+    masked = _USERINFO.sub("***@", text)
+    password = urlsplit(called).password if called else None
+    return masked.replace(f"{password}@", "***@") if password else masked
 
 
-def masked_error(error: BaseException, limit: int = 300) -> str:
-    """``Type: text`` of an unexpected error for a log or report line: masked before it is cut, since a
-    cut through a URL's password would leave no ``@`` for the mask to find."""
-    return f"{type(error).__name__}: {mask_url(str(error))[:limit]}"
+def masked_error(error: BaseException, limit: int = 300, called: str | None = None) -> str:
+    """``Type: text`` of an unexpected error for a log or report line (of a call to ``called``, whose password
+    :func:`mask_url` masks too): masked before it is cut, since a cut through a URL's password would leave no
+    ``@`` for the mask to find."""
+    return f"{type(error).__name__}: {mask_url(str(error), called)[:limit]}"
 
 
 def failed_call(error: BaseException) -> dict[str, str]:

@@ -13,7 +13,7 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     """The Chroma server (or the embedded store) answers and the wiki collection holds sections."""
     if not settings.chroma_url and not settings.chroma_dir.is_dir():
         return [skipped("wiki", "no CULPRIT_CHROMA_URL and no embedded index yet (wiki search is off)")]
-    from knowledge.errors import CulpritError
+    from knowledge.errors import CulpritError, mask_url, masked_error
     from knowledge.wiki.store import COLLECTION_NAME, PackagedMiniLM, wiki_client
 
     where = shown_url(settings.chroma_url) if settings.chroma_url else str(settings.chroma_dir)
@@ -23,10 +23,10 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
         if COLLECTION_NAME not in names:
             return [failed("wiki", f"Chroma at {where} answers but holds no wiki", WIKI_FIX)]
         count = client.get_collection(COLLECTION_NAME, embedding_function=PackagedMiniLM()).count()  # type: ignore[arg-type]
-    except CulpritError as error:
-        return [failed("wiki", str(error).split(";")[0], CHROMA_FIX)]
+    except CulpritError as error:  # may quote chromadb's message, which may quote the server's answer
+        return [failed("wiki", mask_url(str(error).split(";")[0], settings.chroma_url), CHROMA_FIX)]
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError and its own errors
-        return [failed("wiki", f"Chroma at {where} failed: {type(error).__name__}: {str(error)[:200]}", CHROMA_FIX)]
+        return [failed("wiki", f"Chroma at {where} failed: {masked_error(error, 200, settings.chroma_url)}", CHROMA_FIX)]
     if not count:
         return [failed("wiki", f"the wiki collection at {where} is empty", WIKI_FIX)]
     return [passed("wiki", f"{count} sections indexed at {where}")]

@@ -8,11 +8,14 @@ holds the two together, and docs/slack.md lists them).
 
 from __future__ import annotations
 
+from http.client import HTTPException
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
 from knowledge.config import Settings, shown_url
+from knowledge.errors import masked_error
 
 # Each feature and the bot scopes it needs; "always" features are on whenever Slack is configured.
 FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
@@ -54,8 +57,9 @@ def check_slack(settings: Settings, options: DoctorOptions) -> list[CheckResult]
     except SlackApiError as error:
         reason = error.response.get("error")
         return [failed("slack", f"Slack refused the token ({reason})", TOKEN_FIX)]
-    except (SlackClientError, OSError) as error:
-        return [failed("slack", f"cannot reach Slack at {shown_url(client.base_url)} ({error})", "check the network or CULPRIT_SLACK_API_URL")]
+    except (SlackClientError, OSError, HTTPException) as error:  # InvalidURL quotes a URL's password as its port
+        reason = masked_error(error, 200, client.base_url)
+        return [failed("slack", f"cannot reach Slack at {shown_url(client.base_url)} ({reason})", "check the network or CULPRIT_SLACK_API_URL")]
     headers = {name.lower(): value for name, value in (answer.headers or {}).items()}
     granted = {scope.strip() for scope in _header(headers.get("x-oauth-scopes")).split(",") if scope.strip()}
     results = [passed("slack", f"signed in as {answer.get('user')} in {answer.get('team')}")]

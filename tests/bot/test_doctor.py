@@ -415,6 +415,47 @@ def test_passwords_in_server_urls_never_reach_the_report(working: Settings, monk
     assert "hunter2" not in shown.output + as_json.output
 
 
+def test_a_password_an_http_client_quotes_without_its_url_never_reaches_the_report_or_the_log(
+    working: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Slack API URL with a password and no port: urllib takes ``hunter2@127.0.0.1`` for the port and says
+    ``nonnumeric port: 'hunter2@127.0.0.1'``, which no URL mask finds; `culprit serve` logs the line at start."""
+    settings = reconfigured(monkeypatch, CULPRIT_SLACK_API_URL="http://ops:hunter2@127.0.0.1/api/")
+    with structlog.testing.capture_logs() as logged:
+        results = log_startup_checks(settings)
+
+    assert failing(results)["slack"].detail == (
+        "cannot reach Slack at http://ops:***@127.0.0.1/api/ (InvalidURL: nonnumeric port: '***@127.0.0.1')"
+    )
+    assert "hunter2" not in str(logged)
+
+
+class _ChromaBehindAProxy(JsonHandler):
+    """Answers Chroma's heartbeat, then every request with the proxy's error, which names its upstream with
+    that upstream's credentials."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.endswith("/heartbeat"):
+            self.send_json(200, {"nanosecond heartbeat": 1})
+        else:
+            self.send_json(502, {"error": "upstream http://chroma:s3cret@chroma-backend:8000 refused the connection"})
+
+    do_POST = do_GET
+
+
+def test_a_chroma_error_quoting_a_url_password_is_reported_masked(
+    working: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = LoopbackServer(_ChromaBehindAProxy)
+    try:
+        results = run_checks(reconfigured(monkeypatch, CULPRIT_CHROMA_URL=proxy.url))
+    finally:
+        proxy.close()
+
+    detail = failing(results)["wiki"].detail
+    assert "s3cret" not in detail and "http://***@chroma-backend:8000" in detail
+
+
 @pytest.mark.parametrize("days", ["inf", "1e308"])
 def test_a_stale_threshold_past_ten_years_is_a_usage_error(working: Settings, days: str) -> None:
     """inf or 1e308 days made the sources check fail with 'the check itself failed: OverflowError'."""
