@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from bot.blocks import SlackMessage
 from bot.channels import ChannelDirectory
+from bot.cli.console import log_to_stderr
 from bot.cli.serve import configure_logging
 from bot.guards import RateLimiter
 from bot.replies import prepare
@@ -228,3 +229,21 @@ def test_a_url_password_in_a_logged_message_or_traceback_is_masked(
     assert [line["exception"].splitlines()[-1] for line in logged_lines(logged)] == [
         "ConnectionError: cannot reach https://***@chroma.internal:8000/api"
     ] * 2
+
+
+def test_a_command_logs_a_traceback_without_its_frames_values(
+    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """A terminal command's log (``log_to_stderr``) drew tracebacks with Rich, which prints each frame's local
+    variables: SQLAlchemy's hold the statement's parameters, the refused e-mail among them."""
+    database = _reporters_refusing_a_second(postgres_url)
+    log_to_stderr()
+    try:
+        _store_the_reporter_again(database)
+    except Exception:
+        structlog.get_logger("knowledge.ingest").exception("reports not stored")
+    finally:
+        database.dispose()
+    logged = capsys.readouterr().err
+    assert REPORTER not in logged and "reports not stored" in logged
+    assert "IntegrityError: IntegrityError (psycopg.errors.UniqueViolation, SQLSTATE 23505)" in logged
