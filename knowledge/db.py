@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, mask_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 CONNECT_TIMEOUT_S = 10
@@ -110,9 +110,10 @@ def failure_fields(error: BaseException) -> dict[str, Any]:
 
 def failure_reason(error: BaseException) -> str:
     """Why something failed, for people (an answer's note posted to a channel): a database error by type
-    and SQLSTATE alone, as in the log, any other by its type and message."""
+    and SQLSTATE alone, as in the log, any other by its type and message with URL passwords masked (a signal's
+    call to another server may quote the URL it called)."""
     found = _database_error_in(error)
-    return database_failure(found) if found is not None else f"{type(error).__name__}: {error}"
+    return database_failure(found) if found is not None else f"{type(error).__name__}: {mask_url(str(error))}"
 
 
 def is_database_error(error: BaseException) -> bool:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from knowledge.db import get_engine
+from knowledge.db import failure_reason, get_engine
 from tests.refused_writes import PERSON
 
 
@@ -22,3 +22,11 @@ def test_a_refused_statement_error_names_the_statement_but_not_its_parameters(da
 
     assert "INSERT INTO responders" in str(refused.value)
     assert PERSON.split()[1] not in str(refused.value)
+
+
+def test_a_failure_posted_to_a_channel_masks_the_password_of_a_url_it_quotes() -> None:
+    """A signal that fails is named in the answer's note, posted to the incident channel: an error quoting
+    the URL it called carried that URL's password there."""
+    error = ConnectionError("could not reach https://ci:s3cret-token@embeddings.internal/v1/embed")
+
+    assert failure_reason(error) == "ConnectionError: could not reach https://***@embeddings.internal/v1/embed"
