@@ -161,6 +161,27 @@ def test_train_from_repo_mines_then_trains(
     assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()
 
 
+def test_train_from_repo_learns_the_repository_under_the_name_its_changes_were_ingested_with(
+    data_dir: Path, fix_history: FixHistory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A team that ran `ingest git PATH --repo acme/service` trains on the same clone: the model must know
+    acme/service, not the folder's name, or every answer says the model never learned the repository."""
+    command = ["culprit", "train", "--from-repo", str(fix_history.path), "--repo", "acme/service", "--no-embeddings"]
+    monkeypatch.setattr(sys, "argv", [*command, "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["repos"] == ["acme/service"]
+    assert (data_dir / "mined" / "cases-acme__service.jsonl.gz").exists()
+
+    monkeypatch.setattr(sys, "argv", [*command, "--repo", "acme/other"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    assert "2 --repo for 1 --from-repo" in capsys.readouterr().err
+
+
 def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_path: Path) -> None:
     repo = tmp_path / "clock"
     base = one_commit_repo(repo, "pay: retry once")
