@@ -28,6 +28,7 @@ from typing import Any
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, REVERT, Link, find_links, incident_report
 from knowledge.ingest.git_log import (
+    LOG_IN_UTF8,
     _bad_date,
     _resolve_tip,
     split_message,
@@ -122,7 +123,7 @@ def _read_messages(
     history of a million commits fits in memory; and a message of hundreds of megabytes is cut while it is read."""
     messages: dict[str, _Commit] = {}
     links: dict[str, list[Link]] = {}
-    args = ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"]
+    args = ["log", "-z", LOG_IN_UTF8, f"--format={_LOG_FORMAT}", tip, "--"]
     for token in _stream(repo, args, separator=b"\0", keep=_RECORD_BYTES):
         if not token.startswith("\x1e"):
             continue
