@@ -90,7 +90,7 @@ def _model_detail(path: Path) -> str:
         raise CulpritError(f"{path} is a version {manifest.get('model_version')} model, not {MODEL_VERSION}")
     age = utcnow() - datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     return (
-        f"version {MODEL_VERSION}, trained {_ago(age)} on {manifest.get('n_cases')} incidents "
+        f"trained {_ago(age)} on {manifest.get('n_cases')} incidents "
         f"of {', '.join(manifest.get('repos') or []) or 'no repository'} ({path})"
     )
 
