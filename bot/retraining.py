@@ -34,9 +34,14 @@ RETRAIN_LEASE = timedelta(hours=3)
 def run_retrain(settings: Settings) -> Verdict:
     """Retrain now on the configured store (``culprit model retrain`` and the job)."""
     from graph.rca_graph import replay_incident  # the graph and LightGBM load only when a retrain runs
+    from tools.rca.resources import answering_model
     from tools.rca.retrain.gate import retrain
 
-    return retrain(settings.resolved_database_url, settings.data_dir, replay_incident, window_days=settings.window_days)
+    serving, _notes = answering_model(settings)  # the champion while no version is promoted
+    return retrain(
+        settings.resolved_database_url, settings.data_dir, replay_incident,
+        window_days=settings.window_days, serving=serving,
+    )  # fmt: skip
 
 
 def scheduled_retrain(post: Post, settings: Settings) -> Verdict | None:

@@ -127,11 +127,14 @@ def retrieve_changes(state: RcaState) -> dict[str, Any]:
 
 
 def _unseen_repositories(resources: RcaResources, candidates: Sequence[ChangeRecord]) -> list[str]:
-    """A note for each candidate repository the model never learned, whose maps come from others."""
+    """A note for each candidate repository the model never learned, whose maps come from others.
+
+    A change event (deploy, flag flip) is filed under its source or kind, not a repository: no history of
+    it could be trained on, so it is never one the model "never learned"."""
     model = resources.model
     if model is None or not model.repos or not model.component_maps:  # a portable model borrows no maps
         return []
-    unseen = sorted({change.repo for change in candidates} - set(model.repos))
+    unseen = sorted({change.repo for change in candidates if change.kind == "commit"} - set(model.repos))
     return [
         f"the model never learned {repo}: its component map and similar changes come from "
         f"{', '.join(model.repos)}; run `culprit train` with {repo}'s history (cases and commits) to learn its own"

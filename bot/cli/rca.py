@@ -55,6 +55,17 @@ def _open(bars: RichProgress, description: str, total: int) -> TaskID:
     return bars.add_task(escape(description), total=total or None)  # may name a repository
 
 
+def _named_repositories(paths: list[Path], names: list[str]) -> list[tuple[Path, str | None]]:
+    """Pair each ``--from-repo`` with its ``--repo``: the model learns a repository under the name its
+    changes were ingested with, or every answer on it says the model never learned it."""
+    if names and len(names) != len(paths):
+        raise InputError(
+            f"{len(names)} --repo for {len(paths)} --from-repo; give one --repo per --from-repo, in the same order, "
+            "or none to name each from its origin"
+        )
+    return list(zip(paths, names or [None] * len(paths), strict=True))
+
+
 def _read_history(cases: list[Path], commits: list[Path]) -> History:
     if not cases or not commits:
         raise InputError("give at least one --cases file and one --commits file")
@@ -202,6 +213,14 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Option("--from-repo", help="Mine this git repository's fix commits first (`history mine`); repeatable."),
         ] = None,
+        repo: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--repo",
+                help="Name of the --from-repo repository at the same place in the command line, as `ingest git "
+                "--repo` or CULPRIT_REPOS names it (default: from origin, else the folder); repeatable.",
+            ),
+        ] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Where to save the model (default: where rca looks).")] = None,
         no_embeddings: NoEmbeddings = False,
         json_output: JsonOutput = False,
@@ -216,10 +235,10 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings()
         cases, commits = list(cases or []), list(commits or [])
-        for repository in from_repo or []:
+        for repository, name in _named_repositories(from_repo or [], repo or []):
             from bot.cli.history import mine, show_mining
 
-            mined = mine(repository, settings.data_dir / "mined", None, None, None)
+            mined = mine(repository, settings.data_dir / "mined", name, None, None)
             if not json_output:
                 show_mining(mined)
             cases.append(Path(mined.files[0]))

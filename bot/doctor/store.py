@@ -86,7 +86,7 @@ def _model_detail(path: Path) -> str:
     model = load_model(path)
     age = utcnow() - datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     return (
-        f"version {model.version}, trained {_ago(age)} on {model.n_cases} incidents "
+        f"trained {_ago(age)} on {model.n_cases} incidents "
         f"of {', '.join(model.repos) or 'no repository'} ({path})"
     )
 

@@ -52,6 +52,9 @@ _RECORD = "\x1e"
 # hold one, while a name or email may hold any other character git was given (\x1f included).
 _FIELD = "\n"
 _LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
+LOG_IN_UTF8 = "--encoding=UTF-8"
+"""Every ``git log`` read as UTF-8 asks for it: git otherwise writes in the clone's ``i18n.logOutputEncoding``
+(default ``i18n.commitEncoding``), so a team's ISO-8859-1 or Shift_JIS clone stored names and titles as U+FFFD."""
 # What is read of a commit's header fields (sha, name, email, time) and message: enough for the characters
 # kept of them (MAX_AUTHOR_CHARS; MAX_TITLE_CHARS and MAX_TEXT_CHARS, with room for a long first paragraph),
 # four bytes each; the rest of a name or message of hundreds of megabytes streams past.
@@ -425,7 +428,7 @@ def _listed_commits(repo: Path, shas: list[str]) -> Iterator[tuple[list[str], _F
         revisions.seek(0)
         args = [
             "log", "--no-walk=unsorted", "--stdin", "--numstat", "--patch", "--unified=1", "-z", "--no-renames",
-            "--no-ext-diff", "--no-textconv", "--no-color", f"--format={_LOG_FORMAT}",
+            "--no-ext-diff", "--no-textconv", "--no-color", LOG_IN_UTF8, f"--format={_LOG_FORMAT}",
         ]  # fmt: skip
         with _running(repo, args, stdin=revisions) as stream:
             yield from _log_records(_Output(stream))

@@ -29,6 +29,7 @@ from typing import Any
 from knowledge.changes import ChangeRecord
 from knowledge.ingest.fix_links import MAX_MESSAGE_CHARS, REVERT, Link, find_links, incident_report
 from knowledge.ingest.git_log import (
+    LOG_IN_UTF8,
     _BLANK,
     _Output,
     _bad_date,
@@ -143,7 +144,7 @@ def _message_records(repo: Path, tip: str) -> Iterator[tuple[str, str, str]]:
     """(sha, author time, message) of each commit of one ``git log -z``, each field read only up to its bound.
     Blank lines before the title pass unread, as git's own %s skips them: megabytes of them (``%B`` keeps
     what ``--cleanup=verbatim`` or a tool wrote) would otherwise fill the bounded read and hide the links."""
-    args = ["log", "-z", f"--format={_LOG_FORMAT}", tip, "--"]
+    args = ["log", "-z", LOG_IN_UTF8, f"--format={_LOG_FORMAT}", tip, "--"]
     with _running(repo, args) as pipe:
         output = _Output(pipe)
         while output.until(b"\x1e")[1]:

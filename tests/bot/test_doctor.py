@@ -280,6 +280,22 @@ def test_an_llm_server_started_wrong_says_which_flag(
     assert fix in failing(results)["llm"].fix
 
 
+def test_the_model_line_names_only_the_promoted_version_culprit_model_knows(working: Settings, model_file: Path) -> None:
+    """It read "promoted version 1: version 5, trained ...": version 5 was the file format, and
+    `culprit model show 5` knows no such version."""
+    from tools.rca.judges.local import load_model
+    from tools.rca.retrain import registry
+
+    url = working.resolved_database_url
+    added = registry.add_version(load_model(model_file), working.data_dir, url, figures={}, status=registry.CHALLENGER)
+    registry.promote(added.version, url)
+
+    [model] = [result for result in run_checks(working) if result.name == "model"]
+
+    assert model.status == "pass"
+    assert re.fullmatch(rf"promoted version {added.version}: trained .+ ago on \d+ incidents of .+ \(.+\)", model.detail)
+
+
 def test_a_missing_model_fails_only_the_model_and_says_what_answers_instead(
     working: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

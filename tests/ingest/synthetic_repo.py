@@ -167,6 +167,20 @@ def one_commit_repo(repo: Path, title: str) -> str:
     return git_as_ana(repo, "rev-parse", "HEAD").strip()
 
 
+def latin_1_commit(repo: Path, author: str, message: str, when: int = 1_710_000_100) -> str:
+    """A commit by ``author`` written in ISO-8859-1 by a clone configured for it, as git writes one for a
+    team whose tools speak Latin-1: its bytes are Latin-1 and its header says ``encoding ISO-8859-1``; its sha."""
+    git_as_ana(repo, "config", "i18n.commitEncoding", "ISO-8859-1")
+    (repo / "app.py").write_text(f"print({when})\n")
+    git_as_ana(repo, "add", ".")
+    stamp = f"{when} +0000".encode()
+    env = {**os.environb, b"GIT_AUTHOR_NAME": author.encode("latin-1"), b"GIT_AUTHOR_EMAIL": b"jose@example.org",
+           b"GIT_AUTHOR_DATE": stamp, b"GIT_COMMITTER_NAME": b"Ana", b"GIT_COMMITTER_EMAIL": b"ana@example.org",
+           b"GIT_COMMITTER_DATE": stamp}  # fmt: skip
+    subprocess.run([b"git", b"-C", bytes(repo), b"commit", b"-q", b"-m", message.encode("latin-1")], env=env, check=True)
+    return git_as_ana(repo, "rev-parse", "HEAD").strip()
+
+
 def stalled_change_repo(repo: Path, title: str, change_title: str) -> str:
     """:func:`one_commit_repo` and a second commit whose new ``app.py`` blob is a pipe nobody writes (as on a
     hung mount): the commit graph and messages read, but git never finishes opening that object. Its sha."""

@@ -21,7 +21,7 @@ from knowledge.ingest import git_log
 from knowledge.ingest.git_log import ingest_git, repository_name
 from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from tests.ingest.synthetic_repo import SyntheticHistory
-from tests.ingest.synthetic_repo import commit_object, one_commit_repo, stalled_change_repo
+from tests.ingest.synthetic_repo import commit_object, latin_1_commit, one_commit_repo, stalled_change_repo
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -250,6 +250,21 @@ def test_an_author_whose_name_holds_a_unit_separator_is_stored_as_git_has_it(dat
     change = _stored(database_url)[sha]
     assert (change.author, change.email, change.author_time) == ("Ana\x1fBob", "ana\x1f@example.org", _at(1_710_000_100))
     assert (change.title, change.body) == ("Print v2", "Why:\x1f a separator here too.")
+
+
+def test_a_clone_whose_config_writes_latin_1_still_stores_names_and_titles_as_written(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A team's clone with ``i18n.commitEncoding = ISO-8859-1`` (its commits say so in their header):
+    git would print its log in that encoding, and the names and titles were stored as U+FFFD."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    latin_1_commit(repo, "José Müller", "Corrige l'arrondi à l'euro")
+
+    ingest_git(repo, database_url, repo_name="acme/shop")
+
+    [change] = [change for change in _stored(database_url).values() if change.author != "Ana"]
+    assert (change.author, change.title) == ("José Müller", "Corrige l'arrondi à l'euro")
 
 
 def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database_url: str, tmp_path: Path) -> None:

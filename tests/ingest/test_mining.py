@@ -21,7 +21,7 @@ from knowledge.ingest import mining
 from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_commits
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
-from tests.ingest.synthetic_repo import commit_object, git_as_ana, one_commit_repo, stalled_change_repo
+from tests.ingest.synthetic_repo import commit_object, git_as_ana, latin_1_commit, one_commit_repo, stalled_change_repo
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +159,43 @@ def test_train_from_repo_mines_then_trains(
     model = load_model(Path(summary["model"]))
     assert model.origin == TRAINED and model.n_cases == 6
     assert (data_dir / "mined" / "cases-service.jsonl.gz").exists()
+
+
+def test_train_from_repo_learns_the_repository_under_the_name_its_changes_were_ingested_with(
+    data_dir: Path, fix_history: FixHistory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A team that ran `ingest git PATH --repo acme/service` trains on the same clone: the model must know
+    acme/service, not the folder's name, or every answer says the model never learned the repository."""
+    command = ["culprit", "train", "--from-repo", str(fix_history.path), "--repo", "acme/service", "--no-embeddings"]
+    monkeypatch.setattr(sys, "argv", [*command, "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["repos"] == ["acme/service"]
+    assert (data_dir / "mined" / "cases-acme__service.jsonl.gz").exists()
+
+    monkeypatch.setattr(sys, "argv", [*command, "--repo", "acme/other"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    assert "2 --repo for 1 --from-repo" in capsys.readouterr().err
+
+
+def test_a_clone_whose_config_writes_latin_1_is_mined_with_its_words_as_written(tmp_path: Path) -> None:
+    """In a clone with ``i18n.commitEncoding = ISO-8859-1`` git prints its log in Latin-1 unless asked for
+    UTF-8: the fix's report (the incident a model learns from) lost every accented letter to U+FFFD."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    culprit = latin_1_commit(repo, "José Müller", "Arrondi à l'euro près")
+    latin_1_commit(repo, "José Müller", f"Corrige le débit refusé des cartes\n\nFixes: {culprit[:12]}", 1_710_000_200)
+
+    mine_history(repo, tmp_path / "out", repo_name="acme/shop")
+
+    [case] = read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records
+    assert case.truth.culprits == [culprit] and case.incident.title == "Corrige le débit refusé des cartes"
+    commits = {commit.id: commit for commit in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert (commits[culprit].author, commits[culprit].title) == ("José Müller", "Arrondi à l'euro près")
 
 
 def test_commits_dated_outside_1970_to_9999_are_left_out_with_their_reason(tmp_path: Path) -> None:

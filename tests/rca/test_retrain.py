@@ -8,6 +8,7 @@ answer with it at their next request, without a restart.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tools.rca.history.from_store import store_history
 from tools.rca.history.training import train_model
 from tools.rca.retrain import registry
 from tools.rca.retrain.calibration import expected_calibration_error
-from tools.rca.retrain.gate import Figures, ece_tolerance, passes_gate, retrain
+from tools.rca.retrain.gate import Figures, ece_tolerance, passes_gate, replay_figures, replay_split, retrain
 
 CHAMPION_CASES = 30
 
@@ -52,14 +53,46 @@ def demo_store(data_dir: Path, demo_files) -> str:  # noqa: ANN001
     return url
 
 
-def test_a_challenger_trained_on_shuffled_labels_is_refused_and_the_champion_stays(demo_store: str, data_dir: Path) -> None:
-    cases = store_history(demo_store).cases
+def _shuffle_earlier_labels(url: str) -> None:
+    """Every label but the latest ones points at an innocent change."""
+    cases = store_history(url).cases
     rng = random.Random(0)
-    with session_scope(demo_store) as session:  # every label but the latest ones points at an innocent change
+    with session_scope(url) as session:
         for case in cases[: int(len(cases) * 0.7)]:
             session.execute(delete(RootCause).where(RootCause.incident_id == case.case_id))
             innocent = [change for change in case.candidates if change not in case.truth.culprits]
             session.add(RootCause(incident_id=case.case_id, change_id=rng.choice(innocent), source="history"))
+
+
+def test_with_no_version_promoted_the_trained_model_that_answers_is_the_champion(
+    data_dir: Path, demo_files  # noqa: ANN001
+) -> None:
+    """A team that ran `culprit train` and then `culprit model retrain`: the challenger must beat the model
+    that answers, not the heuristic blend, or a worse one is promoted in its place."""
+    from knowledge.config import get_settings
+    from tools.rca.judges.local import save_model
+
+    url = get_settings().resolved_database_url
+    migrate(url)
+    load_records(demo_files, url, Silent())
+    history = store_history(url)
+    trained = train_model(history, history.cases[:CHAMPION_CASES], None)
+    save_model(trained, get_settings().resolved_ranker_path)
+    _shuffle_earlier_labels(url)
+
+    retrained = CliRunner().invoke(app, ["model", "retrain", "--json"])
+
+    assert retrained.exit_code == 0, retrained.output
+    verdict = json.loads(retrained.stdout)
+    assert verdict["outcome"] == "refused" and "top-5" in verdict["reason"]
+    assert verdict["champion_name"] == "trained model that answers (no version promoted yet)"
+    assert registry.champion(url) is None  # the team's trained model still answers
+    _train, replay = replay_split(store_history(url).cases, trained.trained_until)
+    assert verdict["champion"] == replay_figures(trained, replay, store_history(url), replay_incident).to_dict()
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_refused_and_the_champion_stays(demo_store: str, data_dir: Path) -> None:
+    _shuffle_earlier_labels(demo_store)
 
     verdict = retrain(demo_store, data_dir, replay_incident)
     assert verdict.outcome == "refused" and "top-5" in verdict.reason

@@ -178,6 +178,31 @@ def test_rca_on_the_third_repository_says_the_model_never_learned_it(
     assert f"never learned {UNSEEN}" in note and "acme/gadget, acme/widget" in note and "culprit train" in note
 
 
+def test_a_deploy_and_a_flag_flip_in_the_window_are_not_repositories_the_model_never_learned(
+    two_repository_model: RankerModel, repositories: dict[str, tuple[Path, Path]], database_url: str, data_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """Every answer after `culprit ingest changes` said "the model never learned deploy ... run `culprit train`
+    with deploy's history": change events are filed under their kind, which no history could teach."""
+    save_model(two_repository_model, data_dir / "models" / "ranker.model")
+    cases, commits = repositories["acme/widget"]
+    learned = load_history([cases], [commits])
+    store_changes(database_url, learned.commits.values(), Silent())
+    case = learned.cases[-1]
+    before = (case.incident.started_at - timedelta(hours=1)).isoformat()
+    events = tmp_path / "changes.jsonl"
+    events.write_text("".join(json.dumps({"id": f"{kind}-1", "kind": kind, "service": "payments", "title": f"a {kind}",
+                                          "time": before}) + "\n" for kind in ("deploy", "flag")))  # fmt: skip
+    assert runner.invoke(app, ["ingest", "changes", str(events)]).exit_code == 0
+
+    result = runner.invoke(app, ["rca", case.incident.text, "--at", case.incident.started_at.isoformat(), "--json"])
+
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["n_candidates"] == len(case.candidates) + 2
+    assert not [note for note in answer["notes"] if "never learned" in note]
+
+
 def _utc(timestamp: float):  # noqa: ANN202
     from datetime import UTC, datetime
 

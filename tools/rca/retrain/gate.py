@@ -1,7 +1,9 @@
 """Train a challenger, replay it against the champion on cases neither trained on, and decide.
 
-The replay cases are the latest labelled cases that started after the champion's
-training ended (split by time: the latest share of them, at least
+The champion is the promoted version, else the model that answers without one (the
+trained file at ``CULPRIT_RANKER_PATH``, else the starter ranker, else the heuristic
+blend): a challenger must beat what the team is served. The replay cases are the
+latest labelled cases that started after the champion's training ended (split by time: the latest share of them, at least
 :data:`MIN_REPLAY`); the challenger trains on every labelled case before them.
 It is promoted only if its top-5 is no worse than the champion's by more than
 :data:`TOP5_TOLERANCE` and its calibration error no worse by more than
@@ -25,7 +27,7 @@ from tools.rca.history.backtest import AnswerFn, replay_case
 from tools.rca.history.cases import History
 from tools.rca.history.from_store import store_history
 from tools.rca.history.training import train_model
-from tools.rca.judges.local import LocalJudge, RankerModel, load_model
+from tools.rca.judges.local import TRAINED, LocalJudge, RankerModel, load_model
 from tools.rca.resources import RcaResources
 from tools.rca.retrain import registry
 from tools.rca.retrain.calibration import ECE_BINS, expected_calibration_error
@@ -63,6 +65,7 @@ class Verdict:
     challenger: Figures | None = None
     trained_on: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    champion_name: str = "heuristic blend (no champion yet)"
 
     @property
     def text(self) -> str:
@@ -73,7 +76,7 @@ class Verdict:
                 f"• challenger v{self.challenger_version}: top-5 {self.challenger.top5:.3f}, ECE {self.challenger.ece:.3f}"
                 f" (trained on {self.trained_on} cases)"
             )
-            name = f"v{self.champion_version}" if self.champion_version else "heuristic blend (no champion yet)"
+            name = f"v{self.champion_version}" if self.champion_version else self.champion_name
             lines.append(f"• champion {name}: top-5 {self.champion.top5:.3f}, ECE {self.champion.ece:.3f}")
             lines.append(f"• replayed on the latest {self.challenger.cases} cases the champion never trained on")
         return "\n".join(lines)
@@ -83,6 +86,7 @@ class Verdict:
             "outcome": self.outcome,
             "reason": self.reason,
             "champion_version": self.champion_version,
+            "champion_name": f"v{self.champion_version}" if self.champion_version else self.champion_name,
             "challenger_version": self.challenger_version,
             "champion": self.champion.to_dict() if self.champion else None,
             "challenger": self.challenger.to_dict() if self.challenger else None,
@@ -150,18 +154,23 @@ def retrain(
     *,
     window_days: int = 14,
     progress: Progress | None = None,
+    serving: RankerModel | None = None,
 ) -> Verdict:
-    """Train a challenger on the store's labelled history, gate it against the champion, record the verdict."""
+    """Train a challenger on the store's labelled history, gate it against the champion, record the verdict.
+
+    ``serving`` is the model that answers while no version is promoted (the trained file or the starter
+    ranker; None: the heuristic blend); with none promoted it is the champion, or a challenger that only
+    beat the blend would replace a better model the team trained."""
     say = progress or (lambda _message: None)
     current = registry.champion(database_url)
-    champion_model = load_model(Path(current.path)) if current else None
+    champion_model = load_model(Path(current.path)) if current else serving
     say("reading labelled incidents from the store")
     history = store_history(database_url, window_days)
-    train_cases, replay = replay_split(history.cases, current.trained_until if current else None)
+    train_cases, replay = replay_split(history.cases, _trained_until(current, champion_model))
     if not replay:
         return Verdict(
             "skipped",
-            f"only {_unseen(history, current)} labelled cases since the champion's training;"
+            f"only {_unseen(history, current, champion_model)} labelled cases since the champion's training;"
             f" at least {MIN_REPLAY} are needed to judge a challenger",
             current.version if current else None,
         )
@@ -185,14 +194,31 @@ def retrain(
         registry.prune_refused(database_url)
     verdict = Verdict(
         "promoted" if promote else "refused", reason, current.version if current else None, added.version,
-        champion, challenger, len(train_cases),
+        champion, challenger, len(train_cases), champion_name=_unversioned_name(champion_model),
     )
     log.info("retrain verdict", **verdict.to_dict())
     return verdict
 
 
-def _unseen(history: History, current: registry.VersionInfo | None) -> int:
-    return sum(1 for case in history.cases if current is None or case.incident.time >= current.trained_until)
+def _trained_until(current: registry.VersionInfo | None, champion: RankerModel | None) -> float | None:
+    """Where the champion's training ended: the replay cases start after it. The starter ranker learned
+    other repositories, so every case of the team's is new to it."""
+    if current is not None:
+        return current.trained_until
+    return champion.trained_until if champion is not None and champion.origin == TRAINED else None
+
+
+def _unversioned_name(serving: RankerModel | None) -> str:
+    """The champion's name in the verdict when no version is promoted."""
+    if serving is None:
+        return "heuristic blend (no champion yet)"
+    kind = "trained model" if serving.origin == TRAINED else "starter ranker"
+    return f"{kind} that answers (no version promoted yet)"
+
+
+def _unseen(history: History, current: registry.VersionInfo | None, champion: RankerModel | None) -> int:
+    trained_until = _trained_until(current, champion)
+    return sum(1 for case in history.cases if trained_until is None or case.incident.time >= trained_until)
 
 
 def _cutoffs(replay: Sequence[HistoryCase]) -> dict[str, float]:
