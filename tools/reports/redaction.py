@@ -8,13 +8,15 @@ linear in the text and refuses the constructs that backtrack: no report, however
 it is crafted, can make a pattern quadratic (the old e-mail pattern took 8 s on
 48 KB of ``a.``). A pattern only finds candidates; a recogniser that knows the
 kind then decides on that candidate alone (Luhn and issuer ranges for cards,
-mod-97 for IBANs, libphonenumber for phones, :mod:`ipaddress` for IPs), so the
-whole pass stays linear. Phones are the one costly check (about 0.15 ms a
-region): past :data:`PHONE_CHECKS_PER_REPORT` a report's remaining phone-shaped
-numbers are redacted without asking the library.
+mod-97 for IBANs, check letters and digits for national IDs, libphonenumber for
+phones, :mod:`ipaddress` for IPs), so the whole pass stays linear. Phones are
+the one costly check (about 0.15 ms a region): past
+:data:`PHONE_CHECKS_PER_REPORT` a report's remaining phone-shaped numbers are
+redacted without asking the library.
 
 Order matters: private keys and URLs first (they hold tokens, e-mails and IPs
-that must not be half-eaten), then keys, then the numbers, cards before phones.
+that must not be half-eaten), then keys, then the numbers: national IDs (each
+checked) before cards and phones, which would read a spaced NIR, cards before phones.
 """
 
 from __future__ import annotations
@@ -79,6 +81,13 @@ _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
 _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
+_SPANISH_ID = re2.compile(r"\b([XYZ]-?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})-?([A-Z])\b")  # DNI and NIE
+_NATIONAL_INSURANCE = re2.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b")
+_CODICE_FISCALE = re2.compile(
+    r"(?i)\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b"
+)
+_STEUER_ID = re2.compile(r"\b[1-9][0-9] ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}\b")
+_NIR = re2.compile(r"\b[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|20) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 _DATE_OR_TIME_HEAD = re2.compile(
     r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{1,2}\.[0-9]{1,2}\.|[0-9]{2}) +"
@@ -87,7 +96,7 @@ _DATE_OR_TIME_HEAD = re2.compile(
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
-    _DATE_OR_TIME_HEAD,
+    _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -133,7 +142,7 @@ _CARD_SHAPES = ((4, 6, 5), (4, 6, 4))  # American Express and Diners Club print 
 
 
 def redact(text: str) -> str:
-    """The report with e-mails, phones, IPs, IBANs, card and Social Security numbers, keys and tokens replaced by placeholders."""
+    """The report with e-mails, phones, IPs, IBANs, card, Social Security and national ID numbers, keys and tokens replaced by placeholders."""
     text = _valid_unicode(text)
     phones = _PhoneRecogniser(PHONE_CHECKS_PER_REPORT)
     steps: tuple[tuple[re2._Regexp, Callable[[Found], str]], ...] = (
@@ -151,6 +160,11 @@ def redact(text: str) -> str:
         text = pattern.sub(replace, text)
     text = _redact_ibans(text)
     for pattern, replace in (
+        (_SPANISH_ID, _redact_spanish_id),
+        (_NATIONAL_INSURANCE, _redact_national_insurance),
+        (_CODICE_FISCALE, _redact_codice_fiscale),
+        (_STEUER_ID, _redact_steuer_id),
+        (_NIR, _redact_nir),
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
@@ -456,6 +470,114 @@ def _redact_ssn(match: Found) -> str:
 
 
 _NUMBER_JOINERS = ("_", ".", "/", ":", "-", "+", "#")
+_CODE_JOINERS = ("_", ".", "/", "-", "+", "#")  # a colon may end a label: "DNI:12345678Z"
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_NIE_PREFIXES = {"X": "0", "Y": "1", "Z": "2"}
+_NINO_PREFIXES_NOT_ISSUED = frozenset({"BG", "GB", "NK", "KN", "TN", "NT", "ZZ"})
+_NINO_WORDS = frozenset({"ni", "nino", "nin", "insurance"})
+_NIR_WORDS = frozenset({"nir", "nirpp", "insee", "sécu", "secu", "sociale", "sécurité", "securite"})
+_STEUER_ID_WORDS = frozenset({
+    "steuer-id", "steuerid", "idnr", "id-nr", "steuer-idnr", "steueridentifikationsnummer",
+    "steuer-identifikationsnummer", "identifikationsnummer",
+})  # fmt: skip
+_CODICE_FISCALE_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
+    1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16,
+    10, 22, 25, 24, 23,
+), strict=True))  # fmt: skip
+_CODICE_FISCALE_EVEN = {**{str(digit): digit for digit in range(10)}, **{chr(65 + n): n for n in range(26)}}
+
+
+def _part_of_longer_code(match: Found) -> bool:
+    """A candidate joined to what is before or after it: a path, a SKU, an order number ("#12345678Z", "SKU-AB123456C-2")."""
+    text, start, end = match.string, match.start(), match.end()
+    after = text[end : end + 2]
+    return text[start - 1 : start] in _CODE_JOINERS or (after[:1] in _CODE_JOINERS and after[1:2].isalnum())
+
+
+def _redact_spanish_id(match: Found) -> str:
+    """A Spanish DNI (``12345678Z``, ``12.345.678-Z``) or NIE (``X1234567L``): the letter is the number mod 23's.
+
+    Upper-case letter only, and one in 23 eight-digit numbers with a letter passes by chance: a
+    SKU or order code of that shape with the wrong letter stays.
+    """
+    number, letter = match.group(1).replace(".", "").replace("-", ""), match.group(2)
+    number = _NIE_PREFIXES.get(number[0], number[0]) + number[1:]
+    if _part_of_longer_code(match) or _DNI_LETTERS[int(number) % 23] != letter:
+        return match.group(0)
+    return "[national-id]"
+
+
+def _redact_national_insurance(match: Found) -> str:
+    """A UK National Insurance number: two letters HMRC issues, six digits, A to D (``AB 12 34 56 C``).
+
+    There is no check digit, so the structure decides: spaced as HMRC prints it, it is redacted
+    anywhere; typed unbroken (``AB123456C``, a SKU's shape too) only after "NI", "NINO" or
+    "insurance" in the three words before it.
+    """
+    number = match.group(0)
+    if len(number) not in (9, 13) or number[:2] in _NINO_PREFIXES_NOT_ISSUED or _part_of_longer_code(match):
+        return number  # 9 characters unbroken, 13 with every space; others mix them
+    if len(number) == 9 and not _NINO_WORDS & _words_before(match.string, match.start()):
+        return number
+    return "[national-id]"
+
+
+def _redact_codice_fiscale(match: Found) -> str:
+    """An Italian codice fiscale (``RSSMRA85T10A562S``), in any case, whose last letter checks the other fifteen."""
+    code = match.group(0).upper()
+    odd = sum(_CODICE_FISCALE_ODD[character] for character in code[0:15:2])
+    even = sum(_CODICE_FISCALE_EVEN[character] for character in code[1:15:2])
+    if _part_of_longer_code(match) or chr(65 + (odd + even) % 26) != code[15]:
+        return match.group(0)
+    return "[national-id]"
+
+
+def _redact_steuer_id(match: Found) -> str:
+    """A German Steuer-ID after "Steuer-ID", "IdNr"... (``86095742719``, ``86 095 742 719``).
+
+    Eleven digits are ids and amounts too, so the word must be one of the two before it
+    ("Steuer-ID ist ..."; in "Steuer-ID 1, order 86095742719" the number is an order's); then
+    the ISO 7064 MOD 11,10 check digit and the rule that one digit of the first ten appears twice
+    or three times (three never in a row) and each other at most once.
+    """
+    number = match.group(0)
+    if len(number) not in (11, 14) or _part_of_longer_code(match):
+        return number  # 11 digits unbroken, 14 with every space; others mix them
+    digits = number.replace(" ", "")
+    if not _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2) or not _valid_steuer_id(digits):
+        return number
+    return "[national-id]"
+
+
+def _valid_steuer_id(digits: str) -> bool:
+    """The digit-repetition rule the Bundeszentralamt für Steuern issues by, and the check digit."""
+    counts = sorted((digits[:10].count(digit) for digit in set(digits[:10])), reverse=True)
+    if counts[0] not in (2, 3) or counts[1:2] != [1] or any(digit * 3 in digits[:10] for digit in "0123456789"):
+        return False
+    product = 10
+    for digit in digits[:10]:
+        total = (int(digit) + product) % 10 or 10
+        product = total * 2 % 11
+    return (11 - product) % 10 == int(digits[10])
+
+
+def _redact_nir(match: Found) -> str:
+    """A French NIR (numéro de sécurité sociale), ``2 55 08 14 168 025 38``: the key is 97 - n mod 97.
+
+    Sex 1 or 2, a birth month 01 to 12 (or 20, unknown), and Corsica's departments 2A and 2B
+    read as 19 and 18 for the key; the separators all alike. Spaced as the carte Vitale prints
+    it, it is redacted anywhere; typed unbroken only after "NIR", "INSEE", "sécu", "sociale"...
+    in the three words before it: 10 of 2,000 random 15-digit order numbers pass the key.
+    """
+    written = match.group(0)
+    digits = written.replace(" ", "")
+    if len(written) not in (15, 21) or _part_of_longer_code(match):
+        return written  # 15 characters unbroken, 21 with every space; others mix them
+    if 97 - int(digits[:13].replace("2A", "19").replace("2B", "18")) % 97 != int(digits[13:]):
+        return written
+    if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start()):
+        return written
+    return "[national-id]"
 
 
 def _redact_cards(match: Found) -> str:

@@ -29,6 +29,7 @@ PLACEHOLDERS = {
     "api-key": "[api-key]",
     "secret": "[secret]",
     "ssn": "[ssn]",
+    "national-id": "[national-id]",
 }
 
 
