@@ -205,10 +205,15 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
 
 
 def read_records(
-    path: Path, parse: Callable[[dict[str, Any]], T], key: Callable[[T], str], skip_bad: bool = False
+    path: Path,
+    parse: Callable[[dict[str, Any]], T],
+    key: Callable[[T], str],
+    skip_bad: bool = False,
+    offers_skip: bool = False,
 ) -> ReadResult[T]:
     """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
-    Without ``skip_bad`` the first bad line stops everything.
+    Without ``skip_bad`` the first bad line stops everything; the error names ``--skip-bad`` only when
+    ``offers_skip`` says the command that reads the file accepts it (``train`` and ``backtest`` do not).
 
     A line repeating an earlier line's ``key`` (a sha, a case id) is left out and
     reported, never stored twice, whatever ``skip_bad`` says: the file's first
@@ -234,12 +239,13 @@ def read_records(
                     result.bad_lines.append(BadLine(path, line_no, f"duplicate id {shown!r} (first on line {earlier})"))
                 continue
         if not skip_bad:
-            raise InputError(
-                f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded "
-                "(fix the line or pass --skip-bad to load the rest)"
-            )
+            raise InputError(f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded ({_remedy(offers_skip)})")
         result.bad_lines.append(bad)
     return result
+
+
+def _remedy(offers_skip: bool) -> str:
+    return "fix the line or pass --skip-bad to load the rest" if offers_skip else "fix or delete the line"
 
 
 @dataclass
@@ -249,7 +255,7 @@ class CommitsRead(ReadResult[ChangeRecord]):
     so ``culprit ingest names`` reads them from a clone instead of taking them for commits that touched none."""
 
 
-def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
+def read_commits(path: Path, skip_bad: bool = False, offers_skip: bool = False) -> CommitsRead:
     read = CommitsRead()
 
     def parse(value: dict[str, Any]) -> ChangeRecord:
@@ -258,13 +264,13 @@ def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
             read.names_unread.add(commit.sha)  # a duplicate line is refused, and the first one's id is the same
         return commit.record()
 
-    parsed = read_records(path, parse, _change_id, skip_bad)
+    parsed = read_records(path, parse, _change_id, skip_bad, offers_skip)
     read.records, read.bad_lines = parsed.records, parsed.bad_lines
     return read
 
 
-def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad)
+def read_cases(path: Path, skip_bad: bool = False, offers_skip: bool = False) -> ReadResult[HistoryCase]:
+    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad, offers_skip)
 
 
 def _change_id(change: ChangeRecord) -> str:
