@@ -204,14 +204,29 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
             raise InputError(f"cannot read {path}: the file is damaged ({error}); copy or export it again") from None
 
 
+# The field only one kind of history line has: a line holding the other kind's instead is in the wrong file.
+_ID_FIELDS = {"commits": "sha", "cases": "case_id"}
+
+
+def _swapped_note(kind: str, value: dict[str, Any]) -> str:
+    """A line of the other kind of file fails with pydantic's words alone (``sha: Field required``),
+    which never says why: --cases and --commits are easily swapped, so say the line looks like the other kind."""
+    other = "cases" if kind == "commits" else "commits"
+    if _ID_FIELDS[kind] in value or _ID_FIELDS[other] not in value:
+        return ""
+    return f" (the line looks like a {other} file's, given as --{kind}: are --cases and --commits swapped?)"
+
+
 def read_records(
     path: Path,
+    kind: str,
     parse: Callable[[dict[str, Any]], T],
     key: Callable[[T], str],
     skip_bad: bool = False,
     offers_skip: bool = False,
 ) -> ReadResult[T]:
-    """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
+    """Parse every line of a ``kind`` file ("commits" or "cases") with ``parse`` (which raises pydantic's
+    ValidationError on a bad one).
     Without ``skip_bad`` the first bad line stops everything; the error names ``--skip-bad`` only when
     ``offers_skip`` says the command that reads the file accepts it (``train`` and ``backtest`` do not).
 
@@ -229,7 +244,7 @@ def read_records(
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
-                bad = BadLine(path, line_no, f"{where}: {first['msg']}")
+                bad = BadLine(path, line_no, f"{where}: {first['msg']}{_swapped_note(kind, value)}")
             else:
                 earlier = first_line.setdefault(key(record), line_no)
                 if earlier == line_no:
@@ -264,13 +279,13 @@ def read_commits(path: Path, skip_bad: bool = False, offers_skip: bool = False) 
             read.names_unread.add(commit.sha)  # a duplicate line is refused, and the first one's id is the same
         return commit.record()
 
-    parsed = read_records(path, parse, _change_id, skip_bad, offers_skip)
+    parsed = read_records(path, "commits", parse, _change_id, skip_bad, offers_skip)
     read.records, read.bad_lines = parsed.records, parsed.bad_lines
     return read
 
 
 def read_cases(path: Path, skip_bad: bool = False, offers_skip: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad, offers_skip)
+    return read_records(path, "cases", HistoryCase.model_validate, _case_id, skip_bad, offers_skip)
 
 
 def _change_id(change: ChangeRecord) -> str:

@@ -139,6 +139,16 @@ def test_a_bad_history_line_names_skip_bad_only_where_the_command_accepts_it(
         assert refused.exit_code == 2 and "No such option: --skip-bad" in refused.output
 
 
+def test_train_on_swapped_cases_and_commits_says_they_look_swapped(history_files: tuple[Path, Path], data_dir: Path) -> None:
+    cases, commits = history_files
+    result = runner.invoke(app, ["train", "--cases", str(commits), "--commits", str(cases), "--no-embeddings"])
+    assert isinstance(result.exception, InputError), result.output
+    assert str(result.exception) == (
+        f"{cases}:1: sha: Field required (the line looks like a cases file's, given as --commits: "
+        "are --cases and --commits swapped?); nothing was loaded (fix or delete the line)"
+    )
+
+
 def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None:
     bad_time = runner.invoke(app, ["rca", "checkout is down", "--at", "yesterday-ish"])
     assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)
