@@ -59,7 +59,8 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
         for hit in answer.wiki:
             console.print(f"  - {escape(hit.page)} > {escape(hit.heading)}", highlight=False, soft_wrap=True)
     for source in answer.freshness:
-        console.print(f"[dim]fresh: {escape(source.summary)}[/]", highlight=False, soft_wrap=True)
+        style = "yellow" if source.stale else "dim"
+        console.print(f"[{style}]{source.label}: {escape(source.summary)}[/]", highlight=False, soft_wrap=True)
     for note in answer.notes:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
     if answer.model:
