@@ -14,7 +14,7 @@ from typing import Any
 
 from knowledge.db import UNREACHABLE
 from knowledge.errors import InputError
-from tools.rca.answers import Evidence, RcaAnswer, SuggestedChange, WikiHit
+from tools.rca.answers import Evidence, RcaAnswer, SourceFreshness, SuggestedChange, WikiHit
 
 Block = dict[str, Any]
 
@@ -116,7 +116,7 @@ def rca_message(answer: RcaAnswer) -> SlackMessage:
         blocks.append({"type": "divider"})
         blocks.append(_wiki_section(answer.wiki))
     if answer.freshness:
-        blocks.append(context(clip("🕒 " + " · ".join(escape(source.summary) for source in answer.freshness), 2900)))
+        blocks.append(context(clip("🕒 " + " · ".join(_freshness_item(source) for source in answer.freshness), 2900)))
     if answer.notes:
         blocks.append(context(*(f"ℹ️ {escape(note)}" for note in answer.notes)))
     if answer.model:
@@ -293,6 +293,11 @@ def _signals_section(answer: RcaAnswer) -> Block:
     else:
         lines.append("No change in the window stood out; check the time (`at:`) and the service (`service:`).")
     return section("\n".join(lines), block_id="signals")
+
+
+def _freshness_item(source: SourceFreshness) -> str:
+    """One source in the answer's freshness line; a stale one says so, as it was shown like the fresh."""
+    return f"⚠️ stale: {escape(source.summary)}" if source.stale else escape(source.summary)
 
 
 def _stale_section(answer: RcaAnswer) -> Block:

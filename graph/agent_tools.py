@@ -58,7 +58,7 @@ def describe_answer(answer: RcaAnswer) -> str:
     for suggestion in answer.suggestions[:5]:
         minutes = suggestion.evidence.minutes_before_incident
         lines.append(
-            f"{suggestion.rank}. {suggestion.change.title} [{suggestion.change_id[:12]}] by {suggestion.change.author}, "
+            f"{suggestion.rank}. {suggestion.change.title} [{suggestion.change_id[:12]}] by {suggestion.change.author or 'unknown'}, "
             f"landed {minutes:.0f} min before, confidence {suggestion.confidence:.0%}"
         )
     return "\n".join(lines)
@@ -72,7 +72,7 @@ def _describe_changes(service: str, hours: float, until: datetime, changes: list
         minutes = (until - change.landed_time).total_seconds() / 60
         via = f" _(shared library {', '.join(change.services)})_" if via_library(change, service) else ""
         lines.append(
-            f"• `{change.id[:10]}` {change.title}{via} — {change.author}, "
+            f"• `{change.id[:10]}` {change.title}{via} — {change.author or 'unknown'}, "
             f"{change.landed_time:%Y-%m-%d %H:%M} UTC ({_ago(minutes)}), {change.n_files} files +{change.added}/-{change.deleted}"
         )
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from bot.blocks import SHOWN_REASONS, duration
 from bot.cli.console import console
-from tools.rca.answers import RcaAnswer
+from tools.rca.answers import RcaAnswer, SuggestedChange
 
 
 def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collection[str] = ()) -> None:
@@ -44,8 +44,7 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
             mark = "  [green]<- the cause in the answer key[/]" if suggestion.change_id in answer_key else ""
             console.print(
                 f"[bold]{suggestion.rank}.[/] [cyan]{suggestion.change_id[:10]}[/] {escape(suggestion.change.title)} "
-                f"[dim]({escape(suggestion.change.author)}, landed {duration(suggestion.evidence.minutes_before_incident)} "
-                f"before, judge {suggestion.judge})[/]{mark}",
+                f"[dim]({escape(_byline(suggestion))})[/]{mark}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -60,10 +59,17 @@ def print_answer(answer: RcaAnswer, min_confidence: float, answer_key: Collectio
         for hit in answer.wiki:
             console.print(f"  - {escape(hit.page)} > {escape(hit.heading)}", highlight=False, soft_wrap=True)
     for source in answer.freshness:
-        console.print(f"[dim]fresh: {escape(source.summary)}[/]", highlight=False, soft_wrap=True)
+        style = "yellow" if source.stale else "dim"
+        console.print(f"[{style}]{source.label}: {escape(source.summary)}[/]", highlight=False, soft_wrap=True)
     for note in answer.notes:
         console.print(f"[dim]note: {escape(note)}[/]", highlight=False, soft_wrap=True)
     if answer.model:
         console.print(f"[dim]judged by {escape(answer.model)}[/]", highlight=False, soft_wrap=True)
     for missing in answer.unavailable_evidence:
         console.print(f"[yellow]evidence unavailable in this answer: {escape(missing)}[/]", highlight=False, soft_wrap=True)
+
+
+def _byline(suggestion: SuggestedChange) -> str:
+    """Author, when it landed and the judge; a deploy or flag event has no author, which left "(, landed"."""
+    landed = f"landed {duration(suggestion.evidence.minutes_before_incident)} before"
+    return ", ".join(part for part in (suggestion.change.author, landed, f"judge {suggestion.judge}") if part)

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from tools.rca.history.cases import load_history
         from tools.rca.history.sft_export import export_sft
 
-        history = load_history(cases, commits, skip_bad=skip_bad)
+        history = load_history(cases, commits, skip_bad=skip_bad, offers_skip=True)
         summary = export_sft(
             history,
             out,

@@ -24,14 +24,14 @@ R = TypeVar("R", bound=ReadResult[Any])
 
 def _read(
     path: Path,
-    reader: Callable[[Path, bool], R],
+    reader: Callable[[Path, bool, bool], R],
     kind: str,
     skip_bad: bool,
     progress: Progress,
 ) -> tuple[R, LoadReport]:
     """Read a whole file first, so without ``skip_bad`` a bad line stops the load before any write."""
     progress.start(f"reading {path.name}")
-    read = reader(path, skip_bad)
+    read = reader(path, skip_bad, True)  # ``culprit ingest history`` offers --skip-bad
     report = LoadReport(kind=kind, source=str(path))
     report.note_bad_lines(read.bad_lines)
     progress.start(f"storing {kind} from {path.name}", total=len(read.records))

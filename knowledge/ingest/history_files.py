@@ -204,11 +204,31 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any] | BadLine]
             raise InputError(f"cannot read {path}: the file is damaged ({error}); copy or export it again") from None
 
 
+# The field only one kind of history line has: a line holding the other kind's instead is in the wrong file.
+_ID_FIELDS = {"commits": "sha", "cases": "case_id"}
+
+
+def _swapped_note(kind: str, value: dict[str, Any]) -> str:
+    """A line of the other kind of file fails with pydantic's words alone (``sha: Field required``),
+    which never says why: --cases and --commits are easily swapped, so say the line looks like the other kind."""
+    other = "cases" if kind == "commits" else "commits"
+    if _ID_FIELDS[kind] in value or _ID_FIELDS[other] not in value:
+        return ""
+    return f" (the line looks like a {other} file's, given as --{kind}: are --cases and --commits swapped?)"
+
+
 def read_records(
-    path: Path, parse: Callable[[dict[str, Any]], T], key: Callable[[T], str], skip_bad: bool = False
+    path: Path,
+    kind: str,
+    parse: Callable[[dict[str, Any]], T],
+    key: Callable[[T], str],
+    skip_bad: bool = False,
+    offers_skip: bool = False,
 ) -> ReadResult[T]:
-    """Parse every line with ``parse`` (which raises pydantic's ValidationError on a bad one).
-    Without ``skip_bad`` the first bad line stops everything.
+    """Parse every line of a ``kind`` file ("commits" or "cases") with ``parse`` (which raises pydantic's
+    ValidationError on a bad one).
+    Without ``skip_bad`` the first bad line stops everything; the error names ``--skip-bad`` only when
+    ``offers_skip`` says the command that reads the file accepts it (``train`` and ``backtest`` do not).
 
     A line repeating an earlier line's ``key`` (a sha, a case id) is left out and
     reported, never stored twice, whatever ``skip_bad`` says: the file's first
@@ -224,7 +244,7 @@ def read_records(
             except ValidationError as error:
                 first = error.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
-                bad = BadLine(path, line_no, f"{where}: {first['msg']}")
+                bad = BadLine(path, line_no, f"{where}: {first['msg']}{_swapped_note(kind, value)}")
             else:
                 earlier = first_line.setdefault(key(record), line_no)
                 if earlier == line_no:
@@ -234,12 +254,13 @@ def read_records(
                     result.bad_lines.append(BadLine(path, line_no, f"duplicate id {shown!r} (first on line {earlier})"))
                 continue
         if not skip_bad:
-            raise InputError(
-                f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded "
-                "(fix the line or pass --skip-bad to load the rest)"
-            )
+            raise InputError(f"{bad.path}:{bad.line_no}: {bad.reason}; nothing was loaded ({_remedy(offers_skip)})")
         result.bad_lines.append(bad)
     return result
+
+
+def _remedy(offers_skip: bool) -> str:
+    return "fix the line or pass --skip-bad to load the rest" if offers_skip else "fix or delete the line"
 
 
 @dataclass
@@ -249,7 +270,7 @@ class CommitsRead(ReadResult[ChangeRecord]):
     so ``culprit ingest names`` reads them from a clone instead of taking them for commits that touched none."""
 
 
-def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
+def read_commits(path: Path, skip_bad: bool = False, offers_skip: bool = False) -> CommitsRead:
     read = CommitsRead()
 
     def parse(value: dict[str, Any]) -> ChangeRecord:
@@ -258,13 +279,13 @@ def read_commits(path: Path, skip_bad: bool = False) -> CommitsRead:
             read.names_unread.add(commit.sha)  # a duplicate line is refused, and the first one's id is the same
         return commit.record()
 
-    parsed = read_records(path, parse, _change_id, skip_bad)
+    parsed = read_records(path, "commits", parse, _change_id, skip_bad, offers_skip)
     read.records, read.bad_lines = parsed.records, parsed.bad_lines
     return read
 
 
-def read_cases(path: Path, skip_bad: bool = False) -> ReadResult[HistoryCase]:
-    return read_records(path, HistoryCase.model_validate, _case_id, skip_bad)
+def read_cases(path: Path, skip_bad: bool = False, offers_skip: bool = False) -> ReadResult[HistoryCase]:
+    return read_records(path, "cases", HistoryCase.model_validate, _case_id, skip_bad, offers_skip)
 
 
 def _change_id(change: ChangeRecord) -> str:

@@ -20,6 +20,9 @@ from knowledge.db import Base, UTCDateTime, session_scope, utcnow
 POLLED = "git"  # a tracked repository: its mirror is fetched every poll
 BY_HAND = "git-by-hand"  # `culprit ingest git`: known up to the last time someone ran it
 EVENTS = "events"  # change events pushed to POST /changes or `culprit ingest changes`
+# The kinds someone keeps current, so an answer can judge them fresh or stale; event sources push what
+# they have, and history files loaded once describe the past they cover.
+KEPT_CURRENT = (POLLED, BY_HAND)
 
 
 class SourceSync(Base):

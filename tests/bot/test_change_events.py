@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from bot.sources_http import MAX_CHANGES_BYTES
 from knowledge.changes import Change
@@ -194,3 +195,45 @@ def test_a_changes_file_whose_every_event_is_refused_fails_and_a_partly_refused_
     assert refused_json.exit_code == 1 and len(json.loads(refused_json.stdout)["rejected"]) == 2
     assert partly.exit_code == 0 and "1 new, 0 already present, 2 refused" in partly.stdout
     assert again.exit_code == 0 and "0 new, 1 already present, 2 refused" in again.stdout
+
+
+def test_events_without_an_author_read_without_a_dangling_comma(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy or flag event with no author showed in `culprit rca` as "(, landed 1 h 30 min before" and in
+    the agent's answers as "by , landed" and "— , 2024-...": the empty author left its comma behind."""
+    from functools import partial
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+    from graph.agent_tools import AgentContext, build_tools
+    from knowledge.config import get_settings
+    from knowledge.wiki.store import configured_wiki
+    from tools.rca.resources import load_resources
+
+    started = utcnow().replace(microsecond=0)
+    landed = (started - timedelta(minutes=90)).isoformat()
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({"id": f"{kind}-1", "kind": kind, "service": "payments", "title": f"a {kind}",
+                                          "time": landed}) + "\n" for kind in ("deploy", "flag")))  # fmt: skip
+    assert CliRunner().invoke(app, ["ingest", "changes", str(events)]).exit_code == 0
+    monkeypatch.setenv("CULPRIT_MIN_CONFIDENCE", "0")
+    get_settings.cache_clear()
+
+    shown = CliRunner().invoke(app, ["rca", "payments fail", "--at", started.isoformat()])
+
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.count("(landed 1 h 30 min before, judge ") == 2, shown.stdout
+    assert "(," not in shown.stdout
+    settings = get_settings()
+    resources = load_resources(settings)
+    context = AgentContext(
+        started_at=started, database_url=database_url, wiki=partial(configured_wiki, settings),
+        investigate=lambda query: run_rca(query, database_url=database_url, resources=resources),
+    )  # fmt: skip
+    tools = {tool.name: tool for tool in build_tools(context)}
+    answer, _ = tools["investigate_incident"].func("payments fail", "payments")
+    listed, _ = tools["changes_in_service"].func("payments", 48)
+    assert answer.count("by unknown, landed 90 min before") == 2, answer
+    assert listed.count("— unknown, ") == 2, listed

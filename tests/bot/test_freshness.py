@@ -3,6 +3,7 @@ the answer says so and how to fix it instead of a 0% confidence; /metrics shows 
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,3 +95,30 @@ def test_metrics_show_each_source_lag(database_url: str, start_bot: StartBot, tm
         for family in families if family.name == "culprit_source_lag_seconds" for sample in family.samples
     }  # fmt: skip
     assert 1800 <= lags["acme/web"] < 1800 + 600
+
+
+def test_the_terminal_answer_labels_each_source_by_its_state(database_url: str, tmp_path: Path) -> None:
+    """`culprit rca` listed every source under "fresh:", the stale one too; the Slack line marked none."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    upstream = Upstream.create(tmp_path / "shop")
+    upstream.commit("src/pay.py", "pay: new card tokenizer", when=int((utcnow() - timedelta(hours=5)).timestamp()))
+    poll_repository(TrackedRepo(**upstream.tracked()), tmp_path / "mirrors", database_url, 60, claim_slot=False)
+    with session_scope(database_url) as session:  # as `culprit ingest git` leaves it, run three hours ago
+        record_check(session, "acme/shop", BY_HAND, at=utcnow() - timedelta(hours=3))
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({"id": "flag-1", "kind": "flag", "service": "checkout", "title": "a flag",
+                                  "time": (utcnow() - timedelta(hours=3)).isoformat()}) + "\n")  # fmt: skip
+    assert CliRunner().invoke(app, ["ingest", "changes", str(events)]).exit_code == 0
+
+    shown = CliRunner().invoke(app, ["rca", "checkout returns 500 on card payments"])
+
+    assert shown.exit_code == 0, shown.output
+    assert "\nstale: acme/shop: changes known up to 3 h ago (ingested by hand)\n" in shown.stdout
+    assert "\nnot judged: flag: last change event 3 h ago\n" in shown.stdout
+    assert "fresh:" not in shown.stdout
+    polled = _ask(database_url, minutes_ago=200)  # an older incident is covered by the same data
+    assert [source.label for source in polled.freshness] == ["fresh", "not judged"]
+    assert "⚠️ stale: acme/shop" in str(rca_message(_ask(database_url)).blocks)

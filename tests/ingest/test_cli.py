@@ -62,6 +62,25 @@ def test_a_history_file_of_nothing_but_bad_lines_fails_even_when_skipped(
     assert code == 1 and [report["already_present"] for report in json.loads(out)["loaded"]] == [0, 3]
 
 
+@pytest.mark.parametrize("as_option", ["--cases", "--commits"])
+def test_a_file_given_as_the_other_kind_says_the_options_may_be_swapped(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    as_option: str,
+) -> None:  # fmt: skip
+    """A commits file as --cases (or the reverse) stopped with pydantic's "case_id: Field required" alone."""
+    commits = _write(tmp_path / "commits.jsonl", [_commit(n) for n in range(2)])
+    cases = _write(tmp_path / "cases.jsonl", [_case(n) for n in range(2)])
+    wrong, missing, other = (commits, "case_id", "commits") if as_option == "--cases" else (cases, "sha", "cases")
+
+    code, out, err = _culprit(["ingest", "history", as_option, str(wrong)], monkeypatch, capsys)
+
+    assert code == 1 and out == ""
+    assert (
+        f"{wrong}:1: {missing}: Field required (the line looks like a {other} file's, given as {as_option}: "
+        "are --cases and --commits swapped?); nothing was loaded" in err
+    )
+
+
 def test_git_on_a_fresh_data_dir_just_works(
     data_dir: Path, synthetic_history: SyntheticHistory, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

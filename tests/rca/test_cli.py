@@ -117,6 +117,38 @@ def test_train_then_rca_json_from_the_store(
     assert "Not confident" in rca_with_threshold("1.0").stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "names_skip_bad"), [(["train"], False), (["backtest", "--no-embeddings"], False), (["export-sft"], True)]
+)
+def test_a_bad_history_line_names_skip_bad_only_where_the_command_accepts_it(
+    history_files: tuple[Path, Path], data_dir: Path, tmp_path: Path, command: list[str], names_skip_bad: bool
+) -> None:
+    """``train`` and ``backtest`` told the user to "pass --skip-bad", an option they refuse."""
+    _cases, commits = history_files
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("{not json\n")
+    output = [str(tmp_path / "sft.jsonl")] if command == ["export-sft"] else []
+    result = runner.invoke(app, [*command, "--cases", str(cases), "--commits", str(commits), *output])
+    assert isinstance(result.exception, InputError), result.output
+    message = str(result.exception)
+    assert message.startswith(f"{cases}:1: ") and "nothing was loaded" in message
+    assert ("--skip-bad" in message) is names_skip_bad
+    if not names_skip_bad:
+        assert message.endswith("(fix or delete the line)")
+        refused = runner.invoke(app, [*command, "--cases", str(cases), "--commits", str(commits), "--skip-bad"])
+        assert refused.exit_code == 2 and "No such option: --skip-bad" in refused.output
+
+
+def test_train_on_swapped_cases_and_commits_says_they_look_swapped(history_files: tuple[Path, Path], data_dir: Path) -> None:
+    cases, commits = history_files
+    result = runner.invoke(app, ["train", "--cases", str(commits), "--commits", str(cases), "--no-embeddings"])
+    assert isinstance(result.exception, InputError), result.output
+    assert str(result.exception) == (
+        f"{cases}:1: sha: Field required (the line looks like a cases file's, given as --commits: "
+        "are --cases and --commits swapped?); nothing was loaded (fix or delete the line)"
+    )
+
+
 def test_bad_time_and_empty_store_are_one_line_errors(database_url: str) -> None:
     bad_time = runner.invoke(app, ["rca", "checkout is down", "--at", "yesterday-ish"])
     assert isinstance(bad_time.exception, InputError) and "ISO time" in str(bad_time.exception)

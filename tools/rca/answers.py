@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from knowledge.changes import ChangeRecord
+from knowledge.sources.freshness import KEPT_CURRENT
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,14 @@ class SourceFreshness:
     summary: str
     stale: bool = False
     fix: str = ""
+
+    @property
+    def label(self) -> str:
+        """The word shown before ``summary``: ``stale``, ``fresh``, or ``not judged`` for a source nobody
+        keeps current (change events, history files), which can be neither."""
+        if self.stale:
+            return "stale"
+        return "fresh" if self.kind in KEPT_CURRENT else "not judged"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from knowledge.db import session_scope, utcnow
-from knowledge.sources.freshness import BY_HAND, EVENTS, POLLED, SourceState, source_states
+from knowledge.sources.freshness import BY_HAND, EVENTS, KEPT_CURRENT, POLLED, SourceState, source_states
 from tools.rca.answers import IncidentQuery, SourceFreshness
 
 STALE_POLLS = 3
@@ -64,7 +64,7 @@ def source_freshness(query: IncidentQuery, database_url: str, poll_seconds: int)
     for state in states:
         if query.repo and state.source != query.repo and state.kind != EVENTS:
             continue
-        kept_current = state.kind in (POLLED, BY_HAND)
+        kept_current = state.kind in KEPT_CURRENT
         stale = kept_current and (state.checked_at is None or state.checked_at < query.started_at - allowed_lag)
         found.append(
             SourceFreshness(

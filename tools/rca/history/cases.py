@@ -40,15 +40,18 @@ class History:
         ]
 
 
-def load_history(case_files: Sequence[Path], commit_files: Sequence[Path], skip_bad: bool = False) -> History:
-    """Read every file; cases are sorted by incident time so splits are by time."""
+def load_history(
+    case_files: Sequence[Path], commit_files: Sequence[Path], skip_bad: bool = False, offers_skip: bool = False
+) -> History:
+    """Read every file; cases are sorted by incident time so splits are by time. ``offers_skip``: whether
+    the command reading them accepts ``--skip-bad``, so a bad line's error may tell the user to pass it."""
     cases: list[HistoryCase] = []
     commits: dict[str, ChangeRecord] = {}
     for path in commit_files:
-        for commit in read_commits(Path(path), skip_bad).records:
+        for commit in read_commits(Path(path), skip_bad, offers_skip).records:
             commits[commit.id] = commit
     for path in case_files:
-        cases.extend(read_cases(Path(path), skip_bad).records)
+        cases.extend(read_cases(Path(path), skip_bad, offers_skip).records)
     cases.sort(key=lambda case: (case.incident.time, case.case_id))
     return History(cases=cases, commits=commits)
 
