@@ -38,28 +38,20 @@ def log_to_stderr() -> None:
     ``culprit serve`` later replaces this with its JSON logging, on stderr too;
     the standard library's loggers already fall back to stderr.
 
-    structlog's own processors, but for its Rich tracebacks: those print every
-    frame's local variables (a statement's parameters, a row, a token), so an
-    exception is rendered as plain text, without a database error's message or
-    a URL's password (:mod:`bot.log_redaction`).
+    The processors in place stay (structlog's defaults, or a test's capture), but an exception is
+    redacted before a console renderer draws it: its Rich tracebacks print every frame's local
+    variables (a statement's parameters, a row, a token), so it gets plain text instead, without a
+    database error's message or a URL's password (:mod:`bot.log_redaction`).
     """
     import structlog
 
     from bot.log_redaction import redact_exceptions
 
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.StackInfoRenderer(),
-            structlog.dev.set_exc_info,
-            redact_exceptions,
-            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
-            structlog.dev.ConsoleRenderer(),
-        ],
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
+    processors = [step for step in structlog.get_config()["processors"] if step is not redact_exceptions]
+    renderers = [index for index, step in enumerate(processors) if isinstance(step, structlog.dev.ConsoleRenderer)]
+    if renderers:
+        processors.insert(renderers[0], redact_exceptions)
+    structlog.configure(processors=processors, logger_factory=_stderr_logger, cache_logger_on_first_use=False)
 
 
 def _stderr_logger(*_args: Any) -> Any:
