@@ -163,7 +163,8 @@ def _check_alerts_storing_the_reporter_again(database: Engine) -> None:
 
 
 def test_a_scheduled_job_postgresql_refused_is_logged_with_its_traceback_but_not_the_refused_e_mail(
-    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str
+    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """APScheduler logs a failed job with its traceback, which ended in PostgreSQL's DETAIL (the reporter's
     e-mail) and SQLAlchemy's parameters, each in the exception group the alert checks raise: the configured
@@ -171,6 +172,11 @@ def test_a_scheduled_job_postgresql_refused_is_logged_with_its_traceback_but_not
     from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    import bot.jobs
+
+    # configure_logging caches each logger on first use, bound to this test's captured stderr: the job module's
+    # own logger would keep writing there after the test, so the test logs through a fresh one of the same name.
+    monkeypatch.setattr(bot.jobs, "log", structlog.get_logger("bot.jobs"))
     database = _reporters_refusing_a_second(postgres_url)
     configure_logging()
     failed: queue.Queue[JobExecutionEvent] = queue.Queue()
