@@ -5,12 +5,18 @@ from __future__ import annotations
 from bot.doctor import CheckResult, DoctorOptions, failed, passed, skipped
 from knowledge.config import Settings, shown_url
 
-WIKI_FIX = "load pages with `culprit ingest wiki DIR`"
+WIKI_FIX = "run `culprit wiki sync`, then check its log for each source's failure"
+NO_WIKI = "no wiki indexed: answers cite no runbooks; `culprit ingest wiki DIR` adds one"
 CHROMA_FIX = "start Chroma (`chroma run --path DIR`) or fix CULPRIT_CHROMA_URL"
 
 
 def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
-    """The Chroma server (or the embedded store) answers and the wiki collection holds sections."""
+    """The Chroma server (or the embedded store) answers and the wiki collection holds sections.
+
+    A team that uses culprit for RCA only has no wiki: an empty store passes with a note, so a health
+    script running doctor can go green. Only an unreachable Chroma, or CULPRIT_WIKI_SOURCES that left
+    the wiki empty, fails.
+    """
     if not settings.chroma_url and not settings.chroma_dir.is_dir():
         return [skipped("wiki", "no CULPRIT_CHROMA_URL and no embedded index yet (wiki search is off)")]
     from knowledge.errors import CulpritError, mask_url, masked_error
@@ -20,16 +26,25 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     try:
         client = wiki_client(settings)
         names = {getattr(item, "name", item) for item in client.list_collections()}
-        if COLLECTION_NAME not in names:
-            return [failed("wiki", f"Chroma at {where} answers but holds no wiki", WIKI_FIX)]
-        count = client.get_collection(COLLECTION_NAME, embedding_function=PackagedMiniLM()).count()  # type: ignore[arg-type]
+        count = (
+            client.get_collection(COLLECTION_NAME, embedding_function=PackagedMiniLM()).count()  # type: ignore[arg-type]
+            if COLLECTION_NAME in names else 0
+        )
     except CulpritError as error:  # may quote chromadb's message, which may quote the server's answer
         return [failed("wiki", mask_url(str(error).split(";")[0], settings.chroma_url), CHROMA_FIX)]
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError and its own errors
         return [failed("wiki", f"Chroma at {where} failed: {masked_error(error, 200, settings.chroma_url)}", CHROMA_FIX)]
     if not count:
-        return [failed("wiki", f"the wiki collection at {where} is empty", WIKI_FIX)]
+        return [_empty_wiki(settings, where)]
     return [passed("wiki", f"{count} sections indexed at {where}")]
+
+
+def _empty_wiki(settings: Settings, where: str) -> CheckResult:
+    """A wiki nobody set up is a choice; one that CULPRIT_WIKI_SOURCES should have filled is broken."""
+    if not settings.wiki_sources:
+        return passed("wiki", f"Chroma at {where} answers; {NO_WIKI}")
+    names = ", ".join(source.name for source in settings.wiki_sources)
+    return failed("wiki", f"CULPRIT_WIKI_SOURCES names {names} but the wiki at {where} holds no sections", WIKI_FIX)
 
 
 def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:

@@ -251,6 +251,34 @@ def test_a_chroma_that_accepts_and_never_answers_fails_the_wiki_instead_of_hangi
     assert "chroma run" in failing(results)["wiki"].fix
 
 
+@pytest.mark.parametrize("opened", ["store only", "empty collection"])
+def test_a_team_without_a_wiki_goes_green(working: Settings, opened: str) -> None:
+    """A question (or serve) opens the embedded store, after which doctor failed for a team with no wiki."""
+    from knowledge.wiki.store import configured_wiki, wiki_client
+
+    wiki_client(working) if opened == "store only" else configured_wiki(working)
+    result = CliRunner().invoke(culprit_cli, ["doctor", "--json"])
+
+    assert result.exit_code == 0, result.output
+    wiki = next(check for check in json.loads(result.stdout)["checks"] if check["name"] == "wiki")
+    assert wiki["status"] == "pass"
+    assert "no wiki indexed: answers cite no runbooks; `culprit ingest wiki DIR` adds one" in wiki["detail"]
+
+
+def test_wiki_sources_that_left_the_wiki_empty_fail_the_wiki(
+    working: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from knowledge.wiki.store import configured_wiki
+
+    sources = json.dumps([{"kind": "notion", "name": "eng", "path": str(tmp_path / "notion")}])
+    configured_wiki(working)
+    results = run_checks(reconfigured(monkeypatch, CULPRIT_WIKI_SOURCES=sources))
+
+    assert list(failing(results)) == ["wiki"]
+    assert "CULPRIT_WIKI_SOURCES names eng" in failing(results)["wiki"].detail
+    assert "culprit wiki sync" in failing(results)["wiki"].fix
+
+
 def test_llm_down_fails_only_the_llm(working: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     results = run_checks(reconfigured(monkeypatch, CULPRIT_LLM_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1"))
 
