@@ -11,6 +11,7 @@ tip is no longer an ancestor (a force-push) or the stored changes cover another
 
 from __future__ import annotations
 
+import codecs
 import posixpath
 import re
 import shutil
@@ -55,6 +56,25 @@ _LOG_FORMAT = "%x1e%H%n%an%n%ae%n%at%n%B"
 LOG_IN_UTF8 = "--encoding=UTF-8"
 """Every ``git log`` read as UTF-8 asks for it: git otherwise writes in the clone's ``i18n.logOutputEncoding``
 (default ``i18n.commitEncoding``), so a team's ISO-8859-1 or Shift_JIS clone stored names and titles as U+FFFD."""
+
+
+def git_text(data: bytes, bound: int | None = None) -> str:
+    """One field of git's output (a name, a message, a path) as text: UTF-8, or else cp1252 as gitweb reads it
+    (Latin-1 when the field holds one of the five bytes cp1252 leaves undefined).
+
+    ``--encoding=UTF-8`` converts only what a commit's encoding header names; old histories hold Latin-1
+    names and messages with no header, which a UTF-8 read stored as U+FFFD. A field read up to ``bound``
+    bytes may end inside a UTF-8 character: that broken tail is dropped, not taken for Latin-1.
+    """
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(data, final=bound is None or len(data) < bound)
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
 # What is read of a commit's header fields (sha, name, email, time) and message: enough for the characters
 # kept of them (MAX_AUTHOR_CHARS; MAX_TITLE_CHARS and MAX_TEXT_CHARS, with room for a long first paragraph),
 # four bytes each; the rest of a name or message of hundreds of megabytes streams past.
@@ -466,7 +486,7 @@ def _log_records(output: _Output) -> Iterator[tuple[list[str], _Files, bytes]]:
         # otherwise fill the bounded read and leave the commit without its title.
         output.skip(_BLANK)
         fields.append(output.until(b"\0", keep=_MESSAGE_BYTES)[0])
-        header = [field.decode("utf-8", errors="replace") for field in fields]
+        header = [git_text(field, bound) for field, bound in zip(fields, [*[_FIELD_BYTES] * 4, _MESSAGE_BYTES])]
         files = _numstat(output) if output.peek() not in (record, b"") else _Files()
         patch = b""
         if output.peek() in (record, b""):  # an empty commit, or the end
@@ -480,7 +500,7 @@ def _numstat(output: _Output) -> _Files:
     """A commit's NUL-ended ``added\\tdeleted\\tpath`` lines, up to the empty one that ends them."""
     files = _Files()
     while token := output.until(b"\0")[0]:
-        if numstat := _NUMSTAT.fullmatch(token.decode("utf-8", errors="replace")):
+        if numstat := _NUMSTAT.fullmatch(git_text(token)):
             added, deleted, path = numstat.groups()
             files.add(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted))
     return files

@@ -40,6 +40,7 @@ from knowledge.ingest.git_log import (
     _utc,
     check_repository,
     check_repository_name,
+    git_text,
     read_changes,
     read_mainline,
     repository_name,
@@ -152,7 +153,7 @@ def _message_records(repo: Path, tip: str) -> Iterator[tuple[str, str, str]]:
             author_time = output.until(b"\x1f", keep=_FIELD_BYTES)[0]
             output.skip(_BLANK)
             message = output.until(b"\0", keep=_MESSAGE_BYTES)[0]
-            yield sha.decode(errors="replace"), author_time.decode(errors="replace"), message.decode(errors="replace")
+            yield sha.decode(errors="replace"), author_time.decode(errors="replace"), git_text(message, _MESSAGE_BYTES)
 
 
 def _lookup_outside(repo: Path, prefixes: list[str]) -> dict[str, str]:

@@ -181,6 +181,26 @@ def latin_1_commit(repo: Path, author: str, message: str, when: int = 1_710_000_
     return git_as_ana(repo, "rev-parse", "HEAD").strip()
 
 
+def headerless_latin_1_commit(repo: Path, author: str, message: str, path: str, when: int = 1_710_000_100) -> str:
+    """A commit on ``main`` adding ``path`` whose author, message and path are ISO-8859-1 bytes under no
+    ``encoding`` header, as old histories hold them (git's and curl's own have some); its sha.
+
+    Today's ``git commit`` rewrites such bytes as UTF-8 itself ("did not conform to UTF-8"), so the
+    object is written byte by byte, as git before 1.7 or an importer wrote it."""
+    name = path.encode("latin-1")
+    (repo / os.fsdecode(name)).write_text(f"print({when})\n")
+    subprocess.run([b"git", b"-C", bytes(repo), b"add", b"--", name], check=True)
+    tree = git_as_ana(repo, "write-tree").strip()
+    parent = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    body = (f"tree {tree}\nparent {parent}\nauthor {author} <jose@example.org> {when} +0000\n"
+            f"committer Ana <ana@example.org> {when} +0000\n\n{message}\n").encode("latin-1")  # fmt: skip
+    made = subprocess.run(["git", "-C", str(repo), "hash-object", "-t", "commit", "-w", "--stdin"],
+                          input=body, capture_output=True, check=True)  # fmt: skip
+    sha = made.stdout.decode().strip()
+    git_as_ana(repo, "update-ref", "refs/heads/main", sha)
+    return sha
+
+
 def stalled_change_repo(repo: Path, title: str, change_title: str) -> str:
     """:func:`one_commit_repo` and a second commit whose new ``app.py`` blob is a pipe nobody writes (as on a
     hung mount): the commit graph and messages read, but git never finishes opening that object. Its sha."""

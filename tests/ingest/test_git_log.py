@@ -18,10 +18,11 @@ from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.ingest import git_log
-from knowledge.ingest.git_log import ingest_git, repository_name
+from knowledge.ingest.git_log import git_text, ingest_git, repository_name
 from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, latin_1_commit, one_commit_repo, stalled_change_repo
+from tests.ingest.synthetic_repo import headerless_latin_1_commit
 from tests.ingest.synthetic_repo import git_as_ana as _git
 
 
@@ -265,6 +266,27 @@ def test_a_clone_whose_config_writes_latin_1_still_stores_names_and_titles_as_wr
 
     [change] = [change for change in _stored(database_url).values() if change.author != "Ana"]
     assert (change.author, change.title) == ("José Müller", "Corrige l'arrondi à l'euro")
+
+
+def test_latin_1_bytes_under_no_encoding_header_are_stored_as_written(database_url: str, tmp_path: Path) -> None:
+    """Old histories hold Latin-1 names, messages and paths with no ``encoding`` header: git prints their bytes
+    as they are, and read as UTF-8 they were stored as 'Jos\ufffd M\ufffdller'."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    sha = headerless_latin_1_commit(repo, "José Müller", "Corrige l'arrondi à l'euro\n\nPayé en francs.", "café.py")
+
+    ingest_git(repo, database_url, repo_name="acme/shop")
+
+    change = _stored(database_url)[sha]
+    assert (change.author, change.title, change.body) == ("José Müller", "Corrige l'arrondi à l'euro", "Payé en francs.")
+    assert [file.path for file in change.files] == ["café.py"]
+
+
+def test_a_field_cut_inside_a_utf_8_character_is_not_taken_for_latin_1() -> None:
+    """A name or message is read only up to its byte bound, which may fall inside a character."""
+    assert git_text("Müller".encode()[:2], bound=2) == "M"
+    assert git_text(b"Jos\xe9") == "José"  # the same last byte, whole: Latin-1
+    assert git_text(b"\x81 \xe9t\xe9") == "\x81 été"  # a byte cp1252 leaves undefined: Latin-1
 
 
 def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database_url: str, tmp_path: Path) -> None:

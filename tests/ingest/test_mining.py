@@ -22,6 +22,7 @@ from knowledge.ingest.history_files import MAX_TITLE_CHARS, read_cases, read_com
 from knowledge.ingest.mining import mine_history
 from tests.ingest.fix_history import FixHistory, write_fix_history
 from tests.ingest.synthetic_repo import commit_object, git_as_ana, latin_1_commit, one_commit_repo, stalled_change_repo
+from tests.ingest.synthetic_repo import headerless_latin_1_commit
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +190,23 @@ def test_a_clone_whose_config_writes_latin_1_is_mined_with_its_words_as_written(
     one_commit_repo(repo, "Start the app")
     culprit = latin_1_commit(repo, "José Müller", "Arrondi à l'euro près")
     latin_1_commit(repo, "José Müller", f"Corrige le débit refusé des cartes\n\nFixes: {culprit[:12]}", 1_710_000_200)
+
+    mine_history(repo, tmp_path / "out", repo_name="acme/shop")
+
+    [case] = read_cases(tmp_path / "out" / "cases-acme__shop.jsonl.gz").records
+    assert case.truth.culprits == [culprit] and case.incident.title == "Corrige le débit refusé des cartes"
+    commits = {commit.id: commit for commit in read_commits(tmp_path / "out" / "commits-acme__shop.jsonl.gz").records}
+    assert (commits[culprit].author, commits[culprit].title) == ("José Müller", "Arrondi à l'euro près")
+
+
+def test_latin_1_bytes_under_no_encoding_header_are_mined_with_their_words_as_written(tmp_path: Path) -> None:
+    """Old histories hold Latin-1 messages with no ``encoding`` header: read as UTF-8, the fix's report
+    (the incident a model learns from) and the culprit's author lost every accented letter to U+FFFD."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    culprit = headerless_latin_1_commit(repo, "José Müller", "Arrondi à l'euro près", "prix.py")
+    headerless_latin_1_commit(repo, "José Müller", f"Corrige le débit refusé des cartes\n\nFixes: {culprit[:12]}",
+                              "cartes.py", 1_710_000_200)  # fmt: skip
 
     mine_history(repo, tmp_path / "out", repo_name="acme/shop")
 
