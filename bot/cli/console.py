@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,8 +36,7 @@ def log_to_stderr() -> None:
 
     structlog prints to stdout unless told otherwise. The logger is made at each
     call, so it writes to whatever ``sys.stderr`` is then (a test runner swaps it).
-    ``culprit serve`` later replaces this with its JSON logging, on stderr too;
-    the standard library's loggers already fall back to stderr.
+    ``culprit serve`` later replaces this with its JSON logging, on stderr too.
 
     The processors in place stay (structlog's defaults, or a test's capture), but an exception is
     redacted before a console renderer draws it: its Rich tracebacks print every frame's local
@@ -52,6 +52,46 @@ def log_to_stderr() -> None:
     if renderers:
         processors.insert(renderers[0], redact_exceptions)
     structlog.configure(processors=processors, logger_factory=_stderr_logger, cache_logger_on_first_use=False)
+    _library_warnings_to_stderr()
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a line is logged (a test runner swaps it), as logging's
+    last-resort handler does."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self, logging.WARNING)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+
+def _library_warnings_to_stderr() -> None:
+    """The standard library's loggers (SQLAlchemy, APScheduler, httpx, chromadb, slack_sdk, alembic) on stderr
+    at WARNING, through :func:`bot.log_redaction.redact_exceptions`.
+
+    Without a handler of its own, such a logger falls back to logging's last resort, which prints the
+    traceback as it is: ending in PostgreSQL's DETAIL (a reporter's e-mail), or an HTTP client's URL with
+    its password. One handler whatever the number of calls; a test's capture (``caplog``) adds its own.
+    """
+    import structlog
+
+    from bot.log_redaction import redact_exceptions
+
+    handler = _StderrHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_exceptions,
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [each for each in root.handlers if not isinstance(each, _StderrHandler)] + [handler]
 
 
 def _stderr_logger(*_args: Any) -> Any:

@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from knowledge.errors import mask_url
 from knowledge.wiki.pages import oversized_page
 
 REFUSED = "refused"
@@ -43,6 +44,13 @@ MAX_SYNC_SECONDS = 600.0
 """How long into a sync pages may still be asked for one by one (after a listing that failed): past it the
 pages left are refused without asking, so a server stalling every page costs one sync minutes, not a page
 count of ``MAX_ANSWER_SECONDS``, and the scheduler's next tick (the other sources') is not held up."""
+
+
+def confluence_message(error: BaseException, token: str | None) -> str:
+    """The atlassian library's message for a failed answer, without ``token`` (the API token) or any URL's
+    user and password: its message is the server's own, and a server or a proxy in front of it can quote
+    either (the upstream URL it was given, the credentials it refused)."""
+    return mask_url(str(error).replace(token, "***") if token else str(error))
 
 
 class ConfluenceAnswerTooLarge(Exception):
@@ -192,6 +200,7 @@ class CappedConfluenceLoader(ConfluenceLoader):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.token: str | None = kwargs.get("api_key") or kwargs.get("token")  # masked in a refused page's reason
         self.one_by_one_until = time.monotonic() + MAX_SYNC_SECONDS
         # atlassian sleeps as long as a 429's Retry-After says (an hour, a year) and asks again without end;
         # a rate-limited answer fails like any other HTTP error, and the next sync asks again.
@@ -239,7 +248,7 @@ class CappedConfluenceLoader(ConfluenceLoader):
             except (ConfluenceAnswerTooLarge, ConfluenceAnswerTooSlow) as error:
                 pages.append({REFUSED: str(error)})
             except (RequestException, ApiError) as error:  # an HTTP error, a connection reset: this page only
-                pages.append({REFUSED: f"Confluence failed to give it ({type(error).__name__}: {str(error)[:200]})"})
+                pages.append({REFUSED: f"Confluence failed to give it ({type(error).__name__}: {confluence_message(error, self.token)[:200]})"})
             pages[-1].update(id=page["id"], title=page["title"])  # as listed: its refusal can name it
         return pages
 

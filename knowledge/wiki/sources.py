@@ -55,7 +55,7 @@ def _kind_from_title(title: str) -> str:
 
 def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRead:
     """The current pages of a Confluence space, as Markdown (headings kept, so sections chunk as in a folder)."""
-    from knowledge.wiki.source_loaders import REFUSED, CappedConfluenceLoader
+    from knowledge.wiki.source_loaders import REFUSED, CappedConfluenceLoader, confluence_message
 
     token = environ.get(source.token_env or "", "") if source.token_env else None
     if source.token_env and not token:
@@ -88,7 +88,7 @@ def confluence_pages(source: WikiSource, environ: Mapping[str, str]) -> PagesRea
                 front_matter={"source": document.metadata.get("source", ""), "when": document.metadata.get("when", "")},
             ))  # fmt: skip
     except Exception as error:  # requests/atlassian raise their own types; the message must not carry the token
-        message = str(error).replace(token, "***") if token else str(error)
+        message = confluence_message(error, token)
         raise InputError(f"wiki source {source.name}: Confluence at {source.url} failed: {message[:300]}") from None
     return read
 

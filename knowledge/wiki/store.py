@@ -26,7 +26,7 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from knowledge.bounded_answers import IDENTITY_ENCODING, AnswerBounds, bound_answer
 from knowledge.config import Settings, shown_url
 from knowledge.embeddings import embed, native_bfloat16
-from knowledge.errors import CulpritError
+from knowledge.errors import CulpritError, masked_error
 
 COLLECTION_NAME = "culprit_wiki"
 REVISION_KEY = "revision"
@@ -108,8 +108,9 @@ def wiki_client(settings: Settings) -> ClientAPI:
     except Exception as error:  # chromadb raises plain ValueError/ConnectionError on the heartbeat
         if isinstance(error.__context__, CulpritError):  # a request that stalled, which chromadb re-raised
             raise error.__context__ from None
-        raise CulpritError(
-            f"cannot reach the Chroma server at {shown_url(settings.chroma_url)} ({error}); "
+        raise CulpritError(  # chromadb's message quotes the server's answer, which can hold a URL's password
+            f"cannot reach the Chroma server at {shown_url(settings.chroma_url)} "
+            f"({masked_error(error, 200, settings.chroma_url)}); "
             "start it with `chroma run --path DIR` or unset CULPRIT_CHROMA_URL"
         ) from error
 

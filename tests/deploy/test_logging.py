@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -154,6 +155,17 @@ def _store_the_reporter_again(database: Engine) -> None:
         connection.execute(text("INSERT INTO reporters VALUES (:reporter)"), {"reporter": REPORTER})
 
 
+def _log_storing_the_reporter_again(postgres_url: str, logger: Any, message: str) -> None:
+    """PostgreSQL refusing :data:`REPORTER` a second time, logged by ``logger`` with its traceback."""
+    database = _reporters_refusing_a_second(postgres_url)
+    try:
+        _store_the_reporter_again(database)
+    except Exception:
+        logger.exception(message)
+    finally:
+        database.dispose()
+
+
 def _check_alerts_storing_the_reporter_again(database: Engine) -> None:
     """A job failing as the hourly alert checks fail: each check's error logged, then raised together."""
     from bot.jobs import run_alert_checks
@@ -242,14 +254,29 @@ def test_a_command_logs_a_traceback_without_its_frames_values(
 ) -> None:
     """A terminal command's log (``log_to_stderr``) drew tracebacks with Rich, which prints each frame's local
     variables: SQLAlchemy's hold the statement's parameters, the refused e-mail among them."""
-    database = _reporters_refusing_a_second(postgres_url)
     log_to_stderr()
-    try:
-        _store_the_reporter_again(database)
-    except Exception:
-        structlog.get_logger("knowledge.ingest").exception("reports not stored")
-    finally:
-        database.dispose()
+    _log_storing_the_reporter_again(postgres_url, structlog.get_logger("knowledge.ingest"), "reports not stored")
     logged = capsys.readouterr().err
     assert REPORTER not in logged and "reports not stored" in logged
     assert "IntegrityError: IntegrityError (psycopg.errors.UniqueViolation, SQLSTATE 23505)" in logged
+
+
+def test_a_command_logs_a_library_s_traceback_without_the_refused_e_mail_or_a_password(
+    json_logging: None, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """In a terminal command the standard library's loggers had no handler: logging's last resort printed
+    APScheduler's traceback ending in PostgreSQL's DETAIL (the reporter's e-mail), and an HTTP client's error
+    with the URL's password. They now go through the same redaction as the command's own lines."""
+    logging.getLogger().handlers.clear()  # as in a command's process: pytest's capture is a handler
+    log_to_stderr()
+    scheduler = logging.getLogger("apscheduler.executors.default")
+    _log_storing_the_reporter_again(postgres_url, scheduler, 'Job "alert_checks" raised an exception')
+    try:
+        raise ConnectionError("cannot reach https://admin:s3cret@chroma.internal:8000/api")
+    except ConnectionError:
+        logging.getLogger("httpx").exception("request failed")
+    logged = capsys.readouterr()
+    assert REPORTER not in logged.err and "s3cret" not in logged.err and logged.out == ""
+    assert 'Job "alert_checks" raised an exception' in logged.err and "request failed" in logged.err
+    assert "IntegrityError: IntegrityError (psycopg.errors.UniqueViolation, SQLSTATE 23505)" in logged.err
+    assert "ConnectionError: cannot reach https://***@chroma.internal:8000/api" in logged.err

@@ -29,6 +29,8 @@ class FakeConfluence:
         self.failing_pages: set[str] = set()  # ids whose body fails any answer carrying it with HTTP 500
         self.slow_headers = False  # when set, every answer's headers are sent without end
         self.retry_after: str | None = None  # when set, every answer is HTTP 429 with this Retry-After
+        self.failing = False  # when set, every answer fails with HTTP 500
+        self.failure_message = "internal server error"  # what an answer failing with HTTP 500 says
         self._closed = threading.Event()
         expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         fake = self
@@ -44,6 +46,9 @@ class FakeConfluence:
                     self.send_header("Retry-After", fake.retry_after)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
+                    return
+                if fake.failing:
+                    self.send_json(500, {"message": fake.failure_message})
                     return
                 url = urlsplit(self.path)
                 query = {key: values[0] for key, values in parse_qs(url.query).items()}
@@ -77,7 +82,7 @@ class FakeConfluence:
                     self.endless_headers()
                     return True
                 if with_body and fake.failing_pages & set(ids):
-                    self.send_json(500, {"message": "internal server error"})
+                    self.send_json(500, {"message": fake.failure_message})
                     return True
                 return False
 

@@ -19,6 +19,7 @@ from knowledge.errors import CulpritError
 from knowledge.wiki.indexing import index_wiki
 from knowledge.wiki.store import configured_wiki, open_wiki, wiki_client
 from tests.bot.silent_database import SilentDatabase
+from tests.loopback import JsonHandler, LoopbackServer
 from tests.wiki.stalling_chroma import StallingChroma
 from tests.wiki.conftest import write_small_wiki
 from tools.wiki.search import search_wiki
@@ -202,3 +203,30 @@ def test_a_heartbeat_without_end_is_cut_off_at_its_size_limit(data_dir: Path) ->
     url, refusal = _refused_connection(data_dir, chroma)
 
     assert refusal.startswith(f"Chroma at {url} answered its heartbeat with over 65,536 bytes")
+
+
+class _ChromaBehindASickProxy(JsonHandler):
+    """Answers the heartbeat, then refuses the client's identity request with an error quoting the
+    upstream URL it was given, its password included, as a proxy in front of Chroma might."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        if self.path.startswith("/api/v2/heartbeat"):
+            self.send_json(200, {"nanosecond heartbeat": 1})
+            return
+        upstream = "http://chroma:s3cret@10.0.0.5:8000"
+        self.send_json(500, {"error": "InternalError", "message": f"upstream {upstream} refused {self.path}"})
+
+
+def test_a_server_whose_error_quotes_a_password_fails_the_connection_without_it(data_dir: Path) -> None:
+    """chromadb's message for a refused request quotes the server's answer, which can hold a URL with its
+    password; the error a responder reads (and doctor and the logs) quotes it masked."""
+    server = LoopbackServer(_ChromaBehindASickProxy)
+    try:
+        with pytest.raises(CulpritError) as raised:
+            wiki_client(Settings(data_dir=data_dir, chroma_url=server.url))
+    finally:
+        server.close()
+
+    assert "s3cret" not in str(raised.value) and "upstream http://***@10.0.0.5:8000 refused" in str(raised.value)
+    assert str(raised.value).startswith(f"cannot reach the Chroma server at {server.url} (")
+    assert "chroma run" in str(raised.value)

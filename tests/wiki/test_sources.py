@@ -387,6 +387,35 @@ def test_a_confluence_page_the_server_fails_on_is_refused_and_the_others_sync(wi
     ]  # fmt: skip
 
 
+UPSTREAM = "http://sync:s3cret-pass@confluence-backend:8090"
+"""Where a proxy in front of Confluence sends its requests, quoted by its errors with the password."""
+
+
+def test_a_confluence_page_refused_is_told_without_a_password_the_server_quoted(wiki_store: Collection) -> None:
+    """The atlassian library's message is the server's: a proxy's error can quote a URL with its password,
+    or the token it was sent; the refused page's reason names the failure without either."""
+    fake = _three_page_space()
+    fake.failing_pages, fake.failure_message = {"103"}, f"{UPSTREAM} refused the token {TOKEN}"
+    with fake as url:
+        report = sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert [(refused.page, refused.reason) for refused in report.refused] == [
+        ("confluence:ops/103", "confluence:ops/103: Confluence failed to give it "
+                               "(HTTPError: http://***@confluence-backend:8090 refused the token ***)"),
+    ]  # fmt: skip
+
+
+def test_a_confluence_sync_that_fails_is_told_without_a_password_the_server_quoted(wiki_store: Collection) -> None:
+    fake = _three_page_space()
+    fake.failing, fake.failure_message = True, f"{UPSTREAM} is down"
+    with fake as url, pytest.raises(InputError) as failed:
+        sync_source(_confluence(url), wiki_store, {"CONF_TOKEN": TOKEN})
+
+    assert str(failed.value) == (
+        f"wiki source ops: Confluence at {url} failed: http://***@confluence-backend:8090 is down"
+    )
+
+
 def test_a_confluence_server_sending_its_headers_without_end_fails_the_sync_at_the_deadline(
     wiki_store: Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
