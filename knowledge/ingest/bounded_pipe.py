@@ -6,15 +6,25 @@ A git that streams a long history or fetches a large pack prints as it goes, so 
 lets it run as long as it needs, while one stuck on a stalled remote, a hung mount or a pipe nobody
 writes is given up on. The caller names what stalled (its errors say which command, which repository)
 and kills the process.
+
+The processes read so are started here (:func:`start_child`), each in a process group of its own, so that
+:func:`stop_children` can end them all when ``culprit serve`` exits: the polls that run them live in daemon
+threads, which die with the bot, while a git stuck on a remote or a hung mount would go on, orphaned.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
+import threading
 import time
-from typing import IO
+from typing import IO, Any
+
+_children: set[subprocess.Popen[bytes]] = set()  # the processes running now, which stop_children kills
+_children_lock = threading.Lock()
+_stopping = threading.Event()  # set by stop_children, for the rest of the process
 
 
 class Stalled(Exception):
@@ -31,6 +41,55 @@ class DidNotExit(Stalled):
 
 class RanTooLong(Stalled):
     """It ran past the total bound."""
+
+
+class Stopping(Exception):
+    """:func:`stop_children` was called: no new child process starts."""
+
+
+def start_child(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(command, **options)`` in a process group of its own, known to :func:`stop_children`;
+    :class:`Stopping` once that was called. Each is handed to :func:`end_child` when done with."""
+    with _children_lock:
+        if _stopping.is_set():
+            raise Stopping()
+        process = subprocess.Popen(command, start_new_session=True, **options)
+        _children.add(process)
+    return process
+
+
+def end_child(process: subprocess.Popen[bytes]) -> None:
+    """Forget ``process``; if it still runs, kill its whole group and wait for it (killing git alone left its
+    remote helper, ``git remote-https``, waiting on a stalled remote)."""
+    with _children_lock:
+        _children.discard(process)
+    if process.poll() is None:
+        _kill_group(process)
+        process.wait()
+
+
+def stopping() -> bool:
+    """Whether :func:`stop_children` was called: a child that failed since was most likely killed by it."""
+    return _stopping.is_set()
+
+
+def stop_children() -> None:
+    """Kill every child process started here and refuse new ones, for the rest of the process. Returns once
+    each has exited."""
+    with _children_lock:
+        _stopping.set()
+        running = [process for process in _children if process.returncode is None]
+        for process in running:
+            _kill_group(process)
+    for process in running:
+        process.wait()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group ended on its own meanwhile
+        pass
 
 
 class BoundedPipe:

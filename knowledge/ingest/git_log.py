@@ -30,7 +30,7 @@ import structlog
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest.bounded_pipe import BoundedPipe, DidNotExit, Stalled
+from knowledge.ingest.bounded_pipe import BoundedPipe, DidNotExit, Stalled, Stopping, end_child, start_child, stopping
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
 from knowledge.ingest.history_files import (
     MAX_AUTHOR_CHARS,
@@ -231,23 +231,28 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
     """The stdout of a long-running git command; its failure, once the output is read, is an
     InputError (stderr goes to a file so a chatty git cannot fill a pipe nobody reads and stall),
     as is its silence past ``GIT_SILENCE_S``, or its not exiting within it once the output ended
-    (git is killed)."""
+    (git is killed). ``culprit serve`` kills it as it exits, and starts none after
+    (:func:`knowledge.sources.mirrors.stop_fetches`): a poll ingesting a mirror on a hung mount outlived the bot."""
     errors = tempfile.TemporaryFile()
-    process = subprocess.Popen(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
+    try:
+        process = start_child(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
+    except Stopping:
+        errors.close()
+        raise InputError(f"git {args[0]} in {repo} not started: culprit is shutting down") from None
     assert process.stdout is not None
     try:
         pipe = BoundedPipe(process.stdout, GIT_SILENCE_S)
         yield pipe
         if pipe.exit_status(process) != 0:
+            if stopping():
+                raise InputError(f"git {args[0]} in {repo} stopped: culprit is shutting down")
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
             raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
     except Stalled as stalled:
         raise _timed_out(repo, args[0], stalled) from None
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        end_child(process)
         process.stdout.close()
         errors.close()
 

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import base64
 import os
-import signal
 import subprocess
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from knowledge.config import TrackedRepo
 from knowledge.errors import InputError, mask_url
-from knowledge.ingest.bounded_pipe import BoundedPipe, RanTooLong, Stalled
+from knowledge.ingest.bounded_pipe import (
+    BoundedPipe,
+    RanTooLong,
+    Stalled,
+    Stopping,
+    end_child,
+    start_child,
+    stop_children,
+    stopping,
+)
 
 FETCH_SILENCE_S = 300
 """Longest git may go without printing a byte. A fetch prints its progress every second while objects arrive
@@ -31,9 +38,6 @@ GIT_TIMEOUT_S = 3 * 3600
 """Longest a git command may run in all: a remote that trickles a byte a minute must not hold one of a tick's
 few poll workers (``knowledge.sources.polling.POLL_WORKERS``) for ever."""
 _KEPT_ERRORS = 64 * 1024  # the last part of git's messages kept: its fatal line, not hours of progress
-_git_processes: set[subprocess.Popen[bytes]] = set()  # the gits running now, which stop_fetches kills
-_git_processes_lock = threading.Lock()
-_stopping = threading.Event()  # set by stop_fetches, for the rest of the process
 
 
 def mirror_path(mirrors_dir: Path, repo: TrackedRepo) -> Path:
@@ -80,13 +84,10 @@ def _run_git(
     try:
         errors = _messages(process, what)
     finally:
-        with _git_processes_lock:
-            _git_processes.discard(process)
-        if process.poll() is None:
-            _kill(process)
+        end_child(process)
         assert process.stderr is not None
         process.stderr.close()
-    if process.returncode != 0 and _stopping.is_set():
+    if process.returncode != 0 and stopping():
         raise InputError(f"{what} stopped: culprit is shutting down")
     if process.returncode != 0:
         message = _reason(errors)
@@ -98,42 +99,20 @@ def _run_git(
 def _start_git(command: list[str], repo: TrackedRepo, environ: Mapping[str, str], what: str) -> subprocess.Popen[bytes]:
     """Start git in a process group of its own, known to :func:`stop_fetches`; refused once it was called."""
     env = dict(os.environ) | _credentials(repo, environ)
-    with _git_processes_lock:
-        if _stopping.is_set():
-            raise InputError(f"{what} not started: culprit is shutting down")
-        process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            start_new_session=True,
-        )  # fmt: skip
-        _git_processes.add(process)
-    return process
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    """Kill git's whole process group, then wait for git: killing git alone left its remote helper
-    (``git remote-https``), which holds the connection, waiting on a stalled remote."""
-    _kill_group(process)
-    process.wait()
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
     try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:  # the group ended on its own meanwhile
-        pass
+        return start_child(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+        )
+    except Stopping:
+        raise InputError(f"{what} not started: culprit is shutting down") from None
 
 
 def stop_fetches() -> None:
-    """Kill every git a fetch is running and refuse new ones, for the rest of the process: polls run in
-    daemon threads (:mod:`knowledge.sources.polling`), which die with the bot, while their git, stalled
-    on a remote, would go on, orphaned. Returns once each git has exited."""
-    with _git_processes_lock:
-        _stopping.set()
-        running = [process for process in _git_processes if process.returncode is None]
-        for process in running:
-            _kill_group(process)
-    for process in running:
-        process.wait()
+    """Kill every git a poll is running (a fetch, and the ``git log`` and ``rev-list`` that ingest its mirror,
+    with the remote helper a fetch started) and refuse new ones, for the rest of the process: polls run in
+    daemon threads (:mod:`knowledge.sources.polling`), which die with the bot, while their git, stalled on a
+    remote or a hung mount, would go on, orphaned. Returns once each git has exited."""
+    stop_children()
 
 
 def _messages(process: subprocess.Popen[bytes], what: str) -> str:

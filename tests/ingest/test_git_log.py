@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import tracemalloc
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +18,15 @@ from structlog.testing import capture_logs
 from knowledge.changes import Change
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest import git_log
+from knowledge.ingest import bounded_pipe, git_log
 from knowledge.ingest.git_log import git_text, ingest_git, repository_name
 from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
+from knowledge.sources.mirrors import stop_fetches
 from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, latin_1_commit, one_commit_repo, stalled_change_repo
 from tests.ingest.synthetic_repo import headerless_latin_1_commit
 from tests.ingest.synthetic_repo import git_as_ana as _git
+from tests.waiting import running_processes_naming, wait_until
 
 
 def _stored(url: str) -> dict[str, Change]:
@@ -326,6 +329,47 @@ def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(
 
     assert str(refused.value).startswith(f"git log in {repo} printed nothing for 1 s (GIT_SILENCE_S)")
     assert _stored(database_url) == {}
+
+
+def test_stopping_the_polls_at_shutdown_kills_a_git_log_stuck_on_a_hung_mount(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``culprit serve`` killed its fetches as it exited, but not the ``git log`` a poll runs next to ingest the
+    mirror: stuck opening a blob on a hung mount (a pipe nobody writes), it outlived the bot, orphaned."""
+    repo = tmp_path / "shop"
+    blob = stalled_change_repo(repo, "Start the app", "Print v2")
+    monkeypatch.setattr(bounded_pipe, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+    failures: list[str] = []
+
+    def poll() -> None:
+        try:
+            ingest_git(repo, database_url)
+        except InputError as error:
+            failures.append(str(error))
+
+    polling = threading.Thread(target=poll, daemon=True)
+    polling.start()
+    try:
+        logging = wait_until(lambda: running_processes_naming(f"{repo} log"), "git log never started")
+
+        stop_fetches()
+
+        wait_until(lambda: not running_processes_naming(f"{repo} log"), f"still running: {logging}")
+        polling.join()
+    finally:
+        _release(repo / ".git" / "objects" / blob[:2] / blob[2:])
+    assert failures == [f"git log in {repo} stopped: culprit is shutting down"]
+    assert _stored(database_url) == {}
+    with pytest.raises(InputError, match=r"^git rev-list in .* not started: culprit is shutting down$"):
+        ingest_git(repo, database_url)
+
+
+def _release(fifo: Path) -> None:
+    """End the wait of a git still opening ``fifo`` (one the test failed to stop), so it does not outlive the test."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # nobody is waiting on it
+        pass
 
 
 def test_a_git_that_ends_its_output_but_never_exits_is_killed_and_refused_naming_the_repository(

@@ -12,10 +12,11 @@ import pytest
 
 from knowledge.config import TrackedRepo
 from knowledge.errors import InputError
+from knowledge.ingest import bounded_pipe
 from knowledge.sources import mirrors
 from knowledge.sources.mirrors import fetch_mirror
 from tests.sources.git_forge import bare_repository_of_random_files, serving
-from tests.waiting import wait_until
+from tests.waiting import running_processes_naming, wait_until
 
 
 def test_a_first_fetch_longer_than_the_silence_bound_finishes_while_objects_arrive(
@@ -77,7 +78,7 @@ def test_stopping_the_fetches_at_shutdown_ends_a_stalled_fetch_and_its_remote_he
     """A poll runs in a daemon thread, which dies with the bot, while its git went on: a fetch stalled on its
     remote, and git's remote helper holding the connection, outlived the bot, orphaned."""
     bare_repository_of_random_files(tmp_path / "forge", "shop", files=120, file_bytes=8 * 1024)
-    monkeypatch.setattr(mirrors, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+    monkeypatch.setattr(bounded_pipe, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
     stalled, released = threading.Event(), threading.Event()
     failures: list[str] = []
 
@@ -98,27 +99,14 @@ def test_stopping_the_fetches_at_shutdown_ends_a_stalled_fetch_and_its_remote_he
         polling.start()
         try:
             wait_until(stalled.is_set, "the fetch never reached the stalled remote")
-            fetching = _running_processes_naming(forge.url)
+            fetching = running_processes_naming(forge.url)
             assert len(fetching) >= 2  # git fetch, and the remote helper it started
 
             mirrors.stop_fetches()
 
-            wait_until(lambda: not _running_processes_naming(forge.url), f"still running: {fetching}")
+            wait_until(lambda: not running_processes_naming(forge.url), f"still running: {fetching}")
             polling.join()
         finally:
             released.set()
     assert failures == ["git fetch of acme/shop stopped: culprit is shutting down"]
 
-
-def _running_processes_naming(text: str) -> list[str]:
-    """The command lines of the processes that have not exited (zombies have) and whose command line holds ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):  # not a process, or one that ended meanwhile
-            continue
-        if text in command and state != "Z":
-            found.append(f"{entry.name}: {command}")
-    return found
