@@ -127,6 +127,12 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "NIR 2 55 08 14 168 025 38, n° de sécu 255081416802538, Corse 2 55 08 2A 168 025 97",
             "NIR [national-id], n° de sécu [national-id], Corse [national-id]",
         ),
+        (
+            "steuer-id=86095742719, IdNr=86 095 742 719, IdNr:86095742719, Steuer-ID = 86095742719",
+            "steuer-id=[national-id], IdNr=[national-id], IdNr:[national-id], Steuer-ID = [national-id]",
+        ),
+        ("NINO=AB123456C, nino:AB123456C", "NINO=[national-id], nino:[national-id]"),
+        ("NIR=185057800608491, insee=185057800608491", "NIR=[national-id], insee=[national-id]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -165,6 +171,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "code RSSMRA85T10A562T, model ABCDEF12G34H567I, path /u/RSSMRA85T10A562S",
         "12345678901 rows, Steuer-ID 86095742718, order 86095742719, Steuer-ID 11123456789",
         "NIR 2 55 08 14 168 025 39, txn 255081416802538, 2 55 13 14 168 025 38, id 255081416802538x",
+        "order=86095742719, sku=AB123456C, txn=185057800608491, Steuer-ID=86095742718, app=2.55.08",
         "Chrome 124.0.6367.118, build 2.55.08, commit 3f9a8b7c6d5e, epoch 1718035200123",
     ],
 )

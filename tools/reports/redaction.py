@@ -444,10 +444,18 @@ def _redact_ipv4(match: Found) -> str:
     return "[ip]"
 
 
-def _words_before(text: str, start: int, count: int = 3) -> set[str]:
+_PUNCTUATION = ".,:;#()[]\"'"
+_LABEL_PUNCTUATION = _PUNCTUATION + "="
+"""A national ID's label may end in ``=`` as in ``:`` (``steuer-id=86095742719``, ``NINO=AB123456C``).
+
+Only their labels read so: after "app=" or "version=" an address is still an address.
+"""
+
+
+def _words_before(text: str, start: int, count: int = 3, punctuation: str = _PUNCTUATION) -> set[str]:
     """The last few words before ``start``, lower-case and without punctuation: the context a human reads."""
     words = text[max(0, start - 40) : start].lower().split()[-count:]
-    return {word.strip(".,:;#()[]\"'") for word in words}
+    return {word.strip(punctuation) for word in words}
 
 
 def _redact_ssn(match: Found) -> str:
@@ -517,7 +525,7 @@ def _redact_national_insurance(match: Found) -> str:
     number = match.group(0)
     if len(number) not in (9, 13) or number[:2] in _NINO_PREFIXES_NOT_ISSUED or _part_of_longer_code(match):
         return number  # 9 characters unbroken, 13 with every space; others mix them
-    if len(number) == 9 and not _NINO_WORDS & _words_before(match.string, match.start()):
+    if len(number) == 9 and not _NINO_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return number
     return "[national-id]"
 
@@ -544,7 +552,8 @@ def _redact_steuer_id(match: Found) -> str:
     if len(number) not in (11, 14) or _part_of_longer_code(match):
         return number  # 11 digits unbroken, 14 with every space; others mix them
     digits = number.replace(" ", "")
-    if not _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2) or not _valid_steuer_id(digits):
+    labelled = _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION)
+    if not labelled or not _valid_steuer_id(digits):
         return number
     return "[national-id]"
 
@@ -575,7 +584,7 @@ def _redact_nir(match: Found) -> str:
         return written  # 15 characters unbroken, 21 with every space; others mix them
     if 97 - int(digits[:13].replace("2A", "19").replace("2B", "18")) % 97 != int(digits[13:]):
         return written
-    if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start()):
+    if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return written
     return "[national-id]"
 
