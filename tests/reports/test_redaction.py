@@ -186,6 +186,29 @@ def test_no_thirteen_digit_number_is_a_card() -> None:
     assert redact(text) == text
 
 
+def test_a_fifteen_digit_number_with_a_diners_prefix_is_not_a_card() -> None:
+    # Diners Club numbers are 14 or 16-19 digits; a 15-digit order number passes Luhn 1 time in 10.
+    text = "order 300123456789012, order 305987654321017, order 362272062716607, ref 360000123456786"
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4111111111111111", "4012888888881881", "4000000000000000006",  # Visa 16 and 19
+        "5555555555554444", "2223003122003222",  # Mastercard
+        "378282246310005", "371449635398431", "3782 822463 10005",  # American Express
+        "6011111111111117", "6011000990139424",  # Discover
+        "3530111333300000", "3566002020360505",  # JCB
+        "30569309025904", "36227206271667", "3622 720627 1667", "3056930009020004",  # Diners Club 14 and 16
+        "6200000000000005",  # UnionPay
+        "6771798021000008",  # Maestro
+    ],
+)  # fmt: skip
+def test_issuers_test_card_numbers_are_cards(number: str) -> None:
+    assert redact(f"charged {number} twice") == "charged [card] twice"
+
+
 def test_every_pattern_is_linear_time_re2() -> None:
     # RE2 matches in time linear in the text and refuses backtracking constructs, so a pattern that
     # compiles here cannot be quadratic; no pattern of Python's backtracking engine is left in the module.

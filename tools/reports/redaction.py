@@ -123,6 +123,7 @@ _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and 
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
 _SPANISH_DOTTED_GROUPS = (*_SPANISH_GROUPS, (3, 3, 3))  # "612.345.678": dots are how Spaniards print a mobile
 _ALL_LENGTHS = range(16, 20)
+_DINERS_LENGTHS = (14, *_ALL_LENGTHS)  # 14 (Diners Club International), 16-19 on Discover's network; never 15 (Amex's)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
     for low, high, lengths in (
@@ -131,7 +132,7 @@ _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
         (34, 34, (15,)), (37, 37, (15,)),  # American Express
         (6011, 6011, _ALL_LENGTHS), (644, 649, _ALL_LENGTHS), (65, 65, _ALL_LENGTHS),  # Discover
         (3528, 3589, _ALL_LENGTHS),  # JCB
-        (300, 305, range(14, 20)), (36, 36, range(14, 20)), (38, 39, _ALL_LENGTHS),  # Diners Club
+        (300, 305, _DINERS_LENGTHS), (36, 36, _DINERS_LENGTHS), (38, 39, _ALL_LENGTHS),  # Diners Club
         (62, 62, _ALL_LENGTHS), (81, 82, (16,)),  # UnionPay, RuPay
         (2200, 2204, _ALL_LENGTHS),  # Mir
         (50, 50, _ALL_LENGTHS), (56, 58, _ALL_LENGTHS), (60, 60, (16,)), (63, 63, _ALL_LENGTHS), (67, 67, _ALL_LENGTHS),  # Maestro, RuPay
