@@ -127,6 +127,12 @@ def test_ordinary_numbers_and_words_survive() -> None:
             "NIR 2 55 08 14 168 025 38, n° de sécu 255081416802538, Corse 2 55 08 2A 168 025 97",
             "NIR [national-id], n° de sécu [national-id], Corse [national-id]",
         ),
+        (
+            "steuer-id=86095742719, IdNr=86 095 742 719, IdNr:86095742719, Steuer-ID = 86095742719",
+            "steuer-id=[national-id], IdNr=[national-id], IdNr:[national-id], Steuer-ID = [national-id]",
+        ),
+        ("NINO=AB123456C, nino:AB123456C", "NINO=[national-id], nino:[national-id]"),
+        ("NIR=185057800608491, insee=185057800608491", "NIR=[national-id], insee=[national-id]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -165,6 +171,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "code RSSMRA85T10A562T, model ABCDEF12G34H567I, path /u/RSSMRA85T10A562S",
         "12345678901 rows, Steuer-ID 86095742718, order 86095742719, Steuer-ID 11123456789",
         "NIR 2 55 08 14 168 025 39, txn 255081416802538, 2 55 13 14 168 025 38, id 255081416802538x",
+        "order=86095742719, sku=AB123456C, txn=185057800608491, Steuer-ID=86095742718, app=2.55.08",
         "Chrome 124.0.6367.118, build 2.55.08, commit 3f9a8b7c6d5e, epoch 1718035200123",
     ],
 )
@@ -177,6 +184,29 @@ def test_no_thirteen_digit_number_is_a_card() -> None:
     numbers = [str(random.Random(seed).randrange(10**12, 10**13)) for seed in range(2000)]
     text = " ".join(numbers)
     assert redact(text) == text
+
+
+def test_a_fifteen_digit_number_with_a_diners_prefix_is_not_a_card() -> None:
+    # Diners Club numbers are 14 or 16-19 digits; a 15-digit order number passes Luhn 1 time in 10.
+    text = "order 300123456789012, order 305987654321017, order 362272062716607, ref 360000123456786"
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "4111111111111111", "4012888888881881", "4000000000000000006",  # Visa 16 and 19
+        "5555555555554444", "2223003122003222",  # Mastercard
+        "378282246310005", "371449635398431", "3782 822463 10005",  # American Express
+        "6011111111111117", "6011000990139424",  # Discover
+        "3530111333300000", "3566002020360505",  # JCB
+        "30569309025904", "36227206271667", "3622 720627 1667", "3056930009020004",  # Diners Club 14 and 16
+        "6200000000000005",  # UnionPay
+        "6771798021000008",  # Maestro
+    ],
+)  # fmt: skip
+def test_issuers_test_card_numbers_are_cards(number: str) -> None:
+    assert redact(f"charged {number} twice") == "charged [card] twice"
 
 
 def test_every_pattern_is_linear_time_re2() -> None:

@@ -123,6 +123,7 @@ _PLAIN_REGIONS = ("US", "IN")  # national numbers written without one: NANP and 
 _SPANISH_GROUPS = ((3, 2, 2, 2), (2, 3, 2, 2))  # Spain has no trunk 0; "810 12 47 43", "91 234 56 78" (not 3-3-3: amounts)
 _SPANISH_DOTTED_GROUPS = (*_SPANISH_GROUPS, (3, 3, 3))  # "612.345.678": dots are how Spaniards print a mobile
 _ALL_LENGTHS = range(16, 20)
+_DINERS_LENGTHS = (14, *_ALL_LENGTHS)  # 14 (Diners Club International), 16-19 on Discover's network; never 15 (Amex's)
 _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
     (low, high, frozenset(lengths))
     for low, high, lengths in (
@@ -131,7 +132,7 @@ _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
         (34, 34, (15,)), (37, 37, (15,)),  # American Express
         (6011, 6011, _ALL_LENGTHS), (644, 649, _ALL_LENGTHS), (65, 65, _ALL_LENGTHS),  # Discover
         (3528, 3589, _ALL_LENGTHS),  # JCB
-        (300, 305, range(14, 20)), (36, 36, range(14, 20)), (38, 39, _ALL_LENGTHS),  # Diners Club
+        (300, 305, _DINERS_LENGTHS), (36, 36, _DINERS_LENGTHS), (38, 39, _ALL_LENGTHS),  # Diners Club
         (62, 62, _ALL_LENGTHS), (81, 82, (16,)),  # UnionPay, RuPay
         (2200, 2204, _ALL_LENGTHS),  # Mir
         (50, 50, _ALL_LENGTHS), (56, 58, _ALL_LENGTHS), (60, 60, (16,)), (63, 63, _ALL_LENGTHS), (67, 67, _ALL_LENGTHS),  # Maestro, RuPay
@@ -444,10 +445,18 @@ def _redact_ipv4(match: Found) -> str:
     return "[ip]"
 
 
-def _words_before(text: str, start: int, count: int = 3) -> set[str]:
+_PUNCTUATION = ".,:;#()[]\"'"
+_LABEL_PUNCTUATION = _PUNCTUATION + "="
+"""A national ID's label may end in ``=`` as in ``:`` (``steuer-id=86095742719``, ``NINO=AB123456C``).
+
+Only their labels read so: after "app=" or "version=" an address is still an address.
+"""
+
+
+def _words_before(text: str, start: int, count: int = 3, punctuation: str = _PUNCTUATION) -> set[str]:
     """The last few words before ``start``, lower-case and without punctuation: the context a human reads."""
     words = text[max(0, start - 40) : start].lower().split()[-count:]
-    return {word.strip(".,:;#()[]\"'") for word in words}
+    return {word.strip(punctuation) for word in words}
 
 
 def _redact_ssn(match: Found) -> str:
@@ -517,7 +526,7 @@ def _redact_national_insurance(match: Found) -> str:
     number = match.group(0)
     if len(number) not in (9, 13) or number[:2] in _NINO_PREFIXES_NOT_ISSUED or _part_of_longer_code(match):
         return number  # 9 characters unbroken, 13 with every space; others mix them
-    if len(number) == 9 and not _NINO_WORDS & _words_before(match.string, match.start()):
+    if len(number) == 9 and not _NINO_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return number
     return "[national-id]"
 
@@ -544,7 +553,8 @@ def _redact_steuer_id(match: Found) -> str:
     if len(number) not in (11, 14) or _part_of_longer_code(match):
         return number  # 11 digits unbroken, 14 with every space; others mix them
     digits = number.replace(" ", "")
-    if not _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2) or not _valid_steuer_id(digits):
+    labelled = _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION)
+    if not labelled or not _valid_steuer_id(digits):
         return number
     return "[national-id]"
 
@@ -575,7 +585,7 @@ def _redact_nir(match: Found) -> str:
         return written  # 15 characters unbroken, 21 with every space; others mix them
     if 97 - int(digits[:13].replace("2A", "19").replace("2B", "18")) % 97 != int(digits[13:]):
         return written
-    if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start()):
+    if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return written
     return "[national-id]"
 
