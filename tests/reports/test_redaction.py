@@ -201,6 +201,7 @@ def test_a_fifteen_digit_number_with_a_diners_prefix_is_not_a_card() -> None:
         "6011111111111117", "6011000990139424",  # Discover
         "3530111333300000", "3566002020360505",  # JCB
         "30569309025904", "36227206271667", "3622 720627 1667", "3056930009020004",  # Diners Club 14 and 16
+        "38520000023237",  # Diners Club 14 on its 38 prefix
         "6200000000000005",  # UnionPay
         "6771798021000008",  # Maestro
     ],

@@ -132,7 +132,7 @@ _CARD_ISSUERS: tuple[tuple[int, int, frozenset[int]], ...] = tuple(
         (34, 34, (15,)), (37, 37, (15,)),  # American Express
         (6011, 6011, _ALL_LENGTHS), (644, 649, _ALL_LENGTHS), (65, 65, _ALL_LENGTHS),  # Discover
         (3528, 3589, _ALL_LENGTHS),  # JCB
-        (300, 305, _DINERS_LENGTHS), (36, 36, _DINERS_LENGTHS), (38, 39, _ALL_LENGTHS),  # Diners Club
+        (300, 305, _DINERS_LENGTHS), (36, 36, _DINERS_LENGTHS), (38, 39, _DINERS_LENGTHS),  # Diners Club
         (62, 62, _ALL_LENGTHS), (81, 82, (16,)),  # UnionPay, RuPay
         (2200, 2204, _ALL_LENGTHS),  # Mir
         (50, 50, _ALL_LENGTHS), (56, 58, _ALL_LENGTHS), (60, 60, (16,)), (63, 63, _ALL_LENGTHS), (67, 67, _ALL_LENGTHS),  # Maestro, RuPay
