@@ -415,7 +415,7 @@ def _classify(rows: list[dict[str, Any]], classifier: Classifier | None, thresho
             row["category"], row["confidence"] = prediction.category, prediction.confidence
             row["why"] = json.dumps(prediction.why, ensure_ascii=False) if prediction.why else None
         else:
-            row["category"], row["confidence"], row["why"] = OTHER, 0.0, None
+            row["category"], row["confidence"], row["why"] = OTHER, None, None  # no classifier saw it: no confidence
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
