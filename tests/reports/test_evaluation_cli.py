@@ -92,6 +92,17 @@ def test_a_labeled_file_too_small_to_hold_out_each_category_says_how_many_report
     assert "6 labeled reports in 3 categories" in str(result.exception) and "label at least 15" in str(result.exception)
 
 
+def test_a_category_with_a_single_labeled_report_is_named(data_dir: Path, tmp_path: Path) -> None:
+    from knowledge.errors import InputError
+
+    labels = ["login"] * 7 + ["crash"] * 2 + ["payments"] * 2 + ["billing"]
+    reports = [{"id": f"r{n}", "text": f"report {n} about {category}", "category": category} for n, category in enumerate(labels)]
+    result = CliRunner().invoke(app, ["reports", "evaluate", str(_write(tmp_path / "one.jsonl", reports)), "--no-fine-tune"])
+
+    assert isinstance(result.exception, InputError), result.exception
+    assert "a single labeled report in 'billing'" in str(result.exception)
+
+
 def test_training_reports_without_shared_words_still_get_a_baseline(classifier, labeled_reports) -> None:
     _, test = labeled_reports
     test_reports = Labeled([r["text"] for r in test], [r["category"] for r in test])

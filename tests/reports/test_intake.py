@@ -172,3 +172,16 @@ def test_the_first_bad_csv_line_is_the_one_named_when_a_csv_error_follows_it(tmp
     reports, problems = read_report_file(path, skip_bad=True)
     assert [r.id for r in reports] == ["d"]
     assert problems == [f"{path}:2: line longer than 5 MiB", f"{path}:3: not CSV (',' expected after '\"')"]
+
+
+def test_a_file_saved_with_a_byte_order_mark_keeps_its_ids_and_first_line(tmp_path: Path) -> None:
+    csv_file = tmp_path / "reports.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbfid,text,category\r\nc1,login fails,bug report\r\nc2,add dark mode,feature\r\n")
+    jsonl = tmp_path / "reports.jsonl"
+    jsonl.write_bytes(b'\xef\xbb\xbf{"id": "j1", "text": "login fails"}\r\n{"id": "j2", "text": "add dark mode"}\r\n')
+
+    from_csv, _ = read_report_file(csv_file)
+    from_jsonl, _ = read_report_file(jsonl)
+
+    assert [(r.id, r.text, r.label) for r in from_csv] == [("c1", "login fails", "bug report"), ("c2", "add dark mode", "feature")]
+    assert [(r.id, r.text) for r in from_jsonl] == [("j1", "login fails"), ("j2", "add dark mode")]

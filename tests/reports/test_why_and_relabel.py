@@ -95,3 +95,15 @@ def test_show_relabel_and_retrain_from_the_terminal(data_dir: Path, tmp_path: Pa
     assert "rotation" in model.categories
     missing = runner.invoke(app, ["reports", "show", "gone"])
     assert missing.exit_code == 1 and "no stored report 'gone'" in str(missing.exception)
+
+
+def test_a_report_stored_before_any_classifier_is_not_listed_as_the_least_sure(database_url: str, classifier: EmbeddedClassifier) -> None:
+    from tools.reports.digest import least_sure_reports
+
+    ingest_reports([IncomingReport("early", "the feed never loads", DAY)], classifier=None, other_confidence=0.4, url=database_url)
+    ingest_reports([IncomingReport("later", "the app crashes every time I open the camera", DAY)],
+                   classifier=classifier, other_confidence=0.0, url=database_url)  # fmt: skip
+
+    assert report_with_why("early", database_url)["confidence"] is None, "no classifier saw it: it has no confidence"
+    week = (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 8, tzinfo=UTC))
+    assert [r["id"] for r in least_sure_reports(*week, database_url)] == ["later"]

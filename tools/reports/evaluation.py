@@ -112,8 +112,13 @@ class Labeled:
 def stratified_split(reports: Labeled, seed: int = 42, test_size: float = 0.2) -> tuple[Labeled, Labeled]:
     """(train, test): the stratified split ``culprit reports evaluate`` uses without ``--train``."""
     counts = Counter(reports.labels)
-    if len(counts) < 2 or min(counts.values()) < 2:
-        raise InputError("evaluation needs at least two labeled reports in each of two categories")
+    if len(counts) < 2:
+        raise InputError(f"evaluation needs two categories or more; every labeled report is {next(iter(counts), 'unlabeled')!r}")
+    if scarce := sorted(name for name, count in counts.items() if count < 2):
+        raise InputError(  # naming them: "two in each of two categories" read as met by a file with three such categories
+            f"evaluation needs two labeled reports or more in every category; a single labeled report in {', '.join(map(repr, scarce))}: "
+            "label more of them, or remove them"
+        )
     held_out, kept = math.ceil(test_size * len(reports.texts)), math.floor((1 - test_size) * len(reports.texts))
     if min(held_out, kept) < len(counts):  # scikit-learn's stratified split needs a report of each category on each side
         raise InputError(

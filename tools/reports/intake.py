@@ -24,6 +24,7 @@ category.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import json
@@ -192,6 +193,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, record or why the line is refused); every line is read capped at ``MAX_LINE_BYTES``."""
     if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
         with path.open("rb") as handle:
+            _skip_bom(handle)
             for line_number, line in capped_lines(handle, MAX_LINE_BYTES):
                 if line is None:
                     yield line_number, f"line longer than {describe_limit(MAX_LINE_BYTES)}"
@@ -206,6 +208,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 yield line_number, record if isinstance(record, dict) else "not a JSON object"
         return
     with path.open("rb") as handle:
+        _skip_bom(handle)
         refused: dict[int, str] = {}
         reader = csv.DictReader(_csv_text(handle, refused), strict=True)
         if not reader.fieldnames or "text" not in reader.fieldnames:
@@ -221,6 +224,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             if row is None:
                 return
             yield line_number, row if isinstance(row, str) else dict(row)
+
+
+def _skip_bom(handle: BinaryIO) -> None:
+    """Move past a leading UTF-8 byte order mark (Excel's "CSV UTF-8" writes one): left in, it made the
+    first JSONL line invalid JSON and the CSV's first column ``\ufeffid``, so every id was silently dropped."""
+    if handle.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+        handle.seek(0)
 
 
 def _csv_text(handle: BinaryIO, refused: dict[int, str]) -> Iterator[str]:
@@ -405,7 +415,7 @@ def _classify(rows: list[dict[str, Any]], classifier: Classifier | None, thresho
             row["category"], row["confidence"] = prediction.category, prediction.confidence
             row["why"] = json.dumps(prediction.why, ensure_ascii=False) if prediction.why else None
         else:
-            row["category"], row["confidence"], row["why"] = OTHER, 0.0, None
+            row["category"], row["confidence"], row["why"] = OTHER, None, None  # no classifier saw it: no confidence
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
