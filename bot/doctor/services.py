@@ -15,10 +15,10 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
 
     A team that uses culprit for RCA only has no wiki: an empty store passes with a note, so a health
     script running doctor can go green. Only an unreachable Chroma, or CULPRIT_WIKI_SOURCES that left
-    the wiki empty, fails.
+    the wiki empty (or never made the embedded store: no sync ran, or every sync failed), fails.
     """
     if not settings.chroma_url and not settings.chroma_dir.is_dir():
-        return [skipped("wiki", "no CULPRIT_CHROMA_URL and no embedded index yet (wiki search is off)")]
+        return [_no_store(settings)]
     from knowledge.errors import CulpritError, mask_url, masked_error
     from knowledge.wiki.store import COLLECTION_NAME, PackagedMiniLM, wiki_client
 
@@ -39,12 +39,23 @@ def check_wiki(settings: Settings, options: DoctorOptions) -> list[CheckResult]:
     return [passed("wiki", f"{count} sections indexed at {where}")]
 
 
+def _no_store(settings: Settings) -> CheckResult:
+    """No store is "wiki search is off" only when no sources were configured: else no sync ever filled one."""
+    if not settings.wiki_sources:
+        return skipped("wiki", "no CULPRIT_CHROMA_URL and no embedded index yet (wiki search is off)")
+    return failed("wiki", f"CULPRIT_WIKI_SOURCES names {_source_names(settings)} but no embedded index exists yet "
+                  f"at {settings.chroma_dir}", WIKI_FIX)
+
+
+def _source_names(settings: Settings) -> str:
+    return ", ".join(source.name for source in settings.wiki_sources)
+
+
 def _empty_wiki(settings: Settings, where: str) -> CheckResult:
     """A wiki nobody set up is a choice; one that CULPRIT_WIKI_SOURCES should have filled is broken."""
     if not settings.wiki_sources:
         return passed("wiki", f"Chroma at {where} answers; {NO_WIKI}")
-    names = ", ".join(source.name for source in settings.wiki_sources)
-    return failed("wiki", f"CULPRIT_WIKI_SOURCES names {names} but the wiki at {where} holds no sections", WIKI_FIX)
+    return failed("wiki", f"CULPRIT_WIKI_SOURCES names {_source_names(settings)} but the wiki at {where} holds no sections", WIKI_FIX)
 
 
 def check_llm(settings: Settings, options: DoctorOptions) -> list[CheckResult]:

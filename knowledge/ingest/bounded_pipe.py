@@ -68,6 +68,21 @@ def end_child(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def run_child(command: list[str], timeout_s: float, **options: Any) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(command, capture_output=True, timeout=timeout_s, **options)`` started by
+    :func:`start_child` and ended by :func:`end_child`: a short git stuck on a hung mount is killed by
+    :func:`stop_children` instead of outliving ``culprit serve`` for its whole timeout, and none starts after
+    (:class:`Stopping`). Past ``timeout_s``, ``subprocess.TimeoutExpired`` once its group is killed."""
+    process = start_child(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **options)
+    try:
+        output, errors = process.communicate(timeout=timeout_s)
+    finally:
+        end_child(process)
+        for pipe in (process.stdout, process.stderr):
+            pipe.close()  # type: ignore[union-attr]
+    return subprocess.CompletedProcess(command, process.returncode, output, errors)
+
+
 def stopping() -> bool:
     """Whether :func:`stop_children` was called: a child that failed since was most likely killed by it."""
     return _stopping.is_set()

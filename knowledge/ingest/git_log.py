@@ -30,7 +30,8 @@ import structlog
 from knowledge.changes import ChangeRecord, FileStat, existing_change_ids
 from knowledge.db import session_scope
 from knowledge.errors import InputError
-from knowledge.ingest.bounded_pipe import BoundedPipe, DidNotExit, Stalled, Stopping, end_child, start_child, stopping
+from knowledge.ingest.bounded_pipe import BoundedPipe, DidNotExit, Stalled, Stopping, end_child, run_child, start_child
+from knowledge.ingest.bounded_pipe import stopping
 from knowledge.ingest.change_store import drop_partial_changes, refresh_statistics, store_changes
 from knowledge.ingest.history_files import (
     MAX_AUTHOR_CHARS,
@@ -158,19 +159,32 @@ class GitTimedOut(InputError):
     into "not found" let this one through."""
 
 
+class GitStopped(InputError):
+    """``culprit serve`` is exiting: git was not started, or was killed, by ``stop_fetches``. The repository is
+    not at fault, so callers that turn a git failure into "not found" let this one through."""
+
+    def __init__(self, repo: Path, command: str, what: str) -> None:
+        super().__init__(f"git {command} in {repo} {what}: culprit is shutting down")
+
+
 def _run_git(repo: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run a short git command, bounded by ``GIT_TIMEOUT_S``: past it, an InputError naming the repository."""
+    """Run a short git command, bounded by ``GIT_TIMEOUT_S``: past it, an InputError naming the repository.
+    ``culprit serve`` kills it as it exits, and starts none after, as it does the streaming ones (:func:`_running`):
+    a ``git rev-parse`` stuck on a hung mount outlived the bot."""
     if shutil.which("git") is None:
         raise InputError("git is not installed or not on PATH; install git to ingest a repository")
     try:
-        return subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, errors="replace", timeout=GIT_TIMEOUT_S
-        )
+        completed = run_child(["git", "-C", str(repo), *args], GIT_TIMEOUT_S, text=True, errors="replace")
+    except Stopping:
+        raise GitStopped(repo, args[0], "not started") from None
     except subprocess.TimeoutExpired:
         raise GitTimedOut(
             f"git {args[0]} in {repo} took over {GIT_TIMEOUT_S} s (GIT_TIMEOUT_S); check the repository for a hung "
             "mount, or an objects/info/alternates file or config include that never answers"
         ) from None
+    if completed.returncode != 0 and stopping():
+        raise GitStopped(repo, args[0], "stopped")
+    return completed
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -190,7 +204,7 @@ def check_repository(path: Path) -> None:
         raise InputError(f"expected a git repository directory but {path} is a file")
     try:
         _git(path, "rev-parse", "--git-dir")
-    except GitTimedOut:
+    except (GitTimedOut, GitStopped):
         raise
     except InputError:
         raise InputError(f"{path} is not a git repository (run `git init` or give the clone's path)") from None
@@ -238,14 +252,14 @@ def _running(repo: Path, args: list[str], stdin: IO[bytes] | None = None) -> Ite
         process = start_child(["git", "-C", str(repo), *args], stdin=stdin, stdout=subprocess.PIPE, stderr=errors)
     except Stopping:
         errors.close()
-        raise InputError(f"git {args[0]} in {repo} not started: culprit is shutting down") from None
+        raise GitStopped(repo, args[0], "not started") from None
     assert process.stdout is not None
     try:
         pipe = BoundedPipe(process.stdout, GIT_SILENCE_S)
         yield pipe
         if pipe.exit_status(process) != 0:
             if stopping():
-                raise InputError(f"git {args[0]} in {repo} stopped: culprit is shutting down")
+                raise GitStopped(repo, args[0], "stopped")
             errors.seek(0)
             message = errors.read().decode("utf-8", errors="replace").strip()
             raise InputError(f"git {args[0]} failed in {repo}: {message or 'no message'}")
@@ -547,7 +561,7 @@ def _resolve_tip(path: Path, branch: str | None) -> str:
     """The commit ``branch`` (default: HEAD) points at now; everything after reads from it, not the name."""
     try:
         return _git(path, "rev-parse", "--verify", "--quiet", f"{branch or 'HEAD'}^{{commit}}").strip()
-    except GitTimedOut:
+    except (GitTimedOut, GitStopped):
         raise
     except InputError:
         if branch is None:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from knowledge.changes import Change, ChangeRecord, FileStat
 from knowledge.db import session_scope, unstorable, utcnow
+from knowledge.ingest.bounded_pipe import Stopping, run_child
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 from knowledge.sources.freshness import EVENTS, record_check
@@ -183,10 +184,12 @@ def _range_in_mirror(mirror: Path | None, span: str) -> list[str] | None:
 
 
 def _rev_list(mirror: Path, *args: str) -> str | None:
-    """``git rev-list --no-merges`` in the mirror: its output, or None when it fails or runs too long."""
+    """``git rev-list --no-merges`` in the mirror: its output, or None when it fails or runs too long, or
+    ``culprit serve`` is exiting (which kills it, one stuck on a hung mount included, and starts none after)."""
     try:
-        listed = subprocess.run(["git", "-C", str(mirror), "rev-list", "--no-merges", *args, "--"],
-                                capture_output=True, text=True, timeout=RANGE_TIMEOUT_S)  # fmt: skip
+        listed = run_child(["git", "-C", str(mirror), "rev-list", "--no-merges", *args, "--"], RANGE_TIMEOUT_S, text=True)
+    except Stopping:
+        return None
     except subprocess.TimeoutExpired:
         log.warning("deploy range read by landing time: git took too long", mirror=mirror.name,
                     seconds=RANGE_TIMEOUT_S)  # fmt: skip

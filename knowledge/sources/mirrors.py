@@ -108,8 +108,8 @@ def _start_git(command: list[str], repo: TrackedRepo, environ: Mapping[str, str]
 
 
 def stop_fetches() -> None:
-    """Kill every git a poll is running (a fetch, and the ``git log`` and ``rev-list`` that ingest its mirror,
-    with the remote helper a fetch started) and refuse new ones, for the rest of the process: polls run in
+    """Kill every git a poll is running (a fetch, the ``git log`` and ``rev-list`` that ingest its mirror and the
+    short ``rev-parse`` and ``config`` around them, with the remote helper a fetch started) and refuse new ones, for the rest of the process: polls run in
     daemon threads (:mod:`knowledge.sources.polling`), which die with the bot, while their git, stalled on a
     remote or a hung mount, would go on, orphaned. Returns once each git has exited."""
     stop_children()

@@ -279,6 +279,22 @@ def test_wiki_sources_that_left_the_wiki_empty_fail_the_wiki(
     assert "culprit wiki sync" in failing(results)["wiki"].fix
 
 
+def test_wiki_sources_with_no_embedded_store_yet_fail_the_wiki(
+    working: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No sync ran yet, or every sync failed: the store was never made, which is not "wiki search is off"."""
+    sources = json.dumps([{"kind": "notion", "name": "eng", "path": str(tmp_path / "notion")}])
+    settings = reconfigured(monkeypatch, CULPRIT_WIKI_SOURCES=sources)
+    assert not settings.chroma_url and not settings.chroma_dir.exists()
+
+    results = run_checks(settings)
+
+    assert list(failing(results)) == ["wiki"]
+    assert "CULPRIT_WIKI_SOURCES names eng" in failing(results)["wiki"].detail
+    assert "no embedded index exists yet" in failing(results)["wiki"].detail
+    assert "culprit wiki sync" in failing(results)["wiki"].fix
+
+
 def test_llm_down_fails_only_the_llm(working: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     results = run_checks(reconfigured(monkeypatch, CULPRIT_LLM_BASE_URL=f"http://127.0.0.1:{closed_port()}/v1"))
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 import tracemalloc
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -339,29 +340,61 @@ def test_stopping_the_polls_at_shutdown_kills_a_git_log_stuck_on_a_hung_mount(
     repo = tmp_path / "shop"
     blob = stalled_change_repo(repo, "Start the app", "Print v2")
     monkeypatch.setattr(bounded_pipe, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+
+    failures = _stopped_while_stuck(lambda: ingest_git(repo, database_url), f"{repo} log",
+                                    repo / ".git" / "objects" / blob[:2] / blob[2:])  # fmt: skip
+
+    assert failures == [f"git log in {repo} stopped: culprit is shutting down"]
+    assert _stored(database_url) == {}
+    with pytest.raises(InputError, match=r"^git rev-parse in .* not started: culprit is shutting down$"):
+        ingest_git(repo, database_url)
+
+
+def test_stopping_at_shutdown_kills_a_short_git_stuck_on_a_hung_mount_and_refuses_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The short git commands (config, rev-parse) ran with ``subprocess.run``, unknown to ``stop_fetches``: one
+    reading a config include on a hung mount (a pipe nobody writes) outlived ``culprit serve`` for its whole
+    GIT_TIMEOUT_S, and new ones still started after the stop."""
+    repo = tmp_path / "shop"
+    one_commit_repo(repo, "Start the app")
+    hung = tmp_path / "hung-include"
+    os.mkfifo(hung)
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(f"[include]\n\tpath = {hung}\n")
+    monkeypatch.setattr(bounded_pipe, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+
+    failures = _stopped_while_stuck(lambda: repository_name(repo), f"{repo} config", hung)
+
+    assert failures == [f"git config in {repo} stopped: culprit is shutting down"]
+    with pytest.raises(InputError, match=r"^git config in .* not started: culprit is shutting down$"):
+        repository_name(repo)
+
+
+def _stopped_while_stuck(work: Callable[[], object], command: str, fifo: Path) -> list[str]:
+    """Run ``work`` in a thread until its git (whose command line holds ``command``) is running, stuck on
+    ``fifo``; call ``stop_fetches`` as ``culprit serve`` does on exit, and wait for that git to be gone.
+    The InputErrors ``work`` raised."""
     failures: list[str] = []
 
-    def poll() -> None:
+    def run() -> None:
         try:
-            ingest_git(repo, database_url)
+            work()
         except InputError as error:
             failures.append(str(error))
 
-    polling = threading.Thread(target=poll, daemon=True)
-    polling.start()
+    working = threading.Thread(target=run, daemon=True)
+    working.start()
     try:
-        logging = wait_until(lambda: running_processes_naming(f"{repo} log"), "git log never started")
+        stuck = wait_until(lambda: running_processes_naming(command), f"{command} never started")
 
         stop_fetches()
 
-        wait_until(lambda: not running_processes_naming(f"{repo} log"), f"still running: {logging}")
-        polling.join()
+        wait_until(lambda: not running_processes_naming(command), f"still running: {stuck}")
+        working.join()
     finally:
-        _release(repo / ".git" / "objects" / blob[:2] / blob[2:])
-    assert failures == [f"git log in {repo} stopped: culprit is shutting down"]
-    assert _stored(database_url) == {}
-    with pytest.raises(InputError, match=r"^git rev-list in .* not started: culprit is shutting down$"):
-        ingest_git(repo, database_url)
+        _release(fifo)
+    return failures
 
 
 def _release(fifo: Path) -> None:

@@ -4,6 +4,7 @@ oldest commits without git printing the rest, and a mirror whose git stalls fall
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ from structlog.testing import capture_logs
 from knowledge.changes import Change
 from knowledge.config import TrackedRepo
 from knowledge.db import get_engine, session_scope, utcnow
+from knowledge.ingest import bounded_pipe
 from knowledge.sources import events
 from knowledge.sources.events import check_events, store_events
-from knowledge.sources.mirrors import mirror_path
+from knowledge.sources.mirrors import mirror_path, stop_fetches
 from knowledge.sources.polling import poll_repository
 from tests.sources.upstream import Upstream
+from tests.waiting import running_processes_naming, wait_until
 
 
 def _mirrored(tmp_path: Path, database_url: str, commits: int) -> tuple[Upstream, Path]:
@@ -63,6 +66,40 @@ def test_a_mirror_whose_git_stalls_falls_back_to_landing_times(
     assert carried == upstream.shas[1:]
     assert [log["mirror"] for log in logs if log["event"].startswith("deploy range read by landing time")] == [
         "acme__shop.git"]  # fmt: skip
+
+
+def test_a_mirror_git_stuck_at_shutdown_is_killed_and_the_range_read_by_landing_times(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``git rev-list`` ran with ``subprocess.run``, unknown to ``stop_fetches``: stuck on a hung mount, it
+    outlived ``culprit serve`` for RANGE_TIMEOUT_S, and new ones still started after the stop."""
+    upstream, mirror = _mirrored(tmp_path, database_url, 4)
+    alternates = mirror / "objects" / "info" / "alternates"
+    os.mkfifo(alternates)  # git waits forever to open it, as on a hung mount
+    monkeypatch.setattr(bounded_pipe, "_stopping", threading.Event())  # stop_fetches refuses git for the process's life
+    carried: list[list[str]] = []
+    storing = threading.Thread(target=lambda: carried.append(_deploy_carried(upstream, mirror, database_url)), daemon=True)
+    storing.start()
+    try:
+        stuck = wait_until(lambda: running_processes_naming(f"{mirror} rev-list"), "git rev-list never started")
+
+        stop_fetches()
+
+        wait_until(lambda: not running_processes_naming(f"{mirror} rev-list"), f"still running: {stuck}")
+        storing.join()
+    finally:
+        _release(alternates)
+    assert carried == [upstream.shas[1:]]
+    alternates.unlink()  # the mount answers again, yet git no longer starts: the range is not listed
+    assert events._rev_list(mirror, "--count", f"{upstream.shas[0]}..{upstream.shas[-1]}") is None
+
+
+def _release(fifo: Path) -> None:
+    """End the wait of a git still opening ``fifo`` (one the test failed to stop), so it does not outlive the test."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # nobody is waiting on it
+        pass
 
 
 def test_git_lists_deploy_ranges_while_no_database_connection_is_held(
