@@ -34,6 +34,9 @@ def test_bad_requests_get_clear_errors(reports_server: str) -> None:
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]
     missing = httpx.post(reports_server, json=[{"id": "1", "text": ""}], headers=auth)
     assert missing.status_code == 400 and missing.json()["error"] == "report 0: missing or empty 'text'"
+    # A sender that put a number or a list where the text goes is told so, not that the text is missing.
+    typed = httpx.post(reports_server, json=[{"id": "1", "text": 12345}], headers=auth)
+    assert typed.status_code == 400 and typed.json()["error"] == "report 0: 'text' must be a string, not int"
     huge = httpx.post(reports_server, content=b"[" + b" " * (6 * 1024 * 1024) + b"]", headers=auth)
     assert huge.status_code == 413
 

@@ -128,7 +128,9 @@ def parse_created_at(value: Any) -> datetime | None:
 def report_from_mapping(row: dict[str, Any]) -> IncomingReport:
     """Validate one ``{id, text[, category][, created_at]}`` record; ValueError says what is wrong."""
     text = row.get("text")
-    if not isinstance(text, str) or not text.strip():
+    if text is not None and not isinstance(text, str):
+        raise ValueError(f"'text' must be a string, not {type(text).__name__}")
+    if not text or not text.strip():
         raise ValueError("missing or empty 'text'")
     identifier = row.get("id")
     label = row.get("category") or None
