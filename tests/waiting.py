@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,3 +34,12 @@ def running_processes_naming(text: str) -> list[str]:
         if text in command and state != "Z":
             found.append(f"{entry.name}: {command}")
     return found
+
+
+def release_fifo(fifo: Path) -> None:
+    """End the wait of a process still opening ``fifo`` for reading (one the test failed to stop), so it does
+    not outlive the test."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:  # nobody is waiting on it
+        pass

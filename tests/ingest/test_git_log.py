@@ -27,7 +27,7 @@ from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, latin_1_commit, one_commit_repo, stalled_change_repo
 from tests.ingest.synthetic_repo import headerless_latin_1_commit
 from tests.ingest.synthetic_repo import git_as_ana as _git
-from tests.waiting import running_processes_naming, wait_until
+from tests.waiting import release_fifo, running_processes_naming, wait_until
 
 
 def _stored(url: str) -> dict[str, Change]:
@@ -393,16 +393,8 @@ def _stopped_while_stuck(work: Callable[[], object], command: str, fifo: Path) -
         wait_until(lambda: not running_processes_naming(command), f"still running: {stuck}")
         working.join()
     finally:
-        _release(fifo)
+        release_fifo(fifo)
     return failures
-
-
-def _release(fifo: Path) -> None:
-    """End the wait of a git still opening ``fifo`` (one the test failed to stop), so it does not outlive the test."""
-    try:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # nobody is waiting on it
-        pass
 
 
 def test_a_git_that_ends_its_output_but_never_exits_is_killed_and_refused_naming_the_repository(

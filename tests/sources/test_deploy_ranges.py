@@ -20,7 +20,7 @@ from knowledge.sources.events import check_events, store_events
 from knowledge.sources.mirrors import mirror_path, stop_fetches
 from knowledge.sources.polling import poll_repository
 from tests.sources.upstream import Upstream
-from tests.waiting import running_processes_naming, wait_until
+from tests.waiting import release_fifo, running_processes_naming, wait_until
 
 
 def _mirrored(tmp_path: Path, database_url: str, commits: int) -> tuple[Upstream, Path]:
@@ -88,18 +88,10 @@ def test_a_mirror_git_stuck_at_shutdown_is_killed_and_the_range_read_by_landing_
         wait_until(lambda: not running_processes_naming(f"{mirror} rev-list"), f"still running: {stuck}")
         storing.join()
     finally:
-        _release(alternates)
+        release_fifo(alternates)
     assert carried == [upstream.shas[1:]]
     alternates.unlink()  # the mount answers again, yet git no longer starts: the range is not listed
     assert events._rev_list(mirror, "--count", f"{upstream.shas[0]}..{upstream.shas[-1]}") is None
-
-
-def _release(fifo: Path) -> None:
-    """End the wait of a git still opening ``fifo`` (one the test failed to stop), so it does not outlive the test."""
-    try:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # nobody is waiting on it
-        pass
 
 
 def test_git_lists_deploy_ranges_while_no_database_connection_is_held(
