@@ -160,12 +160,16 @@ def register(app: typer.Typer) -> None:
         console.print("why:\n" + "\n".join(lines), markup=False, highlight=False)
 
     @reports.command("relabel")
-    def relabel(report_id: str, category: str) -> None:
+    def relabel(
+        report_id: str,
+        category: str,
+        new: bool = typer.Option(False, "--new", help="CATEGORY is a new category, not a known one misspelled."),
+    ) -> None:
         """Give a stored report the right category; the counts follow and the next `reports train` learns it."""
         from knowledge.config import get_settings
         from tools.reports.labels import relabel_report
 
-        done = relabel_report(report_id, category, get_settings().resolved_database_url)
+        done = relabel_report(report_id, category, get_settings().resolved_database_url, new=new)
         console.print(f"{done.report_id}: {done.previous or 'unclassified'} -> {done.category}", markup=False, highlight=False)
 
     @reports.command("evaluate")

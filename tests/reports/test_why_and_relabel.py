@@ -56,7 +56,11 @@ def test_intake_keeps_the_why_and_a_relabel_moves_the_count_and_feeds_training(d
     assert stored["category"] == "crash" and stored["why"]["neighbours"] and stored["label"] is None
     before = _daily(database_url)
 
-    moved = relabel_report("r1", "camera", database_url)
+    with pytest.raises(InputError, match=r"no report category 'camra'; the categories are: crash, .*--new` starts a new one"):
+        relabel_report("r1", "camra", database_url)
+    assert _daily(database_url) == before and report_with_why("r1", database_url)["label"] is None, "a typo changes nothing"
+
+    moved = relabel_report("r1", "camera", database_url, new=True)
 
     assert (moved.previous, moved.category) == ("crash", "camera")
     after = _daily(database_url)
@@ -84,7 +88,10 @@ def test_show_relabel_and_retrain_from_the_terminal(data_dir: Path, tmp_path: Pa
 
     shown = runner.invoke(app, ["reports", "show", "n1"])
     assert shown.exit_code == 0 and "words that weighed most:" in shown.output and "like [" in shown.output
-    relabeled = runner.invoke(app, ["reports", "relabel", "n1", "rotation"])
+    typo = runner.invoke(app, ["reports", "relabel", "n1", "crsh"])
+    assert typo.exit_code == 1 and "no report category 'crsh' (did you mean 'crash'?)" in str(typo.exception)
+    assert json.loads(runner.invoke(app, ["reports", "show", "n1", "--json"]).stdout)["label"] is None
+    relabeled = runner.invoke(app, ["reports", "relabel", "n1", "rotation", "--new"])
     assert relabeled.exit_code == 0 and "-> rotation" in relabeled.output
     assert json.loads(runner.invoke(app, ["reports", "show", "n1", "--json"]).stdout)["label"] == "rotation"
 

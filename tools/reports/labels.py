@@ -26,11 +26,19 @@ class Relabel:
     category: str
 
 
-def relabel_report(report_id: str, category: str, url: str) -> Relabel:
-    """Give a stored report a human's category; its day's count moves from the old category to the new one."""
+def relabel_report(report_id: str, category: str, url: str, *, new: bool = False) -> Relabel:
+    """Give a stored report a human's category; its day's count moves from the old category to the new one.
+
+    The category must be one the store knows unless ``new`` says a new one is meant: a typo used to
+    start a category of its own, and a crafted Slack choice could name any.
+    """
+    from tools.reports.trends import require_known_category  # trends reads this module's why
+
     category = category.strip()
     if not category or len(category) > MAX_CATEGORY or "\x00" in category:
         raise InputError(f"a category is 1 to {MAX_CATEGORY} characters without NUL")
+    if not new:
+        require_known_category(category, url, creating="; `culprit reports relabel ID CATEGORY --new` starts a new one")
     with session_scope(url) as session:
         report = session.get(BugReport, report_id, with_for_update=True)
         if report is None:
