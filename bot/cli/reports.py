@@ -252,10 +252,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Daily report counts per category."""
         from knowledge.config import get_settings
-        from tools.reports.trends import daily_series
+        from tools.reports.trends import daily_series, require_known_category
 
         last_day = parse_day(end, "--end") if end else datetime.now(UTC).date()
-        series = daily_series(category, days, last_day, get_settings().resolved_database_url)
+        url = get_settings().resolved_database_url
+        if category:  # an unknown one used to read as "no reports", as a quiet category does
+            require_known_category(category, url)
+        series = daily_series(category, days, last_day, url)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
             return

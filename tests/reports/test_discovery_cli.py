@@ -87,6 +87,22 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
 
 
+def test_trends_of_an_unknown_category_names_the_known_ones(data_dir: Path, tmp_path: Path) -> None:
+    """``--category nope`` used to print "no reports in the 14 days", as a quiet category does."""
+    runner = CliRunner()
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("- name: login\n- name: crash\n")
+    assert runner.invoke(app, ["reports", "categories", str(categories)]).exit_code == 0
+
+    unknown = runner.invoke(app, ["reports", "trends", "--category", "nope", "--json"])
+    assert unknown.exit_code == 1 and isinstance(unknown.exception, InputError), unknown.output
+    assert str(unknown.exception) == "no report category 'nope'; the categories are: crash, login"
+    typo = runner.invoke(app, ["reports", "trends", "--category", "logn"])
+    assert typo.exit_code == 1 and "(did you mean 'login'?)" in str(typo.exception)
+    quiet = runner.invoke(app, ["reports", "trends", "--category", "login"])
+    assert quiet.exit_code == 0 and "no reports in the 14 days" in quiet.output
+
+
 @pytest.mark.parametrize(
     ("name", "content", "refusal"),
     [
