@@ -146,15 +146,15 @@ def register(app: typer.Typer) -> None:
     def show(report_id: str, as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
         """One stored report: its category, confidence and why (nearest labeled examples, heaviest words)."""
         from knowledge.config import get_settings
-        from tools.reports.labels import report_with_why, why_lines
+        from tools.reports.labels import label_said, report_with_why, why_lines
 
         report = report_with_why(report_id, get_settings().resolved_database_url)
         if as_json:
             print_json(report)
             return
         confidence = "" if report["confidence"] is None else f" (confidence {report['confidence']:.2f})"
-        label = f", labeled {report['label']!r} by a person" if report["label"] else ""
-        console.print(f"{report['id']} {report['created_at']}: {report['category'] or 'not classified yet'}{confidence}{label}", markup=False, highlight=False)
+        category = report["category"] or "not classified yet"
+        console.print(f"{report['id']} {report['created_at']}: {category}{confidence}{label_said(report)}", markup=False, highlight=False)
         console.print(report["text"], markup=False, highlight=False)
         lines = why_lines(report["why"]) or ["  no reason was kept (classified before reasons were, or by the LLM)"]
         console.print("why:\n" + "\n".join(lines), markup=False, highlight=False)

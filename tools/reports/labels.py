@@ -17,6 +17,7 @@ from knowledge.reports import BugReport
 from tools.reports.intake import bump_daily_counts
 
 MAX_CATEGORY = 200
+_CAME_WITH = {"file": "the labeled file it was ingested from", "http": "the POST /reports that sent it"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def relabel_report(report_id: str, category: str, url: str, *, new: bool = False
         if report is None:
             raise InputError(f"no stored report {report_id!r} (raw reports expire after CULPRIT_REPORT_RETENTION_DAYS)")
         previous = report.category
-        report.label = category
+        report.label, report.label_origin = category, "responder"
         if previous != category:
             day = report.created_at.astimezone(UTC).date()
             moves: Counter[tuple[Any, str]] = Counter({(day, category): 1})
@@ -77,8 +78,24 @@ def report_with_why(report_id: str, url: str) -> dict[str, Any]:
             "category": report.category,
             "confidence": report.confidence,
             "label": report.label,
+            "label_origin": report.label_origin,
+            "source": report.source,
             "why": parse_why(report.why),
         }
+
+
+def label_said(report: dict[str, Any]) -> str:
+    """Where a shown report's label came from, as ``reports show`` says it: every label used to read
+    "by a person", a labeled file's too."""
+    label = report["label"]
+    if not label:
+        return ""
+    if report["label_origin"] == "responder":
+        return f", relabeled {label!r} by a person"
+    if report["label_origin"] == "report":
+        came_with = _CAME_WITH.get(report["source"], f"its source ({report['source']})")
+        return f", labeled {label!r} by {came_with}"
+    return f", labeled {label!r} (by a person or its source: stored before culprit recorded which)"
 
 
 def parse_why(stored: str | None) -> dict[str, Any] | None:
