@@ -68,7 +68,9 @@ def register(app: typer.Typer) -> None:
 
     @reports.command("categories")
     def categories(file: Path, as_json: bool = typer.Option(False, "--json", help="Print the names as JSON.")) -> None:
-        """Load categories from YAML or JSON: a list of {name, description, examples}."""
+        """Load categories from YAML or JSON: a list of {name, description, examples}. Merged into the stored
+        ones: a name already stored gets the file's description and examples; stored names not in the file stay."""
+        from sqlalchemy import select
         from sqlalchemy.dialects import postgresql, sqlite
 
         from knowledge.config import get_settings
@@ -76,9 +78,11 @@ def register(app: typer.Typer) -> None:
         from knowledge.reports import Category
 
         definitions = _read_categories(file)
+        names = list(dict.fromkeys(str(d["name"]) for d in definitions))
         url = get_settings().resolved_database_url
         migrate(url)
         with session_scope(url) as session:
+            stored = set(session.scalars(select(Category.name)))
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             for item in definitions:
                 statement = dialect.insert(Category).values(**item, origin="expert")
@@ -88,10 +92,17 @@ def register(app: typer.Typer) -> None:
                         set_={"description": statement.excluded.description, "examples": statement.excluded.examples},
                     )
                 )
+        added, updated = [n for n in names if n not in stored], [n for n in names if n in stored]
+        kept = len(stored - set(names))
         if as_json:
-            print_json({"loaded": [d["name"] for d in definitions]})
+            print_json({"loaded": names, "added": added, "updated": updated, "kept": kept})
             return
-        console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions), markup=False)
+        console.print(
+            f"loaded {_counted(len(names), 'category', 'categories')}: {len(added)} new ({', '.join(added) or 'none'}), "
+            f"{len(updated)} updated ({', '.join(updated) or 'none'}); "
+            f"{_counted(kept, 'stored category', 'stored categories')} not in {file.name} kept",
+            markup=False, highlight=False,
+        )
 
     @reports.command("train")
     def train(
@@ -310,6 +321,11 @@ def register(app: typer.Typer) -> None:
             print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})
             return
         console.print(digest.text, markup=False, highlight=False)
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    """"1 category", "2 categories": the plural used to be printed for one too."""
+    return f"{count} {one if count == 1 else many}"
 
 
 def _fine_tuning(enabled: bool, minutes: float, steps: int) -> FineTuning | None:

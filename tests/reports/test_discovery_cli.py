@@ -7,6 +7,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.demo.reports import demo_reports
@@ -85,6 +86,27 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
 
     digest = runner.invoke(app, ["digest", "--dry-run", "--end", reports[-1]["created_at"][:10]])
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
+
+
+def test_loading_categories_says_what_it_added_updated_and_kept(data_dir: Path, tmp_path: Path) -> None:
+    """One category read "loaded 1 categories", and nothing said the file was merged into the stored ones."""
+    runner = CliRunner()
+    (tmp_path / "two.yaml").write_text("- name: login\n- name: crash\n")
+    (tmp_path / "one.yaml").write_text("- name: login\n  description: cannot sign in\n")
+
+    first = runner.invoke(app, ["reports", "categories", str(tmp_path / "two.yaml")])
+    assert " ".join(first.output.split()) == (
+        "loaded 2 categories: 2 new (login, crash), 0 updated (none); 0 stored categories not in two.yaml kept"
+    )
+    second = runner.invoke(app, ["reports", "categories", str(tmp_path / "one.yaml")])
+    assert " ".join(second.output.split()) == (
+        "loaded 1 category: 0 new (none), 1 updated (login); 1 stored category not in one.yaml kept"
+    )
+    again = json.loads(runner.invoke(app, ["reports", "categories", str(tmp_path / "one.yaml"), "--json"]).stdout)
+    assert again == {"loaded": ["login"], "added": [], "updated": ["login"], "kept": 1}
+    with session_scope(get_settings().resolved_database_url) as session:
+        stored = {c.name: c.description for c in session.scalars(select(Category))}
+    assert stored == {"login": "cannot sign in", "crash": ""}
 
 
 def test_trends_of_an_unknown_category_names_the_known_ones(data_dir: Path, tmp_path: Path) -> None:
