@@ -39,6 +39,24 @@ def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, 
     assert len(rows) == saved >= len(discovery.parents)
 
 
+def test_cluster_keywords_are_words_not_fragments_of_contractions() -> None:
+    """"don't" used to give the keyword "don" (and "don work"), which names no cluster."""
+    from tools.reports.discovery import class_keywords
+
+    texts = [
+        "I don't get the login code, I can't sign in", "login code don't arrive, I've tried twice",
+        "the app's login code won’t come, dont know why", "I'm stuck at the login code, it isn't sent",
+        "my card doesn't go through at checkout, I didn't get charged", "checkout card declined, don't know why",
+        "checkout fails with my card, couldn't pay, I've tried twice", "card payment at checkout doesnt work",
+    ]
+
+    keywords = class_keywords(texts, [[0, 1, 2, 3], [4, 5, 6, 7]])
+
+    fragments = {"don", "doesn", "didn", "won", "isn", "couldn", "ve", "ll", "dont", "doesnt", "im", "app s"}
+    assert all(not set(keyword.split()) & fragments for group in keywords for keyword in group), keywords
+    assert {"know", "tried twice"} <= set(keywords[0]) & set(keywords[1]), "the words around a contraction are kept"
+
+
 def test_discover_prints_the_reports_it_quotes_as_written(data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     from tools.reports import discovery as module
     from tools.reports.discovery import DiscoveredCluster, Discovery
