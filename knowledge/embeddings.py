@@ -39,7 +39,11 @@ def get_embedder() -> SentenceTransformer:
 @lru_cache(maxsize=1)
 def _load_embedder() -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    # Its "Loading weights" bar printed on stderr at every command that loads MiniLM, between culprit's own bars
+    # (Rich, where the long work is) and into the server's log; loading takes seconds and needs no bar.
+    transformers_logging.disable_progress_bar()
     return SentenceTransformer(model_path(), device="cpu", local_files_only=True)
 
 

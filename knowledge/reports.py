@@ -16,6 +16,9 @@ class BugReport(Base):
 
     ``label`` is a human's category (from a labeled file or ``culprit reports
     relabel``): labeled reports feed the next ``culprit reports train``.
+    ``label_origin`` says which: ``report`` (it came with the report, see
+    ``source``) or ``responder`` (relabeled); None for labels stored before it
+    was recorded.
     """
 
     __tablename__ = "bug_reports"
@@ -27,6 +30,7 @@ class BugReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    label_origin: Mapped[str | None] = mapped_column(String(20), nullable=True)
     category: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     # JSON text: {"neighbours": [{text, category, similarity}], "words": [{term, weight}]} (see tools.reports.classifiers)

@@ -121,6 +121,26 @@ def test_auto_investigations_claimed_before_leases_count_as_finished(database_ur
     assert not is_done("weekly_digest", "2026-W01:CDIGEST", database_url)  # other work keeps its lease
 
 
+def test_labels_stored_before_their_origin_was_recorded_keep_what_can_be_told(database_url: str) -> None:
+    """0012: a label unlike its report's category (or on one not classified yet) came with the report, as a
+    relabel sets both; a label equal to the category could be either, so it stays without an origin."""
+    from knowledge.reports import BugReport
+
+    downgrade_to(database_url, "0011")
+    insert = text(
+        "INSERT INTO bug_reports (id, content_hash, text, source, created_at, ingested_at, label, category) "
+        "VALUES (:id, :id, 'text', 'file', :at, :at, :label, :category)"
+    )
+    with get_engine(database_url).begin() as connection:
+        for report_id, label, category in [("differs", "feed", "crash"), ("pending", "feed", None),
+                                           ("same", "crash", "crash"), ("none", None, "crash")]:  # fmt: skip
+            connection.execute(insert, {"id": report_id, "at": utcnow(), "label": label, "category": category})
+    migrate(database_url)
+    with session_scope(database_url) as session:
+        origins = {report.id: report.label_origin for report in session.query(BugReport)}
+    assert origins == {"differs": "report", "pending": "report", "same": None, "none": None}
+
+
 def test_a_replica_waits_for_another_replicas_migration_past_the_lock_timeout(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

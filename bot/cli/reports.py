@@ -68,7 +68,9 @@ def register(app: typer.Typer) -> None:
 
     @reports.command("categories")
     def categories(file: Path, as_json: bool = typer.Option(False, "--json", help="Print the names as JSON.")) -> None:
-        """Load categories from YAML or JSON: a list of {name, description, examples}."""
+        """Load categories from YAML or JSON: a list of {name, description, examples}. Merged into the stored
+        ones: a name already stored gets the file's description and examples; stored names not in the file stay."""
+        from sqlalchemy import select
         from sqlalchemy.dialects import postgresql, sqlite
 
         from knowledge.config import get_settings
@@ -76,9 +78,11 @@ def register(app: typer.Typer) -> None:
         from knowledge.reports import Category
 
         definitions = _read_categories(file)
+        names = list(dict.fromkeys(str(d["name"]) for d in definitions))
         url = get_settings().resolved_database_url
         migrate(url)
         with session_scope(url) as session:
+            stored = set(session.scalars(select(Category.name)))
             dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
             for item in definitions:
                 statement = dialect.insert(Category).values(**item, origin="expert")
@@ -88,10 +92,17 @@ def register(app: typer.Typer) -> None:
                         set_={"description": statement.excluded.description, "examples": statement.excluded.examples},
                     )
                 )
+        added, updated = [n for n in names if n not in stored], [n for n in names if n in stored]
+        kept = len(stored - set(names))
         if as_json:
-            print_json({"loaded": [d["name"] for d in definitions]})
+            print_json({"loaded": names, "added": added, "updated": updated, "kept": kept})
             return
-        console.print(f"loaded {len(definitions)} categories: " + ", ".join(d["name"] for d in definitions), markup=False)
+        console.print(
+            f"loaded {_counted(len(names), 'category', 'categories')}: {len(added)} new ({', '.join(added) or 'none'}), "
+            f"{len(updated)} updated ({', '.join(updated) or 'none'}); "
+            f"{_counted(kept, 'stored category', 'stored categories')} not in {file.name} kept",
+            markup=False, highlight=False,
+        )
 
     @reports.command("train")
     def train(
@@ -146,26 +157,30 @@ def register(app: typer.Typer) -> None:
     def show(report_id: str, as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
         """One stored report: its category, confidence and why (nearest labeled examples, heaviest words)."""
         from knowledge.config import get_settings
-        from tools.reports.labels import report_with_why, why_lines
+        from tools.reports.labels import label_said, report_with_why, why_lines
 
         report = report_with_why(report_id, get_settings().resolved_database_url)
         if as_json:
             print_json(report)
             return
         confidence = "" if report["confidence"] is None else f" (confidence {report['confidence']:.2f})"
-        label = f", labeled {report['label']!r} by a person" if report["label"] else ""
-        console.print(f"{report['id']} {report['created_at']}: {report['category'] or 'not classified yet'}{confidence}{label}", markup=False, highlight=False)
+        category = report["category"] or "not classified yet"
+        console.print(f"{report['id']} {report['created_at']}: {category}{confidence}{label_said(report)}", markup=False, highlight=False)
         console.print(report["text"], markup=False, highlight=False)
         lines = why_lines(report["why"]) or ["  no reason was kept (classified before reasons were, or by the LLM)"]
         console.print("why:\n" + "\n".join(lines), markup=False, highlight=False)
 
     @reports.command("relabel")
-    def relabel(report_id: str, category: str) -> None:
+    def relabel(
+        report_id: str,
+        category: str,
+        new: bool = typer.Option(False, "--new", help="CATEGORY is a new category, not a known one misspelled."),
+    ) -> None:
         """Give a stored report the right category; the counts follow and the next `reports train` learns it."""
         from knowledge.config import get_settings
         from tools.reports.labels import relabel_report
 
-        done = relabel_report(report_id, category, get_settings().resolved_database_url)
+        done = relabel_report(report_id, category, get_settings().resolved_database_url, new=new)
         console.print(f"{done.report_id}: {done.previous or 'unclassified'} -> {done.category}", markup=False, highlight=False)
 
     @reports.command("evaluate")
@@ -248,10 +263,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Daily report counts per category."""
         from knowledge.config import get_settings
-        from tools.reports.trends import daily_series
+        from tools.reports.trends import daily_series, require_known_category
 
         last_day = parse_day(end, "--end") if end else datetime.now(UTC).date()
-        series = daily_series(category, days, last_day, get_settings().resolved_database_url)
+        url = get_settings().resolved_database_url
+        if category:  # an unknown one used to read as "no reports", as a quiet category does
+            require_known_category(category, url)
+        series = daily_series(category, days, last_day, url)
         if as_json:
             print_json({name: [{"day": d, "count": c} for d, c in points] for name, points in series.items()})
             return
@@ -303,6 +321,11 @@ def register(app: typer.Typer) -> None:
             print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})
             return
         console.print(digest.text, markup=False, highlight=False)
+
+
+def _counted(count: int, one: str, many: str) -> str:
+    """"1 category", "2 categories": the plural used to be printed for one too."""
+    return f"{count} {one if count == 1 else many}"
 
 
 def _fine_tuning(enabled: bool, minutes: float, steps: int) -> FineTuning | None:

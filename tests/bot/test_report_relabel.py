@@ -62,6 +62,26 @@ def test_a_digest_menu_choice_relabels_the_report_it_was_offered_for(store: str,
     assert _label(store, "odd-1") == (category, category)
 
 
+def test_a_menu_value_naming_no_known_category_is_refused_even_when_the_message_offers_it(
+    store: str, start_bot: StartBot
+) -> None:
+    """The offered options come with the click's payload: a crafted one used to start any category."""
+    at = datetime.combine(END - timedelta(days=1), datetime.min.time(), UTC)
+    ingest_reports([IncomingReport("odd-1", "something odd with sign in", at)], classifier=_Unsure(), other_confidence=0.1, url=store)
+    bot = start_bot(store)
+    value = "odd-1\t<!channel> made up"
+    menu = {"action_id": RELABEL_ACTION, "type": "static_select", "options": [{"value": value}]}
+    message = {"ts": "1.000002", "text": "digest", "type": "message",
+               "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "odd-1"}, "accessory": menu}]}  # fmt: skip
+
+    assert bot.send.select(RELABEL_ACTION, value, user="UALICE", channel=INCIDENT_CHANNEL, message=message).status_code == 200
+
+    refusal = bot.slack.wait_for(lambda c: c.method == "chat.postEphemeral")[0]
+    assert "no report category" in refusal.args["text"] and "the categories are: login" in refusal.args["text"]
+    assert "<!channel>" not in refusal.args["text"], "the crafted name is escaped"
+    assert _label(store, "odd-1") == (None, "login")
+
+
 def test_a_relabel_that_fails_unexpectedly_tells_the_clicker_and_logs_the_error_once(
     store: str, start_bot: StartBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:

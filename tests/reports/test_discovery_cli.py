@@ -7,6 +7,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from knowledge.config import get_settings
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.demo.reports import demo_reports
@@ -36,6 +37,24 @@ def test_discovery_finds_the_demo_categories_and_draws_a_map(database_url: str, 
     with session_scope(database_url) as session:
         rows = session.scalars(select(Category).where(Category.origin == "discovered")).all()
     assert len(rows) == saved >= len(discovery.parents)
+
+
+def test_cluster_keywords_are_words_not_fragments_of_contractions() -> None:
+    """"don't" used to give the keyword "don" (and "don work"), which names no cluster."""
+    from tools.reports.discovery import class_keywords
+
+    texts = [
+        "I don't get the login code, I can't sign in", "login code don't arrive, I've tried twice",
+        "the app's login code won’t come, dont know why", "I'm stuck at the login code, it isn't sent",
+        "my card doesn't go through at checkout, I didn't get charged", "checkout card declined, don't know why",
+        "checkout fails with my card, couldn't pay, I've tried twice", "card payment at checkout doesnt work",
+    ]
+
+    keywords = class_keywords(texts, [[0, 1, 2, 3], [4, 5, 6, 7]])
+
+    fragments = {"don", "doesn", "didn", "won", "isn", "couldn", "ve", "ll", "dont", "doesnt", "im", "app s"}
+    assert all(not set(keyword.split()) & fragments for group in keywords for keyword in group), keywords
+    assert {"know", "tried twice"} <= set(keywords[0]) & set(keywords[1]), "the words around a contraction are kept"
 
 
 def test_discover_prints_the_reports_it_quotes_as_written(data_dir: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
@@ -85,6 +104,43 @@ def test_cli_loads_categories_ingests_evaluates_and_prints_the_digest(data_dir: 
 
     digest = runner.invoke(app, ["digest", "--dry-run", "--end", reports[-1]["created_at"][:10]])
     assert digest.exit_code == 0 and "Weekly user-report digest" in digest.output and "Top categories" in digest.output
+
+
+def test_loading_categories_says_what_it_added_updated_and_kept(data_dir: Path, tmp_path: Path) -> None:
+    """One category read "loaded 1 categories", and nothing said the file was merged into the stored ones."""
+    runner = CliRunner()
+    (tmp_path / "two.yaml").write_text("- name: login\n- name: crash\n")
+    (tmp_path / "one.yaml").write_text("- name: login\n  description: cannot sign in\n")
+
+    first = runner.invoke(app, ["reports", "categories", str(tmp_path / "two.yaml")])
+    assert " ".join(first.output.split()) == (
+        "loaded 2 categories: 2 new (login, crash), 0 updated (none); 0 stored categories not in two.yaml kept"
+    )
+    second = runner.invoke(app, ["reports", "categories", str(tmp_path / "one.yaml")])
+    assert " ".join(second.output.split()) == (
+        "loaded 1 category: 0 new (none), 1 updated (login); 1 stored category not in one.yaml kept"
+    )
+    again = json.loads(runner.invoke(app, ["reports", "categories", str(tmp_path / "one.yaml"), "--json"]).stdout)
+    assert again == {"loaded": ["login"], "added": [], "updated": ["login"], "kept": 1}
+    with session_scope(get_settings().resolved_database_url) as session:
+        stored = {c.name: c.description for c in session.scalars(select(Category))}
+    assert stored == {"login": "cannot sign in", "crash": ""}
+
+
+def test_trends_of_an_unknown_category_names_the_known_ones(data_dir: Path, tmp_path: Path) -> None:
+    """``--category nope`` used to print "no reports in the 14 days", as a quiet category does."""
+    runner = CliRunner()
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("- name: login\n- name: crash\n")
+    assert runner.invoke(app, ["reports", "categories", str(categories)]).exit_code == 0
+
+    unknown = runner.invoke(app, ["reports", "trends", "--category", "nope", "--json"])
+    assert unknown.exit_code == 1 and isinstance(unknown.exception, InputError), unknown.output
+    assert str(unknown.exception) == "no report category 'nope'; the categories are: crash, login"
+    typo = runner.invoke(app, ["reports", "trends", "--category", "logn"])
+    assert typo.exit_code == 1 and "(did you mean 'login'?)" in str(typo.exception)
+    quiet = runner.invoke(app, ["reports", "trends", "--category", "login"])
+    assert quiet.exit_code == 0 and "no reports in the 14 days" in quiet.output
 
 
 @pytest.mark.parametrize(

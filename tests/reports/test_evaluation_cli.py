@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from knowledge.demo.reports import demo_reports
+from tests.test_settings import culprit
 from tools.reports.classifiers import Prediction
 from tools.reports.evaluation import Labeled, evaluate_model
 
@@ -123,3 +124,14 @@ def test_a_seed_scikit_learn_cannot_take_is_a_usage_error(data_dir: Path, tmp_pa
     for seed in ("-5", "99999999999"):
         result = CliRunner().invoke(app, ["reports", "evaluate", str(labeled), "--no-fine-tune", "--seed", seed, "--json"])
         assert result.exit_code == 2 and "Invalid value for '--seed'" in result.output, result.output
+
+
+def test_training_shows_culprits_progress_and_not_the_model_librarys(tmp_path: Path) -> None:
+    """Every command that loaded MiniLM printed transformers' "Loading weights" bar on stderr."""
+    train, _, _ = _split(tmp_path)
+
+    trained = culprit(["reports", "train", str(train), "--no-fine-tune", "--json"], tmp_path / "data")
+
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["reports"] == 150
+    assert "embedding reports" in trained.stderr and "Loading weights" not in trained.stderr, trained.stderr

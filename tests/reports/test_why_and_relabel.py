@@ -56,7 +56,11 @@ def test_intake_keeps_the_why_and_a_relabel_moves_the_count_and_feeds_training(d
     assert stored["category"] == "crash" and stored["why"]["neighbours"] and stored["label"] is None
     before = _daily(database_url)
 
-    moved = relabel_report("r1", "camera", database_url)
+    with pytest.raises(InputError, match=r"no report category 'camra'; the categories are: crash, .*--new` starts a new one"):
+        relabel_report("r1", "camra", database_url)
+    assert _daily(database_url) == before and report_with_why("r1", database_url)["label"] is None, "a typo changes nothing"
+
+    moved = relabel_report("r1", "camera", database_url, new=True)
 
     assert (moved.previous, moved.category) == ("crash", "camera")
     after = _daily(database_url)
@@ -79,17 +83,28 @@ def test_show_relabel_and_retrain_from_the_terminal(data_dir: Path, tmp_path: Pa
     runner = CliRunner()
     assert runner.invoke(app, ["reports", "train", str(labeled), "--no-fine-tune"]).exit_code == 0
     incoming = tmp_path / "incoming.jsonl"
-    incoming.write_text(json.dumps({"id": "n1", "text": "the app crashes when I rotate the phone", "created_at": "2025-06-02T10:00:00Z"}) + "\n")
+    incoming.write_text(
+        json.dumps({"id": "n1", "text": "the app crashes when I rotate the phone", "created_at": "2025-06-02T10:00:00Z"}) + "\n"
+        + json.dumps({"id": "f1", "text": "the feed is blank after the update", "category": "feed"}) + "\n"
+    )
     assert runner.invoke(app, ["reports", "ingest", str(incoming)]).exit_code == 0
 
     shown = runner.invoke(app, ["reports", "show", "n1"])
     assert shown.exit_code == 0 and "words that weighed most:" in shown.output and "like [" in shown.output
-    relabeled = runner.invoke(app, ["reports", "relabel", "n1", "rotation"])
+    assert "labeled" not in shown.output.splitlines()[0]
+    from_file = " ".join(runner.invoke(app, ["reports", "show", "f1"]).output.split())  # Rich wraps at 80 columns
+    assert ", labeled 'feed' by the labeled file it was ingested from" in from_file, "it used to say 'by a person'"
+    typo = runner.invoke(app, ["reports", "relabel", "n1", "crsh"])
+    assert typo.exit_code == 1 and "no report category 'crsh' (did you mean 'crash'?)" in str(typo.exception)
+    assert json.loads(runner.invoke(app, ["reports", "show", "n1", "--json"]).stdout)["label"] is None
+    relabeled = runner.invoke(app, ["reports", "relabel", "n1", "rotation", "--new"])
     assert relabeled.exit_code == 0 and "-> rotation" in relabeled.output
-    assert json.loads(runner.invoke(app, ["reports", "show", "n1", "--json"]).stdout)["label"] == "rotation"
+    relabeled_shown = json.loads(runner.invoke(app, ["reports", "show", "n1", "--json"]).stdout)
+    assert (relabeled_shown["label"], relabeled_shown["label_origin"]) == ("rotation", "responder")
+    assert ", relabeled 'rotation' by a person" in " ".join(runner.invoke(app, ["reports", "show", "n1"]).output.split())
 
     retrained = runner.invoke(app, ["reports", "train", str(labeled), "--no-fine-tune"])
-    assert retrained.exit_code == 0 and "(1 more from stored labels)" in retrained.output, retrained.output
+    assert retrained.exit_code == 0 and "(2 more from stored labels)" in retrained.output, retrained.output  # n1 and f1
     migrate(get_settings().resolved_database_url)
     model = EmbeddedClassifier.load(data_dir / "models" / "report_classifier.model")
     assert "rotation" in model.categories

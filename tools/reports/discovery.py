@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 from openai import OpenAIError
 from sklearn.cluster import HDBSCAN, AgglomerativeClustering
-from sklearn.feature_extraction.text import CountVectorizer
 from sqlalchemy import select
 
 from knowledge.db import session_scope
@@ -25,6 +24,7 @@ from knowledge.errors import InputError
 from knowledge.reports import BugReport, Category
 from tools.llm.client import LLMEndpoint, openai_client
 from tools.reports.classifiers.embedded import report_embeddings
+from tools.reports.keywords import keyword_counter
 from tools.reports.legend import plain_legend
 
 MIN_REPORTS = 30
@@ -143,7 +143,7 @@ def class_keywords(texts: list[str], groups: list[list[int]], top: int = 6) -> l
     """c-TF-IDF: each group's documents as one class; words frequent in it and rare across classes."""
     if not groups:
         return []
-    vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2, token_pattern=r"(?u)\b[^\W\d_]{2,}\b")
+    vectorizer = keyword_counter()
     try:
         matrix = vectorizer.fit_transform([" ".join(texts[i] for i in group) for group in groups])
     except ValueError:

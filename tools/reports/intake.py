@@ -297,6 +297,7 @@ def prepared_rows(batch: Iterable[IncomingReport], source: str, arrived: datetim
             "created_at": report.created_at or arrived,
             "ingested_at": arrived,
             "label": report.label,
+            "label_origin": "report" if report.label else None,
             "category": None,
             "confidence": None,
             "why": None,
@@ -433,7 +434,9 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, 
     return [row for row in rows if row["id"] in inserted_ids]
 
 
-_COLUMNS = ["id", "content_hash", "text", "source", "created_at", "ingested_at", "label", "category", "confidence", "why"]
+_COLUMNS = [
+    "id", "content_hash", "text", "source", "created_at", "ingested_at", "label", "label_origin", "category", "confidence", "why",
+]
 _ARRAYS = func.unnest(
     *(bindparam(name, type_=postgresql.ARRAY(BugReport.__table__.c[name].type)) for name in _COLUMNS)
 ).table_valued(*_COLUMNS).render_derived(name="incoming")

@@ -17,6 +17,7 @@ from knowledge.reports import BugReport
 from tools.reports.intake import bump_daily_counts
 
 MAX_CATEGORY = 200
+_CAME_WITH = {"file": "the labeled file it was ingested from", "http": "the POST /reports that sent it"}
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,25 @@ class Relabel:
     category: str
 
 
-def relabel_report(report_id: str, category: str, url: str) -> Relabel:
-    """Give a stored report a human's category; its day's count moves from the old category to the new one."""
+def relabel_report(report_id: str, category: str, url: str, *, new: bool = False) -> Relabel:
+    """Give a stored report a human's category; its day's count moves from the old category to the new one.
+
+    The category must be one the store knows unless ``new`` says a new one is meant: a typo used to
+    start a category of its own, and a crafted Slack choice could name any.
+    """
+    from tools.reports.trends import require_known_category  # trends reads this module's why
+
     category = category.strip()
     if not category or len(category) > MAX_CATEGORY or "\x00" in category:
         raise InputError(f"a category is 1 to {MAX_CATEGORY} characters without NUL")
+    if not new:
+        require_known_category(category, url, creating="; `culprit reports relabel ID CATEGORY --new` starts a new one")
     with session_scope(url) as session:
         report = session.get(BugReport, report_id, with_for_update=True)
         if report is None:
             raise InputError(f"no stored report {report_id!r} (raw reports expire after CULPRIT_REPORT_RETENTION_DAYS)")
         previous = report.category
-        report.label = category
+        report.label, report.label_origin = category, "responder"
         if previous != category:
             day = report.created_at.astimezone(UTC).date()
             moves: Counter[tuple[Any, str]] = Counter({(day, category): 1})
@@ -69,8 +78,24 @@ def report_with_why(report_id: str, url: str) -> dict[str, Any]:
             "category": report.category,
             "confidence": report.confidence,
             "label": report.label,
+            "label_origin": report.label_origin,
+            "source": report.source,
             "why": parse_why(report.why),
         }
+
+
+def label_said(report: dict[str, Any]) -> str:
+    """Where a shown report's label came from, as ``reports show`` says it: every label used to read
+    "by a person", a labeled file's too."""
+    label = report["label"]
+    if not label:
+        return ""
+    if report["label_origin"] == "responder":
+        return f", relabeled {label!r} by a person"
+    if report["label_origin"] == "report":
+        came_with = _CAME_WITH.get(report["source"], f"its source ({report['source']})")
+        return f", labeled {label!r} by {came_with}"
+    return f", labeled {label!r} (by a person or its source: stored before culprit recorded which)"
 
 
 def parse_why(stored: str | None) -> dict[str, Any] | None:

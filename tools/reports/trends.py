@@ -19,6 +19,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sqlalchemy import func, select
 
 from knowledge.db import session_scope
+from knowledge.errors import InputError
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
 from tools.reports.labels import parse_why, why_lines
 from tools.reports.topics import nearest_category
@@ -291,7 +292,27 @@ def unknown_category(category: str, url: str) -> str:
     named = category[:80]
     if nearest:
         return f"No report category '{named}'; did you mean '{nearest}'?"
-    return f"No report category '{named}'; the categories are: " + (", ".join(known[:20]) or "none yet (`culprit reports categories FILE`)")
+    return f"No report category '{named}'; the categories are: " + category_names(known)
+
+
+def require_known_category(category: str, url: str, creating: str = "") -> None:
+    """Refuse a category the store does not know, naming the nearest and the known ones: a typo used to
+    start a category of its own (``relabel``) or read as a quiet category (``trends``). ``creating`` says
+    how to make a new one on purpose, where that is allowed."""
+    known = known_categories(url)
+    if category in known:
+        return
+    nearest = nearest_category(category, known, category_descriptions(url))
+    guess = f" (did you mean '{nearest}'?)" if nearest else ""
+    raise InputError(f"no report category '{category[:80]}'{guess}; the categories are: {category_names(known)}{creating}")
+
+
+def category_names(known: list[str], limit: int = 20) -> str:
+    """The known categories as one line, the first ``limit`` of them and how many more."""
+    if not known:
+        return "none yet (`culprit reports categories FILE`)"
+    more = f" and {len(known) - limit} more" if len(known) > limit else ""
+    return ", ".join(known[:limit]) + more
 
 
 def describe_trend(trend: CategoryTrend) -> str:
