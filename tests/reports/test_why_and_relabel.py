@@ -71,6 +71,7 @@ def test_intake_keeps_the_why_and_a_relabel_moves_the_count_and_feeds_training(d
         relabel_report("nope", "camera", database_url)
     with pytest.raises(InputError, match="1 to 200 characters"):
         relabel_report("r2", " ", database_url)
+    assert relabel_report("r2", "other", database_url).category == "other", "where unsure reports go, before any did"
 
     answer = trend_tools(database_url, DAY.date())[0].invoke({"topic": "password", "days": 7})
     assert "words that weighed most:" in answer and "like [" in answer

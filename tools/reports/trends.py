@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from knowledge.db import session_scope
 from knowledge.errors import InputError
 from knowledge.reports import Alert, BugReport, Category, CategoryDaily
+from tools.reports.classifiers import OTHER
 from tools.reports.labels import parse_why, why_lines
 from tools.reports.topics import nearest_category
 from tools.windows import MAX_WINDOW_DAYS, capped, with_note
@@ -298,7 +299,10 @@ def unknown_category(category: str, url: str) -> str:
 def require_known_category(category: str, url: str, creating: str = "") -> None:
     """Refuse a category the store does not know, naming the nearest and the known ones: a typo used to
     start a category of its own (``relabel``) or read as a quiet category (``trends``). ``creating`` says
-    how to make a new one on purpose, where that is allowed."""
+    how to make a new one on purpose, where that is allowed. ``other``, where unsure reports go, is always
+    known, even before the first report went there."""
+    if category == OTHER:
+        return
     known = known_categories(url)
     if category in known:
         return
