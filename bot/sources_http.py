@@ -38,7 +38,7 @@ from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, database_failure
 from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
-from knowledge.sources.events import EventBatch, check_events, store_events
+from knowledge.sources.events import EventBatch, RejectedEvent, check_events, store_events
 from knowledge.sources.webhooks import WebhookChanges, github_changes, gitlab_changes, store_webhook_changes
 
 log = structlog.get_logger(__name__)
@@ -203,19 +203,27 @@ def changes_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
             return _error(413, str(error))
         except ValueError as error:
             return _error(400, str(error))
-        rejected = [asdict(item) for item in batch.rejected]
-        if rejected and not batch.events:
-            return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
+        if batch.rejected and not batch.events:
+            return _all_refused(batch.rejected)
         try:
             mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
             stored = await to_thread.run_sync(store_events, batch, settings.resolved_database_url, mirrors, limiter=threads.store)
         except UNREACHABLE:
             return retry_later("the database is unreachable; send the same batch again (events are stored once by id)")
+        if stored.rejected and not stored.new and not stored.already_present:
+            return _all_refused(stored.rejected)
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
+        rejected = [asdict(item) for item in stored.rejected]
         counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}
         return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)
 
     return post_changes
+
+
+def _all_refused(refused: list[RejectedEvent]) -> JSONResponse:
+    """400 naming the first reason, with every refused event (index, id, reason)."""
+    rejected = [asdict(item) for item in refused]
+    return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
 
 
 def _checked_events(body: bytes) -> EventBatch:
