@@ -243,6 +243,22 @@ def test_a_redelivery_whose_delivery_is_claimed_but_not_stored_is_told_to_come_b
     assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
 
 
+def test_a_push_listing_a_commit_twice_stores_it_once_not_a_500(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
+    """Both copies went into one insert: its unique key failed the delivery with a 500, and every redelivery too."""
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/pay.py", "pay: retry declined cards")
+    bot = _bot(start_bot, database_url, upstream)
+    github, gitlab = upstream.github_push([sha, sha]), upstream.gitlab_push([sha, sha])
+
+    pushed = send_github(bot.url, github, delivery="d-twice")
+    hooked = httpx.post(f"{bot.url}/webhooks/gitlab", json=gitlab, timeout=30,
+                        headers={"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "uuid-twice"})  # fmt: skip
+
+    assert pushed.status_code == 200 and pushed.json() == {"repo": "acme/shop", "stored": 1, "already_present": 1}
+    assert hooked.status_code == 200 and hooked.json() == {"repo": "acme/shop", "stored": 0, "already_present": 2}
+    assert list(_changes(database_url)) == [sha]
+
+
 def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
     import hashlib
     import hmac
