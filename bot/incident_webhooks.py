@@ -230,12 +230,19 @@ def incidents_endpoint(bolt_app: App, settings: Settings, database_threads: Capa
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
             started_at=started_at,
-            service=incoming.service if incoming.service in services else service_named(incoming.title, services),
-            source="webhook",
+            service=_service(incoming, services), source="webhook",
         )
         return await _start(bolt_app, trigger, database_threads)
 
     return incidents
+
+
+def _service(incoming: IncomingIncident, services: list[str]) -> str | None:
+    """The service named, as ``/rca`` keeps it: when the catalog has it or there is no catalog to check it
+    against; else (or when none is named) the catalog service the title names, if any."""
+    if incoming.service and (incoming.service in services or not services):
+        return incoming.service
+    return service_named(incoming.title, services)
 
 
 def _refusal(error: ValidationError) -> str:

@@ -334,6 +334,18 @@ def test_a_pagerduty_event_time_that_cannot_be_read_is_refused_naming_occurred_a
     assert bot.slack.calls_to("chat.postMessage") == []
 
 
+def test_an_incidents_service_is_kept_when_no_catalog_was_ingested(database_url: str, start_bot: StartBot) -> None:
+    """With no catalog to check it against, the service the sender named was dropped (/rca keeps it): the
+    investigation ran as if none was named."""
+    migrate(database_url)
+    bot = start_bot(database_url, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    payload = {"id": "GRAFANA-5", "title": "card payments fail", "service": "payments-api", "channel": INCIDENT_CHANNEL}
+
+    assert _incident_post(bot, payload).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident(bot, INCIDENT_CHANNEL).service == "payments-api"
+
+
 def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(store: str, start_bot: StartBot) -> None:
     queue = ReplyQueue(capacity=0)
     bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET}, replies=queue)
