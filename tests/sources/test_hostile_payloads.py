@@ -65,7 +65,8 @@ def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str
     ), [REPO])  # fmt: skip
 
     assert [record.id for record in changes.records] == ["e" * 40]
-    assert changes.refused == (f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
+    assert changes.refused == (f"commit {'a' * 40}\n: its id is no commit sha (40 or 64 lowercase hex digits)",
+                               f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
                                f"commit {'c' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)",
                                f"commit {'d' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)")  # fmt: skip
     assert store_webhook_changes(changes, database_url) == (1, 0)
