@@ -213,11 +213,7 @@ def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) 
     if listed is not None:
         by_id = {c.id: c for c in session.scalars(select(Change).where(Change.id.in_(listed)).options(selectinload(Change.files)))}
         return found + [by_id[sha] for sha in listed if sha in by_id]
-    start_sha, end_sha = event["commit_range"].split("..")
-    ends = [
-        session.scalars(select(Change.landed_time).where(Change.repo == event["repo"], Change.id.startswith(sha))).first()
-        for sha in (start_sha, end_sha)
-    ]
+    ends = [_landed(session, event["repo"], sha) for sha in event["commit_range"].split("..")]
     if ends[0] is None or ends[1] is None:
         raise ValueError(f"'commit_range' is not known in {event['repo']} yet (not in its mirror, and not both ends "
                          "among its stored commits): send the deploy again once culprit has polled them, "
@@ -230,6 +226,15 @@ def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) 
         .limit(MAX_CARRIED)
         .options(selectinload(Change.files))
     ))  # fmt: skip
+
+
+def _landed(session: Session, repo: str, sha: str) -> datetime | None:
+    """When the stored commit of ``repo`` that ``sha`` abbreviates landed (None: none is stored); ValueError
+    when several are, as git refuses an ambiguous sha: any one of them would make another range."""
+    landed = session.scalars(select(Change.landed_time).where(Change.repo == repo, Change.id.startswith(sha)).limit(2)).all()
+    if len(landed) > 1:
+        raise ValueError(f"'commit_range' end {sha} names several commits of {repo}: give more of its sha")
+    return landed[0] if landed else None
 
 
 def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:

@@ -151,3 +151,23 @@ def test_a_gitlab_merge_request_time_in_gitlabs_own_format_is_read() -> None:
                                    "title": "pay: retry", "updated_at": "2026-11-30 09:15:00 UTC"}}  # fmt: skip
     (record,) = gitlab_changes(merge, [REPO]).records
     assert record.landed_time == datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+
+
+def test_a_range_end_that_names_several_stored_commits_is_refused_not_read_as_any_one_of_them(database_url: str) -> None:
+    """Read by landing time, an end whose abbreviated sha several stored commits start with was whichever of
+    them the database gave first: the deploy carried a range nobody sent."""
+    first, second, last = "abcd" + "1" * 36, "abcd" + "2" * 36, "ef01" + "3" * 36
+    pushed = github_changes("push", _push(_commit(first, timestamp="2025-06-01T10:00:00Z"),
+                                          _commit(second, timestamp="2025-06-01T11:00:00Z"),
+                                          _commit(last, timestamp="2025-06-01T12:00:00Z")), [REPO])  # fmt: skip
+    assert store_webhook_changes(pushed, database_url) == (3, 0)
+
+    stored = store_events(check_events([_event(repo="acme/shop", commit_range="abcd..ef01"),
+                                        _event(id="deploy-2", repo="acme/shop", commit_range="abcd2..ef01")]),
+                          database_url)  # fmt: skip
+
+    assert [(rejected.index, rejected.reason) for rejected in stored.rejected] == [
+        (0, "'commit_range' end abcd names several commits of acme/shop: give more of its sha")]
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-1") is None
+        assert list(session.get(Change, "deploy-2").carries) == [last]  # type: ignore[union-attr]
