@@ -166,7 +166,7 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
     event = payload["event"]
     if event.get("event_type") != "incident.triggered":
         return None
-    occurred = parse_time(str(event["occurred_at"]))
+    occurred = _iso_time(str(event["occurred_at"]), "occurred_at")
     if not utcnow() - PAGERDUTY_MAX_AGE <= occurred <= utcnow() + timedelta(minutes=5):
         raise InputError(f"occurred_at {occurred.isoformat()} is not recent: a replayed delivery starts nothing")
     data = event["data"]
@@ -230,12 +230,19 @@ def incidents_endpoint(bolt_app: App, settings: Settings, database_threads: Capa
         trigger = Trigger(
             key=f"incident:{incoming.id}", channel=channel, title=incoming.title, text=incoming.text or incoming.title,
             started_at=started_at,
-            service=incoming.service if incoming.service in services else service_named(incoming.title, services),
-            source="webhook",
+            service=_service(incoming, services), source="webhook",
         )
         return await _start(bolt_app, trigger, database_threads)
 
     return incidents
+
+
+def _service(incoming: IncomingIncident, services: list[str]) -> str | None:
+    """The service named, as ``/rca`` keeps it: when the catalog has it or there is no catalog to check it
+    against; else (or when none is named) the catalog service the title names, if any."""
+    if incoming.service and (incoming.service in services or not services):
+        return incoming.service
+    return service_named(incoming.title, services)
 
 
 def _refusal(error: ValidationError) -> str:
@@ -252,12 +259,16 @@ def _started_at(value: str | None) -> datetime:
     its change window would overflow), or past what UTC can hold."""
     if not value:
         return utcnow()
-    refusal = f"started_at {value!r} is not an ISO 8601 time since 1970, e.g. 2024-05-01T09:40:00Z"
+    return min(_iso_time(value, "started_at"), utcnow())
+
+
+def _iso_time(value: str, field: str) -> datetime:
+    """``value`` in UTC; InputError naming ``field`` when it is no ISO 8601 time from 1970 on (parse_time's own
+    message speaks of ``/rca``'s ``at:``, which a webhook's sender has never heard of)."""
     try:
-        moment = parse_time(value)
+        return parse_time(value)
     except InputError:
-        raise InputError(refusal) from None
-    return min(moment, utcnow())
+        raise InputError(f"{field} {value[:40]!r} is not an ISO 8601 time since 1970, e.g. 2024-05-01T09:40:00Z") from None
 
 
 def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:

@@ -85,7 +85,7 @@ CHANGES_INGESTED = Counter(
 )
 WEBHOOK_DELIVERIES = Counter(
     "culprit_webhook_deliveries_total",
-    "Signed webhook deliveries by source and outcome (stored, ignored, duplicate).",
+    "Signed webhook deliveries by source and outcome (stored, ignored, duplicate, still_storing).",
     ["source", "outcome"],
 )
 

@@ -10,9 +10,11 @@ deliveries wait for one of ``STORE_THREADS`` to store them): a
 other request, Slack's and ``/healthz`` included. A webhook delivery is acted
 on once across replicas: its delivery id is claimed in the database
 (:mod:`knowledge.claims`); one that could not be stored is given back at once,
-so its redelivery is acted on, and one whose holder died is taken over after a
-short lease. The pushed commits are stored at once (without line counts); the
-next poll completes them.
+so its redelivery is acted on, and one whose holder died (or could not give it
+back) is taken over after a short lease. Only a stored delivery is a duplicate:
+a redelivery of one claimed but not stored is told to come back (503). The
+pushed commits are stored at once (without line counts); the next poll
+completes them.
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ from starlette.routing import Route
 
 from bot.http_checks import BodyTooLarge, bearer_matches, json_body, read_body, retry_later, same_secret
 from bot.metrics import CHANGES_INGESTED, WEBHOOK_DELIVERIES
-from knowledge.claims import claim, finish, release
+from knowledge.claims import claim, finish, is_done, release
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, database_failure
 from knowledge.sources.mirrors import tracked_mirrors
 from knowledge.sources.polling import WEBHOOK_DELIVERIES as DELIVERIES
-from knowledge.sources.events import EventBatch, check_events, store_events
+from knowledge.sources.events import EventBatch, RejectedEvent, check_events, store_events
 from knowledge.sources.webhooks import WebhookChanges, github_changes, gitlab_changes, store_webhook_changes
 
 log = structlog.get_logger(__name__)
@@ -73,6 +75,11 @@ class WorkerThreads:
     store: CapacityLimiter
 
 
+class StillStoring(Exception):
+    """Another request holds the delivery's claim and has not stored it: that one may still fail (its claim then
+    given back, or taken over once ``DELIVERY_LEASE`` runs out), so this redelivery is no duplicate yet."""
+
+
 class TooManyEvents(ValueError):
     """More events in one ``POST /changes`` than ``MAX_EVENTS``: answer 413 without checking them."""
 
@@ -88,6 +95,9 @@ def _take_delivery(source: str, delivery: str, parse: Callable[[], WebhookChange
     """Act on one delivery unless another replica did: parse, store, then mark the delivery done."""
     key = f"{source}:{delivery[:150]}"
     if delivery and not claim(DELIVERIES, key, url, lease=DELIVERY_LEASE):
+        if not is_done(DELIVERIES, key, url):
+            WEBHOOK_DELIVERIES.labels(source=source, outcome="still_storing").inc()
+            raise StillStoring(key)
         WEBHOOK_DELIVERIES.labels(source=source, outcome="duplicate").inc()
         return {"duplicate": True}
     try:
@@ -122,6 +132,8 @@ async def _deliver(source: str, delivery: str, body: bytes, parse: Callable[[dic
     except UNREACHABLE as error:
         log.warning("webhook not stored: database unreachable", source=source, error=database_failure(error))
         return retry_later("the database is unreachable; redeliver (each delivery is acted on once)")
+    except StillStoring:
+        return retry_later("this delivery is being stored and may yet fail; redeliver it in a minute")
     return JSONResponse(answer)
 
 
@@ -203,19 +215,27 @@ def changes_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
             return _error(413, str(error))
         except ValueError as error:
             return _error(400, str(error))
-        rejected = [asdict(item) for item in batch.rejected]
-        if rejected and not batch.events:
-            return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
+        if batch.rejected and not batch.events:
+            return _all_refused(batch.rejected)
         try:
             mirrors = tracked_mirrors(settings.repos, settings.mirrors_dir)
             stored = await to_thread.run_sync(store_events, batch, settings.resolved_database_url, mirrors, limiter=threads.store)
         except UNREACHABLE:
             return retry_later("the database is unreachable; send the same batch again (events are stored once by id)")
+        if stored.rejected and not stored.new and not stored.already_present:
+            return _all_refused(stored.rejected)
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
+        rejected = [asdict(item) for item in stored.rejected]
         counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}
         return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)
 
     return post_changes
+
+
+def _all_refused(refused: list[RejectedEvent]) -> JSONResponse:
+    """400 naming the first reason, with every refused event (index, id, reason)."""
+    rejected = [asdict(item) for item in refused]
+    return JSONResponse({"error": rejected[0]["reason"], "rejected": rejected}, status_code=400)
 
 
 def _checked_events(body: bytes) -> EventBatch:

@@ -90,9 +90,11 @@ def _store_batch(
             # In the same transaction as the insert, so a webhook storing one of them meanwhile waits, then finds it.
             replaced = drop_partial_changes(session, [record.id for record in batch])
         stored = existing_change_ids(session, [record.id for record in batch])
-        fresh = [
-            attributor.of_record(record) for record in batch if record.id not in stored and record.id not in seen
-        ]
+        firsts: dict[str, ChangeRecord] = {}
+        for record in batch:  # only the first of an id the batch repeats (a payload listing a commit twice)
+            if record.id not in stored and record.id not in seen:
+                firsts.setdefault(record.id, record)
+        fresh = [attributor.of_record(record) for record in firsts.values()]
         if fresh:
             session.execute(insert(Change), [_change_row(record, record.id not in names_unread) for record in fresh])
             file_rows = [row for record in fresh for row in _file_rows(record)]

@@ -5,7 +5,9 @@ commits it carried (a list, or a ``from..to`` range resolved against the
 repository's stored commits) and takes their files, so ownership and path
 evidence point at it as they would at the commits. Each event is checked on
 its own: a bad one is refused with its reason and the rest are stored; an id
-sent again is already present (idempotent).
+sent again is already present (idempotent). A deploy whose range culprit cannot
+read yet (its commits not yet polled) is refused, not stored carrying nothing:
+stored, it would stay without its commits once they came, its id already present.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def check_events(items: Sequence[Any]) -> EventBatch:
             earlier = first_index.setdefault(event["id"], index)
             if earlier != index:
                 raise ValueError(f"'id' repeats event {earlier} of this batch")
-            batch.events.append(event)
+            batch.events.append(event | {"index": index})
         except ValueError as error:
             identifier = item.get("id") if isinstance(item, dict) else None
             shown = str(identifier)[:64].encode("utf-8", "backslashreplace").decode() if identifier else None
@@ -199,7 +201,8 @@ def _rev_list(mirror: Path, *args: str) -> str | None:
 
 def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) -> list[Change]:
     """The stored commits a deploy carried: those listed (full or abbreviated shas), or those of its range,
-    ``listed`` from the repository's mirror, else (None) by landing time between the range's ends."""
+    ``listed`` from the repository's mirror, else (None) by landing time between the range's ends; ValueError
+    when neither reads the range (the mirror lacks it and an end is no stored commit of ``repo``)."""
     found: list[Change] = []
     for sha in event["commits"]:
         query = select(Change).where(Change.kind == "commit", Change.id.startswith(sha)).limit(2)
@@ -210,13 +213,11 @@ def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) 
     if listed is not None:
         by_id = {c.id: c for c in session.scalars(select(Change).where(Change.id.in_(listed)).options(selectinload(Change.files)))}
         return found + [by_id[sha] for sha in listed if sha in by_id]
-    start_sha, end_sha = event["commit_range"].split("..")
-    ends = [
-        session.scalars(select(Change.landed_time).where(Change.repo == event["repo"], Change.id.startswith(sha))).first()
-        for sha in (start_sha, end_sha)
-    ]
+    ends = [_landed(session, event["repo"], sha) for sha in event["commit_range"].split("..")]
     if ends[0] is None or ends[1] is None:
-        return found
+        raise ValueError(f"'commit_range' is not known in {event['repo']} yet (not in its mirror, and not both ends "
+                         "among its stored commits): send the deploy again once culprit has polled them, "
+                         "or without 'commit_range' (a range on a branch culprit does not track)")  # fmt: skip
     return found + list(session.scalars(
         select(Change)
         .where(Change.repo == event["repo"], Change.kind == "commit")
@@ -225,6 +226,15 @@ def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) 
         .limit(MAX_CARRIED)
         .options(selectinload(Change.files))
     ))  # fmt: skip
+
+
+def _landed(session: Session, repo: str, sha: str) -> datetime | None:
+    """When the stored commit of ``repo`` that ``sha`` abbreviates landed (None: none is stored); ValueError
+    when several are, as git refuses an ambiguous sha: any one of them would make another range."""
+    landed = session.scalars(select(Change.landed_time).where(Change.repo == repo, Change.id.startswith(sha)).limit(2)).all()
+    if len(landed) > 1:
+        raise ValueError(f"'commit_range' end {sha} names several commits of {repo}: give more of its sha")
+    return landed[0] if landed else None
 
 
 def event_record(event: dict[str, Any], carried: list[Change]) -> ChangeRecord:
@@ -262,11 +272,18 @@ def store_events(batch: EventBatch, url: str, mirrors: Mapping[str, Path] | None
     # git may take RANGE_TIMEOUT_S twice per deploy: ranges are listed before a session holds a connection.
     ranges = [_range_in_mirror(mirrors.get(event["repo"]), event["commit_range"]) if event["commit_range"] else None
               for event in batch.events]  # fmt: skip
+    records: list[ChangeRecord] = []
+    rejected = list(batch.rejected)
     with session_scope(url) as session:
-        records = [event_record(event, _carried(session, event, listed))
-                   for event, listed in zip(batch.events, ranges, strict=True)]  # fmt: skip
+        for event, listed in zip(batch.events, ranges, strict=True):
+            try:
+                carried = _carried(session, event, listed)
+            except ValueError as error:
+                rejected.append(RejectedEvent(event["index"], event["id"], str(error)))
+                continue
+            records.append(event_record(event, carried))
     new, present = store_changes(url, records, Silent()) if records else (0, 0)
     with session_scope(url) as session:
         for source in sorted({record.repo for record in records}):
             record_check(session, source, EVENTS)
-    return EventsStored(new, present, batch.rejected)
+    return EventsStored(new, present, sorted(rejected, key=lambda item: item.index))

@@ -119,8 +119,10 @@ def _pushed_record(repo: TrackedRepo, commit: dict[str, Any]) -> ChangeRecord | 
 
 def _record(repo: TrackedRepo, sha: Any, message: str, author: Any, when: datetime,
             files: tuple[FileStat, ...] = (), n_files: int = 0, link: Any = "") -> ChangeRecord | None:  # fmt: skip
-    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+    if sha is None:  # a merge request merged without a merge commit (fast-forward): its push hook brings the commits
         return None
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        raise ValueError("its id is no commit sha (40 or 64 lowercase hex digits)")
     title, body = split_message(message)  # as ``ingest git`` splits and cuts it: one title by either path
     author = author if isinstance(author, dict) else {}
     return ChangeRecord(

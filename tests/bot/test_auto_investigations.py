@@ -323,6 +323,29 @@ def test_incident_fields_no_database_stores_are_refused_naming_the_field(databas
     _answer_in(bot, INCIDENT_CHANNEL)
 
 
+def test_a_pagerduty_event_time_that_cannot_be_read_is_refused_naming_occurred_at(store: str, start_bot: StartBot) -> None:
+    """The answer spoke of /rca's ``at:`` syntax ("`at:yesterday` is not an ISO time; write it like
+    `at:2024-05-01T09:40Z`"), a field PagerDuty's event has no such thing as, and never named occurred_at."""
+    bot = start_bot(store, env={"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})
+    for number, occurred in enumerate(["yesterday", 1764620000, "9999-12-31T23:59:59-01:00", "1969-07-20T20:17:00Z"]):
+        refused = _pagerduty(bot, _pd_event(f"{number:02d}TIME", f"PTIME{number}", occurred))  # type: ignore[arg-type]
+        assert refused.status_code == 400, occurred
+        assert "occurred_at" in refused.json()["error"] and "at:" not in refused.json()["error"].replace("occurred_at", ""), refused.json()
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+def test_an_incidents_service_is_kept_when_no_catalog_was_ingested(database_url: str, start_bot: StartBot) -> None:
+    """With no catalog to check it against, the service the sender named was dropped (/rca keeps it): the
+    investigation ran as if none was named."""
+    migrate(database_url)
+    bot = start_bot(database_url, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    payload = {"id": "GRAFANA-5", "title": "card payments fail", "service": "payments-api", "channel": INCIDENT_CHANNEL}
+
+    assert _incident_post(bot, payload).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident(bot, INCIDENT_CHANNEL).service == "payments-api"
+
+
 def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(store: str, start_bot: StartBot) -> None:
     queue = ReplyQueue(capacity=0)
     bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET}, replies=queue)

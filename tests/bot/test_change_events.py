@@ -237,3 +237,28 @@ def test_events_without_an_author_read_without_a_dangling_comma(
     listed, _ = tools["changes_in_service"].func("payments", 48)
     assert answer.count("by unknown, landed 90 min before") == 2, answer
     assert listed.count("— unknown, ") == 2, listed
+
+
+def test_a_deploy_whose_range_culprit_has_not_seen_yet_is_refused_and_stored_whole_when_sent_again(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """A deploy sent before the poll brought its commits was stored carrying nothing, and answered 200; sent
+    again once they were polled, it was "already present": its commits and files were lost for good."""
+    upstream = Upstream.create(tmp_path / "shop")
+    for n in range(3):
+        upstream.commit(f"services/payments/m{n}.py", f"payments change {n}")
+    bot = start_bot(database_url, env={"CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN,
+                                       "CULPRIT_REPOS": json.dumps([upstream.tracked()])})  # fmt: skip
+    flag = {"id": "flag-3", "kind": "flag", "service": "checkout", "time": utcnow().isoformat()}
+
+    early = httpx.post(f"{bot.url}/changes", json=[_deploy(upstream), flag], headers=BEARER, timeout=60)
+
+    assert early.status_code == 207 and early.json()["stored"] == 1
+    [refused] = early.json()["rejected"]
+    assert (refused["index"], refused["id"]) == (0, "deploy-481")
+    assert refused["reason"].startswith(f"'commit_range' is not known in {upstream.name} yet")
+    poll_repository(TrackedRepo(**upstream.tracked()), bot.settings.mirrors_dir, database_url, 60)
+    again = httpx.post(f"{bot.url}/changes", json=[_deploy(upstream)], headers=BEARER, timeout=60)
+    assert again.json() == {"received": 1, "stored": 1, "already_present": 0}
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-481").carries == upstream.shas[1:]

@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from sqlalchemy.orm import selectinload
 from bot import sources_http
 from bot.jobs import poll_tracked_repositories
 from knowledge.changes import Change
+from knowledge.claims import Claim
 from knowledge.db import session_scope, utcnow
+from knowledge.sources.polling import WEBHOOK_DELIVERIES
 from tests.bot.conftest import Bot, StartBot
 from tests.sources.upstream import CHANGES_TOKEN, GITLAB_TOKEN, WEBHOOK_SECRET, Upstream, send_github
 
@@ -160,7 +163,10 @@ def test_two_replicas_polling_and_receiving_the_same_webhooks_store_each_change_
     assert sum(stored_by_webhooks) + sum(polled) == len(shas)
     for round_number in range(3):
         answers = [answer for answer in deliveries if answer["delivery"] == f"push-{round_number}"]
-        assert sorted("duplicate" in answer for answer in answers) == [False, True]
+        assert sorted("stored" in answer for answer in answers) == [False, True]
+        # The other is a duplicate, or told to redeliver when it came while the first was still being stored.
+        other = next(answer for answer in answers if "stored" not in answer)
+        assert other.get("duplicate") or "redeliver" in other["error"], other
 
 
 def test_a_merged_pull_request_is_stored_and_the_poll_replaces_its_merge_by_the_commits_it_brought(
@@ -210,6 +216,47 @@ def test_a_delivery_whose_store_failed_is_stored_when_redelivered(store: str, st
     redelivered = send_github(bot.url, upstream.github_push([sha]), delivery="d-9")
     assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
     assert sha in _changes(store)
+
+
+def test_a_redelivery_whose_delivery_is_claimed_but_not_stored_is_told_to_come_back_not_taken_for_a_duplicate(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """A delivery whose store failed with the database, which then also failed to give the claim back, left
+    it claimed: its redelivery within the lease was answered 200 duplicate, and its commits were never stored."""
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/pay.py", "pay: retry declined cards")
+    bot = _bot(start_bot, database_url, upstream)
+    now = utcnow()
+    with session_scope(database_url) as session:  # as a replica left it that is alive, on another host
+        session.add(Claim(scope=WEBHOOK_DELIVERIES, key="github:d-held", holder="replica-2:17:a1b2c3d4", claimed_at=now))
+        session.add(Claim(scope=WEBHOOK_DELIVERIES, key="github:d-done", holder="replica-2:17:a1b2c3d4",
+                          claimed_at=now, done_at=now))  # fmt: skip
+
+    held = send_github(bot.url, upstream.github_push([sha]), delivery="d-held")
+    done = send_github(bot.url, upstream.github_push([sha]), delivery="d-done")
+
+    assert held.status_code == 503 and held.headers["retry-after"] == "30" and "redeliver" in held.json()["error"]
+    assert done.json() == {"duplicate": True} and _changes(database_url) == {}
+    with session_scope(database_url) as session:  # its lease runs out: the redelivery takes it over
+        session.get(Claim, (WEBHOOK_DELIVERIES, "github:d-held")).claimed_at = now - sources_http.DELIVERY_LEASE - timedelta(seconds=5)
+    redelivered = send_github(bot.url, upstream.github_push([sha]), delivery="d-held")
+    assert redelivered.json() == {"repo": "acme/shop", "stored": 1, "already_present": 0}
+
+
+def test_a_push_listing_a_commit_twice_stores_it_once_not_a_500(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:
+    """Both copies went into one insert: its unique key failed the delivery with a 500, and every redelivery too."""
+    upstream = Upstream.create(tmp_path / "shop")
+    sha = upstream.commit("src/pay.py", "pay: retry declined cards")
+    bot = _bot(start_bot, database_url, upstream)
+    github, gitlab = upstream.github_push([sha, sha]), upstream.gitlab_push([sha, sha])
+
+    pushed = send_github(bot.url, github, delivery="d-twice")
+    hooked = httpx.post(f"{bot.url}/webhooks/gitlab", json=gitlab, timeout=30,
+                        headers={"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "uuid-twice"})  # fmt: skip
+
+    assert pushed.status_code == 200 and pushed.json() == {"repo": "acme/shop", "stored": 1, "already_present": 1}
+    assert hooked.status_code == 200 and hooked.json() == {"repo": "acme/shop", "stored": 0, "already_present": 2}
+    assert list(_changes(database_url)) == [sha]
 
 
 def test_a_body_nested_too_deeply_is_a_400_not_a_crash(database_url: str, start_bot: StartBot, tmp_path: Path) -> None:

@@ -65,7 +65,8 @@ def test_each_bad_pushed_commit_is_refused_and_the_rest_stored(database_url: str
     ), [REPO])  # fmt: skip
 
     assert [record.id for record in changes.records] == ["e" * 40]
-    assert changes.refused == (f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
+    assert changes.refused == (f"commit {'a' * 40}\n: its id is no commit sha (40 or 64 lowercase hex digits)",
+                               f"commit {'b' * 40}: time '9999-12-31T23:30:00-05:00' is not from 1970 to 9999",
                                f"commit {'c' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)",
                                f"commit {'d' * 40}: text holds a lone surrogate such as \\ud800 (not valid Unicode)")  # fmt: skip
     assert store_webhook_changes(changes, database_url) == (1, 0)
@@ -150,3 +151,23 @@ def test_a_gitlab_merge_request_time_in_gitlabs_own_format_is_read() -> None:
                                    "title": "pay: retry", "updated_at": "2026-11-30 09:15:00 UTC"}}  # fmt: skip
     (record,) = gitlab_changes(merge, [REPO]).records
     assert record.landed_time == datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+
+
+def test_a_range_end_that_names_several_stored_commits_is_refused_not_read_as_any_one_of_them(database_url: str) -> None:
+    """Read by landing time, an end whose abbreviated sha several stored commits start with was whichever of
+    them the database gave first: the deploy carried a range nobody sent."""
+    first, second, last = "abcd" + "1" * 36, "abcd" + "2" * 36, "ef01" + "3" * 36
+    pushed = github_changes("push", _push(_commit(first, timestamp="2025-06-01T10:00:00Z"),
+                                          _commit(second, timestamp="2025-06-01T11:00:00Z"),
+                                          _commit(last, timestamp="2025-06-01T12:00:00Z")), [REPO])  # fmt: skip
+    assert store_webhook_changes(pushed, database_url) == (3, 0)
+
+    stored = store_events(check_events([_event(repo="acme/shop", commit_range="abcd..ef01"),
+                                        _event(id="deploy-2", repo="acme/shop", commit_range="abcd2..ef01")]),
+                          database_url)  # fmt: skip
+
+    assert [(rejected.index, rejected.reason) for rejected in stored.rejected] == [
+        (0, "'commit_range' end abcd names several commits of acme/shop: give more of its sha")]
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-1") is None
+        assert list(session.get(Change, "deploy-2").carries) == [last]  # type: ignore[union-attr]
