@@ -133,6 +133,7 @@ def test_ordinary_numbers_and_words_survive() -> None:
         ),
         ("NINO=AB123456C, nino:AB123456C", "NINO=[national-id], nino:[national-id]"),
         ("NIR=185057800608491, insee=185057800608491", "NIR=[national-id], insee=[national-id]"),
+        ("mi dni 12345678z, nie x1234567l y 12.345.678-z", "mi dni [national-id], nie [national-id] y [national-id]"),
     ],
 )
 def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None:
@@ -167,6 +168,7 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "port db:5432, mobile:8080 and text:12 34 rows, phone:0 calls, tel:1234 fails",
         "https://app.example.com/list?text=1234567&hotel=12345678&mobile=true&cell=B12 and https://wa.me/message/ABCDEF",
         "order 12345678A, SKU-12345678Z, #12345678Z, ref 12345678T, hash 3f9a8b7c12345678Z, v12.345.678-Z",
+        "order 12345678a, sku-12345678z, #12345678z, ref 12345678t, nie x1234567a, v12.345.678-z",
         "SKU AB123456C, part AB123456D ships; ZZ 12 34 56 A, GB 12 34 56 A, AB 12 34 56 E, AB 12 3456 C",
         "code RSSMRA85T10A562T, model ABCDEF12G34H567I, path /u/RSSMRA85T10A562S",
         "12345678901 rows, Steuer-ID 86095742718, order 86095742719, Steuer-ID 11123456789",

@@ -81,7 +81,7 @@ _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
 _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
-_SPANISH_ID = re2.compile(r"\b([XYZ]-?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})-?([A-Z])\b")  # DNI and NIE
+_SPANISH_ID = re2.compile(r"(?i)\b([XYZ]-?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})-?([A-Z])\b")  # DNI and NIE
 _NATIONAL_INSURANCE = re2.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b")
 _CODICE_FISCALE = re2.compile(
     r"(?i)\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b"
@@ -506,10 +506,10 @@ def _part_of_longer_code(match: Found) -> bool:
 def _redact_spanish_id(match: Found) -> str:
     """A Spanish DNI (``12345678Z``, ``12.345.678-Z``) or NIE (``X1234567L``): the letter is the number mod 23's.
 
-    Upper-case letter only, and one in 23 eight-digit numbers with a letter passes by chance: a
-    SKU or order code of that shape with the wrong letter stays.
+    In either case (``12345678z``, ``x1234567l``: people type them so), and one in 23 eight-digit
+    numbers with a letter passes by chance: a SKU or order code of that shape with the wrong letter stays.
     """
-    number, letter = match.group(1).replace(".", "").replace("-", ""), match.group(2)
+    number, letter = match.group(1).replace(".", "").replace("-", "").upper(), match.group(2).upper()
     number = _NIE_PREFIXES.get(number[0], number[0]) + number[1:]
     if _part_of_longer_code(match) or _DNI_LETTERS[int(number) % 23] != letter:
         return match.group(0)
