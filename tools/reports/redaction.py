@@ -90,7 +90,8 @@ _STEUER_ID = re2.compile(r"\b[1-9][0-9] ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}\b")
 _NIR = re2.compile(r"\b[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|20) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 _DATE_OR_TIME_HEAD = re2.compile(
-    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{1,2}\.[0-9]{1,2}\.|[0-9]{2}) +"
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})"
+    r"|[0-9]{1,2}\.[0-9]{1,2}\.|([0-9]{2}\.[0-9]{1,9}|[0-9]{1,9})) +"  # a date, or the group: the end of a time
 )
 
 PATTERNS = (
@@ -681,7 +682,7 @@ class _PhoneRecogniser:
         if after[:1].isalnum() or _is_decimal_tail(candidate, after):
             return candidate  # part of a word or a decimal
         context = _words_before(text, start)
-        head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
+        head = _date_or_time_head(candidate, text[max(0, start - 5) : start])
         if head:
             return head + self._phone_or_same(candidate[len(head) :], context)
         if _joined(before) and not _after_phone_label(text, start):
@@ -709,19 +710,31 @@ class _PhoneRecogniser:
 
 
 def _date_or_time_head(candidate: str, before: str) -> str:
-    """A date or the minutes of a time that the candidate starts with, and the spaces after it ("" if none).
+    """A date or the end of a time that the candidate starts with, and the spaces after it ("" if none).
 
     A date and a number are one run of digits and separators ("seit 01/01/2024 030 1234567",
     "2024-01-01 415 555 0199", a German date without its year: "seit dem 01.01. 0171 1234567",
     which read "[phone] 1234567"), and so is a time's minutes with it ("10:30 0171 1234567": the
-    candidate starts after the colon); the number after the head is a candidate of its own.
+    candidate starts after the colon), or its seconds with their fraction ("12:30:45.123
+    0301234567", or the fraction alone after a comma, "12:30:45,123 0301234567", as log lines
+    print it); the number after the head is a candidate of its own. ``before`` is the text's
+    last few characters before the candidate.
     """
     head = _DATE_OR_TIME_HEAD.search(candidate)
     if head is None:
         return ""
-    if head.group(0).rstrip(" ").isdigit():  # two digits: a time's minutes or seconds, right after "10:"
-        return head.group(0) if before[-1:] == ":" and before[:1].isdigit() else ""
+    if head.group(1) is not None:
+        return head.group(0) if _ends_a_time(head.group(1), before) else ""
     return "" if _joined(before[-1:]) else head.group(0)
+
+
+def _ends_a_time(digits: str, before: str) -> bool:
+    """Minutes or seconds right after "10:" (``45``, ``45.123``), or a fraction of a second right after "10:30:45,"."""
+    if before[-1:] == ":" and before[-2:-1].isdigit():
+        return len(digits.partition(".")[0]) == 2
+    seconds = before[-5:-1]  # "0:45" before the comma of "12:30:45,123"
+    after_seconds = before[-1:] == "," and len(seconds) == 4 and seconds[1] == ":"
+    return after_seconds and digits.isdigit() and seconds.replace(":", "").isdigit()
 
 
 def _after_phone_label(text: str, start: int) -> bool:
