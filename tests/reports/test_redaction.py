@@ -135,6 +135,14 @@ def test_ordinary_numbers_and_words_survive() -> None:
         ("NIR=185057800608491, insee=185057800608491", "NIR=[national-id], insee=[national-id]"),
         ("mi dni 12345678z, nie x1234567l y 12.345.678-z", "mi dni [national-id], nie [national-id] y [national-id]"),
         (
+            "mijn BSN is 123456782, burgerservicenummer: 1234.56.782, sofinummer 111222333",
+            "mijn BSN is [national-id], burgerservicenummer: [national-id], sofinummer [national-id]",
+        ),
+        (
+            "numer PESEL: 44051401458, PESEL 02070803628, pesel=02270803624",
+            "numer PESEL: [national-id], PESEL [national-id], pesel=[national-id]",
+        ),
+        (
             "log 12:30:45.123 0301234567, 12:30:45,123 0171 1234567, 2024-05-01T10:30:15.123456 415-555-0199",
             "log 12:30:45.123 [phone], 12:30:45,123 [phone], 2024-05-01T10:30:15.123456 [phone]",
         ),
@@ -179,6 +187,8 @@ def test_what_redaction_used_to_miss_or_mangle(text: str, expected: str) -> None
         "12345678901 rows, Steuer-ID 86095742718, order 86095742719, Steuer-ID 11123456789",
         "NIR 2 55 08 14 168 025 39, txn 255081416802538, 2 55 13 14 168 025 38, id 255081416802538x",
         "order=86095742719, sku=AB123456C, txn=185057800608491, Steuer-ID=86095742718, app=2.55.08",
+        "BSN 123456789, order 123456782, bsn=000000000, BSN 1234.56782, order 1234.56.782, BSN-123456782",
+        "PESEL 44051401459, order 44051401458, PESEL 44133101456 (month 13), PESEL 44023001455 (30 February)",
         "Chrome 124.0.6367.118, build 2.55.08, commit 3f9a8b7c6d5e, epoch 1718035200123",
     ],
 )
@@ -228,7 +238,7 @@ def test_every_pattern_is_linear_time_re2() -> None:
 
 
 @pytest.mark.parametrize("size", [48 * 1024, 5 * 1024 * 1024])
-@pytest.mark.parametrize("unit", ["a.", "a@", "1.", "1 ", "::", "x" * 31 + "/", "aa11 ", "900-00-0000 ", "0/", "1/2 ", "a@[1", "pin is 12 ", "01.01. 0171 1 ", "12345678A ", "AB123456C ", "RSSMRA85T10A562T ", "Steuer-ID 86095742718 ", "10:30:15,123 1 "])
+@pytest.mark.parametrize("unit", ["a.", "a@", "1.", "1 ", "::", "x" * 31 + "/", "aa11 ", "900-00-0000 ", "0/", "1/2 ", "a@[1", "pin is 12 ", "01.01. 0171 1 ", "12345678A ", "AB123456C ", "RSSMRA85T10A562T ", "Steuer-ID 86095742718 ", "10:30:15,123 1 ", "BSN 123456789 ", "PESEL 44051401459 "])
 def test_pathological_reports_come_back_unchanged(size: int, unit: str) -> None:
     text = unit * (size // len(unit))
     assert redact(text) == text

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from datetime import date
 from functools import lru_cache
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -88,6 +89,8 @@ _CODICE_FISCALE = re2.compile(
 )
 _STEUER_ID = re2.compile(r"\b[1-9][0-9] ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}\b")
 _NIR = re2.compile(r"\b[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|20) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}\b")
+_BSN = re2.compile(r"\b[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}\b")
+_PESEL = re2.compile(r"\b[0-9]{11}\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 _DATE_OR_TIME_HEAD = re2.compile(
     r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})"
@@ -97,7 +100,8 @@ _DATE_OR_TIME_HEAD = re2.compile(
 PATTERNS = (
     _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
-    _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR,
+    _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR, _BSN,
+    _PESEL,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -167,6 +171,8 @@ def redact(text: str) -> str:
         (_CODICE_FISCALE, _redact_codice_fiscale),
         (_STEUER_ID, _redact_steuer_id),
         (_NIR, _redact_nir),
+        (_BSN, _redact_bsn),
+        (_PESEL, _redact_pesel),
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
@@ -490,6 +496,10 @@ _STEUER_ID_WORDS = frozenset({
     "steuer-id", "steuerid", "idnr", "id-nr", "steuer-idnr", "steueridentifikationsnummer",
     "steuer-identifikationsnummer", "identifikationsnummer",
 })  # fmt: skip
+_BSN_WORDS = frozenset({"bsn", "bsn-nummer", "burgerservicenummer", "sofinummer", "sofi-nummer"})
+_PESEL_WORDS = frozenset({"pesel"})
+_PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+_PESEL_CENTURIES = {0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}  # the month plus 20 per century: 81-92 is the 1800s
 _CODICE_FISCALE_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
     1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16,
     10, 22, 25, 24, 23,
@@ -554,10 +564,14 @@ def _redact_steuer_id(match: Found) -> str:
     if len(number) not in (11, 14) or _part_of_longer_code(match):
         return number  # 11 digits unbroken, 14 with every space; others mix them
     digits = number.replace(" ", "")
-    labelled = _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION)
-    if not labelled or not _valid_steuer_id(digits):
+    if not _labelled(match, _STEUER_ID_WORDS) or not _valid_steuer_id(digits):
         return number
     return "[national-id]"
+
+
+def _labelled(match: Found, words: frozenset[str]) -> bool:
+    """One of ``words`` is one of the two words before the candidate, also as a label with ``:`` or ``=``."""
+    return bool(words & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION))
 
 
 def _valid_steuer_id(digits: str) -> bool:
@@ -589,6 +603,51 @@ def _redact_nir(match: Found) -> str:
     if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return written
     return "[national-id]"
+
+
+def _redact_bsn(match: Found) -> str:
+    """A Dutch BSN after "BSN", "burgerservicenummer" or "sofinummer" (``123456782``, ``1234.56.782``).
+
+    Nine digits pass its check one time in 11, and nine digits are amounts and ids too, so the
+    label must be one of the two words before it, as for the Steuer-ID.
+    """
+    number = match.group(0)
+    if len(number) not in (9, 11) or _part_of_longer_code(match) or not _labelled(match, _BSN_WORDS):
+        return number  # 9 digits unbroken, 11 with both dots; others mix them
+    return "[national-id]" if _valid_bsn(number.replace(".", "")) else number
+
+
+def _valid_bsn(digits: str) -> bool:
+    """The "11-proef": the first eight digits weighted 9 down to 2, less the last, are a multiple of 11 (and not 0)."""
+    weighted = sum(int(digit) * weight for digit, weight in zip(digits, range(9, 1, -1), strict=False))
+    return int(digits) != 0 and (weighted - int(digits[8])) % 11 == 0
+
+
+def _redact_pesel(match: Found) -> str:
+    """A Polish PESEL after "PESEL" (``44051401458``): a check digit and a date of birth that exists.
+
+    The first six digits are the date (the month plus 20 for each century after the 1900s, 80
+    for the 1800s), the last a weighted check digit; about 1 random number in 50 passes both,
+    so the label must be one of the two words before it, as for the Steuer-ID.
+    """
+    number = match.group(0)
+    if _part_of_longer_code(match) or not _labelled(match, _PESEL_WORDS) or not _valid_pesel(number):
+        return number
+    return "[national-id]"
+
+
+def _valid_pesel(digits: str) -> bool:
+    """The check digit, 10 less the weighted sum's last digit, and a real date of birth."""
+    if (10 - sum(int(d) * w for d, w in zip(digits, _PESEL_WEIGHTS, strict=False)) % 10) % 10 != int(digits[10]):
+        return False
+    century, month = divmod(int(digits[2:4]), 20)
+    if century not in _PESEL_CENTURIES:
+        return False
+    try:
+        date(_PESEL_CENTURIES[century] + int(digits[:2]), month, int(digits[4:6]))
+    except ValueError:
+        return False
+    return True
 
 
 def _redact_cards(match: Found) -> str:
