@@ -75,6 +75,13 @@ _EMAIL = re2.compile(  # a dotted domain, or the two without a dot that mail tak
     r"[\p{L}\p{M}\p{N}._%+\-]+@(?:[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
     r"|(?i:localhost)\b|\[(?i:ipv6:)?[0-9A-Fa-f:.]+\])"
 )
+_SPELLED_DOT = r"(?:[ \t]*[(\[{<][ \t]*(?i:dot)[ \t]*[)\]}>][ \t]*|[ \t]+(?i:dot)[ \t]+)"  # " (dot) ", " dot "
+_DOMAIN_DOT = r"(?:\.|" + _SPELLED_DOT + ")"
+_OBFUSCATED_EMAIL = re2.compile(  # jane(at)example.com, jane [at] example [dot] com, jane at example dot com
+    r"[\p{L}\p{M}\p{N}._%+\-]+(?:" + _SPELLED_DOT + r"[\p{L}\p{M}\p{N}_%+\-]+)*"
+    r"([ \t]*[(\[{<][ \t]*(?i:at)[ \t]*[)\]}>][ \t]*|[ \t]+(?i:at)[ \t]+)"  # the "at", then the domain
+    r"([\p{L}\p{M}\p{N}\-]+(?:" + _DOMAIN_DOT + r"[\p{L}\p{M}\p{N}\-]+)*" + _DOMAIN_DOT + r"\p{L}[\p{L}\p{M}]+)"
+)
 _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
@@ -98,7 +105,8 @@ _DATE_OR_TIME_HEAD = re2.compile(
 )
 
 PATTERNS = (
-    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
+    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _OBFUSCATED_EMAIL,
+    _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
     _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR, _BSN,
     _PESEL,
@@ -160,10 +168,10 @@ def redact(text: str) -> str:
         (_HEX_SECRET, _redact_hex),
         (_B64_SECRET, _redact_b64),
         (_EMAIL, lambda _match: "[email]"),
-        (_SECRET_SENTENCE, _redact_secret_sentence),
     )
     for pattern, replace in steps:
         text = pattern.sub(replace, text)
+    text = _SECRET_SENTENCE.sub(_redact_secret_sentence, _redact_obfuscated_emails(text))
     text = _redact_ibans(text)
     for pattern, replace in (
         (_SPANISH_ID, _redact_spanish_id),
@@ -288,6 +296,62 @@ def _redact_assignment(match: Found) -> str:
     if not quoted and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
+
+
+def _redact_obfuscated_emails(text: str) -> str:
+    """Addresses written to dodge a pattern (see :func:`_is_obfuscated_email`), the local part's spelled dots included.
+
+    In "email me at jane dot doe at example dot com" the first candidate is "me at jane dot doe",
+    the local part read as a domain: a candidate that another "at" follows is searched again from
+    its domain, in a slice of :data:`_OBFUSCATED_EMAIL_LONGEST` after it (a search of the whole
+    text per candidate would be quadratic), which finds the whole address.
+    """
+    pieces: list[str] = []
+    position = 0  # the text before it is done
+    for candidate in _OBFUSCATED_EMAIL.finditer(text):
+        if candidate.start() < position:
+            continue  # inside an address already taken
+        match, offset = candidate, 0
+        if _at_follows(text, candidate.end()):
+            again = _OBFUSCATED_EMAIL.search(text[candidate.start(2) : candidate.end() + _OBFUSCATED_EMAIL_LONGEST])
+            if again is not None:
+                match, offset = again, candidate.start(2)
+        if _is_obfuscated_email(match.group(1), match.group(2), text, offset + match.start()):
+            pieces += [text[position : offset + match.start()], "[email]"]
+            position = offset + match.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+_OBFUSCATED_EMAIL_LONGEST = 320  # an address has at most 254 characters; spelled, some more
+
+
+def _at_follows(text: str, end: int) -> bool:
+    """Whether "at", as a word or in brackets, comes right after ``end``."""
+    after = text[end : end + 8]
+    word = after.lstrip(" \t").lower()
+    return word[:4] in ("(at)", "[at]", "{at}", "<at>") or (after[:1] in " \t" and word[:3] in ("at ", "at\t"))
+
+
+def _is_obfuscated_email(at: str, domain: str, text: str, start: int) -> bool:
+    """Whether a candidate at ``start`` is an address: ``jane(at)example.com``, ``jane [at] example [dot] com``...
+
+    "at" in brackets is never prose, so it is an address anywhere. Spelled as a word, "at" joins
+    words in every other sentence ("look at example dot com", "NullPointerException at
+    com.example.Foo"), so it is one only with the dot spelled too and an e-mail word among the
+    three before it: "email me at jane at example dot com", "correo: jane at example dot com".
+    """
+    if at.strip()[:1] in "([{<":
+        return True
+    spelled_dot = "dot" in domain.lower().translate(_BRACKETS_TO_SPACE).split()
+    return spelled_dot and bool(_EMAIL_WORDS & _words_before(text, start))
+
+
+_BRACKETS_TO_SPACE = str.maketrans("()[]{}<>", "        ")
+_EMAIL_WORDS = frozenset({
+    "email", "e-mail", "mail", "emails", "e-mails", "mails", "emailed", "mailed", "address", "contact", "reach",
+    "mailto", "e-mailadresse", "emailadresse", "mailadresse", "correo", "courriel", "adresse",
+})  # fmt: skip
 
 
 def _redact_secret_sentence(match: Found) -> str:
