@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from datetime import date
 from functools import lru_cache
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -74,6 +75,13 @@ _EMAIL = re2.compile(  # a dotted domain, or the two without a dot that mail tak
     r"[\p{L}\p{M}\p{N}._%+\-]+@(?:[\p{L}\p{M}\p{N}\-]+(?:\.[\p{L}\p{M}\p{N}\-]+)*\.(?:xn--[a-z0-9\-]+|\p{L}[\p{L}\p{M}]+)"
     r"|(?i:localhost)\b|\[(?i:ipv6:)?[0-9A-Fa-f:.]+\])"
 )
+_SPELLED_DOT = r"(?:[ \t]*[(\[{<][ \t]*(?i:dot)[ \t]*[)\]}>][ \t]*|[ \t]+(?i:dot)[ \t]+)"  # " (dot) ", " dot "
+_DOMAIN_DOT = r"(?:\.|" + _SPELLED_DOT + ")"
+_OBFUSCATED_EMAIL = re2.compile(  # jane(at)example.com, jane [at] example [dot] com, jane at example dot com
+    r"[\p{L}\p{M}\p{N}._%+\-]+(?:" + _SPELLED_DOT + r"[\p{L}\p{M}\p{N}_%+\-]+)*"
+    r"([ \t]*[(\[{<][ \t]*(?i:at)[ \t]*[)\]}>][ \t]*|[ \t]+(?i:at)[ \t]+)"  # the "at", then the domain
+    r"([\p{L}\p{M}\p{N}\-]+(?:" + _DOMAIN_DOT + r"[\p{L}\p{M}\p{N}\-]+)*" + _DOMAIN_DOT + r"\p{L}[\p{L}\p{M}]+)"
+)
 _IBAN = re2.compile(r"(?i)\b[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]){11,30}\b")
 _IPV6_CANDIDATE = re2.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:[0-9A-Fa-f.:]*")
 _IPV4_CANDIDATE = re2.compile(r"\b[0-9]+(?:\.[0-9]+){3,}\b")
@@ -81,22 +89,27 @@ _CARD_CANDIDATE = re2.compile(r"[0-9](?:[ .\-/]?[0-9]){12,}")
 _PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*[0-9]")
 _SLASHED_PHONE_CANDIDATE = re2.compile(r"(?:\(?\+\(?|\(|\b)[0-9][0-9 ().\-]*/[0-9 ().\-/]*[0-9]")
 _SSN = re2.compile(r"\b([0-9]{3})([ \-])([0-9]{2})([ \-])([0-9]{4})\b")
-_SPANISH_ID = re2.compile(r"\b([XYZ]-?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})-?([A-Z])\b")  # DNI and NIE
+_SPANISH_ID = re2.compile(r"(?i)\b([XYZ]-?[0-9]{7}|[0-9]{8}|[0-9]{2}\.[0-9]{3}\.[0-9]{3})-?([A-Z])\b")  # DNI and NIE
 _NATIONAL_INSURANCE = re2.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b")
 _CODICE_FISCALE = re2.compile(
     r"(?i)\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b"
 )
 _STEUER_ID = re2.compile(r"\b[1-9][0-9] ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}\b")
 _NIR = re2.compile(r"\b[12] ?[0-9]{2} ?(?:0[1-9]|1[0-2]|20) ?(?:[0-9]{2}|2[AB]) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}\b")
+_BSN = re2.compile(r"\b[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}\b")
+_PESEL = re2.compile(r"\b[0-9]{11}\b")
 _ISO_DATE = re2.compile(r"^[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|^[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4}")
 _DATE_OR_TIME_HEAD = re2.compile(
-    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})|[0-9]{1,2}\.[0-9]{1,2}\.|[0-9]{2}) +"
+    r"^(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.](?:[0-9]{4}|[0-9]{2})"
+    r"|[0-9]{1,2}\.[0-9]{1,2}\.|([0-9]{2}\.[0-9]{1,9}|[0-9]{1,9})) +"  # a date, or the group: the end of a time
 )
 
 PATTERNS = (
-    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _SECRET_SENTENCE, _IBAN,
+    _PRIVATE_KEY, _URL, _AUTH_SCHEME, _ASSIGNMENT, _API_KEY, _HEX_SECRET, _B64_SECRET, _EMAIL, _OBFUSCATED_EMAIL,
+    _SECRET_SENTENCE, _IBAN,
     _IPV6_CANDIDATE, _IPV4_CANDIDATE, _CARD_CANDIDATE, _SLASHED_PHONE_CANDIDATE, _PHONE_CANDIDATE, _SSN, _ISO_DATE,
-    _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR,
+    _DATE_OR_TIME_HEAD, _SPANISH_ID, _NATIONAL_INSURANCE, _CODICE_FISCALE, _STEUER_ID, _NIR, _BSN,
+    _PESEL,
 )  # fmt: skip
 """Every pattern the redaction runs: all RE2, so none is worse than linear (``tests/reports/test_redaction.py``)."""
 
@@ -155,10 +168,10 @@ def redact(text: str) -> str:
         (_HEX_SECRET, _redact_hex),
         (_B64_SECRET, _redact_b64),
         (_EMAIL, lambda _match: "[email]"),
-        (_SECRET_SENTENCE, _redact_secret_sentence),
     )
     for pattern, replace in steps:
         text = pattern.sub(replace, text)
+    text = _SECRET_SENTENCE.sub(_redact_secret_sentence, _redact_obfuscated_emails(text))
     text = _redact_ibans(text)
     for pattern, replace in (
         (_SPANISH_ID, _redact_spanish_id),
@@ -166,6 +179,8 @@ def redact(text: str) -> str:
         (_CODICE_FISCALE, _redact_codice_fiscale),
         (_STEUER_ID, _redact_steuer_id),
         (_NIR, _redact_nir),
+        (_BSN, _redact_bsn),
+        (_PESEL, _redact_pesel),
         (_IPV6_CANDIDATE, _redact_ipv6),
         (_IPV4_CANDIDATE, _redact_ipv4),
         (_CARD_CANDIDATE, _redact_cards),
@@ -281,6 +296,62 @@ def _redact_assignment(match: Found) -> str:
     if not quoted and _describes_the_secret(value):
         return match.group(0)  # "password: incorrect" is a sentence, not a secret
     return f"{name}{separator}" + (f"{value[0]}[secret]{value[0]}" if quoted else "[secret]")
+
+
+def _redact_obfuscated_emails(text: str) -> str:
+    """Addresses written to dodge a pattern (see :func:`_is_obfuscated_email`), the local part's spelled dots included.
+
+    In "email me at jane dot doe at example dot com" the first candidate is "me at jane dot doe",
+    the local part read as a domain: a candidate that another "at" follows is searched again from
+    its domain, in a slice of :data:`_OBFUSCATED_EMAIL_LONGEST` after it (a search of the whole
+    text per candidate would be quadratic), which finds the whole address.
+    """
+    pieces: list[str] = []
+    position = 0  # the text before it is done
+    for candidate in _OBFUSCATED_EMAIL.finditer(text):
+        if candidate.start() < position:
+            continue  # inside an address already taken
+        match, offset = candidate, 0
+        if _at_follows(text, candidate.end()):
+            again = _OBFUSCATED_EMAIL.search(text[candidate.start(2) : candidate.end() + _OBFUSCATED_EMAIL_LONGEST])
+            if again is not None:
+                match, offset = again, candidate.start(2)
+        if _is_obfuscated_email(match.group(1), match.group(2), text, offset + match.start()):
+            pieces += [text[position : offset + match.start()], "[email]"]
+            position = offset + match.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+_OBFUSCATED_EMAIL_LONGEST = 320  # an address has at most 254 characters; spelled, some more
+
+
+def _at_follows(text: str, end: int) -> bool:
+    """Whether "at", as a word or in brackets, comes right after ``end``."""
+    after = text[end : end + 8]
+    word = after.lstrip(" \t").lower()
+    return word[:4] in ("(at)", "[at]", "{at}", "<at>") or (after[:1] in " \t" and word[:3] in ("at ", "at\t"))
+
+
+def _is_obfuscated_email(at: str, domain: str, text: str, start: int) -> bool:
+    """Whether a candidate at ``start`` is an address: ``jane(at)example.com``, ``jane [at] example [dot] com``...
+
+    "at" in brackets is never prose, so it is an address anywhere. Spelled as a word, "at" joins
+    words in every other sentence ("look at example dot com", "NullPointerException at
+    com.example.Foo"), so it is one only with the dot spelled too and an e-mail word among the
+    three before it: "email me at jane at example dot com", "correo: jane at example dot com".
+    """
+    if at.strip()[:1] in "([{<":
+        return True
+    spelled_dot = "dot" in domain.lower().translate(_BRACKETS_TO_SPACE).split()
+    return spelled_dot and bool(_EMAIL_WORDS & _words_before(text, start))
+
+
+_BRACKETS_TO_SPACE = str.maketrans("()[]{}<>", "        ")
+_EMAIL_WORDS = frozenset({
+    "email", "e-mail", "mail", "emails", "e-mails", "mails", "emailed", "mailed", "address", "contact", "reach",
+    "mailto", "e-mailadresse", "emailadresse", "mailadresse", "correo", "courriel", "adresse",
+})  # fmt: skip
 
 
 def _redact_secret_sentence(match: Found) -> str:
@@ -489,6 +560,10 @@ _STEUER_ID_WORDS = frozenset({
     "steuer-id", "steuerid", "idnr", "id-nr", "steuer-idnr", "steueridentifikationsnummer",
     "steuer-identifikationsnummer", "identifikationsnummer",
 })  # fmt: skip
+_BSN_WORDS = frozenset({"bsn", "bsn-nummer", "burgerservicenummer", "sofinummer", "sofi-nummer"})
+_PESEL_WORDS = frozenset({"pesel"})
+_PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+_PESEL_CENTURIES = {0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}  # the month plus 20 per century: 81-92 is the 1800s
 _CODICE_FISCALE_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
     1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16,
     10, 22, 25, 24, 23,
@@ -506,10 +581,10 @@ def _part_of_longer_code(match: Found) -> bool:
 def _redact_spanish_id(match: Found) -> str:
     """A Spanish DNI (``12345678Z``, ``12.345.678-Z``) or NIE (``X1234567L``): the letter is the number mod 23's.
 
-    Upper-case letter only, and one in 23 eight-digit numbers with a letter passes by chance: a
-    SKU or order code of that shape with the wrong letter stays.
+    In either case (``12345678z``, ``x1234567l``: people type them so), and one in 23 eight-digit
+    numbers with a letter passes by chance: a SKU or order code of that shape with the wrong letter stays.
     """
-    number, letter = match.group(1).replace(".", "").replace("-", ""), match.group(2)
+    number, letter = match.group(1).replace(".", "").replace("-", "").upper(), match.group(2).upper()
     number = _NIE_PREFIXES.get(number[0], number[0]) + number[1:]
     if _part_of_longer_code(match) or _DNI_LETTERS[int(number) % 23] != letter:
         return match.group(0)
@@ -553,10 +628,14 @@ def _redact_steuer_id(match: Found) -> str:
     if len(number) not in (11, 14) or _part_of_longer_code(match):
         return number  # 11 digits unbroken, 14 with every space; others mix them
     digits = number.replace(" ", "")
-    labelled = _STEUER_ID_WORDS & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION)
-    if not labelled or not _valid_steuer_id(digits):
+    if not _labelled(match, _STEUER_ID_WORDS) or not _valid_steuer_id(digits):
         return number
     return "[national-id]"
+
+
+def _labelled(match: Found, words: frozenset[str]) -> bool:
+    """One of ``words`` is one of the two words before the candidate, also as a label with ``:`` or ``=``."""
+    return bool(words & _words_before(match.string, match.start(), 2, _LABEL_PUNCTUATION))
 
 
 def _valid_steuer_id(digits: str) -> bool:
@@ -588,6 +667,51 @@ def _redact_nir(match: Found) -> str:
     if len(written) == 15 and not _NIR_WORDS & _words_before(match.string, match.start(), 3, _LABEL_PUNCTUATION):
         return written
     return "[national-id]"
+
+
+def _redact_bsn(match: Found) -> str:
+    """A Dutch BSN after "BSN", "burgerservicenummer" or "sofinummer" (``123456782``, ``1234.56.782``).
+
+    Nine digits pass its check one time in 11, and nine digits are amounts and ids too, so the
+    label must be one of the two words before it, as for the Steuer-ID.
+    """
+    number = match.group(0)
+    if len(number) not in (9, 11) or _part_of_longer_code(match) or not _labelled(match, _BSN_WORDS):
+        return number  # 9 digits unbroken, 11 with both dots; others mix them
+    return "[national-id]" if _valid_bsn(number.replace(".", "")) else number
+
+
+def _valid_bsn(digits: str) -> bool:
+    """The "11-proef": the first eight digits weighted 9 down to 2, less the last, are a multiple of 11 (and not 0)."""
+    weighted = sum(int(digit) * weight for digit, weight in zip(digits, range(9, 1, -1), strict=False))
+    return int(digits) != 0 and (weighted - int(digits[8])) % 11 == 0
+
+
+def _redact_pesel(match: Found) -> str:
+    """A Polish PESEL after "PESEL" (``44051401458``): a check digit and a date of birth that exists.
+
+    The first six digits are the date (the month plus 20 for each century after the 1900s, 80
+    for the 1800s), the last a weighted check digit; about 1 random number in 50 passes both,
+    so the label must be one of the two words before it, as for the Steuer-ID.
+    """
+    number = match.group(0)
+    if _part_of_longer_code(match) or not _labelled(match, _PESEL_WORDS) or not _valid_pesel(number):
+        return number
+    return "[national-id]"
+
+
+def _valid_pesel(digits: str) -> bool:
+    """The check digit, 10 less the weighted sum's last digit, and a real date of birth."""
+    if (10 - sum(int(d) * w for d, w in zip(digits, _PESEL_WEIGHTS, strict=False)) % 10) % 10 != int(digits[10]):
+        return False
+    century, month = divmod(int(digits[2:4]), 20)
+    if century not in _PESEL_CENTURIES:
+        return False
+    try:
+        date(_PESEL_CENTURIES[century] + int(digits[:2]), month, int(digits[4:6]))
+    except ValueError:
+        return False
+    return True
 
 
 def _redact_cards(match: Found) -> str:
@@ -681,7 +805,7 @@ class _PhoneRecogniser:
         if after[:1].isalnum() or _is_decimal_tail(candidate, after):
             return candidate  # part of a word or a decimal
         context = _words_before(text, start)
-        head = _date_or_time_head(candidate, text[max(0, start - 2) : start])
+        head = _date_or_time_head(candidate, text[max(0, start - 5) : start])
         if head:
             return head + self._phone_or_same(candidate[len(head) :], context)
         if _joined(before) and not _after_phone_label(text, start):
@@ -709,19 +833,31 @@ class _PhoneRecogniser:
 
 
 def _date_or_time_head(candidate: str, before: str) -> str:
-    """A date or the minutes of a time that the candidate starts with, and the spaces after it ("" if none).
+    """A date or the end of a time that the candidate starts with, and the spaces after it ("" if none).
 
     A date and a number are one run of digits and separators ("seit 01/01/2024 030 1234567",
     "2024-01-01 415 555 0199", a German date without its year: "seit dem 01.01. 0171 1234567",
     which read "[phone] 1234567"), and so is a time's minutes with it ("10:30 0171 1234567": the
-    candidate starts after the colon); the number after the head is a candidate of its own.
+    candidate starts after the colon), or its seconds with their fraction ("12:30:45.123
+    0301234567", or the fraction alone after a comma, "12:30:45,123 0301234567", as log lines
+    print it); the number after the head is a candidate of its own. ``before`` is the text's
+    last few characters before the candidate.
     """
     head = _DATE_OR_TIME_HEAD.search(candidate)
     if head is None:
         return ""
-    if head.group(0).rstrip(" ").isdigit():  # two digits: a time's minutes or seconds, right after "10:"
-        return head.group(0) if before[-1:] == ":" and before[:1].isdigit() else ""
+    if head.group(1) is not None:
+        return head.group(0) if _ends_a_time(head.group(1), before) else ""
     return "" if _joined(before[-1:]) else head.group(0)
+
+
+def _ends_a_time(digits: str, before: str) -> bool:
+    """Minutes or seconds right after "10:" (``45``, ``45.123``), or a fraction of a second right after "10:30:45,"."""
+    if before[-1:] == ":" and before[-2:-1].isdigit():
+        return len(digits.partition(".")[0]) == 2
+    seconds = before[-5:-1]  # "0:45" before the comma of "12:30:45,123"
+    after_seconds = before[-1:] == "," and len(seconds) == 4 and seconds[1] == ":"
+    return after_seconds and digits.isdigit() and seconds.replace(":", "").isdigit()
 
 
 def _after_phone_label(text: str, start: int) -> bool:
