@@ -128,15 +128,6 @@ def install_guards(
     """Register the guards as global middleware, in the order they must run; delivery claims run in ``claims``."""
     database_url = settings.resolved_database_url
 
-    def well_formed(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        if problems := misshapen(body):
-            REQUESTS_DROPPED.labels(reason="malformed").inc()
-            log.warning("signed slack request refused: fields of the wrong type", problems=problems[:5])
-            return BoltResponse(status=400, body=json.dumps({"error": "; ".join(problems[:5])}),
-                                headers={"content-type": "application/json"})
-        next()
-        return None
-
     def ignore_bots(body: dict[str, Any], context: BoltContext, next: Callable[[], None]) -> BoltResponse | None:
         if _is_from_a_bot(body, context.bot_user_id):
             REQUESTS_DROPPED.labels(reason="bot").inc()
@@ -194,8 +185,25 @@ def install_guards(
         next()
         return None
 
-    for guard in (well_formed, ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
+    for guard in (ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
+
+
+def refuse_misshapen(body: dict[str, Any]) -> BoltResponse | None:
+    """A 400 naming the fields of ``body`` that are not the types Slack sends (:func:`misshapen`), or None.
+
+    The app runs it before Bolt's dispatch (``bot.app``), not as a middleware: Bolt's own middleware
+    reads the event, and builds every function middleware's arguments (a click's first action, a view's
+    type) from the body, before a guard could run; a misshapen body made that raise, a 500 and a traceback.
+    The signature is checked before it all the same: by the server (``bot.server``), or by the Socket Mode
+    connection's app token.
+    """
+    if not (problems := misshapen(body)):
+        return None
+    REQUESTS_DROPPED.labels(reason="malformed").inc()
+    log.warning("signed slack request refused: fields of the wrong type", problems=problems[:5])
+    return BoltResponse(status=400, body=json.dumps({"error": "; ".join(problems[:5])}),
+                        headers={"content-type": "application/json"})
 
 
 def _first_delivery(claims: ReplyQueue, claim_delivery: Callable[[], bool]) -> bool:

@@ -10,7 +10,10 @@ user. :func:`misshapen` names each such field instead, and the guard in
 
 Only the events culprit listens to are checked: another event type may carry
 an object where these carry text (``user_change``'s ``user``), and it is
-acknowledged and ignored anyway.
+acknowledged and ignored anyway. What Bolt itself reads before any guard could
+run is checked in every request: that an event is an object and its type text,
+a click's ``actions`` and their ``action_id``, a view's type; which is why the
+app runs this check before Bolt's dispatch (:func:`bot.guards.refuse_misshapen`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the 
 CLICK_OBJECTS = ("container", "channel", "message")
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
+ACTION_PAYLOADS = {"block_actions", "interactive_message"}  # Bolt reads their first action
+VIEW_PAYLOADS = {"view_submission", "view_closed"}  # Bolt reads their view's type
 
 
 def misshapen(body: dict[str, Any]) -> list[str]:
@@ -33,6 +38,10 @@ def misshapen(body: dict[str, Any]) -> list[str]:
             _text(body.get(name), name, problems, required=True)
         _text(body.get("text"), "text", problems)
     event = body.get("event")
+    if "event" in body and not isinstance(event, dict):
+        problems.append("event must be an object")
+    elif isinstance(event, dict):
+        _text(event.get("type"), "event.type", problems)
     if isinstance(event, dict) and event.get("type") in CHECKED_EVENTS:
         mention = event["type"] == "app_mention"
         for name in EVENT_TEXT:
@@ -52,17 +61,31 @@ def misshapen(body: dict[str, Any]) -> list[str]:
             problems.append("message.blocks must be a list of objects")
         else:
             _menus(blocks, problems)
-        actions = body.get("actions")
-        if not isinstance(actions, list) or not all(isinstance(action, dict) for action in actions):
-            problems.append("actions must be a list of objects")
+    if body.get("type") in ACTION_PAYLOADS:
+        _actions(body["type"], body.get("actions"), problems)
+    if body.get("type") in VIEW_PAYLOADS and "view" in body:
+        view = body["view"]
+        if isinstance(view, dict):
+            _text(view.get("type"), "view.type", problems, required=True)
         else:
-            for action in actions:
-                _capped_text(action.get("value"), "actions[].value", BUTTON_VALUE_LIMIT, problems)
-                if "selected_option" in action and not isinstance(action["selected_option"], dict):
-                    problems.append("actions[].selected_option must be an object")
-                elif "selected_option" in action:
-                    _capped_text(action["selected_option"].get("value"), "actions[].selected_option.value", OPTION_VALUE_LIMIT, problems)
+            problems.append("view must be an object")
     return problems
+
+
+def _actions(payload_type: str, actions: Any, problems: list[str]) -> None:
+    """Bolt reads the first action of a click (its ``action_id`` to match a listener), the listeners their values."""
+    if not isinstance(actions, list) or not actions or not all(isinstance(action, dict) for action in actions):
+        problems.append("actions must be a non-empty list of objects")
+        return
+    if payload_type != "block_actions":
+        return
+    for action in actions:
+        _text(action.get("action_id"), "actions[].action_id", problems, required=True)
+        _capped_text(action.get("value"), "actions[].value", BUTTON_VALUE_LIMIT, problems)
+        if "selected_option" in action and not isinstance(action["selected_option"], dict):
+            problems.append("actions[].selected_option must be an object")
+        elif "selected_option" in action:
+            _capped_text(action["selected_option"].get("value"), "actions[].selected_option.value", OPTION_VALUE_LIMIT, problems)
 
 
 def _menus(blocks: list[dict[str, Any]], problems: list[str]) -> None:
