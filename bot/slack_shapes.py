@@ -23,6 +23,9 @@ from typing import Any
 CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
 EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
 MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
+# And a person's mention its user: without one it was answered all the same, past the per-user rate limit, and
+# one outside an incident channel raised (its hint is sent to the user). A bot's may have none: it is ignored.
+PERSONS_MENTION_NEEDS = (*MENTION_NEEDS, "user")
 CLICK_OBJECTS = ("container", "channel", "message")
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
@@ -43,15 +46,15 @@ def misshapen(body: dict[str, Any]) -> list[str]:
     elif isinstance(event, dict):
         _text(event.get("type"), "event.type", problems)
     if isinstance(event, dict) and event.get("type") in CHECKED_EVENTS:
-        mention = event["type"] == "app_mention"
+        needs = _required(event)
         for name in EVENT_TEXT:
-            _text(event.get(name), f"event.{name}", problems, required=mention and name in MENTION_NEEDS)
+            _text(event.get(name), f"event.{name}", problems, required=name in needs)
         channel = event.get("channel")
         if isinstance(channel, dict) and event["type"] == "channel_created":
             _text(channel.get("id"), "event.channel.id", problems, required=True)
             _text(channel.get("name"), "event.channel.name", problems)
         else:
-            _text(channel, "event.channel", problems, required=mention)
+            _text(channel, "event.channel", problems, required=bool(needs))
     if body.get("type") == "block_actions":
         user = body.get("user")
         _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)
@@ -70,6 +73,13 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         else:
             problems.append("view must be an object")
     return problems
+
+
+def _required(event: dict[str, Any]) -> tuple[str, ...]:
+    """The fields a checked event must carry: a mention's, a person's mention's user too; the others' none."""
+    if event["type"] != "app_mention":
+        return ()
+    return MENTION_NEEDS if event.get("bot_id") else PERSONS_MENTION_NEEDS
 
 
 def _actions(payload_type: str, actions: Any, problems: list[str]) -> None:

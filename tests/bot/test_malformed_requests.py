@@ -180,6 +180,7 @@ WRONG_TYPES = [
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
     ("event", {"type": "app_mention", "text": None, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "ts": "1.1", "user": "UALICE"}, "event.channel must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> checkout down", "channel": INCIDENT_CHANNEL, "ts": "1.1"}, "event.user must be text"),
     ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": ["inc-x"]}}, "event.channel.name must be text"),
     ("event", {"type": "channel_created", "channel": {"id": ["CNEW"], "name": "inc-x"}}, "event.channel.id must be text"),
     ("click", _click(container="x"), "container must be an object"),
