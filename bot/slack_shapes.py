@@ -21,6 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
+# As a Socket Mode payload a command is JSON, its fields of any type: a trigger_id that was no text raised in /rca
+# before its ack, a channel_name that was none was remembered as the channel's name.
+COMMAND_TEXT = ("text", "trigger_id", "channel_name", "response_url")
 EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
 MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
 # And a person's mention its user: without one it was answered all the same, past the per-user rate limit, and
@@ -39,7 +42,8 @@ def misshapen(body: dict[str, Any]) -> list[str]:
     if "command" in body:
         for name in ("command", "channel_id", "user_id"):
             _text(body.get(name), name, problems, required=True)
-        _text(body.get("text"), "text", problems)
+        for name in COMMAND_TEXT:
+            _text(body.get(name), name, problems)
     event = body.get("event")
     if "event" in body and not isinstance(event, dict):
         problems.append("event must be an object")

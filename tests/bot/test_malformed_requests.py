@@ -174,8 +174,12 @@ def _relabel(selected: object, menu: object = RELABEL_MENU) -> dict:
                   message={"ts": "1.1", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "r1"}, "accessory": menu}]})
 
 
+COMMAND = {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "channel_id": INCIDENT_CHANNEL, "trigger_id": "t1"}
 WRONG_TYPES = [
     ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
+    ("json-command", {**COMMAND, "trigger_id": ["t1"]}, "trigger_id must be text"),
+    ("json-command", {**COMMAND, "channel_name": 5}, "channel_name must be text"),
+    ("json-command", {**COMMAND, "response_url": {}}, "response_url must be text"),
     ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
     ("event", {"type": "app_mention", "text": None, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
@@ -214,6 +218,8 @@ def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming
     """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
     if kind == "command":
         response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
+    elif kind == "json-command":  # as a Socket Mode payload carries it
+        response = bot.send.post(json.dumps(payload), "application/json")
     elif kind == "event":
         response = bot.send.event(payload)
     else:
