@@ -30,6 +30,10 @@ MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the 
 # one outside an incident channel raised (its hint is sent to the user). A bot's may have none: it is ignored.
 PERSONS_MENTION_NEEDS = (*MENTION_NEEDS, "user")
 CLICK_OBJECTS = ("container", "channel", "message")
+# Where a click happened, which the click listeners read (bot.listeners.actions.clicked_place) and store.
+CLICK_TEXT = {
+    "container": ("channel_id", "message_ts", "thread_ts"), "channel": ("id",), "message": ("ts", "thread_ts", "text"),
+}
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
 ACTION_PAYLOADS = {"block_actions", "interactive_message"}  # Bolt reads their first action
@@ -63,6 +67,10 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         user = body.get("user")
         _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)
         problems += [f"{name} must be an object" for name in CLICK_OBJECTS if name in body and not isinstance(body[name], dict)]
+        for name, fields in CLICK_TEXT.items():
+            part = body.get(name)
+            for field in fields if isinstance(part, dict) else ():
+                _text(part.get(field), f"{name}.{field}", problems)
         blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
         if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
             problems.append("message.blocks must be a list of objects")
