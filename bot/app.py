@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import structlog
-from slack_bolt import App, BoltContext
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -16,7 +16,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.channels import ChannelDirectory
-from bot.guards import RateLimiter, install_guards
+from bot.guards import RateLimiter, install_guards, refuse_misshapen
 from bot.listeners import register_listeners
 from bot.reply_queue import ReplyQueue
 from bot.runtime import (
@@ -97,7 +97,7 @@ def create_app(
     if not settings.slack_bot_token:
         raise CulpritError("SLACK_BOT_TOKEN is not set; export the bot token (xoxb-...) from your Slack app")
     client = web_client(settings)
-    app = App(
+    app = _CheckedApp(
         client=client,  # carries the token and the API base URL
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
         # Listener threads mostly wait on investigations and Slack; many of them keep acks fast.
@@ -133,6 +133,16 @@ def create_app(
     if warm_up and investigator is not None:
         runtime.workers.submit(investigator.warm_up)
     return app
+
+
+class _CheckedApp(App):
+    """Bolt's app, refusing a body whose fields are not the types Slack sends before Bolt reads any of them.
+
+    Over HTTP and over Socket Mode alike: both hand each request to ``dispatch``.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        return refuse_misshapen(req.body) or super().dispatch(req)
 
 
 def runtime_of(app: App) -> BotRuntime:

@@ -6,7 +6,8 @@ fields are not the types Slack sends (:mod:`bot.slack_shapes`), drop bots' event
 delivery once (Slack retries an event it thinks was lost, with the same
 ``event_id`` and an ``X-Slack-Retry-Num`` header), and keep one responder from
 flooding the RCA pipeline. Each request they stop is counted by reason, so
-operators (and tests) see what was turned away and why.
+operators (and tests) see what was turned away and why. Slack's notice that it
+is dropping culprit's events is acknowledged and logged first.
 """
 
 from __future__ import annotations
@@ -128,14 +129,15 @@ def install_guards(
     """Register the guards as global middleware, in the order they must run; delivery claims run in ``claims``."""
     database_url = settings.resolved_database_url
 
-    def well_formed(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        if problems := misshapen(body):
-            REQUESTS_DROPPED.labels(reason="malformed").inc()
-            log.warning("signed slack request refused: fields of the wrong type", problems=problems[:5])
-            return BoltResponse(status=400, body=json.dumps({"error": "; ".join(problems[:5])}),
-                                headers={"content-type": "application/json"})
-        next()
-        return None
+    def acknowledge_slacks_rate_limit(body: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
+        """Slack's ``app_rate_limited`` notice has no inner event, so no listener (nor the catch-all for events)
+        matched it: Bolt answered 404, a failed delivery, and Slack disables an app's events past 5% of those."""
+        if body.get("type") != "app_rate_limited":
+            next()
+            return None
+        log.error("slack is dropping events sent to culprit: over 30,000 an hour from one workspace",
+                  team=body.get("team_id"), since_minute=body.get("minute_rate_limited"))
+        return BoltResponse(status=200, body="")
 
     def ignore_bots(body: dict[str, Any], context: BoltContext, next: Callable[[], None]) -> BoltResponse | None:
         if _is_from_a_bot(body, context.bot_user_id):
@@ -194,8 +196,25 @@ def install_guards(
         next()
         return None
 
-    for guard in (well_formed, ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
+    for guard in (acknowledge_slacks_rate_limit, ignore_bots, allow_listed, once_per_delivery, within_rate_limit):
         app.middleware(guard)
+
+
+def refuse_misshapen(body: dict[str, Any]) -> BoltResponse | None:
+    """A 400 naming the fields of ``body`` that are not the types Slack sends (:func:`misshapen`), or None.
+
+    The app runs it before Bolt's dispatch (``bot.app``), not as a middleware: Bolt's own middleware
+    reads the event, and builds every function middleware's arguments (a click's first action, a view's
+    type) from the body, before a guard could run; a misshapen body made that raise, a 500 and a traceback.
+    The signature is checked before it all the same: by the server (``bot.server``), or by the Socket Mode
+    connection's app token.
+    """
+    if not (problems := misshapen(body)):
+        return None
+    REQUESTS_DROPPED.labels(reason="malformed").inc()
+    log.warning("signed slack request refused: fields of the wrong type", problems=problems[:5])
+    return BoltResponse(status=400, body=json.dumps({"error": "; ".join(problems[:5])}),
+                        headers={"content-type": "application/json"})
 
 
 def _first_delivery(claims: ReplyQueue, claim_delivery: Callable[[], bool]) -> bool:

@@ -10,7 +10,10 @@ user. :func:`misshapen` names each such field instead, and the guard in
 
 Only the events culprit listens to are checked: another event type may carry
 an object where these carry text (``user_change``'s ``user``), and it is
-acknowledged and ignored anyway.
+acknowledged and ignored anyway. What Bolt itself reads before any guard could
+run is checked in every request: that an event is an object and its type text,
+a click's ``actions`` and their ``action_id``, a view's type; which is why the
+app runs this check before Bolt's dispatch (:func:`bot.guards.refuse_misshapen`).
 """
 
 from __future__ import annotations
@@ -18,11 +21,23 @@ from __future__ import annotations
 from typing import Any
 
 CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
+# As a Socket Mode payload a command is JSON, its fields of any type: a trigger_id that was no text raised in /rca
+# before its ack, a channel_name that was none was remembered as the channel's name.
+COMMAND_TEXT = ("text", "trigger_id", "channel_name", "response_url")
 EVENT_TEXT = ("text", "ts", "thread_ts", "user", "subtype")
 MENTION_NEEDS = ("text", "ts")  # and its channel: Slack always sends them, the mention listener reads them
+# And a person's mention its user: without one it was answered all the same, past the per-user rate limit, and
+# one outside an incident channel raised (its hint is sent to the user). A bot's may have none: it is ignored.
+PERSONS_MENTION_NEEDS = (*MENTION_NEEDS, "user")
 CLICK_OBJECTS = ("container", "channel", "message")
+# Where a click happened, which the click listeners read (bot.listeners.actions.clicked_place) and store.
+CLICK_TEXT = {
+    "container": ("channel_id", "message_ts", "thread_ts"), "channel": ("id",), "message": ("ts", "thread_ts", "text"),
+}
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
+ACTION_PAYLOADS = {"block_actions", "interactive_message"}  # Bolt reads their first action
+VIEW_PAYLOADS = {"view_submission", "view_closed"}  # Bolt reads their view's type
 
 
 def misshapen(body: dict[str, Any]) -> list[str]:
@@ -31,38 +46,68 @@ def misshapen(body: dict[str, Any]) -> list[str]:
     if "command" in body:
         for name in ("command", "channel_id", "user_id"):
             _text(body.get(name), name, problems, required=True)
-        _text(body.get("text"), "text", problems)
+        for name in COMMAND_TEXT:
+            _text(body.get(name), name, problems)
     event = body.get("event")
+    if "event" in body and not isinstance(event, dict):
+        problems.append("event must be an object")
+    elif isinstance(event, dict):
+        _text(event.get("type"), "event.type", problems)
     if isinstance(event, dict) and event.get("type") in CHECKED_EVENTS:
-        mention = event["type"] == "app_mention"
+        needs = _required(event)
         for name in EVENT_TEXT:
-            _text(event.get(name), f"event.{name}", problems, required=mention and name in MENTION_NEEDS)
+            _text(event.get(name), f"event.{name}", problems, required=name in needs)
         channel = event.get("channel")
         if isinstance(channel, dict) and event["type"] == "channel_created":
             _text(channel.get("id"), "event.channel.id", problems, required=True)
             _text(channel.get("name"), "event.channel.name", problems)
         else:
-            _text(channel, "event.channel", problems, required=mention)
+            _text(channel, "event.channel", problems, required=bool(needs))
     if body.get("type") == "block_actions":
         user = body.get("user")
         _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)
         problems += [f"{name} must be an object" for name in CLICK_OBJECTS if name in body and not isinstance(body[name], dict)]
+        for name, fields in CLICK_TEXT.items():
+            part = body.get(name)
+            for field in fields if isinstance(part, dict) else ():
+                _text(part.get(field), f"{name}.{field}", problems)
         blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
         if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
             problems.append("message.blocks must be a list of objects")
         else:
             _menus(blocks, problems)
-        actions = body.get("actions")
-        if not isinstance(actions, list) or not all(isinstance(action, dict) for action in actions):
-            problems.append("actions must be a list of objects")
+    if body.get("type") in ACTION_PAYLOADS:
+        _actions(body["type"], body.get("actions"), problems)
+    if body.get("type") in VIEW_PAYLOADS and "view" in body:
+        view = body["view"]
+        if isinstance(view, dict):
+            _text(view.get("type"), "view.type", problems, required=True)
         else:
-            for action in actions:
-                _capped_text(action.get("value"), "actions[].value", BUTTON_VALUE_LIMIT, problems)
-                if "selected_option" in action and not isinstance(action["selected_option"], dict):
-                    problems.append("actions[].selected_option must be an object")
-                elif "selected_option" in action:
-                    _capped_text(action["selected_option"].get("value"), "actions[].selected_option.value", OPTION_VALUE_LIMIT, problems)
+            problems.append("view must be an object")
     return problems
+
+
+def _required(event: dict[str, Any]) -> tuple[str, ...]:
+    """The fields a checked event must carry: a mention's, a person's mention's user too; the others' none."""
+    if event["type"] != "app_mention":
+        return ()
+    return MENTION_NEEDS if event.get("bot_id") else PERSONS_MENTION_NEEDS
+
+
+def _actions(payload_type: str, actions: Any, problems: list[str]) -> None:
+    """Bolt reads the first action of a click (its ``action_id`` to match a listener), the listeners their values."""
+    if not isinstance(actions, list) or not actions or not all(isinstance(action, dict) for action in actions):
+        problems.append("actions must be a non-empty list of objects")
+        return
+    if payload_type != "block_actions":
+        return
+    for action in actions:
+        _text(action.get("action_id"), "actions[].action_id", problems, required=True)
+        _capped_text(action.get("value"), "actions[].value", BUTTON_VALUE_LIMIT, problems)
+        if "selected_option" in action and not isinstance(action["selected_option"], dict):
+            problems.append("actions[].selected_option must be an object")
+        elif "selected_option" in action:
+            _capped_text(action["selected_option"].get("value"), "actions[].selected_option.value", OPTION_VALUE_LIMIT, problems)
 
 
 def _menus(blocks: list[dict[str, Any]], problems: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from slack_bolt import Ack, App, BoltContext
@@ -17,10 +18,14 @@ from bot.incident_request import (
 )
 from bot.replies import deliver_answer, prepare, rca_reply, tell_restarting
 from bot.runtime import BotRuntime
+from knowledge.config import Settings
 from knowledge.db import utcnow
 from knowledge.errors import InputError
 
 log = structlog.get_logger(__name__)
+
+# Where Slack's response_urls point (GovSlack's too); CULPRIT_SLACK_API_URL's host is allowed besides.
+SLACK_RESPONSE_HOSTS = frozenset({"hooks.slack.com", "hooks.slack-gov.com"})
 
 
 def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -36,6 +41,7 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
         ack(response_type="ephemeral", text=f"{escape(str(error))}\n{USAGE}")
         return
     channel = command["channel_id"]
+    response_url = slacks_response_url(command.get("response_url"), runtime.settings)
 
     def work() -> SlackMessage:
         unknown = unknown_service(query.service, catalog_services(runtime.database_url))
@@ -49,7 +55,7 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
             message = prepare(runtime, "command", work)
             deliver_answer(
                 client, message, runtime.database_url,
-                channel=channel, incident_id=query.incident_id, response_url=command.get("response_url"),
+                channel=channel, incident_id=query.incident_id, response_url=response_url,
             )
 
     # The listener thread only acks: the investigation and the post wait in the reply queue.
@@ -63,8 +69,29 @@ def handle_rca(ack: Ack, command: dict[str, Any], client: WebClient, context: Bo
     except Exception:
         runtime.replies.cancel()
         raise
-    runtime.replies.start(deliver, tell_restarting(client, channel=channel, response_url=command.get("response_url")))
+    runtime.replies.start(deliver, tell_restarting(client, channel=channel, response_url=response_url))
     runtime.channels.remember(channel, command.get("channel_name"))
+
+
+def slacks_response_url(value: object, settings: Settings) -> str | None:
+    """``value`` if it is a URL of Slack's (or of ``CULPRIT_SLACK_API_URL``'s host), else None.
+
+    An answer in a channel culprit is not in goes to the command's ``response_url``: one a signed body
+    pointed at an internal service or a cloud's metadata address had culprit POST the answer there.
+    """
+    api = urlsplit(settings.slack_api_url or "")
+    try:
+        url = urlsplit(value) if isinstance(value, str) and value else None
+    except ValueError:  # "https://[hooks.slack.com/": a bracketed host that is no IPv6 address
+        url = None
+    if url is not None and (
+        (url.scheme == "https" and url.hostname in SLACK_RESPONSE_HOSTS)
+        or (bool(api.netloc) and (url.scheme, url.netloc) == (api.scheme, api.netloc))
+    ):
+        return value
+    if value:
+        log.warning("response_url refused: not Slack's", host=url.hostname if url else None)
+    return None
 
 
 def register(app: App) -> None:

@@ -21,14 +21,17 @@ from tools.reports.intake import IncomingReport, IntakeResult
 
 log = structlog.get_logger(__name__)
 
+# A person's new message has no subtype, or "file_share" when a file (a screenshot) is attached to it.
+PERSONS_MESSAGES = (None, "file_share")
+
 
 def is_report(event: dict[str, Any], runtime: BotRuntime) -> bool:
-    """A person's new message in the configured feedback channel (not an edit, join or bot post)."""
+    """A person's new message in the configured feedback channel, with a file or not (not an edit, join or bot post)."""
     channel = runtime.settings.reports_channel
     return bool(
         channel
         and _report_text(event).strip()
-        and not event.get("subtype")
+        and event.get("subtype") in PERSONS_MESSAGES
         and not event.get("bot_id")
         and runtime.channels.listed(event.get("channel", ""), [channel])
     )

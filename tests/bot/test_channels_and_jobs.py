@@ -94,6 +94,19 @@ def test_messages_in_the_feedback_channel_become_redacted_reports_once(store: st
     assert classified.category == "other", "no classifier is trained in this data dir"
 
 
+def test_a_feedback_message_with_a_screenshot_attached_is_a_report(store: str, start_bot: StartBot) -> None:
+    """Slack marks a message with a file attached ``subtype: file_share``: it was dropped with edits and joins."""
+    bot = start_bot(store, env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+    dropped = bot.dropped("not_a_report")
+    bot.send.event({"type": "message", "subtype": "file_share", "channel": "CREPORTS", "user": "UCUSTOMER",
+                    "text": "Checkout button does nothing, screenshot attached", "ts": "1714556400.000500",
+                    "files": [{"id": "F0001", "name": "checkout.png"}]})
+    wait_until(lambda: _reports(store) or bot.dropped("not_a_report") > dropped,
+               "the message was neither stored nor dropped")
+    [report] = _wait_for_reports(store, 1)
+    assert report.id == "slack:CREPORTS:1714556400.000500" and "Checkout button does nothing" in report.text
+
+
 def test_a_feedback_message_holding_a_nul_or_a_lone_surrogate_is_still_stored(database_url: str, start_bot: StartBot) -> None:
     """PostgreSQL refuses NUL in text: the report's insert failed and the message was lost (logged as an error)."""
     migrate(database_url)

@@ -174,19 +174,39 @@ def _relabel(selected: object, menu: object = RELABEL_MENU) -> dict:
                   message={"ts": "1.1", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "r1"}, "accessory": menu}]})
 
 
+COMMAND = {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "channel_id": INCIDENT_CHANNEL, "trigger_id": "t1"}
 WRONG_TYPES = [
     ("command", {"command": "/rca", "text": "checkout down", "user_id": "UALICE", "team_id": "T0001"}, "channel_id must be text"),
+    ("json-command", {**COMMAND, "trigger_id": ["t1"]}, "trigger_id must be text"),
+    ("json-command", {**COMMAND, "channel_name": 5}, "channel_name must be text"),
+    ("json-command", {**COMMAND, "response_url": {}}, "response_url must be text"),
     ("event", {"type": "app_mention", "text": 5, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "channel": INCIDENT_CHANNEL, "user": "UALICE"}, "event.ts must be text"),
     ("event", {"type": "app_mention", "text": None, "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "UALICE"}, "event.text must be text"),
     ("event", {"type": "app_mention", "text": "<@UCULPRIT> hi", "ts": "1.1", "user": "UALICE"}, "event.channel must be text"),
+    ("event", {"type": "app_mention", "text": "<@UCULPRIT> checkout down", "channel": INCIDENT_CHANNEL, "ts": "1.1"}, "event.user must be text"),
     ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": ["inc-x"]}}, "event.channel.name must be text"),
     ("event", {"type": "channel_created", "channel": {"id": ["CNEW"], "name": "inc-x"}}, "event.channel.id must be text"),
     ("click", _click(container="x"), "container must be an object"),
+    ("click", _click(container={"channel_id": 5, "message_ts": "1.1"}), "container.channel_id must be text"),
+    ("click", _click(container={"channel_id": INCIDENT_CHANNEL, "message_ts": ["1.1"]}), "container.message_ts must be text"),
+    ("click", _click(container={}, channel={"id": [INCIDENT_CHANNEL]}), "channel.id must be text"),
+    ("click", _click(message={"ts": 5, "blocks": []}), "message.ts must be text"),
+    ("click", _click(message={"ts": "1.1", "text": ["x"], "blocks": []}), "message.text must be text"),
     ("click", _click(user="UALICE", actions=[{"action_id": "rerun_channel", "value": "auto-1"}]), "user.id must be text"),
     ("click", _click(actions=[{"action_id": "feedback_up", "value": {"id": 1}}]), "actions[].value must be text"),
     ("click", _click(actions=[{"action_id": "feedback_up", "value": "1" * 2001}]), "actions[].value must be text of at most 2000 characters"),
     ("click", _click(message={"ts": "1.1", "blocks": "x"}), "message.blocks must be a list of objects"),
+    # What Bolt reads itself, before any guard: each was a 500 and a traceback.
+    ("click", _click(actions=[]), "actions must be a non-empty list of objects"),
+    ("click", _click(actions=[{"value": "1", "type": "button"}]), "actions[].action_id must be text"),
+    ("click", _click(actions=[{"action_id": 5, "value": "1", "type": "button"}]), "actions[].action_id must be text"),
+    ("click", {"type": "interactive_message", "callback_id": "x", "user": {"id": "UALICE"}, "actions": []}, "actions must be a non-empty"),
+    ("click", {"type": "view_submission", "user": {"id": "UALICE"}, "view": {"id": "V1", "callback_id": "x"}}, "view.type must be text"),
+    ("click", {"type": "view_closed", "user": {"id": "UALICE"}, "view": "callback_id"}, "view must be an object"),
+    ("event", {"type": 5}, "event.type must be text"),
+    ("event", [{"type": "app_mention"}], "event must be an object"),
+    ("event", "type", "event must be an object"),
     ("click", _relabel(None), "actions[].selected_option must be an object"),
     ("click", _relabel([{"value": "r1\tlogin"}]), "actions[].selected_option must be an object"),
     ("click", _relabel({"value": 5}), "actions[].selected_option.value must be text of at most 150 characters"),
@@ -203,6 +223,8 @@ def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming
     """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
     if kind == "command":
         response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
+    elif kind == "json-command":  # as a Socket Mode payload carries it
+        response = bot.send.post(json.dumps(payload), "application/json")
     elif kind == "event":
         response = bot.send.event(payload)
     else:

@@ -84,7 +84,8 @@ def test_messages_from_bots_are_ignored(store: str, start_bot: StartBot) -> None
     bot.send.mention("what changed in feed", extra={"bot_id": "BOTHER", "user": "UOTHERBOT"})
     bot.send.mention("what changed in feed", extra={"bot_id": BOT_ID, "user": "UCULPRIT"})
     bot.send.mention("what changed in feed", extra={"user": "UCULPRIT"})  # ourselves, without a bot_id
-    bot.wait_until_dropped("bot", from_bots + 3)
+    bot.send.mention("what changed in feed", extra={"bot_id": "BHOOK", "user": None})  # a webhook's: no user
+    bot.wait_until_dropped("bot", from_bots + 4)
     assert bot.slack.calls_to("chat.postMessage") == []
     assert bot.slack.calls_to("chat.update") == []
 

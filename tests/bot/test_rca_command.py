@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
+from urllib.parse import urlencode
 
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
+from structlog.testing import capture_logs
 
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
+from tests.bot.fake_slack import FakeSlackServer
+from tests.waiting import wait_until
 from tools.rca.answers import IncidentQuery, RcaAnswer
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _answer(bot, channel: str = INCIDENT_CHANNEL):
@@ -103,6 +109,21 @@ def test_outside_the_bots_channels_the_answer_goes_through_the_response_url(stor
     reply = bot.slack.wait_for(lambda call: call.method == "response_url")[0]
     assert reply.args["response_type"] == "in_channel"
     assert reply.args["blocks"][0]["type"] == "header"
+
+
+def test_an_answer_goes_to_no_response_url_but_slacks(store: str, start_bot: StartBot) -> None:
+    """The answer was POSTed to whatever URL a signed command named: an internal service, a cloud's metadata."""
+    bot = start_bot(store)
+    bot.slack.not_in_channels.add("CPRIVATE")
+    with FakeSlackServer() as elsewhere, capture_logs() as logs:
+        command = bot.send.command_payload("auth tokens rejected", channel="CPRIVATE", channel_name="private-room")
+        response = bot.send.post(urlencode({**command, "response_url": elsewhere.base_url + "response/rca"}), FORM)
+        assert response.status_code == 200
+        given_up = lambda: any(e["event"] == "could not post the answer" for e in logs)  # noqa: E731
+        wait_until(lambda: elsewhere.calls or given_up(), "the answer was neither sent nor given up")
+    assert elsewhere.calls == []
+    assert [(e["log_level"], e["host"]) for e in logs if e["event"] == "response_url refused: not Slack's"] == [
+        ("warning", "127.0.0.1")]
 
 
 def test_a_slow_investigation_ends_with_a_clear_message(store: str, start_bot: StartBot) -> None:

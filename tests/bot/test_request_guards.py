@@ -167,6 +167,20 @@ def test_event_types_without_a_listener_are_acknowledged(store: str, start_bot: 
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("env", [{}, {"CULPRIT_ALLOWED_USERS": '["UALICE"]'}], ids=["open", "allow-listed"])
+def test_slacks_notice_that_it_drops_events_is_acknowledged_and_logged(store: str, start_bot: StartBot, env: dict) -> None:
+    """It has no inner event: it was answered 404 (a failed delivery, which Slack counts against the app), or
+    dropped unlogged by the allow-list, as it names no user."""
+    bot = start_bot(store, env=env)
+    notice = {"token": "legacy", "type": "app_rate_limited", "team_id": "T0001", "minute_rate_limited": 1518467820,
+              "api_app_id": "ACULPRIT"}
+    with capture_logs() as logs:
+        response = bot.send.post(json.dumps(notice), "application/json")
+    assert response.status_code == 200
+    told = [entry for entry in logs if entry["event"].startswith("slack is dropping events")]
+    assert len(told) == 1 and told[0]["log_level"] == "error" and told[0]["since_minute"] == 1518467820
+
+
 
 def test_slacks_unsigned_ssl_check_is_answered_and_frees_nothing_else_from_the_signature(store: str, start_bot: StartBot) -> None:
     """Slack checks a slash command URL's certificate with an unsigned ``ssl_check=1``: it used to get a 401."""
