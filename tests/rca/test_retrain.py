@@ -224,3 +224,22 @@ def test_a_version_number_no_column_holds_is_a_usage_error_not_a_traceback(data_
     result = CliRunner().invoke(app, ["model", command, "99999999999999999999"])
     assert result.exit_code == 2, result.exception
     assert "Invalid value for 'version'" in result.output and "2147483647" in result.output
+
+
+def test_a_champion_whose_file_is_cut_short_does_not_stop_the_retrain_that_replaces_it(
+    demo_store: str, data_dir: Path
+) -> None:
+    """The starter ranker answers in place of a promoted version whose file cannot be read; the retrain
+    judges the challenger against it, rather than failing on the file it is meant to replace."""
+    from knowledge.config import get_settings
+
+    assert get_settings().resolved_database_url == demo_store
+    damaged = Path(registry.champion(demo_store).path)
+    damaged.write_bytes(damaged.read_bytes()[:5000])
+
+    retrained = CliRunner().invoke(app, ["model", "retrain", "--json"])
+
+    assert retrained.exit_code == 0, retrained.output
+    verdict = json.loads(retrained.stdout)
+    assert verdict["champion_name"].startswith(f"starter ranker that answers because the promoted model version 1 at {damaged}")
+    assert verdict["outcome"] == "promoted" and registry.champion(demo_store).version == verdict["challenger_version"]
