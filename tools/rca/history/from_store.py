@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from knowledge.changes import Change, ChangeRecord
 from knowledge.db import session_scope
-from knowledge.incidents import Incident, RootCause
+from knowledge.incidents import Incident, RootCause, first_description
 from knowledge.ingest.history_files import CaseIncident, CaseTruth, HistoryCase
 from tools.feedback.confirmations import LABEL_SOURCES
 from tools.rca.history.cases import History
@@ -35,7 +35,10 @@ def training_labels(database_url: str) -> dict[str, set[str]]:
 
 
 def store_history(database_url: str, window_days: int = 14) -> History:
-    """Each labelled incident as a case whose candidates are its repository's changes in the window before it."""
+    """Each labelled incident as a case whose candidates are its repository's changes in the window before it.
+
+    The incident reads as it was known at its start: a re-run stores the channel's later messages after
+    the first description (suspects named, the fix found), which a model must not learn to lean on."""
     labels = training_labels(database_url)
     cases: list[HistoryCase] = []
     commits: dict[str, ChangeRecord] = {}
@@ -61,7 +64,7 @@ def store_history(database_url: str, window_days: int = 14) -> History:
                     incident=CaseIncident(
                         time=int(incident.started_at.timestamp()),
                         title=incident.title,
-                        text=incident.text,
+                        text=first_description(incident.text),
                         service=incident.service,
                     ),
                     window_days=window_days,
