@@ -215,6 +215,8 @@ def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
     retrained = runner.invoke(app, ["model", "retrain", "--json"])
     assert retrained.exit_code == 0, retrained.output
     assert '"outcome": "skipped"' in retrained.output
+    # The starter ranker answers a store without a trained model; a skipped verdict names it, not the blend.
+    assert json.loads(retrained.stdout)["champion_name"] == "starter ranker that answers (no version promoted yet)"
     refused = runner.invoke(app, ["model", "rollback"])
     assert refused.exit_code == 1 and "no earlier champion" in str(refused.exception)
 

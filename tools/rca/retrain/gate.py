@@ -170,15 +170,18 @@ def retrain(
     say("reading labelled incidents from the store")
     history = store_history(database_url, window_days)
     train_cases, replay = replay_split(history.cases, _trained_until(current, champion_model))
+    champion_name = unreadable or _unversioned_name(champion_model)
     if not replay:
         return Verdict(
             "skipped",
             f"only {_unseen(history, current, champion_model)} labelled cases since the champion's training;"
             f" at least {MIN_REPLAY} are needed to judge a challenger",
             current.version if current else None,
+            champion_name=champion_name,
         )
     if not train_cases:
-        return Verdict("skipped", "no labelled case is older than the replay cases", current.version if current else None)
+        return Verdict("skipped", "no labelled case is older than the replay cases", current.version if current else None,
+                       champion_name=champion_name)
     say(f"training a challenger on {len(train_cases)} cases")
     challenger_model = train_model(history, train_cases, None, cutoffs=_cutoffs(replay))
     say(f"replaying {len(replay)} cases with both models")
@@ -197,7 +200,7 @@ def retrain(
         registry.prune_refused(database_url)
     verdict = Verdict(
         "promoted" if promote else "refused", reason, current.version if current else None, added.version,
-        champion, challenger, len(train_cases), champion_name=unreadable or _unversioned_name(champion_model),
+        champion, challenger, len(train_cases), champion_name=champion_name,
     )
     log.info("retrain verdict", **verdict.to_dict())
     return verdict
