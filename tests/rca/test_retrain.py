@@ -163,6 +163,19 @@ def test_promote_and_rollback_keep_one_champion(database_url: str, data_dir: Pat
         registry.promote(9, database_url)
 
 
+def test_rollback_to_a_champion_whose_file_is_gone_is_refused(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
+    """Rolling back onto a lost file would serve the starter ranker in every answer; promote refuses that too."""
+    first, second = (registry.add_version(trained, data_dir, database_url, figures={}, status="challenger") for _ in range(2))
+    registry.promote(first.version, database_url)
+    registry.promote(second.version, database_url)
+    Path(first.path).unlink()
+
+    refused = CliRunner().invoke(app, ["model", "rollback"])
+
+    assert refused.exit_code == 1 and f"model version 1's file {first.path} is gone" in str(refused.exception)
+    assert registry.champion(database_url).version == second.version
+
+
 def test_only_the_newest_refused_versions_keep_their_files(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
     kept = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
     registry.promote(kept.version, database_url)
