@@ -222,6 +222,22 @@ def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data
     assert posted == [("COPS", replicas[0].text)] and "Ranker retrain: ⏭️ skipped" in posted[0][1]
 
 
+def test_a_weekly_retrain_that_fails_tells_the_ops_channel(demo_store: str, data_dir: Path) -> None:
+    """The verdict goes to the ops channel; a retrain that fails must too, or retraining stays broken unseen."""
+    from bot.retraining import scheduled_retrain
+    from knowledge.config import Settings
+
+    (registry.models_dir(data_dir) / "ranker-v2.model").mkdir()  # where the challenger's file must go
+    posted: list[tuple[str, str]] = []
+
+    with pytest.raises(OSError):
+        scheduled_retrain(lambda channel, text, *_: posted.append((channel, text)), Settings(data_dir=data_dir, ops_channel="COPS"))
+
+    [(channel, text)] = posted
+    assert channel == "COPS" and text.startswith("*Ranker retrain: ⚠️ failed* — IsADirectoryError: ")
+    assert text.endswith("the model that answered still answers. Run `culprit model retrain` to see the whole error.")
+
+
 def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
     runner = CliRunner()
     assert "no model versions yet" in runner.invoke(app, ["model", "list"]).output
