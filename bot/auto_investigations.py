@@ -33,7 +33,7 @@ from bot.replies import open_for_votes, post, prepare, rca_reply, tell_restartin
 from bot.runtime import RERUNS_PER_MINUTE, BotRuntime
 from knowledge.claims import claim, finish, forget, is_done, release
 from knowledge.db import UNREACHABLE, database_failure, session_scope, storable, utcnow
-from knowledge.incidents import Incident
+from knowledge.incidents import SO_FAR, Incident, first_description
 from tools.rca.answers import IncidentQuery
 
 log = structlog.get_logger(__name__)
@@ -53,7 +53,6 @@ INVESTIGATION_MEMORY = timedelta(days=90)
 RERUN_ACTION = "rerun_channel"
 AUTO_INCIDENT_ID = re.compile(r"auto-[0-9a-f]{12}")  # Trigger.incident_id: all a re-run button may carry
 AGAIN = re.compile(r"^\s*(again|re-?run|try again)\W*$", re.IGNORECASE)
-SO_FAR = "\n\nThe channel so far:\n"  # what a re-run adds after the incident's first description
 MAX_TEXT = 4000
 MAX_MESSAGES = 50
 
@@ -198,7 +197,7 @@ def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incid
         incident = session.scalars(query.order_by(Incident.created_at.desc())).first()
         if incident is None or not incident.thread_ts:
             return Rerun.NOTHING
-        first = incident.text.split(SO_FAR, 1)[0]
+        first = first_description(incident.text)
         base = IncidentQuery(text=first, title=incident.title, started_at=incident.started_at,
                              service=incident.service, incident_id=incident.id)
         answer_ts = incident.thread_ts

@@ -19,6 +19,7 @@ import structlog
 from knowledge.claims import claim, finish
 from knowledge.config import Settings
 from knowledge.db import utcnow
+from knowledge.errors import masked_error
 from tools.reports.digest import iso_week
 
 if TYPE_CHECKING:
@@ -51,8 +52,21 @@ def scheduled_retrain(post: Post, settings: Settings) -> Verdict | None:
     if not claim(RETRAINS, week, url, lease=RETRAIN_LEASE):
         log.info("retrain already claimed", week=week)
         return None
-    verdict = run_retrain(settings)
+    try:
+        verdict = run_retrain(settings)
+    except Exception as error:  # the team must hear of it: a scheduler log line alone goes unread for weeks
+        if settings.ops_channel:
+            post(settings.ops_channel, failed_text(error), [], None)
+        raise
     if settings.ops_channel:
         post(settings.ops_channel, verdict.text, [], None)
     finish(RETRAINS, week, url)
     return verdict
+
+
+def failed_text(error: Exception) -> str:
+    """The ops channel's line for a retrain that failed: the error (masked) and what still answers."""
+    return (
+        f"*Ranker retrain: ⚠️ failed* — {masked_error(error)}; the model that answered still answers. "
+        "Run `culprit model retrain` to see the whole error."
+    )

@@ -20,6 +20,16 @@ from knowledge.claims import forget
 from knowledge.db import Base, UTCDateTime, utcnow
 
 
+# What a re-run of an auto-investigation appends to the incident's first description: the channel's messages
+# since, which name suspects and fixes found later (``bot.auto_investigations``).
+SO_FAR = "\n\nThe channel so far:\n"
+
+
+def first_description(text: str) -> str:
+    """The incident as described at its start, without the channel's later messages a re-run appended."""
+    return text.split(SO_FAR, 1)[0]
+
+
 class Incident(Base):
     """Something broke; ``started_at`` bounds which changes can be the cause."""
 

@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
             f"wrote [bold]{summary.examples}[/] {form.value} examples from {summary.cases} cases to {out} "
             f"(mean {result['mean_candidates']} candidates; skipped "
             f"{skipped['culprit_not_in_commit_files']} whose culprit is not in the commit files, "
+            f"{skipped['culprit_landed_after_start']} whose culprit landed after the incident started, "
             f"{skipped['too_few_candidates']} with too few candidates)",
             highlight=False,
         )

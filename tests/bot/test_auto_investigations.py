@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
@@ -31,11 +32,13 @@ from bot.reply_queue import ReplyQueue
 from bot.runtime import RERUNS_PER_MINUTE
 from knowledge.claims import Claim, is_done
 from knowledge.db import get_engine, migrate, session_scope, utcnow
-from knowledge.incidents import Incident
+from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot, seed_changes
 from tests.bot.database_outage import DatabaseOutage
 from tests.bot.fake_slack import BOT_USER_ID
 from tests.waiting import wait_until
+from tools.feedback.confirmations import CONFIRMER, confirm_cause
+from tools.rca.history.from_store import store_history
 
 NEW_CHANNEL = "CNEWINC1"
 PD_SECRET = "pd-webhook-secret"
@@ -104,6 +107,13 @@ def test_a_new_incident_channel_gets_first_suspects_once_and_reruns_edit_them(st
     assert rerun.args["ts"] == answer.args["ts"]
     text = _incident(bot, NEW_CHANNEL).text
     assert text.index("declined cards retried twice") < text.index("tokenizer v2 client errors") and "🔎" not in text
+    # The channel's messages came after the incident started: once its cause is confirmed, the next model
+    # learns the incident as it was first described, not the suspects responders named since.
+    with session_scope(store) as session:
+        suspect = session.scalars(select(Suggestion.change_id).where(Suggestion.incident_id == incident.id)).first()
+    confirm_cause(incident.id, suspect, "UIC", CONFIRMER, database_url=store)
+    learned = next(case.incident.text for case in store_history(store).cases if case.case_id == incident.id)
+    assert "card payments fail with 502" in learned and "tokenizer v2" not in learned and "declined cards" not in learned
 
     bot.send.mention("again", channel=NEW_CHANNEL)
     again = _answer_in(bot, NEW_CHANNEL, count=3)[2]

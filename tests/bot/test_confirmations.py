@@ -230,3 +230,23 @@ def test_outside_incident_channels_two_thumbs_up_stay_votes_and_confirm_nothing(
     assert votes_line["elements"][0]["text"].startswith("👍 2 · 👎 0")  # both votes are stored and shown...
     assert not any(b.get("block_id") == f"confirmed-{value}" for b in update.args["blocks"])
     assert _causes(bot.database_url) == set() and audit_trail(database_url=bot.database_url) == []  # ...as votes only
+
+
+def test_votes_on_a_rerun_of_the_same_change_count_with_the_first_answers(database_url: str) -> None:
+    """A rerun answers the incident again and shows the change anew; a third responder's 👍 there
+    must not withdraw what two 👍 on the first answer confirmed, and a 👎 there withdraws it."""
+    suggestions, changes = _incident_with_suggestions(database_url)
+    with session_scope(database_url) as session:
+        rerun = Suggestion(incident_id="inc-7", change_id=changes[0], rank=1, score=1.0, confidence=0.3)
+        session.add(rerun)
+        session.flush()
+        rerun_id = rerun.id
+    record_vote(suggestions[0], "UALICE", UP, database_url=database_url, in_incident_channel=True)
+    record_vote(suggestions[0], "UBOB", UP, database_url=database_url, in_incident_channel=True)
+    assert _causes(database_url) == {(changes[0], "votes")}
+
+    third = record_vote(rerun_id, "UCAROL", UP, database_url=database_url, in_incident_channel=True)
+
+    assert third.confirmed and _causes(database_url) == {(changes[0], "votes")}
+    assert not record_vote(rerun_id, "UDAVE", DOWN, database_url=database_url, in_incident_channel=True).confirmed
+    assert _causes(database_url) == set()

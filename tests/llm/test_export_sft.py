@@ -90,7 +90,7 @@ def test_every_example_holds_the_culprit_among_2_to_20_lettered_changes(history,
     summary = _export(cases_file, commits_file, out, "--seed", "7")
 
     assert summary["cases"] == 32 and summary["examples"] == 30
-    assert summary["skipped"] == {"culprit_not_in_commit_files": 1, "too_few_candidates": 1}
+    assert summary["skipped"] == {"culprit_not_in_commit_files": 1, "culprit_landed_after_start": 0, "too_few_candidates": 1}
     records = _records(out)
     assert len(records) == 30
     titles = {commit["title"]: commit["sha"] for commit in map(_commit, range(50))}
@@ -122,6 +122,28 @@ def test_prompts_carry_the_incident_only_never_its_answer_key(history, tmp_path:
         assert "revert" not in prompt.lower() and "culprit" not in prompt.lower()
         assert not re.search(r"[0-9a-f]{40}", prompt), "no commit id reaches the prompt"
     assert "SECRET-FIX-TITLE" not in text
+
+
+def test_changes_a_case_lists_that_landed_after_its_start_never_reach_an_example(history, tmp_path: Path) -> None:
+    """A file may name a later change as a candidate (an incident time set too early, a hostile file): the
+    example would show it as landed minus minutes before, knowledge from after the start, often the answer."""
+    cases_file, commits_file, cases = history
+    early = [
+        {**case, "incident": {**case["incident"], "time": BASE_TIME + 20 * 3600 - 60}}  # changes 20-49 land after it
+        for case in cases.values() if case["case_id"] not in ("case-30", "case-31")
+    ]
+    cases_file.write_text("".join(json.dumps(case) + "\n" for case in early))
+    out = tmp_path / "sft.jsonl"
+
+    summary = _export(cases_file, commits_file, out, "--seed", "7")
+
+    late = [case for case in early if int(case["truth"]["culprits"][0], 16) >= 20]
+    assert late and summary["skipped"]["culprit_landed_after_start"] == len(late)
+    assert summary["examples"] == len(early) - len(late) - summary["skipped"]["too_few_candidates"]
+    titles = {commit["title"]: int(commit["sha"], 16) for commit in map(_commit, range(50))}
+    for record in _records(out):
+        assert all(titles[title] < 20 for _letter, title in LINE.findall(record["messages"][1]["content"]))
+        assert " min before" in record["messages"][1]["content"] and "(-" not in record["messages"][1]["content"]
 
 
 def test_the_same_seed_writes_the_same_file_and_bounds_fix_the_batch_size(history, tmp_path: Path) -> None:

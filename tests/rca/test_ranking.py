@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import zipfile
 from dataclasses import replace
@@ -192,6 +193,27 @@ def test_a_model_file_whose_maps_or_past_incidents_are_of_other_types_is_refused
 ) -> None:
     # Each loaded, then every RCA logged "signal failed" and went without the component or past-incident evidence.
     path = save_model(broken(trained), tmp_path / "ranker.model")
+    with pytest.raises(CulpritError, match=f"does not hold the model it claims .*{reason}.*retrain with `culprit train`"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"trained_until": "soon"}, "its training end 'soon' is not a time from 1970 to 9999"),
+        ({"trained_until": math.inf}, "its training end 'inf' is not a time from 1970 to 9999"),
+        ({"trained_until": 1e300}, "its training end '1e\\+300' is not a time from 1970 to 9999"),
+        ({"n_cases": "many"}, "its case count 'many' is not a whole number"),
+        ({"n_cases": -1}, "its case count '-1' is not a whole number"),
+    ],
+    ids=["text-end", "endless", "far-future", "text-count", "negative-count"],
+)
+def test_a_model_file_whose_training_end_or_case_count_is_no_number_is_refused(
+    trained: RankerModel, tmp_path: Path, changes: dict, reason: str  # type: ignore[type-arg]
+) -> None:
+    # A text end loaded, then failed `culprit model retrain` with a TypeError (doctor said "ok"); an endless or
+    # far-future one left no case newer than the champion's training, so every retrain was skipped.
+    path = save_model(replace(trained, **changes), tmp_path / "ranker.model")
     with pytest.raises(CulpritError, match=f"does not hold the model it claims .*{reason}.*retrain with `culprit train`"):
         load_model(path)
 

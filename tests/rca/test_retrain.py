@@ -163,6 +163,19 @@ def test_promote_and_rollback_keep_one_champion(database_url: str, data_dir: Pat
         registry.promote(9, database_url)
 
 
+def test_rollback_to_a_champion_whose_file_is_gone_is_refused(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
+    """Rolling back onto a lost file would serve the starter ranker in every answer; promote refuses that too."""
+    first, second = (registry.add_version(trained, data_dir, database_url, figures={}, status="challenger") for _ in range(2))
+    registry.promote(first.version, database_url)
+    registry.promote(second.version, database_url)
+    Path(first.path).unlink()
+
+    refused = CliRunner().invoke(app, ["model", "rollback"])
+
+    assert refused.exit_code == 1 and f"model version 1's file {first.path} is gone" in str(refused.exception)
+    assert registry.champion(database_url).version == second.version
+
+
 def test_only_the_newest_refused_versions_keep_their_files(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
     kept = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
     registry.promote(kept.version, database_url)
@@ -209,12 +222,30 @@ def test_the_weekly_retrain_runs_once_across_replicas_and_posts_its_verdict(data
     assert posted == [("COPS", replicas[0].text)] and "Ranker retrain: ⏭️ skipped" in posted[0][1]
 
 
+def test_a_weekly_retrain_that_fails_tells_the_ops_channel(demo_store: str, data_dir: Path) -> None:
+    """The verdict goes to the ops channel; a retrain that fails must too, or retraining stays broken unseen."""
+    from bot.retraining import scheduled_retrain
+    from knowledge.config import Settings
+
+    (registry.models_dir(data_dir) / "ranker-v2.model").mkdir()  # where the challenger's file must go
+    posted: list[tuple[str, str]] = []
+
+    with pytest.raises(OSError):
+        scheduled_retrain(lambda channel, text, *_: posted.append((channel, text)), Settings(data_dir=data_dir, ops_channel="COPS"))
+
+    [(channel, text)] = posted
+    assert channel == "COPS" and text.startswith("*Ranker retrain: ⚠️ failed* — IsADirectoryError: ")
+    assert text.endswith("the model that answered still answers. Run `culprit model retrain` to see the whole error.")
+
+
 def test_model_cli_on_a_store_without_versions(data_dir: Path) -> None:
     runner = CliRunner()
     assert "no model versions yet" in runner.invoke(app, ["model", "list"]).output
     retrained = runner.invoke(app, ["model", "retrain", "--json"])
     assert retrained.exit_code == 0, retrained.output
     assert '"outcome": "skipped"' in retrained.output
+    # The starter ranker answers a store without a trained model; a skipped verdict names it, not the blend.
+    assert json.loads(retrained.stdout)["champion_name"] == "starter ranker that answers (no version promoted yet)"
     refused = runner.invoke(app, ["model", "rollback"])
     assert refused.exit_code == 1 and "no earlier champion" in str(refused.exception)
 
@@ -224,3 +255,22 @@ def test_a_version_number_no_column_holds_is_a_usage_error_not_a_traceback(data_
     result = CliRunner().invoke(app, ["model", command, "99999999999999999999"])
     assert result.exit_code == 2, result.exception
     assert "Invalid value for 'version'" in result.output and "2147483647" in result.output
+
+
+def test_a_champion_whose_file_is_cut_short_does_not_stop_the_retrain_that_replaces_it(
+    demo_store: str, data_dir: Path
+) -> None:
+    """The starter ranker answers in place of a promoted version whose file cannot be read; the retrain
+    judges the challenger against it, rather than failing on the file it is meant to replace."""
+    from knowledge.config import get_settings
+
+    assert get_settings().resolved_database_url == demo_store
+    damaged = Path(registry.champion(demo_store).path)
+    damaged.write_bytes(damaged.read_bytes()[:5000])
+
+    retrained = CliRunner().invoke(app, ["model", "retrain", "--json"])
+
+    assert retrained.exit_code == 0, retrained.output
+    verdict = json.loads(retrained.stdout)
+    assert verdict["champion_name"].startswith(f"starter ranker that answers because the promoted model version 1 at {damaged}")
+    assert verdict["outcome"] == "promoted" and registry.champion(demo_store).version == verdict["challenger_version"]

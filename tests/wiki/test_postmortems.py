@@ -12,6 +12,7 @@ from knowledge.db import session_scope
 from knowledge.incidents import Incident, RootCause
 from knowledge.wiki.indexing import read_wiki
 from knowledge.wiki.postmortems import link_postmortems
+from tools.rca.history.from_store import store_history
 
 FULL_SHA = "4be1c0ffee4be1c0ffee4be1c0ffee4be1c0ffee"
 
@@ -19,6 +20,15 @@ FULL_SHA = "4be1c0ffee4be1c0ffee4be1c0ffee4be1c0ffee"
 def _write(root: Path, relative: str, text: str) -> None:
     (root / relative).parent.mkdir(parents=True, exist_ok=True)
     (root / relative).write_text(text)
+
+
+def _store_full_sha_change(database_url: str) -> None:
+    """The change whose short sha the postmortems name."""
+    with session_scope(database_url) as session:
+        session.add(
+            Change(id=FULL_SHA, repo="acme/platform", title="single consumer",
+                   author_time=datetime(2024, 3, 30, tzinfo=UTC), landed_time=datetime(2024, 3, 30, tzinfo=UTC))
+        )  # fmt: skip
 
 
 def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, database_url: str) -> None:
@@ -35,11 +45,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
         "---\ntype: postmortem\nincident: INC-8\nstarted_at: 2024-04-01 09:00:00\n---\n"
         "# Emails late\n\n## Root cause\nRoot cause: `4be1c0ffee`\n",
     )
-    with session_scope(database_url) as session:
-        session.add(
-            Change(id=FULL_SHA, repo="acme/platform", title="single consumer",
-                   author_time=datetime(2024, 3, 30, tzinfo=UTC), landed_time=datetime(2024, 3, 30, tzinfo=UTC))
-        )  # fmt: skip
+    _store_full_sha_change(database_url)
 
     report = link_postmortems(read_wiki(tmp_path).pages, database_url)
 
@@ -65,6 +71,26 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
     assert len(again.linked) == 2
     with session_scope(database_url) as session:
         assert len(session.scalars(select(RootCause)).all()) == 3
+
+
+def test_an_incident_only_its_postmortem_told_of_trains_on_its_title_not_on_the_cause_it_names(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The postmortem's body, stored as the incident's text, was written after it and names the cause: a model
+    trained on it learns that an incident's text matches its culprit's title word for word."""
+    _write(
+        tmp_path,
+        "postmortems/inc-9.md",
+        "---\ntitle: Queue consumers stall\ntype: postmortem\nincident: INC-9\nstarted_at: 2024-04-01T09:00:00Z\n---\n"
+        "## Summary\nConsumers stalled.\n\n## Root cause\nRoot cause: `4be1c0ffee` (\"single consumer\") was reverted.\n",
+    )
+    _store_full_sha_change(database_url)
+    assert [link.incident_id for link in link_postmortems(read_wiki(tmp_path).pages, database_url).linked] == ["INC-9"]
+
+    [case] = store_history(database_url).cases
+
+    assert (case.case_id, case.incident.title, case.truth.culprits) == ("INC-9", "Queue consumers stall", [FULL_SHA])
+    assert "single consumer" not in case.incident.text and "4be1c0ffee" not in case.incident.text
 
 
 def test_postmortems_that_cannot_be_linked_say_what_to_add(tmp_path: Path, database_url: str) -> None:

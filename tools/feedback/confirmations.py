@@ -128,9 +128,17 @@ def apply_vote_rule(
     votes (they still withdraw what votes confirmed, which only takes a label
     away). A person's decision outranks votes both ways: votes never undo a
     cause a person confirmed, nor confirm again one a person withdrew.
+
+    The votes counted are those on every suggestion of this change for this
+    incident: a rerun answers the same incident again and shows the change
+    anew, and one 👍 there must not withdraw what two 👍 on the first answer
+    confirmed (nor a 👎 on the first answer be passed over by 👍 on the rerun).
     """
-    votes = session.scalars(select(Feedback).where(Feedback.suggestion_id == suggestion.id)).all()
-    up = sorted(vote.user_id for vote in votes if vote.vote > 0)
+    votes = session.scalars(
+        select(Feedback).join(Suggestion, Feedback.suggestion_id == Suggestion.id)
+        .where(Suggestion.incident_id == suggestion.incident_id, Suggestion.change_id == suggestion.change_id)
+    ).all()
+    up = sorted({vote.user_id for vote in votes if vote.vote > 0})
     down = [vote for vote in votes if vote.vote < 0]
     holds = len(up) >= VOTES_NEEDED and not down
     current = session.get(RootCause, (suggestion.incident_id, suggestion.change_id))

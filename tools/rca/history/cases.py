@@ -86,8 +86,14 @@ def case_query(case: HistoryCase, symptom: bool = False) -> IncidentQuery:
 
 
 def case_candidates(case: HistoryCase, commits: dict[str, ChangeRecord]) -> list[ChangeRecord]:
-    """The case's candidates that the commit files describe, newest first."""
-    found = [commits[sha] for sha in case.candidates if sha in commits]
+    """The case's candidates that the commit files describe and that landed before it started, newest first.
+
+    A file may list a change that landed later (a hand-edited or hostile file, an incident time set too
+    early): shown to a model it is knowledge from after the start, marked by its negative age, which the
+    live window (changes landed before the start) never holds."""
+    found = [
+        commits[sha] for sha in case.candidates if sha in commits and commits[sha].landed_time.timestamp() < case.incident.time
+    ]
     found.sort(key=lambda change: change.landed_time, reverse=True)
     return found
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import selectinload
 
 from knowledge.changes import Change, ChangeRecord
 from knowledge.db import session_scope
-from knowledge.incidents import Incident, RootCause
+from knowledge.incidents import Incident, RootCause, first_description
 from knowledge.ingest.history_files import CaseIncident, CaseTruth, HistoryCase
+from knowledge.wiki.postmortems import SOURCE as POSTMORTEM
 from tools.feedback.confirmations import LABEL_SOURCES
 from tools.rca.history.cases import History
 
@@ -35,7 +36,9 @@ def training_labels(database_url: str) -> dict[str, set[str]]:
 
 
 def store_history(database_url: str, window_days: int = 14) -> History:
-    """Each labelled incident as a case whose candidates are its repository's changes in the window before it."""
+    """Each labelled incident as a case whose candidates are its repository's changes in the window before it.
+
+    The incident reads as it was known at its start (:func:`_known_at_start`)."""
     labels = training_labels(database_url)
     cases: list[HistoryCase] = []
     commits: dict[str, ChangeRecord] = {}
@@ -61,7 +64,7 @@ def store_history(database_url: str, window_days: int = 14) -> History:
                     incident=CaseIncident(
                         time=int(incident.started_at.timestamp()),
                         title=incident.title,
-                        text=incident.text,
+                        text=_known_at_start(incident),
                         service=incident.service,
                     ),
                     window_days=window_days,
@@ -71,3 +74,12 @@ def store_history(database_url: str, window_days: int = 14) -> History:
             )
     cases.sort(key=lambda case: (case.incident.time, case.case_id))
     return History(cases=cases, commits=commits)
+
+
+def _known_at_start(incident: Incident) -> str:
+    """The incident's text as known when it started, which a model must not learn to lean on more than that.
+
+    A re-run stores the channel's later messages after the first description (suspects named, the fix
+    found): they are cut. An incident only its postmortem told of has the postmortem's body as its text,
+    written after the fact and naming the cause and its title: it keeps its title alone."""
+    return "" if incident.source == POSTMORTEM else first_description(incident.text)

@@ -40,6 +40,7 @@ class ExportSummary:
     cases: int = 0
     examples: int = 0
     skipped_culprit_unknown: int = 0
+    skipped_culprit_after_start: int = 0
     skipped_too_few_candidates: int = 0
     candidates_per_example: Counter[int] = field(default_factory=Counter)
     culprit_positions: Counter[int] = field(default_factory=Counter)
@@ -55,6 +56,7 @@ class ExportSummary:
             "examples": self.examples,
             "skipped": {
                 "culprit_not_in_commit_files": self.skipped_culprit_unknown,
+                "culprit_landed_after_start": self.skipped_culprit_after_start,
                 "too_few_candidates": self.skipped_too_few_candidates,
             },
             "mean_candidates": round(mean, 2),
@@ -83,7 +85,10 @@ def _record(
     candidates = case_candidates(case, history.commits)
     found = [change for change in candidates if change.id in true_ids]
     if not found:
-        summary.skipped_culprit_unknown += 1
+        if true_ids & set(case.candidates) & history.commits.keys():
+            summary.skipped_culprit_after_start += 1  # a candidate only by a file's say-so: not known at the start
+        else:
+            summary.skipped_culprit_unknown += 1
         return None
     others = [change for change in candidates if change.id not in true_ids]
     size = min(size, len(others) + 1)

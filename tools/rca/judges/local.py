@@ -145,13 +145,14 @@ def load_model(path: Path) -> RankerModel:
             ranker = Booster(model_str=checked_ranker_text(model_file.text("ranker"), len(manifest["feature_names"])))
         except (DamagedRanker, LightGBMError) as error:
             raise model_file.refused(f"has damaged LightGBM trees ({error})") from error
+        trained_until, n_cases = model_parts.checked_training(manifest)
         return RankerModel(
             ranker=ranker,
             feature_names=tuple(manifest["feature_names"]),
             component_maps=model_parts.read_component_maps(model_file),
             confidence=model_parts.read_confidence(model_file),
-            trained_until=manifest["trained_until"],
-            n_cases=manifest["n_cases"],
+            trained_until=trained_until,
+            n_cases=n_cases,
             repos=manifest["repos"],
             uses_embeddings=manifest["uses_embeddings"],
             past_incidents=model_parts.read_past_incidents(model_file),

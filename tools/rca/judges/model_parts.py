@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,21 @@ def read_past_incidents(model_file: ModelFile) -> PastIncidents | None:
             for row in incidents
         ]
     )
+
+
+LATEST_TIME = 253_402_300_799  # 9999-12-31T23:59:59Z, the latest time a history file holds
+
+
+def checked_training(manifest: dict[str, Any]) -> tuple[float, int]:
+    """The manifest's training end (unix time) and case count, refused (ValueError) unless a time from 1970
+    to 9999 and a whole number: the retrain splits its replay cases at the end (a string failed it with a
+    TypeError, an infinite one skipped every retrain), and answers and ``culprit doctor`` print the count."""
+    until, cases = manifest["trained_until"], manifest["n_cases"]
+    if not (_is_time(until) and 0 <= until <= LATEST_TIME):
+        raise ValueError(f"its training end {str(until)[:40]!r} is not a time from 1970 to 9999")
+    if not _is_count(cases):
+        raise ValueError(f"its case count {str(cases)[:40]!r} is not a whole number")
+    return float(until), cases
 
 
 def _is_count(value: object) -> bool:

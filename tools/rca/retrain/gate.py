@@ -22,13 +22,15 @@ from typing import Any
 
 import structlog
 
+from knowledge.errors import CulpritError
 from knowledge.ingest.history_files import HistoryCase
 from tools.rca.history.backtest import AnswerFn, replay_case
 from tools.rca.history.cases import History
 from tools.rca.history.from_store import store_history
 from tools.rca.history.training import train_model
 from tools.rca.judges.local import TRAINED, LocalJudge, RankerModel, load_model
-from tools.rca.resources import RcaResources
+from tools.rca.judges.starter import load_starter
+from tools.rca.resources import RcaResources, promoted_unreadable
 from tools.rca.retrain import registry
 from tools.rca.retrain.calibration import ECE_BINS, expected_calibration_error
 
@@ -162,20 +164,24 @@ def retrain(
     ranker; None: the heuristic blend); with none promoted it is the champion, or a challenger that only
     beat the blend would replace a better model the team trained."""
     say = progress or (lambda _message: None)
-    current = registry.champion(database_url)
-    champion_model = load_model(Path(current.path)) if current else serving
+    promoted = registry.champion(database_url)
+    champion_model, unreadable = _champion_model(promoted, serving)
+    current = None if unreadable else promoted
     say("reading labelled incidents from the store")
     history = store_history(database_url, window_days)
     train_cases, replay = replay_split(history.cases, _trained_until(current, champion_model))
+    champion_name = unreadable or _unversioned_name(champion_model)
     if not replay:
         return Verdict(
             "skipped",
             f"only {_unseen(history, current, champion_model)} labelled cases since the champion's training;"
             f" at least {MIN_REPLAY} are needed to judge a challenger",
             current.version if current else None,
+            champion_name=champion_name,
         )
     if not train_cases:
-        return Verdict("skipped", "no labelled case is older than the replay cases", current.version if current else None)
+        return Verdict("skipped", "no labelled case is older than the replay cases", current.version if current else None,
+                       champion_name=champion_name)
     say(f"training a challenger on {len(train_cases)} cases")
     challenger_model = train_model(history, train_cases, None, cutoffs=_cutoffs(replay))
     say(f"replaying {len(replay)} cases with both models")
@@ -194,10 +200,25 @@ def retrain(
         registry.prune_refused(database_url)
     verdict = Verdict(
         "promoted" if promote else "refused", reason, current.version if current else None, added.version,
-        champion, challenger, len(train_cases), champion_name=_unversioned_name(champion_model),
+        champion, challenger, len(train_cases), champion_name=champion_name,
     )
     log.info("retrain verdict", **verdict.to_dict())
     return verdict
+
+
+def _champion_model(
+    promoted: registry.VersionInfo | None, serving: RankerModel | None
+) -> tuple[RankerModel | None, str | None]:
+    """The champion's model, and None; or, when the promoted version's file cannot be read, the starter
+    ranker that answers in its place (``tools.rca.resources``) and why: a damaged champion must not stop
+    the retrain that can replace it, and the challenger must beat what really answers."""
+    if promoted is None:
+        return serving, None
+    try:
+        return load_model(Path(promoted.path)), None
+    except CulpritError as error:
+        why = promoted_unreadable(registry.ServingModel(promoted.version, Path(promoted.path)), error)
+        return load_starter(), f"starter ranker that answers because {why}"
 
 
 def _trained_until(current: registry.VersionInfo | None, champion: RankerModel | None) -> float | None:

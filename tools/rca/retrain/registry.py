@@ -154,8 +154,7 @@ def promote(number: int, database_url: str, note: str = "") -> VersionInfo:
         row = session.get(ModelVersion, number)
         if row is None:
             raise InputError(f"no model version {number}; see `culprit model list`")
-        if not Path(row.path).exists():
-            raise InputError(f"model version {number}'s file {row.path} is gone; retrain with `culprit model retrain`")
+        _check_file(row)
         session.execute(
             update(ModelVersion).where(ModelVersion.champion.is_(True), ModelVersion.version != number)
             .values(champion=False, status=RETIRED)
@@ -165,6 +164,12 @@ def promote(number: int, database_url: str, note: str = "") -> VersionInfo:
             row.note = note
         session.flush()
         return _info(row)
+
+
+def _check_file(row: ModelVersion) -> None:
+    """Refuse to serve a version whose file is gone: every answer would fall back to the starter ranker."""
+    if not Path(row.path).exists():
+        raise InputError(f"model version {row.version}'s file {row.path} is gone; retrain with `culprit model retrain`")
 
 
 def rollback(database_url: str) -> VersionInfo:
@@ -178,6 +183,7 @@ def rollback(database_url: str) -> VersionInfo:
         ).first()
         if previous is None:
             raise InputError("no earlier champion to roll back to; see `culprit model list`")
+        _check_file(previous)
         if current is not None:
             current.champion, current.status = False, ROLLED_BACK
         previous.champion, previous.status, previous.promoted_at = True, CHAMPION, utcnow()
