@@ -44,11 +44,12 @@ from bot.http_checks import (
     RETRY_AFTER_S, BodyTooLarge, NestedTooDeep, json_body, read_body, refuse_deep_json, retry_later, same_secret,
     unix_seconds,
 )
-from bot.incident_request import catalog_services, parse_time
+from bot.incident_request import catalog_services
 from bot.replies import error_code
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, database_failure, unstorable, utcnow
 from knowledge.errors import InputError
+from knowledge.times import CLOCK_SKEW, in_the_future, utc_moment
 
 log = structlog.get_logger(__name__)
 
@@ -167,7 +168,7 @@ def _pagerduty_trigger(payload: dict[str, Any], settings: Settings) -> Trigger |
     if event.get("event_type") != "incident.triggered":
         return None
     occurred = _iso_time(str(event["occurred_at"]), "occurred_at")
-    if not utcnow() - PAGERDUTY_MAX_AGE <= occurred <= utcnow() + timedelta(minutes=5):
+    if occurred < utcnow() - PAGERDUTY_MAX_AGE:
         raise InputError(f"occurred_at {occurred.isoformat()} is not recent: a replayed delivery starts nothing")
     data = event["data"]
     incident_id = _pagerduty_text(data.get("id"), "data.id")[:100]
@@ -254,21 +255,24 @@ def _refusal(error: ValidationError) -> str:
 
 
 def _started_at(value: str | None) -> datetime:
-    """When the incident started (now when not given, never later than now); InputError naming the field
-    for a time culprit cannot investigate: not ISO 8601, before 1970 (nothing culprit knows is older, and
-    its change window would overflow), or past what UTC can hold."""
-    if not value:
-        return utcnow()
-    return min(_iso_time(value, "started_at"), utcnow())
+    """When the incident started: now when not given, else ``value`` read as :func:`_iso_time` reads it."""
+    return _iso_time(value, "started_at") if value else utcnow()
 
 
 def _iso_time(value: str, field: str) -> datetime:
-    """``value`` in UTC; InputError naming ``field`` when it is no ISO 8601 time from 1970 on (parse_time's own
-    message speaks of ``/rca``'s ``at:``, which a webhook's sender has never heard of)."""
+    """``value`` in UTC, never later than now; InputError naming ``field`` for a time culprit cannot investigate:
+    not ISO 8601, without a zone (as ``POST /changes`` refuses one: read as UTC, a local time is hours off), before
+    1970 (its change window would overflow), past what UTC holds, or further ahead than ``CLOCK_SKEW`` (moved to
+    now, a wrong zone or clock would go unnoticed and the wrong window be searched)."""
     try:
-        return parse_time(value)
-    except InputError:
-        raise InputError(f"{field} {value[:40]!r} is not an ISO 8601 time since 1970, e.g. 2024-05-01T09:40:00Z") from None
+        moment = utc_moment(value, zone_required=True)
+    except ValueError as error:
+        raise InputError(f"{field} {value[:40]!r} {error}: give an ISO 8601 time since 1970 with a time zone, "
+                         "e.g. 2024-05-01T09:40:00Z") from None  # fmt: skip
+    if in_the_future(moment):
+        raise InputError(f"{field} {value[:40]!r} is in the future (more than {CLOCK_SKEW.seconds // 60} minutes "
+                         "ahead of culprit's clock): give the time the incident started, with its time zone")  # fmt: skip
+    return min(moment, utcnow())
 
 
 def incident_routes(bolt_app: App, settings: Settings) -> list[Route]:

@@ -8,10 +8,14 @@ times near year 1 or 9999, which UTC cannot hold once their offset is applied
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """Nothing culprit investigates predates unix time; an earlier time is a typo."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far a sender's clock may run ahead of culprit's. A later time has not happened yet (a typo, a wrong
+zone or clock): an incident or change placed there would fall into every window until that time passed."""
 
 
 class TimeOutOfRange(ValueError):
@@ -47,3 +51,8 @@ def utc_moment(text: str, *, zone_required: bool = False) -> datetime:
     if moment < EARLIEST:
         raise TimeOutOfRange("is before 1970")
     return moment
+
+
+def in_the_future(moment: datetime) -> bool:
+    """Whether ``moment`` lies further ahead of culprit's clock than ``CLOCK_SKEW`` allows."""
+    return moment > datetime.now(UTC) + CLOCK_SKEW

@@ -17,7 +17,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from knowledge.changes import Change, ChangeRecord, FileStat
-from knowledge.db import session_scope, unstorable, utcnow
+from knowledge.db import session_scope, unstorable
 from knowledge.ingest.bounded_pipe import Stopping, run_child
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 from knowledge.sources.freshness import EVENTS, record_check
-from knowledge.times import TimeOutOfRange, utc_moment
+from knowledge.times import TimeOutOfRange, in_the_future, utc_moment
 
 EVENT_KINDS = ("deploy", "flag", "config", "infra")
 MAX_TEXT = {"title": 500, "description": 20_000, "author": 200, "service": 200, "link": 2000,
@@ -41,7 +41,6 @@ _ID = re.compile(r"[\w.:/@+-]{1,64}")
 _SHA = re.compile(r"[0-9a-f]{4,64}")
 MAX_CARRIED = 1000
 MAX_FILES = 500
-CLOCK_SKEW = timedelta(minutes=5)
 # Listing a deploy's range walks the mirror while the sender waits for its answer: a stalled disk or a
 # huge range must not hold it (git's own failure already falls back to landing times).
 RANGE_TIMEOUT_S = 30
@@ -107,7 +106,7 @@ def _time(item: dict[str, Any]) -> datetime:
         raise ValueError("'time' is in the future or before 1970") from None
     except ValueError as error:
         raise ValueError(f"bad 'time' {raw[:40]!r}: {error} (use ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)") from None
-    if moment > utcnow() + CLOCK_SKEW:
+    if in_the_future(moment):
         raise ValueError("'time' is in the future or before 1970")
     return moment
 

@@ -307,6 +307,29 @@ def test_an_incident_start_before_1970_or_out_of_range_is_refused_naming_the_fie
     _answer_in(bot, INCIDENT_CHANNEL)
 
 
+def test_an_incident_start_without_a_zone_or_in_the_future_is_refused_not_guessed(store: str, start_bot: StartBot) -> None:
+    """A ``started_at`` without a zone was read as UTC (a local time hours off, searched silently) and one in 2099
+    was moved to now, though ``POST /changes`` refuses both; PagerDuty's ``occurred_at`` read a naive time as UTC too."""
+    bot = start_bot(store, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET,
+                                "CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL})
+    naive = utcnow().replace(tzinfo=None).isoformat()
+    tomorrow = (utcnow() + timedelta(days=1)).isoformat()
+    for number, (started_at, reason) in enumerate([(naive, "has no time zone"), ("2099-01-01T00:00:00Z", "is in the future"),
+                                                   (tomorrow, "is in the future")]):  # fmt: skip
+        payload = {"id": f"WHEN-{number}", "title": "checkout down", "channel": INCIDENT_CHANNEL, "started_at": started_at}
+        refused = _incident_post(bot, payload)
+        assert refused.status_code == 400 and refused.json()["error"].startswith(f"started_at {started_at!r} {reason}")
+        refused = _pagerduty(bot, _pd_event(f"{number:02d}WHEN", f"PWHEN{number}", started_at))
+        assert refused.status_code == 400 and f"occurred_at {started_at!r} {reason}" in refused.json()["error"]
+    assert bot.slack.calls_to("chat.postMessage") == []
+    # A sender's clock a minute ahead is within the allowance: started, at now.
+    ahead = {"id": "WHEN-0", "title": "checkout down", "channel": INCIDENT_CHANNEL,
+             "started_at": (utcnow() + timedelta(minutes=1)).isoformat()}
+    assert _incident_post(bot, ahead).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident(bot, INCIDENT_CHANNEL).started_at.replace(tzinfo=None) <= utcnow().replace(tzinfo=None)
+
+
 def test_incident_fields_no_database_stores_are_refused_naming_the_field(database_url: str, start_bot: StartBot) -> None:
     """A NUL in a PagerDuty incident id was a 500 on PostgreSQL (the claim's insert failed); one in a title,
     or a lone surrogate, was answered 202 and the investigation then failed where it stored the incident."""
