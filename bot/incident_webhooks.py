@@ -49,7 +49,7 @@ from bot.replies import error_code
 from knowledge.config import Settings
 from knowledge.db import UNREACHABLE, database_failure, unstorable, utcnow
 from knowledge.errors import InputError
-from knowledge.times import CLOCK_SKEW, in_the_future, utc_moment
+from knowledge.times import IN_THE_FUTURE, in_the_future, utc_moment
 
 log = structlog.get_logger(__name__)
 
@@ -270,8 +270,7 @@ def _iso_time(value: str, field: str) -> datetime:
         raise InputError(f"{field} {value[:40]!r} {error}: give an ISO 8601 time since 1970 with a time zone, "
                          "e.g. 2024-05-01T09:40:00Z") from None  # fmt: skip
     if in_the_future(moment):
-        raise InputError(f"{field} {value[:40]!r} is in the future (more than {CLOCK_SKEW.seconds // 60} minutes "
-                         "ahead of culprit's clock): give the time the incident started, with its time zone")  # fmt: skip
+        raise InputError(f"{field} {value[:40]!r} {IN_THE_FUTURE}: give the time the incident started, with its time zone")
     return min(moment, utcnow())
 
 

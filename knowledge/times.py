@@ -16,6 +16,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(minutes=5)
 """How far a sender's clock may run ahead of culprit's. A later time has not happened yet (a typo, a wrong
 zone or clock): an incident or change placed there would fall into every window until that time passed."""
+IN_THE_FUTURE = f"is in the future (more than {CLOCK_SKEW.seconds // 60} minutes ahead of culprit's clock)"
+"""Why a time :func:`in_the_future` is refused, after the field (and value) it names."""
 
 
 class TimeOutOfRange(ValueError):

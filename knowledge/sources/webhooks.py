@@ -25,7 +25,7 @@ from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.git_log import split_message
 from knowledge.ingest.history_files import MAX_FILES, MAX_PATH_CHARS, MAX_TITLE_CHARS
 from knowledge.ingest.progress import Silent
-from knowledge.times import TimeOutOfRange, utc_moment
+from knowledge.times import IN_THE_FUTURE, TimeOutOfRange, in_the_future, utc_moment
 
 # Always fullmatch: with match, "$" also matches before a final newline.
 _SHA = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
@@ -58,18 +58,22 @@ def find_tracked(repos: Iterable[TrackedRepo], names: Iterable[Any]) -> TrackedR
 
 def _when(part: dict[str, Any], name: str) -> datetime:
     """The time ``part[name]`` gives, in UTC. ValueError when there is none that can be read (stored at "now"
-    instead, the change would fall into every current incident's window) or it lies outside 1970 to 9999
-    (or past what Python holds once moved to UTC). ISO 8601, and GitLab's ``2019-10-23 06:37:28 UTC`` of
+    instead, the change would fall into every current incident's window), it lies outside 1970 to 9999
+    (or past what Python holds once moved to UTC), or further ahead than ``CLOCK_SKEW`` (stored, a commit
+    dated 2099 would land in every window until then). ISO 8601, and GitLab's ``2019-10-23 06:37:28 UTC`` of
     merge request hooks; a time without a zone is taken as UTC."""
     raw = part.get(name)
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(f"no '{name}' time")
     try:
-        return utc_moment(raw)
+        moment = utc_moment(raw)
     except TimeOutOfRange:
         raise ValueError(f"time {raw[:40]!r} is not from 1970 to 9999") from None
     except ValueError:
         raise ValueError(f"'{name}' {raw[:40]!r} is not a time (ISO 8601 expected)") from None
+    if in_the_future(moment):
+        raise ValueError(f"'{name}' {raw[:40]!r} {IN_THE_FUTURE}")
+    return moment
 
 
 def _text(value: Any, limit: int) -> str:

@@ -119,6 +119,31 @@ def test_a_pushed_commit_whose_time_cannot_be_read_is_refused_and_the_rest_of_th
     assert stored[good].landed_time.timestamp() == commit_time
 
 
+def test_a_pushed_commit_dated_in_the_future_is_refused_not_stored_landing_then(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """A commit dated 2099 was stored landing in 2099: in every incident's window until the poll came."""
+    upstream = Upstream.create(tmp_path / "shop")
+    good, future, tomorrow, ahead = (upstream.commit(f"src/f{n}.py", f"change {n}") for n in range(4))
+    bot = _bot(start_bot, database_url, upstream)
+    github = upstream.github_push([good, future, ahead])
+    github["commits"][1]["timestamp"] = "2099-01-01T00:00:00Z"
+    github["commits"][2]["timestamp"] = (utcnow() + timedelta(minutes=1)).isoformat()  # a clock a minute fast
+    gitlab = upstream.gitlab_push([tomorrow])
+    gitlab["commits"][0]["timestamp"] = when = (utcnow() + timedelta(days=1)).isoformat()
+
+    pushed = send_github(bot.url, github, delivery="d-future")
+    hooked = httpx.post(f"{bot.url}/webhooks/gitlab", json=gitlab, timeout=30,
+                        headers={"X-Gitlab-Token": GITLAB_TOKEN, "X-Gitlab-Event-UUID": "uuid-future"})  # fmt: skip
+
+    assert pushed.status_code == 200 and pushed.json() == {
+        "repo": "acme/shop", "stored": 2, "already_present": 0, "refused": [
+            f"commit {future}: 'timestamp' '2099-01-01T00:00:00Z' is in the future (more than 5 minutes ahead of culprit's clock)"]}  # fmt: skip
+    assert hooked.json()["refused"] == [f"commit {tomorrow}: 'timestamp' {when!r} is in the future (more than 5 minutes "
+                                        "ahead of culprit's clock)"]  # fmt: skip
+    assert sorted(_changes(database_url)) == sorted([good, ahead])
+
+
 @pytest.mark.postgres
 def test_two_replicas_polling_and_receiving_the_same_webhooks_store_each_change_once(
     postgres_url: str, start_bot: StartBot, tmp_path: Path
