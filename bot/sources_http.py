@@ -202,7 +202,8 @@ def changes_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
     """Change events (deploys, flag flips, config and infrastructure changes) with a CULPRIT_CHANGES_TOKEN bearer."""
 
     async def post_changes(request: Request) -> JSONResponse:
-        """200 with counts, 207 when some events were refused (each with its index, id and reason), 400 when all were."""
+        """200 with counts, 207 when some events were refused (each with its index, id and reason), 400 when all were;
+        a deploy's listed commits culprit has not stored are named in ``unknown_commits``."""
         body = await _trusted_body(
             request, settings.changes_token, "CULPRIT_CHANGES_TOKEN (Authorization: Bearer <token>)",
             MAX_CHANGES_BYTES, holds_token=lambda token: bearer_matches(request, token),
@@ -227,7 +228,9 @@ def changes_endpoint(settings: Settings, threads: WorkerThreads) -> Handler:
         CHANGES_INGESTED.labels(way="events").inc(stored.new)
         rejected = [asdict(item) for item in stored.rejected]
         counts = {"received": batch.received, "stored": stored.new, "already_present": stored.already_present}
-        return JSONResponse({**counts, "rejected": rejected} if rejected else counts, status_code=207 if rejected else 200)
+        unknown = [asdict(item) for item in stored.unknown_commits]
+        answer = counts | ({"unknown_commits": unknown} if unknown else {}) | ({"rejected": rejected} if rejected else {})
+        return JSONResponse(answer, status_code=207 if rejected else 200)
 
     return post_changes
 

@@ -72,7 +72,8 @@ def changes(
     stored = store_events(batch, _database_url(), tracked_mirrors(settings.repos, settings.mirrors_dir))
     if as_json:
         print_json({"received": batch.received, "stored": stored.new, "already_present": stored.already_present,
-                    "rejected": [vars(item) for item in stored.rejected]})  # fmt: skip
+                    "rejected": [vars(item) for item in stored.rejected],
+                    "unknown_commits": [vars(item) for item in stored.unknown_commits]})  # fmt: skip
     else:
         _show_stored(file, stored)
     if stored.rejected and not stored.new and not stored.already_present:  # a script or cron must see it fail
@@ -87,6 +88,9 @@ def _show_stored(file: Path, stored: EventsStored) -> None:
                   f"{stored.already_present} already present{refused}", highlight=False, soft_wrap=True)  # fmt: skip
     for item in stored.rejected:
         console.print(f"  [yellow]refused[/] event {item.index} ({escape(str(item.id))}): {escape(item.reason)}", highlight=False, soft_wrap=True)
+    for unknown in stored.unknown_commits:
+        console.print(f"  [yellow]not carried[/] by event {unknown.index} ({escape(unknown.id)}), no stored commit: "
+                      f"{', '.join(unknown.commits)}", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 @ingest_app.command("repos")

@@ -8,6 +8,9 @@ its own: a bad one is refused with its reason and the rest are stored; an id
 sent again is already present (idempotent). A deploy whose range culprit cannot
 read yet (its commits not yet polled) is refused, not stored carrying nothing:
 stored, it would stay without its commits once they came, its id already present.
+A deploy listing ``commits`` is stored carrying those culprit has stored (the
+others may be of a repository it does not track), and the answer names the
+rest (``unknown_commits``), so the sender sees what was not carried.
 """
 
 from __future__ import annotations
@@ -75,10 +78,22 @@ class EventBatch:
 
 
 @dataclass(frozen=True)
+class UnknownCommits:
+    """The listed ``commits`` of a stored deploy that name no one stored commit (not polled yet, of a repository
+    culprit does not track, or an abbreviation several share): the deploy carries the others, and the sender
+    is told which are missing rather than have them dropped unseen."""
+
+    index: int
+    id: str
+    commits: list[str]
+
+
+@dataclass(frozen=True)
 class EventsStored:
     new: int
     already_present: int
     rejected: list[RejectedEvent]
+    unknown_commits: list[UnknownCommits] = field(default_factory=list)
 
 
 def _text(item: dict[str, Any], name: str, required: bool = False) -> str:
@@ -198,15 +213,24 @@ def _rev_list(mirror: Path, *args: str) -> str | None:
     return listed.stdout if listed.returncode == 0 else None
 
 
-def _carried(session: Session, event: dict[str, Any], listed: list[str] | None) -> list[Change]:
-    """The stored commits a deploy carried: those listed (full or abbreviated shas), or those of its range,
-    ``listed`` from the repository's mirror, else (None) by landing time between the range's ends; ValueError
-    when neither reads the range (the mirror lacks it and an end is no stored commit of ``repo``)."""
+def _listed_commits(session: Session, shas: list[str]) -> tuple[list[Change], list[str]]:
+    """The stored commits the listed (full or abbreviated) shas name, and the shas that name no one of them."""
     found: list[Change] = []
-    for sha in event["commits"]:
+    unknown: list[str] = []
+    for sha in shas:
         query = select(Change).where(Change.kind == "commit", Change.id.startswith(sha)).limit(2)
         matches = list(session.scalars(query.options(selectinload(Change.files))))
-        found += matches[:1] if len(matches) == 1 else []
+        if len(matches) == 1:
+            found += matches
+        else:
+            unknown.append(sha)
+    return found, unknown
+
+
+def _carried(session: Session, event: dict[str, Any], listed: list[str] | None, found: list[Change]) -> list[Change]:
+    """The stored commits a deploy carried: ``found`` (those its ``commits`` name), and those of its range,
+    ``listed`` from the repository's mirror, else (None) by landing time between the range's ends; ValueError
+    when neither reads the range (the mirror lacks it and an end is no stored commit of ``repo``)."""
     if not event["commit_range"]:
         return found
     if listed is not None:
@@ -273,16 +297,20 @@ def store_events(batch: EventBatch, url: str, mirrors: Mapping[str, Path] | None
               for event in batch.events]  # fmt: skip
     records: list[ChangeRecord] = []
     rejected = list(batch.rejected)
+    unknown_commits: list[UnknownCommits] = []
     with session_scope(url) as session:
         for event, listed in zip(batch.events, ranges, strict=True):
+            found, unknown = _listed_commits(session, event["commits"])
             try:
-                carried = _carried(session, event, listed)
+                carried = _carried(session, event, listed, found)
             except ValueError as error:
                 rejected.append(RejectedEvent(event["index"], event["id"], str(error)))
                 continue
             records.append(event_record(event, carried))
+            if unknown:
+                unknown_commits.append(UnknownCommits(event["index"], event["id"], unknown))
     new, present = store_changes(url, records, Silent()) if records else (0, 0)
     with session_scope(url) as session:
         for source in sorted({record.repo for record in records}):
             record_check(session, source, EVENTS)
-    return EventsStored(new, present, sorted(rejected, key=lambda item: item.index))
+    return EventsStored(new, present, sorted(rejected, key=lambda item: item.index), unknown_commits)

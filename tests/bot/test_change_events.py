@@ -165,7 +165,8 @@ def test_a_changes_file_of_one_json_line_is_that_one_event(database_url: str, tm
     loaded = CliRunner().invoke(app, ["ingest", "changes", str(one), "--json"])
     refused = CliRunner().invoke(app, ["ingest", "changes", str(not_events)])
 
-    assert json.loads(loaded.stdout) == {"received": 1, "stored": 1, "already_present": 0, "rejected": []}
+    assert json.loads(loaded.stdout) == {"received": 1, "stored": 1, "already_present": 0, "rejected": [],
+                                         "unknown_commits": []}  # fmt: skip
     assert refused.exit_code == 1 and "expected a JSON list of change events" in str(refused.exception)
 
 
@@ -262,3 +263,34 @@ def test_a_deploy_whose_range_culprit_has_not_seen_yet_is_refused_and_stored_who
     assert again.json() == {"received": 1, "stored": 1, "already_present": 0}
     with session_scope(database_url) as session:
         assert session.get(Change, "deploy-481").carries == upstream.shas[1:]
+
+
+def test_a_deploys_listed_commits_culprit_has_not_stored_are_named_in_the_answer_not_dropped_unseen(
+    database_url: str, start_bot: StartBot, tmp_path: Path
+) -> None:
+    """A listed sha culprit had not stored (not polled yet, or of a repository it does not track) was dropped:
+    answered 200 as if the deploy carried it, the sender never learnt its files were missing."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    upstream = Upstream.create(tmp_path / "shop")
+    known = upstream.commit("services/payments/m.py", "payments change")
+    bot = start_bot(database_url, env={"CULPRIT_CHANGES_TOKEN": CHANGES_TOKEN,
+                                       "CULPRIT_REPOS": json.dumps([upstream.tracked()])})  # fmt: skip
+    poll_repository(TrackedRepo(**upstream.tracked()), bot.settings.mirrors_dir, database_url, 60)
+    not_polled = upstream.commit("services/payments/n.py", "payments change not polled yet")
+    untracked = "0badc0de" * 5  # a commit of a repository culprit does not track
+    deploy = _deploy(upstream, commit_range="", commits=[known[:12], not_polled, untracked])
+
+    answer = httpx.post(f"{bot.url}/changes", json=[deploy], headers=BEARER, timeout=60)
+
+    assert answer.status_code == 200 and answer.json() == {
+        "received": 1, "stored": 1, "already_present": 0,
+        "unknown_commits": [{"index": 0, "id": "deploy-481", "commits": [not_polled, untracked]}]}  # fmt: skip
+    with session_scope(database_url) as session:
+        assert session.get(Change, "deploy-481").carries == [known]
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(deploy | {"id": "deploy-482"}) + "\n")
+    shown = CliRunner().invoke(app, ["ingest", "changes", str(events)])
+    assert shown.exit_code == 0 and f"not carried by event 0 (deploy-482), no stored commit: {not_polled}, {untracked}" in shown.stdout
