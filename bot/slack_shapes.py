@@ -85,6 +85,8 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         for name, fields in CLICK_IDS.items():
             if isinstance(part := body.get(name), dict):
                 _ids(part, fields, f"{name}.", problems)
+        if not _clicked_channel(body):
+            problems.append("a click must name its channel (container.channel_id or channel.id)")
         blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
         if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
             problems.append("message.blocks must be a list of objects")
@@ -147,6 +149,13 @@ def _capped_text(value: Any, name: str, limit: int, problems: list[str]) -> None
     """A value Slack caps when the block is posted (a button's, a menu option's): one longer was never Slack's."""
     if value is not None and not (isinstance(value, str) and len(value) <= limit):
         problems.append(f"{name} must be text of at most {limit} characters")
+
+
+def _clicked_channel(body: dict[str, Any]) -> Any:
+    """The channel a click names, as ``bot.listeners.actions.clicked_place`` reads it. Every button and menu
+    culprit posts is in a channel: a click naming none had its failure notice posted to channel ""."""
+    container, channel = body.get("container"), body.get("channel")
+    return (isinstance(container, dict) and container.get("channel_id")) or (isinstance(channel, dict) and channel.get("id"))
 
 
 def _ids(part: dict[str, Any], names: tuple[str, ...], prefix: str, problems: list[str]) -> None:

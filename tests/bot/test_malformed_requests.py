@@ -224,6 +224,9 @@ WRONG_TYPES = [
     ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": "inc-x", "creator": "ü"}}, "event.channel.creator must be a Slack id"),
     ("click", _click(user={"id": "U" * 100_000}), "user.id must be a Slack id"),
     ("click", _click(container={"channel_id": "", "message_ts": "1.1"}), "container.channel_id must be a Slack id"),
+    # A click naming no channel had its failure notice ("could not store your vote") posted to channel "".
+    ("click", _click(container={"message_ts": "1.1"}, channel={}), "a click must name its channel"),
+    ("click", {k: v for k, v in _click(container={"message_ts": "1.1"}).items() if k != "channel"}, "a click must name its channel"),
 ]
 
 
