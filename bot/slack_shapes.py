@@ -38,6 +38,9 @@ CLICK_TEXT = {
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
 ACTION_PAYLOADS = {"block_actions", "interactive_message"}  # Bolt reads their first action
+# Slack's url_verification challenge is some 50 letters and digits; Bolt echoes it back as it came, so one that
+# was an object, a list or megabytes of text was answered with the same.
+CHALLENGE_LIMIT = 100
 # Slack's ids (U…, C…, T…, E…) are a dozen or so uppercase letters and digits. An id of any text and length
 # was read, logged and stored: a signed request's 100,000-character user_id filled the log line refusing it.
 SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
@@ -51,6 +54,8 @@ def misshapen(body: dict[str, Any]) -> list[str]:
     """Each field culprit reads that is not of the type Slack sends, as ``name must be text`` (or ``an object``)."""
     problems: list[str] = []
     _ids(body, TOP_LEVEL_IDS, "", problems)
+    if body.get("type") == "url_verification":
+        _challenge(body.get("challenge"), problems)
     if "command" in body:
         for name in ("command", "channel_id", "user_id"):
             _text(body.get(name), name, problems, required=True)
@@ -149,6 +154,13 @@ def _capped_text(value: Any, name: str, limit: int, problems: list[str]) -> None
     """A value Slack caps when the block is posted (a button's, a menu option's): one longer was never Slack's."""
     if value is not None and not (isinstance(value, str) and len(value) <= limit):
         problems.append(f"{name} must be text of at most {limit} characters")
+
+
+def _challenge(challenge: Any, problems: list[str]) -> None:
+    """The text Bolt echoes back to Slack's url_verification: only a short text, as Slack sends."""
+    _text(challenge, "challenge", problems, required=True)
+    if isinstance(challenge, str):
+        _capped_text(challenge, "challenge", CHALLENGE_LIMIT, problems)
 
 
 def _clicked_channel(body: dict[str, Any]) -> Any:

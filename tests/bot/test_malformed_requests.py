@@ -227,6 +227,11 @@ WRONG_TYPES = [
     # A click naming no channel had its failure notice ("could not store your vote") posted to channel "".
     ("click", _click(container={"message_ts": "1.1"}, channel={}), "a click must name its channel"),
     ("click", {k: v for k, v in _click(container={"message_ts": "1.1"}).items() if k != "channel"}, "a click must name its channel"),
+    # Bolt echoes url_verification's challenge back as it came: an object, a list, megabytes of text.
+    ("json", {"type": "url_verification", "token": "t", "challenge": {"nested": ["x"] * 1000}}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t", "challenge": ""}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t"}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t", "challenge": "c" * 500_000}, "challenge must be text of at most 100 characters"),
 ]
 
 
@@ -235,7 +240,7 @@ def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming
     """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
     if kind == "command":
         response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
-    elif kind == "json-command":  # as a Socket Mode payload carries it
+    elif kind in ("json-command", "json"):  # a command as a Socket Mode payload carries it; an Events API body
         response = bot.send.post(json.dumps(payload), "application/json")
     elif kind == "event":
         response = bot.send.event(payload)
