@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import partial
 from typing import Any
 
 import structlog
@@ -39,6 +40,9 @@ from tools.rca.answers import IncidentQuery
 log = structlog.get_logger(__name__)
 
 AUTO_INVESTIGATIONS = "auto_investigation"  # claims keyed "channel:C…", "pagerduty:P…", "incident:<id>"
+# One per trigger key told culprit was busy: PagerDuty retries a 503 for a while, and each retry that found the
+# reply queue full posted the same busy notice in the incident channel again. Forgotten with the claims above.
+BUSY_NOTICES = "auto_investigation_busy_notice"
 # An unfinished claim older than this goes to the next delivery. A live holder finishes within about 40 s
 # (a database connect times out after 10 s, a Slack call after 30 s), so it is never taken from one still
 # posting; and a sender told to come back in 30 s (bot.http_checks.RETRY_AFTER_S) reaches it on its
@@ -162,7 +166,8 @@ def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger
 
     try:
         if not _answer(runtime, client, trigger.channel, query, replace_ts=None, posted=posted,
-                       placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …"):
+                       placeholder=f"🔎 New incident: investigating _{escape(trigger.title[:200])}_ …",
+                       tell_busy=partial(claim, BUSY_NOTICES, trigger.key, url)):
             raise RepliesFull(runtime.replies.busy_text())
     except Exception:
         INVESTIGATIONS_TRIGGERED.labels(outcome="not_started").inc()
@@ -178,7 +183,7 @@ def start_investigation(runtime: BotRuntime, client: WebClient, trigger: Trigger
 
 def forget_old_investigations(url: str, now: datetime | None = None) -> int:
     """Drop auto-investigation claims made over :data:`INVESTIGATION_MEMORY` ago; returns how many."""
-    return forget([AUTO_INVESTIGATIONS], (now or utcnow()) - INVESTIGATION_MEMORY, url)
+    return forget([AUTO_INVESTIGATIONS, BUSY_NOTICES], (now or utcnow()) - INVESTIGATION_MEMORY, url)
 
 
 def rerun(runtime: BotRuntime, client: WebClient, channel: str, user: str, incident_id: str | None = None) -> Rerun:
@@ -231,13 +236,14 @@ def channel_messages(client: WebClient, channel: str) -> list[str]:
 
 def _answer(
     runtime: BotRuntime, client: WebClient, channel: str, query: IncidentQuery, *, replace_ts: str | None,
-    placeholder: str | None, posted: Callable[[], None] | None = None,
+    placeholder: str | None, posted: Callable[[], None] | None = None, tell_busy: Callable[[], bool] = lambda: True,
 ) -> bool:
     """Queue the investigation's answer (after posting ``placeholder``, if any, then calling ``posted``);
-    False when the queue is full and the channel was told so instead."""
+    False when the queue is full, the channel then told so if ``tell_busy()`` says it was not told yet."""
     position = runtime.replies.reserve()
     if position is None:
-        client.chat_postMessage(channel=channel, text=runtime.replies.busy_text())
+        if tell_busy():
+            client.chat_postMessage(channel=channel, text=runtime.replies.busy_text())
         return False
     try:
         if placeholder is not None:

@@ -127,7 +127,7 @@ async def _start(bolt_app: App, trigger: Trigger, database_threads: CapacityLimi
     except StillStarting:
         return retry_later(f"this incident's investigation is being started; send it again in {RETRY_AFTER_S} seconds")
     except RepliesFull:
-        return _error(503, "culprit is busy with other investigations; send it again in a minute")
+        return retry_later(f"culprit is busy with other investigations; send it again in {RETRY_AFTER_S} seconds")
     except (SlackClientError, OSError) as error:
         log.warning("investigation not started: Slack refused its first post", key=trigger.key, error=error_code(error))
         return _error(502, "Slack refused the investigation's first post; send it again")

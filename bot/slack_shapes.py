@@ -18,6 +18,7 @@ app runs this check before Bolt's dispatch (:func:`bot.guards.refuse_misshapen`)
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 CHECKED_EVENTS = {"app_mention", "message", "channel_created", "member_joined_channel"}
@@ -37,12 +38,24 @@ CLICK_TEXT = {
 OPTION_VALUE_LIMIT = 150  # Block Kit's limit on an option object's value
 BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
 ACTION_PAYLOADS = {"block_actions", "interactive_message"}  # Bolt reads their first action
+# Slack's url_verification challenge is some 50 letters and digits; Bolt echoes it back as it came, so one that
+# was an object, a list or megabytes of text was answered with the same.
+CHALLENGE_LIMIT = 100
+# Slack's ids (U…, C…, T…, E…) are a dozen or so uppercase letters and digits. An id of any text and length
+# was read, logged and stored: a signed request's 100,000-character user_id filled the log line refusing it.
+SLACK_ID = re.compile(r"[A-Z0-9]{1,32}")
+TOP_LEVEL_IDS = ("team_id", "enterprise_id", "api_app_id", "user_id", "channel_id")  # a command's, an envelope's
+EVENT_IDS = ("user", "team", "inviter")  # and its channel, text or (a new channel's) object
+CLICK_IDS = {"user": ("id", "team_id"), "team": ("id",), "channel": ("id",), "container": ("channel_id",)}
 VIEW_PAYLOADS = {"view_submission", "view_closed"}  # Bolt reads their view's type
 
 
 def misshapen(body: dict[str, Any]) -> list[str]:
     """Each field culprit reads that is not of the type Slack sends, as ``name must be text`` (or ``an object``)."""
     problems: list[str] = []
+    _ids(body, TOP_LEVEL_IDS, "", problems)
+    if body.get("type") == "url_verification":
+        _challenge(body.get("challenge"), problems)
     if "command" in body:
         for name in ("command", "channel_id", "user_id"):
             _text(body.get(name), name, problems, required=True)
@@ -57,12 +70,15 @@ def misshapen(body: dict[str, Any]) -> list[str]:
         needs = _required(event)
         for name in EVENT_TEXT:
             _text(event.get(name), f"event.{name}", problems, required=name in needs)
+        _ids(event, EVENT_IDS, "event.", problems)
         channel = event.get("channel")
         if isinstance(channel, dict) and event["type"] == "channel_created":
             _text(channel.get("id"), "event.channel.id", problems, required=True)
             _text(channel.get("name"), "event.channel.name", problems)
+            _ids(channel, ("id", "creator"), "event.channel.", problems)
         else:
             _text(channel, "event.channel", problems, required=bool(needs))
+            _ids(event, ("channel",), "event.", problems)
     if body.get("type") == "block_actions":
         user = body.get("user")
         _text(user.get("id") if isinstance(user, dict) else None, "user.id", problems, required=True)
@@ -71,6 +87,11 @@ def misshapen(body: dict[str, Any]) -> list[str]:
             part = body.get(name)
             for field in fields if isinstance(part, dict) else ():
                 _text(part.get(field), f"{name}.{field}", problems)
+        for name, fields in CLICK_IDS.items():
+            if isinstance(part := body.get(name), dict):
+                _ids(part, fields, f"{name}.", problems)
+        if not _clicked_channel(body):
+            problems.append("a click must name its channel (container.channel_id or channel.id)")
         blocks = body["message"].get("blocks", []) if isinstance(body.get("message"), dict) else []
         if not isinstance(blocks, list) or not all(isinstance(block, dict) for block in blocks):
             problems.append("message.blocks must be a list of objects")
@@ -133,6 +154,28 @@ def _capped_text(value: Any, name: str, limit: int, problems: list[str]) -> None
     """A value Slack caps when the block is posted (a button's, a menu option's): one longer was never Slack's."""
     if value is not None and not (isinstance(value, str) and len(value) <= limit):
         problems.append(f"{name} must be text of at most {limit} characters")
+
+
+def _challenge(challenge: Any, problems: list[str]) -> None:
+    """The text Bolt echoes back to Slack's url_verification: only a short text, as Slack sends."""
+    _text(challenge, "challenge", problems, required=True)
+    if isinstance(challenge, str):
+        _capped_text(challenge, "challenge", CHALLENGE_LIMIT, problems)
+
+
+def _clicked_channel(body: dict[str, Any]) -> Any:
+    """The channel a click names, as ``bot.listeners.actions.clicked_place`` reads it. Every button and menu
+    culprit posts is in a channel: a click naming none had its failure notice posted to channel ""."""
+    container, channel = body.get("container"), body.get("channel")
+    return (isinstance(container, dict) and container.get("channel_id")) or (isinstance(channel, dict) and channel.get("id"))
+
+
+def _ids(part: dict[str, Any], names: tuple[str, ...], prefix: str, problems: list[str]) -> None:
+    """Each of ``names`` in ``part`` that is text but no Slack id; only its name is kept, never the text sent."""
+    for name in names:
+        value = part.get(name)
+        if isinstance(value, str) and not SLACK_ID.fullmatch(value):
+            problems.append(f"{prefix}{name} must be a Slack id (1 to 32 uppercase letters and digits)")
 
 
 def _text(value: Any, name: str, problems: list[str], *, required: bool = False) -> None:

@@ -26,12 +26,15 @@ PERSONS_MESSAGES = (None, "file_share")
 
 
 def is_report(event: dict[str, Any], runtime: BotRuntime) -> bool:
-    """A person's new message in the configured feedback channel, with a file or not (not an edit, join or bot post)."""
+    """A person's new top-level message in the configured feedback channel, with a file or not (not an edit,
+    join or bot post, nor a reply in a report's thread: a triager's "thanks, looking" was stored as a report).
+    A reply also sent to the channel (``thread_broadcast``) is a reply all the same, and no report."""
     channel = runtime.settings.reports_channel
     return bool(
         channel
         and _report_text(event).strip()
         and event.get("subtype") in PERSONS_MESSAGES
+        and event.get("thread_ts") in (None, event.get("ts"))
         and not event.get("bot_id")
         and runtime.channels.listed(event.get("channel", ""), [channel])
     )

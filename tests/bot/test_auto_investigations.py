@@ -398,6 +398,26 @@ def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(
     assert _incident_post(bot, payload).json()["duplicate"] is True
 
 
+def test_pagerduty_retries_while_culprit_is_busy_are_told_to_come_back_and_the_channel_is_told_once(
+    store: str, start_bot: StartBot
+) -> None:
+    queue = ReplyQueue(capacity=0)
+    env = {"CULPRIT_PAGERDUTY_WEBHOOK_SECRET": PD_SECRET, "CULPRIT_INCIDENT_POST_CHANNEL": INCIDENT_CHANNEL}
+    bot = start_bot(store, env=env, replies=queue)
+    event = _pd_event("01EVENT", "PBUSY1", utcnow().isoformat())
+
+    retries = [_pagerduty(bot, event) for _ in range(3)]  # PagerDuty retries each 503 it is answered
+    assert {(r.status_code, r.headers.get("retry-after")) for r in retries} == {(503, str(RETRY_AFTER_S))}
+    assert "send it again" in retries[0].json()["error"]
+    told = [c for c in bot.slack.calls_to("chat.postMessage") if c.args.get("channel") == INCIDENT_CHANNEL]
+    assert [c.args["text"] for c in told] == [queue.busy_text()]
+
+    queue.capacity = 10
+    started = _pagerduty(bot, event)
+    assert started.status_code == 202 and started.json()["started"] is True
+    _answer_in(bot, INCIDENT_CHANNEL)
+
+
 def test_a_new_incident_channel_the_queue_could_not_take_is_investigated_when_culprit_joins(store: str, start_bot: StartBot) -> None:
     queue = ReplyQueue(capacity=0)
     bot = start_bot(store, replies=queue)

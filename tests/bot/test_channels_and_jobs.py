@@ -107,6 +107,23 @@ def test_a_feedback_message_with_a_screenshot_attached_is_a_report(store: str, s
     assert report.id == "slack:CREPORTS:1714556400.000500" and "Checkout button does nothing" in report.text
 
 
+def test_replies_in_a_reports_thread_are_not_reports(store: str, start_bot: StartBot) -> None:
+    """A triager answering in a report's thread ("thanks, looking") was stored as one more bug report."""
+    bot = start_bot(store, env={"CULPRIT_REPORTS_CHANNEL": "user-feedback"})
+    dropped = bot.dropped("not_a_report")
+    report = {"type": "message", "channel": "CREPORTS", "user": "UCUSTOMER", "text": "Search shows last week's prices",
+              "ts": "1714556400.000600"}
+    reply = {**report, "user": "UTRIAGER", "text": "thanks, looking", "ts": "1714556500.000100",
+             "thread_ts": report["ts"]}
+    bot.send.event(report)
+    bot.send.event(reply)
+    bot.send.event({**reply, "subtype": "thread_broadcast", "text": "fixed, see thread", "ts": "1714556600.000100"})
+    bot.wait_until_dropped("not_a_report", dropped + 2)
+    [stored] = _wait_for_reports(store, 1)
+    assert stored.id == "slack:CREPORTS:1714556400.000600"
+    assert len(_reports(store)) == 1
+
+
 def test_a_feedback_message_holding_a_nul_or_a_lone_surrogate_is_still_stored(database_url: str, start_bot: StartBot) -> None:
     """PostgreSQL refuses NUL in text: the report's insert failed and the message was lost (logged as an error)."""
     migrate(database_url)

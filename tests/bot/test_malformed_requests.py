@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
 from tests.bot.raw_http import send_chunked
@@ -215,6 +216,22 @@ WRONG_TYPES = [
     ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": {"value": "r1\tlogin"}}), "accessory.options must be a list of objects"),
     ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": ["r1\tlogin"]}), "accessory.options must be a list of objects"),
     ("click", _relabel({"value": "r1\tlogin"}, {**RELABEL_MENU, "options": [{"value": ["r1\tlogin"]}]}), "accessory.options[].value must be text"),
+    # Slack's ids are short uppercase letters and digits: anything else was read, logged and stored as it came.
+    ("command", {**COMMAND, "user_id": "U" * 100_000}, "user_id must be a Slack id"),
+    ("json-command", {**COMMAND, "team_id": "t0001; drop"}, "team_id must be a Slack id"),
+    ("event", {"type": "app_mention", "text": "hi", "channel": "c" * 1000, "ts": "1.1", "user": "UALICE"}, "event.channel must be a Slack id"),
+    ("event", {"type": "message", "text": "hi", "channel": INCIDENT_CHANNEL, "ts": "1.1", "user": "U" * 33}, "event.user must be a Slack id"),
+    ("event", {"type": "channel_created", "channel": {"id": "CNEW", "name": "inc-x", "creator": "ü"}}, "event.channel.creator must be a Slack id"),
+    ("click", _click(user={"id": "U" * 100_000}), "user.id must be a Slack id"),
+    ("click", _click(container={"channel_id": "", "message_ts": "1.1"}), "container.channel_id must be a Slack id"),
+    # A click naming no channel had its failure notice ("could not store your vote") posted to channel "".
+    ("click", _click(container={"message_ts": "1.1"}, channel={}), "a click must name its channel"),
+    ("click", {k: v for k, v in _click(container={"message_ts": "1.1"}).items() if k != "channel"}, "a click must name its channel"),
+    # Bolt echoes url_verification's challenge back as it came: an object, a list, megabytes of text.
+    ("json", {"type": "url_verification", "token": "t", "challenge": {"nested": ["x"] * 1000}}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t", "challenge": ""}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t"}, "challenge must be text"),
+    ("json", {"type": "url_verification", "token": "t", "challenge": "c" * 500_000}, "challenge must be text of at most 100 characters"),
 ]
 
 
@@ -223,7 +240,7 @@ def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming
     """Each was a listener raising (the fixture fails the test on that): a 500 for the command, a traceback otherwise."""
     if kind == "command":
         response = bot.send.post(urlencode(payload), "application/x-www-form-urlencoded")
-    elif kind == "json-command":  # as a Socket Mode payload carries it
+    elif kind in ("json-command", "json"):  # a command as a Socket Mode payload carries it; an Events API body
         response = bot.send.post(json.dumps(payload), "application/json")
     elif kind == "event":
         response = bot.send.event(payload)
@@ -231,3 +248,15 @@ def test_a_signed_slack_request_with_a_field_of_the_wrong_type_is_refused_naming
         response = bot.send.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert named in response.json()["error"]
+
+
+def test_a_huge_user_id_is_refused_before_anything_logs_it(store: str, start_bot: StartBot) -> None:
+    """Past the allow-list a 100,000-character user_id was logged in full, once per request."""
+    bot = start_bot(store, env={"CULPRIT_ALLOWED_USERS": '["UALICE"]'})
+    huge = "U" * 100_000
+    with capture_logs() as logs:
+        response = bot.send.post(urlencode({**COMMAND, "user_id": huge}), "application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert response.json()["error"] == "user_id must be a Slack id (1 to 32 uppercase letters and digits)"
+    assert [entry["event"] for entry in logs] == ["signed slack request refused: fields of the wrong type"]
+    assert huge[:100] not in str(logs)
