@@ -332,7 +332,7 @@ def test_the_model_line_names_only_the_promoted_version_culprit_model_knows(work
 
     url = working.resolved_database_url
     added = registry.add_version(load_model(model_file), working.data_dir, url, figures={}, status=registry.CHALLENGER)
-    registry.promote(added.version, url)
+    registry.promote(added.version, url, data_dir=working.data_dir)
 
     [model] = [result for result in run_checks(working) if result.name == "model"]
 

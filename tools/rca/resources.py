@@ -168,7 +168,7 @@ def answer_threshold(settings: Settings) -> float:
     feedback stats) as the answers themselves were gated."""
     from tools.rca.retrain.registry import serving_model
 
-    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url))
+    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url, data_dir=settings.data_dir))
     return gate_threshold(model, settings.min_confidence, settings.target_precision)[0]
 
 
