@@ -159,7 +159,7 @@ class CachedResources:
     def get(self) -> RcaResources:
         from tools.rca.retrain.registry import serving_model
 
-        serving = serving_model(self._settings.resolved_database_url)
+        serving = serving_model(self._settings.resolved_database_url, data_dir=self._settings.data_dir)
         with self._lock:
             stale = self._resources is None or time.monotonic() - self._loaded_at > self._ttl_s
             if stale or serving.version != self.model_version:

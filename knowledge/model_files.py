@@ -37,6 +37,7 @@ from knowledge.errors import CulpritError
 from knowledge.lines import json_line
 
 MANIFEST = "manifest.json"
+ZIP_START = b"PK\x03\x04"  # how every model file ModelWriter writes begins: a zip's first member header
 # Read before anything is decompressed, so a zip bomb on a shared volume is refused, not inflated:
 # the largest real model (three repositories' maps and indexes) holds about 40 MB uncompressed.
 MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -214,6 +215,8 @@ def read_model_file(
             _check_members(path, archive, refuse, fix)
             members = {name: archive.read(name) for name in archive.namelist()}
     except zipfile.BadZipFile as error:
+        if _starts_as_zip(path):  # a culprit model file, cut short (a copy or a full disk stopped) or damaged
+            raise refuse(f"the model file {path} is damaged or cut short ({error}); {fix}") from error
         raise refuse(f"{path} is not a culprit model file (an old joblib or pickle file?); {fix}") from error
     except (zlib.error, EOFError) as error:  # a deflate stream broken or cut short inside the zip
         raise refuse(f"the model file {path} is damaged ({error}); {fix}") from error
@@ -226,6 +229,16 @@ def read_model_file(
     if found != (kind, format_version):
         raise model_file.refused(f"holds {found[0]!r} version {found[1]}, not {kind!r} version {format_version}")
     return model_file
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """Whether ``path`` begins as every model file culprit writes does: then a zip that does not open is one
+    of culprit's cut short or damaged, not an old pickle, and "retrain" is not what the reader needs to hear."""
+    try:
+        with open_regular_file(path) as raw:
+            return raw.read(len(ZIP_START)) == ZIP_START
+    except OSError:
+        return False
 
 
 class NotRegularFile(OSError):

@@ -40,7 +40,7 @@ def evaluate_agent(
     settings = get_settings()
     url = settings.resolved_database_url
     migrate(url)
-    resources = load_resources(settings, serving_model(url))  # what the bot answers with
+    resources = load_resources(settings, serving_model(url, data_dir=settings.data_dir))  # what the bot answers with
 
     def investigate(query):  # type: ignore[no-untyped-def]
         return run_rca(query, database_url=url, resources=resources, persist=bool(query.incident_id))

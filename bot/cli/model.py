@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.table import Table
 
@@ -10,13 +12,14 @@ from bot.cli.console import LARGEST_ID, console, print_json
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
-def _url() -> str:
+def _store() -> tuple[str, Path]:
+    """The migrated store's URL and the data directory its versions' files are in."""
     from knowledge.config import get_settings
     from knowledge.db import migrate
 
-    url = get_settings().resolved_database_url
-    migrate(url)
-    return url
+    settings = get_settings()
+    migrate(settings.resolved_database_url)
+    return settings.resolved_database_url, settings.data_dir
 
 
 def _figures(figures: dict, name: str) -> str:  # type: ignore[type-arg]
@@ -32,7 +35,8 @@ def register(app: typer.Typer) -> None:
         """Every trained version, newest first; the champion is the one every replica answers with."""
         from tools.rca.retrain.registry import versions
 
-        found = versions(_url())
+        url, data_dir = _store()
+        found = versions(url, data_dir=data_dir)
         if json_output:
             print_json([info.to_dict() for info in found])
             return
@@ -53,14 +57,16 @@ def register(app: typer.Typer) -> None:
         """One version: its file, what it learned from, and the figures it was judged on."""
         from tools.rca.retrain.registry import version as find
 
-        print_json(find(version, _url()).to_dict())
+        url, data_dir = _store()
+        print_json(find(version, url, data_dir=data_dir).to_dict())
 
     @model.command("promote")
     def promote(version: int = typer.Argument(..., min=1, max=LARGEST_ID, help="The version to serve.")) -> None:
         """Serve VERSION from now on, on every replica (they check before each answer)."""
         from tools.rca.retrain.registry import promote as make_champion
 
-        info = make_champion(version, _url(), note="promoted by hand")
+        url, data_dir = _store()
+        info = make_champion(version, url, data_dir=data_dir, note="promoted by hand")
         console.print(f"v{info.version} is the champion")
 
     @model.command("rollback")
@@ -68,7 +74,8 @@ def register(app: typer.Typer) -> None:
         """Serve the previous champion again; the current one is marked rolled back."""
         from tools.rca.retrain.registry import rollback as roll_back
 
-        info = roll_back(_url())
+        url, data_dir = _store()
+        info = roll_back(url, data_dir=data_dir)
         console.print(f"rolled back: v{info.version} is the champion")
 
     @model.command("retrain")
@@ -77,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from bot.retraining import run_retrain
         from knowledge.config import get_settings
 
-        _url()
+        _store()
         verdict = run_retrain(get_settings())
         if json_output:
             print_json(verdict.to_dict())

@@ -153,7 +153,7 @@ def serving_after_training(saved: Path, settings: Settings) -> ServingAfterTrain
     """
     from tools.rca.retrain.registry import serving_model
 
-    promoted = serving_model(settings.resolved_database_url)
+    promoted = serving_model(settings.resolved_database_url, data_dir=settings.data_dir)
     if promoted.version is not None:
         return ServingAfterTraining(
             False, promoted.version, str(promoted.path),
@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
             raise InputError("the store holds no changes; load some first with `culprit ingest`")
         query = IncidentQuery(text=text, title=title, service=service, repo=repo, started_at=started_at)
         # The model the bot answers with: a promoted version when there is one, else CULPRIT_RANKER_PATH.
-        resources = load_resources(settings, serving_model(settings.resolved_database_url))
+        resources = load_resources(settings, serving_model(settings.resolved_database_url, data_dir=settings.data_dir))
         result = run_rca(query, database_url=settings.resolved_database_url, resources=resources)
         if json_output:
             print_json(result.to_dict())

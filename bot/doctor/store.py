@@ -45,7 +45,7 @@ def check_model(settings: Settings, options: DoctorOptions) -> list[CheckResult]
     from tools.rca.resources import promoted_unreadable
     from tools.rca.retrain.registry import serving_model
 
-    promoted = serving_model(settings.resolved_database_url)
+    promoted = serving_model(settings.resolved_database_url, data_dir=settings.data_dir)
     if promoted.path is not None:
         try:
             detail = _model_detail(promoted.path)

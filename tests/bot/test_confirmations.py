@@ -110,6 +110,22 @@ def test_a_persons_confirmation_is_not_undone_by_votes_but_can_be_undone_and_red
         undo_event(999, "UIC", database_url=database_url)
 
 
+def test_undoing_an_old_confirmation_leaves_a_later_one_standing(database_url: str) -> None:
+    suggestions, changes = _incident_with_suggestions(database_url)
+    first = confirm_suggestion(suggestions[0], "UIC", "channel_creator", database_url=database_url)
+    withdrawn = undo_event(first.event_id, "UIC", database_url=database_url)
+    again = confirm_suggestion(suggestions[0], "UCONFIRMER", CONFIRMER, database_url=database_url)
+    assert again.event_id is not None and _causes(database_url) == {(changes[0], "confirmed")}
+    for old in (first.event_id, withdrawn.event_id):  # neither may withdraw (or redo) what UCONFIRMER decided since
+        refused = CliRunner().invoke(app, ["feedback", "undo", str(old), "--by", "UOPS"])
+        assert refused.exit_code == 1 and isinstance(refused.exception, InputError), refused.output
+        assert f"superseded by entry {again.event_id} (confirm by UCONFIRMER)" in str(refused.exception)
+    assert _causes(database_url) == {(changes[0], "confirmed")}
+    assert audit_trail(database_url=database_url)[0].id == again.event_id
+    assert not undo_event(again.event_id, "UOPS", database_url=database_url).confirmed  # the latest still undoes
+    assert _causes(database_url) == set()
+
+
 def test_feedback_audit_and_undo_cli(database_url: str) -> None:
     suggestions, changes = _incident_with_suggestions(database_url)
     event = confirm_suggestion(suggestions[0], "UCONFIRMER", CONFIRMER, database_url=database_url).event_id

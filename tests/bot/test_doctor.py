@@ -332,7 +332,7 @@ def test_the_model_line_names_only_the_promoted_version_culprit_model_knows(work
 
     url = working.resolved_database_url
     added = registry.add_version(load_model(model_file), working.data_dir, url, figures={}, status=registry.CHALLENGER)
-    registry.promote(added.version, url)
+    registry.promote(added.version, url, data_dir=working.data_dir)
 
     [model] = [result for result in run_checks(working) if result.name == "model"]
 
@@ -355,6 +355,29 @@ def test_a_missing_model_fails_only_the_model_and_says_what_answers_instead(
     monkeypatch.setattr(starter, "STARTER_FILE", tmp_path / "trimmed-package" / "starter_ranker.model")
     detail = failing(run_checks(working))["model"].detail
     assert detail == f"no trained model at {working.resolved_ranker_path}; RCA ranks with the heuristic blend only"
+
+
+def test_a_promoted_version_cut_short_is_named_with_what_answers_and_how_to_serve_a_good_one(
+    working: Settings, model_file: Path
+) -> None:
+    """It read "... is not a culprit model file (an old joblib or pickle file?); retrain with `culprit train`":
+    the file was a culprit model cut short, and `culprit train` writes a file that does not serve."""
+    from tools.rca.judges.local import load_model
+    from tools.rca.retrain import registry
+
+    url = working.resolved_database_url
+    added = registry.add_version(load_model(model_file), working.data_dir, url, figures={}, status=registry.CHALLENGER)
+    registry.promote(added.version, url, data_dir=working.data_dir)
+    path = Path(added.path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy or a full disk stopped half-way
+
+    model = failing(run_checks(working))["model"]
+
+    assert model.detail.startswith(f"the promoted model version {added.version} at {path} could not be loaded "
+                                   f"(the model file {path} is damaged or cut short (")
+    assert model.detail.endswith("); the starter ranker answers instead")
+    assert "joblib" not in model.detail and "culprit train" not in model.detail
+    assert "`culprit model rollback`" in model.fix and "`culprit model retrain`" in model.fix
 
 
 def test_a_model_whose_trees_were_cut_short_after_writing_fails_with_the_reason_the_bot_would_give(

@@ -59,7 +59,7 @@ def test_train_says_a_promoted_version_still_answers_and_how_to_make_a_new_one_a
     assert first.exit_code == 0, first.output
     champion = registry.add_version(load_model(Path(json.loads(first.stdout)["model"])), data_dir, database_url,
                                     figures={}, status=registry.CHALLENGER)  # fmt: skip
-    registry.promote(champion.version, database_url)
+    registry.promote(champion.version, database_url, data_dir=data_dir)
 
     retrained = runner.invoke(app, [*train, "--json"])
     assert retrained.exit_code == 0, retrained.output
@@ -67,7 +67,8 @@ def test_train_says_a_promoted_version_still_answers_and_how_to_make_a_new_one_a
     assert said["serves"] is False
     assert said["serving"] == {"version": champion.version, "model": champion.path}
     assert "culprit model retrain" in said["to_serve"]
-    assert registry.serving_model(database_url).version == champion.version  # what the bot and `culprit rca` load
+    serving = registry.serving_model(database_url, data_dir=data_dir)
+    assert serving.version == champion.version  # what the bot and `culprit rca` load
 
     text = runner.invoke(app, train)
     assert text.exit_code == 0, text.output

@@ -49,7 +49,7 @@ def demo_store(data_dir: Path, demo_files) -> str:  # noqa: ANN001
     history = store_history(url)
     champion = train_model(history, history.cases[:CHAMPION_CASES], None)
     added = registry.add_version(champion, data_dir, url, figures={}, status=registry.CHALLENGER, note="first")
-    registry.promote(added.version, url)
+    registry.promote(added.version, url, data_dir=data_dir)
     return url
 
 
@@ -86,7 +86,7 @@ def test_with_no_version_promoted_the_trained_model_that_answers_is_the_champion
     verdict = json.loads(retrained.stdout)
     assert verdict["outcome"] == "refused" and "top-5" in verdict["reason"]
     assert verdict["champion_name"] == "trained model that answers (no version promoted yet)"
-    assert registry.champion(url) is None  # the team's trained model still answers
+    assert registry.champion(url, data_dir=data_dir) is None  # the team's trained model still answers
     _train, replay = replay_split(store_history(url).cases, trained.trained_until)
     assert verdict["champion"] == replay_figures(trained, replay, store_history(url), replay_incident).to_dict()
 
@@ -97,8 +97,8 @@ def test_a_challenger_trained_on_shuffled_labels_is_refused_and_the_champion_sta
     verdict = retrain(demo_store, data_dir, replay_incident)
     assert verdict.outcome == "refused" and "top-5" in verdict.reason
     assert verdict.challenger.top5 < verdict.champion.top5 - 0.01
-    assert registry.champion(demo_store).version == 1
-    refused = registry.version(verdict.challenger_version, demo_store)
+    assert registry.champion(demo_store, data_dir=data_dir).version == 1
+    refused = registry.version(verdict.challenger_version, demo_store, data_dir=data_dir)
     assert refused.status == "refused" and not refused.champion and Path(refused.path).exists()
     assert refused.figures["champion"]["top5"] == verdict.champion.top5
 
@@ -132,7 +132,7 @@ def test_a_challenger_with_more_confirmed_causes_is_promoted_and_every_replica_a
     assert verdict.outcome == "promoted", verdict.text
     assert verdict.challenger.top5 >= verdict.champion.top5 - 0.01
     assert verdict.challenger.ece <= verdict.champion.ece + ece_tolerance(verdict.champion.cases)
-    champion = registry.champion(demo_store)
+    champion = registry.champion(demo_store, data_dir=data_dir)
     assert champion.version == verdict.challenger_version == 2 and champion.n_cases == len(cases)
     for replica in replicas:
         answer = replica(query)
@@ -152,45 +152,79 @@ def test_promote_and_rollback_keep_one_champion(database_url: str, data_dir: Pat
     first, second = (registry.add_version(model, data_dir, database_url, figures={}, status="challenger") for _ in range(2))
     assert (first.version, second.version) == (1, 2)
     with pytest.raises(InputError, match="no earlier champion"):
-        registry.rollback(database_url)
-    registry.promote(1, database_url)
-    registry.promote(2, database_url)
-    assert [(v.version, v.status, v.champion) for v in registry.versions(database_url)] == [(2, "champion", True), (1, "retired", False)]
-    assert registry.serving_model(database_url).version == 2
-    assert registry.rollback(database_url).version == 1
-    assert [(v.version, v.status) for v in registry.versions(database_url)] == [(2, "rolled_back"), (1, "champion")]
+        registry.rollback(database_url, data_dir=data_dir)
+    registry.promote(1, database_url, data_dir=data_dir)
+    registry.promote(2, database_url, data_dir=data_dir)
+    listed = registry.versions(database_url, data_dir=data_dir)
+    assert [(v.version, v.status, v.champion) for v in listed] == [(2, "champion", True), (1, "retired", False)]
+    assert registry.serving_model(database_url, data_dir=data_dir).version == 2
+    assert registry.rollback(database_url, data_dir=data_dir).version == 1
+    listed = registry.versions(database_url, data_dir=data_dir)
+    assert [(v.version, v.status) for v in listed] == [(2, "rolled_back"), (1, "champion")]
     with pytest.raises(InputError, match="no model version 9"):
-        registry.promote(9, database_url)
+        registry.promote(9, database_url, data_dir=data_dir)
 
 
 def test_rollback_to_a_champion_whose_file_is_gone_is_refused(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
     """Rolling back onto a lost file would serve the starter ranker in every answer; promote refuses that too."""
     first, second = (registry.add_version(trained, data_dir, database_url, figures={}, status="challenger") for _ in range(2))
-    registry.promote(first.version, database_url)
-    registry.promote(second.version, database_url)
+    registry.promote(first.version, database_url, data_dir=data_dir)
+    registry.promote(second.version, database_url, data_dir=data_dir)
     Path(first.path).unlink()
 
     refused = CliRunner().invoke(app, ["model", "rollback"])
 
     assert refused.exit_code == 1 and f"model version 1's file {first.path} is gone" in str(refused.exception)
-    assert registry.champion(database_url).version == second.version
+    assert registry.champion(database_url, data_dir=data_dir).version == second.version
+
+
+def test_a_data_dir_moved_elsewhere_still_serves_its_promoted_version(
+    database_url: str, data_dir: Path, trained, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """A backup restored at another path, or a volume mounted elsewhere: the rows must still find their files."""
+    from knowledge.config import get_settings
+    from knowledge.confirmations import ModelVersion
+    from tools.rca.judges.local import save_model
+    from tools.rca.resources import answering_model
+
+    promoted = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
+    registry.promote(promoted.version, database_url, data_dir=data_dir)
+    old_file = save_model(trained, data_dir.parent / "elsewhere" / "ranker-v2.model")
+    with session_scope(database_url) as session:  # a row written before paths were relative: the whole path
+        session.add(ModelVersion(version=2, path=str(old_file), status=registry.RETIRED, promoted_at=promoted.created_at))
+    moved = data_dir.parent / "restored"
+    data_dir.rename(moved)
+    url = database_url.replace(str(data_dir), str(moved))  # SQLite's file moved with it; PostgreSQL's did not
+    monkeypatch.setenv("CULPRIT_DATA_DIR", str(moved))
+    monkeypatch.setenv("CULPRIT_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    serving = registry.serving_model(url, data_dir=moved)
+    assert serving.path == moved / "models" / f"ranker-v{promoted.version}.model"
+    model, notes = answering_model(get_settings(), serving)
+    assert notes == [] and model is not None and model.n_cases == trained.n_cases
+    for command, said in ((["rollback"], "v2 is the champion"), (["promote", "1"], "v1 is the champion")):
+        done = CliRunner().invoke(app, ["model", *command])
+        assert done.exit_code == 0 and said in done.output, done.exception
+    shown = CliRunner().invoke(app, ["model", "show", "2"])
+    assert json.loads(shown.stdout)["path"] == str(old_file)
 
 
 def test_only_the_newest_refused_versions_keep_their_files(database_url: str, data_dir: Path, trained) -> None:  # noqa: ANN001
     kept = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
-    registry.promote(kept.version, database_url)
+    registry.promote(kept.version, database_url, data_dir=data_dir)
     refused = [
         registry.add_version(trained, data_dir, database_url, figures={"top5": 0.5}, status=registry.REFUSED, note="worse")
         for _ in range(registry.KEEP_REFUSED_FILES + 2)
     ]
-    assert registry.prune_refused(database_url) == [refused[1].version, refused[0].version]
-    assert registry.prune_refused(database_url) == []  # already pruned
-    rows = {v.version: v for v in registry.versions(database_url)}
+    assert registry.prune_refused(database_url, data_dir=data_dir) == [refused[1].version, refused[0].version]
+    assert registry.prune_refused(database_url, data_dir=data_dir) == []  # already pruned
+    rows = {v.version: v for v in registry.versions(database_url, data_dir=data_dir)}
     assert [Path(rows[r.version].path).exists() for r in refused] == [False, False, True, True, True]
     assert rows[refused[0].version].figures == {"top5": 0.5} and "file pruned" in rows[refused[0].version].note
     assert Path(rows[kept.version].path).exists()  # the champion's file is never touched
     with pytest.raises(InputError, match="is gone"):
-        registry.promote(refused[0].version, database_url)
+        registry.promote(refused[0].version, database_url, data_dir=data_dir)
 
 
 def test_the_gate_and_the_calibration_error() -> None:
@@ -265,7 +299,7 @@ def test_a_champion_whose_file_is_cut_short_does_not_stop_the_retrain_that_repla
     from knowledge.config import get_settings
 
     assert get_settings().resolved_database_url == demo_store
-    damaged = Path(registry.champion(demo_store).path)
+    damaged = Path(registry.champion(demo_store, data_dir=data_dir).path)
     damaged.write_bytes(damaged.read_bytes()[:5000])
 
     retrained = CliRunner().invoke(app, ["model", "retrain", "--json"])
@@ -273,4 +307,5 @@ def test_a_champion_whose_file_is_cut_short_does_not_stop_the_retrain_that_repla
     assert retrained.exit_code == 0, retrained.output
     verdict = json.loads(retrained.stdout)
     assert verdict["champion_name"].startswith(f"starter ranker that answers because the promoted model version 1 at {damaged}")
-    assert verdict["outcome"] == "promoted" and registry.champion(demo_store).version == verdict["challenger_version"]
+    assert verdict["outcome"] == "promoted"
+    assert registry.champion(demo_store, data_dir=data_dir).version == verdict["challenger_version"]

@@ -125,7 +125,7 @@ def test_a_promoted_version_whose_file_is_damaged_or_gone_is_named_and_the_start
 
     _store_changes(database_url, history)
     promoted = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
-    registry.promote(promoted.version, database_url)
+    registry.promote(promoted.version, database_url, data_dir=data_dir)
     monkeypatch.setenv("CULPRIT_DATABASE_URL", database_url)
     get_settings.cache_clear()
     case = history.cases[-1]
@@ -157,7 +157,7 @@ def test_culprit_rca_answers_with_the_promoted_version_as_the_bot_does(
 
     _store_changes(database_url, history)
     promoted = registry.add_version(trained, data_dir, database_url, figures={}, status=registry.CHALLENGER)
-    registry.promote(promoted.version, database_url)
+    registry.promote(promoted.version, database_url, data_dir=data_dir)
     assert not get_settings().resolved_ranker_path.exists()  # only the promoted version's own file holds a model
     case = history.cases[-1]
     arguments = ["rca", case.incident.text, "--at", case.incident.started_at.isoformat(), "--repo", "acme/widget", "--json"]

@@ -108,11 +108,23 @@ def confirm_cause(incident_id: str, change_id: str, user_id: str, authority: str
 
 
 def undo_event(event_id: int, user_id: str, *, database_url: str, at: datetime | None = None) -> CauseChange:
-    """Reverse one audited confirmation (by retracting) or retraction (by confirming again)."""
+    """Reverse one audited confirmation (by retracting) or retraction (by confirming again).
+
+    Only the latest entry for its incident and change can be undone: a later
+    one decided again (say a person confirmed the cause anew after it was
+    withdrawn), and undoing the old entry would withdraw that new decision,
+    which it does not undo.
+    """
     with session_scope(database_url) as session:
         event = session.get(CauseEvent, event_id)
         if event is None:
             raise InputError(f"no audit entry {event_id}; see `culprit feedback audit`")
+        latest = _latest_event(session, event.incident_id, event.change_id)
+        if latest is not None and latest.id != event.id:
+            raise InputError(
+                f"audit entry {event.id} was superseded by entry {latest.id} ({latest.action} by {latest.actor}); "
+                f"undo that one instead"
+            )
         if event.action == CONFIRM:
             return _retract(session, event.incident_id, event.change_id, user_id, UNDO, event.suggestion_id, at, event.id)
         return _confirm(session, event.incident_id, event.change_id, user_id, UNDO, event.suggestion_id, at, event.id)
@@ -152,13 +164,18 @@ def apply_vote_rule(
 
 
 def _withdrawn_by_a_person(session: Session, incident_id: str, change_id: str) -> bool:
-    last = session.scalars(
+    last = _latest_event(session, incident_id, change_id)
+    return last is not None and last.action == RETRACT and last.authority != VOTES_CHANGED
+
+
+def _latest_event(session: Session, incident_id: str, change_id: str) -> CauseEvent | None:
+    """The newest confirmation or retraction of this change as this incident's cause: what stands now."""
+    return session.scalars(
         select(CauseEvent)
         .where(CauseEvent.incident_id == incident_id, CauseEvent.change_id == change_id)
         .order_by(CauseEvent.id.desc())
         .limit(1)
     ).first()
-    return last is not None and last.action == RETRACT and last.authority != VOTES_CHANGED
 
 
 def audit_trail(*, database_url: str, incident_id: str | None = None, limit: int = 200) -> list[AuditEntry]:

@@ -17,7 +17,7 @@ from knowledge.model_files import leftover_pickle
 from tools.rca.embeddings import ChangeEmbeddings
 from tools.rca.judges.protocol import Judge
 from tools.rca.judges.llm import LLMJudge
-from tools.rca.judges.local import PICKLED_NAME, LocalJudge, RankerModel, load_model
+from tools.rca.judges.local import PICKLED_NAME, RETRAIN, LocalJudge, RankerModel, load_model
 from tools.rca.judges.starter import load_starter
 from tools.rca.signals.ownership import OwnershipContext, load_ownership
 from tools.rca.retrieval import DEFAULT_KEEP
@@ -94,7 +94,10 @@ def answering_model(
 
 def promoted_unreadable(promoted: ServingModel, error: CulpritError) -> str:
     """Why the promoted version does not answer, as the answers, the log and ``culprit doctor`` say it."""
-    reason = "its file is gone" if promoted.path is None or not promoted.path.exists() else str(error)
+    if promoted.path is None or not promoted.path.exists():
+        reason = "its file is gone"
+    else:  # less the load's "retrain with `culprit train`": that file does not serve while a version is promoted
+        reason = str(error).removesuffix(f"; {RETRAIN}")
     return f"the promoted model version {promoted.version} at {promoted.path} could not be loaded ({reason})"
 
 
@@ -168,7 +171,7 @@ def answer_threshold(settings: Settings) -> float:
     feedback stats) as the answers themselves were gated."""
     from tools.rca.retrain.registry import serving_model
 
-    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url))
+    model, _notes = answering_model(settings, serving_model(settings.resolved_database_url, data_dir=settings.data_dir))
     return gate_threshold(model, settings.min_confidence, settings.target_precision)[0]
 
 

@@ -164,7 +164,7 @@ def retrain(
     ranker; None: the heuristic blend); with none promoted it is the champion, or a challenger that only
     beat the blend would replace a better model the team trained."""
     say = progress or (lambda _message: None)
-    promoted = registry.champion(database_url)
+    promoted = registry.champion(database_url, data_dir=data_dir)
     champion_model, unreadable = _champion_model(promoted, serving)
     current = None if unreadable else promoted
     say("reading labelled incidents from the store")
@@ -194,10 +194,10 @@ def retrain(
         say(f"refitting the challenger on all {len(history.cases)} cases")
         final = train_model(history, history.cases, None)
         added = registry.add_version(final, data_dir, database_url, figures=figures, status=registry.CHALLENGER, note=reason)
-        registry.promote(added.version, database_url, note=reason)
+        registry.promote(added.version, database_url, data_dir=data_dir, note=reason)
     else:
         added = registry.add_version(challenger_model, data_dir, database_url, figures=figures, status=registry.REFUSED, note=reason)
-        registry.prune_refused(database_url)
+        registry.prune_refused(database_url, data_dir=data_dir)
     verdict = Verdict(
         "promoted" if promote else "refused", reason, current.version if current else None, added.version,
         champion, challenger, len(train_cases), champion_name=champion_name,

@@ -3,6 +3,10 @@
 Promoting or rolling back is one transaction on the rows, so every replica that
 next asks :func:`champion` gets the same answer; replicas compare the version
 they hold with it before each use and load the new file when it changed.
+
+A row names its file relative to the data directory's ``models`` folder, so a
+data directory copied or moved (a backup restored elsewhere, a volume mounted
+at another path) still serves its versions; rows from before name it whole.
 """
 
 from __future__ import annotations
@@ -51,15 +55,21 @@ class VersionInfo:
         }
 
 
-def _info(row: ModelVersion) -> VersionInfo:
+def _info(row: ModelVersion, data_dir: Path) -> VersionInfo:
     return VersionInfo(
-        row.version, row.path, row.created_at, row.trained_until, row.n_cases, row.status, row.champion,
-        row.promoted_at, dict(row.figures or {}), row.note,
+        row.version, str(_file(row, data_dir)), row.created_at, row.trained_until, row.n_cases, row.status,
+        row.champion, row.promoted_at, dict(row.figures or {}), row.note,
     )
 
 
 def models_dir(data_dir: Path) -> Path:
     return data_dir / "models"
+
+
+def _file(row: ModelVersion, data_dir: Path) -> Path:
+    """Where the version's file is now: a bare name is in ``data_dir``'s models folder; an older row's path is whole."""
+    stored = Path(row.path)
+    return models_dir(data_dir) / stored if stored.name == row.path else stored
 
 
 def add_version(
@@ -73,18 +83,18 @@ def add_version(
         try:
             with session_scope(database_url) as session:
                 row = ModelVersion(
-                    version=version, path=str(path), trained_until=model.trained_until, n_cases=model.n_cases,
+                    version=version, path=path.name, trained_until=model.trained_until, n_cases=model.n_cases,
                     status=status, champion=False, figures=figures, note=note,
                 )
                 session.add(row)
                 session.flush()
-                return _info(row)
+                return _info(row, data_dir)
         except IntegrityError:
             continue
     raise InputError("could not number a new model version; try again")
 
 
-def prune_refused(database_url: str, keep: int = KEEP_REFUSED_FILES) -> list[int]:
+def prune_refused(database_url: str, *, data_dir: Path, keep: int = KEEP_REFUSED_FILES) -> list[int]:
     """Delete the files of refused versions but the newest ``keep``; returns the versions pruned.
 
     A refused challenger is kept to look into why it lost, not to serve, and a
@@ -97,18 +107,19 @@ def prune_refused(database_url: str, keep: int = KEEP_REFUSED_FILES) -> list[int
             select(ModelVersion).where(ModelVersion.status == REFUSED).order_by(ModelVersion.version.desc())
         ).all()
         for row in refused[keep:]:
-            if not Path(row.path).exists():
+            file = _file(row, data_dir)
+            if not file.exists():
                 continue
-            Path(row.path).unlink()
+            file.unlink()
             row.note = f"{row.note} (file pruned: only the newest {keep} refused versions keep theirs)".strip()
             pruned.append(row.version)
     return pruned
 
 
-def champion(database_url: str) -> VersionInfo | None:
+def champion(database_url: str, *, data_dir: Path) -> VersionInfo | None:
     with session_scope(database_url) as session:
         row = session.scalars(select(ModelVersion).where(ModelVersion.champion.is_(True))).first()
-        return _info(row) if row else None
+        return _info(row, data_dir) if row else None
 
 
 @dataclass(frozen=True)
@@ -119,7 +130,7 @@ class ServingModel:
     path: Path | None
 
 
-def serving_model(database_url: str) -> ServingModel:
+def serving_model(database_url: str, *, data_dir: Path) -> ServingModel:
     """What a replica should answer with right now: the champion when one is promoted.
 
     Its file may be gone or damaged: the replica then answers with the starter
@@ -127,7 +138,7 @@ def serving_model(database_url: str) -> ServingModel:
     passing silently to the configured file the team no longer means to serve.
     """
     try:
-        current = champion(database_url)
+        current = champion(database_url, data_dir=data_dir)
     except SQLAlchemyError:  # a store from before model versions (not migrated yet): the configured file serves
         return ServingModel(None, None)
     if current is None:
@@ -135,26 +146,27 @@ def serving_model(database_url: str) -> ServingModel:
     return ServingModel(current.version, Path(current.path))
 
 
-def versions(database_url: str) -> list[VersionInfo]:
+def versions(database_url: str, *, data_dir: Path) -> list[VersionInfo]:
     with session_scope(database_url) as session:
-        return [_info(row) for row in session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc()))]
+        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc()))
+        return [_info(row, data_dir) for row in rows]
 
 
-def version(number: int, database_url: str) -> VersionInfo:
+def version(number: int, database_url: str, *, data_dir: Path) -> VersionInfo:
     with session_scope(database_url) as session:
         row = session.get(ModelVersion, number)
         if row is None:
             raise InputError(f"no model version {number}; see `culprit model list`")
-        return _info(row)
+        return _info(row, data_dir)
 
 
-def promote(number: int, database_url: str, note: str = "") -> VersionInfo:
+def promote(number: int, database_url: str, *, data_dir: Path, note: str = "") -> VersionInfo:
     """Make ``number`` the champion; the previous one is retired (and is what rollback returns to)."""
     with session_scope(database_url) as session:
         row = session.get(ModelVersion, number)
         if row is None:
             raise InputError(f"no model version {number}; see `culprit model list`")
-        _check_file(row)
+        _check_file(row, data_dir)
         session.execute(
             update(ModelVersion).where(ModelVersion.champion.is_(True), ModelVersion.version != number)
             .values(champion=False, status=RETIRED)
@@ -163,16 +175,17 @@ def promote(number: int, database_url: str, note: str = "") -> VersionInfo:
         if note:
             row.note = note
         session.flush()
-        return _info(row)
+        return _info(row, data_dir)
 
 
-def _check_file(row: ModelVersion) -> None:
+def _check_file(row: ModelVersion, data_dir: Path) -> None:
     """Refuse to serve a version whose file is gone: every answer would fall back to the starter ranker."""
-    if not Path(row.path).exists():
-        raise InputError(f"model version {row.version}'s file {row.path} is gone; retrain with `culprit model retrain`")
+    file = _file(row, data_dir)
+    if not file.exists():
+        raise InputError(f"model version {row.version}'s file {file} is gone; retrain with `culprit model retrain`")
 
 
-def rollback(database_url: str) -> VersionInfo:
+def rollback(database_url: str, *, data_dir: Path) -> VersionInfo:
     """Return to the champion before the current one; the current one is marked rolled back."""
     with session_scope(database_url) as session:
         current = session.scalars(select(ModelVersion).where(ModelVersion.champion.is_(True))).first()
@@ -183,9 +196,9 @@ def rollback(database_url: str) -> VersionInfo:
         ).first()
         if previous is None:
             raise InputError("no earlier champion to roll back to; see `culprit model list`")
-        _check_file(previous)
+        _check_file(previous, data_dir)
         if current is not None:
             current.champion, current.status = False, ROLLED_BACK
         previous.champion, previous.status, previous.promoted_at = True, CHAMPION, utcnow()
         session.flush()
-        return _info(previous)
+        return _info(previous, data_dir)
