@@ -43,6 +43,7 @@ from graph.router import route as route_question
 from knowledge.config import Settings
 from knowledge.db import failure_fields
 from tools.rca.answers import IncidentQuery, RcaAnswer
+from tools.rca.store import stored_words
 from tools.windows import with_note
 
 log = structlog.get_logger(__name__)
@@ -244,8 +245,13 @@ def answer_question(
 def _run(
     question: str, context: AgentContext, model: BaseChatModel, artifacts: dict[str, Any], remember: bool
 ) -> list[BaseMessage]:
-    """This turn's messages; in a thread, run on the thread's checkpoint so earlier turns are in view."""
+    """This turn's messages; in a thread, run on the thread's checkpoint so earlier turns are in view.
+
+    The question goes in redacted (:func:`~tools.rca.store.stored_words`): the checkpoint keeps every message
+    of the turn, and a model that never saw an e-mail or a phone cannot repeat one into its answer or tool calls.
+    """
     config: RunnableConfig = {"recursion_limit": 12}
+    question = stored_words(question)
     if not remember or context.channel is None or context.thread_ts is None:
         result = build_agent(model, build_tools(context), artifacts=artifacts).invoke(
             {"messages": [HumanMessage(question)]}, config

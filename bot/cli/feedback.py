@@ -15,12 +15,22 @@ MAX_ACTOR_CHARS = 200
 
 def _actor(by: str) -> str:
     """Who acts, as the audit trail will name them: a blank name would make an entry nobody answers for,
-    and one past the column (or with a NUL) is refused by PostgreSQL as if the store were broken."""
+    and one past the column (or with a NUL) is refused by PostgreSQL as if the store were broken.
+
+    The audit trail keeps the name as given, so personal data in it (an e-mail address, a phone number:
+    what report redaction removes) is refused rather than stored: "[email]" would name nobody either."""
+    from tools.reports.redaction import redact
+
     name = by.strip()
     if not name or len(name) > MAX_ACTOR_CHARS or any(ord(character) < 32 for character in name):
         raise InputError(
             f"--by names who acts, for the audit trail: 1 to {MAX_ACTOR_CHARS} characters without control "
             "characters (a Slack user id or a name)"
+        )
+    if redact(name) != name:
+        raise InputError(
+            "--by names who acts, for the audit trail, which keeps it as given: a Slack user id or a name, "
+            "not an e-mail address, a phone number or other personal data"
         )
     return name
 

@@ -36,6 +36,7 @@ from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot, seed_changes
 from tests.bot.database_outage import DatabaseOutage
 from tests.bot.fake_slack import BOT_USER_ID
+from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 from tests.waiting import wait_until
 from tools.feedback.confirmations import CONFIRMER, confirm_cause
 from tools.rca.history.from_store import store_history
@@ -378,6 +379,18 @@ def test_an_incidents_service_is_kept_when_no_catalog_was_ingested(database_url:
     _answer_in(bot, INCIDENT_CHANNEL)
     assert _incident(bot, INCIDENT_CHANNEL).service == "payments-api"
 
+
+
+def test_an_incident_posted_with_an_e_mail_and_a_phone_is_stored_without_them(database_url: str, start_bot: StartBot) -> None:
+    migrate(database_url)
+    bot = start_bot(database_url, env={"CULPRIT_INCIDENTS_WEBHOOK_SECRET": GENERIC_SECRET})
+    payload = {"id": "GRAFANA-6", "title": f"card payments fail, {PERSONAL}", "text": PERSONAL, "channel": INCIDENT_CHANNEL}
+
+    assert _incident_post(bot, payload).status_code == 202
+    _answer_in(bot, INCIDENT_CHANNEL)
+    assert _incident(bot, INCIDENT_CHANNEL).title == "card payments fail, paged [email], call [phone]"
+    stored = stored_text(database_url)
+    assert "card payments fail" in stored and not [part for part in PERSONAL_PARTS if part in stored]
 
 def test_an_incident_that_could_not_start_is_given_back_and_the_retry_starts_it(store: str, start_bot: StartBot) -> None:
     queue = ReplyQueue(capacity=0)

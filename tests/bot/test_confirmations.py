@@ -146,7 +146,11 @@ def test_feedback_audit_and_undo_cli(database_url: str) -> None:
             refused = CliRunner().invoke(app, ["feedback", *command, "--by", nobody])
             assert refused.exit_code == 1 and isinstance(refused.exception, InputError), refused.exception
             assert "--by names who acts" in str(refused.exception)
+    for person in ("alice@example.com", "+1 415 555 0199"):  # kept as given: personal data is refused, not stored
+        refused = CliRunner().invoke(app, ["feedback", "confirm", "inc-7", changes[1], "--by", person])
+        assert refused.exit_code == 1 and "not an e-mail address, a phone number" in str(refused.exception)
     assert [entry.actor for entry in audit_trail(database_url=database_url)][0] == "UOPS"
+    assert _causes(database_url) == {(changes[2], "confirmed")}
     too_big = CliRunner().invoke(app, ["feedback", "undo", "99999999999999999999", "--by", "UOPS"])
     assert too_big.exit_code == 2 and "Invalid value for 'event'" in too_big.output, too_big.exception
 

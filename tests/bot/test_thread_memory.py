@@ -28,6 +28,7 @@ from knowledge.incidents import Incident, Suggestion
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
 from tests.bot.silent_database import SilentDatabase
 from tests.bot.test_agent import ScriptedModel
+from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 from tests.waiting import wait_until
 
 AT = "at:2025-03-20T10:00Z"
@@ -197,6 +198,18 @@ def test_a_long_thread_keeps_only_its_last_turns(database_url: str, data_dir: Pa
     stored = [m.content for m in latest.checkpoint["channel_values"]["messages"]]
     assert stored == [text for n in range(turns - KEPT_TURNS, turns) for text in (f"question {n}", f"answer {n}")]
 
+
+
+def test_a_threads_memory_keeps_no_e_mail_or_phone_of_a_question(database_url: str, data_dir: Path) -> None:
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    model = ScriptedModel(turns=[AIMessage("Checkout had 3 changes.")], seen=[])
+    answer_question(f"what changed in checkout? {PERSONAL}", _context(database_url, "400.4"), settings, model=model)
+    assert [m.content for m in model.seen[0][1:]] == ["what changed in checkout? paged [email], call [phone]"]
+    with open_saver(database_url) as saver:
+        kept = saver.get_tuple({"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "400.4")}})
+    assert kept is not None and len(kept.checkpoint["channel_values"]["messages"]) == 2
+    stored = stored_text(database_url)
+    assert "checkout" in stored and not [part for part in PERSONAL_PARTS if part in stored]
 
 
 class HeldModel(ScriptedModel):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+import zipfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
 
 from graph.rca_graph import replay_incident, run_rca
 from knowledge.db import session_scope
@@ -20,7 +22,10 @@ from tests.changes import change_record
 from tools.rca.answers import Evidence, IncidentQuery
 from tools.rca.confidence import ConfidenceModel
 from tools.rca.explain import explain
+from tools.feedback.confirmations import OPERATOR, confirm_cause
 from tools.rca.history.cases import History, case_candidates, case_query
+from tools.rca.history.from_store import store_history
+from tools.rca.history.training import train_model
 from tools.rca.judges.local import RankerModel, save_model
 from tools.rca.signals.ownership import OwnershipContext
 from tools.rca.resources import RcaResources
@@ -107,6 +112,54 @@ def test_run_rca_answers_from_the_store_and_keeps_suggestions(
         rows = session.scalars(select(Suggestion).where(Suggestion.incident_id == "inc-42")).all()
         assert sorted(row.id for row in rows) == sorted(s.suggestion_id for s in result.suggestions)
         assert all(row.evidence["sentences"] for row in rows)
+
+
+PERSONAL = "paged zorbulator.kranz@example.com, call +1 415 555 0199"
+PERSONAL_PARTS = ("zorbulator", "kranz@", "555 0199", "5550199")
+
+
+def stored_text(database_url: str) -> str:
+    """Every row of every table in the database (culprit's and the thread memory's), binary columns decoded."""
+    with session_scope(database_url) as session:
+        names = inspect(session.connection()).get_table_names()
+        rows = [row for name in names for row in session.execute(text(f'SELECT * FROM "{name}"'))]
+    return " ".join(
+        bytes(value).decode("utf-8", "replace") if isinstance(value, bytes | memoryview) else str(value)
+        for row in rows for value in row
+    )
+
+
+def test_an_answered_incident_is_stored_and_learned_from_without_the_e_mail_and_phone_it_names(
+    database_url: str, history: History, trained: RankerModel, data_dir  # noqa: ANN001
+) -> None:
+    from knowledge.config import Settings
+    from tools.rca.resources import load_resources
+
+    settings = Settings(data_dir=data_dir, database_url=database_url, min_confidence=0)
+    _store_changes(database_url, history)
+    save_model(trained, data_dir / "models" / "ranker.model")
+    case = history.cases[-1]
+    query = replace(case_query(case), incident_id="inc-pii", repo="acme/widget",
+                    title=f"checkout down, {PERSONAL}", text=f"{case.incident.text}\n{PERSONAL}")
+    result = run_rca(query, database_url=database_url, resources=load_resources(settings))
+    assert result.confident and set(case.truth.culprits) & {s.change_id for s in result.suggestions}
+    assert PERSONAL in result.incident.text  # the live answer was made from the request's own words
+
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, "inc-pii")
+        assert incident is not None and incident.text.endswith("paged [email], call [phone]")
+    stored = stored_text(database_url)
+    assert "inc-pii" in stored and not [part for part in PERSONAL_PARTS if part in stored]
+
+    confirm_cause("inc-pii", case.truth.culprits[0], "UOPS", OPERATOR, database_url=database_url)
+    learned = store_history(database_url)
+    assert [learned_case.case_id for learned_case in learned.cases] == ["inc-pii"]
+    model_path = save_model(train_model(learned, learned.cases, embeddings=None), data_dir / "learned.model")
+    with zipfile.ZipFile(model_path) as archive:
+        model_text = " ".join(archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
+        past = json.loads(archive.read("past_incidents.json"))
+    assert len(past) == 1 and {"checkout", "paged", "email", "phone"} <= set(past[0]["terms"])  # the redacted words
+    assert not [part for part in PERSONAL_PARTS if part in model_text]
 
 
 def test_run_rca_without_a_model_says_so_and_still_ranks(database_url: str, history: History) -> None:

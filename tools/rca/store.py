@@ -13,13 +13,14 @@ from knowledge.changes import Change, ChangeRecord, of_repository
 from knowledge.db import session_scope
 from knowledge.incidents import Incident, Suggestion
 from tools.rca.answers import RcaAnswer
+from tools.reports.redaction import redact
 
 
 def store_answer(answer: RcaAnswer, database_url: str, channel: str | None = None, thread_ts: str | None = None) -> str:
     """Write (or update) the incident and add one Suggestion row per suggestion.
 
     Fills each ``suggestion_id`` in place; returns the incident id (generated
-    when the query had none).
+    when the query had none). The title and text are stored redacted (:func:`stored_words`).
     """
     query = answer.incident
     incident_id = query.incident_id or f"inc-{uuid.uuid4().hex[:12]}"
@@ -28,8 +29,8 @@ def store_answer(answer: RcaAnswer, database_url: str, channel: str | None = Non
         if incident is None:
             incident = Incident(id=incident_id, started_at=query.started_at)
             session.add(incident)
-        incident.title = query.title
-        incident.text = query.text
+        incident.title = stored_words(query.title)
+        incident.text = stored_words(query.text)
         incident.service = query.service
         incident.repo = query.repo
         incident.started_at = query.started_at
@@ -52,6 +53,18 @@ def store_answer(answer: RcaAnswer, database_url: str, channel: str | None = Non
         for suggestion, row in zip(answer.suggestions, rows, strict=True):
             suggestion.suggestion_id = row.id
     return incident_id
+
+
+def stored_words(text: str) -> str:
+    """An incident's words as the store keeps them: without the e-mails, phones, keys... a report loses.
+
+    Every incident the bot answers (``/rca``, a mention, a webhook, an incident channel, ``culprit rca``)
+    is stored here, and training reads stored incidents into a model file's past incidents: redacting
+    at this one place keeps personal data out of both. The answer itself was ranked on the request's
+    own words, which are never stored. Incident text is short (2,000 characters from Slack, 4,000
+    from a webhook or a channel): redacting it takes milliseconds, on the investigation's thread.
+    """
+    return redact(text)
 
 
 def store_has_changes(database_url: str) -> bool:
