@@ -1,4 +1,4 @@
-"""``culprit history mine``: past investigations from a repository's own fix commits."""
+"""``culprit history``: past investigations mined from a repository's fix commits, or exported from the store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from bot.cli.console import console, print_json, progress_bar
 if TYPE_CHECKING:
     from knowledge.ingest.mining import MiningReport
 
-history_app = typer.Typer(help="Past investigations mined from a repository's history.", no_args_is_help=True)
+history_app = typer.Typer(
+    help="Past investigations: mined from a repository's history, or exported from the store.", no_args_is_help=True
+)
 
 SinceOption = Annotated[
     datetime | None,
@@ -24,6 +26,9 @@ SinceOption = Annotated[
 ]  # fmt: skip
 RepoOption = Annotated[str | None, typer.Option("--repo", help="Repository name (default: from origin, else the folder).")]
 BranchOption = Annotated[str | None, typer.Option("--branch", help="Main line to mine (default: HEAD).")]
+WindowOption = Annotated[
+    int, typer.Option("--window-days", min=1, max=3650, help="Candidates: the changes landed this many days before.")
+]
 
 
 def mine(
@@ -89,5 +94,31 @@ def register(app: typer.Typer) -> None:
             console.print(f"[bold]{load.kind}[/]: [green]{load.new} new[/], {load.already_present} already present")
         if report.files:
             console.print(f"written: {', '.join(report.files)}", markup=False, highlight=False, soft_wrap=True)
+
+    @history_app.command("export")
+    def export_command(
+        out: Annotated[Path, typer.Argument(help="Folder to write cases-*/commits-*.jsonl.gz into.")],
+        window_days: WindowOption = 14,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON on stdout.")] = False,
+    ) -> None:
+        """Write the store's confirmed root causes as history files for `culprit train`, `backtest`, `export-sft`.
+
+        Only causes that are labels (past investigations, postmortems, a confirmer's ✅, two agreeing 👍;
+        never one vote), each incident as known at its start; commit authors are left out."""
+        from bot.cli.ingest import TerminalProgress, _database_url
+        from tools.rca.history.from_store import confirmed_history, write_history_files
+
+        with progress_bar() as bars:
+            history = confirmed_history(_database_url(), window_days, TerminalProgress(bars))
+            files = write_history_files(history, out, TerminalProgress(bars))
+        if as_json:
+            print_json({"cases": len(history.cases), "commits": len(history.commits), "repos": history.repos(),
+                        "files": files})  # fmt: skip
+            return
+        console.print(
+            f"[bold]{len(history.cases)}[/] confirmed cases and {len(history.commits)} changes of "
+            f"{len(history.repos())} repositories written: {escape(', '.join(files))}",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
 
     app.add_typer(history_app, name="history")

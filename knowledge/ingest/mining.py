@@ -335,11 +335,12 @@ def _ordered(case: dict[str, Any]) -> dict[str, Any]:
     return {key: case[key] for key in keys}
 
 
-def _file_stem(repo_name: str) -> str:
+def file_stem(repo_name: str) -> str:
+    """A repository name as part of a file name: `acme/payments` -> `acme__payments`."""
     return repo_name.replace("/", "__")
 
 
-def _commit_row(change: ChangeRecord, mainline_seq: int) -> dict[str, Any]:
+def commit_row(change: ChangeRecord, mainline_seq: int) -> dict[str, Any]:
     return {
         "repo": change.repo,
         "sha": change.id,
@@ -366,23 +367,23 @@ def _write_files(
 ) -> list[str]:
     """The two interchange files, each written whole then moved into place."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = _file_stem(repo_name)
+    stem = file_stem(repo_name)
     needed = sorted({sha for case in cases for sha in case.candidates},
                     key=lambda sha: (mainline.landings[sha].time, sha))  # fmt: skip
     commits_path = out_dir / f"commits-{stem}.jsonl.gz"
     cases_path = out_dir / f"cases-{stem}.jsonl.gz"
     progress.start(f"writing {len(needed)} candidate changes of {repo_name}", total=len(needed))
-    with _atomic_gzip(commits_path) as handle:
+    with atomic_gzip(commits_path) as handle:
         for seq, change in enumerate(read_changes(path, needed, repo_name, mainline)):
-            handle.write(json.dumps(_commit_row(change, seq), ensure_ascii=False) + "\n")
+            handle.write(json.dumps(commit_row(change, seq), ensure_ascii=False) + "\n")
             progress.advance()
-    with _atomic_gzip(cases_path) as handle:
+    with atomic_gzip(cases_path) as handle:
         for case in cases:
             handle.write(json.dumps(case.row, ensure_ascii=False) + "\n")
     return [str(cases_path), str(commits_path)]
 
 
-class _atomic_gzip:  # noqa: N801 (used as a context manager, like open)
+class atomic_gzip:  # noqa: N801 (used as a context manager, like open)
     def __init__(self, path: Path) -> None:
         self._path = path
         handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
