@@ -73,7 +73,7 @@ def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
         if report.updated:
             counts.append(f"[cyan]{report.updated} updated[/]")
         if report.bad_lines:
-            counts.append(f"[yellow]{len(report.bad_lines)} bad lines skipped[/]")
+            counts.append(f"[yellow]{len(report.bad_lines)} {report.skipped_what} skipped[/]")
         console.print(
             f"[bold]{report.kind}[/] from {escape(report.source)}: " + ", ".join(counts), highlight=False, soft_wrap=True
         )

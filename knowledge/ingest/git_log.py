@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -46,6 +46,7 @@ from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
+from knowledge.times import IN_THE_FUTURE, in_the_future
 
 log = structlog.get_logger(__name__)
 
@@ -140,6 +141,7 @@ class GitLoadReport(LoadReport):
 
     commits_read: int = 0
     full_read: bool = True
+    skipped_what: ClassVar[str] = "commits"
 
 
 GIT_TIMEOUT_S = 120
@@ -378,19 +380,20 @@ def read_mainline(repo: Path, tip: str, after: str | None = None) -> Mainline:
     landings: dict[str, Landing] = {}
     refused: dict[str, str] = {}
     for sha in line_of_first_parents:
-        if (time := _utc(commit_times[sha])) is None:
-            refused[sha] = _bad_date("commit date", commit_times[sha])
+        time, why = _landing_time(commit_times[sha])
+        if time is None:
+            refused[sha] = why
         else:
             landings[sha] = Landing(time, via_merge=False)
     for merge in reversed(line_of_first_parents):
-        time = _utc(commit_times[merge])
+        time, why = _landing_time(commit_times[merge])
         stack = list(parents[merge][1:])
         while stack:
             sha = stack.pop()
             if sha in landings or sha in refused or sha not in parents:
                 continue
             if time is None:
-                refused[sha] = f"brought in by merge {merge}, whose {_bad_date('commit date', commit_times[merge])}"
+                refused[sha] = f"brought in by merge {merge}, whose {why}"
             else:
                 landings[sha] = Landing(time, via_merge=True)
             stack.extend(parents[sha])
@@ -403,6 +406,18 @@ def _utc(seconds: str) -> datetime | None:
     if not seconds.isdigit() or int(seconds) > _LATEST:
         return None
     return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _landing_time(printed: str) -> tuple[datetime | None, str]:
+    """The commit date git printed as a landing time, or None and why it is none: not a time from 1970 to
+    9999, or further ahead of culprit's clock than ``CLOCK_SKEW`` (a committer's wrong clock, as the webhooks
+    refuse): stored, a commit dated 2099 would fall into every incident's window and rank as a suspect until then."""
+    time = _utc(printed)
+    if time is None:
+        return None, _bad_date("commit date", printed)
+    if in_the_future(time):
+        return None, f"commit date {time:%Y-%m-%dT%H:%M:%SZ} {IN_THE_FUTURE}; the commit is not stored"
+    return time, ""
 
 
 def _bad_date(what: str, printed: str) -> str:
@@ -650,7 +665,9 @@ def ingest_git(
         report.new, report.updated = new, len(completed)
         report.already_present += present
         mainline.refused.update(refused)
-    report.bad_lines.extend(f"commit {sha}: {reason}" for sha, reason in mainline.refused.items())
+    for sha, reason in mainline.refused.items():  # the poller prints no report: its log is where a skip shows
+        log.warning("commit not stored", repo=repo_name, change=sha, reason=reason)
+        report.bad_lines.append(f"commit {sha}: {reason}")
     with session_scope(url) as session:
         remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report
