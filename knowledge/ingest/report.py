@@ -23,5 +23,9 @@ class LoadReport:
     def note_bad_lines(self, bad_lines: list[BadLine]) -> None:
         self.bad_lines.extend(f"{bad.path}:{bad.line_no}: {bad.reason}" for bad in bad_lines)
 
+    def notes(self) -> list[str]:
+        """Records stored, but not quite as they came (a git load's commits dated ahead of the clock): one line each."""
+        return []
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -316,29 +316,34 @@ def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database
     assert "commit date 18446744073709551611 is not a time" in reasons[odd["landed before 1970"]]
 
 
-def test_a_commit_dated_in_the_future_is_not_stored_and_is_named_with_its_reason(
+def test_a_commit_dated_in_the_future_lands_when_read_and_is_named_with_its_reason(
     database_url: str, tmp_path: Path
 ) -> None:
     """Stored at its 2099 commit date, a commit fell into every incident's window and ranked as a suspect for ever;
-    the webhooks refuse it, and the poller and ``ingest git`` stored it. Each such commit (and one its 2099 merge
-    brought) is left out, named by sha with its reason in the report and the log (no author's email); the rest
-    is stored."""
+    left out, it was lost for good (the remembered tip moves past it). Such a commit (and one its 2099 merge
+    brought) lands when culprit read it instead, named by sha with its reason in the report and the log (no
+    author's email)."""
     shas = future_dated_repo(tmp_path / "shop")
+    before = datetime.now(UTC).replace(microsecond=0)
 
     with capture_logs() as logs:
         report = ingest_git(tmp_path / "shop", database_url, repo_name="acme/shop")
 
-    assert {change.title for change in _stored(database_url).values()} == {"Start the app", "Right clock"}
-    assert _stored(database_url)[shas["Right clock"]].landed_time == _at(1_710_000_300)
+    stored = _stored(database_url)
+    assert {change.title for change in stored.values()} == {"Start the app", "Wrong clock", "Side fix", "Right clock"}
+    assert stored[shas["Right clock"]].landed_time == _at(1_710_000_300)
+    after = datetime.now(UTC)
+    assert all(before <= stored[shas[title]].landed_time <= after for title in ("Wrong clock", "Side fix"))
+    assert report.bad_lines == []
+    read_at = f"{stored[shas['Wrong clock']].landed_time:%Y-%m-%dT%H:%M:%SZ}"
     future = "commit date 2099-01-01T00:00:00Z is in the future (more than 5 minutes ahead of culprit's clock)"
-    assert report.bad_lines == [
-        f"commit {shas['Wrong clock']}: {future}; the commit is not stored",
+    assert sorted(report.landed_when_read) == sorted([
+        f"commit {shas['Wrong clock']}: {future}; stored as landing when culprit read it, {read_at}",
         f"commit {shas['Side fix']}: brought in by merge {shas['Merge side']}, whose {future}; "
-        "the commit is not stored",
-    ]
-    skipped = [(log["change"], log["reason"]) for log in logs if log["event"] == "commit not stored"]
-    assert skipped == [(line.split(": ", 1)[0].removeprefix("commit "), line.split(": ", 1)[1])
-                       for line in report.bad_lines]
+        f"stored as landing when culprit read it, {read_at}",
+    ])
+    noted = [(log["change"], log["reason"]) for log in logs if log["event"] == "commit dated in the future"]
+    assert sorted(noted) == sorted(tuple(line.removeprefix("commit ").split(": ", 1)) for line in report.landed_when_read)
     assert "ana@example.org" not in repr(logs)
 
 
