@@ -73,12 +73,16 @@ def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
         if report.updated:
             counts.append(f"[cyan]{report.updated} updated[/]")
         if report.bad_lines:
-            counts.append(f"[yellow]{len(report.bad_lines)} bad lines skipped[/]")
+            counts.append(f"[yellow]{len(report.bad_lines)} {report.skipped_what} skipped[/]")
+        if notes := report.notes():
+            counts.append(f"[yellow]{len(notes)} stored with a note[/]")
         console.print(
             f"[bold]{report.kind}[/] from {escape(report.source)}: " + ", ".join(counts), highlight=False, soft_wrap=True
         )
         for bad_line in report.bad_lines:  # quotes the file's own text, which may read as markup
             console.print(f"  [yellow]skipped[/] {escape(bad_line)}", highlight=False, soft_wrap=True)
+        for note in notes:
+            console.print(f"  [yellow]note[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def fail_when_nothing_loaded(reports: list[LoadReport]) -> None:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 from urllib.parse import urlsplit
 
 import structlog
@@ -46,6 +46,7 @@ from knowledge.ingest.patch_names import MAX_PATCH_BYTES, patch_names
 from knowledge.ingest.git_tips import MAX_BRANCH_CHARS, Tip, remember_tip, remembered_tip
 from knowledge.ingest.progress import Progress, Silent
 from knowledge.ingest.report import LoadReport
+from knowledge.times import IN_THE_FUTURE, in_the_future
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +107,8 @@ class Mainline:
     merges: set[str]
     # Commits that cannot be placed on the line (their date, or the merge's that brought them, is unusable), with why.
     refused: dict[str, str] = field(default_factory=dict)
+    # Commits dated ahead of culprit's clock (theirs, or the merge's that brought them), placed when read, with why.
+    landed_when_read: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +143,11 @@ class GitLoadReport(LoadReport):
 
     commits_read: int = 0
     full_read: bool = True
+    landed_when_read: list[str] = field(default_factory=list)  # "commit <sha>: why", dated ahead of culprit's clock
+    skipped_what: ClassVar[str] = "commits"
+
+    def notes(self) -> list[str]:
+        return self.landed_when_read
 
 
 GIT_TIMEOUT_S = 120
@@ -377,25 +385,33 @@ def read_mainline(repo: Path, tip: str, after: str | None = None) -> Mainline:
         current = parents[current][0] if parents[current] else None
     landings: dict[str, Landing] = {}
     refused: dict[str, str] = {}
+    moved: dict[str, str] = {}
+    read_at = datetime.now(UTC)
     for sha in line_of_first_parents:
-        if (time := _utc(commit_times[sha])) is None:
-            refused[sha] = _bad_date("commit date", commit_times[sha])
+        time, why = _landing_time(commit_times[sha], read_at)
+        if time is None:
+            refused[sha] = why
         else:
             landings[sha] = Landing(time, via_merge=False)
+            if why:
+                moved[sha] = why
     for merge in reversed(line_of_first_parents):
-        time = _utc(commit_times[merge])
+        time, why = _landing_time(commit_times[merge], read_at)
         stack = list(parents[merge][1:])
         while stack:
             sha = stack.pop()
             if sha in landings or sha in refused or sha not in parents:
                 continue
             if time is None:
-                refused[sha] = f"brought in by merge {merge}, whose {_bad_date('commit date', commit_times[merge])}"
+                refused[sha] = f"brought in by merge {merge}, whose {why}"
             else:
                 landings[sha] = Landing(time, via_merge=True)
+                if why:
+                    moved[sha] = f"brought in by merge {merge}, whose {why}"
             stack.extend(parents[sha])
     merges = {sha for sha, commit_parents in parents.items() if len(commit_parents) > 1}
-    return Mainline(landings, merges, {sha: why for sha, why in refused.items() if sha not in merges})
+    return Mainline(landings, merges, {sha: why for sha, why in refused.items() if sha not in merges},
+                    {sha: why for sha, why in moved.items() if sha not in merges})
 
 
 def _utc(seconds: str) -> datetime | None:
@@ -403,6 +419,21 @@ def _utc(seconds: str) -> datetime | None:
     if not seconds.isdigit() or int(seconds) > _LATEST:
         return None
     return datetime.fromtimestamp(int(seconds), UTC)
+
+
+def _landing_time(printed: str, read_at: datetime) -> tuple[datetime | None, str]:
+    """The commit date git printed as a landing time, and why it is not that date, if it is not: None for a
+    time not from 1970 to 9999; ``read_at`` for one further ahead of culprit's clock than ``CLOCK_SKEW`` (a
+    committer's wrong clock). Stored at its own date, a commit dated 2099 would fall into every incident's
+    window and rank as a suspect until then; left out, it would be lost for good (the remembered tip moves
+    past it). It was on the branch when culprit read it, so it landed by then."""
+    time = _utc(printed)
+    if time is None:
+        return None, _bad_date("commit date", printed)
+    if in_the_future(time):
+        return read_at, (f"commit date {time:%Y-%m-%dT%H:%M:%SZ} {IN_THE_FUTURE}; "
+                         f"stored as landing when culprit read it, {read_at:%Y-%m-%dT%H:%M:%SZ}")
+    return time, ""
 
 
 def _bad_date(what: str, printed: str) -> str:
@@ -650,7 +681,13 @@ def ingest_git(
         report.new, report.updated = new, len(completed)
         report.already_present += present
         mainline.refused.update(refused)
-    report.bad_lines.extend(f"commit {sha}: {reason}" for sha, reason in mainline.refused.items())
+    for sha, reason in mainline.refused.items():  # the poller prints no report: its log is where a skip shows
+        log.warning("commit not stored", repo=repo_name, change=sha, reason=reason)
+        report.bad_lines.append(f"commit {sha}: {reason}")
+    for sha, reason in mainline.landed_when_read.items():
+        if sha in fresh:
+            log.warning("commit dated in the future", repo=repo_name, change=sha, reason=reason)
+            report.landed_when_read.append(f"commit {sha}: {reason}")
     with session_scope(url) as session:
         remember_tip(session, repo_name, branch, Tip(tip, since, covered_before + len(wanted)))
     return report

@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from knowledge.changes import ChangeRecord
 from knowledge.errors import InputError
 from knowledge.ingest.patch_names import MAX_NAME_CHARS, MAX_NAMES
 from knowledge.lines import capped_lines, describe_limit, json_line
+from knowledge.times import IN_THE_FUTURE, in_the_future
 
 # The shared/data/rca files' longest line is 16 KB (bodies are cut at 6,000 characters, file lists at 300).
 MAX_LINE_BYTES = 4 << 20
@@ -88,6 +89,16 @@ class HistoryCommit(BaseModel):
             functions=tuple(self.functions or ()),
             identifiers=tuple(self.identifiers or ()),
         )
+
+    @field_validator("landed_time")
+    @classmethod
+    def _landed_by_now(cls, landed: int) -> int:
+        """A line landing further ahead of culprit's clock than ``CLOCK_SKEW`` is refused, as ``ingest git`` and the
+        webhooks refuse such a commit: stored, a change landing in 2099 fell into every incident's window until then."""
+        moment = datetime.fromtimestamp(landed, UTC)
+        if in_the_future(moment):
+            raise ValueError(f"{moment:%Y-%m-%dT%H:%M:%SZ} {IN_THE_FUTURE}")
+        return landed
 
     @property
     def names_read(self) -> bool:

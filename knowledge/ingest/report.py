@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from knowledge.ingest.history_files import BadLine
 
@@ -18,9 +18,14 @@ class LoadReport:
     already_present: int = 0
     updated: int = 0
     bad_lines: list[str] = field(default_factory=list)
+    skipped_what: ClassVar[str] = "bad lines"  # what a ``bad_lines`` entry is, in the summary: a git load's are commits
 
     def note_bad_lines(self, bad_lines: list[BadLine]) -> None:
         self.bad_lines.extend(f"{bad.path}:{bad.line_no}: {bad.reason}" for bad in bad_lines)
+
+    def notes(self) -> list[str]:
+        """Records stored, but not quite as they came (a git load's commits dated ahead of the clock): one line each."""
+        return []
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -34,7 +34,7 @@ from knowledge.ingest.bounded_pipe import Stopping, run_child
 from knowledge.ingest.change_store import store_changes
 from knowledge.ingest.progress import Silent
 from knowledge.sources.freshness import EVENTS, record_check
-from knowledge.times import TimeOutOfRange, in_the_future, utc_moment
+from knowledge.times import IN_THE_FUTURE, TimeOutOfRange, in_the_future, utc_moment
 
 EVENT_KINDS = ("deploy", "flag", "config", "infra")
 MAX_TEXT = {"title": 500, "description": 20_000, "author": 200, "service": 200, "link": 2000,
@@ -117,12 +117,12 @@ def _time(item: dict[str, Any]) -> datetime:
         raise ValueError("missing 'time' (ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)")
     try:
         moment = utc_moment(raw, zone_required=True)
-    except TimeOutOfRange:
-        raise ValueError("'time' is in the future or before 1970") from None
+    except TimeOutOfRange as error:  # one reason for both ends left a sender with a wrong clock guessing which
+        raise ValueError(f"'time' {raw[:40]!r} {error}: give one from 1970 to 9999 in UTC") from None
     except ValueError as error:
         raise ValueError(f"bad 'time' {raw[:40]!r}: {error} (use ISO 8601 with a time zone, e.g. 2026-11-30T15:04:05Z)") from None
     if in_the_future(moment):
-        raise ValueError("'time' is in the future or before 1970")
+        raise ValueError(f"'time' {raw[:40]!r} {IN_THE_FUTURE}")
     return moment
 
 

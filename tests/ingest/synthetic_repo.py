@@ -167,6 +167,26 @@ def one_commit_repo(repo: Path, title: str) -> str:
     return git_as_ana(repo, "rev-parse", "HEAD").strip()
 
 
+_YEAR_2099 = 4_070_908_800  # 2099-01-01T00:00:00Z: a committer's clock that is wrong
+
+
+def future_dated_repo(repo: Path) -> dict[str, str]:
+    """A history whose main line holds a commit and a merge made by a clock set to 2099 (``GIT_COMMITTER_DATE``),
+    the merge bringing in a side branch's commit; their shas by title, the good ones' too."""
+    shas = {"Start the app": one_commit_repo(repo, "Start the app")}
+    git_as_ana(repo, "switch", "-q", "-c", "side")
+    git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", "Side fix", when=1_710_000_100)
+    git_as_ana(repo, "switch", "-q", "main")
+    for title, when in [("Wrong clock", _YEAR_2099), ("Merge side", _YEAR_2099), ("Right clock", 1_710_000_300)]:
+        if title == "Merge side":
+            git_as_ana(repo, "merge", "-q", "--no-ff", "-m", title, "side", when=when)
+        else:
+            git_as_ana(repo, "commit", "-q", "--allow-empty", "-m", title, when=when)
+        shas[title] = git_as_ana(repo, "rev-parse", "HEAD").strip()
+    shas["Side fix"] = git_as_ana(repo, "rev-parse", "side").strip()
+    return shas
+
+
 def latin_1_commit(repo: Path, author: str, message: str, when: int = 1_710_000_100) -> str:
     """A commit by ``author`` written in ISO-8859-1 by a clone configured for it, as git writes one for a
     team whose tools speak Latin-1: its bytes are Latin-1 and its header says ``encoding ISO-8859-1``; its sha."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from tests.ingest.synthetic_repo import SyntheticHistory
+from tests.ingest.synthetic_repo import SyntheticHistory, future_dated_repo
 from tests.ingest.test_history import _case, _commit, _write
 
 
@@ -94,6 +94,20 @@ def test_git_on_a_fresh_data_dir_just_works(
     code, out, _err = _culprit(args, monkeypatch, capsys)
     idle = json.loads(out)["loaded"][0]
     assert (code, idle["new"], idle["already_present"], idle["commits_read"]) == (0, 0, expected, 0)
+
+
+def test_git_counts_and_lists_the_commits_dated_in_the_future(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A commit dated 2099 is stored as landing when read: the summary counts it and lists it by sha and why."""
+    shas = future_dated_repo(tmp_path / "shop")
+
+    code, out, _err = _culprit(["ingest", "git", str(tmp_path / "shop"), "--repo", "acme/shop"], monkeypatch, capsys)
+
+    assert code == 0
+    assert "4 new, 0 already present, 2 stored with a note" in out
+    assert f"note commit {shas['Wrong clock']}: commit date 2099-01-01T00:00:00Z is in the future" in out
+    assert "stored as landing when culprit read it" in out
 
 
 def test_a_repository_name_that_reads_as_rich_markup_is_shown_not_parsed(

@@ -25,7 +25,7 @@ from knowledge.ingest.history_files import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from knowledge.sources.mirrors import stop_fetches
 from tests.ingest.synthetic_repo import SyntheticHistory
 from tests.ingest.synthetic_repo import commit_object, latin_1_commit, one_commit_repo, stalled_change_repo
-from tests.ingest.synthetic_repo import headerless_latin_1_commit
+from tests.ingest.synthetic_repo import future_dated_repo, headerless_latin_1_commit
 from tests.ingest.synthetic_repo import git_as_ana as _git
 from tests.waiting import release_fifo, running_processes_naming, wait_until
 
@@ -314,6 +314,37 @@ def test_a_commit_dated_outside_1970_to_9999_is_refused_with_its_reason(database
     assert "commit date 300000000000 is not a time from 1970 to 9999" in reasons[odd["landed in year 11476"]]
     assert "author date (none) is not a time" in reasons[odd["written at no time"]]
     assert "commit date 18446744073709551611 is not a time" in reasons[odd["landed before 1970"]]
+
+
+def test_a_commit_dated_in_the_future_lands_when_read_and_is_named_with_its_reason(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Stored at its 2099 commit date, a commit fell into every incident's window and ranked as a suspect for ever;
+    left out, it was lost for good (the remembered tip moves past it). Such a commit (and one its 2099 merge
+    brought) lands when culprit read it instead, named by sha with its reason in the report and the log (no
+    author's email)."""
+    shas = future_dated_repo(tmp_path / "shop")
+    before = datetime.now(UTC).replace(microsecond=0)
+
+    with capture_logs() as logs:
+        report = ingest_git(tmp_path / "shop", database_url, repo_name="acme/shop")
+
+    stored = _stored(database_url)
+    assert {change.title for change in stored.values()} == {"Start the app", "Wrong clock", "Side fix", "Right clock"}
+    assert stored[shas["Right clock"]].landed_time == _at(1_710_000_300)
+    after = datetime.now(UTC)
+    assert all(before <= stored[shas[title]].landed_time <= after for title in ("Wrong clock", "Side fix"))
+    assert report.bad_lines == []
+    read_at = f"{stored[shas['Wrong clock']].landed_time:%Y-%m-%dT%H:%M:%SZ}"
+    future = "commit date 2099-01-01T00:00:00Z is in the future (more than 5 minutes ahead of culprit's clock)"
+    assert sorted(report.landed_when_read) == sorted([
+        f"commit {shas['Wrong clock']}: {future}; stored as landing when culprit read it, {read_at}",
+        f"commit {shas['Side fix']}: brought in by merge {shas['Merge side']}, whose {future}; "
+        f"stored as landing when culprit read it, {read_at}",
+    ])
+    noted = [(log["change"], log["reason"]) for log in logs if log["event"] == "commit dated in the future"]
+    assert sorted(noted) == sorted(tuple(line.removeprefix("commit ").split(": ", 1)) for line in report.landed_when_read)
+    assert "ana@example.org" not in repr(logs)
 
 
 def test_a_history_whose_git_log_falls_silent_is_refused_naming_the_repository(

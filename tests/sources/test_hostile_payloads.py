@@ -33,6 +33,8 @@ def test_each_bad_change_event_is_refused_with_its_reason(database_url: str) -> 
         _event(id="deploy-1\n"),
         _event(id="late", time="9999-12-31T23:30:00-05:00"),
         _event(id="early", time="0001-01-01T00:00:00+01:00"),
+        _event(id="ancient", time="1969-12-31T23:59:59Z"),
+        _event(id="wrong-clock", time="2099-01-01T00:00:00Z"),
         _event(id="listed", commits=["abcd\n"]),
         _event(id="object-title", title={"text": "deploy"}),
         _event(id="surrogate", title="deploy \ud800"),
@@ -41,8 +43,13 @@ def test_each_bad_change_event_is_refused_with_its_reason(database_url: str) -> 
 
     reasons = {rejected.index: rejected.reason for rejected in batch.rejected}
     assert [event["id"] for event in batch.events] == ["good"]
-    assert reasons[0].startswith("'id' must be") and "before 1970" in reasons[1] and "before 1970" in reasons[2]
-    assert "hexadecimal" in reasons[3] and "must be a string" in reasons[4] and "lone surrogate" in reasons[5]
+    assert reasons[0].startswith("'id' must be")
+    assert reasons[1] == "'time' '9999-12-31T23:30:00-05:00' is out of range: give one from 1970 to 9999 in UTC"
+    assert reasons[2] == "'time' '0001-01-01T00:00:00+01:00' is out of range: give one from 1970 to 9999 in UTC"
+    assert reasons[3] == "'time' '1969-12-31T23:59:59Z' is before 1970: give one from 1970 to 9999 in UTC"
+    # Named as the webhooks and incident webhooks name it: "in the future or before 1970" left the sender guessing.
+    assert reasons[4] == "'time' '2099-01-01T00:00:00Z' is in the future (more than 5 minutes ahead of culprit's clock)"
+    assert "hexadecimal" in reasons[5] and "must be a string" in reasons[6] and "lone surrogate" in reasons[7]
     assert store_events(batch, database_url).new == 1
 
 

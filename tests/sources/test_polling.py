@@ -62,6 +62,27 @@ def test_polls_store_new_first_parent_commits_incrementally(database_url: str, t
     assert state.checked_at is not None and state.checked_at >= now
 
 
+def test_a_poll_stores_a_commit_dated_in_the_future_as_landing_when_read_and_logs_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A committer's clock set to 2099: the poll stored the commit as landing then, a suspect in every incident's
+    window. It lands when the poll read it (it was on the branch by then), logged by sha with its reason."""
+    upstream = Upstream.create(tmp_path / "shop")
+    wrong = upstream.commit("src/a.py", "add module a", when=4_070_908_800)  # 2099-01-01T00:00:00Z
+    right = upstream.commit("src/b.py", "add module b")
+    before = utcnow().replace(microsecond=0)
+
+    with capture_logs() as logs:
+        result = poll_repository(TrackedRepo(**upstream.tracked()), tmp_path / "mirrors", database_url, POLL)
+
+    stored = _stored(database_url)
+    assert (result.new, result.error, set(stored)) == (2, "", {wrong, right})
+    assert before <= stored[wrong].landed_time <= utcnow()
+    assert [(log["repo"], log["change"]) for log in logs if log["event"] == "commit dated in the future"] == [
+        ("acme/shop", wrong)]
+    assert "commit date 2099-01-01T00:00:00Z is in the future" in repr(logs)
+
+
 def test_one_replica_per_poll_slot(database_url: str, tmp_path: Path) -> None:
     upstream = Upstream.create(tmp_path / "shop")
     shas = [upstream.commit(f"src/m{n}.py", f"module {n}") for n in range(4)]
