@@ -36,17 +36,18 @@ def load_demo(
 
     ``redact`` is what every stored incident's words pass through (``tools.rca.store.stored_words``)."""
     progress = progress or Silent()
-    return load_records(files, database_url, progress) + load_wiki(files, database_url, wiki, redact, progress)
+    return load_records(files, database_url, redact, progress) + load_wiki(files, database_url, wiki, redact, progress)
 
 
-def load_records(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
-    """Services, ownership rules, changes and past incidents: everything that lives in the database."""
+def load_records(files: DemoFiles, url: str, redact: Callable[[str], str], progress: Progress) -> list[LoadReport]:
+    """Services, ownership rules, changes and past incidents (their words through ``redact``): everything that
+    lives in the database."""
     progress.start("preparing the database")
     migrate(url)
     progress.start("loading the service catalog and CODEOWNERS")
     reports = [ingest_catalog([files.catalog], url), ingest_codeowners(files.codeowners, url)]
     reports.append(ingest_commits(files.commits, url, progress=progress))
-    reports.append(ingest_cases(files.cases, url, progress=progress))
+    reports.append(ingest_cases(files.cases, url, redact, progress=progress))
     return reports
 
 
