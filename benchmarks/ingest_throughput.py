@@ -29,6 +29,7 @@ from knowledge.ingest.git_log import ingest_git
 from knowledge.ingest.history import ingest_cases, ingest_commits
 from knowledge.ingest.report import LoadReport
 from tests.ingest.synthetic_repo import write_history
+from tools.rca.store import stored_words
 
 POSTGRES_ADMIN_URL = os.environ.get("CULPRIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -80,7 +81,7 @@ def run(url: str, label: str, repo: Path, data: Path) -> dict[str, int]:
     commit_files = sorted(data.glob("commits-*.jsonl*"))
     case_files = sorted(data.glob("cases-*.jsonl*"))
     timed("ingest history commits", lambda: [ingest_commits(path, url) for path in commit_files])
-    timed("ingest history cases", lambda: [ingest_cases(path, url) for path in case_files])
+    timed("ingest history cases", lambda: [ingest_cases(path, url, stored_words) for path in case_files])
     timed("ingest history commits (again)", lambda: [ingest_commits(path, url) for path in commit_files])
     found = counts(url)
     print("  stored:", ", ".join(f"{table}={count}" for table, count in found.items()))

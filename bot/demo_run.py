@@ -26,6 +26,7 @@ from tools.rca.history.cases import History, load_history
 from tools.rca.judges.local import RankerModel, load_model, save_model
 from tools.rca.history.training import train_model
 from tools.rca.resources import load_resources
+from tools.rca.store import stored_words
 from tools.reports.redaction import redact
 from tools.reports.intake import BATCH as REPORT_BATCH
 from tools.reports.intake import IntakeResult, ingest_reports, read_report_file
@@ -69,7 +70,7 @@ def run_demo(
     org = generate_organisation(seed, n_changes=n_changes, n_incidents=n_incidents, days=days)
     progress.start(f"writing demo files to {directory}")
     files = write_demo_files(org, directory)
-    loaded = load_demo(files, url, configured_wiki(settings), progress)
+    loaded = load_demo(files, url, configured_wiki(settings), stored_words, progress)
     loaded.append(load_demo_reports(files, settings, progress))
     training = train_demo_ranker(files, settings.resolved_ranker_path, progress)
     progress.start(f"answering the example incident {org.example.id}")

@@ -25,6 +25,7 @@ from knowledge.db import UNREACHABLE, database_failure, failure_fields
 from knowledge.outbox import keep_unsent
 from tools.feedback.votes import place_answer
 from tools.rca.answers import IncidentQuery
+from tools.rca.store import stored_words
 
 log = structlog.get_logger(__name__)
 
@@ -176,8 +177,9 @@ def deliver_answer(
         reason = refused_for_now(error)
         if reason is None:
             raise
+        stored = kept_message(message)
         kept = keep_unsent(
-            database_url, channel=channel, text=message.text, blocks=message.blocks,
+            database_url, channel=channel, text=stored.text, blocks=stored.blocks,
             thread_ts=thread_ts, replace_ts=replace_ts, incident_id=incident_id, error=reason,
         )
         UNSENT_REPLIES.labels(outcome="kept").inc()
@@ -185,6 +187,29 @@ def deliver_answer(
         return
     open_for_votes(database_url, message, incident_id, channel, thread_ts or ts)
     log.info("answer posted")
+
+
+def kept_message(message: SlackMessage) -> SlackMessage:
+    """The answer as the outbox stores it, every text redacted as a stored incident's words are.
+
+    An answer quotes the incident as sent ("Incident as understood: ..."), which the incidents table
+    only keeps redacted (:func:`~tools.rca.store.stored_words`), and an agent's reply echoes the
+    question and wiki text. Shas, times, mentions, links and button values stay, so the answer sent
+    later still names its culprits and takes votes; only the personal data reads ``[email]``, ``[phone]``.
+    """
+    return SlackMessage(text=stored_words(message.text), blocks=_redacted_texts(message.blocks))
+
+
+def _redacted_texts(value: Any) -> Any:
+    """Blocks with every ``text`` string redacted: Slack keeps what a reader sees under that key, at any depth."""
+    if isinstance(value, dict):
+        return {
+            key: stored_words(item) if key == "text" and isinstance(item, str) else _redacted_texts(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted_texts(item) for item in value]
+    return value
 
 
 def open_for_votes(database_url: str, message: SlackMessage, incident_id: str | None, channel: str, thread_ts: str | None) -> None:

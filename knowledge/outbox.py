@@ -5,7 +5,8 @@ after the Web client's retries is stored here and sent again by a scheduled
 job, instead of leaving the responder with "Investigating…" for good. A row
 holds what the message shows and where it goes, never a token or a
 ``response_url`` (a credential to post as the app): an answer that only a
-``response_url`` could deliver is not kept.
+``response_url`` could deliver is not kept. The caller stores the message
+redacted (``bot.replies.kept_message``): an answer quotes the incident as sent.
 """
 
 from __future__ import annotations

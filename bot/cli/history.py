@@ -77,13 +77,14 @@ def register(app: typer.Typer) -> None:
             if out is None:
                 from bot.cli.ingest import TerminalProgress, _database_url
                 from knowledge.ingest.history import ingest_cases, ingest_commits
+                from tools.rca.store import stored_words
 
                 url = _database_url()
                 cases_file, commits_file = map(Path, report.files)
                 with progress_bar() as bars:
                     loaded = [
                         ingest_commits(commits_file, url, progress=TerminalProgress(bars)),
-                        ingest_cases(cases_file, url, progress=TerminalProgress(bars)),
+                        ingest_cases(cases_file, url, stored_words, progress=TerminalProgress(bars)),
                     ]
                 report.files = []
         if as_json:

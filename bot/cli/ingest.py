@@ -138,13 +138,14 @@ def history(
     if not commits and not cases:
         raise InputError("nothing to load: give --commits FILE and/or --cases FILE")
     from knowledge.ingest.history import ingest_cases, ingest_commits
+    from tools.rca.store import stored_words
 
     url = _database_url()
     reports: list[LoadReport] = []
     with progress_bar() as bars:
         progress = TerminalProgress(bars)
         reports += [ingest_commits(path, url, skip_bad, progress) for path in commits or []]
-        reports += [ingest_cases(path, url, skip_bad, progress) for path in cases or []]
+        reports += [ingest_cases(path, url, stored_words, skip_bad, progress) for path in cases or []]
     show_loaded(reports, as_json)
     fail_when_nothing_loaded(reports)
 

@@ -153,6 +153,7 @@ def ingest_wiki(
     from knowledge.wiki.indexing import index_wiki
     from knowledge.wiki.postmortems import link_postmortems
     from knowledge.wiki.store import configured_wiki
+    from tools.rca.store import stored_words
 
     settings = get_settings()
     collection = configured_wiki(settings)
@@ -166,7 +167,7 @@ def ingest_wiki(
     if any(page.kind == "postmortem" for page in report.pages):
         url = settings.resolved_database_url
         migrate(url)
-        links = link_postmortems(report.pages, url)
+        links = link_postmortems(report.pages, url, stored_words)
     counts = report.counts()
     linked = [{"incident": link.incident_id, "changes": list(link.change_ids)} for link in links.linked] if links else []
     skipped = links.skipped if links else []

@@ -7,6 +7,8 @@ that each of them is idempotent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chromadb.api.models.Collection import Collection
 from sqlalchemy import func, select
 
@@ -24,25 +26,34 @@ from knowledge.wiki.postmortems import link_postmortems
 
 
 def load_demo(
-    files: DemoFiles, database_url: str, wiki: Collection, progress: Progress | None = None
+    files: DemoFiles,
+    database_url: str,
+    wiki: Collection,
+    redact: Callable[[str], str],
+    progress: Progress | None = None,
 ) -> list[LoadReport]:
-    """Migrate the database and ingest every demo file (the wiki into ``wiki``); one report per kind of record."""
+    """Migrate the database and ingest every demo file (the wiki into ``wiki``); one report per kind of record.
+
+    ``redact`` is what every stored incident's words pass through (``tools.rca.store.stored_words``)."""
     progress = progress or Silent()
-    return load_records(files, database_url, progress) + load_wiki(files, database_url, wiki, progress)
+    return load_records(files, database_url, redact, progress) + load_wiki(files, database_url, wiki, redact, progress)
 
 
-def load_records(files: DemoFiles, url: str, progress: Progress) -> list[LoadReport]:
-    """Services, ownership rules, changes and past incidents: everything that lives in the database."""
+def load_records(files: DemoFiles, url: str, redact: Callable[[str], str], progress: Progress) -> list[LoadReport]:
+    """Services, ownership rules, changes and past incidents (their words through ``redact``): everything that
+    lives in the database."""
     progress.start("preparing the database")
     migrate(url)
     progress.start("loading the service catalog and CODEOWNERS")
     reports = [ingest_catalog([files.catalog], url), ingest_codeowners(files.codeowners, url)]
     reports.append(ingest_commits(files.commits, url, progress=progress))
-    reports.append(ingest_cases(files.cases, url, progress=progress))
+    reports.append(ingest_cases(files.cases, url, redact, progress=progress))
     return reports
 
 
-def load_wiki(files: DemoFiles, url: str, wiki: Collection, progress: Progress) -> list[LoadReport]:
+def load_wiki(
+    files: DemoFiles, url: str, wiki: Collection, redact: Callable[[str], str], progress: Progress
+) -> list[LoadReport]:
     """Index the wiki in Chroma (only changed chunks are embedded) and link its postmortems."""
     progress.start("indexing wiki pages")
     done = 0
@@ -64,7 +75,7 @@ def load_wiki(files: DemoFiles, url: str, wiki: Collection, progress: Progress) 
         bad_lines=[refused.reason for refused in indexed.refused],
     )
     before = _postmortem_causes(url)
-    linked = link_postmortems(indexed.pages, url)
+    linked = link_postmortems(indexed.pages, url, redact)
     new = _postmortem_causes(url) - before
     postmortems = LoadReport(
         kind="postmortem root causes", source=str(files.wiki), new=new, already_present=len(linked.linked) - new

@@ -48,22 +48,28 @@ def ingest_commits(
     return report
 
 
-def _incident_row(case: HistoryCase) -> dict[str, object]:
+def _incident_row(case: HistoryCase, redact: Callable[[str], str]) -> dict[str, object]:
     return {
         "id": case.case_id,
         "source": "history",
         "repo": case.repo,
-        "title": case.incident.title,
-        "text": case.incident.text,
+        "title": redact(case.incident.title),
+        "text": redact(case.incident.text),
         "started_at": case.incident.started_at,
         "service": case.incident.service,
     }
 
 
 def ingest_cases(
-    path: Path, url: str, skip_bad: bool = False, progress: Progress | None = None
+    path: Path, url: str, redact: Callable[[str], str], skip_bad: bool = False, progress: Progress | None = None
 ) -> LoadReport:
-    """Store each case as an incident with its culprits as confirmed root causes."""
+    """Store each case as an incident with its culprits as confirmed root causes.
+
+    Each title and text passes through ``redact`` first, as an answered incident's do
+    (``tools.rca.store.stored_words``, which the callers pass: this tier cannot import it): retraining
+    reads stored incidents into a model file, and a case's words are a bug tracker's or a mailing
+    list's, e-mails, IPs and tokens included. The files themselves are read as they are (``culprit
+    train`` and ``culprit backtest`` read them, not the store)."""
     progress = progress or Silent()
     read, report = _read(path, read_cases, "incidents", skip_bad, progress)
     cases = read.records
@@ -77,7 +83,7 @@ def ingest_cases(
             fresh = [case for case in batch if case.case_id not in stored and case.case_id not in seen]
             seen.update(case.case_id for case in fresh)
             if fresh:
-                session.execute(insert(Incident), [_incident_row(case) for case in fresh])
+                session.execute(insert(Incident), [_incident_row(case, redact) for case in fresh])
                 causes = [
                     {"incident_id": case.case_id, "change_id": culprit, "source": "history"}
                     for case in fresh

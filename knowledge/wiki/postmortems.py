@@ -7,7 +7,7 @@ interchange files and the responders' thumbs-up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,8 +93,13 @@ def _link(page: WikiPage) -> PostmortemLink | None:
     )
 
 
-def link_postmortems(pages: Iterable[WikiPage], database_url: str) -> LinkReport:
-    """Upsert each linked incident (source ``postmortem``) and its ``RootCause`` rows."""
+def link_postmortems(pages: Iterable[WikiPage], database_url: str, redact: Callable[[str], str]) -> LinkReport:
+    """Upsert each linked incident (source ``postmortem``) and its ``RootCause`` rows.
+
+    A new incident's title and text pass through ``redact`` first, as an answered incident's do
+    (``tools.rca.store.stored_words``, which the callers pass: this tier cannot import it): training
+    reads stored incidents into a model file, and a postmortem quotes the customer's e-mail or the
+    on-call's phone as readily as a Slack message does. The page itself stays whole in the wiki."""
     links, skipped = postmortem_links(pages)
     linked: list[PostmortemLink] = []
     with session_scope(database_url) as session:
@@ -109,8 +114,8 @@ def link_postmortems(pages: Iterable[WikiPage], database_url: str) -> LinkReport
                     continue
                 incident = Incident(
                     id=link.incident_id,
-                    title=link.title,
-                    text=link.summary,
+                    title=redact(link.title),
+                    text=redact(link.summary),
                     service=link.service,
                     started_at=link.started_at,
                     source=SOURCE,

@@ -23,6 +23,7 @@ from knowledge.incidents import Suggestion
 from knowledge.reports import CategoryDaily
 from tests.bot.conftest import INCIDENT_CHANNEL, StartBot
 from tests.waiting import wait_until
+from tools.rca.store import stored_words
 from tools.rca.thread import thread_incident
 
 AT = "at:2025-03-20T10:00Z"
@@ -37,7 +38,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Counter[
     files = write_demo_files(org, directory / "files")
     path = directory / "demo.db"
     url = f"sqlite:///{path}"
-    load_records(files, url, Silent())
+    load_records(files, url, stored_words, Silent())
     daily = Counter(
         (report["category"], datetime.fromisoformat(report["created_at"]).date()) for report in org.reports.reports
     )

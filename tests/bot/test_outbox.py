@@ -9,10 +9,11 @@ from sqlalchemy import select
 
 from bot.app import web_client
 from bot.outbox import send_unsent_replies
-from knowledge.db import session_scope
+from knowledge.db import session_scope, utcnow
 from knowledge.incidents import Incident
 from knowledge.outbox import PendingReply, UnsentReply, due_replies
-from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot
+from tests.bot.conftest import INCIDENT_CHANNEL, Bot, StartBot, seed_changes
+from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 from tests.waiting import wait_until
 
 REFUSALS_PER_CALL = 4  # the first try and the Web client's 3 retries on 429
@@ -63,6 +64,26 @@ def _refused_then_recovered(bot: Bot, store: str) -> None:
     with session_scope(store) as session:  # votes count on the answer where it was finally posted
         incident = session.scalars(select(Incident)).one()
         assert (incident.channel, incident.thread_ts) == (INCIDENT_CHANNEL, answer.response["ts"])
+
+
+def test_a_kept_answer_quotes_the_incident_without_its_e_mail_and_phone(database_url: str, start_bot: StartBot) -> None:
+    """The answer quotes the incident as sent; the outbox keeps it as the incidents table does, redacted."""
+    seed_changes(database_url, utcnow())
+    bot = start_bot(database_url)
+    bot.slack.rate_limited["chat.postMessage"] = REFUSALS_PER_CALL
+    assert bot.send.command(f"card payments fail at checkout with 502, {PERSONAL} service:payments").status_code == 200
+
+    [kept] = _kept(database_url)
+    assert kept.text.startswith(
+        "Likely culprits for: card payments fail at checkout with 502, paged [email], call [phone]"
+    )
+    stored = stored_text(database_url)
+    assert "Likely culprits" in stored and not [part for part in PERSONAL_PARTS if part in stored]
+
+    assert send_unsent_replies(web_client(bot.settings), database_url) == 1
+    [answer] = bot.posted()
+    assert answer.args["blocks"] == kept.blocks
+    assert any(block.get("type") == "actions" for block in kept.blocks)  # its culprits can still be voted on
 
 
 def test_an_answer_slack_refuses_for_good_is_given_up(store: str, start_bot: StartBot) -> None:

@@ -107,13 +107,14 @@ def demo_database(request: pytest.FixtureRequest, demo_files: Path, data_dir: Pa
     """The demo organisation (seed 7) loaded through the real ingestion, on SQLite and on PostgreSQL."""
     from knowledge.demo.loader import load_records
     from knowledge.ingest.progress import Silent
+    from tools.rca.store import stored_words
 
     if request.param == "sqlite":
         url = f"sqlite:///{data_dir / 'culprit.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
     migrate(url)
-    load_records(demo_files, url, Silent())
+    load_records(demo_files, url, stored_words, Silent())
     return url
 
 

@@ -14,6 +14,7 @@ from knowledge.incidents import Incident, RootCause
 from knowledge.ingest.progress import Silent
 from knowledge.ownership import OwnershipRule
 from knowledge.services import Service
+from tools.rca.store import stored_words
 
 
 def _table_counts(url: str) -> dict[str, int]:
@@ -28,9 +29,9 @@ def test_loading_twice_stores_everything_once(database_url: str, tmp_path: Path)
     org = generate_organisation(seed=5, n_changes=400, n_incidents=30, days=45)
     files = write_demo_files(org, tmp_path / "demo")
 
-    first = load_records(files, database_url, Silent())
+    first = load_records(files, database_url, stored_words, Silent())
     counts = _table_counts(database_url)
-    second = load_records(files, database_url, Silent())
+    second = load_records(files, database_url, stored_words, Silent())
 
     assert {report.kind: report.new for report in first} == {
         "services": len(org.services),

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from knowledge.db import session_scope
+from knowledge.incidents import Incident
 from tests.ingest.synthetic_repo import SyntheticHistory, future_dated_repo
 from tests.ingest.test_history import _case, _commit, _write
+from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 
 
 def _culprit(
@@ -42,6 +45,29 @@ def test_history_loads_once_and_reports_counts_as_json(
     assert code == 0
     assert "changes from" in out and "0 new, 3 already present, 1 bad lines skipped" in out
     assert "commits.jsonl.gz:2: invalid JSON" in out
+
+
+def test_history_incidents_are_stored_without_the_e_mail_and_phone_their_files_name(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Retraining reads stored incidents into a model file, as it reads answered ones; the file stays whole."""
+    case = _case(0)
+    words = {"title": f"Checkout fails, {PERSONAL}", "text": f"Checkout 500s. {PERSONAL}"}
+    case["incident"] = {**case["incident"], **words}
+    cases = _write(tmp_path / "cases.jsonl", [case])
+
+    code, _out, _err = _culprit(["ingest", "history", "--cases", str(cases)], monkeypatch, capsys)
+
+    assert code == 0
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, case["case_id"])
+        assert incident is not None
+        assert (incident.title, incident.text) == (
+            "Checkout fails, paged [email], call [phone]", "Checkout 500s. paged [email], call [phone]"
+        )
+    stored = stored_text(database_url)
+    assert "Checkout 500s" in stored and not [part for part in PERSONAL_PARTS if part in stored]
+    assert PERSONAL in cases.read_text()
 
 
 def test_a_history_file_of_nothing_but_bad_lines_fails_even_when_skipped(

@@ -16,6 +16,7 @@ from knowledge.errors import InputError
 from knowledge.incidents import Incident, RootCause
 from knowledge.ingest.history import ingest_cases, ingest_commits
 from knowledge.lines import capped_lines
+from tools.rca.store import stored_words
 
 BASE = 1_600_000_000
 
@@ -83,8 +84,8 @@ def test_commits_become_changes_with_their_files_once(database_url: str, tmp_pat
 def test_cases_become_incidents_with_their_root_causes(database_url: str, tmp_path: Path) -> None:
     path = _write(tmp_path / "cases-acme__shop.jsonl.gz", [_case(n) for n in range(4)])
 
-    first = ingest_cases(path, database_url)
-    second = ingest_cases(path, database_url)
+    first = ingest_cases(path, database_url, stored_words)
+    second = ingest_cases(path, database_url, stored_words)
 
     assert (first.new, second.new, second.already_present) == (4, 0, 4)
     assert (_count(database_url, Incident), _count(database_url, RootCause)) == (4, 4)
@@ -116,7 +117,7 @@ def test_a_bad_line_stops_the_load_unless_skipped(
 
 def test_a_missing_history_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="file not found: .*cases-nowhere"):
-        ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", f"sqlite:///{tmp_path / 'unused.db'}")
+        ingest_cases(tmp_path / "cases-nowhere.jsonl.gz", f"sqlite:///{tmp_path / 'unused.db'}", stored_words)
 
 
 def test_an_id_given_twice_in_one_file_is_stored_once_and_reported(database_url: str, tmp_path: Path) -> None:
@@ -125,7 +126,7 @@ def test_an_id_given_twice_in_one_file_is_stored_once_and_reported(database_url:
     cases = _write(tmp_path / "cases-acme__shop.jsonl", [_case(0), _case(1), _case(1)])
 
     changes_report = ingest_commits(commits, database_url)
-    cases_report = ingest_cases(cases, database_url)
+    cases_report = ingest_cases(cases, database_url, stored_words)
 
     assert (changes_report.new, cases_report.new) == (2, 2)
     assert changes_report.bad_lines == [f"{commits}:3: duplicate id '{1:040x}' (first on line 2)"]

@@ -30,6 +30,7 @@ from tools.rca.history.training import train_model
 from tools.rca.retrain import registry
 from tools.rca.retrain.calibration import expected_calibration_error
 from tools.rca.retrain.gate import Figures, ece_tolerance, passes_gate, replay_figures, replay_split, retrain
+from tools.rca.store import stored_words
 
 CHAMPION_CASES = 30
 
@@ -45,7 +46,7 @@ def demo_store(data_dir: Path, demo_files) -> str:  # noqa: ANN001
     """The demo loaded into SQLite, with a champion trained on its earliest incidents."""
     url = f"sqlite:///{data_dir / 'culprit.db'}"
     migrate(url)
-    load_records(demo_files, url, Silent())
+    load_records(demo_files, url, stored_words, Silent())
     history = store_history(url)
     champion = train_model(history, history.cases[:CHAMPION_CASES], None)
     added = registry.add_version(champion, data_dir, url, figures={}, status=registry.CHALLENGER, note="first")
@@ -74,7 +75,7 @@ def test_with_no_version_promoted_the_trained_model_that_answers_is_the_champion
 
     url = get_settings().resolved_database_url
     migrate(url)
-    load_records(demo_files, url, Silent())
+    load_records(demo_files, url, stored_words, Silent())
     history = store_history(url)
     trained = train_model(history, history.cases[:CHAMPION_CASES], None)
     save_model(trained, get_settings().resolved_ranker_path)

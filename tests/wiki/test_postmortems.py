@@ -12,7 +12,9 @@ from knowledge.db import session_scope
 from knowledge.incidents import Incident, RootCause
 from knowledge.wiki.indexing import read_wiki
 from knowledge.wiki.postmortems import link_postmortems
+from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 from tools.rca.history.from_store import store_history
+from tools.rca.store import stored_words
 
 FULL_SHA = "4be1c0ffee4be1c0ffee4be1c0ffee4be1c0ffee"
 
@@ -47,7 +49,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
     )
     _store_full_sha_change(database_url)
 
-    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
 
     assert [(link.incident_id, link.change_ids) for link in report.linked] == [
         ("INC-7", ("aaa1111", "bbb2222")),
@@ -67,7 +69,7 @@ def test_front_matter_and_body_line_links_become_root_causes(tmp_path: Path, dat
             ("INC-8", FULL_SHA, "postmortem"),
         ]
 
-    again = link_postmortems(read_wiki(tmp_path).pages, database_url)
+    again = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
     assert len(again.linked) == 2
     with session_scope(database_url) as session:
         assert len(session.scalars(select(RootCause)).all()) == 3
@@ -85,7 +87,8 @@ def test_an_incident_only_its_postmortem_told_of_trains_on_its_title_not_on_the_
         "## Summary\nConsumers stalled.\n\n## Root cause\nRoot cause: `4be1c0ffee` (\"single consumer\") was reverted.\n",
     )
     _store_full_sha_change(database_url)
-    assert [link.incident_id for link in link_postmortems(read_wiki(tmp_path).pages, database_url).linked] == ["INC-9"]
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
+    assert [link.incident_id for link in report.linked] == ["INC-9"]
 
     [case] = store_history(database_url).cases
 
@@ -93,12 +96,32 @@ def test_an_incident_only_its_postmortem_told_of_trains_on_its_title_not_on_the_
     assert "single consumer" not in case.incident.text and "4be1c0ffee" not in case.incident.text
 
 
+def test_a_linked_postmortem_is_stored_without_the_e_mail_and_phone_it_names(tmp_path: Path, database_url: str) -> None:
+    """Training reads the incident a postmortem creates into a model file, as it reads an answered one."""
+    _write(
+        tmp_path,
+        "postmortems/inc-11.md",
+        f"---\ntitle: Checkout down, {PERSONAL}\ntype: postmortem\nincident: INC-11\n"
+        f"started_at: 2024-04-01T09:00:00Z\n---\n## Summary\nCheckout hung, {PERSONAL}.\n\nRoot cause: abc1234def\n",
+    )
+
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
+
+    assert [link.incident_id for link in report.linked] == ["INC-11"]
+    with session_scope(database_url) as session:
+        incident = session.get(Incident, "INC-11")
+        assert incident is not None and incident.title == "Checkout down, paged [email], call [phone]"
+        assert "Checkout hung, paged [email], call [phone]." in incident.text
+    stored = stored_text(database_url)
+    assert "INC-11" in stored and not [part for part in PERSONAL_PARTS if part in stored]
+
+
 def test_postmortems_that_cannot_be_linked_say_what_to_add(tmp_path: Path, database_url: str) -> None:
     _write(tmp_path, "postmortems/a.md", "---\ntype: postmortem\nroot_cause_change: abc1234\n---\nNo incident id.\n")
     _write(tmp_path, "postmortems/b.md", "---\ntype: postmortem\nincident: INC-9\n---\nRoot cause: abc1234def\n")
     _write(tmp_path, "postmortems/c.md", "---\ntype: postmortem\nincident: INC-10\n---\nStill investigating.\n")
 
-    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
 
     assert report.linked == []
     assert [note.split(":")[0] for note in report.skipped] == ["postmortems/a.md", "postmortems/b.md"]
@@ -119,7 +142,7 @@ def test_a_postmortem_with_a_bad_value_is_not_linked_and_the_others_are(tmp_path
     _write(tmp_path, "postmortems/far.md", "---\ntype: postmortem\nincident: INC-7\nstarted_at: '9999-12-31T23:00:00-05:00'\n"
                                             "---\nRoot cause: abc1234def\n")  # fmt: skip
 
-    report = link_postmortems(read_wiki(tmp_path).pages, database_url)
+    report = link_postmortems(read_wiki(tmp_path).pages, database_url, stored_words)
 
     assert [link.incident_id for link in report.linked] == ["INC-1"]
     assert sorted(report.skipped) == [
