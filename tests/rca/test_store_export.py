@@ -27,6 +27,7 @@ from knowledge.ingest.progress import Silent
 from tools.feedback.confirmations import CONFIRMER, confirm_cause
 from tools.rca.history.cases import load_history
 from tools.rca.history.from_store import NOTHING_CONFIRMED, store_history
+from tools.rca.store import stored_words
 
 runner = CliRunner()
 
@@ -53,7 +54,7 @@ def test_an_empty_store_has_nothing_to_export_and_says_how_to_get_something(data
 def test_confirmed_causes_round_trip_through_the_history_files_and_the_sft_export(
     database_url: str, demo_files, tmp_path: Path  # noqa: ANN001
 ) -> None:
-    load_records(demo_files, database_url, Silent())
+    load_records(demo_files, database_url, stored_words, Silent())
     labelled = store_history(database_url).cases
     voted, confirmed, rerun = labelled[0], labelled[1], labelled[2]
     with session_scope(database_url) as session:
@@ -107,7 +108,7 @@ def _file_options(cases: list[Path], commits: list[Path]) -> list[str]:
 def test_train_and_backtest_accept_the_exported_files(
     database_url: str, demo_files, tmp_path: Path  # noqa: ANN001
 ) -> None:
-    load_records(demo_files, database_url, Silent())
+    load_records(demo_files, database_url, stored_words, Silent())
     assert runner.invoke(app, ["history", "export", str(tmp_path / "out")]).exit_code == 0
     files = _file_options(*_exported(tmp_path / "out"))
     backtest = runner.invoke(app, ["backtest", *files, "--no-embeddings", "--json"])
