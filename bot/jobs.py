@@ -21,7 +21,7 @@ few minutes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -64,14 +64,22 @@ def digest_key(week: str, channel: str) -> str:
     return f"{week}:{channel}"
 
 
-def post_weekly_digest(post: Post, settings: Settings, today: date | None = None) -> bool:
-    """Post last week's digest unless another replica already claimed it; True when this one posted."""
+def digest_end(due: datetime) -> date:
+    """The last day the digest due at ``due`` (in the digest's zone) covers: the day before, in that zone, unless
+    that day is not over yet in UTC, where the daily counts cut their days (a zone ahead of UTC, an hour before its
+    offset: Monday 09:00 in Auckland is Sunday 21:00 UTC). Ending on such a day counted part of it, and its last
+    hours went into no digest; ending the day before, every day is counted whole, in exactly one digest."""
+    return min(due.date(), due.astimezone(UTC).date()) - timedelta(days=1)
+
+
+def post_weekly_digest(post: Post, settings: Settings, due: datetime | None = None) -> bool:
+    """Post the digest due at ``due`` (default now) unless another replica already claimed it; True when this one
+    posted."""
     url = settings.resolved_database_url
     channel = settings.digest_channel
     if not channel:
         return False
-    today = today or utcnow().astimezone(ZoneInfo(settings.digest_timezone)).date()
-    end = today - timedelta(days=1)
+    end = digest_end(due or utcnow().astimezone(ZoneInfo(settings.digest_timezone)))
     # An unposted claim whose holder died is taken over, by one caller only.
     if not claim(WEEKLY_DIGESTS, digest_key(iso_week(end), channel), url, lease=CLAIM_LEASE):
         log.info("digest already claimed", week=iso_week(end), channel=channel)
@@ -102,10 +110,10 @@ def post_missed_digest(post: Post, trigger: CronTrigger, settings: Settings) -> 
     due = last_digest_time(trigger, utcnow().astimezone(trigger.timezone))
     if not channel or due is None:
         return False
-    week = iso_week(due.date() - timedelta(days=1))
+    week = iso_week(digest_end(due))
     if is_done(WEEKLY_DIGESTS, digest_key(week, channel), settings.resolved_database_url):
         return False
-    return post_weekly_digest(post, settings, today=due.date())
+    return post_weekly_digest(post, settings, due=due)
 
 
 def post_new_alerts(post: Post, settings: Settings) -> int:

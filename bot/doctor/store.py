@@ -129,7 +129,7 @@ def check_scheduler(settings: Settings, options: DoctorOptions) -> list[CheckRes
     """When the scheduled jobs last claimed work: the weekly digest (was the last due one posted?) and alerts."""
     from apscheduler.triggers.cron import CronTrigger
 
-    from bot.jobs import WEEKLY_DIGESTS, digest_key, last_digest_time
+    from bot.jobs import WEEKLY_DIGESTS, digest_end, digest_key, last_digest_time
     from knowledge.claims import Claim
     from tools.reports.digest import iso_week
     from tools.reports.spikes import ALERT_POSTS
@@ -153,7 +153,7 @@ def check_scheduler(settings: Settings, options: DoctorOptions) -> list[CheckRes
     digest = last[WEEKLY_DIGESTS]
     digest_line = f"last digest claimed {digest.key} at {digest.claimed_at:%Y-%m-%d %H:%M} UTC" if digest else "no digest yet"
     if due is not None:
-        week = iso_week(due.date() - timedelta(days=1))
+        week = iso_week(digest_end(due))
         with session_scope(url) as session:
             row = session.get(Claim, (WEEKLY_DIGESTS, digest_key(week, channel)))
         if row is None or row.done_at is None:

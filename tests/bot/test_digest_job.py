@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from slack_sdk import WebClient
 
-from bot.jobs import WEEKLY_DIGESTS, build_scheduler, digest_key, last_digest_time, post_missed_digest, start_scheduler
+from bot.jobs import WEEKLY_DIGESTS, build_scheduler, digest_end, digest_key, last_digest_time, post_missed_digest, start_scheduler
 from bot.replies import channel_poster
 from knowledge.claims import is_done
 from knowledge.config import Settings
@@ -26,7 +26,7 @@ def _week_due(settings: Settings) -> date:
     trigger = build_scheduler(lambda *args: None, settings).get_job("weekly_digest").trigger
     due = last_digest_time(trigger, utcnow().astimezone(trigger.timezone))
     assert due is not None
-    return due.date() - timedelta(days=1)
+    return digest_end(due)
 
 
 def _catch_up(settings: Settings, client: WebClient, job_id: str = "missed_digest") -> JobExecutionEvent:

@@ -31,7 +31,7 @@ def test_two_replicas_post_the_weekly_digest_once(postgres_url: str) -> None:
 
     def replica() -> bool:
         barrier.wait()
-        return post_weekly_digest(lambda channel, text, blocks, png: posts.append((channel, text, png)), settings, today=date(2025, 6, 9))
+        return post_weekly_digest(lambda channel, text, blocks, png: posts.append((channel, text, png)), settings, due=datetime(2025, 6, 9, 9, tzinfo=UTC))
 
     with ThreadPoolExecutor(max_workers=2) as replicas:
         outcomes = [replicas.submit(replica) for _ in range(2)]
@@ -42,7 +42,23 @@ def test_two_replicas_post_the_weekly_digest_once(postgres_url: str) -> None:
     with session_scope(postgres_url) as session:
         run = session.scalars(select(Claim).where(Claim.scope == WEEKLY_DIGESTS)).one()
         assert (run.key, run.done_at is not None) == ("2025-W23:C-DIGEST", True)
-    assert post_weekly_digest(lambda *args: posts.append(args), settings, today=date(2025, 6, 9)) is False
+    assert post_weekly_digest(lambda *args: posts.append(args), settings, due=datetime(2025, 6, 9, 9, tzinfo=UTC)) is False
+
+
+def test_a_digest_due_before_utc_midnight_counts_each_day_whole_in_one_digest(database_url: str) -> None:
+    """Monday 09:00 in Auckland is Sunday 21:00 UTC, and the daily counts cut days in UTC: the digest ended on that
+    Sunday, counting its first 21 hours, and the next one began on Monday, so Sunday's last hours were in none."""
+    settings = Settings(database_url=database_url, digest_channel="C-DIGEST", digest_timezone="Pacific/Auckland")
+    zone = ZoneInfo("Pacific/Auckland")
+    posts: list[str] = []
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(date(2025, 6, 8), "login"): 7}))  # Sunday, up to 21:00 UTC
+    assert post_weekly_digest(lambda channel, text, blocks, png: posts.append(text), settings, due=datetime(2025, 6, 9, 9, tzinfo=zone))
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(date(2025, 6, 8), "login"): 3}))  # Sunday 21:00 to midnight UTC
+    assert post_weekly_digest(lambda channel, text, blocks, png: posts.append(text), settings, due=datetime(2025, 6, 16, 9, tzinfo=zone))
+    assert "2025-06-01 to 2025-06-07 (2025-W23)" in posts[0] and "no reports this week" in posts[0]
+    assert "2025-06-08 to 2025-06-14 (2025-W24)" in posts[1] and "login: 10 reports" in posts[1]
 
 
 def test_digest_fires_monday_at_the_configured_hour_and_zone(data_dir: Path) -> None:
