@@ -35,16 +35,21 @@ def test_every_injected_outage_alerts_within_a_day_and_nothing_else_does() -> No
     assert len(demo.spikes) == 4 and len(demo.reports) > 4000
 
 
-def test_a_spike_posts_once_while_it_lasts_with_count_baseline_and_examples(database_url: str) -> None:
+def _steady_history(database_url: str) -> date:
+    """Five quiet weeks of login and crash reports (more login on weekends); returns the day after them."""
     start = date(2025, 5, 1)
     counts: Counter[tuple[date, str]] = Counter()
     for offset in range(35):
         day = start + timedelta(days=offset)
         counts[(day, "login")] = 8 + (4 if day.weekday() >= 5 else 0)
         counts[(day, "crash")] = 5
-    outage = start + timedelta(days=35)
     with session_scope(database_url) as session:
         bump_daily_counts(session, counts)
+    return start + timedelta(days=35)
+
+
+def test_a_spike_posts_once_while_it_lasts_with_count_baseline_and_examples(database_url: str) -> None:
+    outage = _steady_history(database_url)
     midnight = datetime.combine(outage, datetime.min.time(), UTC)
     ingest_reports(
         [IncomingReport(f"o{n}", f"cannot sign in, attempt {n} on my Pixel", midnight + timedelta(minutes=n)) for n in range(30)],
@@ -66,6 +71,21 @@ def test_a_spike_posts_once_while_it_lasts_with_count_baseline_and_examples(data
     with session_scope(database_url) as session:
         episode = session.scalars(select(Alert)).one()
         assert episode.last_seen_on == outage + timedelta(days=1)
+
+
+def test_a_spike_day_whose_late_reports_arrive_after_the_next_day_alerted_joins_that_episode(database_url: str) -> None:
+    """The outage began late on one day; that day's reports (phones offline) arrived the next day, after the check of
+    that next day had started the episode: checking the first day again posted the same outage a second time."""
+    outage = _steady_history(database_url)
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(outage + timedelta(days=1), "login"): 40}))
+    assert [a.key for a in check_spikes(outage + timedelta(days=1), database_url)] == ["login"]
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, Counter({(outage, "login"): 30}))  # the day before, arriving late
+    assert check_spikes(outage, database_url) == [], "the outage is already posted"
+    with session_scope(database_url) as session:
+        episode = session.scalars(select(Alert)).one()
+        assert (episode.started_on, episode.last_seen_on) == (outage + timedelta(days=1), outage + timedelta(days=1))
 
 
 class _Fixed:

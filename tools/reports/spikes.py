@@ -7,7 +7,7 @@ day is a spike when a Poisson test against that baseline is very unlikely
 (p < 1e-5) and the count is at least double the baseline plus six reports,
 so a quiet category going from 1 to 4 does not page anyone. Each spike is one
 ``Alert`` episode: a category that stays high on the following days extends it
-and is not posted again.
+and is not posted again (as does the day before, spiking once its late reports arrive).
 """
 
 from __future__ import annotations
@@ -143,11 +143,13 @@ def check_spikes(day: date, url: str) -> list[Alert]:
 
 
 def record_episode(session: Session, kind: str, key: str, day: date, details: dict[str, Any]) -> Alert | None:
-    """Extend the episode that was live yesterday or today, or start one (returned, to be posted)."""
+    """Extend the episode that was live the day before, that day or the day after, or start one (returned, to be
+    posted). The day after counts: a day's late reports can make it spike only once the next day's check has
+    started the episode, and a second episode posted the same outage twice."""
     live = session.scalar(
         select(Alert)
         .where(Alert.kind == kind, Alert.key == key, Alert.last_seen_on >= day - timedelta(days=1))
-        .where(Alert.started_on <= day)
+        .where(Alert.started_on <= day + timedelta(days=1))
         .order_by(Alert.started_on.desc())
         .limit(1)
     )
