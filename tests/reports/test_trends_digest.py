@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from knowledge.db import session_scope
 from knowledge.incidents import Feedback, Incident, RootCause, Suggestion
-from knowledge.reports import BugReport
+from knowledge.reports import Alert, BugReport
 from tools.reports.data_quality import check_data_quality
 from tools.reports.digest import build_digest, category_chart
 from tools.reports.intake import IncomingReport, bump_daily_counts, ingest_reports
@@ -61,6 +61,20 @@ def test_trends_answer_what_users_report_and_why_it_rose(database_url: str) -> N
     # A category the store does not know is said to be unknown, not "held steady" at zero.
     assert tools["complaint_trend"].invoke({"category": "logn"}) == "No report category 'logn'; did you mean 'login'?"
     assert tools["report_rise"].invoke({"category": "weather"}) == "No report category 'weather'; the categories are: login, payments"
+
+
+def test_why_reports_rose_names_only_the_spikes_of_its_window(database_url: str) -> None:
+    """The agent asks about the week up to an incident's day; a spike that began after that day is not why reports
+    rose then, yet ``report_rise`` listed every spike seen since the window's start, later ones too."""
+    _history(database_url)
+    with session_scope(database_url) as session:
+        for started in (END - timedelta(days=1), END + timedelta(days=9)):
+            session.add(Alert(kind="spike", key="payments", started_on=started, last_seen_on=started,
+                              details={"count": 12, "baseline": 1.0}))
+    rise = explain_rise("payments", days=7, end=END, url=database_url)
+    assert [spike["started_on"] for spike in rise.spikes] == [END - timedelta(days=1)]
+    answer = {t.name: t for t in trend_tools(database_url, END)}["report_rise"].invoke({"category": "payments"})
+    assert f"Spike on {END - timedelta(days=1)}" in answer and f"Spike on {END + timedelta(days=9)}" not in answer
 
 
 def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None:

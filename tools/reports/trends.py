@@ -176,14 +176,18 @@ def complaints_about(topic: str, days: int = 7, end: date | None = None, *, url:
 
 
 def explain_rise(category: str, days: int = 7, end: date | None = None, *, url: str) -> RiseExplanation:
-    """Counts now vs before, spike alerts in the period, and words that are new in recent reports."""
+    """Counts now vs before, the spike alerts live in the period (not those after it: ``end`` may be an incident's
+    day in the past), and words that are new in recent reports."""
     end = end or datetime.now(UTC).date()
     start = end - timedelta(days=days - 1)
     count = category_totals(start, end, url)[category]
     previous = category_totals(start - timedelta(days=4 * days), start - timedelta(days=1), url)[category] / 4
     with session_scope(url) as session:
         spikes = session.scalars(
-            select(Alert).where(Alert.kind == "spike", Alert.key == category, Alert.last_seen_on >= start)
+            select(Alert)
+            .where(Alert.kind == "spike", Alert.key == category)
+            .where(Alert.last_seen_on >= start, Alert.started_on <= end)  # live in the window, not after it
+            .order_by(Alert.started_on)
         ).all()
         spike_rows = [
             {"started_on": a.started_on, "count": a.details.get("count"), "baseline": a.details.get("baseline")}
