@@ -77,6 +77,18 @@ def test_why_reports_rose_names_only_the_spikes_of_its_window(database_url: str)
     assert f"Spike on {END - timedelta(days=1)}" in answer and f"Spike on {END + timedelta(days=9)}" not in answer
 
 
+def test_a_category_whose_reports_were_all_relabeled_away_is_not_a_top_category(database_url: str) -> None:
+    """A responder moved a report to a new category, then merged it back: the new category's day kept a count of 0,
+    and the digest listed it among the top categories with "0 reports" and drew it on the chart."""
+    from tools.reports.labels import relabel_report
+
+    _history(database_url)
+    relabel_report("p0", "billing", database_url, new=True)
+    relabel_report("p0", "payments", database_url)
+    assert [c.category for c in top_categories(END, 7, url=database_url)] == ["login", "payments"]
+    assert "billing" not in build_digest(END, database_url, with_chart=False).text
+
+
 def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None:
     _history(database_url)
     with session_scope(database_url) as session:

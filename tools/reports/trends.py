@@ -71,11 +71,14 @@ def daily_series(category: str | None, days: int, end: date, url: str) -> dict[s
 
 
 def category_totals(start: date, end: date, url: str) -> Counter[str]:
+    """Reports per category from ``start`` to ``end``; a category with none (its reports all relabeled away, which
+    leaves days counting 0) is left out, or the digest listed it among the top ones with "0 reports"."""
     with session_scope(url) as session:
         rows = session.execute(
             select(CategoryDaily.category, func.sum(CategoryDaily.count))
             .where(CategoryDaily.day >= start, CategoryDaily.day <= end)
             .group_by(CategoryDaily.category)
+            .having(func.sum(CategoryDaily.count) > 0)
         ).all()
     return Counter({name: int(total or 0) for name, total in rows})
 
