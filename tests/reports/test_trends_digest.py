@@ -89,6 +89,17 @@ def test_a_category_whose_reports_were_all_relabeled_away_is_not_a_top_category(
     assert "billing" not in build_digest(END, database_url, with_chart=False).text
 
 
+def test_the_digest_says_rising_categories_are_compared_with_the_four_weeks_average(database_url: str) -> None:
+    """The figure a rising category is compared with is its weekly average over the four weeks before, yet the digest
+    called it "a week before": 0 reports the week before read as 10.5."""
+    counts = Counter({(END - timedelta(days=offset), "payments"): 2 for offset in range(14, 35)})
+    counts.update({(END - timedelta(days=offset), "payments"): 3 for offset in range(7)})
+    with session_scope(database_url) as session:
+        bump_daily_counts(session, counts)
+    text = build_digest(END, database_url, with_chart=False).text
+    assert "• payments: 21 vs 10.5 a week usually (+100% vs the previous four weeks" in text
+
+
 def test_digest_lists_top_rising_spikes_and_rca_stats(database_url: str) -> None:
     _history(database_url)
     with session_scope(database_url) as session:

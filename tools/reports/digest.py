@@ -54,7 +54,7 @@ class Digest:
         lines = [f"*Weekly user-report digest, {self.start} to {self.end} ({self.week})*", "", "*Top categories*"]
         lines += [f"• {_name(c.category)}: {c.count} reports ({_change(c)})" for c in self.top] or ["• no reports this week"]
         lines += ["", "*Rising*"]
-        lines += [f"• {_name(c.category)}: {c.count} vs {c.previous:.1f} a week before ({_change(c)})" for c in self.rising] or ["• nothing rose"]
+        lines += [f"• {_name(c.category)}: {c.count} vs {c.previous:.1f} a week usually ({_change(c)})" for c in self.rising] or ["• nothing rose"]
         lines += ["", "*Not sorted*"]
         lines += [
             f"• {self.unsorted} reports went to '{OTHER}' (classifier confidence below CULPRIT_OTHER_CONFIDENCE, "
