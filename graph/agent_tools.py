@@ -179,14 +179,22 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
 
     def changes_in_service(service: str, hours: float = 48) -> tuple[str, list[ChangeRecord]]:
         """List the code changes that landed in a service recently (default: the last 48 hours)."""
-        from tools.services.directory import resolve_service
+        from tools.services.directory import close_services, resolve_service
         from tools.services.catalog import service_names
 
-        service = resolve_service(service, service_names(context.database_url)) or service
+        names = service_names(context.database_url)
+        service = resolve_service(service, names) or service
         hours, note = capped(hours, MAX_WINDOW_HOURS)
         changes = recent_changes(
             service, until=context.started_at, hours=hours, database_url=context.database_url
         )
+        if not changes and names and service not in names:  # a name nothing knows is no quiet service
+            nearest = ", ".join(f"`{name}`" for name in close_services(service, names))
+            unknown = (
+                f"No service `{service[:80]}` in the catalog, and no repository of that name changed in the last "
+                f"{hours:g} h; did you mean {nearest}?"
+            )
+            return with_note(note, unknown), []
         return with_note(note, _describe_changes(service, hours, context.started_at, changes)), changes
 
     def top_complaints(days: int = 7) -> tuple[str, list[Any]]:

@@ -249,6 +249,27 @@ def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: Age
     assert "tune ranking boost for new items" in tool_result.content
 
 
+def test_a_model_naming_a_service_nothing_knows_is_told_so_not_that_nothing_changed(context: AgentContext) -> None:
+    """``changes_in_service`` answered "No changes landed in `ledgr-svc`" for a name no catalog service or
+    repository has: a model's made-up service read as a quiet one in the middle of an incident."""
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[
+                {"name": "changes_in_service", "args": {"service": "paymnts-svc"}, "id": "call-1"},
+                {"name": "changes_in_service", "args": {"service": "ledger" * 20_000}, "id": "call-2"},
+                {"name": "changes_in_service", "args": {"service": "shop"}, "id": "call-3"},  # a repository
+            ]),
+            AIMessage(content="Nothing stands out."),
+        ],
+        seen=[],
+    )
+    answer_question("anything new in payments?", context, get_settings(), model=model)
+    results = {message.tool_call_id: str(message.content) for message in model.seen[1] if isinstance(message, ToolMessage)}
+    assert results["call-1"].startswith("No service `paymnts-svc` in the catalog") and "`payments`" in results["call-1"]
+    assert results["call-2"].startswith("No service `ledgerledger") and len(results["call-2"]) < 400
+    assert results["call-3"].startswith("*11 changes in `shop` in the last 48 h*")
+
+
 def test_a_failing_model_falls_back_to_a_plain_rca(context: AgentContext) -> None:
     asked: list[IncidentQuery] = []
 
