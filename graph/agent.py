@@ -13,7 +13,7 @@ keyed by ``channel:thread_ts``, so a follow-up is answered with the thread's
 earlier turns in view: the chat model gets them as messages, the router takes
 a missing subject from the earlier route (``graph.router.follow_up``). Tool
 artifacts (RCA answers, change lists) stay out of the checkpoint: only text is
-stored, and only the last ``KEPT_TURNS`` turns.
+stored, only the last ``KEPT_TURNS`` turns, and only in the thread's latest checkpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
-from graph.memory import one_turn_at_a_time, open_saver, thread_id
+from graph.memory import keep_latest_only, one_turn_at_a_time, open_saver, thread_id
 from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text, window_note
 from graph.router import route as route_question
 from knowledge.config import Settings
@@ -268,6 +268,7 @@ def _run(
         # One checkpoint per turn, written when the turn ends.
         turn = {"messages": [HumanMessage(question)], "started_at": context.started_at.isoformat()}
         result = graph.invoke(turn, config, durability="exit")
+        keep_latest_only(saver, thread)
     return _turns(result["messages"])[-1]
 
 

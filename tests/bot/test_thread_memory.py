@@ -193,11 +193,17 @@ def test_a_long_thread_keeps_only_its_last_turns(database_url: str, data_dir: Pa
     shown = [m.content for m in model.seen[-1][1:]]
     expected = [text for n in range(turns - KEPT_TURNS, turns - 1) for text in (f"question {n}", f"answer {n}")]
     assert shown == [*expected, f"question {turns - 1}"]
+    thread = {"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}}
     with open_saver(database_url) as saver:
-        latest = saver.get_tuple({"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}})
+        latest = saver.get_tuple(thread)
+        kept = list(saver.list(thread))
     assert latest is not None
     stored = [m.content for m in latest.checkpoint["channel_values"]["messages"]]
     assert stored == [text for n in range(turns - KEPT_TURNS, turns) for text in (f"question {n}", f"answer {n}")]
+    # One checkpoint per thread, not one per turn ever asked: the thread's rows do not grow with its length.
+    assert [checkpoint.config["configurable"]["checkpoint_id"] for checkpoint in kept] == [
+        latest.config["configurable"]["checkpoint_id"]
+    ]
 
 
 
