@@ -181,6 +181,26 @@ def _define_login(database_url: str) -> None:
         session.add(Category(name="login", description="users cannot sign in"))
 
 
+def test_a_service_with_more_changes_than_an_answer_lists_is_not_counted_as_the_list(context: AgentContext) -> None:
+    """The answer listed the newest 20 changes under "*20 changes in `payments`…*", whatever the window held."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from knowledge.ingest.change_store import store_changes
+    from knowledge.ingest.progress import Silent
+    from tests.changes import change_record
+
+    now = utcnow()
+    busy = [change_record(f"b{n:03d}", f"payments: tweak {n}", now - timedelta(minutes=10 * n + 5), ["services/payments/api.py"],
+                          services=("payments",)) for n in range(40)]  # fmt: skip
+    store_changes(context.database_url, busy, Silent())
+    reply = answer_question("what changed in payments in the last 24 hours", replace(context, started_at=now), get_settings())
+    assert reply.text.startswith("*The 20 newest of more changes in `payments` in the last 24 h*")
+    assert reply.text.count("\n• ") == 20 and "payments: tweak 0 " in reply.text
+    reply = answer_question("what changed in checkout in the last 24 hours", context, get_settings())
+    assert reply.text.startswith("*3 changes in `checkout` in the last 24 h*")  # all of them: a count
+
+
 def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: AgentContext) -> None:
     _define_login(context.database_url)
     reply = answer_question("what changed in checkout in the last 1000000 days", context, get_settings())
