@@ -13,7 +13,8 @@ keyed by ``channel:thread_ts``, so a follow-up is answered with the thread's
 earlier turns in view: the chat model gets them as messages, the router takes
 a missing subject from the earlier route (``graph.router.follow_up``). Tool
 artifacts (RCA answers, change lists) stay out of the checkpoint: only text is
-stored, and only the last ``KEPT_TURNS`` turns.
+stored, only the last ``KEPT_TURNS`` answered turns (a turn a failure left half done goes at the next
+turn), and only in the thread's latest checkpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from langgraph.prebuilt import ToolNode, tools_condition
 
 from graph.agent_tools import AgentContext, build_tools, describe_answer
 from graph.llm import make_chat_model
-from graph.memory import one_turn_at_a_time, open_saver, thread_id
+from graph.memory import keep_latest_only, one_turn_at_a_time, open_saver, thread_id
 from graph.router import MENU, Route, Vocabulary, can_follow, follow_up, menu_text, window_note
 from graph.router import route as route_question
 from knowledge.config import Settings
@@ -152,12 +153,24 @@ def _answered(turn: list[BaseMessage]) -> bool:
     return isinstance(turn[0], HumanMessage) and isinstance(last, AIMessage) and not last.tool_calls
 
 
+def _kept(turns: list[list[BaseMessage]]) -> list[list[BaseMessage]]:
+    """The earlier turns a thread keeps: the last answered ones (a turn a failure left half done would be
+    an invalid tool-call sequence for a chat API)."""
+    return [turn for turn in turns[:-1] if _answered(turn)][-(KEPT_TURNS - 1) :]
+
+
 def in_view(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """What the model reads: the current turn, after the last answered earlier turns (a turn a failure
-    left half done would be an invalid tool-call sequence for a chat API)."""
+    """What the model reads: the current turn, after the earlier turns the thread keeps."""
     turns = _turns(messages)
-    earlier = [turn for turn in turns[:-1] if _answered(turn)][-(KEPT_TURNS - 1) :]
-    return [message for turn in [*earlier, *turns[-1:]] for message in turn]
+    return [message for turn in [*_kept(turns), *turns[-1:]] for message in turn]
+
+
+def forgotten(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The earlier messages the model no longer reads, to drop from the checkpoint: older answered turns, and
+    every turn a failure left half done (a thread whose model kept failing grew by each such turn)."""
+    turns = _turns(messages)
+    kept = {id(turn) for turn in _kept(turns)}
+    return [message for turn in turns[:-1] if id(turn) not in kept for message in turn if message.id]
 
 
 class ThreadState(MessagesState, total=False):
@@ -181,10 +194,7 @@ def build_agent(
 
     def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
         reply = bound.invoke([SystemMessage(SYSTEM_PROMPT), *in_view(state["messages"])])
-        if isinstance(reply, AIMessage) and reply.tool_calls:
-            return {"messages": [reply]}
-        old = [message for turn in _turns(state["messages"])[:-KEPT_TURNS] for message in turn if message.id]
-        return {"messages": [reply, *(RemoveMessage(id=str(message.id)) for message in old)]}
+        return {"messages": [reply, *(RemoveMessage(id=str(message.id)) for message in forgotten(state["messages"]))]}
 
     def run_tools(state: MessagesState, config: RunnableConfig) -> dict[str, list[BaseMessage]]:
         messages = []
@@ -268,6 +278,7 @@ def _run(
         # One checkpoint per turn, written when the turn ends.
         turn = {"messages": [HumanMessage(question)], "started_at": context.started_at.isoformat()}
         result = graph.invoke(turn, config, durability="exit")
+        keep_latest_only(saver, thread)
     return _turns(result["messages"])[-1]
 
 

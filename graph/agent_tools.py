@@ -64,10 +64,15 @@ def describe_answer(answer: RcaAnswer) -> str:
     return "\n".join(lines)
 
 
-def _describe_changes(service: str, hours: float, until: datetime, changes: list[ChangeRecord]) -> str:
+CHANGES_SHOWN = 20  # the newest changes an answer lists; a year of a busy service has thousands
+
+
+def _describe_changes(service: str, hours: float, until: datetime, changes: list[ChangeRecord], more: bool) -> str:
+    """The changes as lines; ``more``: others landed in the window too, so the count is no total."""
     if not changes:
         return f"No changes landed in `{service}` in the last {hours:g} h (to {until:%Y-%m-%d %H:%M} UTC)."
-    lines = [f"*{len(changes)} changes in `{service}` in the last {hours:g} h* (newest first):"]
+    count = f"The {len(changes)} newest of more changes" if more else f"{len(changes)} changes"
+    lines = [f"*{count} in `{service}` in the last {hours:g} h* (newest first):"]
     for change in changes:
         minutes = (until - change.landed_time).total_seconds() / 60
         via = f" _(shared library {', '.join(change.services)})_" if via_library(change, service) else ""
@@ -179,15 +184,24 @@ def build_tools(context: AgentContext) -> list[BaseTool]:
 
     def changes_in_service(service: str, hours: float = 48) -> tuple[str, list[ChangeRecord]]:
         """List the code changes that landed in a service recently (default: the last 48 hours)."""
-        from tools.services.directory import resolve_service
+        from tools.services.directory import close_services, resolve_service
         from tools.services.catalog import service_names
 
-        service = resolve_service(service, service_names(context.database_url)) or service
+        names = service_names(context.database_url)
+        service = resolve_service(service, names) or service
         hours, note = capped(hours, MAX_WINDOW_HOURS)
         changes = recent_changes(
-            service, until=context.started_at, hours=hours, database_url=context.database_url
+            service, until=context.started_at, hours=hours, limit=CHANGES_SHOWN + 1, database_url=context.database_url
         )
-        return with_note(note, _describe_changes(service, hours, context.started_at, changes)), changes
+        more, changes = len(changes) > CHANGES_SHOWN, changes[:CHANGES_SHOWN]
+        if not changes and names and service not in names:  # a name nothing knows is no quiet service
+            nearest = ", ".join(f"`{name}`" for name in close_services(service, names))
+            unknown = (
+                f"No service `{service[:80]}` in the catalog, and no repository of that name changed in the last "
+                f"{hours:g} h; did you mean {nearest}?"
+            )
+            return with_note(note, unknown), []
+        return with_note(note, _describe_changes(service, hours, context.started_at, changes, more)), changes
 
     def top_complaints(days: int = 7) -> tuple[str, list[Any]]:
         """What users complain about most, and which complaint categories are rising, over the last days."""

@@ -14,6 +14,9 @@ Turns of one thread run one at a time (:func:`one_turn_at_a_time`): two
 mentions answered together would both start from the same checkpoint and the
 later write would drop the other's exchange from the thread.
 
+A turn's checkpoint replaces the thread's earlier ones (:func:`keep_latest_only`), so a thread's rows
+stay the size of its last turns however long it runs.
+
 Threads expire: the nightly purge (``bot.jobs``) deletes every thread whose
 newest checkpoint is older than the retention period.
 """
@@ -127,6 +130,24 @@ def open_saver(database_url: str) -> Iterator[BaseCheckpointSaver[str]]:
                     saver.conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_KEY,))
                 _SET_UP.add(database_url)
         yield saver
+
+
+def keep_latest_only(saver: BaseCheckpointSaver[str], thread: str) -> None:
+    """Delete the thread's checkpoints before its latest: each turn writes one holding the thread's last
+    turns, and kept they grew a busy thread's rows by every turn ever asked until the thread went quiet.
+
+    Only the latest is ever read (the agent keeps no history to replay)."""
+    conn = saver.conn  # type: ignore[attr-defined]
+    if not isinstance(conn, sqlite3.Connection):
+        saver.prune([thread], strategy="keep_latest")
+        return
+    latest = saver.get_tuple({"configurable": {"thread_id": thread}})
+    if latest is None:
+        return
+    kept = (thread, latest.config["configurable"]["checkpoint_id"])
+    with saver.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_id != ?", kept)
+        cursor.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id != ?", kept)
 
 
 def _thread_ids(saver: BaseCheckpointSaver[str]) -> list[str]:

@@ -181,6 +181,26 @@ def _define_login(database_url: str) -> None:
         session.add(Category(name="login", description="users cannot sign in"))
 
 
+def test_a_service_with_more_changes_than_an_answer_lists_is_not_counted_as_the_list(context: AgentContext) -> None:
+    """The answer listed the newest 20 changes under "*20 changes in `payments`…*", whatever the window held."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from knowledge.ingest.change_store import store_changes
+    from knowledge.ingest.progress import Silent
+    from tests.changes import change_record
+
+    now = utcnow()
+    busy = [change_record(f"b{n:03d}", f"payments: tweak {n}", now - timedelta(minutes=10 * n + 5), ["services/payments/api.py"],
+                          services=("payments",)) for n in range(40)]  # fmt: skip
+    store_changes(context.database_url, busy, Silent())
+    reply = answer_question("what changed in payments in the last 24 hours", replace(context, started_at=now), get_settings())
+    assert reply.text.startswith("*The 20 newest of more changes in `payments` in the last 24 h*")
+    assert reply.text.count("\n• ") == 20 and "payments: tweak 0 " in reply.text
+    reply = answer_question("what changed in checkout in the last 24 hours", context, get_settings())
+    assert reply.text.startswith("*3 changes in `checkout` in the last 24 h*")  # all of them: a count
+
+
 def test_a_window_past_366_days_is_answered_for_366_days_and_says_so(context: AgentContext) -> None:
     _define_login(context.database_url)
     reply = answer_question("what changed in checkout in the last 1000000 days", context, get_settings())
@@ -247,6 +267,27 @@ def test_a_tool_calling_model_chooses_the_tool_and_words_the_answer(context: Age
     tool_result = model.seen[1][-1]
     assert isinstance(tool_result, ToolMessage)
     assert "tune ranking boost for new items" in tool_result.content
+
+
+def test_a_model_naming_a_service_nothing_knows_is_told_so_not_that_nothing_changed(context: AgentContext) -> None:
+    """``changes_in_service`` answered "No changes landed in `ledgr-svc`" for a name no catalog service or
+    repository has: a model's made-up service read as a quiet one in the middle of an incident."""
+    model = ScriptedModel(
+        turns=[
+            AIMessage(content="", tool_calls=[
+                {"name": "changes_in_service", "args": {"service": "paymnts-svc"}, "id": "call-1"},
+                {"name": "changes_in_service", "args": {"service": "ledger" * 20_000}, "id": "call-2"},
+                {"name": "changes_in_service", "args": {"service": "shop"}, "id": "call-3"},  # a repository
+            ]),
+            AIMessage(content="Nothing stands out."),
+        ],
+        seen=[],
+    )
+    answer_question("anything new in payments?", context, get_settings(), model=model)
+    results = {message.tool_call_id: str(message.content) for message in model.seen[1] if isinstance(message, ToolMessage)}
+    assert results["call-1"].startswith("No service `paymnts-svc` in the catalog") and "`payments`" in results["call-1"]
+    assert results["call-2"].startswith("No service `ledgerledger") and len(results["call-2"]) < 400
+    assert results["call-3"].startswith("*11 changes in `shop` in the last 48 h*")
 
 
 def test_a_failing_model_falls_back_to_a_plain_rca(context: AgentContext) -> None:

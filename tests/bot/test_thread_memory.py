@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from structlog.testing import capture_logs
 
 from graph.agent import answer_question
@@ -30,6 +32,7 @@ from tests.bot.silent_database import SilentDatabase
 from tests.bot.test_agent import ScriptedModel
 from tests.rca.test_answers import PERSONAL, PERSONAL_PARTS, stored_text
 from tests.waiting import wait_until
+from tools.rca.answers import RcaAnswer
 
 AT = "at:2025-03-20T10:00Z"
 SERVICES = Vocabulary(services=("checkout", "payments", "search"), categories=("login", "crash"))
@@ -193,12 +196,55 @@ def test_a_long_thread_keeps_only_its_last_turns(database_url: str, data_dir: Pa
     shown = [m.content for m in model.seen[-1][1:]]
     expected = [text for n in range(turns - KEPT_TURNS, turns - 1) for text in (f"question {n}", f"answer {n}")]
     assert shown == [*expected, f"question {turns - 1}"]
+    thread = {"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}}
     with open_saver(database_url) as saver:
-        latest = saver.get_tuple({"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "300.3")}})
+        latest = saver.get_tuple(thread)
+        kept = list(saver.list(thread))
     assert latest is not None
     stored = [m.content for m in latest.checkpoint["channel_values"]["messages"]]
     assert stored == [text for n in range(turns - KEPT_TURNS, turns) for text in (f"question {n}", f"answer {n}")]
+    # One checkpoint per thread, not one per turn ever asked: the thread's rows do not grow with its length.
+    assert [checkpoint.config["configurable"]["checkpoint_id"] for checkpoint in kept] == [
+        latest.config["configurable"]["checkpoint_id"]
+    ]
 
+
+
+class LoopingModel(ScriptedModel):
+    """A model that asks for a tool again and again, until the turn hits the recursion limit."""
+
+    def _generate(self, messages: list[Any], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        self.seen.append(list(messages))
+        call = {"name": "service_owners", "args": {"target": "checkout"}, "id": f"call-{len(self.seen)}"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+
+
+def test_turns_a_failing_model_left_half_done_do_not_pile_up_in_the_threads_memory(
+    database_url: str, data_dir: Path
+) -> None:
+    """Only an answered turn dropped turns: each failed one stayed in the checkpoint (a mention, six tool calls
+    and their results), so a thread whose model kept failing grew by every mention, unseen by any model."""
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    context = replace(_context(database_url, "500.5"), investigate=lambda query: RcaAnswer(
+        incident=query, confident=False, confidence=0.1, suggestions=[], strongest_signals=["none"],
+    ))  # fmt: skip
+    thread = {"configurable": {"thread_id": thread_id(INCIDENT_CHANNEL, "500.5")}}
+
+    def questions_kept() -> list[str]:
+        with open_saver(database_url) as saver:
+            latest = saver.get_tuple(thread)
+        assert latest is not None
+        return [str(m.content) for m in latest.checkpoint["channel_values"]["messages"] if isinstance(m, HumanMessage)]
+
+    for n in range(3):
+        looping = LoopingModel(turns=[], seen=[])
+        assert answer_question(f"looping {n}", context, settings, model=looping).via == "fallback"
+    assert questions_kept() == ["looping 2"]  # the failed turn itself, until the next turn drops it
+    model = ScriptedModel(turns=[AIMessage("Checkout had 3 changes.")], seen=[])
+    reply = answer_question("what changed in checkout?", context, settings, model=model)
+    assert reply.text == "Checkout had 3 changes."
+    assert [m.content for m in model.seen[0][1:]] == ["what changed in checkout?"]
+    assert questions_kept() == ["what changed in checkout?"]
 
 
 def test_a_threads_memory_keeps_no_e_mail_or_phone_of_a_question(database_url: str, data_dir: Path) -> None:

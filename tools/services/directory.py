@@ -57,7 +57,8 @@ def resolve_service(name: str, names: Sequence[str]) -> str | None:
     return by_lower[close[0]] if close else None
 
 
-def _close(name: str, names: Sequence[str]) -> tuple[str, ...]:
+def close_services(name: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The catalog names nearest to ``name`` (or the first few), to suggest for a name the catalog lacks."""
     return tuple(difflib.get_close_matches(name.lower(), list(names), n=3, cutoff=0.5)) or tuple(sorted(names)[:8])
 
 
@@ -87,7 +88,7 @@ def owners_of(target: str, *, database_url: str) -> OwnersAnswer:
         return OwnersAnswer(target, "path", tuple(placed), team, owners)
     name = resolve_service(target, list(by_name))
     if name is None:
-        return OwnersAnswer(target, "unknown", suggestions=_close(target, list(by_name)))
+        return OwnersAnswer(target, "unknown", suggestions=close_services(target, list(by_name)))
     service = by_name[name]
     owners: dict[str, None] = {}
     if index is not None:
@@ -103,7 +104,7 @@ def dependencies_of(name: str, *, database_url: str) -> DependencyAnswer:
     by_name = {service.name: service for service in services}
     resolved = resolve_service(name, list(by_name))
     if resolved is None:
-        return DependencyAnswer(name, False, suggestions=_close(name, list(by_name)))
+        return DependencyAnswer(name, False, suggestions=close_services(name, list(by_name)))
     service = by_name[resolved]
     dependants = tuple(sorted(other.name for other in services if resolved in other.depends_on))
     return DependencyAnswer(resolved, True, tuple(service.depends_on), dependants, is_library(service))
