@@ -100,6 +100,11 @@ def _stderr_logger(*_args: Any) -> Any:
     return structlog.PrintLogger(sys.stderr)
 
 
+def counted(count: int, one: str, many: str) -> str:
+    """"1 category", "2 categories": the plural was printed for one too ("1 commits skipped")."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def print_error(message: str) -> None:
     """Each line of ``message`` as one red ``error:`` line on stderr, never wrapped, so it can be grepped."""
     for line in message.splitlines():

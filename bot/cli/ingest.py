@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 
-from bot.cli.console import console, print_json, progress_bar
+from bot.cli.console import console, counted, print_json, progress_bar
 from knowledge.errors import InputError
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def show_loaded(reports: list[LoadReport], as_json: bool) -> None:
         if report.updated:
             counts.append(f"[cyan]{report.updated} updated[/]")
         if report.bad_lines:
-            counts.append(f"[yellow]{len(report.bad_lines)} {report.skipped_what} skipped[/]")
+            counts.append(f"[yellow]{counted(len(report.bad_lines), *report.skipped_what)} skipped[/]")
         if notes := report.notes():
             counts.append(f"[yellow]{len(notes)} stored with a note[/]")
         console.print(

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from bot.cli.console import console, errors, print_json, progress_bar
+from bot.cli.console import console, counted, errors, print_json, progress_bar
 from bot.cli.dates import parse_day
 from knowledge.errors import InputError
 from tools.reports.classifiers.finetune import FineTuning
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
             return
         console.print(
             f"stored {total.stored} of {total.received} reports ({total.duplicates} seen before, "
-            f"{total.other} to 'other', {len(problems)} bad lines skipped)"
+            f"{total.other} to 'other', {counted(len(problems), 'bad line', 'bad lines')} skipped)"
         )
 
     @reports.command("categories")
@@ -98,9 +98,9 @@ def register(app: typer.Typer) -> None:
             print_json({"loaded": names, "added": added, "updated": updated, "kept": kept})
             return
         console.print(
-            f"loaded {_counted(len(names), 'category', 'categories')}: {len(added)} new ({', '.join(added) or 'none'}), "
+            f"loaded {counted(len(names), 'category', 'categories')}: {len(added)} new ({', '.join(added) or 'none'}), "
             f"{len(updated)} updated ({', '.join(updated) or 'none'}); "
-            f"{_counted(kept, 'stored category', 'stored categories')} not in {file.name} kept",
+            f"{counted(kept, 'stored category', 'stored categories')} not in {file.name} kept",
             markup=False, highlight=False,
         )
 
@@ -321,11 +321,6 @@ def register(app: typer.Typer) -> None:
             print_json({**{k: v for k, v in asdict(digest).items() if k != "chart_png"}, "text": digest.text})
             return
         console.print(digest.text, markup=False, highlight=False)
-
-
-def _counted(count: int, one: str, many: str) -> str:
-    """"1 category", "2 categories": the plural used to be printed for one too."""
-    return f"{count} {one if count == 1 else many}"
 
 
 def _fine_tuning(enabled: bool, minutes: float, steps: int) -> FineTuning | None:

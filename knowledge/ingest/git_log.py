@@ -144,7 +144,7 @@ class GitLoadReport(LoadReport):
     commits_read: int = 0
     full_read: bool = True
     landed_when_read: list[str] = field(default_factory=list)  # "commit <sha>: why", dated ahead of culprit's clock
-    skipped_what: ClassVar[str] = "commits"
+    skipped_what: ClassVar[tuple[str, str]] = ("commit", "commits")
 
     def notes(self) -> list[str]:
         return self.landed_when_read

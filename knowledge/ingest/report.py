@@ -18,7 +18,8 @@ class LoadReport:
     already_present: int = 0
     updated: int = 0
     bad_lines: list[str] = field(default_factory=list)
-    skipped_what: ClassVar[str] = "bad lines"  # what a ``bad_lines`` entry is, in the summary: a git load's are commits
+    # What a ``bad_lines`` entry is in the summary, one and many: a git load's are commits.
+    skipped_what: ClassVar[tuple[str, str]] = ("bad line", "bad lines")
 
     def note_bad_lines(self, bad_lines: list[BadLine]) -> None:
         self.bad_lines.extend(f"{bad.path}:{bad.line_no}: {bad.reason}" for bad in bad_lines)

@@ -43,7 +43,7 @@ def test_history_loads_once_and_reports_counts_as_json(
     ]
     code, out, _err = _culprit(args[:-1], monkeypatch, capsys)
     assert code == 0
-    assert "changes from" in out and "0 new, 3 already present, 1 bad lines skipped" in out
+    assert "changes from" in out and "0 new, 3 already present, 1 bad line skipped" in out
     assert "commits.jsonl.gz:2: invalid JSON" in out
 
 
